@@ -1,0 +1,205 @@
+"""Resolved settings: frozen dataclasses merged in one order.
+
+Precedence (later wins): dataclass defaults ← model card ← ``--config`` file ← command-line flags.
+Every layer is a nested mapping ``{section: {key: value}}``; unknown sections or keys raise
+:class:`~vqa2cli.errors.ConfigError` with a close-match suggestion, and values are type-checked.
+``Settings.to_dict()`` is what every output and checkpoint records as ``config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """Which weights, which task, which prompt."""
+
+    name: str = "ugc-scorer"  # card name, or the reference the user gave
+    repo: str = "q-future/VQA-UGC-Scorer-llava_qwen"  # Hub repo id or local folder
+    revision: str = "main"
+    task: str = "score"  # score | ask
+    prompt: str = "ugc_init"  # see pipeline/prompts.py PROMPT_STYLES
+    motion_layout: str = "plain"  # plain | duplicated (QI assistant: motion tokens appear twice)
+    attn_implementation: str = "eager"  # official SigLIP/Qwen2 use eager attention
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class VideoSection:
+    """How frames are sampled and sized (spec §3)."""
+
+    keyframe_size: int = 384  # SigLIP input side, PIL bicubic, aspect not kept
+    motion_size: int = 384  # SlowFast input side; official weights were trained at 384 (spec §12)
+    motion_norm: str = "siglip"  # siglip (mean=std=0.5) | kinetics (0.45/0.225)
+    keyframe_fps: float = 1.0  # official: 1 fps, r = round(avg_fps), indices range(0, n, r)
+    max_motion_frames: int = 2000  # rows of the motion position table
+    max_tokens: int = 10000  # official hard truncation of the spliced sequence
+    long_clip_policy: str = "stride"  # stride | error: what to do over max_motion_frames/max_tokens
+    decode_threads: int = 0  # 0 = let FFmpeg choose
+
+
+@dataclass(frozen=True)
+class ScoringSection:
+    """Level words and the weights of the paper's score (spec §5, §12)."""
+
+    levels: tuple[str, ...] = (" high", " good", " fair", " poor", " low")
+    weights: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25, 0.0)
+
+
+@dataclass(frozen=True)
+class GenerationSection:
+    """Decoding for ``vqa2 ask``: greedy by default, reproducible."""
+
+    max_new_tokens: int = 512
+    do_sample: bool = False
+    temperature: float = 0.2
+    top_p: float = 1.0
+    repetition_penalty: float = 1.05
+
+
+@dataclass(frozen=True)
+class RuntimeSection:
+    """Device and precision."""
+
+    device: str = "auto"  # auto | cuda | cpu | mps (cuda:N accepted)
+    dtype: str = "auto"  # auto | bf16 | fp16 | fp32 ; auto = fp16 on CUDA (official), fp32 on CPU
+    quant: str = "none"  # none | 8bit | 4bit (bitsandbytes; language model only)
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: ModelSection = field(default_factory=ModelSection)
+    video: VideoSection = field(default_factory=VideoSection)
+    scoring: ScoringSection = field(default_factory=ScoringSection)
+    generation: GenerationSection = field(default_factory=GenerationSection)
+    runtime: RuntimeSection = field(default_factory=RuntimeSection)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        out = dataclasses.asdict(self)
+        for section in out.values():
+            for key, value in section.items():
+                if isinstance(value, tuple):
+                    section[key] = list(value)
+        return out
+
+    def replace(self, **sections: Mapping[str, Any]) -> Settings:
+        """A copy with some keys changed: ``s.replace(runtime={"dtype": "fp32"})``."""
+        return merge_layers(self.to_dict(), sections)
+
+
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("model", "task"): ("score", "ask"),
+    ("model", "motion_layout"): ("plain", "duplicated"),
+    ("model", "attn_implementation"): ("eager", "sdpa"),
+    ("video", "motion_norm"): ("siglip", "kinetics"),
+    ("video", "long_clip_policy"): ("stride", "error"),
+    ("runtime", "dtype"): ("auto", "bf16", "fp16", "fp32"),
+    ("runtime", "quant"): ("none", "8bit", "4bit"),
+}
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings)}
+
+
+def _section_types(name: str) -> dict[str, Any]:
+    cls = {f.name: f.default_factory for f in dataclasses.fields(Settings)}[name]
+    return typing.get_type_hints(cls)
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
+    return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(options))}"
+
+
+def _coerce(where: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{where}' must be a list, got {value!r}")
+        inner = typing.get_args(hint)[0]
+        return tuple(_coerce(where, v, inner) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{where}' must be true or false, got {value!r}")
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"config key '{where}' must be {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def merge_layers(*layers: Mapping[str, Any] | None) -> Settings:
+    """Merge nested mappings over the defaults, later layers winning; validate every key."""
+    merged: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for layer in layers:
+        for section, values in (layer or {}).items():
+            if section not in SECTIONS:
+                raise ConfigError(f"unknown config section '{section}'", _suggest(section, list(SECTIONS)))
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"config section '{section}' must be a table of keys")
+            types = _section_types(section)
+            for key, value in values.items():
+                if key not in types:
+                    raise ConfigError(f"unknown config key '{section}.{key}'", _suggest(key, list(types)))
+                if value is None:
+                    continue
+                merged[section][key] = _coerce(f"{section}.{key}", value, types[key])
+    for (section, key), allowed in CHOICES.items():
+        value = merged[section].get(key)
+        if value is not None and value not in allowed:
+            raise ConfigError(
+                f"config key '{section}.{key}' must be one of {', '.join(allowed)}, got '{value}'"
+            )
+    built = {name: {f.name: f.default_factory for f in dataclasses.fields(Settings)}[name](**vals)
+             for name, vals in merged.items()}
+    _check_scoring(built["scoring"])
+    return Settings(**built)
+
+
+def _check_scoring(scoring: ScoringSection) -> None:
+    if len(scoring.levels) != len(scoring.weights) or len(scoring.levels) < 2:
+        raise ConfigError("scoring.levels and scoring.weights must have the same length (at least 2)")
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or TOML config file into a nested mapping (validated later by merge_layers)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found", "check the --config path")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    except Exception as exc:  # parse errors of either library
+        raise ConfigError(f"{p}: cannot parse config file: {exc}".splitlines()[0]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a config file must be a mapping of sections")
+    return data
+
+
+def flags_layer(**flags: Any) -> dict[str, dict[str, Any]]:
+    """Turn ``section__key=value`` keyword flags into a layer, dropping unset (None) flags."""
+    layer: dict[str, dict[str, Any]] = {}
+    for dotted, value in flags.items():
+        if value is None:
+            continue
+        section, key = dotted.split("__", 1)
+        layer.setdefault(section, {})[key] = value
+    return layer

@@ -1,0 +1,110 @@
+"""Error types and exit codes.
+
+Every expected failure raises a :class:`Vqa2Error` subclass carrying a one-line message, an optional
+fix, and the process exit code the CLI uses for it. ``cli.app.main`` prints ``Error: <message>`` (plus
+the fix) as one line on stderr; ``VQA2_DEBUG=1`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Documented process exit codes (README "Exit codes", man page)."""
+
+    OK = 0
+    GATE_FAILED = 1  # --fail-under: some score was below the threshold
+    USAGE = 2  # bad flag, unknown model or config key, quantization unavailable, bad data
+    INPUT = 3  # some inputs were unreadable (partial results are still written)
+    RUNTIME = 4  # the model could not be fetched, loaded or run (Hub offline, bad checkpoint, OOM)
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class Vqa2Error(Exception):
+    """Base class: ``message`` says what went wrong, ``fix`` what to do about it."""
+
+    exit_code: ExitCode = ExitCode.RUNTIME
+
+    def __init__(self, message: str, fix: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def one_line(self) -> str:
+        text = self.message if not self.fix else f"{self.message} ({self.fix})"
+        return " ".join(text.split())
+
+
+# --- usage / configuration (exit 2) -------------------------------------------------------------
+class UsageError(Vqa2Error):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(UsageError):
+    """Unknown or ill-typed config key, bad config file."""
+
+
+class ModelNotFoundError(UsageError):
+    """A model reference that is no card name, no local folder and no Hub repo id."""
+
+
+class QuantizationUnavailableError(UsageError):
+    """4/8-bit asked for but bitsandbytes (or accelerate) is missing or broken: never a silent fallback."""
+
+
+class DataError(UsageError):
+    """A training or evaluation dataset record is malformed (the message names the record index)."""
+
+
+# --- inputs (exit 3) ----------------------------------------------------------------------------
+class InputError(Vqa2Error):
+    """A video input cannot be used. ``path`` names the file."""
+
+    exit_code = ExitCode.INPUT
+    code = "input_error"  # stable machine-readable code, used in JSON/CSV `error_code`
+
+    def __init__(self, path: str, message: str, fix: str | None = None):
+        super().__init__(f"{path}: {message}", fix)
+        self.path = str(path)
+
+
+class FileMissingError(InputError):
+    code = "file_missing"
+
+
+class NotAFileError(InputError):
+    code = "not_a_file"
+
+
+class EmptyFileError(InputError):
+    code = "empty_file"
+
+
+class NoVideoStreamError(InputError):
+    code = "no_video_stream"
+
+
+class CorruptContainerError(InputError):
+    code = "corrupt_container"
+
+
+class DecodeFailedError(InputError):
+    code = "decode_failed"
+
+
+class ClipTooShortError(InputError):
+    code = "too_short"
+
+
+# --- runtime (exit 4) ---------------------------------------------------------------------------
+class HubError(Vqa2Error):
+    """The Hugging Face Hub could not be reached or refused the download."""
+
+
+class CheckpointError(Vqa2Error):
+    """A checkpoint folder is incomplete or has missing/unexpected keys."""
+
+
+class ModelRuntimeError(Vqa2Error):
+    """The model failed while running (out of memory, device error)."""

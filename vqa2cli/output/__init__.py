@@ -1,0 +1,1 @@
+"""vqa2cli.output"""

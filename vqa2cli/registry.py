@@ -1,0 +1,120 @@
+"""Model cards: ``models/*.toml`` → :class:`ModelCard`; list, look up, suggest close names.
+
+A card is a config layer (sections ``model``, ``video``, ``scoring``, ``generation``, ``runtime``)
+that sits between the defaults and the user's config file. A local checkpoint folder may carry its
+own card as ``vqa2-card.toml`` (``vqa2 train`` writes one), which then wins over the command's default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ModelNotFoundError
+
+CARD_FILE_IN_CHECKPOINT = "vqa2-card.toml"
+DEFAULT_CARD_FOR_TASK = {"score": "ugc-scorer", "ask": "assistant"}
+
+
+def cards_dir() -> Path:
+    """Where the shipped cards live: package data in a wheel, ``models/`` in a checkout."""
+    packaged = Path(__file__).with_name("model_cards")
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    path: Path
+    layer: dict[str, Any]
+
+    @property
+    def repo(self) -> str:
+        return self.layer.get("model", {}).get("repo", "")
+
+    @property
+    def revision(self) -> str:
+        return self.layer.get("model", {}).get("revision", "main")
+
+    @property
+    def task(self) -> str:
+        return self.layer.get("model", {}).get("task", "score")
+
+    @property
+    def description(self) -> str:
+        return self.layer.get("model", {}).get("description", "")
+
+
+def read_card(path: Path) -> ModelCard:
+    try:
+        layer = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read model card: {exc}") from exc
+    name = layer.get("model", {}).get("name") or path.stem
+    return ModelCard(name=name, path=path, layer=layer)
+
+
+def list_cards() -> list[ModelCard]:
+    return [read_card(p) for p in sorted(cards_dir().glob("*.toml"))]
+
+
+def get_card(name: str) -> ModelCard:
+    cards = {c.name: c for c in list_cards()}
+    if name in cards:
+        return cards[name]
+    close = difflib.get_close_matches(name, list(cards), n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else f"known cards: {', '.join(sorted(cards))}"
+    raise ModelNotFoundError(f"unknown model card '{name}'", hint)
+
+
+def find_card_by_repo(repo: str) -> ModelCard | None:
+    for card in list_cards():
+        if card.repo.lower() == repo.lower():
+            return card
+    return None
+
+
+def looks_like_repo_id(ref: str) -> bool:
+    parts = ref.split("@", 1)[0].split("/")
+    return len(parts) == 2 and all(parts) and not ref.startswith((".", "/", "~"))
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What ``--model`` resolved to, before any download: a card layer plus where the weights are."""
+
+    card: ModelCard | None  # the card whose settings apply (None: defaults only)
+    repo: str  # Hub repo id, or local folder path
+    revision: str
+    local_dir: Path | None  # set when the weights are a local folder
+
+
+def resolve_reference(ref: str | None, task: str) -> ModelRef:
+    """Map ``--model`` (card name, local folder, or ``org/name[@revision]``) to a :class:`ModelRef`.
+
+    No network access happens here: the download is modeling.hub's job, after inputs are checked.
+    """
+    default = get_card(DEFAULT_CARD_FOR_TASK[task])
+    if ref is None:
+        return ModelRef(default, default.repo, default.revision, None)
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        own = path / CARD_FILE_IN_CHECKPOINT
+        card = read_card(own) if own.is_file() else default
+        return ModelRef(card, str(path), "local", path)
+    if ref in {c.name for c in list_cards()}:
+        card = get_card(ref)
+        return ModelRef(card, card.repo, card.revision, None)
+    if looks_like_repo_id(ref):
+        repo, _, revision = ref.partition("@")
+        card = find_card_by_repo(repo) or default
+        return ModelRef(card, repo, revision or (card.revision if card.repo == repo else "main"), None)
+    if ref.startswith((".", "/", "~")) or Path(ref).suffix:
+        raise ModelNotFoundError(f"{ref}: model folder not found", "check the path given to --model")
+    get_card(ref)  # raises with a close-match suggestion
+    raise AssertionError("unreachable")  # pragma: no cover
