@@ -1,0 +1,57 @@
+"""Shared fixtures: generated clips (tests/clips.py) and a tiny random checkpoint in the official layout
+(tests/tiny_checkpoint.py). `slow` tests need real weights (VQA2_REAL_MODEL=<folder or card>), `gpu` tests
+need CUDA; both are skipped, never faked, when their resources are absent."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except Exception:  # torch missing or broken: no GPU tests
+        has_cuda = False
+    real = os.environ.get("VQA2_REAL_MODEL")
+    for item in items:
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+        if "slow" in item.keywords and not real:
+            item.add_marker(pytest.mark.skip(reason="needs real weights: set VQA2_REAL_MODEL"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random VQA² checkpoint in the official (llava_qwen) layout, with a tiny Qwen2-style tokenizer."""
+    from tiny_checkpoint import write_tiny_official_checkpoint
+
+    return write_tiny_official_checkpoint(tmp_path_factory.mktemp("tiny-vqa2"))
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("clips")
+
+
+@pytest.fixture(scope="session")
+def make_clip(clip_dir):
+    """make_clip(name, **kwargs) -> Path: encode a small synthetic clip with PyAV (cached per session)."""
+    from clips import make_clip as _make
+
+    cache: dict[tuple, Path] = {}
+
+    def factory(name: str, **kwargs) -> Path:
+        key = (name, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = _make(clip_dir / name, **kwargs)
+        return cache[key]
+
+    return factory
