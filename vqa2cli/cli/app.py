@@ -1,0 +1,103 @@
+"""The `vqa2` root command: registers subcommands and maps exceptions to one stderr line + exit code."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+from .. import __version__
+from ..errors import ExitCode, Vqa2Error
+
+HELP = """Score and question the perceptual quality of videos with the VQA² models.
+
+Results go to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 --fail-under gate failed,
+2 usage error, 3 some inputs unreadable, 4 model could not be fetched/loaded/run, 130 Ctrl-C.
+Set VQA2_DEBUG=1 to see tracebacks."""
+
+EXAMPLES = """Examples:
+
+  vqa2 score clip.mp4
+
+  vqa2 score *.mp4 --format json --fail-under 0.6
+
+  vqa2 ask clip.mp4 "Is there stutter?"
+
+  vqa2 batch encodes/ --csv scores.csv --resume
+
+  vqa2 probe clip.mp4
+
+  vqa2 models list"""
+
+# Each module defines register(app). Order = order in `vqa2 --help`.
+COMMAND_MODULES = ("score", "ask", "batch", "probe", "models_cmd", "eval", "train")
+
+app = typer.Typer(
+    name="vqa2", help=HELP, epilog=EXAMPLES, no_args_is_help=True, add_completion=False,
+    rich_markup_mode=None, pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vqa2 {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Score and question the perceptual quality of videos with the VQA² models."""
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"{__package__}.{_name}").register(app)
+
+
+def report_error(exc: Vqa2Error) -> int:
+    from ..output.console import get_console
+
+    get_console().error(exc.one_line())
+    return int(exc.exit_code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: `vqa2 ...`."""
+    debug = os.environ.get("VQA2_DEBUG", "") not in ("", "0")
+    try:
+        app(args=argv, prog_name="vqa2", standalone_mode=False)
+    except Vqa2Error as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        sys.exit(report_error(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors come as click exceptions
+        _handle_click(exc, debug)
+    sys.exit(0)
+
+
+def _handle_click(exc: Exception, debug: bool) -> None:
+    import click
+
+    if isinstance(exc, click.exceptions.Abort):
+        sys.stderr.write("Interrupted.\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    if isinstance(exc, click.ClickException):
+        exc.show()
+        sys.exit(int(ExitCode.USAGE))
+    if isinstance(exc, click.exceptions.Exit):
+        sys.exit(exc.exit_code)
+    if debug:
+        raise exc
+    sys.stderr.write(f"Error: internal error: {type(exc).__name__}: {exc} (set VQA2_DEBUG=1 for the traceback "
+                     "and report it)\n")
+    sys.exit(int(ExitCode.RUNTIME))

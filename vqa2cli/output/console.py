@@ -1,0 +1,99 @@
+"""Diagnostics and progress on stderr. Colour only when stderr is a terminal and ``NO_COLOR`` is unset.
+
+stdout is reserved for results (output/render.py). ``--quiet`` keeps only errors; ``--verbose`` adds
+debug lines. Progress bars are shown only on a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+
+
+def color_enabled(stream=None) -> bool:
+    stream = stream or sys.stderr
+    if os.environ.get("NO_COLOR", "") != "":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class Console:
+    def __init__(self, level: int = NORMAL, stream=None):
+        self.level = level
+        self.stream = stream or sys.stderr
+        self._rich = None
+
+    @property
+    def rich(self):
+        if self._rich is None:
+            from rich.console import Console as RichConsole
+
+            color = color_enabled(self.stream)
+            self._rich = RichConsole(
+                file=self.stream, no_color=not color, color_system="auto" if color else None,
+                highlight=False, soft_wrap=True, force_terminal=color,
+            )
+        return self._rich
+
+    def _emit(self, prefix: str, style: str, message: str) -> None:
+        if color_enabled(self.stream):
+            self.rich.print(f"[{style}]{prefix}[/{style}]{_escape(message)}")
+        else:
+            self.stream.write(f"{prefix}{message}\n")
+            self.stream.flush()
+
+    def error(self, message: str) -> None:
+        self._emit("Error: ", "bold red", message)
+
+    def warning(self, message: str) -> None:
+        if self.level >= NORMAL:
+            self._emit("Warning: ", "yellow", message)
+
+    def info(self, message: str) -> None:
+        if self.level >= NORMAL:
+            self._emit("", "dim", message)
+
+    def debug(self, message: str) -> None:
+        if self.level >= VERBOSE:
+            self._emit("debug: ", "dim", message)
+
+    @property
+    def interactive(self) -> bool:
+        return self.level >= NORMAL and bool(getattr(self.stream, "isatty", lambda: False)())
+
+    @contextmanager
+    def progress(self, total: int | None, description: str) -> Iterator[callable]:
+        """Yields ``advance(n=1)``; draws a bar with ETA only on a terminal, else nothing."""
+        if not self.interactive:
+            yield lambda n=1: None
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=self.rich,
+                      transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task, n)
+
+
+def _escape(message: str) -> str:
+    from rich.markup import escape
+
+    return escape(message)
+
+
+_console = Console()
+
+
+def get_console() -> Console:
+    return _console
+
+
+def set_console(console: Console) -> None:
+    global _console
+    _console = console

@@ -1,0 +1,169 @@
+"""The single output schema: one record per input file (score) or per question (ask).
+
+JSON/JSONL print ``record.to_dict()`` (schema ``vqa2.score/1`` or ``vqa2.answer/1``); CSV prints
+``record.to_row()`` under the fixed ``SCORE_COLUMNS``. README "Output schema" documents every field;
+``tests/test_output.py`` checks the docs and the code agree. New fields may be added in a minor version;
+existing ones never change meaning or type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__
+
+SCORE_SCHEMA = "vqa2.score/1"
+ANSWER_SCHEMA = "vqa2.answer/1"
+
+SCORE_COLUMNS = (
+    "path", "status", "score", "official_score", "level",
+    "p_high", "p_good", "p_fair", "p_poor", "p_low",
+    "duration_s", "avg_fps", "width", "height", "keyframes", "motion_frames", "sampling_policy",
+    "model", "revision", "dtype", "quant", "decode_s", "infer_s",
+    "size_bytes", "mtime", "error_code", "error",
+)
+
+
+def official_scale(score: float) -> float:
+    """The official scripts' number (weights 1..0.2, range [0.2, 1]) = 0.2 + 0.8 × the paper's score."""
+    return 0.2 + 0.8 * score
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    repo: str
+    revision: str
+    dtype: str
+    quant: str
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ScoreRecord:
+    """One file's result. ``status`` is ``ok`` or ``error``; on error the score fields are ``None``."""
+
+    path: str
+    status: str = "ok"
+    score: float | None = None  # paper scale: softmax(levels) · weights, in [0, 1]
+    probs: dict[str, float] | None = None  # level word (stripped) → probability, card order
+    level: str | None = None  # most likely level word
+    model: ModelInfo | None = None
+    input: dict[str, Any] = field(default_factory=dict)  # duration_s, avg_fps, vfr, width, height, ...
+    sampling: dict[str, Any] = field(default_factory=dict)  # keyframes, motion_frames, indices, policy, notes
+    timing: dict[str, float] = field(default_factory=dict)  # decode_s, infer_s
+    peak_gpu_mem_gb: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    error_code: str | None = None
+    error: str | None = None
+    config: dict[str, Any] | None = None  # the resolved Settings.to_dict()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCORE_SCHEMA,
+            "path": self.path,
+            "status": self.status,
+            "score": _round(self.score),
+            "official_score": _round(official_scale(self.score)) if self.score is not None else None,
+            "level": self.level,
+            "probs": {k: _round(v) for k, v in self.probs.items()} if self.probs else None,
+            "model": self.model.to_dict() if self.model else None,
+            "input": self.input,
+            "sampling": self.sampling,
+            "timing": {k: _round(v, 4) for k, v in self.timing.items()},
+            "peak_gpu_mem_gb": _round(self.peak_gpu_mem_gb, 3),
+            "warnings": list(self.warnings),
+            "error": {"code": self.error_code, "message": self.error} if self.error else None,
+            "tool": {"name": "vqa2", "version": __version__},
+            "config": self.config,
+        }
+
+    def to_row(self) -> dict[str, Any]:
+        """Flat CSV row, keys = SCORE_COLUMNS; missing values are empty strings."""
+        d = self.to_dict()
+        probs = self.probs or {}
+        names = list(probs)
+        row = {
+            "path": self.path, "status": self.status, "score": d["score"],
+            "official_score": d["official_score"], "level": self.level,
+            "duration_s": self.input.get("duration_s"), "avg_fps": self.input.get("avg_fps"),
+            "width": self.input.get("width"), "height": self.input.get("height"),
+            "keyframes": self.sampling.get("keyframes"), "motion_frames": self.sampling.get("motion_frames"),
+            "sampling_policy": self.sampling.get("policy"),
+            "model": self.model.name if self.model else None,
+            "revision": self.model.revision if self.model else None,
+            "dtype": self.model.dtype if self.model else None,
+            "quant": self.model.quant if self.model else None,
+            "decode_s": d["timing"].get("decode_s"), "infer_s": d["timing"].get("infer_s"),
+            "size_bytes": self.input.get("size_bytes"), "mtime": self.input.get("mtime"),
+            "error_code": self.error_code, "error": self.error,
+        }
+        # p_<level> columns follow the card's level order; the default card's words fill SCORE_COLUMNS.
+        for i, column in enumerate(("p_high", "p_good", "p_fair", "p_poor", "p_low")):
+            row[column] = _round(probs[names[i]]) if i < len(names) else None
+        return {k: ("" if row.get(k) is None else row[k]) for k in SCORE_COLUMNS}
+
+
+@dataclass
+class AnswerRecord:
+    path: str
+    question: str
+    answer: str | None = None
+    status: str = "ok"
+    model: ModelInfo | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+    generation: dict[str, Any] = field(default_factory=dict)  # max_new_tokens, do_sample, n_tokens, ...
+    warnings: list[str] = field(default_factory=list)
+    error_code: str | None = None
+    error: str | None = None
+    config: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": ANSWER_SCHEMA,
+            "path": self.path,
+            "question": self.question,
+            "answer": self.answer,
+            "status": self.status,
+            "model": self.model.to_dict() if self.model else None,
+            "sampling": self.sampling,
+            "generation": self.generation,
+            "timing": {k: _round(v, 4) for k, v in self.timing.items()},
+            "warnings": list(self.warnings),
+            "error": {"code": self.error_code, "message": self.error} if self.error else None,
+            "tool": {"name": "vqa2", "version": __version__},
+            "config": self.config,
+        }
+
+    def to_row(self) -> dict[str, Any]:
+        d = self.to_dict()
+        return {
+            "path": self.path, "question": self.question, "answer": self.answer or "",
+            "status": self.status, "model": self.model.name if self.model else "",
+            "infer_s": d["timing"].get("infer_s", ""), "error_code": self.error_code or "",
+            "error": self.error or "",
+        }
+
+
+ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error")
+
+
+def error_score_record(path: str, code: str, message: str, **extra: Any) -> ScoreRecord:
+    return ScoreRecord(path=str(path), status="error", error_code=code, error=message, **extra)
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(float(value), digits)
