@@ -1,0 +1,113 @@
+"""`vqa2 ask FILE QUESTION`: ask the VQA² assistant about a video's quality."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ExitCode, UsageError
+from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
+                      QuantOpt, QuietOpt, VerboseOpt, check_format, resolve_settings)
+
+EXAMPLES = """Examples:
+
+  vqa2 ask clip.mp4 "Is there stutter?"
+
+  vqa2 ask clip.mp4 -q "How sharp is it?" -q "Any compression artifacts?"
+
+  vqa2 ask clip.mp4 --questions-file questions.txt --format jsonl
+
+  vqa2 ask clip.mp4 "Describe the quality issues." --max-new-tokens 256 --format json
+
+Decoding is greedy unless --sample is given, so the same question gives the same answer. In table
+format the answer is streamed as it is generated. Several questions reuse one decode of the video."""
+
+
+def ask(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Video file.", show_default=False)],
+    question: Annotated[Optional[str], typer.Argument(metavar="QUESTION", help="The question.", show_default=False)] = None,
+    questions: Annotated[Optional[list[str]], typer.Option(
+        "--question", "-q", metavar="TEXT", help="A question; repeat for several.")] = None,
+    questions_file: Annotated[Optional[Path], typer.Option(
+        "--questions-file", metavar="FILE", help="A text file with one question per line.")] = None,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = "table",
+    max_new_tokens: Annotated[Optional[int], typer.Option(
+        "--max-new-tokens", metavar="N", help="Longest answer in tokens. [card: 512]")] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Sample instead of greedy decoding.")] = False,
+    temperature: Annotated[Optional[float], typer.Option(
+        "--temperature", metavar="T", help="Sampling temperature (with --sample). [0.2]")] = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    quant: QuantOpt = None,
+    max_motion_frames: MaxMotionOpt = None,
+    long_clip: PolicyOpt = None,
+    offline: OfflineOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only errors on stderr.")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Ask questions about a video's quality (the VQA² assistant)."""
+    from ..output.console import Console, set_console
+
+    console = Console(0 if quiet else 2 if verbose else 1)
+    set_console(console)
+    check_format(fmt)
+    asked = _collect_questions(question, questions, questions_file)
+    settings, ref = resolve_settings(
+        "ask", model, config, generation__max_new_tokens=max_new_tokens, generation__do_sample=sample or None,
+        generation__temperature=temperature, runtime__device=device, runtime__dtype=dtype, runtime__quant=quant,
+        video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
+    raise typer.Exit(int(run_asking(str(file), asked, settings, ref, fmt, offline, console)))
+
+
+def _collect_questions(question, questions, questions_file) -> list[str]:
+    asked = [question] if question else []
+    asked += list(questions or [])
+    if questions_file is not None:
+        if not questions_file.is_file():
+            raise UsageError(f"{questions_file}: questions file not found", "check the --questions-file path")
+        asked += [line.strip() for line in questions_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not asked:
+        raise UsageError("no question given", 'pass QUESTION, --question TEXT or --questions-file FILE')
+    return asked
+
+
+def run_asking(path, asked, settings, ref, fmt, offline, console) -> ExitCode:
+    from ..output.render import make_writer
+    from ..pipeline.run import Asker, preflight
+
+    early = preflight([path])
+    if early:
+        raise early[0]
+    console.info(f"Loading {settings.model.name} ({settings.model.repo}) ...")
+    asker = Asker.load(settings, ref, offline=offline)
+    clip = asker.decode(path, question=max(asked, key=len))
+    stream = fmt == "table"
+    writer = None if stream else make_writer(fmt, sys.stdout, "answer")
+    try:
+        for q in asked:
+            if stream:
+                sys.stdout.write(f"Q: {q}\nA: ")
+                sys.stdout.flush()
+                asker.answer(clip, path, q, on_text=_echo)
+                sys.stdout.write("\n\n" if len(asked) > 1 else "\n")
+                sys.stdout.flush()
+            else:
+                writer.write(asker.answer(clip, path, q))
+    finally:
+        if writer is not None:
+            writer.close()
+    return ExitCode.OK
+
+
+def _echo(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ask", epilog=EXAMPLES)(ask)
