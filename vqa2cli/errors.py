@@ -31,6 +31,9 @@ class Vqa2Error(Exception):
         self.message = message
         self.fix = fix
 
+    def __str__(self) -> str:
+        return self.one_line()
+
     def one_line(self) -> str:
         text = self.message if not self.fix else f"{self.message} ({self.fix})"
         return " ".join(text.split())
