@@ -19,7 +19,7 @@ def spec_text():
 def spec_quote(after: str) -> str:
     """The first backtick-quoted string following ``after`` in the spec, with \\n as newlines."""
     text = spec_text()
-    start = text.index(after)
+    start = text.index(after) + len(after)
     return re.search(r"`([^`]+)`", text[start:]).group(1).replace("\\n", "\n")
 
 
@@ -48,7 +48,7 @@ def test_streaming_prompt_opening_and_styles():
     stats = stalling_text(parse_stalling("0011100110", "stats"))
     assert "is 5 frames, accounting for 50.000000 percent" in stats
     assert "number of stalling events of the video is 2" in stats
-    assert "is 0 frames, accounting for 0.000000 percent of the total playback" in stats
+    assert "is 1 frames, accounting for 10.000000 percent of the total playback" in stats
 
 
 def test_official_streaming_eval_has_one_marker():
