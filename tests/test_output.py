@@ -1,0 +1,62 @@
+"""Every format from the same records (the hf `check` pattern): JSON parses, CSV has the fixed columns,
+an empty run prints `[]`, errors keep their row."""
+import csv
+import io
+import json
+
+import pytest
+
+from vqa2cli.output.records import SCORE_COLUMNS, ModelInfo, ScoreRecord, error_score_record
+from vqa2cli.output.render import make_writer
+
+
+def records():
+    ok = ScoreRecord(path="a b/ü.mp4", score=0.625, probs={"high": .1, "good": .4, "fair": .3, "poor": .15, "low": .05},
+                     level="good", model=ModelInfo("ugc-scorer", "q/x", "main", "fp32", "none", "cpu"),
+                     input={"duration_s": 3.0, "avg_fps": 8.0, "width": 64, "height": 48, "size_bytes": 10, "mtime": 1.5},
+                     sampling={"keyframes": 3, "motion_frames": 24, "policy": "official"},
+                     timing={"decode_s": 0.1, "infer_s": 0.2})
+    bad = error_score_record("broken.mp4", "corrupt_container", "broken.mp4: not a video container")
+    return [ok, bad]
+
+
+def render(fmt, recs):
+    buf = io.StringIO()
+    w = make_writer(fmt, buf, "score")
+    for r in recs:
+        w.write(r)
+    w.close()
+    return buf.getvalue()
+
+
+def test_json_parses_and_keeps_schema():
+    data = json.loads(render("json", records()))
+    assert [d["status"] for d in data] == ["ok", "error"]
+    assert data[0]["schema"] == "vqa2.score/1"
+    assert data[0]["official_score"] == pytest.approx(0.2 + 0.8 * 0.625)
+    assert data[1]["error"] == {"code": "corrupt_container", "message": "broken.mp4: not a video container"}
+    assert data[1]["score"] is None
+
+
+def test_empty_json_is_brackets():
+    assert json.loads(render("json", [])) == []
+    assert render("jsonl", []) == ""
+
+
+def test_jsonl_one_object_per_line():
+    lines = render("jsonl", records()).splitlines()
+    assert len(lines) == 2 and json.loads(lines[0])["path"] == "a b/ü.mp4"
+
+
+def test_csv_fixed_columns_and_values():
+    rows = list(csv.DictReader(io.StringIO(render("csv", records()))))
+    assert tuple(rows[0].keys()) == SCORE_COLUMNS
+    assert rows[0]["p_good"] == "0.4" and rows[0]["level"] == "good" and rows[0]["size_bytes"] == "10"
+    assert rows[1]["status"] == "error" and rows[1]["score"] == "" and rows[1]["error_code"] == "corrupt_container"
+
+
+def test_table_has_a_line_per_record():
+    out = render("table", records()).splitlines()
+    assert out[0].split()[0] == "SCORE" and len(out) == 3
+    assert out[1].startswith("0.6250") and out[1].endswith("a b/ü.mp4")
+    assert out[2].startswith("ERROR")
