@@ -1,0 +1,198 @@
+"""`load_model(local_dir, settings) → LoadedModel`: config, weights, dtype, device and bitsandbytes in ONE place.
+
+One path for every folder: an official ``llava_qwen`` checkpoint (keys renamed while loading with
+``checkpoint_keys.KEY_MAPPING``) and our own ``save_pretrained`` layout (``vqa2_llava_onevision``).
+safetensors only (``use_safetensors=True``): pickled ``.bin`` files are never read, and remote code is
+never trusted. The load report is checked: any missing/unexpected key outside the documented dropped
+SlowFast slow-pathway/fusion keys is a :class:`CheckpointError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError, UsageError
+from .quantization import QUANT_CHOICES, bnb_config, check_bitsandbytes
+
+PLACEHOLDER_TOKENS = ("<video>", "<motion>")  # spec §11: the ids right after <image>
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # Vqa2ForConditionalGeneration, in eval mode
+    tokenizer: Any  # Qwen2Tokenizer with <video>/<motion> added
+    device: Any  # torch.device
+    dtype: Any  # torch.dtype of the unquantized modules (and the bnb compute dtype)
+    quant: str  # none | 8bit | 4bit
+    source: str  # Hub repo id, or the local folder
+    revision: str  # commit SHA of a Hub snapshot, or "local"
+
+
+def resolve_device(name: str):
+    """``auto`` → cuda, then mps, then cpu. An explicit device that is not there is a usage error."""
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", name):
+        raise UsageError(f"unknown device '{name}'", "use auto, cpu, cuda, cuda:N or mps")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: no CUDA GPU is available", "use --device cpu (or auto)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError("--device mps: Apple MPS is not available", "use --device cpu (or auto)")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, device):
+    """``auto``: fp16 on CUDA/MPS (the official inference precision, spec §3), fp32 on the CPU."""
+    import torch
+
+    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    if name == "auto":
+        return torch.float32 if device.type == "cpu" else torch.float16
+    if name not in table:
+        raise UsageError(f"unknown dtype '{name}'", "use auto, bf16, fp16 or fp32")
+    return table[name]
+
+
+def read_config(local_dir: Path, attn_implementation: str | None = None):
+    """The folder's config.json as a :class:`Vqa2Config` (official ``llava_qwen`` or our own layout)."""
+    from .configuration_vqa2 import OFFICIAL_MODEL_TYPE, Vqa2Config, config_from_official
+
+    path = Path(local_dir) / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: config.json not found", "point --model at a VQA² checkpoint folder")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot read config.json: {exc}") from exc
+    model_type = raw.get("model_type")
+    try:
+        if model_type == OFFICIAL_MODEL_TYPE:
+            config = config_from_official(raw)
+        elif model_type == Vqa2Config.model_type:
+            config = Vqa2Config.from_dict(raw)
+        else:
+            raise CheckpointError(
+                f"{path}: model_type '{model_type}' is not a VQA² checkpoint",
+                f"expected '{OFFICIAL_MODEL_TYPE}' (official) or '{Vqa2Config.model_type}' (vqa2 train output)",
+            )
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: invalid config: {exc}".splitlines()[0]) from exc
+    if attn_implementation:
+        config._attn_implementation = attn_implementation
+    return config
+
+
+def _check_weight_files(local_dir: Path) -> None:
+    if any(local_dir.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in local_dir.glob("*.bin")) + sorted(p.name for p in local_dir.glob("*.pt*"))
+    hint = f" (found {', '.join(pickled[:3])}: pickle files are never loaded)" if pickled else ""
+    raise CheckpointError(f"{local_dir}: no .safetensors weights{hint}",
+                          "download the safetensors checkpoint (vqa2 models pull NAME)")
+
+
+def _source_and_revision(local_dir: Path, settings) -> tuple[str, str]:
+    """A Hub cache snapshot (``.../snapshots/<sha>``) reports its repo and commit; any other folder is local."""
+    parts = local_dir.resolve().parts
+    if len(parts) >= 2 and parts[-2] == "snapshots" and re.fullmatch(r"[0-9a-f]{40}", parts[-1]):
+        return settings.model.repo, parts[-1]
+    return str(local_dir), "local"
+
+
+def load_tokenizer(local_dir: Path, config):
+    """The folder's Qwen2 tokenizer, plus ``<video>``/``<motion>`` at the config's placeholder ids."""
+    from tokenizers import AddedToken
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(local_dir), trust_remote_code=False)
+    except Exception as exc:  # missing/corrupt tokenizer files: name the folder
+        raise CheckpointError(f"{local_dir}: cannot load the tokenizer: {exc}".splitlines()[0],
+                              "the folder needs vocab.json + merges.txt or tokenizer.json") from exc
+    vocab = tokenizer.get_vocab()
+    missing = [t for t in PLACEHOLDER_TOKENS if t not in vocab]
+    if missing:
+        tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in missing], special_tokens=True)
+    want = {"<image>": config.image_token_id, "<video>": config.video_token_id, "<motion>": config.motion_token_id}
+    got = {t: tokenizer.convert_tokens_to_ids(t) for t in want}
+    if got != want:
+        raise CheckpointError(f"{local_dir}: tokenizer placeholder ids {got} do not match the config {want}",
+                              "the tokenizer files do not belong to this checkpoint")
+    return tokenizer
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """transformers' own warnings (load report, config-type notes) off; errors still raise."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
+
+
+def _register_auto_classes() -> None:
+    from transformers import AutoConfig
+
+    from .configuration_vqa2 import Vqa2Config
+
+    AutoConfig.register(Vqa2Config.model_type, Vqa2Config, exist_ok=True)
+
+
+def load_model(local_dir: Path, settings) -> LoadedModel:
+    """Load a VQA² checkpoint folder for inference, as ``settings.runtime`` asks (device, dtype, quant)."""
+    from .checkpoint_keys import KEY_MAPPING, check_load_report
+    from .modeling_vqa2 import Vqa2ForConditionalGeneration
+
+    local_dir = Path(local_dir)
+    if not local_dir.is_dir():
+        raise CheckpointError(f"{local_dir}: model folder not found", "check --model or run vqa2 models pull NAME")
+    _register_auto_classes()
+    runtime = settings.runtime
+    if runtime.quant not in QUANT_CHOICES:
+        raise UsageError(f"unknown quant '{runtime.quant}'", "use none, 8bit or 4bit")
+    device = resolve_device(runtime.device)
+    dtype = resolve_dtype(runtime.dtype, device)
+    config = read_config(local_dir, settings.model.attn_implementation)
+    _check_weight_files(local_dir)
+    kwargs: dict[str, Any] = {
+        "config": config, "dtype": dtype, "key_mapping": KEY_MAPPING, "use_safetensors": True,
+        "trust_remote_code": False, "output_loading_info": True,
+        "ignore_mismatched_sizes": True,  # reported back and turned into a CheckpointError naming the keys
+    }
+    if runtime.quant != "none":
+        check_bitsandbytes(runtime.quant, device.type)
+        kwargs["quantization_config"] = bnb_config(runtime.quant, dtype)
+        kwargs["device_map"] = {"": device}
+    elif device.type == "cuda":
+        kwargs["device_map"] = {"": device}
+    try:
+        with _quiet_transformers():  # its load report is replaced by check_load_report below
+            model, info = Vqa2ForConditionalGeneration.from_pretrained(str(local_dir), **kwargs)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{local_dir}: cannot load the weights: {exc}".splitlines()[0],
+                              "re-download the checkpoint (vqa2 models pull NAME)") from exc
+    check_load_report(str(local_dir), info.get("missing_keys", ()), info.get("unexpected_keys", ()),
+                      info.get("mismatched_keys", ()))
+    if runtime.quant == "none" and device.type != "cuda":
+        model = model.to(device)
+    model.eval()
+    source, revision = _source_and_revision(local_dir, settings)
+    with _quiet_transformers():
+        tokenizer = load_tokenizer(local_dir, config)
+    return LoadedModel(model=model, tokenizer=tokenizer, device=device, dtype=dtype, quant=runtime.quant,
+                       source=source, revision=revision)
