@@ -84,10 +84,14 @@ class _Session:
 
     @classmethod
     def load(cls, settings: Settings, ref: ModelRef, *, offline: bool = False):
-        from ..modeling.hub import fetch_weights
         from ..modeling.loading import load_model
 
-        local_dir = ref.local_dir if ref.local_dir is not None else fetch_weights(ref, offline=offline)
+        if ref.local_dir is not None:
+            local_dir = ref.local_dir
+        else:
+            from ..modeling.hub import fetch_weights
+
+            local_dir = fetch_weights(ref, offline=offline)
         return cls(settings, load_model(Path(local_dir), settings))
 
     @property

@@ -1,0 +1,164 @@
+"""`vqa2 score` / `vqa2 ask` end to end on the tiny random checkpoint: formats, exit codes, stdout/stderr
+split, inputs checked before weights load, Ctrl-C keeps printed results."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from vqa2cli.cli.app import main
+from vqa2cli.output.records import SCORE_COLUMNS
+
+
+def run(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+@pytest.fixture(scope="module")
+def clip(make_clip):
+    return make_clip("cli clip ü.mp4", seconds=3.0, fps=8, width=64, height=48)
+
+
+@pytest.fixture(scope="module")
+def clip2(make_clip):
+    return make_clip("second.mkv", seconds=1.5, fps=10, width=48, height=64, container="matroska")
+
+
+def test_score_json_schema_and_stdout_only_results(tiny_model_dir, clip, clip2, capsys):
+    code, out, err = run(["score", str(clip), str(clip2), "--model", str(tiny_model_dir), "--format", "json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)  # stdout is pure JSON
+    assert [d["path"] for d in data] == [str(clip), str(clip2)]
+    first = data[0]
+    assert first["schema"] == "vqa2.score/1" and first["status"] == "ok"
+    assert 0.0 <= first["score"] <= 1.0
+    assert sum(first["probs"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert set(first["probs"]) == {"high", "good", "fair", "poor", "low"}
+    assert first["level"] == max(first["probs"], key=first["probs"].get)
+    assert first["official_score"] == pytest.approx(0.2 + 0.8 * first["score"], abs=1e-5)
+    assert first["sampling"]["keyframes"] == 3 and first["sampling"]["motion_frames"] == 24
+    assert first["sampling"]["visual_tokens"] == 3 * 196 + 1
+    assert first["model"]["dtype"] == "fp32" and first["model"]["quant"] == "none"
+    assert first["config"]["model"]["repo"] == str(tiny_model_dir)
+    assert data[1]["sampling"]["keyframes"] == 2 and data[1]["sampling"]["motion_frames"] == 12
+    assert "Loading" in err
+
+
+def test_every_format_gives_the_same_scores(tiny_model_dir, clip, capsys):
+    outs = {}
+    for fmt in ("table", "jsonl", "csv"):
+        code, outs[fmt], _ = run(["score", str(clip), "-m", str(tiny_model_dir), "-f", fmt, "-q"], capsys)
+        assert code == 0
+    jsonl = json.loads(outs["jsonl"].splitlines()[0])
+    row = next(csv.DictReader(io.StringIO(outs["csv"])))
+    assert tuple(row) == SCORE_COLUMNS
+    assert float(row["score"]) == pytest.approx(jsonl["score"])
+    assert outs["table"].splitlines()[1].startswith(f"{jsonl['score']:.4f}")
+
+
+def test_fail_under_gate(tiny_model_dir, clip, capsys):
+    code, out, _ = run(["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl", "--fail-under", "0"], capsys)
+    assert code == 0
+    score = json.loads(out)["score"]
+    code, _, err = run(["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl",
+                        "--fail-under", str(min(1.0, score + 1e-3))], capsys)
+    assert code == 1 and "below --fail-under" in err
+
+
+def test_unreadable_input_exit_3_keeps_other_results(tiny_model_dir, clip, tmp_path, capsys):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(5000))
+    code, out, err = run(["score", str(tmp_path / "missing.mp4"), str(junk), str(clip), "-m", str(tiny_model_dir),
+                          "-f", "json"], capsys)
+    assert code == 3
+    data = json.loads(out)
+    assert [d["status"] for d in data] == ["error", "error", "ok"]
+    assert data[0]["error"]["code"] == "file_missing"
+    assert err.count("Error: ") == 2 and "missing.mp4" in err and "junk.mp4" in err
+
+
+def test_inputs_checked_before_weights_load(tmp_path, capsys):
+    # The default model is the published checkpoint; a missing file must not even try to fetch it.
+    code, out, err = run(["score", str(tmp_path / "typo.mp4"), "-f", "json"], capsys)
+    assert code == 3 and "Loading" not in err and json.loads(out)[0]["status"] == "error"
+
+
+def test_usage_errors_exit_2(tiny_model_dir, clip, capsys):
+    assert run(["score", str(clip), "-m", "ugc-scorr"], capsys)[0] == 2
+    assert run(["score", str(clip), "-m", str(tiny_model_dir), "-f", "xml"], capsys)[0] == 2
+    assert run(["score", str(clip), "-m", str(tiny_model_dir), "--quant", "3bit"], capsys)[0] == 2
+    code, _, err = run(["score", str(clip), "--bogus"], capsys)
+    assert code == 2 and "bogus" in err
+
+
+def test_default_model_offline_without_cache_says_how(clip, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, _, err = run(["score", str(clip)], capsys)
+    assert code == 4
+    assert "offline" in err.lower() and err.count("\n") == 2  # "Loading ..." + one error line
+
+
+def test_ask_json_and_streamed_table(tiny_model_dir, clip, capsys):
+    args = ["ask", str(clip), "Is there stutter?", "-q", "Is it sharp?", "-m", str(tiny_model_dir),
+            "--max-new-tokens", "5"]
+    code, out, _ = run(args + ["-f", "json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert [d["question"] for d in data] == ["Is there stutter?", "Is it sharp?"]
+    assert all(d["schema"] == "vqa2.answer/1" and isinstance(d["answer"], str) for d in data)
+    assert data[0]["generation"]["do_sample"] is False and data[0]["generation"]["new_tokens"] <= 5
+    code, table, _ = run(args, capsys)
+    assert code == 0 and table.startswith("Q: Is there stutter?\nA: ")
+    # greedy decoding: the streamed answer equals the JSON answer
+    assert table.split("\nA: ")[1].split("\n")[0].strip() == data[0]["answer"]
+
+
+def test_level_word_split_tokenizer_refused(tmp_path, clip, capsys):
+    from tiny_checkpoint import write_tiny_official_checkpoint
+
+    folder = write_tiny_official_checkpoint(tmp_path / "split", split_fair=True)
+    code, _, err = run(["score", str(clip), "-m", str(folder)], capsys)
+    assert code == 4 and "' fair'" in err and "not one" in err
+
+
+def _subprocess_env():
+    env = dict(os.environ, NO_COLOR="1", PYTHONUNBUFFERED="1")
+    env.pop("VQA2_DEBUG", None)
+    return env
+
+
+def test_real_subprocess_jsonl(tiny_model_dir, clip):
+    proc = subprocess.run([sys.executable, "-m", "vqa2cli", "score", str(clip), "-m", str(tiny_model_dir),
+                           "-f", "jsonl"], capture_output=True, text=True, env=_subprocess_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "ok"
+
+
+def test_ctrl_c_keeps_printed_results(tiny_model_dir, clip, tmp_path):
+    files = []
+    for i in range(12):
+        files.append(tmp_path / f"c{i}.mp4")
+        shutil.copy(clip, files[-1])
+    proc = subprocess.Popen([sys.executable, "-m", "vqa2cli", "score", *map(str, files), "-m", str(tiny_model_dir),
+                             "-f", "jsonl"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_subprocess_env())
+    first = proc.stdout.readline()  # blocks until the first result is printed
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = [first] + rest.splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]  # every printed line is complete JSON
+    assert 1 <= len(rows) < len(files) and rows[0]["path"] == str(files[0])

@@ -1,0 +1,26 @@
+"""man/*.1 and tests/snapshots/help-*.txt are generated from the CLI definition; fail when they drift."""
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_man_pages_and_help_snapshots_match_the_cli():
+    proc = subprocess.run([sys.executable, str(ROOT / "man" / "build_manpage.py"), "--check"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_help_is_instant_and_imports_no_heavy_library():
+    code = ("import sys, time; t=time.time(); from vqa2cli.cli.app import app; "
+            "heavy=[m for m in ('torch','transformers','av','numpy') if m in sys.modules]; "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "vqa2cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "score" in proc.stdout and "Examples" in proc.stdout
+    assert time.perf_counter() - start < 10  # generous: it is ~0.3 s; torch alone would take seconds
