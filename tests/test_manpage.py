@@ -1,7 +1,6 @@
 """man/*.1 and tests/snapshots/help-*.txt are generated from the CLI definition; fail when they drift."""
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +19,5 @@ def test_help_is_instant_and_imports_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
-    start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "vqa2cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "score" in proc.stdout and "Examples" in proc.stdout
-    assert time.perf_counter() - start < 10  # generous: it is ~0.3 s; torch alone would take seconds
