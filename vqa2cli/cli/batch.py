@@ -1,12 +1,323 @@
-"""`vqa2 batch INPUT... --csv FILE`: score whole folders (work in progress)."""
+"""`vqa2 batch INPUT... --csv FILE`: score whole folders into CSV/JSONL files that survive crashes."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Optional
+
 import typer
+
+from ..errors import ExitCode, UsageError
+from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
+                      PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, resolve_settings)
+
+EXAMPLES = """Examples:
+
+  vqa2 batch encodes/ --csv scores.csv
+
+  vqa2 batch 'night/**/*.mkv' @extra.txt --jsonl scores.jsonl --csv scores.csv --workers 8
+
+  vqa2 batch encodes/ --csv scores.csv --resume          # after a crash: skip finished files
+
+  vqa2 batch encodes/ --csv part3.csv --shard 3/8        # Slurm array / Kubernetes job 3 of 8
+
+  torchrun --nproc-per-node 4 -m vqa2cli batch encodes/ --csv scores.csv   # 4 GPUs, one CSV
+
+Rows are appended and fsync'd as each file finishes, so an interrupted run keeps every finished row;
+--resume skips files whose path, size and mtime match a row (error rows included unless --retry-errors)
+and appends the rest. An existing output is never truncated without --overwrite. Exit codes: 0 ok,
+1 a score is below --fail-under, 2 usage error, 3 some files failed (error rows; takes precedence over 1),
+4 model error, 130 Ctrl-C (resume with --resume)."""
+
+@dataclass
+class BatchJob:
+    """The command's options that shape the run (model options go to Settings)."""
+
+    inputs: list[str]
+    csv: str | None = None
+    jsonl: str | None = None
+    from_files: list[str] = field(default_factory=list)
+    resume: bool = False
+    overwrite: bool = False
+    retry_errors: bool = False
+    recursive: bool = True
+    workers: int = 1
+    prefetch: int | None = None
+    shard: str | None = None
+    fail_under: float | None = None
+    summary: bool = False
+    offline: bool = False
+
+    def validate(self) -> None:
+        if not self.csv and not self.jsonl:
+            raise UsageError("no output file given", "add --csv FILE and/or --jsonl FILE")
+        if self.csv and self.jsonl and os.path.abspath(self.csv) == os.path.abspath(self.jsonl):
+            raise UsageError(f"--csv and --jsonl both name {self.csv}", "give them different files")
+        if not self.inputs and not self.from_files:
+            raise UsageError("no inputs given", "name folders, globs, files or @LIST after `vqa2 batch`")
+        if self.retry_errors and not self.resume:
+            raise UsageError("--retry-errors only applies with --resume", "add --resume")
+        if self.workers < 0 or (self.prefetch is not None and self.prefetch < 1):
+            raise UsageError("--workers must be >= 0 and --prefetch >= 1")
+        if self.fail_under is not None and not 0.0 <= self.fail_under <= 1.0:
+            raise UsageError(f"--fail-under must be between 0 and 1, got {self.fail_under}",
+                             "scores are on the 0-1 scale")
+
+    def outputs(self):
+        from ..pipeline.resume import OutputSpec
+
+        return [OutputSpec(p, f) for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl")) if p]
+
+
+class RowFiles:
+    """The files rows go to: appended, flushed and fsync'd row by row."""
+
+    def __init__(self, paths: list[str], fmts: list[str], *, append: bool):
+        from ..output.render import make_writer
+
+        self.streams, self.writers = [], []
+        for path, fmt in zip(paths, fmts):
+            stream = open(path, "a" if append else "w", encoding="utf-8", newline="")
+            header = stream.tell() == 0
+            self.streams.append(stream)
+            self.writers.append(make_writer(fmt, stream, "score", header=header))
+            os.fsync(stream.fileno())
+
+    def write(self, record: Any, targets: tuple[int, ...]) -> None:
+        for i in targets or range(len(self.writers)):
+            self.writers[i].write(record)
+            os.fsync(self.streams[i].fileno())
+
+    def close(self) -> None:
+        for writer, stream in zip(self.writers, self.streams):
+            writer.close()
+            stream.close()
+
+
+def _discover(job: BatchJob, dist, console):
+    from ..pipeline.discover import discover, expand_inputs, parse_shard, select_shard
+
+    index, count = parse_shard(job.shard) if job.shard else (0, 1)
+    if dist is not None:  # every rank takes its part of this shard
+        index, count = index * dist.world + dist.rank, count * dist.world
+    found = discover(expand_inputs(job.inputs, job.from_files), recursive=job.recursive)
+    for pattern in found.empty_globs:
+        console.warning(f"'{pattern}' matched no file")
+    for path in found.ignored:
+        console.debug(f"ignored (not a video): {path}")
+    videos = select_shard(found.videos, index, count)
+    if count > 1:
+        console.info(f"shard {index + 1}/{count}: {len(videos)} of {len(found.videos)} video files")
+    return [v.path for v in videos], len(found.ignored)
+
+
+def _targets(job: BatchJob, dist) -> list[str]:
+    """Where this process writes: the outputs themselves, or its part files under torchrun."""
+    from ..pipeline.resume import part_path
+
+    finals = [o.path for o in job.outputs()]
+    return finals if dist is None else [part_path(p, dist.rank) for p in finals]
+
+
+def _check_files(job: BatchJob, dist) -> None:
+    from ..pipeline.resume import check_existing, existing_parts
+
+    specs = job.outputs()
+    own = _targets(job, dist) if dist is not None else []
+    check_existing(specs, resume=job.resume, overwrite=job.overwrite, extra=own)
+    if dist is not None and dist.rank == 0:
+        stale = [p for o in specs for p in existing_parts(o.path) if int(p.rsplit(".rank", 1)[1]) >= dist.world]
+        if stale and job.overwrite:
+            for path in stale:
+                os.remove(path)
+        elif stale and not job.resume:
+            check_existing(specs, resume=False, overwrite=False, extra=stale)
+
+
+def _done_indexes(job: BatchJob, dist, console):
+    from ..pipeline.resume import DoneIndex, existing_parts, repair_tail
+
+    if not job.resume:
+        return None
+    own = _targets(job, dist)
+    repair = own + ([o.path for o in job.outputs()] if dist is not None and dist.rank == 0 else [])
+    for path in repair:
+        dropped = repair_tail(path)
+        if dropped:
+            console.warning(f"{path}: dropped a torn last line ({dropped} bytes) left by an interrupted run")
+    indexes = []
+    for spec in job.outputs():
+        index = DoneIndex()
+        for path in [spec.path] + (existing_parts(spec.path) if dist is not None else []):
+            index.add_file(type(spec)(path, spec.fmt))
+        indexes.append(index)
+    return indexes
+
+
+def run_job(job: BatchJob, settings, ref, console) -> ExitCode:
+    """Discover → skip finished (--resume) → score with prefetching → merge parts (torchrun) → exit code."""
+    from ..pipeline.batch import BatchStats, detect_distributed, plan_todo
+
+    dist = detect_distributed()
+    _check_files(job, dist)
+    paths, ignored = _discover(job, dist, console)
+    stats = BatchStats(ignored=ignored if dist is None or dist.rank == 0 else 0)
+    todo = plan_todo(paths, _done_indexes(job, dist, console), retry_errors=job.retry_errors, stats=stats,
+                     fail_under=job.fail_under)
+    if not paths:
+        console.warning("no video files found in the inputs")
+    _score(job, settings, ref, todo, stats, dist, console)
+    if dist is not None and not stats.interrupted:
+        total = _finish_distributed(job, dist, stats, console)
+        if total is None:  # not rank 0: rank 0 reports for everyone
+            return ExitCode.OK
+        stats = total
+    return _report(job, stats, console)
+
+
+def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
+    from ..pipeline.batch import error_row_factory, run_batch
+    from ..pipeline.run import Scorer, preflight
+
+    scorer = None
+    if todo:
+        console.info(f"Loading {settings.model.name} ({settings.model.repo}) ...")
+        scorer = Scorer.load(settings, ref, offline=job.offline)
+    rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume)
+
+    def sink(record, targets) -> None:
+        rows.write(record, targets)
+        if record.status != "ok":
+            console.warning(record.error or f"{record.path}: failed")
+
+    try:
+        if todo:
+            depth = job.prefetch or max(1, 2 * job.workers)
+            with console.progress(len(todo), "scoring") as advance:
+                run_batch(todo, scorer, sink, make_error=error_row_factory(settings), workers=job.workers,
+                          depth=depth, stats=stats, advance=advance, fail_under=job.fail_under,
+                          preflight=preflight)
+    finally:
+        rows.close()
+
+
+def _finish_distributed(job: BatchJob, dist, stats, console):
+    """Marker for this rank; rank 0 waits for all, merges the part files, returns the summed stats."""
+    from ..pipeline.batch import wait_for_ranks, write_marker
+    from ..pipeline.resume import existing_parts, merge_parts
+
+    first = job.outputs()[0].path
+    write_marker(first, dist, stats)
+    if dist.rank != 0:
+        console.info(f"rank {dist.rank}: {stats.summary()}")
+        return None
+    total = wait_for_ranks(first, dist, log=console.info)
+    for spec in job.outputs():
+        added = merge_parts(spec, existing_parts(spec.path), overwrite=job.overwrite)
+        console.debug(f"{spec.path}: merged {added} rows from {dist.world} ranks")
+    return total
+
+
+def _report(job: BatchJob, stats, console) -> ExitCode:
+    """Summary on stderr (and --summary JSON on stdout); exit code: 130 > 3 > 1 > 0."""
+    outputs = [o.path for o in job.outputs()]
+    console.info(f"batch: {stats.summary()} -> {', '.join(outputs)}")
+    if stats.interrupted:
+        console.info("finished rows are saved; run the same command with --resume to continue")
+    if job.summary:
+        data = {"ok": stats.ok, "failed": stats.failed, "skipped_not_video": stats.ignored,
+                "skipped_done": stats.resumed_ok + stats.resumed_failed, "done_with_errors": stats.resumed_failed,
+                "below_fail_under": stats.below, "wall_s": round(stats.wall_s, 3),
+                "files_per_s": round(stats.scored / stats.wall_s, 4) if stats.wall_s else 0.0,
+                "interrupted": stats.interrupted, "outputs": outputs}
+        sys.stdout.write(json.dumps(data) + "\n")
+        sys.stdout.flush()
+    if stats.interrupted:
+        return ExitCode.INTERRUPTED
+    if stats.any_failed:
+        return ExitCode.INPUT
+    if stats.below:
+        console.error(f"{stats.below} file(s) scored below --fail-under {job.fail_under}")
+        return ExitCode.GATE_FAILED
+    return ExitCode.OK
+
+
+InputsArg = Annotated[Optional[list[str]], typer.Argument(
+    metavar="INPUT...", show_default=False,
+    help="Folders (recursive), globs ('dir/**/*.mp4'), video files, or @LIST (a file of such inputs).")]
+
+
+def batch(
+    inputs: InputsArg = None,
+    csv: Annotated[Optional[str], typer.Option("--csv", metavar="FILE", help="Write one CSV row per file (same columns as `score --format csv`).")] = None,
+    jsonl: Annotated[Optional[str], typer.Option("--jsonl", metavar="FILE", help="Write one JSON record per file per line.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip files the output(s) already hold (same path, size, mtime); append the rest.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start existing output file(s) again from empty.")] = False,
+    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="With --resume: score files again whose row is an error (the new row is appended; the last row per path is current).")] = False,
+    from_file: Annotated[Optional[list[str]], typer.Option("--from-file", metavar="LIST", help="A text file of inputs, one per line (like @LIST).")] = None,
+    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders of folder inputs.")] = True,
+    workers: Annotated[Optional[int], typer.Option("--workers", metavar="N", help="Decode workers running ahead of the model (0 = decode in the main thread). [default: min(4, CPUs)]")] = None,
+    prefetch: Annotated[Optional[int], typer.Option("--prefetch", metavar="N", help="Most clips decoded ahead of the model (bounds memory). [default: 2 x workers]")] = None,
+    shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Score only shard K of N (1-based; files split by a stable hash of their path).")] = None,
+    fail_under: FailUnderOpt = None,
+    summary: Annotated[bool, typer.Option("--summary", help="Also print a JSON summary of the run on stdout.")] = False,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", metavar="STYLE", help="Scoring prompt style: ugc_init, ugc_head, streaming. [card]")] = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    quant: QuantOpt = None,
+    max_motion_frames: MaxMotionOpt = None,
+    long_clip: PolicyOpt = None,
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Score every video of folders, globs or path lists into CSV/JSONL files (resumable, shardable)."""
+    from ..output.console import Console, set_console
+    console = Console(0 if quiet else 2 if verbose else 1)
+    set_console(console)
+    job = BatchJob(
+        inputs=list(inputs or []), from_files=list(from_file or []), csv=csv, jsonl=jsonl, resume=resume,
+        overwrite=overwrite, retry_errors=retry_errors, recursive=recursive,
+        workers=_default_workers() if workers is None else workers, prefetch=prefetch, shard=shard,
+        fail_under=fail_under, summary=summary, offline=offline)
+    job.validate()
+    device = _rank_device(device)
+    settings, ref = resolve_settings(
+        "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
+        runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
+    _check_prompt(settings)
+    raise typer.Exit(int(run_job(job, settings, ref, console)))
+
+
+def _default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _rank_device(device: str | None) -> str | None:
+    """Under torchrun/accelerate each process takes the GPU LOCAL_RANK (unless --device names one)."""
+    from ..pipeline.batch import detect_distributed
+
+    dist = detect_distributed()
+    if dist is None or device not in (None, "auto", "cuda"):
+        return device
+    import torch
+
+    return f"cuda:{dist.local_rank}" if torch.cuda.is_available() else device
+
+
+def _check_prompt(settings) -> None:
+    from ..pipeline.prompts import SCORING_STYLES
+
+    if settings.model.prompt not in SCORING_STYLES:
+        raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
+                         "`vqa2 batch` scores; pass a scorer --model or --prompt ugc_init")
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("batch")
-    def batch() -> None:
-        """Score every video in folders, globs or path lists into CSV/JSONL files."""
-        raise typer.Exit(2)
+    app.command("batch", epilog=EXAMPLES)(batch)
+

@@ -1,0 +1,218 @@
+"""Batch output files on disk: refuse to clobber, repair a torn last line, index finished rows, merge parts.
+
+Crash safety: rows are appended as whole lines and fsync'd one by one, so after Ctrl-C, ``kill -9`` or a
+power loss a file holds every finished row plus at most one torn (newline-less) last line. ``--resume``
+drops that torn tail (the only bytes it ever removes) and appends; nothing else is rewritten.
+
+Matching on ``--resume``: a file is done when the output holds a row with the same path (compared as
+absolute paths from the current folder), ``size_bytes`` and ``mtime`` (within 1 ms). ``status=error``
+rows count as done too (broken files stay broken); ``retry_errors`` scores them again, and the new row is
+appended after the old one: when a path has several rows, the last one is current.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..errors import UsageError
+from ..output.records import SCORE_COLUMNS
+
+CSV_HEADER = ",".join(SCORE_COLUMNS) + "\n"
+MTIME_TOLERANCE_S = 1e-3
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    path: str
+    fmt: str  # csv | jsonl
+
+
+@dataclass(frozen=True)
+class RowState:
+    status: str
+    size_bytes: int | None
+    mtime: float | None
+    score: float | None
+
+
+def path_key(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+def check_existing(outputs: list[OutputSpec], *, resume: bool, overwrite: bool,
+                   extra: list[str] = ()) -> None:
+    """Usage error (exit 2) when an output (or a part file in ``extra``) exists without a mode flag."""
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite exclude each other",
+                         "--resume appends to the existing output, --overwrite starts it again")
+    if resume or overwrite:
+        return
+    for path in [o.path for o in outputs] + list(extra):
+        if os.path.exists(path):
+            raise UsageError(f"{path} already exists",
+                             "add --resume to skip the files it already holds and append the rest, "
+                             "or --overwrite to start it again")
+
+
+def repair_tail(path: str) -> int:
+    """Cut a torn last line (no trailing newline) left by a crash; returns the bytes dropped."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return 0
+    if size == 0:
+        return 0
+    with open(path, "rb+") as fh:
+        fh.seek(max(0, size - 1))
+        if fh.read(1) == b"\n":
+            return 0
+        keep, block = 0, 65536
+        pos = size
+        while pos > 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                keep = start + cut + 1
+                break
+            pos = start
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return size - keep
+
+
+def _number(value, cast):
+    if value in (None, ""):
+        return None
+    try:
+        return cast(value)
+    except (TypeError, ValueError):
+        pass
+    if cast is float and isinstance(value, str):
+        try:  # an ISO-8601 mtime
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def _state(status, size, mtime, score) -> RowState:
+    return RowState(str(status or ""), _number(size, int), _number(mtime, float), _number(score, float))
+
+
+def read_rows(spec: OutputSpec) -> list[tuple[str, RowState]]:
+    """(path, state) of every complete row, in file order. Torn last lines are ignored, not read."""
+    with open(spec.path, "rb") as fh:
+        data = fh.read()
+    end = data.rfind(b"\n") + 1
+    text = data[:end].decode("utf-8", errors="replace")
+    if not text:
+        return []
+    if spec.fmt == "csv":
+        return _read_csv(spec.path, text)
+    return _read_jsonl(spec.path, text)
+
+
+def _read_csv(path: str, text: str) -> list[tuple[str, RowState]]:
+    if not text.startswith(CSV_HEADER):
+        raise UsageError(f"{path}: not a vqa2 score CSV (its header differs from this version's columns)",
+                         "use --overwrite to start it again or choose another --csv file")
+    rows = []
+    for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        if None in row or any(v is None for v in row.values()):
+            raise UsageError(f"{path}: row {n} does not have {len(SCORE_COLUMNS)} columns",
+                             "fix or remove that row, or use --overwrite")
+        rows.append((row["path"], _state(row["status"], row["size_bytes"], row["mtime"], row["score"])))
+    return rows
+
+
+def _read_jsonl(path: str, text: str) -> list[tuple[str, RowState]]:
+    rows = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            inp = obj.get("input") or {}
+            rows.append((obj["path"], _state(obj.get("status"), inp.get("size_bytes"), inp.get("mtime"),
+                                             obj.get("score"))))
+        except (ValueError, KeyError, AttributeError, TypeError):
+            raise UsageError(f"{path}: line {n} is not a vqa2 score record",
+                             "fix or remove that line, or use --overwrite") from None
+    return rows
+
+
+class DoneIndex:
+    """The last row per path across the given outputs' files, for --resume matching."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, RowState] = {}
+        self.repeated = 0  # paths seen more than once (retried errors, changed files)
+
+    def add_file(self, spec: OutputSpec) -> None:
+        if not os.path.exists(spec.path):
+            return
+        for path, state in read_rows(spec):
+            key = path_key(path)
+            self.repeated += key in self.rows
+            self.rows[key] = state
+
+    def match(self, path: str, stat: tuple[int, float] | None, *, retry_errors: bool) -> RowState | None:
+        """The row that makes ``path`` done, or None when it must be (re)scored."""
+        state = self.rows.get(path_key(path))
+        if state is None or stat is None:
+            return None
+        if state.size_bytes != stat[0] or state.mtime is None or abs(state.mtime - stat[1]) > MTIME_TOLERANCE_S:
+            return None
+        if retry_errors and state.status != "ok":
+            return None
+        return state
+
+
+# --- part files of multi-process runs ------------------------------------------------------------
+def part_path(final: str, rank: int) -> str:
+    return f"{final}.rank{rank}"
+
+
+def existing_parts(final: str) -> list[str]:
+    folder, base = os.path.split(os.path.abspath(final))
+    prefix = base + ".rank"
+    found = [n for n in os.listdir(folder or ".") if n.startswith(prefix) and n[len(prefix):].isdigit()]
+    return [os.path.join(os.path.dirname(final), n) for n in sorted(found, key=lambda n: int(n[len(prefix):]))]
+
+
+def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
+    """Append the rows of ``parts`` to ``spec.path`` (skipping lines it already holds verbatim, so a
+    merge interrupted half-way can simply run again), fsync, then delete the parts. Returns rows added."""
+    repair_tail(spec.path)
+    fresh = overwrite or not os.path.exists(spec.path) or os.path.getsize(spec.path) == 0
+    seen: set[bytes] = set()
+    if not fresh:
+        with open(spec.path, "rb") as fh:
+            seen = set(fh.read().splitlines(keepends=True))
+    added = 0
+    with open(spec.path, "wb" if overwrite else "ab") as out:
+        if fresh and spec.fmt == "csv":
+            out.write(CSV_HEADER.encode())
+        for part in parts:
+            repair_tail(part)
+            with open(part, "rb") as fh:
+                lines = fh.read().splitlines(keepends=True)
+            for line in lines:
+                if line in seen or (spec.fmt == "csv" and line == CSV_HEADER.encode()):
+                    continue
+                out.write(line)
+                seen.add(line)
+                added += 1
+        out.flush()
+        os.fsync(out.fileno())
+    for part in parts:
+        os.remove(part)
+    return added
