@@ -126,6 +126,8 @@ def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, he
         if codec in ("libx264", "libx265"):
             vstream.options = {"crf": "12", "preset": "ultrafast"} | ({"x265-params": "log-level=error"}
                                                                        if codec == "libx265" else {})
+        elif codec in ("mpeg2video", "mpeg4"):
+            vstream.bit_rate = 4_000_000
         if vfr:
             vstream.codec_context.time_base = Fraction(1, 1000)
         if rotation:

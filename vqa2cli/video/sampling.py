@@ -149,3 +149,24 @@ def _fit_budget(keyframes, motion, stride, n_frames, budget, per_key, copies, po
     notes.append(f"{len(keyframes)} key frames over the token budget of {budget}: {len(subset)} kept, "
                  "spread uniformly")
     return subset, motion, stride
+
+
+def restrict_plan(plan: SamplingPlan, n_available: int) -> SamplingPlan:
+    """Keep only indices below ``n_available`` (decoding ended early); motion cut to a multiple of 4, padded to 4.
+
+    For the official rule this equals ``plan_sampling(n_available, ...)``: its indices are a prefix of the plan's.
+    """
+    if n_available < 1:
+        raise ValueError(f"n_available must be at least 1, got {n_available}")
+    keys = tuple(i for i in plan.keyframe_indices if i < n_available) or (0,)
+    motion = tuple(i for i in plan.motion_indices if i < n_available)
+    if len(motion) >= 4:
+        motion = motion[: len(motion) // 4 * 4]
+    else:
+        motion = motion + (motion[-1] if motion else 0,) * (4 - len(motion))
+    if keys == plan.keyframe_indices and motion == plan.motion_indices:
+        return plan
+    parts = [p for p in plan.policy.split("+") if p != "official"] + [f"truncated:{n_available}"]
+    note = f"decoding ended after {n_available} frames: {len(keys)} key frames, {len(motion)} motion frames kept"
+    return SamplingPlan(keys, motion, plan.keyframe_step, plan.motion_stride, "+".join(parts),
+                        plan.notes + (note,))
