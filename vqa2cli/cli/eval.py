@@ -1,0 +1,97 @@
+"""`vqa2 eval LABELS --model M`: SRCC / PLCC / KRCC of a model on a labelled set (the paper's tables)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, QuantOpt,
+                      QuietOpt, VerboseOpt, check_format)
+
+EXAMPLES = """Examples:
+
+\b
+  vqa2 eval konvid1k.json --model ugc-scorer --media-root /data/KoNViD_1k_videos
+  vqa2 eval labels.csv --model ./out --scores-csv scores.csv            # path,mos CSV
+  vqa2 eval labels.csv --model ./out --scores-csv scores.csv --resume   # continue a run
+  vqa2 eval lsvq_test.json --format json > metrics.json
+
+Labels: the official label JSON (img_path or video_path, mos or gt_score) or a CSV with path,mos
+columns; relative paths start from --media-root (default: the label file's folder). SRCC and PLCC are
+computed as the official scripts do (on the raw scores, no fitting); plcc_logistic is PLCC after the
+customary 4-parameter logistic fit; krcc is Kendall's tau-b. Exit codes: 0 ok, 2 usage or data error,
+3 some videos failed (left out of the metrics, listed in the scores CSV), 4 model error."""
+
+
+def _render_table(result) -> str:
+    m = result.metrics
+    logistic = "n/a" if m.plcc_logistic is None else f"{m.plcc_logistic:.4f}"
+    lines = [f"labels         {result.labels}", f"model          {result.model}",
+             f"SRCC           {m.srcc:.4f}", f"PLCC           {m.plcc:.4f}",
+             f"PLCC-logistic  {logistic}", f"KRCC           {m.krcc:.4f}",
+             f"n              {m.n}" + (f" ({result.n_failed} failed)" if result.n_failed else "")]
+    return "\n".join(lines) + "\n"
+
+
+def eval_command(
+    labels: Annotated[Path, typer.Argument(metavar="LABELS", help="Label file: official .json or path,mos .csv.",
+                                           show_default=False)],
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    media_root: Annotated[Optional[Path], typer.Option(
+        "--media-root", metavar="DIR", help="Folder the label paths are relative to. [default: the label file's folder]")] = None,
+    scores_csv: Annotated[Optional[Path], typer.Option(
+        "--scores-csv", metavar="FILE", help="Write per-video scores here (flushed per video; needed for --resume).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Reuse the ok rows of an existing --scores-csv and score only the rest.")] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|json", help="Output format on stdout.")] = "table",
+    prompt: Annotated[Optional[str], typer.Option(
+        "--prompt", metavar="STYLE", help="Scoring prompt style (ugc_init, ugc_head, streaming, streaming_official_eval). [card]")] = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    quant: QuantOpt = None,
+    max_motion_frames: MaxMotionOpt = None,
+    long_clip: PolicyOpt = None,
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Evaluate a scorer on labelled videos: SRCC, PLCC, PLCC after a logistic fit, KRCC."""
+    from ..errors import ExitCode, UsageError
+    from ..output.console import Console, set_console
+    from ..pipeline.prompts import SCORING_STYLES
+    from ..pipeline.run import Scorer
+    from ..training.datasets import read_labels
+    from ..training.evaluate import evaluate
+    from .options import resolve_settings
+
+    console = Console(0 if quiet else 2 if verbose else 1)
+    set_console(console)
+    check_format(fmt, ("table", "json"))
+    records = read_labels(labels, media_root)  # data errors surface before any weights load
+    settings, ref = resolve_settings(
+        "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
+        runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
+    if settings.model.prompt not in SCORING_STYLES:
+        raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
+                         "evaluate a scorer, or pass --prompt ugc_init")
+    console.info(f"Loading {settings.model.name} ({settings.model.repo}) to score {len(records)} videos ...")
+    scorer = Scorer.load(settings, ref, offline=offline)
+    with console.progress(len(records), "Scoring") as advance:
+        result = evaluate(records, scorer.score, labels=str(labels), model=settings.model.name,
+                          scores_csv=scores_csv, resume=resume, on_error=console.error, advance=advance)
+    for note in result.metrics.notes:
+        console.warning(note)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(_render_table(result))
+    raise typer.Exit(int(ExitCode.INPUT if result.n_failed else ExitCode.OK))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval", epilog=EXAMPLES)(eval_command)
