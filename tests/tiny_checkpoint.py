@@ -126,7 +126,7 @@ def _reverse_mapping(mapping: dict):
     import re
 
     pairs = [
-        ("model.language_model.", "model."), ("model.vision_tower.vision_model.", "model.vision_tower.vision_tower.vision_model."),
+        ("model.language_model.", "model."), ("model.vision_tower.", "model.vision_tower.vision_tower.vision_model."),
         ("model.multi_modal_projector.linear_1.", "model.mm_projector.0."),
         ("model.multi_modal_projector.linear_2.", "model.mm_projector.2."),
         ("model.motion_extractor.pos_embed.", "model.slowfast.position_embedding."),

@@ -20,7 +20,7 @@ KEY_MAPPING: dict[str, str] = {
     r"^model\.embed_tokens\.": "model.language_model.embed_tokens.",
     r"^model\.layers\.": "model.language_model.layers.",
     r"^model\.norm\.": "model.language_model.norm.",
-    r"^model\.vision_tower\.vision_tower\.vision_model\.": "model.vision_tower.vision_model.",
+    r"^model\.vision_tower\.vision_tower\.vision_model\.": "model.vision_tower.",
     r"^model\.mm_projector\.0\.": "model.multi_modal_projector.linear_1.",
     r"^model\.mm_projector\.2\.": "model.multi_modal_projector.linear_2.",
     r"^model\.slowfast\.feature_extraction\.(\d+)\.multipathway_blocks\.1\.": r"model.motion_extractor.fast.\1.",
