@@ -51,10 +51,11 @@ def display_frame(i: int, width: int, height: int, pattern: str = "moving") -> n
     return np.repeat(img.astype(np.uint8)[:, :, None], 3, axis=2)
 
 
-def _open_output(path: Path, container: str):
+def _open_output(path: Path, container: str, faststart: bool = False):
     import av
 
-    return av.open(str(path), mode="w", format=CONTAINER_FORMATS[container])
+    options = {"movflags": "+faststart"} if faststart else {}
+    return av.open(str(path), mode="w", format=CONTAINER_FORMATS[container], options=options)
 
 
 def _frame_times(n: int, fps: float, vfr: bool) -> list[Fraction]:
@@ -101,12 +102,13 @@ def _encode_audio(out, stream, seconds: float) -> None:
 def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, height: int = 48,
               codec: str = "libx264", container: str = "mp4", pix_fmt: str = "yuv420p", rotation: int = 0,
               vfr: bool = False, audio: bool = False, audio_first: bool = False,
-              pattern: str = "moving", frames: int | None = None) -> Path:
+              pattern: str = "moving", frames: int | None = None, faststart: bool = False) -> Path:
     """Encode a synthetic clip; ``width``/``height`` are the *display* size. Returns the file path.
 
     ``frames`` overrides ``round(seconds * fps)``. ``rotation`` (counter-clockwise degrees, as PyAV's
     ``set_display_rotation``) stores the frames rotated by ``-rotation`` plus the display matrix.
-    ``audio_first`` puts the audio stream first and muxes all audio before the video.
+    ``audio_first`` puts the audio stream first and muxes all audio before the video. ``faststart`` writes
+    the MP4/MOV index first, so a truncated copy still opens (a download cut short).
     """
     import av
 
@@ -119,7 +121,7 @@ def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, he
         codec, pix_fmt = "gif", "rgb8"
     k = (rotation // 90) % 4
     coded_w, coded_h = (height, width) if k % 2 else (width, height)
-    with _open_output(path, container) as out:
+    with _open_output(path, container, faststart) as out:
         astream = _add_audio(out, container) if audio_first else None
         vstream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         vstream.width, vstream.height, vstream.pix_fmt = coded_w, coded_h, pix_fmt

@@ -129,7 +129,8 @@ def _keep_partial(info, plan, keys, motion, times, decoded: int, error: str | No
         first_row.setdefault(idx, row)
     keys = keys[: len(kept.keyframe_indices)]
     motion = motion[np.array([first_row[i] for i in kept.motion_indices])]
-    notes = kept.notes[:-1] + (f"{reason}; {kept.notes[-1]}",)
+    note = f"{reason}: kept {len(kept.keyframe_indices)} key frames and {len(kept.motion_indices)} motion frames"
+    notes = kept.notes[:-1] + (note,)
     kept = SamplingPlan(kept.keyframe_indices, kept.motion_indices, kept.keyframe_step, kept.motion_stride,
                         kept.policy, notes)
     return keys, motion, times[: len(kept.keyframe_indices)], kept
