@@ -81,15 +81,17 @@ def base_settings(model: str | None, config: TrainConfig) -> tuple[Settings, Mod
 
 
 def _load_weights(settings: Settings, ref: ModelRef, config: TrainConfig, offline: bool):
-    from ..modeling.hub import fetch_weights
     from ..modeling.loading import load_model
 
     # ZeRO-3 keeps fp32 master weights itself, so bf16 weights load (as the official script); the other
     # engines train fp32 weights under autocast. The Trainer places the model: load on the CPU.
     zero3_bf16 = config.engine.startswith("zero3") and config.precision == "bf16"
     load = settings.replace(runtime={"device": "cpu", "dtype": "bf16" if zero3_bf16 else "fp32", "quant": "none"})
-    local_dir = ref.local_dir if ref.local_dir is not None else fetch_weights(ref, offline=offline)
-    return load_model(Path(local_dir), load)
+    if ref.local_dir is not None:
+        return load_model(ref.local_dir, load)
+    from ..modeling.hub import fetch_weights
+
+    return load_model(Path(fetch_weights(ref, offline=offline)), load)
 
 
 def run_training(config: TrainConfig, model: str | None, *, resume: bool = False, offline: bool = False,
