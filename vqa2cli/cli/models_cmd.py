@@ -1,0 +1,100 @@
+"""`vqa2 models list|pull|path`: the model cards and their weights in the Hugging Face cache."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .options import check_format
+
+LIST_EXAMPLES = """Examples:
+
+  vqa2 models list
+
+  vqa2 models list --format json | jq -r '.[] | select(.cached) | .name'
+
+The CACHED column looks in the Hugging Face cache only ($HF_HOME, default ~/.cache/huggingface); it never
+contacts the Hub."""
+
+PULL_EXAMPLES = """Examples:
+
+  vqa2 models pull ugc-scorer
+
+  vqa2 models pull q-future/VQA-Assistant-llava_qwen@main
+
+  HF_ENDPOINT=https://hf-mirror.example vqa2 models pull assistant
+
+Downloads the safetensors weights, config and tokenizer files (never pickled .bin files) into the
+Hugging Face cache and prints the local folder. To prepare an offline machine: pull here, copy the cache
+folder over, and set HF_HUB_OFFLINE=1 there."""
+
+PATH_EXAMPLES = """Examples:
+
+  vqa2 models path ugc-scorer
+
+  ls "$(vqa2 models path assistant)"
+
+Never contacts the Hub: exits 4 with a hint when the model is not cached yet (run `vqa2 models pull NAME`)."""
+
+ListFormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="table|json", help="Output format on stdout.")]
+NameArg = Annotated[str, typer.Argument(
+    metavar="NAME", help="Model card name (see `vqa2 models list`) or Hub repo id org/name[@revision].",
+    show_default=False)]
+
+
+def list_models(fmt: ListFormatOpt = "table") -> None:
+    """List the model cards: name, task, Hub repo, pinned revision, and whether the weights are cached."""
+    import json
+
+    from ..modeling.hub import cached_folder
+    from ..registry import ModelRef, list_cards
+
+    check_format(fmt, ("table", "json"))
+    rows = []
+    for card in list_cards():
+        folder = cached_folder(ModelRef(card, card.repo, card.revision, None))
+        rows.append({"name": card.name, "task": card.task, "repo": card.repo, "revision": card.revision,
+                     "cached": folder is not None, "path": str(folder) if folder else None,
+                     "description": card.description})
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    columns = ("name", "task", "repo", "revision", "cached")
+    cells = [[c.upper() for c in columns]] + [
+        [str(r[c]) if c != "cached" else ("yes" if r[c] else "no") for c in columns] for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    for row in cells:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def pull(name: NameArg) -> None:
+    """Download a model's weights into the Hugging Face cache and print the local folder."""
+    from ..modeling.hub import fetch_weights
+    from ..output.console import get_console
+    from ..registry import resolve_reference
+
+    ref = resolve_reference(name, "score")
+    if ref.local_dir is None:
+        get_console().info(f"fetching {ref.repo}@{ref.revision} (progress on stderr)")
+    typer.echo(str(fetch_weights(ref)))
+
+
+def path(name: NameArg) -> None:
+    """Print the local folder of a cached model (no network access)."""
+    from ..modeling.hub import fetch_weights
+    from ..registry import resolve_reference
+
+    typer.echo(str(fetch_weights(resolve_reference(name, "score"), offline=True)))
+
+
+def register(app: typer.Typer) -> None:
+    models = typer.Typer(
+        name="models", help="Model cards and their weights in the Hugging Face cache.", no_args_is_help=True,
+        add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
+    )
+    models.command("list", epilog=LIST_EXAMPLES)(list_models)
+    models.command("pull", epilog=PULL_EXAMPLES)(pull)
+    models.command("path", epilog=PATH_EXAMPLES)(path)
+    app.add_typer(models, name="models", help="Model cards and their weights: list, pull, path.")
