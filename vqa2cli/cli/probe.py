@@ -1,0 +1,148 @@
+"""`vqa2 probe FILE...`: what vqa2 sees in each video, and what it would sample, without loading a model.
+
+JSON output (``--format json``) is a list with one object per file, in argument order (``[]`` for none).
+Keys are stable; values are ``null`` where unknown (every file property on an error entry):
+
+==================  =====================================================================================
+``path``            the argument as given
+``status``          ``"ok"`` or ``"error"``
+``error_code``      machine-readable error (``file_missing``, ``no_video_stream``, ...) or ``null``
+``error``           the one-line message with its fix, or ``null``
+``container``       demuxer / file type (``mp4``, ``matroska``, ``webm``, ``mpegts``, ``gif``, ...)
+``codec``           video codec (``h264``, ``hevc``, ``vp9``, ``av1``, ``prores``, ...)
+``width height``    display size in pixels, after rotation
+``coded_width coded_height``  stored frame size
+``rotation``        clockwise degrees applied for display (0, 90, 180, 270)
+``avg_fps``         average frame rate, as the official decoder reads it
+``vfr``             variable frame rate (from packet timestamps)
+``duration_s``      seconds
+``n_frames``        frames (video packets), as the official decoder counts them
+``pix_fmt bit_depth``  stored pixel format and bits per sample
+``interlaced``      interlaced frames (not deinterlaced, as in the official code)
+``has_audio``       an audio stream is present
+``keyframes``       key frames that would be sampled (1 fps rule, after the long-clip policy)
+``motion_frames``   motion (dense) frames that would be sampled
+``keyframe_step``   r = round(avg_fps): every r-th frame is a key frame
+``motion_stride``   1 = all frames (official); s > 1 = every s-th frame (long-clip policy)
+``policy``          ``official`` or the deviations applied (``stride:3``, ``pad:4``, ``keyframes:uniform-40``)
+``warnings``        list of strings: metadata fallbacks and sampling deviations
+==================  =====================================================================================
+
+The sampling uses the model card's video settings and ``video.max_tokens`` as the visual token budget (the
+prompt text's own tokens are not subtracted here, so ``vqa2 score`` may keep slightly fewer key frames).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .options import ConfigOpt, MaxMotionOpt, ModelOpt, PolicyOpt, check_format, resolve_settings
+
+EXAMPLES = """Examples:
+
+  vqa2 probe clip.mp4
+
+  vqa2 probe "phone video.mov" broken.mp4 --format json
+
+  vqa2 probe long.mkv --model assistant --max-motion-frames 1000
+
+Exit codes: 0 every file is usable, 3 at least one file is unusable (the others are still shown),
+2 usage error."""
+
+KEYS = ("path", "status", "error_code", "error", "container", "codec", "width", "height", "coded_width",
+        "coded_height", "rotation", "avg_fps", "vfr", "duration_s", "n_frames", "pix_fmt", "bit_depth",
+        "interlaced", "has_audio", "keyframes", "motion_frames", "keyframe_step", "motion_stride", "policy",
+        "warnings")
+
+
+def probe(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to inspect.", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|json", help="Output format on stdout.")] = "table",
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    max_motion_frames: MaxMotionOpt = None,
+    long_clip: PolicyOpt = None,
+) -> None:
+    """Show what vqa2 sees in each video: container, codec, size, fps, frames it would sample, warnings."""
+    from ..output.console import get_console
+
+    check_format(fmt, ("table", "json"))
+    settings, _ = resolve_settings("score", model, config, video__max_motion_frames=max_motion_frames,
+                                   video__long_clip_policy=long_clip)
+    rows = [probe_one(str(path), settings) for path in files]
+    for row in rows:
+        if row["status"] == "error":
+            get_console().error(row["error"])
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_table(rows)
+    if any(row["status"] == "error" for row in rows):
+        from ..errors import ExitCode
+
+        raise typer.Exit(int(ExitCode.INPUT))
+
+
+def probe_one(path: str, settings) -> dict[str, Any]:
+    """One JSON object (see the module docstring) for ``path``; input errors become error entries."""
+    import dataclasses
+
+    from ..errors import InputError
+    from ..video.decode import tokens_per_keyframe
+    from ..video.probe import probe_video
+    from ..video.sampling import plan_sampling
+
+    row: dict[str, Any] = dict.fromkeys(KEYS)
+    row.update(path=path, status="ok", warnings=[])
+    video = settings.video
+    try:
+        info = probe_video(path)
+        row.update({k: v for k, v in dataclasses.asdict(info).items() if k in KEYS and k != "path"})
+        plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
+                             max_motion_frames=video.max_motion_frames, token_budget=video.max_tokens,
+                             tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
+                             motion_copies=2 if settings.model.motion_layout == "duplicated" else 1,
+                             policy=video.long_clip_policy, source=path)
+    except InputError as exc:
+        row.update(dict.fromkeys(KEYS[4:]), status="error", error_code=exc.code, error=exc.one_line(), warnings=[])
+        return row
+    row.update(avg_fps=round(info.avg_fps, 4), duration_s=round(info.duration_s, 3),
+               keyframes=len(plan.keyframe_indices), motion_frames=len(plan.motion_indices),
+               keyframe_step=plan.keyframe_step, motion_stride=plan.motion_stride, policy=plan.policy,
+               warnings=list(info.warnings) + list(plan.notes))
+    return row
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """A rich table on stdout; colour only on a terminal without NO_COLOR."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..output.console import color_enabled
+
+    color = color_enabled(sys.stdout)
+    console = Console(file=sys.stdout, no_color=not color, color_system="auto" if color else None,
+                      force_terminal=color, highlight=False, width=None if sys.stdout.isatty() else 200)
+    table = Table(box=None, pad_edge=False, header_style="bold" if color else None)
+    for name in ("FILE", "CONTAINER", "CODEC", "SIZE", "FPS", "VFR", "DURATION", "BITS", "KEYFRAMES", "MOTION",
+                 "WARNINGS"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        if r["status"] == "error":
+            table.add_row(r["path"], "ERROR", r["error_code"], "", "", "", "", "", "", "", r["error"])
+            continue
+        size = f"{r['width']}x{r['height']}" + (f" (rot {r['rotation']})" if r["rotation"] else "")
+        motion = str(r["motion_frames"]) + (f" /{r['motion_stride']}" if r["motion_stride"] > 1 else "")
+        table.add_row(r["path"], r["container"], r["codec"], size, f"{r['avg_fps']:g}", "yes" if r["vfr"] else "no",
+                      f"{r['duration_s']:.2f}s", str(r["bit_depth"]) + ("i" if r["interlaced"] else ""),
+                      str(r["keyframes"]), motion, "; ".join(r["warnings"]))
+    console.print(table, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("probe", epilog=EXAMPLES)(probe)
