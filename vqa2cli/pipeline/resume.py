@@ -189,30 +189,39 @@ def existing_parts(final: str) -> list[str]:
 
 
 def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
-    """Append the rows of ``parts`` to ``spec.path`` (skipping lines it already holds verbatim, so a
-    merge interrupted half-way can simply run again), fsync, then delete the parts. Returns rows added."""
+    """Append the rows of ``parts`` to ``spec.path`` sorted by path (skipping lines it already holds
+    verbatim, so a merge interrupted half-way can simply run again), fsync, delete the parts.
+    Returns the number of rows added."""
     repair_tail(spec.path)
     fresh = overwrite or not os.path.exists(spec.path) or os.path.getsize(spec.path) == 0
     seen: set[bytes] = set()
     if not fresh:
         with open(spec.path, "rb") as fh:
             seen = set(fh.read().splitlines(keepends=True))
-    added = 0
+    header = CSV_HEADER.encode()
+    new: list[bytes] = []
+    for part in parts:
+        repair_tail(part)
+        with open(part, "rb") as fh:
+            for line in fh.read().splitlines(keepends=True):
+                if line not in seen and line != header:
+                    new.append(line)
+                    seen.add(line)
+    new.sort(key=lambda line: _row_path(line, spec.fmt))
     with open(spec.path, "wb" if overwrite else "ab") as out:
         if fresh and spec.fmt == "csv":
-            out.write(CSV_HEADER.encode())
-        for part in parts:
-            repair_tail(part)
-            with open(part, "rb") as fh:
-                lines = fh.read().splitlines(keepends=True)
-            for line in lines:
-                if line in seen or (spec.fmt == "csv" and line == CSV_HEADER.encode()):
-                    continue
-                out.write(line)
-                seen.add(line)
-                added += 1
+            out.write(header)
+        out.writelines(new)
         out.flush()
         os.fsync(out.fileno())
     for part in parts:
         os.remove(part)
-    return added
+    return len(new)
+
+
+def _row_path(line: bytes, fmt: str) -> str:
+    text = line.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)["path"] if fmt == "jsonl" else next(csv.reader([text]))[0]
+    except (ValueError, KeyError, StopIteration, TypeError):
+        return text
