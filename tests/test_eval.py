@@ -1,0 +1,104 @@
+"""`vqa2 eval` end to end with the tiny fixture model: metrics, per-video CSV, resume, failures, data errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from vqa2cli.errors import Vqa2Error
+
+
+def _invoke(args):
+    import typer
+    from typer.testing import CliRunner
+
+    from vqa2cli.cli import eval as eval_cmd
+
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    eval_cmd.register(app)
+    result = CliRunner().invoke(app, args)
+    if result.exception is not None and not isinstance(result.exception, (Vqa2Error, SystemExit)):
+        raise result.exception
+    code = result.exception.exit_code if isinstance(result.exception, Vqa2Error) else result.exit_code
+    message = result.exception.one_line() if isinstance(result.exception, Vqa2Error) else ""
+    return code, result.stdout, result.stderr + message
+
+
+def _pearson(x, y):
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    cov = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    return cov / math.sqrt(sum((a - mx) ** 2 for a in x) * sum((b - my) ** 2 for b in y))
+
+
+@pytest.fixture(scope="module")
+def labelled(make_clip, tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    clips = [make_clip("ev-a", seconds=1, fps=8), make_clip("ev-b", seconds=1, fps=8, pattern="static"),
+             make_clip("ev-c", seconds=1, fps=8, width=48, height=64), make_clip("ev-d", seconds=1.5, fps=6)]
+    for clip in clips:
+        (root / clip.name).write_bytes(clip.read_bytes())
+    (root / "labels.csv").write_text("path,mos\n" + "".join(
+        f"{c.name},{m}\n" for c, m in zip(clips, (2.0, 3.5, 1.0, 4.5))))
+    (root / "labels.json").write_text(json.dumps(
+        [{"img_path": clips[0].name, "mos": 2.0}, {"video_path": clips[1].name, "gt_score": "3.5"},
+         {"img_path": clips[2].name, "mos": 1.0}, {"img_path": clips[3].name, "mos": 4.5}]))
+    return root
+
+
+def test_eval_metrics_csv_and_resume(labelled, tiny_model_dir, tmp_path):
+    scores = tmp_path / "scores.csv"
+    args = ["eval", str(labelled / "labels.csv"), "--model", str(tiny_model_dir), "--device", "cpu",
+            "--scores-csv", str(scores), "--format", "json", "--quiet"]
+    code, out, err = _invoke(args)
+    assert code == 0, err
+    result = json.loads(out)
+    rows = list(csv.DictReader(scores.open()))
+    assert [r["status"] for r in rows] == ["ok"] * 4 and result["n"] == 4 and result["n_reused"] == 0
+    pred = [float(r["score"]) for r in rows]
+    mos = [float(r["mos"]) for r in rows]
+    assert mos == [2.0, 3.5, 1.0, 4.5]
+    assert result["plcc"] == pytest.approx(_pearson(pred, mos), abs=1e-5)  # CSV scores are rounded to 1e-6
+    assert -1.0 <= result["srcc"] <= 1.0 and -1.0 <= result["krcc"] <= 1.0
+    assert result["plcc_logistic"] is None and "at least 5" in result["notes"][0]  # 4 videos: no 4-parameter fit
+
+    again, out2, _ = _invoke(args[:-3] + ["--scores-csv", str(scores), "--resume", "--format", "json"])
+    second = json.loads(out2)
+    assert again == 0 and second["n_reused"] == 4 and second["plcc"] == result["plcc"]
+
+    code, _, err = _invoke(args)  # the CSV exists and no --resume: refuse to overwrite
+    assert code == 2 and "pass --resume" in err
+
+
+def test_eval_official_json_and_table(labelled, tiny_model_dir):
+    code, out, err = _invoke(["eval", str(labelled / "labels.json"), "--model", str(tiny_model_dir),
+                              "--device", "cpu", "--quiet"])
+    assert code == 0, err
+    lines = dict(line.split(None, 1) for line in out.strip().splitlines())
+    assert set(lines) == {"labels", "model", "SRCC", "PLCC", "PLCC-logistic", "KRCC", "n"}
+    assert lines["n"] == "4" and lines["PLCC-logistic"] == "n/a"
+
+
+def test_eval_failures_are_listed_and_left_out(labelled, tiny_model_dir, tmp_path):
+    bad = labelled / "broken.mp4"
+    bad.write_bytes(b"\x00\x01garbage" * 200)
+    labels = tmp_path / "with-bad.csv"
+    labels.write_text((labelled / "labels.csv").read_text() + f"{bad},3.0\n")
+    scores = tmp_path / "s.csv"
+    code, out, err = _invoke(["eval", str(labels), "--model", str(tiny_model_dir), "--device", "cpu",
+                              "--media-root", str(labelled), "--scores-csv", str(scores), "--format", "json"])
+    result = json.loads(out)
+    assert code == 3 and result["n"] == 4 and result["n_failed"] == 1 and "broken.mp4" in err
+    assert [r["status"] for r in csv.DictReader(scores.open())] == ["ok"] * 4 + ["error"]
+
+
+def test_eval_data_errors_before_loading(labelled, tmp_path):
+    labels = tmp_path / "l.csv"
+    labels.write_text("path,mos\nnowhere.mp4,3\n")
+    code, _, err = _invoke(["eval", str(labels), "--model", str(tmp_path / "no-model")])
+    assert code == 2 and "record 0: media file not found" in err
+    code, _, err = _invoke(["eval", str(labelled / "labels.csv"), "--format", "csv"])
+    assert code == 2 and "--format" in err
