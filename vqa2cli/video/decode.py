@@ -2,8 +2,9 @@
 
 ``decode_clip`` = :func:`~vqa2cli.video.probe.probe_video` (one demux pass: frame count, fps, rotation)
 → :func:`~vqa2cli.video.sampling.plan_sampling` → one threaded decode pass in which only the planned frames
-are converted and resized (:mod:`vqa2cli.video.resize`) straight into preallocated ``uint8`` arrays. Every
-frame must still be decoded (inter-frame coding), but no full-size frame outlives its loop iteration.
+are converted and resized (:mod:`vqa2cli.video.resize`, in a worker thread so it overlaps decoding) straight
+into preallocated ``uint8`` arrays. Every frame must still be decoded (inter-frame coding); a full-size frame
+lives only until it is resized (at most ``IN_FLIGHT`` + 1 of them at a time).
 
 Deviations from the official loader (decord + ``SigLipImageProcessor``), each also noted in the output:
 
@@ -24,6 +25,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..config import VideoSection
@@ -33,6 +36,8 @@ from .resize import FrameResizer
 from .sampling import SamplingPlan, plan_sampling, restrict_plan
 
 __all__ = ["DecodedClip", "VideoInfo", "decode_clip", "probe_video", "tokens_per_keyframe"]
+
+IN_FLIGHT = 2  # decoded full-size frames that may wait for the resize thread
 
 
 @dataclass
@@ -72,22 +77,45 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
                        warnings=tuple(warnings), decode_s=time.perf_counter() - started, resize=resize)
 
 
-def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, resizer: FrameResizer):
-    """One decode pass; returns (keys, motion, times, frames decoded, error text or None)."""
-    import av
-    import numpy as np
+class _Collector:
+    """Preallocated output arrays; ``store`` puts one resized frame in every row that wants it."""
 
-    big, small = video.keyframe_size, video.motion_size
-    key_rows = {idx: row for row, idx in enumerate(plan.keyframe_indices)}
-    motion_rows: dict[int, list[int]] = {}
-    for row, idx in enumerate(plan.motion_indices):
-        motion_rows.setdefault(idx, []).append(row)
-    last = max(max(key_rows), max(motion_rows))
-    keys = np.empty((len(key_rows), big, big, 3), np.uint8)
-    motion = np.empty((len(plan.motion_indices), small, small, 3), np.uint8)
-    times = [0.0] * len(key_rows)
+    def __init__(self, plan: SamplingPlan, video: VideoSection):
+        import numpy as np
+
+        self.big, self.small = video.keyframe_size, video.motion_size
+        self.key_rows = {idx: row for row, idx in enumerate(plan.keyframe_indices)}
+        self.motion_rows: dict[int, list[int]] = {}
+        for row, idx in enumerate(plan.motion_indices):
+            self.motion_rows.setdefault(idx, []).append(row)
+        self.last = max(max(self.key_rows), max(self.motion_rows))
+        self.keys = np.empty((len(self.key_rows), self.big, self.big, 3), np.uint8)
+        self.motion = np.empty((len(plan.motion_indices), self.small, self.small, 3), np.uint8)
+        self.times = [0.0] * len(self.key_rows)
+
+    def sizes(self, index: int) -> set[int]:
+        return ({self.big} if index in self.key_rows else set()) | ({self.small} if index in self.motion_rows else set())
+
+    def store(self, index: int, seconds: float, out: dict) -> None:
+        if index in self.key_rows:
+            self.keys[self.key_rows[index]] = out[self.big]
+            self.times[self.key_rows[index]] = seconds
+        for row in self.motion_rows.get(index, ()):
+            self.motion[row] = out[self.small]
+
+
+def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, resizer: FrameResizer):
+    """One decode pass; returns (keys, motion, times, frames decoded, error text or None).
+
+    The decoder (FFmpeg's own threads) and the resize (one worker thread; swscale releases the GIL) run in
+    parallel. At most ``IN_FLIGHT`` full-size frames wait for their resize; each is dropped once resized.
+    """
+    import av
+
+    out = _Collector(plan, video)
     index, start, error = -1, None, None
-    with open_container(info.path) as container:
+    pending: deque = deque()
+    with open_container(info.path) as container, ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize") as pool:
         stream = video_stream(container, info.path)
         stream.thread_type = "AUTO"
         stream.thread_count = video.decode_threads
@@ -95,19 +123,25 @@ def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, re
             for frame in container.decode(stream):
                 index += 1
                 start = frame.time if start is None else start
-                if index in key_rows or index in motion_rows:
-                    sizes = ({big} if index in key_rows else set()) | ({small} if index in motion_rows else set())
-                    out = resizer(frame, sizes)
-                    if index in key_rows:
-                        keys[key_rows[index]] = out[big]
-                        times[key_rows[index]] = _seconds(frame, start, index, info.avg_fps)
-                    for row in motion_rows.get(index, ()):
-                        motion[row] = out[small]
-                if index >= last:
+                sizes = out.sizes(index)
+                if sizes:
+                    seconds = _seconds(frame, start, index, info.avg_fps)
+                    pending.append((index, seconds, pool.submit(resizer, frame, sizes)))
+                while len(pending) > IN_FLIGHT:
+                    _finish(pending.popleft(), out)
+                if index >= out.last:
                     break
         except av.error.FFmpegError as exc:
             error = exc.strerror or type(exc).__name__
-    return keys, motion, times, index + 1, error
+        finally:
+            while pending:
+                _finish(pending.popleft(), out)
+    return out.keys, out.motion, out.times, index + 1, error
+
+
+def _finish(item, out: _Collector) -> None:
+    index, seconds, future = item
+    out.store(index, seconds, future.result())
 
 
 def _seconds(frame, start, index: int, fps: float) -> float:

@@ -39,11 +39,11 @@ class FrameResizer:
     def __call__(self, frame, sizes=None) -> dict:
         sizes = self.sizes if sizes is None else tuple(sizes)
         if self.method == "pil":
-            return self._pil(frame.reformat(format="rgb24"), sizes)
+            return self._pil(frame.reformat(format="rgb24", threads=1), sizes)
         # Same full-size conversion as "pil"; planar RGB resamples faster, but from >8-bit sources swscale
         # dithers differently into gbrp than into rgb24 (1.6 levels apart), so those go through rgb24.
         deep = max(c.bits for c in frame.format.components) > 8
-        full = frame.reformat(format="rgb24" if deep else "gbrp")
+        full = frame.reformat(format="rgb24" if deep else "gbrp", threads=1)  # parallel across frames instead
         return {size: self._sws(full, size) for size in sizes}
 
     def _pil(self, rgb, sizes) -> dict:
@@ -77,6 +77,7 @@ def _scale_graph(width: int, height: int, pix_fmt: str, size: int):
     import av
 
     graph = av.filter.Graph()
+    graph.threads = 1  # the decoder's threads and the resize thread already fill the cores
     src = graph.add_buffer(width=width, height=height, format=av.VideoFormat(pix_fmt), time_base=Fraction(1, 1000))
     scale = graph.add("scale", f"{size}:{size}:{SWS_KEYS_BICUBIC}")
     packed = graph.add("format", "rgb24")
