@@ -208,3 +208,10 @@ def test_generate_uses_pixels_at_prefill_only(model):
     prefill = model.prepare_inputs_for_generation(ids, motion_pixel_values=kwargs["motion_pixel_values"],
                                                   is_first_iteration=True, use_cache=True)
     assert prefill["motion_pixel_values"] is kwargs["motion_pixel_values"]
+
+
+def test_image_inputs_are_refused_not_ignored(model):
+    ids, _ = _prompt(model.config, 1, 4)
+    with pytest.raises(ValueError, match="pixel_values is not supported"):
+        with torch.no_grad():
+            model(input_ids=ids, pixel_values=torch.zeros(1, 3, 384, 384))

@@ -34,6 +34,10 @@ from .configuration_vqa2 import Vqa2Config
 from .motion_encoder import Vqa2MotionEncoder, Vqa2MotionProjector
 
 
+# LLaVA-OneVision's single-image (anyres) path is not part of VQA²'s video models.
+UNSUPPORTED_INPUTS = ("pixel_values", "image_sizes", "image_sizes_videos", "mm_encoder_outputs", "batch_num_images")
+
+
 @dataclass
 class Vqa2ModelOutputWithPast(LlavaOnevisionModelOutputWithPast):
     r"""motion_hidden_states (`torch.Tensor` of shape `(batch_size, T, hidden_size)`): projected motion tokens."""
@@ -103,6 +107,9 @@ class Vqa2Model(LlavaOnevisionModel):
     ) -> Vqa2ModelOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        for name in UNSUPPORTED_INPUTS:  # never silently drop an image input
+            if kwargs.pop(name, None) is not None:
+                raise ValueError(f"{name} is not supported: VQA² takes keyframes as pixel_values_videos")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
         video = motion = None
