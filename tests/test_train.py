@@ -201,3 +201,45 @@ def test_cli_validate_data_and_train(data, tiny_model_dir, tmp_path):
     assert out.strip() == str(tmp_path / "run")
     saved = resolve_train_config("stage2-ugc", tmp_path / "run" / "vqa2-train.yaml")
     assert saved.mos_range == (1.0, 5.0) and saved.engine == "none" and not saved.unmask_newlines
+
+
+def test_two_process_ddp_launch_with_torchrun(data, tiny_model_dir, tmp_path):
+    """A real multi-process launch (gloo on CPU): both ranks train, rank 0 alone writes and reports."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "vqa2cli", "train", "--stage", "stage2-ugc", "--data", str(data["stage2-ugc"]),
+           "--model", str(tiny_model_dir), "--output", str(out), "--engine", "ddp", "--precision", "fp32",
+           "--max-steps", "2", "--workers", "0", "--save-steps", "1", "--logging-steps", "1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == [str(out)]
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 and sorted(p.name for p in out.glob("checkpoint-*")) == [
+        "checkpoint-1", "checkpoint-2"]
+    assert _load(out).model is not None
+
+
+def test_labels_supervise_the_assistant_turn_only(data, tiny_model_dir):
+    from vqa2cli.training.collate import TrainCollator
+    from vqa2cli.training.datasets import read_training_data
+    from vqa2cli.training.run import base_settings
+
+    cfg = _config("stage2-ugc", data["stage2-ugc"], "unused")
+    settings, _ = base_settings(str(tiny_model_dir), cfg)
+    loaded = _load(tiny_model_dir)
+    sample = read_training_data(data["stage2-ugc"])[1]  # MOS 3.2 of 1.5..4.6 -> 54.8 -> fair
+    tok = loaded.tokenizer
+    plain = TrainCollator(tok, loaded.model.config, settings, "mos.csv")([sample])
+    ids, labels = plain["input_ids"][0].tolist(), plain["labels"][0].tolist()
+    supervised = [t for t, lab in zip(ids, labels) if lab != -100]
+    assert tok.decode(supervised) == "<|im_start|>assistant\nThe quality of the video is fair.<|im_end|>\n"
+    assert supervised == ids[len(ids) - len(supervised):]  # one block at the end: the assistant turn
+
+    quirk = TrainCollator(tok, loaded.model.config, settings, "mos.csv", unmask_newlines=True)([sample])
+    extra = [t for t, a, b in zip(ids, labels, quirk["labels"][0].tolist()) if a == -100 and b != -100]
+    specials = {tok.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>")}
+    assert extra and set(extra) <= specials | set(tok("\n", add_special_tokens=False)["input_ids"])
+    assert plain["pixel_values_videos"].shape[:2] == (1, 1) and plain["motion_pixel_values"].shape[1] == 8

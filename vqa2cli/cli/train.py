@@ -108,11 +108,12 @@ def train(
         return
     if validate_data:
         raise typer.Exit(_validate(cfg, fmt, console))
-    from ..training.run import run_training
+    from ..training.run import is_main_process, run_training
 
     out = run_training(cfg, model, resume=resume, offline=offline, log=console.info)
-    console.info(f"Done: vqa2 score --model {out} VIDEO")
-    sys.stdout.write(f"{out}\n")
+    if is_main_process():
+        console.info(f"Done: vqa2 score --model {out} VIDEO")
+        sys.stdout.write(f"{out}\n")
 
 
 def _text(path: Path | None) -> str | None:

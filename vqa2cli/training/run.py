@@ -6,6 +6,7 @@ shards the model while loading (``zero.Init``) instead of materialising 8 B para
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,15 @@ def _load_weights(settings: Settings, ref: ModelRef, config: TrainConfig, offlin
     return load_model(Path(fetch_weights(ref, offline=offline)), load)
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun / accelerate / deepspeed launch (or a plain single process)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _silent(_: str) -> None:
+    return None
+
+
 def run_training(config: TrainConfig, model: str | None, *, resume: bool = False, offline: bool = False,
                  log=print) -> Path:
     """Train one stage; returns the output folder (weights, tokenizer, vqa2-card.toml, vqa2-train.yaml)."""
@@ -102,6 +112,8 @@ def run_training(config: TrainConfig, model: str | None, *, resume: bool = False
 
     if not config.output_dir:
         raise ConfigError("no output folder given", "pass --output DIR")
+    if not is_main_process():
+        log = _silent  # one voice per run: rank 0 logs
     output_dir = Path(config.output_dir)
     samples = load_samples(config)
     settings, ref = base_settings(model, config)

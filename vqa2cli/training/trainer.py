@@ -7,6 +7,7 @@ The distributed engine is whatever the launcher and ``TrainConfig.engine`` say: 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..errors import CheckpointError, ConfigError
@@ -121,6 +122,11 @@ def training_arguments(config: TrainConfig, output_dir: str):
     if config.precision == "bf16" and not cuda:
         raise ConfigError("bf16 training needs a GPU here", "use --precision fp32 for a CPU run")
     engine = engine_file(config.engine)
+    checkpointing = config.gradient_checkpointing
+    fsdp_config = None
+    if config.engine == "fsdp":  # FSDP does its own activation checkpointing (no redundant all-gather)
+        fsdp_config = {**json.loads(engine.read_text(encoding="utf-8")), "activation_checkpointing": checkpointing}
+        checkpointing = False
     return TrainingArguments(
         output_dir=output_dir, per_device_train_batch_size=config.per_device_batch_size,
         gradient_accumulation_steps=config.grad_accum, learning_rate=config.learning_rate,
@@ -128,15 +134,14 @@ def training_arguments(config: TrainConfig, output_dir: str):
         warmup_steps=config.warmup_ratio, num_train_epochs=config.epochs, max_steps=config.max_steps,
         optim=config.optimizer, max_grad_norm=config.max_grad_norm,
         bf16=config.precision == "bf16", fp16=config.precision == "fp16", tf32=(config.tf32 if cuda else None),
-        activation_checkpointing=config.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        activation_checkpointing=checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         deepspeed=str(engine) if config.engine.startswith("zero3") else None,
-        fsdp="full_shard auto_wrap" if config.engine == "fsdp" else None,
-        fsdp_config=str(engine) if config.engine == "fsdp" else None,
+        fsdp=config.engine == "fsdp", fsdp_config=fsdp_config,
         save_strategy="steps", save_steps=config.save_steps,
         save_total_limit=config.save_total_limit or None, logging_steps=config.logging_steps,
         seed=config.seed, dataloader_num_workers=config.dataloader_workers, remove_unused_columns=False,
-        report_to="none", use_cpu=not cuda, ddp_find_unused_parameters=False, disable_tqdm=True,
+        report_to="none", use_cpu=not cuda, ddp_find_unused_parameters=True, disable_tqdm=True,
     )
 
 
