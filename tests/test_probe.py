@@ -105,3 +105,32 @@ def test_bad_format_is_a_usage_error(app, make_clip):
 
     result = invoke(app, make_clip("fmt"), "--format", "csv")
     assert isinstance(result.exception, UsageError)
+
+
+@pytest.mark.parametrize("rate", [None, 0])
+def test_missing_frame_rate_falls_back_to_frames_over_duration(rate):
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from vqa2cli.video.probe import _timing
+
+    stream = SimpleNamespace(time_base=Fraction(1, 1000), average_rate=None if rate is None else Fraction(rate),
+                             guessed_rate=None)
+    warnings: list[str] = []
+    fps, duration, vfr = _timing(stream, SimpleNamespace(duration=None), 50, [(i * 40, 40) for i in range(50)],
+                                 warnings)
+    assert (fps, duration, vfr) == (pytest.approx(25.0), pytest.approx(2.0), False)
+    assert "frames/duration" in warnings[0]
+
+
+def test_interlaced_source_is_flagged(tmp_path):
+    import shutil
+    import subprocess
+
+    if not shutil.which("ffmpeg"):
+        pytest.skip("needs the ffmpeg CLI to encode interlaced video")
+    path = tmp_path / "tff.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "0.5",
+                    "-c:v", "mpeg2video", "-flags", "+ildct+ilme", "-top", "1", str(path)], check=True)
+    info = probe_video(path)
+    assert info.interlaced and any("interlaced" in w for w in info.warnings)
