@@ -155,3 +155,12 @@ def test_explicit_dtype_is_applied(tiny_model_dir):
     assert {p.dtype for p in got.model.parameters()} == {torch.bfloat16}
     logits = _logits(got.model, _inputs(got.model.config))
     assert torch.isfinite(logits).all()
+
+
+def test_split_fair_fixture_for_refusal_tests(tmp_path):
+    from tiny_checkpoint import write_tiny_official_checkpoint
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(write_tiny_official_checkpoint(tmp_path, split_fair=True)))
+    assert len(tok.encode(" fair", add_special_tokens=False)) > 1
+    assert all(len(tok.encode(w, add_special_tokens=False)) == 1 for w in (" high", " good", " poor", " low"))

@@ -39,7 +39,7 @@ def resolve_device(name: str):
 
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return torch.device("cuda", torch.cuda.current_device())
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -47,6 +47,8 @@ def resolve_device(name: str):
         raise UsageError(f"unknown device '{name}'", "use auto, cpu, cuda, cuda:N or mps")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {name}: no CUDA GPU is available", "use --device cpu (or auto)")
+    if name == "cuda":
+        return torch.device("cuda", torch.cuda.current_device())  # an explicit index for device_map
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UsageError("--device mps: Apple MPS is not available", "use --device cpu (or auto)")
     return torch.device(name)
