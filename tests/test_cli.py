@@ -32,7 +32,7 @@ def clip(make_clip):
 
 @pytest.fixture(scope="module")
 def clip2(make_clip):
-    return make_clip("second.mkv", seconds=1.5, fps=10, width=48, height=64, container="matroska")
+    return make_clip("second.mkv", seconds=1.5, fps=10, width=48, height=64, container="mkv")
 
 
 def test_score_json_schema_and_stdout_only_results(tiny_model_dir, clip, clip2, capsys):

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: `vqa2 ...`."""
     debug = os.environ.get("VQA2_DEBUG", "") not in ("", "0")
     try:
-        app(args=argv, prog_name="vqa2", standalone_mode=False)
+        code = app(args=argv, prog_name="vqa2", standalone_mode=False)
     except Vqa2Error as exc:
         if debug:
             import traceback
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors come as click exceptions
         _handle_click(exc, debug)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)  # click returns typer.Exit codes when not standalone
 
 
 def _handle_click(exc: Exception, debug: bool) -> None:
