@@ -215,3 +215,21 @@ def test_image_inputs_are_refused_not_ignored(model):
     with pytest.raises(ValueError, match="pixel_values is not supported"):
         with torch.no_grad():
             model(input_ids=ids, pixel_values=torch.zeros(1, 3, 384, 384))
+
+
+def test_full_size_config_matches_the_published_parameter_count():
+    """Spec §1: 8,044.6 M parameters without the SlowFast backbone; the fast pathway adds 0.51 M (meta device)."""
+    from vqa2cli.modeling.configuration_vqa2 import config_from_official
+    from vqa2cli.modeling.modeling_vqa2 import Vqa2ForConditionalGeneration
+
+    official = {"model_type": "llava_qwen", "hidden_size": 3584, "intermediate_size": 18944,
+                "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
+                "rope_theta": 1e6, "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "image_token_index": 151646}
+    with torch.device("meta"):
+        big = Vqa2ForConditionalGeneration(config_from_official(official))
+    total = sum(p.numel() for p in big.parameters())
+    fast = sum(p.numel() for p in big.model.motion_extractor.fast.parameters())
+    assert round((total - fast) / 1e6, 1) == 8044.6 and round(fast / 1e6, 2) == 0.51
+    cfg = big.config
+    assert (cfg.video_token_id, cfg.motion_token_id, cfg.tokens_per_keyframe, cfg.motion_dim) == (151647, 151648, 196, 256)
+    assert cfg.vision_config.num_hidden_layers == 26 and cfg.vision_config.num_attention_heads == 16
