@@ -103,12 +103,11 @@ def official_slowfast(stem_dim: int = MOTION["stem_dim"], depth: int = 18):
 def official_state_dict(official: dict) -> dict:
     """Random weights under the official key names (spec §1), bf16 as in the published shards."""
     import torch
-    from vqa2cli.modeling.checkpoint_keys import KEY_MAPPING
     from vqa2cli.modeling.configuration_vqa2 import config_from_official
     from vqa2cli.modeling.modeling_vqa2 import Vqa2ForConditionalGeneration
 
     model = Vqa2ForConditionalGeneration(config_from_official(official))
-    reverse = _reverse_mapping(KEY_MAPPING)
+    reverse = _to_official
     state = {}
     for key, value in model.state_dict().items():
         if key.startswith("model.motion_extractor.fast.") or key.endswith("num_batches_tracked"):
@@ -122,26 +121,24 @@ def official_state_dict(official: dict) -> dict:
     return {k: v.detach().to(torch.bfloat16).contiguous() for k, v in state.items()}
 
 
-def _reverse_mapping(mapping: dict):
-    import re
+# Our module paths → official prefixes (spec §1): the inverse of checkpoint_keys.KEY_MAPPING, written out by
+# hand so the fixture does not derive its layout from the code it tests.
+_OFFICIAL_PREFIXES = (
+    ("model.language_model.", "model."),
+    ("model.vision_tower.", "model.vision_tower.vision_tower.vision_model."),
+    ("model.multi_modal_projector.linear_1.", "model.mm_projector.0."),
+    ("model.multi_modal_projector.linear_2.", "model.mm_projector.2."),
+    ("model.motion_extractor.pos_embed.", "model.slowfast.position_embedding."),
+    ("model.motion_projector.linear_1.", "model.slowfast_projector.0."),
+    ("model.motion_projector.linear_2.", "model.slowfast_projector.2."),
+)
 
-    pairs = [
-        ("model.language_model.", "model."), ("model.vision_tower.", "model.vision_tower.vision_tower.vision_model."),
-        ("model.multi_modal_projector.linear_1.", "model.mm_projector.0."),
-        ("model.multi_modal_projector.linear_2.", "model.mm_projector.2."),
-        ("model.motion_extractor.pos_embed.", "model.slowfast.position_embedding."),
-        ("model.motion_projector.linear_1.", "model.slowfast_projector.0."),
-        ("model.motion_projector.linear_2.", "model.slowfast_projector.2."),
-    ]
-    del mapping, re  # the forward mapping is what load_model applies; this is its hand-written inverse
 
-    def reverse(key: str) -> str:
-        for ours, theirs in pairs:
-            if key.startswith(ours):
-                return theirs + key[len(ours):]
-        return key
-
-    return reverse
+def _to_official(key: str) -> str:
+    for ours, theirs in _OFFICIAL_PREFIXES:
+        if key.startswith(ours):
+            return theirs + key[len(ours):]
+    return key  # lm_head.weight, model.image_newline
 
 
 def _write_shards(folder: Path, state: dict, n_shards: int) -> None:
