@@ -7,7 +7,8 @@ For each clip, in one run with interleaved repetitions:
 * ffmpeg: ``ffmpeg -i CLIP -vf scale=S:S:flags=bicubic -f rawvideo -pix_fmt rgb24 -y /dev/null``, i.e.
   decoding and scaling every frame to the size vqa2 produces, output discarded.
 
-Prints medians, the ratio vqa2/ffmpeg (target ≤ 1.3) and vqa2's peak RSS on a 10-minute 1080p clip
+Prints medians, the ratio vqa2/ffmpeg (target ≤ 1.3; also as CPU time, which background load on a shared
+machine disturbs less than wall time) and vqa2's peak RSS on a 10-minute 1080p clip
 (target < 1.5 GB). Clips are generated with ffmpeg (testsrc2 pattern, H.264) under ``--workdir``.
 
     python benchmarks/decode.py --quick            # 5 s 1080p, 1 min 240p, 1 min 1080p RSS clip
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,20 +56,27 @@ def make_clip(path: Path, size: str, seconds: int, preset: str) -> Path:
     return path
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_vqa2(clip: Path, size: int, budget: int) -> dict:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), children_cpu()
     out = subprocess.run([sys.executable, "-c", CHILD, str(clip), str(size), str(budget)], check=True,
                          capture_output=True, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["wall_s"] = time.perf_counter() - started
+    result["cpu_s"] = children_cpu() - cpu
     return result
 
 
-def run_ffmpeg(clip: Path, size: int) -> float:
-    started = time.perf_counter()
+def run_ffmpeg(clip: Path, size: int) -> tuple[float, float]:
+    """(wall, CPU user+sys) seconds of the ffmpeg yardstick."""
+    started, cpu = time.perf_counter(), children_cpu()
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-vf", f"scale={size}:{size}:flags=bicubic",
                     "-f", "rawvideo", "-pix_fmt", "rgb24", "-y", "/dev/null"], check=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, children_cpu() - cpu
 
 
 def compare(name: str, clip: Path, size: int, reps: int) -> dict:
@@ -77,14 +86,17 @@ def compare(name: str, clip: Path, size: int, reps: int) -> dict:
         theirs.append(run_ffmpeg(clip, size))
     vqa2_s = statistics.median(r["wall_s"] for r in ours)
     decode_s = statistics.median(r["decode_s"] for r in ours)
-    ffmpeg_s = statistics.median(theirs)
+    ffmpeg_s = statistics.median(t for t, _ in theirs)
+    cpu_ratio = statistics.median(r["cpu_s"] for r in ours) / statistics.median(c for _, c in theirs)
     row = {"clip": name, "frames": ours[0]["frames"], "keyframes": ours[0]["keyframes"], "motion": ours[0]["motion"],
            "policy": ours[0]["policy"], "vqa2_process_s": vqa2_s, "vqa2_decode_clip_s": decode_s,
            "ffmpeg_s": ffmpeg_s, "ratio": vqa2_s / ffmpeg_s, "ratio_decode_clip": decode_s / ffmpeg_s,
+           "cpu_ratio": cpu_ratio, "vqa2_cpu_s": [round(r["cpu_s"], 2) for r in ours],
+           "ffmpeg_cpu_s": [round(c, 2) for _, c in theirs],
            "vqa2_rss_mb": max(r["rss_mb"] for r in ours), "all_vqa2_s": [round(r["wall_s"], 3) for r in ours],
-           "all_ffmpeg_s": [round(t, 3) for t in theirs]}
+           "all_ffmpeg_s": [round(t, 3) for t, _ in theirs]}
     print(f"  {name}: vqa2 {vqa2_s:.2f} s (decode_clip {decode_s:.2f} s) vs ffmpeg {ffmpeg_s:.2f} s -> ratio "
-          f"{row['ratio']:.2f} ({row['ratio_decode_clip']:.2f} in-process); K={row['keyframes']} T={row['motion']} "
+          f"{row['ratio']:.2f} ({row['ratio_decode_clip']:.2f} in-process, CPU-time ratio {cpu_ratio:.2f}); K={row['keyframes']} T={row['motion']} "
           f"policy={row['policy']} rss={row['vqa2_rss_mb']:.0f} MB", flush=True)
     return row
 
