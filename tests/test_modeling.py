@@ -56,51 +56,80 @@ def _capture_embeds(model, **kwargs):
     return seen["embeds"][0]
 
 
-def test_visual_block_equals_the_official_computation(model):
-    """SigLIP last kept layer (no post-LN) → projector → bilinear 27→14 → frame-major → ONE newline (spec §2)."""
-    k = 2
-    frames = _pixels(1, k, 3, 384, 384)
+def _official_visual_block(model, frames):
+    """Spec §2, written out: SigLIP last kept layer (no post-LN) → projector → bilinear 27→14 (align_corners
+    False) → frames flattened frame-major → ONE image_newline."""
     vision = model.model.vision_tower  # transformers 5: SiglipVisionModel holds embeddings/encoder directly
-    with torch.no_grad():
-        h = vision.embeddings(frames[0])
-        for layer in vision.encoder.layers:
-            h = layer(h, attention_mask=None)
-            h = h[0] if isinstance(h, tuple) else h
-        proj = model.model.multi_modal_projector(h)  # [K, 729, H]
-        side = int(math.isqrt(proj.shape[1]))
-        grid = proj.view(k, side, side, -1).permute(0, 3, 1, 2)
-        pooled = torch.nn.functional.interpolate(grid, size=[math.ceil(side / 2)] * 2, mode="bilinear",
-                                                 align_corners=False)
-        expected = torch.cat([pooled.permute(0, 2, 3, 1).reshape(-1, proj.shape[-1]),
-                              model.model.image_newline[None]], dim=0)
-        got = model.model.get_video_features(frames, return_dict=True).pooler_output[0]
-    assert side == 27 and got.shape[0] == k * 196 + 1
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    h = vision.embeddings(frames)
+    for layer in vision.encoder.layers:
+        h = layer(h, attention_mask=None)
+        h = h[0] if isinstance(h, tuple) else h
+    proj = model.model.multi_modal_projector(h)  # [K, 729, H]
+    side = int(math.isqrt(proj.shape[1]))
+    assert side == 27
+    grid = proj.view(frames.shape[0], side, side, -1).permute(0, 3, 1, 2)
+    pooled = torch.nn.functional.interpolate(grid, size=[math.ceil(side / 2)] * 2, mode="bilinear",
+                                             align_corners=False)
+    return torch.cat([pooled.permute(0, 2, 3, 1).reshape(-1, proj.shape[-1]), model.model.image_newline[None]])
 
 
-def test_fast_pathway_equals_pytorchvideo_two_pathway_slowfast(model, tiny_model_dir):
-    """Spec §11 check b: the official module (slow input = first quarter of the frames) keeps the fast output."""
+def _official_motion_tokens(model, folder, frames):
+    """The official two-pathway pytorchvideo SlowFast on the checkpoint's own weights: slow input = the first
+    quarter of the frames, fast = all; keep the fast output, AdaptiveAvgPool2d(1), add position rows 0..T-1."""
     from tiny_checkpoint import official_slowfast
 
     official = {}
-    for shard in tiny_model_dir.glob("*.safetensors"):
+    for shard in folder.glob("*.safetensors"):
         official.update(load_file(str(shard)))
     prefix = "model.slowfast.feature_extraction."
     net = official_slowfast()
     state = {"blocks." + k[len(prefix):]: v.float() for k, v in official.items() if k.startswith(prefix)}
     missing, _ = net.load_state_dict(state, strict=False)
     assert not [m for m in missing if m.split(".")[1] in "01234" and "num_batches" not in m]
-    frames = _pixels(1, 8, 3, 64, 64, seed=3)
-    x = frames.permute(0, 2, 1, 3, 4)
+    x = frames.permute(1, 0, 2, 3).unsqueeze(0)  # [T, 3, s, s] → [1, 3, T, s, s]
     pathways = [x[:, :, : round(x.shape[2] / 4)], x]
+    for block in net.blocks[:5]:
+        pathways = block(pathways)
+    tokens = torch.nn.AdaptiveAvgPool2d(1)(pathways[1]).flatten(2).transpose(1, 2)[0]
+    return tokens + official["model.slowfast.position_embedding.weight"].float()[: x.shape[2]]
+
+
+def test_visual_block_equals_the_official_computation(model):
+    frames = _pixels(1, 2, 3, 384, 384)
     with torch.no_grad():
-        for block in net.blocks[:5]:
-            pathways = block(pathways)
-        expected = torch.nn.AdaptiveAvgPool2d(1)(pathways[1]).flatten(2).transpose(1, 2)
-        expected = expected + model.model.motion_extractor.pos_embed.weight[:8]
+        expected = _official_visual_block(model, frames[0])
+        got = model.model.get_video_features(frames, return_dict=True).pooler_output[0]
+    assert got.shape[0] == 2 * 196 + 1
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fast_pathway_equals_pytorchvideo_two_pathway_slowfast(model, tiny_model_dir):
+    """Spec §11 check b: fast-path-only == the official module's fast output, on the same weights."""
+    frames = _pixels(1, 8, 3, 64, 64, seed=3)
+    with torch.no_grad():
+        expected = _official_motion_tokens(model, tiny_model_dir, frames[0])
         got = model.model.motion_extractor(frames)
     assert got.shape == (1, 8, model.config.motion_dim)
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_spliced_embeddings_equal_the_official_concatenation(model, tiny_model_dir):
+    """Spec §11 check a: the official splice cuts the ids at each <image> (-200) and concatenates the text
+    embeddings with [visual block, motion block] in order; ours scatters into placeholder ids."""
+    cfg = model.config
+    k, t = 2, 8
+    keyframes, motion = _pixels(1, k, 3, 384, 384, seed=5), _pixels(1, t, 3, 48, 48, seed=6)
+    pieces = [[5, 6, 7], [8, 9, 10], [11, 12]]
+    embed = model.model.get_input_embeddings()
+    with torch.no_grad():
+        features = [_official_visual_block(model, keyframes[0]),
+                    model.model.motion_projector(_official_motion_tokens(model, tiny_model_dir, motion[0]))]
+        official = torch.cat([embed(torch.tensor(pieces[0])), features[0], embed(torch.tensor(pieces[1])),
+                              features[1], embed(torch.tensor(pieces[2]))])
+    ids = torch.tensor([pieces[0] + [cfg.video_token_id] * cfg.keyframe_block_length(k) + pieces[1]
+                        + [cfg.motion_token_id] * t + pieces[2]])
+    ours = _capture_embeds(model, input_ids=ids, pixel_values_videos=keyframes, motion_pixel_values=motion)
+    torch.testing.assert_close(ours, official, rtol=1e-5, atol=1e-5)
 
 
 def test_r50_fast_pathway_shapes_and_official_key_names():
