@@ -33,8 +33,9 @@ def data(make_clip, tmp_path_factory) -> dict[str, Path]:
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(image)
     (root / "mos.csv").write_text("path,mos\n" + "".join(f"{c},{m}\n" for c, m in zip(clips, (1.5, 3.2, 4.6))))
     files = {
-        "stage1-spatial": [{k: v for k, v in _instruction(image, "<image>\nWhat distortions does this image have?",
-                                                         "The image is noisy.").items() if k != "frames per sec"}],
+        "stage1-spatial": [  # the second record carries a motion block: frozen BatchNorm must not drift
+            {k: v for k, v in _instruction(image, prompt, "The image is noisy.").items() if k != "frames per sec"}
+            for prompt in ("<image>\nWhat distortions does this image have?", UGC_USER)],
         "stage1-motion": [_instruction(c, UGC_USER, "The camera shakes.") for c in clips[:2]],
         "stage2-streaming": [_instruction(c, "A stream:\n<image>and its motion\n <image> How is it?",
                                           "The quality of this video is fair.") for c in clips[:2]],
