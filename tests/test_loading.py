@@ -164,3 +164,17 @@ def test_split_fair_fixture_for_refusal_tests(tmp_path):
     tok = AutoTokenizer.from_pretrained(str(write_tiny_official_checkpoint(tmp_path, split_fair=True)))
     assert len(tok.encode(" fair", add_special_tokens=False)) > 1
     assert all(len(tok.encode(w, add_special_tokens=False)) == 1 for w in (" high", " good", " poor", " low"))
+
+
+def test_truncated_or_missing_shard_is_a_checkpoint_error(tiny_model_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    first = sorted(broken.glob("model-*.safetensors"))[0]
+    first.write_bytes(first.read_bytes()[:4096])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_model(broken, Settings())
+    gone = tmp_path / "gone"
+    shutil.copytree(tiny_model_dir, gone)
+    sorted(gone.glob("model-*.safetensors"))[-1].unlink()
+    with pytest.raises(CheckpointError, match=str(gone)):
+        load_model(gone, Settings())

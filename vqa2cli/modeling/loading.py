@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError, UsageError
+from ..errors import CheckpointError, ModelRuntimeError, UsageError
 from .quantization import QUANT_CHOICES, bnb_config, check_bitsandbytes
 
 PLACEHOLDER_TOKENS = ("<video>", "<motion>")  # spec §11: the ids right after <image>
@@ -155,10 +155,29 @@ def _register_auto_classes() -> None:
     AutoConfig.register(Vqa2Config.model_type, Vqa2Config, exist_ok=True)
 
 
+def _from_pretrained(local_dir: Path, kwargs: dict[str, Any]):
+    """transformers' loader, with its failures turned into one-line errors that name the folder."""
+    import torch
+    from safetensors import SafetensorError
+
+    from .modeling_vqa2 import Vqa2ForConditionalGeneration
+
+    fix = "re-download the checkpoint (vqa2 models pull NAME)"
+    try:
+        with _quiet_transformers():  # its load report is replaced by check_load_report
+            return Vqa2ForConditionalGeneration.from_pretrained(str(local_dir), **kwargs)
+    except torch.OutOfMemoryError as exc:
+        raise ModelRuntimeError(f"{local_dir}: out of memory while loading the model",
+                                "try --quant 4bit (or 8bit), a smaller --dtype, or --device cpu") from exc
+    except SafetensorError as exc:
+        raise CheckpointError(f"{local_dir}: corrupt or truncated .safetensors file: {exc}", fix) from exc
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{local_dir}: cannot load the weights: {exc}".splitlines()[0], fix) from exc
+
+
 def load_model(local_dir: Path, settings) -> LoadedModel:
     """Load a VQA² checkpoint folder for inference, as ``settings.runtime`` asks (device, dtype, quant)."""
     from .checkpoint_keys import KEY_MAPPING, check_load_report
-    from .modeling_vqa2 import Vqa2ForConditionalGeneration
 
     local_dir = Path(local_dir)
     if not local_dir.is_dir():
@@ -182,12 +201,7 @@ def load_model(local_dir: Path, settings) -> LoadedModel:
         kwargs["device_map"] = {"": device}
     elif device.type == "cuda":
         kwargs["device_map"] = {"": device}
-    try:
-        with _quiet_transformers():  # its load report is replaced by check_load_report below
-            model, info = Vqa2ForConditionalGeneration.from_pretrained(str(local_dir), **kwargs)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{local_dir}: cannot load the weights: {exc}".splitlines()[0],
-                              "re-download the checkpoint (vqa2 models pull NAME)") from exc
+    model, info = _from_pretrained(local_dir, kwargs)
     check_load_report(str(local_dir), info.get("missing_keys", ()), info.get("unexpected_keys", ()),
                       info.get("mismatched_keys", ()))
     if runtime.quant == "none" and device.type != "cuda":
