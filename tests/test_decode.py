@@ -8,7 +8,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from clips import display_frame, make_clip, marker_index, random_bytes, truncate_copy
+from clips import display_frame, marker_index, random_bytes, truncate_copy
 
 from vqa2cli.config import VideoSection
 from vqa2cli.errors import CorruptContainerError, DecodeFailedError, InputError
