@@ -179,3 +179,14 @@ def test_engine_files_are_shipped_and_parse():
     assert stages.engine_file("none") is None
     launch = yaml.safe_load((stages.ENGINES_DIR / "accelerate-8gpu.yaml").read_text())
     assert launch["num_processes"] == 8
+
+
+def test_csv_data_needs_a_scoring_prompt(media):
+    from vqa2cli.training.run import load_samples
+
+    (media / "s.csv").write_text("path,mos\na.mp4,2\nb.mp4,4\n", encoding="utf-8")
+    cfg = stages.resolve_train_config("stage3-assistant", data=str(media / "s.csv"))
+    with pytest.raises(ConfigError, match="prompt style 'assistant' is no scoring prompt"):
+        load_samples(cfg)
+    ugc = stages.resolve_train_config("stage2-ugc", data=str(media / "s.csv"))
+    assert [s.level for s in load_samples(ugc)] == ["low", "high"]

@@ -15,20 +15,21 @@ from ..errors import ConfigError, DataError, InputError
 from .datasets import TrainSample
 
 
-def scoring_answer(settings: Settings, level: str) -> str:
-    """CSV samples: the scoring prompt's answer prefix + the level, e.g. ``The quality of the video is good.``"""
-    from ..pipeline.prompts import build_prompt
+def scoring_answer(style: str, level: str) -> str:
+    """CSV samples: the scoring prompt's answer prefix + the level (``The quality of the video is good.``)."""
+    from ..pipeline.prompts import SCORING_STYLES, build_prompt
 
-    prefix = build_prompt(settings.model.prompt, duration_s=1.0, n_keyframes=1, n_motion=4).prefix
+    prefix = build_prompt(style, duration_s=1.0, n_keyframes=1, n_motion=4).prefix if style in SCORING_STYLES else ""
     if not prefix:
-        raise ConfigError(f"prompt style '{settings.model.prompt}' has no answer prefix to build level answers from",
-                          "train CSV (path,mos) data with --prompt ugc_init or streaming")
+        raise ConfigError(f"prompt style '{style}' is no scoring prompt with an answer prefix: "
+                          "CSV (path,mos) data cannot be turned into its answers",
+                          "use --prompt ugc_init or streaming, or give an instruction .json")
     return f"{prefix} {level}."
 
 
 @dataclass
 class TrainCollator:
-    """``collate([sample]) → {input_ids, attention_mask, labels, pixel_values_videos, motion_pixel_values}``.
+    """``collate([sample])`` → input_ids, attention_mask, labels, pixel_values_videos, motion_pixel_values.
 
     Pixels are float32 here; the trainer casts them to the vision tower's dtype before the forward.
     """
@@ -52,12 +53,12 @@ class TrainCollator:
         return limit - text_budget(self.tokenizer, Prompt(sample.user, "")) - answer_tokens - 8
 
     def encode(self, sample: TrainSample) -> dict[str, Any]:
-        from ..pipeline.inputs import KEYFRAME_NORM, MOTION_NORMS, build_inputs
-        from ..video.decode import decode_clip
-
         import torch
 
-        answer = scoring_answer(self.settings, sample.level) if sample.level else sample.answer
+        from ..pipeline.inputs import KEYFRAME_NORM, MOTION_NORMS, build_inputs, pixel_tensor
+        from ..video.decode import decode_clip
+
+        answer = scoring_answer(self.settings.model.prompt, sample.level) if sample.level else sample.answer
         copies = 2 if self.settings.model.motion_layout == "duplicated" else 1
         try:
             clip = decode_clip(str(sample.media), self.settings.video,
@@ -67,8 +68,6 @@ class TrainCollator:
                             "fix or drop the record; `vqa2 train --validate-data` checks every file") from exc
         inputs = build_inputs(self.tokenizer, self.model_config, self.settings, clip, answer=answer,
                               user_text=sample.user, unmask_special=self.unmask_newlines)
-        from ..pipeline.inputs import pixel_tensor
-
         batch = {
             "input_ids": torch.tensor([inputs.input_ids], dtype=torch.long),
             "attention_mask": torch.ones(1, len(inputs.input_ids), dtype=torch.long),

@@ -206,4 +206,5 @@ def check_kinds(samples: list[TrainSample], wanted: str, source: Path) -> None:
     for sample in samples:
         if wanted != "any" and sample.kind != wanted:
             what = "an image" if sample.kind == "image" else "a video"
-            raise _fail(source, sample.index, f"{sample.media.name} is {what}, but this stage trains on {wanted}s")
+            raise _fail(source, sample.index,
+                        f"{sample.media.name} is {what}, but this stage trains on {wanted}s")

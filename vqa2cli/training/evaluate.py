@@ -30,7 +30,8 @@ class EvalResult:
     failures: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"labels": self.labels, "model": self.model, **(self.metrics.to_dict() if self.metrics else {}),
+        metrics = self.metrics.to_dict() if self.metrics else {}
+        return {"labels": self.labels, "model": self.model, **metrics,
                 "n_labels": self.n_labels, "n_failed": self.n_failed, "n_reused": self.n_reused,
                 "failures": self.failures}
 
@@ -59,7 +60,8 @@ def _open_scores(scores_csv: Path | None, resume: bool) -> tuple[dict[str, dict]
             raise ConfigError("--resume needs --scores-csv (the file the earlier run wrote)")
         return {}, None
     if scores_csv.exists() and not resume:
-        raise ConfigError(f"{scores_csv}: already exists", "pass --resume to continue that run, or another path")
+        raise ConfigError(f"{scores_csv}: already exists",
+                          "pass --resume to continue that run, or choose another path")
     done = read_done(scores_csv) if scores_csv.exists() else {}
     handle = scores_csv.open("w", newline="", encoding="utf-8")
     return done, handle

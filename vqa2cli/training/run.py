@@ -42,6 +42,10 @@ def load_samples(config: TrainConfig) -> list[TrainSample]:
     mos_range = tuple(config.mos_range) if config.mos_range else None
     samples = read_training_data(source, media_root, mos_range)
     check_kinds(samples, config.data_kind, source)
+    if any(s.level for s in samples):
+        from .collate import scoring_answer
+
+        scoring_answer(config.prompt, "good")  # the stage's prompt can phrase level answers
     return samples
 
 
@@ -87,7 +91,8 @@ def _load_weights(settings: Settings, ref: ModelRef, config: TrainConfig, offlin
     # ZeRO-3 keeps fp32 master weights itself, so bf16 weights load (as the official script); the other
     # engines train fp32 weights under autocast. The Trainer places the model: load on the CPU.
     zero3_bf16 = config.engine.startswith("zero3") and config.precision == "bf16"
-    load = settings.replace(runtime={"device": "cpu", "dtype": "bf16" if zero3_bf16 else "fp32", "quant": "none"})
+    dtype = "bf16" if zero3_bf16 else "fp32"
+    load = settings.replace(runtime={"device": "cpu", "dtype": dtype, "quant": "none"})
     if ref.local_dir is not None:
         return load_model(ref.local_dir, load)
     from ..modeling.hub import fetch_weights
@@ -119,7 +124,8 @@ def run_training(config: TrainConfig, model: str | None, *, resume: bool = False
     settings, ref = base_settings(model, config)
     found = checkpoints.check_output_dir(output_dir, resume)
     args = training_arguments(config, str(output_dir))  # engine checks; ZeRO-3 context lives while args does
-    log(f"Loading {settings.model.name} for {config.stage} ({len(samples)} samples, engine {config.engine}) ...")
+    log(f"Loading {settings.model.name} for {config.stage} "
+        f"({len(samples)} samples, engine {config.engine}) ...")
     loaded = _load_weights(settings, ref, config, offline)
     collator = TrainCollator(loaded.tokenizer, loaded.model.config, settings, config.data,
                              unmask_newlines=config.unmask_newlines, max_tokens=config.token_budget)

@@ -1,4 +1,4 @@
-"""Training stages as data: ``stages/*.yaml`` shipped in the package, layered into a frozen :class:`TrainConfig`.
+"""Training stages as data: ``stages/*.yaml`` shipped in the package, layered into a :class:`TrainConfig`.
 
 Precedence (later wins): :class:`TrainConfig` defaults (the official hyper-parameters, spec §6) ← the
 stage file ← ``--config FILE`` ← command-line flags. Unknown keys fail with a close-match suggestion;

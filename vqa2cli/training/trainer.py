@@ -125,7 +125,8 @@ def training_arguments(config: TrainConfig, output_dir: str):
     checkpointing = config.gradient_checkpointing
     fsdp_config = None
     if config.engine == "fsdp":  # FSDP does its own activation checkpointing (no redundant all-gather)
-        fsdp_config = {**json.loads(engine.read_text(encoding="utf-8")), "activation_checkpointing": checkpointing}
+        fsdp_config = json.loads(engine.read_text(encoding="utf-8"))
+        fsdp_config["activation_checkpointing"] = checkpointing
         checkpointing = False
     return TrainingArguments(
         output_dir=output_dir, per_device_train_batch_size=config.per_device_batch_size,
@@ -133,7 +134,8 @@ def training_arguments(config: TrainConfig, output_dir: str):
         weight_decay=config.weight_decay, lr_scheduler_type=config.lr_scheduler,
         warmup_steps=config.warmup_ratio, num_train_epochs=config.epochs, max_steps=config.max_steps,
         optim=config.optimizer, max_grad_norm=config.max_grad_norm,
-        bf16=config.precision == "bf16", fp16=config.precision == "fp16", tf32=(config.tf32 if cuda else None),
+        bf16=config.precision == "bf16", fp16=config.precision == "fp16",
+        tf32=config.tf32 if cuda else None,
         activation_checkpointing=checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         deepspeed=str(engine) if config.engine.startswith("zero3") else None,
