@@ -128,20 +128,27 @@ def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, re
                     seconds = _seconds(frame, start, index, info.avg_fps)
                     pending.append((index, seconds, pool.submit(resizer, frame, sizes)))
                 while len(pending) > IN_FLIGHT:
-                    _finish(pending.popleft(), out)
+                    _finish(pending.popleft(), out, info.path)
                 if index >= out.last:
                     break
         except av.error.FFmpegError as exc:
             error = exc.strerror or type(exc).__name__
         finally:
             while pending:
-                _finish(pending.popleft(), out)
+                _finish(pending.popleft(), out, info.path)
     return out.keys, out.motion, out.times, index + 1, error
 
 
-def _finish(item, out: _Collector) -> None:
+def _finish(item, out: _Collector, path: str) -> None:
+    import av
+
     index, seconds, future = item
-    out.store(index, seconds, future.result())
+    try:
+        resized = future.result()
+    except av.error.FFmpegError as exc:  # a frame FFmpeg decoded but cannot convert: not a truncation
+        raise DecodeFailedError(path, f"cannot convert frame {index} to RGB ({exc.strerror})",
+                                "re-encode the file, e.g. ffmpeg -i IN -pix_fmt yuv420p OUT.mp4") from exc
+    out.store(index, seconds, resized)
 
 
 def _seconds(frame, start, index: int, fps: float) -> float:
