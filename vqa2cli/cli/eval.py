@@ -48,6 +48,8 @@ def eval_command(
         "--scores-csv", metavar="FILE", help="Write per-video scores here (flushed per video; needed for --resume).")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Reuse the ok rows of an existing --scores-csv and score only the rest.")] = False,
+    workers: Annotated[int, typer.Option(
+        "--workers", metavar="N", help="Threads decoding the next videos while the model runs (0 = none).")] = 2,
     fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|json", help="Output format on stdout.")] = "table",
     prompt: Annotated[Optional[str], typer.Option(
         "--prompt", metavar="STYLE", help="Scoring prompt style (ugc_init, ugc_head, streaming, streaming_official_eval). [card]")] = None,
@@ -82,8 +84,8 @@ def eval_command(
     console.info(f"Loading {settings.model.name} ({settings.model.repo}) to score {len(records)} videos ...")
     scorer = Scorer.load(settings, ref, offline=offline)
     with console.progress(len(records), "Scoring") as advance:
-        result = evaluate(records, scorer.score, labels=str(labels), model=settings.model.name,
-                          scores_csv=scores_csv, resume=resume, on_error=console.error, advance=advance)
+        result = evaluate(records, scorer, labels=str(labels), model=settings.model.name, scores_csv=scores_csv,
+                          resume=resume, workers=workers, on_error=console.error, advance=advance)
     for note in result.metrics.notes:
         console.warning(note)
     if fmt == "json":

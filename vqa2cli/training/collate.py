@@ -19,7 +19,9 @@ def scoring_answer(style: str, level: str) -> str:
     """CSV samples: the scoring prompt's answer prefix + the level (``The quality of the video is good.``)."""
     from ..pipeline.prompts import SCORING_STYLES, build_prompt
 
-    prefix = build_prompt(style, duration_s=1.0, n_keyframes=1, n_motion=4).prefix if style in SCORING_STYLES else ""
+    prefix = ""
+    if style in SCORING_STYLES:
+        prefix = build_prompt(style, duration_s=1.0, n_keyframes=1, n_motion=4).prefix
     if not prefix:
         raise ConfigError(f"prompt style '{style}' is no scoring prompt with an answer prefix: "
                           "CSV (path,mos) data cannot be turned into its answers",

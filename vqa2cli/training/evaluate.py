@@ -1,8 +1,9 @@
 """``vqa2 eval``: score a labelled set, keep per-video scores in a CSV (resumable), report correlations.
 
-The scores CSV has one row per label record (``index,path,mos,score,official_score,level,status,error``),
-flushed as written. With ``resume`` the rows already ``ok`` for the same path are reused, so an
-interrupted evaluation continues where it stopped. Failed videos are listed and left out of the metrics.
+Decoding runs ahead in worker threads (pipeline.prefetch) while the model scores. The scores CSV has
+one row per label record (``index,path,mos,score,official_score,level,status,error``), flushed as
+written. With ``resume`` the rows already ``ok`` for the same path are reused, so an interrupted
+evaluation continues where it stopped. Failed videos are listed and left out of the metrics.
 """
 
 from __future__ import annotations
@@ -67,42 +68,53 @@ def _open_scores(scores_csv: Path | None, resume: bool) -> tuple[dict[str, dict]
     return done, handle
 
 
-def evaluate(records: list[LabelRecord], score: Callable[[str], object], *, labels: str, model: str,
-             scores_csv: Path | None = None, resume: bool = False,
-             on_error: Callable[[str], None] = lambda _: None, advance: Callable[[], None] = lambda: None,
-             ) -> EvalResult:
-    """Score every record (``score(path) → ScoreRecord``), write the CSV, compute the metrics."""
+def _scored_row(rec: LabelRecord, prepared, scorer) -> dict:
+    """One CSV row from a prefetched clip; an unreadable video is an ``error`` row, other errors raise."""
+    row = {"index": rec.index, "path": str(rec.path), "mos": rec.mos}
+    if prepared.error is not None and not isinstance(prepared.error, InputError):
+        raise prepared.error
+    if prepared.error is not None:
+        return {**row, "score": "", "official_score": "", "level": "", "status": "error",
+                "error": prepared.error.one_line()}
+    d = scorer.run(prepared.value).to_dict()
+    return {**row, "score": d["score"], "official_score": d["official_score"], "level": d["level"],
+            "status": "ok", "error": ""}
+
+
+def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,
+             resume: bool = False, workers: int = 2, on_error: Callable[[str], None] = lambda _: None,
+             advance: Callable[[], None] = lambda: None) -> EvalResult:
+    """Score every record with ``scorer`` (``prepare`` in worker threads, ``run`` here), write the CSV,
+    compute the metrics."""
+    from ..pipeline.prefetch import prefetch
+
     done, handle = _open_scores(scores_csv, resume)
     writer = csv.DictWriter(handle, SCORE_CSV_COLUMNS) if handle else None
     if writer:
         writer.writeheader()
-    preds, mos, failures, reused = [], [], [], 0
+    todo = [r for r in records if str(r.path) not in done]
+    stream = prefetch(todo, lambda r: scorer.prepare(str(r.path)), workers=workers, depth=2 * workers)
+    preds, mos, failures = [], [], []
     try:
         for rec in records:
-            path = str(rec.path)
-            row = {"index": rec.index, "path": path, "mos": rec.mos}
-            if path in done:
-                old = done[path]
-                row.update({k: old[k] for k in ("score", "official_score", "level")}, status="ok", error="")
-                reused += 1
+            old = done.get(str(rec.path))
+            if old is not None:
+                row = {"index": rec.index, "path": str(rec.path), "mos": rec.mos, "status": "ok", "error": "",
+                       **{k: old[k] for k in ("score", "official_score", "level")}}
             else:
-                try:
-                    result = score(path)
-                    d = result.to_dict()
-                    row.update(score=d["score"], official_score=d["official_score"], level=d["level"],
-                               status="ok", error="")
-                except InputError as exc:
-                    row.update(score="", official_score="", level="", status="error", error=exc.one_line())
-                    failures.append(exc.one_line())
-                    on_error(exc.one_line())
-            if writer:
-                writer.writerow(row)
-                handle.flush()
+                row = _scored_row(rec, next(stream), scorer)
             if row["status"] == "ok":
                 preds.append(float(row["score"]))
                 mos.append(rec.mos)
+            else:
+                failures.append(row["error"])
+                on_error(row["error"])
+            if writer:
+                writer.writerow(row)
+                handle.flush()
             advance()
     finally:
+        stream.close()
         if handle:
             handle.close()
     try:
@@ -112,4 +124,4 @@ def evaluate(records: list[LabelRecord], score: Callable[[str], object], *, labe
             raise DataError(f"{exc.message} after {len(failures)} video(s) failed", exc.fix) from exc
         raise
     return EvalResult(labels=labels, model=model, metrics=metrics, n_labels=len(records),
-                      n_failed=len(failures), n_reused=reused, failures=failures)
+                      n_failed=len(failures), n_reused=len(records) - len(todo), failures=failures)
