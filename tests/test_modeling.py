@@ -262,3 +262,20 @@ def test_full_size_config_matches_the_published_parameter_count():
     cfg = big.config
     assert (cfg.video_token_id, cfg.motion_token_id, cfg.tokens_per_keyframe, cfg.motion_dim) == (151647, 151648, 196, 256)
     assert cfg.vision_config.num_hidden_layers == 26 and cfg.vision_config.num_attention_heads == 16
+
+
+def test_generate_never_emits_the_rows_the_official_model_resizes_away(tiny_model_dir):
+    """The official builder resizes the vocab to len(tokenizer); ids from <video> up are never generated."""
+    fresh = load_model(tiny_model_dir, Settings()).model
+    cfg = fresh.config
+    banned = cfg.text_config.vocab_size - 1
+    ids, _ = _prompt(cfg, 1, 4)
+    kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids),
+                  pixel_values_videos=_pixels(1, 1, 3, 384, 384), motion_pixel_values=_pixels(1, 4, 3, 32, 32))
+    with torch.no_grad():  # point a padding row along the last hidden state so that it wins the argmax
+        last = fresh(**kwargs, output_hidden_states=True).hidden_states[-1][0, -1]
+        fresh.lm_head.weight[banned] = last / last.norm() * fresh.lm_head.weight.norm(dim=1).amax() * 50
+    with torch.no_grad():
+        assert fresh(**kwargs).logits[0, -1].argmax() == banned
+        out = fresh.generate(**kwargs, max_new_tokens=4, do_sample=False)
+    assert int(out[0, ids.shape[1]:].max()) < cfg.video_token_id

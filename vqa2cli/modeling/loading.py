@@ -155,6 +155,16 @@ def _register_auto_classes() -> None:
     AutoConfig.register(Vqa2Config.model_type, Vqa2Config, exist_ok=True)
 
 
+def _suppress_padding_rows(model) -> None:
+    """Quirk (spec §9): the official builder calls ``resize_token_embeddings(len(tokenizer))`` = 151647, so the
+    official model can never emit the 417 padding rows (151647..152063) of the 152064-row embedding/lm_head.
+    We keep the rows (the <video>/<motion> placeholders live there) and suppress them in ``generate`` instead.
+    Scoring reads the five level-word logits directly and is unaffected."""
+    first, vocab = model.config.video_token_id, model.config.text_config.vocab_size
+    if first < vocab:
+        model.generation_config.suppress_tokens = list(range(first, vocab))
+
+
 def _from_pretrained(local_dir: Path, kwargs: dict[str, Any]):
     """transformers' loader, with its failures turned into one-line errors that name the folder."""
     import torch
@@ -207,6 +217,7 @@ def load_model(local_dir: Path, settings) -> LoadedModel:
     if runtime.quant == "none" and device.type != "cuda":
         model = model.to(device)
     model.eval()
+    _suppress_padding_rows(model)
     source, revision = _source_and_revision(local_dir, settings)
     with _quiet_transformers():
         tokenizer = load_tokenizer(local_dir, config)
