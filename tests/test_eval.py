@@ -65,9 +65,13 @@ def test_eval_metrics_csv_and_resume(labelled, tiny_model_dir, tmp_path):
     assert -1.0 <= result["srcc"] <= 1.0 and -1.0 <= result["krcc"] <= 1.0
     assert result["plcc_logistic"] is None and "at least 5" in result["notes"][0]  # 4 videos: no 4-parameter fit
 
+    lines = scores.read_text().splitlines(keepends=True)
+    scores.write_text("".join(lines[:3]) + lines[3][:10])  # as if killed while writing the third row
     again, out2, _ = _invoke(args[:-3] + ["--scores-csv", str(scores), "--resume", "--format", "json"])
     second = json.loads(out2)
-    assert again == 0 and second["n_reused"] == 4 and second["plcc"] == result["plcc"]
+    assert again == 0 and second["n_reused"] == 2 and second["n"] == 4
+    assert second["plcc"] == pytest.approx(result["plcc"], abs=1e-5)
+    assert [r["path"] for r in csv.DictReader(scores.open())] == [r["path"] for r in rows]
 
     code, _, err = _invoke(args)  # the CSV exists and no --resume: refuse to overwrite
     assert code == 2 and "pass --resume" in err
