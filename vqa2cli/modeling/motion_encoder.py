@@ -22,8 +22,12 @@ from ..errors import ModelRuntimeError
 
 def build_fast_pathway(stem_dim: int = 8, stage_depths: tuple[int, ...] = (3, 4, 6, 3)) -> nn.Sequential:
     """pytorchvideo stem + 4 res stages with the SlowFast-R50 fast-pathway settings (indices 0..4)."""
-    from pytorchvideo.models.resnet import create_bottleneck_block, create_res_stage
-    from pytorchvideo.models.stem import create_res_basic_stem
+    import warnings
+
+    with warnings.catch_warnings():  # fvcore/pytorchvideo still call the deprecated torch.jit.script at import
+        warnings.simplefilter("ignore", FutureWarning)
+        from pytorchvideo.models.resnet import create_bottleneck_block, create_res_stage
+        from pytorchvideo.models.stem import create_res_basic_stem
 
     blocks: list[nn.Module] = [
         create_res_basic_stem(
