@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ExitCode, UsageError
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
+from .options import (model_label, ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
                       QuantOpt, QuietOpt, VerboseOpt, check_format, resolve_settings)
 
 EXAMPLES = """Examples:
@@ -83,7 +83,7 @@ def run_asking(path, asked, settings, ref, fmt, offline, console) -> ExitCode:
     early = preflight([path])
     if early:
         raise early[0]
-    console.info(f"Loading {settings.model.name} ({settings.model.repo}) ...")
+    console.info(f"Loading {model_label(settings)} ...")
     asker = Asker.load(settings, ref, offline=offline)
     clip = asker.decode(path, question=max(asked, key=len))
     stream = fmt == "table"

@@ -54,3 +54,8 @@ def resolve_settings(task: str, model: str | None, config: Path | None, **flags)
     card_layer["model"] = model_layer
     settings = merge_layers(card_layer, file_layer, flags_layer(**flags))
     return settings, ref
+
+
+def model_label(settings: Settings) -> str:
+    m = settings.model
+    return m.name if m.name == m.repo else f"{m.name} ({m.repo}@{m.revision})"

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ExitCode, InputError
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt,
+from .options import (model_label, ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt,
                       OfflineOpt, PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, check_format, resolve_settings)
 
 EXAMPLES = """Examples:
@@ -87,7 +87,7 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
     try:
         scorer = None
         if len(early) < len(paths):  # inputs are checked before weights load
-            console.info(f"Loading {settings.model.name} ({settings.model.repo}) ...")
+            console.info(f"Loading {model_label(settings)} ...")
             scorer = Scorer.load(settings, ref, offline=offline)
         for path in paths:
             try:
