@@ -70,6 +70,7 @@ def _sampling_section(clip, inputs: ModelInputs, settings: Settings) -> dict[str
         "notes": list(plan.notes), "keyframe_indices": list(plan.keyframe_indices),
         "keyframe_times": [round(t, 4) for t in clip.keyframe_times],
         "keyframe_size": settings.video.keyframe_size, "motion_size": settings.video.motion_size,
+        "resize": getattr(clip, "resize", settings.video.resize),
         "visual_tokens": inputs.n_visual_tokens, "motion_tokens": inputs.n_motion_tokens,
         "total_tokens": len(inputs.input_ids),
     }
@@ -105,7 +106,8 @@ class _Session:
 
         budget = token_budget(self.tokenizer, self.settings, question=question, stalling=stalling)
         copies = 2 if self.settings.model.motion_layout == "duplicated" else 1
-        return decode_clip(str(path), self.settings.video, token_budget=budget, motion_copies=copies)
+        return decode_clip(str(path), self.settings.video, token_budget=budget, motion_copies=copies,
+                           resize=self.settings.video.resize)
 
     def _forward_kwargs(self, inputs: ModelInputs) -> dict[str, Any]:
         return inputs.model_kwargs(self.loaded.device, self.loaded.dtype, self.settings.video.motion_norm)
