@@ -244,3 +244,11 @@ def test_labels_supervise_the_assistant_turn_only(data, tiny_model_dir):
     specials = {tok.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>")}
     assert extra and set(extra) <= specials | set(tok("\n", add_special_tokens=False)["input_ids"])
     assert plain["pixel_values_videos"].shape[:2] == (1, 1) and plain["motion_pixel_values"].shape[1] == 8
+
+
+def test_fsdp_wraps_layer_classes_the_model_has(tiny_model_dir):
+    from vqa2cli.training.stages import engine_file
+
+    wrap = json.loads(engine_file("fsdp").read_text())["transformer_layer_cls_to_wrap"]
+    present = {type(m).__name__ for m in _load(tiny_model_dir).model.modules()}
+    assert set(wrap) <= present, sorted(present)
