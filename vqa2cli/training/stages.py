@@ -109,7 +109,7 @@ def _validate(merged: dict[str, Any]) -> None:
     for key in ("learning_rate", "vision_tower_lr", "warmup_ratio", "weight_decay", "epochs"):
         if key in merged and merged[key] < 0:
             raise ConfigError(f"train key '{key}' must not be negative, got {merged[key]}")
-    if merged.get("warmup_ratio", 0.0) > 1:
+    if merged.get("warmup_ratio", 0.0) >= 1:
         raise ConfigError(f"warmup_ratio is a fraction of the steps (0..1), got {merged['warmup_ratio']}")
     for key in ("per_device_batch_size", "grad_accum", "save_steps", "logging_steps"):
         if key in merged and merged[key] < 1:
