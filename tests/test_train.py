@@ -252,3 +252,24 @@ def test_fsdp_wraps_layer_classes_the_model_has(tiny_model_dir):
     wrap = json.loads(engine_file("fsdp").read_text())["transformer_layer_cls_to_wrap"]
     present = {type(m).__name__ for m in _load(tiny_model_dir).model.modules()}
     assert set(wrap) <= present, sorted(present)
+
+
+@pytest.mark.parametrize("stage", ["stage2-ugc", "stage1-motion"])
+def test_optimizer_groups_give_the_vision_tower_its_own_rate(stage, data, tiny_model_dir, tmp_path):
+    from vqa2cli.training.trainer import build_trainer, group_of, training_arguments
+
+    cfg = _config(stage, data[stage], tmp_path / "o")
+    loaded = _load(tiny_model_dir)
+    trainer, _ = build_trainer(cfg, loaded, [], None, training_arguments(cfg, str(tmp_path / "o")))
+    optimizer = trainer.create_optimizer()
+    names = {id(p): n for n, p in loaded.model.named_parameters()}
+    seen = []
+    for group in optimizer.param_groups:
+        groups = {group_of(names[id(p)]) for p in group["params"]}
+        expected = 2e-6 if groups == {"vision_tower"} else 1e-5
+        assert group["lr"] == expected and group["weight_decay"] == 0.0, (groups, group["lr"])
+        assert groups == {"vision_tower"} or "vision_tower" not in groups
+        seen += [names[id(p)] for p in group["params"]]
+    trainable = [n for n, p in loaded.model.named_parameters() if p.requires_grad]
+    assert sorted(seen) == sorted(trainable) and len(seen) == len(set(seen))
+    assert {group_of(n) for n in seen} == TRAINABLE[stage]
