@@ -244,6 +244,7 @@ def test_decode_overlaps_model():
                       make_error=error_row_factory(Settings()), workers=2, depth=4, stats=BatchStats())
     assert stats.ok == n
     assert stats.wall_s < 0.75 * (stats.prepare_s + stats.run_s)  # serial would be ~1.0
+    assert stats.wait_s < 0.4 * stats.prepare_s  # the model waited for the first clip only
 
 
 def test_ctrl_c_keeps_written_rows():

@@ -57,6 +57,7 @@ class BatchStats:
     wall_s: float = 0.0
     prepare_s: float = 0.0  # sum over files of decode + input preparation (worker threads)
     run_s: float = 0.0  # sum over files of model time (main thread)
+    wait_s: float = 0.0  # main thread idle, waiting for a prepared clip (the model starved)
     interrupted: bool = False
     failed_paths: list[str] = field(default_factory=list)
 
@@ -69,7 +70,8 @@ class BatchStats:
         return bool(self.failed or self.resumed_failed)
 
     def add(self, other: BatchStats) -> None:
-        for name in ("ok", "failed", "resumed_ok", "resumed_failed", "ignored", "below", "prepare_s", "run_s"):
+        for name in ("ok", "failed", "resumed_ok", "resumed_failed", "ignored", "below", "prepare_s", "run_s",
+                     "wait_s"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failed_paths += other.failed_paths
         self.wall_s = max(self.wall_s, other.wall_s)
@@ -170,7 +172,9 @@ def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[Any, tu
     guard = _ModelGuard()
     results = prefetch(todo, _prepare_one(scorer, preflight), workers=workers, depth=depth)
     try:
+        waited = time.perf_counter()
         for done in results:
+            stats.wait_s += time.perf_counter() - waited
             item, stats.prepare_s = done.item, stats.prepare_s + done.seconds
             if done.error is not None:
                 stat, record = file_stat(item.path), make_error(item.path, done.error)
@@ -182,6 +186,7 @@ def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[Any, tu
             sink(_stamp(record, stat), item.targets)
             _count(record, stats, fail_under)
             advance(1)
+            waited = time.perf_counter()
     except KeyboardInterrupt:
         stats.interrupted = True
     finally:
