@@ -116,18 +116,18 @@ def _section_types(name: str) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _suggest(word: str, options: list[str]) -> str:
+def suggest_key(word: str, options: list[str]) -> str:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
     return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(options))}"
 
 
-def _coerce(where: str, value: Any, hint: Any) -> Any:
+def coerce_value(where: str, value: Any, hint: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{where}' must be a list, got {value!r}")
         inner = typing.get_args(hint)[0]
-        return tuple(_coerce(where, v, inner) for v in value)
+        return tuple(coerce_value(where, v, inner) for v in value)
     if hint is bool:
         if isinstance(value, bool):
             return value
@@ -147,16 +147,16 @@ def merge_layers(*layers: Mapping[str, Any] | None) -> Settings:
     for layer in layers:
         for section, values in (layer or {}).items():
             if section not in SECTIONS:
-                raise ConfigError(f"unknown config section '{section}'", _suggest(section, list(SECTIONS)))
+                raise ConfigError(f"unknown config section '{section}'", suggest_key(section, list(SECTIONS)))
             if not isinstance(values, Mapping):
                 raise ConfigError(f"config section '{section}' must be a table of keys")
             types = _section_types(section)
             for key, value in values.items():
                 if key not in types:
-                    raise ConfigError(f"unknown config key '{section}.{key}'", _suggest(key, list(types)))
+                    raise ConfigError(f"unknown config key '{section}.{key}'", suggest_key(key, list(types)))
                 if value is None:
                     continue
-                merged[section][key] = _coerce(f"{section}.{key}", value, types[key])
+                merged[section][key] = coerce_value(f"{section}.{key}", value, types[key])
     for (section, key), allowed in CHOICES.items():
         value = merged[section].get(key)
         if value is not None and value not in allowed:

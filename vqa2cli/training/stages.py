@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import _coerce, _suggest, load_config_file
+from ..config import coerce_value, suggest_key, load_config_file
 from ..errors import ConfigError
 
 STAGES_DIR = Path(__file__).with_name("stages")
@@ -90,7 +90,7 @@ def stage_layer(name: str) -> dict[str, Any]:
     """The shipped stage file as a layer; an unknown name fails with a close match."""
     path = STAGES_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigError(f"unknown stage '{name}'", _suggest(name, list_stages()).replace("keys", "stages"))
+        raise ConfigError(f"unknown stage '{name}'", suggest_key(name, list_stages()).replace("keys", "stages"))
     layer = load_config_file(path)
     layer["stage"] = name
     return layer
@@ -102,7 +102,7 @@ def _validate(merged: dict[str, Any]) -> None:
             raise ConfigError(f"train key '{key}' must be one of {', '.join(allowed)}, got '{merged[key]}'")
     for group in merged.get("trainable", ()):
         if group != "all" and group not in MODULE_GROUPS:
-            raise ConfigError(f"unknown trainable group '{group}'", _suggest(group, list(MODULE_GROUPS)))
+            raise ConfigError(f"unknown trainable group '{group}'", suggest_key(group, list(MODULE_GROUPS)))
     rng = merged.get("mos_range", ())
     if rng and (len(rng) != 2 or not rng[1] > rng[0]):
         raise ConfigError(f"mos_range must be [low, high] with high > low, got {list(rng)}")
@@ -122,10 +122,10 @@ def merge_train_layers(*layers: Mapping[str, Any] | None) -> TrainConfig:
     for layer in layers:
         for key, value in (layer or {}).items():
             if key not in _TYPES:
-                raise ConfigError(f"unknown train config key '{key}'", _suggest(key, list(_TYPES)))
+                raise ConfigError(f"unknown train config key '{key}'", suggest_key(key, list(_TYPES)))
             if value is None:
                 continue
-            merged[key] = _coerce(key, value, _TYPES[key])
+            merged[key] = coerce_value(key, value, _TYPES[key])
     _validate(merged)
     return TrainConfig(**merged)
 
