@@ -81,28 +81,29 @@ def test_mixed_tree_one_row_per_video_errors_continue(tiny_model_dir, tree, tmp_
     assert "4 ok, 4 failed" in err and f"{tree['n_ignored']} not video" in err and "files/s" in err
 
 
-def _rows_when_killed(cmd, out_csv, timeout=120.0):
+def _interrupt_after_rows(cmd, out_csv, sig, lines, timeout=120.0):
+    """Start ``cmd``, send ``sig`` as soon as ``out_csv`` holds ``lines`` complete lines."""
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if out_csv.exists() and out_csv.read_text().count("\n") >= 2:  # header + one finished row
+            if out_csv.exists() and out_csv.read_text().count("\n") >= lines:
                 break
             time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(sig)
     finally:
         _, err = proc.communicate()
     return proc.returncode, err.decode()
 
 
-def test_sigkill_then_resume_gives_exactly_one_row_per_file(tiny_model_dir, tmp_path, capsys):
+def test_sigkill_ctrl_c_then_resume_gives_exactly_one_row_per_file(tiny_model_dir, tmp_path, capsys):
     folder = tmp_path / "clips"
     for i in range(8):
         make_clip(folder / f"clip{i}.mp4", seconds=2, fps=8 + i)
     out_csv = tmp_path / "scores.csv"
     cmd = [sys.executable, "-m", "vqa2cli", "batch", str(folder), "--csv", str(out_csv), "-m",
            str(tiny_model_dir), "--workers", "1"]
-    rc, err = _rows_when_killed(cmd, out_csv)
+    rc, err = _interrupt_after_rows(cmd, out_csv, signal.SIGKILL, 2)  # header + one finished row
     assert rc == -signal.SIGKILL, err
     before = read_csv(out_csv)
     assert 1 <= len(before) < 8, "the run finished before it could be killed: make the clips longer"
@@ -114,12 +115,17 @@ def test_sigkill_then_resume_gives_exactly_one_row_per_file(tiny_model_dir, tmp_
     assert code == 2 and str(out_csv) in err and "--resume" in err and "--overwrite" in err
     assert out_csv.read_bytes() == snapshot  # refused: not touched
 
+    rc, err = _interrupt_after_rows(cmd + ["--resume"], out_csv, signal.SIGINT, len(before) + 2)  # Ctrl-C
+    assert rc == 130 and "interrupted" in err and "--resume" in err and "torn last line" in err, err
+    middle = read_csv(out_csv)
+    assert middle[: len(before)] == before and len(before) < len(middle) < 8
+
     code, _, err = run(cmd[3:] + ["--resume", "--fail-under", "0"], capsys)
     assert code == 0, err
     after = read_csv(out_csv)
     assert sorted(r["path"] for r in after) == sorted(str(p) for p in folder.iterdir())
-    assert after[: len(before)] == before  # finished rows kept as they were, the rest appended
-    assert f"{len(before)} already done" in err and "torn last line" in err
+    assert after[: len(middle)] == middle  # finished rows kept as they were, the rest appended
+    assert f"{len(middle)} already done" in err
 
     code, _, err = run(cmd[3:] + ["--resume", "--fail-under", "1.0"], capsys)
     assert code == 1 and "0 ok, 0 failed" in err  # the gate also covers rows from earlier runs
