@@ -85,6 +85,7 @@ class RowFiles:
             self.streams.append(stream)
             self.writers.append(make_writer(fmt, stream, "score", header=header))
             os.fsync(stream.fileno())
+            _fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
 
     def write(self, record: Any, targets: tuple[int, ...]) -> None:
         for i in targets or range(len(self.writers)):
@@ -95,6 +96,19 @@ class RowFiles:
         for writer, stream in zip(self.writers, self.streams):
             writer.close()
             stream.close()
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform/filesystem; the rows themselves are fsync'd
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _discover(job: BatchJob, dist, console):

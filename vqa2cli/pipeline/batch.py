@@ -3,17 +3,34 @@
 One broken file never stops a batch: whatever ``prepare`` raises for a file (an ``InputError``, or any
 other exception from a decoder bug) becomes that file's ``status=error`` row. Failures of the model
 itself get an error row too, but three in a row stop the batch (the model, not the file, is broken).
+Exit codes of ``vqa2 batch``: 130 interrupted > 3 some file has an error row (this run's or, with
+``--resume``, an earlier run's) > 1 some score is below ``--fail-under`` (earlier rows included) > 0.
 
-Multi-process runs (``torchrun --nproc-per-node G -m vqa2cli batch ...`` or ``accelerate launch -m
-vqa2cli batch ...``): every process reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the environment,
+Speed: ``--workers N`` threads (default ``min(4, CPUs)``) run ``Scorer.prepare`` ahead of the model,
+at most ``--prefetch`` (default ``2 x workers``) clips ahead, so memory stays flat; the model takes the
+clips one at a time, in the sorted file order, in the main thread.
+
+Schedulers (Slurm arrays, Kubernetes indexed jobs): ``--shard K/N`` (1-based) scores the files whose
+path hash (SHA-1 of the path relative to its input folder) modulo N is K-1, so N jobs cover every file
+exactly once even when they list the folder at different times; give each job its own output::
+
+    #SBATCH --array=1-8
+    vqa2 batch /data/encodes --csv scores.$SLURM_ARRAY_TASK_ID.csv --shard $SLURM_ARRAY_TASK_ID/8 --resume
+    # (Kubernetes: --shard $((JOB_COMPLETION_INDEX+1))/8). Concatenate afterwards, e.g.
+    # (head -1 scores.1.csv; tail -q -n +2 scores.*.csv) > scores.csv
+
+Multi-GPU on one node (``torchrun --nproc-per-node G -m vqa2cli batch DIR --csv out.csv`` or
+``accelerate launch --multi_gpu --num_processes G -m vqa2cli batch ...``): every process reads
+``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the environment,
 takes shard ``RANK`` of ``WORLD_SIZE`` (inside ``--shard K/N`` when both are given), runs on
 ``cuda:LOCAL_RANK`` and writes its rows to ``<output>.rank<RANK>``. When it is done it writes
 ``<first output>.rank<RANK>.done``; rank 0 waits for every rank's marker (a file-based wait: no
-``torch.distributed`` process group is needed), appends all part files to the final output(s),
-deletes the parts and prints the summary of the whole run. Ranks other than 0 always exit 0 after
-their marker so that the launcher does not kill rank 0 before it merges; rank 0's exit code covers
-every rank. A run stopped half-way resumes with the same command plus ``--resume`` (any process
-count: every rank reads the final output and all part files to skip finished files).
+``torch.distributed`` process group is needed), appends all part files to the final output(s) sorted
+by path, deletes the parts and prints the summary of the whole run. Ranks other than 0 always exit 0
+after their marker so that the launcher does not kill rank 0 before it merges; rank 0's exit code
+covers every rank (torchrun itself then exits 1 when it is not 0). A run stopped half-way resumes with
+the same command plus ``--resume`` (any process count: every rank reads the final output and all part
+files to skip finished files).
 """
 
 from __future__ import annotations
