@@ -79,6 +79,10 @@ def test_shards_cover_every_file_exactly_once():
         assert sorted(v.path for v in flat) == sorted(v.path for v in videos)
         if count > 1:
             assert all(len(p) > 300 / count / 2 for p in parts)  # a hash spreads them
+        for world in (2, 3):  # each shard run by a different number of processes still covers it
+            for i, part in enumerate(parts):
+                ranks = [D.select_shard(videos, i, count, rank=r, world=world) for r in range(world)]
+                assert sorted(v.path for r in ranks for v in r) == sorted(v.path for v in part)
 
 
 @pytest.mark.parametrize("text", ["0/4", "5/4", "a/b", "3", "1/0", "-1/2"])

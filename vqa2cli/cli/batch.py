@@ -32,6 +32,7 @@ and appends the rest. An existing output is never truncated without --overwrite.
 1 a score is below --fail-under, 2 usage error, 3 some files failed (error rows; takes precedence over 1),
 4 model error, 130 Ctrl-C (resume with --resume)."""
 
+
 @dataclass
 class BatchJob:
     """The command's options that shape the run (model options go to Settings)."""
@@ -115,16 +116,16 @@ def _discover(job: BatchJob, dist, console):
     from ..pipeline.discover import discover, expand_inputs, parse_shard, select_shard
 
     index, count = parse_shard(job.shard) if job.shard else (0, 1)
-    if dist is not None:  # every rank takes its part of this shard
-        index, count = index * dist.world + dist.rank, count * dist.world
+    rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)  # each rank: its part of the shard
     found = discover(expand_inputs(job.inputs, job.from_files), recursive=job.recursive)
     for pattern in found.empty_globs:
         console.warning(f"'{pattern}' matched no file")
     for path in found.ignored:
         console.debug(f"ignored (not a video): {path}")
-    videos = select_shard(found.videos, index, count)
-    if count > 1:
-        console.info(f"shard {index + 1}/{count}: {len(videos)} of {len(found.videos)} video files")
+    videos = select_shard(found.videos, index, count, rank=rank, world=world)
+    if count > 1 or world > 1:
+        where = (f"shard {index + 1}/{count}" if count > 1 else "") + (f" rank {rank}/{world}" if world > 1 else "")
+        console.info(f"{where.strip()}: {len(videos)} of {len(found.videos)} video files")
     return [v.path for v in videos], len(found.ignored)
 
 

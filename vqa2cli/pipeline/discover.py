@@ -191,19 +191,27 @@ def parse_shard(text: str) -> tuple[int, int]:
     return k - 1, n
 
 
-def shard_of(key: str, count: int) -> int:
-    """Stable shard of a file: SHA-1 of its key (path relative to the input root) modulo ``count``.
+def path_hash(key: str) -> int:
+    """Stable 64-bit hash of a file's key (path relative to the input root, ``/``-separated): SHA-1.
 
     A hash rather than a position in the sorted list: shards started at different times (Slurm
     arrays) still agree on who owns each file even if the folder gained files in between."""
     digest = hashlib.sha1(key.replace(os.sep, "/").encode("utf-8", "surrogateescape")).digest()
-    return int.from_bytes(digest[:8], "big") % count
+    return int.from_bytes(digest[:8], "big")
 
 
-def select_shard(videos: list[VideoFile], index: int, count: int) -> list[VideoFile]:
-    if count == 1:
+def select_shard(videos: list[VideoFile], index: int, count: int, *, rank: int = 0,
+                 world: int = 1) -> list[VideoFile]:
+    """Files of shard ``index`` of ``count`` (hash mod count), then of process ``rank`` of ``world``
+    inside it ((hash // count) mod world): shards agree whatever process count each one runs with."""
+    if count == 1 and world == 1:
         return list(videos)
-    return [v for v in videos if shard_of(v.key, count) == index]
+    out = []
+    for video in videos:
+        h = path_hash(video.key)
+        if h % count == index and (h // count) % world == rank:
+            out.append(video)
+    return out
 
 
 def file_stat(path: str) -> tuple[int, float] | None:
