@@ -291,7 +291,13 @@ def batch(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Score every video of folders, globs or path lists into CSV/JSONL files (resumable, shardable)."""
+    """Score every video of folders, globs or path lists into CSV/JSONL files (resumable, shardable).
+
+    INPUT is a folder (searched recursively), a quoted glob ('dir/**/*.mp4'), a video file, or @LIST (a
+    text file of such inputs, one per line). Inside folders and globs, videos are recognised by extension
+    (case-insensitive) or, without a known extension, by their first bytes; other files are ignored and
+    counted. Files are scored in sorted path order; a broken file gets an error row and the batch goes on.
+    """
     from ..output.console import Console, set_console
     console = Console(0 if quiet else 2 if verbose else 1)
     set_console(console)
