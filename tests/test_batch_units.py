@@ -157,7 +157,7 @@ def test_existing_output_needs_resume_or_overwrite(tmp_path):
 def test_merge_parts_once_even_if_repeated(tmp_path):
     final = tmp_path / "o.csv"
     parts = []
-    for rank, names in enumerate((["a", "c"], ["b"])):
+    for rank, names in enumerate((["a", '"c\nd"'], ["b"])):  # a path with a newline spans two lines
         part = tmp_path / f"o.csv.rank{rank}"
         part.write_text(R.CSV_HEADER + "".join(_csv_line(n) for n in names))
         parts.append(str(part))
@@ -167,9 +167,24 @@ def test_merge_parts_once_even_if_repeated(tmp_path):
     for p, text in zip(parts, copies):  # a crash before the parts were deleted: merge again
         open(p, "w").write(text)
     assert R.merge_parts(R.OutputSpec(str(final), "csv"), parts, overwrite=False) == 0
-    lines = final.read_text().splitlines()
-    assert lines[0] == R.CSV_HEADER.strip() and not R.existing_parts(str(final))
-    assert [line.split(",")[0] for line in lines[1:]] == ["a", "b", "c"]  # merged rows sorted by path
+    rows = R.read_rows(R.OutputSpec(str(final), "csv"))
+    assert final.read_text().startswith(R.CSV_HEADER) and not R.existing_parts(str(final))
+    assert [path for path, _ in rows] == ["a", "b", "c\nd"]  # merged rows sorted by path, intact
+
+
+def test_row_files_round_trip_odd_names_for_resume(tmp_path):
+    from vqa2cli.cli.batch import RowFiles
+
+    names = ["a, b \"quoted\".mp4", "ü new\nline.mp4", os.fsdecode(b"latin1-\xe9.mp4")]  # last: not UTF-8
+    outs = [str(tmp_path / "o.csv"), str(tmp_path / "o.jsonl")]
+    rows = RowFiles(outs, ["csv", "jsonl"], append=False)
+    for i, name in enumerate(names):
+        rows.write(ScoreRecord(path=name, score=0.5, input={"size_bytes": i, "mtime": 1.5}), ())
+    rows.close()
+    for path, fmt in zip(outs, ("csv", "jsonl")):
+        index = R.DoneIndex()
+        index.add_file(R.OutputSpec(path, fmt))
+        assert all(index.match(n, (i, 1.5), retry_errors=False) for i, n in enumerate(names)), fmt
 
 
 # --- prefetching and the loop -------------------------------------------------------------------

@@ -81,7 +81,8 @@ class RowFiles:
 
         self.streams, self.writers = [], []
         for path, fmt in zip(paths, fmts):
-            stream = open(path, "a" if append else "w", encoding="utf-8", newline="")
+            # surrogateescape: a file name that is not valid UTF-8 is written back as its raw bytes
+            stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
             header = stream.tell() == 0
             self.streams.append(stream)
             self.writers.append(make_writer(fmt, stream, "score", header=header))

@@ -112,7 +112,7 @@ def read_rows(spec: OutputSpec) -> list[tuple[str, RowState]]:
     with open(spec.path, "rb") as fh:
         data = fh.read()
     end = data.rfind(b"\n") + 1
-    text = data[:end].decode("utf-8", errors="replace")
+    text = data[:end].decode("utf-8", errors="surrogateescape")  # as RowFiles wrote non-UTF-8 names
     if not text:
         return []
     if spec.fmt == "csv":
@@ -189,7 +189,7 @@ def existing_parts(final: str) -> list[str]:
 
 
 def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
-    """Append the rows of ``parts`` to ``spec.path`` sorted by path (skipping lines it already holds
+    """Append the rows of ``parts`` to ``spec.path`` sorted by path (skipping rows it already holds
     verbatim, so a merge interrupted half-way can simply run again), fsync, delete the parts.
     Returns the number of rows added."""
     repair_tail(spec.path)
@@ -197,21 +197,20 @@ def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
     seen: set[bytes] = set()
     if not fresh:
         with open(spec.path, "rb") as fh:
-            seen = set(fh.read().splitlines(keepends=True))
-    header = CSV_HEADER.encode()
-    new: list[bytes] = []
+            seen = {row for _, row in _records(fh.read(), spec.fmt)}
+    new: list[tuple[str, bytes]] = []
     for part in parts:
         repair_tail(part)
         with open(part, "rb") as fh:
-            for line in fh.read().splitlines(keepends=True):
-                if line not in seen and line != header:
-                    new.append(line)
-                    seen.add(line)
-    new.sort(key=lambda line: _row_path(line, spec.fmt))
+            for path, row in _records(fh.read(), spec.fmt):
+                if row not in seen:
+                    new.append((path, row))
+                    seen.add(row)
+    new.sort(key=lambda item: item[0])
     with open(spec.path, "wb" if overwrite else "ab") as out:
         if fresh and spec.fmt == "csv":
-            out.write(header)
-        out.writelines(new)
+            out.write(CSV_HEADER.encode())
+        out.writelines(row for _, row in new)
         out.flush()
         os.fsync(out.fileno())
     for part in parts:
@@ -219,9 +218,19 @@ def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
     return len(new)
 
 
-def _row_path(line: bytes, fmt: str) -> str:
-    text = line.decode("utf-8", errors="replace")
-    try:
-        return json.loads(text)["path"] if fmt == "jsonl" else next(csv.reader([text]))[0]
-    except (ValueError, KeyError, StopIteration, TypeError):
-        return text
+def _records(data: bytes, fmt: str) -> list[tuple[str, bytes]]:
+    """(path, exact bytes) of each complete row; CSV rows may span lines (a quoted newline in a path)."""
+    text = data[: data.rfind(b"\n") + 1].decode("utf-8", errors="surrogateescape")
+    out = []
+    if fmt == "jsonl":
+        for line in text.splitlines(keepends=True):
+            if line.strip():
+                out.append((json.loads(line).get("path", ""), line.encode("utf-8", "surrogateescape")))
+        return out
+    for row in csv.reader(io.StringIO(text, newline="")):
+        if not row or row == list(SCORE_COLUMNS):
+            continue
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(row)  # the dialect DictWriter wrote it with
+        out.append((row[0], buf.getvalue().encode("utf-8", "surrogateescape")))
+    return out
