@@ -154,6 +154,8 @@ def test_usage_errors(tmp_path, capsys):
     assert code == 2 and "--csv" in err and "--jsonl" in err
     code, _, err = run(["batch", str(tmp_path), "--csv", "a.csv", "--retry-errors"], capsys)
     assert code == 2 and "--resume" in err
+    code, _, err = run(["batch", str(tmp_path), "--jsonl", str(tmp_path / "no" / "a.jsonl")], capsys)
+    assert code == 2 and "does not exist" in err and not (tmp_path / "no").exists()
 
 
 @pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),

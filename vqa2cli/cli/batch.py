@@ -57,6 +57,12 @@ class BatchJob:
             raise UsageError("no output file given", "add --csv FILE and/or --jsonl FILE")
         if self.csv and self.jsonl and os.path.abspath(self.csv) == os.path.abspath(self.jsonl):
             raise UsageError(f"--csv and --jsonl both name {self.csv}", "give them different files")
+        for path in filter(None, (self.csv, self.jsonl)):
+            folder = os.path.dirname(os.path.abspath(path))
+            if os.path.isdir(path) or not os.path.isdir(folder):
+                raise UsageError(f"cannot write {path}: " + ("it is a folder" if os.path.isdir(path)
+                                                            else f"folder {folder} does not exist"),
+                                 "give a file path in an existing folder")
         if not self.inputs and not self.from_files:
             raise UsageError("no inputs given", "name folders, globs, files or @LIST after `vqa2 batch`")
         if self.retry_errors and not self.resume:
