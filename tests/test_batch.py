@@ -171,3 +171,24 @@ def test_torchrun_two_processes_merge_into_one_output(tiny_model_dir, tree, tmp_
     rows = read_csv(out_csv)
     assert [r["path"] for r in rows] == sorted(tree["good"] + tree["broken"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["all.csv"]  # parts and markers cleaned up
+
+
+def test_prepare_is_thread_safe_as_the_workers_need(tiny_model_dir, tree):
+    """Workers call Scorer.prepare concurrently (decode + tokenizer): same inputs as one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from vqa2cli.cli.options import resolve_settings
+    from vqa2cli.pipeline.run import Scorer
+
+    settings, ref = resolve_settings("score", str(tiny_model_dir), None, runtime__device="cpu")
+    scorer = Scorer.load(settings, ref)
+    paths = tree["good"][:3] * 4
+    alone = {p: scorer.prepare(p) for p in set(paths)}
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(scorer.prepare, paths))
+    for path, got in zip(paths, together):
+        assert list(got.inputs.input_ids) == list(alone[path].inputs.input_ids)
+        assert np.array_equal(got.clip.keyframes, alone[path].clip.keyframes)
+        assert np.array_equal(got.clip.motion_frames, alone[path].clip.motion_frames)
