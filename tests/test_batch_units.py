@@ -60,7 +60,7 @@ def test_glob_list_file_and_explicit_paths(tmp_path, monkeypatch):
     for name in ("d/one.mp4", "d/two.mov", "d/s/three.ts", "d/readme.md"):
         _write(tmp_path / name)
     (tmp_path / "list.txt").write_text("# comment\n\nd/s\nmissing.mp4\nd/*.mov\n")
-    inputs = D.expand_inputs(["@list.txt", "d/**/*.mp4"])
+    inputs = D.expand_inputs(["@list.txt", "d/**/*.mp4", str(tmp_path / "d" / "one.mp4"), "./d/one.mp4"])
     found = D.discover(inputs)
     assert [v.path for v in found.videos] == sorted([os.path.join("d", "one.mp4"), os.path.join("d", "s", "three.ts"),
                                                      os.path.join("d", "two.mov"), "missing.mp4"])

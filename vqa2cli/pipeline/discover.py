@@ -52,8 +52,11 @@ class Discovery:
     empty_globs: list[str] = field(default_factory=list)  # patterns that matched nothing
 
     def sort(self) -> None:
-        unique = {v.path: v for v in self.videos}
-        self.videos = [unique[p] for p in sorted(unique)]
+        """Sorted by path; a file named twice (``dir/a.mp4``, ``/abs/dir/a.mp4``) is kept as first named."""
+        unique: dict[str, VideoFile] = {}
+        for video in self.videos:
+            unique.setdefault(os.path.abspath(video.path), video)
+        self.videos = sorted(unique.values(), key=lambda v: v.path)
         self.ignored.sort()
 
 
