@@ -80,6 +80,15 @@ def test_mixed_tree_one_row_per_video_errors_continue(tiny_model_dir, tree, tmp_
     assert (summary["ok"], summary["failed"], summary["skipped_not_video"]) == (4, 4, tree["n_ignored"])
     assert "4 ok, 4 failed" in err and f"{tree['n_ignored']} not video" in err and "files/s" in err
 
+    base = ["batch", str(tree["root"]), "--csv", str(out_csv), "--jsonl", str(out_jsonl), "-m", str(tiny_model_dir)]
+    code, _, err = run(base + ["--resume"], capsys)  # error rows count as done: nothing to score
+    assert code == 3 and "0 ok, 0 failed" in err and "8 already done, 4 of them errors" in err
+    assert read_csv(out_csv) == rows
+    code, _, err = run(base + ["--resume", "--retry-errors"], capsys)
+    assert code == 3 and "0 ok, 4 failed" in err and "4 already done" in err
+    again = read_csv(out_csv)
+    assert again[: len(rows)] == rows and sorted(r["path"] for r in again[len(rows):]) == sorted(tree["broken"])
+
 
 def _interrupt_after_rows(cmd, out_csv, sig, lines, timeout=120.0):
     """Start ``cmd``, send ``sig`` as soon as ``out_csv`` holds ``lines`` complete lines."""
