@@ -141,7 +141,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         table.add_row(r["path"], r["container"], r["codec"], size, f"{r['avg_fps']:g}", "yes" if r["vfr"] else "no",
                       f"{r['duration_s']:.2f}s", str(r["bit_depth"]) + ("i" if r["interlaced"] else ""),
                       str(r["keyframes"]), motion, "; ".join(r["warnings"]))
-    console.print(table, markup=False)
+    with console.capture() as captured:
+        console.print(table, markup=False)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def register(app: typer.Typer) -> None:
