@@ -11,7 +11,10 @@ Deviations from the official loader (decord + ``SigLipImageProcessor``), each al
 * short clips, long clips, token budget: see :mod:`vqa2cli.video.sampling`;
 * resize method ``"sws"`` by default, within 1 grey level of PIL on average (see :mod:`vqa2cli.video.resize`);
   ``resize="pil"`` is the exact official path;
-* a missing average frame rate falls back to frames/duration (the official code crashes).
+* a missing average frame rate falls back to frames/duration (the official code crashes);
+* YUV→RGB is swscale's full-size conversion honouring the stream's colour tags (decord also converts with
+  swscale, in a filter graph; its exact flags are not reproduced bit for bit). Rotation metadata is applied
+  as decord and the ffmpeg CLI do; interlaced frames are not deinterlaced (neither are they officially).
 
 **Mid-stream decode failures** (truncated download, damaged packets): decoding stops at the first error,
 because skipping a broken frame would shift every later frame index. The frames decoded so far are kept,
