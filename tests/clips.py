@@ -102,13 +102,15 @@ def _encode_audio(out, stream, seconds: float) -> None:
 def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, height: int = 48,
               codec: str = "libx264", container: str = "mp4", pix_fmt: str = "yuv420p", rotation: int = 0,
               vfr: bool = False, audio: bool = False, audio_first: bool = False,
-              pattern: str = "moving", frames: int | None = None, faststart: bool = False) -> Path:
+              pattern: str = "moving", frames: int | None = None, faststart: bool = False,
+              preset: str = "ultrafast") -> Path:
     """Encode a synthetic clip; ``width``/``height`` are the *display* size. Returns the file path.
 
     ``frames`` overrides ``round(seconds * fps)``. ``rotation`` (counter-clockwise degrees, as PyAV's
     ``set_display_rotation``) stores the frames rotated by ``-rotation`` plus the display matrix.
     ``audio_first`` puts the audio stream first and muxes all audio before the video. ``faststart`` writes
-    the MP4/MOV index first, so a truncated copy still opens (a download cut short).
+    the MP4/MOV index first, so a truncated copy still opens (a download cut short). ``preset`` is the x264/x265
+    preset (``"medium"`` adds B-frames: decode order differs from presentation order).
     """
     import av
 
@@ -126,7 +128,7 @@ def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, he
         vstream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         vstream.width, vstream.height, vstream.pix_fmt = coded_w, coded_h, pix_fmt
         if codec in ("libx264", "libx265"):
-            vstream.options = {"crf": "12", "preset": "ultrafast"} | ({"x265-params": "log-level=error"}
+            vstream.options = {"crf": "12", "preset": preset} | ({"x265-params": "log-level=error"}
                                                                        if codec == "libx265" else {})
         elif codec in ("mpeg2video", "mpeg4"):
             vstream.bit_rate = 4_000_000

@@ -40,6 +40,7 @@ def assert_upright(frames: np.ndarray) -> None:
 
 CASES = {
     "h264-mp4": dict(),
+    "h264-bframes": dict(preset="medium"),
     "h264-mkv-audio": dict(container="mkv", audio=True),
     "vp9-webm": dict(container="webm", codec="libvpx-vp9"),
     "vp8-webm-audio": dict(container="webm", codec="libvpx", audio=True),
