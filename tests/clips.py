@@ -103,14 +103,15 @@ def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, he
               codec: str = "libx264", container: str = "mp4", pix_fmt: str = "yuv420p", rotation: int = 0,
               vfr: bool = False, audio: bool = False, audio_first: bool = False,
               pattern: str = "moving", frames: int | None = None, faststart: bool = False,
-              preset: str = "ultrafast") -> Path:
+              preset: str = "ultrafast", gop: int | None = None) -> Path:
     """Encode a synthetic clip; ``width``/``height`` are the *display* size. Returns the file path.
 
     ``frames`` overrides ``round(seconds * fps)``. ``rotation`` (counter-clockwise degrees, as PyAV's
     ``set_display_rotation``) stores the frames rotated by ``-rotation`` plus the display matrix.
     ``audio_first`` puts the audio stream first and muxes all audio before the video. ``faststart`` writes
     the MP4/MOV index first, so a truncated copy still opens (a download cut short). ``preset`` is the x264/x265
-    preset (``"medium"`` adds B-frames: decode order differs from presentation order).
+    preset (``"medium"`` adds B-frames: decode order differs from presentation order); ``gop`` the key-frame
+    interval in frames.
     """
     import av
 
@@ -132,6 +133,8 @@ def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, he
                                                                        if codec == "libx265" else {})
         elif codec in ("mpeg2video", "mpeg4"):
             vstream.bit_rate = 4_000_000
+        if gop:
+            vstream.codec_context.gop_size = gop
         if vfr:
             vstream.codec_context.time_base = Fraction(1, 1000)
         if rotation:

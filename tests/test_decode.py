@@ -195,12 +195,25 @@ def test_mid_stream_failure_policy(make_clip, tmp_path):
     full = make_clip("cut-fast", seconds=3, fps=8, faststart=True)
     clip = decode_clip(truncate_copy(full, tmp_path / "cut60.mp4", 0.6), SMALL)
     assert "truncated:" in clip.plan.policy
-    assert any("decoding stopped after" in w for w in clip.warnings)
+    assert any("frames decodable" in w for w in clip.warnings)
     assert len(clip.motion_frames) % 4 == 0 and len(clip.motion_frames) >= 4
     assert markers(clip.motion_frames) == list(range(len(clip.motion_frames)))
     assert markers(clip.keyframes) == [0, 8][: len(clip.keyframes)]
-    with pytest.raises(DecodeFailedError, match="cut30.mp4: .*(decoding stopped|no decodable)"):
+    with pytest.raises(DecodeFailedError, match="cut30.mp4: .*(frames decodable|no decodable)"):
         decode_clip(truncate_copy(full, tmp_path / "cut30.mp4", 0.3), SMALL)
+
+
+def test_stream_cut_before_a_key_frame(make_clip, tmp_path):
+    """An MPEG-TS capture that starts mid-GOP: the decoder drops the leading frames; the rest is kept, consecutive."""
+    data = make_clip("mid-gop", container="ts", seconds=3, fps=8, gop=8).read_bytes()  # 24 frames: markers unique
+    start = len(data) * 3 // 10 // 188 * 188  # whole TS packets
+    cut = tmp_path / "mid gop.ts"
+    cut.write_bytes(data[start:])
+    clip = decode_clip(cut, SMALL)
+    assert clip.plan.policy.startswith("truncated:") and any("decodable" in w for w in clip.warnings)
+    seen = markers(clip.motion_frames)
+    assert len(seen) >= 8 and seen[0] % 8 == 0 and seen == list(range(seen[0], seen[0] + len(seen)))
+    assert markers(clip.keyframes) == [seen[0] + 8 * k for k in range(len(clip.keyframes))]
 
 
 def test_random_bytes_raise_corrupt_container(tmp_path):

@@ -16,7 +16,8 @@ Deviations from the official loader (decord + ``SigLipImageProcessor``), each al
   swscale, in a filter graph; its exact flags are not reproduced bit for bit). Rotation metadata is applied
   as decord and the ffmpeg CLI do; interlaced frames are not deinterlaced (neither are they officially).
 
-**Mid-stream decode failures** (truncated download, damaged packets): decoding stops at the first error,
+**Mid-stream decode failures** (truncated download, damaged packets, a stream cut before its first key frame,
+whose leading frames the decoder drops): decoding stops at the first error,
 because skipping a broken frame would shift every later frame index. The frames decoded so far are kept,
 with a warning and the plan restricted to them (``truncated:m`` in ``plan.policy``), when there are at least
 ``min(n_frames, max(4, r))`` of them, i.e. one key-frame interval (about 1 s) and 4 motion frames; otherwise
@@ -164,7 +165,9 @@ def _keep_partial(info, plan, keys, motion, times, decoded: int, error: str | No
     """Apply the mid-stream failure policy (module docstring): keep what was decoded, or raise."""
     import numpy as np
 
-    reason = f"decoding stopped after {decoded} of {info.n_frames} frames" + (f" ({error})" if error else "")
+    reason = (f"only {decoded} of {info.n_frames} frames decodable ("
+              + (f"decoding failed: {error})" if error else "damaged or truncated data, or a stream cut before its "
+                 "first key frame)"))
     if decoded < min(info.n_frames, max(4, plan.keyframe_step)):
         raise DecodeFailedError(info.path, reason, "the file is truncated or damaged; re-download or re-export it")
     kept = restrict_plan(plan, decoded)
