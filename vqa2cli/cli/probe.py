@@ -61,8 +61,10 @@ KEYS = ("path", "status", "error_code", "error", "container", "codec", "width", 
 
 
 def probe(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to inspect.", show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|json", help="Output format on stdout.")] = "table",
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to inspect.",
+                                                show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|json",
+                                     help="Output format on stdout.")] = "table",
     model: ModelOpt = None,
     config: ConfigOpt = None,
     max_motion_frames: MaxMotionOpt = None,
@@ -109,7 +111,8 @@ def probe_one(path: str, settings) -> dict[str, Any]:
                              motion_copies=2 if settings.model.motion_layout == "duplicated" else 1,
                              policy=video.long_clip_policy, source=path)
     except InputError as exc:
-        row.update(dict.fromkeys(KEYS[4:]), status="error", error_code=exc.code, error=exc.one_line(), warnings=[])
+        row.update(dict.fromkeys(KEYS[4:]), status="error", error_code=exc.code, error=exc.one_line(),
+                   warnings=[])
         return row
     row.update(avg_fps=round(info.avg_fps, 4), duration_s=round(info.duration_s, 3),
                keyframes=len(plan.keyframe_indices), motion_frames=len(plan.motion_indices),
@@ -129,8 +132,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     console = Console(file=sys.stdout, no_color=not color, color_system="auto" if color else None,
                       force_terminal=color, highlight=False, width=None if sys.stdout.isatty() else 200)
     table = Table(box=None, pad_edge=False, header_style="bold" if color else None)
-    for name in ("FILE", "CONTAINER", "CODEC", "SIZE", "FPS", "VFR", "DURATION", "BITS", "KEYFRAMES", "MOTION",
-                 "WARNINGS"):
+    for name in ("FILE", "CONTAINER", "CODEC", "SIZE", "FPS", "VFR", "DURATION", "BITS", "KEYFRAMES",
+                 "MOTION", "WARNINGS"):
         table.add_column(name, overflow="fold")
     for r in rows:
         if r["status"] == "error":
@@ -138,8 +141,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             continue
         size = f"{r['width']}x{r['height']}" + (f" (rot {r['rotation']})" if r["rotation"] else "")
         motion = str(r["motion_frames"]) + (f" /{r['motion_stride']}" if r["motion_stride"] > 1 else "")
-        table.add_row(r["path"], r["container"], r["codec"], size, f"{r['avg_fps']:g}", "yes" if r["vfr"] else "no",
-                      f"{r['duration_s']:.2f}s", str(r["bit_depth"]) + ("i" if r["interlaced"] else ""),
+        bits = str(r["bit_depth"]) + ("i" if r["interlaced"] else "")
+        table.add_row(r["path"], r["container"], r["codec"], size, f"{r['avg_fps']:g}",
+                      "yes" if r["vfr"] else "no", f"{r['duration_s']:.2f}s", bits,
                       str(r["keyframes"]), motion, "; ".join(r["warnings"]))
     with console.capture() as captured:
         console.print(table, markup=False)

@@ -63,7 +63,7 @@ def tokens_per_keyframe(size: int, patch: int = 14) -> int:
 
 def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, motion_copies: int = 1,
                 resize: str = "sws") -> DecodedClip:
-    """Decode ``path`` into key frames and motion frames sized per ``video``; raises ``InputError`` subclasses."""
+    """Decode ``path`` into key and motion frames sized per ``video``; raises ``InputError`` subclasses."""
     started = time.perf_counter()
     info = probe_video(path)
     plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
@@ -77,8 +77,9 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     if decoded < needed:
         keys, motion, times, plan = _keep_partial(info, plan, keys, motion, times, decoded, error)
         warnings.append(plan.notes[-1])
-    return DecodedClip(info=info, plan=plan, keyframes=keys, motion_frames=motion, keyframe_times=tuple(times),
-                       warnings=tuple(warnings), decode_s=time.perf_counter() - started, resize=resize)
+    return DecodedClip(info=info, plan=plan, keyframes=keys, motion_frames=motion,
+                       keyframe_times=tuple(times), warnings=tuple(warnings),
+                       decode_s=time.perf_counter() - started, resize=resize)
 
 
 class _Collector:
@@ -98,7 +99,8 @@ class _Collector:
         self.times = [0.0] * len(self.key_rows)
 
     def sizes(self, index: int) -> set[int]:
-        return ({self.big} if index in self.key_rows else set()) | ({self.small} if index in self.motion_rows else set())
+        wanted = {self.big} if index in self.key_rows else set()
+        return (wanted | {self.small}) if index in self.motion_rows else wanted
 
     def store(self, index: int, seconds: float, out: dict) -> None:
         if index in self.key_rows:
@@ -119,7 +121,8 @@ def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, re
     out = _Collector(plan, video)
     index, start, error = -1, None, None
     pending: deque = deque()
-    with open_container(info.path) as container, ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize") as pool:
+    pool = ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize")
+    with open_container(info.path) as container, pool:
         stream = video_stream(container, info.path)
         stream.thread_type = "AUTO"
         stream.thread_count = video.decode_threads
@@ -166,17 +169,19 @@ def _keep_partial(info, plan, keys, motion, times, decoded: int, error: str | No
     import numpy as np
 
     reason = (f"only {decoded} of {info.n_frames} frames decodable ("
-              + (f"decoding failed: {error})" if error else "damaged or truncated data, or a stream cut before its "
-                 "first key frame)"))
+              + (f"decoding failed: {error})" if error else
+                 "damaged or truncated data, or a stream cut before its first key frame)"))
     if decoded < min(info.n_frames, max(4, plan.keyframe_step)):
-        raise DecodeFailedError(info.path, reason, "the file is truncated or damaged; re-download or re-export it")
+        raise DecodeFailedError(info.path, reason,
+                                "the file is truncated or damaged; re-download or re-export it")
     kept = restrict_plan(plan, decoded)
     first_row = {}
     for row, idx in enumerate(plan.motion_indices):
         first_row.setdefault(idx, row)
     keys = keys[: len(kept.keyframe_indices)]
     motion = motion[np.array([first_row[i] for i in kept.motion_indices])]
-    note = f"{reason}: kept {len(kept.keyframe_indices)} key frames and {len(kept.motion_indices)} motion frames"
+    note = (f"{reason}: kept {len(kept.keyframe_indices)} key frames and "
+            f"{len(kept.motion_indices)} motion frames")
     notes = kept.notes[:-1] + (note,)
     kept = SamplingPlan(kept.keyframe_indices, kept.motion_indices, kept.keyframe_step, kept.motion_stride,
                         kept.policy, notes)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import (CorruptContainerError, DecodeFailedError, EmptyFileError, FileMissingError, InputError,
-                      NoVideoStreamError, NotAFileError)
+                      NotAFileError, NoVideoStreamError)
 
 DECODER_TO_CODEC = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx-vp9": "vp9", "libvpx": "vp8"}
 VFR_TOLERANCE = 0.10
@@ -76,8 +76,8 @@ def open_container(path: Path):
         raise InputError(str(path), "permission denied", "make the file readable (chmod +r)") from exc
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise CorruptContainerError(str(path), f"not a readable video container ({reason})",
-                                    "check that the file is a complete video; re-download or re-export it") from exc
+        fix = "check that the file is a complete video; re-download or re-export it"
+        raise CorruptContainerError(str(path), f"not a readable video container ({reason})", fix) from exc
 
 
 def video_stream(container, path: Path):
@@ -87,7 +87,8 @@ def video_stream(container, path: Path):
     for stream in container.streams.video:
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
-    kinds = sorted({"cover art" if s.type == "video" else s.type for s in container.streams}) or ["no streams"]
+    kinds = sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
+    kinds = kinds or ["no streams"]
     raise NoVideoStreamError(str(path), f"no video stream (found: {', '.join(kinds)})",
                              "pass a video file; audio-only files and cover art cannot be scored")
 
@@ -149,7 +150,8 @@ def _timing(stream, container, n: int, times, warnings: list[str]) -> tuple[floa
     if duration <= 0 and container.duration:
         duration = container.duration / 1_000_000
     steps = [b[0] - a[0] for a, b in zip(times, times[1:])]
-    vfr = bool(steps) and min(steps) > 0 and (max(steps) - min(steps)) > VFR_TOLERANCE * (sum(steps) / len(steps))
+    mean_step = sum(steps) / len(steps) if steps else 0
+    vfr = bool(steps) and min(steps) > 0 and (max(steps) - min(steps)) > VFR_TOLERANCE * mean_step
     rate = stream.average_rate
     avg_fps = float(rate) if rate else 0.0
     if not (math.isfinite(avg_fps) and avg_fps > 0):
@@ -183,7 +185,8 @@ def probe_video(path) -> VideoInfo:
         depth = max(c.bits for c in fmt.components) if fmt.components else 8
         sar = stream.sample_aspect_ratio
         if sar and sar != 1:
-            warnings.append(f"non-square pixels (SAR {sar}): resized from the stored size like the official decoder")
+            warnings.append(f"non-square pixels (SAR {sar}): resized from the stored size "
+                            "like the official decoder")
         if first.interlaced_frame:
             warnings.append("interlaced: frames are not deinterlaced (as in the official decoder)")
         w, h = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)

@@ -83,7 +83,8 @@ def _scale_graph(width: int, height: int, pix_fmt: str, size: int):
 
     graph = av.filter.Graph()
     graph.threads = 1  # the decoder's threads and the resize thread already fill the cores
-    src = graph.add_buffer(width=width, height=height, format=av.VideoFormat(pix_fmt), time_base=Fraction(1, 1000))
+    src = graph.add_buffer(width=width, height=height, format=av.VideoFormat(pix_fmt),
+                           time_base=Fraction(1, 1000))
     scale = graph.add("scale", f"{size}:{size}:{SWS_KEYS_BICUBIC}")
     packed = graph.add("format", "gbrp")  # planar out: swscale's packed-RGB writer is slower than numpy
     sink = graph.add("buffersink")

@@ -113,8 +113,8 @@ def plan_sampling(n_frames: int, avg_fps: float, *, keyframe_fps: float = 1.0,
         notes.append(f"only {n_frames} frame(s): motion frames padded to 4 by repeating the last frame")
     else:
         if n_frames // 4 * 4 > max_motion_frames and policy == "error":
-            raise ClipTooLongError(source, f"{n_frames} frames exceed the {max_motion_frames}-row motion table",
-                                   "use long_clip_policy 'stride' or trim the clip")
+            raise ClipTooLongError(source, f"{n_frames} frames exceed the {max_motion_frames}-row motion "
+                                           "table", "use long_clip_policy 'stride' or trim the clip")
         motion, stride = _strided_motion(n_frames, max_motion_frames)
     if token_budget is not None:
         keyframes, motion, stride = _fit_budget(keyframes, motion, stride, n_frames, token_budget,
@@ -134,15 +134,15 @@ def _fit_budget(keyframes, motion, stride, n_frames, budget, per_key, copies, po
     if total <= budget:
         return keyframes, motion, stride
     if policy == "error":
-        raise ClipTooLongError(source, f"{len(keyframes)} key frames and {len(motion)} motion frames need {total} "
-                                       f"visual tokens, over the budget of {budget}",
+        raise ClipTooLongError(source, f"{len(keyframes)} key frames and {len(motion)} motion frames need "
+                                       f"{total} visual tokens, over the budget of {budget}",
                                "use long_clip_policy 'stride' or trim the clip")
     fit = (budget - 1 - len(motion) * copies) // per_key
     if fit < 1:
         cap = (budget - 1 - per_key) // copies
         if cap < 4:
-            raise ClipTooLongError(source, f"a token budget of {budget} cannot hold one key frame and 4 motion frames",
-                                   "raise video.max_tokens or use a shorter prompt")
+            raise ClipTooLongError(source, f"a token budget of {budget} cannot hold one key frame and 4 "
+                                           "motion frames", "raise video.max_tokens or use a shorter prompt")
         motion, stride = _strided_motion(n_frames, cap)
         fit = 1
     subset = _uniform_subset(keyframes, fit)
@@ -152,9 +152,9 @@ def _fit_budget(keyframes, motion, stride, n_frames, budget, per_key, copies, po
 
 
 def restrict_plan(plan: SamplingPlan, n_available: int) -> SamplingPlan:
-    """Keep only indices below ``n_available`` (decoding ended early); motion cut to a multiple of 4, padded to 4.
-
-    For the official rule this equals ``plan_sampling(n_available, ...)``: its indices are a prefix of the plan's.
+    """Keep only indices below ``n_available`` (decoding ended early); motion cut to a multiple of 4
+    (padded to 4). For the official rule this equals ``plan_sampling(n_available, ...)``: its indices are a
+    prefix of the plan's.
     """
     if n_available < 1:
         raise ValueError(f"n_available must be at least 1, got {n_available}")
@@ -167,6 +167,7 @@ def restrict_plan(plan: SamplingPlan, n_available: int) -> SamplingPlan:
     if keys == plan.keyframe_indices and motion == plan.motion_indices:
         return plan
     parts = [p for p in plan.policy.split("+") if p != "official"] + [f"truncated:{n_available}"]
-    note = f"decoding ended after {n_available} frames: {len(keys)} key frames, {len(motion)} motion frames kept"
+    note = (f"decoding ended after {n_available} frames: {len(keys)} key frames, "
+            f"{len(motion)} motion frames kept")
     return SamplingPlan(keys, motion, plan.keyframe_step, plan.motion_stride, "+".join(parts),
                         plan.notes + (note,))
