@@ -109,9 +109,9 @@ def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, he
     ``frames`` overrides ``round(seconds * fps)``. ``rotation`` (counter-clockwise degrees, as PyAV's
     ``set_display_rotation``) stores the frames rotated by ``-rotation`` plus the display matrix.
     ``audio_first`` puts the audio stream first and muxes all audio before the video. ``faststart`` writes
-    the MP4/MOV index first, so a truncated copy still opens (a download cut short). ``preset`` is the x264/x265
-    preset (``"medium"`` adds B-frames: decode order differs from presentation order); ``gop`` the key-frame
-    interval in frames.
+    the MP4/MOV index first, so a truncated copy still opens (a download cut short). ``preset`` is the
+    x264/x265 preset (``"medium"`` adds B-frames: decode order differs from presentation order); ``gop`` the
+    key-frame interval in frames.
     """
     import av
 
@@ -168,8 +168,9 @@ def make_audio_only(path, *, seconds: float = 1.0, container: str = "m4a", cover
 
         frame = av.VideoFrame.from_ndarray(display_frame(0, 32, 32), format="rgb24")
         frame.to_image().save(png)
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=d={seconds}", "-i", str(png),
-                        "-map", "0", "-map", "1", "-c:v", "png", "-disposition:v", "attached_pic",
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=d={seconds}",
+                        "-i", str(png), "-map", "0", "-map", "1", "-c:v", "png",
+                        "-disposition:v", "attached_pic",
                         "-c:a", "libmp3lame", str(path)], check=True)
         png.unlink()
         return path

@@ -54,8 +54,9 @@ CASES = {
     "audio-first": dict(audio_first=True),
     "av1-mkv": dict(container="mkv", codec="libsvtav1"),
 }
-NEEDS = {"vp9-webm": ("libvpx-vp9",), "vp8-webm-audio": ("libvpx", "libopus"), "prores-mov-10bit-422": ("prores_ks",),
-         "hevc-mp4-10bit": ("libx265",), "av1-mkv": ("libsvtav1",), "gif": ("gif",), "ffv1-odd-size": ("ffv1",)}
+NEEDS = {"vp9-webm": ("libvpx-vp9",), "vp8-webm-audio": ("libvpx", "libopus"),
+         "prores-mov-10bit-422": ("prores_ks",), "hevc-mp4-10bit": ("libx265",), "av1-mkv": ("libsvtav1",),
+         "gif": ("gif",), "ffv1-odd-size": ("ffv1",)}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -131,7 +132,8 @@ def test_sws_resize_within_one_level_of_pil(make_clip):
     """The recorded fast path may differ from the official PIL bicubic by at most 1 grey level on average."""
     import av
 
-    for name, kwargs in {"rgb-big": dict(width=320, height=180), "rot": dict(rotation=90, width=48, height=64),
+    for name, kwargs in {"rgb-big": dict(width=320, height=180),
+                         "rot": dict(rotation=90, width=48, height=64),
                          "deep": dict(codec="libx265", pix_fmt="yuv420p10le", width=160, height=96)}.items():
         if kwargs.get("codec") and not av_has(kwargs["codec"]):
             continue
@@ -169,7 +171,8 @@ def test_long_clip_stride_policy(make_clip):
     assert markers(clip.motion_frames) == [0, 3, 6, 9, 12, 15, 18, 21]
     assert markers(clip.keyframes) == [0, 8, 16]
     with pytest.raises(ClipTooLongError, match="long.mp4: 24 frames exceed the 8-row motion table"):
-        decode_clip(make_clip("long", seconds=3, fps=8), VideoSection(max_motion_frames=8, long_clip_policy="error"))
+        decode_clip(make_clip("long", seconds=3, fps=8),
+                    VideoSection(max_motion_frames=8, long_clip_policy="error"))
 
 
 def test_token_budget_subsamples_keyframes(make_clip):
@@ -191,7 +194,7 @@ def test_truncated_stream_keeps_decoded_frames_with_warning(make_clip, tmp_path)
 
 
 def test_mid_stream_failure_policy(make_clip, tmp_path):
-    """Index written first, data cut: keep the frames decoded if >= one key interval (with a warning), else raise."""
+    """Index written first, data cut: keep the decoded frames if >= one key interval (warn), else raise."""
     full = make_clip("cut-fast", seconds=3, fps=8, faststart=True)
     clip = decode_clip(truncate_copy(full, tmp_path / "cut60.mp4", 0.6), SMALL)
     assert "truncated:" in clip.plan.policy
@@ -204,8 +207,8 @@ def test_mid_stream_failure_policy(make_clip, tmp_path):
 
 
 def test_stream_cut_before_a_key_frame(make_clip, tmp_path):
-    """An MPEG-TS capture that starts mid-GOP: the decoder drops the leading frames; the rest is kept, consecutive."""
-    data = make_clip("mid-gop", container="ts", seconds=3, fps=8, gop=8).read_bytes()  # 24 frames: markers unique
+    """A TS capture starting mid-GOP: the decoder drops the leading frames; the rest is kept in order."""
+    data = make_clip("mid-gop", container="ts", seconds=3, fps=8, gop=8).read_bytes()  # 24 distinct markers
     start = len(data) * 3 // 10 // 188 * 188  # whole TS packets
     cut = tmp_path / "mid gop.ts"
     cut.write_bytes(data[start:])
