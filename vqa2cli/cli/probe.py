@@ -71,15 +71,17 @@ def probe(
     long_clip: PolicyOpt = None,
 ) -> None:
     """Show what vqa2 sees in each video: container, codec, size, fps, frames it would sample, warnings."""
-    from ..output.console import get_console
+    from ..output.console import Console, set_console
 
+    console = Console()  # bound to this invocation's stderr
+    set_console(console)
     check_format(fmt, ("table", "json"))
     settings, _ = resolve_settings("score", model, config, video__max_motion_frames=max_motion_frames,
                                    video__long_clip_policy=long_clip)
     rows = [probe_one(str(path), settings) for path in files]
     for row in rows:
         if row["status"] == "error":
-            get_console().error(row["error"])
+            console.error(row["error"])
     if fmt == "json":
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
     else:
