@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vqa2cli.errors import InputError
-from vqa2cli.video.sampling import ClipTooLongError, plan_sampling, visual_tokens
+from vqa2cli.video.sampling import ClipTooLongError, plan_sampling, restrict_plan, visual_tokens
 
 
 def official(n: int, fps: float) -> tuple[list[int], list[int]]:
@@ -117,3 +117,14 @@ def test_impossible_budget_raises():
 def test_invalid_fps_is_rejected(fps):
     with pytest.raises(ValueError, match="avg_fps"):
         plan_sampling(100, fps)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(4, 2000), cut=st.floats(0.0, 1.0), fps=FPS)
+def test_restricted_official_plan_is_the_official_plan_of_the_decoded_prefix(n, cut, fps):
+    m = max(1, int(n * cut))
+    kept = restrict_plan(plan_sampling(n, fps), m)
+    direct = plan_sampling(m, fps)
+    assert (kept.keyframe_indices, kept.motion_indices) == (direct.keyframe_indices, direct.motion_indices)
+    if m < n and max(plan_sampling(n, fps).motion_indices + plan_sampling(n, fps).keyframe_indices) >= m:
+        assert f"truncated:{m}" in kept.policy
