@@ -309,3 +309,23 @@ def test_rank0_waits_for_markers_of_this_launch(tmp_path):
     total = wait_for_ranks(first, r0, poll_s=0.05)
     assert (total.ok, total.failed, total.resumed_ok) == (5, 1, 4)
     assert not list(tmp_path.glob("*.done"))
+
+
+def test_cpu_model_leaves_a_core_per_worker(monkeypatch):
+    import torch
+
+    from vqa2cli.pipeline.batch import share_cpu_with_workers
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(8)
+        assert share_cpu_with_workers("cuda", 2) is None and torch.get_num_threads() == 8
+        assert share_cpu_with_workers("cpu", 0) is None and torch.get_num_threads() == 8
+        assert share_cpu_with_workers("cpu", 3) == 8 and torch.get_num_threads() == 5
+        torch.set_num_threads(8)
+        monkeypatch.setenv("OMP_NUM_THREADS", "8")  # the user's choice wins
+        assert share_cpu_with_workers("cpu", 3) is None and torch.get_num_threads() == 8
+    finally:
+        torch.set_num_threads(before)

@@ -217,6 +217,7 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
 
     try:
         if todo:
+            _share_cpu(scorer, job.workers, console)
             depth = job.prefetch or max(1, 2 * job.workers)
             with console.progress(len(todo), "scoring") as advance:
                 run_batch(todo, scorer, sink, make_error=error_row_factory(settings), workers=job.workers,
@@ -224,6 +225,19 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
                           preflight=preflight)
     finally:
         rows.close()
+
+
+def _share_cpu(scorer, workers: int, console) -> None:
+    from ..pipeline.batch import share_cpu_with_workers
+
+    loaded = getattr(scorer, "loaded", None)
+    device = getattr(getattr(loaded, "device", None), "type", "")
+    before = share_cpu_with_workers(device, workers)
+    if before is not None:
+        import torch
+
+        console.debug(f"model on CPU: torch threads {before} -> {torch.get_num_threads()} "
+                      f"(one core per decode worker; set OMP_NUM_THREADS to choose)")
 
 
 def _finish_distributed(job: BatchJob, dist, stats, console):

@@ -223,6 +223,23 @@ def _count(record: Any, stats: BatchStats, fail_under: float | None) -> None:
         stats.failed_paths.append(record.path)
 
 
+def share_cpu_with_workers(device_type: str, workers: int) -> int | None:
+    """With the model on the CPU, leave one core per decode worker: torch's intra-op threads become
+    ``max(1, CPUs - workers)``. Without this, OpenMP threads and decode threads oversubscribe the cores
+    and the model slows down several-fold (benchmarks/RESULTS.md "Batch"). Skipped when the user set
+    ``OMP_NUM_THREADS``. Returns the previous thread count when it changed it, else None."""
+    if device_type != "cpu" or workers <= 0 or os.environ.get("OMP_NUM_THREADS"):
+        return None
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = max(1, (os.cpu_count() or 1) - workers)
+    if wanted >= before:
+        return None
+    torch.set_num_threads(wanted)
+    return before
+
+
 def error_row_factory(settings: Any) -> Callable[[str, BaseException], Any]:
     """``make_error`` for :func:`run_batch`: ``pipeline.run.error_record`` for every kind of failure.
 
