@@ -215,9 +215,9 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
         if record.status != "ok":
             console.warning(record.error or f"{record.path}: failed")
 
+    threads = _share_cpu(scorer, job.workers, console) if todo else None
     try:
         if todo:
-            _share_cpu(scorer, job.workers, console)
             depth = job.prefetch or max(1, 2 * job.workers)
             with console.progress(len(todo), "scoring") as advance:
                 run_batch(todo, scorer, sink, make_error=error_row_factory(settings), workers=job.workers,
@@ -225,9 +225,14 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
                           preflight=preflight)
     finally:
         rows.close()
+        if threads is not None:  # callers running several commands in one process get theirs back
+            import torch
+
+            torch.set_num_threads(threads)
 
 
-def _share_cpu(scorer, workers: int, console) -> None:
+def _share_cpu(scorer, workers: int, console) -> int | None:
+    """The model on CPU gets one core less per decode worker; returns the thread count to restore."""
     from ..pipeline.batch import share_cpu_with_workers
 
     loaded = getattr(scorer, "loaded", None)
@@ -238,6 +243,7 @@ def _share_cpu(scorer, workers: int, console) -> None:
 
         console.debug(f"model on CPU: torch threads {before} -> {torch.get_num_threads()} "
                       f"(one core per decode worker; set OMP_NUM_THREADS to choose)")
+    return before
 
 
 def _finish_distributed(job: BatchJob, dist, stats, console):
