@@ -102,6 +102,42 @@ def record(section: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def run_all(scorer, settings, paths: list[str], work_dir: Path, worker_counts: list[int]):
+    """A serial run, then one run per worker count (torch threads as `vqa2 batch` sets them)."""
+    import torch
+
+    from vqa2cli.pipeline.batch import share_cpu_with_workers
+
+    serial = timed_run(scorer, settings, paths, work_dir / "serial.csv", 0, 1)
+    rows, overlap = [describe(f"serial (--workers 0, {torch.get_num_threads()} torch threads)", serial)], None
+    for workers in worker_counts:
+        before = share_cpu_with_workers("cpu", workers)  # what `vqa2 batch` does with the model on CPU
+        threads = torch.get_num_threads()
+        overlap = timed_run(scorer, settings, paths, work_dir / "overlap.csv", workers, 2 * workers)
+        if before is not None:
+            torch.set_num_threads(before)
+        rows.append(describe(f"prefetch (--workers {workers}, --prefetch {2 * workers}, {threads} torch "
+                             f"thread{'s' if threads > 1 else ''})", overlap))
+    return serial, overlap, rows
+
+
+def section_text(args, table: str, summary: str) -> str:
+    setup = (f"`python benchmarks/batch.py` ({time.strftime('%Y-%m-%d')}): tiny random checkpoint on CPU, "
+             f"{args.clips} clips of {args.seconds:g} s at {args.width}x{args.height}, {args.fps:g} fps (H.264); "
+             f"keyframes at 384 px, motion frames at {args.motion_size} px. Machine: {machine()}.")
+    notes = (
+        "Per-file times are measured in the same run, so they include the contention of decode threads and "
+        "the model for the same cores; on this small, shared machine that contention (not the loop) decides "
+        "whether the overlapped run beats the serial one in wall time. 'model waiting for decode' is the main "
+        "thread's idle time between clips (the GPU's idle time on a GPU machine). A ratio below 1 means the "
+        "larger sum is the decode, itself spread over several workers. With the model on the CPU, `vqa2 batch` "
+        "gives torch max(1, CPUs - workers) threads (`share_cpu_with_workers`): with 2 threads next to busy "
+        "decode threads, OpenMP's model time swung between 1x and 10x from run to run here. On 2 cores there "
+        "is no spare core, so overlapping cannot beat a serial run that was lucky with the load; the overlap "
+        "pays off when the model runs on a GPU (not measured: no GPU in this session).")
+    return f"## Batch\n\n{setup} {notes}\n\n{table}\n\n{summary}.\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=12)
@@ -128,20 +164,7 @@ def main() -> None:
     settings, scorer = load_scorer(model_dir, args.motion_size)
     scorer.score(paths[0])  # warm-up: first-call costs are not per-file costs
 
-    import torch
-
-    from vqa2cli.pipeline.batch import share_cpu_with_workers
-
-    serial = timed_run(scorer, settings, paths, args.work_dir / "serial.csv", 0, 1)
-    rows, overlap = [describe(f"serial (--workers 0, {torch.get_num_threads()} torch threads)", serial)], None
-    for workers in args.workers:
-        before = share_cpu_with_workers("cpu", workers)  # what `vqa2 batch` does with the model on CPU
-        threads = torch.get_num_threads()
-        overlap = timed_run(scorer, settings, paths, args.work_dir / "overlap.csv", workers, 2 * workers)
-        if before is not None:
-            torch.set_num_threads(before)
-        rows.append(describe(f"prefetch (--workers {workers}, --prefetch {2 * workers}, {threads} torch "
-                             f"thread{'s' if threads > 1 else ''})", overlap))
+    serial, overlap, rows = run_all(scorer, settings, paths, args.work_dir, args.workers)
     ratio = overlap.wall_s / max(overlap.prepare_s, overlap.run_s)  # the last (default) worker count
     table = "\n".join([
         "| run | files | sum prepare (decode+inputs) s | sum model s | model waiting for decode s | wall s "
@@ -153,21 +176,7 @@ def main() -> None:
     print(table)
     print(summary)
     if args.record:
-        record("## Batch\n\n"
-               f"`python benchmarks/batch.py` ({time.strftime('%Y-%m-%d')}): tiny random checkpoint on CPU, "
-               f"{args.clips} clips of {args.seconds:g} s at {args.width}x{args.height}, {args.fps:g} fps (H.264); keyframes at 384 px, "
-               f"motion frames at {args.motion_size} px. Machine: {machine()}. Per-file times are measured in the "
-               "same run, so they include the contention of decode threads and the model for the same cores; on "
-               "this small, shared machine that contention (not the loop) decides whether the overlapped run "
-               "beats the serial one in wall time. 'model waiting for decode' is the main thread's idle time "
-               "between clips (the GPU's idle time on a GPU machine). A ratio below 1 means the larger sum is "
-               "the decode, itself spread over several workers. With the model on the CPU, `vqa2 batch` gives "
-               "torch max(1, CPUs - workers) threads (`share_cpu_with_workers`): with 2 threads next to busy "
-               "decode threads, OpenMP's model time swung between 1x and 10x from run to run here. On 2 cores "
-               "there is no spare core, so overlapping cannot beat a serial run that was lucky with the load; "
-               "the overlap pays off when the model runs on a GPU (not measured: no GPU in this session).\n\n"
-               f"{table}\n\n{summary}.\n")
-
+        record(section_text(args, table, summary))
 
 if __name__ == "__main__":
     main()
