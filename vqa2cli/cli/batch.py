@@ -339,8 +339,7 @@ def batch(
         "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
         runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
     _check_prompt(settings)
-    # SystemExit, not typer.Exit: click's standalone_mode=False *returns* an Exit's code instead of raising it
-    raise SystemExit(int(run_job(job, settings, ref, console)))
+    raise typer.Exit(int(run_job(job, settings, ref, console)))
 
 
 def _default_workers() -> int:
