@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ExitCode, UsageError
-from .options import (model_label, ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
-                      QuantOpt, QuietOpt, VerboseOpt, check_format, resolve_settings)
+from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
+                      QuantOpt, VerboseOpt, check_format, model_label, resolve_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -51,10 +51,8 @@ def ask(
     verbose: VerboseOpt = False,
 ) -> None:
     """Ask questions about a video's quality (the VQA² assistant)."""
-    from ..output.console import Console, set_console
 
-    console = Console(0 if quiet else 2 if verbose else 1)
-    set_console(console)
+    console = start_console(quiet, verbose)
     check_format(fmt)
     asked = _collect_questions(question, questions, questions_file)
     settings, ref = resolve_settings(

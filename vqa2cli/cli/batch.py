@@ -12,7 +12,7 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, resolve_settings)
+                      PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -325,9 +325,7 @@ def batch(
     (case-insensitive) or, without a known extension, by their first bytes; other files are ignored and
     counted. Files are scored in sorted path order; a broken file gets an error row and the batch goes on.
     """
-    from ..output.console import Console, set_console
-    console = Console(0 if quiet else 2 if verbose else 1)
-    set_console(console)
+    console = start_console(quiet, verbose)
     job = BatchJob(
         inputs=list(inputs or []), from_files=list(from_file or []), csv=csv, jsonl=jsonl, resume=resume,
         overwrite=overwrite, retry_errors=retry_errors, recursive=recursive,
@@ -335,10 +333,8 @@ def batch(
         fail_under=fail_under, summary=summary, offline=offline)
     job.validate()
     device = _rank_device(device)
-    settings, ref = resolve_settings(
-        "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
-        runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
-    _check_prompt(settings)
+    settings, ref = scoring_settings("batch", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
+                                     max_motion_frames=max_motion_frames, long_clip=long_clip)
     raise typer.Exit(int(run_job(job, settings, ref, console)))
 
 
@@ -356,14 +352,6 @@ def _rank_device(device: str | None) -> str | None:
     import torch
 
     return f"cuda:{dist.local_rank}" if torch.cuda.is_available() else device
-
-
-def _check_prompt(settings) -> None:
-    from ..pipeline.prompts import SCORING_STYLES
-
-    if settings.model.prompt not in SCORING_STYLES:
-        raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
-                         "`vqa2 batch` scores; pass a scorer --model or --prompt ugc_init")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, QuantOpt,
-                      QuietOpt, VerboseOpt, check_format)
+                      QuietOpt, VerboseOpt, check_format, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -63,24 +63,16 @@ def eval_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Evaluate a scorer on labelled videos: SRCC, PLCC, PLCC after a logistic fit, KRCC."""
-    from ..errors import ExitCode, UsageError
-    from ..output.console import Console, set_console
-    from ..pipeline.prompts import SCORING_STYLES
+    from ..errors import ExitCode
     from ..pipeline.run import Scorer
     from ..training.datasets import read_labels
     from ..training.evaluate import evaluate
-    from .options import resolve_settings
 
-    console = Console(0 if quiet else 2 if verbose else 1)
-    set_console(console)
+    console = start_console(quiet, verbose)
     check_format(fmt, ("table", "json"))
     records = read_labels(labels, media_root)  # data errors surface before any weights load
-    settings, ref = resolve_settings(
-        "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
-        runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
-    if settings.model.prompt not in SCORING_STYLES:
-        raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
-                         "evaluate a scorer, or pass --prompt ugc_init")
+    settings, ref = scoring_settings("eval", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
+                                     max_motion_frames=max_motion_frames, long_clip=long_clip)
     console.info(f"Loading {settings.model.name} ({settings.model.repo}) to score {len(records)} videos ...")
     scorer = Scorer.load(settings, ref, offline=offline)
     with console.progress(len(records), "Scoring") as advance:

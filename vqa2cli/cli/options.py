@@ -59,3 +59,26 @@ def resolve_settings(task: str, model: str | None, config: Path | None, **flags)
 def model_label(settings: Settings) -> str:
     m = settings.model
     return m.name if m.name == m.repo else f"{m.name} ({m.repo}@{m.revision})"
+
+
+def start_console(quiet: bool, verbose: bool):
+    """The stderr console for this command (--quiet: errors only, --verbose: debug too)."""
+    from ..output.console import NORMAL, QUIET, VERBOSE, Console, set_console
+
+    console = Console(QUIET if quiet else VERBOSE if verbose else NORMAL)
+    set_console(console)
+    return console
+
+
+def scoring_settings(command: str, model, config, *, prompt, device, dtype, quant, max_motion_frames,
+                     long_clip) -> tuple[Settings, ModelRef]:
+    """Settings for the scoring commands (score, batch, eval); refuses a model whose prompt does not score."""
+    from ..pipeline.prompts import SCORING_STYLES
+
+    settings, ref = resolve_settings(
+        "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
+        runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
+    if settings.model.prompt not in SCORING_STYLES:
+        raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
+                         f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")
+    return settings, ref

@@ -8,9 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ExitCode, InputError
-from .options import (model_label, ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt,
-                      OfflineOpt, PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, check_format, resolve_settings)
+from ..errors import ExitCode, InputError, UsageError
+from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
+                      PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, check_format, model_label, scoring_settings,
+                      start_console)
 
 EXAMPLES = """Examples:
 
@@ -54,24 +55,14 @@ def score(
     verbose: VerboseOpt = False,
 ) -> None:
     """Score the perceptual quality of videos (0 = worst, 1 = best)."""
-    from ..output.console import Console, set_console
-    from ..pipeline.prompts import SCORING_STYLES, parse_stalling
+    from ..pipeline.prompts import parse_stalling
 
-    console = Console(0 if quiet else 2 if verbose else 1)
-    set_console(console)
+    console = start_console(quiet, verbose)
     check_format(fmt)
     if fail_under is not None and not 0.0 <= fail_under <= 1.0:
-        from ..errors import UsageError
-
         raise UsageError(f"--fail-under must be between 0 and 1, got {fail_under}", "scores are on the 0-1 scale")
-    settings, ref = resolve_settings(
-        "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
-        runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
-    if settings.model.prompt not in SCORING_STYLES:
-        from ..errors import UsageError
-
-        raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
-                         "use `vqa2 ask` for the assistant, or pass --prompt ugc_init")
+    settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
+                                     max_motion_frames=max_motion_frames, long_clip=long_clip)
     stall = parse_stalling(stalling, stalling_style)
     code = run_scoring([str(f) for f in files], settings, ref, fmt, fail_under, stall, offline, console)
     raise typer.Exit(int(code))

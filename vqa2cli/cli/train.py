@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import ModelOpt, OfflineOpt, QuietOpt, VerboseOpt, check_format
+from .options import ModelOpt, OfflineOpt, QuietOpt, VerboseOpt, check_format, start_console
 
 STAGE_NAMES = "stage1-spatial, stage1-motion, stage2-ugc, stage2-streaming, stage3-assistant"
 
@@ -89,11 +89,9 @@ def train(
     verbose: VerboseOpt = False,
 ) -> None:
     """Fine-tune a VQA² model: one stage of the paper's pipeline, on one GPU, many, or the CPU."""
-    from ..output.console import Console, set_console
     from ..training.stages import resolve_train_config
 
-    console = Console(0 if quiet else 2 if verbose else 1)
-    set_console(console)
+    console = start_console(quiet, verbose)
     check_format(fmt, ("table", "json"))
     cfg = resolve_train_config(
         stage, config, data=_text(data), output_dir=_text(output), media_root=_text(media_root),
