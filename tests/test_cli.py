@@ -156,3 +156,13 @@ def test_ctrl_c_keeps_printed_results(tiny_model_dir, clip, tmp_path):
     lines = [first] + rest.splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]  # every printed line is complete JSON
     assert 1 <= len(rows) < len(files) and rows[0]["path"] == str(files[0])
+
+
+def test_one_line_error_and_debug_traceback(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("video:\n  motoin_size: 3\n")
+    code, _, err = run(["probe", str(bad), "--config", str(bad)], capsys)
+    assert code == 2 and err.strip().count("\n") == 0 and "did you mean 'motion_size'" in err
+    monkeypatch.setenv("VQA2_DEBUG", "1")
+    code, _, err = run(["probe", str(bad), "--config", str(bad)], capsys)
+    assert code == 2 and "Traceback" in err

@@ -60,3 +60,32 @@ def test_table_has_a_line_per_record():
     assert out[0].split()[0] == "SCORE" and len(out) == 3
     assert out[1].startswith("0.6250") and out[1].endswith("a b/ü.mp4")
     assert out[2].startswith("ERROR")
+
+
+def test_readme_documents_every_json_field():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Output schema", 1)[1].split("\n## ", 1)[0]
+    documented = {line.split("|")[1].strip().strip("`") for line in section.splitlines() if line.startswith("| `")}
+    assert documented == set(records()[0].to_dict()), "README 'Output schema' and ScoreRecord.to_dict() differ"
+    assert ",".join(SCORE_COLUMNS) in section
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
+    from vqa2cli.output.console import Console
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    tty, pipe = _Tty(), io.StringIO()
+    Console(stream=tty).error("boom")
+    Console(stream=pipe).error("boom")
+    assert "\x1b[" in tty.getvalue() and pipe.getvalue() == "Error: boom\n"
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = _Tty()
+    Console(stream=plain).error("boom")
+    assert "\x1b[" not in plain.getvalue() and "Error: boom" in plain.getvalue()
