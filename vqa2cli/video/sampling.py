@@ -121,7 +121,7 @@ def plan_sampling(n_frames: int, avg_fps: float, *, keyframe_fps: float = 1.0,
                                                 tokens_per_keyframe, motion_copies, policy, source, notes)
     if stride > 1:
         parts.append(f"stride:{stride}")
-        notes.append(f"{n_frames} frames: every {stride}th frame used as motion frame "
+        notes.append(f"{n_frames} frames: one motion frame in every {stride} used "
                      f"({len(motion)} motion frames; the motion table has {max_motion_frames} rows)")
     if len(keyframes) < len(range(0, n_frames, step)):
         parts.append(f"keyframes:uniform-{len(keyframes)}")
