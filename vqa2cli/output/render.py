@@ -90,7 +90,10 @@ class TableWriter(Writer):
             self.stream.write("  ".join(n.upper().ljust(w) for n, w in TABLE_SCORE) + "  FILE\n")
             self.header_done = True
         if row["status"] != "ok":
-            self.stream.write(f"{'ERROR':<7}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {row['path']}: {row['error']}\n")
+            message = str(row["error"])  # already starts with the path
+            if not message.startswith(str(row["path"])):
+                message = f"{row['path']}: {message}"
+            self.stream.write(f"{'ERROR':<7}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {message}\n")
             return
         cells = [_fmt(row[name]).ljust(width) for name, width in TABLE_SCORE]
         self.stream.write("  ".join(cells) + "  " + str(row["path"]) + "\n")

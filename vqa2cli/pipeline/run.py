@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Settings
-from ..errors import (EmptyFileError, FileMissingError, InputError, ModelRuntimeError, NotAFileError)
+from ..errors import InputError, ModelRuntimeError
 from ..output.records import AnswerRecord, ModelInfo, ScoreRecord, error_score_record
 from ..registry import ModelRef
 from .inputs import ModelInputs, build_inputs, token_budget
@@ -22,15 +22,14 @@ from .prompts import Stalling
 
 def preflight(paths: list[str | Path]) -> list[InputError]:
     """Cheap checks before any weights load: the file exists, is a file and is not empty."""
+    from ..video.probe import check_path
+
     errors: list[InputError] = []
     for raw in paths:
-        p = Path(raw)
-        if not p.exists():
-            errors.append(FileMissingError(str(raw), "no such file", "check the path"))
-        elif not p.is_file():
-            errors.append(NotAFileError(str(raw), "is not a file", "pass video files; use `vqa2 batch` for folders"))
-        elif p.stat().st_size == 0:
-            errors.append(EmptyFileError(str(raw), "file is empty (0 bytes)", "re-export or re-download it"))
+        try:
+            check_path(raw)
+        except InputError as exc:
+            errors.append(exc)
     return errors
 
 
