@@ -179,7 +179,8 @@ def test_torchrun_two_processes_merge_into_one_output(tiny_model_dir, tree, tmp_
     assert "batch: 4 ok, 4 failed" in proc.stderr, proc.stderr
     rows = read_csv(out_csv)
     assert [r["path"] for r in rows] == sorted(tree["good"] + tree["broken"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["all.csv"]  # parts and markers cleaned up
+    # parts and markers cleaned up; the resolved settings are recorded beside the output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["all.csv", "all.csv.vqa2.json"]
 
 
 def test_prepare_is_thread_safe_as_the_workers_need(tiny_model_dir, tree):

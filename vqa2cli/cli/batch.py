@@ -183,8 +183,12 @@ def run_job(job: BatchJob, settings, ref, console) -> ExitCode:
     """Discover → skip finished (--resume) → score with prefetching → merge parts (torchrun) → exit code."""
     from ..pipeline.batch import BatchStats, detect_distributed, plan_todo
 
+    from ..pipeline.provenance import check_or_write
+
     dist = detect_distributed()
     _check_files(job, dist)
+    for spec in job.outputs():
+        check_or_write(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0)
     paths, ignored = _discover(job, dist, console)
     stats = BatchStats(ignored=ignored if dist is None or dist.rank == 0 else 0)
     todo = plan_todo(paths, _done_indexes(job, dist, console), retry_errors=job.retry_errors, stats=stats,

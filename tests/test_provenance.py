@@ -1,0 +1,27 @@
+import json
+
+import pytest
+
+from vqa2cli.config import merge_layers
+from vqa2cli.errors import UsageError
+from vqa2cli.pipeline.provenance import check_or_write, sidecar_path
+
+
+def test_resume_refuses_other_settings_and_records_them(tmp_path):
+    out = str(tmp_path / "scores.csv")
+    base = merge_layers({"model": {"repo": "./m"}})
+    check_or_write(out, base, resume=False)
+    recorded = json.loads(open(sidecar_path(out)).read())
+    assert recorded["config"] == base.to_dict() and recorded["tool"]["name"] == "vqa2"
+    check_or_write(out, base.replace(runtime={"device": "cuda:3"}), resume=True)  # another GPU is fine
+    with pytest.raises(UsageError, match=r"other settings \(runtime.quant, video.max_motion_frames\)"):
+        check_or_write(out, base.replace(runtime={"quant": "4bit"}, video={"max_motion_frames": 64}), resume=True)
+    check_or_write(out, base.replace(runtime={"quant": "4bit"}), resume=False)  # --overwrite starts again
+    assert json.loads(open(sidecar_path(out)).read())["config"]["runtime"]["quant"] == "4bit"
+
+
+def test_unreadable_record_is_a_clear_error(tmp_path):
+    out = str(tmp_path / "s.jsonl")
+    open(sidecar_path(out), "w").write("{not json")
+    with pytest.raises(UsageError, match="unreadable settings record"):
+        check_or_write(out, merge_layers(), resume=True)
