@@ -12,7 +12,7 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, scoring_settings, start_console)
+                      PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, model_label, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -210,7 +210,7 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
 
     scorer = None
     if todo:
-        console.info(f"Loading {settings.model.name} ({settings.model.repo}) ...")
+        console.info(f"Loading {model_label(settings)} ...")
         scorer = Scorer.load(settings, ref, offline=job.offline)
     rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume)
 

@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, QuantOpt,
-                      QuietOpt, VerboseOpt, check_format, scoring_settings, start_console)
+                      QuietOpt, VerboseOpt, check_format, model_label, scoring_settings,
+                      start_console)
 
 EXAMPLES = """Examples:
 
@@ -73,7 +74,11 @@ def eval_command(
     records = read_labels(labels, media_root)  # data errors surface before any weights load
     settings, ref = scoring_settings("eval", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)
-    console.info(f"Loading {settings.model.name} ({settings.model.repo}) to score {len(records)} videos ...")
+    if scores_csv is not None:  # the per-video CSV records its settings; --resume must not mix others in
+        from ..pipeline.provenance import check_or_write
+
+        check_or_write(str(scores_csv), settings, resume=resume)
+    console.info(f"Loading {model_label(settings)} to score {len(records)} videos ...")
     scorer = Scorer.load(settings, ref, offline=offline)
     with console.progress(len(records), "Scoring") as advance:
         result = evaluate(records, scorer, labels=str(labels), model=settings.model.name, scores_csv=scores_csv,
