@@ -166,3 +166,12 @@ def test_one_line_error_and_debug_traceback(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VQA2_DEBUG", "1")
     code, _, err = run(["probe", str(bad), "--config", str(bad)], capsys)
     assert code == 2 and "Traceback" in err
+
+
+@pytest.mark.parametrize("quant", ["8bit", "4bit"])
+def test_quantized_scoring_on_cpu_is_recorded(tiny_model_dir, clip, quant, capsys):
+    code, out, err = run(["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl", "--quant", quant], capsys)
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["model"]["quant"] == quant and record["config"]["runtime"]["quant"] == quant
+    assert 0.0 <= record["score"] <= 1.0
