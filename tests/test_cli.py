@@ -111,7 +111,7 @@ def test_default_model_offline_without_cache_says_how(clip, tmp_path, monkeypatc
 
 
 def test_ask_json_and_streamed_table(tiny_model_dir, clip, capsys):
-    args = ["ask", str(clip), "Is there stutter?", "-q", "Is it sharp?", "-m", str(tiny_model_dir),
+    args = ["ask", str(clip), "Is there stutter?", "--question", "Is it sharp?", "-q", "-m", str(tiny_model_dir),
             "--max-new-tokens", "5"]
     code, out, _ = run(args + ["-f", "json"], capsys)
     assert code == 0

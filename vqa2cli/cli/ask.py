@@ -10,13 +10,13 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
-                      QuantOpt, VerboseOpt, check_format, model_label, resolve_settings, start_console)
+                      QuantOpt, QuietOpt, VerboseOpt, check_format, model_label, resolve_settings, start_console)
 
 EXAMPLES = """Examples:
 
   vqa2 ask clip.mp4 "Is there stutter?"
 
-  vqa2 ask clip.mp4 -q "How sharp is it?" -q "Any compression artifacts?"
+  vqa2 ask clip.mp4 --question "How sharp is it?" --question "Any compression artifacts?"
 
   vqa2 ask clip.mp4 --questions-file questions.txt --format jsonl
 
@@ -30,7 +30,7 @@ def ask(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Video file.", show_default=False)],
     question: Annotated[Optional[str], typer.Argument(metavar="QUESTION", help="The question.", show_default=False)] = None,
     questions: Annotated[Optional[list[str]], typer.Option(
-        "--question", "-q", metavar="TEXT", help="A question; repeat for several.")] = None,
+        "--question", metavar="TEXT", help="A question; repeat for several.")] = None,
     questions_file: Annotated[Optional[Path], typer.Option(
         "--questions-file", metavar="FILE", help="A text file with one question per line.")] = None,
     model: ModelOpt = None,
@@ -47,7 +47,7 @@ def ask(
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
     offline: OfflineOpt = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only errors on stderr.")] = False,
+    quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Ask questions about a video's quality (the VQA² assistant)."""
