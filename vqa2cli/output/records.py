@@ -43,20 +43,14 @@ class ModelInfo:
         return dict(self.__dict__)
 
 
-@dataclass
-class ScoreRecord:
-    """One file's result. ``status`` is ``ok`` or ``error``; on error the score fields are ``None``."""
+@dataclass(kw_only=True)
+class _Result:
+    """What every record carries besides its own result fields."""
 
-    path: str
     status: str = "ok"
-    score: float | None = None  # paper scale: softmax(levels) · weights, in [0, 1]
-    probs: dict[str, float] | None = None  # level word (stripped) → probability, card order
-    level: str | None = None  # most likely level word
     model: ModelInfo | None = None
-    input: dict[str, Any] = field(default_factory=dict)  # duration_s, avg_fps, vfr, width, height, ...
     sampling: dict[str, Any] = field(default_factory=dict)  # keyframes, motion_frames, indices, policy, notes
     timing: dict[str, float] = field(default_factory=dict)  # decode_s, infer_s
-    peak_gpu_mem_gb: float | None = None
     warnings: list[str] = field(default_factory=list)
     error_code: str | None = None
     error: str | None = None
@@ -66,7 +60,35 @@ class ScoreRecord:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    def _common(self) -> dict[str, Any]:
+        return {
+            "model": self.model.to_dict() if self.model else None,
+            "sampling": self.sampling,
+            "timing": {k: _round(v, 4) for k, v in self.timing.items()},
+        }
+
+    def _tail(self) -> dict[str, Any]:
+        return {
+            "warnings": list(self.warnings),
+            "error": {"code": self.error_code, "message": self.error} if self.error else None,
+            "tool": {"name": "vqa2", "version": __version__},
+            "config": self.config,
+        }
+
+
+@dataclass
+class ScoreRecord(_Result):
+    """One file's result. ``status`` is ``ok`` or ``error``; on error the score fields are ``None``."""
+
+    path: str
+    score: float | None = None  # paper scale: softmax(levels) · weights, in [0, 1]
+    probs: dict[str, float] | None = None  # level word (stripped) → probability, card order
+    level: str | None = None  # most likely level word
+    input: dict[str, Any] = field(default_factory=dict)  # duration_s, avg_fps, vfr, width, height, ...
+    peak_gpu_mem_gb: float | None = None
+
     def to_dict(self) -> dict[str, Any]:
+        common = self._common()
         return {
             "schema": SCORE_SCHEMA,
             "path": self.path,
@@ -75,15 +97,12 @@ class ScoreRecord:
             "official_score": _round(official_scale(self.score)) if self.score is not None else None,
             "level": self.level,
             "probs": {k: _round(v) for k, v in self.probs.items()} if self.probs else None,
-            "model": self.model.to_dict() if self.model else None,
+            "model": common["model"],
             "input": self.input,
-            "sampling": self.sampling,
-            "timing": {k: _round(v, 4) for k, v in self.timing.items()},
+            "sampling": common["sampling"],
+            "timing": common["timing"],
             "peak_gpu_mem_gb": _round(self.peak_gpu_mem_gb, 3),
-            "warnings": list(self.warnings),
-            "error": {"code": self.error_code, "message": self.error} if self.error else None,
-            "tool": {"name": "vqa2", "version": __version__},
-            "config": self.config,
+            **self._tail(),
         }
 
     def to_row(self) -> dict[str, Any]:
@@ -113,23 +132,11 @@ class ScoreRecord:
 
 
 @dataclass
-class AnswerRecord:
+class AnswerRecord(_Result):
     path: str
     question: str
     answer: str | None = None
-    status: str = "ok"
-    model: ModelInfo | None = None
-    sampling: dict[str, Any] = field(default_factory=dict)
-    timing: dict[str, float] = field(default_factory=dict)
-    generation: dict[str, Any] = field(default_factory=dict)  # max_new_tokens, do_sample, n_tokens, ...
-    warnings: list[str] = field(default_factory=list)
-    error_code: str | None = None
-    error: str | None = None
-    config: dict[str, Any] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
+    generation: dict[str, Any] = field(default_factory=dict)  # max_new_tokens, do_sample, new_tokens, ...
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,14 +145,9 @@ class AnswerRecord:
             "question": self.question,
             "answer": self.answer,
             "status": self.status,
-            "model": self.model.to_dict() if self.model else None,
-            "sampling": self.sampling,
+            **self._common(),
             "generation": self.generation,
-            "timing": {k: _round(v, 4) for k, v in self.timing.items()},
-            "warnings": list(self.warnings),
-            "error": {"code": self.error_code, "message": self.error} if self.error else None,
-            "tool": {"name": "vqa2", "version": __version__},
-            "config": self.config,
+            **self._tail(),
         }
 
     def to_row(self) -> dict[str, Any]:
