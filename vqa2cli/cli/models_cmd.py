@@ -89,10 +89,19 @@ def path(name: NameArg) -> None:
     typer.echo(str(fetch_weights(resolve_reference(name, "score"), offline=True)))
 
 
+GROUP_EXAMPLES = """Examples:
+
+  vqa2 models list
+
+  vqa2 models pull ugc-scorer     # on a connected machine, before going offline
+
+  vqa2 models path assistant"""
+
+
 def register(app: typer.Typer) -> None:
     models = typer.Typer(
         name="models", help="Model cards and their weights in the Hugging Face cache.", no_args_is_help=True,
-        add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
+        add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False, epilog=GROUP_EXAMPLES,
     )
     models.command("list", epilog=LIST_EXAMPLES)(list_models)
     models.command("pull", epilog=PULL_EXAMPLES)(pull)
