@@ -2,10 +2,12 @@
 
 For each clip, in one run with interleaved repetitions:
 
-* vqa2: a fresh ``python`` process runs ``decode_clip(clip, VideoSection(S, S))`` (probe pass + one decode
-  pass, planned frames resized to S×S); we time the whole process and read its peak RSS (``ru_maxrss``);
+* vqa2: a fresh ``python`` process imports torch, PyAV and numpy (every vqa2 command that decodes has them
+  loaded: the model runs in torch), then runs ``decode_clip(clip, VideoSection(S, S), resize=M)`` once
+  (probe pass + one decode pass, planned frames resized to S×S). We time that call (wall and CPU time of all
+  its threads) and read the process's peak RSS (``ru_maxrss``) and its RSS before the call;
 * ffmpeg: ``ffmpeg -i CLIP -vf scale=S:S:flags=bicubic -f rawvideo -pix_fmt rgb24 -y /dev/null``, i.e.
-  decoding and scaling every frame to the size vqa2 produces, output discarded.
+  decoding and scaling every frame to the size vqa2 produces, output discarded (whole process timed).
 
 Prints medians, the ratio vqa2/ffmpeg (target ≤ 1.3; also as CPU time, which background load on a shared
 machine disturbs less than wall time) and vqa2's peak RSS on a 10-minute 1080p clip
@@ -13,6 +15,7 @@ machine disturbs less than wall time) and vqa2's peak RSS on a 10-minute 1080p c
 
     python benchmarks/decode.py --quick            # 5 s 1080p, 1 min 240p, 1 min 1080p RSS clip
     python benchmarks/decode.py                    # 10 s 1080p, 10 min 240p, 10 min 1080p (slow to generate)
+    python benchmarks/decode.py --resize torch sws # compare resize methods in the same run
 """
 
 from __future__ import annotations
@@ -32,15 +35,18 @@ from pathlib import Path
 
 CHILD = """
 import json, resource, sys, time
-t0 = time.perf_counter()
+import av, numpy, torch  # loaded in every vqa2 command that decodes (the model is torch)
 from vqa2cli.config import VideoSection
 from vqa2cli.video.decode import decode_clip
-size, budget = int(sys.argv[2]), (int(sys.argv[3]) or None)
-clip = decode_clip(sys.argv[1], VideoSection(keyframe_size=size, motion_size=size), token_budget=budget)
-print(json.dumps({"decode_s": clip.decode_s, "process_s": time.perf_counter() - t0,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+size, budget, method = int(sys.argv[2]), (int(sys.argv[3]) or None), sys.argv[4]
+base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+wall, cpu = time.perf_counter(), time.process_time()
+clip = decode_clip(sys.argv[1], VideoSection(keyframe_size=size, motion_size=size), token_budget=budget,
+                   resize=method)
+print(json.dumps({"decode_s": time.perf_counter() - wall, "decode_cpu_s": time.process_time() - cpu,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "base_rss_mb": base_mb,
                   "keyframes": int(clip.keyframes.shape[0]), "motion": int(clip.motion_frames.shape[0]),
-                  "frames": clip.info.n_frames, "policy": clip.plan.policy}))
+                  "frames": clip.info.n_frames, "policy": clip.plan.policy, "resize": clip.resize}))
 """
 
 
@@ -84,17 +90,17 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_vqa2(clip: Path, size: int, budget: int) -> dict:
+def run_vqa2(clip: Path, size: int, budget: int, method: str) -> dict:
     started, cpu = time.perf_counter(), children_cpu()
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(clip), str(size), str(budget)],
+        [sys.executable, "-c", CHILD, str(clip), str(size), str(budget), method],
         check=True,
         capture_output=True,
         text=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["wall_s"] = time.perf_counter() - started
-    result["cpu_s"] = children_cpu() - cpu
+    result["process_s"] = time.perf_counter() - started
+    result["process_cpu_s"] = children_cpu() - cpu
     return result
 
 
@@ -122,41 +128,45 @@ def run_ffmpeg(clip: Path, size: int) -> tuple[float, float]:
     return time.perf_counter() - started, children_cpu() - cpu
 
 
-def compare(name: str, clip: Path, size: int, reps: int) -> dict:
-    ours, theirs = [], []
-    for _ in range(reps):  # interleaved, so background load hits both alike
-        ours.append(run_vqa2(clip, size, 0))
+def compare(name: str, clip: Path, size: int, reps: int, methods: list[str]) -> list[dict]:
+    ours: dict[str, list[dict]] = {m: [] for m in methods}
+    theirs = []
+    for _ in range(reps):  # interleaved, so background load hits every contender alike
+        for method in methods:
+            ours[method].append(run_vqa2(clip, size, 0, method))
         theirs.append(run_ffmpeg(clip, size))
-    vqa2_s = statistics.median(r["wall_s"] for r in ours)
-    decode_s = statistics.median(r["decode_s"] for r in ours)
     ffmpeg_s = statistics.median(t for t, _ in theirs)
-    cpu_ratio = statistics.median(r["cpu_s"] for r in ours) / statistics.median(c for _, c in theirs)
-    row = {
-        "clip": name,
-        "frames": ours[0]["frames"],
-        "keyframes": ours[0]["keyframes"],
-        "motion": ours[0]["motion"],
-        "policy": ours[0]["policy"],
-        "vqa2_process_s": vqa2_s,
-        "vqa2_decode_clip_s": decode_s,
-        "ffmpeg_s": ffmpeg_s,
-        "ratio": vqa2_s / ffmpeg_s,
-        "ratio_decode_clip": decode_s / ffmpeg_s,
-        "cpu_ratio": cpu_ratio,
-        "vqa2_cpu_s": [round(r["cpu_s"], 2) for r in ours],
-        "ffmpeg_cpu_s": [round(c, 2) for _, c in theirs],
-        "vqa2_rss_mb": max(r["rss_mb"] for r in ours),
-        "all_vqa2_s": [round(r["wall_s"], 3) for r in ours],
-        "all_ffmpeg_s": [round(t, 3) for t, _ in theirs],
-    }
-    print(
-        f"  {name}: vqa2 {vqa2_s:.2f} s (decode_clip {decode_s:.2f} s) vs ffmpeg {ffmpeg_s:.2f} s -> ratio "
-        f"{row['ratio']:.2f} ({row['ratio_decode_clip']:.2f} in-process, CPU-time ratio {cpu_ratio:.2f}); "
-        f"K={row['keyframes']} T={row['motion']} "
-        f"policy={row['policy']} rss={row['vqa2_rss_mb']:.0f} MB",
-        flush=True,
-    )
-    return row
+    ffmpeg_cpu = statistics.median(c for _, c in theirs)
+    rows = []
+    for method, runs in ours.items():
+        decode_s = statistics.median(r["decode_s"] for r in runs)
+        cpu_s = statistics.median(r["decode_cpu_s"] for r in runs)
+        row = {
+            "clip": name,
+            "resize": method,
+            "frames": runs[0]["frames"],
+            "keyframes": runs[0]["keyframes"],
+            "motion": runs[0]["motion"],
+            "policy": runs[0]["policy"],
+            "vqa2_decode_clip_s": decode_s,
+            "vqa2_process_s": statistics.median(r["process_s"] for r in runs),
+            "ffmpeg_s": ffmpeg_s,
+            "ratio": decode_s / ffmpeg_s,
+            "cpu_ratio": cpu_s / ffmpeg_cpu,
+            "vqa2_cpu_s": [round(r["decode_cpu_s"], 2) for r in runs],
+            "ffmpeg_cpu_s": [round(c, 2) for _, c in theirs],
+            "vqa2_rss_mb": max(r["rss_mb"] for r in runs),
+            "all_vqa2_s": [round(r["decode_s"], 3) for r in runs],
+            "all_ffmpeg_s": [round(t, 3) for t, _ in theirs],
+        }
+        print(
+            f"  {name} [{method}]: vqa2 decode_clip {decode_s:.2f} s vs ffmpeg {ffmpeg_s:.2f} s -> ratio "
+            f"{row['ratio']:.2f} (CPU-time ratio {row['cpu_ratio']:.2f}; whole vqa2 process with imports "
+            f"{row['vqa2_process_s']:.2f} s); K={row['keyframes']} T={row['motion']} policy={row['policy']}",
+            flush=True,
+        )
+        rows.append(row)
+    return rows
 
 
 def machine() -> str:
@@ -191,6 +201,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=384, help="S: the card's keyframe/motion size")
     parser.add_argument("--skip-rss", action="store_true", help="skip the 10-minute 1080p memory run")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--resize", nargs="+", default=["torch"], choices=["torch", "sws", "pil"],
+                        help="resize method(s) to time (default: torch, vqa2's default)")
     args = parser.parse_args()
     if not shutil.which("ffmpeg"):
         sys.exit("ffmpeg CLI not found: it makes the clips and is the yardstick")
@@ -214,22 +226,26 @@ def main() -> None:
         "machine": machine(),
         "mode": "quick" if args.quick else "full",
         "size": args.size,
-        "runs": [compare(name, path, args.size, args.reps) for name, path in clips.items()],
+        "runs": [row for name, path in clips.items()
+                 for row in compare(name, path, args.size, args.reps, args.resize)],
     }
     if not args.skip_rss:
         rss_clip = make_clip(work / f"hd_{long_s}s.mp4", "1920x1080", long_s, "ultrafast")
         for budget in (0, 10_000):
-            r = run_vqa2(rss_clip, args.size, budget)
+            r = run_vqa2(rss_clip, args.size, budget, args.resize[0])
             results.setdefault("rss", []).append(
                 {
                     "clip": f"1080p H.264 {long_s // 60} min",
                     "token_budget": budget or None,
-                    **{k: r[k] for k in ("rss_mb", "wall_s", "keyframes", "motion", "policy")},
+                    **{k: r[k] for k in ("rss_mb", "base_rss_mb", "decode_s", "keyframes", "motion", "policy",
+                                         "resize")},
                 }
             )
             print(
-                f"  RSS 1080p {long_s // 60} min, token budget {budget or 'none'}: {r['rss_mb']:.0f} MB peak "
-                f"(K={r['keyframes']}, T={r['motion']}, {r['policy']}, {r['wall_s']:.1f} s)",
+                f"  RSS 1080p {long_s // 60} min, token budget {budget or 'none'} [{r['resize']}]: "
+                f"{r['rss_mb']:.0f} MB peak, {r['rss_mb'] - r['base_rss_mb']:.0f} MB above the "
+                f"{r['base_rss_mb']:.0f} MB of the imported libraries "
+                f"(K={r['keyframes']}, T={r['motion']}, {r['policy']}, {r['decode_s']:.1f} s)",
                 flush=True,
             )
     results["load_average_end"] = os.getloadavg()[0]

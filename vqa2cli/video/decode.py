@@ -9,8 +9,8 @@ lives only until it is resized (at most ``IN_FLIGHT`` + 1 of them at a time).
 Deviations from the official loader (decord + ``SigLipImageProcessor``), each also noted in the output:
 
 * short clips, long clips, token budget: see :mod:`vqa2cli.video.sampling`;
-* resize method ``"sws"`` by default, within 1 grey level of PIL on average (see :mod:`vqa2cli.video.resize`);
-  ``resize="pil"`` is the exact official path;
+* resize method ``"torch"`` by default: PIL's antialiased bicubic as torch implements it, within 0.1 grey
+  level of PIL on average (see :mod:`vqa2cli.video.resize`); ``resize="pil"`` is the exact official path;
 * a missing average frame rate falls back to frames/duration (the official code crashes);
 * YUV→RGB is swscale's full-size conversion honouring the stream's colour tags (decord also converts with
   swscale, in a filter graph; its exact flags are not reproduced bit for bit). Rotation metadata is applied
@@ -53,7 +53,7 @@ class DecodedClip:
     keyframe_times: tuple[float, ...]  # seconds from the first frame's pts
     warnings: tuple[str, ...]
     decode_s: float
-    resize: str = "sws"  # "sws" (swscale Keys bicubic, ≤1 level from PIL) or "pil" (official path)
+    resize: str = "torch"  # "torch" (PIL's bicubic in torch), "sws" (swscale) or "pil" (official path)
 
 
 def tokens_per_keyframe(size: int, patch: int = 14) -> int:
@@ -62,7 +62,7 @@ def tokens_per_keyframe(size: int, patch: int = 14) -> int:
 
 
 def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, motion_copies: int = 1,
-                resize: str = "sws") -> DecodedClip:
+                resize: str = "torch") -> DecodedClip:
     """Decode ``path`` into key and motion frames sized per ``video``; raises ``InputError`` subclasses."""
     started = time.perf_counter()
     info = probe_video(path)
@@ -113,8 +113,9 @@ class _Collector:
 def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, resizer: FrameResizer):
     """One decode pass; returns (keys, motion, times, frames decoded, error text or None).
 
-    The decoder (FFmpeg's own threads) and the resize (one worker thread; swscale releases the GIL) run in
-    parallel. At most ``IN_FLIGHT`` full-size frames wait for their resize; each is dropped once resized.
+    The decoder (FFmpeg's own threads) and the resize (one worker thread; swscale and torch release the
+    GIL) run in parallel. At most ``IN_FLIGHT`` full-size frames wait for their resize; each is dropped once
+    resized.
     """
     import av
 
