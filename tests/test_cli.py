@@ -100,6 +100,12 @@ def test_usage_errors_exit_2(tiny_model_dir, clip, capsys):
     assert run(["score", str(clip), "-m", str(tiny_model_dir), "--quant", "3bit"], capsys)[0] == 2
     code, _, err = run(["score", str(clip), "--bogus"], capsys)
     assert code == 2 and "bogus" in err
+    # stalling text exists only in the streaming prompt: refused for a UGC prompt, never silently dropped
+    code, _, err = run(["score", str(clip), "-m", str(tiny_model_dir), "--stalling", "0011"], capsys)
+    assert code == 2 and "needs the 'streaming' prompt" in err and "ugc_init" in err
+    code, _, err = run(["score", str(clip), "-m", str(tiny_model_dir), "--prompt", "streaming",
+                        "--stalling", "0011", "--stalling-style", "events"], capsys)
+    assert code == 2 and "unknown --stalling-style 'events'" in err
 
 
 def test_default_model_offline_without_cache_says_how(clip, tmp_path, monkeypatch, capsys):

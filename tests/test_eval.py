@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 
@@ -97,6 +98,43 @@ def test_eval_failures_are_listed_and_left_out(labelled, tiny_model_dir, tmp_pat
     result = json.loads(out)
     assert code == 3 and result["n"] == 4 and result["n_failed"] == 1 and "broken.mp4" in err
     assert [r["status"] for r in csv.DictReader(scores.open())] == ["ok"] * 4 + ["error"]
+
+
+def test_eval_passes_each_videos_stalling_into_its_prompt(labelled, tiny_model_dir, tmp_path):
+    """The per-video stalling labels reach the streaming prompt (style per --stalling-style)."""
+    from vqa2cli.pipeline.prompts import Stalling
+    from vqa2cli.training.datasets import read_labels
+    from vqa2cli.training.evaluate import evaluate
+
+    labels = tmp_path / "stream.csv"
+    names = [p.name for p in sorted(labelled.glob("ev-*"))]
+    labels.write_text("path,mos,stalling\n" + "".join(
+        f"{labelled / n},{m},{s}\n" for n, m, s in zip(names, (1, 2, 3, 4), ("none", "0110", "", "1000"))))
+
+    class Recorder:  # stands in for Scorer: records what each video was prepared with
+        def __init__(self):
+            self.seen = {}
+
+        def prepare(self, path, stalling=None):
+            self.seen[path] = stalling
+            return path
+
+        def run(self, prepared):
+            score = 0.1 * len(self.seen)
+            return SimpleNamespace(to_dict=lambda: {"score": score, "official_score": score, "level": "fair"})
+
+    recorder = Recorder()
+    evaluate(read_labels(labels), recorder, labels=str(labels), model="m", workers=0, stalling_style="stats")
+    assert [recorder.seen[str(labelled / n)] for n in names] == [
+        Stalling("", "stats"), Stalling("0110", "stats"), None, Stalling("1000", "stats")]
+
+    # end to end: refused before loading for a UGC prompt, scored with --prompt streaming
+    base = ["eval", str(labels), "--model", str(tiny_model_dir), "--device", "cpu", "--format", "json", "--quiet"]
+    code, _, err = _invoke(base)
+    assert code == 2 and "stalling labels needs the 'streaming' prompt" in err
+    code, out, err = _invoke(base + ["--prompt", "streaming", "--stalling-style", "sequence"])
+    assert code == 0, err
+    assert json.loads(out)["n"] == 4
 
 
 def test_eval_data_errors_before_loading(labelled, tmp_path):

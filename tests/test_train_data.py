@@ -96,6 +96,18 @@ def test_csv_labels_and_errors(media):
         datasets.read_labels(media / "a.mp4")
 
 
+def test_stalling_labels_csv_and_json(media):
+    (media / "s.csv").write_text("path,mos,stalling\na.mp4,1,none\nb.mp4,2,00110\nc.mp4,3,\n", encoding="utf-8")
+    assert [r.stalling for r in datasets.read_labels(media / "s.csv")] == ["none", "00110", None]
+    data = [{"img_path": "a.mp4", "mos": 1, "stalling": "0001"}, {"img_path": "b.mp4", "mos": 2}]
+    assert [r.stalling for r in datasets.read_labels(_write_json(media, "s.json", data))] == ["0001", None]
+    (media / "bad.csv").write_text("path,mos,stalling\na.mp4,1,0\nb.mp4,2,0x10\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"record 1: 'stalling' must be 'none' or a string of 0/1"):
+        datasets.read_labels(media / "bad.csv")
+    with pytest.raises(DataError, match="record 0: 'stalling'"):
+        datasets.read_labels(_write_json(media, "bad.json", [{"img_path": "a.mp4", "mos": 1, "stalling": 101}]))
+
+
 def test_mos_to_levels_by_twenty_point_bins():
     # scale 0..100 given: 0-19.99 low, 20-39.99 poor, 40-59.99 fair, 60-79.99 good, 80-100 high
     cases = {0: "low", 19.9: "low", 20: "poor", 39.9: "poor", 40: "fair", 59.9: "fair", 60: "good",

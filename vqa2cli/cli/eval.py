@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, QuantOpt,
-                      QuietOpt, VerboseOpt, check_format, model_label, scoring_settings,
-                      start_console)
+                      QuietOpt, StallingStyleOpt, VerboseOpt, check_format, model_label, require_stalling_prompt,
+                      scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -20,9 +20,11 @@ EXAMPLES = """Examples:
   vqa2 eval labels.csv --model ./out --scores-csv scores.csv            # path,mos CSV
   vqa2 eval labels.csv --model ./out --scores-csv scores.csv --resume   # continue a run
   vqa2 eval lsvq_test.json --format json > metrics.json
+  vqa2 eval waterloo.csv --model streaming-scorer --stalling-style stats   # path,mos,stalling CSV
 
 Labels: the official label JSON (img_path or video_path, mos or gt_score) or a CSV with path,mos
-columns; relative paths start from --media-root (default: the label file's folder). SRCC and PLCC are
+columns, and for the streaming scorer an optional stalling column/key (none, or one 0/1 per frame, as
+score --stalling); relative paths start from --media-root (default: the label file's folder). SRCC and PLCC are
 computed as the official scripts do (on the raw scores, no fitting); plcc_logistic is PLCC after the
 customary 4-parameter logistic fit; krcc is Kendall's tau-b. Exit codes: 0 ok, 2 usage or data error,
 3 some videos failed (left out of the metrics, listed in the scores CSV), 4 model error."""
@@ -54,6 +56,7 @@ def eval_command(
     fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|json", help="Output format on stdout.")] = "table",
     prompt: Annotated[Optional[str], typer.Option(
         "--prompt", metavar="STYLE", help="Scoring prompt style (ugc_init, ugc_head, streaming, streaming_official_eval). [card]")] = None,
+    stalling_style: StallingStyleOpt = "sequence",
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
@@ -74,6 +77,8 @@ def eval_command(
     records = read_labels(labels, media_root)  # data errors surface before any weights load
     settings, ref = scoring_settings("eval", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)
+    if any(r.stalling is not None for r in records):
+        require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)
     if scores_csv is not None:  # the per-video CSV records its settings; --resume must not mix others in
         from ..pipeline.provenance import check_or_write
 
@@ -82,7 +87,8 @@ def eval_command(
     scorer = Scorer.load(settings, ref, offline=offline)
     with console.progress(len(records), "Scoring") as advance:
         result = evaluate(records, scorer, labels=str(labels), model=settings.model.name, scores_csv=scores_csv,
-                          resume=resume, workers=workers, on_error=console.error, advance=advance)
+                          resume=resume, workers=workers, stalling_style=stalling_style,
+                          on_error=console.error, advance=advance)
     for note in result.metrics.notes:
         console.warning(note)
     if fmt == "json":

@@ -33,6 +33,9 @@ FailUnderOpt = Annotated[Optional[float], typer.Option(
     "--fail-under", metavar="X", help="Exit 1 when any score is below X (0-1, paper scale): a CI gate.")]
 MaxMotionOpt = Annotated[Optional[int], typer.Option(
     "--max-motion-frames", metavar="N", help="Cap on dense motion frames (over it the long-clip policy applies). [card: 2000]")]
+StallingStyleOpt = Annotated[str, typer.Option(
+    "--stalling-style", metavar="sequence|stats",
+    help="How stalling is phrased for the streaming scorer (the two training formats).")]
 PolicyOpt = Annotated[Optional[str], typer.Option(
     "--long-clip", metavar="stride|error", help="Over the motion/token limits: subsample evenly (stride) or fail (error). [default: stride]")]
 
@@ -82,3 +85,13 @@ def scoring_settings(command: str, model, config, *, prompt, device, dtype, quan
         raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
                          f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")
     return settings, ref
+
+
+def require_stalling_prompt(settings: Settings, source: str, style: str) -> None:
+    """Stalling text only exists in the ``streaming`` prompt: refuse it elsewhere instead of dropping it."""
+    if style not in ("sequence", "stats"):
+        raise UsageError(f"unknown --stalling-style '{style}'", "use sequence or stats")
+    if settings.model.prompt != "streaming":
+        raise UsageError(f"{source} needs the 'streaming' prompt, but model '{settings.model.name}' uses "
+                         f"'{settings.model.prompt}', which has no stalling text",
+                         "use --model streaming-scorer (or --prompt streaming), or leave the stalling out")

@@ -10,8 +10,8 @@ import typer
 
 from ..errors import ExitCode, InputError, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, check_format, model_label, scoring_settings,
-                      start_console)
+                      PolicyOpt, QuantOpt, QuietOpt, StallingStyleOpt, VerboseOpt, check_format, model_label,
+                      require_stalling_prompt, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -39,9 +39,7 @@ def score(
     stalling: Annotated[Optional[str], typer.Option(
         "--stalling", metavar="none|0101...|@FILE",
         help="Streaming scorer: stalling per frame as a 0/1 string (or @FILE), or 'none' for smooth playback.")] = None,
-    stalling_style: Annotated[str, typer.Option(
-        "--stalling-style", metavar="sequence|stats",
-        help="How the stalling text is phrased (the two training formats).")] = "sequence",
+    stalling_style: StallingStyleOpt = "sequence",
     prompt: Annotated[Optional[str], typer.Option(
         "--prompt", metavar="STYLE",
         help="Prompt style: ugc_init, ugc_head, streaming, streaming_official_eval. [card]")] = None,
@@ -64,6 +62,8 @@ def score(
     settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)
     stall = parse_stalling(stalling, stalling_style)
+    if stall is not None:
+        require_stalling_prompt(settings, "--stalling", stalling_style)
     code = run_scoring([str(f) for f in files], settings, ref, fmt, fail_under, stall, offline, console)
     raise typer.Exit(int(code))
 

@@ -4,9 +4,13 @@
   [{"from": "human", "value": "...<image>...<image>..."}, {"from": "gpt", "value": "..."}], "gt_score",
   "id"}``. ``frames per sec`` marks a video sample (its value is ignored, as officially); a record without
   it whose file is an image is an image sample (stage-1 spatial).
-* Label JSON (spec §7): a list of ``{"img_path" | "video_path": <path>, "mos" | "gt_score": <number>}``.
-* CSV: a header with ``path`` and ``mos`` columns. For training it becomes stage-2 scoring instructions
-  (labels.py: MOS → level → ``The quality of the video is {level}.``).
+* Label JSON (spec §7): a list of ``{"img_path" | "video_path": <path>, "mos" | "gt_score": <number>}``,
+  optionally ``"stalling"`` (below).
+* CSV: a header with ``path`` and ``mos`` columns, optionally ``stalling``. For training it becomes stage-2
+  scoring instructions (labels.py: MOS → level → ``The quality of the video is {level}.``).
+
+``stalling`` (evaluation labels, for the streaming scorer): ``none`` for smooth playback or one 0/1 character
+per frame (1 = stalled), as ``vqa2 score --stalling``; empty or absent = no stalling information.
 
 Relative paths resolve against ``media_root`` (official ``--video_folder``; default: the data file's
 folder). Every problem raises :class:`DataError` naming the file and the record index.
@@ -48,6 +52,7 @@ class LabelRecord:
     index: int
     path: Path
     mos: float
+    stalling: str | None = None  # "none" or a 0/1 string per frame; None = not given
 
 
 def _fail(source: Path, index: int | None, message: str, fix: str | None = None) -> DataError:
@@ -92,6 +97,16 @@ def _number(source: Path, index: int, key: str, value: Any) -> float:
     if not math.isfinite(number):
         raise _fail(source, index, f"'{key}' must be finite, got {value!r}")
     return number
+
+
+def _stalling(source: Path, index: int, value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or not (text.lower() in ("none", "smooth") or set(text) <= {"0", "1"}):
+        raise _fail(source, index, f"'stalling' must be 'none' or a string of 0/1 per frame, got {value!r}",
+                    "e.g. 0000011110000 (1 = stalled frame), or none for smooth playback")
+    return text
 
 
 def _conversation(source: Path, index: int, record: dict) -> tuple[str, str]:
@@ -146,12 +161,13 @@ def read_label_json(source: Path, media_root: Path | None = None) -> list[LabelR
         if path_key is None or mos_key is None:
             raise _fail(source, index, "needs a path ('img_path' or 'video_path') and a 'mos' or 'gt_score'")
         out.append(LabelRecord(index, resolve_media(source, index, record[path_key], root),
-                               _number(source, index, mos_key, record[mos_key])))
+                               _number(source, index, mos_key, record[mos_key]),
+                               _stalling(source, index, record.get("stalling"))))
     return out
 
 
 def read_label_csv(source: Path, media_root: Path | None = None) -> list[LabelRecord]:
-    """A CSV with a header holding ``path`` and ``mos`` columns (other columns are ignored)."""
+    """A CSV with a header holding ``path`` and ``mos`` columns, optionally ``stalling`` (others are ignored)."""
     source = Path(source)
     if not source.is_file():
         raise DataError(f"{source}: data file not found", "check the path")
@@ -165,7 +181,8 @@ def read_label_csv(source: Path, media_root: Path | None = None) -> list[LabelRe
         for index, row in enumerate(reader):
             row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
             out.append(LabelRecord(index, resolve_media(source, index, row["path"], root),
-                                   _number(source, index, "mos", row["mos"])))
+                                   _number(source, index, "mos", row["mos"]),
+                                   _stalling(source, index, row.get("stalling"))))
     if not out:
         raise DataError(f"{source}: no records")
     return out

@@ -82,18 +82,24 @@ def _scored_row(rec: LabelRecord, prepared, scorer) -> dict:
 
 
 def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,
-             resume: bool = False, workers: int = 2, on_error: Callable[[str], None] = lambda _: None,
+             resume: bool = False, workers: int = 2, stalling_style: str = "sequence",
+             on_error: Callable[[str], None] = lambda _: None,
              advance: Callable[[], None] = lambda: None) -> EvalResult:
     """Score every record with ``scorer`` (``prepare`` in worker threads, ``run`` here), write the CSV,
-    compute the metrics."""
+    compute the metrics. A record's ``stalling`` goes into its prompt, phrased as ``stalling_style``."""
     from ..pipeline.prefetch import prefetch
+    from ..pipeline.prompts import parse_stalling
 
     done, handle = _open_scores(scores_csv, resume)
     writer = csv.DictWriter(handle, SCORE_CSV_COLUMNS) if handle else None
     if writer:
         writer.writeheader()
     todo = [r for r in records if str(r.path) not in done]
-    stream = prefetch(todo, lambda r: scorer.prepare(str(r.path)), workers=workers, depth=2 * workers)
+
+    def prepare(record: LabelRecord):
+        return scorer.prepare(str(record.path), stalling=parse_stalling(record.stalling, stalling_style))
+
+    stream = prefetch(todo, prepare, workers=workers, depth=2 * workers)
     preds, mos, failures = [], [], []
     try:
         for rec in records:
