@@ -13,11 +13,16 @@ Token layout (spec §2), given by the prompt's placeholder ids:
   block several times (the QI assistant's duplicated layout): every group of ``T`` slots gets the same
   ``T`` features in order.
 Position ids are ``arange`` over the spliced sequence, as upstream (the transformers default).
+
+The KV cache is passed through ``**kwargs`` under whatever name the installed transformers uses
+(``past_key_values`` up to 5.23, ``cache`` from 5.24), and the outputs take the language model's fields as
+they come, so this file names neither; the key-frame features go into the field the installed
+``LlavaOnevisionModelOutputWithPast`` has (``video_hidden_states`` up to 5.23, ``video_outputs`` from 5.24).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -33,6 +38,10 @@ from transformers.utils.generic import can_return_tuple
 from .configuration_vqa2 import Vqa2Config
 from .motion_encoder import Vqa2MotionEncoder, Vqa2MotionProjector
 
+
+# Where the installed transformers keeps the projected key-frame features in its outputs.
+VIDEO_FIELD = ("video_outputs" if "video_outputs" in {f.name for f in fields(LlavaOnevisionModelOutputWithPast)}
+               else "video_hidden_states")
 
 # LLaVA-OneVision's single-image (anyres) path is not part of VQA²'s video models.
 UNSUPPORTED_INPUTS = ("pixel_values", "image_sizes", "image_sizes_videos", "mm_encoder_outputs", "batch_num_images")
@@ -70,10 +79,11 @@ class Vqa2Model(LlavaOnevisionModel):
         return self.motion_projector(self.motion_extractor(motion_pixel_values))
 
     def _splice_video(self, input_ids, inputs_embeds, pixel_values_videos):
-        video = self.get_video_features(pixel_values_videos, return_dict=True).pooler_output
-        video = video.flatten(0, 1).to(inputs_embeds.device, inputs_embeds.dtype)
+        """Key-frame features into their placeholders; returns (embeds, {VIDEO_FIELD: features as upstream})."""
+        out = self.get_video_features(pixel_values_videos, return_dict=True)
+        video = out.pooler_output.flatten(0, 1).to(inputs_embeds.device, inputs_embeds.dtype)
         _, mask = self.get_placeholder_mask(input_ids, inputs_embeds=inputs_embeds, video_features=video)
-        return inputs_embeds.masked_scatter(mask, video), video
+        return inputs_embeds.masked_scatter(mask, video), {VIDEO_FIELD: out if VIDEO_FIELD == "video_outputs" else video}
 
     def _splice_motion(self, input_ids, inputs_embeds, motion_pixel_values):
         if input_ids is None:
@@ -100,10 +110,9 @@ class Vqa2Model(LlavaOnevisionModel):
         motion_pixel_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
-        **kwargs,
+        **kwargs,  # the KV cache among them (see the module docstring)
     ) -> Vqa2ModelOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
@@ -112,7 +121,7 @@ class Vqa2Model(LlavaOnevisionModel):
                 raise ValueError(f"{name} is not supported: VQA² takes keyframes as pixel_values_videos")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
-        video = motion = None
+        video, motion = {}, None
         if pixel_values_videos is not None:
             inputs_embeds, video = self._splice_video(input_ids, inputs_embeds, pixel_values_videos)
         if motion_pixel_values is not None:
@@ -120,19 +129,11 @@ class Vqa2Model(LlavaOnevisionModel):
         outputs = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
         )
-        return Vqa2ModelOutputWithPast(
-            last_hidden_state=outputs.last_hidden_state,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            video_hidden_states=video,
-            motion_hidden_states=motion,
-        )
+        return Vqa2ModelOutputWithPast(**outputs, **video, motion_hidden_states=motion)
 
 
 class Vqa2ForConditionalGeneration(LlavaOnevisionForConditionalGeneration):
@@ -171,12 +172,11 @@ class Vqa2ForConditionalGeneration(LlavaOnevisionForConditionalGeneration):
         motion_pixel_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
-        **kwargs,
+        **kwargs,  # the KV cache among them
     ) -> Vqa2CausalLMOutputWithPast:
         outputs = self.model(
             input_ids=input_ids,
@@ -184,7 +184,6 @@ class Vqa2ForConditionalGeneration(LlavaOnevisionForConditionalGeneration):
             motion_pixel_values=motion_pixel_values,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
@@ -196,15 +195,8 @@ class Vqa2ForConditionalGeneration(LlavaOnevisionForConditionalGeneration):
             loss = self.loss_function(
                 logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
             )
-        return Vqa2CausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            video_hidden_states=outputs.video_hidden_states,
-            motion_hidden_states=outputs.motion_hidden_states,
-        )
+        rest = {name: value for name, value in outputs.items() if name != "last_hidden_state"}
+        return Vqa2CausalLMOutputWithPast(loss=loss, logits=logits, **rest)
 
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
         """As the library's, and the motion frames, like ``pixel_values_videos``, are used at prefill only."""
