@@ -83,7 +83,8 @@ class Vqa2Model(LlavaOnevisionModel):
         out = self.get_video_features(pixel_values_videos, return_dict=True)
         video = out.pooler_output.flatten(0, 1).to(inputs_embeds.device, inputs_embeds.dtype)
         _, mask = self.get_placeholder_mask(input_ids, inputs_embeds=inputs_embeds, video_features=video)
-        return inputs_embeds.masked_scatter(mask, video), {VIDEO_FIELD: out if VIDEO_FIELD == "video_outputs" else video}
+        field = {VIDEO_FIELD: out if VIDEO_FIELD == "video_outputs" else video}
+        return inputs_embeds.masked_scatter(mask, video), field
 
     def _splice_motion(self, input_ids, inputs_embeds, motion_pixel_values):
         if input_ids is None:
