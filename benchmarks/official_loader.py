@@ -12,26 +12,12 @@ Needs ``pip install decord`` (Linux x86-64) and the ffmpeg CLI.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-
-OFFICIAL = """
-import json, sys
-import decord, numpy as np
-from PIL import Image
-path, size, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
-n, fps = len(reader), reader.get_avg_fps()
-frames = reader.get_batch(list(range(n))).asnumpy()
-resized = np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BICUBIC)) for f in frames])
-np.save(out, resized)
-print(json.dumps({"n": n, "fps": fps, "height": int(frames.shape[1]), "width": int(frames.shape[2])}))
-"""
 
 SRC = "testsrc2=size={size}:rate={rate},noise=alls=6:allf=t"
 CLIPS = {  # name: (lavfi size, rate, seconds, output options, extra ffmpeg options)
@@ -60,13 +46,6 @@ def make(workdir: Path, name: str, spec) -> Path:
     return path
 
 
-def official(path: Path, size: int, workdir: Path) -> tuple[dict, np.ndarray]:
-    out = workdir / "official.npy"
-    done = subprocess.run([sys.executable, "-c", OFFICIAL, str(path), str(size), str(out)], capture_output=True,
-                          text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1]), np.load(out)
-
-
 def diff(ours: np.ndarray, theirs: np.ndarray) -> str:
     if ours.shape != theirs.shape:
         return f"shape {ours.shape} vs {theirs.shape}"
@@ -85,24 +64,23 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="vqa2-official-"))
     work.mkdir(parents=True, exist_ok=True)
     video = VideoSection(keyframe_size=args.size, motion_size=args.size)
-    print(f"| clip | frames, fps | same n, key indices, T | key frames, pil | key frames, torch (default) "
-          f"| motion frames, torch |\n|---|---|---|---|---|---|")
-    sys.path.insert(0, str(HERE.parent / "tests"))  # PyAV writes the display matrix the ffmpeg 5 CLI cannot
+    print("| clip | frames, fps | same n, key indices, T | key frames, pil | key frames, torch (default) "
+          "| motion frames, torch |\n|---|---|---|---|---|---|")
+    sys.path.insert(0, str(HERE.parent / "tests"))  # the official-loader runner and PyAV's clip writer
     from clips import make_clip
+    from official_reference import official_inputs
 
     portrait = make_clip(work / "portrait.mp4", width=720, height=1280, fps=30, seconds=2, rotation=90)
     clips = {name: make(work, name, spec) for name, spec in CLIPS.items()}
-    clips["720x1280 portrait phone clip (display matrix 90°, PyAV)"] = portrait
+    clips["720x1280 portrait phone clip (display matrix 90°, PyAV: the ffmpeg 5 CLI cannot write one)"] = portrait
     for name, path in clips.items():
-        meta, resized = official(path, args.size, work)
-        n = meta["n"]
-        keys = list(range(0, n, round(meta["fps"])))
+        n, fps, keys, official_keys, official_motion = official_inputs(path, args.size, work)
         exact, fast = decode_clip(path, video, resize="pil"), decode_clip(path, video)
         same = (exact.info.n_frames == n, list(exact.plan.keyframe_indices) == keys,
-                len(exact.plan.motion_indices) == n // 4 * 4)
-        print(f"| {name} | {n}, {meta['fps']:.3f} | {'yes' if all(same) else same} "
-              f"| {diff(exact.keyframes, resized[keys])} | {diff(fast.keyframes, resized[keys])} "
-              f"| {diff(fast.motion_frames, resized[: n // 4 * 4])} |", flush=True)
+                len(exact.plan.motion_indices) == len(official_motion))
+        print(f"| {name} | {n}, {fps:.3f} | {'yes' if all(same) else same} "
+              f"| {diff(exact.keyframes, official_keys)} | {diff(fast.keyframes, official_keys)} "
+              f"| {diff(fast.motion_frames, official_motion)} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,7 @@
 num_threads=1)``, every frame via ``get_batch``) + ``Image.fromarray(frame).resize((S, S), BICUBIC)`` (spec §3).
 
 decord is a test-only dependency (Linux x86-64 wheels only); without it these tests are skipped, never faked.
-It runs in a subprocess: its wheel bundles FFmpeg 4 and codec libraries whose unversioned symbols (libvpx)
-would otherwise shadow PyAV's in this process and break encoders in later tests.
+It runs in a subprocess (tests/official_reference.py says why).
 Known difference, not tested here: 10-bit 4:2:0 sources, where decord's bundled FFmpeg 4 converts chroma
 edges differently from the current swscale (measured 1.3 grey levels mean on a sharp test pattern; see
 benchmarks/RESULTS.md, "Official loader").
@@ -11,18 +10,14 @@ benchmarks/RESULTS.md, "Official loader").
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from official_reference import have_decord, official_inputs
 
 from vqa2cli.config import VideoSection
 from vqa2cli.video.decode import decode_clip
 
-if importlib.util.find_spec("decord") is None:
+if not have_decord():
     pytest.skip("decord (the official loader) is not installed", allow_module_level=True)
 
 S = 96  # any size runs the same code; small keeps the test fast
@@ -39,31 +34,6 @@ CLIPS = {
 }
 
 
-OFFICIAL = """
-import json, sys
-import decord, numpy as np
-from PIL import Image
-path, size, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
-n, fps = len(reader), reader.get_avg_fps()
-frames = reader.get_batch(list(range(n))).asnumpy()
-resized = np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BICUBIC)) for f in frames])
-np.save(out, resized)
-print(json.dumps({"n": n, "fps": fps}))
-"""
-
-
-def official_inputs(path, tmp_path) -> tuple[int, float, list[int], np.ndarray, np.ndarray]:
-    """What the official ``load_video`` + SigLIP resize produce: n, fps, key indices, keys, motion frames."""
-    out = tmp_path / "official.npy"
-    done = subprocess.run([sys.executable, "-c", OFFICIAL, str(path), str(S), str(out)], capture_output=True,
-                          text=True, check=True)
-    meta = json.loads(done.stdout.strip().splitlines()[-1])
-    n, resized = meta["n"], np.load(out)
-    keys = list(range(0, n, round(meta["fps"])))  # spec §3: Python's round, range(0, n, r)
-    return n, meta["fps"], keys, resized[keys], resized[: n // 4 * 4]
-
-
 @pytest.mark.parametrize("name", sorted(CLIPS))
 def test_same_frames_and_pixels_as_the_official_loader(make_clip, name, tmp_path):
     import av
@@ -72,7 +42,7 @@ def test_same_frames_and_pixels_as_the_official_loader(make_clip, name, tmp_path
     if kwargs.get("codec", "libx264") not in av.codecs_available:
         pytest.skip(f"PyAV lacks the {kwargs['codec']} encoder")
     path = make_clip(f"official-{name}", pattern="moving", **kwargs)
-    n, fps, keys, official_keys, official_motion = official_inputs(path, tmp_path)
+    n, fps, keys, official_keys, official_motion = official_inputs(path, S, tmp_path)
     video = VideoSection(keyframe_size=S, motion_size=S)
 
     exact = decode_clip(path, video, resize="pil")
