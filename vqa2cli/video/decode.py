@@ -12,9 +12,11 @@ Deviations from the official loader (decord + ``SigLipImageProcessor``), each al
 * resize method ``"torch"`` by default: PIL's antialiased bicubic as torch implements it, within 0.1 grey
   level of PIL on average (see :mod:`vqa2cli.video.resize`); ``resize="pil"`` is the exact official path;
 * a missing average frame rate falls back to frames/duration (the official code crashes);
-* YUV→RGB is swscale's full-size conversion honouring the stream's colour tags (decord also converts with
-  swscale, in a filter graph; its exact flags are not reproduced bit for bit). Rotation metadata is applied
-  as decord and the ffmpeg CLI do; interlaced frames are not deinterlaced (neither are they officially).
+* YUV→RGB is swscale's full-size conversion honouring the stream's colour tags, as decord's: with
+  ``resize="pil"`` the frames equal decord 0.6.0's bit for bit for 8-bit and 4:2:2 10-bit sources, while
+  10-bit 4:2:0 differs at chroma edges (decord bundles FFmpeg 4; tests/test_official_loader.py,
+  benchmarks/RESULTS.md). Rotation metadata is applied as decord and the ffmpeg CLI do; interlaced frames
+  are not deinterlaced (neither are they officially).
 
 **Mid-stream decode failures** (truncated download, damaged packets, a stream cut before its first key frame,
 whose leading frames the decoder drops): decoding stops at the first error,
