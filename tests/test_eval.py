@@ -132,9 +132,14 @@ def test_eval_passes_each_videos_stalling_into_its_prompt(labelled, tiny_model_d
     base = ["eval", str(labels), "--model", str(tiny_model_dir), "--device", "cpu", "--format", "json", "--quiet"]
     code, _, err = _invoke(base)
     assert code == 2 and "stalling labels needs the 'streaming' prompt" in err
-    code, out, err = _invoke(base + ["--prompt", "streaming", "--stalling-style", "sequence"])
+    scores = tmp_path / "stream-scores.csv"
+    code, out, err = _invoke(base + ["--prompt", "streaming", "--scores-csv", str(scores)])
     assert code == 0, err
     assert json.loads(out)["n"] == 4
+    # the style changes the prompts, so a resumed run must not mix in the other one
+    code, _, err = _invoke(base + ["--prompt", "streaming", "--scores-csv", str(scores), "--resume",
+                                   "--stalling-style", "stats"])
+    assert code == 2 and "run.stalling_style" in err
 
 
 def test_eval_data_errors_before_loading(labelled, tmp_path):

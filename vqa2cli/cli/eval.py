@@ -82,7 +82,7 @@ def eval_command(
     if scores_csv is not None:  # the per-video CSV records its settings; --resume must not mix others in
         from ..pipeline.provenance import check_or_write
 
-        check_or_write(str(scores_csv), settings, resume=resume)
+        check_or_write(str(scores_csv), settings, resume=resume, run={"stalling_style": stalling_style})
     console.info(f"Loading {model_label(settings)} to score {len(records)} videos ...")
     scorer = Scorer.load(settings, ref, offline=offline)
     with console.progress(len(records), "Scoring") as advance:

@@ -27,10 +27,12 @@ def _flat(config: dict[str, Any]) -> dict[tuple[str, str], Any]:
     return {(s, k): v for s, values in config.items() for k, v in values.items() if (s, k) not in IGNORED}
 
 
-def check_or_write(output: str, settings: Settings, *, resume: bool, write: bool = True) -> None:
-    """On ``--resume`` compare with the recorded settings (error on a difference); then (re)write them."""
+def check_or_write(output: str, settings: Settings, *, resume: bool, write: bool = True,
+                   run: dict[str, Any] | None = None) -> None:
+    """On ``--resume`` compare with the recorded settings (error on a difference); then (re)write them.
+    ``run``: per-run choices outside :class:`Settings` that change the numbers (recorded as section ``run``)."""
     path = sidecar_path(output)
-    config = settings.to_dict()
+    config = settings.to_dict() | ({"run": dict(run)} if run else {})
     if resume and os.path.isfile(path):
         try:
             recorded = json.loads(open(path, encoding="utf-8").read())["config"]
