@@ -30,10 +30,11 @@ Deviations, each recorded in ``SamplingPlan.policy`` and ``SamplingPlan.notes``:
 * **Long clips** (``policy="stride"``, the default). The motion position table has ``max_motion_frames``
   (2000) rows and the official code crashes beyond it. We take every ``s``-th frame of the rule's frames,
   ``s = ceil(n_rule / max_motion_frames)``, so at most ``max_motion_frames`` motion frames remain (cut to a
-  multiple of 4; ``stride:s``; consecutive motion frames are ``s * motion_frame_step`` frames apart). If ``token_budget`` is given and ``K * tokens_per_keyframe + 1 +
-  T * motion_copies`` exceeds it (the official code silently truncates the sequence at 10000 embeddings),
-  the key frames are subsampled uniformly to the largest count that fits, first and last kept
-  (``keyframes:uniform-K``); only if not even one key frame fits is the motion stride increased.
+  multiple of 4; ``stride:s``; consecutive motion frames are ``s * motion_frame_step`` frames apart). If
+  ``token_budget`` is given and ``K * tokens_per_keyframe + 1 + T * motion_copies`` exceeds it (the official
+  code silently truncates the sequence at 10000 embeddings), the key frames are subsampled uniformly to the
+  largest count that fits, first and last kept (``keyframes:uniform-K``); only if not even one key frame
+  fits is the motion stride increased.
 * ``policy="error"`` raises :class:`ClipTooLongError` instead of deviating for long clips.
 """
 
@@ -136,7 +137,7 @@ def plan_sampling(n_frames: int, avg_fps: float, *, keyframe_fps: float = 1.0,
         motion, stride = picked + (picked[-1],) * (4 - len(picked)), 1
         parts.append("pad:4")
         notes.append(f"only {n_frames} frame(s): motion frames padded to 4 by repeating the last frame" if k == 1
-                     else f"only {n_frames} frame(s): every {k}th frame gives {len(rule)} motion frame(s), none "
+                     else f"only {n_frames} frame(s): one frame in {k} gives {len(rule)} motion frame(s), none "
                           "after the official cut to a multiple of 4; padded to 4 by repeating the last one")
     else:
         if len(rule) // 4 * 4 > max_motion_frames and policy == "error":
