@@ -84,6 +84,12 @@ class EmptyFileError(InputError):
     code = "empty_file"
 
 
+class UnreadableFileError(InputError):
+    """The operating system refused to open or read the file (permission denied, name too long, I/O error)."""
+
+    code = "unreadable"
+
+
 class NoVideoStreamError(InputError):
     code = "no_video_stream"
 

@@ -70,13 +70,14 @@ def eval_command(
     from ..errors import ExitCode
     from ..pipeline.run import Scorer
     from ..training.datasets import read_labels
-    from ..training.evaluate import evaluate
+    from ..training.evaluate import check_enough_videos, evaluate
 
     console = start_console(quiet, verbose)
     check_format(fmt, ("table", "json"))
     settings, ref = scoring_settings("eval", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)
     records = read_labels(labels, media_root)  # data errors surface before any weights load
+    check_enough_videos(records)
     if any(r.stalling is not None for r in records):
         require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)
     if scores_csv is not None:  # the per-video CSV records its settings; --resume must not mix others in

@@ -37,6 +37,27 @@ class EvalResult:
                 "failures": self.failures}
 
 
+def check_enough_videos(records: list[LabelRecord]) -> None:
+    """:class:`DataError` before any weights load when the correlations cannot be computed: fewer than
+    ``metrics.MIN_POINTS`` labelled videos, fewer readable ones (missing, empty, unreadable files), or MOS
+    values that are all equal."""
+    from ..pipeline.run import preflight
+    from .metrics import MIN_POINTS
+
+    n = len(records)
+    if n < MIN_POINTS:
+        raise DataError(f"{n} labelled video(s): the correlations need at least {MIN_POINTS}",
+                        "add labelled videos to the label file")
+    problems = preflight([r.path for r in records])
+    if n - len(problems) < MIN_POINTS:
+        raise DataError(f"only {n - len(problems)} of {n} labelled videos can be read, the correlations need at "
+                        f"least {MIN_POINTS} (first problem: {problems[0].one_line()})",
+                        "check --media-root and the label paths")
+    if len({r.mos for r in records}) < 2:
+        raise DataError(f"all {n} MOS values are equal ({records[0].mos:g}): the correlations are undefined",
+                        "check the label file's mos column")
+
+
 def read_done(scores_csv: Path) -> dict[str, dict]:
     """Rows of an earlier run that finished ``ok``, keyed by path."""
     with scores_csv.open(newline="", encoding="utf-8") as handle:
