@@ -74,9 +74,9 @@ def eval_command(
 
     console = start_console(quiet, verbose)
     check_format(fmt, ("table", "json"))
+    records = read_labels(labels, media_root)  # data errors surface before any weights load
     settings, ref = scoring_settings("eval", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)
-    records = read_labels(labels, media_root)  # data errors surface before any weights load
     check_enough_videos(records)
     if any(r.stalling is not None for r in records):
         require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)
