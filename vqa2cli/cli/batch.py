@@ -166,8 +166,9 @@ def _done_indexes(job: BatchJob, dist, console):
         return None
     own = _targets(job, dist)
     repair = own + ([o.path for o in job.outputs()] if dist is not None and dist.rank == 0 else [])
-    for path in repair:
-        dropped = repair_tail(path)
+    fmts = [o.fmt for o in job.outputs()]
+    for path, fmt in zip(repair, fmts + fmts):
+        dropped = repair_tail(path, fmt)
         if dropped:
             console.warning(f"{path}: dropped a torn last line ({dropped} bytes) left by an interrupted run")
     indexes = []

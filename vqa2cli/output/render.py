@@ -2,7 +2,8 @@
 
 Writers are streaming so that an interrupted run keeps every finished result: JSON writes ``[`` on
 open, one element per record and ``]`` on close (``close`` runs in a ``finally`` on Ctrl-C, and an
-empty run prints ``[]``); JSONL/CSV write whole lines; the table prints one aligned line per record.
+empty run prints ``[]``); JSONL/CSV write whole lines; the table prints one aligned line per record. CSV text cells that a spreadsheet
+would run as formulas are neutralised, reversibly (``output/cells.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
+from .cells import csv_cell
 from .records import ANSWER_COLUMNS, SCORE_COLUMNS
 
 FORMATS = ("table", "json", "jsonl", "csv")
@@ -67,7 +69,7 @@ class CsvWriter(Writer):
             stream.flush()
 
     def _write(self, record: Record) -> None:
-        self.writer.writerow(record.to_row())
+        self.writer.writerow({k: csv_cell(v) for k, v in record.to_row().items()})  # OWASP: no formulas
 
 
 TABLE_SCORE = (("score", 7), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))
