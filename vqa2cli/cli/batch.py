@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -28,9 +29,11 @@ EXAMPLES = """Examples:
 
 Rows are appended and fsync'd as each file finishes, so an interrupted run keeps every finished row;
 --resume skips files whose path, size and mtime match a row (error rows included unless --retry-errors)
-and appends the rest. An existing output is never truncated without --overwrite. Exit codes: 0 ok,
-1 a score is below --fail-under, 2 usage error, 3 some files failed (error rows; takes precedence over 1),
-4 model error, 130 Ctrl-C (resume with --resume)."""
+and appends the rest. An existing output is never truncated without --overwrite, and is locked while a
+run writes it (a second run on it is refused, naming the first). Exit codes: 0 ok, 1 a score is below
+--fail-under, 2 usage error or output locked, 3 some files failed (error rows; takes precedence over 1),
+4 model error, 5 an output could not be written (disk full, read-only folder; rows written are kept),
+130 Ctrl-C (resume with --resume)."""
 
 
 @dataclass
@@ -80,30 +83,52 @@ class BatchJob:
 
 
 class RowFiles:
-    """The files rows go to: appended, flushed and fsync'd row by row."""
+    """The files rows go to: appended, flushed and fsync'd row by row. An OS error (disk full, read-only
+    folder) is an :class:`~vqa2cli.errors.OutputError` naming the file; rows written before it stay."""
 
     def __init__(self, paths: list[str], fmts: list[str], *, append: bool):
         from ..output.render import make_writer
 
-        self.streams, self.writers = [], []
+        self.paths, self.streams, self.writers, self.failed = list(paths), [], [], False
         for path, fmt in zip(paths, fmts):
-            # surrogateescape: a file name that is not valid UTF-8 is written back as its raw bytes
-            stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
-            header = stream.tell() == 0
-            self.streams.append(stream)
-            self.writers.append(make_writer(fmt, stream, "score", header=header))
-            os.fsync(stream.fileno())
+            with self._guard(path):
+                # records are valid UTF-8 (output/cells.py); surrogateescape only guards against a stray byte
+                stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
+                self.streams.append(stream)
+                self.writers.append(make_writer(fmt, stream, "score", header=stream.tell() == 0))
+                os.fsync(stream.fileno())
             _fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
+
+    @contextlib.contextmanager
+    def _guard(self, path: str):
+        from ..errors import OutputError
+
+        try:
+            yield
+        except OSError as exc:
+            self.failed = True
+            raise OutputError(path, exc) from None
 
     def write(self, record: Any, targets: tuple[int, ...]) -> None:
         for i in targets or range(len(self.writers)):
-            self.writers[i].write(record)
-            os.fsync(self.streams[i].fileno())
+            with self._guard(self.paths[i]):
+                self.writers[i].write(record)
+                os.fsync(self.streams[i].fileno())
 
     def close(self) -> None:
-        for writer, stream in zip(self.writers, self.streams):
-            writer.close()
-            stream.close()
+        """Flush and close every file; the first OS error is raised unless a write already failed."""
+        from ..errors import OutputError
+
+        first = None
+        for path, writer, stream in zip(self.paths, self.writers, self.streams):
+            for step in (writer.close, stream.close):
+                try:
+                    step()
+                except OSError as exc:
+                    first = first or OutputError(path, exc)
+        if first is not None and not self.failed:
+            self.failed = True
+            raise first
 
 
 def _fsync_dir(folder: str) -> None:
@@ -181,15 +206,29 @@ def _done_indexes(job: BatchJob, dist, console):
 
 
 def run_job(job: BatchJob, settings, ref, console) -> ExitCode:
-    """Discover → skip finished (--resume) → score with prefetching → merge parts (torchrun) → exit code."""
-    from ..pipeline.batch import BatchStats, detect_distributed, plan_todo
-
-    from ..pipeline.provenance import check_or_write
+    """Lock the outputs → discover → skip finished (--resume) → score with prefetching → merge parts
+    (torchrun) → exit code. A second run on the same output is refused (pipeline/lock.py)."""
+    from ..pipeline.batch import detect_distributed
+    from ..pipeline.lock import locked_outputs
 
     dist = detect_distributed()
+    finals = [o.path for o in job.outputs()]
+    mine = _targets(job, dist) + (finals if dist is not None and dist.rank == 0 else [])
+    with locked_outputs(mine, console.warning):
+        return _run_locked(job, settings, ref, console, dist)
+
+
+def _run_locked(job: BatchJob, settings, ref, console, dist) -> ExitCode:
+    from ..errors import OutputError
+    from ..pipeline.batch import BatchStats, plan_todo
+    from ..pipeline.provenance import check_or_write, sidecar_path
+
     _check_files(job, dist)
     for spec in job.outputs():
-        check_or_write(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0)
+        try:
+            check_or_write(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0)
+        except OSError as exc:
+            raise OutputError(sidecar_path(spec.path), exc) from None
     paths, ignored = _discover(job, dist, console)
     stats = BatchStats(ignored=ignored if dist is None or dist.rank == 0 else 0)
     todo = plan_todo(paths, _done_indexes(job, dist, console), retry_errors=job.retry_errors, stats=stats,
@@ -263,7 +302,12 @@ def _finish_distributed(job: BatchJob, dist, stats, console):
         return None
     total = wait_for_ranks(first, dist, log=console.info)
     for spec in job.outputs():
-        added = merge_parts(spec, existing_parts(spec.path), overwrite=job.overwrite)
+        try:
+            added = merge_parts(spec, existing_parts(spec.path), overwrite=job.overwrite)
+        except OSError as exc:
+            from ..errors import OutputError
+
+            raise OutputError(spec.path, exc) from None
         console.debug(f"{spec.path}: merged {added} rows from {dist.world} ranks")
     return total
 
