@@ -15,7 +15,10 @@ four characters ``\\xNN`` (Python's ``backslashreplace``), so all output is vali
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+from collections.abc import Sequence
 from typing import Any
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list
@@ -32,6 +35,16 @@ def csv_cell(value: Any) -> Any:
 def csv_uncell(text: str) -> str:
     """The inverse of :func:`csv_cell` for text read back from a vqa2 CSV."""
     return text[1:] if text.startswith(CSV_ESCAPE) else text
+
+
+def csv_row_text(cells: Sequence[Any]) -> str:
+    """One CSV record ending in ``\n`` (the dialect of every vqa2 CSV). Python's writer (3.11) leaves a bare
+    ``\r`` unquoted when the line terminator is ``\n``, which readers then take for a line end: a row with a
+    ``\r`` in any text cell is written with every cell quoted instead (same values for any CSV reader)."""
+    carriage = any(isinstance(c, str) and "\r" in c for c in cells)
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL if carriage else csv.QUOTE_MINIMAL).writerow(cells)
+    return buf.getvalue()
 
 
 def is_utf8(text: str) -> bool:

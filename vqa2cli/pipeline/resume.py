@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..errors import UsageError
-from ..output.cells import csv_uncell, path_from_fields
+from ..output.cells import csv_row_text, csv_uncell, path_from_fields
 from ..output.records import SCORE_COLUMNS
 
 CSV_HEADER = ",".join(SCORE_COLUMNS) + "\n"
@@ -237,7 +237,5 @@ def _records(data: bytes, fmt: str) -> list[tuple[str, bytes]]:
     for row in csv.reader(io.StringIO(text, newline="")):
         if not row or row == list(SCORE_COLUMNS):
             continue
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(row)  # the dialect DictWriter wrote it with
-        out.append((row[0], buf.getvalue().encode("utf-8", "surrogateescape")))
+        out.append((row[0], csv_row_text(row).encode("utf-8", "surrogateescape")))  # as CsvWriter wrote it
     return out
