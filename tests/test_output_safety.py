@@ -145,3 +145,61 @@ def test_resume_matches_every_hostile_name(tmp_path, fmt):
 
 def test_score_columns_end_with_path_bytes():
     assert SCORE_COLUMNS[-1] == "path_bytes"
+
+
+# --- end to end: the reproductions ----------------------------------------------------------------
+def test_batch_and_resume_with_hostile_names(tiny_model_dir, make_clip, tmp_path, capsys):
+    """Formula names, a U+2028 name, a quoted newline and a non-UTF-8 name: batch writes valid UTF-8 CSV and
+    JSONL without formula cells, and --resume finds every file done."""
+    import shutil
+
+    from vqa2cli.cli.app import main
+
+    clip = make_clip("hostile.mp4", seconds=1.0, fps=8, width=64, height=48)
+    folder = tmp_path / "v"
+    folder.mkdir()
+    names = [b'=HYPERLINK("http:x","y").mp4', b"+1+1.mp4", b"@SUM(1+1).mp4", b"-2+3.mp4", "a\u2028b.mp4".encode(),
+             b"new\nline.mp4", b"caf\xe9.mp4"]
+    for raw in names:
+        shutil.copy(clip, os.path.join(os.fsencode(folder), raw))
+    out_csv, out_jsonl = tmp_path / "s.csv", tmp_path / "s.jsonl"
+    args = ["batch", str(folder), "--csv", str(out_csv), "--jsonl", str(out_jsonl), "-m", str(tiny_model_dir),
+            "--workers", "0"]
+
+    def run(extra):
+        with pytest.raises(SystemExit) as exc:
+            main(args + extra)
+        return exc.value.code, capsys.readouterr().err
+
+    code, err = run([])
+    assert code == 0, err
+    text = out_csv.read_bytes().decode("utf-8")  # strict
+    cells = [c for row in csv.reader(io.StringIO(text, newline="")) for c in row]
+    assert not any(c.startswith(FORMULA_START) for c in cells)
+    objs = [json.loads(line) for line in out_jsonl.read_bytes().decode("utf-8").split("\n") if line]
+    want = sorted(os.fsdecode(os.path.join(os.fsencode(folder), raw)) for raw in names)
+    assert sorted(path_from_fields(o["path"], o["path_bytes"]) for o in objs) == want
+    assert [o["path_bytes"] for o in objs if o["path"].endswith("caf\\xe9.mp4")] == [
+        os.fsencode(os.path.join(os.fsencode(folder), b"caf\xe9.mp4")).hex()]
+    code, err = run(["--resume"])
+    assert code == 0 and f"{len(names)} already done" in err and "0 ok, 0 failed" in err, err
+
+
+def test_probe_json_with_a_non_utf8_name_is_valid(make_clip, tmp_path, capsys):
+    import shutil
+
+    from vqa2cli.cli.app import main
+
+    clip = make_clip("probe-raw.mp4", seconds=1.0, fps=8, width=64, height=48)
+    raw = os.path.join(os.fsencode(tmp_path), b"\xff=x.mp4")
+    shutil.copy(clip, raw)
+    for fmt in ("json", "table"):
+        with pytest.raises(SystemExit) as exc:
+            main(["probe", os.fsdecode(raw), "--format", fmt])
+        out, err = capsys.readouterr()
+        assert exc.value.code == 0, err
+        out.encode("utf-8")
+    with pytest.raises(SystemExit):
+        main(["probe", os.fsdecode(raw), "--format", "json"])
+    row = json.loads(capsys.readouterr().out)[0]
+    assert path_from_fields(row["path"], row["path_bytes"]) == os.fsdecode(raw)
