@@ -110,8 +110,8 @@ class ClipTooShortError(InputError):
 
 # --- outputs (exit 5) ---------------------------------------------------------------------------
 OUTPUT_FIXES = {
-    errno.ENOSPC: "free space on that disk; the rows already written are kept (batch: run again with --resume)",
-    errno.EDQUOT: "free space within your disk quota; the rows already written are kept",
+    errno.ENOSPC: "free space on that disk; what was written before is kept",
+    errno.EDQUOT: "free space within your disk quota; what was written before is kept",
     errno.EROFS: "write to a folder on a writable file system",
     errno.EACCES: "write to a folder you may write to",
     errno.EPERM: "write to a folder you may write to",

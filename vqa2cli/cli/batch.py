@@ -101,13 +101,15 @@ class RowFiles:
 
     @contextlib.contextmanager
     def _guard(self, path: str):
-        from ..errors import OutputError
+        from ..errors import OUTPUT_FIXES, OutputError
 
         try:
             yield
         except OSError as exc:
             self.failed = True
-            raise OutputError(path, exc) from None
+            fix = f"{OUTPUT_FIXES.get(exc.errno or 0, 'check the output path and the disk')}; then run the same " \
+                  "command with --resume: the rows already written are kept"
+            raise OutputError(path, exc, fix) from None
 
     def write(self, record: Any, targets: tuple[int, ...]) -> None:
         for i in targets or range(len(self.writers)):
