@@ -181,8 +181,12 @@ def test_batch_and_resume_with_hostile_names(tiny_model_dir, make_clip, tmp_path
     assert sorted(path_from_fields(o["path"], o["path_bytes"]) for o in objs) == want
     assert [o["path_bytes"] for o in objs if o["path"].endswith("caf\\xe9.mp4")] == [
         os.fsencode(os.path.join(os.fsencode(folder), b"caf\xe9.mp4")).hex()]
+    whole = out_csv.read_bytes()
+    with open(out_csv, "ab") as fh:  # power loss inside a quoted newline of the next row
+        fh.write(b'"' + os.fsencode(folder) + b'/torn\n')
     code, err = run(["--resume"])
     assert code == 0 and f"{len(names)} already done" in err and "0 ok, 0 failed" in err, err
+    assert "dropped a torn last line" in err and out_csv.read_bytes() == whole
 
 
 def test_probe_json_with_a_non_utf8_name_is_valid(make_clip, tmp_path, capsys):
