@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import (CorruptContainerError, DecodeFailedError, EmptyFileError, FileMissingError, InputError,
+from ..errors import (CorruptContainerError, DecodeFailedError, EmptyFileError, FileMissingError,
                       NotAFileError, NoVideoStreamError, UnreadableFileError)
 
 DECODER_TO_CODEC = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx-vp9": "vp9", "libvpx": "vp8"}
