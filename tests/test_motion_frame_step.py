@@ -107,7 +107,7 @@ def test_invalid_steps_are_refused(bad):
 def test_config_key_is_checked():
     assert Settings().video.motion_frame_step == 1
     assert merge_layers({"video": {"motion_frame_step": 8}}).video.motion_frame_step == 8
-    with pytest.raises(ConfigError, match="video.motion_frame_step' must be a positive integer"):
+    with pytest.raises(ConfigError, match=r"video.motion_frame_step' must be in \[1, 1000\]"):
         merge_layers({"video": {"motion_frame_step": 0}})
     with pytest.raises(ConfigError, match="must be int"):
         merge_layers({"video": {"motion_frame_step": "8"}})
