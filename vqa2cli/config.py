@@ -43,9 +43,10 @@ class VideoSection:
     keyframe_fps: float = 1.0  # official: 1 fps, r = round(avg_fps), indices range(0, n, r)
     max_motion_frames: int = 2000  # rows of the motion position table
     max_tokens: int = 10000  # official hard truncation of the spliced sequence
-    long_clip_policy: str = "stride"  # stride | error: what to do over max_motion_frames/max_tokens
+    long_clip_policy: str = "segments"  # segments | stride | error: what to do over max_motion_frames/max_tokens
     decode_threads: int = 0  # 0 = let FFmpeg choose
     resize: str = "torch"  # torch (PIL's bicubic as torch implements it, ≤0.1 level from PIL) | sws | pil (official)
+    segment_s: float = 10.0  # window length (s) of long_clip_policy segments and --segments auto (video/segments.py)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class ScoringSection:
 
     levels: tuple[str, ...] = (" high", " good", " fair", " poor", " low")
     weights: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25, 0.0)
+    pool: str = "weighted_mean"  # what `score` means for a clip scored in windows (pipeline/pooling.py)
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("model", "motion_layout"): ("plain", "duplicated"),
     ("model", "attn_implementation"): ("eager", "sdpa"),
     ("video", "motion_norm"): ("siglip", "kinetics"),
-    ("video", "long_clip_policy"): ("stride", "error"),
+    ("video", "long_clip_policy"): ("segments", "stride", "error"),
+    ("scoring", "pool"): ("weighted_mean", "mean", "min", "max", "harmonic_mean", "p5"),
     ("video", "resize"): ("torch", "sws", "pil"),
     ("runtime", "dtype"): ("auto", "bf16", "fp16", "fp32"),
     ("runtime", "quant"): ("none", "8bit", "4bit"),
@@ -166,6 +169,8 @@ def merge_layers(*layers: Mapping[str, Any] | None) -> Settings:
     built = {name: {f.name: f.default_factory for f in dataclasses.fields(Settings)}[name](**vals)
              for name, vals in merged.items()}
     _check_scoring(built["scoring"])
+    if not built["video"].segment_s > 0:
+        raise ConfigError(f"config key 'video.segment_s' must be positive, got {built['video'].segment_s}")
     return Settings(**built)
 
 

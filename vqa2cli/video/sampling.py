@@ -23,6 +23,8 @@ Deviations, each recorded in ``SamplingPlan.policy`` and ``SamplingPlan.notes``:
   T * motion_copies`` exceeds it (the official code silently truncates the sequence at 10000 embeddings),
   the key frames are subsampled uniformly to the largest count that fits, first and last kept
   (``keyframes:uniform-K``); only if not even one key frame fits is the motion stride increased.
+* ``policy="segments"`` (the default) scores a clip over the limits window by window
+  (:mod:`vqa2cli.video.segments`); a single plan made under it behaves as ``stride``.
 * ``policy="error"`` raises :class:`ClipTooLongError` instead of deviating for long clips.
 """
 
@@ -33,7 +35,8 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 
-POLICIES = ("stride", "error")
+POLICIES = ("segments", "stride", "error")  # "segments": windows (video/segments.py); a single
+# plan under it is planned as "stride" (a window over the motion table, or `ask` on a long clip)
 
 
 class ClipTooLongError(InputError):
