@@ -3,8 +3,6 @@ same frames decoded from a file holding only them (lossless intra coding, so the
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
 import pytest
 
@@ -15,26 +13,9 @@ VIDEO = VideoSection(keyframe_size=32, motion_size=24)
 
 
 def write_frames(path, first: int, stop: int, fps: int = 8, vfr: bool = False):
-    """Frames ``first..stop-1`` of tests/clips.py's pattern, FFV1 (lossless, intra) in Matroska."""
-    import av
-    from clips import display_frame
+    from clips import make_lossless_frames
 
-    with av.open(str(path), "w", format="matroska") as out:
-        stream = out.add_stream("ffv1", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        if vfr:
-            stream.codec_context.time_base = Fraction(1, 1000)
-        t = 0
-        for i in range(first, stop):
-            frame = av.VideoFrame.from_ndarray(display_frame(i, 64, 48), format="rgb24").reformat(format="yuv420p")
-            if vfr:
-                frame.pts, frame.time_base = t, Fraction(1, 1000)
-                t += 62 if i % 2 == 0 else 188
-            else:
-                frame.pts = i - first
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return path
+    return make_lossless_frames(path, first, stop, fps=fps, vfr=vfr)
 
 
 @pytest.fixture(scope="module")

@@ -86,6 +86,9 @@ class ScoreRecord(_Result):
     level: str | None = None  # most likely level word
     input: dict[str, Any] = field(default_factory=dict)  # duration_s, avg_fps, vfr, width, height, ...
     peak_gpu_mem_gb: float | None = None
+    segments: list[dict[str, Any]] | None = None  # per window (pipeline/segmented.py); None = one forward
+    pooled: dict[str, float] | None = None  # pooling statistics of the window scores (pipeline/pooling.py)
+    worst: dict[str, Any] | None = None  # the lowest window: index, start_s, end_s, score, level
 
     def to_dict(self) -> dict[str, Any]:
         common = self._common()
@@ -102,6 +105,9 @@ class ScoreRecord(_Result):
             "sampling": common["sampling"],
             "timing": common["timing"],
             "peak_gpu_mem_gb": _round(self.peak_gpu_mem_gb, 3),
+            "segments": self.segments,
+            "pooled": {k: _round(v) for k, v in self.pooled.items()} if self.pooled else None,
+            "worst": self.worst,
             **self._tail(),
         }
 
