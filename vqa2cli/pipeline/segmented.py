@@ -83,6 +83,7 @@ class SegmentingScorer(Scorer):
         return (video.segment_s, "over-limits") if over else (None, "")
 
     def run(self, prepared: PreparedClip) -> ScoreRecord:
+        self.last_thumbnails = []
         if not isinstance(prepared.clip, SegmentedPrep):
             return super().run(prepared)
         from .scoring import score_from_logits
