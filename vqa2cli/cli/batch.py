@@ -13,6 +13,7 @@ import typer
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, model_label, scoring_settings, start_console)
+from .segments import FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 
 EXAMPLES = """Examples:
 
@@ -26,10 +27,12 @@ EXAMPLES = """Examples:
 
   torchrun --nproc-per-node 4 -m vqa2cli batch encodes/ --csv scores.csv   # 4 GPUs, one CSV
 
+  vqa2 batch episodes/ --csv scores.csv --segments 10s --segments-csv windows.csv --plot-dir plots/
+
 Rows are appended and fsync'd as each file finishes, so an interrupted run keeps every finished row;
 --resume skips files whose path, size and mtime match a row (error rows included unless --retry-errors)
 and appends the rest. An existing output is never truncated without --overwrite. Exit codes: 0 ok,
-1 a score is below --fail-under, 2 usage error, 3 some files failed (error rows; takes precedence over 1),
+1 a score is below --fail-under (or a window below --fail-segment-under), 2 usage error, 3 some files failed (error rows; takes precedence over 1),
 4 model error, 130 Ctrl-C (resume with --resume)."""
 
 
@@ -179,7 +182,7 @@ def _done_indexes(job: BatchJob, dist, console):
     return indexes
 
 
-def run_job(job: BatchJob, settings, ref, console) -> ExitCode:
+def run_job(job: BatchJob, settings, ref, console, windows=None) -> ExitCode:
     """Discover → skip finished (--resume) → score with prefetching → merge parts (torchrun) → exit code."""
     from ..pipeline.batch import BatchStats, detect_distributed, plan_todo
 
@@ -187,6 +190,7 @@ def run_job(job: BatchJob, settings, ref, console) -> ExitCode:
 
     dist = detect_distributed()
     _check_files(job, dist)
+    windows = _check_windows(job, dist, windows)
     for spec in job.outputs():
         check_or_write(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0)
     paths, ignored = _discover(job, dist, console)
@@ -195,27 +199,49 @@ def run_job(job: BatchJob, settings, ref, console) -> ExitCode:
                      fail_under=job.fail_under)
     if not paths:
         console.warning("no video files found in the inputs")
-    _score(job, settings, ref, todo, stats, dist, console)
+    segment_out = _score(job, settings, ref, todo, stats, dist, console, windows)
     if dist is not None and not stats.interrupted:
         total = _finish_distributed(job, dist, stats, console)
         if total is None:  # not rank 0: rank 0 reports for everyone
             return ExitCode.OK
         stats = total
-    return _report(job, stats, console)
+    code = _report(job, stats, console)
+    if code == ExitCode.OK and segment_out.failed_files:
+        console.error(f"{segment_out.failed_files} file(s) have a window below --fail-segment-under "
+                      f"{windows.fail_segment_under}")
+        return ExitCode.GATE_FAILED
+    return code
 
 
-def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
+def _check_windows(job: BatchJob, dist, windows):
+    """The --segments-csv file follows the outputs' rules (--resume / --overwrite); not under torchrun."""
+    from ..pipeline.resume import OutputSpec, check_existing
+    from .segments import SegmentPlan
+
+    windows = windows or SegmentPlan()
+    if windows.csv and dist is not None:
+        raise UsageError("--segments-csv is not supported under torchrun (one file, several writers)",
+                         "use --shard K/N with one --segments-csv per shard")
+    if windows.csv:
+        check_existing([OutputSpec(windows.csv, "csv")], resume=job.resume, overwrite=job.overwrite)
+    return windows
+
+
+def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
     from ..pipeline.batch import error_row_factory, run_batch
-    from ..pipeline.run import Scorer, preflight
+    from ..pipeline.run import preflight
+    from .segments import SegmentOutputs, load_scorer
 
     scorer = None
+    segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
     if todo:
         console.info(f"Loading {model_label(settings)} ...")
-        scorer = Scorer.load(settings, ref, offline=job.offline)
+        scorer = load_scorer(settings, ref, windows, segment_out, offline=job.offline)
     rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume)
 
     def sink(record, targets) -> None:
         rows.write(record, targets)
+        segment_out.after(record, scorer.last_thumbnails if scorer is not None else ())
         if record.status != "ok":
             console.warning(record.error or f"{record.path}: failed")
 
@@ -229,10 +255,12 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
                           preflight=preflight)
     finally:
         rows.close()
+        segment_out.close()
         if threads is not None:  # callers running several commands in one process get theirs back
             import torch
 
             torch.set_num_threads(threads)
+    return segment_out
 
 
 def _share_cpu(scorer, workers: int, console) -> int | None:
@@ -318,6 +346,11 @@ def batch(
     quant: QuantOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
+    segments: SegmentsOpt = None,
+    pool: PoolOpt = None,
+    segments_csv: SegmentsCsvOpt = None,
+    fail_segment_under: FailSegmentOpt = None,
+    plot_dir: PlotDirOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -339,7 +372,11 @@ def batch(
     device = _rank_device(device)
     settings, ref = scoring_settings("batch", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)
-    raise typer.Exit(int(run_job(job, settings, ref, console)))
+    from .segments import segment_options
+
+    settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,
+                                        fail_segment_under=fail_segment_under, plot_dir=plot_dir)
+    raise typer.Exit(int(run_job(job, settings, ref, console, windows)))
 
 
 def _default_workers() -> int:
