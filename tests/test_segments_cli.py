@@ -114,3 +114,27 @@ def test_segmented_batch_sigkill_then_resume_one_row_per_window(tiny_model_dir, 
     assert rows[: len(before)] == before
     assert len(_read(out_csv)) == 2
     assert sorted(p.name for p in plots.iterdir()) == ["c0.png", "c1.png"]
+
+
+def test_ask_per_window_with_time_ranges(tiny_model_dir, files, capsys):
+    from vqa2cli.cli.options import resolve_settings
+    from vqa2cli.pipeline.run import Asker
+
+    args = ["ask", str(files["long"]), "Is there stutter?", "-q", "-m", str(tiny_model_dir), "--config",
+            str(files["config"]), "--max-new-tokens", "3", "--segments", "2s"]
+    code, out, err = run(args + ["-f", "jsonl"], capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["segment"] for r in records] == [{"index": 0, "start_s": 0.0, "end_s": 2.0},
+                                               {"index": 1, "start_s": 2.0, "end_s": 4.0},
+                                               {"index": 2, "start_s": 4.0, "end_s": 6.5}]
+    assert [r["sampling"]["keyframe_indices"] for r in records] == [[0, 8], [16, 24], [32, 40, 48]]
+    # the same per-clip answering path: window 1's answer equals asking about a file of just its frames
+    settings, ref = resolve_settings("ask", str(tiny_model_dir), files["config"], generation__max_new_tokens=3)
+    asker = Asker.load(settings, ref)
+    alone = make_lossless_frames(files["root"] / "w1.mkv", 16, 32)
+    answer = asker.answer(asker.decode(alone, question="Is there stutter?"), alone, "Is there stutter?")
+    assert answer.answer == records[1]["answer"]
+    code, table, _ = run(args, capsys)
+    assert code == 0 and table.startswith("[00:00:00–00:00:02]\nQ: Is there stutter?\nA: ")
+    assert "[00:00:04–00:00:06.5]" in table

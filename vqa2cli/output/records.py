@@ -143,6 +143,7 @@ class AnswerRecord(_Result):
     question: str
     answer: str | None = None
     generation: dict[str, Any] = field(default_factory=dict)  # max_new_tokens, do_sample, new_tokens, ...
+    segment: dict[str, Any] | None = None  # ask --segments: index, start_s, end_s of the window asked about
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +154,7 @@ class AnswerRecord(_Result):
             "status": self.status,
             **self._common(),
             "generation": self.generation,
+            "segment": self.segment,
             **self._tail(),
         }
 
@@ -163,10 +165,13 @@ class AnswerRecord(_Result):
             "status": self.status, "model": self.model.name if self.model else "",
             "infer_s": d["timing"].get("infer_s", ""), "error_code": self.error_code or "",
             "error": self.error or "",
+            **{f"segment_{k}" if k == "index" else k: ("" if self.segment is None else self.segment[k])
+               for k in ("index", "start_s", "end_s")},
         }
 
 
-ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error")
+ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error",
+                  "segment_index", "start_s", "end_s")
 
 
 def error_score_record(path: str, code: str, message: str, **extra: Any) -> ScoreRecord:

@@ -157,3 +157,19 @@ def _thumbnails(clip) -> list:
     keys = clip.keyframes
     step = max(1, keys.shape[1] // THUMBNAIL_PX)
     return [keys[i, ::step, ::step].copy() for i in range(min(len(keys), 12))]
+
+
+def ask_windows(asker, path: str | Path, window_s: float, *, question: str | None = None):
+    """``ask --segments``: the :class:`~vqa2cli.video.decode.WindowStream` of ``path`` sized for ``asker``'s
+    model and its longest ``question``; iterate it and hand each window's clip to ``Asker.answer`` (the
+    same per-clip answering path as a whole clip). Raises ``InputError`` subclasses."""
+    from ..video.decode import decode_windows
+
+    budget, copies = asker.visual_limits(question=question)
+    return decode_windows(str(path), asker.settings.video, window_s, token_budget=budget, motion_copies=copies,
+                          resize=asker.settings.video.resize)
+
+
+def segment_tag(window) -> dict[str, Any]:
+    """The ``segment`` field of an answer record: which window, which time range (seconds)."""
+    return {"index": window.index, "start_s": window.start_s, "end_s": window.end_s}
