@@ -121,7 +121,7 @@ def test_ask_per_window_with_time_ranges(tiny_model_dir, files, capsys):
     from vqa2cli.pipeline.run import Asker
 
     args = ["ask", str(files["long"]), "Is there stutter?", "-q", "-m", str(tiny_model_dir), "--config",
-            str(files["config"]), "--max-new-tokens", "3", "--segments", "2s"]
+            str(files["config"]), "--max-new-tokens", "2", "--segments", "2s"]
     code, out, err = run(args + ["-f", "jsonl"], capsys)
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
@@ -130,7 +130,7 @@ def test_ask_per_window_with_time_ranges(tiny_model_dir, files, capsys):
                                                {"index": 2, "start_s": 4.0, "end_s": 6.5}]
     assert [r["sampling"]["keyframe_indices"] for r in records] == [[0, 8], [16, 24], [32, 40, 48]]
     # the same per-clip answering path: window 1's answer equals asking about a file of just its frames
-    settings, ref = resolve_settings("ask", str(tiny_model_dir), files["config"], generation__max_new_tokens=3)
+    settings, ref = resolve_settings("ask", str(tiny_model_dir), files["config"], generation__max_new_tokens=2)
     asker = Asker.load(settings, ref)
     alone = make_lossless_frames(files["root"] / "w1.mkv", 16, 32)
     answer = asker.answer(asker.decode(alone, question="Is there stutter?"), alone, "Is there stutter?")
