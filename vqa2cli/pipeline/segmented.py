@@ -89,7 +89,7 @@ class SegmentingScorer(Scorer):
         from .scoring import score_from_logits
 
         prep, entries, notes = prepared.clip, [], []
-        worst_score, thumbs = None, []
+        worst_score, thumbs, peaks = None, [], []
         levels, weights = self.settings.scoring.levels, self.settings.scoring.weights
         stat = _file_stat(prepared.path)
         for window, clip in prep.stream:
@@ -98,6 +98,7 @@ class SegmentingScorer(Scorer):
             result = score_from_logits(self.level_logits(inputs), levels, weights)
             entry = _entry(window, clip, result, time.perf_counter() - started)
             entries.append(entry)
+            peaks.append(self._peak_memory())
             notes.extend(f"window {window.index}: {n}" for n in clip.warnings)
             if self.keep_thumbnails and (worst_score is None or result.score < worst_score):
                 worst_score, thumbs = result.score, _thumbnails(clip)
@@ -105,7 +106,13 @@ class SegmentingScorer(Scorer):
                 self.on_window(prepared.path, entry, stat)
             del clip, inputs
         self.last_thumbnails = thumbs
-        return self._record(prepared, prep, entries, notes)
+        if not entries:
+            from ..errors import DecodeFailedError
+
+            raise DecodeFailedError(prepared.path, "no window could be decoded", "the file is truncated or damaged")
+        record = self._record(prepared, prep, entries, notes)
+        record.peak_gpu_mem_gb = max(peaks) if peaks[0] is not None else None  # the largest window's peak
+        return record
 
     def _record(self, prepared: PreparedClip, prep: SegmentedPrep, entries, notes) -> ScoreRecord:
         info, settings = prep.stream.info, self.settings
@@ -134,7 +141,7 @@ class SegmentingScorer(Scorer):
             model=self.model_info, input=_input_section(prepared.path, info), sampling=sampling,
             timing={"decode_s": prepared.prepare_s + sum(e["decode_s"] for e in entries),
                     "infer_s": sum(e["infer_s"] for e in entries)},
-            peak_gpu_mem_gb=self._peak_memory(), warnings=warnings, config=settings.to_dict(),
+            warnings=warnings, config=settings.to_dict(),
             segments=entries, pooled=pooled,
             worst={k: low[k] for k in ("index", "start_s", "end_s", "score", "level")},
         )
