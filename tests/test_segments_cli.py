@@ -138,3 +138,12 @@ def test_ask_per_window_with_time_ranges(tiny_model_dir, files, capsys):
     code, table, _ = run(args, capsys)
     assert code == 0 and table.startswith("[00:00:00–00:00:02]\nQ: Is there stutter?\nA: ")
     assert "[00:00:04–00:00:06.5]" in table
+
+
+def test_batch_refuses_an_existing_segments_csv_without_resume(files, tmp_path, capsys):
+    seg_csv = tmp_path / "w.csv"
+    seg_csv.write_text("path,index\n")
+    code, _, err = run(["batch", str(files["long"]), "--csv", str(tmp_path / "s.csv"), "--segments-csv",
+                        str(seg_csv)], capsys)
+    assert code == 2 and str(seg_csv) in err and "--resume" in err
+    assert seg_csv.read_text() == "path,index\n"

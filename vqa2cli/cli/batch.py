@@ -13,7 +13,8 @@ import typer
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, model_label, scoring_settings, start_console)
-from .segments import FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
+from .segments import (FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt,
+                       check_segments_csv)
 
 EXAMPLES = """Examples:
 
@@ -190,7 +191,7 @@ def run_job(job: BatchJob, settings, ref, console, windows=None) -> ExitCode:
 
     dist = detect_distributed()
     _check_files(job, dist)
-    windows = _check_windows(job, dist, windows)
+    windows = check_segments_csv(windows, resume=job.resume, overwrite=job.overwrite, distributed=dist is not None)
     for spec in job.outputs():
         check_or_write(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0)
     paths, ignored = _discover(job, dist, console)
@@ -211,20 +212,6 @@ def run_job(job: BatchJob, settings, ref, console, windows=None) -> ExitCode:
                       f"{windows.fail_segment_under}")
         return ExitCode.GATE_FAILED
     return code
-
-
-def _check_windows(job: BatchJob, dist, windows):
-    """The --segments-csv file follows the outputs' rules (--resume / --overwrite); not under torchrun."""
-    from ..pipeline.resume import OutputSpec, check_existing
-    from .segments import SegmentPlan
-
-    windows = windows or SegmentPlan()
-    if windows.csv and dist is not None:
-        raise UsageError("--segments-csv is not supported under torchrun (one file, several writers)",
-                         "use --shard K/N with one --segments-csv per shard")
-    if windows.csv:
-        check_existing([OutputSpec(windows.csv, "csv")], resume=job.resume, overwrite=job.overwrite)
-    return windows
 
 
 def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):

@@ -77,6 +77,20 @@ def segment_options(settings: Settings, *, segments: str | None, pool: str | Non
                                  str(plot) if plot else None, str(plot_dir) if plot_dir else None)
 
 
+def check_segments_csv(plan: SegmentPlan | None, *, resume: bool, overwrite: bool,
+                       distributed: bool = False) -> SegmentPlan:
+    """`batch`: the --segments-csv file follows the outputs' rules (--resume / --overwrite); one writer only."""
+    from ..pipeline.resume import OutputSpec, check_existing
+
+    plan = plan or SegmentPlan()
+    if plan.csv and distributed:
+        raise UsageError("--segments-csv is not supported under torchrun (one file, several writers)",
+                         "use --shard K/N with one --segments-csv per shard")
+    if plan.csv:
+        check_existing([OutputSpec(plan.csv, "csv")], resume=resume, overwrite=overwrite)
+    return plan
+
+
 def segment_columns(levels: tuple[str, ...]) -> list[str]:
     """Tidy per-window CSV columns; ``p_<level>`` follow the card's level words."""
     return (["path", "index", "start_s", "end_s", "score", "official_score", "level"]
