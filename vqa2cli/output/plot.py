@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 BAND_COLOURS = ("#d7301f", "#fc8d59", "#fdcc8a", "#a6d96a", "#1a9641")  # lowest weight → highest
+TICK_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)  # at most 10 time ticks
 WIDTH_IN, HEIGHT_IN, DPI = 12.0, 6.0, 100  # 1200 x 600 px PNG
 
 
@@ -66,17 +67,18 @@ def _draw_scores(ax, record, levels, weights) -> None:
                      f"{worst['score']:.3f}")
     for s in segs:
         ax.hlines(s["score"], s["start_s"], s["end_s"], color="#08306b", lw=2.2)
-    ax.plot([(s["start_s"] + s["end_s"]) / 2 for s in segs], [s["score"] for s in segs], "o", color="#08306b",
-            ms=3.5, label="window score")
+    ax.plot([(s["start_s"] + s["end_s"]) / 2 for s in segs], [s["score"] for s in segs], "-o", color="#08306b",
+            ms=3.5, lw=0.6, alpha=0.8, label="window score")
     pool = (record.config or {}).get("scoring", {}).get("pool", "weighted_mean")
     ax.axhline(record.score, color="black", ls="--", lw=1.2, label=f"pooled ({pool}): {record.score:.3f}")
     ax.set_xlim(0, end if end > 0 else 1)
     ax.set_ylim(0, 1)
     ax.set_ylabel("score (0-1)")
     ax.set_xlabel("time")
-    ticks = ax.get_xticks()
-    ax.set_xticks([t for t in ticks if 0 <= t <= end])
-    ax.set_xticklabels([format_time(t) for t in ax.get_xticks()], fontsize=8)
+    step = next((t for t in TICK_STEPS_S if end / t <= 10), TICK_STEPS_S[-1])
+    ticks = [i * step for i in range(int(end // step) + 1)]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([format_time(t) for t in ticks], fontsize=8)
     ax.set_title(f"{Path(record.path).name}: {len(segs)} windows", fontsize=11)
     ax.legend(loc="lower left", fontsize=8, framealpha=0.85)
 
