@@ -64,7 +64,7 @@ def test_exactly_one_window_equals_single_forward():
     assert only.plan == plan_sampling(300, 30.0)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(n=st.integers(1, 20000), fps=st.floats(1.0, 120.0), window_s=st.floats(0.5, 60.0))
 def test_windows_tile_any_clip(n, fps, window_s):
     windows = plan_windows(n, fps, window_s)
