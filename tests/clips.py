@@ -157,6 +157,33 @@ def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, he
     return path
 
 
+def make_lossless_frames(path, first: int, stop: int, *, fps: int = 8, width: int = 64, height: int = 48,
+                         vfr: bool = False) -> Path:
+    """Frames ``first..stop-1`` of :func:`display_frame` in FFV1 (lossless, intra-only) in Matroska: a file
+    cut from a longer one this way decodes to exactly the same pixels as those frames of the longer one.
+    ``vfr`` alternates 62 ms and 188 ms frame durations (about ``fps`` 8 on average)."""
+    import av
+
+    path = Path(path)
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("ffv1", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if vfr:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        t = 0
+        for i in range(first, stop):
+            rgb = display_frame(i, width, height)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            if vfr:
+                frame.pts, frame.time_base = t, Fraction(1, 1000)
+                t += 62 if i % 2 == 0 else 188
+            else:
+                frame.pts = i - first
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
 def make_audio_only(path, *, seconds: float = 1.0, container: str = "m4a", cover_art: bool = False) -> Path:
     """An audio-only file; ``cover_art`` adds an attached-picture stream (like an MP3 with album art)."""
     path = Path(path)

@@ -75,12 +75,14 @@ class VideoSection:
     keyframe_fps: float = ranged(1.0, 0, 240, lo_open=True)  # official: 1 fps, r = round(avg_fps), indices range(0, n, r)
     max_motion_frames: int = ranged(2000, 4, 100_000)  # rows of the motion position table
     max_tokens: int = ranged(10000, 512, 131_072)  # official hard truncation of the spliced sequence
-    long_clip_policy: str = "stride"  # stride | error: what to do over max_motion_frames/max_tokens
+    long_clip_policy: str = "segments"  # segments | stride | error: what to do over max_motion_frames/max_tokens
     decode_threads: int = ranged(0, 0, 256)  # 0 = let FFmpeg choose
     resize: str = "torch"  # torch (PIL's bicubic as torch implements it, ≤0.1 level from PIL) | sws | pil (official)
     # Motion frames: every k-th frame. 1 = all frames cut to a multiple of 4 (later official scripts,
     # training); 8 = the paper's UGC evaluation script (spec §3).
     motion_frame_step: int = ranged(1, 1, 1000)
+    # window length (s) of long_clip_policy segments and --segments auto (video/segments.py)
+    segment_s: float = ranged(10.0, 0, 86_400, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class ScoringSection:
 
     levels: tuple[str, ...] = (" high", " good", " fair", " poor", " low")
     weights: tuple[float, ...] = ranged((1.0, 0.75, 0.5, 0.25, 0.0), 0, 1)  # each weight; score stays 0-1
+    pool: str = "weighted_mean"  # what `score` means for a clip scored in windows (pipeline/pooling.py)
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,8 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("model", "motion_layout"): ("plain", "duplicated"),
     ("model", "attn_implementation"): ("eager", "sdpa"),
     ("video", "motion_norm"): ("siglip", "kinetics"),
-    ("video", "long_clip_policy"): ("stride", "error"),
+    ("video", "long_clip_policy"): ("segments", "stride", "error"),
+    ("scoring", "pool"): ("weighted_mean", "mean", "min", "max", "harmonic_mean", "p5"),
     ("video", "resize"): ("torch", "sws", "pil"),
     ("runtime", "dtype"): ("auto", "bf16", "fp16", "fp32"),
     ("runtime", "quant"): ("none", "8bit", "4bit"),

@@ -22,6 +22,8 @@ EXAMPLES = """Examples:
 
   vqa2 ask clip.mp4 "Describe the quality issues." --max-new-tokens 256 --format json
 
+  vqa2 ask episode.mkv "Is there stutter?" --segments 10s     # one answer per 10 s window, with its time
+
 Decoding is greedy unless --sample is given, so the same question gives the same answer. In table
 format the answer is streamed as it is generated. Several questions reuse one decode of the video."""
 
@@ -46,6 +48,10 @@ def ask(
     quant: QuantOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
+    segments: Annotated[Optional[str], typer.Option(
+        "--segments", metavar="DURATION|auto",
+        help="Answer for each window of DURATION (10s, 5, 1m; auto = the card's 10 s), each answer with its "
+             "time range.")] = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -59,7 +65,12 @@ def ask(
         "ask", model, config, generation__max_new_tokens=max_new_tokens, generation__do_sample=sample or None,
         generation__temperature=temperature, runtime__device=device, runtime__dtype=dtype, runtime__quant=quant,
         video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
-    raise typer.Exit(int(run_asking(str(file), asked, settings, ref, fmt, offline, console)))
+    window_s = None
+    if segments is not None:
+        from ..video.segments import parse_duration
+
+        window_s = parse_duration(segments) or settings.video.segment_s
+    raise typer.Exit(int(run_asking(str(file), asked, settings, ref, fmt, offline, console, window_s=window_s)))
 
 
 def _collect_questions(question, questions, questions_file) -> list[str]:
@@ -74,7 +85,7 @@ def _collect_questions(question, questions, questions_file) -> list[str]:
     return asked
 
 
-def run_asking(path, asked, settings, ref, fmt, offline, console) -> ExitCode:
+def run_asking(path, asked, settings, ref, fmt, offline, console, window_s=None) -> ExitCode:
     from ..errors import InputError
     from ..output.render import make_writer
     from ..pipeline.run import Asker, preflight
@@ -85,6 +96,8 @@ def run_asking(path, asked, settings, ref, fmt, offline, console) -> ExitCode:
     console.info(f"Loading {model_label(settings)} ...")
     asker = Asker.load(settings, ref, offline=offline)
     try:
+        if window_s is not None:
+            return _ask_windows(asker, path, asked, window_s, fmt, console)
         clip = asker.decode(path, question=max(asked, key=len))
     except InputError as exc:
         return _input_failed(path, asked, exc, settings, fmt, console)
@@ -121,6 +134,39 @@ def _input_failed(path, asked, exc, settings, fmt, console) -> ExitCode:
         finally:
             writer.close()
     return ExitCode.INPUT
+
+
+def _ask_windows(asker, path, asked, window_s, fmt, console) -> ExitCode:
+    """Each window decoded once (streaming), every question answered about it, answers tagged with times."""
+    from ..output.render import make_writer
+    from ..pipeline.segmented import ask_windows, segment_tag
+    from ..video.segments import format_time
+
+    windows = ask_windows(asker, path, window_s, question=max(asked, key=len))
+    stream = fmt == "table"
+    writer = None if stream else make_writer(fmt, sys.stdout, "answer")
+    try:
+        for window, clip in windows:
+            if stream:
+                sys.stdout.write(f"[{format_time(window.start_s)}–{format_time(window.end_s)}]\n")
+            for q in asked:
+                if stream:
+                    sys.stdout.write(f"Q: {q}\nA: ")
+                    sys.stdout.flush()
+                    asker.answer(clip, path, q, on_text=_echo)
+                    sys.stdout.write("\n\n")
+                    sys.stdout.flush()
+                else:
+                    record = asker.answer(clip, path, q)
+                    record.segment = segment_tag(window)
+                    writer.write(record)
+            del clip
+    finally:
+        if writer is not None:
+            writer.close()
+    for warning in windows.warnings:
+        console.warning(f"{path}: {warning}")
+    return ExitCode.OK
 
 
 def _echo(text: str) -> None:

@@ -14,6 +14,8 @@ from ..errors import ExitCode, UsageError
 from ..output.rowfiles import RowFiles  # the row writer (kept importable from here)
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, model_label, scoring_settings, start_console)
+from .segments import (FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt,
+                       check_segments_csv)
 
 EXAMPLES = """Examples:
 
@@ -27,13 +29,15 @@ EXAMPLES = """Examples:
 
   torchrun --nproc-per-node 4 -m vqa2cli batch encodes/ --csv scores.csv   # 4 GPUs, one CSV
 
+  vqa2 batch episodes/ --csv scores.csv --segments 10s --segments-csv windows.csv --plot-dir plots/
+
 Rows are appended and fsync'd as each file finishes, so an interrupted run keeps every finished row;
 --resume skips files whose path, size and mtime match a row (error rows included unless --retry-errors)
 and appends the rest. An existing output is never truncated without --overwrite, and is locked while a
 run writes it (a second run on it is refused, naming the first). Exit codes: 0 ok, 1 a score is below
---fail-under, 2 usage error or output locked, 3 some files failed (error rows; takes precedence over 1),
-4 model error, 5 an output could not be written (disk full, read-only folder; rows written are kept),
-130 Ctrl-C (resume with --resume)."""
+--fail-under (or a window below --fail-segment-under), 2 usage error or output locked, 3 some files failed
+(error rows; takes precedence over 1), 4 model error, 5 an output could not be written (disk full, read-only
+folder; rows written are kept), 130 Ctrl-C (resume with --resume)."""
 
 
 @dataclass
@@ -143,7 +147,7 @@ def _done_indexes(job: BatchJob, dist, console):
     return indexes
 
 
-def run_job(job: BatchJob, settings, ref, console) -> ExitCode:
+def run_job(job: BatchJob, settings, ref, console, windows=None) -> ExitCode:
     """Lock the outputs → discover → skip finished (--resume) → score with prefetching → merge parts
     (torchrun) → exit code. A second run on the same output is refused (pipeline/lock.py)."""
     from ..pipeline.batch import detect_distributed
@@ -152,16 +156,19 @@ def run_job(job: BatchJob, settings, ref, console) -> ExitCode:
     dist = detect_distributed()
     finals = [o.path for o in job.outputs()]
     mine = _targets(job, dist) + (finals if dist is not None and dist.rank == 0 else [])
+    if windows is not None and windows.csv:
+        mine.append(windows.csv)
     with locked_outputs(mine, console.warning):
-        return _run_locked(job, settings, ref, console, dist)
+        return _run_locked(job, settings, ref, console, dist, windows)
 
 
-def _run_locked(job: BatchJob, settings, ref, console, dist) -> ExitCode:
+def _run_locked(job: BatchJob, settings, ref, console, dist, windows) -> ExitCode:
     from ..errors import OutputError
     from ..pipeline.batch import BatchStats, plan_todo
     from ..pipeline.provenance import check_or_write, sidecar_path
 
     _check_files(job, dist)
+    windows = check_segments_csv(windows, resume=job.resume, overwrite=job.overwrite, distributed=dist is not None)
     for spec in job.outputs():
         try:
             check_or_write(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0)
@@ -173,27 +180,35 @@ def _run_locked(job: BatchJob, settings, ref, console, dist) -> ExitCode:
                      fail_under=job.fail_under)
     if not paths:
         console.warning("no video files found in the inputs")
-    _score(job, settings, ref, todo, stats, dist, console)
+    segment_out = _score(job, settings, ref, todo, stats, dist, console, windows)
     if dist is not None and not stats.interrupted:
         total = _finish_distributed(job, dist, stats, console)
         if total is None:  # not rank 0: rank 0 reports for everyone
             return ExitCode.OK
         stats = total
-    return _report(job, stats, console)
+    code = _report(job, stats, console)
+    if code == ExitCode.OK and segment_out.failed_files:
+        console.error(f"{segment_out.failed_files} file(s) have a window below --fail-segment-under "
+                      f"{windows.fail_segment_under}")
+        return ExitCode.GATE_FAILED
+    return code
 
 
-def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
+def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
     from ..pipeline.batch import error_row_factory, run_batch
-    from ..pipeline.run import Scorer, preflight
+    from ..pipeline.run import preflight
+    from .segments import SegmentOutputs, load_scorer
 
     scorer = None
+    segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
     if todo:
         console.info(f"Loading {model_label(settings)} ...")
-        scorer = Scorer.load(settings, ref, offline=job.offline)
+        scorer = load_scorer(settings, ref, windows, segment_out, offline=job.offline)
     rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume)
 
     def sink(record, targets) -> None:
         rows.write(record, targets)
+        segment_out.after(record, scorer.last_thumbnails if scorer is not None else ())
         if record.status != "ok":
             console.warning(record.error or f"{record.path}: failed")
 
@@ -207,10 +222,12 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
                           preflight=preflight)
     finally:
         rows.close()
+        segment_out.close()
         if threads is not None:  # callers running several commands in one process get theirs back
             import torch
 
             torch.set_num_threads(threads)
+    return segment_out
 
 
 def _share_cpu(scorer, workers: int, console) -> int | None:
@@ -301,6 +318,11 @@ def batch(
     quant: QuantOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
+    segments: SegmentsOpt = None,
+    pool: PoolOpt = None,
+    segments_csv: SegmentsCsvOpt = None,
+    fail_segment_under: FailSegmentOpt = None,
+    plot_dir: PlotDirOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -322,7 +344,11 @@ def batch(
     device = _rank_device(device)
     settings, ref = scoring_settings("batch", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)
-    raise typer.Exit(int(run_job(job, settings, ref, console)))
+    from .segments import segment_options
+
+    settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,
+                                        fail_segment_under=fail_segment_under, plot_dir=plot_dir)
+    raise typer.Exit(int(run_job(job, settings, ref, console, windows)))
 
 
 def _default_workers() -> int:

@@ -37,7 +37,7 @@ StallingStyleOpt = Annotated[str, typer.Option(
     "--stalling-style", metavar="sequence|stats",
     help="How stalling is phrased for the streaming scorer (the two training formats).")]
 PolicyOpt = Annotated[Optional[str], typer.Option(
-    "--long-clip", metavar="stride|error", help="Over the motion/token limits: subsample evenly (stride) or fail (error). [default: stride]")]
+    "--long-clip", metavar="segments|stride|error", help="Over the motion/token limits: score in windows and pool them (segments), subsample evenly into one forward (stride) or fail (error). [default: segments]")]
 
 
 def check_format(fmt: str, allowed: tuple[str, ...] = ("table", "json", "jsonl", "csv")) -> str:

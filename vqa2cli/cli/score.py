@@ -12,6 +12,7 @@ from ..errors import ExitCode, InputError, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       PolicyOpt, QuantOpt, QuietOpt, StallingStyleOpt, VerboseOpt, check_format, model_label,
                       require_stalling_prompt, scoring_settings, start_console)
+from .segments import FailSegmentOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 
 EXAMPLES = """Examples:
 
@@ -27,9 +28,13 @@ EXAMPLES = """Examples:
 
   vqa2 score clip.mp4 --model ./my-finetune --dtype bf16 --quant 4bit
 
+  vqa2 score episode.mkv --segments 10s --plot episode.png --segments-csv windows.csv
+
+  vqa2 score film.mp4 --pool p5 --fail-under 0.5 --fail-segment-under 0.3   # gate the worst part too
+
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. Exit codes: 0 ok, 1 a score is below
---fail-under, 2 usage error, 3 some inputs unreadable (takes precedence over 1), 4 model error, 130 Ctrl-C."""
+--fail-under or a window below --fail-segment-under, 2 usage error, 3 some inputs unreadable (takes precedence over 1), 4 model error, 130 Ctrl-C."""
 
 
 def score(
@@ -50,12 +55,18 @@ def score(
     quant: QuantOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
+    segments: SegmentsOpt = None,
+    pool: PoolOpt = None,
+    segments_csv: SegmentsCsvOpt = None,
+    fail_segment_under: FailSegmentOpt = None,
+    plot: PlotOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Score the perceptual quality of videos (0 = worst, 1 = best)."""
     from ..pipeline.prompts import parse_stalling
+    from .segments import segment_options
 
     console = start_console(quiet, verbose)
     check_format(fmt)
@@ -63,25 +74,34 @@ def score(
         raise UsageError(f"--fail-under must be between 0 and 1, got {fail_under}", "scores are on the 0-1 scale")
     settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)
+    settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,
+                                        fail_segment_under=fail_segment_under, plot=plot, n_files=len(files))
     stall = parse_stalling(stalling, stalling_style)
     if stall is not None:
         require_stalling_prompt(settings, "--stalling", stalling_style)
-    code = run_scoring([str(f) for f in files], settings, ref, fmt, fail_under, stall, offline, console)
+        if windows.window_s is not None:
+            raise UsageError("--stalling describes the whole clip and cannot be split into windows",
+                             "leave out --segments (and the options that imply it)")
+    code = run_scoring([str(f) for f in files], settings, ref, fmt, fail_under, stall, offline, console,
+                       windows=windows)
     raise typer.Exit(int(code))
 
 
-def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, console) -> ExitCode:
+def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, console, windows=None) -> ExitCode:
     from ..output.render import make_writer
-    from ..pipeline.run import Scorer, error_record, preflight
+    from ..pipeline.run import error_record, preflight
+    from .segments import SegmentOutputs, SegmentPlan, load_scorer
 
     early = {e.path: e for e in preflight(paths)}
+    windows = windows or SegmentPlan()
+    segment_out = SegmentOutputs(windows, settings, console)
     writer = make_writer(fmt, sys.stdout, "score")
     failed, below = 0, 0
     try:
         scorer = None
         if len(early) < len(paths):  # inputs are checked before weights load
             console.info(f"Loading {model_label(settings)} ...")
-            scorer = Scorer.load(settings, ref, offline=offline)
+            scorer = load_scorer(settings, ref, windows, segment_out, offline=offline)
         for path in paths:
             try:
                 if path in early:
@@ -97,12 +117,18 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
             writer.write(record)
             if fail_under is not None and record.score < fail_under:
                 below += 1
+            segment_out.after(record, scorer.last_thumbnails)
     finally:
         writer.close()
+        segment_out.close()
     if failed:
         return ExitCode.INPUT
     if below:
         console.error(f"{below} of {len(paths)} file(s) scored below --fail-under {fail_under}")
+    if segment_out.failed_files:
+        console.error(f"{segment_out.failed_files} of {len(paths)} file(s) have a window below "
+                      f"--fail-segment-under {windows.fail_segment_under}")
+    if below or segment_out.failed_files:
         return ExitCode.GATE_FAILED
     return ExitCode.OK
 

@@ -87,6 +87,9 @@ class ScoreRecord(_Result):
     level: str | None = None  # most likely level word
     input: dict[str, Any] = field(default_factory=dict)  # duration_s, avg_fps, vfr, width, height, ...
     peak_gpu_mem_gb: float | None = None
+    segments: list[dict[str, Any]] | None = None  # per window (pipeline/segmented.py); None = one forward
+    pooled: dict[str, float] | None = None  # pooling statistics of the window scores (pipeline/pooling.py)
+    worst: dict[str, Any] | None = None  # the lowest window: index, start_s, end_s, score, level
 
     def to_dict(self) -> dict[str, Any]:
         common = self._common()
@@ -104,6 +107,9 @@ class ScoreRecord(_Result):
             "sampling": common["sampling"],
             "timing": common["timing"],
             "peak_gpu_mem_gb": _round(self.peak_gpu_mem_gb, 3),
+            "segments": self.segments,
+            "pooled": {k: _round(v) for k, v in self.pooled.items()} if self.pooled else None,
+            "worst": self.worst,
             **self._tail(),
         })
 
@@ -139,6 +145,7 @@ class AnswerRecord(_Result):
     question: str
     answer: str | None = None
     generation: dict[str, Any] = field(default_factory=dict)  # max_new_tokens, do_sample, new_tokens, ...
+    segment: dict[str, Any] | None = None  # ask --segments: index, start_s, end_s of the window asked about
 
     def to_dict(self) -> dict[str, Any]:
         return clean({
@@ -150,6 +157,7 @@ class AnswerRecord(_Result):
             "status": self.status,
             **self._common(),
             "generation": self.generation,
+            "segment": self.segment,
             **self._tail(),
         })
 
@@ -160,10 +168,13 @@ class AnswerRecord(_Result):
             "status": self.status, "model": self.model.name if self.model else "",
             "infer_s": d["timing"].get("infer_s", ""), "error_code": self.error_code or "",
             "error": self.error or "", "path_bytes": path_bytes(self.path) or "",
+            **{f"segment_{k}" if k == "index" else k: ("" if self.segment is None else self.segment[k])
+               for k in ("index", "start_s", "end_s")},
         })
 
 
-ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error", "path_bytes")
+ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error", "path_bytes",
+                  "segment_index", "start_s", "end_s")
 
 
 def error_score_record(path: str, code: str, message: str, **extra: Any) -> ScoreRecord:

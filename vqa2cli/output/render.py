@@ -99,6 +99,16 @@ class TableWriter(Writer):
             return
         cells = [_fmt(row[name]).ljust(width) for name, width in TABLE_SCORE]
         self.stream.write("  ".join(cells) + "  " + str(row["path"]) + "\n")
+        worst = getattr(record, "worst", None)
+        if worst:  # a clip scored in windows: where it is worst
+            self.stream.write(_worst_line(worst, len(record.segments or ())))
+
+
+def _worst_line(worst: dict[str, Any], n_windows: int) -> str:
+    from ..video.segments import format_time
+
+    span = f"{format_time(worst['start_s'])}–{format_time(worst['end_s'])}"
+    return f"{_fmt(worst['score']):<7}  {worst['level']:<6}  worst of {n_windows} windows: {span}\n"
 
 
 def _answer_block(row: dict[str, Any]) -> str:

@@ -101,13 +101,18 @@ class _Session:
         return ModelInfo(name=m.name, repo=m.repo, revision=str(ld.revision), dtype=_dtype_name(ld.dtype),
                          quant=ld.quant, device=str(ld.device))
 
-    def decode(self, path: str | Path, *, question: str | None = None, stalling: Stalling | None = None):
+    def decode(self, path: str | Path, *, question: str | None = None, stalling: Stalling | None = None,
+               info=None):
         from ..video.decode import decode_clip
 
-        budget = token_budget(self.tokenizer, self.settings, question=question, stalling=stalling)
-        copies = 2 if self.settings.model.motion_layout == "duplicated" else 1
+        budget, copies = self.visual_limits(question=question, stalling=stalling)
         return decode_clip(str(path), self.settings.video, token_budget=budget, motion_copies=copies,
-                           resize=self.settings.video.resize)
+                           resize=self.settings.video.resize, info=info)
+
+    def visual_limits(self, *, question: str | None = None, stalling: Stalling | None = None) -> tuple[int, int]:
+        """(token budget for the visual blocks, motion copies in the prompt) of this model and prompt."""
+        budget = token_budget(self.tokenizer, self.settings, question=question, stalling=stalling)
+        return budget, 2 if self.settings.model.motion_layout == "duplicated" else 1
 
     def _forward_kwargs(self, inputs: ModelInputs) -> dict[str, Any]:
         return inputs.model_kwargs(self.loaded.device, self.loaded.dtype, self.settings.video.motion_norm)

@@ -33,7 +33,7 @@ import math
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..config import VideoSection
 from ..errors import DecodeFailedError
@@ -41,7 +41,8 @@ from .probe import VideoInfo, open_container, probe_video, video_stream
 from .resize import FrameResizer
 from .sampling import SamplingPlan, plan_sampling, restrict_plan
 
-__all__ = ["DecodedClip", "VideoInfo", "decode_clip", "probe_video", "tokens_per_keyframe"]
+__all__ = ["DecodedClip", "VideoInfo", "WindowStream", "decode_clip", "decode_windows", "probe_video",
+           "tokens_per_keyframe"]
 
 IN_FLIGHT = 2  # decoded full-size frames that may wait for the resize thread
 
@@ -64,10 +65,11 @@ def tokens_per_keyframe(size: int, patch: int = 14) -> int:
 
 
 def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, motion_copies: int = 1,
-                resize: str = "torch") -> DecodedClip:
-    """Decode ``path`` into key and motion frames sized per ``video``; raises ``InputError`` subclasses."""
+                resize: str = "torch", info: VideoInfo | None = None) -> DecodedClip:
+    """Decode ``path`` into key and motion frames sized per ``video``; raises ``InputError`` subclasses.
+    ``info``: the clip's :func:`probe_video` result when the caller already has it."""
     started = time.perf_counter()
-    info = probe_video(path)
+    info = info or probe_video(path)
     plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
                          max_motion_frames=video.max_motion_frames, token_budget=token_budget,
                          tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
@@ -83,6 +85,88 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     return DecodedClip(info=info, plan=plan, keyframes=keys, motion_frames=motion,
                        keyframe_times=tuple(times), warnings=tuple(warnings),
                        decode_s=time.perf_counter() - started, resize=resize)
+
+
+class WindowStream:
+    """A clip decoded window by window in one pass (``iter`` yields ``(Window, DecodedClip)`` pairs).
+
+    ``windows`` is the plan (:func:`~vqa2cli.video.segments.plan_windows`), known before decoding starts.
+    Each window's frames are handed over as soon as its last planned frame is resized, and its arrays are
+    the caller's to drop: the stream holds one window's frames at a time. The :class:`DecodedClip` of a
+    window is the window seen as a clip: ``info.n_frames`` and ``info.duration_s`` are the window's,
+    ``plan`` holds clip indices (offset by ``window.start``), ``keyframe_times`` are clip seconds and
+    ``decode_s`` is the decode time spent on this window. When decoding ends early (truncated or damaged
+    data) the window in progress is kept under the rule of :func:`decode_clip` (at least a key-frame interval
+    and 4 frames of it decoded), later windows are dropped and ``warnings`` says so; if even the first window
+    cannot be kept, :class:`~vqa2cli.errors.DecodeFailedError` is raised while iterating.
+    """
+
+    def __init__(self, info: VideoInfo, windows, video: VideoSection, resize: str):
+        self.info, self.windows, self.video, self.resize = info, windows, video, resize
+        self.warnings: list[str] = list(info.warnings)
+
+    def __iter__(self):
+        resizer = FrameResizer({self.video.keyframe_size, self.video.motion_size}, self.info.rotation,
+                               self.resize)
+        stream = _decode_stream(self.info, [w.plan for w in self.windows], self.video, resizer)
+        started = time.perf_counter()
+        for window, (out, decoded, error) in zip(self.windows, stream):
+            plan, keys, motion, times = window.plan, out.keys, out.motion, out.times
+            notes = list(plan.notes)
+            short = decoded < max(max(plan.keyframe_indices), max(plan.motion_indices)) + 1
+            if short:
+                got = decoded - window.start
+                if window.index > 0 and got < min(window.n_frames, max(4, plan.keyframe_step)):
+                    self.warnings.append(f"decoding ended after {decoded} of {self.info.n_frames} frames: "
+                                         f"windows {window.index}-{len(self.windows) - 1} not scored")
+                    return
+                keys, motion, times, plan = _keep_partial(self.info, plan, keys, motion, times, decoded, error)
+                notes.append(plan.notes[-1])
+            info = replace(self.info, n_frames=window.n_frames, duration_s=window.duration_s)
+            yield window, DecodedClip(info=info, plan=plan, keyframes=keys, motion_frames=motion,
+                                      keyframe_times=tuple(times), warnings=tuple(notes),
+                                      decode_s=time.perf_counter() - started, resize=self.resize)
+            if short:
+                if window.index + 1 < len(self.windows):
+                    self.warnings.append(f"decoding ended after {decoded} of {self.info.n_frames} frames: "
+                                         f"windows {window.index + 1}-{len(self.windows) - 1} not scored")
+                return
+            started = time.perf_counter()
+
+
+def decode_windows(path, video: VideoSection, window_s: float, *, token_budget: int | None = None,
+                   motion_copies: int = 1, resize: str = "torch", info: VideoInfo | None = None) -> WindowStream:
+    """Plan ``path``'s windows of about ``window_s`` seconds and return the stream that decodes them in one
+    pass (nothing is decoded until it is iterated). Variable-frame-rate clips are cut by presentation time
+    (one extra demux pass reads the timestamps). Raises ``InputError`` subclasses."""
+    from .segments import plan_windows
+
+    info = info or probe_video(path)
+    times = presentation_times(info) if info.vfr else None
+    windows = plan_windows(info.n_frames, info.avg_fps, window_s, keyframe_fps=video.keyframe_fps,
+                           max_motion_frames=video.max_motion_frames, token_budget=token_budget,
+                           tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
+                           motion_copies=motion_copies, policy=video.long_clip_policy, frame_times=times,
+                           duration_s=info.duration_s, source=info.path)
+    return WindowStream(info, windows, video, resize)
+
+
+def presentation_times(info: VideoInfo) -> list[float] | None:
+    """Seconds from the first frame of every video packet's presentation time, sorted (one demux pass);
+    ``None`` when some packet has no timestamp or the count differs from ``info.n_frames``."""
+    import av
+
+    with open_container(info.path) as container:
+        stream = video_stream(container, info.path)
+        try:
+            stamps = [p.pts for p in container.demux(stream) if p.size]
+        except av.error.FFmpegError:
+            return None
+    if len(stamps) != info.n_frames or any(t is None for t in stamps) or not stream.time_base:
+        return None
+    stamps.sort()
+    base = float(stream.time_base)
+    return [(t - stamps[0]) * base for t in stamps]
 
 
 class _Collector:
@@ -114,16 +198,25 @@ class _Collector:
 
 
 def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, resizer: FrameResizer):
-    """One decode pass; returns (keys, motion, times, frames decoded, error text or None).
+    """One decode pass; returns (keys, motion, times, frames decoded, error text or None)."""
+    for out, decoded, error in _decode_stream(info, [plan], video, resizer):
+        return out.keys, out.motion, out.times, decoded, error
+
+
+def _decode_stream(info: VideoInfo, plans, video: VideoSection, resizer: FrameResizer):
+    """One decode pass over the clip, yielding ``(collector, frames decoded so far, error or None)`` for each
+    plan of ``plans`` (ascending, non-overlapping frame ranges) as soon as its last planned frame is resized.
 
     The decoder (FFmpeg's own threads) and the resize (one worker thread; swscale and torch release the
     GIL) run in parallel. At most ``IN_FLIGHT`` full-size frames wait for their resize; each is dropped once
-    resized.
+    resized. When decoding ends early (end of data or an error) the plan in progress is yielded with the
+    frames it got and the rest are not.
     """
     import av
 
-    out = _Collector(plan, video)
-    index, start, error = -1, None, None
+    plans = iter(plans)
+    out = _Collector(next(plans), video)
+    index, start, error, done = -1, None, None, False
     pending: deque = deque()
     pool = ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize")
     with open_container(info.path) as container, pool:
@@ -141,13 +234,21 @@ def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, re
                 while len(pending) > IN_FLIGHT:
                     _finish(pending.popleft(), out, info.path)
                 if index >= out.last:
-                    break
+                    while pending:
+                        _finish(pending.popleft(), out, info.path)
+                    yield out, index + 1, None
+                    following = next(plans, None)
+                    if following is None:
+                        done = True
+                        break
+                    out = _Collector(following, video)
         except av.error.FFmpegError as exc:
             error = exc.strerror or type(exc).__name__
         finally:
             while pending:
                 _finish(pending.popleft(), out, info.path)
-    return out.keys, out.motion, out.times, index + 1, error
+    if not done:
+        yield out, index + 1, error
 
 
 def _finish(item, out: _Collector, path: str) -> None:

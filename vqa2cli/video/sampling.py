@@ -27,7 +27,7 @@ Deviations, each recorded in ``SamplingPlan.policy`` and ``SamplingPlan.notes``:
   all below ``4k`` frames (32 with ``k = 8``: about a second; under ``k`` frames not even before the cut to
   4); the same policy applies: the rule's frames before the cut to 4 (at least frame 0), the last repeated
   up to 4 (``pad:4``, noted).
-* **Long clips** (``policy="stride"``, the default). The motion position table has ``max_motion_frames``
+* **Long clips** (``policy="stride"``). The motion position table has ``max_motion_frames``
   (2000) rows and the official code crashes beyond it. We take every ``s``-th frame of the rule's frames,
   ``s = ceil(n_rule / max_motion_frames)``, so at most ``max_motion_frames`` motion frames remain (cut to a
   multiple of 4; ``stride:s``; consecutive motion frames are ``s * motion_frame_step`` frames apart). If
@@ -35,6 +35,8 @@ Deviations, each recorded in ``SamplingPlan.policy`` and ``SamplingPlan.notes``:
   code silently truncates the sequence at 10000 embeddings), the key frames are subsampled uniformly to the
   largest count that fits, first and last kept (``keyframes:uniform-K``); only if not even one key frame
   fits is the motion stride increased.
+* ``policy="segments"`` (the default) scores a clip over the limits window by window
+  (:mod:`vqa2cli.video.segments`); a single plan made under it behaves as ``stride``.
 * ``policy="error"`` raises :class:`ClipTooLongError` instead of deviating for long clips.
 """
 
@@ -45,7 +47,8 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 
-POLICIES = ("stride", "error")
+POLICIES = ("segments", "stride", "error")  # "segments": windows (video/segments.py); a single
+# plan under it is planned as "stride" (a window over the motion table, or `ask` on a long clip)
 
 
 class ClipTooLongError(InputError):

@@ -1,0 +1,166 @@
+"""Cut a long clip into windows scored one by one: pure index arithmetic beside :mod:`.sampling`.
+
+A window is a run of whole frames ``[start, stop)`` in decode (= presentation) order. Windows tile the clip:
+every frame belongs to exactly one window. Inside a window the key and dense frames are exactly the official
+rule applied to the window as if it were a clip (``plan_sampling(stop - start, ...)``), with the indices
+offset by ``start``; so a clip exactly one window long gets today's single forward, and a window scored as a
+segment gets the same indices (and the same probabilities) as a file holding just its frames.
+
+Window length. ``L = k · r`` frames, ``r`` the key-frame step (``round(avg_fps)`` at 1 fps) and
+``k = max(1, round(window_s / (r / avg_fps)))`` key-frame steps: windows start on multiples of ``r``, so the
+key frames of every window sit on the clip's official 1 fps indices ``range(0, n, r)``. At 29.97 fps
+``--segments 10s`` gives ``L = 300`` frames (10.01 s).
+
+Presentation time. A constant-frame-rate clip is cut at ``w · L``. A variable-frame-rate clip is cut by
+presentation time: boundary ``w`` is the first frame shown at or after ``w · window_s`` seconds, moved to the
+nearest multiple of ``r`` (key frames stay on the official indices); boundaries that collide are dropped.
+
+Short last window. The frames after the last boundary form the last window. When they are fewer than ``r``
+(under one key-frame interval, about a second) and a previous window exists, they are merged into it: a
+score from less than a second of video, with one key frame, is noise, and a merged window is at most one
+key-frame step longer than the others. A clip shorter than one window is one window: the whole clip.
+
+Motion frames follow the window's own rule: all its frames cut to a multiple of 4, so up to 3 frames at the
+end of each window are seen by the key-frame branch only (as the official rule drops them at a clip's end).
+A window over the motion table (e.g. 10 s at 240 fps) is strided within itself (``stride:s``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from ..errors import UsageError
+from .sampling import SamplingPlan, keyframe_step, plan_sampling
+
+AUTO_WINDOW_S = 10.0  # the model card's window when it names none: LSVQ training clips are mostly 5-12 s
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of a clip: frames ``[start, stop)`` (decode order) shown from ``start_s`` to ``end_s``."""
+
+    index: int
+    start: int  # first frame index in the clip
+    stop: int  # one past the last frame index
+    start_s: float  # seconds from the first frame's presentation time
+    end_s: float
+    plan: SamplingPlan  # the official rule on the window's frames, indices into the *clip* (offset by start)
+
+    @property
+    def n_frames(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def parse_duration(text: str) -> float | None:
+    """``"10s"``, ``"10"``, ``"2.5s"``, ``"1m"``, ``"1m30s"`` → seconds; ``"auto"`` → ``None``.
+
+    Raises :class:`UsageError` for anything else or a non-positive duration.
+    """
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", value)
+    if not value or not match or not any(match.groups()):
+        raise UsageError(f"cannot read window duration '{text}'", "use e.g. 10s, 5, 2.5s, 1m30s or auto")
+    seconds = float(match.group(1) or 0) * 60 + float(match.group(2) or 0)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise UsageError(f"window duration must be positive, got '{text}'", "use e.g. --segments 10s")
+    return seconds
+
+
+def window_frames(avg_fps: float, window_s: float, keyframe_fps: float = 1.0) -> int:
+    """``L = k · r``: the window length in frames, a whole number (at least 1) of key-frame steps."""
+    if not (math.isfinite(window_s) and window_s > 0):
+        raise ValueError(f"window_s must be positive, got {window_s!r}")
+    step = keyframe_step(avg_fps, keyframe_fps)
+    return step * max(1, round(window_s * avg_fps / step))
+
+
+def _boundaries(n_frames: int, avg_fps: float, window_s: float, keyframe_fps: float,
+                frame_times: Sequence[float] | None) -> list[int]:
+    """Window start indices (the first is 0), before the short-tail rule."""
+    step = keyframe_step(avg_fps, keyframe_fps)
+    if frame_times is None:
+        return list(range(0, n_frames, window_frames(avg_fps, window_s, keyframe_fps)))
+    if len(frame_times) != n_frames:
+        raise ValueError(f"frame_times has {len(frame_times)} entries for {n_frames} frames")
+    starts, w = [0], 1
+    while True:
+        first = bisect.bisect_left(frame_times, w * window_s)
+        if first >= n_frames:
+            return starts
+        snapped = step * round(first / step)
+        if starts[-1] < snapped < n_frames:
+            starts.append(snapped)
+        w += 1
+
+
+def plan_windows(n_frames: int, avg_fps: float, window_s: float, *, keyframe_fps: float = 1.0,
+                 max_motion_frames: int = 2000, token_budget: int | None = None,
+                 tokens_per_keyframe: int = 196, motion_copies: int = 1, policy: str = "stride",
+                 frame_times: Sequence[float] | None = None, duration_s: float | None = None,
+                 source: str = "video") -> tuple[Window, ...]:
+    """Tile ``n_frames`` frames into windows of about ``window_s`` seconds (module docstring).
+
+    ``frame_times``: presentation time in seconds of every frame (sorted, first = 0) for variable-frame-rate
+    clips; ``None`` means constant rate (frame ``i`` at ``i / avg_fps``). ``duration_s`` ends the last window
+    (default: ``n_frames / avg_fps``, or the last frame time plus one average frame for VFR). The other
+    arguments go to :func:`~vqa2cli.video.sampling.plan_sampling` for each window (``policy="segments"``
+    strides a window over the motion table, as ``stride`` does). Raises ``ValueError`` for bad numbers and
+    :class:`~vqa2cli.video.sampling.ClipTooLongError` when ``policy="error"`` and a window is over the limits.
+    """
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be at least 1, got {n_frames}")
+    step = keyframe_step(avg_fps, keyframe_fps)
+    starts = _boundaries(n_frames, avg_fps, window_s, keyframe_fps, frame_times)
+    if len(starts) > 1 and n_frames - starts[-1] < step:
+        starts.pop()  # the short tail joins the previous window
+    stops = starts[1:] + [n_frames]
+    if frame_times is None:
+        times = [s / avg_fps for s in starts]
+        end = duration_s if duration_s is not None else n_frames / avg_fps
+    else:
+        times = [float(frame_times[s]) for s in starts]
+        end = duration_s if duration_s is not None else float(frame_times[-1]) + 1.0 / avg_fps
+    ends = times[1:] + [max(end, times[-1])]
+    windows = []
+    for i, (start, stop) in enumerate(zip(starts, stops)):
+        local = plan_sampling(stop - start, avg_fps, keyframe_fps=keyframe_fps,
+                              max_motion_frames=max_motion_frames, token_budget=token_budget,
+                              tokens_per_keyframe=tokens_per_keyframe, motion_copies=motion_copies,
+                              policy="stride" if policy == "segments" else policy, source=source)
+        windows.append(Window(i, start, stop, round(times[i], 6), round(ends[i], 6), offset_plan(local, start)))
+    return tuple(windows)
+
+
+def offset_plan(plan: SamplingPlan, offset: int) -> SamplingPlan:
+    """The same plan with every index moved by ``offset`` frames (window → clip indices)."""
+    return replace(plan, keyframe_indices=tuple(i + offset for i in plan.keyframe_indices),
+                   motion_indices=tuple(i + offset for i in plan.motion_indices))
+
+
+def exceeds_limits(n_frames: int, avg_fps: float, *, keyframe_fps: float = 1.0, max_motion_frames: int = 2000,
+                   token_budget: int | None = None, tokens_per_keyframe: int = 196,
+                   motion_copies: int = 1) -> bool:
+    """True when one official forward over the whole clip would need the long-clip policy (motion table or
+    token budget exceeded); ``False`` means the single forward uses the official indices unchanged."""
+    plan = plan_sampling(n_frames, avg_fps, keyframe_fps=keyframe_fps, max_motion_frames=max_motion_frames,
+                         token_budget=token_budget, tokens_per_keyframe=tokens_per_keyframe,
+                         motion_copies=motion_copies, policy="stride")
+    return plan.motion_stride > 1 or len(plan.keyframe_indices) < len(range(0, n_frames, plan.keyframe_step))
+
+
+def format_time(seconds: float) -> str:
+    """``70.0`` → ``"00:01:10"`` (hours:minutes:seconds, tenths shown when not whole)."""
+    tenths = int(round(max(0.0, seconds) * 10))
+    whole, frac = divmod(tenths, 10)
+    text = f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+    return text + (f".{frac}" if frac else "")
