@@ -36,6 +36,11 @@ MaxMotionOpt = Annotated[Optional[int], typer.Option(
 StallingStyleOpt = Annotated[str, typer.Option(
     "--stalling-style", metavar="sequence|stats",
     help="How stalling is phrased for the streaming scorer (the two training formats).")]
+ServerOpt = Annotated[Optional[str], typer.Option(
+    "--server", metavar="URL", help="Run on a `vqa2 serve` server instead of loading the model here "
+    "(or set VQA2_SERVER; the token comes from VQA2_TOKEN).")]
+ServerPathsOpt = Annotated[bool, typer.Option(
+    "--server-paths", help="With --server: send file paths instead of uploading (the server reads them under its --allow-root).")]
 PolicyOpt = Annotated[Optional[str], typer.Option(
     "--long-clip", metavar="stride|error", help="Over the motion/token limits: subsample evenly (stride) or fail (error). [default: stride]")]
 

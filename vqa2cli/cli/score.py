@@ -10,8 +10,8 @@ import typer
 
 from ..errors import ExitCode, InputError, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, StallingStyleOpt, VerboseOpt, check_format, model_label,
-                      require_stalling_prompt, scoring_settings, start_console)
+                      PolicyOpt, QuantOpt, QuietOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt, VerboseOpt,
+                      check_format, model_label, require_stalling_prompt, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -24,6 +24,8 @@ EXAMPLES = """Examples:
   vqa2 score stream.mp4 --model streaming-scorer --stalling 000011110000
 
   vqa2 score clip.mp4 --model ./my-finetune --dtype bf16 --quant 4bit
+
+  vqa2 score encode.mp4 --fail-under 0.6 --server http://127.0.0.1:8000   # a warm `vqa2 serve`
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. Exit codes: 0 ok, 1 a score is below
@@ -49,6 +51,8 @@ def score(
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
     offline: OfflineOpt = False,
+    server: ServerOpt = None,
+    server_paths: ServerPathsOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -59,6 +63,16 @@ def score(
     check_format(fmt)
     if fail_under is not None and not 0.0 <= fail_under <= 1.0:
         raise UsageError(f"--fail-under must be between 0 and 1, got {fail_under}", "scores are on the 0-1 scale")
+    from ..serve.client import server_urls
+
+    if urls := server_urls(server):
+        from ..serve.client import collect_options, run_remote_scoring
+
+        options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
+                                  max_motion_frames=max_motion_frames, long_clip=long_clip, stalling=stalling,
+                                  stalling_style=stalling_style if stalling is not None else None)
+        files_ = [str(f) for f in files]
+        raise typer.Exit(int(run_remote_scoring(files_, urls, options, fmt, fail_under, server_paths, console)))
     settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)
     stall = parse_stalling(stalling, stalling_style)

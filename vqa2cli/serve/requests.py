@@ -63,7 +63,7 @@ async def read_input(request, task: str, *, roots: list[Path], max_upload_bytes:
         try:
             path = confine(body["path"], roots)
         except Refused as exc:
-            raise ApiError(exc.status, exc.code, exc.message, 2 if exc.status == 422 else 4) from exc
+            raise ApiError(exc.status, exc.code, exc.message, 2 if exc.status == 422 else 3) from exc
         return Input(path, path, body)
     if kind == "multipart/form-data":
         return await _read_upload(request, task, max_upload_bytes)
@@ -135,7 +135,7 @@ def _copy(src, dest: str, limit: int) -> int:
             size += len(chunk)
             if size > limit:
                 raise ApiError(413, "too_large", f"upload over the server's limit of {limit} bytes "
-                               "(--max-upload-mb)", 2)
+                               "(--max-upload-mb)", 3)
             out.write(chunk)
     return size
 
@@ -153,7 +153,7 @@ def remove(folder: str | None) -> None:
 class BodyTooLarge(ApiError):
     def __init__(self, limit: int):
         super().__init__(413, "too_large", f"request body over the server's limit of {limit} bytes "
-                         "(--max-upload-mb)", 2)
+                         "(--max-upload-mb)", 3)
 
 
 class BodyLimit:
