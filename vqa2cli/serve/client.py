@@ -7,7 +7,7 @@ one-line message before any file is sent), then uploads each file (multipart, wi
 ``--allow-root``. The server's JSON record is written by the CLI's own writers, unchanged.
 
 Failures: a server that cannot be reached, refuses the token, or stays busy (503 after
-``MAX_BUSY_RETRIES`` waits of ``Retry-After`` seconds) is :class:`ServerError` (exit 4, one line naming
+``VQA2_SERVER_WAIT`` seconds, default 300, of waiting ``Retry-After`` seconds at a time) is :class:`ServerError` (exit 4, one line naming
 the URL); a 422 usage refusal is :class:`~vqa2cli.errors.UsageError` (exit 2); an input the server could
 not use comes back as the same error record (exit 3) as in-process.
 """
@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ExitCode, InputError, UsageError, Vqa2Error
 from ..output.records import AnswerRecord, ModelInfo, ScoreRecord
 
-MAX_BUSY_RETRIES = 10  # 503 answers waited out (Retry-After, at most MAX_WAIT_S each) before exit 4
+MAX_BUSY_WAIT_S = 300.0  # 503 answers are waited out (Retry-After, at most MAX_WAIT_S each) this long
 MAX_WAIT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
 MODEL_ERROR_CODES = ("runtime_error", "internal_error")
@@ -68,6 +68,7 @@ class ServerClient:
         read = timeout_s if timeout_s is not None else float(os.environ.get("VQA2_SERVER_TIMEOUT", "900"))
         self.http = httpx.Client(base_url=url, headers=headers, timeout=httpx.Timeout(read, connect=CONNECT_TIMEOUT_S))
         self.in_flight = 0  # requests under way (batch spreads files to the least busy server)
+        self.sent = 0  # files sent
 
     def close(self) -> None:
         self.http.close()
@@ -89,6 +90,7 @@ class ServerClient:
         return self._work("ask", path, {"options": options, "questions": questions}, send_path)
 
     def _work(self, task: str, path: str, body: dict[str, Any], send_path: bool):
+        self.sent += 1
         if send_path:
             sent = os.path.abspath(path)
             result = self._json(self._send("POST", f"/v1/{task}", json={**body, "path": sent}), path)
@@ -105,7 +107,8 @@ class ServerClient:
     def _send(self, method: str, route: str, rewind=None, **kwargs):
         import httpx
 
-        for attempt in range(MAX_BUSY_RETRIES + 1):
+        deadline = time.monotonic() + float(os.environ.get("VQA2_SERVER_WAIT", MAX_BUSY_WAIT_S))
+        while True:
             if rewind is not None:
                 rewind.seek(0)
             try:
@@ -113,10 +116,10 @@ class ServerClient:
             except httpx.TransportError as exc:
                 raise ServerError(f"cannot reach the vqa2 server at {self.url}: {_reason(exc)}",
                                   "start it with `vqa2 serve`, or check --server / VQA2_SERVER") from exc
-            if response.status_code != 503 or attempt == MAX_BUSY_RETRIES:
+            pause = min(MAX_WAIT_S, _retry_after(response))
+            if response.status_code != 503 or time.monotonic() + pause > deadline:
                 return response
-            time.sleep(min(MAX_WAIT_S, _retry_after(response)))
-        raise AssertionError("unreachable")  # pragma: no cover
+            time.sleep(pause)
 
     def _json(self, response, path: str | None = None) -> Any:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import threading
 
@@ -44,6 +46,19 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
             state.draining = True
             state.metrics.ready.set(0)
             super().handle_exit(sig, frame)
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            """Like uvicorn's, without re-raising the signal after the drain: a drained server exits 0."""
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
     config = uvicorn.Config(create_app(state), lifespan="off", log_level="info" if access_log else "warning",
                             access_log=access_log, timeout_graceful_shutdown=None)
