@@ -21,7 +21,7 @@ EXAMPLES = """Examples:
 
   vqa2 serve --host 0.0.0.0 --token-file /run/secrets/vqa2-token --allow-root /data/encodes
 
-  vqa2 serve --model ugc-scorer --assistant qi-assistant --max-queue 64
+  vqa2 serve --model ugc-scorer --assistant assistant --max-queue 64
 
 One server holds one model on one device; run one per GPU and put a load balancer in front (readiness:
 GET /readyz). A full queue answers 503 with Retry-After. SIGTERM (or Ctrl-C) stops accepting work,
