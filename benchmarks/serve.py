@@ -48,11 +48,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def start_server(model_dir: Path, root: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(model_dir: Path, root: Path, log: Path, device: str) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     err = open(log, "w")
     proc = subprocess.Popen([sys.executable, "-m", "vqa2cli", "serve", "--model", str(model_dir), "--port", "0",
-                             "--device", "cpu", "--allow-root", str(root), "--max-queue", "64"],
+                             "--device", device, "--allow-root", str(root), "--max-queue", "64"],
                             stdout=subprocess.DEVNULL, stderr=err, env=env)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=160)
     parser.add_argument("--height", type=int, default=120)
     parser.add_argument("--rounds", type=int, default=2, help="latency passes over the clips")
+    parser.add_argument("--device", default="cpu", help="where the model runs (server and in-process alike)")
     parser.add_argument("--cold-runs", type=int, default=2, help="cold and warm CLI processes each")
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "vqa2-bench-serve")
     parser.add_argument("--record", action="store_true", help="write the results into RESULTS.md")
@@ -160,9 +161,9 @@ def main() -> None:
         write_tiny_official_checkpoint(model_dir)
     clips = args.work_dir / "clips"
     paths = make_inputs(clips, args.clips, args.seconds, args.fps, (args.width, args.height))
-    proc, url = start_server(model_dir, clips, args.work_dir / "server.log")
+    proc, url = start_server(model_dir, clips, args.work_dir / "server.log", args.device)
     try:
-        settings, ref = resolve_settings("score", str(model_dir), None, runtime__device="cpu")
+        settings, ref = resolve_settings("score", str(model_dir), None, runtime__device=args.device)
         scorer = Scorer.load(settings, ref)
         client = ServerClient(url)
         scorer.score(paths[0])  # warm-up of both: first-call costs are not per-request costs
@@ -173,7 +174,7 @@ def main() -> None:
         server_cpu = process_cpu_s(proc.pid) - server_cpu0
         local_cpu = time.process_time() - local_cpu0  # includes the client's own (small) share
         one, four = throughput(url, paths, 1), throughput(url, paths, 4)
-        cold = [cli_process(["score", paths[i % len(paths)], "-m", str(model_dir), "--device", "cpu"])
+        cold = [cli_process(["score", paths[i % len(paths)], "-m", str(model_dir), "--device", args.device])
                 for i in range(args.cold_runs)]
         warm = [cli_process(["score", paths[i % len(paths)], "--server", url]) for i in range(args.cold_runs)]
     finally:
@@ -211,8 +212,8 @@ def main() -> None:
     print(table)
     print(summary)
     if args.record:
-        setup = (f"`python benchmarks/serve.py` ({time.strftime('%Y-%m-%d')}): tiny random checkpoint on CPU "
-                 f"(`--device cpu` in both), {args.clips} clips of {args.seconds:g} s at {args.width}x{args.height}, "
+        setup = (f"`python benchmarks/serve.py` ({time.strftime('%Y-%m-%d')}): tiny random checkpoint "
+                 f"(`--device {args.device}` in both), {args.clips} clips of {args.seconds:g} s at {args.width}x{args.height}, "
                  f"{args.fps:g} fps; the server gets multipart uploads from `serve.client.ServerClient`. "
                  f"Machine: {machine()}.")
         record(f"## Serving\n\n{setup} {NOTES}\n\n{table}\n\n{summary}.\n")

@@ -45,6 +45,18 @@ def test_queue_bounds_and_recovers_after_failures():
         queue.submit(_job(lambda p: "late"))
 
 
+def test_cancelled_job_is_skipped_and_the_model_thread_lives():
+    queue = WorkQueue(max_queue=4, workers=1)
+    gate, ran = threading.Event(), []
+    blocker = queue.submit(_job(lambda p: "first", gate))
+    cancelled = queue.submit(_job(lambda p: ran.append("cancelled job ran")))
+    assert cancelled.cancel()  # what asyncio.wrap_future does when the awaiting request is cancelled
+    gate.set()
+    assert blocker.result(30) == "first"
+    assert queue.submit(_job(lambda p: "next")).result(30) == "next" and ran == []
+    assert queue.close(timeout=30)
+
+
 def test_close_waits_for_accepted_jobs():
     queue = WorkQueue(max_queue=4, workers=2)
     gate = threading.Event()

@@ -28,6 +28,7 @@ from typing import Any
 from starlette.requests import Request  # route signatures: FastAPI reads this annotation at import
 
 from ..errors import InputError, UsageError
+from .queue import QueueClosed, QueueFull
 from .requests import JSON_BODY_LIMIT, ApiError, BodyLimit, Input, json_body, read_input, remove
 from .security import Refused, check_bearer
 INPUT_STATUS = 422  # a file the model cannot use (the CLI's exit 3)
@@ -145,17 +146,25 @@ def create_app(state: ServerState):
         body, content_type = state.metrics.render()
         return Response(body, media_type=content_type)
 
+    class AsciiJSONResponse(JSONResponse):
+        """JSON with non-ASCII escaped: a file name that is not valid UTF-8 survives as \\udcXX escapes."""
+
+        def render(self, content) -> bytes:
+            import json
+
+            return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
+
     @app.post("/v1/settings", summary="Validate options; return the resolved config")
     async def settings(request: Request):
-        return await _timed(state, "settings", lambda: _settings(state, request), JSONResponse)
+        return await _timed(state, "settings", lambda: _settings(state, request), AsciiJSONResponse)
 
     @app.post("/v1/score", summary="Score one video (upload or allowed path): a vqa2.score/1 record")
     async def score(request: Request):
-        return await _timed(state, "score", lambda: _work(state, request, "score"), JSONResponse)
+        return await _timed(state, "score", lambda: _work(state, request, "score"), AsciiJSONResponse)
 
     @app.post("/v1/ask", summary="Ask questions about one video: a list of vqa2.answer/1 records")
     async def ask(request: Request):
-        return await _timed(state, "ask", lambda: _work(state, request, "ask"), JSONResponse)
+        return await _timed(state, "ask", lambda: _work(state, request, "ask"), AsciiJSONResponse)
 
     return app
 
@@ -215,10 +224,10 @@ async def _work(state: ServerState, request, task: str):
         job = _make_job(state, task, source, resolved, questions)
         try:
             future = state.queue.submit(job)
-        except Exception as exc:  # QueueFull / QueueClosed
-            code = "queue_full" if type(exc).__name__ == "QueueFull" else "shutting_down"
-            raise ApiError(503, code, f"server busy: {exc}" if code == "queue_full" else str(exc),
-                           retry_after=state.config.retry_after_s) from exc
+        except QueueFull as exc:
+            raise ApiError(503, "queue_full", f"server busy: {exc}", retry_after=state.config.retry_after_s) from exc
+        except QueueClosed as exc:
+            raise ApiError(503, "shutting_down", str(exc), retry_after=state.config.retry_after_s) from exc
     except BaseException:
         remove(source.cleanup)
         raise

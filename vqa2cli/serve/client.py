@@ -100,7 +100,9 @@ class ServerClient:
         st = os.stat(path)
         meta = json.dumps({**body, "name": str(path), "mtime_ns": st.st_mtime_ns})
         with open(path, "rb") as fh:
-            files = {"file": (os.path.basename(path) or "upload", fh, "application/octet-stream")}
+            suffix = os.path.splitext(path)[1]
+            safe = "upload" + (suffix if suffix.isascii() and suffix[1:].isalnum() else "")  # the name is in meta
+            files = {"file": (safe, fh, "application/octet-stream")}
             response = self._send("POST", f"/v1/{task}", files=files, data={"request": meta}, rewind=fh)
         return self._json(response, path)
 

@@ -82,10 +82,11 @@ class WorkQueue:
         return job.future
 
     def _prepare(self, job: Job) -> None:
-        try:
-            job.prepared = job.prepare()
-        except BaseException as exc:  # noqa: BLE001 - becomes the job's error record
-            job.error = exc
+        if not job.future.cancelled():  # the caller gave up (client gone): no decode
+            try:
+                job.prepared = job.prepare()
+            except BaseException as exc:  # noqa: BLE001 - becomes the job's error record
+                job.error = exc
         self._ready.put(job)
 
     def _model_loop(self) -> None:
@@ -93,6 +94,10 @@ class WorkQueue:
             job = self._ready.get()
             if job is _STOP:
                 return
+            if not job.future.set_running_or_notify_cancel():  # cancelled: skip the model, free the slot
+                job.prepared = None
+                self._finished()
+                continue
             try:
                 if job.error is not None:
                     result = job.fail(job.error)
