@@ -297,6 +297,16 @@ def test_token_required_on_non_loopback_bind(url, clips, capsys, monkeypatch):
     assert result.returncode == 2 and "--token-file" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def test_weights_that_fail_to_load_exit_4(tmp_path):
+    empty = tmp_path / "not-a-checkpoint"
+    empty.mkdir()
+    result = subprocess.run([sys.executable, "-m", "vqa2cli", "serve", "--model", str(empty), "--port", "0"],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: ") and str(empty) in result.stderr
+
+
 def test_loopback_rule():
     from vqa2cli.serve.security import is_loopback
 
