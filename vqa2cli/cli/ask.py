@@ -10,7 +10,8 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
-                      QuantOpt, QuietOpt, VerboseOpt, check_format, model_label, resolve_settings, start_console)
+                      QuantOpt, QuietOpt, ServerOpt, ServerPathsOpt, VerboseOpt, check_format, model_label,
+                      resolve_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -23,6 +24,7 @@ EXAMPLES = """Examples:
   vqa2 ask clip.mp4 "Describe the quality issues." --max-new-tokens 256 --format json
 
   vqa2 ask episode.mkv "Is there stutter?" --segments 10s     # one answer per 10 s window, with its time
+  vqa2 ask clip.mp4 "Is there stutter?" --server http://127.0.0.1:8000   # a warm `vqa2 serve --assistant`
 
 Decoding is greedy unless --sample is given, so the same question gives the same answer. In table
 format the answer is streamed as it is generated. Several questions reuse one decode of the video."""
@@ -53,6 +55,8 @@ def ask(
         help="Answer for each window of DURATION (10s, 5, 1m; auto = the card's 10 s), each answer with its "
              "time range.")] = None,
     offline: OfflineOpt = False,
+    server: ServerOpt = None,
+    server_paths: ServerPathsOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -61,6 +65,15 @@ def ask(
     console = start_console(quiet, verbose)
     check_format(fmt)
     asked = _collect_questions(question, questions, questions_file)
+    from ..serve.client import server_urls
+
+    if urls := server_urls(server):
+        from ..serve.client import collect_options, run_remote_asking
+
+        options = collect_options(config=config, model=model, max_new_tokens=max_new_tokens, sample=sample or None,
+                                  temperature=temperature, device=device, dtype=dtype, quant=quant,
+                                  max_motion_frames=max_motion_frames, long_clip=long_clip)
+        raise typer.Exit(int(run_remote_asking(str(file), asked, urls, options, fmt, server_paths, console)))
     settings, ref = resolve_settings(
         "ask", model, config, generation__max_new_tokens=max_new_tokens, generation__do_sample=sample or None,
         generation__temperature=temperature, runtime__device=device, runtime__dtype=dtype, runtime__quant=quant,

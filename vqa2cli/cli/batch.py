@@ -13,7 +13,8 @@ import typer
 from ..errors import ExitCode, UsageError
 from ..output.rowfiles import RowFiles  # the row writer (kept importable from here)
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, model_label, scoring_settings, start_console)
+                      PolicyOpt, QuantOpt, QuietOpt, ServerPathsOpt, VerboseOpt, model_label, scoring_settings,
+                      start_console)
 from .segments import (FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt,
                        check_segments_csv)
 
@@ -30,6 +31,7 @@ EXAMPLES = """Examples:
   torchrun --nproc-per-node 4 -m vqa2cli batch encodes/ --csv scores.csv   # 4 GPUs, one CSV
 
   vqa2 batch episodes/ --csv scores.csv --segments 10s --segments-csv windows.csv --plot-dir plots/
+  vqa2 batch encodes/ --csv scores.csv --server http://gpu1:8000 --server http://gpu2:8000
 
 Rows are appended and fsync'd as each file finishes, so an interrupted run keeps every finished row;
 --resume skips files whose path, size and mtime match a row (error rows included unless --retry-errors)
@@ -58,6 +60,7 @@ class BatchJob:
     fail_under: float | None = None
     summary: bool = False
     offline: bool = False
+    remote: Any = None  # serve.client.RemoteBatchScorer with --server: files go to the server(s)
 
     def validate(self) -> None:
         if not self.csv and not self.jsonl:
@@ -199,25 +202,29 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
     from ..pipeline.run import preflight
     from .segments import SegmentOutputs, load_scorer
 
-    scorer = None
     segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
-    if todo:
+    scorer, make_error, workers = job.remote, error_row_factory(settings), job.workers
+    if job.remote is not None:  # --server: requests run in the worker threads, two per server at least
+        from ..serve.client import remote_error_factory
+
+        make_error, workers = remote_error_factory(make_error), max(workers, 2 * len(job.remote.clients))
+    elif todo:
         console.info(f"Loading {model_label(settings)} ...")
         scorer = load_scorer(settings, ref, windows, segment_out, offline=job.offline)
     rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume)
 
     def sink(record, targets) -> None:
         rows.write(record, targets)
-        segment_out.after(record, scorer.last_thumbnails if scorer is not None else ())
+        segment_out.after(record, getattr(scorer, "last_thumbnails", ()))
         if record.status != "ok":
             console.warning(record.error or f"{record.path}: failed")
 
     threads = _share_cpu(scorer, job.workers, console) if todo else None
     try:
         if todo:
-            depth = job.prefetch or max(1, 2 * job.workers)
+            depth = job.prefetch or max(1, 2 * workers)
             with console.progress(len(todo), "scoring") as advance:
-                run_batch(todo, scorer, sink, make_error=error_row_factory(settings), workers=job.workers,
+                run_batch(todo, scorer, sink, make_error=make_error, workers=workers,
                           depth=depth, stats=stats, advance=advance, fail_under=job.fail_under,
                           preflight=preflight)
     finally:
@@ -324,6 +331,9 @@ def batch(
     fail_segment_under: FailSegmentOpt = None,
     plot_dir: PlotDirOpt = None,
     offline: OfflineOpt = False,
+    server: Annotated[Optional[list[str]], typer.Option(
+        "--server", metavar="URL", help="Send the files to `vqa2 serve` server(s) (or VQA2_SERVER; token from VQA2_TOKEN); repeat to spread files over several.")] = None,
+    server_paths: ServerPathsOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -341,6 +351,16 @@ def batch(
         workers=_default_workers() if workers is None else workers, prefetch=prefetch, shard=shard,
         fail_under=fail_under, summary=summary, offline=offline)
     job.validate()
+    from ..serve.client import server_urls
+
+    if urls := server_urls(server):
+        from ..serve.client import RemoteBatchScorer, collect_options, connect
+
+        options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
+                                  max_motion_frames=max_motion_frames, long_clip=long_clip)
+        clients, settings = connect(urls, "score", options)
+        job.remote = RemoteBatchScorer(clients, options, server_paths)
+        raise typer.Exit(int(run_job(job, settings, None, console)))
     device = _rank_device(device)
     settings, ref = scoring_settings("batch", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)

@@ -36,6 +36,11 @@ MaxMotionOpt = Annotated[Optional[int], typer.Option(
 StallingStyleOpt = Annotated[str, typer.Option(
     "--stalling-style", metavar="sequence|stats",
     help="How stalling is phrased for the streaming scorer (the two training formats).")]
+ServerOpt = Annotated[Optional[str], typer.Option(
+    "--server", metavar="URL", help="Run on a `vqa2 serve` server instead of loading the model here "
+    "(or set VQA2_SERVER; the token comes from VQA2_TOKEN).")]
+ServerPathsOpt = Annotated[bool, typer.Option(
+    "--server-paths", help="With --server: send file paths instead of uploading (the server reads them under its --allow-root).")]
 PolicyOpt = Annotated[Optional[str], typer.Option(
     "--long-clip", metavar="segments|stride|error", help="Over the motion/token limits: score in windows and pool them (segments), subsample evenly into one forward (stride) or fail (error). [default: segments]")]
 
@@ -76,15 +81,20 @@ def start_console(quiet: bool, verbose: bool):
 def scoring_settings(command: str, model, config, *, prompt, device, dtype, quant, max_motion_frames,
                      long_clip) -> tuple[Settings, ModelRef]:
     """Settings for the scoring commands (score, batch, eval); refuses a model whose prompt does not score."""
-    from ..pipeline.prompts import SCORING_STYLES
-
     settings, ref = resolve_settings(
         "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
         runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
+    require_scoring_prompt(settings, command)
+    return settings, ref
+
+
+def require_scoring_prompt(settings: Settings, command: str) -> None:
+    """Refuse a model whose prompt does not score (score, batch, eval and the server's /v1/score)."""
+    from ..pipeline.prompts import SCORING_STYLES
+
     if settings.model.prompt not in SCORING_STYLES:
         raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
                          f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")
-    return settings, ref
 
 
 def require_stalling_prompt(settings: Settings, source: str, style: str) -> None:

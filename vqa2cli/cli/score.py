@@ -10,8 +10,8 @@ import typer
 
 from ..errors import ExitCode, InputError, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, StallingStyleOpt, VerboseOpt, check_format, model_label,
-                      require_stalling_prompt, scoring_settings, start_console)
+                      PolicyOpt, QuantOpt, QuietOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt, VerboseOpt,
+                      check_format, model_label, require_stalling_prompt, scoring_settings, start_console)
 from .segments import FailSegmentOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 
 EXAMPLES = """Examples:
@@ -31,6 +31,7 @@ EXAMPLES = """Examples:
   vqa2 score episode.mkv --segments 10s --plot episode.png --segments-csv windows.csv
 
   vqa2 score film.mp4 --pool p5 --fail-under 0.5 --fail-segment-under 0.3   # gate the worst part too
+  vqa2 score encode.mp4 --fail-under 0.6 --server http://127.0.0.1:8000   # a warm `vqa2 serve`
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. Exit codes: 0 ok, 1 a score is below
@@ -61,6 +62,8 @@ def score(
     fail_segment_under: FailSegmentOpt = None,
     plot: PlotOpt = None,
     offline: OfflineOpt = False,
+    server: ServerOpt = None,
+    server_paths: ServerPathsOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -72,6 +75,16 @@ def score(
     check_format(fmt)
     if fail_under is not None and not 0.0 <= fail_under <= 1.0:
         raise UsageError(f"--fail-under must be between 0 and 1, got {fail_under}", "scores are on the 0-1 scale")
+    from ..serve.client import server_urls
+
+    if urls := server_urls(server):
+        from ..serve.client import collect_options, run_remote_scoring
+
+        options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
+                                  max_motion_frames=max_motion_frames, long_clip=long_clip, stalling=stalling,
+                                  stalling_style=stalling_style if stalling is not None else None)
+        files_ = [str(f) for f in files]
+        raise typer.Exit(int(run_remote_scoring(files_, urls, options, fmt, fail_under, server_paths, console)))
     settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)
     settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,

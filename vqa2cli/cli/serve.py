@@ -1,0 +1,75 @@
+"""`vqa2 serve`: keep a model warm and score/answer over HTTP (FastAPI + uvicorn, the `serve` extra)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from .options import ConfigOpt, DeviceOpt, DtypeOpt, ModelOpt, OfflineOpt, QuantOpt, QuietOpt, VerboseOpt, start_console
+
+EXAMPLES = """Examples:
+
+  vqa2 serve --model ugc-scorer                       # http://127.0.0.1:8000, docs at /docs
+
+  curl -F file=@clip.mp4 http://127.0.0.1:8000/v1/score
+
+  vqa2 score encode.mp4 --fail-under 0.6 --server http://127.0.0.1:8000
+
+  vqa2 serve --host 0.0.0.0 --token-file /run/secrets/vqa2-token --allow-root /data/encodes
+
+  vqa2 serve --model ugc-scorer --assistant assistant --max-queue 64
+
+One server holds one model on one device; run one per GPU and put a load balancer in front (readiness:
+GET /readyz). A full queue answers 503 with Retry-After. SIGTERM (or Ctrl-C) stops accepting work,
+finishes the requests in flight and exits 0. Exit codes: 0 stopped cleanly, 2 usage error (e.g. a
+non-loopback --host without --token-file), 4 the model could not be loaded."""
+
+
+def serve(
+    model: ModelOpt = None,
+    assistant: Annotated[Optional[str], typer.Option(
+        "--assistant", metavar="MODEL", help="Also load an assistant model for POST /v1/ask (card, repo or folder).")] = None,
+    config: ConfigOpt = None,
+    host: Annotated[str, typer.Option("--host", metavar="ADDR", help="Address to bind; anything but loopback needs --token-file.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="N", help="TCP port (0 = any free port; the port is logged).")] = 8000,
+    token_file: Annotated[Optional[Path], typer.Option(
+        "--token-file", metavar="FILE", help="File holding the bearer token clients must send (Authorization: Bearer ...).")] = None,
+    allow_root: Annotated[Optional[list[Path]], typer.Option(
+        "--allow-root", metavar="DIR", help='Folder whose files may be scored by path ({"path": ...}); repeatable. Default: uploads only.')] = None,
+    max_queue: Annotated[int, typer.Option("--max-queue", metavar="N", help="Most requests accepted and not yet answered; more get 503 + Retry-After.")] = 16,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", metavar="N", help="Decode threads running ahead of the model. [default: min(4, CPUs)]")] = None,
+    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", metavar="MB", help="Largest upload accepted (MB = 10^6 bytes).")] = 2000.0,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    quant: QuantOpt = None,
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Serve a warm model over HTTP: POST /v1/score and /v1/ask return the CLI's JSON records."""
+    from ..serve.app import ServeConfig
+    from ..serve.security import read_token, resolve_roots
+
+    console = start_console(quiet, verbose)
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, got {port}")
+    if max_queue < 1 or (workers is not None and workers < 1) or max_upload_mb <= 0:
+        raise UsageError("--max-queue and --workers must be >= 1 and --max-upload-mb > 0")
+    cfg = ServeConfig(
+        model=model, assistant=assistant, config=config, token=read_token(token_file, host),
+        runtime={"runtime__device": device, "runtime__dtype": dtype, "runtime__quant": quant},
+        roots=resolve_roots(list(allow_root or [])), max_queue=max_queue,
+        workers=workers or max(1, min(4, os.cpu_count() or 1)), max_upload_bytes=int(max_upload_mb * 1e6),
+        offline=offline)
+    from ..serve.run import run_server
+
+    raise typer.Exit(run_server(cfg, host, port, console, access_log=verbose))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve", epilog=EXAMPLES)(serve)

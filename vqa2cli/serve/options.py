@@ -1,0 +1,167 @@
+"""Request options → :class:`~vqa2cli.config.Settings`, through the CLI's own resolution and checks.
+
+A request's ``options`` object uses the CLI's option names (``--max-motion-frames`` → ``max_motion_frames``).
+Each table below maps an option to its Settings key (``section__key``, as ``cli.options.resolve_settings``
+takes it) or to ``None`` for options the route reads itself; adding an option to the server is one line
+here. Settings are built by the same ``resolve_settings`` / ``require_scoring_prompt`` /
+``parse_stalling`` calls as ``vqa2 score`` and ``vqa2 ask``, so every exit-code-2 case of the CLI is an
+HTTP 422 here with the same one-line message. The weights are fixed at server start: ``model``,
+``device``, ``dtype`` and ``quant`` are accepted only when they name what the server already runs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+SCORE_OPTIONS: dict[str, str | None] = {
+    "prompt": "model__prompt",
+    "max_motion_frames": "video__max_motion_frames",
+    "long_clip": "video__long_clip_policy",
+    "stalling": None,
+    "stalling_style": None,
+}
+ASK_OPTIONS: dict[str, str | None] = {
+    "max_new_tokens": "generation__max_new_tokens",
+    "sample": "generation__do_sample",
+    "temperature": "generation__temperature",
+    "max_motion_frames": "video__max_motion_frames",
+    "long_clip": "video__long_clip_policy",
+}
+FIXED_OPTIONS = ("model", "device", "dtype", "quant")  # fixed at start; accepted when they match
+TASK_OPTIONS = {"score": SCORE_OPTIONS, "ask": ASK_OPTIONS}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A request's Settings plus what is not a setting (the stalling of a streaming scorer)."""
+
+    settings: Any  # config.Settings
+    stalling: Any = None  # prompts.Stalling | None
+
+
+@dataclass
+class OptionResolver:
+    """Resolves request options for one task against the server's start flags (cached per option set).
+
+    ``model``/``config``/``runtime``: what ``vqa2 serve`` was started with (``runtime`` holds
+    ``runtime__device``/``runtime__dtype``/``runtime__quant`` flags). ``loaded``: the LoadedModel once
+    weights are in memory (to accept ``device``/``dtype``/``quant`` options that name it)."""
+
+    task: str
+    model: str | None
+    config: Path | None
+    runtime: dict[str, Any]
+    loaded: Any = None
+    _cache: dict[str, Resolved] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def base(self):
+        """(Settings, ModelRef) with no request options: what the server loads. Raises UsageError."""
+        from ..cli.options import require_scoring_prompt, resolve_settings
+
+        settings, ref = resolve_settings(self.task, self.model, self.config, **self.runtime)
+        if self.task == "score":
+            require_scoring_prompt(settings, "serve")
+        return settings, ref
+
+    def resolve(self, options: Any) -> Resolved:
+        """Validate ``options`` (a JSON object) and build its Settings; UsageError with the CLI's message."""
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            raise UsageError("'options' must be a JSON object of CLI option names",
+                             'e.g. {"max_motion_frames": 500}')
+        key = json.dumps(options, sort_keys=True, default=str)
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        resolved = self._resolve(options)
+        with self._lock:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            self._cache[key] = resolved
+        return resolved
+
+    def _resolve(self, options: dict[str, Any]) -> Resolved:
+        from ..cli.options import require_scoring_prompt, resolve_settings
+
+        table = TASK_OPTIONS[self.task]
+        for name in options:
+            if name not in table and name not in FIXED_OPTIONS:
+                known = ", ".join(sorted([*table, *FIXED_OPTIONS]))
+                raise UsageError(f"unknown option '{name}' for /v1/{self.task}", f"known options: {known}")
+        self._check_fixed(options)
+        flags = {table[k]: v for k, v in options.items() if k in table and table[k] is not None}
+        if self.task == "ask" and flags.get("generation__do_sample") is False:
+            flags["generation__do_sample"] = None  # the CLI passes `--sample or None`
+        settings, _ = resolve_settings(self.task, self.model, self.config, **self.runtime, **flags)
+        if self.task != "score":
+            return Resolved(settings)
+        require_scoring_prompt(settings, "score")
+        return Resolved(settings, _stalling(settings, options.get("stalling"), options.get("stalling_style")))
+
+    def _check_fixed(self, options: dict[str, Any]) -> None:
+        from ..registry import resolve_reference
+
+        settings, ref = self.base()
+        if options.get("model") is not None:
+            asked = resolve_reference(str(options["model"]), self.task)
+            if _where(asked) != _where(ref):
+                raise UsageError(f"this server runs {settings.model.name} ({ref.repo}@{ref.revision}), not "
+                                 f"{options['model']}; a request cannot load other weights",
+                                 "drop --model, or send the request to a server started with that model")
+        loaded = self.loaded
+        served = {"device": {"auto", settings.runtime.device} | _device_names(loaded),
+                  "dtype": {"auto", settings.runtime.dtype} | ({_dtype(loaded)} if loaded else set()),
+                  "quant": {settings.runtime.quant} | ({loaded.quant} if loaded else set())}
+        for name, allowed in served.items():
+            value = options.get(name)
+            if value is not None and value not in allowed:
+                raise UsageError(f"this server runs with {name} {sorted(allowed - {'auto'})[0]}, not {value}",
+                                 f"drop --{name}, or start a server with --{name} {value}")
+
+
+def _stalling(settings, value: Any, style: Any):
+    from ..cli.options import require_stalling_prompt
+    from ..pipeline.prompts import parse_stalling
+
+    style = "sequence" if style is None else style
+    if value is not None and not isinstance(value, str):
+        raise UsageError("--stalling must be 'none', a string of 0/1 per frame, or @FILE",
+                         "e.g. --stalling 0000011110000")
+    if not isinstance(style, str):
+        raise UsageError(f"unknown --stalling-style '{style}'", "use sequence or stats")
+    if isinstance(value, str) and value.strip().startswith("@"):
+        raise UsageError("stalling @FILE is read by the client, not the server", "send the 0/1 string itself")
+    stall = parse_stalling(value, style)
+    if stall is not None:
+        require_stalling_prompt(settings, "--stalling", style)
+    return stall
+
+
+def _where(ref) -> tuple[str, str]:
+    import os
+
+    if ref.local_dir is not None:
+        return os.path.realpath(ref.local_dir), "local"
+    return ref.repo, ref.revision
+
+
+def _device_names(loaded) -> set[str]:
+    if loaded is None:
+        return set()
+    device = loaded.device
+    return {str(device), device.type} | ({f"{device.type}:0"} if device.index in (None, 0) else set())
+
+
+def _dtype(loaded) -> str:
+    from ..pipeline.run import _dtype_name
+
+    return _dtype_name(loaded.dtype)

@@ -1,0 +1,94 @@
+"""Run the app under uvicorn: bind, load the weights in the background, drain on SIGTERM, exit code."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import threading
+
+from ..errors import ModelRuntimeError, Vqa2Error
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv4 or IPv6; port 0 = any free port). UsageError if taken."""
+    from ..errors import UsageError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         "choose another --port, or stop the process using it") from exc
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) -> int:
+    """Serve until SIGTERM/SIGINT; 0 after a clean drain. Raises the Vqa2Error of a failed model load."""
+    import uvicorn
+
+    from .app import ServerState, create_app
+
+    state = ServerState(cfg)
+    for resolver in state.resolvers.values():
+        resolver.base()  # an unknown model or a bad option fails now, exit 2, before anything binds
+    sock = bind(host, port)
+    actual = sock.getsockname()[1]
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:  # SIGTERM / SIGINT: refuse new work at once
+            if not state.draining:
+                console.info("shutting down: finishing the requests in flight, refusing new ones")
+            state.draining = True
+            state.metrics.ready.set(0)
+            super().handle_exit(sig, frame)
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            """Like uvicorn's, without re-raising the signal after the drain: a drained server exits 0."""
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    config = uvicorn.Config(create_app(state), lifespan="off", log_level="info" if access_log else "warning",
+                            access_log=access_log, timeout_graceful_shutdown=None)
+    server = Server(config)
+
+    def load() -> None:
+        names = ", ".join(filter(None, (cfg.model or "the default scorer", cfg.assistant)))
+        console.info(f"Loading {names} ...")
+        try:
+            state.load()
+        except BaseException as exc:  # noqa: BLE001 - reported after uvicorn stops
+            state.load_error = exc
+            server.should_exit = True
+            return
+        console.info(f"ready: http://{_show(host)}:{actual} (POST /v1/score; docs at /docs)")
+
+    console.info(f"listening on http://{_show(host)}:{actual}")
+    threading.Thread(target=load, name="vqa2-load", daemon=True).start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if state.queue is not None:
+            state.queue.close()
+    if isinstance(state.load_error, Vqa2Error):
+        raise state.load_error  # exit 4 (or 2) with its one line
+    if state.load_error is not None:
+        raise ModelRuntimeError(f"the model failed to load: {type(state.load_error).__name__}: {state.load_error}")
+    console.info("stopped")
+    return 0
+
+
+def _show(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

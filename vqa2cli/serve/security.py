@@ -1,0 +1,111 @@
+"""The server's security rules: which binds need a token, bearer-token checks, and path confinement.
+
+* Loopback binds (``127.0.0.0/8``, ``::1``, ``localhost``) may run without a token; any other bind
+  (``0.0.0.0``, a LAN address, a host name) requires ``--token-file``.
+* The token is compared in constant time (:func:`hmac.compare_digest`).
+* ``{"path": ...}`` requests are confined to the ``--allow-root`` folders after resolving symlinks:
+  ``..`` components, NUL bytes, paths resolving outside every root, and anything that is not a regular
+  file (devices such as ``/dev/zero``, FIFOs, sockets, folders) are refused before any file is opened.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+import stat
+from pathlib import Path
+
+from ..errors import UsageError
+
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+
+class Refused(Exception):
+    """A request refused by a security rule: ``status`` (HTTP) and a one-line ``message``."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 (with or without brackets) and the usual loopback host names."""
+    name = host.strip().strip("[]").lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:  # any other host name may resolve anywhere: not loopback
+        return False
+
+
+def read_token(path: str | Path | None, host: str) -> str | None:
+    """The bearer token from ``--token-file`` (stripped); refuses a non-loopback bind without one.
+
+    Raises UsageError (exit 2) for a missing/empty/too-short token file or a public bind without one."""
+    if path is None:
+        if not is_loopback(host):
+            raise UsageError(f"--host {host} is not a loopback address and no --token-file was given",
+                             "pass --token-file FILE (a bearer token clients send), or bind 127.0.0.1")
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{p}: token file not found", "write a random token to it, e.g. "
+                         "`python -c 'import secrets; print(secrets.token_urlsafe(32))' > FILE`")
+    token = p.read_text(encoding="utf-8").strip()
+    if len(token) < 16 or any(c.isspace() for c in token):
+        raise UsageError(f"{p}: the token must be at least 16 characters without spaces",
+                         "use e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    return token
+
+
+def check_bearer(header: str | None, token: str | None) -> None:
+    """Raise Refused(401) unless ``Authorization: Bearer <token>`` matches (constant-time)."""
+    if token is None:
+        return
+    if not header:
+        raise Refused(401, "unauthorized", "missing bearer token (send Authorization: Bearer TOKEN)")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise Refused(401, "unauthorized", "wrong bearer token")
+
+
+def resolve_roots(roots: list[str | Path]) -> list[Path]:
+    """The ``--allow-root`` folders, symlinks resolved; UsageError for one that is not a folder."""
+    out = []
+    for root in roots:
+        p = Path(root).expanduser()
+        if not p.is_dir():
+            raise UsageError(f"--allow-root {root}: not a folder", "name an existing folder of videos")
+        out.append(Path(os.path.realpath(p)))
+    return out
+
+
+def confine(raw: str, roots: list[Path]) -> str:
+    """Check a requested path; return it as an absolute path (relative paths are taken under the first root).
+
+    The returned path is what the scorer opens, so the record names the file as the client wrote it
+    (made absolute), exactly as ``vqa2 score`` would. A missing file passes (it becomes a
+    ``file_missing`` error record, like the CLI's); everything else listed in the module doc raises Refused."""
+    if not roots:
+        raise Refused(403, "forbidden", "path requests are disabled on this server (start it with "
+                      "--allow-root DIR, or upload the file)")
+    if not raw or "\x00" in raw:
+        raise Refused(422, "usage", "'path' must be a non-empty file path")
+    p = Path(raw)
+    if ".." in p.parts:
+        raise Refused(403, "forbidden", f"{raw}: '..' is not allowed in paths")
+    absolute = p if p.is_absolute() else roots[0] / p
+    real = Path(os.path.realpath(absolute))
+    if not any(real == r or r in real.parents for r in roots):
+        raise Refused(403, "forbidden", f"{raw}: outside the allowed roots")
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        return str(absolute)
+    except OSError as exc:
+        raise Refused(403, "forbidden", f"{raw}: cannot be read ({exc.strerror})") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise Refused(403, "forbidden", f"{raw}: not a regular file (devices, FIFOs and folders are refused)")
+    return str(absolute)
