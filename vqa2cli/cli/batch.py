@@ -84,6 +84,7 @@ class RowFiles:
 
     def __init__(self, paths: list[str], fmts: list[str], *, append: bool):
         from ..output.render import make_writer
+        from ..pipeline.resume import fsync_dir
 
         self.streams, self.writers = [], []
         for path, fmt in zip(paths, fmts):
@@ -93,7 +94,7 @@ class RowFiles:
             self.streams.append(stream)
             self.writers.append(make_writer(fmt, stream, "score", header=header))
             os.fsync(stream.fileno())
-            _fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
+            fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
 
     def write(self, record: Any, targets: tuple[int, ...]) -> None:
         for i in targets or range(len(self.writers)):
@@ -104,19 +105,6 @@ class RowFiles:
         for writer, stream in zip(self.writers, self.streams):
             writer.close()
             stream.close()
-
-
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not possible on every platform/filesystem; the rows themselves are fsync'd
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _discover(job: BatchJob, dist, console):

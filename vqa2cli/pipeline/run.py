@@ -6,7 +6,6 @@ workers may call it from threads while the main thread runs the model.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +47,10 @@ class PreparedClip:
 
 
 def _file_stat(path: str | Path) -> dict[str, Any]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return {}
-    return {"size_bytes": st.st_size, "mtime": round(st.st_mtime, 6)}
+    from ..video.probe import file_stat
+
+    stat = file_stat(path)
+    return stat.as_dict() if stat is not None else {}
 
 
 def _input_section(path: str | Path, info) -> dict[str, Any]:
