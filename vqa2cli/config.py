@@ -32,6 +32,11 @@ class ModelSection:
     attn_implementation: str = "eager"  # official SigLIP/Qwen2 use eager attention
     description: str = ""
 
+    @property
+    def motion_copies(self) -> int:
+        """How often the motion block appears in the prompt: 2 for ``duplicated`` (the QI assistant, spec §2)."""
+        return 2 if self.motion_layout == "duplicated" else 1
+
 
 @dataclass(frozen=True)
 class VideoSection:

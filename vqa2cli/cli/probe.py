@@ -110,7 +110,7 @@ def probe_one(path: str, settings) -> dict[str, Any]:
         plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
                              max_motion_frames=video.max_motion_frames, token_budget=video.max_tokens,
                              tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
-                             motion_copies=2 if settings.model.motion_layout == "duplicated" else 1,
+                             motion_copies=settings.model.motion_copies,
                              policy=video.long_clip_policy, source=path)
     except InputError as exc:
         row.update(dict.fromkeys(KEYS[4:]), status="error", error_code=exc.code, error=exc.one_line(),

@@ -102,9 +102,8 @@ class _Session:
         from ..video.decode import decode_clip
 
         budget = token_budget(self.tokenizer, self.settings, question=question, stalling=stalling)
-        copies = 2 if self.settings.model.motion_layout == "duplicated" else 1
-        return decode_clip(str(path), self.settings.video, token_budget=budget, motion_copies=copies,
-                           resize=self.settings.video.resize)
+        return decode_clip(str(path), self.settings.video, token_budget=budget,
+                           motion_copies=self.settings.model.motion_copies)
 
     def _forward_kwargs(self, inputs: ModelInputs) -> dict[str, Any]:
         return inputs.model_kwargs(self.loaded.device, self.loaded.dtype, self.settings.video.motion_norm)

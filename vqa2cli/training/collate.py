@@ -61,10 +61,9 @@ class TrainCollator:
         from ..video.decode import decode_clip
 
         answer = scoring_answer(self.settings.model.prompt, sample.level) if sample.level else sample.answer
-        copies = 2 if self.settings.model.motion_layout == "duplicated" else 1
-        try:
-            clip = decode_clip(str(sample.media), self.settings.video,
-                               token_budget=self._budget(sample, answer), motion_copies=copies)
+        try:  # video.resize travels inside the video settings: training decodes as score and eval do
+            clip = decode_clip(str(sample.media), self.settings.video, token_budget=self._budget(sample, answer),
+                               motion_copies=self.settings.model.motion_copies)
         except InputError as exc:
             raise DataError(f"{self.source}: record {sample.index}: {exc.one_line()}",
                             "fix or drop the record; `vqa2 train --validate-data` checks every file") from exc

@@ -10,10 +10,10 @@ Deviations from the official loader (decord + ``SigLipImageProcessor``), each al
 
 * short clips, long clips, token budget: see :mod:`vqa2cli.video.sampling`;
 * resize method ``"torch"`` by default: PIL's antialiased bicubic as torch implements it, within 0.1 grey
-  level of PIL on average (see :mod:`vqa2cli.video.resize`); ``resize="pil"`` is the exact official path;
+  level of PIL on average (see :mod:`vqa2cli.video.resize`); ``video.resize="pil"`` is the exact official path;
 * a missing average frame rate falls back to frames/duration (the official code crashes);
 * YUV→RGB is swscale's full-size conversion honouring the stream's colour tags, as decord's: with
-  ``resize="pil"`` the frames equal decord 0.6.0's bit for bit for 8-bit and 4:2:2 10-bit sources, while
+  ``video.resize="pil"`` the frames equal decord 0.6.0's bit for bit for 8-bit and 4:2:2 10-bit sources, while
   10-bit 4:2:0 differs at chroma edges (decord bundles FFmpeg 4; tests/test_official_loader.py,
   benchmarks/RESULTS.md). Rotation metadata is applied as decord and the ffmpeg CLI do; interlaced frames
   are not deinterlaced (neither are they officially).
@@ -63,9 +63,17 @@ def tokens_per_keyframe(size: int, patch: int = 14) -> int:
     return math.ceil((size // patch) / 2) ** 2
 
 
-def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, motion_copies: int = 1,
-                resize: str = "torch") -> DecodedClip:
-    """Decode ``path`` into key and motion frames sized per ``video``; raises ``InputError`` subclasses."""
+def decode_clip(path, video: VideoSection, *, token_budget: int | None = None,
+                motion_copies: int = 1) -> DecodedClip:
+    """Decode ``path`` into key and motion frames sized, sampled and resized per ``video``.
+
+    ``video.resize`` picks the resize method (recorded as ``DecodedClip.resize``); ``token_budget`` is the
+    number of visual tokens the prompt leaves (None: no limit); ``motion_copies`` is how often the motion
+    block appears in the prompt (``settings.model.motion_copies``: 2 for the duplicated layout).
+    Raises ``InputError`` subclasses (missing, empty, not a video, undecodable, over the long-clip limits
+    with ``long_clip_policy="error"``).
+    """
+    resize = video.resize
     started = time.perf_counter()
     info = probe_video(path)
     plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
