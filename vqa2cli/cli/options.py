@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import Settings, flags_layer, load_config_file, merge_layers
+from ..config import Settings, flags_layer, load_config_file
 from ..errors import UsageError
-from ..registry import ModelRef, resolve_reference
+from ..registry import ModelRef, resolve_model
 
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", metavar="MODEL",
@@ -48,15 +48,8 @@ def check_format(fmt: str, allowed: tuple[str, ...] = ("table", "json", "jsonl",
 
 def resolve_settings(task: str, model: str | None, config: Path | None, **flags) -> tuple[Settings, ModelRef]:
     """defaults ← card ← config file ← flags (``section__key=value``, None = not given)."""
-    ref = resolve_reference(model, task)
     file_layer = load_config_file(config) if config else None
-    card_layer = dict(ref.card.layer) if ref.card else {}
-    model_layer = {**card_layer.get("model", {}), "repo": ref.repo, "revision": ref.revision}
-    if ref.local_dir is not None and ref.card is not None and ref.card.path.parent != ref.local_dir:
-        model_layer["name"] = str(model)  # a folder without its own card: name it by its path
-    card_layer["model"] = model_layer
-    settings = merge_layers(card_layer, file_layer, flags_layer(**flags))
-    return settings, ref
+    return resolve_model(model, task, file_layer, flags_layer(**flags))
 
 
 def model_label(settings: Settings) -> str:
@@ -76,14 +69,12 @@ def start_console(quiet: bool, verbose: bool):
 def scoring_settings(command: str, model, config, *, prompt, device, dtype, quant, max_motion_frames,
                      long_clip) -> tuple[Settings, ModelRef]:
     """Settings for the scoring commands (score, batch, eval); refuses a model whose prompt does not score."""
-    from ..pipeline.prompts import SCORING_STYLES
+    from ..pipeline.run import check_scoring_prompt
 
     settings, ref = resolve_settings(
         "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
         runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
-    if settings.model.prompt not in SCORING_STYLES:
-        raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
-                         f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")
+    check_scoring_prompt(settings, f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")
     return settings, ref
 
 

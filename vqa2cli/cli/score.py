@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ExitCode, InputError, UsageError
+from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       PolicyOpt, QuantOpt, QuietOpt, StallingStyleOpt, VerboseOpt, check_format, model_label,
                       require_stalling_prompt, scoring_settings, start_console)
@@ -69,31 +69,28 @@ def score(
 
 
 def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, console) -> ExitCode:
+    """Score ``paths`` with the API's ``Scorer.score_files`` and print each record as it comes.
+    Inputs are checked before the weights load: when none is readable, no model is loaded at all."""
     from ..output.render import make_writer
     from ..pipeline.run import Scorer, error_record, preflight
 
-    early = {e.path: e for e in preflight(paths)}
     writer = make_writer(fmt, sys.stdout, "score")
     failed, below = 0, 0
     try:
-        scorer = None
-        if len(early) < len(paths):  # inputs are checked before weights load
+        early = preflight(paths)
+        if len(early) == len(paths):
+            records = (error_record(exc.path, exc, settings) for exc in early)
+        else:
             console.info(f"Loading {model_label(settings)} ...")
-            scorer = Scorer.load(settings, ref, offline=offline)
-        for path in paths:
-            try:
-                if path in early:
-                    raise early[path]
-                record = scorer.score(path, stalling=stalling)
-            except InputError as exc:
-                console.error(exc.one_line())
-                writer.write(error_record(path, exc, settings))
+            records = Scorer.load(settings, ref, offline=offline).score_files(paths, stalling=stalling)
+        for record in records:
+            if not record.ok:
+                console.error(record.error)
                 failed += 1
-                continue
             for warning in record.warnings:
-                console.warning(f"{path}: {warning}")
+                console.warning(f"{record.path}: {warning}")
             writer.write(record)
-            if fail_under is not None and record.score < fail_under:
+            if record.ok and fail_under is not None and record.score < fail_under:
                 below += 1
     finally:
         writer.close()
