@@ -12,7 +12,8 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, model_label, scoring_settings, start_console)
+                      PolicyOpt, QuantOpt, QuietOpt, ScoringPromptOpt, VerboseOpt, model_label, scoring_settings,
+                      start_console)
 
 EXAMPLES = """Examples:
 
@@ -300,7 +301,7 @@ def batch(
     summary: Annotated[bool, typer.Option("--summary", help="Also print a JSON summary of the run on stdout.")] = False,
     model: ModelOpt = None,
     config: ConfigOpt = None,
-    prompt: Annotated[Optional[str], typer.Option("--prompt", metavar="STYLE", help="Scoring prompt style: ugc_init, ugc_head, streaming. [card]")] = None,
+    prompt: ScoringPromptOpt = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,

@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..config import REPORT_FORMATS
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, QuantOpt,
-                      QuietOpt, StallingStyleOpt, VerboseOpt, check_format, model_label, require_stalling_prompt,
-                      scoring_settings, start_console)
+                      QuietOpt, ReportFormatOpt, ScoringPromptOpt, StallingStyleOpt, VerboseOpt, check_format,
+                      model_label, require_stalling_prompt, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -53,9 +54,8 @@ def eval_command(
         "--resume", help="Reuse the ok rows of an existing --scores-csv and score only the rest.")] = False,
     workers: Annotated[int, typer.Option(
         "--workers", metavar="N", help="Threads decoding the next videos while the model runs (0 = none).")] = 2,
-    fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|json", help="Output format on stdout.")] = "table",
-    prompt: Annotated[Optional[str], typer.Option(
-        "--prompt", metavar="STYLE", help="Scoring prompt style (ugc_init, ugc_head, streaming, streaming_official_eval). [card]")] = None,
+    fmt: ReportFormatOpt = "table",
+    prompt: ScoringPromptOpt = None,
     stalling_style: StallingStyleOpt = "sequence",
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
@@ -73,7 +73,7 @@ def eval_command(
     from ..training.evaluate import evaluate
 
     console = start_console(quiet, verbose)
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, REPORT_FORMATS)
     records = read_labels(labels, media_root)  # data errors surface before any weights load
     settings, ref = scoring_settings("eval", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)

@@ -41,7 +41,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .options import ConfigOpt, MaxMotionOpt, ModelOpt, PolicyOpt, check_format, resolve_settings
+from ..config import REPORT_FORMATS
+from .options import ConfigOpt, MaxMotionOpt, ModelOpt, PolicyOpt, ReportFormatOpt, check_format, resolve_settings
 
 EXAMPLES = """Examples:
 
@@ -63,8 +64,7 @@ KEYS = ("path", "status", "error_code", "error", "container", "codec", "width", 
 def probe(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to inspect.",
                                                 show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|json",
-                                     help="Output format on stdout.")] = "table",
+    fmt: ReportFormatOpt = "table",
     model: ModelOpt = None,
     config: ConfigOpt = None,
     max_motion_frames: MaxMotionOpt = None,
@@ -75,7 +75,7 @@ def probe(
 
     console = Console()  # bound to this invocation's stderr
     set_console(console)
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, REPORT_FORMATS)
     settings, _ = resolve_settings("score", model, config, video__max_motion_frames=max_motion_frames,
                                    video__long_clip_policy=long_clip)
     rows = [probe_one(str(path), settings) for path in files]

@@ -10,8 +10,8 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, StallingStyleOpt, VerboseOpt, check_format, model_label,
-                      require_stalling_prompt, scoring_settings, start_console)
+                      PolicyOpt, QuantOpt, QuietOpt, ScoringPromptOpt, StallingStyleOpt, VerboseOpt, check_format,
+                      model_label, require_stalling_prompt, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -40,9 +40,7 @@ def score(
         "--stalling", metavar="none|0101...|@FILE",
         help="Streaming scorer: stalling per frame as a 0/1 string (or @FILE), or 'none' for smooth playback.")] = None,
     stalling_style: StallingStyleOpt = "sequence",
-    prompt: Annotated[Optional[str], typer.Option(
-        "--prompt", metavar="STYLE",
-        help="Prompt style: ugc_init, ugc_head, streaming, streaming_official_eval. [card]")] = None,
+    prompt: ScoringPromptOpt = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,

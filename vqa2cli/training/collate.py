@@ -44,7 +44,7 @@ class TrainCollator:
     max_tokens: int = 0  # 0 = settings.video.max_tokens
 
     def _budget(self, sample: TrainSample, answer: str) -> int:
-        from ..pipeline.inputs import text_budget, token_budget
+        from ..pipeline.inputs import BUDGET_MARGIN_TOKENS, count_text_tokens, token_budget
         from ..pipeline.prompts import Prompt
 
         limit = self.max_tokens or self.settings.video.max_tokens
@@ -52,7 +52,8 @@ class TrainCollator:
         if sample.user is None:
             shrink = self.settings.video.max_tokens - limit
             return token_budget(self.tokenizer, self.settings) - answer_tokens - shrink
-        return limit - text_budget(self.tokenizer, Prompt(sample.user, "")) - answer_tokens - 8
+        prompt_tokens = count_text_tokens(self.tokenizer, Prompt(sample.user, ""))
+        return limit - prompt_tokens - answer_tokens - BUDGET_MARGIN_TOKENS
 
     def encode(self, sample: TrainSample) -> dict[str, Any]:
         import torch

@@ -123,9 +123,9 @@ def run_training(config: TrainConfig, model: str | None, *, resume: bool = False
                              unmask_newlines=config.unmask_newlines, max_tokens=config.token_budget)
     callback = checkpoints.callback_class()(config, settings, output_dir)
     trainer, counts = build_trainer(config, loaded, samples, collator, args, [callback], log=log)
-    trained = sum(c[0] for c in counts.values())
-    log(f"Trainable: {trained:,} of {sum(c[1] for c in counts.values()):,} parameters "
-        f"({', '.join(g for g, c in counts.items() if c[0]) or 'none'})")
+    trained = sum(c.trainable for c in counts.values())
+    log(f"Trainable: {trained:,} of {sum(c.total for c in counts.values()):,} parameters "
+        f"({', '.join(g for g, c in counts.items() if c.trainable) or 'none'})")
     trainer.train(resume_from_checkpoint=str(found) if found else None)
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():

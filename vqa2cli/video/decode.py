@@ -29,7 +29,6 @@ file is still meaningful; one from a handful of frames is not.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +38,7 @@ from ..config import VideoSection
 from ..errors import DecodeFailedError
 from .probe import VideoInfo, open_container, probe_video, video_stream
 from .resize import FrameResizer
-from .sampling import SamplingPlan, plan_sampling, restrict_plan
+from .sampling import SamplingPlan, plan_sampling, restrict_plan, tokens_per_keyframe
 
 __all__ = ["DecodedClip", "VideoInfo", "decode_clip", "probe_video", "tokens_per_keyframe"]
 
@@ -56,11 +55,6 @@ class DecodedClip:
     warnings: tuple[str, ...]
     decode_s: float
     resize: str = "torch"  # "torch" (PIL's bicubic in torch), "sws" (swscale) or "pil" (official path)
-
-
-def tokens_per_keyframe(size: int, patch: int = 14) -> int:
-    """SigLIP patches per side, bilinearly pooled to ceil(side/2) (spec §2): 384 px → 27 → 14² = 196."""
-    return math.ceil((size // patch) / 2) ** 2
 
 
 def decode_clip(path, video: VideoSection, *, token_budget: int | None = None,
