@@ -70,8 +70,21 @@ def test_assistant_prompt_is_refused_as_scorer(tiny_model_dir):
         vqa2cli.load_scorer(str(tiny_model_dir), settings={"model": {"prompt": "assistant"}})
 
 
+@pytest.mark.e2e
 def test_import_is_light():
     code = ("import sys, vqa2cli; vqa2cli.load_scorer; vqa2cli.ScoreRecord; "
             "print(sorted(m for m in ('torch', 'transformers', 'av', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_shared_scorer_is_what_the_cli_loads(tiny_scorer, reuse_tiny_scorer, tiny_model_dir):
+    """The conftest shortcut only applies when a command resolves exactly the shared scorer's settings."""
+    from vqa2cli.cli.options import scoring_settings
+    from vqa2cli.pipeline.run import Scorer
+
+    settings, ref = scoring_settings("score", str(tiny_model_dir), None, prompt=None, device=None, dtype=None,
+                                     quant=None, max_motion_frames=None, long_clip=None)
+    assert Scorer.load(settings, ref) is tiny_scorer
+    other = settings.replace(video={"max_motion_frames": 16})
+    assert Scorer.load(other, ref) is not tiny_scorer

@@ -22,6 +22,8 @@ from vqa2cli.video.decode import decode_clip
 if not have_decord():
     pytest.skip("decord (the official loader) is not installed", allow_module_level=True)
 
+pytestmark = pytest.mark.e2e  # the official loader runs in another process
+
 S = 96  # any size runs the same code; small keeps the test fast
 
 CLIPS = {

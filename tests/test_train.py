@@ -204,6 +204,7 @@ def test_cli_validate_data_and_train(data, tiny_model_dir, tmp_path):
     assert saved.mos_range == (1.0, 5.0) and saved.engine == "none" and not saved.unmask_newlines
 
 
+@pytest.mark.e2e
 def test_two_process_ddp_launch_with_torchrun(data, tiny_model_dir, tmp_path):
     """A real multi-process launch (gloo on CPU): both ranks train, rank 0 alone writes and reports."""
     import subprocess
