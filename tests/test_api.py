@@ -26,8 +26,8 @@ def test_readme_api_example_runs(tiny_model_dir, make_clip, tmp_path, monkeypatc
     clip = make_clip("api-clip", seconds=1, fps=8)
     for placeholder in PLACEHOLDERS:
         assert placeholder in code, placeholder  # the substitution below must not silently do nothing
-    code = (code.replace('"ugc-scorer"', repr(str(tiny_model_dir))).replace('"assistant"', repr(str(tiny_model_dir)))
-            .replace('"clip.mp4"', repr(str(clip))))
+    model = repr(str(tiny_model_dir))
+    code = code.replace('"ugc-scorer"', model).replace('"assistant"', model).replace('"clip.mp4"', repr(str(clip)))
     monkeypatch.chdir(tmp_path)  # "missing.mp4" is missing here
     out = io.StringIO()
     scope: dict = {}

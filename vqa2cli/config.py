@@ -34,7 +34,7 @@ class ModelSection:
 
     @property
     def motion_copies(self) -> int:
-        """How often the motion block appears in the prompt: 2 for ``duplicated`` (the QI assistant, spec §2)."""
+        """How often the motion block appears in the prompt: 2 for ``duplicated`` (QI assistant, spec §2)."""
         return 2 if self.motion_layout == "duplicated" else 1
 
 

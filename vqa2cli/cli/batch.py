@@ -12,8 +12,8 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, ScoringPromptOpt, VerboseOpt, model_label, scoring_settings,
-                      start_console)
+                      PolicyOpt, QuantOpt, QuietOpt, ScoringPromptOpt, VerboseOpt, model_label,
+                      scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 

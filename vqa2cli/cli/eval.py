@@ -49,9 +49,11 @@ def eval_command(
     media_root: Annotated[Optional[Path], typer.Option(
         "--media-root", metavar="DIR", help="Folder the label paths are relative to. [default: the label file's folder]")] = None,
     scores_csv: Annotated[Optional[Path], typer.Option(
-        "--scores-csv", metavar="FILE", help="Write per-video scores here (flushed per video; needed for --resume).")] = None,
+        "--scores-csv", metavar="FILE",
+        help="Write per-video scores here (appended and fsync'd per video; needed for --resume).")] = None,
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Reuse the ok rows of an existing --scores-csv and score only the rest.")] = False,
+        "--resume", help="Reuse the ok rows of an existing --scores-csv whose video kept its path, size and mtime; "
+                         "score the rest, appending (earlier rows are never rewritten).")] = False,
     workers: Annotated[int, typer.Option(
         "--workers", metavar="N", help="Threads decoding the next videos while the model runs (0 = none).")] = 2,
     fmt: ReportFormatOpt = "table",

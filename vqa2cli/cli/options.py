@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import (CHOICES, OUTPUT_FORMATS, REPORT_FORMATS, SCORING_STYLES, STALLING_STYLES, Settings, flags_layer,
-                      load_config_file)
+from ..config import (CHOICES, OUTPUT_FORMATS, REPORT_FORMATS, SCORING_STYLES, STALLING_STYLES, Settings,
+                      flags_layer, load_config_file)
 from ..errors import UsageError
 from ..registry import ModelRef, resolve_model
 
@@ -84,7 +84,8 @@ def scoring_settings(command: str, model, config, *, prompt, device, dtype, quan
     settings, ref = resolve_settings(
         "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
         runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
-    check_scoring_prompt(settings, f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")
+    check_scoring_prompt(settings,
+                         f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")
     return settings, ref
 
 

@@ -42,7 +42,8 @@ from typing import Annotated, Any
 import typer
 
 from ..config import REPORT_FORMATS
-from .options import ConfigOpt, MaxMotionOpt, ModelOpt, PolicyOpt, ReportFormatOpt, check_format, resolve_settings
+from .options import (ConfigOpt, MaxMotionOpt, ModelOpt, PolicyOpt, ReportFormatOpt, check_format,
+                      resolve_settings)
 
 EXAMPLES = """Examples:
 

@@ -10,8 +10,8 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, ScoringPromptOpt, StallingStyleOpt, VerboseOpt, check_format,
-                      model_label, require_stalling_prompt, scoring_settings, start_console)
+                      PolicyOpt, QuantOpt, QuietOpt, ScoringPromptOpt, StallingStyleOpt, VerboseOpt,
+                      check_format, model_label, require_stalling_prompt, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 

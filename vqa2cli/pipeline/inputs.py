@@ -106,7 +106,7 @@ BUDGET_MARGIN_TOKENS = 8
 
 
 def count_text_tokens(tokenizer, prompt: Prompt) -> int:
-    """Text tokens of a rendered chat prompt without its ``<image>`` blocks (system, user, assistant prefix)."""
+    """Text tokens of a rendered chat prompt without its ``<image>`` blocks (system, user, answer prefix)."""
     return len(encode_chat(tokenizer, chat(prompt), [[] for _ in range(prompt.n_images)]))
 
 

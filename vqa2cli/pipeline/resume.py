@@ -184,7 +184,9 @@ class DoneIndex:
         if state is None or stat is None:
             return None
         size_bytes, mtime = stat
-        if state.size_bytes != size_bytes or state.mtime is None or abs(state.mtime - mtime) > MTIME_TOLERANCE_S:
+        if state.size_bytes != size_bytes or state.mtime is None:
+            return None
+        if abs(state.mtime - mtime) > MTIME_TOLERANCE_S:
             return None
         if retry_errors and state.status != "ok":
             return None

@@ -41,8 +41,8 @@ def check_scoring_prompt(settings: Settings, fix: str) -> None:
     from .prompts import SCORING_STYLES
 
     if settings.model.prompt not in SCORING_STYLES:
-        raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
-                         fix)
+        m = settings.model
+        raise UsageError(f"model '{m.name}' uses prompt '{m.prompt}', not a scoring prompt", fix)
 
 
 def error_record(path: str | Path, exc: InputError, settings: Settings) -> ScoreRecord:

@@ -63,7 +63,8 @@ class TrainCollator:
 
         answer = scoring_answer(self.settings.model.prompt, sample.level) if sample.level else sample.answer
         try:  # video.resize travels inside the video settings: training decodes as score and eval do
-            clip = decode_clip(str(sample.media), self.settings.video, token_budget=self._budget(sample, answer),
+            clip = decode_clip(str(sample.media), self.settings.video,
+                               token_budget=self._budget(sample, answer),
                                motion_copies=self.settings.model.motion_copies)
         except InputError as exc:
             raise DataError(f"{self.source}: record {sample.index}: {exc.one_line()}",

@@ -132,7 +132,8 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
 
     def prepare(record: LabelRecord):
         stat = file_stat(record.path)  # before decoding, as batch: a file changed meanwhile is scored again
-        return stat, scorer.prepare(str(record.path), stalling=parse_stalling(record.stalling, stalling_style))
+        stalling = parse_stalling(record.stalling, stalling_style)
+        return stat, scorer.prepare(str(record.path), stalling=stalling)
 
     rows = _RowFile(scores_csv) if scores_csv is not None else None
     stream = prefetch(todo, prepare, workers=workers, depth=2 * workers)

@@ -55,7 +55,7 @@ class SamplingPlan:
 def tokens_per_keyframe(side_px: int, patch_px: int = 14) -> int:
     """Tokens one key frame becomes: SigLIP's ``side_px // patch_px`` patches per side, bilinearly pooled to
     ceil(side/2) per side (spec §2): 384 px / 14 → 27 → 14² = 196. The one definition: the model config
-    (its vision ``image_size``/``patch_size``) and the decoder's budget (``video.keyframe_size``) both read it."""
+    (its vision ``image_size``/``patch_size``) and the decoder's budget (``video.keyframe_size``) read it."""
     return math.ceil((side_px // patch_px) / 2) ** 2
 
 
