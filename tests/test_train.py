@@ -96,6 +96,7 @@ def test_stage_trains_only_its_modules(stage, data, tiny_model_dir, tmp_path):
     assert set(changed) == TRAINABLE[stage], f"{stage}: trainable groups that changed: {sorted(changed)}"
 
 
+@pytest.mark.e2e  # a long training run
 def test_loss_falls_when_overfitting_one_batch(data, tiny_model_dir, tmp_path):
     out = _train("stage3-assistant", data["stage3-assistant"], tmp_path / "out", tiny_model_dir,
                  max_steps=12, learning_rate=5e-3, vision_tower_lr=5e-3, lr_scheduler="constant")
@@ -105,6 +106,7 @@ def test_loss_falls_when_overfitting_one_batch(data, tiny_model_dir, tmp_path):
     assert losses[-1] < 0.5 * losses[0], losses
 
 
+@pytest.mark.e2e  # a long training run
 def test_run_resumes_from_the_last_checkpoint(data, tiny_model_dir, tmp_path):
     first: list[str] = []
     out = _train("stage2-ugc", data["stage2-ugc"], tmp_path / "out", tiny_model_dir, first, save_steps=1)
