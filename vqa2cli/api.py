@@ -60,7 +60,7 @@ def load_scorer(model: str | None = None, *, device: str | None = None, dtype: s
     The returned :class:`~vqa2cli.pipeline.run.Scorer` has ``score(path, stalling=None) → ScoreRecord``
     (raises InputError subclasses for unreadable videos) and ``score_files(paths)`` (yields error records
     instead, as ``vqa2 score``). Scores are on the 0-1 scale (weights 1, .75, .5, .25, 0 over
-    high/good/fair/poor/low, paper §3); ``official_score`` = 0.2 + 0.8 × score is what the official
+    high/good/fair/poor/low, spec §5); ``official_score`` = 0.2 + 0.8 × score is what the official
     scripts print. Raises UsageError for a model whose prompt reads no score (an assistant), HubError
     when the weights are neither cached nor reachable, QuantizationUnavailableError when ``quant`` cannot
     be honoured (never a silent fallback).
