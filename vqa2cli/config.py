@@ -51,6 +51,9 @@ class VideoSection:
     long_clip_policy: str = "stride"  # stride | error: what to do over max_motion_frames/max_tokens
     decode_threads: int = 0  # 0 = let FFmpeg choose
     resize: str = "torch"  # torch (PIL's bicubic as torch implements it, ≤0.1 level from PIL) | sws | pil (official)
+    # Motion frames: every k-th frame (a positive int, checked in _check_video). 1 = all frames cut to a
+    # multiple of 4 (later official scripts, training); 8 = the paper's UGC evaluation script (spec §3).
+    motion_frame_step: int = 1
 
 
 @dataclass(frozen=True)
@@ -179,12 +182,19 @@ def merge_layers(*layers: Mapping[str, Any] | None) -> Settings:
     built = {name: {f.name: f.default_factory for f in dataclasses.fields(Settings)}[name](**vals)
              for name, vals in merged.items()}
     _check_scoring(built["scoring"])
+    _check_video(built["video"])
     return Settings(**built)
 
 
 def _check_scoring(scoring: ScoringSection) -> None:
     if len(scoring.levels) != len(scoring.weights) or len(scoring.levels) < 2:
         raise ConfigError("scoring.levels and scoring.weights must have the same length (at least 2)")
+
+
+def _check_video(video: VideoSection) -> None:
+    if video.motion_frame_step < 1:
+        raise ConfigError(f"config key 'video.motion_frame_step' must be a positive integer, got "
+                          f"{video.motion_frame_step}", "1 = all frames (default), 8 = the paper's UGC evaluation")
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ EXAMPLES = """Examples:
 
 \b
   vqa2 eval konvid1k.json --model ugc-scorer --media-root /data/KoNViD_1k_videos
+  vqa2 eval konvid1k.json --model ugc-scorer-paper   # as the paper evaluated: every 8th frame to SlowFast
   vqa2 eval labels.csv --model ./out --scores-csv scores.csv            # path,mos CSV
   vqa2 eval labels.csv --model ./out --scores-csv scores.csv --resume   # continue a run
   vqa2 eval lsvq_test.json --format json > metrics.json

@@ -112,7 +112,8 @@ def probe_one(path: str, settings) -> dict[str, Any]:
                              max_motion_frames=video.max_motion_frames, token_budget=video.max_tokens,
                              tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
                              motion_copies=settings.model.motion_copies,
-                             policy=video.long_clip_policy, source=path)
+                             policy=video.long_clip_policy, source=path,
+                             motion_frame_step=video.motion_frame_step)
     except InputError as exc:
         row.update(dict.fromkeys(KEYS[4:]), status="error", error_code=exc.code, error=exc.one_line(),
                    warnings=[])
