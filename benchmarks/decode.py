@@ -3,7 +3,7 @@
 For each clip, in one run with interleaved repetitions:
 
 * vqa2: a fresh ``python`` process imports torch, PyAV and numpy (every vqa2 command that decodes has them
-  loaded: the model runs in torch), then runs ``decode_clip(clip, VideoSection(S, S), resize=M)`` once
+  loaded: the model runs in torch), then runs ``decode_clip(clip, VideoSection(S, S, resize=M))`` once
   (probe pass + one decode pass, planned frames resized to S×S). We time that call (wall and CPU time of all
   its threads) and read the process's peak RSS (``ru_maxrss``) and its RSS before the call;
 * ffmpeg: ``ffmpeg -i CLIP -vf scale=S:S:flags=bicubic -f rawvideo -pix_fmt rgb24 -y /dev/null``, i.e.
@@ -41,8 +41,8 @@ from vqa2cli.video.decode import decode_clip
 size, budget, method = int(sys.argv[2]), (int(sys.argv[3]) or None), sys.argv[4]
 base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 wall, cpu = time.perf_counter(), time.process_time()
-clip = decode_clip(sys.argv[1], VideoSection(keyframe_size=size, motion_size=size), token_budget=budget,
-                   resize=method)
+clip = decode_clip(sys.argv[1], VideoSection(keyframe_size=size, motion_size=size, resize=method),
+                   token_budget=budget)
 print(json.dumps({"decode_s": time.perf_counter() - wall, "decode_cpu_s": time.process_time() - cpu,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "base_rss_mb": base_mb,
                   "keyframes": int(clip.keyframes.shape[0]), "motion": int(clip.motion_frames.shape[0]),

@@ -2,7 +2,7 @@
 
 For each clip (made with the ffmpeg CLI under --workdir): the official pipeline runs in a subprocess
 (``decord.VideoReader(ctx=cpu(0), num_threads=1)``, every frame, ``Image.resize((S, S), BICUBIC)``), vqa2's
-``decode_clip`` runs here with ``resize="pil"`` and with the default; the script prints whether frame count,
+``decode_clip`` runs here with ``video.resize="pil"`` and with the default; the script prints whether frame count,
 fps, key-frame indices and motion-frame count agree and the mean / max absolute difference of the pixels.
 Needs ``pip install decord`` (Linux x86-64) and the ffmpeg CLI.
 
@@ -12,6 +12,7 @@ Needs ``pip install decord`` (Linux x86-64) and the ffmpeg CLI.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -75,7 +76,7 @@ def main() -> None:
     clips["720x1280 portrait phone clip (display matrix 90°, PyAV: the ffmpeg 5 CLI cannot write one)"] = portrait
     for name, path in clips.items():
         n, fps, keys, official_keys, official_motion = official_inputs(path, args.size, work)
-        exact, fast = decode_clip(path, video, resize="pil"), decode_clip(path, video)
+        exact, fast = decode_clip(path, dataclasses.replace(video, resize="pil")), decode_clip(path, video)
         same = (exact.info.n_frames == n, list(exact.plan.keyframe_indices) == keys,
                 len(exact.plan.motion_indices) == len(official_motion))
         print(f"| {name} | {n}, {fps:.3f} | {'yes' if all(same) else same} "

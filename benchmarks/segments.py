@@ -58,7 +58,7 @@ def child(model_dir: str, clip: str, window_s: float, motion_size: int) -> dict:
     budget, copies = scorer.visual_limits()
     cpu0, t0 = time.process_time(), time.perf_counter()
     n_windows = sum(1 for _ in decode_windows(clip, settings.video, window_s, token_budget=budget,
-                                              motion_copies=copies, resize=settings.video.resize))
+                                              motion_copies=copies))
     decode_s, decode_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     cpu0, t0 = time.process_time(), time.perf_counter()
     record = scorer.score(clip)

@@ -37,6 +37,33 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_scorer(tiny_model_dir):
+    """The tiny checkpoint loaded once as a scorer with the settings `vqa2 score -m DIR` resolves (device
+    auto), through the users' path (``vqa2cli.load_scorer``)."""
+    import vqa2cli
+
+    return vqa2cli.load_scorer(str(tiny_model_dir))
+
+
+@pytest.fixture
+def reuse_tiny_scorer(tiny_scorer, monkeypatch):
+    """Commands in this test get the shared ``tiny_scorer`` instead of loading the weights again, when they
+    resolve to exactly its settings (any other settings load as usual). For tests of outputs and gates,
+    not of loading."""
+    from vqa2cli.pipeline.run import Scorer
+
+    load = Scorer.load.__func__
+
+    def shared(cls, settings, ref, *, offline=False):
+        if cls is Scorer and settings == tiny_scorer.settings:
+            return tiny_scorer
+        return load(cls, settings, ref, offline=offline)
+
+    monkeypatch.setattr(Scorer, "load", classmethod(shared))
+    return tiny_scorer
+
+
+@pytest.fixture(scope="session")
 def clip_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("clips")
 

@@ -105,6 +105,7 @@ def _interrupt_after_rows(cmd, out_csv, sig, lines, timeout=120.0):
     return proc.returncode, err.decode()
 
 
+@pytest.mark.e2e
 def test_sigkill_ctrl_c_then_resume_gives_exactly_one_row_per_file(tiny_model_dir, tmp_path, capsys):
     folder = tmp_path / "clips"
     for i in range(8):
@@ -167,6 +168,7 @@ def test_usage_errors(tmp_path, capsys):
     assert code == 2 and "does not exist" in err and not (tmp_path / "no").exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
                     reason="torchrun not installed")
 def test_torchrun_two_processes_merge_into_one_output(tiny_model_dir, tree, tmp_path):

@@ -35,6 +35,7 @@ def clip2(make_clip):
     return make_clip("second.mkv", seconds=1.5, fps=10, width=48, height=64, container="mkv")
 
 
+@pytest.mark.usefixtures("reuse_tiny_scorer")  # output and gate tests: one loaded scorer
 def test_score_json_schema_and_stdout_only_results(tiny_model_dir, clip, clip2, capsys):
     code, out, err = run(["score", str(clip), str(clip2), "--model", str(tiny_model_dir), "--format", "json"], capsys)
     assert code == 0, err
@@ -55,6 +56,7 @@ def test_score_json_schema_and_stdout_only_results(tiny_model_dir, clip, clip2, 
     assert "Loading" in err
 
 
+@pytest.mark.usefixtures("reuse_tiny_scorer")  # output and gate tests: one loaded scorer
 def test_every_format_gives_the_same_scores(tiny_model_dir, clip, capsys):
     outs = {}
     for fmt in ("table", "jsonl", "csv"):
@@ -67,6 +69,7 @@ def test_every_format_gives_the_same_scores(tiny_model_dir, clip, capsys):
     assert outs["table"].splitlines()[1].startswith(f"{jsonl['score']:.4f}")
 
 
+@pytest.mark.usefixtures("reuse_tiny_scorer")  # output and gate tests: one loaded scorer
 def test_fail_under_gate(tiny_model_dir, clip, capsys):
     code, out, _ = run(["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl", "--fail-under", "0"], capsys)
     assert code == 0
@@ -76,6 +79,7 @@ def test_fail_under_gate(tiny_model_dir, clip, capsys):
     assert code == 1 and "below --fail-under" in err
 
 
+@pytest.mark.usefixtures("reuse_tiny_scorer")  # output and gate tests: one loaded scorer
 def test_unreadable_input_exit_3_keeps_other_results(tiny_model_dir, clip, tmp_path, capsys):
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(os.urandom(5000))
@@ -145,6 +149,7 @@ def _subprocess_env():
     return env
 
 
+@pytest.mark.e2e
 def test_ctrl_c_keeps_printed_results(tiny_model_dir, clip, tmp_path):
     """A real `python -m vqa2cli` process: SIGINT after the first result leaves complete JSONL and exits 130."""
     files = []

@@ -142,7 +142,7 @@ def test_fast_resize_within_one_level_of_pil(make_clip, method):
         if kwargs.get("codec") and not av_has(kwargs["codec"]):
             continue
         path = make_clip(f"resize-{name}", frames=4, **kwargs)
-        clip = decode_clip(path, VideoSection(keyframe_size=64, motion_size=64), resize=method)
+        clip = decode_clip(path, VideoSection(keyframe_size=64, motion_size=64, resize=method))
         assert clip.resize == method
         rotation = clip.info.rotation
         with av.open(str(path)) as container:
@@ -162,7 +162,7 @@ def test_pil_path_is_the_official_resize(make_clip):
     from PIL import Image
 
     path = make_clip("pil-exact", frames=4, width=96, height=64)
-    clip = decode_clip(path, VideoSection(keyframe_size=40, motion_size=40), resize="pil")
+    clip = decode_clip(path, VideoSection(keyframe_size=40, motion_size=40, resize="pil"))
     assert clip.resize == "pil"
     import av
 

@@ -149,3 +149,82 @@ def test_eval_data_errors_before_loading(labelled, tmp_path):
     assert code == 2 and "record 0: media file not found" in err
     code, _, err = _invoke(["eval", str(labelled / "labels.csv"), "--format", "csv"])
     assert code == 2 and "--format" in err
+
+
+class _FakeScorer:
+    """Stands in for Scorer in ``evaluate``: a score per path, or a chosen failure per path."""
+
+    def __init__(self, fail=None, interrupt=()):
+        self.fail, self.interrupt, self.scored = fail or {}, set(interrupt), []
+
+    def prepare(self, path, stalling=None):
+        if path in self.fail:
+            raise self.fail[path]
+        return path
+
+    def run(self, path):
+        if path in self.interrupt:
+            raise KeyboardInterrupt
+        self.scored.append(path)
+        value = 0.1 * len(self.scored)  # distinct scores, so the correlations are defined
+        return SimpleNamespace(to_dict=lambda: {"score": value, "official_score": value, "level": "fair"})
+
+
+def _labels_of(labelled, tmp_path):
+    from vqa2cli.training.datasets import read_labels
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    names = sorted(p.name for p in labelled.glob("ev-*"))
+    for name in names:
+        (folder / name).write_bytes((labelled / name).read_bytes())
+    labels = tmp_path / "l.csv"
+    labels.write_text("path,mos\n" + "".join(f"{folder / n},{m}\n" for n, m in zip(names, (1, 2, 3, 4))))
+    return read_labels(labels), labels
+
+
+def test_eval_resume_never_rewrites_earlier_rows(labelled, tmp_path):
+    """A crash during a resumed eval keeps every row of the earlier run (append-only, as batch)."""
+    from vqa2cli.errors import DecodeFailedError
+    from vqa2cli.training.evaluate import evaluate
+
+    records, labels = _labels_of(labelled, tmp_path)
+    first = str(records[0].path)
+    scores = tmp_path / "scores.csv"
+    broken = DecodeFailedError(first, "damaged", "re-export it")
+    evaluate(records, _FakeScorer(fail={first: broken}), labels=str(labels), model="m", scores_csv=scores,
+             workers=0)
+    before = scores.read_bytes()
+    assert [r["status"] for r in csv.DictReader(scores.open())] == ["error", "ok", "ok", "ok"]
+
+    with pytest.raises(KeyboardInterrupt):  # resumed: the error row is scored again, and Ctrl-C hits there
+        evaluate(records, _FakeScorer(interrupt={first}), labels=str(labels), model="m", scores_csv=scores,
+                 resume=True, workers=0)
+    assert scores.read_bytes() == before  # nothing rewritten, nothing lost
+
+    again = _FakeScorer()
+    result = evaluate(records, again, labels=str(labels), model="m", scores_csv=scores, resume=True, workers=0)
+    assert again.scored == [first] and result.n_reused == 3 and result.metrics.n == 4
+    after = scores.read_bytes()
+    assert after.startswith(before)  # appended after the earlier rows
+    rows = list(csv.DictReader(scores.open()))
+    assert [(r["path"], r["status"]) for r in rows[-1:]] == [(first, "ok")]
+
+
+def test_eval_resume_matches_path_size_and_mtime(labelled, tmp_path):
+    """A video changed since the earlier run (same path, new mtime or size) is scored again, as in batch."""
+    import os
+
+    from vqa2cli.training.evaluate import evaluate
+
+    records, labels = _labels_of(labelled, tmp_path)
+    scores = tmp_path / "scores.csv"
+    evaluate(records, _FakeScorer(), labels=str(labels), model="m", scores_csv=scores, workers=0)
+    touched, grown = records[1].path, records[2].path
+    st = os.stat(touched)
+    os.utime(touched, (st.st_atime, st.st_mtime + 5))
+    with open(grown, "ab") as fh:
+        fh.write(b"\0")
+    again = _FakeScorer()
+    result = evaluate(records, again, labels=str(labels), model="m", scores_csv=scores, resume=True, workers=0)
+    assert sorted(again.scored) == sorted([str(touched), str(grown)]) and result.n_reused == 2

@@ -10,10 +10,11 @@ import time
 
 import pytest
 import torch
+from quant_helpers import quantized_linear_names
 
 from vqa2cli.config import Settings
 from vqa2cli.modeling.loading import load_model
-from vqa2cli.modeling.quantization import peak_memory_bytes, quantized_linear_names, reset_peak_memory
+from vqa2cli.modeling.memory import peak_memory_bytes, reset_peak_memory
 
 pytestmark = pytest.mark.gpu
 

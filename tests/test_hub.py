@@ -56,6 +56,7 @@ def fake_cache(hf_home: Path, source: Path, repo: str = REPO, sha: str = SHA) ->
     return snapshot
 
 
+@pytest.mark.e2e
 def test_offline_with_an_empty_cache_says_how_to_work_offline(tmp_path):
     got = _fetch("ugc-scorer", tmp_path, offline_env=True)
     assert got["error"] == "HubError"
@@ -64,12 +65,14 @@ def test_offline_with_an_empty_cache_says_how_to_work_offline(tmp_path):
         assert hint in got["fix"]
 
 
+@pytest.mark.e2e
 def test_unreachable_hub_without_cache_is_a_hub_error(tmp_path):
     got = _fetch("q-future/VQA-Assistant-llava_qwen", tmp_path, offline_env=False)
     assert got["error"] == "HubError" and "cannot be reached" in got["message"]
     assert "vqa2 models pull assistant" in got["fix"]
 
 
+@pytest.mark.e2e
 def test_cached_snapshot_is_found_offline_and_loads(tmp_path, tiny_model_dir):
     snapshot = fake_cache(tmp_path, tiny_model_dir)
     got = _fetch("ugc-scorer", tmp_path, offline_env=True)
@@ -78,16 +81,19 @@ def test_cached_snapshot_is_found_offline_and_loads(tmp_path, tiny_model_dir):
     assert (loaded.source, loaded.revision) == (REPO, SHA)
 
 
+@pytest.mark.e2e
 def test_cached_snapshot_is_used_when_the_hub_is_unreachable(tmp_path, tiny_model_dir):
     snapshot = fake_cache(tmp_path, tiny_model_dir)
     assert Path(_fetch(f"{REPO}@main", tmp_path, offline_env=False)["path"]) == snapshot
 
 
+@pytest.mark.e2e
 def test_offline_argument_forces_the_cache(tmp_path):
     got = _fetch("ugc-scorer", tmp_path, offline_env=False, offline=True)
     assert got["error"] == "HubError" and "offline mode is on" in got["message"]
 
 
+@pytest.mark.e2e
 def test_pinned_revision_must_be_cached(tmp_path, tiny_model_dir):
     fake_cache(tmp_path, tiny_model_dir)
     got = _fetch(f"{REPO}@{'f' * 40}", tmp_path, offline_env=True)

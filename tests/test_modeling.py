@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from vqa2cli.config import Settings
 from vqa2cli.errors import ModelRuntimeError
 from vqa2cli.modeling.loading import load_model
+from vqa2cli.video.sampling import visual_tokens
 
 
 @pytest.fixture(scope="module")
@@ -198,8 +199,8 @@ def test_block_lengths_for_1_3_10_second_clips(model, seconds):
     ids, starts = _prompt(cfg, k, t)
     assert int((ids == cfg.video_token_id).sum()) == k * 196 + 1
     assert int((ids == cfg.motion_token_id).sum()) == t
-    assert model.count_visual_tokens(k, t) == k * 196 + 1 + t
-    assert model.count_visual_tokens(k, t, motion_copies=2) == k * 196 + 1 + 2 * t
+    assert visual_tokens(k, t, cfg.tokens_per_keyframe, 1) == k * 196 + 1 + t  # what the budget counts
+    assert visual_tokens(k, t, cfg.tokens_per_keyframe, 2) == k * 196 + 1 + 2 * t
     out = _run(model, ids, _pixels(1, k, 3, 384, 384), _pixels(1, t, 3, 32, 32))
     assert out.logits.shape == (1, ids.shape[1], cfg.text_config.vocab_size)
     assert out.motion_hidden_states.shape == (1, t, cfg.text_config.hidden_size)

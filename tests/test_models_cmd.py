@@ -63,6 +63,7 @@ def test_unknown_list_format_is_a_usage_error(app):
     assert isinstance(result.exception, UsageError) and "table, json" in result.exception.fix
 
 
+@pytest.mark.e2e
 def test_list_json_on_an_empty_cache(tmp_path):
     out = vqa2("list", "--format", "json", hf_home=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -72,6 +73,7 @@ def test_list_json_on_an_empty_cache(tmp_path):
     assert not any(r["cached"] for r in rows) and all(r["path"] is None for r in rows)
 
 
+@pytest.mark.e2e
 def test_list_path_and_pull_with_a_cached_model(tmp_path, tiny_model_dir):
     snapshot = _cache(tmp_path, tiny_model_dir)
     table = vqa2("list", hf_home=tmp_path)
@@ -86,12 +88,14 @@ def test_list_path_and_pull_with_a_cached_model(tmp_path, tiny_model_dir):
     assert pulled.returncode == 0 and pulled.stdout.strip() == str(snapshot)
 
 
+@pytest.mark.e2e
 def test_path_of_an_uncached_model_exits_4_with_a_hint(tmp_path):
     out = vqa2("path", "assistant", hf_home=tmp_path)
     assert out.returncode == 4 and out.stdout == ""
     assert out.stderr.startswith("Error:") and "vqa2 models pull assistant" in out.stderr
 
 
+@pytest.mark.e2e
 def test_unknown_model_name_exits_2_with_a_suggestion(tmp_path):
     out = vqa2("path", "ugc-scorr", hf_home=tmp_path)
     assert out.returncode == 2 and "ugc-scorer" in out.stderr and out.stdout == ""

@@ -6,11 +6,12 @@ import sys
 
 import pytest
 import torch
+from quant_helpers import quantized_linear_names
 
 from vqa2cli.config import Settings
 from vqa2cli.errors import ExitCode, QuantizationUnavailableError
 from vqa2cli.modeling.loading import load_model
-from vqa2cli.modeling.quantization import peak_memory_bytes, quantized_linear_names
+from vqa2cli.modeling.memory import peak_memory_bytes
 
 LM_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 

@@ -37,3 +37,15 @@ def test_resolve_reference_forms(tmp_path):
     assert resolve_reference(str(tmp_path), "score").card.name == "mine"
     with pytest.raises(ModelNotFoundError, match="folder not found"):
         resolve_reference("./nope", "score")
+
+
+def test_cards_carry_only_what_differs_from_the_defaults():
+    """Each fact once: a card repeating a default would hide where the value really comes from."""
+    from vqa2cli.config import Settings
+
+    defaults = Settings().to_dict()
+    identity = {"name", "description", "repo", "revision", "task", "prompt"}  # what names the card
+    for card in list_cards():
+        for section, values in card.layer.items():
+            repeated = {k for k, v in values.items() if k not in identity and defaults[section][k] == v}
+            assert not repeated, (card.name, section, repeated)

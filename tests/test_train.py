@@ -96,6 +96,7 @@ def test_stage_trains_only_its_modules(stage, data, tiny_model_dir, tmp_path):
     assert set(changed) == TRAINABLE[stage], f"{stage}: trainable groups that changed: {sorted(changed)}"
 
 
+@pytest.mark.e2e  # a long training run
 def test_loss_falls_when_overfitting_one_batch(data, tiny_model_dir, tmp_path):
     out = _train("stage3-assistant", data["stage3-assistant"], tmp_path / "out", tiny_model_dir,
                  max_steps=12, learning_rate=5e-3, vision_tower_lr=5e-3, lr_scheduler="constant")
@@ -105,6 +106,7 @@ def test_loss_falls_when_overfitting_one_batch(data, tiny_model_dir, tmp_path):
     assert losses[-1] < 0.5 * losses[0], losses
 
 
+@pytest.mark.e2e  # a long training run
 def test_run_resumes_from_the_last_checkpoint(data, tiny_model_dir, tmp_path):
     first: list[str] = []
     out = _train("stage2-ugc", data["stage2-ugc"], tmp_path / "out", tiny_model_dir, first, save_steps=1)
@@ -204,6 +206,7 @@ def test_cli_validate_data_and_train(data, tiny_model_dir, tmp_path):
     assert saved.mos_range == (1.0, 5.0) and saved.engine == "none" and not saved.unmask_newlines
 
 
+@pytest.mark.e2e
 def test_two_process_ddp_launch_with_torchrun(data, tiny_model_dir, tmp_path):
     """A real multi-process launch (gloo on CPU): both ranks train, rank 0 alone writes and reports."""
     import subprocess
@@ -273,3 +276,27 @@ def test_optimizer_groups_give_the_vision_tower_its_own_rate(stage, data, tiny_m
     trainable = [n for n, p in loaded.model.named_parameters() if p.requires_grad]
     assert sorted(seen) == sorted(trainable) and len(seen) == len(set(seen))
     assert {group_of(n) for n in seen} == TRAINABLE[stage]
+
+
+@pytest.mark.parametrize("method", ["pil", "sws"])
+def test_training_decodes_with_the_configured_resize(method, data, tiny_model_dir, monkeypatch):
+    """``video.resize`` reaches training's decode (it used to fall back to the default ``torch``)."""
+    import torch
+
+    import vqa2cli.video.decode as decode
+    from vqa2cli.pipeline.inputs import KEYFRAME_NORM, pixel_tensor
+    from vqa2cli.training.collate import TrainCollator
+    from vqa2cli.training.datasets import read_training_data
+    from vqa2cli.training.run import base_settings
+
+    settings, _ = base_settings(str(tiny_model_dir), _config("stage2-ugc", data["stage2-ugc"], "unused"))
+    settings = settings.replace(video={"resize": method})
+    seen = []
+    real = decode.decode_clip
+    monkeypatch.setattr(decode, "decode_clip", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    loaded = _load(tiny_model_dir)
+    sample = read_training_data(data["stage2-ugc"])[0]
+    batch = TrainCollator(loaded.tokenizer, loaded.model.config, settings, "mos.csv")([sample])
+    assert [clip.resize for clip in seen] == [method]
+    expected = pixel_tensor(torch.from_numpy(seen[0].keyframes), KEYFRAME_NORM, torch.float32, "cpu")
+    assert torch.equal(batch["pixel_values_videos"], expected)

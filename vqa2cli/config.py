@@ -59,10 +59,15 @@ class ModelSection:
     repo: str = "q-future/VQA-UGC-Scorer-llava_qwen"  # Hub repo id or local folder
     revision: str = "main"
     task: str = "score"  # score | ask
-    prompt: str = "ugc_init"  # see pipeline/prompts.py PROMPT_STYLES
+    prompt: str = "ugc_init"  # one of PROMPT_STYLES (texts in pipeline/prompts.py)
     motion_layout: str = "plain"  # plain | duplicated (QI assistant: motion tokens appear twice)
     attn_implementation: str = "eager"  # official SigLIP/Qwen2 use eager attention
     description: str = ""
+
+    @property
+    def motion_copies(self) -> int:
+        """How often the motion block appears in the prompt: 2 for ``duplicated`` (QI assistant, spec §2)."""
+        return 2 if self.motion_layout == "duplicated" else 1
 
 
 @dataclass(frozen=True)
@@ -135,8 +140,16 @@ class Settings:
         return merge_layers(self.to_dict(), sections)
 
 
+# Choice lists, each declared once: config validation, the commands' --help and option checks read these.
+PROMPT_STYLES = ("ugc_init", "ugc_head", "streaming", "streaming_official_eval", "assistant", "qbench")
+SCORING_STYLES = PROMPT_STYLES[:4]  # the styles whose answer prefix is followed by a level word
+STALLING_STYLES = ("sequence", "stats")  # how the streaming prompt phrases stalling (spec §8)
+OUTPUT_FORMATS = ("table", "json", "jsonl", "csv")  # per-record output of score/ask
+REPORT_FORMATS = ("table", "json")  # one-report output of eval/probe/models list/train --validate-data
+
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("model", "task"): ("score", "ask"),
+    ("model", "prompt"): PROMPT_STYLES,
     ("model", "motion_layout"): ("plain", "duplicated"),
     ("model", "attn_implementation"): ("eager", "sdpa"),
     ("video", "motion_norm"): ("siglip", "kinetics"),

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 CARD_FILE_IN_CHECKPOINT = "vqa2-card.toml"
 DEFAULT_CARD_FOR_TASK = {"score": "ugc-scorer", "ask": "assistant"}
@@ -67,9 +71,14 @@ def get_card(name: str) -> ModelCard:
     cards = {c.name: c for c in list_cards()}
     if name in cards:
         return cards[name]
-    close = difflib.get_close_matches(name, list(cards), n=1, cutoff=0.5)
-    hint = f"did you mean '{close[0]}'?" if close else f"known cards: {', '.join(sorted(cards))}"
-    raise ModelNotFoundError(f"unknown model card '{name}'", hint)
+    raise unknown_card(name, list(cards))
+
+
+def unknown_card(name: str, known: list[str]) -> ModelNotFoundError:
+    """The error for a card name that is not among ``known``, with a close-match suggestion."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else f"known cards: {', '.join(sorted(known))}"
+    return ModelNotFoundError(f"unknown model card '{name}'", hint)
 
 
 def find_card_by_repo(repo: str) -> ModelCard | None:
@@ -116,5 +125,27 @@ def resolve_reference(ref: str | None, task: str) -> ModelRef:
         return ModelRef(card, repo, revision or (card.revision if card.repo == repo else "main"), None)
     if ref.startswith((".", "/", "~")) or Path(ref).suffix:
         raise ModelNotFoundError(f"{ref}: model folder not found", "check the path given to --model")
-    get_card(ref)  # raises with a close-match suggestion
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise unknown_card(ref, [c.name for c in list_cards()])
+
+
+def resolve_model(reference: str | None, task: str, *layers: Mapping[str, Any] | None,
+                  model_keys: Mapping[str, Any] | None = None) -> tuple[Settings, ModelRef]:
+    """THE resolution of a model reference (card name, Hub id ``org/name[@rev]`` or local folder, None =
+    the task's default card) into settings and where its weights are. Used by every command, the training
+    run and the Python API; the weights themselves come from ``modeling.hub.fetch_weights(ref)`` (a local
+    folder as is, a Hub id through the huggingface-hub cache).
+
+    Settings precedence: defaults ← the card (a folder's own ``vqa2-card.toml``, else the card matching the
+    Hub id, else the task's default card) with ``model.repo``/``revision`` pointing at the weights and
+    ``model_keys`` applied ← ``layers`` in order (config file, flags). A folder without its own card is
+    named by its path. No network access. Raises ModelNotFoundError (unknown card or missing folder),
+    ConfigError (unknown keys, bad values).
+    """
+    from .config import merge_layers
+
+    ref = resolve_reference(reference, task)
+    card = dict(ref.card.layer) if ref.card else {}
+    model = {**card.get("model", {}), "repo": ref.repo, "revision": ref.revision, **(model_keys or {})}
+    if ref.local_dir is not None and (ref.card is None or ref.card.path.parent != ref.local_dir):
+        model["name"] = str(reference)  # a folder without its own card: name it by its path
+    return merge_layers({**card, "model": model}, *layers), ref

@@ -99,6 +99,8 @@ def _collect_questions(question, questions, questions_file) -> list[str]:
 
 
 def run_asking(path, asked, settings, ref, fmt, offline, console, window_s=None) -> ExitCode:
+    """Answer ``asked`` with the API's ``Asker``: one decode (``decode``; per window with ``window_s``),
+    one ``answer`` per question, streamed in table format. The input is checked before the weights load."""
     from ..errors import InputError
     from ..output.render import make_writer
     from ..pipeline.run import Asker, preflight

@@ -6,15 +6,15 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from ..errors import ExitCode, UsageError
 from ..output.rowfiles import RowFiles  # the row writer (kept importable from here)
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, ServerPathsOpt, VerboseOpt, model_label, scoring_settings,
-                      start_console)
+                      PolicyOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerPathsOpt, VerboseOpt, model_label,
+                      scoring_settings, start_console)
 from .segments import (FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt,
                        check_segments_csv)
 
@@ -319,7 +319,7 @@ def batch(
     summary: Annotated[bool, typer.Option("--summary", help="Also print a JSON summary of the run on stdout.")] = False,
     model: ModelOpt = None,
     config: ConfigOpt = None,
-    prompt: Annotated[Optional[str], typer.Option("--prompt", metavar="STYLE", help="Scoring prompt style: ugc_init, ugc_head, streaming. [card]")] = None,
+    prompt: ScoringPromptOpt = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,

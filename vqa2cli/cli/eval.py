@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..config import REPORT_FORMATS
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, QuantOpt,
-                      QuietOpt, StallingStyleOpt, VerboseOpt, check_format, model_label, require_stalling_prompt,
-                      scoring_settings, start_console)
+                      QuietOpt, ReportFormatOpt, ScoringPromptOpt, StallingStyleOpt, VerboseOpt, check_format,
+                      model_label, require_stalling_prompt, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -50,14 +51,15 @@ def eval_command(
     media_root: Annotated[Optional[Path], typer.Option(
         "--media-root", metavar="DIR", help="Folder the label paths are relative to. [default: the label file's folder]")] = None,
     scores_csv: Annotated[Optional[Path], typer.Option(
-        "--scores-csv", metavar="FILE", help="Write per-video scores here (flushed per video; needed for --resume).")] = None,
+        "--scores-csv", metavar="FILE",
+        help="Write per-video scores here (appended and fsync'd per video; needed for --resume).")] = None,
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Reuse the ok rows of an existing --scores-csv and score only the rest.")] = False,
+        "--resume", help="Reuse the ok rows of an existing --scores-csv whose video kept its path, size and mtime; "
+                         "score the rest, appending (earlier rows are never rewritten).")] = False,
     workers: Annotated[int, typer.Option(
         "--workers", metavar="N", help="Threads decoding the next videos while the model runs (0 = none).")] = 2,
-    fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|json", help="Output format on stdout.")] = "table",
-    prompt: Annotated[Optional[str], typer.Option(
-        "--prompt", metavar="STYLE", help="Scoring prompt style (ugc_init, ugc_head, streaming, streaming_official_eval). [card]")] = None,
+    fmt: ReportFormatOpt = "table",
+    prompt: ScoringPromptOpt = None,
     stalling_style: StallingStyleOpt = "sequence",
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
@@ -75,7 +77,7 @@ def eval_command(
     from ..training.evaluate import check_enough_videos, evaluate
 
     console = start_console(quiet, verbose)
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, REPORT_FORMATS)
     records = read_labels(labels, media_root)  # data errors surface before any weights load
     settings, ref = scoring_settings("eval", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)

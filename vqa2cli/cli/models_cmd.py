@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from .options import check_format
+from ..config import REPORT_FORMATS
+from .options import ReportFormatOpt, check_format
 
 LIST_EXAMPLES = """Examples:
 
@@ -37,7 +38,7 @@ PATH_EXAMPLES = """Examples:
 
 Never contacts the Hub: exits 4 with a hint when the model is not cached yet (run `vqa2 models pull NAME`)."""
 
-ListFormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="table|json", help="Output format on stdout.")]
+ListFormatOpt = ReportFormatOpt
 NameArg = Annotated[str, typer.Argument(
     metavar="NAME", help="Model card name (see `vqa2 models list`) or Hub repo id org/name[@revision].",
     show_default=False)]
@@ -50,7 +51,7 @@ def list_models(fmt: ListFormatOpt = "table") -> None:
     from ..modeling.hub import cached_folder
     from ..registry import ModelRef, list_cards
 
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, REPORT_FORMATS)
     rows = []
     for card in list_cards():
         folder = cached_folder(ModelRef(card, card.repo, card.revision, None))

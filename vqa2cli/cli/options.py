@@ -8,9 +8,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import Settings, flags_layer, load_config_file, merge_layers
+from ..config import (CHOICES, OUTPUT_FORMATS, REPORT_FORMATS, SCORING_STYLES, STALLING_STYLES, Settings,
+                      flags_layer, load_config_file)
 from ..errors import UsageError
-from ..registry import ModelRef, resolve_reference
+from ..registry import ModelRef, resolve_model
+
+def choices(values: tuple[str, ...], sep: str = "|") -> str:
+    """A choice list as --help shows it (metavar ``a|b|c``, or ``a, b, c`` in a sentence)."""
+    return sep.join(values)
+
 
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", metavar="MODEL",
@@ -20,11 +26,13 @@ ConfigOpt = Annotated[Optional[Path], typer.Option(
 DeviceOpt = Annotated[Optional[str], typer.Option(
     "--device", metavar="auto|cuda|cpu|mps", help="Where the model runs. [default: auto]")]
 DtypeOpt = Annotated[Optional[str], typer.Option(
-    "--dtype", metavar="auto|bf16|fp16|fp32", help="Weights/compute precision. auto = fp16 on CUDA (official), fp32 on CPU.")]
+    "--dtype", metavar=choices(CHOICES[("runtime", "dtype")]), help="Weights/compute precision. auto = fp16 on CUDA (official), fp32 on CPU.")]
 QuantOpt = Annotated[Optional[str], typer.Option(
-    "--quant", metavar="none|8bit|4bit", help="Quantize the language model with bitsandbytes (vision, motion and projectors stay unquantized).")]
+    "--quant", metavar=choices(CHOICES[("runtime", "quant")]), help="Quantize the language model with bitsandbytes (vision, motion and projectors stay unquantized).")]
 FormatOpt = Annotated[str, typer.Option(
-    "--format", "-f", metavar="table|json|jsonl|csv", help="Output format on stdout.")]
+    "--format", "-f", metavar=choices(OUTPUT_FORMATS), help="Output format on stdout.")]
+ReportFormatOpt = Annotated[str, typer.Option(
+    "--format", "-f", metavar=choices(REPORT_FORMATS), help="Output format on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug messages on stderr.")]
 OfflineOpt = Annotated[bool, typer.Option(
@@ -34,18 +42,20 @@ FailUnderOpt = Annotated[Optional[float], typer.Option(
 MaxMotionOpt = Annotated[Optional[int], typer.Option(
     "--max-motion-frames", metavar="N", help="Cap on dense motion frames (over it the long-clip policy applies). [card: 2000]")]
 StallingStyleOpt = Annotated[str, typer.Option(
-    "--stalling-style", metavar="sequence|stats",
+    "--stalling-style", metavar=choices(STALLING_STYLES),
     help="How stalling is phrased for the streaming scorer (the two training formats).")]
 ServerOpt = Annotated[Optional[str], typer.Option(
     "--server", metavar="URL", help="Run on a `vqa2 serve` server instead of loading the model here "
     "(or set VQA2_SERVER; the token comes from VQA2_TOKEN).")]
 ServerPathsOpt = Annotated[bool, typer.Option(
     "--server-paths", help="With --server: send file paths instead of uploading (the server reads them under its --allow-root).")]
+ScoringPromptOpt = Annotated[Optional[str], typer.Option(
+    "--prompt", metavar="STYLE", help=f"Scoring prompt style: {choices(SCORING_STYLES, ', ')}. [card]")]
 PolicyOpt = Annotated[Optional[str], typer.Option(
-    "--long-clip", metavar="segments|stride|error", help="Over the motion/token limits: score in windows and pool them (segments), subsample evenly into one forward (stride) or fail (error). [default: segments]")]
+    "--long-clip", metavar=choices(CHOICES[("video", "long_clip_policy")]), help="Over the motion/token limits: score in windows and pool them (segments), subsample evenly into one forward (stride) or fail (error). [default: segments]")]
 
 
-def check_format(fmt: str, allowed: tuple[str, ...] = ("table", "json", "jsonl", "csv")) -> str:
+def check_format(fmt: str, allowed: tuple[str, ...] = OUTPUT_FORMATS) -> str:
     if fmt not in allowed:
         raise UsageError(f"unknown --format '{fmt}'", f"use one of: {', '.join(allowed)}")
     return fmt
@@ -53,15 +63,8 @@ def check_format(fmt: str, allowed: tuple[str, ...] = ("table", "json", "jsonl",
 
 def resolve_settings(task: str, model: str | None, config: Path | None, **flags) -> tuple[Settings, ModelRef]:
     """defaults ← card ← config file ← flags (``section__key=value``, None = not given)."""
-    ref = resolve_reference(model, task)
     file_layer = load_config_file(config) if config else None
-    card_layer = dict(ref.card.layer) if ref.card else {}
-    model_layer = {**card_layer.get("model", {}), "repo": ref.repo, "revision": ref.revision}
-    if ref.local_dir is not None and ref.card is not None and ref.card.path.parent != ref.local_dir:
-        model_layer["name"] = str(model)  # a folder without its own card: name it by its path
-    card_layer["model"] = model_layer
-    settings = merge_layers(card_layer, file_layer, flags_layer(**flags))
-    return settings, ref
+    return resolve_model(model, task, file_layer, flags_layer(**flags))
 
 
 def model_label(settings: Settings) -> str:
@@ -90,17 +93,15 @@ def scoring_settings(command: str, model, config, *, prompt, device, dtype, quan
 
 def require_scoring_prompt(settings: Settings, command: str) -> None:
     """Refuse a model whose prompt does not score (score, batch, eval and the server's /v1/score)."""
-    from ..pipeline.prompts import SCORING_STYLES
+    from ..pipeline.run import check_scoring_prompt
 
-    if settings.model.prompt not in SCORING_STYLES:
-        raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
-                         f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")
+    check_scoring_prompt(settings, f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")
 
 
 def require_stalling_prompt(settings: Settings, source: str, style: str) -> None:
     """Stalling text only exists in the ``streaming`` prompt: refuse it elsewhere instead of dropping it."""
-    if style not in ("sequence", "stats"):
-        raise UsageError(f"unknown --stalling-style '{style}'", "use sequence or stats")
+    if style not in STALLING_STYLES:
+        raise UsageError(f"unknown --stalling-style '{style}'", f"use {' or '.join(STALLING_STYLES)}")
     if settings.model.prompt != "streaming":
         raise UsageError(f"{source} needs the 'streaming' prompt, but model '{settings.model.name}' uses "
                          f"'{settings.model.prompt}', which has no stalling text",

@@ -42,7 +42,9 @@ from typing import Annotated, Any
 
 import typer
 
-from .options import ConfigOpt, MaxMotionOpt, ModelOpt, PolicyOpt, check_format, resolve_settings
+from ..config import REPORT_FORMATS
+from .options import (ConfigOpt, MaxMotionOpt, ModelOpt, PolicyOpt, ReportFormatOpt, check_format,
+                      resolve_settings)
 
 EXAMPLES = """Examples:
 
@@ -64,8 +66,7 @@ KEYS = ("path", "path_bytes", "status", "error_code", "error", "container", "cod
 def probe(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to inspect.",
                                                 show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|json",
-                                     help="Output format on stdout.")] = "table",
+    fmt: ReportFormatOpt = "table",
     model: ModelOpt = None,
     config: ConfigOpt = None,
     max_motion_frames: MaxMotionOpt = None,
@@ -76,7 +77,7 @@ def probe(
 
     console = Console()  # bound to this invocation's stderr
     set_console(console)
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, REPORT_FORMATS)
     settings, _ = resolve_settings("score", model, config, video__max_motion_frames=max_motion_frames,
                                    video__long_clip_policy=long_clip)
     from ..output.cells import clean
@@ -115,7 +116,7 @@ def probe_one(path: str, settings) -> dict[str, Any]:
         plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
                              max_motion_frames=video.max_motion_frames, token_budget=video.max_tokens,
                              tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
-                             motion_copies=2 if settings.model.motion_layout == "duplicated" else 1,
+                             motion_copies=settings.model.motion_copies,
                              policy=video.long_clip_policy, source=path,
                              motion_frame_step=video.motion_frame_step)
     except InputError as exc:

@@ -8,10 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ExitCode, InputError, UsageError
+from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt, VerboseOpt,
-                      check_format, model_label, require_stalling_prompt, scoring_settings, start_console)
+                      PolicyOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt,
+                      VerboseOpt, check_format, model_label, require_stalling_prompt, scoring_settings,
+                      start_console)
 from .segments import FailSegmentOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 
 EXAMPLES = """Examples:
@@ -48,9 +49,7 @@ def score(
         "--stalling", metavar="none|0101...|@FILE",
         help="Streaming scorer: stalling per frame as a 0/1 string (or @FILE), or 'none' for smooth playback.")] = None,
     stalling_style: StallingStyleOpt = "sequence",
-    prompt: Annotated[Optional[str], typer.Option(
-        "--prompt", metavar="STYLE",
-        help="Prompt style: ugc_init, ugc_head, streaming, streaming_official_eval. [card]")] = None,
+    prompt: ScoringPromptOpt = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
@@ -101,36 +100,35 @@ def score(
 
 
 def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, console, windows=None) -> ExitCode:
+    """Score ``paths`` with the API's scorer (``score_files``; windowed past the limits or with
+    ``--segments``) and print each record as it comes. Inputs are checked before the weights load: when
+    none is readable, no model is loaded at all."""
     from ..output.render import make_writer
     from ..pipeline.run import error_record, preflight
     from .segments import SegmentOutputs, SegmentPlan, load_scorer
 
-    early = {e.path: e for e in preflight(paths)}
     windows = windows or SegmentPlan()
     segment_out = SegmentOutputs(windows, settings, console)
     writer = make_writer(fmt, sys.stdout, "score")
-    failed, below = 0, 0
+    failed, below, scorer = 0, 0, None
     try:
-        scorer = None
-        if len(early) < len(paths):  # inputs are checked before weights load
+        early = preflight(paths)
+        if len(early) == len(paths):
+            records = (error_record(exc.path, exc, settings) for exc in early)
+        else:
             console.info(f"Loading {model_label(settings)} ...")
             scorer = load_scorer(settings, ref, windows, segment_out, offline=offline)
-        for path in paths:
-            try:
-                if path in early:
-                    raise early[path]
-                record = scorer.score(path, stalling=stalling)
-            except InputError as exc:
-                console.error(exc.one_line())
-                writer.write(error_record(path, exc, settings))
+            records = scorer.score_files(paths, stalling=stalling)
+        for record in records:
+            if not record.ok:
+                console.error(record.error)
                 failed += 1
-                continue
             for warning in record.warnings:
-                console.warning(f"{path}: {warning}")
+                console.warning(f"{record.path}: {warning}")
             writer.write(record)
-            if fail_under is not None and record.score < fail_under:
+            if record.ok and fail_under is not None and record.score < fail_under:
                 below += 1
-            segment_out.after(record, scorer.last_thumbnails)
+            segment_out.after(record, getattr(scorer, "last_thumbnails", ()))
     finally:
         writer.close()
         segment_out.close()

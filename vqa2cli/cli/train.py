@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import ModelOpt, OfflineOpt, QuietOpt, VerboseOpt, check_format, start_console
+from ..config import REPORT_FORMATS
+from ..training.stages import CHOICES as TRAIN_CHOICES
+from .options import ModelOpt, OfflineOpt, QuietOpt, VerboseOpt, check_format, choices, start_console
 
 STAGE_NAMES = "stage1-spatial, stage1-motion, stage2-ugc, stage2-streaming, stage3-assistant"
 
@@ -54,9 +56,9 @@ def train(
     mos_range: Annotated[Optional[tuple[float, float]], typer.Option(
         "--mos-range", metavar="LOW HIGH", help="MOS scale for CSV data (default: the data's min and max).")] = None,
     engine: Annotated[Optional[str], typer.Option(
-        "--engine", metavar="zero3|zero3-offload|fsdp|ddp|none", help="Distributed engine. [stage: zero3]")] = None,
+        "--engine", metavar=choices(TRAIN_CHOICES["engine"]), help="Distributed engine. [stage: zero3]")] = None,
     precision: Annotated[Optional[str], typer.Option(
-        "--precision", metavar="bf16|fp16|fp32", help="Training precision. [stage: bf16]")] = None,
+        "--precision", metavar=choices(TRAIN_CHOICES["precision"]), help="Training precision. [stage: bf16]")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", metavar="X", help="Learning rate. [stage: 1e-5]")] = None,
     vision_lr: Annotated[Optional[float], typer.Option(
         "--vision-lr", metavar="X", help="Vision-tower learning rate. [stage: 2e-6]")] = None,
@@ -83,7 +85,7 @@ def train(
     print_config: Annotated[bool, typer.Option(
         "--print-config", help="Print the resolved train config (YAML) and exit.")] = False,
     fmt: Annotated[str, typer.Option(
-        "--format", "-f", metavar="table|json", help="Format of the --validate-data report.")] = "table",
+        "--format", "-f", metavar=choices(REPORT_FORMATS), help="Format of the --validate-data report.")] = "table",
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -92,7 +94,7 @@ def train(
     from ..training.stages import resolve_train_config
 
     console = start_console(quiet, verbose)
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, REPORT_FORMATS)
     cfg = resolve_train_config(
         stage, config, data=_text(data), output_dir=_text(output), media_root=_text(media_root),
         mos_range=list(mos_range) if mos_range else None, engine=engine, precision=precision,

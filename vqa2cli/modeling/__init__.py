@@ -6,5 +6,6 @@
 - ``checkpoint_keys``: official ↔ ours key mapping, dropped keys, load-report check
 - ``hub``: ``fetch_weights(ref) → Path`` through the Hugging Face cache
 - ``loading``: ``load_model(local_dir, settings) → LoadedModel``
-- ``quantization``: bitsandbytes configs, availability check, peak CUDA memory
+- ``quantization``: bitsandbytes configs, availability check
+- ``memory``: peak CUDA memory of a model call
 """

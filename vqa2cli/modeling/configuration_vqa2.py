@@ -10,7 +10,6 @@ Two ways in:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from huggingface_hub.dataclasses import strict
@@ -92,9 +91,11 @@ class Vqa2Config(LlavaOnevisionConfig):
 
     @property
     def tokens_per_keyframe(self) -> int:
-        """Pooled tokens per keyframe: ceil(side/2)**2 with side = image_size // patch_size (384/14: 196)."""
-        side = self.vision_config.image_size // self.vision_config.patch_size
-        return math.ceil(side / 2) ** 2
+        """Pooled tokens per keyframe at the vision tower's input size (384/14: 196), see
+        :func:`vqa2cli.video.sampling.tokens_per_keyframe`."""
+        from ..video.sampling import tokens_per_keyframe
+
+        return tokens_per_keyframe(self.vision_config.image_size, self.vision_config.patch_size)
 
     def keyframe_block_length(self, n_keyframes: int) -> int:
         """K*tokens_per_keyframe + 1: the keyframe tokens, frame-major, then ONE image_newline."""

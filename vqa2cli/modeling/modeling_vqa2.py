@@ -158,10 +158,6 @@ class Vqa2ForConditionalGeneration(LlavaOnevisionForConditionalGeneration):
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
 
-    def count_visual_tokens(self, n_keyframes: int, n_motion_frames: int, motion_copies: int = 1) -> int:
-        """Placeholder ids a prompt needs: K*tokens_per_keyframe + 1 keyframe slots + copies*T motion slots."""
-        return self.config.keyframe_block_length(n_keyframes) + motion_copies * n_motion_frames
-
     def get_motion_features(self, motion_pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model.get_motion_features(motion_pixel_values)
 

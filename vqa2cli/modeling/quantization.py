@@ -1,4 +1,4 @@
-"""bitsandbytes 4/8-bit for the language model only, and the peak-memory report.
+"""bitsandbytes 4/8-bit for the language model only.
 
 Only the Qwen2 decoder's Linear layers are quantized. The vision tower, the SlowFast fast pathway, both
 projectors and ``lm_head`` stay in the compute dtype (``llm_int8_skip_modules``): they are small, and the
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import CHOICES
 from ..errors import QuantizationUnavailableError
 
-QUANT_CHOICES = ("none", "8bit", "4bit")
+QUANT_CHOICES = CHOICES[("runtime", "quant")]
 
 # Module-name prefixes kept out of quantization (matched from the start of the module path).
 SKIP_MODULES = [
@@ -65,25 +66,3 @@ def bnb_config(quant: str, compute_dtype: Any):
     if quant == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=list(SKIP_MODULES))
     raise ValueError(f"quant must be one of {', '.join(QUANT_CHOICES)}, got {quant!r}")
-
-
-def quantized_linear_names(model) -> dict[str, str]:
-    """``{module path: class name}`` of every bitsandbytes Linear in ``model`` (for reports and tests)."""
-    return {name: type(mod).__name__ for name, mod in model.named_modules()
-            if type(mod).__name__ in ("Linear4bit", "Linear8bitLt")}
-
-
-def reset_peak_memory(device) -> None:
-    import torch
-
-    if getattr(device, "type", str(device)).startswith("cuda") and torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def peak_memory_bytes(device) -> int | None:
-    """Peak CUDA memory allocated on ``device`` since the last reset (``None`` off CUDA: not measured)."""
-    import torch
-
-    if getattr(device, "type", str(device)).startswith("cuda") and torch.cuda.is_available():
-        return int(torch.cuda.max_memory_allocated(device))
-    return None

@@ -26,7 +26,7 @@ class RowFiles:
                 self.streams.append(stream)
                 self.writers.append(make_writer(fmt, stream, "score", header=stream.tell() == 0))
                 os.fsync(stream.fileno())
-            _fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
+            fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
 
     @contextlib.contextmanager
     def _guard(self, path: str):
@@ -62,7 +62,8 @@ class RowFiles:
             raise first
 
 
-def _fsync_dir(folder: str) -> None:
+def fsync_dir(folder: str) -> None:
+    """fsync a folder so a file just created in it survives power loss (a no-op where not possible)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # not possible on every platform/filesystem; the rows themselves are fsync'd

@@ -153,8 +153,9 @@ def _stamp(record: Any, stat: tuple[int, float] | None) -> Any:
     """Make sure every row carries size_bytes/mtime (the --resume key), from the stat taken at decode."""
     inputs = getattr(record, "input", None)
     if stat is not None and isinstance(inputs, dict):
-        inputs.setdefault("size_bytes", stat[0])
-        inputs.setdefault("mtime", stat[1])
+        size_bytes, mtime = stat
+        inputs.setdefault("size_bytes", size_bytes)
+        inputs.setdefault("mtime", mtime)
     return record
 
 

@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+from ..video.probe import file_stat  # noqa: F401  (re-exported: batch reads it from here)
 
 # Containers the PyAV decoder reads (FFmpeg demuxers), by extension.
 VIDEO_EXTENSIONS = frozenset("""
@@ -215,12 +216,3 @@ def select_shard(videos: list[VideoFile], index: int, count: int, *, rank: int =
         if h % count == index and (h // count) % world == rank:
             out.append(video)
     return out
-
-
-def file_stat(path: str) -> tuple[int, float] | None:
-    """(size_bytes, mtime) used to match rows on --resume; None when the file cannot be stat'ed."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime

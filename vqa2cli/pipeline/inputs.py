@@ -61,7 +61,7 @@ def pixel_tensor(frames, norm, dtype, device, chunk: int = 128):
 
 def placeholder_blocks(config, n_keyframes: int, n_motion: int, n_markers: int, motion_layout: str) -> list[list[int]]:
     """The id block spliced at each ``<image>`` marker, in order."""
-    visual = [config.video_token_id] * (n_keyframes * config.tokens_per_keyframe + 1)
+    visual = [config.video_token_id] * config.keyframe_block_length(n_keyframes)
     motion = [config.motion_token_id] * n_motion
     if n_markers == 1:  # official streaming eval: the motion block is dropped
         return [visual]
@@ -96,18 +96,28 @@ def assistant_labels(tokenizer, ids: list[int], answer_start: int, unmask_specia
     return labels
 
 
-def text_budget(tokenizer, prompt: Prompt) -> int:
-    """Text tokens of a rendered prompt (without the blocks): used to size the token budget."""
+# Tokens kept free under ``video.max_tokens`` beyond the counted prompt text. The official code has no
+# budget: it silently truncates the spliced sequence at 10000 embeddings (spec §2, llava_arch.py), which vqa2
+# must never do (spec "Do NOT copy"). The prompt is counted with the widest numbers a clip can have (a
+# 7-character duration, 5-digit frame counts: Qwen2 tokenises digits one per token), so the count does not
+# fall short; these 8 tokens are a safety margin on top for what that rendering cannot foresee, chosen by
+# us, not taken from the paper or the official code. Changing it changes which long clips get subsampled.
+BUDGET_MARGIN_TOKENS = 8
+
+
+def count_text_tokens(tokenizer, prompt: Prompt) -> int:
+    """Text tokens of a rendered chat prompt without its ``<image>`` blocks (system, user, answer prefix)."""
     return len(encode_chat(tokenizer, chat(prompt), [[] for _ in range(prompt.n_images)]))
 
 
 def token_budget(tokenizer, settings: Settings, *, question: str | None = None,
-                 stalling: Stalling | None = None, n_frames_hint: int = 0) -> int:
-    """Tokens left for the keyframe and motion blocks under ``video.max_tokens`` (official: 10000)."""
+                 stalling: Stalling | None = None) -> int:
+    """Tokens left for the keyframe and motion blocks under ``video.max_tokens`` (official: 10000):
+    max_tokens − the prompt's text tokens − ``BUDGET_MARGIN_TOKENS`` − the stalling string's length."""
     probe = build_prompt(settings.model.prompt, duration_s=12345.6, n_keyframes=99999, n_motion=99999,
                          question=question or "?", stalling=stalling)
     slack = len(stalling.flags) if stalling else 0  # a 0/1 stalling string tokenises to ≤ 1 token per char
-    return settings.video.max_tokens - text_budget(tokenizer, probe) - 8 - max(0, slack - n_frames_hint)
+    return settings.video.max_tokens - count_text_tokens(tokenizer, probe) - BUDGET_MARGIN_TOKENS - slack
 
 
 def build_inputs(tokenizer, config, settings: Settings, clip, *, question: str | None = None,
@@ -138,7 +148,7 @@ def build_inputs(tokenizer, config, settings: Settings, clip, *, question: str |
         input_ids=ids, labels=labels, prompt=prompt,
         keyframes=torch.from_numpy(clip.keyframes),
         motion=torch.from_numpy(clip.motion_frames) if n_motion_tokens else None,
-        n_visual_tokens=k * config.tokens_per_keyframe + 1, n_motion_tokens=n_motion_tokens,
+        n_visual_tokens=config.keyframe_block_length(k), n_motion_tokens=n_motion_tokens,
     )
 
 

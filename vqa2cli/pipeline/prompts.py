@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import PROMPT_STYLES, SCORING_STYLES, STALLING_STYLES  # noqa: F401  (re-exported)
 from ..errors import UsageError
 
 IMAGE = "<image>"
@@ -71,8 +72,7 @@ QBENCH_USER = (
     "features extracted from all {T} frames of the the video.  Please analyze these images and answer the "
     "questions based on your observations.\nThe video frames:<image>\nThe video motion features:<image>\n.{Q}")
 
-PROMPT_STYLES = ("ugc_init", "ugc_head", "streaming", "streaming_official_eval", "assistant", "qbench")
-SCORING_STYLES = ("ugc_init", "ugc_head", "streaming", "streaming_official_eval")
+# PROMPT_STYLES, SCORING_STYLES, STALLING_STYLES: declared in config.py (imported above)
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,8 @@ def parse_stalling(value: str | None, style: str = "sequence") -> Stalling | Non
     if not text or set(text) - {"0", "1"}:
         raise UsageError("--stalling must be 'none', a string of 0/1 per frame, or @FILE",
                          "e.g. --stalling 0000011110000")
-    if style not in ("sequence", "stats"):
-        raise UsageError(f"unknown --stalling-style '{style}'", "use sequence or stats")
+    if style not in STALLING_STYLES:
+        raise UsageError(f"unknown --stalling-style '{style}'", f"use {' or '.join(STALLING_STYLES)}")
     return Stalling(text if "1" in text else "", style)
 
 

@@ -33,6 +33,7 @@ MTIME_TOLERANCE_S = 1e-3
 class OutputSpec:
     path: str
     fmt: str  # csv | jsonl
+    columns: tuple[str, ...] = SCORE_COLUMNS  # CSV header (``vqa2 eval`` writes its own columns)
 
 
 @dataclass(frozen=True)
@@ -122,18 +123,18 @@ def read_rows(spec: OutputSpec) -> list[tuple[str, RowState]]:
     if not text:
         return []
     if spec.fmt == "csv":
-        return _read_csv(spec.path, text)
+        return _read_csv(spec.path, text, spec.columns)
     return _read_jsonl(spec.path, text)
 
 
-def _read_csv(path: str, text: str) -> list[tuple[str, RowState]]:
-    if not text.startswith(CSV_HEADER):
+def _read_csv(path: str, text: str, columns: tuple[str, ...]) -> list[tuple[str, RowState]]:
+    if not text.startswith(",".join(columns) + "\n"):
         raise UsageError(f"{path}: not a vqa2 score CSV (its header differs from this version's columns)",
                          "use --overwrite to start it again or choose another --csv file")
     rows = []
     for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         if None in row or any(v is None for v in row.values()):
-            raise UsageError(f"{path}: row {n} does not have {len(SCORE_COLUMNS)} columns",
+            raise UsageError(f"{path}: row {n} does not have {len(columns)} columns",
                              "fix or remove that row, or use --overwrite")
         path = path_from_fields(csv_uncell(row["path"]), csv_uncell(row.get("path_bytes") or ""))
         rows.append((path, _state(row["status"], row["size_bytes"], row["mtime"], row["score"])))
@@ -161,22 +162,24 @@ class DoneIndex:
 
     def __init__(self) -> None:
         self.rows: dict[str, RowState] = {}
-        self.repeated = 0  # paths seen more than once (retried errors, changed files)
 
     def add_file(self, spec: OutputSpec) -> None:
         if not os.path.exists(spec.path):
             return
         for path, state in read_rows(spec):
-            key = path_key(path)
-            self.repeated += key in self.rows
-            self.rows[key] = state
+            self.rows[path_key(path)] = state
 
     def match(self, path: str, stat: tuple[int, float] | None, *, retry_errors: bool) -> RowState | None:
-        """The row that makes ``path`` done, or None when it must be (re)scored."""
+        """The row that makes ``path`` done, or None when it must be (re)scored.
+
+        ``stat`` is ``(size_bytes, mtime)`` (a :class:`~vqa2cli.video.probe.FileStat`), None when unknown."""
         state = self.rows.get(path_key(path))
         if state is None or stat is None:
             return None
-        if state.size_bytes != stat[0] or state.mtime is None or abs(state.mtime - stat[1]) > MTIME_TOLERANCE_S:
+        size_bytes, mtime = stat
+        if state.size_bytes != size_bytes or state.mtime is None:
+            return None
+        if abs(state.mtime - mtime) > MTIME_TOLERANCE_S:
             return None
         if retry_errors and state.status != "ok":
             return None

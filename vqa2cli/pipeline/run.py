@@ -1,16 +1,18 @@
 """Per video: decode → inputs → model → record. ``Scorer`` for scores, ``Asker`` for answers.
 
-``prepare`` does all CPU work (decode, tokenise, uint8 tensors) and touches no model state, so batch
-workers may call it from threads while the main thread runs the model.
+Both are a :class:`ModelSession`: a model loaded once (``load``), then used for any number of videos.
+They are what the Python API (:mod:`vqa2cli.api`) returns and what the commands run. ``prepare`` does all
+CPU work (decode, tokenise, uint8 tensors) and touches no model state, so batch workers may call it from
+threads while the main thread runs the model.
 """
 
 from __future__ import annotations
 
-import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import Settings
 from ..errors import InputError, ModelRuntimeError
@@ -33,7 +35,18 @@ def preflight(paths: list[str | Path]) -> list[InputError]:
     return errors
 
 
+def check_scoring_prompt(settings: Settings, fix: str) -> None:
+    """UsageError when the model's prompt style reads no score (an assistant's); ``fix`` says what to do."""
+    from ..errors import UsageError
+    from .prompts import SCORING_STYLES
+
+    if settings.model.prompt not in SCORING_STYLES:
+        m = settings.model
+        raise UsageError(f"model '{m.name}' uses prompt '{m.prompt}', not a scoring prompt", fix)
+
+
 def error_record(path: str | Path, exc: InputError, settings: Settings) -> ScoreRecord:
+    """The ``status="error"`` row for a video that could not be scored (code, one-line message, file stat)."""
     rec = error_score_record(str(path), exc.code, exc.one_line(), config=settings.to_dict())
     rec.input = _file_stat(path)
     return rec
@@ -48,11 +61,10 @@ class PreparedClip:
 
 
 def _file_stat(path: str | Path) -> dict[str, Any]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return {}
-    return {"size_bytes": st.st_size, "mtime": round(st.st_mtime, 6)}
+    from ..video.probe import file_stat
+
+    stat = file_stat(path)
+    return stat.as_dict() if stat is not None else {}
 
 
 def _input_section(path: str | Path, info) -> dict[str, Any]:
@@ -76,7 +88,13 @@ def _sampling_section(clip, inputs: ModelInputs, settings: Settings) -> dict[str
     }
 
 
-class _Session:
+class ModelSession:
+    """A loaded model with its resolved settings: decode videos for it and run it, any number of times.
+
+    ``settings`` is the resolved :class:`~vqa2cli.config.Settings`; ``loaded`` the
+    :class:`~vqa2cli.modeling.loading.LoadedModel` (model, tokenizer, device, dtype, quant).
+    """
+
     def __init__(self, settings: Settings, loaded):
         self.settings = settings
         self.loaded = loaded
@@ -85,15 +103,13 @@ class _Session:
 
     @classmethod
     def load(cls, settings: Settings, ref: ModelRef, *, offline: bool = False):
+        """Fetch ``ref``'s weights (a local folder as is, a Hub id through the HF cache) and load them as
+        ``settings.runtime`` says. Raises HubError, ModelNotFoundError, QuantizationUnavailableError,
+        ModelRuntimeError."""
+        from ..modeling.hub import fetch_weights
         from ..modeling.loading import load_model
 
-        if ref.local_dir is not None:
-            local_dir = ref.local_dir
-        else:
-            from ..modeling.hub import fetch_weights
-
-            local_dir = fetch_weights(ref, offline=offline)
-        return cls(settings, load_model(Path(local_dir), settings))
+        return cls(settings, load_model(fetch_weights(ref, offline=offline), settings))
 
     @property
     def model_info(self) -> ModelInfo:
@@ -103,35 +119,39 @@ class _Session:
 
     def decode(self, path: str | Path, *, question: str | None = None, stalling: Stalling | None = None,
                info=None):
+        """Decode ``path`` for this model (its sizes, sampling and the tokens its prompt leaves) →
+        ``DecodedClip``. ``question``: the longest question that will be asked about the clip (it takes
+        tokens from the budget); ``info``: the clip's probe result when the caller has it. Raises
+        InputError subclasses."""
         from ..video.decode import decode_clip
 
         budget, copies = self.visual_limits(question=question, stalling=stalling)
-        return decode_clip(str(path), self.settings.video, token_budget=budget, motion_copies=copies,
-                           resize=self.settings.video.resize, info=info)
+        return decode_clip(str(path), self.settings.video, token_budget=budget, motion_copies=copies, info=info)
 
     def visual_limits(self, *, question: str | None = None, stalling: Stalling | None = None) -> tuple[int, int]:
         """(token budget for the visual blocks, motion copies in the prompt) of this model and prompt."""
         budget = token_budget(self.tokenizer, self.settings, question=question, stalling=stalling)
-        return budget, 2 if self.settings.model.motion_layout == "duplicated" else 1
+        return budget, self.settings.model.motion_copies
 
     def _forward_kwargs(self, inputs: ModelInputs) -> dict[str, Any]:
         return inputs.model_kwargs(self.loaded.device, self.loaded.dtype, self.settings.video.motion_norm)
 
     def _peak_memory(self) -> float | None:
-        import torch
+        """Peak GPU memory of the last model call in GB (1e9 bytes); None off CUDA."""
+        from ..modeling.memory import peak_memory_bytes
 
-        if self.loaded.device.type != "cuda":
-            return None
-        return torch.cuda.max_memory_allocated(self.loaded.device) / 1e9
+        peak = peak_memory_bytes(self.loaded.device)
+        return None if peak is None else peak / 1e9
 
     def _reset_peak(self) -> None:
-        import torch
+        from ..modeling.memory import reset_peak_memory
 
-        if self.loaded.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.loaded.device)
+        reset_peak_memory(self.loaded.device)
 
 
-class Scorer(_Session):
+class Scorer(ModelSession):
+    """Quality scores (0-1, the paper's weights over the level words): ``score(path) → ScoreRecord``."""
+
     def __init__(self, settings: Settings, loaded):
         super().__init__(settings, loaded)
         from .scoring import level_token_ids
@@ -176,10 +196,41 @@ class Scorer(_Session):
         )
 
     def score(self, path: str | Path, *, stalling: Stalling | None = None) -> ScoreRecord:
+        """Score one video (``stalling``: the streaming scorer's per-frame stalling, see
+        ``prompts.parse_stalling``). Raises InputError subclasses for unreadable videos,
+        ModelRuntimeError (out of GPU memory)."""
         return self.run(self.prepare(path, stalling=stalling))
 
+    def score_files(self, paths: Iterable[str | Path], *,
+                    stalling: Stalling | None = None) -> Iterator[ScoreRecord]:
+        """Score each video in order; an unreadable one yields its ``status="error"`` record instead of
+        raising (as ``vqa2 score`` prints it). Model errors still raise."""
+        for path in paths:
+            try:
+                problems = preflight([path])
+                if problems:
+                    raise problems[0]
+                yield self.score(path, stalling=stalling)
+            except InputError as exc:
+                yield error_record(path, exc, self.settings)
 
-class Asker(_Session):
+
+class Asker(ModelSession):
+    """Answers about a video's quality: ``ask(path, questions)``, or ``decode`` once and ``answer`` many."""
+
+    def ask(self, path: str | Path, questions: str | list[str],
+            on_text: Callable[[str], None] | None = None) -> AnswerRecord | list[AnswerRecord]:
+        """Answer one question (→ a record) or several (→ a list, one decode for all). Raises InputError
+        subclasses for an unreadable video, UsageError for an empty question."""
+        asked = [questions] if isinstance(questions, str) else list(questions)
+        if not asked or not all(q.strip() for q in asked):
+            from ..errors import UsageError
+
+            raise UsageError("no question given", "pass a non-empty question")
+        clip = self.decode(path, question=max(asked, key=len))
+        records = [self.answer(clip, path, q, on_text) for q in asked]
+        return records[0] if isinstance(questions, str) else records
+
     def answer(self, clip, path: str | Path, question: str,
                on_text: Callable[[str], None] | None = None) -> AnswerRecord:
         """Answer one question about an already-decoded clip (several questions reuse one decode)."""

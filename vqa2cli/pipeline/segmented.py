@@ -64,7 +64,7 @@ class SegmentingScorer(Scorer):
             return PreparedClip(str(path), clip, inputs, time.perf_counter() - start)
         budget, copies = self.visual_limits(stalling=stalling)
         stream = decode_windows(path, self.settings.video, window_s, token_budget=budget, motion_copies=copies,
-                                resize=self.settings.video.resize, info=info)
+                                info=info)
         return PreparedClip(str(path), SegmentedPrep(stream, window_s, reason), None, time.perf_counter() - start)
 
     def _window_for(self, info, stalling) -> tuple[float | None, str]:
@@ -173,8 +173,7 @@ def ask_windows(asker, path: str | Path, window_s: float, *, question: str | Non
     from ..video.decode import decode_windows
 
     budget, copies = asker.visual_limits(question=question)
-    return decode_windows(str(path), asker.settings.video, window_s, token_budget=budget, motion_copies=copies,
-                          resize=asker.settings.video.resize)
+    return decode_windows(str(path), asker.settings.video, window_s, token_budget=budget, motion_copies=copies)
 
 
 def segment_tag(window) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class TrainCollator:
     max_tokens: int = 0  # 0 = settings.video.max_tokens
 
     def _budget(self, sample: TrainSample, answer: str) -> int:
-        from ..pipeline.inputs import text_budget, token_budget
+        from ..pipeline.inputs import BUDGET_MARGIN_TOKENS, count_text_tokens, token_budget
         from ..pipeline.prompts import Prompt
 
         limit = self.max_tokens or self.settings.video.max_tokens
@@ -52,7 +52,8 @@ class TrainCollator:
         if sample.user is None:
             shrink = self.settings.video.max_tokens - limit
             return token_budget(self.tokenizer, self.settings) - answer_tokens - shrink
-        return limit - text_budget(self.tokenizer, Prompt(sample.user, "")) - answer_tokens - 8
+        prompt_tokens = count_text_tokens(self.tokenizer, Prompt(sample.user, ""))
+        return limit - prompt_tokens - answer_tokens - BUDGET_MARGIN_TOKENS
 
     def encode(self, sample: TrainSample) -> dict[str, Any]:
         import torch
@@ -61,10 +62,10 @@ class TrainCollator:
         from ..video.decode import decode_clip
 
         answer = scoring_answer(self.settings.model.prompt, sample.level) if sample.level else sample.answer
-        copies = 2 if self.settings.model.motion_layout == "duplicated" else 1
-        try:
+        try:  # video.resize travels inside the video settings: training decodes as score and eval do
             clip = decode_clip(str(sample.media), self.settings.video,
-                               token_budget=self._budget(sample, answer), motion_copies=copies)
+                               token_budget=self._budget(sample, answer),
+                               motion_copies=self.settings.model.motion_copies)
         except InputError as exc:
             raise DataError(f"{self.source}: record {sample.index}: {exc.one_line()}",
                             "fix or drop the record; `vqa2 train --validate-data` checks every file") from exc

@@ -1,26 +1,30 @@
 """``vqa2 eval``: score a labelled set, keep per-video scores in a CSV (resumable), report correlations.
 
 Decoding runs ahead in worker threads (pipeline.prefetch) while the model scores. The scores CSV has
-one row per label record (``index,path,mos,score,official_score,level,status,error``), flushed as
-written. With ``resume`` the rows already ``ok`` for the same path are reused, so an interrupted
-evaluation continues where it stopped. Failed videos are listed and left out of the metrics. Text cells that
-a spreadsheet would run as formulas get a leading ``'`` (``output/cells.py``), undone when resuming.
+one row per scored video (``SCORE_CSV_COLUMNS``), appended and fsync'd as each finishes, exactly as
+``vqa2 batch`` writes its rows (:mod:`vqa2cli.pipeline.resume`): an earlier row is never rewritten, so
+Ctrl-C or a crash, even during a resumed run, loses at most the row being written. With ``resume`` the
+torn last line of a crash is dropped, and a video whose path, size and mtime match an ``ok`` row is
+reused (a changed file is scored again); ``error`` rows are scored again, the new row appended after the
+old one (the last row of a path is current). Failed videos are listed and left out of the metrics. Text
+cells that a spreadsheet would run as formulas get a leading ``'`` (``output/cells.py``), undone when resuming.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, DataError, InputError, OutputError
-from ..output.cells import csv_cell, csv_uncell
+from ..errors import ConfigError, DataError, InputError, OutputError, UsageError
+from ..output.cells import csv_cell, csv_row_text
 from .datasets import LabelRecord
 from .metrics import Correlations, correlations
 
-SCORE_CSV_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error")
+SCORE_CSV_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error",
+                     "size_bytes", "mtime")
 
 
 @dataclass
@@ -70,100 +74,128 @@ def check_enough_videos(records: list[LabelRecord]) -> None:
                         "check the label file's mos column")
 
 
-def read_done(scores_csv: Path) -> dict[str, dict]:
-    """Rows of an earlier run that finished ``ok``, keyed by path."""
-    with scores_csv.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != SCORE_CSV_COLUMNS:
-            raise ConfigError(f"{scores_csv}: not a `vqa2 eval` scores CSV (columns {reader.fieldnames})",
-                              "choose another --scores-csv or delete the file")
-        done = {}
-        for row in reader:
-            if row["status"] == "ok":
-                try:
-                    float(row["score"])
-                except ValueError:
-                    continue  # a torn last line from an interrupted run: score it again
-                done[csv_uncell(row["path"])] = row
-        return done
+def _done_index(scores_csv: Path | None, resume: bool):
+    """The finished rows of an earlier run (after cutting a torn last line), or None without ``resume``."""
+    from ..pipeline.resume import DoneIndex, OutputSpec, repair_tail
 
-
-def _open_scores(scores_csv: Path | None, resume: bool) -> tuple[dict[str, dict], object | None]:
     if scores_csv is None:
         if resume:
             raise ConfigError("--resume needs --scores-csv (the file the earlier run wrote)")
-        return {}, None
+        return None
     if scores_csv.exists() and not resume:
         raise ConfigError(f"{scores_csv}: already exists",
                           "pass --resume to continue that run, or choose another path")
-    done = read_done(scores_csv) if scores_csv.exists() else {}
+    if not resume:
+        return None
+    repair_tail(str(scores_csv))
+    index = DoneIndex()
     try:
-        handle = scores_csv.open("w", newline="", encoding="utf-8", errors="backslashreplace")
-    except OSError as exc:
-        raise OutputError(str(scores_csv), exc) from None
-    return done, handle
+        index.add_file(OutputSpec(str(scores_csv), "csv", SCORE_CSV_COLUMNS))
+    except UsageError as exc:
+        raise ConfigError(f"{scores_csv}: not a `vqa2 eval` scores CSV of this version ({exc.message})",
+                          "choose another --scores-csv or delete the file") from exc
+    return index
+
+
+class _RowFile:
+    """The scores CSV: opened for appending, each row flushed and fsync'd as it is written (OWASP: no
+    formula cells). OS errors (disk full...) are ``OutputError`` naming the file (exit 5)."""
+
+    def __init__(self, path: Path):
+        from ..output.rowfiles import fsync_dir
+
+        self.path = path
+        with _writing(path):
+            self.handle = path.open("a", newline="", encoding="utf-8", errors="surrogateescape")
+            if self.handle.tell() == 0:
+                self._put(SCORE_CSV_COLUMNS)
+                fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
+
+    def _put(self, cells) -> None:
+        self.handle.write(csv_row_text(cells))
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def write(self, row: dict) -> None:
+        with _writing(self.path):
+            self._put([csv_cell(row[c]) for c in SCORE_CSV_COLUMNS])
+
+    def close(self) -> None:
+        try:
+            self.handle.close()
+        except OSError:  # a failed write was already reported; its bytes are lost either way
+            pass
 
 
 def _scored_row(rec: LabelRecord, prepared, scorer) -> dict:
-    """One CSV row from a prefetched clip; an unreadable video is an ``error`` row, other errors raise."""
+    """One CSV row from a prefetched ``(stat, clip)``; an unreadable video is an ``error`` row, other
+    errors raise."""
+    from ..video.probe import file_stat
+
     row = {"index": rec.index, "path": str(rec.path), "mos": rec.mos}
     if prepared.error is not None and not isinstance(prepared.error, InputError):
         raise prepared.error
     if prepared.error is not None:
+        stat = file_stat(rec.path)
         return {**row, "score": "", "official_score": "", "level": "", "status": "error",
-                "error": prepared.error.one_line()}
-    d = scorer.run(prepared.value).to_dict()
+                "error": prepared.error.one_line(), **(stat.as_dict() if stat else {})}
+    stat, clip = prepared.value
+    d = scorer.run(clip).to_dict()
     return {**row, "score": d["score"], "official_score": d["official_score"], "level": d["level"],
-            "status": "ok", "error": ""}
+            "status": "ok", "error": "", **(stat.as_dict() if stat else {})}
 
 
 def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,
              resume: bool = False, workers: int = 2, stalling_style: str = "sequence",
              on_error: Callable[[str], None] = lambda _: None,
              advance: Callable[[], None] = lambda: None) -> EvalResult:
-    """Score every record with ``scorer`` (``prepare`` in worker threads, ``run`` here), write the CSV,
-    compute the metrics. A record's ``stalling`` goes into its prompt, phrased as ``stalling_style``."""
+    """Score every record with ``scorer`` (``prepare`` in worker threads, ``run`` here), append the CSV
+    rows, compute the metrics. A record's ``stalling`` goes into its prompt, phrased as ``stalling_style``.
+
+    Raises ConfigError (CSV exists without ``resume``, or is no eval CSV), DataError (too few videos
+    scored for the metrics); an unreadable video is a failure row, not an exception."""
     from ..pipeline.prefetch import prefetch
     from ..pipeline.prompts import parse_stalling
+    from ..video.probe import file_stat
 
-    done, handle = _open_scores(scores_csv, resume)
-    writer = csv.DictWriter(handle, SCORE_CSV_COLUMNS) if handle else None
-    if writer:
-        with _writing(scores_csv):
-            writer.writeheader()
-    todo = [r for r in records if str(r.path) not in done]
+    index = _done_index(scores_csv, resume)
+    reused = {}
+    if index is not None:
+        for rec in records:
+            state = index.match(str(rec.path), file_stat(rec.path), retry_errors=True)  # only ok rows count
+            if state is not None and state.score is not None:
+                reused[rec.index] = state.score
+    todo = [r for r in records if r.index not in reused]
 
     def prepare(record: LabelRecord):
-        return scorer.prepare(str(record.path), stalling=parse_stalling(record.stalling, stalling_style))
+        stat = file_stat(record.path)  # before decoding, as batch: a file changed meanwhile is scored again
+        stalling = parse_stalling(record.stalling, stalling_style)
+        return stat, scorer.prepare(str(record.path), stalling=stalling)
 
+    rows = _RowFile(scores_csv) if scores_csv is not None else None
     stream = prefetch(todo, prepare, workers=workers, depth=2 * workers)
     preds, mos, failures = [], [], []
     try:
         for rec in records:
-            old = done.get(str(rec.path))
-            if old is not None:
-                row = {"index": rec.index, "path": str(rec.path), "mos": rec.mos, "status": "ok", "error": "",
-                       **{k: old[k] for k in ("score", "official_score", "level")}}
-            else:
-                row = _scored_row(rec, next(stream), scorer)
+            if rec.index in reused:
+                preds.append(reused[rec.index])
+                mos.append(rec.mos)
+                advance()
+                continue
+            row = _scored_row(rec, next(stream), scorer)
             if row["status"] == "ok":
                 preds.append(float(row["score"]))
                 mos.append(rec.mos)
             else:
                 failures.append(row["error"])
                 on_error(row["error"])
-            if writer:
-                with _writing(scores_csv):
-                    writer.writerow({k: csv_cell(v) for k, v in row.items()})  # OWASP: no formula cells
-                    handle.flush()
+            if rows is not None:
+                rows.write(row)
             advance()
     finally:
         stream.close()
-        if handle:
-            try:
-                handle.close()
-            except OSError:  # a failed write was already reported; its bytes are lost either way
-                pass
+        if rows is not None:
+            rows.close()
     try:
         metrics = correlations(preds, mos)
     except DataError as exc:

@@ -11,9 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Settings, merge_layers
+from ..config import Settings
 from ..errors import ConfigError, DataError, InputError
-from ..registry import ModelRef, resolve_reference
+from ..registry import ModelRef, resolve_model
 from . import checkpoints
 from .datasets import TrainSample, check_kinds, read_training_data
 from .stages import TrainConfig
@@ -76,16 +76,12 @@ def base_settings(model: str | None, config: TrainConfig) -> tuple[Settings, Mod
     if not reference:
         raise ConfigError(f"stage '{config.stage}' has no default starting model",
                           "pass --model with the previous stage's output folder (or a base checkpoint)")
-    ref = resolve_reference(reference, config.task)
-    card = dict(ref.card.layer) if ref.card else {}
-    model_layer = {**card.get("model", {}), "repo": ref.repo, "revision": ref.revision,
-                   "task": config.task, "prompt": config.prompt, "motion_layout": config.motion_layout}
-    if ref.local_dir is not None and (ref.card is None or ref.card.path.parent != ref.local_dir):
-        model_layer["name"] = str(reference)
-    return merge_layers({**card, "model": model_layer}), ref
+    return resolve_model(reference, config.task, model_keys={
+        "task": config.task, "prompt": config.prompt, "motion_layout": config.motion_layout})
 
 
 def _load_weights(settings: Settings, ref: ModelRef, config: TrainConfig, offline: bool):
+    from ..modeling.hub import fetch_weights
     from ..modeling.loading import load_model
 
     # ZeRO-3 keeps fp32 master weights itself, so bf16 weights load (as the official script); the other
@@ -93,11 +89,7 @@ def _load_weights(settings: Settings, ref: ModelRef, config: TrainConfig, offlin
     zero3_bf16 = config.engine.startswith("zero3") and config.precision == "bf16"
     dtype = "bf16" if zero3_bf16 else "fp32"
     load = settings.replace(runtime={"device": "cpu", "dtype": dtype, "quant": "none"})
-    if ref.local_dir is not None:
-        return load_model(ref.local_dir, load)
-    from ..modeling.hub import fetch_weights
-
-    return load_model(Path(fetch_weights(ref, offline=offline)), load)
+    return load_model(fetch_weights(ref, offline=offline), load)
 
 
 def is_main_process() -> bool:
@@ -131,9 +123,9 @@ def run_training(config: TrainConfig, model: str | None, *, resume: bool = False
                              unmask_newlines=config.unmask_newlines, max_tokens=config.token_budget)
     callback = checkpoints.callback_class()(config, settings, output_dir)
     trainer, counts = build_trainer(config, loaded, samples, collator, args, [callback], log=log)
-    trained = sum(c[0] for c in counts.values())
-    log(f"Trainable: {trained:,} of {sum(c[1] for c in counts.values()):,} parameters "
-        f"({', '.join(g for g, c in counts.items() if c[0]) or 'none'})")
+    trained = sum(c.trainable for c in counts.values())
+    log(f"Trainable: {trained:,} of {sum(c.total for c in counts.values()):,} parameters "
+        f"({', '.join(g for g, c in counts.items() if c.trainable) or 'none'})")
     trainer.train(resume_from_checkpoint=str(found) if found else None)
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():

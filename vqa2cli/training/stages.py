@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import coerce_value, suggest_key, load_config_file
+from ..config import CHOICES as SETTINGS_CHOICES
+from ..config import coerce_value, load_config_file, suggest_key
 from ..errors import ConfigError
 
 STAGES_DIR = Path(__file__).with_name("stages")
@@ -71,8 +72,8 @@ class TrainConfig:
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "data_kind": ("video", "image"),
-    "task": ("score", "ask"),
-    "motion_layout": ("plain", "duplicated"),
+    "task": SETTINGS_CHOICES[("model", "task")],
+    "motion_layout": SETTINGS_CHOICES[("model", "motion_layout")],
     "lr_scheduler": ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts",
                      "polynomial"),
     "precision": ("bf16", "fp16", "fp32"),

@@ -8,7 +8,7 @@ The distributed engine is whatever the launcher and ``TrainConfig.engine`` say: 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import CheckpointError, ConfigError
 from .stages import MODULE_GROUPS, TrainConfig, engine_file
@@ -37,8 +37,15 @@ def group_of(name: str) -> str:
                           "update training/trainer.py GROUP_PREFIXES for the model's layout")
 
 
-def apply_trainable(model, trainable: tuple[str, ...]) -> dict[str, tuple[int, int]]:
-    """Set ``requires_grad`` by group; returns {group: (trainable params, total params)}."""
+class ParamCount(NamedTuple):
+    """Parameters of one trainable group."""
+
+    trainable: int
+    total: int
+
+
+def apply_trainable(model, trainable: tuple[str, ...]) -> dict[str, ParamCount]:
+    """Set ``requires_grad`` by group; returns {group: ParamCount(trainable, total)}."""
     wanted = set(MODULE_GROUPS) if "all" in trainable else set(trainable)
     counts: dict[str, list[int]] = {g: [0, 0] for g in MODULE_GROUPS}
     for name, param in model.named_parameters():
@@ -48,7 +55,7 @@ def apply_trainable(model, trainable: tuple[str, ...]) -> dict[str, tuple[int, i
         counts[group][0] += param.numel() if group in wanted else 0
     if not any(c[0] for c in counts.values()):
         raise ConfigError(f"trainable {list(trainable)} selects no parameters of this model")
-    return {g: (c[0], c[1]) for g, c in counts.items()}
+    return {g: ParamCount(*c) for g, c in counts.items()}
 
 
 def frozen_modules(model, trainable: tuple[str, ...]) -> list[Any]:

@@ -10,10 +10,10 @@ Deviations from the official loader (decord + ``SigLipImageProcessor``), each al
 
 * short clips, long clips, token budget: see :mod:`vqa2cli.video.sampling`;
 * resize method ``"torch"`` by default: PIL's antialiased bicubic as torch implements it, within 0.1 grey
-  level of PIL on average (see :mod:`vqa2cli.video.resize`); ``resize="pil"`` is the exact official path;
+  level of PIL on average (see :mod:`vqa2cli.video.resize`); ``video.resize="pil"`` is the exact official path;
 * a missing average frame rate falls back to frames/duration (the official code crashes);
 * YUV→RGB is swscale's full-size conversion honouring the stream's colour tags, as decord's: with
-  ``resize="pil"`` the frames equal decord 0.6.0's bit for bit for 8-bit and 4:2:2 10-bit sources, while
+  ``video.resize="pil"`` the frames equal decord 0.6.0's bit for bit for 8-bit and 4:2:2 10-bit sources, while
   10-bit 4:2:0 differs at chroma edges (decord bundles FFmpeg 4; tests/test_official_loader.py,
   benchmarks/RESULTS.md). Rotation metadata is applied as decord and the ffmpeg CLI do; interlaced frames
   are not deinterlaced (neither are they officially).
@@ -29,7 +29,6 @@ file is still meaningful; one from a handful of frames is not.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +38,7 @@ from ..config import VideoSection
 from ..errors import DecodeFailedError
 from .probe import VideoInfo, open_container, probe_video, video_stream
 from .resize import FrameResizer
-from .sampling import SamplingPlan, plan_sampling, restrict_plan
+from .sampling import SamplingPlan, plan_sampling, restrict_plan, tokens_per_keyframe
 
 __all__ = ["DecodedClip", "VideoInfo", "WindowStream", "decode_clip", "decode_windows", "probe_video",
            "tokens_per_keyframe"]
@@ -59,15 +58,18 @@ class DecodedClip:
     resize: str = "torch"  # "torch" (PIL's bicubic in torch), "sws" (swscale) or "pil" (official path)
 
 
-def tokens_per_keyframe(size: int, patch: int = 14) -> int:
-    """SigLIP patches per side, bilinearly pooled to ceil(side/2) (spec §2): 384 px → 27 → 14² = 196."""
-    return math.ceil((size // patch) / 2) ** 2
-
-
 def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, motion_copies: int = 1,
-                resize: str = "torch", info: VideoInfo | None = None) -> DecodedClip:
-    """Decode ``path`` into key and motion frames sized per ``video``; raises ``InputError`` subclasses.
-    ``info``: the clip's :func:`probe_video` result when the caller already has it."""
+                info: VideoInfo | None = None) -> DecodedClip:
+    """Decode ``path`` into key and motion frames sized, sampled and resized per ``video``.
+
+    ``video.resize`` picks the resize method (recorded as ``DecodedClip.resize``); ``token_budget`` is the
+    number of visual tokens the prompt leaves (None: no limit); ``motion_copies`` is how often the motion
+    block appears in the prompt (``settings.model.motion_copies``: 2 for the duplicated layout).
+    Raises ``InputError`` subclasses (missing, empty, not a video, undecodable, over the long-clip limits
+    with ``long_clip_policy="error"``). ``info``: the clip's :func:`probe_video` result when the caller
+    already has it.
+    """
+    resize = video.resize
     started = time.perf_counter()
     info = info or probe_video(path)
     plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
@@ -135,7 +137,7 @@ class WindowStream:
 
 
 def decode_windows(path, video: VideoSection, window_s: float, *, token_budget: int | None = None,
-                   motion_copies: int = 1, resize: str = "torch", info: VideoInfo | None = None) -> WindowStream:
+                   motion_copies: int = 1, info: VideoInfo | None = None) -> WindowStream:
     """Plan ``path``'s windows of about ``window_s`` seconds and return the stream that decodes them in one
     pass (nothing is decoded until it is iterated). Variable-frame-rate clips are cut by presentation time
     (one extra demux pass reads the timestamps). Raises ``InputError`` subclasses."""
@@ -148,7 +150,7 @@ def decode_windows(path, video: VideoSection, window_s: float, *, token_budget: 
                            tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
                            motion_copies=motion_copies, policy=video.long_clip_policy, frame_times=times,
                            duration_s=info.duration_s, source=info.path)
-    return WindowStream(info, windows, video, resize)
+    return WindowStream(info, windows, video, video.resize)
 
 
 def presentation_times(info: VideoInfo) -> list[float] | None:

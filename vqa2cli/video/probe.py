@@ -17,8 +17,10 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import (CorruptContainerError, DecodeFailedError, EmptyFileError, FileMissingError,
                       NotAFileError, NoVideoStreamError, UnreadableFileError)
@@ -48,6 +50,26 @@ class VideoInfo:
     interlaced: bool
     has_audio: bool
     warnings: tuple[str, ...]
+
+
+class FileStat(NamedTuple):
+    """A file's identity for ``--resume`` matching (batch and eval rows carry both fields)."""
+
+    size_bytes: int
+    mtime: float  # seconds since the epoch (``os.stat().st_mtime``)
+
+    def as_dict(self) -> dict[str, int | float]:
+        """The record form (``input.size_bytes`` / ``input.mtime``, mtime rounded to 1 µs)."""
+        return {"size_bytes": self.size_bytes, "mtime": round(self.mtime, 6)}
+
+
+def file_stat(path) -> FileStat | None:
+    """Size and mtime of ``path``; None when it cannot be stat'ed (missing, permission denied)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return FileStat(st.st_size, st.st_mtime)
 
 
 def check_path(path) -> Path:

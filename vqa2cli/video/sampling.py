@@ -68,6 +68,13 @@ class SamplingPlan:
     motion_frame_step: int = 1  # the motion rule: 1 = all frames (default), 8 = the paper's UGC eval
 
 
+def tokens_per_keyframe(side_px: int, patch_px: int = 14) -> int:
+    """Tokens one key frame becomes: SigLIP's ``side_px // patch_px`` patches per side, bilinearly pooled to
+    ceil(side/2) per side (spec §2): 384 px / 14 → 27 → 14² = 196. The one definition: the model config
+    (its vision ``image_size``/``patch_size``) and the decoder's budget (``video.keyframe_size``) read it."""
+    return math.ceil((side_px // patch_px) / 2) ** 2
+
+
 def visual_tokens(n_keyframes: int, n_motion: int, tokens_per_keyframe: int, motion_copies: int) -> int:
     """Spliced visual sequence length: K*tokens + 1 newline + T per motion copy (spec §2)."""
     return n_keyframes * tokens_per_keyframe + 1 + n_motion * motion_copies

@@ -1,0 +1,92 @@
+"""The Python API: load a VQA² scorer or assistant once, then score or question any number of videos.
+
+    import vqa2cli
+
+    scorer = vqa2cli.load_scorer("ugc-scorer", device="cuda", dtype="fp16")
+    for record in scorer.score_files(["a.mp4", "b.mkv"]):
+        print(record.path, record.score)            # 0-1, the paper's scale
+
+    assistant = vqa2cli.load_assistant("assistant")
+    for answer in assistant.ask("a.mp4", ["Is there stutter?", "How sharp is it?"]):   # one decode
+        print(answer.answer)
+
+The records are the ones the commands print (``ScoreRecord`` / ``AnswerRecord``, ``.to_dict()`` is the
+``--format json`` object). Settings resolve exactly as on the command line: defaults ← model card ←
+``config`` file ← ``settings`` mapping ← the keyword arguments (``device``, ``dtype``, ``quant``...).
+Nothing heavy (torch, transformers, PyAV) is imported until a model is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import flags_layer, load_config_file
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .pipeline.run import Asker, Scorer
+    from .registry import ModelRef
+
+__all__ = ["load_scorer", "load_assistant", "resolve"]
+
+
+def resolve(model: str | None = None, task: str = "score", *, config: str | Path | None = None,
+            settings: Mapping[str, Mapping[str, Any]] | None = None, device: str | None = None,
+            dtype: str | None = None, quant: str | None = None) -> tuple[Settings, ModelRef]:
+    """The settings a model would load with, and where its weights are, without loading or downloading.
+
+    ``model``: a card name (``vqa2 models list``), a Hub id ``org/name[@revision]`` or a local checkpoint
+    folder; None = the task's default card (``ugc-scorer`` for ``task="score"``, ``assistant`` for
+    ``"ask"``). ``config``: a YAML/TOML settings file. ``settings``: a nested mapping of overrides,
+    e.g. ``{"video": {"max_motion_frames": 500}, "generation": {"max_new_tokens": 64}}``.
+    ``device``: auto | cpu | cuda[:N] | mps; ``dtype``: auto | bf16 | fp16 | fp32 (auto = fp16 on CUDA as
+    the official scripts, fp32 on CPU); ``quant``: none | 8bit | 4bit (bitsandbytes, language model only).
+    Raises ModelNotFoundError (unknown card, missing folder) and ConfigError (unknown key, bad value).
+    """
+    from .registry import resolve_model
+
+    file_layer = load_config_file(config) if config is not None else None
+    flags = flags_layer(runtime__device=device, runtime__dtype=dtype, runtime__quant=quant)
+    return resolve_model(model, task, file_layer, settings, flags)
+
+
+def load_scorer(model: str | None = None, *, device: str | None = None, dtype: str | None = None,
+                quant: str | None = None, config: str | Path | None = None,
+                settings: Mapping[str, Mapping[str, Any]] | None = None, offline: bool = False) -> Scorer:
+    """Load a scorer once (arguments as :func:`resolve`; ``offline=True`` never contacts the Hub).
+
+    The returned :class:`~vqa2cli.pipeline.run.Scorer` has ``score(path, stalling=None) → ScoreRecord``
+    (raises InputError subclasses for unreadable videos) and ``score_files(paths)`` (yields error records
+    instead, as ``vqa2 score``). Scores are on the 0-1 scale (weights 1, .75, .5, .25, 0 over
+    high/good/fair/poor/low, spec §5); ``official_score`` = 0.2 + 0.8 × score is what the official
+    scripts print. Raises UsageError for a model whose prompt reads no score (an assistant), HubError
+    when the weights are neither cached nor reachable, QuantizationUnavailableError when ``quant`` cannot
+    be honoured (never a silent fallback).
+    """
+    from .pipeline.run import Scorer, check_scoring_prompt
+
+    resolved, ref = resolve(model, "score", config=config, settings=settings, device=device, dtype=dtype,
+                            quant=quant)
+    check_scoring_prompt(resolved, "load a scorer card (ugc-scorer, streaming-scorer) or pass "
+                                   "settings={'model': {'prompt': 'ugc_init'}}")
+    return Scorer.load(resolved, ref, offline=offline)
+
+
+def load_assistant(model: str | None = None, *, device: str | None = None, dtype: str | None = None,
+                   quant: str | None = None, config: str | Path | None = None,
+                   settings: Mapping[str, Mapping[str, Any]] | None = None, offline: bool = False) -> Asker:
+    """Load the assistant once (arguments as :func:`resolve`, default card ``assistant``).
+
+    The returned :class:`~vqa2cli.pipeline.run.Asker` has ``ask(path, question) → AnswerRecord`` and
+    ``ask(path, [questions]) → list[AnswerRecord]`` (one decode for all questions); or ``decode(path,
+    question=longest)`` once and ``answer(clip, path, question, on_text=None)`` per question, ``on_text``
+    receiving the answer as it streams. Decoding is greedy unless ``settings={"generation":
+    {"do_sample": True}}``. Raises as :func:`load_scorer` (but takes any prompt style).
+    """
+    from .pipeline.run import Asker
+
+    resolved, ref = resolve(model, "ask", config=config, settings=settings, device=device, dtype=dtype,
+                            quant=quant)
+    return Asker.load(resolved, ref, offline=offline)
