@@ -57,7 +57,7 @@ def load_scorer(model: str | None = None, *, device: str | None = None, dtype: s
                 settings: Mapping[str, Mapping[str, Any]] | None = None, offline: bool = False) -> Scorer:
     """Load a scorer once (arguments as :func:`resolve`; ``offline=True`` never contacts the Hub).
 
-    The returned :class:`~vqa2cli.pipeline.run.Scorer` has ``score(path, stalling=None) → ScoreRecord``
+    The returned :class:`~vqa2cli.pipeline.segmented.SegmentingScorer` (a ``Scorer``) has ``score(path, stalling=None) → ScoreRecord``
     (raises InputError subclasses for unreadable videos) and ``score_files(paths)`` (yields error records
     instead, as ``vqa2 score``). Scores are on the 0-1 scale (weights 1, .75, .5, .25, 0 over
     high/good/fair/poor/low, spec §5); ``official_score`` = 0.2 + 0.8 × score is what the official
@@ -65,13 +65,16 @@ def load_scorer(model: str | None = None, *, device: str | None = None, dtype: s
     when the weights are neither cached nor reachable, QuantizationUnavailableError when ``quant`` cannot
     be honoured (never a silent fallback).
     """
-    from .pipeline.run import Scorer, check_scoring_prompt
+    from .pipeline.run import check_scoring_prompt
+    from .pipeline.segmented import SegmentingScorer
 
     resolved, ref = resolve(model, "score", config=config, settings=settings, device=device, dtype=dtype,
                             quant=quant)
     check_scoring_prompt(resolved, "load a scorer card (ugc-scorer, streaming-scorer) or pass "
                                    "settings={'model': {'prompt': 'ugc_init'}}")
-    return Scorer.load(resolved, ref, offline=offline)
+    # as `vqa2 score`: one forward within the model's limits, windows pooled past them
+    # (video.long_clip_policy "segments"); scorer.configure(window_s=10.0) windows every clip
+    return SegmentingScorer.load(resolved, ref, offline=offline).configure()
 
 
 def load_assistant(model: str | None = None, *, device: str | None = None, dtype: str | None = None,
