@@ -216,19 +216,18 @@ def test_really_unwritable_folder(clips, tiny_model_dir, capsys):
 
 
 def test_eval_scores_csv_on_a_full_disk(tmp_path, monkeypatch):
-    import csv
-
     from vqa2cli.training import evaluate as E
     from vqa2cli.training.datasets import LabelRecord
     from vqa2cli.training.evaluate import evaluate
 
-    class FullWriter(csv.DictWriter):
-        def writerow(self, row):
-            if row.get("index") == 1:  # the second row: the disk fills up
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return super().writerow(row)
+    real_row_text = E.csv_row_text
 
-    monkeypatch.setattr(E.csv, "DictWriter", FullWriter)
+    def full_disk(cells):
+        if cells[0] == 1:  # the second row (index 1): the disk fills up
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_row_text(cells)
+
+    monkeypatch.setattr(E, "csv_row_text", full_disk)
     link = tmp_path / "scores.csv"
 
     class Fake:

@@ -118,7 +118,7 @@ class _RowFile:
 
     def write(self, row: dict) -> None:
         with _writing(self.path):
-            self._put([csv_cell(row[c]) for c in SCORE_CSV_COLUMNS])
+            self._put([csv_cell(row.get(c, "")) for c in SCORE_CSV_COLUMNS])
 
     def close(self) -> None:
         try:
