@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import QuantizationUnavailableError
 
-QUANT_CHOICES = ("none", "8bit", "4bit")
+QUANT_CHOICES = ("auto", "none", "8bit", "4bit")  # auto: precision.plan_memory picks
 
 # Module-name prefixes kept out of quantization (matched from the start of the module path).
 SKIP_MODULES = [
@@ -64,7 +64,7 @@ def bnb_config(quant: str, compute_dtype: Any):
         )
     if quant == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=list(SKIP_MODULES))
-    raise ValueError(f"quant must be one of {', '.join(QUANT_CHOICES)}, got {quant!r}")
+    raise ValueError(f"quant must be 8bit or 4bit here, got {quant!r}")
 
 
 def quantized_linear_names(model) -> dict[str, str]:
