@@ -76,13 +76,13 @@ def _collect_questions(question, questions, questions_file) -> list[str]:
 
 def run_asking(path, asked, settings, ref, fmt, offline, console) -> ExitCode:
     from ..output.render import make_writer
-    from ..pipeline.run import Asker, preflight
+    from ..pipeline.run import Asker, clip_shapes, preflight
 
     early = preflight([path])
     if early:
         raise early[0]
     console.info(f"Loading {model_label(settings)} ...")
-    asker = Asker.load(settings, ref, offline=offline)
+    asker = Asker.load(settings, ref, offline=offline, clips=clip_shapes([path]))
     clip = asker.decode(path, question=max(asked, key=len))
     stream = fmt == "table"
     writer = None if stream else make_writer(fmt, sys.stdout, "answer")

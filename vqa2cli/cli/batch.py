@@ -206,12 +206,12 @@ def run_job(job: BatchJob, settings, ref, console) -> ExitCode:
 
 def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
     from ..pipeline.batch import error_row_factory, run_batch
-    from ..pipeline.run import Scorer, preflight
+    from ..pipeline.run import Scorer, clip_shapes, preflight
 
     scorer = None
     if todo:
         console.info(f"Loading {model_label(settings)} ...")
-        scorer = Scorer.load(settings, ref, offline=job.offline)
+        scorer = Scorer.load(settings, ref, offline=job.offline, clips=clip_shapes([t.path for t in todo]))
     rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume)
 
     def sink(record, targets) -> None:

@@ -70,7 +70,7 @@ def score(
 
 def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, console) -> ExitCode:
     from ..output.render import make_writer
-    from ..pipeline.run import Scorer, error_record, preflight
+    from ..pipeline.run import Scorer, clip_shapes, error_record, preflight
 
     early = {e.path: e for e in preflight(paths)}
     writer = make_writer(fmt, sys.stdout, "score")
@@ -79,7 +79,8 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
         scorer = None
         if len(early) < len(paths):  # inputs are checked before weights load
             console.info(f"Loading {model_label(settings)} ...")
-            scorer = Scorer.load(settings, ref, offline=offline)
+            scorer = Scorer.load(settings, ref, offline=offline,
+                                 clips=clip_shapes([p for p in paths if p not in early]))
         for path in paths:
             try:
                 if path in early:

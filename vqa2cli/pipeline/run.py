@@ -33,6 +33,24 @@ def preflight(paths: list[str | Path]) -> list[InputError]:
     return errors
 
 
+def clip_shapes(paths: list[str | Path], limit: int = 8) -> list[tuple[int, float]]:
+    """``(n_frames, avg_fps)`` of up to ``limit`` readable inputs (a demux pass each), for the memory preflight.
+
+    Unreadable files are skipped here (they fail with their own error later). Beyond ``limit`` inputs the
+    preflight assumes the largest of these, or a 10-second 30 fps clip when none could be probed.
+    """
+    from ..video.probe import probe_video
+
+    shapes: list[tuple[int, float]] = []
+    for raw in paths[:limit]:
+        try:
+            info = probe_video(raw)
+        except InputError:
+            continue
+        shapes.append((info.n_frames, info.avg_fps))
+    return shapes
+
+
 def error_record(path: str | Path, exc: InputError, settings: Settings) -> ScoreRecord:
     rec = error_score_record(str(path), exc.code, exc.one_line(), config=settings.to_dict())
     rec.input = _file_stat(path)
@@ -83,8 +101,11 @@ class _Session:
         self.tokenizer = loaded.tokenizer
 
     @classmethod
-    def load(cls, settings: Settings, ref: ModelRef, *, offline: bool = False):
+    def load(cls, settings: Settings, ref: ModelRef, *, offline: bool = False,
+             clips: list[tuple[int, float]] | None = None):
+        """Fetch and load the model; ``clips`` = the inputs' ``(n_frames, avg_fps)`` for the memory preflight."""
         from ..modeling.loading import load_model
+        from ..output.console import get_console
 
         if ref.local_dir is not None:
             local_dir = ref.local_dir
@@ -92,13 +113,17 @@ class _Session:
             from ..modeling.hub import fetch_weights
 
             local_dir = fetch_weights(ref, offline=offline)
-        return cls(settings, load_model(Path(local_dir), settings))
+        loaded = load_model(Path(local_dir), settings, clips=clips)
+        if loaded.memory is not None:
+            get_console().info(loaded.memory.note)
+        return cls(settings, loaded)
 
     @property
     def model_info(self) -> ModelInfo:
         m, ld = self.settings.model, self.loaded
+        estimate = ld.memory.estimate.total_gb if ld.memory is not None else None
         return ModelInfo(name=m.name, repo=m.repo, revision=str(ld.revision), dtype=_dtype_name(ld.dtype),
-                         quant=ld.quant, device=str(ld.device))
+                         quant=ld.quant, device=str(ld.device), estimated_memory_gb=estimate)
 
     def decode(self, path: str | Path, *, question: str | None = None, stalling: Stalling | None = None):
         from ..video.decode import decode_clip
