@@ -153,3 +153,26 @@ def _note(p: Precision, est: MemoryEstimate, available: int | None, what: str, r
         picked.append(f"compute {p.compute_dtype}")
     have = f"{available / GB:.1f} GB" if available is not None else "unknown"
     return f"{', '.join(picked)}: estimated {est.total_gb:g} GB of {what} on {est.device}, {have} available"
+
+
+VERDICTS = {"none": "fits", "8bit": "fits with 8-bit", "4bit": "fits with 4-bit"}
+
+
+def preflight_verdict(specs, config, settings, device) -> dict:
+    """For ``vqa2 doctor``: the smallest estimate per quant (dtype auto) on ``device`` and the verdict
+    ``fits`` / ``fits with 8-bit`` / ``fits with 4-bit`` / ``does not fit`` (``bitsandbytes unusable`` noted)."""
+    clip = REFERENCE_CLIP
+    tokens = clip_tokens(config, settings, clip)[2]
+    available, what = available_memory(device)
+    bnb = _bnb_works(device.type) if device.type != "mps" else False
+    estimates: dict[str, float] = {}
+    verdict = "does not fit"
+    for p in candidates(device.type, "auto", "auto", stored_dtype(specs)):
+        est = estimate_memory(specs, config, settings, device_type=device.type, device_name=str(device),
+                              quant=p.quant, dtype=p.dtype, load_dtype=p.load_dtype, clip=clip)
+        fits = available is None or est.total <= available
+        estimates[p.quant] = min(estimates.get(p.quant, est.total_gb), est.total_gb)
+        if fits and verdict == "does not fit" and (p.quant == "none" or bnb):
+            verdict = VERDICTS[p.quant]
+    return {"device": str(device), "memory": what, "available_gb": None if available is None else round(available / GB, 2),
+            "tokens": tokens, "estimates_gb": estimates, "bitsandbytes": bnb, "verdict": verdict}
