@@ -127,17 +127,25 @@ def read_yardstick(folder: Path) -> dict:
     return {"bytes": n, "wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(time.process_time() - cpu, 2)}
 
 
-def measure_one(folder: Path, quant: str, dtype: str, clip: Path) -> dict:
+def measure_one(folder: Path, quant: str, dtype: str, clip: Path, forward: bool = True) -> dict:
     """One mode in this process: load, RssAnon and the estimate, one forward on ``clip``."""
     from vqa2cli.config import Settings
     from vqa2cli.modeling.memory import GB, anon_rss_bytes
     from vqa2cli.pipeline.run import Scorer, clip_shapes
 
+    from tiny_checkpoint import write_tiny_official_checkpoint
+
+    from vqa2cli.modeling.loading import load_model
+    from vqa2cli.modeling.memory import release_freed_memory
+
     settings = Settings().replace(runtime={"device": "cpu", "quant": quant, "dtype": dtype})
-    import vqa2cli.modeling.loading  # noqa: F401  imports out of the timed part
+    warm = folder.parent / (folder.name + "-warmup")
+    if not (warm / "config.json").is_file():
+        write_tiny_official_checkpoint(warm)
+    load_model(warm, settings)  # imports and one-time allocations out of the measured part
+    release_freed_memory()
     before = anon_rss_bytes()
     wall, usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-    from vqa2cli.modeling.loading import load_model
 
     loaded = load_model(folder, settings, clips=clip_shapes([clip]))
     after_usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -149,6 +157,8 @@ def measure_one(folder: Path, quant: str, dtype: str, clip: Path) -> dict:
     est = loaded.memory.estimate
     out.update(est_anon_gb=round(est.weights_anon / GB, 3), est_mapped_gb=round(est.weights_mapped / GB, 3),
                est_activations_gb=round(est.activations / GB, 3), est_total_gb=est.total_gb, note=loaded.memory.note)
+    if not forward:
+        return out
     record = Scorer(settings, loaded).score(str(clip))
     out.update(forward_infer_s=round(record.timing["infer_s"], 2), score=round(record.score, 4),
                anon_after_forward_gb=round((anon_rss_bytes() - before) / GB, 3),
@@ -156,14 +166,14 @@ def measure_one(folder: Path, quant: str, dtype: str, clip: Path) -> dict:
     return out
 
 
-def measure(folder: Path, modes) -> None:
+def measure(folder: Path, modes, forward: bool = True) -> None:
     from clips import make_clip
 
     clip = make_clip(folder / "clip-1s.mp4", seconds=1.0, fps=30, width=640, height=360)
     rows = {"read": read_yardstick(folder)}
     print(f"read yardstick: {rows['read']}", file=sys.stderr)
     for quant, dtype in modes:
-        run = subprocess.run([sys.executable, __file__, "_one", str(folder), quant, dtype, str(clip)],
+        run = subprocess.run([sys.executable, __file__, "_one", str(folder), quant, dtype, str(clip), str(int(forward))],
                              capture_output=True, text=True)
         rows[f"{quant}/{dtype}"] = json.loads(run.stdout.splitlines()[-1]) if run.returncode == 0 else \
             {"error": run.stderr.strip().splitlines()[-1] if run.stderr.strip() else f"exit {run.returncode}"}
@@ -202,8 +212,8 @@ def estimate_table(layers: int, vocab: int) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_one":
-        _, _, folder, quant, dtype, clip = sys.argv
-        print(json.dumps(measure_one(Path(folder), quant, dtype, Path(clip))))
+        _, _, folder, quant, dtype, clip, forward = sys.argv
+        print(json.dumps(measure_one(Path(folder), quant, dtype, Path(clip), forward == "1")))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("estimate", "write", "measure"))
@@ -211,6 +221,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=28, help="decoder layers (28 = Qwen2-7B)")
     parser.add_argument("--vocab-size", type=int, default=VOCAB, help="embedding/lm_head rows (152064 = Qwen2)")
     parser.add_argument("--shard-gb", type=float, default=5.0)
+    parser.add_argument("--no-forward", action="store_true", help="measure the loads only (no 1-second clip)")
     parser.add_argument("--modes", default=",".join(f"{q}/{d}" for q, d in MODES),
                         help="comma-separated quant/dtype pairs to measure")
     args = parser.parse_args()
@@ -221,7 +232,7 @@ def main() -> None:
     elif args.action == "write":
         write(args.folder, args.layers, args.vocab_size, args.shard_gb)
     else:
-        measure(args.folder, [tuple(m.split("/")) for m in args.modes.split(",")])
+        measure(args.folder, [tuple(m.split("/")) for m in args.modes.split(",")], forward=not args.no_forward)
 
 
 if __name__ == "__main__":
