@@ -83,6 +83,7 @@ def run_asking(path, asked, settings, ref, fmt, offline, console) -> ExitCode:
         raise early[0]
     console.info(f"Loading {model_label(settings)} ...")
     asker = Asker.load(settings, ref, offline=offline, clips=clip_shapes([path]))
+    console.info(asker.memory_note)
     clip = asker.decode(path, question=max(asked, key=len))
     stream = fmt == "table"
     writer = None if stream else make_writer(fmt, sys.stdout, "answer")

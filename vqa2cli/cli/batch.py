@@ -212,6 +212,7 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
     if todo:
         console.info(f"Loading {model_label(settings)} ...")
         scorer = Scorer.load(settings, ref, offline=job.offline, clips=clip_shapes([t.path for t in todo]))
+        console.info(scorer.memory_note)
     rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume)
 
     def sink(record, targets) -> None:

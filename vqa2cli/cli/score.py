@@ -81,6 +81,7 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
             console.info(f"Loading {model_label(settings)} ...")
             scorer = Scorer.load(settings, ref, offline=offline,
                                  clips=clip_shapes([p for p in paths if p not in early]))
+            console.info(scorer.memory_note)
         for path in paths:
             try:
                 if path in early:

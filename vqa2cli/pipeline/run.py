@@ -105,7 +105,6 @@ class _Session:
              clips: list[tuple[int, float]] | None = None):
         """Fetch and load the model; ``clips`` = the inputs' ``(n_frames, avg_fps)`` for the memory preflight."""
         from ..modeling.loading import load_model
-        from ..output.console import get_console
 
         if ref.local_dir is not None:
             local_dir = ref.local_dir
@@ -113,10 +112,12 @@ class _Session:
             from ..modeling.hub import fetch_weights
 
             local_dir = fetch_weights(ref, offline=offline)
-        loaded = load_model(Path(local_dir), settings, clips=clips)
-        if loaded.memory is not None:
-            get_console().info(loaded.memory.note)
-        return cls(settings, loaded)
+        return cls(settings, load_model(Path(local_dir), settings, clips=clips))
+
+    @property
+    def memory_note(self) -> str:
+        """The preflight's one line (what ``--quant auto``/``--dtype auto`` picked, estimate, available)."""
+        return self.loaded.memory.note if self.loaded.memory is not None else ""
 
     @property
     def model_info(self) -> ModelInfo:
