@@ -5,11 +5,11 @@ Rules (README "Memory and precision"):
 * CUDA / MPS: ``dtype auto`` = fp16, the official inference precision (spec §3).
 * CPU: ``dtype auto`` = bf16 where the CPU computes bf16 natively (AVX512-BF16/AMX, as oneDNN reports);
   elsewhere fp32 when it fits, bf16 (the published shards' dtype: no copy, no conversion) when it does not.
-  Measured on this project's AVX2 machine: a bf16 matmul costs 5.7x the CPU time of fp32 (benchmarks/RESULTS.md).
+  Measured on this project's AVX2 machine: a bf16 matmul costs 6.3x the CPU time of fp32 (benchmarks/cpu_dtype.py).
 * Quantized loads read the weights in the checkpoint's half dtype (bf16) and quantize from it: nothing is
   upcast to fp32 before quantization. The unquantized parts (vision tower, projectors, lm_head, SlowFast)
   stay in that half dtype unless ``--dtype fp32`` is asked for (then they are upcast after loading). The
-  bitsandbytes compute dtype is that half dtype, or fp32 on CPUs without native bf16 (4.2x less CPU time).
+  bitsandbytes compute dtype is that half dtype, or fp32 on CPUs without native bf16 (5x less CPU time).
 * ``quant auto`` tries none, then 8bit, then 4bit (8/4-bit only where bitsandbytes works on the device) and
   takes the first whose estimate fits the available memory. Nothing fits, or an explicit choice does not
   fit: :class:`ModelRuntimeError` (exit 4) naming the estimate, the memory available and the options that
