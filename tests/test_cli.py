@@ -50,7 +50,12 @@ def test_score_json_schema_and_stdout_only_results(tiny_model_dir, clip, clip2, 
     assert first["official_score"] == pytest.approx(0.2 + 0.8 * first["score"], abs=1e-5)
     assert first["sampling"]["keyframes"] == 3 and first["sampling"]["motion_frames"] == 24
     assert first["sampling"]["visual_tokens"] == 3 * 196 + 1
-    assert first["model"]["dtype"] == "fp32" and first["model"]["quant"] == "none"
+    from vqa2cli.modeling.precision import cpu_has_bf16
+
+    # --quant auto / --dtype auto: the tiny model fits unquantized, in fp32 unless the CPU has native bf16
+    assert first["model"]["dtype"] == ("bf16" if cpu_has_bf16() else "fp32") and first["model"]["quant"] == "none"
+    assert first["config"]["runtime"]["quant"] == "auto" and 0 < first["model"]["estimated_memory_gb"] < 2
+    assert "quant none (auto), dtype" in err and "GB of RAM on cpu" in err
     assert first["config"]["model"]["repo"] == str(tiny_model_dir)
     assert data[1]["sampling"]["keyframes"] == 2 and data[1]["sampling"]["motion_frames"] == 12
     assert "Loading" in err

@@ -12,7 +12,7 @@ def test_precedence_defaults_card_file_flags():
     assert s.video.motion_size == 256  # file beats card
     assert s.video.max_tokens == 8000  # flag beats card
     assert s.runtime.dtype == "bf16"  # card beats default
-    assert s.runtime.quant == "none"  # unset flag keeps the default
+    assert s.runtime.quant == "auto"  # unset flag keeps the default
     assert s.video.keyframe_size == Settings().video.keyframe_size
 
 
@@ -26,7 +26,7 @@ def test_unknown_key_suggests_close_match():
 def test_types_and_choices_are_checked():
     with pytest.raises(ConfigError, match="must be int"):
         merge_layers({"video": {"max_tokens": "many"}})
-    with pytest.raises(ConfigError, match="one of none, 8bit, 4bit"):
+    with pytest.raises(ConfigError, match="one of auto, none, 8bit, 4bit"):
         merge_layers({"runtime": {"quant": "3bit"}})
     with pytest.raises(ConfigError, match="same length"):
         merge_layers({"scoring": {"levels": [" a", " b"], "weights": [1.0]}})

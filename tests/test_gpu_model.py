@@ -35,7 +35,7 @@ def _inputs(cfg, device, dtype):
 
 @pytest.fixture(scope="module")
 def cpu_reference(tiny_model_dir):
-    model = load_model(tiny_model_dir, Settings().replace(runtime={"device": "cpu"})).model
+    model = load_model(tiny_model_dir, Settings().replace(runtime={"device": "cpu", "dtype": "fp32", "quant": "none"})).model
     with torch.no_grad():
         return model(**_inputs(model.config, "cpu", torch.float32)).logits[0, -1].float()
 

@@ -16,11 +16,12 @@ from vqa2cli.modeling.checkpoint_keys import is_dropped, to_ours
 from vqa2cli.modeling.loading import LoadedModel, load_model
 
 K, T = 2, 8
+FP32 = Settings().replace(runtime={"dtype": "fp32", "quant": "none"})
 
 
 @pytest.fixture(scope="module")
 def loaded(tiny_model_dir) -> LoadedModel:
-    return load_model(tiny_model_dir, Settings())
+    return load_model(tiny_model_dir, FP32)  # reference comparisons pin fp32 (dtype auto depends on the CPU)
 
 
 def _inputs(config, seed=0):
@@ -82,7 +83,7 @@ def test_round_trip_save_load_gives_identical_logits(loaded, tmp_path):
     before = _logits(loaded.model, inputs)
     loaded.model.save_pretrained(tmp_path)
     loaded.tokenizer.save_pretrained(tmp_path)
-    again = load_model(tmp_path, Settings())
+    again = load_model(tmp_path, FP32)
     assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "vqa2_llava_onevision"
     assert torch.equal(before, _logits(again.model, inputs))
     assert again.tokenizer.convert_tokens_to_ids("<motion>") == loaded.model.config.motion_token_id
@@ -95,7 +96,7 @@ def test_our_own_key_names_load_too(loaded, tiny_model_dir, tmp_path):
         shutil.copy(tiny_model_dir / name, tmp_path / name)
     state = {k: v.contiguous() for k, v in loaded.model.state_dict().items() if "num_batches" not in k}
     save_file(state, str(tmp_path / "model.safetensors"))
-    again = load_model(tmp_path, Settings())
+    again = load_model(tmp_path, FP32)
     inputs = _inputs(loaded.model.config, seed=1)
     assert torch.equal(_logits(loaded.model, inputs), _logits(again.model, inputs))
 

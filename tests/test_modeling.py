@@ -16,7 +16,7 @@ from vqa2cli.video.sampling import visual_tokens
 
 @pytest.fixture(scope="module")
 def model(tiny_model_dir):
-    return load_model(tiny_model_dir, Settings()).model
+    return load_model(tiny_model_dir, Settings().replace(runtime={"dtype": "fp32", "quant": "none"})).model
 
 
 def _pixels(*shape, seed=0):
@@ -267,7 +267,7 @@ def test_full_size_config_matches_the_published_parameter_count():
 
 def test_generate_never_emits_the_rows_the_official_model_resizes_away(tiny_model_dir):
     """The official builder resizes the vocab to len(tokenizer); ids from <video> up are never generated."""
-    fresh = load_model(tiny_model_dir, Settings()).model
+    fresh = load_model(tiny_model_dir, Settings().replace(runtime={"dtype": "fp32", "quant": "none"})).model
     cfg = fresh.config
     banned = cfg.text_config.vocab_size - 1
     ids, _ = _prompt(cfg, 1, 4)

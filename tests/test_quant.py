@@ -29,7 +29,7 @@ def _score_logits(model):
 
 @pytest.fixture(scope="module")
 def full_logits(tiny_model_dir):
-    return _score_logits(load_model(tiny_model_dir, Settings()).model)
+    return _score_logits(load_model(tiny_model_dir, Settings().replace(runtime={"dtype": "fp32", "quant": "none"})).model)
 
 
 @pytest.mark.parametrize("quant,cls", [("4bit", "Linear4bit"), ("8bit", "Linear8bitLt")])

@@ -50,15 +50,17 @@ MOTION = {"stem_dim": 2, "stage_depths": [1, 1, 1, 1]}  # pytorchvideo slowfast:
 
 
 def write_tiny_official_checkpoint(folder: Path, *, split_fair: bool = False, seed: int = 0,
-                                   n_shards: int = 2) -> Path:
-    """Write the checkpoint into ``folder`` and return it. ``split_fair``: " fair" is several tokens."""
+                                   n_shards: int = 2, text: dict | None = None, vision: dict | None = None) -> Path:
+    """Write the checkpoint into ``folder`` and return it. ``split_fair``: " fair" is several tokens.
+    ``text``/``vision`` override entries of :data:`TEXT`/:data:`VISION` (a wider model for memory tests)."""
     import torch
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     n_vocab = _write_tokenizer(folder, split_fair=split_fair)
     ids = {tok: n_vocab + i for i, tok in enumerate(SPECIALS)}
-    official = _official_config(vocab=-(-(n_vocab + len(SPECIALS) + 2) // 64) * 64, image_token=ids["<image>"])
+    official = _official_config(vocab=-(-(n_vocab + len(SPECIALS) + 2) // 64) * 64, image_token=ids["<image>"],
+                                text={**TEXT, **(text or {})}, vision={**VISION, **(vision or {})})
     (folder / "config.json").write_text(json.dumps(official, indent=2))
     (folder / "generation_config.json").write_text(json.dumps({
         "do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20, "repetition_penalty": 1.05,
@@ -70,17 +72,17 @@ def write_tiny_official_checkpoint(folder: Path, *, split_fair: bool = False, se
     return folder
 
 
-def _official_config(vocab: int, image_token: int) -> dict:
+def _official_config(vocab: int, image_token: int, text: dict = TEXT, vision: dict = VISION) -> dict:
     return {
-        "architectures": ["LlavaQwenForCausalLM"], "model_type": "llava_qwen", **TEXT,
+        "architectures": ["LlavaQwenForCausalLM"], "model_type": "llava_qwen", **text,
         "vocab_size": vocab, "hidden_act": "silu", "max_position_embeddings": 32768, "rope_theta": 1000000.0,
         "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "use_sliding_window": False,
-        "mm_vision_tower": "google/siglip-so400m-patch14-384", "mm_hidden_size": VISION["hidden_size"],
+        "mm_vision_tower": "google/siglip-so400m-patch14-384", "mm_hidden_size": vision["hidden_size"],
         "mm_vision_select_layer": -2, "mm_vision_select_feature": "patch", "mm_projector_type": "mlp2x_gelu",
         "mm_patch_merge_type": "spatial_unpad", "image_aspect_ratio": "anyres_max_9",
         "mm_newline_position": "one_token", "mm_spatial_pool_mode": "bilinear", "image_token_index": image_token,
         "torch_dtype": "float16", "transformers_version": "4.44.0",
-        "vqa2_vision_config": VISION, "vqa2_motion_config": MOTION,
+        "vqa2_vision_config": vision, "vqa2_motion_config": MOTION,
     }
 
 

@@ -115,8 +115,8 @@ class RuntimeSection:
     """Device and precision."""
 
     device: str = "auto"  # auto | cuda | cpu | mps (cuda:N accepted)
-    dtype: str = "auto"  # auto | bf16 | fp16 | fp32 ; auto = fp16 on CUDA (official), fp32 on CPU
-    quant: str = "none"  # none | 8bit | 4bit (bitsandbytes; language model only)
+    dtype: str = "auto"  # auto | bf16 | fp16 | fp32 ; auto = fp16 on CUDA (official), CPU: modeling/precision.py
+    quant: str = "auto"  # auto | none | 8bit | 4bit (bitsandbytes; language model only); auto: what fits (preflight)
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("scoring", "pool"): ("weighted_mean", "mean", "min", "max", "harmonic_mean", "p5"),
     ("video", "resize"): ("torch", "sws", "pil"),
     ("runtime", "dtype"): ("auto", "bf16", "fp16", "fp32"),
-    ("runtime", "quant"): ("none", "8bit", "4bit"),
+    ("runtime", "quant"): ("auto", "none", "8bit", "4bit"),
 }
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings)}

@@ -103,13 +103,14 @@ def run_asking(path, asked, settings, ref, fmt, offline, console, window_s=None)
     one ``answer`` per question, streamed in table format. The input is checked before the weights load."""
     from ..errors import InputError
     from ..output.render import make_writer
-    from ..pipeline.run import Asker, preflight
+    from ..pipeline.run import Asker, clip_shapes, preflight
 
     early = preflight([path])  # checked before the weights load
     if early:
         return _input_failed(path, asked, early[0], settings, fmt, console)
     console.info(f"Loading {model_label(settings)} ...")
-    asker = Asker.load(settings, ref, offline=offline)
+    asker = Asker.load(settings, ref, offline=offline, clips=clip_shapes([path]))
+    console.info(asker.memory_note)
     try:
         if window_s is not None:
             return _ask_windows(asker, path, asked, window_s, fmt, console)

@@ -199,7 +199,7 @@ def _run_locked(job: BatchJob, settings, ref, console, dist, windows) -> ExitCod
 
 def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
     from ..pipeline.batch import error_row_factory, run_batch
-    from ..pipeline.run import preflight
+    from ..pipeline.run import clip_shapes, preflight
     from .segments import SegmentOutputs, load_scorer
 
     segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
@@ -210,7 +210,9 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
         make_error, workers = remote_error_factory(make_error), max(workers, 2 * len(job.remote.clients))
     elif todo:
         console.info(f"Loading {model_label(settings)} ...")
-        scorer = load_scorer(settings, ref, windows, segment_out, offline=job.offline)
+        scorer = load_scorer(settings, ref, windows, segment_out, offline=job.offline,
+                             clips=clip_shapes([t.path for t in todo]))
+        console.info(scorer.memory_note)
     rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume)
 
     def sink(record, targets) -> None:

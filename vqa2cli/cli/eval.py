@@ -91,6 +91,7 @@ def eval_command(
             _record_settings(scores_csv, settings, resume, stalling_style)
         console.info(f"Loading {model_label(settings)} to score {len(records)} videos ...")
         scorer = Scorer.load(settings, ref, offline=offline)
+        console.info(scorer.memory_note)
         with console.progress(len(records), "Scoring") as advance:
             result = evaluate(records, scorer, labels=str(labels), model=settings.model.name,
                               scores_csv=scores_csv, resume=resume, workers=workers, stalling_style=stalling_style,

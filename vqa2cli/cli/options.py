@@ -26,9 +26,12 @@ ConfigOpt = Annotated[Optional[Path], typer.Option(
 DeviceOpt = Annotated[Optional[str], typer.Option(
     "--device", metavar="auto|cuda|cpu|mps", help="Where the model runs. [default: auto]")]
 DtypeOpt = Annotated[Optional[str], typer.Option(
-    "--dtype", metavar=choices(CHOICES[("runtime", "dtype")]), help="Weights/compute precision. auto = fp16 on CUDA (official), fp32 on CPU.")]
+    "--dtype", metavar=choices(CHOICES[("runtime", "dtype")]),
+    help="Weights/compute precision. auto = fp16 on CUDA (official); CPU: bf16 where native, else fp32 if it fits, else bf16.")]
 QuantOpt = Annotated[Optional[str], typer.Option(
-    "--quant", metavar=choices(CHOICES[("runtime", "quant")]), help="Quantize the language model with bitsandbytes (vision, motion and projectors stay unquantized).")]
+    "--quant", metavar=choices(CHOICES[("runtime", "quant")]),
+    help="Quantize the language model with bitsandbytes (vision, motion and projectors stay unquantized). "
+         "auto: none, else 8bit, else 4bit, whichever first fits the memory preflight. [default: auto]")]
 FormatOpt = Annotated[str, typer.Option(
     "--format", "-f", metavar=choices(OUTPUT_FORMATS), help="Output format on stdout.")]
 ReportFormatOpt = Annotated[str, typer.Option(

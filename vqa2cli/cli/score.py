@@ -104,7 +104,7 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
     ``--segments``) and print each record as it comes. Inputs are checked before the weights load: when
     none is readable, no model is loaded at all."""
     from ..output.render import make_writer
-    from ..pipeline.run import error_record, preflight
+    from ..pipeline.run import clip_shapes, error_record, preflight
     from .segments import SegmentOutputs, SegmentPlan, load_scorer
 
     windows = windows or SegmentPlan()
@@ -117,7 +117,10 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
             records = (error_record(exc.path, exc, settings) for exc in early)
         else:
             console.info(f"Loading {model_label(settings)} ...")
-            scorer = load_scorer(settings, ref, windows, segment_out, offline=offline)
+            bad = {e.path for e in early}
+            scorer = load_scorer(settings, ref, windows, segment_out, offline=offline,
+                                 clips=clip_shapes([p for p in paths if p not in bad]))
+            console.info(scorer.memory_note)
             records = scorer.score_files(paths, stalling=stalling)
         for record in records:
             if not record.ok:

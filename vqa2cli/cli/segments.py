@@ -201,10 +201,12 @@ class SegmentOutputs:
             self.stream = None
 
 
-def load_scorer(settings: Settings, ref, plan: SegmentPlan, outputs: SegmentOutputs, *, offline: bool = False):
-    """A :class:`~vqa2cli.pipeline.segmented.SegmentingScorer` wired to ``outputs``."""
+def load_scorer(settings: Settings, ref, plan: SegmentPlan, outputs: SegmentOutputs, *, offline: bool = False,
+                clips: list[tuple[int, float]] | None = None):
+    """A :class:`~vqa2cli.pipeline.segmented.SegmentingScorer` wired to ``outputs``; ``clips`` = the inputs'
+    ``(n_frames, avg_fps)`` for the memory preflight."""
     from ..pipeline.segmented import SegmentingScorer
 
-    scorer = SegmentingScorer.load(settings, ref, offline=offline)
+    scorer = SegmentingScorer.load(settings, ref, offline=offline, clips=clips)
     return scorer.configure(window_s=plan.window_s, on_window=outputs.on_window,
                             keep_thumbnails=bool(plan.plot or plan.plot_dir))

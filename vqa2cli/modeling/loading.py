@@ -31,6 +31,7 @@ class LoadedModel:
     quant: str  # none | 8bit | 4bit
     source: str  # Hub repo id, or the local folder
     revision: str  # commit SHA of a Hub snapshot, or "local"
+    memory: Any = None  # precision.MemoryPlan: what the preflight estimated and picked
 
 
 def resolve_device(name: str):
@@ -55,7 +56,8 @@ def resolve_device(name: str):
 
 
 def resolve_dtype(name: str, device):
-    """``auto``: fp16 on CUDA/MPS (the official inference precision, spec §3), fp32 on the CPU."""
+    """A dtype name as a torch dtype. ``auto`` is resolved by ``precision.plan_memory``; here (where only
+    the device is known) it means fp16 on CUDA/MPS (the official inference precision, spec §3), fp32 on the CPU."""
     import torch
 
     table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -211,9 +213,17 @@ def _from_pretrained(local_dir: Path, kwargs: dict[str, Any]):
         raise CheckpointError(f"{local_dir}: cannot load the weights: {exc}".splitlines()[0], fix) from exc
 
 
-def load_model(local_dir: Path, settings) -> LoadedModel:
-    """Load a VQA² checkpoint folder for inference, as ``settings.runtime`` asks (device, dtype, quant)."""
+def load_model(local_dir: Path, settings, *, clips: list[tuple[int, float]] | None = None) -> LoadedModel:
+    """Load a VQA² checkpoint folder for inference, as ``settings.runtime`` asks (device, dtype, quant).
+
+    Order: every cheap check (folder, config, weight files, tokenizer), then the memory preflight from the
+    shard headers (``precision.plan_memory``; ``clips`` = the inputs' ``(n_frames, avg_fps)``, sizing the
+    activations), and only then the weights. Raises :class:`CheckpointError`, :class:`UsageError`,
+    :class:`QuantizationUnavailableError`, or :class:`ModelRuntimeError` when the model cannot fit.
+    """
     from .checkpoint_keys import KEY_MAPPING, check_load_report
+    from .memory import read_tensor_specs, release_freed_memory
+    from .precision import plan_memory
 
     local_dir = Path(local_dir)
     if not local_dir.is_dir():
@@ -221,32 +231,56 @@ def load_model(local_dir: Path, settings) -> LoadedModel:
     _register_auto_classes()
     runtime = settings.runtime
     if runtime.quant not in QUANT_CHOICES:
-        raise UsageError(f"unknown quant '{runtime.quant}'", "use none, 8bit or 4bit")
+        raise UsageError(f"unknown quant '{runtime.quant}'", f"use {', '.join(QUANT_CHOICES)}")
     device = resolve_device(runtime.device)
-    dtype = resolve_dtype(runtime.dtype, device)
+    resolve_dtype(runtime.dtype, device)  # validates the name
     config = read_config(local_dir, settings.model.attn_implementation)
     _check_weight_files(local_dir)
     check_tokenizer_files(local_dir)  # before the weights load: a missing file must not cost the load time
+    with _quiet_transformers():
+        tokenizer = load_tokenizer(local_dir, config)  # seconds, before minutes of weights
+    plan = plan_memory(read_tensor_specs(local_dir), config, settings, device, clips=clips, source=str(local_dir))
+    precision = plan.precision
+    dtype, load_dtype = _torch_dtype(precision.dtype), _torch_dtype(precision.load_dtype)
     kwargs: dict[str, Any] = {
-        "config": config, "dtype": dtype, "key_mapping": KEY_MAPPING, "use_safetensors": True,
+        "config": config, "dtype": load_dtype, "key_mapping": KEY_MAPPING, "use_safetensors": True,
         "trust_remote_code": False, "output_loading_info": True,
         "ignore_mismatched_sizes": True,  # reported back and turned into a CheckpointError naming the keys
     }
-    if runtime.quant != "none":
-        check_bitsandbytes(runtime.quant, device.type)
-        kwargs["quantization_config"] = bnb_config(runtime.quant, dtype)
+    if precision.quant != "none":
+        check_bitsandbytes(precision.quant, device.type)
+        kwargs["quantization_config"] = bnb_config(precision.quant, _torch_dtype(precision.compute_dtype))
         kwargs["device_map"] = {"": device}
     elif device.type == "cuda":
         kwargs["device_map"] = {"": device}
     model, info = _from_pretrained(local_dir, kwargs)
     check_load_report(str(local_dir), info.get("missing_keys", ()), info.get("unexpected_keys", ()),
                       info.get("mismatched_keys", ()))
-    if runtime.quant == "none" and device.type != "cuda":
+    if precision.quant == "none" and device.type != "cuda":
         model = model.to(device)
+    elif precision.quant != "none" and dtype != load_dtype:
+        upcast_unquantized(model, dtype)
     model.eval()
+    release_freed_memory()
     _suppress_padding_rows(model)
     source, revision = _source_and_revision(local_dir, settings)
-    with _quiet_transformers():
-        tokenizer = load_tokenizer(local_dir, config)
-    return LoadedModel(model=model, tokenizer=tokenizer, device=device, dtype=dtype, quant=runtime.quant,
-                       source=source, revision=revision)
+    return LoadedModel(model=model, tokenizer=tokenizer, device=device, dtype=dtype, quant=precision.quant,
+                       source=source, revision=revision, memory=plan)
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def upcast_unquantized(model, dtype) -> None:
+    """Cast every floating parameter/buffer outside the bitsandbytes layers to ``dtype`` (``--dtype fp32
+    --quant``): the decoder was quantized from the stored half precision, never from an fp32 copy."""
+    for module in model.modules():
+        if type(module).__name__ in ("Linear4bit", "Linear8bitLt"):
+            continue
+        for tensors in (module._parameters, module._buffers):
+            for key, tensor in tensors.items():
+                if tensor is not None and tensor.is_floating_point() and tensor.dtype != dtype:
+                    tensor.data = tensor.data.to(dtype)

@@ -16,7 +16,7 @@ from typing import Any
 from ..config import CHOICES
 from ..errors import QuantizationUnavailableError
 
-QUANT_CHOICES = CHOICES[("runtime", "quant")]
+QUANT_CHOICES = CHOICES[("runtime", "quant")]  # auto: precision.plan_memory picks
 
 # Module-name prefixes kept out of quantization (matched from the start of the module path).
 SKIP_MODULES = [
@@ -65,4 +65,4 @@ def bnb_config(quant: str, compute_dtype: Any):
         )
     if quant == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=list(SKIP_MODULES))
-    raise ValueError(f"quant must be one of {', '.join(QUANT_CHOICES)}, got {quant!r}")
+    raise ValueError(f"quant must be 8bit or 4bit here, got {quant!r}")

@@ -39,6 +39,7 @@ class ModelInfo:
     dtype: str
     quant: str
     device: str
+    estimated_memory_gb: float | None = None  # memory preflight (modeling/memory.py): weights + activations
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -45,6 +45,24 @@ def check_scoring_prompt(settings: Settings, fix: str) -> None:
         raise UsageError(f"model '{m.name}' uses prompt '{m.prompt}', not a scoring prompt", fix)
 
 
+def clip_shapes(paths: list[str | Path], limit: int = 8) -> list[tuple[int, float]]:
+    """``(n_frames, avg_fps)`` of up to ``limit`` readable inputs (a demux pass each), for the memory preflight.
+
+    Unreadable files are skipped here (they fail with their own error later). Beyond ``limit`` inputs the
+    preflight assumes the largest of these, or a 10-second 30 fps clip when none could be probed.
+    """
+    from ..video.probe import probe_video
+
+    shapes: list[tuple[int, float]] = []
+    for raw in paths[:limit]:
+        try:
+            info = probe_video(raw)
+        except InputError:
+            continue
+        shapes.append((info.n_frames, info.avg_fps))
+    return shapes
+
+
 def error_record(path: str | Path, exc: InputError, settings: Settings) -> ScoreRecord:
     """The ``status="error"`` row for a video that could not be scored (code, one-line message, file stat)."""
     rec = error_score_record(str(path), exc.code, exc.one_line(), config=settings.to_dict())
@@ -102,20 +120,28 @@ class ModelSession:
         self.tokenizer = loaded.tokenizer
 
     @classmethod
-    def load(cls, settings: Settings, ref: ModelRef, *, offline: bool = False):
+    def load(cls, settings: Settings, ref: ModelRef, *, offline: bool = False,
+             clips: list[tuple[int, float]] | None = None):
         """Fetch ``ref``'s weights (a local folder as is, a Hub id through the HF cache) and load them as
-        ``settings.runtime`` says. Raises HubError, ModelNotFoundError, QuantizationUnavailableError,
-        ModelRuntimeError."""
+        ``settings.runtime`` says; ``clips`` = the inputs' ``(n_frames, avg_fps)`` for the memory preflight.
+        Raises HubError, ModelNotFoundError, QuantizationUnavailableError, ModelRuntimeError (also when
+        the model cannot fit the device's memory)."""
         from ..modeling.hub import fetch_weights
         from ..modeling.loading import load_model
 
-        return cls(settings, load_model(fetch_weights(ref, offline=offline), settings))
+        return cls(settings, load_model(fetch_weights(ref, offline=offline), settings, clips=clips))
+
+    @property
+    def memory_note(self) -> str:
+        """The preflight's one line (what ``--quant auto``/``--dtype auto`` picked, estimate, available)."""
+        return self.loaded.memory.note if self.loaded.memory is not None else ""
 
     @property
     def model_info(self) -> ModelInfo:
         m, ld = self.settings.model, self.loaded
+        estimate = ld.memory.estimate.total_gb if ld.memory is not None else None
         return ModelInfo(name=m.name, repo=m.repo, revision=str(ld.revision), dtype=_dtype_name(ld.dtype),
-                         quant=ld.quant, device=str(ld.device))
+                         quant=ld.quant, device=str(ld.device), estimated_memory_gb=estimate)
 
     def decode(self, path: str | Path, *, question: str | None = None, stalling: Stalling | None = None,
                info=None):
