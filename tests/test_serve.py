@@ -148,7 +148,15 @@ def run(args, capsys, env=None):
 
 
 def untimed(records):
-    return [{k: v for k, v in r.items() if k != "timing"} for r in records]
+    """Records without what belongs to the process rather than the clip: timings, and the memory estimate
+    made when the weights loaded (sized for the inputs of that command; the server's for a reference clip)."""
+    out = []
+    for r in records:
+        r = {k: v for k, v in r.items() if k != "timing"}
+        if isinstance(r.get("model"), dict):
+            r["model"] = {k: v for k, v in r["model"].items() if k != "estimated_memory_gb"}
+        out.append(r)
+    return out
 
 
 def error_line(response) -> str:
