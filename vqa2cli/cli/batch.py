@@ -207,6 +207,7 @@ def run_job(job: BatchJob, settings, ref, console) -> ExitCode:
 def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
     from ..pipeline.batch import error_row_factory, run_batch
     from ..pipeline.run import Scorer, preflight
+    from ..pipeline.stages import format_timing
 
     scorer = None
     if todo:
@@ -218,6 +219,8 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console) -> None:
         rows.write(record, targets)
         if record.status != "ok":
             console.warning(record.error or f"{record.path}: failed")
+        elif record.timing:
+            console.debug(f"{record.path}: {format_timing(record.timing)}")
 
     threads = _share_cpu(scorer, job.workers, console) if todo else None
     try:

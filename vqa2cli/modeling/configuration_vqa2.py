@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from huggingface_hub.dataclasses import strict
-from transformers import LlavaOnevisionConfig
+from transformers.models.llava_onevision.configuration_llava_onevision import LlavaOnevisionConfig
 
 OFFICIAL_MODEL_TYPE = "llava_qwen"
 

@@ -27,10 +27,11 @@ from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
-from transformers import LlavaOnevisionForConditionalGeneration, LlavaOnevisionModel
 from transformers.modeling_utils import slice_logits_to_keep
-from transformers.models.llava_onevision.modeling_llava_onevision import (
+from transformers.models.llava_onevision.modeling_llava_onevision import (  # the submodule: not the lazy top level
     LlavaOnevisionCausalLMOutputWithPast,
+    LlavaOnevisionForConditionalGeneration,
+    LlavaOnevisionModel,
     LlavaOnevisionModelOutputWithPast,
     LlavaOnevisionPreTrainedModel,
 )
