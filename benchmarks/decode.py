@@ -1,21 +1,28 @@
-"""Decode speed and memory of vqa2's ``decode_clip`` against the ``ffmpeg`` command line.
+"""Decode speed of vqa2's ``decode_clip`` against the ``ffmpeg`` command line at equal work, and its memory.
 
-For each clip, in one run with interleaved repetitions:
+For each clip, in one run with interleaved repetitions (background load hits every contender alike):
 
 * vqa2: a fresh ``python`` process imports torch, PyAV and numpy (every vqa2 command that decodes has them
-  loaded: the model runs in torch), then runs ``decode_clip(clip, VideoSection(S, S, resize=M))`` once
-  (probe pass + one decode pass, planned frames resized to S×S). We time that call (wall and CPU time of all
-  its threads) and read the process's peak RSS (``ru_maxrss``) and its RSS before the call;
-* ffmpeg: ``ffmpeg -i CLIP -vf scale=S:S:flags=bicubic -f rawvideo -pix_fmt rgb24 -y /dev/null``, i.e.
-  decoding and scaling every frame to the size vqa2 produces, output discarded (whole process timed).
+  loaded: the model runs in torch), then runs ``decode_clip(clip, VideoSection(S, S, resize=M),
+  token_budget=B)`` once (probe pass + one decode pass, the planned frames resized to S×S). We time that call
+  (**in-process**: wall and CPU time of all its threads) and the whole child process (**whole-process**:
+  interpreter start, imports, decode; CPU from ``RUSAGE_CHILDREN``), and read its peak RSS;
+* ffmpeg, **equal work**: ``ffmpeg -i CLIP -vf select=E,scale=S:S:flags=bicubic,format=rgb24
+  -fps_mode passthrough -f rawvideo /dev/null`` where ``E`` selects exactly the frames vqa2 resized (the
+  union of its key-frame and motion-frame indices, reported by the vqa2 child; the output frame count is
+  checked). Every frame is still decoded (inter-frame coding), only the selected ones are scaled and
+  converted, as in vqa2;
+* ffmpeg, **decode only**: ``ffmpeg -i CLIP -f null -``: every frame decoded, nothing scaled: the floor.
 
-Prints medians, the ratio vqa2/ffmpeg (target ≤ 1.3; also as CPU time, which background load on a shared
-machine disturbs less than wall time) and vqa2's peak RSS on a 10-minute 1080p clip
-(target < 1.5 GB). Clips are generated with ffmpeg (testsrc2 pattern, H.264) under ``--workdir``.
+Prints, per clip, medians and the min / median over the repetitions of the side-by-side CPU-time ratios
+vqa2 / ffmpeg (target ≤ 1.1 at equal work; CPU time is what background load on a shared machine disturbs
+least), wall ratios, and vqa2's peak RSS on a long 1080p clip (target < 1.5 GB). Clips are generated with
+ffmpeg (testsrc2 pattern + light temporal noise, H.264) under ``--workdir``.
 
-    python benchmarks/decode.py --quick            # 5 s 1080p, 1 min 240p, 1 min 1080p RSS clip
-    python benchmarks/decode.py                    # 10 s 1080p, 10 min 240p, 10 min 1080p (slow to generate)
+    python benchmarks/decode.py --quick            # 5 s 1080p, 2 min 240p (stride 2); 1 min 1080p RSS clip
+    python benchmarks/decode.py                    # 10 s 1080p, 10 min 240p (stride 9), 10 min 1080p RSS clip
     python benchmarks/decode.py --resize torch sws # compare resize methods in the same run
+    python benchmarks/decode.py --budget 10000     # with a token budget, as vqa2 score (fewer key frames)
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import statistics
@@ -46,7 +54,8 @@ clip = decode_clip(sys.argv[1], VideoSection(keyframe_size=size, motion_size=siz
 print(json.dumps({"decode_s": time.perf_counter() - wall, "decode_cpu_s": time.process_time() - cpu,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "base_rss_mb": base_mb,
                   "keyframes": int(clip.keyframes.shape[0]), "motion": int(clip.motion_frames.shape[0]),
-                  "frames": clip.info.n_frames, "policy": clip.plan.policy, "resize": clip.resize}))
+                  "frames": clip.info.n_frames, "policy": clip.plan.policy, "resize": clip.resize,
+                  "resized": sorted(set(clip.plan.keyframe_indices) | set(clip.plan.motion_indices))}))
 """
 
 
@@ -104,65 +113,90 @@ def run_vqa2(clip: Path, size: int, budget: int, method: str) -> dict:
     return result
 
 
-def run_ffmpeg(clip: Path, size: int) -> tuple[float, float]:
-    """(wall, CPU user+sys) seconds of the ffmpeg yardstick."""
+def select_expression(indices: list[int]) -> str:
+    """An ffmpeg ``select`` expression true exactly for the frame numbers ``indices`` (sorted, distinct):
+    runs of 3+ equally spaced indices become ``between(n,a,b)*not(mod(n-a,s))``, the rest ``eq(n,i)``."""
+    terms, i = [], 0
+    while i < len(indices):
+        j = i + 1
+        if j < len(indices):
+            step = indices[j] - indices[i]
+            while j + 1 < len(indices) and indices[j + 1] - indices[j] == step:
+                j += 1
+        if j - i >= 2:  # indices[i..j] is a progression of 3 or more
+            a, b = indices[i], indices[j]
+            terms.append(f"between(n,{a},{b})" if step == 1 else f"between(n,{a},{b})*not(mod(n-{a},{step}))")
+            i = j + 1
+        else:
+            terms.append(f"eq(n,{indices[i]})")
+            i += 1
+    return "+".join(terms)
+
+
+def run_ffmpeg(clip: Path, size: int, selected: list[int] | None) -> tuple[float, float, int]:
+    """(wall, CPU user+sys seconds, frames out): equal work when ``selected`` is given, else decode only."""
+    if selected is None:
+        args = ["-f", "null", "-"]
+    else:
+        chain = f"select='{select_expression(selected)}',scale={size}:{size}:flags=bicubic,format=rgb24"
+        args = ["-vf", chain, "-fps_mode", "passthrough", "-f", "rawvideo", "-y", "/dev/null"]
     started, cpu = time.perf_counter(), children_cpu()
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-i",
-            str(clip),
-            "-vf",
-            f"scale={size}:{size}:flags=bicubic",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-y",
-            "/dev/null",
-        ],
-        check=True,
-    )
-    return time.perf_counter() - started, children_cpu() - cpu
+    out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-stats", "-i", str(clip), "-an", *args],
+                         check=True, capture_output=True, text=True)
+    wall, used = time.perf_counter() - started, children_cpu() - cpu
+    frames = [int(m) for m in re.findall(r"frame=\s*(\d+)", out.stderr)]
+    return wall, used, frames[-1] if frames else -1
 
 
-def compare(name: str, clip: Path, size: int, reps: int, methods: list[str]) -> list[dict]:
+def _median_ratio(a: list[float], b: list[float]) -> tuple[float, float]:
+    pairs = [x / y for x, y in zip(a, b)]
+    return min(pairs), statistics.median(pairs)
+
+
+def compare(name: str, clip: Path, size: int, reps: int, methods: list[str], budget: int) -> list[dict]:
     ours: dict[str, list[dict]] = {m: [] for m in methods}
-    theirs = []
+    equal, floor = [], []
+    selected = None
     for _ in range(reps):  # interleaved, so background load hits every contender alike
         for method in methods:
-            ours[method].append(run_vqa2(clip, size, 0, method))
-        theirs.append(run_ffmpeg(clip, size))
-    ffmpeg_s = statistics.median(t for t, _ in theirs)
-    ffmpeg_cpu = statistics.median(c for _, c in theirs)
+            ours[method].append(run_vqa2(clip, size, budget, method))
+        if selected is None:
+            selected = ours[methods[0]][0]["resized"]
+        equal.append(run_ffmpeg(clip, size, selected))
+        floor.append(run_ffmpeg(clip, size, None))
+    if any(f != len(selected) for _, _, f in equal):
+        raise SystemExit(f"ffmpeg's select gave {[f for _, _, f in equal]} frames, vqa2 resized {len(selected)}")
+    eq_cpu, fl_cpu = [c for _, c, _ in equal], [c for _, c, _ in floor]
+    eq_wall = [w for w, _, _ in equal]
     rows = []
     for method, runs in ours.items():
-        decode_s = statistics.median(r["decode_s"] for r in runs)
-        cpu_s = statistics.median(r["decode_cpu_s"] for r in runs)
+        cpu = [r["decode_cpu_s"] for r in runs]
+        proc_cpu = [r["process_cpu_s"] for r in runs]
         row = {
-            "clip": name,
-            "resize": method,
-            "frames": runs[0]["frames"],
-            "keyframes": runs[0]["keyframes"],
-            "motion": runs[0]["motion"],
-            "policy": runs[0]["policy"],
-            "vqa2_decode_clip_s": decode_s,
-            "vqa2_process_s": statistics.median(r["process_s"] for r in runs),
-            "ffmpeg_s": ffmpeg_s,
-            "ratio": decode_s / ffmpeg_s,
-            "cpu_ratio": cpu_s / ffmpeg_cpu,
-            "vqa2_cpu_s": [round(r["decode_cpu_s"], 2) for r in runs],
-            "ffmpeg_cpu_s": [round(c, 2) for _, c in theirs],
+            "clip": name, "resize": method, "frames": runs[0]["frames"], "resized": len(selected),
+            "keyframes": runs[0]["keyframes"], "motion": runs[0]["motion"], "policy": runs[0]["policy"],
+            "vqa2_cpu_s": statistics.median(cpu), "vqa2_wall_s": statistics.median(r["decode_s"] for r in runs),
+            "vqa2_process_cpu_s": statistics.median(proc_cpu),
+            "vqa2_process_wall_s": statistics.median(r["process_s"] for r in runs),
+            "ffmpeg_equal_cpu_s": statistics.median(eq_cpu), "ffmpeg_equal_wall_s": statistics.median(eq_wall),
+            "ffmpeg_decode_only_cpu_s": statistics.median(fl_cpu),
+            "cpu_ratio_min_median": _median_ratio(cpu, eq_cpu),
+            "process_cpu_ratio_min_median": _median_ratio(proc_cpu, eq_cpu),
+            "wall_ratio_median": statistics.median(r["decode_s"] / w for r, w in zip(runs, eq_wall)),
+            "cpu_vs_decode_only_median": statistics.median(c / f for c, f in zip(cpu, fl_cpu)),
+            "ffmpeg_equal_over_decode_only_median": statistics.median(e / f for e, f in zip(eq_cpu, fl_cpu)),
             "vqa2_rss_mb": max(r["rss_mb"] for r in runs),
-            "all_vqa2_s": [round(r["decode_s"], 3) for r in runs],
-            "all_ffmpeg_s": [round(t, 3) for t, _ in theirs],
+            "all_vqa2_cpu_s": [round(c, 3) for c in cpu], "all_ffmpeg_equal_cpu_s": [round(c, 3) for c in eq_cpu],
+            "all_ffmpeg_decode_only_cpu_s": [round(c, 3) for c in fl_cpu],
         }
+        lo, med = row["cpu_ratio_min_median"]
+        plo, pmed = row["process_cpu_ratio_min_median"]
         print(
-            f"  {name} [{method}]: vqa2 decode_clip {decode_s:.2f} s vs ffmpeg {ffmpeg_s:.2f} s -> ratio "
-            f"{row['ratio']:.2f} (CPU-time ratio {row['cpu_ratio']:.2f}; whole vqa2 process with imports "
-            f"{row['vqa2_process_s']:.2f} s); K={row['keyframes']} T={row['motion']} policy={row['policy']}",
+            f"  {name} [{method}] K={row['keyframes']} T={row['motion']} {row['policy']}, {len(selected)} of "
+            f"{row['frames']} frames resized: CPU vqa2 decode_clip {row['vqa2_cpu_s']:.2f} s vs ffmpeg equal work "
+            f"{row['ffmpeg_equal_cpu_s']:.2f} s -> ratio min {lo:.2f} / median {med:.2f}; whole process "
+            f"{row['vqa2_process_cpu_s']:.2f} s -> {plo:.2f} / {pmed:.2f}; wall ratio {row['wall_ratio_median']:.2f}; "
+            f"ffmpeg decode only {row['ffmpeg_decode_only_cpu_s']:.2f} s (vqa2 / it {row['cpu_vs_decode_only_median']:.2f})",
             flush=True,
         )
         rows.append(row)
@@ -203,15 +237,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--resize", nargs="+", default=["torch"], choices=["torch", "sws", "pil"],
                         help="resize method(s) to time (default: torch, vqa2's default)")
+    parser.add_argument("--budget", type=int, default=0,
+                        help="token budget passed to decode_clip (0: none, the most frames resized)")
     args = parser.parse_args()
     if not shutil.which("ffmpeg"):
         sys.exit("ffmpeg CLI not found: it makes the clips and is the yardstick")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="vqa2-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    long_s = 60 if args.quick else 600
+    long_s = 120 if args.quick else 600  # 2 min at 30 fps = 3600 frames: stride 2, frames are selected
     print(
         f"machine: {machine()}\nmode: {'quick' if args.quick else 'full'}, reps {args.reps}, S={args.size}, "
-        f"workdir {work}",
+        f"token budget {args.budget or 'none'}, workdir {work}",
         flush=True,
     )
     clips = {
@@ -227,22 +263,23 @@ def main() -> None:
         "mode": "quick" if args.quick else "full",
         "size": args.size,
         "runs": [row for name, path in clips.items()
-                 for row in compare(name, path, args.size, args.reps, args.resize)],
+                 for row in compare(name, path, args.size, args.reps, args.resize, args.budget)],
     }
     if not args.skip_rss:
-        rss_clip = make_clip(work / f"hd_{long_s}s.mp4", "1920x1080", long_s, "ultrafast")
+        rss_s = 60 if args.quick else 600
+        rss_clip = make_clip(work / f"hd_{rss_s}s.mp4", "1920x1080", rss_s, "ultrafast")
         for budget in (0, 10_000):
             r = run_vqa2(rss_clip, args.size, budget, args.resize[0])
             results.setdefault("rss", []).append(
                 {
-                    "clip": f"1080p H.264 {long_s // 60} min",
+                    "clip": f"1080p H.264 {rss_s // 60} min",
                     "token_budget": budget or None,
                     **{k: r[k] for k in ("rss_mb", "base_rss_mb", "decode_s", "keyframes", "motion", "policy",
                                          "resize")},
                 }
             )
             print(
-                f"  RSS 1080p {long_s // 60} min, token budget {budget or 'none'} [{r['resize']}]: "
+                f"  RSS 1080p {rss_s // 60} min, token budget {budget or 'none'} [{r['resize']}]: "
                 f"{r['rss_mb']:.0f} MB peak, {r['rss_mb'] - r['base_rss_mb']:.0f} MB above the "
                 f"{r['base_rss_mb']:.0f} MB of the imported libraries "
                 f"(K={r['keyframes']}, T={r['motion']}, {r['policy']}, {r['decode_s']:.1f} s)",

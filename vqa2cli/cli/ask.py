@@ -27,7 +27,9 @@ EXAMPLES = """Examples:
   vqa2 ask clip.mp4 "Is there stutter?" --server http://127.0.0.1:8000   # a warm `vqa2 serve --assistant`
 
 Decoding is greedy unless --sample is given, so the same question gives the same answer. In table
-format the answer is streamed as it is generated. Several questions reuse one decode of the video."""
+format the answer is streamed as it is generated. Several questions reuse one decode and one encoding of
+the video: its KV cache up to the end of the video blocks is computed once (answers are identical).
+-v prints each answer's stage timings on stderr."""
 
 
 def ask(
@@ -104,6 +106,7 @@ def run_asking(path, asked, settings, ref, fmt, offline, console, window_s=None)
     from ..errors import InputError
     from ..output.render import make_writer
     from ..pipeline.run import Asker, clip_shapes, preflight
+    from ..pipeline.stages import format_timing
 
     early = preflight([path])  # checked before the weights load
     if early:
@@ -124,11 +127,13 @@ def run_asking(path, asked, settings, ref, fmt, offline, console, window_s=None)
             if stream:
                 sys.stdout.write(f"Q: {q}\nA: ")
                 sys.stdout.flush()
-                asker.answer(clip, path, q, on_text=_echo)
+                record = asker.answer(clip, path, q, on_text=_echo)
                 sys.stdout.write("\n\n" if len(asked) > 1 else "\n")
                 sys.stdout.flush()
             else:
-                writer.write(asker.answer(clip, path, q))
+                record = asker.answer(clip, path, q)
+                writer.write(record)
+            console.debug(f"{path}: {format_timing(record.timing)}")
     finally:
         if writer is not None:
             writer.close()

@@ -200,6 +200,7 @@ def _run_locked(job: BatchJob, settings, ref, console, dist, windows) -> ExitCod
 def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
     from ..pipeline.batch import error_row_factory, run_batch
     from ..pipeline.run import clip_shapes, preflight
+    from ..pipeline.stages import format_timing
     from .segments import SegmentOutputs, load_scorer
 
     segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
@@ -220,6 +221,8 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
         segment_out.after(record, getattr(scorer, "last_thumbnails", ()))
         if record.status != "ok":
             console.warning(record.error or f"{record.path}: failed")
+        elif record.timing:
+            console.debug(f"{record.path}: {format_timing(record.timing)}")
 
     threads = _share_cpu(scorer, job.workers, console) if todo else None
     try:

@@ -36,7 +36,11 @@ EXAMPLES = """Examples:
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. Exit codes: 0 ok, 1 a score is below
---fail-under or a window below --fail-segment-under, 2 usage error, 3 some inputs unreadable (takes precedence over 1), 4 model error, 130 Ctrl-C."""
+--fail-under or a window below --fail-segment-under, 2 usage error, 3 some inputs unreadable (takes precedence over 1), 4 model error, 130 Ctrl-C.
+
+One process for many files is the fast path: importing torch/transformers and loading the weights happen once
+per process, so score many files in one command (or use vqa2 batch), not one process per file. -v prints
+each file's stage timings (import, load, decode, pixels, vision, motion, prefill) on stderr."""
 
 
 def score(
@@ -105,6 +109,7 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
     none is readable, no model is loaded at all."""
     from ..output.render import make_writer
     from ..pipeline.run import clip_shapes, error_record, preflight
+    from ..pipeline.stages import format_timing
     from .segments import SegmentOutputs, SegmentPlan, load_scorer
 
     windows = windows or SegmentPlan()
@@ -128,6 +133,7 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
                 failed += 1
             for warning in record.warnings:
                 console.warning(f"{record.path}: {warning}")
+            console.debug(f"{record.path}: {format_timing(record.timing)}")
             writer.write(record)
             if record.ok and fail_under is not None and record.score < fail_under:
                 below += 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from huggingface_hub.dataclasses import strict
-from transformers import LlavaOnevisionConfig
+from transformers.models.llava_onevision.configuration_llava_onevision import LlavaOnevisionConfig
 
 OFFICIAL_MODEL_TYPE = "llava_qwen"
 

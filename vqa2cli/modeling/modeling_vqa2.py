@@ -22,14 +22,16 @@ they come, so this file names neither; the key-frame features go into the field 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
-from transformers import LlavaOnevisionForConditionalGeneration, LlavaOnevisionModel
 from transformers.modeling_utils import slice_logits_to_keep
-from transformers.models.llava_onevision.modeling_llava_onevision import (
+from transformers.models.llava_onevision.modeling_llava_onevision import (  # the submodule: not the lazy top level
     LlavaOnevisionCausalLMOutputWithPast,
+    LlavaOnevisionForConditionalGeneration,
+    LlavaOnevisionModel,
     LlavaOnevisionModelOutputWithPast,
     LlavaOnevisionPreTrainedModel,
 )
@@ -42,6 +44,10 @@ from .motion_encoder import Vqa2MotionEncoder, Vqa2MotionProjector
 # Where the installed transformers keeps the projected key-frame features in its outputs.
 VIDEO_FIELD = ("video_outputs" if "video_outputs" in {f.name for f in fields(LlavaOnevisionModelOutputWithPast)}
                else "video_hidden_states")
+
+# The name under which the installed transformers passes and returns the KV cache (kwarg and output field).
+CACHE_FIELD = ("cache" if "cache" in {f.name for f in fields(LlavaOnevisionCausalLMOutputWithPast)}
+               else "past_key_values")
 
 # LLaVA-OneVision's single-image (anyres) path is not part of VQA²'s video models.
 UNSUPPORTED_INPUTS = ("pixel_values", "image_sizes", "image_sizes_videos", "mm_encoder_outputs", "batch_num_images")
@@ -195,6 +201,10 @@ class Vqa2ForConditionalGeneration(LlavaOnevisionForConditionalGeneration):
         rest = {name: value for name, value in outputs.items() if name != "last_hidden_state"}
         return Vqa2CausalLMOutputWithPast(loss=loss, logits=logits, **rest)
 
+    # ``wraps(assigned=())`` copies nothing but ``__wrapped__``, so ``inspect.signature`` (which ``generate``
+    # uses to validate its keyword arguments) shows the library's parameters, the KV cache's name among them:
+    # a cache handed to ``generate`` (prefix reuse, pipeline/prefix_cache.py) is then accepted.
+    @functools.wraps(LlavaOnevisionForConditionalGeneration.prepare_inputs_for_generation, assigned=())
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
         """As the library's, and the motion frames, like ``pixel_values_videos``, are used at prefill only."""
         model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)

@@ -118,18 +118,34 @@ class ModelSession:
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
+        self.startup: dict[str, float] = {}  # import_s / load_s, put on the first record (see load)
 
     @classmethod
     def load(cls, settings: Settings, ref: ModelRef, *, offline: bool = False,
              clips: list[tuple[int, float]] | None = None):
         """Fetch ``ref``'s weights (a local folder as is, a Hub id through the HF cache) and load them as
         ``settings.runtime`` says; ``clips`` = the inputs' ``(n_frames, avg_fps)`` for the memory preflight.
-        Raises HubError, ModelNotFoundError, QuantizationUnavailableError, ModelRuntimeError (also when
-        the model cannot fit the device's memory)."""
+        The seconds spent importing torch, transformers and the model code (0 when already imported) and
+        loading go on the first record's ``timing``. Raises HubError, ModelNotFoundError,
+        QuantizationUnavailableError, ModelRuntimeError (also when the model cannot fit the device's memory)."""
+        import importlib
+
+        started = time.perf_counter()
+        importlib.import_module("vqa2cli.modeling.modeling_vqa2")  # torch + transformers' LLaVA-OV modules
         from ..modeling.hub import fetch_weights
         from ..modeling.loading import load_model
 
-        return cls(settings, load_model(fetch_weights(ref, offline=offline), settings, clips=clips))
+        import_s = time.perf_counter() - started
+        local_dir = fetch_weights(ref, offline=offline)
+        started = time.perf_counter()
+        session = cls(settings, load_model(local_dir, settings, clips=clips))
+        session.startup = {"import_s": import_s, "load_s": time.perf_counter() - started}
+        return session
+
+    def _take_startup(self) -> dict[str, float]:
+        """The per-process costs, once: on the first record only."""
+        startup, self.startup = self.startup, {}
+        return startup
 
     @property
     def memory_note(self) -> str:
@@ -190,14 +206,19 @@ class Scorer(ModelSession):
         inputs = build_inputs(self.tokenizer, self.model.config, self.settings, clip, stalling=stalling)
         return PreparedClip(str(path), clip, inputs, time.perf_counter() - start)
 
-    def level_logits(self, inputs: ModelInputs):
-        """Logits of the level words at the last prompt position (the prefix's last token)."""
+    def level_logits(self, inputs: ModelInputs, timer=None):
+        """Logits of the level words at the last prompt position (the prefix's last token); ``timer``
+        (a stages.StageTimer) gets the pixel conversion's seconds."""
         import torch
 
         self._reset_peak()
         try:
+            started = time.perf_counter()
+            kwargs = self._forward_kwargs(inputs)
+            if timer is not None:
+                timer.add("pixels_s", time.perf_counter() - started)
             with torch.inference_mode():
-                out = self.model(**self._forward_kwargs(inputs), logits_to_keep=1)
+                out = self.model(**kwargs, logits_to_keep=1)
         except torch.OutOfMemoryError as exc:
             raise ModelRuntimeError("out of GPU memory while scoring",
                                     "try --quant 8bit/4bit or a lower --max-motion-frames") from exc
@@ -205,9 +226,11 @@ class Scorer(ModelSession):
 
     def run(self, prepared: PreparedClip) -> ScoreRecord:
         from .scoring import score_from_logits
+        from .stages import StageTimer
 
         start = time.perf_counter()
-        logits = self.level_logits(prepared.inputs)
+        with StageTimer(self.model) as timer:
+            logits = self.level_logits(prepared.inputs, timer)
         result = score_from_logits(logits, self.settings.scoring.levels, self.settings.scoring.weights)
         infer_s = time.perf_counter() - start
         clip = prepared.clip
@@ -215,7 +238,7 @@ class Scorer(ModelSession):
             path=prepared.path, score=result.score, probs=result.probs, level=result.level,
             model=self.model_info, input=_input_section(prepared.path, clip.info),
             sampling=_sampling_section(clip, prepared.inputs, self.settings),
-            timing={"decode_s": prepared.prepare_s, "infer_s": infer_s},
+            timing={**self._take_startup(), "decode_s": prepared.prepare_s, **timer.seconds, "infer_s": infer_s},
             peak_gpu_mem_gb=self._peak_memory(),
             warnings=list(dict.fromkeys([*clip.info.warnings, *clip.warnings, *clip.plan.notes])),
             config=self.settings.to_dict(),
@@ -242,7 +265,13 @@ class Scorer(ModelSession):
 
 
 class Asker(ModelSession):
-    """Answers about a video's quality: ``ask(path, questions)``, or ``decode`` once and ``answer`` many."""
+    """Answers about a video's quality: ``ask(path, questions)``, or ``decode`` once and ``answer`` many.
+    Several questions about the same clip object reuse one prefill of the video prefix
+    (pipeline/prefix_cache.py): pixels, SigLIP, SlowFast and the prefix's KV cache are computed once."""
+
+    def __init__(self, settings: Settings, loaded):
+        super().__init__(settings, loaded)
+        self._prefix = None  # prefix_cache.VideoPrefix of the last clip asked about
 
     def ask(self, path: str | Path, questions: str | list[str],
             on_text: Callable[[str], None] | None = None) -> AnswerRecord | list[AnswerRecord]:
@@ -258,25 +287,50 @@ class Asker(ModelSession):
         return records[0] if isinstance(questions, str) else records
 
     def answer(self, clip, path: str | Path, question: str,
-               on_text: Callable[[str], None] | None = None) -> AnswerRecord:
-        """Answer one question about an already-decoded clip (several questions reuse one decode)."""
+               on_text: Callable[[str], None] | None = None, *, reuse_prefix: bool = True) -> AnswerRecord:
+        """Answer one question about an already-decoded clip (several questions reuse one decode and, with
+        ``reuse_prefix``, one prefill of the video; ``reuse_prefix=False`` runs the whole prompt afresh)."""
         from .answering import generate_answer
+        from .stages import StageTimer
 
         inputs = build_inputs(self.tokenizer, self.model.config, self.settings, clip, question=question)
         self._reset_peak()
         start = time.perf_counter()
-        text, n_new = generate_answer(self.model, self.tokenizer, self._forward_kwargs(inputs),
-                                      self.settings.generation, on_text)
+        with StageTimer(self.model) as timer:
+            kwargs, cached = self._generation_kwargs(clip, inputs, timer, reuse_prefix)
+            text, n_new = generate_answer(self.model, self.tokenizer, kwargs, self.settings.generation, on_text)
         gen = self.settings.generation
         return AnswerRecord(
             path=str(path), question=question, answer=text, model=self.model_info,
             sampling=_sampling_section(clip, inputs, self.settings),
-            timing={"decode_s": clip.decode_s, "infer_s": time.perf_counter() - start},
+            timing={**self._take_startup(), "decode_s": clip.decode_s, **timer.seconds,
+                    "infer_s": time.perf_counter() - start},
             generation={"max_new_tokens": gen.max_new_tokens, "do_sample": gen.do_sample,
-                        "repetition_penalty": gen.repetition_penalty, "new_tokens": n_new},
+                        "repetition_penalty": gen.repetition_penalty, "new_tokens": n_new, **cached},
             warnings=list(dict.fromkeys([*clip.info.warnings, *clip.warnings, *clip.plan.notes])),
             config=self.settings.to_dict(),
         )
+
+    def _generation_kwargs(self, clip, inputs: ModelInputs, timer, reuse: bool):
+        """(generate kwargs, {"cached_prefix_tokens": n, "prefix_reused": bool}); builds the clip's prefix
+        cache when it is missing or stale."""
+        from .prefix_cache import continue_kwargs, prefill_prefix, prefix_length
+
+        ids = inputs.input_ids
+        n = prefix_length(ids, self.model.config) if reuse else 0
+        reused = n > 0 and self._prefix is not None and self._prefix.matches(clip, ids)
+        if n > 0 and not reused:
+            self._prefix = None  # free the previous clip's cache before building this one
+        if not reused:
+            started = time.perf_counter()
+            kwargs = self._forward_kwargs(inputs)
+            timer.add("pixels_s", time.perf_counter() - started)
+            if n == 0:
+                return kwargs, {"cached_prefix_tokens": 0, "prefix_reused": False}
+            self._prefix = prefill_prefix(self.model, kwargs, clip, n)
+        n = len(self._prefix.ids)
+        return (continue_kwargs(self._prefix, ids, self.loaded.device),
+                {"cached_prefix_tokens": n, "prefix_reused": reused})
 
 
 def _dtype_name(dtype) -> str:

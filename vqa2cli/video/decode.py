@@ -171,20 +171,31 @@ def presentation_times(info: VideoInfo) -> list[float] | None:
     return [(t - stamps[0]) * base for t in stamps]
 
 
+def _output_array(shape: tuple[int, ...]):
+    """An uninitialised ``uint8`` numpy array of ``shape`` in ordinary (4 KiB) pages.
+
+    numpy asks the kernel for transparent huge pages (``madvise(MADV_HUGEPAGE)``) on large arrays; with the
+    common ``defrag=madvise`` setting each huge-page fault may then stall in direct memory compaction, which
+    on a busy machine made filling 800 MB of frames cost 1.7-2.6 s of CPU instead of 0.5-0.6 s
+    (benchmarks/RESULTS.md). torch's CPU allocator does not ask for huge pages, and the model reads these
+    arrays through ``torch.from_numpy`` anyway."""
+    import torch
+
+    return torch.empty(shape, dtype=torch.uint8).numpy()
+
+
 class _Collector:
     """Preallocated output arrays; ``store`` puts one resized frame in every row that wants it."""
 
     def __init__(self, plan: SamplingPlan, video: VideoSection):
-        import numpy as np
-
         self.big, self.small = video.keyframe_size, video.motion_size
         self.key_rows = {idx: row for row, idx in enumerate(plan.keyframe_indices)}
         self.motion_rows: dict[int, list[int]] = {}
         for row, idx in enumerate(plan.motion_indices):
             self.motion_rows.setdefault(idx, []).append(row)
         self.last = max(max(self.key_rows), max(self.motion_rows))
-        self.keys = np.empty((len(self.key_rows), self.big, self.big, 3), np.uint8)
-        self.motion = np.empty((len(plan.motion_indices), self.small, self.small, 3), np.uint8)
+        self.keys = _output_array((len(self.key_rows), self.big, self.big, 3))
+        self.motion = _output_array((len(plan.motion_indices), self.small, self.small, 3))
         self.times = [0.0] * len(self.key_rows)
 
     def sizes(self, index: int) -> set[int]:
