@@ -68,7 +68,7 @@ def test_close_waits_for_accepted_jobs():
 
 
 class _StubScorer:
-    """SegmentingScorer's interface (configure/prepare/run) with a model that fails while ``failures`` is > 0."""
+    """SegmentingScorer's interface (configure/prepare/run); the model fails while ``failures`` > 0."""
 
     failures = 0
 

@@ -1,7 +1,8 @@
-"""`vqa2 serve` scores in windows exactly as the CLI does: a real uvicorn server (loopback, ephemeral port, the
-tiny model) compared with the in-process commands on a 6.5 s clip split into 2 s windows (kept fast), a clip
-over the model's limits (windows by policy), the `segments`/`pool` options' 422 refusals, and the client's
-window gates and outputs (--fail-segment-under, --segments-csv, --plot, batch --segments-csv --resume)."""
+"""`vqa2 serve` scores in windows exactly as the CLI does: a real uvicorn server (loopback, ephemeral
+port, the tiny model) compared with the in-process commands on a 6.5 s clip split into 2 s windows (kept
+fast), a clip over the model's limits (windows by policy), the `segments`/`pool` options' 422 refusals,
+and the client's window gates and outputs (--fail-segment-under, --segments-csv, --plot, batch
+--segments-csv --resume, ask --segments)."""
 from __future__ import annotations
 
 import csv
@@ -41,7 +42,8 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def url(tiny_model_dir, files, tmp_path_factory):
     srv = Server(["--model", str(tiny_model_dir), "--assistant", str(tiny_model_dir), "--config",
-                  str(files["config"]), "--allow-root", str(files["root"])], tmp_path_factory.mktemp("srv"), "s")
+                  str(files["config"]), "--allow-root", str(files["root"])],
+                 tmp_path_factory.mktemp("srv"), "s")
     try:
         yield srv.wait_ready()
     finally:
@@ -54,7 +56,7 @@ def local(tiny_model_dir, files):
 
 @pytest.mark.parametrize("flags", [["--segments", "2s", "--pool", "p5"], ["--max-motion-frames", "8"]])
 def test_windowed_record_equals_in_process(url, tiny_model_dir, files, capsys, flags):
-    """--segments 2s (windows asked for) and a clip over --max-motion-frames (windows by the default policy)."""
+    """--segments 2s (windows asked for), and a clip over --max-motion-frames (windows by the policy)."""
     clip = str(files["long"])
     code, mine, err = run(["score", clip, "-f", "json", "-q", *flags, *local(tiny_model_dir, files)], capsys)
     assert code == 0, err
@@ -70,8 +72,8 @@ def test_windowed_record_equals_in_process(url, tiny_model_dir, files, capsys, f
         assert [s["end_s"] for s in record["segments"]] == [2.0, 4.0, 6.5]
     import httpx  # the raw API: the same options by name, the same record
 
-    response = httpx.post(f"{url}/v1/score", json={"path": clip, "options": {"segments": "2s", "pool": "min"}},
-                          timeout=120)
+    options = {"segments": "2s", "pool": "min"}
+    response = httpx.post(f"{url}/v1/score", json={"path": clip, "options": options}, timeout=120)
     assert response.status_code == 200, response.text
     body = response.json()
     assert len(body["segments"]) == 3 and body["score"] == body["pooled"]["min"] == body["worst"]["score"]
@@ -101,8 +103,8 @@ def test_segment_gate_csv_and_plot_through_server(url, tiny_model_dir, files, tm
     limit = f"{worst['score'] + 1e-4:.6f}"
     for where in (local(tiny_model_dir, files), ["--server", url]):
         seg_csv, plot = tmp_path / f"w{len(where)}.csv", tmp_path / f"p{len(where)}.png"
-        code, _, err = run(["score", clip, "--segments", "2s", "--fail-segment-under", limit, "--segments-csv",
-                            str(seg_csv), "--plot", str(plot), *where], capsys)
+        code, _, err = run(["score", clip, "--segments", "2s", "--fail-segment-under", limit,
+                            "--segments-csv", str(seg_csv), "--plot", str(plot), *where], capsys)
         assert code == 1, err
         assert f"{clip} 00:00:0" in err and "--fail-segment-under" in err
         assert plot.stat().st_size > 5000
@@ -115,8 +117,8 @@ def test_segment_gate_csv_and_plot_through_server(url, tiny_model_dir, files, tm
 def test_batch_segments_csv_through_server_resumes(url, tiny_model_dir, files, tmp_path, capsys):
     clip = str(files["long"])
     seg_csv, rows_csv = tmp_path / "w.csv", tmp_path / "s.csv"
-    args = ["batch", clip, "--csv", str(rows_csv), "--segments", "2s", "--segments-csv", str(seg_csv), "--server",
-            url, "-q"]
+    args = ["batch", clip, "--csv", str(rows_csv), "--segments", "2s", "--segments-csv", str(seg_csv),
+            "--server", url, "-q"]
     code, _, err = run(args + ["--fail-segment-under", "1.0"], capsys)
     assert code == 1 and "have a window below --fail-segment-under" in err
     with open(seg_csv) as fh:

@@ -361,7 +361,8 @@ def batch(
         options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                   max_motion_frames=max_motion_frames, long_clip=long_clip)
         flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot_dir": plot_dir}
-        segment_request(options, segments=segments, pool=pool, implied=any(v is not None for v in flags.values()))
+        implied = any(v is not None for v in flags.values())
+        segment_request(options, segments=segments, pool=pool, implied=implied)
         clients, settings = connect(urls, "score", options)
         settings, windows = segment_options(settings, segments=options.get("segments"), pool=None, **flags)
         if windows.plot_dir:

@@ -84,7 +84,8 @@ def score(
                                   max_motion_frames=max_motion_frames, long_clip=long_clip, stalling=stalling,
                                   stalling_style=stalling_style if stalling is not None else None)
         flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot": plot}
-        segment_request(options, segments=segments, pool=pool, implied=any(v is not None for v in flags.values()))
+        implied = any(v is not None for v in flags.values())
+        segment_request(options, segments=segments, pool=pool, implied=implied)
         files_ = [str(f) for f in files]
         raise typer.Exit(int(run_remote_scoring(files_, urls, options, fmt, fail_under, server_paths, console,
                                                 window_flags=flags)))

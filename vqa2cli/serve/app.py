@@ -255,7 +255,8 @@ def _make_job(state: ServerState, task: str, source: Input, resolved, questions)
     Scores go through the CLI's :class:`~vqa2cli.pipeline.segmented.SegmentingScorer`, so a clip past the
     model's limits, or any clip with ``segments``, gets the same windowed record (``segments``, ``pooled``,
     ``worst``) as ``vqa2 score``; its windows are decoded in one streaming pass inside ``run``. ``ask`` with
-    ``segments`` answers every question for each window (records tagged with ``segment``), as ``ask --segments``.
+    ``segments`` answers every question for each window (records tagged with ``segment``), as
+    ``ask --segments``.
     """
     from ..pipeline.batch import error_row_factory
     from ..pipeline.run import preflight

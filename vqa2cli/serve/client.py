@@ -247,7 +247,8 @@ def replay_windows(record: ScoreRecord, on_window) -> None:
         on_window(record.path, entry, record.input or {})
 
 
-def segment_request(options: dict[str, Any], *, segments: str | None, pool: str | None, implied: bool) -> None:
+def segment_request(options: dict[str, Any], *, segments: str | None, pool: str | None,
+                    implied: bool) -> None:
     """Add ``segments``/``pool`` to a request's options; flags that imply windows send ``segments: auto``
     (the server resolves it to its card's window, as ``segment_options`` does in-process)."""
     if segments is None and implied:

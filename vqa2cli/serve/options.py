@@ -4,7 +4,8 @@ A request's ``options`` object uses the CLI's option names (``--max-motion-frame
 Each table below maps an option to its Settings key (``section__key``, as ``cli.options.resolve_settings``
 takes it) or to ``None`` for options the route reads itself; adding an option to the server is one line
 here. Settings are built by the same ``resolve_settings`` / ``require_scoring_prompt`` /
-``segment_options`` / ``parse_duration`` / ``parse_stalling`` calls as ``vqa2 score`` and ``vqa2 ask``, so every exit-code-2 case of the CLI is an
+``segment_options`` / ``parse_duration`` / ``parse_stalling`` calls as ``vqa2 score`` and ``vqa2 ask``,
+so every exit-code-2 case of the CLI is an
 HTTP 422 here with the same one-line message. The weights are fixed at server start: ``model``,
 ``device``, ``dtype`` and ``quant`` are accepted only when they name what the server already runs.
 """
@@ -139,7 +140,8 @@ def _score_windows(settings, options: dict[str, Any]) -> Resolved:
     segments, pool = options.get("segments"), options.get("pool")
     for name, value in (("segments", segments), ("pool", pool)):
         if value is not None and not isinstance(value, str):
-            raise UsageError(f"--{name} must be a string, got {value!r}", 'e.g. {"segments": "10s", "pool": "p5"}')
+            raise UsageError(f"--{name} must be a string, got {value!r}",
+                             'e.g. {"segments": "10s", "pool": "p5"}')
     settings, plan = segment_options(settings, segments=segments, pool=pool)
     stall = _stalling(settings, options.get("stalling"), options.get("stalling_style"))
     if stall is not None and plan.window_s is not None:
@@ -149,7 +151,7 @@ def _score_windows(settings, options: dict[str, Any]) -> Resolved:
 
 
 def _ask_window(settings, segments: Any) -> float | None:
-    """``ask --segments``: the window in seconds (``auto`` = the card's ``video.segment_s``), as cli/ask.py."""
+    """``ask --segments``: the window in seconds (``auto``: the card's ``video.segment_s``), as cli/ask.py."""
     from ..video.segments import parse_duration
 
     if segments is None:
