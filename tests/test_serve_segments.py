@@ -72,7 +72,7 @@ def test_windowed_record_equals_in_process(url, tiny_model_dir, files, capsys, f
         assert [s["end_s"] for s in record["segments"]] == [2.0, 4.0, 6.5]
     import httpx  # the raw API: the same options by name, the same record
 
-    options = {"segments": "2s", "pool": "min"}
+    options = {"segments": 2, "pool": "min"}  # a bare number is seconds, as `--segments 2`
     response = httpx.post(f"{url}/v1/score", json={"path": clip, "options": options}, timeout=120)
     assert response.status_code == 200, response.text
     body = response.json()

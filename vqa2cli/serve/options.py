@@ -5,9 +5,10 @@ Each table below maps an option to its Settings key (``section__key``, as ``cli.
 takes it) or to ``None`` for options the route reads itself; adding an option to the server is one line
 here. Settings are built by the same ``resolve_settings`` / ``require_scoring_prompt`` /
 ``segment_options`` / ``parse_duration`` / ``parse_stalling`` calls as ``vqa2 score`` and ``vqa2 ask``,
-so every exit-code-2 case of the CLI is an
-HTTP 422 here with the same one-line message. The weights are fixed at server start: ``model``,
-``device``, ``dtype`` and ``quant`` are accepted only when they name what the server already runs.
+so every exit-code-2 case of the CLI is an HTTP 422 here with the same one-line message. ``segments``
+takes what ``--segments`` takes (``"10s"``, ``"auto"``; a bare number is seconds). The weights are fixed
+at server start: ``model``, ``device``, ``dtype`` and ``quant`` are accepted only when they name what
+the server already runs.
 """
 
 from __future__ import annotations
@@ -137,11 +138,9 @@ def _score_windows(settings, options: dict[str, Any]) -> Resolved:
     """``segments``/``pool``/``stalling`` checked as ``vqa2 score`` checks them (cli/score.py), same lines."""
     from ..cli.segments import segment_options
 
-    segments, pool = options.get("segments"), options.get("pool")
-    for name, value in (("segments", segments), ("pool", pool)):
-        if value is not None and not isinstance(value, str):
-            raise UsageError(f"--{name} must be a string, got {value!r}",
-                             'e.g. {"segments": "10s", "pool": "p5"}')
+    segments, pool = _duration(options.get("segments")), options.get("pool")
+    if pool is not None and not isinstance(pool, str):
+        raise UsageError(f"--pool must be a string, got {pool!r}", 'e.g. {"pool": "p5"}')
     settings, plan = segment_options(settings, segments=segments, pool=pool)
     stall = _stalling(settings, options.get("stalling"), options.get("stalling_style"))
     if stall is not None and plan.window_s is not None:
@@ -154,11 +153,20 @@ def _ask_window(settings, segments: Any) -> float | None:
     """``ask --segments``: the window in seconds (``auto``: the card's ``video.segment_s``), as cli/ask.py."""
     from ..video.segments import parse_duration
 
+    segments = _duration(segments)
     if segments is None:
         return None
-    if not isinstance(segments, str):
-        raise UsageError(f"--segments must be a string, got {segments!r}", 'e.g. {"segments": "10s"}')
     return parse_duration(segments) or settings.video.segment_s
+
+
+def _duration(value: Any) -> str | None:
+    """A ``segments`` value as ``--segments`` text: a string, or a number of seconds (JSON ``10``)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    raise UsageError(f"--segments must be a duration such as \"10s\" or \"auto\", got {value!r}",
+                     'e.g. {"segments": "10s"}')
 
 
 def _stalling(settings, value: Any, style: Any):
