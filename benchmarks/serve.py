@@ -1,7 +1,8 @@
 """What does `vqa2 serve` cost and save? Tiny random checkpoint on CPU, everything measured in one run.
 
 1. Per-request latency through the server (multipart upload, `serve.client.ServerClient`) vs the same clips
-   scored in-process (`Scorer.score`), interleaved clip by clip so both see the same machine load:
+   scored in-process (`SegmentingScorer.score`, the CLI's scorer), interleaved clip by clip so both see the
+   same machine load:
    p50/p95 of each and their ratio (target: server / in-process <= 1.15).
 2. Throughput with 4 concurrent clients vs 1 client (files/s), same requests.
 3. A CI hook's view: a cold `vqa2 score clip.mp4` process (imports torch, loads the weights) vs a
@@ -152,7 +153,7 @@ def main() -> None:
     from tiny_checkpoint import write_tiny_official_checkpoint
 
     from vqa2cli.cli.options import resolve_settings
-    from vqa2cli.pipeline.run import Scorer
+    from vqa2cli.pipeline.segmented import SegmentingScorer
     from vqa2cli.serve.client import ServerClient
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +165,7 @@ def main() -> None:
     proc, url = start_server(model_dir, clips, args.work_dir / "server.log", args.device)
     try:
         settings, ref = resolve_settings("score", str(model_dir), None, runtime__device=args.device)
-        scorer = Scorer.load(settings, ref)
+        scorer = SegmentingScorer.load(settings, ref).configure()  # what `vqa2 score` and the server run
         client = ServerClient(url)
         scorer.score(paths[0])  # warm-up of both: first-call costs are not per-request costs
         client.score(paths[0], {})

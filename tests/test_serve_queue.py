@@ -68,12 +68,15 @@ def test_close_waits_for_accepted_jobs():
 
 
 class _StubScorer:
-    """Scorer's interface (prepare/run/model_info) with a model that fails while ``failures`` is > 0."""
+    """SegmentingScorer's interface (configure/prepare/run); the model fails while ``failures`` > 0."""
 
     failures = 0
 
     def __init__(self, settings, loaded):
         self.settings, self.loaded = settings, loaded
+
+    def configure(self, *, window_s=None, on_window=None, keep_thumbnails=False):
+        return self
 
     def prepare(self, path, *, stalling=None):
         return path

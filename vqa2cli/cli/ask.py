@@ -74,7 +74,7 @@ def ask(
 
         options = collect_options(config=config, model=model, max_new_tokens=max_new_tokens, sample=sample or None,
                                   temperature=temperature, device=device, dtype=dtype, quant=quant,
-                                  max_motion_frames=max_motion_frames, long_clip=long_clip)
+                                  max_motion_frames=max_motion_frames, long_clip=long_clip, segments=segments)
         raise typer.Exit(int(run_remote_asking(str(file), asked, urls, options, fmt, server_paths, console)))
     settings, ref = resolve_settings(
         "ask", model, config, generation__max_new_tokens=max_new_tokens, generation__do_sample=sample or None,

@@ -209,6 +209,7 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
         from ..serve.client import remote_error_factory
 
         make_error, workers = remote_error_factory(make_error), max(workers, 2 * len(job.remote.clients))
+        job.remote.on_window = segment_out.on_window  # --segments-csv rows from the returned windows
     elif todo:
         console.info(f"Loading {model_label(settings)} ...")
         scorer = load_scorer(settings, ref, windows, segment_out, offline=job.offline,
@@ -359,13 +360,20 @@ def batch(
     from ..serve.client import server_urls
 
     if urls := server_urls(server):
-        from ..serve.client import RemoteBatchScorer, collect_options, connect
+        from ..serve.client import RemoteBatchScorer, collect_options, connect, segment_request
+        from .segments import segment_options
 
         options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                   max_motion_frames=max_motion_frames, long_clip=long_clip)
+        flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot_dir": plot_dir}
+        implied = any(v is not None for v in flags.values())
+        segment_request(options, segments=segments, pool=pool, implied=implied)
         clients, settings = connect(urls, "score", options)
+        settings, windows = segment_options(settings, segments=options.get("segments"), pool=None, **flags)
+        if windows.plot_dir:
+            console.info("--server: the plots have no key-frame strip (the frames stay on the server)")
         job.remote = RemoteBatchScorer(clients, options, server_paths)
-        raise typer.Exit(int(run_job(job, settings, None, console)))
+        raise typer.Exit(int(run_job(job, settings, None, console, windows)))
     device = _rank_device(device)
     settings, ref = scoring_settings("batch", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)

@@ -81,13 +81,17 @@ def score(
     from ..serve.client import server_urls
 
     if urls := server_urls(server):
-        from ..serve.client import collect_options, run_remote_scoring
+        from ..serve.client import collect_options, run_remote_scoring, segment_request
 
         options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                   max_motion_frames=max_motion_frames, long_clip=long_clip, stalling=stalling,
                                   stalling_style=stalling_style if stalling is not None else None)
+        flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot": plot}
+        implied = any(v is not None for v in flags.values())
+        segment_request(options, segments=segments, pool=pool, implied=implied)
         files_ = [str(f) for f in files]
-        raise typer.Exit(int(run_remote_scoring(files_, urls, options, fmt, fail_under, server_paths, console)))
+        raise typer.Exit(int(run_remote_scoring(files_, urls, options, fmt, fail_under, server_paths, console,
+                                                window_flags=flags)))
     settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip)
     settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,

@@ -72,10 +72,11 @@ class ServerState:
 
     def load(self) -> None:
         """Load the weights (blocking) and start the work queue; sets ``ready``. Raises Vqa2Error."""
-        from ..pipeline.run import Asker, Scorer
+        from ..pipeline.run import Asker
+        from ..pipeline.segmented import SegmentingScorer
         from .queue import WorkQueue
 
-        for task, cls in (("score", Scorer), ("ask", Asker)):
+        for task, cls in (("score", SegmentingScorer), ("ask", Asker)):  # the CLI's scorer (cli/segments.py)
             if task in self.resolvers:
                 settings, ref = self.resolvers[task].base()
                 session = cls.load(settings, ref, offline=self.config.offline)
@@ -249,12 +250,22 @@ def _questions(body: dict[str, Any]) -> list[str]:
 
 
 def _make_job(state: ServerState, task: str, source: Input, resolved, questions):
+    """The queue job of one request: ``prepare`` in a decode thread, ``run`` in the model thread.
+
+    Scores go through the CLI's :class:`~vqa2cli.pipeline.segmented.SegmentingScorer`, so a clip past the
+    model's limits, or any clip with ``segments``, gets the same windowed record (``segments``, ``pooled``,
+    ``worst``) as ``vqa2 score``; its windows are decoded in one streaming pass inside ``run``. ``ask`` with
+    ``segments`` answers every question for each window (records tagged with ``segment``), as
+    ``ask --segments``.
+    """
     from ..pipeline.batch import error_row_factory
     from ..pipeline.run import preflight
     from .queue import Job
 
     base = state.sessions[task]
     session = type(base)(resolved.settings, base.loaded)  # same weights, this request's settings
+    if task == "score":
+        session.configure(window_s=resolved.window_s)
     make_error = error_row_factory(resolved.settings)
 
     def prepare():
@@ -263,18 +274,38 @@ def _make_job(state: ServerState, task: str, source: Input, resolved, questions)
             raise problems[0]
         if task == "score":
             return session.prepare(source.path, stalling=resolved.stalling)
+        if resolved.window_s is not None:
+            from ..pipeline.segmented import ask_windows
+
+            return ask_windows(session, source.path, resolved.window_s, question=max(questions, key=len))
         return session.decode(source.path, question=max(questions, key=len))
 
     def run(prepared):
         if task == "score":
             return _relabel(session.run(prepared), source)
-        return [_relabel(session.answer(prepared, source.path, q), source) for q in questions]
+        if resolved.window_s is None:
+            return [_relabel(session.answer(prepared, source.path, q), source) for q in questions]
+        return _ask_windows(session, prepared, source, questions)
 
     def fail(exc: BaseException):
         _free_cuda(exc)
         return _relabel(make_error(source.path, exc), source)
 
     return Job(prepare=prepare, run=run, fail=fail)
+
+
+def _ask_windows(session, windows, source: Input, questions: list[str]) -> list:
+    """Every question about each window of the stream (decoded here, one window at a time), as cli/ask.py."""
+    from ..pipeline.segmented import segment_tag
+
+    records = []
+    for window, clip in windows:
+        for q in questions:
+            record = session.answer(clip, source.path, q)
+            record.segment = segment_tag(window)
+            records.append(_relabel(record, source))
+        del clip
+    return records
 
 
 def _free_cuda(exc: BaseException) -> None:

@@ -188,14 +188,16 @@ class RemoteAnswerRecord(AnswerRecord):
 def score_record(data: dict[str, Any]) -> RemoteScoreRecord:
     record = RemoteScoreRecord(path=data["path"], score=data.get("score"), probs=data.get("probs"),
                                level=data.get("level"), input=data.setdefault("input", {}),
-                               peak_gpu_mem_gb=data.get("peak_gpu_mem_gb"), **_common(data))
+                               peak_gpu_mem_gb=data.get("peak_gpu_mem_gb"), segments=data.get("segments"),
+                               pooled=data.get("pooled"), worst=data.get("worst"), **_common(data))
     record.data = data
     return record
 
 
 def answer_record(data: dict[str, Any]) -> RemoteAnswerRecord:
     record = RemoteAnswerRecord(path=data["path"], question=data.get("question", ""), answer=data.get("answer"),
-                                generation=data.get("generation") or {}, **_common(data))
+                                generation=data.get("generation") or {}, segment=data.get("segment"),
+                                **_common(data))
     record.data = data
     return record
 
@@ -216,6 +218,7 @@ class RemoteBatchScorer:
 
     def __init__(self, clients: list[ServerClient], options: dict[str, Any], send_path: bool):
         self.clients, self.options, self.send_path = clients, options, send_path
+        self.on_window = None  # SegmentOutputs.on_window (--segments-csv): called in ``run`` per window
         self._lock = threading.Lock()
 
     def prepare(self, path: str) -> RemoteScoreRecord:
@@ -231,7 +234,26 @@ class RemoteBatchScorer:
     def run(self, prepared: RemoteScoreRecord) -> RemoteScoreRecord:
         if prepared.status != "ok" and prepared.error_code in MODEL_ERROR_CODES:
             raise RemoteModelError(prepared.error or "the server's model failed")  # a row, as in-process
+        replay_windows(prepared, self.on_window)
         return prepared
+
+
+def replay_windows(record: ScoreRecord, on_window) -> None:
+    """Hand a returned record's windows to ``on_window(path, entry, file_stat)`` as ``SegmentingScorer``
+    does while scoring (the tidy --segments-csv rows; here once the record is back)."""
+    if on_window is None or record.status != "ok":
+        return
+    for entry in record.segments or ():
+        on_window(record.path, entry, record.input or {})
+
+
+def segment_request(options: dict[str, Any], *, segments: str | None, pool: str | None,
+                    implied: bool) -> None:
+    """Add ``segments``/``pool`` to a request's options; flags that imply windows send ``segments: auto``
+    (the server resolves it to its card's window, as ``segment_options`` does in-process)."""
+    if segments is None and implied:
+        segments = "auto"
+    options.update({k: v for k, v in (("segments", segments), ("pool", pool)) if v is not None})
 
 
 def connect(urls: list[str], task: str, options: dict[str, Any]):
@@ -263,15 +285,25 @@ def collect_options(**flags: Any) -> dict[str, Any]:
 
 
 def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any], fmt: str,
-                       fail_under: float | None, send_paths: bool, console) -> ExitCode:
-    """``vqa2 score --server``: the loop of ``cli.score.run_scoring`` with the model on the server."""
+                       fail_under: float | None, send_paths: bool, console,
+                       window_flags: dict[str, Any] | None = None) -> ExitCode:
+    """``vqa2 score --server``: the loop of ``cli.score.run_scoring`` with the model on the server.
+
+    ``window_flags``: ``segments_csv``/``fail_segment_under``/``plot`` of the command, applied here to
+    the returned records' windows (``options`` already carries ``segments``/``pool``)."""
     import sys
 
+    from ..cli.segments import SegmentOutputs, segment_options
     from ..output.render import make_writer
     from ..pipeline.run import error_record, preflight
 
     clients, settings = connect(urls[:1], "score", options)  # score/ask use the first server
+    settings, plan = segment_options(settings, segments=options.get("segments"), pool=None,
+                                     n_files=len(paths), **(window_flags or {}))
+    if plan.plot:
+        console.info("--server: the plot has no key-frame strip (the frames stay on the server)")
     early = {} if send_paths else {e.path: e for e in preflight(paths)}
+    segment_out = SegmentOutputs(plan, settings, console)
     writer = make_writer(fmt, sys.stdout, "score")
     failed, below = 0, 0
     try:
@@ -294,13 +326,20 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
             writer.write(record)
             if fail_under is not None and record.score < fail_under:
                 below += 1
+            replay_windows(record, segment_out.on_window)
+            segment_out.after(record)
     finally:
         writer.close()
+        segment_out.close()
         clients[0].close()
     if failed:
         return ExitCode.INPUT
     if below:
         console.error(f"{below} of {len(paths)} file(s) scored below --fail-under {fail_under}")
+    if segment_out.failed_files:
+        console.error(f"{segment_out.failed_files} of {len(paths)} file(s) have a window below "
+                      f"--fail-segment-under {plan.fail_segment_under}")
+    if below or segment_out.failed_files:
         return ExitCode.GATE_FAILED
     return ExitCode.OK
 
@@ -323,9 +362,7 @@ def run_remote_asking(path: str, asked: list[str], urls: list[str], options: dic
     finally:
         clients[0].close()
     if fmt == "table":
-        for question, record in zip(asked, records):
-            sys.stdout.write(f"Q: {question}\nA: {record.answer}" + ("\n\n" if len(asked) > 1 else "\n"))
-        sys.stdout.flush()
+        _answer_table(records, asked)
         return ExitCode.OK
     writer = make_writer(fmt, sys.stdout, "answer")
     try:
@@ -334,6 +371,24 @@ def run_remote_asking(path: str, asked: list[str], urls: list[str], options: dic
     finally:
         writer.close()
     return ExitCode.OK
+
+
+def _answer_table(records, asked: list[str]) -> None:
+    """The table of ``cli.ask`` (not streamed): per window (``ask --segments``) a ``[start–end]`` header."""
+    import sys
+
+    from ..video.segments import format_time
+
+    if records and records[0].segment is not None:
+        for i, record in enumerate(records):
+            if i % len(asked) == 0:
+                span = record.segment
+                sys.stdout.write(f"[{format_time(span['start_s'])}–{format_time(span['end_s'])}]\n")
+            sys.stdout.write(f"Q: {record.question}\nA: {record.answer}\n\n")
+    else:
+        for question, record in zip(asked, records):
+            sys.stdout.write(f"Q: {question}\nA: {record.answer}" + ("\n\n" if len(asked) > 1 else "\n"))
+    sys.stdout.flush()
 
 
 def remote_error_factory(make_error):

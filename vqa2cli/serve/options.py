@@ -4,9 +4,11 @@ A request's ``options`` object uses the CLI's option names (``--max-motion-frame
 Each table below maps an option to its Settings key (``section__key``, as ``cli.options.resolve_settings``
 takes it) or to ``None`` for options the route reads itself; adding an option to the server is one line
 here. Settings are built by the same ``resolve_settings`` / ``require_scoring_prompt`` /
-``parse_stalling`` calls as ``vqa2 score`` and ``vqa2 ask``, so every exit-code-2 case of the CLI is an
-HTTP 422 here with the same one-line message. The weights are fixed at server start: ``model``,
-``device``, ``dtype`` and ``quant`` are accepted only when they name what the server already runs.
+``segment_options`` / ``parse_duration`` / ``parse_stalling`` calls as ``vqa2 score`` and ``vqa2 ask``,
+so every exit-code-2 case of the CLI is an HTTP 422 here with the same one-line message. ``segments``
+takes what ``--segments`` takes (``"10s"``, ``"auto"``; a bare number is seconds). The weights are fixed
+at server start: ``model``, ``device``, ``dtype`` and ``quant`` are accepted only when they name what
+the server already runs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ SCORE_OPTIONS: dict[str, str | None] = {
     "long_clip": "video__long_clip_policy",
     "stalling": None,
     "stalling_style": None,
+    "segments": None,  # --segments DURATION|auto (cli/segments.py segment_options)
+    "pool": None,  # --pool (folded into scoring.pool by segment_options)
 }
 ASK_OPTIONS: dict[str, str | None] = {
     "max_new_tokens": "generation__max_new_tokens",
@@ -32,6 +36,7 @@ ASK_OPTIONS: dict[str, str | None] = {
     "temperature": "generation__temperature",
     "max_motion_frames": "video__max_motion_frames",
     "long_clip": "video__long_clip_policy",
+    "segments": None,  # ask --segments DURATION|auto: one answer per window
 }
 FIXED_OPTIONS = ("model", "device", "dtype", "quant")  # fixed at start; accepted when they match
 TASK_OPTIONS = {"score": SCORE_OPTIONS, "ask": ASK_OPTIONS}
@@ -39,10 +44,11 @@ TASK_OPTIONS = {"score": SCORE_OPTIONS, "ask": ASK_OPTIONS}
 
 @dataclass(frozen=True)
 class Resolved:
-    """A request's Settings plus what is not a setting (the stalling of a streaming scorer)."""
+    """A request's Settings plus what is not a setting (the stalling of a streaming scorer, the window)."""
 
     settings: Any  # config.Settings
     stalling: Any = None  # prompts.Stalling | None
+    window_s: float | None = None  # segments: window length in seconds; None = windows only past the limits
 
 
 @dataclass
@@ -103,9 +109,9 @@ class OptionResolver:
             flags["generation__do_sample"] = None  # the CLI passes `--sample or None`
         settings, _ = resolve_settings(self.task, self.model, self.config, **self.runtime, **flags)
         if self.task != "score":
-            return Resolved(settings)
+            return Resolved(settings, window_s=_ask_window(settings, options.get("segments")))
         require_scoring_prompt(settings, "score")
-        return Resolved(settings, _stalling(settings, options.get("stalling"), options.get("stalling_style")))
+        return _score_windows(settings, options)
 
     def _check_fixed(self, options: dict[str, Any]) -> None:
         from ..registry import resolve_reference
@@ -126,6 +132,41 @@ class OptionResolver:
             if value is not None and value not in allowed:
                 raise UsageError(f"this server runs with {name} {sorted(allowed - {'auto'})[0]}, not {value}",
                                  f"drop --{name}, or start a server with --{name} {value}")
+
+
+def _score_windows(settings, options: dict[str, Any]) -> Resolved:
+    """``segments``/``pool``/``stalling`` checked as ``vqa2 score`` checks them (cli/score.py), same lines."""
+    from ..cli.segments import segment_options
+
+    segments, pool = _duration(options.get("segments")), options.get("pool")
+    if pool is not None and not isinstance(pool, str):
+        raise UsageError(f"--pool must be a string, got {pool!r}", 'e.g. {"pool": "p5"}')
+    settings, plan = segment_options(settings, segments=segments, pool=pool)
+    stall = _stalling(settings, options.get("stalling"), options.get("stalling_style"))
+    if stall is not None and plan.window_s is not None:
+        raise UsageError("--stalling describes the whole clip and cannot be split into windows",
+                         "leave out --segments (and the options that imply it)")
+    return Resolved(settings, stall, plan.window_s)
+
+
+def _ask_window(settings, segments: Any) -> float | None:
+    """``ask --segments``: the window in seconds (``auto``: the card's ``video.segment_s``), as cli/ask.py."""
+    from ..video.segments import parse_duration
+
+    segments = _duration(segments)
+    if segments is None:
+        return None
+    return parse_duration(segments) or settings.video.segment_s
+
+
+def _duration(value: Any) -> str | None:
+    """A ``segments`` value as ``--segments`` text: a string, or a number of seconds (JSON ``10``)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    raise UsageError(f"--segments must be a duration such as \"10s\" or \"auto\", got {value!r}",
+                     'e.g. {"segments": "10s"}')
 
 
 def _stalling(settings, value: Any, style: Any):

@@ -5,11 +5,14 @@ for the model or running on it) and raises :class:`QueueFull` otherwise (the app
 ``Retry-After``). Each job's ``prepare`` (decode + tokenise + tensors: ``Scorer.prepare``, CPU only)
 runs in one of ``workers`` threads as soon as it is accepted, so clips are decoded while the model is
 busy with earlier requests; the single model thread then runs ``run(prepared)`` in the order the clips
-became ready. Memory stays bounded: at most ``max_queue`` prepared clips exist at once.
+became ready. Memory stays bounded: at most ``max_queue`` prepared clips exist at once. A clip scored
+in windows (``segments``, or past the model's limits) is only probed and planned in ``prepare``; its
+windows are decoded in one streaming pass inside ``run``, as in ``vqa2 score`` and ``vqa2 batch``, so it
+holds one window's frames at a time.
 
 Unlike :func:`vqa2cli.pipeline.prefetch.prefetch`, which walks a fixed list in order, requests arrive
 one by one and must not wait for a slow decode ahead of them, hence this small scheduler; the work
-itself is the same ``Scorer.prepare`` / ``Scorer.run`` split that ``vqa2 batch`` uses.
+itself is the same ``SegmentingScorer.prepare`` / ``run`` split that ``vqa2 batch`` uses.
 """
 
 from __future__ import annotations
