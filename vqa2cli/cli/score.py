@@ -114,7 +114,7 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
     from ..output.render import make_writer
     from ..pipeline.run import clip_shapes, error_record, preflight
     from ..pipeline.stages import format_timing
-    from .segments import SegmentOutputs, SegmentPlan, load_scorer
+    from .segments import SegmentOutputs, SegmentPlan, load_scorer, score_exit_code
 
     windows = windows or SegmentPlan()
     segment_out = SegmentOutputs(windows, settings, console)
@@ -145,16 +145,7 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
     finally:
         writer.close()
         segment_out.close()
-    if failed:
-        return ExitCode.INPUT
-    if below:
-        console.error(f"{below} of {len(paths)} file(s) scored below --fail-under {fail_under}")
-    if segment_out.failed_files:
-        console.error(f"{segment_out.failed_files} of {len(paths)} file(s) have a window below "
-                      f"--fail-segment-under {windows.fail_segment_under}")
-    if below or segment_out.failed_files:
-        return ExitCode.GATE_FAILED
-    return ExitCode.OK
+    return score_exit_code(console, len(paths), failed, below, fail_under, segment_out, windows.fail_segment_under)
 
 
 def register(app: typer.Typer) -> None:

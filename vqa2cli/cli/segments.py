@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..config import CHOICES, Settings
-from ..errors import UsageError
+from ..errors import ExitCode, UsageError
 
 SegmentsOpt = Annotated[Optional[str], typer.Option(
     "--segments", metavar="DURATION|auto",
@@ -210,3 +210,19 @@ def load_scorer(settings: Settings, ref, plan: SegmentPlan, outputs: SegmentOutp
     scorer = SegmentingScorer.load(settings, ref, offline=offline, clips=clips)
     return scorer.configure(window_s=plan.window_s, on_window=outputs.on_window,
                             keep_thumbnails=bool(plan.plot or plan.plot_dir))
+
+
+def score_exit_code(console, n_files: int, failed: int, below: int, fail_under: float | None,
+                    outputs: SegmentOutputs, fail_segment_under: float | None) -> ExitCode:
+    """The exit code of ``score`` (in-process or ``--server``): 3 when an input failed, else 1 when a file
+    scored below ``--fail-under`` or has a window below ``--fail-segment-under`` (each said on stderr), else 0."""
+    if failed:
+        return ExitCode.INPUT
+    if below:
+        console.error(f"{below} of {n_files} file(s) scored below --fail-under {fail_under}")
+    if outputs.failed_files:
+        console.error(f"{outputs.failed_files} of {n_files} file(s) have a window below "
+                      f"--fail-segment-under {fail_segment_under}")
+    if below or outputs.failed_files:
+        return ExitCode.GATE_FAILED
+    return ExitCode.OK

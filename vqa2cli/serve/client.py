@@ -293,7 +293,7 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
     the returned records' windows (``options`` already carries ``segments``/``pool``)."""
     import sys
 
-    from ..cli.segments import SegmentOutputs, segment_options
+    from ..cli.segments import SegmentOutputs, score_exit_code, segment_options
     from ..output.render import make_writer
     from ..pipeline.run import error_record, preflight
 
@@ -332,16 +332,7 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
         writer.close()
         segment_out.close()
         clients[0].close()
-    if failed:
-        return ExitCode.INPUT
-    if below:
-        console.error(f"{below} of {len(paths)} file(s) scored below --fail-under {fail_under}")
-    if segment_out.failed_files:
-        console.error(f"{segment_out.failed_files} of {len(paths)} file(s) have a window below "
-                      f"--fail-segment-under {plan.fail_segment_under}")
-    if below or segment_out.failed_files:
-        return ExitCode.GATE_FAILED
-    return ExitCode.OK
+    return score_exit_code(console, len(paths), failed, below, fail_under, segment_out, plan.fail_segment_under)
 
 
 def run_remote_asking(path: str, asked: list[str], urls: list[str], options: dict[str, Any], fmt: str,
