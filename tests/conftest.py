@@ -54,10 +54,10 @@ def reuse_tiny_scorer(tiny_scorer, monkeypatch):
 
     load = Scorer.load.__func__
 
-    def shared(cls, settings, ref, *, offline=False):
-        if cls is Scorer and settings == tiny_scorer.settings:
-            return tiny_scorer
-        return load(cls, settings, ref, offline=offline)
+    def shared(cls, settings, ref, *, offline=False, clips=None):
+        if isinstance(tiny_scorer, cls) and settings == tiny_scorer.settings:
+            return tiny_scorer  # the CLI's windowed scorer (a Scorer), configured anew by each command
+        return load(cls, settings, ref, offline=offline, clips=clips)
 
     monkeypatch.setattr(Scorer, "load", classmethod(shared))
     return tiny_scorer

@@ -66,7 +66,10 @@ def test_cached_model_gets_a_verdict_the_others_none(report):
     assert p["verdict"] == "fits" and p["device"] == "cpu" and p["memory"] == "RAM"
     assert set(p["estimates_gb"]) == {"none", "8bit", "4bit"} and all(x > 0 for x in p["estimates_gb"].values())
     assert p["estimates_gb"]["4bit"] <= p["estimates_gb"]["none"] and p["tokens"] > 2000
-    assert all(m["preflight"] is None and not m["cached"] for n, m in models.items() if n != "ugc-scorer")
+    same_repo = {n for n, m in models.items() if m.get("repo") == cached.get("repo")}  # e.g. ugc-scorer-paper
+    assert "streaming-scorer" in models and "streaming-scorer" not in same_repo
+    assert all(m["cached"] and m["preflight"] is not None for n, m in models.items() if n in same_repo)
+    assert all(m["preflight"] is None and not m["cached"] for n, m in models.items() if n not in same_repo)
 
 
 def test_table_verdict_follows_the_available_memory(report):
