@@ -100,6 +100,19 @@ class ClipTooShortError(InputError):
     code = "too_short"
 
 
+class DamagedInputError(InputError):
+    """``--strict`` (``video.strict``): the file decoded only in part, or with damaged frames.
+
+    ``input`` holds what was measured (``n_frames``, ``decoded_frames``, ``damaged_frames``) for the
+    error record's ``input`` section."""
+
+    code = "damaged_input"
+
+    def __init__(self, path: str, message: str, fix: str | None = None, input: dict | None = None):
+        super().__init__(path, message, fix)
+        self.input = dict(input or {})
+
+
 # --- runtime (exit 4) ---------------------------------------------------------------------------
 class HubError(Vqa2Error):
     """The Hugging Face Hub could not be reached or refused the download."""

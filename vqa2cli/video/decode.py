@@ -25,6 +25,14 @@ with a warning and the plan restricted to them (``truncated:m`` in ``plan.policy
 ``min(n_frames, max(4, r))`` of them, i.e. one key-frame interval (about 1 s) and 4 motion frames; otherwise
 :class:`~vqa2cli.errors.DecodeFailedError` is raised. A quality score from the first second of a damaged
 file is still meaningful; one from a handful of frames is not.
+
+Decoding always runs to the end of the stream (past the last sampled frame), so ``decoded_frames`` is
+every frame the decoder returned and ``damaged_frames`` those it flagged corrupt (error concealment, a
+missing reference); the records report both. With ``video.strict`` a file with fewer decoded frames than
+``n_frames``, any damaged frame, or a container the demuxer gave up on raises
+:class:`~vqa2cli.errors.DamagedInputError` (``damaged_input``, exit 3) instead of scoring with a warning.
+Every frame's size is checked: ``resolution_changes`` lists where it changes (each frame is resized
+to the model's size whatever its own).
 """
 
 from __future__ import annotations
@@ -36,8 +44,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..config import VideoSection
-from ..errors import DecodeFailedError
-from .probe import VideoInfo, open_container, probe_video, video_stream
+from ..errors import DamagedInputError, DecodeFailedError
+from .probe import VideoInfo, open_container, probe_video, resolution_note, size_changes, video_stream
 from .resize import FrameResizer
 from .sampling import SamplingPlan, plan_sampling, restrict_plan
 
@@ -56,6 +64,9 @@ class DecodedClip:
     warnings: tuple[str, ...]
     decode_s: float
     resize: str = "torch"  # "torch" (PIL's bicubic in torch), "sws" (swscale) or "pil" (official path)
+    decoded_frames: int = 0  # frames the decoder returned (the whole stream is decoded)
+    damaged_frames: int = 0  # of those, frames flagged corrupt (error concealment, missing reference)
+    resolution_changes: tuple[tuple[int, int, int], ...] = ()  # (frame index, display width, height)
 
 
 def tokens_per_keyframe(size: int, patch: int = 14) -> int:
@@ -65,23 +76,56 @@ def tokens_per_keyframe(size: int, patch: int = 14) -> int:
 
 def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, motion_copies: int = 1,
                 resize: str = "torch") -> DecodedClip:
-    """Decode ``path`` into key and motion frames sized per ``video``; raises ``InputError`` subclasses."""
+    """Decode ``path`` into key and motion frames sized per ``video``; raises ``InputError`` subclasses
+    (:class:`~vqa2cli.errors.DamagedInputError` for a damaged file when ``video.strict``)."""
     started = time.perf_counter()
     info = probe_video(path)
+    if getattr(video, "strict", False) and info.container_damaged:
+        raise _damaged(info, info.n_frames, 0, "the container is damaged: " + info.container_damaged)
     plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
                          max_motion_frames=video.max_motion_frames, token_budget=token_budget,
                          tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
                          motion_copies=motion_copies, policy=video.long_clip_policy, source=info.path)
     resizer = FrameResizer({video.keyframe_size, video.motion_size}, info.rotation, resize)
-    keys, motion, times, decoded, error = _decode_planned(info, plan, video, resizer)
-    warnings = list(info.warnings) + list(plan.notes)
+    out, decoded, error = _decode_planned(info, plan, video, resizer)
+    keys, motion, times = out.keys, out.motion, out.times
+    warnings = [w for w in info.warnings if not w.startswith("resolution changes")] + list(plan.notes)
+    changes = size_changes(out.frame_sizes, info.rotation)
+    if changes:
+        warnings.append(resolution_note(_display(out.frame_sizes[0], info), changes))
     needed = max(max(plan.keyframe_indices), max(plan.motion_indices)) + 1
-    if decoded < needed:
+    if decoded < needed:  # raises decode_failed below one key-frame interval, in either mode
         keys, motion, times, plan = _keep_partial(info, plan, keys, motion, times, decoded, error)
         warnings.append(plan.notes[-1])
+    if getattr(video, "strict", False) and (decoded < info.n_frames or out.damaged):
+        raise _damaged(info, decoded, out.damaged, error)
+    elif decoded < info.n_frames:
+        warnings.append(f"only {decoded} of {info.n_frames} frames decodable (after the last sampled frame"
+                        + (f"; decoding failed: {error})" if error else ")"))
+    if out.damaged:
+        warnings.append(f"{out.damaged} damaged frame(s) decoded with error concealment or a missing reference")
     return DecodedClip(info=info, plan=plan, keyframes=keys, motion_frames=motion,
                        keyframe_times=tuple(times), warnings=tuple(warnings),
-                       decode_s=time.perf_counter() - started, resize=resize)
+                       decode_s=time.perf_counter() - started, resize=resize, decoded_frames=decoded,
+                       damaged_frames=out.damaged, resolution_changes=changes)
+
+
+def _display(size, info: VideoInfo) -> tuple[int, int]:
+    _, w, h = size
+    return (h, w) if info.rotation in (90, 270) else (w, h)
+
+
+def _damaged(info: VideoInfo, decoded: int, damaged: int, error: str | None) -> DamagedInputError:
+    """The ``--strict`` error: what was decoded, and why the rest was not."""
+    parts = [f"damaged input: {decoded} of {info.n_frames} frames decodable"]
+    if damaged:
+        parts.append(f"{damaged} of them damaged")
+    if error:
+        parts.append(f"decoding failed: {error}")
+    return DamagedInputError(info.path, "; ".join(parts),
+                             "re-download or re-export the file, or drop --strict to score what decodes",
+                             input={"n_frames": info.n_frames, "decoded_frames": decoded,
+                                    "damaged_frames": damaged})
 
 
 class _Collector:
@@ -99,6 +143,8 @@ class _Collector:
         self.keys = np.empty((len(self.key_rows), self.big, self.big, 3), np.uint8)
         self.motion = np.empty((len(plan.motion_indices), self.small, self.small, 3), np.uint8)
         self.times = [0.0] * len(self.key_rows)
+        self.frame_sizes: list[tuple[int, int, int]] = []  # (index, coded width, height): first frame, then changes
+        self.damaged = 0
 
     def sizes(self, index: int) -> set[int]:
         wanted = {self.big} if index in self.key_rows else set()
@@ -113,11 +159,11 @@ class _Collector:
 
 
 def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, resizer: FrameResizer):
-    """One decode pass; returns (keys, motion, times, frames decoded, error text or None).
+    """One decode pass over the whole stream; returns (collector, frames decoded, error text or None).
 
     The decoder (FFmpeg's own threads) and the resize (one worker thread; swscale and torch release the
     GIL) run in parallel. At most ``IN_FLIGHT`` full-size frames wait for their resize; each is dropped once
-    resized.
+    resized. Frames after the last sampled one are only counted (size, corrupt flag), not converted.
     """
     import av
 
@@ -132,21 +178,29 @@ def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, re
         try:
             for frame in container.decode(stream):
                 index += 1
+                _check_frame(frame, index, out)
+                if index > out.last:
+                    continue
                 start = frame.time if start is None else start
                 sizes = out.sizes(index)
                 if sizes:
-                    seconds = _seconds(frame, start, index, info.avg_fps)
+                    seconds = _seconds(frame, start, index, info)
                     pending.append((index, seconds, pool.submit(resizer, frame, sizes)))
                 while len(pending) > IN_FLIGHT:
                     _finish(pending.popleft(), out, info.path)
-                if index >= out.last:
-                    break
         except av.error.FFmpegError as exc:
             error = exc.strerror or type(exc).__name__
         finally:
             while pending:
                 _finish(pending.popleft(), out, info.path)
-    return out.keys, out.motion, out.times, index + 1, error
+    return out, index + 1, error
+
+
+def _check_frame(frame, index: int, out: _Collector) -> None:
+    """Count damaged frames and note where the frame size changes."""
+    out.damaged += bool(frame.is_corrupt)
+    if not out.frame_sizes or out.frame_sizes[-1][1:] != (frame.width, frame.height):
+        out.frame_sizes.append((index, frame.width, frame.height))
 
 
 def _finish(item, out: _Collector, path: str) -> None:
@@ -161,9 +215,11 @@ def _finish(item, out: _Collector, path: str) -> None:
     out.store(index, seconds, resized)
 
 
-def _seconds(frame, start, index: int, fps: float) -> float:
-    if frame.time is None or start is None:
-        return index / fps
+def _seconds(frame, start, index: int, info: VideoInfo) -> float:
+    """Seconds from the first frame: its timestamp, or ``index / avg_fps`` for raw streams (whose
+    timestamps, if any, are the demuxer's guesses), timestamps that restart, and frames without one."""
+    if info.raw_stream or info.timestamp_restarts or frame.time is None or start is None:
+        return index / info.avg_fps
     return round(frame.time - start, 6)
 
 

@@ -65,6 +65,8 @@ class VideoInfo:
     resolution_changes: tuple[tuple[int, int, int], ...] = ()  # (frame index, display width, height)
     discarded_frames: int = 0  # packets an edit list hides (counted by the official decoder, not shown)
     raw_stream: bool = False  # no container timestamps: frame times are index / avg_fps
+    timestamp_restarts: int = 0  # times the timestamps go back (concatenated streams): times from indices
+    container_damaged: str | None = None  # the demuxer's error when it stopped early (n_frames counts before it)
 
 
 def check_path(path) -> Path:
@@ -136,6 +138,7 @@ class _Scan:
     sizes: list = None
     fed: list = None  # (pts, decode position) of key packets sent to the decoder, not yet out
     first: object = None
+    error: str | None = None  # the demuxer's error when it stopped early
     restarts: int = 0  # decode timestamps that go backwards: concatenated streams
     durations: int = 0  # sum of the shown packets' durations, in time_base units
 
@@ -188,7 +191,8 @@ def _scan_packets(container, stream, path: Path, warnings: list[str]) -> _Scan:
                 last_key = scan.count
                 _decode_sizes(stream, packet, scan)
     except av.error.FFmpegError as exc:
-        warnings.append(f"container damaged after {scan.count} packets ({exc.strerror}); the rest is ignored")
+        scan.error = exc.strerror or type(exc).__name__
+        warnings.append(f"container damaged after {scan.count} packets ({scan.error}); the rest is ignored")
     if scan.count:
         _decode_sizes(stream, None, scan)
     if scan.count == 0 or scan.first is None:
@@ -331,4 +335,5 @@ def probe_video(path) -> VideoInfo:
             duration_s=duration, n_frames=scan.count, pix_fmt=first.format.name, bit_depth=depth,
             interlaced=bool(first.interlaced_frame), has_audio=bool(container.streams.audio),
             warnings=tuple(warnings), resolution_changes=changes, discarded_frames=scan.discarded,
-            raw_stream=raw)
+            raw_stream=raw, container_damaged=scan.error,
+            timestamp_restarts=scan.restarts)
