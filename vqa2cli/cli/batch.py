@@ -12,7 +12,7 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, VerboseOpt, model_label, scoring_settings, start_console)
+                      PolicyOpt, StrictOpt, QuantOpt, QuietOpt, VerboseOpt, model_label, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -318,6 +318,7 @@ def batch(
     quant: QuantOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
+    strict: StrictOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -338,7 +339,8 @@ def batch(
     job.validate()
     device = _rank_device(device)
     settings, ref = scoring_settings("batch", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
-                                     max_motion_frames=max_motion_frames, long_clip=long_clip)
+                                     max_motion_frames=max_motion_frames, long_clip=long_clip,
+                                     strict=strict)
     raise typer.Exit(int(run_job(job, settings, ref, console)))
 
 

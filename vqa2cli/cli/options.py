@@ -36,6 +36,10 @@ MaxMotionOpt = Annotated[Optional[int], typer.Option(
 StallingStyleOpt = Annotated[str, typer.Option(
     "--stalling-style", metavar="sequence|stats",
     help="How stalling is phrased for the streaming scorer (the two training formats).")]
+StrictOpt = Annotated[Optional[bool], typer.Option(
+    "--strict/--no-strict", show_default=False,
+    help="Partially decoded or damaged inputs are errors (error_code damaged_input, exit 3), not warnings. "
+         "[config: video.strict, default: off]")]
 PolicyOpt = Annotated[Optional[str], typer.Option(
     "--long-clip", metavar="stride|error", help="Over the motion/token limits: subsample evenly (stride) or fail (error). [default: stride]")]
 
@@ -74,13 +78,14 @@ def start_console(quiet: bool, verbose: bool):
 
 
 def scoring_settings(command: str, model, config, *, prompt, device, dtype, quant, max_motion_frames,
-                     long_clip) -> tuple[Settings, ModelRef]:
+                     long_clip, strict: bool | None = None) -> tuple[Settings, ModelRef]:
     """Settings for the scoring commands (score, batch, eval); refuses a model whose prompt does not score."""
     from ..pipeline.prompts import SCORING_STYLES
 
     settings, ref = resolve_settings(
         "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
-        runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
+        runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip,
+        video__strict=strict)
     if settings.model.prompt not in SCORING_STYLES:
         raise UsageError(f"model '{settings.model.name}' uses prompt '{settings.model.prompt}', not a scoring prompt",
                          f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")

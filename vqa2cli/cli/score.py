@@ -10,7 +10,7 @@ import typer
 
 from ..errors import ExitCode, InputError, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, StallingStyleOpt, VerboseOpt, check_format, model_label,
+                      PolicyOpt, StrictOpt, QuantOpt, QuietOpt, StallingStyleOpt, VerboseOpt, check_format, model_label,
                       require_stalling_prompt, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
@@ -48,6 +48,7 @@ def score(
     quant: QuantOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
+    strict: StrictOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -60,7 +61,8 @@ def score(
     if fail_under is not None and not 0.0 <= fail_under <= 1.0:
         raise UsageError(f"--fail-under must be between 0 and 1, got {fail_under}", "scores are on the 0-1 scale")
     settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
-                                     max_motion_frames=max_motion_frames, long_clip=long_clip)
+                                     max_motion_frames=max_motion_frames, long_clip=long_clip,
+                                     strict=strict)
     stall = parse_stalling(stalling, stalling_style)
     if stall is not None:
         require_stalling_prompt(settings, "--stalling", stalling_style)

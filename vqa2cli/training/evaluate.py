@@ -1,7 +1,8 @@
 """``vqa2 eval``: score a labelled set, keep per-video scores in a CSV (resumable), report correlations.
 
 Decoding runs ahead in worker threads (pipeline.prefetch) while the model scores. The scores CSV has
-one row per label record (``index,path,mos,score,official_score,level,status,error``), flushed as
+one row per label record (``index,path,mos,score,official_score,level,status,error,decoded_frames``;
+files from before ``decoded_frames`` was appended are still read), flushed as
 written. With ``resume`` the rows already ``ok`` for the same path are reused, so an interrupted
 evaluation continues where it stopped. Failed videos are listed and left out of the metrics.
 """
@@ -17,7 +18,8 @@ from ..errors import ConfigError, DataError, InputError
 from .datasets import LabelRecord
 from .metrics import Correlations, correlations
 
-SCORE_CSV_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error")
+SCORE_CSV_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error",
+                     "decoded_frames")  # appended last; files without it are still read
 
 
 @dataclass
@@ -41,7 +43,7 @@ def read_done(scores_csv: Path) -> dict[str, dict]:
     """Rows of an earlier run that finished ``ok``, keyed by path."""
     with scores_csv.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != SCORE_CSV_COLUMNS:
+        if tuple(reader.fieldnames or ()) not in (SCORE_CSV_COLUMNS, SCORE_CSV_COLUMNS[:-1]):
             raise ConfigError(f"{scores_csv}: not a `vqa2 eval` scores CSV (columns {reader.fieldnames})",
                               "choose another --scores-csv or delete the file")
         done = {}
@@ -74,11 +76,12 @@ def _scored_row(rec: LabelRecord, prepared, scorer) -> dict:
     if prepared.error is not None and not isinstance(prepared.error, InputError):
         raise prepared.error
     if prepared.error is not None:
+        decoded = getattr(prepared.error, "input", {}).get("decoded_frames", "")  # damaged_input (--strict)
         return {**row, "score": "", "official_score": "", "level": "", "status": "error",
-                "error": prepared.error.one_line()}
+                "error": prepared.error.one_line(), "decoded_frames": decoded}
     d = scorer.run(prepared.value).to_dict()
     return {**row, "score": d["score"], "official_score": d["official_score"], "level": d["level"],
-            "status": "ok", "error": ""}
+            "status": "ok", "error": "", "decoded_frames": (d.get("input") or {}).get("decoded_frames", "")}
 
 
 def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,
@@ -106,7 +109,8 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
             old = done.get(str(rec.path))
             if old is not None:
                 row = {"index": rec.index, "path": str(rec.path), "mos": rec.mos, "status": "ok", "error": "",
-                       **{k: old[k] for k in ("score", "official_score", "level")}}
+                       **{k: old[k] for k in ("score", "official_score", "level")},
+                       "decoded_frames": old.get("decoded_frames") or ""}
             else:
                 row = _scored_row(rec, next(stream), scorer)
             if row["status"] == "ok":
