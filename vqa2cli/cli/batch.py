@@ -128,7 +128,10 @@ def _discover(job: BatchJob, dist, console):
     for pattern in found.empty_globs:
         console.warning(f"'{pattern}' matched no file")
     for path in found.ignored:
-        console.debug(f"ignored (not a video): {path}")
+        console.debug(f"skipped ({found.reasons.get(path, 'not video')}): {path}")
+    if found.ignored:
+        why = ", ".join(f"{n} {reason}" for reason, n in found.skip_counts().items())
+        console.info(f"skipped {len(found.ignored)} file(s) in the inputs: {why} (--verbose lists them)")
     videos = select_shard(found.videos, index, count, rank=rank, world=world)
     if count > 1 or world > 1:
         where = (f"shard {index + 1}/{count}" if count > 1 else "") + (f" rank {rank}/{world}" if world > 1 else "")
@@ -327,8 +330,10 @@ def batch(
 
     INPUT is a folder (searched recursively), a quoted glob ('dir/**/*.mp4'), a video file, or @LIST (a
     text file of such inputs, one per line). Inside folders and globs, videos are recognised by extension
-    (case-insensitive) or, without a known extension, by their first bytes; other files are ignored and
-    counted. Files are scored in sorted path order; a broken file gets an error row and the batch goes on.
+    (case-insensitive; raw .264/.265/.h264/.hevc/.m2v/.obu streams included) or, without a known one, by
+    their content (magic bytes, raw-stream start codes, FFmpeg's probe); other files are skipped and counted
+    by reason. Files are scored in sorted path order; a broken file gets an error row and the batch goes on.
+    With --strict a partially decoded or damaged file gets an error row (damaged_input) too.
     """
     console = start_console(quiet, verbose)
     job = BatchJob(
