@@ -80,8 +80,6 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     (:class:`~vqa2cli.errors.DamagedInputError` for a damaged file when ``video.strict``)."""
     started = time.perf_counter()
     info = probe_video(path)
-    if getattr(video, "strict", False) and info.container_damaged:
-        raise _damaged(info, info.n_frames, 0, "the container is damaged: " + info.container_damaged)
     plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
                          max_motion_frames=video.max_motion_frames, token_budget=token_budget,
                          tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
@@ -97,7 +95,7 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     if decoded < needed:  # raises decode_failed below one key-frame interval, in either mode
         keys, motion, times, plan = _keep_partial(info, plan, keys, motion, times, decoded, error)
         warnings.append(plan.notes[-1])
-    if getattr(video, "strict", False) and (decoded < info.n_frames or out.damaged):
+    if getattr(video, "strict", False) and (decoded < info.n_frames or out.damaged or info.container_damaged):
         raise _damaged(info, decoded, out.damaged, error)
     elif decoded < info.n_frames:
         warnings.append(f"only {decoded} of {info.n_frames} frames decodable (after the last sampled frame"
@@ -122,6 +120,8 @@ def _damaged(info: VideoInfo, decoded: int, damaged: int, error: str | None) -> 
         parts.append(f"{damaged} of them damaged")
     if error:
         parts.append(f"decoding failed: {error}")
+    if info.container_damaged:
+        parts.append(f"the container is damaged: {info.container_damaged}")
     return DamagedInputError(info.path, "; ".join(parts),
                              "re-download or re-export the file, or drop --strict to score what decodes",
                              input={"n_frames": info.n_frames, "decoded_frames": decoded,
@@ -175,25 +175,40 @@ def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, re
         stream = video_stream(container, info.path)
         stream.thread_type = "AUTO"
         stream.thread_count = video.decode_threads
+        def take(frame) -> None:
+            nonlocal index, start
+            index += 1
+            _check_frame(frame, index, out)
+            if index > out.last:
+                return
+            start = frame.time if start is None else start
+            sizes = out.sizes(index)
+            if sizes:
+                pending.append((index, _seconds(frame, start, index, info), pool.submit(resizer, frame, sizes)))
+            while len(pending) > IN_FLIGHT:
+                _finish(pending.popleft(), out, info.path)
+
         try:
             for frame in container.decode(stream):
-                index += 1
-                _check_frame(frame, index, out)
-                if index > out.last:
-                    continue
-                start = frame.time if start is None else start
-                sizes = out.sizes(index)
-                if sizes:
-                    seconds = _seconds(frame, start, index, info)
-                    pending.append((index, seconds, pool.submit(resizer, frame, sizes)))
-                while len(pending) > IN_FLIGHT:
-                    _finish(pending.popleft(), out, info.path)
+                take(frame)
         except av.error.FFmpegError as exc:
             error = exc.strerror or type(exc).__name__
+            _drain(stream, take)  # frames still in the decoder's threads: the count does not depend on timing
         finally:
             while pending:
                 _finish(pending.popleft(), out, info.path)
     return out, index + 1, error
+
+
+def _drain(stream, take) -> None:
+    """After a decode error, flush the frames of the packets before it that the decoder still holds."""
+    import av
+
+    try:
+        for frame in stream.decode(None):
+            take(frame)
+    except av.error.FFmpegError:
+        pass
 
 
 def _check_frame(frame, index: int, out: _Collector) -> None:

@@ -139,6 +139,7 @@ class _Scan:
     fed: list = None  # (pts, decode position) of key packets sent to the decoder, not yet out
     first: object = None
     error: str | None = None  # the demuxer's error when it stopped early
+    end_s: float = 0.0  # latest packet end (audio or video), seconds on the container's clock
     restarts: int = 0  # decode timestamps that go backwards: concatenated streams
     durations: int = 0  # sum of the shown packets' durations, in time_base units
 
@@ -173,8 +174,11 @@ def _scan_packets(container, stream, path: Path, warnings: list[str]) -> _Scan:
     scan = _Scan(times=[], sizes=[], fed=[])
     last_key, last_dts = -KEY_DECODE_GAP, None
     try:
-        for packet in container.demux(stream):
+        for packet in container.demux(stream, *container.streams.audio):
             if packet.size == 0:
+                continue
+            _track_end(packet, scan)
+            if packet.stream is not stream:
                 continue
             if packet.is_discard:
                 scan.discarded += 1
@@ -200,6 +204,27 @@ def _scan_packets(container, stream, path: Path, warnings: list[str]) -> _Scan:
                                 "the file is truncated or damaged; re-download or re-export it")
     scan.times.sort()
     return scan
+
+
+def _track_end(packet, scan: _Scan) -> None:
+    if packet.pts is not None and packet.time_base:
+        scan.end_s = max(scan.end_s, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+
+
+def truncation(container, path: Path, scan: _Scan, raw: bool) -> str | None:
+    """Evidence that the file was cut short although every packet read cleanly: a transport stream that
+    ends inside a 188/192-byte packet, or packets ending well before the duration the header declares
+    (more than 1 s and 5 % short; audio counts, so a longer audio track is no false alarm)."""
+    size = path.stat().st_size
+    if container.format.name.split(",")[0] == "mpegts" and size % 188 and size % 192:
+        return "the file ends inside a transport-stream packet (truncated)"
+    declared = (container.duration or 0) / 1_000_000
+    if raw or declared <= 0 or scan.restarts or not scan.end_s:
+        return None
+    seen = scan.end_s - (container.start_time or 0) / 1_000_000
+    if declared - seen > max(1.0, 0.05 * declared):
+        return f"the packets end at {seen:.2f} s of the {declared:.2f} s the header declares (truncated)"
+    return None
 
 
 def size_changes(sizes, rotation: int) -> tuple[tuple[int, int, int], ...]:
@@ -329,11 +354,14 @@ def probe_video(path) -> VideoInfo:
             warnings.append(resolution_note((w, h), changes))
         if scan.discarded:
             warnings.append(edit_list_note(scan.discarded, scan.count))
+        cut = None if scan.error else truncation(container, p, scan, raw)
+        if cut:
+            warnings.append(f"container damaged: {cut}")
         return VideoInfo(
             path=str(p), container=container_name(container, p), codec=codec_name(stream), width=w, height=h,
             coded_width=first.width, coded_height=first.height, rotation=rotation, avg_fps=avg_fps, vfr=vfr,
             duration_s=duration, n_frames=scan.count, pix_fmt=first.format.name, bit_depth=depth,
             interlaced=bool(first.interlaced_frame), has_audio=bool(container.streams.audio),
             warnings=tuple(warnings), resolution_changes=changes, discarded_frames=scan.discarded,
-            raw_stream=raw, container_damaged=scan.error,
+            raw_stream=raw, container_damaged=scan.error or cut,
             timestamp_restarts=scan.restarts)
