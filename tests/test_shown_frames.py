@@ -165,3 +165,23 @@ def test_vfr_frame_count_matches_ffprobe(make_clip):
     info = probe_video(path)
     assert info.vfr and info.n_frames == int(ffprobe(path)["nb_read_frames"])
     assert decode_clip(path, SMALL).decoded_frames == info.n_frames
+
+
+def test_probe_json_reports_changes_and_discarded_frames(tmp_path):
+    from typer.testing import CliRunner
+
+    from vqa2cli.cli.app import app
+
+    a = source(tmp_path / "a.ts", size="64x48", seconds=1, extra=("-f", "mpegts"))
+    b = source(tmp_path / "b.ts", size="80x60", seconds=1, extra=("-f", "mpegts"))
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(a.read_bytes() + b.read_bytes())
+    base = source(tmp_path / "base.mp4", size="64x48", seconds=3, extra=("-g", "30"))
+    cut = tmp_path / "cut.mp4"
+    ffmpeg("-ss", "1.5", "-i", base, "-c", "copy", cut)
+    result = CliRunner().invoke(app, ["probe", str(joined), str(cut), "--format", "json"], env={"NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows[0]["resolution_changes"] == [{"frame": 30, "width": 80, "height": 60}]
+    assert (rows[1]["n_frames"], rows[1]["discarded_frames"]) == (int(ffprobe(cut)["nb_read_frames"]), 15)
+    assert rows[1]["duration_s"] == pytest.approx(1.5)
