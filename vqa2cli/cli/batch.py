@@ -24,6 +24,8 @@ EXAMPLES = """Examples:
 
   vqa2 batch encodes/ --csv part3.csv --shard 3/8        # Slurm array / Kubernetes job 3 of 8
 
+  vqa2 batch x264-out/ --csv scores.csv --strict          # .264/.265 found too; damaged files are error rows
+
   torchrun --nproc-per-node 4 -m vqa2cli batch encodes/ --csv scores.csv   # 4 GPUs, one CSV
 
 Rows are appended and fsync'd as each file finishes, so an interrupted run keeps every finished row;

@@ -21,13 +21,16 @@ EXAMPLES = """Examples:
 
   vqa2 score encode.mp4 --fail-under 0.6 --format jsonl   # CI gate: exit 1 below 0.6
 
+  vqa2 score encode.mp4 --strict --fail-under 0.6   # damaged or truncated: exit 3, not a score
+
   vqa2 score stream.mp4 --model streaming-scorer --stalling 000011110000
 
   vqa2 score clip.mp4 --model ./my-finetune --dtype bf16 --quant 4bit
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. Exit codes: 0 ok, 1 a score is below
---fail-under, 2 usage error, 3 some inputs unreadable (takes precedence over 1), 4 model error, 130 Ctrl-C."""
+--fail-under, 2 usage error, 3 some inputs unreadable, or damaged under --strict (takes precedence over 1),
+4 model error, 130 Ctrl-C."""
 
 
 def score(

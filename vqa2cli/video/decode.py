@@ -12,6 +12,8 @@ Deviations from the official loader (decord + ``SigLipImageProcessor``), each al
 * resize method ``"torch"`` by default: PIL's antialiased bicubic as torch implements it, within 0.1 grey
   level of PIL on average (see :mod:`vqa2cli.video.resize`); ``resize="pil"`` is the exact official path;
 * a missing average frame rate falls back to frames/duration (the official code crashes);
+* frames are the ones a player shows (:mod:`vqa2cli.video.probe`): an edit list's hidden packets are not
+  counted (decord counts them), raw elementary streams use the bitstream's rate, not FFmpeg's 25 fps default;
 * YUV→RGB is swscale's full-size conversion honouring the stream's colour tags, as decord's: with
   ``resize="pil"`` the frames equal decord 0.6.0's bit for bit for 8-bit and 4:2:2 10-bit sources, while
   10-bit 4:2:0 differs at chroma edges (decord bundles FFmpeg 4; tests/test_official_loader.py,
