@@ -46,7 +46,7 @@ class VideoSection:
     long_clip_policy: str = "stride"  # stride | error: what to do over max_motion_frames/max_tokens
     decode_threads: int = 0  # 0 = let FFmpeg choose
     resize: str = "torch"  # torch (PIL's bicubic as torch implements it, ≤0.1 level from PIL) | sws | pil (official)
-    strict: bool = False  # partially decoded or damaged inputs are errors (damaged_input, exit 3), not warnings
+    strict: bool = False  # partially decoded or damaged inputs are errors (damaged_input, exit 3)
 
 
 @dataclass(frozen=True)

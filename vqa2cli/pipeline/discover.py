@@ -144,7 +144,8 @@ def _raw_stream_start(head: bytes) -> bool:
     hevc = (code >> 1) & 0x3F
     if code & 0x80 == 0 and hevc in (16, 17, 18, 19, 20, 21, 32, 33, 34, 35, 39) and nxt & 0x07:
         return True  # HEVC: IRAP slice, VPS, SPS, PPS, AUD, prefix SEI (temporal id + 1 > 0)
-    return code in (0xB0, 0x0F) or (code <= 0x1F and b"\x00\x00\x01\x20" in head[:64])  # MPEG-4 VOS/VO+VOL, VC-1
+    # MPEG-4 part 2: visual object sequence, or a video object followed by its layer; VC-1 sequence header
+    return code in (0xB0, 0x0F) or (code <= 0x1F and b"\x00\x00\x01\x20" in head[:64])
 
 
 def ffmpeg_video(path: str | os.PathLike) -> bool:
@@ -157,7 +158,8 @@ def ffmpeg_video(path: str | os.PathLike) -> bool:
             names = set(container.format.name.split(","))
             if names & NOT_VIDEO_DEMUXERS or any(n.endswith("_pipe") for n in names):
                 return False
-            return any(not s.disposition & av.stream.Disposition.attached_pic for s in container.streams.video)
+            cover = av.stream.Disposition.attached_pic
+            return any(not s.disposition & cover for s in container.streams.video)
     except Exception:  # noqa: BLE001 - any failure to open means "not a video" here
         return False
 

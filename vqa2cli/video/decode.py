@@ -81,7 +81,7 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     """Decode ``path`` into key and motion frames sized per ``video``; raises ``InputError`` subclasses
     (:class:`~vqa2cli.errors.DamagedInputError` for a damaged file when ``video.strict``)."""
     started = time.perf_counter()
-    info = probe_video(path)
+    info = probe_video(path, key_sizes=False)  # the decode below sees every frame's size
     plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
                          max_motion_frames=video.max_motion_frames, token_budget=token_budget,
                          tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
@@ -89,7 +89,7 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     resizer = FrameResizer({video.keyframe_size, video.motion_size}, info.rotation, resize)
     out, decoded, error = _decode_planned(info, plan, video, resizer)
     keys, motion, times = out.keys, out.motion, out.times
-    warnings = [w for w in info.warnings if not w.startswith("resolution changes")] + list(plan.notes)
+    warnings = list(info.warnings) + list(plan.notes)
     changes = size_changes(out.frame_sizes, info.rotation)
     if changes:
         warnings.append(resolution_note(_display(out.frame_sizes[0], info), changes))
@@ -103,7 +103,8 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
         warnings.append(f"only {decoded} of {info.n_frames} frames decodable (after the last sampled frame"
                         + (f"; decoding failed: {error})" if error else ")"))
     if out.damaged:
-        warnings.append(f"{out.damaged} damaged frame(s) decoded with error concealment or a missing reference")
+        warnings.append(f"{out.damaged} damaged frame(s) decoded with error concealment or a missing "
+                        "reference")
     return DecodedClip(info=info, plan=plan, keyframes=keys, motion_frames=motion,
                        keyframe_times=tuple(times), warnings=tuple(warnings),
                        decode_s=time.perf_counter() - started, resize=resize, decoded_frames=decoded,
@@ -145,7 +146,7 @@ class _Collector:
         self.keys = np.empty((len(self.key_rows), self.big, self.big, 3), np.uint8)
         self.motion = np.empty((len(plan.motion_indices), self.small, self.small, 3), np.uint8)
         self.times = [0.0] * len(self.key_rows)
-        self.frame_sizes: list[tuple[int, int, int]] = []  # (index, coded width, height): first frame, then changes
+        self.frame_sizes: list[tuple[int, int, int]] = []  # (index, coded w, h): first frame, then changes
         self.damaged = 0
 
     def sizes(self, index: int) -> set[int]:
@@ -186,7 +187,8 @@ def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, re
             start = frame.time if start is None else start
             sizes = out.sizes(index)
             if sizes:
-                pending.append((index, _seconds(frame, start, index, info), pool.submit(resizer, frame, sizes)))
+                seconds = _seconds(frame, start, index, info)
+                pending.append((index, seconds, pool.submit(resizer, frame, sizes)))
             while len(pending) > IN_FLIGHT:
                 _finish(pending.popleft(), out, info.path)
 

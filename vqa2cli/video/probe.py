@@ -66,7 +66,7 @@ class VideoInfo:
     discarded_frames: int = 0  # packets an edit list hides (counted by the official decoder, not shown)
     raw_stream: bool = False  # no container timestamps: frame times are index / avg_fps
     timestamp_restarts: int = 0  # times the timestamps go back (concatenated streams): times from indices
-    container_damaged: str | None = None  # the demuxer's error when it stopped early (n_frames counts before it)
+    container_damaged: str | None = None  # demuxer error or evidence of truncation (n_frames: what was read)
 
 
 def check_path(path) -> Path:
@@ -167,8 +167,9 @@ def _decode_sizes(stream, packet, scan: _Scan) -> None:
             scan.sizes.append((frame.pts, position, frame.width, frame.height))
 
 
-def _scan_packets(container, stream, path: Path, warnings: list[str]) -> _Scan:
-    """One demux pass: shown packets' pts/durations, and key frames decoded for their size and format."""
+def _scan_packets(container, stream, path: Path, warnings: list[str], key_sizes: bool = True) -> _Scan:
+    """One demux pass: shown packets' pts/durations, the first frame decoded (format, rotation) and, with
+    ``key_sizes``, key frames decoded for their size (at most one per ``KEY_DECODE_GAP`` packets)."""
     import av
 
     scan = _Scan(times=[], sizes=[], fed=[])
@@ -191,7 +192,8 @@ def _scan_packets(container, stream, path: Path, warnings: list[str]) -> _Scan:
                 if packet.dts is not None and last_dts is not None and packet.dts < last_dts:
                     scan.restarts += 1
                 last_dts = packet.dts if packet.dts is not None else last_dts
-            if scan.first is None or (packet.is_keyframe and scan.count - last_key >= KEY_DECODE_GAP):
+            due = key_sizes and packet.is_keyframe and scan.count - last_key >= KEY_DECODE_GAP
+            if scan.first is None or due:
                 last_key = scan.count
                 _decode_sizes(stream, packet, scan)
     except av.error.FFmpegError as exc:
@@ -326,8 +328,9 @@ def resolution_note(first: tuple[int, int], changes) -> str:
             "every frame is resized to the model's input size")
 
 
-def probe_video(path) -> VideoInfo:
-    """Inspect ``path`` (one demux pass; the first frame and key frames decoded). Raises
+def probe_video(path, *, key_sizes: bool = True) -> VideoInfo:
+    """Inspect ``path`` (one demux pass; the first frame and, with ``key_sizes``, key frames decoded to
+    find resolution changes; ``decode_clip`` turns that off as it sees every frame). Raises
     :class:`InputError` subclasses."""
     import av
 
@@ -335,7 +338,7 @@ def probe_video(path) -> VideoInfo:
     warnings: list[str] = []
     with open_container(p) as container:
         stream = video_stream(container, p)
-        scan = _scan_packets(container, stream, p, warnings)
+        scan = _scan_packets(container, stream, p, warnings, key_sizes)
         raw = _is_raw(container, scan)
         avg_fps, duration, vfr = _timing(stream, container, scan, raw, warnings)
         first = scan.first
