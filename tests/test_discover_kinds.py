@@ -206,3 +206,36 @@ def test_truncated_matroska_is_damaged_although_every_packet_reads(tmp_path, con
     assert info.container_damaged and "truncated" in info.container_damaged
     with pytest.raises(DamagedInputError, match="container is damaged"):
         decode_clip(cut, VideoSection(keyframe_size=32, motion_size=32, strict=True))
+
+
+def test_eval_scores_csv_keeps_decoded_counts_and_strict_errors(tmp_path):
+    """eval's per-video CSV: decoded_frames appended last; a damaged_input error row carries its count
+    and is left out of the metrics; a CSV written before the column existed is still resumed."""
+    from types import SimpleNamespace
+
+    from vqa2cli.training.datasets import LabelRecord
+    from vqa2cli.training.evaluate import SCORE_CSV_COLUMNS, evaluate
+
+    class Fake:  # stands in for Scorer: video 1 is damaged under --strict
+        def prepare(self, path, stalling=None):
+            if path.endswith("v1.mp4"):
+                raise DamagedInputError(path, "damaged input: 7 of 40 frames decodable",
+                                        input={"n_frames": 40, "decoded_frames": 7, "damaged_frames": 0})
+            return path
+
+        def run(self, prepared):
+            score = int(prepared[-5]) / 10
+            return SimpleNamespace(to_dict=lambda: {"score": score, "official_score": score, "level": "fair",
+                                                    "input": {"decoded_frames": 40}})
+
+    records = [LabelRecord(index=i, path=Path(f"/v/v{i}.mp4"), mos=float(i)) for i in range(5)]
+    out = tmp_path / "scores.csv"
+    result = evaluate(records, Fake(), labels="l", model="m", scores_csv=out, workers=1)
+    assert result.n_failed == 1 and result.metrics.n == 4
+    rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    assert tuple(rows[0]) == SCORE_CSV_COLUMNS and SCORE_CSV_COLUMNS[-1] == "decoded_frames"
+    assert [r["decoded_frames"] for r in rows] == ["40", "7", "40", "40", "40"]
+    old = tmp_path / "old.csv"  # the columns before decoded_frames: still resumable
+    old.write_text(",".join(SCORE_CSV_COLUMNS[:-1]) + "\n0,/v/v0.mp4,0.0,0.5,0.6,fair,ok,\n")
+    again = evaluate(records, Fake(), labels="l", model="m", scores_csv=old, resume=True, workers=1)
+    assert again.n_reused == 1 and again.n_failed == 1
