@@ -239,3 +239,17 @@ def test_eval_scores_csv_keeps_decoded_counts_and_strict_errors(tmp_path):
     old.write_text(",".join(SCORE_CSV_COLUMNS[:-1]) + "\n0,/v/v0.mp4,0.0,0.5,0.6,fair,ok,\n")
     again = evaluate(records, Fake(), labels="l", model="m", scores_csv=old, resume=True, workers=1)
     assert again.n_reused == 1 and again.n_failed == 1
+
+
+def test_videos_under_non_video_names(tmp_path):
+    clip = make_clip(tmp_path / "src.mp4", seconds=1, fps=8)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("holiday.txt", "upload.jpg", "movie.json"):  # wrong names: still videos
+        shutil.copy(clip, folder / name)
+    (folder / "notes.txt").write_text("words\n")
+    (folder / "song.m4a").write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 64)
+    found = D.discover([str(folder)])
+    assert sorted(os.path.basename(v.path) for v in found.videos) == ["holiday.txt", "movie.json", "upload.jpg"]
+    reasons = {os.path.basename(p): r for p, r in found.reasons.items()}
+    assert reasons == {"notes.txt": D.SKIP_EXTENSION, "song.m4a": D.SKIP_EXTENSION}

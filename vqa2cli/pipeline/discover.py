@@ -19,8 +19,9 @@ Files met inside folders or globs are videos when the decoder can open them (``v
 3. otherwise FFmpeg's own probe (:func:`ffmpeg_video`, a few KiB read): a video stream in a demuxer
    that is not a text or still-image reader.
 
-Files whose extension says they are certainly not video (``.txt``, ``.m4a``, ``.jpg``, ...), hidden entries
-and special files are skipped without being read. Every skipped path keeps its reason
+Files whose extension says they are certainly not video (``.txt``, ``.m4a``, ``.jpg``, ...) are skipped
+unless their magic bytes say video and FFmpeg confirms a video stream (a video under a wrong name); hidden
+entries and special files are skipped unread. Every skipped path keeps its reason
 (``Discovery.reasons``; :meth:`Discovery.skip_counts` counts them by reason). The result is sorted by path.
 """
 
@@ -176,8 +177,11 @@ def is_video_name(name: str) -> bool | None:
 
 def _classify(path: str, found: Discovery, key: str) -> None:
     verdict = is_video_name(os.path.basename(path))
-    if verdict is False:
-        found.skip(path, SKIP_EXTENSION)
+    if verdict is False:  # a video under a wrong name still counts: magic bytes, confirmed by FFmpeg
+        if sniff_video(path) and ffmpeg_video(path):
+            found.videos.append(VideoFile(path, key))
+        else:
+            found.skip(path, SKIP_EXTENSION)
     elif verdict or sniff_video(path) or ffmpeg_video(path):
         found.videos.append(VideoFile(path, key))
     else:
