@@ -76,6 +76,7 @@ def test_edit_list_variants_match_ffprobe(tmp_path, codec, container, start, len
     want = ffprobe(cut)
     info = probe_video(cut)
     assert info.n_frames == int(want["nb_read_frames"])
+    assert (info.width, info.height) == (want["width"], want["height"])
     assert info.duration_s == pytest.approx(float(want["duration"]), abs=1 / 25)
     clip = decode_clip(cut, SMALL)
     assert clip.decoded_frames == info.n_frames and clip.damaged_frames == 0
@@ -111,6 +112,7 @@ def test_raw_streams_use_the_streams_own_rate(tmp_path, name, args, rate):
     fps = float(Fraction(rate))
     assert info.avg_fps == pytest.approx(fps, rel=1e-6)
     assert info.n_frames == int(want["nb_read_frames"])
+    assert (info.width, info.height) == (want["width"], want["height"])
     assert info.duration_s == pytest.approx(info.n_frames / fps, abs=1.01 / fps)
     assert not [w for w in info.warnings if "assum" in w]
     clip = decode_clip(path, SMALL)
