@@ -43,10 +43,10 @@ class VideoSection:
     keyframe_fps: float = 1.0  # official: 1 fps, r = round(avg_fps), indices range(0, n, r)
     max_motion_frames: int = 2000  # rows of the motion position table
     max_tokens: int = 10000  # official hard truncation of the spliced sequence
+    strict: bool = False  # partially decoded or damaged inputs are errors (damaged_input, exit 3)
     long_clip_policy: str = "stride"  # stride | error: what to do over max_motion_frames/max_tokens
     decode_threads: int = 0  # 0 = let FFmpeg choose
     resize: str = "torch"  # torch (PIL's bicubic as torch implements it, ≤0.1 level from PIL) | sws | pil (official)
-    strict: bool = False  # partially decoded or damaged inputs are errors (damaged_input, exit 3)
 
 
 @dataclass(frozen=True)
