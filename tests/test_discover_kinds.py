@@ -198,10 +198,12 @@ def test_clean_files_with_audio_are_not_called_damaged(tmp_path, container, code
     assert clip.decoded_frames == info.n_frames == 16
 
 
+@pytest.mark.parametrize("fraction", [0.5, 0.95])
 @pytest.mark.parametrize("container, codec", [("mkv", "libx264"), ("webm", "libvpx")])
-def test_truncated_matroska_is_damaged_although_every_packet_reads(tmp_path, container, codec):
+def test_truncated_matroska_is_damaged_although_every_packet_reads(tmp_path, container, codec, fraction):
     good = make_clip(tmp_path / f"g.{container}", seconds=4, fps=10, container=container, codec=codec, gop=10)
-    cut = truncate_copy(good, tmp_path / f"cut.{container}", 0.5)
+    assert probe_video(good).container_damaged is None
+    cut = truncate_copy(good, tmp_path / f"cut.{container}", fraction)
     info = probe_video(cut)
     assert info.container_damaged and "truncated" in info.container_damaged
     with pytest.raises(DamagedInputError, match="container is damaged"):
