@@ -178,3 +178,37 @@ def test_truncated_or_missing_shard_is_a_checkpoint_error(tiny_model_dir, tmp_pa
     sorted(gone.glob("model-*.safetensors"))[-1].unlink()
     with pytest.raises(CheckpointError, match=str(gone)):
         load_model(gone, Settings())
+
+
+@pytest.mark.parametrize("drop,named", [
+    (("vocab.json",), "vocab.json"), (("merges.txt",), "merges.txt"),
+    (("vocab.json", "merges.txt"), "vocab.json, merges.txt"),
+    (("vocab.json", "merges.txt", "tokenizer_config.json", "added_tokens.json", "special_tokens_map.json"),
+     "vocab.json, merges.txt")])
+def test_missing_tokenizer_files_are_named(tiny_model_dir, tmp_path, drop, named):
+    """The real cause (which tokenizer files are missing), not a placeholder-id mismatch; before the weights load."""
+    folder = _copy_with(tiny_model_dir, tmp_path)
+    for name in drop:
+        (folder / name).unlink()
+    with pytest.raises(CheckpointError, match=rf"tokenizer files missing or empty: {named} \(") as info:
+        load_model(folder, Settings())
+    assert "placeholder" not in str(info.value)
+
+
+def test_empty_or_folder_tokenizer_file_counts_as_missing(tiny_model_dir, tmp_path):
+    folder = _copy_with(tiny_model_dir, tmp_path)
+    (folder / "merges.txt").write_bytes(b"")
+    (folder / "vocab.json").unlink()
+    (folder / "vocab.json").mkdir()
+    with pytest.raises(CheckpointError, match="missing or empty: vocab.json, merges.txt"):
+        load_model(folder, Settings())
+
+
+def test_tokenizer_json_alone_is_enough(loaded, tiny_model_dir, tmp_path):
+    from vqa2cli.modeling.loading import check_tokenizer_files
+
+    loaded.tokenizer.save_pretrained(tmp_path)  # writes tokenizer.json
+    for name in ("vocab.json", "merges.txt"):
+        (tmp_path / name).unlink(missing_ok=True)
+    assert (tmp_path / "tokenizer.json").is_file()
+    check_tokenizer_files(tmp_path)  # no error

@@ -56,3 +56,14 @@ def test_same_frames_and_pixels_as_the_official_loader(make_clip, name, tmp_path
     for ours, theirs in ((fast.keyframes, official_keys), (fast.motion_frames, official_motion)):
         diff = np.abs(ours.astype(int) - theirs.astype(int))
         assert diff.mean() <= 0.1, (name, fast.resize, diff.mean())
+
+
+def test_every_8th_frame_rule_equals_the_init_evaluation_script(make_clip, tmp_path):
+    """``video.motion_frame_step = 8`` (the ugc-scorer-paper card) against the INIT UGC eval's motion frames."""
+    path = make_clip("official-every-8th", pattern="moving", width=160, height=96, fps=30000 / 1001, seconds=4)
+    n, _fps, keys, official_keys, official_motion = official_inputs(path, S, tmp_path, motion_step=8)
+    clip = decode_clip(path, VideoSection(keyframe_size=S, motion_size=S, motion_frame_step=8), resize="pil")
+    assert n == 120 and len(official_motion) == 12 and clip.plan.motion_frame_step == 8
+    assert list(clip.plan.keyframe_indices) == keys and list(clip.plan.motion_indices) == list(range(0, 96, 8))
+    assert np.array_equal(clip.keyframes, official_keys)
+    assert np.array_equal(clip.motion_frames, official_motion)  # bit for bit

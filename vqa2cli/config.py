@@ -2,7 +2,9 @@
 
 Precedence (later wins): dataclass defaults ← model card ← ``--config`` file ← command-line flags.
 Every layer is a nested mapping ``{section: {key: value}}``; unknown sections or keys raise
-:class:`~vqa2cli.errors.ConfigError` with a close-match suggestion, and values are type-checked.
+:class:`~vqa2cli.errors.ConfigError` with a close-match suggestion, and values are type-checked and
+range-checked: each numeric setting declares its range once, beside its default (``ranged(default, lo, hi)``),
+and a value outside it (NaN and ±inf included) is one ConfigError line naming the key, the range and the value.
 ``Settings.to_dict()`` is what every output and checkpoint records as ``config``.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +20,35 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: ``lo ≤ v ≤ hi`` (``lo < v`` when ``lo_open``); never NaN/inf."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        return (value > self.lo if self.lo_open else value >= self.lo) and value <= self.hi
+
+    def __str__(self) -> str:
+        return f"{'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}]"
+
+
+def ranged(default: Any, lo: float, hi: float, *, lo_open: bool = False) -> Any:
+    """A setting's default with its allowed range, declared together (``merge_layers`` checks every layer's
+    value against it, each element for a tuple): ``max_tokens: int = ranged(10000, 512, 131_072)``."""
+    return field(default=default, metadata={"range": Range(lo, hi, lo_open)})
+
+
+def setting_range(section: str, key: str) -> Range | None:
+    """The declared :class:`Range` of ``section.key``, or None for settings without one (strings, bools)."""
+    cls = {f.name: f.default_factory for f in dataclasses.fields(Settings)}[section]
+    return {f.name: f.metadata.get("range") for f in dataclasses.fields(cls)}.get(key)
 
 
 @dataclass(frozen=True)
@@ -37,16 +69,19 @@ class ModelSection:
 class VideoSection:
     """How frames are sampled and sized (spec §3)."""
 
-    keyframe_size: int = 384  # SigLIP input side, PIL bicubic, aspect not kept
-    motion_size: int = 384  # SlowFast input side; official weights were trained at 384 (spec §12)
+    keyframe_size: int = ranged(384, 14, 4096)  # SigLIP input side, PIL bicubic, aspect not kept
+    motion_size: int = ranged(384, 32, 4096)  # SlowFast input side; official weights were trained at 384 (spec §12)
     motion_norm: str = "siglip"  # siglip (mean=std=0.5) | kinetics (0.45/0.225)
-    keyframe_fps: float = 1.0  # official: 1 fps, r = round(avg_fps), indices range(0, n, r)
-    max_motion_frames: int = 2000  # rows of the motion position table
-    max_tokens: int = 10000  # official hard truncation of the spliced sequence
+    keyframe_fps: float = ranged(1.0, 0, 240, lo_open=True)  # official: 1 fps, r = round(avg_fps), indices range(0, n, r)
+    max_motion_frames: int = ranged(2000, 4, 100_000)  # rows of the motion position table
+    max_tokens: int = ranged(10000, 512, 131_072)  # official hard truncation of the spliced sequence
     strict: bool = False  # partially decoded or damaged inputs are errors (damaged_input, exit 3)
     long_clip_policy: str = "stride"  # stride | error: what to do over max_motion_frames/max_tokens
-    decode_threads: int = 0  # 0 = let FFmpeg choose
+    decode_threads: int = ranged(0, 0, 256)  # 0 = let FFmpeg choose
     resize: str = "torch"  # torch (PIL's bicubic as torch implements it, ≤0.1 level from PIL) | sws | pil (official)
+    # Motion frames: every k-th frame. 1 = all frames cut to a multiple of 4 (later official scripts,
+    # training); 8 = the paper's UGC evaluation script (spec §3).
+    motion_frame_step: int = ranged(1, 1, 1000)
 
 
 @dataclass(frozen=True)
@@ -54,18 +89,18 @@ class ScoringSection:
     """Level words and the weights of the paper's score (spec §5, §12)."""
 
     levels: tuple[str, ...] = (" high", " good", " fair", " poor", " low")
-    weights: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25, 0.0)
+    weights: tuple[float, ...] = ranged((1.0, 0.75, 0.5, 0.25, 0.0), 0, 1)  # each weight; score stays 0-1
 
 
 @dataclass(frozen=True)
 class GenerationSection:
     """Decoding for ``vqa2 ask``: greedy by default, reproducible."""
 
-    max_new_tokens: int = 512
+    max_new_tokens: int = ranged(512, 1, 32_768)
     do_sample: bool = False
-    temperature: float = 0.2
-    top_p: float = 1.0
-    repetition_penalty: float = 1.05
+    temperature: float = ranged(0.2, 0, 100, lo_open=True)
+    top_p: float = ranged(1.0, 0, 1, lo_open=True)
+    repetition_penalty: float = ranged(1.05, 0, 100, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -158,6 +193,9 @@ def merge_layers(*layers: Mapping[str, Any] | None) -> Settings:
                 if value is None:
                     continue
                 merged[section][key] = coerce_value(f"{section}.{key}", value, types[key])
+    for section, values in merged.items():
+        for key, value in values.items():
+            _check_range(section, key, value)
     for (section, key), allowed in CHOICES.items():
         value = merged[section].get(key)
         if value is not None and value not in allowed:
@@ -170,9 +208,21 @@ def merge_layers(*layers: Mapping[str, Any] | None) -> Settings:
     return Settings(**built)
 
 
+def _check_range(section: str, key: str, value: Any) -> None:
+    """ConfigError naming the key, its declared range and the value, when ``value`` (or an element) is outside."""
+    bounds = setting_range(section, key)
+    if bounds is None:
+        return
+    for item in value if isinstance(value, tuple) else (value,):
+        if item not in bounds:
+            what = "a finite number in" if not math.isfinite(item) else "in"
+            raise ConfigError(f"config key '{section}.{key}' must be {what} {bounds}, got {value!r}")
+
+
 def _check_scoring(scoring: ScoringSection) -> None:
     if len(scoring.levels) != len(scoring.weights) or len(scoring.levels) < 2:
         raise ConfigError("scoring.levels and scoring.weights must have the same length (at least 2)")
+
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -180,7 +230,13 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found", "check the --config path")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: config file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start})", "save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc.strerror or exc}", "check the --config path") from None
     try:
         if p.suffix.lower() == ".toml":
             import tomllib

@@ -8,6 +8,7 @@ the fix) as one line on stderr; ``VQA2_DEBUG=1`` adds the traceback.
 from __future__ import annotations
 
 import enum
+import errno
 
 
 class ExitCode(enum.IntEnum):
@@ -18,6 +19,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad flag, unknown model or config key, quantization unavailable, bad data
     INPUT = 3  # some inputs were unreadable (partial results are still written)
     RUNTIME = 4  # the model could not be fetched, loaded or run (Hub offline, bad checkpoint, OOM)
+    OUTPUT = 5  # an output could not be written (disk full, read-only folder, closed stdout/pipe); rows kept
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -84,6 +86,12 @@ class EmptyFileError(InputError):
     code = "empty_file"
 
 
+class UnreadableFileError(InputError):
+    """The operating system refused to open or read the file (permission denied, name too long, I/O error)."""
+
+    code = "unreadable"
+
+
 class NoVideoStreamError(InputError):
     code = "no_video_stream"
 
@@ -111,6 +119,31 @@ class DamagedInputError(InputError):
     def __init__(self, path: str, message: str, fix: str | None = None, input: dict | None = None):
         super().__init__(path, message, fix)
         self.input = dict(input or {})
+
+
+# --- outputs (exit 5) ---------------------------------------------------------------------------
+OUTPUT_FIXES = {
+    errno.ENOSPC: "free space on that disk; what was written before is kept",
+    errno.EDQUOT: "free space within your disk quota; what was written before is kept",
+    errno.EROFS: "write to a folder on a writable file system",
+    errno.EACCES: "write to a folder you may write to",
+    errno.EPERM: "write to a folder you may write to",
+    errno.EPIPE: "the program reading vqa2's output stopped early",
+    errno.EBADF: "stdout is closed: redirect it to a file or to /dev/null",
+}
+
+
+class OutputError(Vqa2Error):
+    """An output (a file, stdout) could not be written. ``output`` names it; the message carries the OS error."""
+
+    exit_code = ExitCode.OUTPUT
+
+    def __init__(self, output: str, exc: OSError, fix: str | None = None):
+        code = errno.errorcode.get(exc.errno, str(exc.errno)) if exc.errno is not None else "?"
+        super().__init__(f"cannot write {output}: {exc.strerror or exc} ({code})",
+                         fix or OUTPUT_FIXES.get(exc.errno or 0, "check the output path and the disk"))
+        self.output = output
+        self.errno = exc.errno
 
 
 # --- runtime (exit 4) ---------------------------------------------------------------------------

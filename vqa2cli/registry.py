@@ -73,10 +73,10 @@ def get_card(name: str) -> ModelCard:
 
 
 def find_card_by_repo(repo: str) -> ModelCard | None:
-    for card in list_cards():
-        if card.repo.lower() == repo.lower():
-            return card
-    return None
+    """The card for a Hub repo id. When several cards use the repo (a card and its presets, e.g.
+    ``ugc-scorer`` and ``ugc-scorer-paper``), the one with the shortest name: the base card."""
+    matches = [card for card in list_cards() if card.repo.lower() == repo.lower()]
+    return min(matches, key=lambda card: (len(card.name), card.name)) if matches else None
 
 
 def looks_like_repo_id(ref: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -9,13 +10,13 @@ import sys
 import typer
 
 from .. import __version__
-from ..errors import ExitCode, Vqa2Error
+from ..errors import ExitCode, OutputError, Vqa2Error
 
 HELP = """Score and question the perceptual quality of videos with the VQA² models.
 
 Results go to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 --fail-under gate failed,
-2 usage error, 3 some inputs unreadable, 4 model could not be fetched/loaded/run, 130 Ctrl-C.
-Set VQA2_DEBUG=1 to see tracebacks."""
+2 usage error, 3 some inputs unreadable, 4 model could not be fetched/loaded/run, 5 an output could not be
+written (disk full, read-only folder, stdout closed), 130 Ctrl-C. Set VQA2_DEBUG=1 to see tracebacks."""
 
 EXAMPLES = """Examples:
 
@@ -64,8 +65,60 @@ def report_error(exc: Vqa2Error) -> int:
     return int(exc.exit_code)
 
 
+class GuardedStdout:
+    """``sys.stdout`` while a command runs: an OS error writing it (``/dev/full``, a closed pipe) or a closed
+    stdout (``None``) becomes an :class:`OutputError` naming stdout (exit 5) instead of a traceback."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def _fail(self, exc: OSError):
+        raise OutputError("stdout", exc) from None
+
+    def write(self, text: str) -> int:
+        if self.stream is None:
+            self._fail(OSError(errno.EBADF, "stdout is closed"))
+        try:
+            return self.stream.write(text)
+        except OSError as exc:
+            self._fail(exc)
+
+    def flush(self) -> None:
+        if self.stream is None:
+            return
+        try:
+            self.stream.flush()
+        except OSError as exc:
+            self._fail(exc)
+
+    def isatty(self) -> bool:
+        return self.stream is not None and self.stream.isatty()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def _silence_stdout() -> None:
+    """After stdout failed: point fd 1 at /dev/null so that the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: `vqa2 ...`."""
+    real_stdout = sys.stdout
+    sys.stdout = GuardedStdout(real_stdout)
+    try:
+        _main(argv)
+    finally:
+        sys.stdout = real_stdout
+
+
+def _main(argv: list[str] | None) -> None:
     debug = os.environ.get("VQA2_DEBUG", "") not in ("", "0")
     try:
         code = app(args=argv, prog_name="vqa2", standalone_mode=False)
@@ -74,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
             import traceback
 
             traceback.print_exc()
+        if isinstance(exc, OutputError) and exc.output == "stdout" and sys.stdout.stream is sys.__stdout__:
+            _silence_stdout()
         sys.exit(report_error(exc))
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")

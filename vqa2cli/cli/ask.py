@@ -75,15 +75,19 @@ def _collect_questions(question, questions, questions_file) -> list[str]:
 
 
 def run_asking(path, asked, settings, ref, fmt, offline, console) -> ExitCode:
+    from ..errors import InputError
     from ..output.render import make_writer
     from ..pipeline.run import Asker, preflight
 
-    early = preflight([path])
+    early = preflight([path])  # checked before the weights load
     if early:
-        raise early[0]
+        return _input_failed(path, asked, early[0], settings, fmt, console)
     console.info(f"Loading {model_label(settings)} ...")
     asker = Asker.load(settings, ref, offline=offline)
-    clip = asker.decode(path, question=max(asked, key=len))
+    try:
+        clip = asker.decode(path, question=max(asked, key=len))
+    except InputError as exc:
+        return _input_failed(path, asked, exc, settings, fmt, console)
     stream = fmt == "table"
     writer = None if stream else make_writer(fmt, sys.stdout, "answer")
     try:
@@ -100,6 +104,23 @@ def run_asking(path, asked, settings, ref, fmt, offline, console) -> ExitCode:
         if writer is not None:
             writer.close()
     return ExitCode.OK
+
+
+def _input_failed(path, asked, exc, settings, fmt, console) -> ExitCode:
+    """An unusable video: one error line on stderr and, in json/jsonl/csv, one error record per question."""
+    from ..output.records import AnswerRecord
+    from ..output.render import make_writer
+
+    console.error(exc.one_line())
+    if fmt != "table":
+        writer = make_writer(fmt, sys.stdout, "answer")
+        try:
+            for q in asked:
+                writer.write(AnswerRecord(path=str(path), question=q, status="error", error_code=exc.code,
+                                          error=exc.one_line(), config=settings.to_dict()))
+        finally:
+            writer.close()
+    return ExitCode.INPUT
 
 
 def _echo(text: str) -> None:

@@ -6,11 +6,12 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..errors import ExitCode, UsageError
+from ..output.rowfiles import RowFiles  # the row writer (kept importable from here)
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       PolicyOpt, StrictOpt, QuantOpt, QuietOpt, VerboseOpt, model_label, scoring_settings, start_console)
 
@@ -30,9 +31,11 @@ EXAMPLES = """Examples:
 
 Rows are appended and fsync'd as each file finishes, so an interrupted run keeps every finished row;
 --resume skips files whose path, size and mtime match a row (error rows included unless --retry-errors)
-and appends the rest. An existing output is never truncated without --overwrite. Exit codes: 0 ok,
-1 a score is below --fail-under, 2 usage error, 3 some files failed (error rows; takes precedence over 1),
-4 model error, 130 Ctrl-C (resume with --resume)."""
+and appends the rest. An existing output is never truncated without --overwrite, and is locked while a
+run writes it (a second run on it is refused, naming the first). Exit codes: 0 ok, 1 a score is below
+--fail-under, 2 usage error or output locked, 3 some files failed (error rows; takes precedence over 1),
+4 model error, 5 an output could not be written (disk full, read-only folder; rows written are kept),
+130 Ctrl-C (resume with --resume)."""
 
 
 @dataclass
@@ -79,46 +82,6 @@ class BatchJob:
         from ..pipeline.resume import OutputSpec
 
         return [OutputSpec(p, f) for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl")) if p]
-
-
-class RowFiles:
-    """The files rows go to: appended, flushed and fsync'd row by row."""
-
-    def __init__(self, paths: list[str], fmts: list[str], *, append: bool):
-        from ..output.render import make_writer
-
-        self.streams, self.writers = [], []
-        for path, fmt in zip(paths, fmts):
-            # surrogateescape: a file name that is not valid UTF-8 is written back as its raw bytes
-            stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
-            header = stream.tell() == 0
-            self.streams.append(stream)
-            self.writers.append(make_writer(fmt, stream, "score", header=header))
-            os.fsync(stream.fileno())
-            _fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
-
-    def write(self, record: Any, targets: tuple[int, ...]) -> None:
-        for i in targets or range(len(self.writers)):
-            self.writers[i].write(record)
-            os.fsync(self.streams[i].fileno())
-
-    def close(self) -> None:
-        for writer, stream in zip(self.writers, self.streams):
-            writer.close()
-            stream.close()
-
-
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not possible on every platform/filesystem; the rows themselves are fsync'd
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _discover(job: BatchJob, dist, console):
@@ -171,8 +134,9 @@ def _done_indexes(job: BatchJob, dist, console):
         return None
     own = _targets(job, dist)
     repair = own + ([o.path for o in job.outputs()] if dist is not None and dist.rank == 0 else [])
-    for path in repair:
-        dropped = repair_tail(path)
+    fmts = [o.fmt for o in job.outputs()]
+    for path, fmt in zip(repair, fmts + fmts):
+        dropped = repair_tail(path, fmt)
         if dropped:
             console.warning(f"{path}: dropped a torn last line ({dropped} bytes) left by an interrupted run")
     indexes = []
@@ -185,15 +149,29 @@ def _done_indexes(job: BatchJob, dist, console):
 
 
 def run_job(job: BatchJob, settings, ref, console) -> ExitCode:
-    """Discover → skip finished (--resume) → score with prefetching → merge parts (torchrun) → exit code."""
-    from ..pipeline.batch import BatchStats, detect_distributed, plan_todo
-
-    from ..pipeline.provenance import check_or_write
+    """Lock the outputs → discover → skip finished (--resume) → score with prefetching → merge parts
+    (torchrun) → exit code. A second run on the same output is refused (pipeline/lock.py)."""
+    from ..pipeline.batch import detect_distributed
+    from ..pipeline.lock import locked_outputs
 
     dist = detect_distributed()
+    finals = [o.path for o in job.outputs()]
+    mine = _targets(job, dist) + (finals if dist is not None and dist.rank == 0 else [])
+    with locked_outputs(mine, console.warning):
+        return _run_locked(job, settings, ref, console, dist)
+
+
+def _run_locked(job: BatchJob, settings, ref, console, dist) -> ExitCode:
+    from ..errors import OutputError
+    from ..pipeline.batch import BatchStats, plan_todo
+    from ..pipeline.provenance import check_or_write, sidecar_path
+
     _check_files(job, dist)
     for spec in job.outputs():
-        check_or_write(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0)
+        try:
+            check_or_write(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0)
+        except OSError as exc:
+            raise OutputError(sidecar_path(spec.path), exc) from None
     paths, ignored = _discover(job, dist, console)
     stats = BatchStats(ignored=ignored if dist is None or dist.rank == 0 else 0)
     todo = plan_todo(paths, _done_indexes(job, dist, console), retry_errors=job.retry_errors, stats=stats,
@@ -267,7 +245,12 @@ def _finish_distributed(job: BatchJob, dist, stats, console):
         return None
     total = wait_for_ranks(first, dist, log=console.info)
     for spec in job.outputs():
-        added = merge_parts(spec, existing_parts(spec.path), overwrite=job.overwrite)
+        try:
+            added = merge_parts(spec, existing_parts(spec.path), overwrite=job.overwrite)
+        except OSError as exc:
+            from ..errors import OutputError
+
+            raise OutputError(spec.path, exc) from None
         console.debug(f"{spec.path}: merged {added} rows from {dist.world} ranks")
     return total
 

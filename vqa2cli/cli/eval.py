@@ -17,6 +17,7 @@ EXAMPLES = """Examples:
 
 \b
   vqa2 eval konvid1k.json --model ugc-scorer --media-root /data/KoNViD_1k_videos
+  vqa2 eval konvid1k.json --model ugc-scorer-paper   # as the paper evaluated: every 8th frame to SlowFast
   vqa2 eval labels.csv --model ./out --scores-csv scores.csv            # path,mos CSV
   vqa2 eval labels.csv --model ./out --scores-csv scores.csv --resume   # continue a run
   vqa2 eval lsvq_test.json --format json > metrics.json
@@ -26,8 +27,9 @@ Labels: the official label JSON (img_path or video_path, mos or gt_score) or a C
 columns, and for the streaming scorer an optional stalling column/key (none, or one 0/1 per frame, as
 score --stalling); relative paths start from --media-root (default: the label file's folder). SRCC and PLCC are
 computed as the official scripts do (on the raw scores, no fitting); plcc_logistic is PLCC after the
-customary 4-parameter logistic fit; krcc is Kendall's tau-b. Exit codes: 0 ok, 2 usage or data error,
-3 some videos failed (left out of the metrics, listed in the scores CSV), 4 model error."""
+customary 4-parameter logistic fit; krcc is Kendall's tau-b. Exit codes: 0 ok, 2 usage or data error
+(or --scores-csv locked by another run), 3 some videos failed (left out of the metrics, listed in the scores
+CSV), 4 model error, 5 an output could not be written."""
 
 
 def _render_table(result) -> str:
@@ -71,7 +73,7 @@ def eval_command(
     from ..errors import ExitCode
     from ..pipeline.run import Scorer
     from ..training.datasets import read_labels
-    from ..training.evaluate import evaluate
+    from ..training.evaluate import check_enough_videos, evaluate
 
     console = start_console(quiet, verbose)
     check_format(fmt, ("table", "json"))
@@ -79,18 +81,20 @@ def eval_command(
     settings, ref = scoring_settings("eval", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip,
                                      strict=strict)
+    check_enough_videos(records)
     if any(r.stalling is not None for r in records):
         require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)
-    if scores_csv is not None:  # the per-video CSV records its settings; --resume must not mix others in
-        from ..pipeline.provenance import check_or_write
+    from ..pipeline.lock import locked_outputs
 
-        check_or_write(str(scores_csv), settings, resume=resume, run={"stalling_style": stalling_style})
-    console.info(f"Loading {model_label(settings)} to score {len(records)} videos ...")
-    scorer = Scorer.load(settings, ref, offline=offline)
-    with console.progress(len(records), "Scoring") as advance:
-        result = evaluate(records, scorer, labels=str(labels), model=settings.model.name, scores_csv=scores_csv,
-                          resume=resume, workers=workers, stalling_style=stalling_style,
-                          on_error=console.error, advance=advance)
+    with locked_outputs([str(scores_csv)] if scores_csv is not None else [], console.warning):
+        if scores_csv is not None:  # the per-video CSV records its settings; --resume must not mix others in
+            _record_settings(scores_csv, settings, resume, stalling_style)
+        console.info(f"Loading {model_label(settings)} to score {len(records)} videos ...")
+        scorer = Scorer.load(settings, ref, offline=offline)
+        with console.progress(len(records), "Scoring") as advance:
+            result = evaluate(records, scorer, labels=str(labels), model=settings.model.name,
+                              scores_csv=scores_csv, resume=resume, workers=workers, stalling_style=stalling_style,
+                              on_error=console.error, advance=advance)
     for note in result.metrics.notes:
         console.warning(note)
     if fmt == "json":
@@ -98,6 +102,16 @@ def eval_command(
     else:
         sys.stdout.write(_render_table(result))
     raise typer.Exit(int(ExitCode.INPUT if result.n_failed else ExitCode.OK))
+
+
+def _record_settings(scores_csv: Path, settings, resume: bool, stalling_style: str) -> None:
+    from ..errors import OutputError
+    from ..pipeline.provenance import check_or_write, sidecar_path
+
+    try:
+        check_or_write(str(scores_csv), settings, resume=resume, run={"stalling_style": stalling_style})
+    except OSError as exc:
+        raise OutputError(sidecar_path(str(scores_csv)), exc) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,8 @@ JSON output (``--format json``) is a list with one object per file, in argument 
 Keys are stable; values are ``null`` where unknown (every file property on an error entry):
 
 ==================  =====================================================================================
-``path``            the argument as given
+``path``            the argument as given (bytes of a name that are not valid UTF-8 shown as ``\\xNN``)
+``path_bytes``      hex of the name's raw bytes when it is not valid UTF-8, else ``null``
 ``status``          ``"ok"`` or ``"error"``
 ``error_code``      machine-readable error (``file_missing``, ``no_video_stream``, ...) or ``null``
 ``error``           the one-line message with its fix, or ``null``
@@ -59,7 +60,7 @@ EXAMPLES = """Examples:
 Exit codes: 0 every file is usable, 3 at least one file is unusable (the others are still shown),
 2 usage error."""
 
-KEYS = ("path", "status", "error_code", "error", "container", "codec", "width", "height", "coded_width",
+KEYS = ("path", "path_bytes", "status", "error_code", "error", "container", "codec", "width", "height", "coded_width",
         "coded_height", "rotation", "avg_fps", "vfr", "duration_s", "n_frames", "pix_fmt", "bit_depth",
         "interlaced", "has_audio", "resolution_changes", "discarded_frames", "keyframes", "motion_frames",
         "keyframe_step", "motion_stride", "policy", "warnings")
@@ -83,7 +84,9 @@ def probe(
     check_format(fmt, ("table", "json"))
     settings, _ = resolve_settings("score", model, config, video__max_motion_frames=max_motion_frames,
                                    video__long_clip_policy=long_clip)
-    rows = [probe_one(str(path), settings) for path in files]
+    from ..output.cells import clean
+
+    rows = [clean(probe_one(str(path), settings)) for path in files]  # valid UTF-8 whatever the file names
     for row in rows:
         if row["status"] == "error":
             console.error(row["error"])
@@ -106,8 +109,10 @@ def probe_one(path: str, settings) -> dict[str, Any]:
     from ..video.probe import probe_video
     from ..video.sampling import plan_sampling
 
+    from ..output.cells import path_bytes
+
     row: dict[str, Any] = dict.fromkeys(KEYS)
-    row.update(path=path, status="ok", warnings=[])
+    row.update(path=path, path_bytes=path_bytes(path), status="ok", warnings=[])
     video = settings.video
     try:
         info = probe_video(path)
@@ -116,10 +121,11 @@ def probe_one(path: str, settings) -> dict[str, Any]:
                              max_motion_frames=video.max_motion_frames, token_budget=video.max_tokens,
                              tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
                              motion_copies=2 if settings.model.motion_layout == "duplicated" else 1,
-                             policy=video.long_clip_policy, source=path)
+                             policy=video.long_clip_policy, source=path,
+                             motion_frame_step=video.motion_frame_step)
     except InputError as exc:
-        row.update(dict.fromkeys(KEYS[4:]), status="error", error_code=exc.code, error=exc.one_line(),
-                   warnings=[])
+        row.update(dict.fromkeys(KEYS[KEYS.index("container"):]), status="error", error_code=exc.code,
+                   error=exc.one_line(), warnings=[])
         return row
     row["resolution_changes"] = [{"frame": i, "width": w, "height": h} for i, w, h in info.resolution_changes]
     row.update(avg_fps=round(info.avg_fps, 4), duration_s=round(info.duration_s, 3),

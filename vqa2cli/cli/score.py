@@ -25,6 +25,8 @@ EXAMPLES = """Examples:
 
   vqa2 score stream.mp4 --model streaming-scorer --stalling 000011110000
 
+  vqa2 score clip.mp4 --model ugc-scorer-paper   # the paper's UGC evaluation: every 8th frame to SlowFast
+
   vqa2 score clip.mp4 --model ./my-finetune --dtype bf16 --quant 4bit
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official

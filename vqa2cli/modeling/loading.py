@@ -112,11 +112,33 @@ def _source_and_revision(local_dir: Path, settings) -> tuple[str, str]:
     return str(local_dir), "local"
 
 
+TOKENIZER_FILES = (("tokenizer.json",), ("vocab.json", "merges.txt"))  # either set loads a Qwen2 tokenizer
+
+
+def check_tokenizer_files(local_dir: Path) -> None:
+    """CheckpointError naming the missing (or empty) tokenizer files, unless the folder holds ``tokenizer.json``
+    or both ``vocab.json`` and ``merges.txt``. Without this check transformers builds an empty tokenizer and
+    the failure surfaces later as mismatched placeholder ids."""
+    def present(name: str) -> bool:
+        path = Path(local_dir) / name
+        return path.is_file() and path.stat().st_size > 0
+
+    if any(all(present(n) for n in names) for names in TOKENIZER_FILES):
+        return
+    missing = [n for names in TOKENIZER_FILES[1:] for n in names if not present(n)]
+    raise CheckpointError(f"{local_dir}: tokenizer files missing or empty: {', '.join(missing)} "
+                          "(a checkpoint needs vocab.json + merges.txt, or tokenizer.json)",
+                          "copy the checkpoint's tokenizer files into the folder or re-download it "
+                          "(vqa2 models pull NAME)")
+
+
 def load_tokenizer(local_dir: Path, config):
-    """The folder's Qwen2 tokenizer, plus ``<video>``/``<motion>`` at the config's placeholder ids."""
+    """The folder's Qwen2 tokenizer, plus ``<video>``/``<motion>`` at the config's placeholder ids.
+    Raises CheckpointError when the tokenizer files are missing (:func:`check_tokenizer_files`) or broken."""
     from tokenizers import AddedToken
     from transformers import AutoTokenizer
 
+    check_tokenizer_files(local_dir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(local_dir), trust_remote_code=False)
     except Exception as exc:  # missing/corrupt tokenizer files: name the folder
@@ -204,6 +226,7 @@ def load_model(local_dir: Path, settings) -> LoadedModel:
     dtype = resolve_dtype(runtime.dtype, device)
     config = read_config(local_dir, settings.model.attn_implementation)
     _check_weight_files(local_dir)
+    check_tokenizer_files(local_dir)  # before the weights load: a missing file must not cost the load time
     kwargs: dict[str, Any] = {
         "config": config, "dtype": dtype, "key_mapping": KEY_MAPPING, "use_safetensors": True,
         "trust_remote_code": False, "output_loading_info": True,

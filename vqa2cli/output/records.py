@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
+from .cells import clean, path_bytes
 
 SCORE_SCHEMA = "vqa2.score/1"
 ANSWER_SCHEMA = "vqa2.answer/1"
@@ -21,7 +22,7 @@ SCORE_COLUMNS = (
     "p_high", "p_good", "p_fair", "p_poor", "p_low",
     "duration_s", "avg_fps", "width", "height", "keyframes", "motion_frames", "sampling_policy",
     "model", "revision", "dtype", "quant", "decode_s", "infer_s",
-    "size_bytes", "mtime", "error_code", "error",
+    "size_bytes", "mtime", "error_code", "error", "path_bytes",
     "decoded_frames",  # appended last: existing column positions never move
 )
 
@@ -90,9 +91,10 @@ class ScoreRecord(_Result):
 
     def to_dict(self) -> dict[str, Any]:
         common = self._common()
-        return {
+        return clean({
             "schema": SCORE_SCHEMA,
             "path": self.path,
+            "path_bytes": path_bytes(self.path),  # hex of a file name that is not valid UTF-8 (output/cells.py)
             "status": self.status,
             "score": _round(self.score),
             "official_score": _round(official_scale(self.score)) if self.score is not None else None,
@@ -104,7 +106,7 @@ class ScoreRecord(_Result):
             "timing": common["timing"],
             "peak_gpu_mem_gb": _round(self.peak_gpu_mem_gb, 3),
             **self._tail(),
-        }
+        })
 
     def to_row(self) -> dict[str, Any]:
         """Flat CSV row, keys = SCORE_COLUMNS; missing values are empty strings."""
@@ -124,13 +126,13 @@ class ScoreRecord(_Result):
             "quant": self.model.quant if self.model else None,
             "decode_s": d["timing"].get("decode_s"), "infer_s": d["timing"].get("infer_s"),
             "size_bytes": self.input.get("size_bytes"), "mtime": self.input.get("mtime"),
-            "error_code": self.error_code, "error": self.error,
+            "error_code": self.error_code, "error": self.error, "path_bytes": path_bytes(self.path),
             "decoded_frames": self.input.get("decoded_frames"),
         }
         # p_<level> columns follow the card's level order; the default card's words fill SCORE_COLUMNS.
         for i, column in enumerate(("p_high", "p_good", "p_fair", "p_poor", "p_low")):
             row[column] = _round(probs[names[i]]) if i < len(names) else None
-        return {k: ("" if row.get(k) is None else row[k]) for k in SCORE_COLUMNS}
+        return clean({k: ("" if row.get(k) is None else row[k]) for k in SCORE_COLUMNS})
 
 
 @dataclass
@@ -141,28 +143,29 @@ class AnswerRecord(_Result):
     generation: dict[str, Any] = field(default_factory=dict)  # max_new_tokens, do_sample, new_tokens, ...
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return clean({
             "schema": ANSWER_SCHEMA,
             "path": self.path,
+            "path_bytes": path_bytes(self.path),
             "question": self.question,
             "answer": self.answer,
             "status": self.status,
             **self._common(),
             "generation": self.generation,
             **self._tail(),
-        }
+        })
 
     def to_row(self) -> dict[str, Any]:
         d = self.to_dict()
-        return {
+        return clean({
             "path": self.path, "question": self.question, "answer": self.answer or "",
             "status": self.status, "model": self.model.name if self.model else "",
             "infer_s": d["timing"].get("infer_s", ""), "error_code": self.error_code or "",
-            "error": self.error or "",
-        }
+            "error": self.error or "", "path_bytes": path_bytes(self.path) or "",
+        })
 
 
-ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error")
+ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error", "path_bytes")
 
 
 def error_score_record(path: str, code: str, message: str, **extra: Any) -> ScoreRecord:

@@ -2,16 +2,17 @@
 
 Writers are streaming so that an interrupted run keeps every finished result: JSON writes ``[`` on
 open, one element per record and ``]`` on close (``close`` runs in a ``finally`` on Ctrl-C, and an
-empty run prints ``[]``); JSONL/CSV write whole lines; the table prints one aligned line per record.
+empty run prints ``[]``); JSONL/CSV write whole lines; the table prints one aligned line per record. CSV text cells that a spreadsheet
+would run as formulas are neutralised, reversibly (``output/cells.py``).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
+from .cells import csv_cell, csv_row_text
 from .records import ANSWER_COLUMNS, SCORE_COLUMNS
 
 FORMATS = ("table", "json", "jsonl", "csv")
@@ -61,13 +62,14 @@ class JsonlWriter(Writer):
 class CsvWriter(Writer):
     def __init__(self, stream: TextIO, columns: Sequence[str], header: bool = True):
         super().__init__(stream)
-        self.writer = csv.DictWriter(stream, fieldnames=list(columns), lineterminator="\n")
+        self.columns = list(columns)
         if header:
-            self.writer.writeheader()
+            stream.write(csv_row_text(self.columns))
             stream.flush()
 
     def _write(self, record: Record) -> None:
-        self.writer.writerow(record.to_row())
+        row = record.to_row()
+        self.stream.write(csv_row_text([csv_cell(row[c]) for c in self.columns]))  # OWASP: no formula cells
 
 
 TABLE_SCORE = (("score", 7), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))

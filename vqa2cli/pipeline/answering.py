@@ -1,5 +1,16 @@
 """Answer generation for ``vqa2 ask``: greedy by default (reproducible), optionally streamed as it is
-generated. ``<|im_end|>`` and ``<|endoftext|>`` end the answer, as in the checkpoints' generation_config."""
+generated. ``<|im_end|>`` and ``<|endoftext|>`` end the answer, as in the checkpoints' generation_config.
+
+**Repetition penalty over generated tokens only.** The published generation_config sets
+``repetition_penalty`` 1.05. The official assistant (``QI/llava/model/language_model/llava_qwen.py``
+``generate``) splices the video features itself and hands transformers only ``inputs_embeds``, without
+``input_ids``, so transformers' ``RepetitionPenaltyLogitsProcessor`` sees only the tokens generated so far.
+vqa2 passes ``input_ids`` (the model splices the features in its forward); handed to transformers'
+default penalty they would also lower every prompt token (question, template words, placeholder ids),
+changing greedy answers. :func:`generation_options` therefore turns the built-in penalty off and installs
+the same processor with ``prompt_ignore_length`` = the prompt length: identical formula (a logit below 0
+is multiplied by the penalty, otherwise divided, once per distinct token), applied to new tokens only.
+"""
 
 from __future__ import annotations
 
@@ -51,26 +62,51 @@ def make_streamer(tokenizer, on_text: Callable[[str], None]):
     return _Streamer()
 
 
-def generate_answer(model, tokenizer, kwargs: dict[str, Any], gen: GenerationSection,
-                    on_text: Callable[[str], None] | None = None) -> tuple[str, int]:
-    """Returns (answer text, number of new tokens)."""
-    import torch
+def generation_options(tokenizer, gen: GenerationSection, prompt_len: int) -> dict[str, Any]:
+    """Keyword arguments for ``model.generate`` from ``gen``; ``prompt_len`` is the number of prompt ids in
+    the ``input_ids`` given to ``generate`` (cached prefix included), 0 when only ``inputs_embeds`` are given.
 
+    The repetition penalty counts generated tokens only (module docstring): transformers' own
+    ``repetition_penalty`` is set to 1.0 and ``RepetitionPenaltyLogitsProcessor(penalty,
+    prompt_ignore_length=prompt_len)`` is passed as a ``logits_processor``. transformers places custom
+    processors after its built-in ones and before the sampling warpers (temperature, top-k, top-p), i.e.
+    where its own penalty would run.
+    """
+    from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
+    stops = stop_ids(tokenizer)
     options: dict[str, Any] = {
         "max_new_tokens": gen.max_new_tokens,
         "do_sample": gen.do_sample,
-        "repetition_penalty": gen.repetition_penalty,
-        "eos_token_id": stop_ids(tokenizer),
-        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids(tokenizer)[0],
+        "repetition_penalty": 1.0,  # the checkpoint's 1.05 would also count the prompt: applied below instead
+        "eos_token_id": stops,
+        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0],
     }
+    if gen.repetition_penalty != 1.0:
+        options["logits_processor"] = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(
+            float(gen.repetition_penalty), prompt_ignore_length=int(prompt_len))])
     if gen.do_sample:
         options.update(temperature=gen.temperature, top_p=gen.top_p)
     else:  # greedy: unset the checkpoint's sampling defaults so transformers does not warn about them
         options.update(temperature=None, top_p=None, top_k=None)
+    return options
+
+
+def generate_answer(model, tokenizer, kwargs: dict[str, Any], gen: GenerationSection,
+                    on_text: Callable[[str], None] | None = None) -> tuple[str, int]:
+    """Generate an answer for one prompt; returns (answer text, number of new tokens).
+
+    ``kwargs`` are the model inputs for ``generate`` (``input_ids`` [1, L] with the spliced placeholders,
+    ``attention_mask``, pixel tensors, optionally a prefix cache); the first ``L`` ids are the prompt, and
+    the repetition penalty ``gen.repetition_penalty`` counts only the ids generated after them.
+    """
+    import torch
+
+    prompt_len = kwargs["input_ids"].shape[1] if kwargs.get("input_ids") is not None else 0
+    options = generation_options(tokenizer, gen, prompt_len)
     if on_text is not None:
         options["streamer"] = make_streamer(tokenizer, on_text)
     with torch.inference_mode():
         out = model.generate(**kwargs, **options)
-    prompt_len = kwargs["input_ids"].shape[1]
     new = out[0, prompt_len:] if out.shape[1] > prompt_len else out[0]
     return tokenizer.decode(new, skip_special_tokens=True).strip(), int(new.shape[0])

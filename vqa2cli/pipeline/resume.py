@@ -1,8 +1,10 @@
 """Batch output files on disk: refuse to clobber, repair a torn last line, index finished rows, merge parts.
 
-Crash safety: rows are appended as whole lines and fsync'd one by one, so after Ctrl-C, ``kill -9`` or a
-power loss a file holds every finished row plus at most one torn (newline-less) last line. ``--resume``
-drops that torn tail (the only bytes it ever removes) and appends; nothing else is rewritten.
+Crash safety: rows are appended as whole records and fsync'd one by one, so after Ctrl-C, ``kill -9`` or a
+power loss a file holds every finished row plus at most one torn last record. ``--resume`` drops that torn
+tail (the only bytes it ever removes) and appends; nothing else is rewritten. Records end at a newline: for
+JSONL every ``\n`` byte (JSON escapes newlines inside strings; U+2028 and other Unicode line separators are
+not record ends), for CSV a ``\n`` outside a quoted field (a path may hold a quoted newline).
 
 Matching on ``--resume``: a file is done when the output holds a row with the same path (compared as
 absolute paths from the current folder), ``size_bytes`` and ``mtime`` (within 1 ms). ``status=error``
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..errors import UsageError
+from ..output.cells import csv_row_text, csv_uncell, path_from_fields
 from ..output.records import SCORE_COLUMNS
 
 CSV_HEADER = ",".join(SCORE_COLUMNS) + "\n"
@@ -59,8 +62,22 @@ def check_existing(outputs: list[OutputSpec], *, resume: bool, overwrite: bool,
                              "or --overwrite to start it again")
 
 
-def repair_tail(path: str) -> int:
-    """Cut a torn last line (no trailing newline) left by a crash; returns the bytes dropped."""
+def complete_end(data: bytes, fmt: str) -> int:
+    """Bytes of ``data`` that hold whole records: up to the last ``\n`` (JSONL), or the last ``\n`` outside a
+    quoted CSV field (an even number of ``"`` before it: ``""`` inside a field counts twice)."""
+    if fmt != "csv":
+        return data.rfind(b"\n") + 1
+    end = pos = odd = 0
+    for piece in data.split(b"\n")[:-1]:  # every piece but the last is followed by a newline
+        pos += len(piece) + 1
+        odd ^= piece.count(b'"') & 1
+        if not odd:
+            end = pos
+    return end
+
+
+def repair_tail(path: str, fmt: str = "jsonl") -> int:
+    """Cut a torn last record left by a crash (see :func:`complete_end`); returns the bytes dropped."""
     try:
         size = os.path.getsize(path)
     except OSError:
@@ -68,20 +85,9 @@ def repair_tail(path: str) -> int:
     if size == 0:
         return 0
     with open(path, "rb+") as fh:
-        fh.seek(max(0, size - 1))
-        if fh.read(1) == b"\n":
+        keep = complete_end(fh.read(), fmt)
+        if keep == size:
             return 0
-        keep, block = 0, 65536
-        pos = size
-        while pos > 0:
-            start = max(0, pos - block)
-            fh.seek(start)
-            chunk = fh.read(pos - start)
-            cut = chunk.rfind(b"\n")
-            if cut >= 0:
-                keep = start + cut + 1
-                break
-            pos = start
         fh.truncate(keep)
         fh.flush()
         os.fsync(fh.fileno())
@@ -111,8 +117,8 @@ def read_rows(spec: OutputSpec) -> list[tuple[str, RowState]]:
     """(path, state) of every complete row, in file order. Torn last lines are ignored, not read."""
     with open(spec.path, "rb") as fh:
         data = fh.read()
-    end = data.rfind(b"\n") + 1
-    text = data[:end].decode("utf-8", errors="surrogateescape")  # as RowFiles wrote non-UTF-8 names
+    end = complete_end(data, spec.fmt)
+    text = data[:end].decode("utf-8", errors="surrogateescape")  # as older versions wrote non-UTF-8 names
     if not text:
         return []
     if spec.fmt == "csv":
@@ -129,19 +135,20 @@ def _read_csv(path: str, text: str) -> list[tuple[str, RowState]]:
         if None in row or any(v is None for v in row.values()):
             raise UsageError(f"{path}: row {n} does not have {len(SCORE_COLUMNS)} columns",
                              "fix or remove that row, or use --overwrite")
-        rows.append((row["path"], _state(row["status"], row["size_bytes"], row["mtime"], row["score"])))
+        path = path_from_fields(csv_uncell(row["path"]), csv_uncell(row.get("path_bytes") or ""))
+        rows.append((path, _state(row["status"], row["size_bytes"], row["mtime"], row["score"])))
     return rows
 
 
 def _read_jsonl(path: str, text: str) -> list[tuple[str, RowState]]:
     rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(text.split("\n"), start=1):  # only \n ends a record (not U+2028, \r, \x1c ...)
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
             inp = obj.get("input") or {}
-            rows.append((obj["path"], _state(obj.get("status"), inp.get("size_bytes"), inp.get("mtime"),
+            rows.append((path_from_fields(obj["path"], obj.get("path_bytes")), _state(obj.get("status"), inp.get("size_bytes"), inp.get("mtime"),
                                              obj.get("score"))))
         except (ValueError, KeyError, AttributeError, TypeError):
             raise UsageError(f"{path}: line {n} is not a vqa2 score record",
@@ -192,7 +199,7 @@ def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
     """Append the rows of ``parts`` to ``spec.path`` sorted by path (skipping rows it already holds
     verbatim, so a merge interrupted half-way can simply run again), fsync, delete the parts.
     Returns the number of rows added."""
-    repair_tail(spec.path)
+    repair_tail(spec.path, spec.fmt)
     fresh = overwrite or not os.path.exists(spec.path) or os.path.getsize(spec.path) == 0
     seen: set[bytes] = set()
     if not fresh:
@@ -200,7 +207,7 @@ def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
             seen = {row for _, row in _records(fh.read(), spec.fmt)}
     new: list[tuple[str, bytes]] = []
     for part in parts:
-        repair_tail(part)
+        repair_tail(part, spec.fmt)
         with open(part, "rb") as fh:
             for path, row in _records(fh.read(), spec.fmt):
                 if row not in seen:
@@ -220,17 +227,15 @@ def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
 
 def _records(data: bytes, fmt: str) -> list[tuple[str, bytes]]:
     """(path, exact bytes) of each complete row; CSV rows may span lines (a quoted newline in a path)."""
-    text = data[: data.rfind(b"\n") + 1].decode("utf-8", errors="surrogateescape")
+    text = data[: complete_end(data, fmt)].decode("utf-8", errors="surrogateescape")
     out = []
     if fmt == "jsonl":
-        for line in text.splitlines(keepends=True):
+        for line in text.split("\n")[:-1]:
             if line.strip():
-                out.append((json.loads(line).get("path", ""), line.encode("utf-8", "surrogateescape")))
+                out.append((json.loads(line).get("path", ""), (line + "\n").encode("utf-8", "surrogateescape")))
         return out
     for row in csv.reader(io.StringIO(text, newline="")):
         if not row or row == list(SCORE_COLUMNS):
             continue
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(row)  # the dialect DictWriter wrote it with
-        out.append((row[0], buf.getvalue().encode("utf-8", "surrogateescape")))
+        out.append((row[0], csv_row_text(row).encode("utf-8", "surrogateescape")))  # as CsvWriter wrote it
     return out

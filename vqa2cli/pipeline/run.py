@@ -74,6 +74,7 @@ def _sampling_section(clip, inputs: ModelInputs, settings: Settings) -> dict[str
     return {
         "keyframes": len(plan.keyframe_indices), "motion_frames": len(plan.motion_indices),
         "keyframe_step": plan.keyframe_step, "motion_stride": plan.motion_stride, "policy": plan.policy,
+        "motion_frame_step": plan.motion_frame_step,
         "notes": list(plan.notes), "keyframe_indices": list(plan.keyframe_indices),
         "keyframe_times": [round(t, 4) for t in clip.keyframe_times],
         "keyframe_size": settings.video.keyframe_size, "motion_size": settings.video.motion_size,

@@ -4,17 +4,20 @@ Decoding runs ahead in worker threads (pipeline.prefetch) while the model scores
 one row per label record (``index,path,mos,score,official_score,level,status,error,decoded_frames``;
 files from before ``decoded_frames`` was appended are still read), flushed as
 written. With ``resume`` the rows already ``ok`` for the same path are reused, so an interrupted
-evaluation continues where it stopped. Failed videos are listed and left out of the metrics.
+evaluation continues where it stopped. Failed videos are listed and left out of the metrics. Text cells that
+a spreadsheet would run as formulas get a leading ``'`` (``output/cells.py``), undone when resuming.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, DataError, InputError
+from ..errors import ConfigError, DataError, InputError, OutputError
+from ..output.cells import csv_cell, csv_uncell
 from .datasets import LabelRecord
 from .metrics import Correlations, correlations
 
@@ -39,6 +42,36 @@ class EvalResult:
                 "failures": self.failures}
 
 
+@contextlib.contextmanager
+def _writing(scores_csv: Path | None):
+    """OS errors writing the scores CSV (disk full...) as an OutputError naming it (exit 5)."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(str(scores_csv), exc) from None
+
+
+def check_enough_videos(records: list[LabelRecord]) -> None:
+    """:class:`DataError` before any weights load when the correlations cannot be computed: fewer than
+    ``metrics.MIN_POINTS`` labelled videos, fewer readable ones (missing, empty, unreadable files), or MOS
+    values that are all equal."""
+    from ..pipeline.run import preflight
+    from .metrics import MIN_POINTS
+
+    n = len(records)
+    if n < MIN_POINTS:
+        raise DataError(f"{n} labelled video(s): the correlations need at least {MIN_POINTS}",
+                        "add labelled videos to the label file")
+    problems = preflight([r.path for r in records])
+    if n - len(problems) < MIN_POINTS:
+        raise DataError(f"only {n - len(problems)} of {n} labelled videos can be read, the correlations need at "
+                        f"least {MIN_POINTS} (first problem: {problems[0].one_line()})",
+                        "check --media-root and the label paths")
+    if len({r.mos for r in records}) < 2:
+        raise DataError(f"all {n} MOS values are equal ({records[0].mos:g}): the correlations are undefined",
+                        "check the label file's mos column")
+
+
 def read_done(scores_csv: Path) -> dict[str, dict]:
     """Rows of an earlier run that finished ``ok``, keyed by path."""
     with scores_csv.open(newline="", encoding="utf-8") as handle:
@@ -53,7 +86,7 @@ def read_done(scores_csv: Path) -> dict[str, dict]:
                     float(row["score"])
                 except ValueError:
                     continue  # a torn last line from an interrupted run: score it again
-                done[row["path"]] = row
+                done[csv_uncell(row["path"])] = row
         return done
 
 
@@ -66,7 +99,10 @@ def _open_scores(scores_csv: Path | None, resume: bool) -> tuple[dict[str, dict]
         raise ConfigError(f"{scores_csv}: already exists",
                           "pass --resume to continue that run, or choose another path")
     done = read_done(scores_csv) if scores_csv.exists() else {}
-    handle = scores_csv.open("w", newline="", encoding="utf-8")
+    try:
+        handle = scores_csv.open("w", newline="", encoding="utf-8", errors="backslashreplace")
+    except OSError as exc:
+        raise OutputError(str(scores_csv), exc) from None
     return done, handle
 
 
@@ -96,7 +132,8 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
     done, handle = _open_scores(scores_csv, resume)
     writer = csv.DictWriter(handle, SCORE_CSV_COLUMNS) if handle else None
     if writer:
-        writer.writeheader()
+        with _writing(scores_csv):
+            writer.writeheader()
     todo = [r for r in records if str(r.path) not in done]
 
     def prepare(record: LabelRecord):
@@ -120,13 +157,17 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
                 failures.append(row["error"])
                 on_error(row["error"])
             if writer:
-                writer.writerow(row)
-                handle.flush()
+                with _writing(scores_csv):
+                    writer.writerow({k: csv_cell(v) for k, v in row.items()})  # OWASP: no formula cells
+                    handle.flush()
             advance()
     finally:
         stream.close()
         if handle:
-            handle.close()
+            try:
+                handle.close()
+            except OSError:  # a failed write was already reported; its bytes are lost either way
+                pass
     try:
         metrics = correlations(preds, mos)
     except DataError as exc:

@@ -85,7 +85,8 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
                          max_motion_frames=video.max_motion_frames, token_budget=token_budget,
                          tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
-                         motion_copies=motion_copies, policy=video.long_clip_policy, source=info.path)
+                         motion_copies=motion_copies, policy=video.long_clip_policy, source=info.path,
+                         motion_frame_step=video.motion_frame_step)
     resizer = FrameResizer({video.keyframe_size, video.motion_size}, info.rotation, resize)
     out, decoded, error = _decode_planned(info, plan, video, resizer)
     keys, motion, times = out.keys, out.motion, out.times
@@ -262,5 +263,5 @@ def _keep_partial(info, plan, keys, motion, times, decoded: int, error: str | No
             f"{len(kept.motion_indices)} motion frames")
     notes = kept.notes[:-1] + (note,)
     kept = SamplingPlan(kept.keyframe_indices, kept.motion_indices, kept.keyframe_step, kept.motion_stride,
-                        kept.policy, notes)
+                        kept.policy, notes, kept.motion_frame_step)
     return keys, motion, times[: len(kept.keyframe_indices)], kept

@@ -29,12 +29,11 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import (CorruptContainerError, DecodeFailedError, EmptyFileError, FileMissingError, InputError,
-                      NotAFileError, NoVideoStreamError)
+from ..errors import (CorruptContainerError, DecodeFailedError, EmptyFileError, FileMissingError,
+                      NotAFileError, NoVideoStreamError, UnreadableFileError)
 
 DECODER_TO_CODEC = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx-vp9": "vp9", "libvpx": "vp8"}
 VFR_TOLERANCE = 0.10
@@ -70,18 +69,30 @@ class VideoInfo:
 
 
 def check_path(path) -> Path:
-    """The usual file-system failures as typed errors, before FFmpeg sees the file."""
+    """The usual file-system failures as typed errors, before FFmpeg sees the file. Any ``OSError`` of the
+    checks (permission denied, name too long, I/O error) is an :class:`UnreadableFileError` for this file."""
     p = Path(path)
-    if not p.exists():
-        raise FileMissingError(str(p), "no such file", "check the path; quote names that contain spaces")
-    if not p.is_file():
-        raise NotAFileError(str(p), "is a directory or special file, not a video file",
-                            "pass video files, or the files inside the folder")
-    if p.stat().st_size == 0:
-        raise EmptyFileError(str(p), "the file is empty (0 bytes)", "re-download or re-export the video")
-    if not os.access(p, os.R_OK):
-        raise InputError(str(p), "permission denied", "make the file readable (chmod +r)")
+    try:
+        if not p.exists():
+            raise FileMissingError(str(p), "no such file", "check the path; quote names that contain spaces")
+        if not p.is_file():
+            raise NotAFileError(str(p), "is a directory or special file, not a video file",
+                                "pass video files, or the files inside the folder")
+        if p.stat().st_size == 0:
+            raise EmptyFileError(str(p), "the file is empty (0 bytes)", "re-download or re-export the video")
+        with open(p, "rb") as fh:  # the open FFmpeg will do (os.access is always true for root)
+            fh.read(1)
+    except OSError as exc:
+        raise unreadable(p, exc) from None
     return p
+
+
+def unreadable(path, exc: OSError) -> UnreadableFileError:
+    """The OS error of opening/reading ``path`` as an input error naming the file."""
+    reason = (exc.strerror or str(exc)).lower()
+    fix = ("make the file readable (chmod +r), or run as a user who may read it" if isinstance(exc, PermissionError)
+           else "check the path and the disk")
+    return UnreadableFileError(str(path), f"cannot read the file: {reason} (errno {exc.errno})", fix)
 
 
 def open_container(path: Path):
@@ -91,7 +102,7 @@ def open_container(path: Path):
     try:
         return av.open(str(path), mode="r", metadata_errors="replace")
     except av.error.PermissionError as exc:
-        raise InputError(str(path), "permission denied", "make the file readable (chmod +r)") from exc
+        raise unreadable(path, exc) from exc
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         fix = "check that the file is a complete video; re-download or re-export it"

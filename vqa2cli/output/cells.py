@@ -1,0 +1,95 @@
+"""Text that stays safe in every output, and comes back exactly on ``--resume``.
+
+CSV formula injection (OWASP "CSV Injection"): a cell that starts with ``=``, ``+``, ``-``, ``@``, a TAB or a
+CR is run as a formula by spreadsheet programs. Such text cells are written with a leading single quote
+(``'=HYPERLINK(...)``), which spreadsheets show as text. To keep the encoding reversible a cell that already
+starts with ``'`` gets one more; :func:`csv_uncell` removes exactly one leading quote. Numbers are never
+quoted (a negative number is data, not a formula).
+
+File names that are not valid UTF-8 (POSIX names are bytes; Python decodes them with ``surrogateescape``)
+cannot be written into UTF-8 JSON or CSV as they are. Every text field shows each undecodable byte as the
+four characters ``\\xNN`` (Python's ``backslashreplace``), so all output is valid UTF-8, and records add
+``path_bytes``: the hex of the name's raw bytes when it is not valid UTF-8 (``null``/empty otherwise).
+``--resume`` reads ``path_bytes`` back to the real name (:func:`path_from_fields`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from typing import Any
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list
+CSV_ESCAPE = "'"
+
+
+def csv_cell(value: Any) -> Any:
+    """The CSV cell for ``value``: text that a spreadsheet would run as a formula gets a leading ``'``."""
+    if isinstance(value, str) and value.startswith(FORMULA_START + (CSV_ESCAPE,)):
+        return CSV_ESCAPE + value
+    return value
+
+
+def csv_uncell(text: str) -> str:
+    """The inverse of :func:`csv_cell` for text read back from a vqa2 CSV."""
+    return text[1:] if text.startswith(CSV_ESCAPE) else text
+
+
+def csv_row_text(cells: Sequence[Any]) -> str:
+    """One CSV record ending in ``\n`` (the dialect of every vqa2 CSV). Python's writer (3.11) leaves a bare
+    ``\r`` unquoted when the line terminator is ``\n``, which readers then take for a line end: a row with a
+    ``\r`` in any text cell is written with every cell quoted instead (same values for any CSV reader)."""
+    carriage = any(isinstance(c, str) and "\r" in c for c in cells)
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL if carriage else csv.QUOTE_MINIMAL).writerow(cells)
+    return buf.getvalue()
+
+
+def is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def display_text(text: str) -> str:
+    """``text`` as valid Unicode: undecodable file-name bytes (lone surrogates) become ``\\xNN``."""
+    if is_utf8(text):
+        return text
+    raw = text.encode("utf-8", "surrogateescape") if _only_escapes(text) else text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _only_escapes(text: str) -> bool:
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
+def path_bytes(path: str) -> str | None:
+    """Hex of the file name's raw bytes when it is not valid UTF-8, else None (the name is ``path`` itself)."""
+    if is_utf8(path):
+        return None
+    return os.fsencode(path).hex()
+
+
+def path_from_fields(path: str, raw_hex: str | None) -> str:
+    """The real file name from a record's ``path`` and ``path_bytes`` fields."""
+    if raw_hex:
+        try:
+            return os.fsdecode(bytes.fromhex(raw_hex))
+        except ValueError:
+            return path
+    return path
+
+
+def clean(value: Any) -> Any:
+    """:func:`display_text` applied to every string inside dicts/lists (JSON records)."""
+    if isinstance(value, str):
+        return display_text(value)
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value

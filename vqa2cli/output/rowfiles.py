@@ -1,0 +1,75 @@
+"""Batch output files: rows appended, flushed and fsync'd one by one (crash safety, see pipeline/resume.py).
+
+An OS error while opening, writing or closing a file (disk full, read-only folder) is an
+:class:`~vqa2cli.errors.OutputError` naming that file (exit 5); the rows written before it stay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+
+class RowFiles:
+    """The files rows go to: appended, flushed and fsync'd row by row. An OS error (disk full, read-only
+    folder) is an :class:`~vqa2cli.errors.OutputError` naming the file; rows written before it stay."""
+
+    def __init__(self, paths: list[str], fmts: list[str], *, append: bool):
+        from .render import make_writer
+
+        self.paths, self.streams, self.writers, self.failed = list(paths), [], [], False
+        for path, fmt in zip(paths, fmts):
+            with self._guard(path):
+                # records are valid UTF-8 (output/cells.py); surrogateescape only guards against a stray byte
+                stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
+                self.streams.append(stream)
+                self.writers.append(make_writer(fmt, stream, "score", header=stream.tell() == 0))
+                os.fsync(stream.fileno())
+            _fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
+
+    @contextlib.contextmanager
+    def _guard(self, path: str):
+        from ..errors import OUTPUT_FIXES, OutputError
+
+        try:
+            yield
+        except OSError as exc:
+            self.failed = True
+            fix = f"{OUTPUT_FIXES.get(exc.errno or 0, 'check the output path and the disk')}; then run the same " \
+                  "command with --resume: the rows already written are kept"
+            raise OutputError(path, exc, fix) from None
+
+    def write(self, record: Any, targets: tuple[int, ...]) -> None:
+        for i in targets or range(len(self.writers)):
+            with self._guard(self.paths[i]):
+                self.writers[i].write(record)
+                os.fsync(self.streams[i].fileno())
+
+    def close(self) -> None:
+        """Flush and close every file; the first OS error is raised unless a write already failed."""
+        from ..errors import OutputError
+
+        first = None
+        for path, writer, stream in zip(self.paths, self.writers, self.streams):
+            for step in (writer.close, stream.close):
+                try:
+                    step()
+                except OSError as exc:
+                    first = first or OutputError(path, exc)
+        if first is not None and not self.failed:
+            self.failed = True
+            raise first
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform/filesystem; the rows themselves are fsync'd
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
