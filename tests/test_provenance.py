@@ -25,3 +25,16 @@ def test_unreadable_record_is_a_clear_error(tmp_path):
     open(sidecar_path(out), "w").write("{not json")
     with pytest.raises(UsageError, match="unreadable settings record"):
         check_or_write(out, merge_layers(), resume=True)
+
+
+def test_a_key_newer_than_the_record_compares_with_its_default(tmp_path):
+    out = str(tmp_path / "old.jsonl")
+    base = merge_layers({"model": {"repo": "./m"}})
+    check_or_write(out, base, resume=False)
+    path = sidecar_path(out)
+    data = json.loads(open(path).read())
+    del data["config"]["video"]["strict"]  # written before video.strict existed
+    open(path, "w").write(json.dumps(data))
+    check_or_write(out, base, resume=True, write=False)  # the default then: same settings
+    with pytest.raises(UsageError, match=r"other settings \(video.strict\)"):
+        check_or_write(out, base.replace(video={"strict": True}), resume=True)

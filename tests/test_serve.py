@@ -202,6 +202,23 @@ def test_env_server_and_usage_errors_same_line(url, tiny_model_dir, clips, capsy
         assert response.status_code == 422 and "Error: " + error_line(response) == local_err.strip()
 
 
+def test_strict_through_server_equals_in_process(url, tiny_model_dir, make_clip, tmp_path, capsys):
+    """--strict is sent to the server (not dropped): a truncated file is the same damaged_input record."""
+    from clips import truncate_copy
+
+    good = make_clip("serve-strict.mp4", seconds=3, fps=8, width=48, height=32, faststart=True, gop=8)
+    cut = truncate_copy(good, tmp_path / "cut.mp4", 0.6)
+    args = ["score", str(cut), "-f", "json", "-q"]
+    code, lax, err = run([*args, "--server", url], capsys)
+    assert code == 0 and json.loads(lax)[0]["status"] == "ok", err
+    code, local, err = run([*args, "--strict", "-m", str(tiny_model_dir)], capsys)
+    assert code == 3, err
+    code, remote, err = run([*args, "--strict", "--server", url], capsys)
+    assert code == 3, err
+    assert json.loads(remote)[0]["error"]["code"] == "damaged_input"
+    assert untimed(json.loads(remote)) == untimed(json.loads(local))
+
+
 def test_ask_records_equal_in_process(url, tiny_model_dir, clips, capsys):
     args = ["ask", str(clips["a.mp4"]), "Is there stutter?", "--question", "Is it sharp?", "-m",
             str(tiny_model_dir), "--max-new-tokens", "3", "-q", "-f", "json"]

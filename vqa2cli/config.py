@@ -80,6 +80,7 @@ class VideoSection:
     keyframe_fps: float = ranged(1.0, 0, 240, lo_open=True)  # official: 1 fps, r = round(avg_fps), indices range(0, n, r)
     max_motion_frames: int = ranged(2000, 4, 100_000)  # rows of the motion position table
     max_tokens: int = ranged(10000, 512, 131_072)  # official hard truncation of the spliced sequence
+    strict: bool = False  # partially decoded or damaged inputs are errors (damaged_input, exit 3)
     long_clip_policy: str = "segments"  # segments | stride | error: what to do over max_motion_frames/max_tokens
     decode_threads: int = ranged(0, 0, 256)  # 0 = let FFmpeg choose
     resize: str = "torch"  # torch (PIL's bicubic as torch implements it, ≤0.1 level from PIL) | sws | pil (official)

@@ -108,6 +108,19 @@ class ClipTooShortError(InputError):
     code = "too_short"
 
 
+class DamagedInputError(InputError):
+    """``--strict`` (``video.strict``): the file decoded only in part, or with damaged frames.
+
+    ``input`` holds what was measured (``n_frames``, ``decoded_frames``, ``damaged_frames``) for the
+    error record's ``input`` section."""
+
+    code = "damaged_input"
+
+    def __init__(self, path: str, message: str, fix: str | None = None, input: dict | None = None):
+        super().__init__(path, message, fix)
+        self.input = dict(input or {})
+
+
 # --- outputs (exit 5) ---------------------------------------------------------------------------
 OUTPUT_FIXES = {
     errno.ENOSPC: "free space on that disk; what was written before is kept",

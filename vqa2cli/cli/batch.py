@@ -13,7 +13,7 @@ import typer
 from ..errors import ExitCode, UsageError
 from ..output.rowfiles import RowFiles  # the row writer (kept importable from here)
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerPathsOpt, VerboseOpt, model_label,
+                      PolicyOpt, StrictOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerPathsOpt, VerboseOpt, model_label,
                       scoring_settings, start_console)
 from .segments import (FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt,
                        check_segments_csv)
@@ -27,6 +27,8 @@ EXAMPLES = """Examples:
   vqa2 batch encodes/ --csv scores.csv --resume          # after a crash: skip finished files
 
   vqa2 batch encodes/ --csv part3.csv --shard 3/8        # Slurm array / Kubernetes job 3 of 8
+
+  vqa2 batch x264-out/ --csv scores.csv --strict          # .264/.265 found too; damaged files are error rows
 
   torchrun --nproc-per-node 4 -m vqa2cli batch encodes/ --csv scores.csv   # 4 GPUs, one CSV
 
@@ -98,7 +100,10 @@ def _discover(job: BatchJob, dist, console):
     for pattern in found.empty_globs:
         console.warning(f"'{pattern}' matched no file")
     for path in found.ignored:
-        console.debug(f"ignored (not a video): {path}")
+        console.debug(f"skipped ({found.reasons.get(path, 'not video')}): {path}")
+    if found.ignored:
+        why = ", ".join(f"{n} {reason}" for reason, n in found.skip_counts().items())
+        console.info(f"skipped {len(found.ignored)} file(s) in the inputs: {why} (--verbose lists them)")
     videos = select_shard(found.videos, index, count, rank=rank, world=world)
     if count > 1 or world > 1:
         where = (f"shard {index + 1}/{count}" if count > 1 else "") + (f" rank {rank}/{world}" if world > 1 else "")
@@ -336,6 +341,7 @@ def batch(
     segments_csv: SegmentsCsvOpt = None,
     fail_segment_under: FailSegmentOpt = None,
     plot_dir: PlotDirOpt = None,
+    strict: StrictOpt = None,
     offline: OfflineOpt = False,
     server: Annotated[Optional[list[str]], typer.Option(
         "--server", metavar="URL", help="Send the files to `vqa2 serve` server(s) (or VQA2_SERVER; token from VQA2_TOKEN); repeat to spread files over several.")] = None,
@@ -347,8 +353,10 @@ def batch(
 
     INPUT is a folder (searched recursively), a quoted glob ('dir/**/*.mp4'), a video file, or @LIST (a
     text file of such inputs, one per line). Inside folders and globs, videos are recognised by extension
-    (case-insensitive) or, without a known extension, by their first bytes; other files are ignored and
-    counted. Files are scored in sorted path order; a broken file gets an error row and the batch goes on.
+    (case-insensitive; raw .264/.265/.h264/.hevc/.m2v/.obu streams included) or, without a known one, by
+    their content (magic bytes, raw-stream start codes, FFmpeg's probe); other files are skipped and counted
+    by reason. Files are scored in sorted path order; a broken file gets an error row and the batch goes on.
+    With --strict a partially decoded or damaged file gets an error row (damaged_input) too.
     """
     console = start_console(quiet, verbose)
     job = BatchJob(
@@ -364,7 +372,7 @@ def batch(
         from .segments import segment_options
 
         options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
-                                  max_motion_frames=max_motion_frames, long_clip=long_clip)
+                                  max_motion_frames=max_motion_frames, long_clip=long_clip, strict=strict)
         flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot_dir": plot_dir}
         implied = any(v is not None for v in flags.values())
         segment_request(options, segments=segments, pool=pool, implied=implied)
@@ -376,7 +384,8 @@ def batch(
         raise typer.Exit(int(run_job(job, settings, None, console, windows)))
     device = _rank_device(device)
     settings, ref = scoring_settings("batch", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
-                                     max_motion_frames=max_motion_frames, long_clip=long_clip)
+                                     max_motion_frames=max_motion_frames, long_clip=long_clip,
+                                     strict=strict)
     from .segments import segment_options
 
     settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..config import REPORT_FORMATS
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, QuantOpt,
+from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, StrictOpt, QuantOpt,
                       QuietOpt, ReportFormatOpt, ScoringPromptOpt, StallingStyleOpt, VerboseOpt, check_format,
                       model_label, require_stalling_prompt, scoring_settings, start_console)
 
@@ -66,6 +66,7 @@ def eval_command(
     quant: QuantOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
+    strict: StrictOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -80,7 +81,8 @@ def eval_command(
     check_format(fmt, REPORT_FORMATS)
     records = read_labels(labels, media_root)  # data errors surface before any weights load
     settings, ref = scoring_settings("eval", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
-                                     max_motion_frames=max_motion_frames, long_clip=long_clip)
+                                     max_motion_frames=max_motion_frames, long_clip=long_clip,
+                                     strict=strict)
     check_enough_videos(records)
     if any(r.stalling is not None for r in records):
         require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)

@@ -54,6 +54,10 @@ ServerPathsOpt = Annotated[bool, typer.Option(
     "--server-paths", help="With --server: send file paths instead of uploading (the server reads them under its --allow-root).")]
 ScoringPromptOpt = Annotated[Optional[str], typer.Option(
     "--prompt", metavar="STYLE", help=f"Scoring prompt style: {choices(SCORING_STYLES, ', ')}. [card]")]
+StrictOpt = Annotated[Optional[bool], typer.Option(
+    "--strict/--no-strict", show_default=False,
+    help="Partially decoded or damaged inputs are errors (error_code damaged_input, exit 3), not warnings. "
+         "[config: video.strict, default: off]")]
 PolicyOpt = Annotated[Optional[str], typer.Option(
     "--long-clip", metavar=choices(CHOICES[("video", "long_clip_policy")]), help="Over the motion/token limits: score in windows and pool them (segments), subsample evenly into one forward (stride) or fail (error). [default: segments]")]
 
@@ -85,11 +89,12 @@ def start_console(quiet: bool, verbose: bool):
 
 
 def scoring_settings(command: str, model, config, *, prompt, device, dtype, quant, max_motion_frames,
-                     long_clip) -> tuple[Settings, ModelRef]:
+                     long_clip, strict: bool | None = None) -> tuple[Settings, ModelRef]:
     """Settings for the scoring commands (score, batch, eval); refuses a model whose prompt does not score."""
     settings, ref = resolve_settings(
         "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
-        runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
+        runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip,
+        video__strict=strict)
     require_scoring_prompt(settings, command)
     return settings, ref
 

@@ -14,13 +14,18 @@ Keys are stable; values are ``null`` where unknown (every file property on an er
 ``width height``    display size in pixels, after rotation
 ``coded_width coded_height``  stored frame size
 ``rotation``        clockwise degrees applied for display (0, 90, 180, 270)
-``avg_fps``         average frame rate, as the official decoder reads it
+``avg_fps``         average frame rate, as the official decoder reads it; for raw streams (.h264, .hevc,
+                    ...) the bitstream's rate (assumed 25 with a warning when it declares none)
 ``vfr``             variable frame rate (from packet timestamps)
 ``duration_s``      seconds
-``n_frames``        frames (video packets), as the official decoder counts them
+``n_frames``        frames a player shows (``ffprobe -count_frames``): the video packets, less those an
+                    edit list hides (the official decoder counts those too: see ``discarded_frames``)
 ``pix_fmt bit_depth``  stored pixel format and bits per sample
 ``interlaced``      interlaced frames (not deinterlaced, as in the official code)
 ``has_audio``       an audio stream is present
+``resolution_changes``  ``[{"frame", "width", "height"}, ...]``: where the display size changes mid-stream
+                    (found at key frames; ``score`` records check every frame)
+``discarded_frames``  packets an edit list hides (MP4/MOV trimmed by stream copy); 0 otherwise
 ``keyframes``       key frames that would be sampled (1 fps rule, after the long-clip policy)
 ``motion_frames``   motion (dense) frames that would be sampled
 ``keyframe_step``   r = round(avg_fps): every r-th frame is a key frame
@@ -59,8 +64,8 @@ Exit codes: 0 every file is usable, 3 at least one file is unusable (the others 
 
 KEYS = ("path", "path_bytes", "status", "error_code", "error", "container", "codec", "width", "height", "coded_width",
         "coded_height", "rotation", "avg_fps", "vfr", "duration_s", "n_frames", "pix_fmt", "bit_depth",
-        "interlaced", "has_audio", "keyframes", "motion_frames", "keyframe_step", "motion_stride", "policy",
-        "warnings")
+        "interlaced", "has_audio", "resolution_changes", "discarded_frames", "keyframes", "motion_frames",
+        "keyframe_step", "motion_stride", "policy", "warnings")
 
 
 def probe(
@@ -123,6 +128,7 @@ def probe_one(path: str, settings) -> dict[str, Any]:
         row.update(dict.fromkeys(KEYS[KEYS.index("container"):]), status="error", error_code=exc.code,
                    error=exc.one_line(), warnings=[])
         return row
+    row["resolution_changes"] = [{"frame": i, "width": w, "height": h} for i, w, h in info.resolution_changes]
     row.update(avg_fps=round(info.avg_fps, 4), duration_s=round(info.duration_s, 3),
                keyframes=len(plan.keyframe_indices), motion_frames=len(plan.motion_indices),
                keyframe_step=plan.keyframe_step, motion_stride=plan.motion_stride, policy=plan.policy,

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt,
+                      PolicyOpt, StrictOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt,
                       VerboseOpt, check_format, model_label, require_stalling_prompt, scoring_settings,
                       start_console)
 from .segments import FailSegmentOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
@@ -22,6 +22,8 @@ EXAMPLES = """Examples:
   vqa2 score a.mp4 b.mkv --format json > scores.json
 
   vqa2 score encode.mp4 --fail-under 0.6 --format jsonl   # CI gate: exit 1 below 0.6
+
+  vqa2 score encode.mp4 --strict --fail-under 0.6   # damaged or truncated: exit 3, not a score
 
   vqa2 score stream.mp4 --model streaming-scorer --stalling 000011110000
 
@@ -36,7 +38,8 @@ EXAMPLES = """Examples:
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. Exit codes: 0 ok, 1 a score is below
---fail-under or a window below --fail-segment-under, 2 usage error, 3 some inputs unreadable (takes precedence over 1), 4 model error, 130 Ctrl-C.
+--fail-under or a window below --fail-segment-under, 2 usage error, 3 some inputs unreadable, or damaged under
+--strict (takes precedence over 1), 4 model error, 130 Ctrl-C.
 
 One process for many files is the fast path: importing torch/transformers and loading the weights happen once
 per process, so score many files in one command (or use vqa2 batch), not one process per file. -v prints
@@ -64,6 +67,7 @@ def score(
     segments_csv: SegmentsCsvOpt = None,
     fail_segment_under: FailSegmentOpt = None,
     plot: PlotOpt = None,
+    strict: StrictOpt = None,
     offline: OfflineOpt = False,
     server: ServerOpt = None,
     server_paths: ServerPathsOpt = False,
@@ -84,7 +88,8 @@ def score(
         from ..serve.client import collect_options, run_remote_scoring, segment_request
 
         options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
-                                  max_motion_frames=max_motion_frames, long_clip=long_clip, stalling=stalling,
+                                  max_motion_frames=max_motion_frames, long_clip=long_clip, strict=strict,
+                                  stalling=stalling,
                                   stalling_style=stalling_style if stalling is not None else None)
         flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot": plot}
         implied = any(v is not None for v in flags.values())
@@ -93,7 +98,8 @@ def score(
         raise typer.Exit(int(run_remote_scoring(files_, urls, options, fmt, fail_under, server_paths, console,
                                                 window_flags=flags)))
     settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
-                                     max_motion_frames=max_motion_frames, long_clip=long_clip)
+                                     max_motion_frames=max_motion_frames, long_clip=long_clip,
+                                     strict=strict)
     settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,
                                         fail_segment_under=fail_segment_under, plot=plot, n_files=len(files))
     stall = parse_stalling(stalling, stalling_style)

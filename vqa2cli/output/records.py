@@ -23,6 +23,7 @@ SCORE_COLUMNS = (
     "duration_s", "avg_fps", "width", "height", "keyframes", "motion_frames", "sampling_policy",
     "model", "revision", "dtype", "quant", "decode_s", "infer_s",
     "size_bytes", "mtime", "error_code", "error", "path_bytes",
+    "decoded_frames",  # appended last: existing column positions never move
 )
 
 
@@ -133,6 +134,7 @@ class ScoreRecord(_Result):
             "decode_s": d["timing"].get("decode_s"), "infer_s": d["timing"].get("infer_s"),
             "size_bytes": self.input.get("size_bytes"), "mtime": self.input.get("mtime"),
             "error_code": self.error_code, "error": self.error, "path_bytes": path_bytes(self.path),
+            "decoded_frames": self.input.get("decoded_frames"),
         }
         # p_<level> columns follow the card's level order; the default card's words fill SCORE_COLUMNS.
         for i, column in enumerate(("p_high", "p_good", "p_fair", "p_poor", "p_low")):

@@ -9,9 +9,20 @@ Inputs, each one of:
   lines and lines starting with ``#`` skipped; relative paths are relative to the current folder).
 - a **file** path: always taken as given (a missing or broken file gets an error row, never a skip).
 
-Files met inside folders or globs are videos when their extension is a known video container
-(case-insensitive) or, for an unknown extension, when their first bytes are a video container's
-magic number (no probe). Everything else is counted as ignored. The result is sorted by path.
+Files met inside folders or globs are videos when the decoder can open them (``vqa2 score`` would):
+
+1. a known video container or raw-stream extension (case-insensitive), including raw elementary streams
+   as encoders and cameras write them (``.264``/``.h264``/``.avc``, ``.265``/``.hevc``, ``.266``, ``.m2v``,
+   ``.obu``, ``.ivf``, ``.vc1``, ``.y4m``, ...);
+2. otherwise (unknown or no extension, a wrong one) their first bytes: a container's magic number or a
+   raw stream's start code (H.264/HEVC Annex B, MPEG-1/2/4 video, VC-1, AV1 OBUs);
+3. otherwise FFmpeg's own probe (:func:`ffmpeg_video`, a few KiB read): a video stream in a demuxer
+   that is not a text or still-image reader.
+
+Files whose extension says they are certainly not video (``.txt``, ``.m4a``, ``.jpg``, ...) are skipped
+unless their magic bytes say video and FFmpeg confirms a video stream (a video under a wrong name); hidden
+entries and special files are skipped unread. Every skipped path keeps its reason
+(``Discovery.reasons``; :meth:`Discovery.skip_counts` counts them by reason). The result is sorted by path.
 """
 
 from __future__ import annotations
@@ -28,7 +39,8 @@ from ..video.probe import file_stat  # noqa: F401  (re-exported: batch reads it 
 VIDEO_EXTENSIONS = frozenset("""
 3g2 3gp amv asf avi bik dav divx dv f4v flv gif h264 h265 hevc ivf m1v m2t m2ts m2v m4v mj2 mjpeg mjpg
 mk3d mkv mov mp4 mpe mpeg mpg mts mxf nut nsv ogv qt rm rmvb roq swf ts vob webm wmv wtv y4m yuv4mpeg
-""".split())
+264 265 266 h26l 26l avc x264 x265 h266 vvc mpv m4v obu vc1 rcv cavs avs2 avs3 drc vc2 cmp
+""".split())  # last line: raw elementary streams (FFmpeg's raw demuxers' extensions)
 # Common companions of videos that are certainly not video: skipped without reading them.
 NOT_VIDEO_EXTENSIONS = frozenset("""
 aac ac3 aiff bmp csv db doc docx flac heic htm html ini jpeg jpg json jsonl log m4a md mp3 nfo ogg
@@ -36,6 +48,14 @@ opus pdf png py sh srt ssa ass sub svg tif tiff toml tsv txt vtt wav webp xml ya
 """.split())
 GLOB_CHARS = frozenset("*?[")
 SNIFF_BYTES = 400
+# FFmpeg demuxers that open almost anything or one still image: never evidence of a video.
+NOT_VIDEO_DEMUXERS = frozenset({"tty", "image2", "bin", "idf", "xbin", "adf", "ansi", "lavfi", "data"})
+
+# Skip reasons (Discovery.reasons values).
+SKIP_HIDDEN = "hidden"
+SKIP_SPECIAL = "not a regular file"
+SKIP_EXTENSION = "not video (extension)"
+SKIP_CONTENT = "not video (content)"
 
 
 @dataclass(frozen=True)
@@ -51,6 +71,19 @@ class Discovery:
     videos: list[VideoFile] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # non-video files, hidden entries
     empty_globs: list[str] = field(default_factory=list)  # patterns that matched nothing
+    reasons: dict[str, str] = field(default_factory=dict)  # ignored path → why (SKIP_* above)
+
+    def skip(self, path: str, reason: str) -> None:
+        self.ignored.append(path)
+        self.reasons[path] = reason
+
+    def skip_counts(self) -> dict[str, int]:
+        """How many paths were skipped for each reason, most frequent first."""
+        counts: dict[str, int] = {}
+        for path in self.ignored:
+            reason = self.reasons.get(path, SKIP_CONTENT)
+            counts[reason] = counts.get(reason, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def sort(self) -> None:
         """Sorted by path; a file named twice (``dir/a.mp4``, ``/abs/dir/a.mp4``) is kept as first named."""
@@ -93,7 +126,44 @@ def _looks_like_video(head: bytes) -> bool:
         b"\x06\x0e\x2b\x34\x02\x05\x01\x01",  # MXF header partition
         b"nut/multimedia container",
     )
-    return head.startswith(magics)
+    return head.startswith(magics) or _raw_stream_start(head)
+
+
+def _raw_stream_start(head: bytes) -> bool:
+    """A raw elementary stream: AV1 OBUs (temporal delimiter, then a sequence header), or a start code
+    ``00 00 01`` after zero bytes only, followed by an H.264/HEVC NAL header or an MPEG-4 part 2 / VC-1
+    start code that begins a stream (MPEG-1/2 sequence headers are in the magic numbers)."""
+    if head.startswith(b"\x12\x00\x0a"):
+        return True
+    body = head.lstrip(b"\x00")
+    zeros = len(head) - len(body)
+    if zeros < 2 or not body.startswith(b"\x01") or len(body) < 3:
+        return False
+    code, nxt = body[1], body[2]
+    kind, ref = code & 0x1F, code >> 5
+    if code & 0x80 == 0 and ((kind in (5, 7) and ref) or (kind in (6, 9) and not ref)):
+        return True  # H.264: IDR, SPS (nal_ref_idc > 0); SEI, access unit delimiter (nal_ref_idc 0)
+    hevc = (code >> 1) & 0x3F
+    if code & 0x80 == 0 and hevc in (16, 17, 18, 19, 20, 21, 32, 33, 34, 35, 39) and nxt & 0x07:
+        return True  # HEVC: IRAP slice, VPS, SPS, PPS, AUD, prefix SEI (temporal id + 1 > 0)
+    # MPEG-4 part 2: visual object sequence, or a video object followed by its layer; VC-1 sequence header
+    return code in (0xB0, 0x0F) or (code <= 0x1F and b"\x00\x00\x01\x20" in head[:64])
+
+
+def ffmpeg_video(path: str | os.PathLike) -> bool:
+    """FFmpeg's probe (a few KiB): does the file open with a video stream in a demuxer that is not a text
+    or still-image reader? For files that neither their extension nor their magic bytes identify."""
+    import av
+
+    try:
+        with av.open(str(path), options={"probesize": "65536", "analyzeduration": "0"}) as container:
+            names = set(container.format.name.split(","))
+            if names & NOT_VIDEO_DEMUXERS or any(n.endswith("_pipe") for n in names):
+                return False
+            cover = av.stream.Disposition.attached_pic
+            return any(not s.disposition & cover for s in container.streams.video)
+    except Exception:  # noqa: BLE001 - any failure to open means "not a video" here
+        return False
 
 
 def is_video_name(name: str) -> bool | None:
@@ -108,26 +178,29 @@ def is_video_name(name: str) -> bool | None:
 
 def _classify(path: str, found: Discovery, key: str) -> None:
     verdict = is_video_name(os.path.basename(path))
-    if verdict is None:
-        verdict = sniff_video(path)
-    if verdict:
+    if verdict is False:  # a video under a wrong name still counts: magic bytes, confirmed by FFmpeg
+        if sniff_video(path) and ffmpeg_video(path):
+            found.videos.append(VideoFile(path, key))
+        else:
+            found.skip(path, SKIP_EXTENSION)
+    elif verdict or sniff_video(path) or ffmpeg_video(path):
         found.videos.append(VideoFile(path, key))
     else:
-        found.ignored.append(path)
+        found.skip(path, SKIP_CONTENT)
 
 
 def _walk(root: str, recursive: bool, found: Discovery) -> None:
     for dirpath, dirnames, filenames in os.walk(root):
         if recursive:
             for name in [d for d in dirnames if d.startswith(".")]:
-                found.ignored.append(os.path.join(dirpath, name) + os.sep)
+                found.skip(os.path.join(dirpath, name) + os.sep, SKIP_HIDDEN)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         else:
             dirnames[:] = []
         for name in filenames:
             path = os.path.normpath(os.path.join(dirpath, name))
             if name.startswith(".") or not os.path.isfile(path):
-                found.ignored.append(path)
+                found.skip(path, SKIP_HIDDEN if name.startswith(".") else SKIP_SPECIAL)
                 continue
             _classify(path, found, os.path.relpath(path, root))
 

@@ -39,7 +39,9 @@ def check_or_write(output: str, settings: Settings, *, resume: bool, write: bool
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{path}: unreadable settings record ({exc})", "delete it to resume anyway") from exc
         old, new = _flat(recorded), _flat(config)
-        changed = sorted(f"{s}.{k}" for s, k in old.keys() | new.keys() if old.get((s, k)) != new.get((s, k)))
+        added = _flat(Settings().to_dict())  # a key newer than the record ran with its default then
+        changed = sorted(f"{s}.{k}" for s, k in old.keys() | new.keys()
+                         if old.get((s, k), added.get((s, k))) != new.get((s, k)))
         if changed:
             raise UsageError(f"{output} was written with other settings ({', '.join(changed)})",
                              "resume with the same model and flags, or start again with --overwrite")

@@ -66,7 +66,7 @@ def clip_shapes(paths: list[str | Path], limit: int = 8) -> list[tuple[int, floa
 def error_record(path: str | Path, exc: InputError, settings: Settings) -> ScoreRecord:
     """The ``status="error"`` row for a video that could not be scored (code, one-line message, file stat)."""
     rec = error_score_record(str(path), exc.code, exc.one_line(), config=settings.to_dict())
-    rec.input = _file_stat(path)
+    rec.input = {**getattr(exc, "input", {}), **_file_stat(path)}  # damaged_input: n_frames, decoded_frames
     return rec
 
 
@@ -85,10 +85,18 @@ def _file_stat(path: str | Path) -> dict[str, Any]:
     return stat.as_dict() if stat is not None else {}
 
 
-def _input_section(path: str | Path, info) -> dict[str, Any]:
+def _input_section(path: str | Path, clip) -> dict[str, Any]:
+    """The record's ``input``: the probe's facts (frames as a player shows them), what the decoder
+    returned (``decoded_frames``, ``damaged_frames``), every size change, and the file's stat."""
+    info = clip.info
     fields = ("container", "codec", "width", "height", "rotation", "avg_fps", "vfr", "duration_s",
               "n_frames", "pix_fmt", "bit_depth", "interlaced")
-    return {**{f: getattr(info, f, None) for f in fields}, **_file_stat(path)}
+    decoded = {
+        "decoded_frames": clip.decoded_frames, "damaged_frames": clip.damaged_frames,
+        "discarded_frames": info.discarded_frames,
+        "resolution_changes": [{"frame": i, "width": w, "height": h} for i, w, h in clip.resolution_changes],
+    }
+    return {**{f: getattr(info, f, None) for f in fields}, **decoded, **_file_stat(path)}
 
 
 def _sampling_section(clip, inputs: ModelInputs, settings: Settings) -> dict[str, Any]:
@@ -236,7 +244,7 @@ class Scorer(ModelSession):
         clip = prepared.clip
         return ScoreRecord(
             path=prepared.path, score=result.score, probs=result.probs, level=result.level,
-            model=self.model_info, input=_input_section(prepared.path, clip.info),
+            model=self.model_info, input=_input_section(prepared.path, clip),
             sampling=_sampling_section(clip, prepared.inputs, self.settings),
             timing={**self._take_startup(), "decode_s": prepared.prepare_s, **timer.seconds, "infer_s": infer_s},
             peak_gpu_mem_gb=self._peak_memory(),

@@ -56,7 +56,7 @@ class SegmentingScorer(Scorer):
         from ..video.probe import probe_video
 
         start = time.perf_counter()
-        info = probe_video(path)
+        info = probe_video(path, key_sizes=False)  # both decodes below see every frame's size
         window_s, reason = self._window_for(info, stalling)
         if window_s is None:
             clip = self.decode(path, stalling=stalling, info=info)
@@ -138,7 +138,8 @@ class SegmentingScorer(Scorer):
                                f"{len(entries)} windows of {prep.window_s:g} s (long_clip_policy segments)")
         return ScoreRecord(
             path=prepared.path, score=pooled[settings.scoring.pool], probs=probs, level=max(probs, key=probs.get),
-            model=self.model_info, input=_input_section(prepared.path, info), sampling=sampling,
+            model=self.model_info, input=_input_section(prepared.path, prep.stream),
+            sampling=sampling,
             timing={"decode_s": prepared.prepare_s + sum(e["decode_s"] for e in entries),
                     "infer_s": sum(e["infer_s"] for e in entries)},
             warnings=warnings, config=settings.to_dict(),

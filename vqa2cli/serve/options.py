@@ -25,6 +25,7 @@ SCORE_OPTIONS: dict[str, str | None] = {
     "prompt": "model__prompt",
     "max_motion_frames": "video__max_motion_frames",
     "long_clip": "video__long_clip_policy",
+    "strict": "video__strict",
     "stalling": None,
     "stalling_style": None,
     "segments": None,  # --segments DURATION|auto (cli/segments.py segment_options)

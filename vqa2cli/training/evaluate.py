@@ -1,7 +1,8 @@
 """``vqa2 eval``: score a labelled set, keep per-video scores in a CSV (resumable), report correlations.
 
 Decoding runs ahead in worker threads (pipeline.prefetch) while the model scores. The scores CSV has
-one row per scored video (``SCORE_CSV_COLUMNS``), appended and fsync'd as each finishes, exactly as
+one row per scored video (``SCORE_CSV_COLUMNS``, ``decoded_frames`` appended last: files written before it
+are still resumed, their rows written without it), appended and fsync'd as each finishes, exactly as
 ``vqa2 batch`` writes its rows (:mod:`vqa2cli.pipeline.resume`): an earlier row is never rewritten, so
 Ctrl-C or a crash, even during a resumed run, loses at most the row being written. With ``resume`` the
 torn last line of a crash is dropped, and a video whose path, size and mtime match an ``ok`` row is
@@ -24,7 +25,8 @@ from .datasets import LabelRecord
 from .metrics import Correlations, correlations
 
 SCORE_CSV_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error",
-                     "size_bytes", "mtime")
+                     "size_bytes", "mtime",
+                     "decoded_frames")  # appended last; files without it are still resumed
 
 
 @dataclass
@@ -90,26 +92,41 @@ def _done_index(scores_csv: Path | None, resume: bool):
     repair_tail(str(scores_csv))
     index = DoneIndex()
     try:
-        index.add_file(OutputSpec(str(scores_csv), "csv", SCORE_CSV_COLUMNS))
+        index.add_file(OutputSpec(str(scores_csv), "csv", _file_columns(scores_csv)))
     except UsageError as exc:
         raise ConfigError(f"{scores_csv}: not a `vqa2 eval` scores CSV of this version ({exc.message})",
                           "choose another --scores-csv or delete the file") from exc
     return index
 
 
+def _file_columns(scores_csv: Path) -> tuple[str, ...]:
+    """The columns of an existing scores CSV: those before ``decoded_frames`` was appended when its header
+    says so (an older run being resumed), else this version's (a foreign header is refused when read)."""
+    older = SCORE_CSV_COLUMNS[:-1]
+    try:
+        with scores_csv.open("rb") as handle:
+            first = handle.readline()
+    except OSError:
+        return SCORE_CSV_COLUMNS
+    return older if first.rstrip(b"\r\n") == ",".join(older).encode() else SCORE_CSV_COLUMNS
+
+
 class _RowFile:
     """The scores CSV: opened for appending, each row flushed and fsync'd as it is written (OWASP: no
-    formula cells). OS errors (disk full...) are ``OutputError`` naming the file (exit 5)."""
+    formula cells). OS errors (disk full...) are ``OutputError`` naming the file (exit 5). A file of an
+    older run keeps its columns (:func:`_file_columns`)."""
 
     def __init__(self, path: Path):
         from ..output.rowfiles import fsync_dir
 
-        self.path = path
+        self.path, self.columns = path, SCORE_CSV_COLUMNS
         with _writing(path):
             self.handle = path.open("a", newline="", encoding="utf-8", errors="surrogateescape")
             if self.handle.tell() == 0:
                 self._put(SCORE_CSV_COLUMNS)
                 fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
+            else:
+                self.columns = _file_columns(path)
 
     def _put(self, cells) -> None:
         self.handle.write(csv_row_text(cells))
@@ -118,7 +135,7 @@ class _RowFile:
 
     def write(self, row: dict) -> None:
         with _writing(self.path):
-            self._put([csv_cell(row.get(c, "")) for c in SCORE_CSV_COLUMNS])
+            self._put([csv_cell(row.get(c, "")) for c in self.columns])  # no stat: empty cells
 
     def close(self) -> None:
         try:
@@ -137,12 +154,14 @@ def _scored_row(rec: LabelRecord, prepared, scorer) -> dict:
         raise prepared.error
     if prepared.error is not None:
         stat = file_stat(rec.path)
+        decoded = getattr(prepared.error, "input", {}).get("decoded_frames", "")  # damaged_input (--strict)
         return {**row, "score": "", "official_score": "", "level": "", "status": "error",
-                "error": prepared.error.one_line(), **(stat.as_dict() if stat else {})}
+                "error": prepared.error.one_line(), "decoded_frames": decoded, **(stat.as_dict() if stat else {})}
     stat, clip = prepared.value
     d = scorer.run(clip).to_dict()
     return {**row, "score": d["score"], "official_score": d["official_score"], "level": d["level"],
-            "status": "ok", "error": "", **(stat.as_dict() if stat else {})}
+            "status": "ok", "error": "", "decoded_frames": (d.get("input") or {}).get("decoded_frames", ""),
+            **(stat.as_dict() if stat else {})}
 
 
 def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,

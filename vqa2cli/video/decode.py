@@ -12,6 +12,8 @@ Deviations from the official loader (decord + ``SigLipImageProcessor``), each al
 * resize method ``"torch"`` by default: PIL's antialiased bicubic as torch implements it, within 0.1 grey
   level of PIL on average (see :mod:`vqa2cli.video.resize`); ``video.resize="pil"`` is the exact official path;
 * a missing average frame rate falls back to frames/duration (the official code crashes);
+* frames are the ones a player shows (:mod:`vqa2cli.video.probe`): an edit list's hidden packets are not
+  counted (decord counts them), raw elementary streams use the bitstream's rate, not FFmpeg's 25 fps default;
 * YUV→RGB is swscale's full-size conversion honouring the stream's colour tags, as decord's: with
   ``video.resize="pil"`` the frames equal decord 0.6.0's bit for bit for 8-bit and 4:2:2 10-bit sources, while
   10-bit 4:2:0 differs at chroma edges (decord bundles FFmpeg 4; tests/test_official_loader.py,
@@ -25,6 +27,14 @@ with a warning and the plan restricted to them (``truncated:m`` in ``plan.policy
 ``min(n_frames, max(4, r))`` of them, i.e. one key-frame interval (about 1 s) and 4 motion frames; otherwise
 :class:`~vqa2cli.errors.DecodeFailedError` is raised. A quality score from the first second of a damaged
 file is still meaningful; one from a handful of frames is not.
+
+Decoding always runs to the end of the stream (past the last sampled frame), so ``decoded_frames`` is
+every frame the decoder returned and ``damaged_frames`` those it flagged corrupt (error concealment, a
+missing reference); the records report both. With ``video.strict`` a file with fewer decoded frames than
+``n_frames``, any damaged frame, or a container the demuxer gave up on raises
+:class:`~vqa2cli.errors.DamagedInputError` (``damaged_input``, exit 3) instead of scoring with a warning.
+Every frame's size is checked: ``resolution_changes`` lists where it changes (each frame is resized
+to the model's size whatever its own).
 """
 
 from __future__ import annotations
@@ -35,8 +45,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from ..config import VideoSection
-from ..errors import DecodeFailedError
-from .probe import VideoInfo, open_container, probe_video, video_stream
+from ..errors import DamagedInputError, DecodeFailedError
+from .probe import VideoInfo, open_container, probe_video, resolution_note, size_changes, video_stream
 from .resize import FrameResizer
 from .sampling import SamplingPlan, plan_sampling, restrict_plan, tokens_per_keyframe
 
@@ -56,6 +66,9 @@ class DecodedClip:
     warnings: tuple[str, ...]
     decode_s: float
     resize: str = "torch"  # "torch" (PIL's bicubic in torch), "sws" (swscale) or "pil" (official path)
+    decoded_frames: int = 0  # frames the decoder returned (the whole stream is decoded)
+    damaged_frames: int = 0  # of those, frames flagged corrupt (error concealment, missing reference)
+    resolution_changes: tuple[tuple[int, int, int], ...] = ()  # (frame index, display width, height)
 
 
 def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, motion_copies: int = 1,
@@ -66,27 +79,69 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     number of visual tokens the prompt leaves (None: no limit); ``motion_copies`` is how often the motion
     block appears in the prompt (``settings.model.motion_copies``: 2 for the duplicated layout).
     Raises ``InputError`` subclasses (missing, empty, not a video, undecodable, over the long-clip limits
-    with ``long_clip_policy="error"``). ``info``: the clip's :func:`probe_video` result when the caller
-    already has it.
+    with ``long_clip_policy="error"``; :class:`~vqa2cli.errors.DamagedInputError` for a damaged file when
+    ``video.strict``). ``info``: the clip's :func:`probe_video` result when the caller already has it (probe
+    it with ``key_sizes=False``: the decode sees every frame's size, so the probe need not decode key frames).
     """
     resize = video.resize
     started = time.perf_counter()
-    info = info or probe_video(path)
+    info = info or probe_video(path, key_sizes=False)  # the decode below sees every frame's size
     plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
                          max_motion_frames=video.max_motion_frames, token_budget=token_budget,
                          tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
                          motion_copies=motion_copies, policy=video.long_clip_policy, source=info.path,
                          motion_frame_step=video.motion_frame_step)
     resizer = FrameResizer({video.keyframe_size, video.motion_size}, info.rotation, resize)
-    keys, motion, times, decoded, error = _decode_planned(info, plan, video, resizer)
+    out, tally = _decode_planned(info, plan, video, resizer)
+    keys, motion, times, decoded, error = out.keys, out.motion, out.times, tally.decoded, tally.error
     warnings = list(info.warnings) + list(plan.notes)
     needed = max(max(plan.keyframe_indices), max(plan.motion_indices)) + 1
-    if decoded < needed:
+    if decoded < needed:  # raises decode_failed below one key-frame interval, in either mode
         keys, motion, times, plan = _keep_partial(info, plan, keys, motion, times, decoded, error)
         warnings.append(plan.notes[-1])
+    warnings.extend(_stream_notes(info, tally, strict=video.strict, short=decoded < needed))
     return DecodedClip(info=info, plan=plan, keyframes=keys, motion_frames=motion,
                        keyframe_times=tuple(times), warnings=tuple(warnings),
-                       decode_s=time.perf_counter() - started, resize=resize)
+                       decode_s=time.perf_counter() - started, resize=resize, decoded_frames=decoded,
+                       damaged_frames=tally.damaged, resolution_changes=tally.changes(info))
+
+
+def _stream_notes(info: VideoInfo, tally: _Tally, *, strict: bool, short: bool) -> list[str]:
+    """After the whole stream was decoded: the warnings on size changes, undecodable and damaged frames, or,
+    with ``strict``, :class:`~vqa2cli.errors.DamagedInputError` when frames are missing or damaged or the
+    container is damaged. ``short``: decoding ended before the last sampled frame (the plan's note says so)."""
+    if strict and (tally.decoded < info.n_frames or tally.damaged or info.container_damaged):
+        raise _damaged(info, tally.decoded, tally.damaged, tally.error)
+    notes = []
+    changes = tally.changes(info)
+    if changes:
+        notes.append(resolution_note(_display(tally.frame_sizes[0], info), changes))
+    if tally.decoded < info.n_frames and not short:
+        notes.append(f"only {tally.decoded} of {info.n_frames} frames decodable (after the last sampled frame"
+                     + (f"; decoding failed: {tally.error})" if tally.error else ")"))
+    if tally.damaged:
+        notes.append(f"{tally.damaged} damaged frame(s) decoded with error concealment or a missing reference")
+    return notes
+
+
+def _display(size, info: VideoInfo) -> tuple[int, int]:
+    _, w, h = size
+    return (h, w) if info.rotation in (90, 270) else (w, h)
+
+
+def _damaged(info: VideoInfo, decoded: int, damaged: int, error: str | None) -> DamagedInputError:
+    """The ``--strict`` error: what was decoded, and why the rest was not."""
+    parts = [f"damaged input: {decoded} of {info.n_frames} frames decodable"]
+    if damaged:
+        parts.append(f"{damaged} of them damaged")
+    if error:
+        parts.append(f"decoding failed: {error}")
+    if info.container_damaged:
+        parts.append(f"the container is damaged: {info.container_damaged}")
+    return DamagedInputError(info.path, "; ".join(parts),
+                             "re-download or re-export the file, or drop --strict to score what decodes",
+                             input={"n_frames": info.n_frames, "decoded_frames": decoded,
+                                    "damaged_frames": damaged})
 
 
 class WindowStream:
@@ -101,49 +156,71 @@ class WindowStream:
     data) the window in progress is kept under the rule of :func:`decode_clip` (at least a key-frame interval
     and 4 frames of it decoded), later windows are dropped and ``warnings`` says so; if even the first window
     cannot be kept, :class:`~vqa2cli.errors.DecodeFailedError` is raised while iterating.
+
+    Decoding runs to the end of the stream as in :func:`decode_clip`; once iterated, ``decoded_frames``,
+    ``damaged_frames`` and ``resolution_changes`` are the whole clip's, and ``warnings`` has the same notes.
+    With ``video.strict``, no window is yielded once damage is seen (a damaged frame up to its last sampled
+    frame, decoding that ended before it, or a container the probe found damaged: then none at all): the
+    rest of the stream is only counted and :class:`~vqa2cli.errors.DamagedInputError` is raised at its end
+    (windows yielded before stay scored: their sampled frames decoded cleanly).
     """
 
     def __init__(self, info: VideoInfo, windows, video: VideoSection, resize: str):
         self.info, self.windows, self.video, self.resize = info, windows, video, resize
         self.warnings: list[str] = list(info.warnings)
+        self.decoded_frames = self.damaged_frames = 0
+        self.resolution_changes: tuple[tuple[int, int, int], ...] = ()
 
     def __iter__(self):
         resizer = FrameResizer({self.video.keyframe_size, self.video.motion_size}, self.info.rotation,
                                self.resize)
-        stream = _decode_stream(self.info, [w.plan for w in self.windows], self.video, resizer)
-        started = time.perf_counter()
-        for window, (out, decoded, error) in zip(self.windows, stream):
-            plan, keys, motion, times = window.plan, out.keys, out.motion, out.times
-            notes = list(plan.notes)
-            short = decoded < max(max(plan.keyframe_indices), max(plan.motion_indices)) + 1
-            if short:
-                got = decoded - window.start
-                if window.index > 0 and got < min(window.n_frames, max(4, plan.keyframe_step)):
-                    self.warnings.append(f"decoding ended after {decoded} of {self.info.n_frames} frames: "
-                                         f"windows {window.index}-{len(self.windows) - 1} not scored")
-                    return
-                keys, motion, times, plan = _keep_partial(self.info, plan, keys, motion, times, decoded, error)
-                notes.append(plan.notes[-1])
-            info = replace(self.info, n_frames=window.n_frames, duration_s=window.duration_s)
-            yield window, DecodedClip(info=info, plan=plan, keyframes=keys, motion_frames=motion,
-                                      keyframe_times=tuple(times), warnings=tuple(notes),
-                                      decode_s=time.perf_counter() - started, resize=self.resize)
-            if short:
-                if window.index + 1 < len(self.windows):
-                    self.warnings.append(f"decoding ended after {decoded} of {self.info.n_frames} frames: "
-                                         f"windows {window.index + 1}-{len(self.windows) - 1} not scored")
-                return
+        tally = _Tally(count_only=self.video.strict and bool(self.info.container_damaged))
+        stream = _decode_stream(self.info, [w.plan for w in self.windows], self.video, resizer, tally)
+        started, short, windows = time.perf_counter(), False, iter(self.windows)
+        for out, decoded, error in stream:
+            window = next(windows)
+            short = decoded < max(max(window.plan.keyframe_indices), max(window.plan.motion_indices)) + 1
+            clip = self._window_clip(window, out, decoded, error, short, started)  # decode_failed as decode_clip
+            if self.video.strict and (tally.damaged or short):
+                tally.count_only = True  # DamagedInputError at the end of the stream: score nothing more
+                continue
+            if clip is not None:
+                yield window, clip
+            if short and (clip is None or window.index + 1 < len(self.windows)):
+                self.warnings.append(f"decoding ended after {decoded} of {self.info.n_frames} frames: "
+                                     f"windows {window.index + (clip is not None)}-{len(self.windows) - 1} "
+                                     "not scored")
             started = time.perf_counter()
+        self.warnings.extend(_stream_notes(self.info, tally, strict=self.video.strict, short=short))
+        self.decoded_frames, self.damaged_frames = tally.decoded, tally.damaged
+        self.resolution_changes = tally.changes(self.info)
+
+    def _window_clip(self, window, out: _Collector, decoded: int, error: str | None, short: bool,
+                     started: float):
+        """The window as a :class:`DecodedClip`; None for a later window cut below a key-frame interval."""
+        plan, keys, motion, times = window.plan, out.keys, out.motion, out.times
+        notes = list(plan.notes)
+        if short:
+            got = decoded - window.start
+            if window.index > 0 and got < min(window.n_frames, max(4, plan.keyframe_step)):
+                return None
+            keys, motion, times, plan = _keep_partial(self.info, plan, keys, motion, times, decoded, error)
+            notes.append(plan.notes[-1])
+        info = replace(self.info, n_frames=window.n_frames, duration_s=window.duration_s)
+        return DecodedClip(info=info, plan=plan, keyframes=keys, motion_frames=motion,
+                           keyframe_times=tuple(times), warnings=tuple(notes),
+                           decode_s=time.perf_counter() - started, resize=self.resize)
 
 
 def decode_windows(path, video: VideoSection, window_s: float, *, token_budget: int | None = None,
                    motion_copies: int = 1, info: VideoInfo | None = None) -> WindowStream:
     """Plan ``path``'s windows of about ``window_s`` seconds and return the stream that decodes them in one
     pass (nothing is decoded until it is iterated). Variable-frame-rate clips are cut by presentation time
-    (one extra demux pass reads the timestamps). Raises ``InputError`` subclasses."""
+    (one extra demux pass reads the timestamps). Raises ``InputError`` subclasses. ``info``: the clip's
+    :func:`probe_video` result when the caller already has it (probed with ``key_sizes=False``)."""
     from .segments import plan_windows
 
-    info = info or probe_video(path)
+    info = info or probe_video(path, key_sizes=False)  # the stream sees every frame's size
     times = presentation_times(info) if info.vfr else None
     windows = plan_windows(info.n_frames, info.avg_fps, window_s, keyframe_fps=video.keyframe_fps,
                            max_motion_frames=video.max_motion_frames, token_budget=token_budget,
@@ -210,58 +287,95 @@ class _Collector:
             self.motion[row] = out[self.small]
 
 
+class _Tally:
+    """Every frame the decoder returned, to the end of the stream: count, corrupt flags, sizes, the error
+    that ended decoding. ``count_only``: stop converting planned frames (strict mode found damage)."""
+
+    def __init__(self, count_only: bool = False):
+        self.decoded, self.damaged, self.error, self.count_only = 0, 0, None, count_only
+        self.frame_sizes: list[tuple[int, int, int]] = []  # (index, coded w, h): first frame, then changes
+
+    def check(self, frame, index: int) -> None:
+        """Count a damaged frame and note where the frame size changes."""
+        self.damaged += bool(frame.is_corrupt)
+        if not self.frame_sizes or self.frame_sizes[-1][1:] != (frame.width, frame.height):
+            self.frame_sizes.append((index, frame.width, frame.height))
+
+    def changes(self, info: VideoInfo) -> tuple[tuple[int, int, int], ...]:
+        """``(frame index, display width, height)`` after the first frame, where the size changes."""
+        return size_changes(self.frame_sizes, info.rotation)
+
+
 def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, resizer: FrameResizer):
-    """One decode pass; returns (keys, motion, times, frames decoded, error text or None)."""
-    for out, decoded, error in _decode_stream(info, [plan], video, resizer):
-        return out.keys, out.motion, out.times, decoded, error
+    """One decode pass over the whole stream; returns (collector, tally)."""
+    tally, out = _Tally(), None
+    for out, _, _ in _decode_stream(info, [plan], video, resizer, tally):
+        pass
+    return out, tally
 
 
-def _decode_stream(info: VideoInfo, plans, video: VideoSection, resizer: FrameResizer):
-    """One decode pass over the clip, yielding ``(collector, frames decoded so far, error or None)`` for each
-    plan of ``plans`` (ascending, non-overlapping frame ranges) as soon as its last planned frame is resized.
+def _decode_stream(info: VideoInfo, plans, video: VideoSection, resizer: FrameResizer, tally: _Tally):
+    """One decode pass over the whole stream, yielding ``(collector, frames decoded so far, error or None)``
+    for each plan of ``plans`` (ascending, non-overlapping frame ranges) as soon as its last planned frame is
+    resized; ``tally`` counts every frame to the end of the stream (it is final once the generator ends).
 
     The decoder (FFmpeg's own threads) and the resize (one worker thread; swscale and torch release the
     GIL) run in parallel. At most ``IN_FLIGHT`` full-size frames wait for their resize; each is dropped once
-    resized. When decoding ends early (end of data or an error) the plan in progress is yielded with the
-    frames it got and the rest are not.
+    resized. Frames after the last planned one are only counted (size, corrupt flag), not converted. When
+    decoding ends early (end of data or an error) the plan in progress is yielded with the frames it got and
+    the rest are not; after an error the decoder is drained, so the count does not depend on thread timing.
     """
-    import av
-
     plans = iter(plans)
-    out = _Collector(next(plans), video)
-    index, start, error, done = -1, None, None, False
+    out = None if tally.count_only else _Collector(next(plans), video)
+    index, start = -1, None
     pending: deque = deque()
     pool = ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize")
     with open_container(info.path) as container, pool:
         stream = video_stream(container, info.path)
         stream.thread_type = "AUTO"
         stream.thread_count = video.decode_threads
+        frames = _frames(container, stream, tally)
         try:
-            for frame in container.decode(stream):
+            for frame in frames:
                 index += 1
+                tally.check(frame, index)
+                if out is None:
+                    continue
                 start = frame.time if start is None else start
                 sizes = out.sizes(index)
                 if sizes:
-                    seconds = _seconds(frame, start, index, info.avg_fps)
+                    seconds = _seconds(frame, start, index, info)
                     pending.append((index, seconds, pool.submit(resizer, frame, sizes)))
                 while len(pending) > IN_FLIGHT:
                     _finish(pending.popleft(), out, info.path)
                 if index >= out.last:
                     while pending:
                         _finish(pending.popleft(), out, info.path)
-                    yield out, index + 1, None
-                    following = next(plans, None)
-                    if following is None:
-                        done = True
-                        break
-                    out = _Collector(following, video)
-        except av.error.FFmpegError as exc:
-            error = exc.strerror or type(exc).__name__
+                    yield out, index + 1, tally.error
+                    following = None if tally.count_only else next(plans, None)
+                    out = None if following is None else _Collector(following, video)
         finally:
+            frames.close()
             while pending:
                 _finish(pending.popleft(), out, info.path)
-    if not done:
-        yield out, index + 1, error
+    tally.decoded = index + 1
+    if out is not None:
+        yield out, index + 1, tally.error
+
+
+def _frames(container, stream, tally: _Tally):
+    """Every frame of ``stream``; at a decode error, ``tally.error`` is set and the frames of the packets
+    before it that the decoder still holds are flushed (then the generator ends)."""
+    import av
+
+    try:
+        yield from container.decode(stream)
+    except av.error.FFmpegError as exc:
+        tally.error = exc.strerror or type(exc).__name__
+        try:
+            yield from stream.decode(None)
+        except av.error.FFmpegError:
+            pass
 
 
 def _finish(item, out: _Collector, path: str) -> None:
@@ -276,9 +390,11 @@ def _finish(item, out: _Collector, path: str) -> None:
     out.store(index, seconds, resized)
 
 
-def _seconds(frame, start, index: int, fps: float) -> float:
-    if frame.time is None or start is None:
-        return index / fps
+def _seconds(frame, start, index: int, info: VideoInfo) -> float:
+    """Seconds from the first frame: its timestamp, or ``index / avg_fps`` for raw streams (whose
+    timestamps, if any, are the demuxer's guesses), timestamps that restart, and frames without one."""
+    if info.raw_stream or info.timestamp_restarts or frame.time is None or start is None:
+        return index / info.avg_fps
     return round(frame.time - start, 6)
 
 

@@ -1,15 +1,27 @@
-"""What a video file holds, measured the way the official decoder (decord) sees it, with PyAV.
+"""What a video file holds, as a player shows it (ffprobe's view of the shown frames), with PyAV.
 
-* ``n_frames``: decord's ``len(vr)`` is the number of packets of the video stream (it indexes every packet
-  on open). We count the stream's non-empty packets in one demux pass (zero-size packets, e.g. AVI drop
-  markers, decode to nothing and are not counted).
+* ``n_frames``: the frames a player shows, which is what ``ffprobe -count_frames`` counts: the stream's
+  non-empty packets (zero-size packets, e.g. AVI drop markers, decode to nothing) minus those an **edit
+  list** hides (MP4/MOV trimmed by stream copy: FFmpeg flags the packets before the edit's start
+  ``discard`` and the decoder drops their frames). The official decoder (decord) counts every packet, so
+  on such files its frame ``i`` is our frame ``i - discarded_frames``; ``discarded_frames`` and a
+  warning say so. On files without an edit list both counts are the same (the official numbers).
 * ``avg_fps``: decord's ``get_avg_fps()`` is the stream's ``avg_frame_rate`` (not ``r_frame_rate``). When it
-  is missing or 0 (the official code then crashes) we use ``n_frames / duration`` and warn.
+  is missing or 0 (the official code then crashes) we use ``n_frames / duration`` and warn. **Raw
+  elementary streams** (``.h264``, ``.hevc``, ``.m2v``, ``.obu``, ...: demuxers without timestamps) have no
+  container rate, only FFmpeg's default of 25 fps: we use the rate the bitstream declares (FFmpeg's guessed
+  rate, e.g. the H.264 SPS timing) and, when the bitstream has none, assume FFmpeg's default and warn.
 * ``rotation``: clockwise degrees (0/90/180/270) the stored frames must be turned to be displayed, from the
   display matrix (decord and the ffmpeg CLI apply it too); ``width``/``height`` are the display size.
+* ``resolution_changes``: ``(frame index, width, height)`` where the display size changes mid-stream
+  (e.g. concatenated transport streams); probe finds them by decoding key frames (where an H.264/HEVC/
+  MPEG-2 stream can change size), :func:`~vqa2cli.video.decode.decode_clip` by looking at every frame.
+  Every frame is resized to the model's size whatever its own size; a warning lists the changes.
 * ``vfr``: packet durations (from sorted pts) differ by more than 10 %. Sampling still follows the official
   frame-count rule; the warning says so, and key-frame times come from the real timestamps.
-* ``duration_s``: span of the packet timestamps (first pts to last pts + its duration), else the container's.
+* ``duration_s``: span of the shown packets' timestamps (first pts to last pts + its duration), else the
+  container's; for raw streams ``n_frames / avg_fps``; when timestamps restart mid-stream (concatenated
+  streams) the sum of the packet durations.
 * ``interlaced``/``pix_fmt``/``bit_depth``: from the first decoded frame (frames are not deinterlaced,
   as in the official decoder).
 """
@@ -27,6 +39,7 @@ from ..errors import (CorruptContainerError, DecodeFailedError, EmptyFileError, 
 
 DECODER_TO_CODEC = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx-vp9": "vp9", "libvpx": "vp8"}
 VFR_TOLERANCE = 0.10
+KEY_DECODE_GAP = 8  # probe decodes a key frame for its size when at least this many packets follow the last
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,11 @@ class VideoInfo:
     interlaced: bool
     has_audio: bool
     warnings: tuple[str, ...]
+    resolution_changes: tuple[tuple[int, int, int], ...] = ()  # (frame index, display width, height)
+    discarded_frames: int = 0  # packets an edit list hides (counted by the official decoder, not shown)
+    raw_stream: bool = False  # no container timestamps: frame times are index / avg_fps
+    timestamp_restarts: int = 0  # times the timestamps go back (concatenated streams): times from indices
+    container_damaged: str | None = None  # demuxer error or evidence of truncation (n_frames: what was read)
 
 
 class FileStat(NamedTuple):
@@ -142,43 +160,202 @@ def display_rotation(frame) -> int:
     return int(round(-frame.rotation / 90.0)) % 4 * 90
 
 
-def _scan_packets(container, stream, path: Path, warnings: list[str]):
-    """One demux pass: packet pts/durations, and the first decoded frame (rotation, format)."""
+@dataclass
+class _Scan:
+    """What one demux pass saw. ``times``: (pts, duration) of the shown packets, sorted; ``sizes``:
+    (pts, decode position, coded width, height) of the decoded key frames."""
+
+    count: int = 0
+    discarded: int = 0
+    times: list = None
+    sizes: list = None
+    fed: list = None  # (pts, decode position) of key packets sent to the decoder, not yet out
+    first: object = None
+    error: str | None = None  # the demuxer's error when it stopped early
+    end_s: float = 0.0  # latest packet end (audio or video), seconds on the container's clock
+    restarts: int = 0  # decode timestamps that go backwards: concatenated streams
+    durations: int = 0  # sum of the shown packets' durations, in time_base units
+
+
+def _decode_sizes(stream, packet, scan: _Scan) -> None:
+    """Decode one packet (None: flush); each frame's size is stored with its packet's decode position,
+    matched through ``scan.fed`` by pts (frames leave the decoder in display order, possibly later)."""
     import av
 
-    times, first, count = [], None, 0
+    if packet is not None and scan.first is not None:
+        scan.fed.append((packet.pts, scan.count - 1))
     try:
-        for packet in container.demux(stream):
+        frames = stream.decode(packet)
+    except av.error.FFmpegError:
+        return
+    for frame in frames:
+        position = 0 if scan.first is None else None
+        scan.first = frame if scan.first is None else scan.first
+        for i, (pts, pos) in enumerate(scan.fed):
+            if pts == frame.pts or pts is None or frame.pts is None:
+                position = pos
+                del scan.fed[: i + 1]
+                break
+        if position is not None:
+            scan.sizes.append((frame.pts, position, frame.width, frame.height))
+
+
+def _scan_packets(container, stream, path: Path, warnings: list[str], key_sizes: bool = True) -> _Scan:
+    """One demux pass: shown packets' pts/durations, the first frame decoded (format, rotation) and, with
+    ``key_sizes``, key frames decoded for their size (at most one per ``KEY_DECODE_GAP`` packets)."""
+    import av
+
+    scan = _Scan(times=[], sizes=[], fed=[])
+    last_key, last_dts = -KEY_DECODE_GAP, None
+    try:
+        for packet in container.demux(stream, *container.streams.audio):
             if packet.size == 0:
                 continue
-            count += 1
-            ts = packet.pts if packet.pts is not None else packet.dts
-            if ts is not None:
-                times.append((ts, packet.duration or 0))
-            if first is None:
-                try:
-                    frames = stream.decode(packet)
-                except av.error.FFmpegError:
-                    frames = []
-                first = frames[0] if frames else None
+            _track_end(packet, scan)
+            if packet.stream is not stream:
+                continue
+            if packet.is_discard:
+                scan.discarded += 1
+            else:
+                scan.count += 1
+                ts = packet.pts if packet.pts is not None else packet.dts
+                if ts is not None:
+                    scan.times.append((ts, packet.duration or 0))
+                scan.durations += packet.duration or 0
+                if packet.dts is not None and last_dts is not None and packet.dts < last_dts:
+                    scan.restarts += 1
+                last_dts = packet.dts if packet.dts is not None else last_dts
+            due = key_sizes and packet.is_keyframe and scan.count - last_key >= KEY_DECODE_GAP
+            if scan.first is None or due:
+                last_key = scan.count
+                _decode_sizes(stream, packet, scan)
     except av.error.FFmpegError as exc:
-        warnings.append(f"container damaged after {count} packets ({exc.strerror}); the rest is ignored")
-    if first is None and count:
-        try:
-            first = next(iter(stream.decode(None)), None)
-        except av.error.FFmpegError:
-            first = None
-    if count == 0 or first is None:
-        raise DecodeFailedError(str(path), f"no decodable video frame ({count} video packets)",
+        scan.error = exc.strerror or type(exc).__name__
+        warnings.append(f"container damaged after {scan.count} packets ({scan.error}); the rest is ignored")
+    if scan.count:
+        _decode_sizes(stream, None, scan)
+    if scan.count == 0 or scan.first is None:
+        raise DecodeFailedError(str(path), f"no decodable video frame ({scan.count} video packets)",
                                 "the file is truncated or damaged; re-download or re-export it")
-    return count, sorted(times), first
+    scan.times.sort()
+    return scan
 
 
-def _timing(stream, container, n: int, times, warnings: list[str]) -> tuple[float, float, bool]:
+def _track_end(packet, scan: _Scan) -> None:
+    if packet.pts is not None and packet.time_base:
+        scan.end_s = max(scan.end_s, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+
+
+def truncation(container, path: Path, scan: _Scan, raw: bool) -> str | None:
+    """Evidence that the file was cut short although every packet read cleanly: a transport stream that
+    ends inside a 188/192-byte packet, a Matroska/WebM Segment declared longer than the file, or packets
+    ending well before the duration the header declares (more than 1 s and 5 % short; audio counts, so a
+    longer audio track is no false alarm)."""
+    size = path.stat().st_size
+    if container.format.name.split(",")[0] == "mpegts" and size % 188 and size % 192:
+        return "the file ends inside a transport-stream packet (truncated)"
+    if "matroska" in container.format.name:
+        end = matroska_segment_end(path)
+        if end is not None and end > size:
+            return f"the file ends at byte {size} of the {end} its Matroska segment declares (truncated)"
+    declared = (container.duration or 0) / 1_000_000
+    if raw or declared <= 0 or scan.restarts or not scan.end_s:
+        return None
+    seen = scan.end_s - (container.start_time or 0) / 1_000_000
+    if declared - seen > max(1.0, 0.05 * declared):
+        return f"the packets end at {seen:.2f} s of the {declared:.2f} s the header declares (truncated)"
+    return None
+
+
+def _ebml_vint(data: bytes, pos: int, strip_marker: bool) -> tuple[int, int] | None:
+    """(value, next position) of the EBML variable-length integer at ``pos``; None if malformed."""
+    if pos >= len(data) or data[pos] == 0:
+        return None
+    length = 8 - data[pos].bit_length() + 1
+    if pos + length > len(data):
+        return None
+    value = int.from_bytes(data[pos:pos + length], "big")
+    if strip_marker:
+        value &= (1 << (7 * length)) - 1
+    return value, pos + length
+
+
+def matroska_segment_end(path: Path) -> int | None:
+    """Byte offset where the Matroska/WebM Segment declares it ends (EBML header, then the Segment
+    element's size); None when unknown (live-written files use the "unknown size" value)."""
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    header = _ebml_vint(head, 0, False)  # EBML header element: id 0x1A45DFA3, then its size
+    size = _ebml_vint(head, header[1], True) if header and header[0] == 0x1A45DFA3 else None
+    segment = _ebml_vint(head, size[1] + size[0], False) if size else None
+    if not segment or segment[0] != 0x18538067:
+        return None
+    length = _ebml_vint(head, segment[1], True)
+    if length is None or length[0] == (1 << (7 * (length[1] - segment[1]))) - 1:  # unknown size
+        return None
+    return length[1] + length[0]
+
+
+def size_changes(sizes, rotation: int) -> tuple[tuple[int, int, int], ...]:
+    """``[(index, coded w, coded h), ...]`` in display order → the display sizes after the first, where
+    they change: ``((index, w, h), ...)``."""
+    out, last = [], None
+    for index, w, h in sizes:
+        size = (h, w) if rotation in (90, 270) else (w, h)
+        if last is not None and size != last:
+            out.append((index, *size))
+        last = size
+    return tuple(out)
+
+
+def _change_indices(scan: _Scan, raw: bool) -> list[tuple[int, int, int]]:
+    """Decoded key-frame sizes keyed by display index: the rank of their pts among the shown packets when
+    timestamps are usable, else their decode position (raw streams, timestamps that restart)."""
+    import bisect
+
+    if raw or scan.restarts or not scan.times:
+        return sorted((pos, w, h) for _, pos, w, h in scan.sizes)
+    pts = [t for t, _ in scan.times]
+    return sorted((bisect.bisect_left(pts, key) if key is not None else pos, w, h)
+                  for key, pos, w, h in scan.sizes)
+
+
+def _is_raw(container, scan: _Scan) -> bool:
+    """A demuxer without timestamps (raw H.264/HEVC/MPEG-2/AV1 ...), or no packet with a timestamp."""
+    import av
+
+    return bool(int(container.format.flags) & av.format.Flags.no_timestamps.value) or not scan.times
+
+
+def _raw_rate(stream, warnings: list[str]) -> float:
+    """Frame rate of a raw elementary stream: the bitstream's (FFmpeg's guessed rate), or FFmpeg's raw
+    demuxer default (25 fps) with a warning when the bitstream declares none."""
+    declared = stream.codec_context.framerate
+    guessed = stream.guessed_rate or stream.average_rate
+    if declared and float(declared) > 0:
+        rate = guessed if guessed and float(guessed) > 0 else declared
+        return float(rate)
+    fps = float(guessed) if guessed and float(guessed) > 0 else 25.0
+    warnings.append(f"raw {codec_name(stream)} stream without a frame rate: assuming {fps:g} fps "
+                    "(FFmpeg's default); durations and key-frame times assume it too")
+    return fps
+
+
+def _timing(stream, container, scan: _Scan, raw: bool, warnings: list[str]) -> tuple[float, float, bool]:
     """(avg_fps, duration_s, vfr) from the stream header and the packet timestamps."""
+    n, times = scan.count, scan.times
+    if raw:
+        avg_fps = _raw_rate(stream, warnings)
+        return avg_fps, n / avg_fps, False
     tb = float(stream.time_base) if stream.time_base else 0.0
     duration = 0.0
-    if len(times) >= 2 and tb:
+    if scan.restarts and scan.durations and tb:
+        duration = scan.durations * tb
+        warnings.append(f"timestamps restart {scan.restarts} time(s) mid-stream (concatenated streams?): "
+                        "the duration is the sum of the frame durations")
+    elif scan.discarded and stream.duration and tb:  # edit list: its duration, as ffprobe reports
+        duration = stream.duration * tb
+    elif len(times) >= 2 and tb:
         duration = (times[-1][0] + (times[-1][1] or times[-1][0] - times[-2][0]) - times[0][0]) * tb
     if duration <= 0 and container.duration:
         duration = container.duration / 1_000_000
@@ -203,16 +380,35 @@ def _timing(stream, container, n: int, times, warnings: list[str]) -> tuple[floa
     return avg_fps, duration, vfr
 
 
-def probe_video(path) -> VideoInfo:
-    """Inspect ``path`` (one demux pass, one decoded frame). Raises :class:`InputError` subclasses."""
+def edit_list_note(discarded: int, shown: int) -> str:
+    """The warning for a stream whose edit list hides ``discarded`` packets (see the module docstring)."""
+    return (f"edit list: {discarded} leading frames are not shown (trimmed by stream copy); {shown} frames "
+            f"counted as a player and ffprobe do, while the official decoder (decord) counts "
+            f"{shown + discarded} and its frame i is our frame i-{discarded}")
+
+
+def resolution_note(first: tuple[int, int], changes) -> str:
+    """The warning listing mid-stream size changes: ``(index, w, h)`` each."""
+    listed = ", ".join(f"{w}x{h} at frame {i}" for i, w, h in changes[:5])
+    more = f" and {len(changes) - 5} more" if len(changes) > 5 else ""
+    return (f"resolution changes mid-stream: {first[0]}x{first[1]}, then {listed}{more}; "
+            "every frame is resized to the model's input size")
+
+
+def probe_video(path, *, key_sizes: bool = True) -> VideoInfo:
+    """Inspect ``path`` (one demux pass; the first frame and, with ``key_sizes``, key frames decoded to
+    find resolution changes; ``decode_clip`` turns that off as it sees every frame). Raises
+    :class:`InputError` subclasses."""
     import av
 
     p = check_path(path)
     warnings: list[str] = []
     with open_container(p) as container:
         stream = video_stream(container, p)
-        n, times, first = _scan_packets(container, stream, p, warnings)
-        avg_fps, duration, vfr = _timing(stream, container, n, times, warnings)
+        scan = _scan_packets(container, stream, p, warnings, key_sizes)
+        raw = _is_raw(container, scan)
+        avg_fps, duration, vfr = _timing(stream, container, scan, raw, warnings)
+        first = scan.first
         rotation = display_rotation(first)
         fmt = av.VideoFormat(first.format.name)
         depth = max(c.bits for c in fmt.components) if fmt.components else 8
@@ -223,9 +419,19 @@ def probe_video(path) -> VideoInfo:
         if first.interlaced_frame:
             warnings.append("interlaced: frames are not deinterlaced (as in the official decoder)")
         w, h = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
+        changes = size_changes(_change_indices(scan, raw), rotation)
+        if changes:
+            warnings.append(resolution_note((w, h), changes))
+        if scan.discarded:
+            warnings.append(edit_list_note(scan.discarded, scan.count))
+        cut = None if scan.error else truncation(container, p, scan, raw)
+        if cut:
+            warnings.append(f"container damaged: {cut}")
         return VideoInfo(
             path=str(p), container=container_name(container, p), codec=codec_name(stream), width=w, height=h,
             coded_width=first.width, coded_height=first.height, rotation=rotation, avg_fps=avg_fps, vfr=vfr,
-            duration_s=duration, n_frames=n, pix_fmt=first.format.name, bit_depth=depth,
+            duration_s=duration, n_frames=scan.count, pix_fmt=first.format.name, bit_depth=depth,
             interlaced=bool(first.interlaced_frame), has_audio=bool(container.streams.audio),
-            warnings=tuple(warnings))
+            warnings=tuple(warnings), resolution_changes=changes, discarded_frames=scan.discarded,
+            raw_stream=raw, container_damaged=scan.error or cut,
+            timestamp_restarts=scan.restarts)

@@ -15,7 +15,9 @@ Official rule (spec §3, ``load_video`` in the Q-Future scripts, decoding with d
 
 ``n`` is decord's ``len(vr)``, which is the number of packets of the video stream (decord indexes every
 packet when it opens a file) and ``avg_fps`` is decord's ``get_avg_fps()``, i.e. the stream's
-``avg_frame_rate``. :mod:`vqa2cli.video.probe` measures both the same way with PyAV.
+``avg_frame_rate``. :mod:`vqa2cli.video.probe` measures both the same way with PyAV, except where decord
+does not see what a player shows: packets hidden by an edit list are not counted, and raw elementary
+streams use the bitstream's rate (see that module).
 
 Within the model's limits the plan equals the official indices exactly (``policy == "official"``).
 Deviations, each recorded in ``SamplingPlan.policy`` and ``SamplingPlan.notes``:
