@@ -19,7 +19,7 @@ pytest.importorskip("prometheus_client")
 from clips import make_lossless_frames  # noqa: E402
 from test_serve import Server, run  # noqa: E402
 
-TIMING = ("timing", "decode_s", "infer_s")
+TIMING = ("timing", "decode_s", "infer_s", "estimated_memory_gb")  # wall clock; the load-time memory estimate
 
 
 def untimed(value):
