@@ -13,6 +13,8 @@ import pytest
 
 from vqa2cli.registry import list_cards
 
+pytestmark = pytest.mark.e2e  # `vqa2 doctor` in another process
+
 REPO = "q-future/VQA-UGC-Scorer-llava_qwen"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 ROOT = Path(__file__).resolve().parent.parent

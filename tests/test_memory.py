@@ -101,6 +101,7 @@ def test_refusal_names_estimate_available_and_options_before_any_weight_read(tin
     assert "options that fit: --quant none --dtype bf16" in line and "--quant 4bit" in line
 
 
+@pytest.mark.e2e  # in another process
 def test_cli_refuses_with_exit_4_and_one_line(tiny_model_dir, tmp_path, make_clip):
     folder = _header_only_copy(tiny_model_dir, tmp_path / "headers-only")
     clip = make_clip("mem.mp4", seconds=1.0, fps=8, width=64, height=48)
@@ -209,6 +210,7 @@ def wide_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="RssAnon is read from /proc")
+@pytest.mark.e2e  # in another process
 def test_estimate_within_20_percent_of_measured_anonymous_rss(tiny_model_dir, wide_model_dir):
     """fp32 (all anonymous), 8-bit and 4-bit (quantized decoder anonymous, bf16 rest mapped) on a 31 MB model."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -96,6 +96,7 @@ def test_eval_refuses_a_locked_scores_csv(clips, tiny_model_dir, tmp_path, capsy
     assert code == 2 and "being written by another vqa2 run" in err
 
 
+@pytest.mark.e2e  # vqa2 in another process
 def test_two_batches_started_together_one_is_refused(clips, tiny_model_dir, tmp_path):
     out = tmp_path / "same.csv"
     cmd = [sys.executable, "-m", "vqa2cli", "batch", str(clips), "--csv", str(out), "-m", str(tiny_model_dir),
@@ -124,6 +125,7 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.e2e  # vqa2 in another process
 def test_stdout_disk_full(clips):
     with open("/dev/full", "w") as full:
         proc = subprocess.run(_probe_cmd(clips), cwd=REPO, env=_env(), stdout=full, stderr=subprocess.PIPE,
@@ -132,6 +134,7 @@ def test_stdout_disk_full(clips):
     assert "cannot write stdout: No space left on device (ENOSPC)" in _one_line(proc.stderr)
 
 
+@pytest.mark.e2e  # vqa2 in another process
 def test_score_to_a_full_stdout(clips, tiny_model_dir):
     cmd = [sys.executable, "-m", "vqa2cli", "score", str(clips / "c0.mp4"), "-m", str(tiny_model_dir), "-f", "jsonl",
            "-q"]
@@ -140,6 +143,7 @@ def test_score_to_a_full_stdout(clips, tiny_model_dir):
     assert proc.returncode == 5 and "cannot write stdout" in _one_line(proc.stderr)
 
 
+@pytest.mark.e2e  # vqa2 in another process
 def test_stdout_closed(clips):
     script = " ".join(f"'{a}'" for a in _probe_cmd(clips)) + " >&-"
     proc = subprocess.run(["bash", "-c", script], cwd=REPO, env=_env(), stderr=subprocess.PIPE, text=True,
@@ -147,6 +151,7 @@ def test_stdout_closed(clips):
     assert proc.returncode == 5 and "cannot write stdout: stdout is closed (EBADF)" in _one_line(proc.stderr)
 
 
+@pytest.mark.e2e  # vqa2 in another process
 def test_stdout_broken_pipe(clips):
     proc = subprocess.Popen(_probe_cmd(clips), cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

@@ -91,6 +91,7 @@ def test_plot_needs_one_file(files, capsys):
     assert code == 2 and "--plot-dir" in err
 
 
+@pytest.mark.e2e  # SIGKILL of a batch in another process
 def test_segmented_batch_sigkill_then_resume_one_row_per_window(tiny_model_dir, files, tmp_path, capsys):
     folder = tmp_path / "clips"
     folder.mkdir()

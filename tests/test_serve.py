@@ -29,6 +29,8 @@ pytest.importorskip("prometheus_client")
 
 from vqa2cli.cli.app import main  # noqa: E402
 
+pytestmark = pytest.mark.e2e  # a real uvicorn server in another process
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "t0k3n-for-tests-only-0123456789"
 START_TIMEOUT_S = 240

@@ -19,6 +19,8 @@ pytest.importorskip("prometheus_client")
 from clips import make_lossless_frames  # noqa: E402
 from test_serve import Server, run  # noqa: E402
 
+pytestmark = pytest.mark.e2e  # a real uvicorn server in another process
+
 TIMING = ("timing", "decode_s", "infer_s", "estimated_memory_gb")  # wall clock; the load-time memory estimate
 
 
