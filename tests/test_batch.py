@@ -165,7 +165,7 @@ def test_usage_errors(tmp_path, capsys):
     code, _, err = run(["batch", str(tmp_path), "--csv", "a.csv", "--retry-errors"], capsys)
     assert code == 2 and "--resume" in err
     code, _, err = run(["batch", str(tmp_path), "--jsonl", str(tmp_path / "no" / "a.jsonl")], capsys)
-    assert code == 2 and "does not exist" in err and not (tmp_path / "no").exists()
+    assert code == 5 and "does not exist" in err and not (tmp_path / "no").exists()  # an output that cannot be written
 
 
 @pytest.mark.e2e

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import ExitCode, UsageError
-from ..output.rowfiles import RowFiles  # the row writer (kept importable from here)
+from ..output.rowfiles import RowFiles, check_output_path  # the row writer (kept importable from here)
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       PolicyOpt, StrictOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerPathsOpt, VerboseOpt, model_label,
                       scoring_settings, start_console)
@@ -70,11 +70,7 @@ class BatchJob:
         if self.csv and self.jsonl and os.path.abspath(self.csv) == os.path.abspath(self.jsonl):
             raise UsageError(f"--csv and --jsonl both name {self.csv}", "give them different files")
         for path in filter(None, (self.csv, self.jsonl)):
-            folder = os.path.dirname(os.path.abspath(path))
-            if os.path.isdir(path) or not os.path.isdir(folder):
-                raise UsageError(f"cannot write {path}: " + ("it is a folder" if os.path.isdir(path)
-                                                            else f"folder {folder} does not exist"),
-                                 "give a file path in an existing folder")
+            check_output_path(path)  # exit 5 before any work, as for any output that cannot be written
         if not self.inputs and not self.from_files:
             raise UsageError("no inputs given", "name folders, globs, files or @LIST after `vqa2 batch`")
         if self.retry_errors and not self.resume:

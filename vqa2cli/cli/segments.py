@@ -14,6 +14,7 @@ import typer
 
 from ..config import CHOICES, Settings
 from ..errors import ExitCode, UsageError
+from ..output.rowfiles import check_output_path, writing
 
 SegmentsOpt = Annotated[Optional[str], typer.Option(
     "--segments", metavar="DURATION|auto",
@@ -38,6 +39,7 @@ PlotDirOpt = Annotated[Optional[Path], typer.Option(
     help="Draw one score-over-time picture per file into DIR (NAME.png). Implies --segments auto.")]
 
 PLOT_SUFFIXES = (".png", ".svg")
+
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ def segment_options(settings: Settings, *, segments: str | None, pool: str | Non
             raise UsageError("--plot draws one file's timeline", "score one file, or use `vqa2 batch --plot-dir DIR`")
     if plot_dir is not None and not Path(plot_dir).is_dir():
         raise UsageError(f"--plot-dir {plot_dir}: not a folder", "create it first")
+    for output in (segments_csv, plot):  # exit 5 before the weights load, as every output
+        if output is not None:
+            check_output_path(str(output))
     window = parse_duration(segments) if segments is not None else None
     implied = any(v is not None for v in (segments_csv, fail_segment_under, plot, plot_dir))
     if window is None and (segments is not None or implied):
@@ -127,11 +132,12 @@ class SegmentOutputs:
                                        round(float(row["mtime"] or 0), 3)))
                     except (KeyError, ValueError):
                         continue
-        self.stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
-        self.writer = csv.DictWriter(self.stream, fieldnames=self.columns, lineterminator="\n")
-        if self.stream.tell() == 0:
-            self.writer.writeheader()
-            self._flush()
+        with writing(path):
+            self.stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
+            self.writer = csv.DictWriter(self.stream, fieldnames=self.columns, lineterminator="\n")
+            if self.stream.tell() == 0:
+                self.writer.writeheader()
+                self._flush()
 
     def _flush(self) -> None:
         self.stream.flush()
@@ -153,8 +159,9 @@ class SegmentOutputs:
                "size_bytes": stat.get("size_bytes", ""), "mtime": stat.get("mtime", "")}
         for column, p in zip(self.columns[7:7 + len(probs)], probs):
             row[column] = p
-        self.writer.writerow(row)
-        self._flush()
+        with writing(self.plan.csv):
+            self.writer.writerow(row)
+            self._flush()
         self.done.add(key)
 
     def after(self, record, thumbnails=()) -> bool:
@@ -182,8 +189,9 @@ class SegmentOutputs:
         from ..output.plot import plot_timeline
 
         target = self.plan.plot or self._plot_name(record.path)
-        plot_timeline(record, target, thumbnails=thumbnails, levels=self.settings.scoring.levels,
-                      weights=self.settings.scoring.weights)
+        with writing(target):
+            plot_timeline(record, target, thumbnails=thumbnails, levels=self.settings.scoring.levels,
+                          weights=self.settings.scoring.weights)
         self.console.info(f"{record.path}: timeline written to {target}")
 
     def _plot_name(self, path: str) -> str:
@@ -197,8 +205,11 @@ class SegmentOutputs:
 
     def close(self) -> None:
         if self.stream is not None:
-            self.stream.close()
-            self.stream = None
+            stream, self.stream = self.stream, None
+            try:
+                stream.close()
+            except OSError:  # a failed write was already reported; its bytes are lost either way
+                pass
 
 
 def load_scorer(settings: Settings, ref, plan: SegmentPlan, outputs: SegmentOutputs, *, offline: bool = False,

@@ -74,3 +74,29 @@ def fsync_dir(folder: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def check_output_path(path: str) -> None:
+    """Before any work: ``path`` can be created as a file, i.e. it is not a folder and its folder exists.
+    Raises :class:`~vqa2cli.errors.OutputError` (exit 5) naming the output and the OS error (EISDIR, ENOENT)."""
+    import errno
+
+    from ..errors import OutputError
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OutputError(str(path), OSError(errno.EISDIR, "it is a folder"), "give a file path, not a folder")
+    if not os.path.isdir(folder):
+        raise OutputError(str(path), OSError(errno.ENOENT, f"folder {folder} does not exist"),
+                          "create the folder first, or give a path in an existing folder")
+
+
+@contextlib.contextmanager
+def writing(output):
+    """OS errors while writing ``output`` (disk full, folder gone) as an OutputError naming it (exit 5)."""
+    from ..errors import OutputError
+
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(str(output), exc) from None

@@ -13,14 +13,14 @@ cells that a spreadsheet would run as formulas get a leading ``'`` (``output/cel
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, DataError, InputError, OutputError, UsageError
+from ..errors import ConfigError, DataError, InputError, UsageError
 from ..output.cells import csv_cell, csv_row_text
+from ..output.rowfiles import writing
 from .datasets import LabelRecord
 from .metrics import Correlations, correlations
 
@@ -44,15 +44,6 @@ class EvalResult:
         return {"labels": self.labels, "model": self.model, **metrics,
                 "n_labels": self.n_labels, "n_failed": self.n_failed, "n_reused": self.n_reused,
                 "failures": self.failures}
-
-
-@contextlib.contextmanager
-def _writing(scores_csv: Path | None):
-    """OS errors writing the scores CSV (disk full...) as an OutputError naming it (exit 5)."""
-    try:
-        yield
-    except OSError as exc:
-        raise OutputError(str(scores_csv), exc) from None
 
 
 def check_enough_videos(records: list[LabelRecord]) -> None:
@@ -120,7 +111,7 @@ class _RowFile:
         from ..output.rowfiles import fsync_dir
 
         self.path, self.columns = path, SCORE_CSV_COLUMNS
-        with _writing(path):
+        with writing(path):
             self.handle = path.open("a", newline="", encoding="utf-8", errors="surrogateescape")
             if self.handle.tell() == 0:
                 self._put(SCORE_CSV_COLUMNS)
@@ -134,7 +125,7 @@ class _RowFile:
         os.fsync(self.handle.fileno())
 
     def write(self, row: dict) -> None:
-        with _writing(self.path):
+        with writing(self.path):
             self._put([csv_cell(row.get(c, "")) for c in self.columns])  # no stat: empty cells
 
     def close(self) -> None:
