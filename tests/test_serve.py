@@ -267,6 +267,24 @@ def test_batch_rows_resume_and_spread(url, local_records, clips, tmp_path, capsy
     assert all(r.status == "ok" for r in records) and [c.sent for c in clients] == [1, 1]
 
 
+def test_batch_through_server_keeps_non_utf8_names_and_resumes_them(url, clips, tmp_path, capsys):
+    folder = tmp_path / "names"
+    folder.mkdir()
+    raw = os.path.join(os.fsencode(folder), b"bad\xff\xfe.mp4")
+    with open(raw, "wb") as fh:
+        fh.write(clips["a.mp4"].read_bytes())
+    for fmt in ("csv", "jsonl"):
+        out = tmp_path / f"names.{fmt}"
+        code, _, err = run(["batch", str(folder), f"--{fmt}", str(out), "--server", url, "-q"], capsys)
+        assert code == 0, err
+        text = out.read_text(encoding="utf-8")  # valid UTF-8, the raw name kept as path_bytes
+        assert raw.hex() in text
+        code, summary, err = run(["batch", str(folder), f"--{fmt}", str(out), "--server", url, "--resume",
+                                  "--summary"], capsys)
+        assert code == 0 and json.loads(summary)["skipped_done"] == 1, err
+        assert out.read_text(encoding="utf-8") == text  # nothing scored or appended twice
+
+
 # --- concurrency, queue ---------------------------------------------------------------------------
 def test_sixteen_concurrent_clients_all_answered(url, clips):
     """16 clients at once against --max-queue 4: the client waits out 503 + Retry-After; all answered."""

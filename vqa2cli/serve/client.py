@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from ..errors import ExitCode, InputError, UsageError, Vqa2Error
+from ..output.cells import display_text, path_bytes
 from ..output.records import AnswerRecord, ModelInfo, ScoreRecord
 
 MAX_BUSY_WAIT_S = 300.0  # 503 answers are waited out (Retry-After, at most MAX_WAIT_S each) this long
@@ -226,10 +227,14 @@ class RemoteBatchScorer:
             client = min(self.clients, key=lambda c: c.in_flight)
             client.in_flight += 1
         try:
-            return score_record(client.score(path, self.options, send_path=self.send_path))
+            record = score_record(client.score(path, self.options, send_path=self.send_path))
         finally:
             with self._lock:
                 client.in_flight -= 1
+        # the row names the local file exactly (--resume matches it), also when its name is not UTF-8
+        record.path = path
+        record.data.update(path=display_text(path), path_bytes=path_bytes(path))
+        return record
 
     def run(self, prepared: RemoteScoreRecord) -> RemoteScoreRecord:
         if prepared.status != "ok" and prepared.error_code in MODEL_ERROR_CODES:
