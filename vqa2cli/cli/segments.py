@@ -181,7 +181,7 @@ class SegmentOutputs:
         low = [s for s in record.segments if s["score"] < limit]
         for s in low:
             self.console.error(f"{record.path} {format_time(s['start_s'])}–{format_time(s['end_s'])} "
-                               f"scored {s['score']:.2f} < {limit:.2f}")
+                               f"scored {s['score']:.3f} < {limit:g}")
         self.failed_files += bool(low)
         return bool(low)
 
