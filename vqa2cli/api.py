@@ -42,7 +42,9 @@ def resolve(model: str | None = None, task: str = "score", *, config: str | Path
     ``"ask"``). ``config``: a YAML/TOML settings file. ``settings``: a nested mapping of overrides,
     e.g. ``{"video": {"max_motion_frames": 500}, "generation": {"max_new_tokens": 64}}``.
     ``device``: auto | cpu | cuda[:N] | mps; ``dtype``: auto | bf16 | fp16 | fp32 (auto = fp16 on CUDA as
-    the official scripts, fp32 on CPU); ``quant``: none | 8bit | 4bit (bitsandbytes, language model only).
+    the official scripts; on the CPU bf16 where it is native, else fp32 if it fits, else bf16);
+    ``quant``: auto | none | 8bit | 4bit (bitsandbytes, language model only; auto = the first that fits the
+    memory preflight, modeling/precision.py).
     Raises ModelNotFoundError (unknown card, missing folder) and ConfigError (unknown key, bad value).
     """
     from .registry import resolve_model
