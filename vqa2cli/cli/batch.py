@@ -33,6 +33,7 @@ EXAMPLES = """Examples:
   torchrun --nproc-per-node 4 -m vqa2cli batch encodes/ --csv scores.csv   # 4 GPUs, one CSV
 
   vqa2 batch episodes/ --csv scores.csv --segments 10s --segments-csv windows.csv --plot-dir plots/
+
   vqa2 batch encodes/ --csv scores.csv --server http://gpu1:8000 --server http://gpu2:8000
 
 Rows are appended and fsync'd as each file finishes, so an interrupted run keeps every finished row;
