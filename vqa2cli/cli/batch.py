@@ -70,6 +70,10 @@ class BatchJob:
             raise UsageError("no output file given", "add --csv FILE and/or --jsonl FILE")
         if self.csv and self.jsonl and os.path.abspath(self.csv) == os.path.abspath(self.jsonl):
             raise UsageError(f"--csv and --jsonl both name {self.csv}", "give them different files")
+        for flag, path in (("--csv", self.csv), ("--jsonl", self.jsonl)):
+            if path == "-":  # stdout is not a batch output: rows are appended, locked and resumed in files
+                raise UsageError(f"{flag} - is not supported: batch outputs are files",
+                                 "give a file path; for results on stdout use `vqa2 score --format csv|jsonl`")
         for path in filter(None, (self.csv, self.jsonl)):
             folder = os.path.dirname(os.path.abspath(path))
             if os.path.isdir(path) or not os.path.isdir(folder):
