@@ -329,3 +329,16 @@ def test_cpu_model_leaves_a_core_per_worker(monkeypatch):
         assert share_cpu_with_workers("cpu", 3) is None and torch.get_num_threads() == 8
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("flag", ["csv", "jsonl"])
+def test_batch_refuses_stdout_dash_as_an_output_file(tmp_path, monkeypatch, flag):
+    """``--jsonl -`` / ``--csv -`` would create a file literally named ``-``: refused, exit 2, nothing written."""
+    from vqa2cli.cli.batch import BatchJob
+
+    monkeypatch.chdir(tmp_path)
+    job = BatchJob(inputs=[str(tmp_path)], **{flag: "-"})
+    with pytest.raises(UsageError) as err:
+        job.validate()
+    assert err.value.exit_code == 2 and f"--{flag} -" in str(err.value) and "vqa2 score --format" in str(err.value)
+    assert not os.listdir(tmp_path)

@@ -33,9 +33,11 @@ def app() -> typer.Typer:
     return root
 
 
-def vqa2(*args: str, hf_home: Path) -> subprocess.CompletedProcess:
+def vqa2(*args: str, hf_home: Path, offline_env: bool = True) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", NO_COLOR="1")
+    env.update(HF_HOME=str(hf_home), NO_COLOR="1", HF_ENDPOINT="http://127.0.0.1:9")
+    if offline_env:
+        env["HF_HUB_OFFLINE"] = "1"
     return subprocess.run([sys.executable, "-m", "vqa2cli", "models", *args], env=env, capture_output=True,
                           text=True, timeout=120)
 
@@ -93,6 +95,17 @@ def test_path_of_an_uncached_model_exits_4_with_a_hint(tmp_path):
     out = vqa2("path", "assistant", hf_home=tmp_path)
     assert out.returncode == 4 and out.stdout == ""
     assert out.stderr.startswith("Error:") and "vqa2 models pull assistant" in out.stderr
+
+
+@pytest.mark.e2e
+def test_path_of_an_uncached_model_names_the_real_cause(tmp_path):
+    """Without HF_HUB_OFFLINE the cause is the empty cache, not "offline mode"; with it, the variable is named."""
+    out = vqa2("path", "ugc-scorer", hf_home=tmp_path, offline_env=False)
+    assert out.returncode == 4 and "offline" not in out.stderr.lower(), out.stderr
+    assert "not in the local Hugging Face cache" in out.stderr and "vqa2 models pull ugc-scorer" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    out = vqa2("path", "ugc-scorer", hf_home=tmp_path)
+    assert out.returncode == 4 and "HF_HUB_OFFLINE is set" in out.stderr, out.stderr
 
 
 @pytest.mark.e2e

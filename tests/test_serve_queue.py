@@ -120,3 +120,28 @@ def test_model_failure_is_one_500_then_the_server_answers(tiny_model_dir, tmp_pa
     assert refused.status_code == 503 and "retry-after" in refused.headers
     assert client.get("/readyz").status_code == 503
     state.queue.close(timeout=10)
+
+
+def test_client_exits_with_the_servers_usage_code_whatever_the_http_status():
+    """A server without --assistant answers /v1/settings for ``ask`` with HTTP 404, exit_code 2
+    (no_assistant): the client raises a usage error (exit 2) with the server's one line, not exit 4."""
+    import httpx
+
+    from vqa2cli.errors import UsageError
+    from vqa2cli.serve.client import ServerClient, ServerError
+
+    def handler(request):
+        if request.url.path == "/v1/settings":
+            return httpx.Response(404, json={"error": {"code": "no_assistant", "exit_code": 2, "message":
+                                  "this server has no assistant (start it with --assistant MODEL)"}})
+        return httpx.Response(404, json={"error": {"code": "http", "exit_code": 4, "message": "Not Found"}})
+
+    client = ServerClient("http://127.0.0.1:9")
+    client.http = httpx.Client(base_url=client.url, transport=httpx.MockTransport(handler))
+    with pytest.raises(UsageError) as err:
+        client.settings("ask", {})
+    assert err.value.exit_code == 2 and "--assistant" in err.value.one_line()
+    assert "http://127.0.0.1:9" in err.value.one_line()
+    with pytest.raises(ServerError) as err:  # a route the server does not know stays a server error (exit 4)
+        client._json(client.http.get("/nowhere"))
+    assert err.value.exit_code == 4

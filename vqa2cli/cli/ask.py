@@ -24,6 +24,7 @@ EXAMPLES = """Examples:
   vqa2 ask clip.mp4 "Describe the quality issues." --max-new-tokens 256 --format json
 
   vqa2 ask episode.mkv "Is there stutter?" --segments 10s     # one answer per 10 s window, with its time
+
   vqa2 ask clip.mp4 "Is there stutter?" --server http://127.0.0.1:8000   # a warm `vqa2 serve --assistant`
 
 Decoding is greedy unless --sample is given, so the same question gives the same answer. In table

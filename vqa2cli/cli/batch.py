@@ -33,6 +33,7 @@ EXAMPLES = """Examples:
   torchrun --nproc-per-node 4 -m vqa2cli batch encodes/ --csv scores.csv   # 4 GPUs, one CSV
 
   vqa2 batch episodes/ --csv scores.csv --segments 10s --segments-csv windows.csv --plot-dir plots/
+
   vqa2 batch encodes/ --csv scores.csv --server http://gpu1:8000 --server http://gpu2:8000
 
 Rows are appended and fsync'd as each file finishes, so an interrupted run keeps every finished row;
@@ -69,6 +70,10 @@ class BatchJob:
             raise UsageError("no output file given", "add --csv FILE and/or --jsonl FILE")
         if self.csv and self.jsonl and os.path.abspath(self.csv) == os.path.abspath(self.jsonl):
             raise UsageError(f"--csv and --jsonl both name {self.csv}", "give them different files")
+        for flag, path in (("--csv", self.csv), ("--jsonl", self.jsonl)):
+            if path == "-":  # stdout is not a batch output: rows are appended, locked and resumed in files
+                raise UsageError(f"{flag} - is not supported: batch outputs are files",
+                                 "give a file path; for results on stdout use `vqa2 score --format csv|jsonl`")
         for path in filter(None, (self.csv, self.jsonl)):
             check_output_path(path)  # exit 5 before any work, as for any output that cannot be written
         if not self.inputs and not self.from_files:

@@ -87,7 +87,7 @@ def path(name: NameArg) -> None:
     from ..modeling.hub import fetch_weights
     from ..registry import resolve_reference
 
-    typer.echo(str(fetch_weights(resolve_reference(name, "score"), offline=True)))
+    typer.echo(str(fetch_weights(resolve_reference(name, "score"), cache_only=True)))
 
 
 GROUP_EXAMPLES = """Examples:

@@ -34,6 +34,7 @@ EXAMPLES = """Examples:
   vqa2 score episode.mkv --segments 10s --plot episode.png --segments-csv windows.csv
 
   vqa2 score film.mp4 --pool p5 --fail-under 0.5 --fail-segment-under 0.3   # gate the worst part too
+
   vqa2 score encode.mp4 --fail-under 0.6 --server http://127.0.0.1:8000   # a warm `vqa2 serve`
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official

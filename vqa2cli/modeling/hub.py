@@ -32,10 +32,12 @@ def _name(ref: ModelRef) -> str:
     return ref.card.name if ref.card is not None and ref.card.repo == ref.repo else ref.repo
 
 
-def fetch_weights(ref: ModelRef, *, offline: bool | None = None) -> Path:
+def fetch_weights(ref: ModelRef, *, offline: bool | None = None, cache_only: bool = False) -> Path:
     """The local folder holding ``ref``'s weights, downloading into the HF cache when needed.
 
-    ``offline=True`` never contacts the Hub; ``None``/``False`` follow ``HF_HUB_OFFLINE``.
+    ``offline=True`` (the ``--offline`` flag) never contacts the Hub; ``None``/``False`` follow
+    ``HF_HUB_OFFLINE``; ``cache_only=True`` is a cache look-up (``vqa2 models path``): no network either,
+    and a miss is reported as not cached (with ``vqa2 models pull NAME``), not as offline mode.
     Raises :class:`HubError` (with how to work offline) when the weights are neither reachable nor cached.
     """
     if ref.local_dir is not None:
@@ -47,7 +49,7 @@ def fetch_weights(ref: ModelRef, *, offline: bool | None = None) -> Path:
                                         LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError,
                                         RevisionNotFoundError)
 
-    local_only = bool(offline) or hub_offline()
+    local_only = bool(offline) or cache_only or hub_offline()
     where = f"{ref.repo}@{ref.revision}"
     try:
         folder = snapshot_download(
@@ -58,9 +60,7 @@ def fetch_weights(ref: ModelRef, *, offline: bool | None = None) -> Path:
         raise HubError(f"{where}: the cached copy is incomplete (an interrupted download)",
                        f"run `vqa2 models pull {_name(ref)}` with network access to finish it") from exc
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
-        state = "offline mode is on" if local_only else "the Hub cannot be reached"
-        raise HubError(f"{where}: not in the local Hugging Face cache and {state}",
-                       OFFLINE_FIX.format(name=_name(ref))) from exc
+        raise _not_cached(ref, where, offline=bool(offline), cache_only=cache_only) from exc
     except RevisionNotFoundError as exc:
         raise HubError(f"{where}: revision '{ref.revision}' not found on the Hub",
                        "check the revision after '@' (a branch, tag or commit SHA)") from exc
@@ -76,12 +76,25 @@ def fetch_weights(ref: ModelRef, *, offline: bool | None = None) -> Path:
     return Path(folder)
 
 
+def _not_cached(ref: ModelRef, where: str, *, offline: bool, cache_only: bool) -> HubError:
+    """The miss, naming its real cause: --offline, HF_HUB_OFFLINE, a plain cache look-up, or no network."""
+    if hub_offline() or offline:
+        why = "HF_HUB_OFFLINE is set" if hub_offline() else "--offline is set"
+        return HubError(f"{where}: not in the local Hugging Face cache and offline mode is on ({why})",
+                        OFFLINE_FIX.format(name=_name(ref)))
+    if cache_only:
+        return HubError(f"{where}: not in the local Hugging Face cache",
+                        f"run `vqa2 models pull {_name(ref)}` to download it")
+    return HubError(f"{where}: not in the local Hugging Face cache and the Hub cannot be reached",
+                    OFFLINE_FIX.format(name=_name(ref)))
+
+
 def cached_folder(ref: ModelRef) -> Path | None:
     """The cached snapshot folder for ``ref`` without any network access, or None when not cached."""
     if ref.local_dir is not None:
         return Path(ref.local_dir) if Path(ref.local_dir).is_dir() else None
     try:
-        folder = fetch_weights(ref, offline=True)
+        folder = fetch_weights(ref, cache_only=True)
     except HubError:
         return None
     return folder if any(folder.glob("*.safetensors")) else None

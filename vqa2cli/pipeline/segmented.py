@@ -87,15 +87,18 @@ class SegmentingScorer(Scorer):
         if not isinstance(prepared.clip, SegmentedPrep):
             return super().run(prepared)
         from .scoring import score_from_logits
+        from .stages import StageTimer
 
         prep, entries, notes = prepared.clip, [], []
         worst_score, thumbs, peaks = None, [], []
         levels, weights = self.settings.scoring.levels, self.settings.scoring.weights
         stat = _file_stat(prepared.path)
+        timer = StageTimer(self.model)  # stage seconds summed over the windows (hooks fire in forwards only)
         for window, clip in prep.stream:
             inputs = build_inputs(self.tokenizer, self.model.config, self.settings, clip)
             started = time.perf_counter()
-            result = score_from_logits(self.level_logits(inputs), levels, weights)
+            with timer:
+                result = score_from_logits(self.level_logits(inputs, timer), levels, weights)
             entry = _entry(window, clip, result, time.perf_counter() - started)
             entries.append(entry)
             peaks.append(self._peak_memory())
@@ -110,11 +113,12 @@ class SegmentingScorer(Scorer):
             from ..errors import DecodeFailedError
 
             raise DecodeFailedError(prepared.path, "no window could be decoded", "the file is truncated or damaged")
-        record = self._record(prepared, prep, entries, notes)
+        record = self._record(prepared, prep, entries, notes, timer.seconds)
         record.peak_gpu_mem_gb = max(peaks) if peaks[0] is not None else None  # the largest window's peak
         return record
 
-    def _record(self, prepared: PreparedClip, prep: SegmentedPrep, entries, notes) -> ScoreRecord:
+    def _record(self, prepared: PreparedClip, prep: SegmentedPrep, entries, notes, stages) -> ScoreRecord:
+        """The clip's record from its windows' ``entries``; ``stages``: StageTimer seconds summed over them."""
         info, settings = prep.stream.info, self.settings
         durations = [e["end_s"] - e["start_s"] for e in entries]
         pooled = pool_scores([e["score"] for e in entries], [d if d > 0 else 1e-9 for d in durations])
@@ -140,8 +144,8 @@ class SegmentingScorer(Scorer):
             path=prepared.path, score=pooled[settings.scoring.pool], probs=probs, level=max(probs, key=probs.get),
             model=self.model_info, input=_input_section(prepared.path, prep.stream),
             sampling=sampling,
-            timing={"decode_s": prepared.prepare_s + sum(e["decode_s"] for e in entries),
-                    "infer_s": sum(e["infer_s"] for e in entries)},
+            timing={**self._take_startup(), "decode_s": prepared.prepare_s + sum(e["decode_s"] for e in entries),
+                    **stages, "infer_s": sum(e["infer_s"] for e in entries)},
             warnings=warnings, config=settings.to_dict(),
             segments=entries, pooled=pooled,
             worst={k: low[k] for k in ("index", "start_s", "end_s", "score", "level")},

@@ -139,6 +139,8 @@ class ServerClient:
         code = error.get("exit_code")
         if code == ExitCode.USAGE and response.status_code in (400, 413, 415, 422):
             raise UsageError(message)
+        if code == ExitCode.USAGE:  # the server's own usage refusal (404 no_assistant...): exit 2, its line
+            raise UsageError(f"the vqa2 server at {self.url}: {message}")
         if code == ExitCode.INPUT and path is not None:
             raise RemoteInputError(path, message, str(error.get("code", "input_error")))
         fix = "set VQA2_TOKEN to the server's token" if response.status_code == 401 else None
