@@ -16,17 +16,10 @@ from pathlib import Path
 import pytest
 
 from clips import make_audio_only, make_clip, random_bytes, truncate_copy
-from vqa2cli.cli.app import main
 from vqa2cli.output.records import SCORE_COLUMNS
+from cli_run import run  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
 
 
 def read_csv(path):

@@ -14,15 +14,8 @@ import time
 
 import pytest
 
-from vqa2cli.cli.app import main
 from vqa2cli.output.records import SCORE_COLUMNS
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+from cli_run import run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from clips import make_clip, truncate_copy
-from vqa2cli.cli.app import main
 from vqa2cli.config import VideoSection
 from vqa2cli.errors import DamagedInputError, DecodeFailedError
 from vqa2cli.output.records import SCORE_COLUMNS
 from vqa2cli.pipeline import discover as D
 from vqa2cli.video.decode import decode_clip
 from vqa2cli.video.probe import probe_video
+from cli_run import run  # noqa: E402
 
 needs_ffmpeg = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs the ffmpeg CLI to write raw streams")
 SMALL = VideoSection(keyframe_size=32, motion_size=32)
@@ -41,13 +41,6 @@ NAMES = {  # file name → raw kind: the extensions x264/x265/cameras write, non
     "noext_h264": "h264", "noext_hevc": "hevc", "noext_m2v": "m2v", "noext_m4v": "m4v", "noext_obu": "obu",
     "camera.dat": "h264", "stream.bin": "hevc", "clip.video": "m2v", "upload.part": "obu",
 }
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
 
 
 @pytest.fixture(scope="module")

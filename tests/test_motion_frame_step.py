@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqa2cli.config import Settings, VideoSection, merge_layers
+from vqa2cli.config import Settings, merge_layers
 from vqa2cli.errors import ConfigError
 from vqa2cli.registry import get_card, resolve_reference
 from vqa2cli.video.sampling import plan_sampling, restrict_plan

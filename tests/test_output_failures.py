@@ -16,18 +16,11 @@ from types import SimpleNamespace
 import pytest
 
 from clips import make_clip
-from vqa2cli.cli.app import main
 from vqa2cli.errors import ExitCode, OutputError, UsageError
 from vqa2cli.pipeline.lock import OutputLock, lock_path
+from cli_run import run  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
 
 
 def _env():

@@ -8,14 +8,7 @@ import os
 
 import pytest
 
-from vqa2cli.cli.app import main
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as done:
-        main(args)
-    out, err = capsys.readouterr()
-    return done.value.code, out, err
+from cli_run import run  # noqa: E402
 
 
 @pytest.mark.parametrize("flag,name", [("--plot", "p.png"), ("--segments-csv", "w.csv")])

@@ -13,15 +13,8 @@ import os
 
 import pytest
 
-from vqa2cli.cli.app import main
 from vqa2cli.errors import InputError, UnreadableFileError
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+from cli_run import run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,8 @@ import json
 
 import pytest
 
-from vqa2cli.cli.app import main
 from vqa2cli.pipeline.stages import STAGE_KEYS, format_timing
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+from cli_run import run  # noqa: E402
 
 
 def test_score_records_stage_timings_and_verbose_prints_them(tiny_model_dir, make_clip, capsys):
