@@ -184,3 +184,10 @@ def test_quantized_scoring_on_cpu_is_recorded(tiny_model_dir, clip, quant, capsy
     record = json.loads(out)
     assert record["model"]["quant"] == quant and record["config"]["runtime"]["quant"] == quant
     assert 0.0 <= record["score"] <= 1.0
+
+
+def test_temperature_without_sampling_is_refused_not_ignored(tiny_model_dir, clip, capsys):
+    code, out, err = run(["ask", str(clip), "Is it sharp?", "-m", str(tiny_model_dir), "--temperature", "0.9"],
+                         capsys)
+    assert code == 2 and "--temperature only applies when sampling" in err and out == ""
+    assert "Loading" not in err  # refused before the weights load

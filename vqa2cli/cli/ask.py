@@ -81,6 +81,9 @@ def ask(
         "ask", model, config, generation__max_new_tokens=max_new_tokens, generation__do_sample=sample or None,
         generation__temperature=temperature, runtime__device=device, runtime__dtype=dtype, runtime__quant=quant,
         video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
+    if temperature is not None and not settings.generation.do_sample:  # never a silently ignored flag
+        raise UsageError("--temperature only applies when sampling", "add --sample, or leave --temperature out "
+                         "(decoding is greedy)")
     window_s = None
     if segments is not None:
         from ..video.segments import parse_duration
