@@ -56,7 +56,7 @@ def clip_shapes(paths: list[str | Path], limit: int = 8) -> list[tuple[int, floa
     shapes: list[tuple[int, float]] = []
     for raw in paths[:limit]:
         try:
-            info = probe_video(raw)
+            info = probe_video(raw, key_sizes=False)  # frame count and rate only: no key-frame decoding
         except InputError:
             continue
         shapes.append((info.n_frames, info.avg_fps))
