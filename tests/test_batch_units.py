@@ -12,7 +12,7 @@ import pytest
 
 from vqa2cli.config import Settings
 from vqa2cli.errors import DecodeFailedError, ModelRuntimeError, UsageError
-from vqa2cli.output.records import SCORE_COLUMNS, ScoreRecord
+from vqa2cli.records.results import SCORE_COLUMNS, ScoreRecord
 from vqa2cli.pipeline import discover as D
 from vqa2cli.pipeline import resume as R
 from vqa2cli.pipeline.batch import (BatchStats, Distributed, Todo, detect_distributed, error_row_factory,

@@ -85,7 +85,7 @@ def probe(
     check_format(fmt, REPORT_FORMATS)
     settings, _ = resolve_settings("score", model, config, video__max_motion_frames=max_motion_frames,
                                    video__long_clip_policy=long_clip)
-    from ..output.cells import clean
+    from ..records.cells import clean
 
     rows = [clean(probe_one(str(path), settings)) for path in files]  # valid UTF-8 whatever the file names
     for row in rows:
@@ -110,7 +110,7 @@ def probe_one(path: str, settings) -> dict[str, Any]:
     from ..video.probe import probe_video
     from ..video.sampling import plan_sampling
 
-    from ..output.cells import path_bytes
+    from ..records.cells import path_bytes
 
     row: dict[str, Any] = dict.fromkeys(KEYS)
     row.update(path=path, path_bytes=path_bytes(path), status="ok", warnings=[])

@@ -3,7 +3,7 @@
 Writers are streaming so that an interrupted run keeps every finished result: JSON writes ``[`` on
 open, one element per record and ``]`` on close (``close`` runs in a ``finally`` on Ctrl-C, and an
 empty run prints ``[]``); JSONL/CSV write whole lines; the table prints one aligned line per record. CSV text cells that a spreadsheet
-would run as formulas are neutralised, reversibly (``output/cells.py``).
+would run as formulas are neutralised, reversibly (``records/cells.py``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
-from .cells import csv_cell, csv_row_text
-from .records import ANSWER_COLUMNS, SCORE_COLUMNS
+from ..records.cells import csv_cell, csv_row_text
+from ..records.results import ANSWER_COLUMNS, SCORE_COLUMNS
 
 FORMATS = ("table", "json", "jsonl", "csv")
 

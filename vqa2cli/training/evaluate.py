@@ -8,7 +8,7 @@ Ctrl-C or a crash, even during a resumed run, loses at most the row being writte
 torn last line of a crash is dropped, and a video whose path, size and mtime match an ``ok`` row is
 reused (a changed file is scored again); ``error`` rows are scored again, the new row appended after the
 old one (the last row of a path is current). Failed videos are listed and left out of the metrics. Text
-cells that a spreadsheet would run as formulas get a leading ``'`` (``output/cells.py``), undone when resuming.
+cells that a spreadsheet would run as formulas get a leading ``'`` (``records/cells.py``), undone when resuming.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, DataError, InputError, UsageError
-from ..output.cells import csv_cell, csv_row_text
+from ..records.cells import csv_cell, csv_row_text
 from ..output.rowfiles import writing
 from .datasets import LabelRecord
 from .metrics import Correlations, correlations

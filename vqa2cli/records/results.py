@@ -98,7 +98,7 @@ class ScoreRecord(_Result):
         return clean({
             "schema": SCORE_SCHEMA,
             "path": self.path,
-            "path_bytes": path_bytes(self.path),  # hex of a file name that is not valid UTF-8 (output/cells.py)
+            "path_bytes": path_bytes(self.path),  # hex of a file name that is not valid UTF-8 (records/cells.py)
             "status": self.status,
             "score": _round(self.score),
             "official_score": _round(official_scale(self.score)) if self.score is not None else None,

@@ -1,0 +1,7 @@
+"""vqa2cli.records: the output schema, below the pipeline.
+
+Every command that prints results builds records (``results.py``: one per file scored or question asked;
+``reports.py``: probe, models list, eval, ``train --validate-data``, doctor, batch summary); ``output/`` only
+renders them. Records import nothing from ``pipeline``, ``modeling``, ``video``, ``training``, ``cli`` or
+``output`` (tests/test_records_layers.py), so every layer may build them.
+"""
