@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -293,13 +292,17 @@ def _report(job: BatchJob, stats, console) -> ExitCode:
     if stats.interrupted:
         console.info("finished rows are saved; run the same command with --resume to continue")
     if job.summary:
-        data = {"ok": stats.ok, "failed": stats.failed, "skipped_not_video": stats.ignored,
-                "skipped_done": stats.resumed_ok + stats.resumed_failed, "done_with_errors": stats.resumed_failed,
-                "below_fail_under": stats.below, "wall_s": round(stats.wall_s, 3),
-                "files_per_s": round(stats.scored / stats.wall_s, 4) if stats.wall_s else 0.0,
-                "interrupted": stats.interrupted, "outputs": outputs}
-        sys.stdout.write(json.dumps(data) + "\n")
-        sys.stdout.flush()
+        from ..output.render import make_writer
+        from ..records.reports import BatchSummaryRecord
+
+        writer = make_writer("jsonl", sys.stdout, "batch")
+        writer.write(BatchSummaryRecord(
+            ok=stats.ok, failed=stats.failed, skipped_not_video=stats.ignored,
+            skipped_done=stats.resumed_ok + stats.resumed_failed, done_with_errors=stats.resumed_failed,
+            below_fail_under=stats.below, wall_s=round(stats.wall_s, 3),
+            files_per_s=round(stats.scored / stats.wall_s, 4) if stats.wall_s else 0.0,
+            interrupted=stats.interrupted, outputs=outputs))
+        writer.close()
     if stats.interrupted:
         return ExitCode.INTERRUPTED
     if stats.any_failed:

@@ -5,3 +5,12 @@ Every command that prints results builds records (``results.py``: one per file s
 renders them. Records import nothing from ``pipeline``, ``modeling``, ``video``, ``training``, ``cli`` or
 ``output`` (tests/test_records_layers.py), so every layer may build them.
 """
+
+from .reports import (BatchSummaryRecord, DataCheckRecord, DoctorRecord, EvalRecord, EvalRow, ModelCardRecord,
+                      ProbeRecord)
+from .results import AnswerRecord, ScoreRecord
+
+RECORD_TYPES: dict[str, type] = {cls.kind: cls for cls in (
+    ScoreRecord, AnswerRecord, ProbeRecord, ModelCardRecord, EvalRecord, EvalRow, DataCheckRecord, DoctorRecord,
+    BatchSummaryRecord)}
+"""Record kind → class: the ``kind`` argument of ``output.render.make_writer``."""

@@ -15,35 +15,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, DataError, InputError, UsageError
 from ..records.cells import csv_cell, csv_row_text
+from ..records.reports import EVAL_COLUMNS as SCORE_CSV_COLUMNS
+from ..records.reports import EvalRecord, EvalRow
 from ..output.rowfiles import writing
 from .datasets import LabelRecord
-from .metrics import Correlations, correlations
-
-SCORE_CSV_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error",
-                     "size_bytes", "mtime",
-                     "decoded_frames")  # appended last; files without it are still resumed
-
-
-@dataclass
-class EvalResult:
-    labels: str
-    model: str
-    metrics: Correlations | None
-    n_labels: int
-    n_failed: int
-    n_reused: int
-    failures: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        metrics = self.metrics.to_dict() if self.metrics else {}
-        return {"labels": self.labels, "model": self.model, **metrics,
-                "n_labels": self.n_labels, "n_failed": self.n_failed, "n_reused": self.n_reused,
-                "failures": self.failures}
+from .metrics import correlations
 
 
 def check_enough_videos(records: list[LabelRecord]) -> None:
@@ -124,9 +104,10 @@ class _RowFile:
         self.handle.flush()
         os.fsync(self.handle.fileno())
 
-    def write(self, row: dict) -> None:
+    def write(self, record: EvalRow) -> None:
+        row = record.to_row()
         with writing(self.path):
-            self._put([csv_cell(row.get(c, "")) for c in self.columns])  # no stat: empty cells
+            self._put([csv_cell(row[c]) for c in self.columns])  # no stat: empty cells
 
     def close(self) -> None:
         try:
@@ -158,7 +139,7 @@ def _scored_row(rec: LabelRecord, prepared, scorer) -> dict:
 def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,
              resume: bool = False, workers: int = 2, stalling_style: str = "sequence",
              on_error: Callable[[str], None] = lambda _: None,
-             advance: Callable[[], None] = lambda: None) -> EvalResult:
+             advance: Callable[[], None] = lambda: None) -> EvalRecord:
     """Score every record with ``scorer`` (``prepare`` in worker threads, ``run`` here), append the CSV
     rows, compute the metrics. A record's ``stalling`` goes into its prompt, phrased as ``stalling_style``.
 
@@ -200,7 +181,7 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
                 failures.append(row["error"])
                 on_error(row["error"])
             if rows is not None:
-                rows.write(row)
+                rows.write(EvalRow(row))
             advance()
     finally:
         stream.close()
@@ -212,5 +193,5 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
         if failures:
             raise DataError(f"{exc.message} after {len(failures)} video(s) failed", exc.fix) from exc
         raise
-    return EvalResult(labels=labels, model=model, metrics=metrics, n_labels=len(records),
+    return EvalRecord(labels=labels, model=model, metrics=metrics, n_labels=len(records),
                       n_failed=len(failures), n_reused=len(records) - len(todo), failures=failures)
