@@ -53,6 +53,8 @@ class ModelInfo:
 class _Result:
     """What every record carries besides its own result fields."""
 
+    many: ClassVar[bool] = True  # one record per file or question: JSON prints a list of them
+
     status: str = "ok"
     model: ModelInfo | None = None
     sampling: dict[str, Any] = field(default_factory=dict)  # keyframes, motion_frames, indices, policy, notes
@@ -87,9 +89,7 @@ class ScoreRecord(_Result):
     """One file's result. ``status`` is ``ok`` or ``error``; on error the score fields are ``None``."""
 
     kind: ClassVar[str] = "score"
-    many: ClassVar[bool] = True
     columns: ClassVar[tuple[str, ...]] = SCORE_COLUMNS
-
     path: str
     score: float | None = None  # paper scale: softmax(levels) · weights, in [0, 1]
     probs: dict[str, float] | None = None  # level word (stripped) → probability, card order
@@ -154,7 +154,6 @@ class AnswerRecord(_Result):
     """One question's answer about one file (``ask``); on error ``answer`` is ``None``."""
 
     kind: ClassVar[str] = "answer"
-    many: ClassVar[bool] = True
     columns: ClassVar[tuple[str, ...]] = ANSWER_COLUMNS
     path: str
     question: str
