@@ -151,3 +151,23 @@ def test_json_comes_from_the_registry_with_the_documented_keys(name, media, tiny
     keys = documented_keys()[README_ROW.get(name, name)]
     for obj in parsed:
         assert set(obj) == keys, f"`vqa2 {name}` JSON keys differ from README: {set(obj) ^ keys}"
+
+
+def test_a_report_is_one_json_object_and_a_list_streams():
+    import io
+
+    from vqa2cli.records.reports import DataCheckRecord, ModelCardRecord
+
+    buf = io.StringIO()
+    writer = render.make_writer("json", buf, "data_check")
+    writer.write(DataCheckRecord(source="d.csv", records=2, problems=["d.csv: record 1: gone"]))
+    with pytest.raises(ValueError, match="one JSON object"):
+        writer.write(DataCheckRecord(source="other.csv"))
+    writer.close()
+    assert json.loads(buf.getvalue())["ok"] is False and buf.getvalue().startswith("{\n")
+    buf = io.StringIO()
+    writer = render.make_writer("json", buf, "models")
+    writer.write(ModelCardRecord("m", "score", "o/m", "main", False, None, "VQA² scorer"))
+    writer.close()
+    assert buf.getvalue() == '[\n{\n  "name": "m",\n  "task": "score",\n  "repo": "o/m",\n  "revision": "main",\n' \
+                             '  "cached": false,\n  "path": null,\n  "description": "VQA² scorer"\n}\n]\n'
