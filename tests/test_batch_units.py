@@ -13,11 +13,11 @@ import pytest
 from vqa2cli.config import Settings
 from vqa2cli.errors import DecodeFailedError, ModelRuntimeError, UsageError
 from vqa2cli.output.records import SCORE_COLUMNS, ScoreRecord
-from vqa2cli.pipeline import discover as D
-from vqa2cli.pipeline import resume as R
-from vqa2cli.pipeline.batch import (BatchStats, Distributed, Todo, detect_distributed, error_row_factory,
+from vqa2cli.jobs import discover as D
+from vqa2cli.jobs import resume as R
+from vqa2cli.jobs.loop import (BatchStats, Distributed, Todo, detect_distributed, error_row_factory,
                                     plan_todo, run_batch, wait_for_ranks, write_marker)
-from vqa2cli.pipeline.prefetch import prefetch
+from vqa2cli.jobs.prefetch import prefetch
 
 MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
 M4A_HEAD = b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00M4A isom"
@@ -314,7 +314,7 @@ def test_rank0_waits_for_markers_of_this_launch(tmp_path):
 def test_cpu_model_leaves_a_core_per_worker(monkeypatch):
     import torch
 
-    from vqa2cli.pipeline.batch import share_cpu_with_workers
+    from vqa2cli.jobs.loop import share_cpu_with_workers
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)

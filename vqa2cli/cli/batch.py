@@ -11,12 +11,12 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import ExitCode, UsageError
-from ..output.rowfiles import RowFiles, check_output_path  # the row writer (kept importable from here)
+from ..jobs.rowfiles import RowFiles, check_output_path  # the row writer (kept importable from here)
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       PolicyOpt, StrictOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerPathsOpt, VerboseOpt, model_label,
                       scoring_settings, start_console)
-from .segments import (FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt,
-                       check_segments_csv)
+from ..jobs.windows import check_segments_csv
+from .segments import FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 
 EXAMPLES = """Examples:
 
@@ -87,13 +87,13 @@ class BatchJob:
                              "scores are on the 0-1 scale")
 
     def outputs(self):
-        from ..pipeline.resume import OutputSpec
+        from ..jobs.resume import OutputSpec
 
         return [OutputSpec(p, f) for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl")) if p]
 
 
 def _discover(job: BatchJob, dist, console):
-    from ..pipeline.discover import discover, expand_inputs, parse_shard, select_shard
+    from ..jobs.discover import discover, expand_inputs, parse_shard, select_shard
 
     index, count = parse_shard(job.shard) if job.shard else (0, 1)
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)  # each rank: its part of the shard
@@ -114,14 +114,14 @@ def _discover(job: BatchJob, dist, console):
 
 def _targets(job: BatchJob, dist) -> list[str]:
     """Where this process writes: the outputs themselves, or its part files under torchrun."""
-    from ..pipeline.resume import part_path
+    from ..jobs.resume import part_path
 
     finals = [o.path for o in job.outputs()]
     return finals if dist is None else [part_path(p, dist.rank) for p in finals]
 
 
 def _check_files(job: BatchJob, dist) -> None:
-    from ..pipeline.resume import check_existing, existing_parts
+    from ..jobs.resume import check_existing, existing_parts
 
     specs = job.outputs()
     own = _targets(job, dist) if dist is not None else []
@@ -136,7 +136,7 @@ def _check_files(job: BatchJob, dist) -> None:
 
 
 def _done_indexes(job: BatchJob, dist, console):
-    from ..pipeline.resume import DoneIndex, existing_parts, repair_tail
+    from ..jobs.resume import DoneIndex, existing_parts, repair_tail
 
     if not job.resume:
         return None
@@ -159,8 +159,8 @@ def _done_indexes(job: BatchJob, dist, console):
 def run_job(job: BatchJob, settings, ref, console, windows=None) -> ExitCode:
     """Lock the outputs → discover → skip finished (--resume) → score with prefetching → merge parts
     (torchrun) → exit code. A second run on the same output is refused (pipeline/lock.py)."""
-    from ..pipeline.batch import detect_distributed
-    from ..pipeline.lock import locked_outputs
+    from ..jobs.loop import detect_distributed
+    from ..jobs.lock import locked_outputs
 
     dist = detect_distributed()
     finals = [o.path for o in job.outputs()]
@@ -173,8 +173,8 @@ def run_job(job: BatchJob, settings, ref, console, windows=None) -> ExitCode:
 
 def _run_locked(job: BatchJob, settings, ref, console, dist, windows) -> ExitCode:
     from ..errors import OutputError
-    from ..pipeline.batch import BatchStats, plan_todo
-    from ..pipeline.provenance import check_or_write, sidecar_path
+    from ..jobs.loop import BatchStats, plan_todo
+    from ..jobs.provenance import check_or_write, sidecar_path
 
     _check_files(job, dist)
     windows = check_segments_csv(windows, resume=job.resume, overwrite=job.overwrite, distributed=dist is not None)
@@ -204,10 +204,10 @@ def _run_locked(job: BatchJob, settings, ref, console, dist, windows) -> ExitCod
 
 
 def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
-    from ..pipeline.batch import error_row_factory, run_batch
+    from ..jobs.loop import error_row_factory, run_batch
     from ..pipeline.run import clip_shapes, preflight
     from ..pipeline.stages import format_timing
-    from .segments import SegmentOutputs, load_scorer
+    from ..jobs.windows import SegmentOutputs, load_scorer
 
     segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
     scorer, make_error, workers = job.remote, error_row_factory(settings), job.workers
@@ -251,7 +251,7 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
 
 def _share_cpu(scorer, workers: int, console) -> int | None:
     """The model on CPU gets one core less per decode worker; returns the thread count to restore."""
-    from ..pipeline.batch import share_cpu_with_workers
+    from ..jobs.loop import share_cpu_with_workers
 
     loaded = getattr(scorer, "loaded", None)
     device = getattr(getattr(loaded, "device", None), "type", "")
@@ -266,8 +266,8 @@ def _share_cpu(scorer, workers: int, console) -> int | None:
 
 def _finish_distributed(job: BatchJob, dist, stats, console):
     """Marker for this rank; rank 0 waits for all, merges the part files, returns the summed stats."""
-    from ..pipeline.batch import wait_for_ranks, write_marker
-    from ..pipeline.resume import existing_parts, merge_parts
+    from ..jobs.loop import wait_for_ranks, write_marker
+    from ..jobs.resume import existing_parts, merge_parts
 
     first = job.outputs()[0].path
     write_marker(first, dist, stats)
@@ -400,7 +400,7 @@ def _default_workers() -> int:
 
 def _rank_device(device: str | None) -> str | None:
     """Under torchrun/accelerate each process takes the GPU LOCAL_RANK (unless --device names one)."""
-    from ..pipeline.batch import detect_distributed
+    from ..jobs.loop import detect_distributed
 
     dist = detect_distributed()
     if dist is None or device not in (None, "auto", "cuda"):

@@ -75,7 +75,7 @@ def eval_command(
     from ..errors import ExitCode
     from ..pipeline.run import Scorer
     from ..training.datasets import read_labels
-    from ..training.evaluate import check_enough_videos, evaluate
+    from ..jobs.evaluate import check_enough_videos, evaluate
 
     console = start_console(quiet, verbose)
     check_format(fmt, REPORT_FORMATS)
@@ -86,7 +86,7 @@ def eval_command(
     check_enough_videos(records)
     if any(r.stalling is not None for r in records):
         require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)
-    from ..pipeline.lock import locked_outputs
+    from ..jobs.lock import locked_outputs
 
     with locked_outputs([str(scores_csv)] if scores_csv is not None else [], console.warning):
         if scores_csv is not None:  # the per-video CSV records its settings; --resume must not mix others in
@@ -109,7 +109,7 @@ def eval_command(
 
 def _record_settings(scores_csv: Path, settings, resume: bool, stalling_style: str) -> None:
     from ..errors import OutputError
-    from ..pipeline.provenance import check_or_write, sidecar_path
+    from ..jobs.provenance import check_or_write, sidecar_path
 
     try:
         check_or_write(str(scores_csv), settings, resume=resume, run={"stalling_style": stalling_style})

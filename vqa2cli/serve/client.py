@@ -300,7 +300,8 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
     the returned records' windows (``options`` already carries ``segments``/``pool``)."""
     import sys
 
-    from ..cli.segments import SegmentOutputs, score_exit_code, segment_options
+    from ..cli.segments import score_exit_code, segment_options
+    from ..jobs.windows import SegmentOutputs
     from ..output.render import make_writer
     from ..pipeline.run import error_record, preflight
 

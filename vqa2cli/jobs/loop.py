@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ..errors import InputError
-from .discover import file_stat
+from ..video.probe import file_stat
 from .prefetch import prefetch
 from .resume import DoneIndex, RowState
 
@@ -247,7 +247,7 @@ def error_row_factory(settings: Any) -> Callable[[str, BaseException], Any]:
     Non-input failures keep their type in the message and get code ``runtime_error`` (a ``Vqa2Error``
     such as out-of-memory) or ``internal_error`` (a bug: please report it)."""
     from ..errors import Vqa2Error
-    from .run import error_record
+    from ..pipeline.run import error_record
 
     def make(path: str, exc: BaseException) -> Any:
         if isinstance(exc, InputError):

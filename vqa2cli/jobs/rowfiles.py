@@ -16,7 +16,7 @@ class RowFiles:
     folder) is an :class:`~vqa2cli.errors.OutputError` naming the file; rows written before it stay."""
 
     def __init__(self, paths: list[str], fmts: list[str], *, append: bool):
-        from .render import make_writer
+        from ..output.render import make_writer
 
         self.paths, self.streams, self.writers, self.failed = list(paths), [], [], False
         for path, fmt in zip(paths, fmts):

@@ -3,7 +3,7 @@
 Decoding runs ahead in worker threads (pipeline.prefetch) while the model scores. The scores CSV has
 one row per scored video (``SCORE_CSV_COLUMNS``, ``decoded_frames`` appended last: files written before it
 are still resumed, their rows written without it), appended and fsync'd as each finishes, exactly as
-``vqa2 batch`` writes its rows (:mod:`vqa2cli.pipeline.resume`): an earlier row is never rewritten, so
+``vqa2 batch`` writes its rows (:mod:`vqa2cli.jobs.resume`): an earlier row is never rewritten, so
 Ctrl-C or a crash, even during a resumed run, loses at most the row being written. With ``resume`` the
 torn last line of a crash is dropped, and a video whose path, size and mtime match an ``ok`` row is
 reused (a changed file is scored again); ``error`` rows are scored again, the new row appended after the
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError, InputError, UsageError
 from ..output.cells import csv_cell, csv_row_text
-from ..output.rowfiles import writing
-from .datasets import LabelRecord
+from .rowfiles import writing
+from ..training.datasets import LabelRecord
 from .metrics import Correlations, correlations
 
 SCORE_CSV_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error",
@@ -69,7 +69,7 @@ def check_enough_videos(records: list[LabelRecord]) -> None:
 
 def _done_index(scores_csv: Path | None, resume: bool):
     """The finished rows of an earlier run (after cutting a torn last line), or None without ``resume``."""
-    from ..pipeline.resume import DoneIndex, OutputSpec, repair_tail
+    from .resume import DoneIndex, OutputSpec, repair_tail
 
     if scores_csv is None:
         if resume:
@@ -108,7 +108,7 @@ class _RowFile:
     older run keeps its columns (:func:`_file_columns`)."""
 
     def __init__(self, path: Path):
-        from ..output.rowfiles import fsync_dir
+        from .rowfiles import fsync_dir
 
         self.path, self.columns = path, SCORE_CSV_COLUMNS
         with writing(path):
@@ -164,7 +164,7 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
 
     Raises ConfigError (CSV exists without ``resume``, or is no eval CSV), DataError (too few videos
     scored for the metrics); an unreadable video is a failure row, not an exception."""
-    from ..pipeline.prefetch import prefetch
+    from .prefetch import prefetch
     from ..pipeline.prompts import parse_stalling
     from ..video.probe import file_stat
 
