@@ -66,15 +66,15 @@ def load_scorer(model_dir: Path, motion_size: int):
 
 
 def timed_run(scorer, settings, paths: list[str], out_csv: Path, workers: int, depth: int):
-    from vqa2cli.cli.batch import RowFiles
-    from vqa2cli.jobs.loop import BatchStats, Todo, error_row_factory, run_batch
+    from vqa2cli.jobs.rowfiles import RowFiles
+    from vqa2cli.jobs.loop import JobStats, Todo, error_row_factory, run_batch
     from vqa2cli.pipeline.run import preflight
 
     rows = RowFiles([str(out_csv)], ["csv"], append=False)
     try:
         stats = run_batch([Todo(p, ()) for p in paths], scorer, rows.write,
                           make_error=error_row_factory(settings), workers=workers, depth=depth,
-                          stats=BatchStats(), preflight=preflight)
+                          stats=JobStats(), preflight=preflight)
     finally:
         rows.close()
     if stats.failed:
