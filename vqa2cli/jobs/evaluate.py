@@ -1,27 +1,31 @@
-"""``vqa2 eval``: score a labelled set, keep per-video scores in a CSV (resumable), report correlations.
+"""``vqa2 eval``: the job of :mod:`vqa2cli.jobs.engine` on a labelled set, plus a ``mos`` column and a
+metrics step (SRCC / PLCC / KRCC, :mod:`vqa2cli.jobs.metrics`).
 
-Decoding runs ahead in worker threads (pipeline.prefetch) while the model scores. The scores CSV has
-one row per scored video (``SCORE_CSV_COLUMNS``, ``decoded_frames`` appended last: files written before it
-are still resumed, their rows written without it), appended and fsync'd as each finishes, exactly as
-``vqa2 batch`` writes its rows (:mod:`vqa2cli.jobs.resume`): an earlier row is never rewritten, so
-Ctrl-C or a crash, even during a resumed run, loses at most the row being written. With ``resume`` the
-torn last line of a crash is dropped, and a video whose path, size and mtime match an ``ok`` row is
-reused (a changed file is scored again); ``error`` rows are scored again, the new row appended after the
-old one (the last row of a path is current). Failed videos are listed and left out of the metrics. Text
-cells that a spreadsheet would run as formulas get a leading ``'`` (``output/cells.py``), undone when resuming.
+The label records are the job's files, in label order. Decoding runs ahead in worker threads while the
+model scores (:func:`vqa2cli.jobs.loop.run_batch`), and each record's ``stalling`` goes into its prompt.
+The scores CSV has one row per scored video (``SCORE_CSV_COLUMNS``, ``decoded_frames`` appended last:
+files written before it are still resumed, their rows written without it), appended and fsync'd as each
+finishes by the job's row files (:class:`vqa2cli.jobs.rowfiles.RowFiles`): an earlier row is never
+rewritten, so Ctrl-C or a crash, even during a resumed run, loses at most the row being written. The file
+is locked while a run writes it and its settings are recorded beside it (``<csv>.vqa2.json``; ``--resume``
+refuses others). With ``resume`` the torn last line of a crash is dropped, and a video whose path, size and
+mtime match an ``ok`` row is reused (a changed file is scored again); ``error`` rows are scored again, the
+new row appended after the old one (the last row of a path is current). An unreadable video is an
+``error`` row, listed and left out of the metrics; any other failure stops the run. Text cells that a
+spreadsheet would run as formulas get a leading ``'`` (``output/cells.py``), undone when resuming.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TextIO
 
 from ..errors import ConfigError, DataError, InputError, UsageError
 from ..output.cells import csv_cell, csv_row_text
-from .rowfiles import writing
 from ..training.datasets import LabelRecord
+from .loop import Todo
 from .metrics import Correlations, correlations
 
 SCORE_CSV_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error",
@@ -67,19 +71,24 @@ def check_enough_videos(records: list[LabelRecord]) -> None:
                         "check the label file's mos column")
 
 
-def _done_index(scores_csv: Path | None, resume: bool):
-    """The finished rows of an earlier run (after cutting a torn last line), or None without ``resume``."""
-    from .resume import DoneIndex, OutputSpec, repair_tail
-
-    if scores_csv is None:
-        if resume:
-            raise ConfigError("--resume needs --scores-csv (the file the earlier run wrote)")
-        return None
-    if scores_csv.exists() and not resume:
+def _check_existing(scores_csv: Path | None, resume: bool) -> None:
+    """ConfigError (exit 2): ``resume`` without a scores CSV, or an existing one without ``resume``."""
+    if scores_csv is None and resume:
+        raise ConfigError("--resume needs --scores-csv (the file the earlier run wrote)")
+    if scores_csv is not None and scores_csv.exists() and not resume:
         raise ConfigError(f"{scores_csv}: already exists",
                           "pass --resume to continue that run, or choose another path")
+
+
+def _reused(records: list[LabelRecord], scores_csv: Path | None, resume: bool) -> dict[int, float]:
+    """``resume``: the scores of the earlier run's ``ok`` rows whose video kept its path, size and mtime, by
+    label index (after cutting a torn last line). ConfigError when the file is no eval scores CSV."""
+    from ..video.probe import file_stat
+    from .resume import DoneIndex, OutputSpec, repair_tail
+
+    _check_existing(scores_csv, resume)
     if not resume:
-        return None
+        return {}
     repair_tail(str(scores_csv))
     index = DoneIndex()
     try:
@@ -87,7 +96,12 @@ def _done_index(scores_csv: Path | None, resume: bool):
     except UsageError as exc:
         raise ConfigError(f"{scores_csv}: not a `vqa2 eval` scores CSV of this version ({exc.message})",
                           "choose another --scores-csv or delete the file") from exc
-    return index
+    reused = {}
+    for rec in records:
+        state = index.match(str(rec.path), file_stat(rec.path), retry_errors=True)  # only ok rows count
+        if state is not None and state.score is not None:
+            reused[rec.index] = state.score
+    return reused
 
 
 def _file_columns(scores_csv: Path) -> tuple[str, ...]:
@@ -102,115 +116,164 @@ def _file_columns(scores_csv: Path) -> tuple[str, ...]:
     return older if first.rstrip(b"\r\n") == ",".join(older).encode() else SCORE_CSV_COLUMNS
 
 
-class _RowFile:
-    """The scores CSV: opened for appending, each row flushed and fsync'd as it is written (OWASP: no
-    formula cells). OS errors (disk full...) are ``OutputError`` naming the file (exit 5). A file of an
-    older run keeps its columns (:func:`_file_columns`)."""
+@dataclass
+class EvalRow:
+    """One row of the scores CSV: a label record and what scoring its video gave. ``input`` holds
+    ``decoded_frames`` and, stamped by the job loop from the stat taken before decoding, ``size_bytes`` /
+    ``mtime`` (the resume key)."""
 
-    def __init__(self, path: Path):
-        from .rowfiles import fsync_dir
+    label: LabelRecord
+    status: str = "ok"
+    score: float | None = None
+    official_score: Any = ""
+    level: str = ""
+    error: str = ""
+    input: dict[str, Any] = field(default_factory=dict)
 
-        self.path, self.columns = path, SCORE_CSV_COLUMNS
-        with writing(path):
-            self.handle = path.open("a", newline="", encoding="utf-8", errors="surrogateescape")
-            if self.handle.tell() == 0:
-                self._put(SCORE_CSV_COLUMNS)
-                fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
-            else:
-                self.columns = _file_columns(path)
+    @property
+    def path(self) -> str:
+        return str(self.label.path)
+
+    @classmethod
+    def failed(cls, label: LabelRecord, exc: InputError) -> EvalRow:
+        decoded = (getattr(exc, "input", None) or {}).get("decoded_frames", "")  # damaged_input (--strict)
+        return cls(label, "error", error=exc.one_line(), input={"decoded_frames": decoded})
+
+    def cells(self, columns: tuple[str, ...]) -> list[Any]:
+        ok = self.status == "ok"
+        row = {"index": self.label.index, "path": self.path, "mos": self.label.mos,
+               "score": self.score if ok else "", "official_score": self.official_score if ok else "",
+               "level": self.level if ok else "", "status": self.status, "error": self.error, **self.input}
+        return [csv_cell(row.get(c, "")) for c in columns]  # no stat: empty cells
+
+
+class _LabelledScorer:
+    """The job's scorer for label records: each video prepared with its stalling (``stalling_style``); an
+    unreadable video (``InputError``) becomes an ``error`` :class:`EvalRow`, other errors raise."""
+
+    def __init__(self, scorer, stalling_style: str):
+        self.scorer, self.stalling_style = scorer, stalling_style
+
+    def prepare(self, todo: Todo) -> tuple[LabelRecord, Any]:
+        from ..pipeline.prompts import parse_stalling
+
+        label = todo.label
+        try:
+            stalling = parse_stalling(label.stalling, self.stalling_style)
+            return label, self.scorer.prepare(str(label.path), stalling=stalling)
+        except InputError as exc:
+            return label, exc
+
+    def run(self, prepared: tuple[LabelRecord, Any]) -> EvalRow:
+        label, clip = prepared
+        if isinstance(clip, InputError):
+            return EvalRow.failed(label, clip)
+        try:
+            d = self.scorer.run(clip).to_dict()
+        except InputError as exc:
+            return EvalRow.failed(label, exc)
+        return EvalRow(label, "ok", d["score"], d["official_score"], d["level"],
+                       input={"decoded_frames": (d.get("input") or {}).get("decoded_frames", "")})
+
+
+class _ScoresCsvWriter:
+    """Row writer of the scores CSV for :class:`~vqa2cli.jobs.rowfiles.RowFiles` (which fsyncs each row):
+    ``columns`` are the file's own (an older run's file keeps them, :func:`_file_columns`)."""
+
+    def __init__(self, stream: TextIO, columns: tuple[str, ...], header: bool):
+        self.stream, self.columns = stream, columns
+        if header:
+            self._put(columns)
 
     def _put(self, cells) -> None:
-        self.handle.write(csv_row_text(cells))
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
+        self.stream.write(csv_row_text(cells))
+        self.stream.flush()
 
-    def write(self, row: dict) -> None:
-        with writing(self.path):
-            self._put([csv_cell(row.get(c, "")) for c in self.columns])  # no stat: empty cells
+    def write(self, row: EvalRow) -> None:
+        self._put(row.cells(self.columns))
 
     def close(self) -> None:
-        try:
-            self.handle.close()
-        except OSError:  # a failed write was already reported; its bytes are lost either way
-            pass
+        pass
 
 
-def _scored_row(rec: LabelRecord, prepared, scorer) -> dict:
-    """One CSV row from a prefetched ``(stat, clip)``; an unreadable video is an ``error`` row, other
-    errors raise."""
-    from ..video.probe import file_stat
-
-    row = {"index": rec.index, "path": str(rec.path), "mos": rec.mos}
-    if prepared.error is not None and not isinstance(prepared.error, InputError):
-        raise prepared.error
-    if prepared.error is not None:
-        stat = file_stat(rec.path)
-        decoded = getattr(prepared.error, "input", {}).get("decoded_frames", "")  # damaged_input (--strict)
-        return {**row, "score": "", "official_score": "", "level": "", "status": "error",
-                "error": prepared.error.one_line(), "decoded_frames": decoded, **(stat.as_dict() if stat else {})}
-    stat, clip = prepared.value
-    d = scorer.run(clip).to_dict()
-    return {**row, "score": d["score"], "official_score": d["official_score"], "level": d["level"],
-            "status": "ok", "error": "", "decoded_frames": (d.get("input") or {}).get("decoded_frames", ""),
-            **(stat.as_dict() if stat else {})}
+def _raise(path: str, exc: BaseException):
+    """``make_error`` of the eval job: only unreadable videos are rows (made by :class:`_LabelledScorer`)."""
+    raise exc
 
 
 def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,
              resume: bool = False, workers: int = 2, stalling_style: str = "sequence",
              on_error: Callable[[str], None] = lambda _: None,
-             advance: Callable[[], None] = lambda: None) -> EvalResult:
-    """Score every record with ``scorer`` (``prepare`` in worker threads, ``run`` here), append the CSV
-    rows, compute the metrics. A record's ``stalling`` goes into its prompt, phrased as ``stalling_style``.
+             advance: Callable[..., None] = lambda n=1: None) -> EvalResult:
+    """Score every record with ``scorer`` (``prepare(path, stalling=...)`` in worker threads, ``run`` here),
+    append the CSV rows, compute the metrics. A record's ``stalling`` goes into its prompt, phrased as
+    ``stalling_style``.
 
     Raises ConfigError (CSV exists without ``resume``, or is no eval CSV), DataError (too few videos
-    scored for the metrics); an unreadable video is a failure row, not an exception."""
-    from .prefetch import prefetch
-    from ..pipeline.prompts import parse_stalling
-    from ..video.probe import file_stat
+    scored for the metrics), OutputError (the CSV cannot be written; earlier rows stay), KeyboardInterrupt
+    (Ctrl-C, after the rows already written); an unreadable video is a failure row, not an exception."""
+    from .loop import JobStats, run_batch
+    from .rowfiles import RowFiles
 
-    index = _done_index(scores_csv, resume)
-    reused = {}
-    if index is not None:
-        for rec in records:
-            state = index.match(str(rec.path), file_stat(rec.path), retry_errors=True)  # only ok rows count
-            if state is not None and state.score is not None:
-                reused[rec.index] = state.score
-    todo = [r for r in records if r.index not in reused]
+    reused = _reused(records, scores_csv, resume)
+    todo = [Todo(str(r.path), (), label=r) for r in records if r.index not in reused]
+    advance(len(records) - len(todo))
+    scored, failures = dict(reused), []
 
-    def prepare(record: LabelRecord):
-        stat = file_stat(record.path)  # before decoding, as batch: a file changed meanwhile is scored again
-        stalling = parse_stalling(record.stalling, stalling_style)
-        return stat, scorer.prepare(str(record.path), stalling=stalling)
+    def sink(row: EvalRow, targets) -> None:
+        rows.write(row, targets)
+        if row.status == "ok":
+            scored[row.label.index] = float(row.score)
+        else:
+            failures.append(row.error)
+            on_error(row.error)
 
-    rows = _RowFile(scores_csv) if scores_csv is not None else None
-    stream = prefetch(todo, prepare, workers=workers, depth=2 * workers)
-    preds, mos, failures = [], [], []
+    paths = [str(scores_csv)] if scores_csv is not None else []
+    rows = RowFiles(paths, ["csv"] * len(paths), append=True, make_writer=lambda fmt, stream, header: (
+        _ScoresCsvWriter(stream, SCORE_CSV_COLUMNS if header else _file_columns(scores_csv), header)))
+    labelled = _LabelledScorer(scorer, stalling_style)
     try:
-        for rec in records:
-            if rec.index in reused:
-                preds.append(reused[rec.index])
-                mos.append(rec.mos)
-                advance()
-                continue
-            row = _scored_row(rec, next(stream), scorer)
-            if row["status"] == "ok":
-                preds.append(float(row["score"]))
-                mos.append(rec.mos)
-            else:
-                failures.append(row["error"])
-                on_error(row["error"])
-            if rows is not None:
-                rows.write(row)
-            advance()
+        stats = run_batch(todo, labelled, sink, make_error=_raise, workers=workers, depth=2 * workers,
+                          stats=JobStats(), advance=advance, prepare=labelled.prepare)
     finally:
-        stream.close()
-        if rows is not None:
-            rows.close()
+        rows.close()
+    if stats.interrupted:
+        raise KeyboardInterrupt
+    return _result(records, scored, failures, labels=labels, model=model, n_reused=len(reused))
+
+
+def _result(records: list[LabelRecord], scored: dict[int, float], failures: list[str], *, labels: str,
+            model: str, n_reused: int) -> EvalResult:
+    """The metrics step: correlations of the scores with the MOS (label order; failed videos left out)."""
+    pairs = [(scored[r.index], r.mos) for r in records if r.index in scored]
     try:
-        metrics = correlations(preds, mos)
+        metrics = correlations([p for p, _ in pairs], [m for _, m in pairs])
     except DataError as exc:
         if failures:
             raise DataError(f"{exc.message} after {len(failures)} video(s) failed", exc.fix) from exc
         raise
     return EvalResult(labels=labels, model=model, metrics=metrics, n_labels=len(records),
-                      n_failed=len(failures), n_reused=len(records) - len(todo), failures=failures)
+                      n_failed=len(failures), n_reused=n_reused, failures=failures)
+
+
+def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str, scores_csv: Path | None,
+             resume: bool, workers: int, stalling_style: str, offline: bool) -> EvalResult:
+    """The whole `vqa2 eval` run: lock the scores CSV, record its settings (``--resume`` refuses others, the
+    stalling style included), load the scorer, :func:`evaluate`. Errors as :func:`evaluate`, plus
+    UsageError (the CSV is locked by another run) and ModelError (the weights do not load)."""
+    from ..pipeline.run import Scorer
+    from .lock import locked_outputs
+    from .provenance import record_settings
+
+    outputs = [str(scores_csv)] if scores_csv is not None else []
+    with locked_outputs(outputs, console.warning):
+        _check_existing(scores_csv, resume)  # before the settings record beside it is touched
+        for output in outputs:
+            record_settings(output, settings, resume=resume, run={"stalling_style": stalling_style})
+        console.info(f"Loading {settings.model.label} to score {len(records)} videos ...")
+        scorer = Scorer.load(settings, ref, offline=offline)
+        console.info(scorer.memory_note)
+        with console.progress(len(records), "Scoring") as advance:
+            return evaluate(records, scorer, labels=labels, model=settings.model.name, scores_csv=scores_csv,
+                            resume=resume, workers=workers, stalling_style=stalling_style,
+                            on_error=console.error, advance=advance)
