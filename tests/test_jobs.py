@@ -117,3 +117,51 @@ def test_eval_refuses_an_existing_scores_csv_before_touching_its_settings_record
                  stalling_style="sequence", offline=True)
     assert err.value.exit_code == ExitCode.USAGE
     assert record.read_bytes() == before and not Path(lock_path(str(scores))).exists()
+
+
+def test_eval_resume_cuts_a_torn_row_as_csv(tmp_path):
+    """A crash in the middle of a row whose path holds a newline: --resume cuts the whole torn row (a quoted
+    newline is no record end, as batch cuts its CSV), so the rows appended after it parse again."""
+    import csv
+    from types import SimpleNamespace
+
+    from vqa2cli.jobs.evaluate import evaluate
+    from vqa2cli.training.datasets import LabelRecord
+
+    class Fake:
+        def prepare(self, path, stalling=None):
+            return path
+
+        def run(self, path):
+            value = len(path) / 100
+            return SimpleNamespace(to_dict=lambda: {"score": value, "official_score": value, "level": "fair"})
+
+    media = tmp_path / "media"
+    media.mkdir()
+    names = ["a.mp4", "bb.mp4", "ccc.mp4", "new\nline.mp4"]
+    for n, name in enumerate(names):
+        (media / name).write_bytes(b"\0" * (10 + n))
+    labels = [LabelRecord(index=i, path=media / n, mos=float(i)) for i, n in enumerate(names)]
+    scores = tmp_path / "scores.csv"
+    evaluate(labels[:3], Fake(), labels="l", model="m", scores_csv=scores, workers=0)
+    with scores.open("a", encoding="utf-8", newline="") as fh:  # killed while writing the fourth row
+        fh.write(f'3,"{media}/new\n')
+    result = evaluate(labels, Fake(), labels="l", model="m", scores_csv=scores, resume=True, workers=0)
+    assert result.n_reused == 3 and result.metrics.n == 4
+    rows = list(csv.DictReader(scores.open(encoding="utf-8", newline="")))
+    assert [r["path"] for r in rows] == [str(media / n) for n in names]
+
+
+def test_segments_csv_resume_cuts_a_torn_row_as_csv(tmp_path):
+    """The --segments-csv file is a CSV too: a torn row whose path holds a newline is cut whole on --resume."""
+    from vqa2cli.jobs.windows import SegmentOutputs, SegmentPlan, segment_columns
+
+    settings = Settings()
+    windows = tmp_path / "windows.csv"
+    header = ",".join(segment_columns(settings.scoring.levels)) + "\n"
+    row = f'{tmp_path}/a.mp4,0,0.0,10.0,0.5,3.0,fair,{",".join(["0.2"] * 5)},10,40,100,1.5\n'
+    windows.write_text(header + row + f'"{tmp_path}/new\n', encoding="utf-8")
+    console, said = _console()
+    out = SegmentOutputs(SegmentPlan(window_s=10.0, csv=str(windows)), settings, console, append=True)
+    out.close()
+    assert windows.read_text(encoding="utf-8") == header + row and "dropped a torn last line" in said.getvalue()

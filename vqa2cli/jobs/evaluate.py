@@ -89,7 +89,7 @@ def _reused(records: list[LabelRecord], scores_csv: Path | None, resume: bool) -
     _check_existing(scores_csv, resume)
     if not resume:
         return {}
-    repair_tail(str(scores_csv))
+    repair_tail(str(scores_csv), "csv")  # a quoted newline (in a path) is no record end
     index = DoneIndex()
     try:
         index.add_file(OutputSpec(str(scores_csv), "csv", _file_columns(scores_csv)))

@@ -67,7 +67,7 @@ class SegmentOutputs:
         from .resume import path_key, repair_tail
 
         if append and os.path.exists(path):
-            dropped = repair_tail(path)
+            dropped = repair_tail(path, "csv")
             if dropped:
                 self.console.warning(f"{path}: dropped a torn last line ({dropped} bytes) left by an interrupted run")
             with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
