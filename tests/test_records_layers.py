@@ -8,9 +8,6 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "vqa2cli"
 
-# Files that still import `output` while another branch moves them (issue 13 step 1: the row files and the eval
-# job move into `vqa2cli/jobs/`). An entry whose file no longer exists fails the test: delete it then.
-MOVING = {"training/evaluate.py": {"vqa2cli.output.rowfiles"}}
 
 
 def imports(path: Path) -> set[str]:
@@ -46,13 +43,7 @@ def test_nothing_below_the_cli_imports_output():
         for path in under(layer):
             rel = str(path.relative_to(PACKAGE))
             bad = {n for n in imports(path) if n == "vqa2cli.output" or n.startswith("vqa2cli.output.")}
-            bad = {n for n in bad if not any(n.startswith(m) for m in MOVING.get(rel, ()))}
             assert not bad, f"{rel} imports {sorted(bad)}: build records (vqa2cli.records), let the CLI render"
-
-
-def test_moving_exemptions_are_not_stale():
-    for rel in MOVING:
-        assert (PACKAGE / rel).exists(), f"{rel} has moved: delete its MOVING entry"
 
 
 def test_the_scan_sees_relative_imports():

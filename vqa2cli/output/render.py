@@ -32,7 +32,8 @@ class Writer:
 
     name: ClassVar[str]
 
-    def __init__(self, stream: TextIO, record_type: type, header: bool = True):
+    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
+                 columns: tuple[str, ...] | None = None):
         self.stream, self.record_type = stream, record_type
         self.count = 0
 
@@ -53,7 +54,8 @@ class JsonWriter(Writer):
 
     name = "json"
 
-    def __init__(self, stream: TextIO, record_type: type, header: bool = True):
+    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
+                 columns: tuple[str, ...] | None = None):
         super().__init__(stream, record_type)
         self.many = record_type.many
         if self.many:
@@ -84,14 +86,15 @@ class JsonlWriter(Writer):
 
 
 class CsvWriter(Writer):
-    """A header (unless appending) and one row per record under ``record_type.columns`` (OWASP: no formula
-    cells)."""
+    """A header (unless appending) and one row per record under ``columns`` (default ``record_type.columns``;
+    an older file being appended to keeps its own) (OWASP: no formula cells)."""
 
     name = "csv"
 
-    def __init__(self, stream: TextIO, record_type: type, header: bool = True):
+    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
+                 columns: tuple[str, ...] | None = None):
         super().__init__(stream, record_type)
-        self.columns = list(record_type.columns)
+        self.columns = list(columns or record_type.columns)
         if header:
             stream.write(csv_row_text(self.columns))
             stream.flush()
@@ -106,7 +109,8 @@ class TableWriter(Writer):
 
     name = "table"
 
-    def __init__(self, stream: TextIO, record_type: type, header: bool = True):
+    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
+                 columns: tuple[str, ...] | None = None):
         from .tables import STREAMED, WHOLE
 
         super().__init__(stream, record_type)
@@ -130,14 +134,16 @@ class TableWriter(Writer):
 WRITERS: dict[str, type[Writer]] = {cls.name: cls for cls in (TableWriter, JsonWriter, JsonlWriter, CsvWriter)}
 
 
-def make_writer(fmt: str, stream: TextIO, kind: str = "score", header: bool = True) -> Writer:
+def make_writer(fmt: str, stream: TextIO, kind: str = "score", header: bool = True,
+                columns: tuple[str, ...] | None = None) -> Writer:
     """The writer of format ``fmt`` (a key of :data:`WRITERS`) for records of ``kind`` (a key of
     ``records.RECORD_TYPES``: score, answer, probe, models, eval, eval_row, data_check, doctor, batch).
-    ``header`` is for CSV appends (``--resume``). Raises ValueError for an unknown format or kind."""
+    ``header`` is false for CSV appends (``--resume``), ``columns`` a CSV's own columns when not the record's.
+    Raises ValueError for an unknown format or kind."""
     from ..records import RECORD_TYPES
 
     if fmt not in WRITERS:
         raise ValueError(f"unknown format {fmt!r}")
     if kind not in RECORD_TYPES:
         raise ValueError(f"unknown record kind {kind!r}")
-    return WRITERS[fmt](stream, RECORD_TYPES[kind], header)
+    return WRITERS[fmt](stream, RECORD_TYPES[kind], header, columns)

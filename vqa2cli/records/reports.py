@@ -71,19 +71,45 @@ class ModelCardRecord:
 
 @dataclass
 class EvalRow:
-    """``vqa2 eval --scores-csv``: one labelled video's row (``cells`` keyed by :data:`EVAL_COLUMNS`; a
-    missing cell is empty). Rows are job data: ``--resume`` reads them back (pipeline/resume.py)."""
+    """``vqa2 eval --scores-csv``: one labelled video's row, :data:`EVAL_COLUMNS`. Rows are job data:
+    ``--resume`` reads them back (jobs/resume.py), so :meth:`to_row` keeps the path exactly as given (the
+    file is written with ``surrogateescape``). ``input`` holds ``decoded_frames`` and, stamped by the job loop
+    from the stat taken before decoding, ``size_bytes`` / ``mtime`` (the resume key)."""
 
     kind: ClassVar[str] = "eval_row"
     many: ClassVar[bool] = True
     columns: ClassVar[tuple[str, ...]] = EVAL_COLUMNS
-    cells: dict[str, Any]
+    index: int  # the label's position in the label file
+    path: str
+    mos: float
+    status: str = "ok"
+    score: float | None = None  # paper scale, 0-1
+    official_score: Any = ""
+    level: str = ""
+    error: str = ""
+    input: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return clean({c: self.cells.get(c, "") for c in EVAL_COLUMNS})
+    @classmethod
+    def of(cls, label: Any, **fields: Any) -> EvalRow:
+        """The row of ``label`` (``index``, ``path``, ``mos``: a ``training.datasets.LabelRecord``)."""
+        return cls(label.index, str(label.path), label.mos, **fields)
+
+    @classmethod
+    def failed(cls, label: Any, exc: Any) -> EvalRow:
+        """The ``error`` row of an unreadable video (``exc``: an ``InputError``; a ``damaged_input`` one
+        carries ``input.decoded_frames``)."""
+        decoded = (getattr(exc, "input", None) or {}).get("decoded_frames", "")
+        return cls.of(label, status="error", error=exc.one_line(), input={"decoded_frames": decoded})
 
     def to_row(self) -> dict[str, Any]:
-        return self.to_dict()
+        ok = self.status == "ok"
+        row = {"index": self.index, "path": self.path, "mos": self.mos, "score": self.score if ok else "",
+               "official_score": self.official_score if ok else "", "level": self.level if ok else "",
+               "status": self.status, "error": self.error, **self.input}
+        return {c: row.get(c, "") for c in EVAL_COLUMNS}  # no stat: empty cells
+
+    def to_dict(self) -> dict[str, Any]:
+        return clean(self.to_row())
 
 
 @dataclass
