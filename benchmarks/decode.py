@@ -68,7 +68,8 @@ print(json.dumps({"decode_s": time.perf_counter() - wall, "decode_cpu_s": time.p
                   "motion_indices": sorted(set(clip.plan.motion_indices))}))
 """
 
-# PyAV decoding every frame with decode_clip's thread settings, nothing converted: vqa2's floor, beside ffmpeg's.
+# PyAV decoding every frame with decode_clip's thread settings, nothing converted: vqa2's floor beside
+# ffmpeg's.
 PYAV_FLOOR = """
 import json, sys, time
 import av
@@ -216,7 +217,8 @@ def compare(name: str, clip: Path, size: int, reps: int, methods: list[str], bud
         floor.append(fl)
         pyav.append(pv)
     if any(f != len(resized) for _, _, f in equal):
-        raise SystemExit(f"ffmpeg's select gave {[f for _, _, f in equal]} frames, vqa2 resized {len(resized)}")
+        got = [f for _, _, f in equal]
+        raise SystemExit(f"ffmpeg's select gave {got} frames, vqa2 resized {len(resized)}")
     eq_cpu, fl_cpu, eq_wall = [c for _, c, _ in equal], [c for _, c, _ in floor], [w for w, _, _ in equal]
     pv_cpu = [r["decode_cpu_s"] for r in pyav]
     rows = []
@@ -228,9 +230,11 @@ def compare(name: str, clip: Path, size: int, reps: int, methods: list[str], bud
             "keyframes": runs[0]["keyframes"], "motion": runs[0]["motion"], "policy": runs[0]["policy"],
             "reps": reps,
             "vqa2_cpu_s": statistics.median(cpu), "vqa2_wall_s": statistics.median(wall),
-            "vqa2_process_cpu_s": statistics.median(proc_cpu), "vqa2_process_wall_s": statistics.median(proc_wall),
+            "vqa2_process_cpu_s": statistics.median(proc_cpu),
+            "vqa2_process_wall_s": statistics.median(proc_wall),
             "ffmpeg_equal_cpu_s": statistics.median(eq_cpu), "ffmpeg_equal_wall_s": statistics.median(eq_wall),
-            "ffmpeg_decode_only_cpu_s": statistics.median(fl_cpu), "pyav_decode_only_cpu_s": statistics.median(pv_cpu),
+            "ffmpeg_decode_only_cpu_s": statistics.median(fl_cpu),
+            "pyav_decode_only_cpu_s": statistics.median(pv_cpu),
             "cpu_ratio_min_median": _min_median([c / e for c, e in zip(cpu, eq_cpu)]),
             "process_cpu_ratio_min_median": _min_median([c / e for c, e in zip(proc_cpu, eq_cpu)]),
             "wall_ratio_min_median": _min_median([w / e for w, e in zip(wall, eq_wall)]),
@@ -248,11 +252,14 @@ def compare(name: str, clip: Path, size: int, reps: int, methods: list[str], bud
         flo, fmed = row["pyav_over_ffmpeg_decode_only_min_median"]
         print(
             f"  {name} [{method}] K={row['keyframes']} T={row['motion']} {row['policy']}, {len(resized)} of "
-            f"{row['frames']} frames resized, {reps} pairs: CPU vqa2 decode_clip {row['vqa2_cpu_s']:.2f} s vs ffmpeg "
+            f"{row['frames']} frames resized, {reps} pairs: CPU vqa2 decode_clip {row['vqa2_cpu_s']:.2f} s "
+            "vs ffmpeg "
             f"equal work {row['ffmpeg_equal_cpu_s']:.2f} s -> ratio min {lo:.2f} / median {med:.2f}; wall "
-            f"{row['vqa2_wall_s']:.2f} vs {row['ffmpeg_equal_wall_s']:.2f} s -> {wlo:.2f} / {wmed:.2f}; whole "
+            f"{row['vqa2_wall_s']:.2f} vs {row['ffmpeg_equal_wall_s']:.2f} s -> {wlo:.2f} / {wmed:.2f}; "
+            "whole "
             f"process CPU {row['vqa2_process_cpu_s']:.2f} s -> {plo:.2f} / {pmed:.2f}; decode only: ffmpeg "
-            f"{row['ffmpeg_decode_only_cpu_s']:.2f} s, PyAV {row['pyav_decode_only_cpu_s']:.2f} s (PyAV / ffmpeg "
+            f"{row['ffmpeg_decode_only_cpu_s']:.2f} s, PyAV {row['pyav_decode_only_cpu_s']:.2f} s "
+            "(PyAV / ffmpeg "
             f"{flo:.2f} / {fmed:.2f}); peak RSS {row['vqa2_rss_mb']:.0f} MB",
             flush=True,
         )
@@ -314,7 +321,8 @@ def main() -> None:
         hd_s = 5 if args.quick else 10
         clips[f"1080p H.264 {hd_s} s"] = make_clip(work / f"hd_{hd_s}s.mp4", "1920x1080", hd_s, "veryfast")
     if "long" in args.clips:
-        clips[f"240p H.264 {long_s // 60} min"] = make_clip(work / f"sd_{long_s}s.mp4", "426x240", long_s, "veryfast")
+        long_clip = make_clip(work / f"sd_{long_s}s.mp4", "426x240", long_s, "veryfast")
+        clips[f"240p H.264 {long_s // 60} min"] = long_clip
     results = {
         "machine": machine(),
         "mode": "quick" if args.quick else "full",
