@@ -108,8 +108,22 @@ def _silence_stdout() -> None:
         pass
 
 
+def passive_openmp_threads(environ: dict[str, str] | os._Environ = os.environ) -> None:
+    """Make torch's OpenMP threads sleep instead of spin while they wait, unless the user chose.
+
+    Sets ``OMP_WAIT_POLICY=PASSIVE`` in ``environ`` when it is unset; must run before torch is imported (OpenMP
+    reads it once, at start-up), so only the console entry point calls it, not the Python API. Why: with GNU
+    OpenMP's default, idle threads spin for a while between parallel regions; during generation (one token at a
+    time, many small regions) on a machine shared with encoders that spin was counted as work: 4 ``ask``
+    questions cost 1.38× the CPU of 1 with the default and 1.03× with PASSIVE (benchmarks/RESULTS.md, "Ask").
+    Numbers are unaffected (scheduling only). ``OMP_WAIT_POLICY=ACTIVE`` (or an empty value, OpenMP's own
+    default) restores spinning."""
+    environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: `vqa2 ...`."""
+    passive_openmp_threads()
     real_stdout = sys.stdout
     sys.stdout = GuardedStdout(real_stdout)
     try:
