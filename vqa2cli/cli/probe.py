@@ -150,16 +150,19 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     for name in ("FILE", "CONTAINER", "CODEC", "SIZE", "FPS", "VFR", "DURATION", "BITS", "KEYFRAMES",
                  "MOTION", "WARNINGS"):
         table.add_column(name, overflow="fold")
-    for r in rows:
+    from ..output.cells import table_text
+
+    for r in rows:  # control characters in names shown visibly: one row per file
         if r["status"] == "error":
-            table.add_row(r["path"], "ERROR", r["error_code"], "", "", "", "", "", "", "", r["error"])
+            table.add_row(table_text(r["path"]), "ERROR", r["error_code"], "", "", "", "", "", "", "",
+                          table_text(r["error"]))
             continue
         size = f"{r['width']}x{r['height']}" + (f" (rot {r['rotation']})" if r["rotation"] else "")
         motion = str(r["motion_frames"]) + (f" /{r['motion_stride']}" if r["motion_stride"] > 1 else "")
         bits = str(r["bit_depth"]) + ("i" if r["interlaced"] else "")
-        table.add_row(r["path"], r["container"], r["codec"], size, f"{r['avg_fps']:g}",
+        table.add_row(table_text(r["path"]), r["container"], r["codec"], size, f"{r['avg_fps']:g}",
                       "yes" if r["vfr"] else "no", f"{r['duration_s']:.2f}s", bits,
-                      str(r["keyframes"]), motion, "; ".join(r["warnings"]))
+                      str(r["keyframes"]), motion, table_text("; ".join(r["warnings"])))
     with console.capture() as captured:
         console.print(table, markup=False)
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))

@@ -2,7 +2,8 @@
 
 Writers are streaming so that an interrupted run keeps every finished result: JSON writes ``[`` on
 open, one element per record and ``]`` on close (``close`` runs in a ``finally`` on Ctrl-C, and an
-empty run prints ``[]``); JSONL/CSV write whole lines; the table prints one aligned line per record. CSV text cells that a spreadsheet
+empty run prints ``[]``); JSONL/CSV write whole lines; the table prints one aligned line per record (control
+characters in names shown as ``\\n``, ``\\xNN``: ``output/cells.py``). CSV text cells that a spreadsheet
 would run as formulas are neutralised, reversibly (``output/cells.py``).
 """
 
@@ -12,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
-from .cells import csv_cell, csv_row_text
+from .cells import csv_cell, csv_row_text, table_text
 from .records import ANSWER_COLUMNS, SCORE_COLUMNS
 
 FORMATS = ("table", "json", "jsonl", "csv")
@@ -95,10 +96,10 @@ class TableWriter(Writer):
             message = str(row["error"])  # already starts with the path
             if not message.startswith(str(row["path"])):
                 message = f"{row['path']}: {message}"
-            self.stream.write(f"{'ERROR':<7}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {message}\n")
+            self.stream.write(f"{'ERROR':<7}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {table_text(message)}\n")
             return
         cells = [_fmt(row[name]).ljust(width) for name, width in TABLE_SCORE]
-        self.stream.write("  ".join(cells) + "  " + str(row["path"]) + "\n")
+        self.stream.write("  ".join(cells) + "  " + table_text(row["path"]) + "\n")  # one line whatever the name
         worst = getattr(record, "worst", None)
         if worst:  # a clip scored in windows: where it is worst
             self.stream.write(_worst_line(worst, len(record.segments or ())))
@@ -112,9 +113,10 @@ def _worst_line(worst: dict[str, Any], n_windows: int) -> str:
 
 
 def _answer_block(row: dict[str, Any]) -> str:
+    path = table_text(row["path"])
     if row["status"] != "ok":
-        return f"{row['path']}: ERROR {row['error']}\n"
-    return f"{row['path']}\nQ: {row['question']}\nA: {row['answer']}\n\n"
+        return f"{path}: ERROR {table_text(row['error'])}\n"
+    return f"{path}\nQ: {row['question']}\nA: {row['answer']}\n\n"
 
 
 def _fmt(value: Any) -> str:
