@@ -111,7 +111,9 @@ def run_asking(path, asked, settings, ref, fmt, offline, console, window_s=None)
     from ..output.render import make_writer
     from ..pipeline.run import Asker, clip_shapes, preflight
     from ..pipeline.stages import format_timing
+    from ..pipeline import interrupts as interrupt
 
+    interrupt.expect(1, "the answers printed so far are complete")
     early = preflight([path])  # checked before the weights load
     if early:
         return _input_failed(path, asked, early[0], settings, fmt, console)
@@ -141,6 +143,7 @@ def run_asking(path, asked, settings, ref, fmt, offline, console, window_s=None)
     finally:
         if writer is not None:
             writer.close()
+    interrupt.advance()
     return ExitCode.OK
 
 
@@ -158,6 +161,9 @@ def _input_failed(path, asked, exc, settings, fmt, console) -> ExitCode:
                                           error=exc.one_line(), config=settings.to_dict()))
         finally:
             writer.close()
+    from ..pipeline import interrupts as interrupt
+
+    interrupt.advance()
     return ExitCode.INPUT
 
 
@@ -166,6 +172,7 @@ def _ask_windows(asker, path, asked, window_s, fmt, console) -> ExitCode:
     from ..output.render import make_writer
     from ..pipeline.segmented import ask_windows, segment_tag
     from ..video.segments import format_time
+    from ..pipeline import interrupts as interrupt
 
     windows = ask_windows(asker, path, window_s, question=max(asked, key=len))
     stream = fmt == "table"
@@ -191,6 +198,7 @@ def _ask_windows(asker, path, asked, window_s, fmt, console) -> ExitCode:
             writer.close()
     for warning in windows.warnings:
         console.warning(f"{path}: {warning}")
+    interrupt.advance()
     return ExitCode.OK
 
 

@@ -18,6 +18,7 @@ from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt
 from .segments import (FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt,
                        check_segments_csv)
 
+RESUME_HINT = "finished rows are saved; run the same command with --resume to continue"
 EXAMPLES = """Examples:
 
   vqa2 batch encodes/ --csv scores.csv
@@ -207,8 +208,10 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
     from ..pipeline.batch import error_row_factory, run_batch
     from ..pipeline.run import clip_shapes, preflight
     from ..pipeline.stages import format_timing
+    from ..pipeline import interrupts as interrupt
     from .segments import SegmentOutputs, load_scorer
 
+    interrupt.expect(len(todo), RESUME_HINT)
     segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
     scorer, make_error, workers = job.remote, error_row_factory(settings), job.workers
     if job.remote is not None:  # --server: requests run in the worker threads, two per server at least
@@ -225,6 +228,7 @@ def _score(job: BatchJob, settings, ref, todo, stats, dist, console, windows):
 
     def sink(record, targets) -> None:
         rows.write(record, targets)
+        interrupt.advance()  # run_batch defers Ctrl-C until the row is written and counted
         segment_out.after(record, getattr(scorer, "last_thumbnails", ()))
         if record.status != "ok":
             console.warning(record.error or f"{record.path}: failed")
@@ -288,10 +292,13 @@ def _finish_distributed(job: BatchJob, dist, stats, console):
 
 def _report(job: BatchJob, stats, console) -> ExitCode:
     """Summary on stderr (and --summary JSON on stdout); exit code: 130 > 3 > 1 > 0."""
+    from ..pipeline import interrupts as interrupt
+
     outputs = [o.path for o in job.outputs()]
-    console.info(f"batch: {stats.summary()} -> {', '.join(outputs)}")
-    if stats.interrupted:
-        console.info("finished rows are saved; run the same command with --resume to continue")
+    if stats.interrupted:  # the one interrupted line (cli/app.py) carries the counts and the hint
+        interrupt.keep(f"{stats.ok} ok, {stats.failed} failed; {RESUME_HINT} ({', '.join(outputs)})")
+    else:
+        console.info(f"batch: {stats.summary()} -> {', '.join(outputs)}")
     if job.summary:
         data = {"ok": stats.ok, "failed": stats.failed, "skipped_not_video": stats.ignored,
                 "skipped_done": stats.resumed_ok + stats.resumed_failed, "done_with_errors": stats.resumed_failed,

@@ -94,10 +94,15 @@ def eval_command(
         console.info(f"Loading {model_label(settings)} to score {len(records)} videos ...")
         scorer = Scorer.load(settings, ref, offline=offline)
         console.info(scorer.memory_note)
+        from ..pipeline import interrupts as interrupt
+
+        interrupt.expect(len(records), f"finished rows are in {scores_csv}; run the same command with --resume to "
+                         "continue" if scores_csv is not None else "no metrics printed (--scores-csv FILE keeps "
+                         "per-video scores for --resume)")
         with console.progress(len(records), "Scoring") as advance:
             result = evaluate(records, scorer, labels=str(labels), model=settings.model.name,
                               scores_csv=scores_csv, resume=resume, workers=workers, stalling_style=stalling_style,
-                              on_error=console.error, advance=advance)
+                              on_error=console.error, advance=lambda: (advance(), interrupt.advance()))
     for note in result.metrics.notes:
         console.warning(note)
     if fmt == "json":

@@ -86,8 +86,13 @@ def probe(
     settings, _ = resolve_settings("score", model, config, video__max_motion_frames=max_motion_frames,
                                    video__long_clip_policy=long_clip)
     from ..output.cells import clean
+    from ..pipeline import interrupts as interrupt
 
-    rows = [clean(probe_one(str(path), settings)) for path in files]  # valid UTF-8 whatever the file names
+    interrupt.expect(len(files), "nothing printed (the report comes once every file is read)")
+    rows = []
+    for path in files:
+        rows.append(clean(probe_one(str(path), settings)))  # valid UTF-8 whatever the file names
+        interrupt.advance()
     for row in rows:
         if row["status"] == "error":
             console.error(row["error"])

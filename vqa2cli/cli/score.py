@@ -121,8 +121,10 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
     from ..output.render import make_writer
     from ..pipeline.run import clip_shapes, error_record, preflight
     from ..pipeline.stages import format_timing
+    from ..pipeline import interrupts as interrupt
     from .segments import SegmentOutputs, SegmentPlan, load_scorer, score_exit_code
 
+    interrupt.expect(len(paths), "the results printed so far are complete")
     windows = windows or SegmentPlan()
     segment_out = SegmentOutputs(windows, settings, console)
     writer = make_writer(fmt, sys.stdout, "score")
@@ -145,7 +147,9 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
             for warning in record.warnings:
                 console.warning(f"{record.path}: {warning}")
             console.debug(f"{record.path}: {format_timing(record.timing)}")
-            writer.write(record)
+            with interrupt.deferred():  # printed and counted together: Ctrl-C waits for both
+                writer.write(record)
+                interrupt.advance()
             if record.ok and fail_under is not None and record.score < fail_under:
                 below += 1
             segment_out.after(record, getattr(scorer, "last_thumbnails", ()))

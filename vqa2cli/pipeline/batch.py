@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from ..errors import InputError
 from .discover import file_stat
+from .interrupts import deferred
 from .prefetch import prefetch
 from .resume import DoneIndex, RowState
 
@@ -201,9 +202,10 @@ def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[Any, tu
                 stat, record = done.value[0], guard.run(scorer, done.value[1], item.path, make_error)
                 stats.run_s += time.perf_counter() - t0
             done = None  # free the prepared clip before the next one is taken
-            sink(_stamp(record, stat), item.targets)
-            _count(record, stats, fail_under)
-            advance(1)
+            with deferred():  # row, counts and progress go together (a Ctrl-C waits for all three)
+                sink(_stamp(record, stat), item.targets)
+                _count(record, stats, fail_under)
+                advance(1)
             waited = time.perf_counter()
     except KeyboardInterrupt:
         stats.interrupted = True

@@ -164,6 +164,7 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
 
     Raises ConfigError (CSV exists without ``resume``, or is no eval CSV), DataError (too few videos
     scored for the metrics); an unreadable video is a failure row, not an exception."""
+    from ..pipeline.interrupts import deferred
     from ..pipeline.prefetch import prefetch
     from ..pipeline.prompts import parse_stalling
     from ..video.probe import file_stat
@@ -199,9 +200,10 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
             else:
                 failures.append(row["error"])
                 on_error(row["error"])
-            if rows is not None:
-                rows.write(row)
-            advance()
+            with deferred():  # the row and its count go together (a Ctrl-C waits for both)
+                if rows is not None:
+                    rows.write(row)
+                advance()
     finally:
         stream.close()
         if rows is not None:
