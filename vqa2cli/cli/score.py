@@ -119,7 +119,7 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
     ``--segments``) and print each record as it comes. Inputs are checked before the weights load: when
     none is readable, no model is loaded at all."""
     from ..output.render import make_writer
-    from ..pipeline.run import clip_shapes, error_record, preflight
+    from ..pipeline.run import CheckedInputs, error_record
     from ..pipeline.stages import format_timing
     from ..pipeline import interrupts as interrupt
     from .segments import SegmentOutputs, SegmentPlan, load_scorer, score_exit_code
@@ -130,16 +130,14 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
     writer = make_writer(fmt, sys.stdout, "score")
     failed, below, scorer = 0, 0, None
     try:
-        early = preflight(paths)
-        if len(early) == len(paths):
-            records = (error_record(exc.path, exc, settings) for exc in early)
+        checked = CheckedInputs.check(paths)  # the preflight, once: score_files reuses it
+        if len(checked.errors) == len(set(paths)):
+            records = (error_record(path, checked.errors[path], settings) for path in paths)
         else:
             console.info(f"Loading {model_label(settings)} ...")
-            bad = {e.path for e in early}
-            scorer = load_scorer(settings, ref, windows, segment_out, offline=offline,
-                                 clips=clip_shapes([p for p in paths if p not in bad]))
+            scorer = load_scorer(settings, ref, windows, segment_out, offline=offline, clips=checked.shapes())
             console.info(scorer.memory_note)
-            records = scorer.score_files(paths, stalling=stalling)
+            records = scorer.score_files(paths, stalling=stalling, checked=checked)
         for record in records:
             if not record.ok:
                 console.error(record.error)

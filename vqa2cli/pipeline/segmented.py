@@ -51,12 +51,12 @@ class SegmentingScorer(Scorer):
         self.last_thumbnails: list = []
         return self
 
-    def prepare(self, path: str | Path, *, stalling=None) -> PreparedClip:
+    def prepare(self, path: str | Path, *, stalling=None, info=None) -> PreparedClip:
         from ..video.decode import decode_windows
         from ..video.probe import probe_video
 
         start = time.perf_counter()
-        info = probe_video(path, key_sizes=False)  # both decodes below see every frame's size
+        info = info or probe_video(path, key_sizes=False)  # both decodes below see every frame's size
         window_s, reason = self._window_for(info, stalling)
         if window_s is None:
             clip = self.decode(path, stalling=stalling, info=info)
