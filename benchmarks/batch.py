@@ -1,6 +1,6 @@
 """Does decoding overlap the model in `vqa2 batch`? Tiny random checkpoint, CPU, synthetic 720p clips.
 
-Runs the real batch loop (``pipeline.batch.run_batch`` with ``Scorer.prepare`` in worker threads and
+Runs the real batch loop (``jobs.loop.run_batch`` with ``Scorer.prepare`` in worker threads and
 ``Scorer.run`` in the main thread, rows fsync'd to a CSV as in ``vqa2 batch``) and measures *in the same
 run* the sum of per-file prepare (decode + inputs) times, the sum of per-file model times and the wall
 time. Perfect overlap gives ``wall / max(sum_prepare, sum_model) = 1``; no overlap gives
@@ -66,15 +66,15 @@ def load_scorer(model_dir: Path, motion_size: int):
 
 
 def timed_run(scorer, settings, paths: list[str], out_csv: Path, workers: int, depth: int):
-    from vqa2cli.cli.batch import RowFiles
-    from vqa2cli.pipeline.batch import BatchStats, Todo, error_row_factory, run_batch
+    from vqa2cli.jobs.rowfiles import RowFiles
+    from vqa2cli.jobs.loop import JobStats, Todo, error_row_factory, run_batch
     from vqa2cli.pipeline.run import preflight
 
     rows = RowFiles([str(out_csv)], ["csv"], append=False)
     try:
         stats = run_batch([Todo(p, ()) for p in paths], scorer, rows.write,
                           make_error=error_row_factory(settings), workers=workers, depth=depth,
-                          stats=BatchStats(), preflight=preflight)
+                          stats=JobStats(), preflight=preflight)
     finally:
         rows.close()
     if stats.failed:
@@ -106,7 +106,7 @@ def run_all(scorer, settings, paths: list[str], work_dir: Path, worker_counts: l
     """A serial run, then one run per worker count (torch threads as `vqa2 batch` sets them)."""
     import torch
 
-    from vqa2cli.pipeline.batch import share_cpu_with_workers
+    from vqa2cli.jobs.loop import share_cpu_with_workers
 
     serial = timed_run(scorer, settings, paths, work_dir / "serial.csv", 0, 1)
     rows, overlap = [describe(f"serial (--workers 0, {torch.get_num_threads()} torch threads)", serial)], None

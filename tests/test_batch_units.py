@@ -13,11 +13,12 @@ import pytest
 from vqa2cli.config import Settings
 from vqa2cli.errors import DecodeFailedError, ModelRuntimeError, UsageError
 from vqa2cli.output.records import SCORE_COLUMNS, ScoreRecord
-from vqa2cli.pipeline import discover as D
-from vqa2cli.pipeline import resume as R
-from vqa2cli.pipeline.batch import (BatchStats, Distributed, Todo, detect_distributed, error_row_factory,
-                                    plan_todo, run_batch, wait_for_ranks, write_marker)
-from vqa2cli.pipeline.prefetch import prefetch
+from vqa2cli.jobs import discover as D
+from vqa2cli.jobs import resume as R
+from vqa2cli.jobs.distributed import Distributed, detect_distributed, wait_for_ranks, write_marker
+from vqa2cli.jobs.loop import JobStats as BatchStats
+from vqa2cli.jobs.loop import Todo, error_row_factory, plan_todo, run_batch
+from vqa2cli.jobs.prefetch import prefetch
 
 MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
 M4A_HEAD = b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00M4A isom"
@@ -173,7 +174,7 @@ def test_merge_parts_once_even_if_repeated(tmp_path):
 
 
 def test_row_files_round_trip_odd_names_for_resume(tmp_path):
-    from vqa2cli.cli.batch import RowFiles
+    from vqa2cli.jobs.rowfiles import RowFiles
 
     names = ["a, b \"quoted\".mp4", "ü new\nline.mp4", os.fsdecode(b"latin1-\xe9.mp4")]  # last: not UTF-8
     outs = [str(tmp_path / "o.csv"), str(tmp_path / "o.jsonl")]
@@ -314,7 +315,7 @@ def test_rank0_waits_for_markers_of_this_launch(tmp_path):
 def test_cpu_model_leaves_a_core_per_worker(monkeypatch):
     import torch
 
-    from vqa2cli.pipeline.batch import share_cpu_with_workers
+    from vqa2cli.jobs.loop import share_cpu_with_workers
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
@@ -334,7 +335,7 @@ def test_cpu_model_leaves_a_core_per_worker(monkeypatch):
 @pytest.mark.parametrize("flag", ["csv", "jsonl"])
 def test_batch_refuses_stdout_dash_as_an_output_file(tmp_path, monkeypatch, flag):
     """``--jsonl -`` / ``--csv -`` would create a file literally named ``-``: refused, exit 2, nothing written."""
-    from vqa2cli.cli.batch import BatchJob
+    from vqa2cli.jobs.engine import JobSpec as BatchJob
 
     monkeypatch.chdir(tmp_path)
     job = BatchJob(inputs=[str(tmp_path)], **{flag: "-"})

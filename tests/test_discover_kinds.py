@@ -20,7 +20,7 @@ from clips import make_clip, truncate_copy
 from vqa2cli.config import VideoSection
 from vqa2cli.errors import DamagedInputError, DecodeFailedError
 from vqa2cli.output.records import SCORE_COLUMNS
-from vqa2cli.pipeline import discover as D
+from vqa2cli.jobs import discover as D
 from vqa2cli.video.decode import decode_clip
 from vqa2cli.video.probe import probe_video
 from cli_run import run  # noqa: E402
@@ -261,7 +261,7 @@ def test_eval_scores_csv_keeps_decoded_counts_and_strict_errors(tmp_path):
     from types import SimpleNamespace
 
     from vqa2cli.training.datasets import LabelRecord
-    from vqa2cli.training.evaluate import SCORE_CSV_COLUMNS, evaluate
+    from vqa2cli.jobs.evaluate import SCORE_CSV_COLUMNS, evaluate
 
     class Fake:  # stands in for Scorer: video 1 is damaged under --strict
         def prepare(self, path, stalling=None):

@@ -104,7 +104,7 @@ def test_eval_passes_each_videos_stalling_into_its_prompt(labelled, tiny_model_d
     """The per-video stalling labels reach the streaming prompt (style per --stalling-style)."""
     from vqa2cli.pipeline.prompts import Stalling
     from vqa2cli.training.datasets import read_labels
-    from vqa2cli.training.evaluate import evaluate
+    from vqa2cli.jobs.evaluate import evaluate
 
     labels = tmp_path / "stream.csv"
     names = [p.name for p in sorted(labelled.glob("ev-*"))]
@@ -186,7 +186,7 @@ def _labels_of(labelled, tmp_path):
 def test_eval_resume_never_rewrites_earlier_rows(labelled, tmp_path):
     """A crash during a resumed eval keeps every row of the earlier run (append-only, as batch)."""
     from vqa2cli.errors import DecodeFailedError
-    from vqa2cli.training.evaluate import evaluate
+    from vqa2cli.jobs.evaluate import evaluate
 
     records, labels = _labels_of(labelled, tmp_path)
     first = str(records[0].path)
@@ -215,7 +215,7 @@ def test_eval_resume_matches_path_size_and_mtime(labelled, tmp_path):
     """A video changed since the earlier run (same path, new mtime or size) is scored again, as in batch."""
     import os
 
-    from vqa2cli.training.evaluate import evaluate
+    from vqa2cli.jobs.evaluate import evaluate
 
     records, labels = _labels_of(labelled, tmp_path)
     scores = tmp_path / "scores.csv"

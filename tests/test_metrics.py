@@ -8,7 +8,7 @@ import random
 import pytest
 
 from vqa2cli.errors import DataError
-from vqa2cli.training.metrics import correlations
+from vqa2cli.jobs.metrics import correlations
 
 
 def _avg_ranks(values):

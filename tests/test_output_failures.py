@@ -17,7 +17,7 @@ import pytest
 
 from clips import make_clip
 from vqa2cli.errors import ExitCode, OutputError, UsageError
-from vqa2cli.pipeline.lock import OutputLock, lock_path
+from vqa2cli.jobs.lock import OutputLock, lock_path
 from cli_run import run  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -214,9 +214,9 @@ def test_really_unwritable_folder(clips, tiny_model_dir, capsys):
 
 
 def test_eval_scores_csv_on_a_full_disk(tmp_path, monkeypatch):
-    from vqa2cli.training import evaluate as E
+    from vqa2cli.jobs import evaluate as E
     from vqa2cli.training.datasets import LabelRecord
-    from vqa2cli.training.evaluate import evaluate
+    from vqa2cli.jobs.evaluate import evaluate
 
     real_row_text = E.csv_row_text
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from vqa2cli.output.cells import FORMULA_START, csv_cell, csv_uncell, display_text, path_bytes, path_from_fields
 from vqa2cli.output.records import SCORE_COLUMNS, ScoreRecord, error_score_record
 from vqa2cli.output.render import make_writer
-from vqa2cli.pipeline import resume as R
+from vqa2cli.jobs import resume as R
 
 FORMULA_NAMES = ['=HYPERLINK("http:x","y").mp4', "+1+1.mp4", "@SUM(1+1).mp4", "-2+3.mp4", "\tx.mp4", "\rx.mp4",
                  "'quoted.mp4", "''twice.mp4", "=1.mp4"]

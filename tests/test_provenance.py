@@ -4,7 +4,7 @@ import pytest
 
 from vqa2cli.config import merge_layers
 from vqa2cli.errors import UsageError
-from vqa2cli.pipeline.provenance import check_or_write, sidecar_path
+from vqa2cli.jobs.provenance import check_or_write, sidecar_path
 
 
 def test_resume_refuses_other_settings_and_records_them(tmp_path):

@@ -69,6 +69,11 @@ class ModelSection:
         """How often the motion block appears in the prompt: 2 for ``duplicated`` (QI assistant, spec §2)."""
         return 2 if self.motion_layout == "duplicated" else 1
 
+    @property
+    def label(self) -> str:
+        """The model as messages name it: the card name, plus repo@revision when the reference is not the repo."""
+        return self.name if self.name == self.repo else f"{self.name} ({self.repo}@{self.revision})"
+
 
 @dataclass(frozen=True)
 class VideoSection:

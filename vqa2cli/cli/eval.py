@@ -12,7 +12,7 @@ import typer
 from ..config import REPORT_FORMATS
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, StrictOpt, QuantOpt,
                       QuietOpt, ReportFormatOpt, ScoringPromptOpt, StallingStyleOpt, VerboseOpt, check_format,
-                      model_label, require_stalling_prompt, scoring_settings, start_console)
+                      require_stalling_prompt, scoring_settings, start_console)
 
 EXAMPLES = """Examples:
 
@@ -73,9 +73,8 @@ def eval_command(
 ) -> None:
     """Evaluate a scorer on labelled videos: SRCC, PLCC, PLCC after a logistic fit, KRCC."""
     from ..errors import ExitCode
-    from ..pipeline.run import Scorer
+    from ..jobs.evaluate import check_enough_videos, run_eval
     from ..training.datasets import read_labels
-    from ..training.evaluate import check_enough_videos, evaluate
 
     console = start_console(quiet, verbose)
     check_format(fmt, REPORT_FORMATS)
@@ -86,23 +85,13 @@ def eval_command(
     check_enough_videos(records)
     if any(r.stalling is not None for r in records):
         require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)
-    from ..pipeline.lock import locked_outputs
+    from ..pipeline import interrupts
 
-    with locked_outputs([str(scores_csv)] if scores_csv is not None else [], console.warning):
-        if scores_csv is not None:  # the per-video CSV records its settings; --resume must not mix others in
-            _record_settings(scores_csv, settings, resume, stalling_style)
-        console.info(f"Loading {model_label(settings)} to score {len(records)} videos ...")
-        scorer = Scorer.load(settings, ref, offline=offline)
-        console.info(scorer.memory_note)
-        from ..pipeline import interrupts as interrupt
-
-        interrupt.expect(len(records), f"finished rows are in {scores_csv}; run the same command with --resume to "
-                         "continue" if scores_csv is not None else "no metrics printed (--scores-csv FILE keeps "
-                         "per-video scores for --resume)")
-        with console.progress(len(records), "Scoring") as advance:
-            result = evaluate(records, scorer, labels=str(labels), model=settings.model.name,
-                              scores_csv=scores_csv, resume=resume, workers=workers, stalling_style=stalling_style,
-                              on_error=console.error, advance=lambda: (advance(), interrupt.advance()))
+    interrupts.expect(len(records), f"finished rows are in {scores_csv}; run the same command with --resume to "
+                      "continue" if scores_csv is not None else "no metrics printed (--scores-csv FILE keeps "
+                      "per-video scores for --resume)")
+    result = run_eval(records, settings, ref, console, labels=str(labels), scores_csv=scores_csv, resume=resume,
+                      workers=workers, stalling_style=stalling_style, offline=offline)
     for note in result.metrics.notes:
         console.warning(note)
     if fmt == "json":
@@ -110,16 +99,6 @@ def eval_command(
     else:
         sys.stdout.write(_render_table(result))
     raise typer.Exit(int(ExitCode.INPUT if result.n_failed else ExitCode.OK))
-
-
-def _record_settings(scores_csv: Path, settings, resume: bool, stalling_style: str) -> None:
-    from ..errors import OutputError
-    from ..pipeline.provenance import check_or_write, sidecar_path
-
-    try:
-        check_or_write(str(scores_csv), settings, resume=resume, run={"stalling_style": stalling_style})
-    except OSError as exc:
-        raise OutputError(sidecar_path(str(scores_csv)), exc) from None
 
 
 def register(app: typer.Typer) -> None:

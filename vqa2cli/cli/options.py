@@ -75,8 +75,7 @@ def resolve_settings(task: str, model: str | None, config: Path | None, **flags)
 
 
 def model_label(settings: Settings) -> str:
-    m = settings.model
-    return m.name if m.name == m.repo else f"{m.name} ({m.repo}@{m.revision})"
+    return settings.model.label
 
 
 def start_console(quiet: bool, verbose: bool):

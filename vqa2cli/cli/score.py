@@ -118,11 +118,12 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
     """Score ``paths`` with the API's scorer (``score_files``; windowed past the limits or with
     ``--segments``) and print each record as it comes. Inputs are checked before the weights load: when
     none is readable, no model is loaded at all."""
+    from ..jobs.windows import SegmentOutputs, SegmentPlan, load_scorer
     from ..output.render import make_writer
     from ..pipeline.run import CheckedInputs, error_record
     from ..pipeline.stages import format_timing
     from ..pipeline import interrupts as interrupt
-    from .segments import SegmentOutputs, SegmentPlan, load_scorer, score_exit_code
+    from .segments import score_exit_code
 
     interrupt.expect(len(paths), "the results printed so far are complete")
     windows = windows or SegmentPlan()

@@ -274,7 +274,7 @@ def _make_job(state: ServerState, task: str, source: Input, resolved, questions)
     ``segments`` answers every question for each window (records tagged with ``segment``), as
     ``ask --segments``.
     """
-    from ..pipeline.batch import error_row_factory
+    from ..jobs.loop import error_row_factory
     from ..pipeline.run import preflight
     from .queue import Job
 

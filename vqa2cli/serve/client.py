@@ -238,6 +238,22 @@ class RemoteBatchScorer:
         record.data.update(path=display_text(path), path_bytes=path_bytes(path))
         return record
 
+    @property
+    def workers(self) -> int:
+        """Decode-worker threads the batch needs at least: two requests in flight per server."""
+        return 2 * len(self.clients)
+
+    @staticmethod
+    def error_factory(make_error):
+        """``make_error`` for ``run_batch`` that stops the batch (exit 4) when a server is unreachable."""
+
+        def make(path: str, exc: BaseException):
+            if isinstance(exc, (ServerError, UsageError)):
+                raise exc
+            return make_error(path, exc)
+
+        return make
+
     def run(self, prepared: RemoteScoreRecord) -> RemoteScoreRecord:
         if prepared.status != "ok" and prepared.error_code in MODEL_ERROR_CODES:
             raise RemoteModelError(prepared.error or "the server's model failed")  # a row, as in-process
@@ -300,7 +316,8 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
     the returned records' windows (``options`` already carries ``segments``/``pool``)."""
     import sys
 
-    from ..cli.segments import SegmentOutputs, score_exit_code, segment_options
+    from ..cli.segments import score_exit_code, segment_options
+    from ..jobs.windows import SegmentOutputs
     from ..output.render import make_writer
     from ..pipeline import interrupts
     from ..pipeline.run import error_record, preflight
@@ -396,14 +413,3 @@ def _answer_table(records, asked: list[str]) -> None:
         for question, record in zip(asked, records):
             sys.stdout.write(f"Q: {question}\nA: {record.answer}" + ("\n\n" if len(asked) > 1 else "\n"))
     sys.stdout.flush()
-
-
-def remote_error_factory(make_error):
-    """``make_error`` for ``run_batch`` that stops the batch (exit 4) when a server is unreachable."""
-
-    def make(path: str, exc: BaseException):
-        if isinstance(exc, (ServerError, UsageError)):
-            raise exc
-        return make_error(path, exc)
-
-    return make

@@ -10,7 +10,7 @@ in windows (``segments``, or past the model's limits) is only probed and planned
 windows are decoded in one streaming pass inside ``run``, as in ``vqa2 score`` and ``vqa2 batch``, so it
 holds one window's frames at a time.
 
-Unlike :func:`vqa2cli.pipeline.prefetch.prefetch`, which walks a fixed list in order, requests arrive
+Unlike :func:`vqa2cli.jobs.prefetch.prefetch`, which walks a fixed list in order, requests arrive
 one by one and must not wait for a slow decode ahead of them, hence this small scheduler; the work
 itself is the same ``SegmentingScorer.prepare`` / ``run`` split that ``vqa2 batch`` uses.
 """

@@ -51,3 +51,15 @@ def check_or_write(output: str, settings: Settings, *, resume: bool, write: bool
             json.dump({"tool": {"name": "vqa2", "version": __version__}, "output": os.path.basename(output),
                        "config": config}, f, indent=2)
         os.replace(tmp, path)
+
+
+def record_settings(output: str, settings: Settings, *, resume: bool, write: bool = True,
+                    run: dict[str, Any] | None = None) -> None:
+    """:func:`check_or_write` for a job's output; an OS error writing the record is an
+    :class:`~vqa2cli.errors.OutputError` naming the ``.vqa2.json`` file (exit 5)."""
+    from ..errors import OutputError
+
+    try:
+        check_or_write(output, settings, resume=resume, write=write, run=run)
+    except OSError as exc:
+        raise OutputError(sidecar_path(output), exc) from None

@@ -33,7 +33,6 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
-from ..video.probe import file_stat  # noqa: F401  (re-exported: batch reads it from here)
 
 # Containers the PyAV decoder reads (FFmpeg demuxers), by extension.
 VIDEO_EXTENSIONS = frozenset("""

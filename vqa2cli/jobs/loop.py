@@ -18,19 +18,6 @@ exactly once even when they list the folder at different times; give each job it
     vqa2 batch /data/encodes --csv scores.$SLURM_ARRAY_TASK_ID.csv --shard $SLURM_ARRAY_TASK_ID/8 --resume
     # (Kubernetes: --shard $((JOB_COMPLETION_INDEX+1))/8). Concatenate afterwards, e.g.
     # (head -1 scores.1.csv; tail -q -n +2 scores.*.csv) > scores.csv
-
-Multi-GPU on one node (``torchrun --nproc-per-node G -m vqa2cli batch DIR --csv out.csv`` or
-``accelerate launch --multi_gpu --num_processes G -m vqa2cli batch ...``): every process reads
-``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the environment,
-takes shard ``RANK`` of ``WORLD_SIZE`` (inside ``--shard K/N`` when both are given), runs on
-``cuda:LOCAL_RANK`` and writes its rows to ``<output>.rank<RANK>``. When it is done it writes
-``<first output>.rank<RANK>.done``; rank 0 waits for every rank's marker (a file-based wait: no
-``torch.distributed`` process group is needed), appends all part files to the final output(s) sorted
-by path, deletes the parts and prints the summary of the whole run. Ranks other than 0 always exit 0
-after their marker so that the launcher does not kill rank 0 before it merges; rank 0's exit code
-covers every rank (torchrun itself then exits 1 when it is not 0). A run stopped half-way resumes with
-the same command plus ``--resume`` (any process count: every rank reads the final output and all part
-files to skip finished files).
 """
 
 from __future__ import annotations
@@ -43,8 +30,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ..errors import InputError
-from .discover import file_stat
-from .interrupts import deferred
+from ..pipeline.interrupts import deferred
+from ..video.probe import FileStat, file_stat
 from .prefetch import prefetch
 from .resume import DoneIndex, RowState
 
@@ -58,14 +45,19 @@ class BatchScorer(Protocol):
 
 @dataclass
 class Todo:
-    """A file to score and the outputs (indices) that still lack its row."""
+    """A file to score, the outputs (indices) that still lack its row (empty: all of them), and what the job
+    knows about it besides its path (``vqa2 eval``: its :class:`~vqa2cli.training.datasets.LabelRecord`)."""
 
     path: str
     targets: tuple[int, ...]
+    label: Any = None
 
 
 @dataclass
-class BatchStats:
+class JobStats:
+    """What a job did: counts of files, seconds, and whether Ctrl-C stopped it. Summed over torchrun ranks
+    (:meth:`add`); the CLI turns it into messages and an exit code."""
+
     ok: int = 0
     failed: int = 0
     resumed_ok: int = 0
@@ -78,6 +70,8 @@ class BatchStats:
     wait_s: float = 0.0  # main thread idle, waiting for a prepared clip (the model starved)
     interrupted: bool = False
     failed_paths: list[str] = field(default_factory=list)
+    segment_failed: int = 0  # files with a window below --fail-segment-under
+    rank_part: bool = False  # a torchrun rank other than 0: rank 0 reports the whole run
 
     @property
     def scored(self) -> int:
@@ -87,9 +81,9 @@ class BatchStats:
     def any_failed(self) -> bool:
         return bool(self.failed or self.resumed_failed)
 
-    def add(self, other: BatchStats) -> None:
+    def add(self, other: JobStats) -> None:
         for name in ("ok", "failed", "resumed_ok", "resumed_failed", "ignored", "below", "prepare_s", "run_s",
-                     "wait_s"):
+                     "wait_s", "segment_failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failed_paths += other.failed_paths
         self.wall_s = max(self.wall_s, other.wall_s)
@@ -104,16 +98,24 @@ class BatchStats:
                 + f"); {self.scored} files in {self.wall_s:.1f} s ({rate:.2f} files/s)")
         return ("interrupted: " if self.interrupted else "") + text
 
+    def summary_dict(self, outputs: list[str]) -> dict[str, Any]:
+        """``vqa2 batch --summary``'s JSON object (documented keys; seconds, files per second)."""
+        return {"ok": self.ok, "failed": self.failed, "skipped_not_video": self.ignored,
+                "skipped_done": self.resumed_ok + self.resumed_failed, "done_with_errors": self.resumed_failed,
+                "below_fail_under": self.below, "wall_s": round(self.wall_s, 3),
+                "files_per_s": round(self.scored / self.wall_s, 4) if self.wall_s else 0.0,
+                "interrupted": self.interrupted, "outputs": outputs}
+
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> BatchStats:
+    def from_json(cls, text: str) -> JobStats:
         return cls(**json.loads(text))
 
 
 def plan_todo(paths: Sequence[str], indexes: Sequence[DoneIndex] | None, *, retry_errors: bool,
-              stats: BatchStats, fail_under: float | None) -> list[Todo]:
+              stats: JobStats, fail_under: float | None) -> list[Todo]:
     """Drop files every output already holds (``--resume``); count them (and their scores) in ``stats``."""
     if not indexes:
         return [Todo(p, ()) for p in paths]
@@ -129,7 +131,7 @@ def plan_todo(paths: Sequence[str], indexes: Sequence[DoneIndex] | None, *, retr
     return todo
 
 
-def _count_resumed(state: RowState, stats: BatchStats, fail_under: float | None) -> None:
+def _count_resumed(state: RowState, stats: JobStats, fail_under: float | None) -> None:
     if state.status == "ok":
         stats.resumed_ok += 1
         if fail_under is not None and state.score is not None and state.score < fail_under:
@@ -138,25 +140,25 @@ def _count_resumed(state: RowState, stats: BatchStats, fail_under: float | None)
         stats.resumed_failed += 1
 
 
-def _prepare_one(scorer: BatchScorer, preflight: Callable | None) -> Callable[[Todo], Any]:
-    def prepare(todo: Todo) -> Any:
-        stat = file_stat(todo.path)
+def _prepare_one(scorer: BatchScorer, preflight: Callable | None,
+                 prepare: Callable[[Todo], Any] | None) -> Callable[[Todo], Any]:
+    def prepare_todo(todo: Todo) -> Any:
+        stat = file_stat(todo.path)  # before decoding: a file changed meanwhile does not match on --resume
         if preflight is not None:
             problems = preflight([todo.path])
             if problems:
                 raise problems[0]
-        return stat, scorer.prepare(todo.path)
+        return stat, (prepare(todo) if prepare is not None else scorer.prepare(todo.path))
 
-    return prepare
+    return prepare_todo
 
 
-def _stamp(record: Any, stat: tuple[int, float] | None) -> Any:
+def _stamp(record: Any, stat: FileStat | None) -> Any:
     """Make sure every row carries size_bytes/mtime (the --resume key), from the stat taken at decode."""
     inputs = getattr(record, "input", None)
     if stat is not None and isinstance(inputs, dict):
-        size_bytes, mtime = stat
-        inputs.setdefault("size_bytes", size_bytes)
-        inputs.setdefault("mtime", mtime)
+        for key, value in stat.as_dict().items():
+            inputs.setdefault(key, value)
     return record
 
 
@@ -182,14 +184,16 @@ class _ModelGuard:
 
 def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[Any, tuple[int, ...]], None], *,
               make_error: Callable[[str, BaseException], Any], workers: int, depth: int,
-              stats: BatchStats, advance: Callable[[int], None] = lambda n=1: None,
-              fail_under: float | None = None, preflight: Callable | None = None) -> BatchStats:
+              stats: JobStats, advance: Callable[[int], None] = lambda n=1: None,
+              fail_under: float | None = None, preflight: Callable | None = None,
+              prepare: Callable[[Todo], Any] | None = None) -> JobStats:
     """Score ``todo`` in order; ``sink(record, targets)`` writes each row as soon as it exists.
 
+    ``prepare(todo)`` replaces ``scorer.prepare(todo.path)`` (``vqa2 eval``: the label's stalling goes in).
     Ctrl-C stops after the rows already written (``stats.interrupted``); the caller reports it."""
     start = time.perf_counter()
     guard = _ModelGuard()
-    results = prefetch(todo, _prepare_one(scorer, preflight), workers=workers, depth=depth)
+    results = prefetch(todo, _prepare_one(scorer, preflight, prepare), workers=workers, depth=depth)
     try:
         waited = time.perf_counter()
         for done in results:
@@ -215,7 +219,7 @@ def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[Any, tu
     return stats
 
 
-def _count(record: Any, stats: BatchStats, fail_under: float | None) -> None:
+def _count(record: Any, stats: JobStats, fail_under: float | None) -> None:
     if getattr(record, "status", "ok") == "ok":
         stats.ok += 1
         score = getattr(record, "score", None)
@@ -249,7 +253,7 @@ def error_row_factory(settings: Any) -> Callable[[str, BaseException], Any]:
     Non-input failures keep their type in the message and get code ``runtime_error`` (a ``Vqa2Error``
     such as out-of-memory) or ``internal_error`` (a bug: please report it)."""
     from ..errors import Vqa2Error
-    from .run import error_record
+    from ..pipeline.run import error_record
 
     def make(path: str, exc: BaseException) -> Any:
         if isinstance(exc, InputError):
@@ -260,66 +264,3 @@ def error_row_factory(settings: Any) -> Callable[[str, BaseException], Any]:
         return record
 
     return make
-
-
-# --- multi-process runs (torchrun / accelerate launch) -------------------------------------------
-@dataclass(frozen=True)
-class Distributed:
-    rank: int
-    world: int
-    local_rank: int
-    run_id: str  # same for every process of one launch, differs between launches
-
-
-def detect_distributed(env: dict[str, str] | None = None) -> Distributed | None:
-    """RANK/WORLD_SIZE/LOCAL_RANK as set by torchrun and accelerate launch; None for a single process."""
-    env = os.environ if env is None else env
-    try:
-        world = int(env.get("WORLD_SIZE") or 1)
-        rank = int(env.get("RANK") or 0)
-        local_rank = int(env.get("LOCAL_RANK") or rank)
-    except ValueError:
-        return None
-    if world <= 1:
-        return None
-    # Workers of one torchrun/accelerate launch share the launcher as parent process.
-    run_id = f"{env.get('TORCHELASTIC_RUN_ID', '')}:{env.get('MASTER_PORT', '')}:{os.getppid()}"
-    return Distributed(rank, world, local_rank, run_id)
-
-
-def marker_path(first_output: str, rank: int) -> str:
-    return f"{first_output}.rank{rank}.done"
-
-
-def write_marker(first_output: str, dist: Distributed, stats: BatchStats) -> None:
-    path = marker_path(first_output, dist.rank)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps({"run_id": dist.run_id, "stats": stats.to_json()}))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def wait_for_ranks(first_output: str, dist: Distributed, *, poll_s: float = 0.2,
-                   log: Callable[[str], None] = lambda m: None) -> BatchStats:
-    """Rank 0: block until every rank's marker of this launch exists; return the summed stats."""
-    total, pending, last_log = BatchStats(), set(range(dist.world)), time.monotonic()
-    while pending:
-        for rank in sorted(pending):
-            try:
-                with open(marker_path(first_output, rank), encoding="utf-8") as fh:
-                    marker = json.load(fh)
-            except (OSError, ValueError):
-                continue
-            if marker.get("run_id") == dist.run_id:
-                total.add(BatchStats.from_json(marker["stats"]))
-                pending.discard(rank)
-        if pending:
-            if time.monotonic() - last_log > 60:
-                log(f"waiting for ranks {sorted(pending)} to finish")
-                last_log = time.monotonic()
-            time.sleep(poll_s)
-    for rank in range(dist.world):
-        os.remove(marker_path(first_output, rank))
-    return total

@@ -1,4 +1,4 @@
-"""Batch output files: rows appended, flushed and fsync'd one by one (crash safety, see pipeline/resume.py).
+"""Batch output files: rows appended, flushed and fsync'd one by one (crash safety, see jobs/resume.py).
 
 An OS error while opening, writing or closing a file (disk full, read-only folder) is an
 :class:`~vqa2cli.errors.OutputError` naming that file (exit 5); the rows written before it stay.
@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TextIO
 
 
 class RowFiles:
     """The files rows go to: appended, flushed and fsync'd row by row. An OS error (disk full, read-only
     folder) is an :class:`~vqa2cli.errors.OutputError` naming the file; rows written before it stay."""
 
-    def __init__(self, paths: list[str], fmts: list[str], *, append: bool):
-        from .render import make_writer
-
+    def __init__(self, paths: list[str], fmts: list[str], *, append: bool,
+                 make_writer: Callable[[str, TextIO, bool], Any] | None = None):
+        """``make_writer(fmt, stream, header)``: a file's row writer (``write(record)``, ``close()``; it
+        writes the header when ``header``); default: ``output.render``'s score-record writers."""
+        make_writer = make_writer or _score_writer
         self.paths, self.streams, self.writers, self.failed = list(paths), [], [], False
         for path, fmt in zip(paths, fmts):
             with self._guard(path):
                 # records are valid UTF-8 (output/cells.py); surrogateescape only guards against a stray byte
                 stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
                 self.streams.append(stream)
-                self.writers.append(make_writer(fmt, stream, "score", header=stream.tell() == 0))
+                self.writers.append(make_writer(fmt, stream, stream.tell() == 0))
                 os.fsync(stream.fileno())
             fsync_dir(os.path.dirname(os.path.abspath(path)))  # a new file's name survives power loss
 
@@ -60,6 +63,12 @@ class RowFiles:
         if first is not None and not self.failed:
             self.failed = True
             raise first
+
+
+def _score_writer(fmt: str, stream: TextIO, header: bool) -> Any:
+    from ..output.render import make_writer
+
+    return make_writer(fmt, stream, "score", header=header)
 
 
 def fsync_dir(folder: str) -> None:

@@ -1,0 +1,258 @@
+"""``run_job(spec, settings, ref, console, windows) → JobStats``: one `vqa2 batch` run, below the CLI.
+
+Lock the outputs (lock.py) → refuse to clobber them, and on ``--resume`` refuse other settings than the
+recorded ones (resume.py, provenance.py) → discover the videos and keep this shard / rank's part (discover.py)
+→ skip the files every output already holds (``--resume``: torn tails cut, path + size + mtime matched) →
+score the rest with decode workers running ahead, rows appended and fsync'd as each file finishes (loop.py,
+rowfiles.py), window rows, gate and plots per file (windows.py) → under torchrun, merge the ranks' part files
+(distributed.py). The stats come back to the command, which turns them into messages and an exit code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UsageError
+from .distributed import detect_distributed, finish_distributed, part_targets
+from .loop import JobStats
+from .rowfiles import check_output_path
+
+RESUME_HINT = "finished rows are saved; run the same command with --resume to continue"
+
+
+@dataclass
+class JobSpec:
+    """What to score and where the rows go: the command's options that shape the run (model options are
+    :class:`~vqa2cli.config.Settings`)."""
+
+    inputs: list[str]
+    csv: str | None = None
+    jsonl: str | None = None
+    from_files: list[str] = field(default_factory=list)
+    resume: bool = False
+    overwrite: bool = False
+    retry_errors: bool = False
+    recursive: bool = True
+    workers: int = 1
+    prefetch: int | None = None
+    shard: str | None = None
+    fail_under: float | None = None
+    summary: bool = False
+    offline: bool = False
+    remote: Any = None  # serve.client.RemoteBatchScorer with --server: files go to the server(s)
+
+    def validate(self) -> None:
+        """UsageError (exit 2) for options that contradict each other; OutputError (exit 5) for an output
+        that cannot be created, before any work."""
+        if not self.csv and not self.jsonl:
+            raise UsageError("no output file given", "add --csv FILE and/or --jsonl FILE")
+        if self.csv and self.jsonl and os.path.abspath(self.csv) == os.path.abspath(self.jsonl):
+            raise UsageError(f"--csv and --jsonl both name {self.csv}", "give them different files")
+        for flag, path in (("--csv", self.csv), ("--jsonl", self.jsonl)):
+            if path == "-":  # stdout is not a batch output: rows are appended, locked and resumed in files
+                raise UsageError(f"{flag} - is not supported: batch outputs are files",
+                                 "give a file path; for results on stdout use `vqa2 score --format csv|jsonl`")
+        for path in filter(None, (self.csv, self.jsonl)):
+            check_output_path(path)  # exit 5 before any work, as for any output that cannot be written
+        if not self.inputs and not self.from_files:
+            raise UsageError("no inputs given", "name folders, globs, files or @LIST after `vqa2 batch`")
+        if self.retry_errors and not self.resume:
+            raise UsageError("--retry-errors only applies with --resume", "add --resume")
+        if self.workers < 0 or (self.prefetch is not None and self.prefetch < 1):
+            raise UsageError("--workers must be >= 0 and --prefetch >= 1")
+        if self.fail_under is not None and not 0.0 <= self.fail_under <= 1.0:
+            raise UsageError(f"--fail-under must be between 0 and 1, got {self.fail_under}",
+                             "scores are on the 0-1 scale")
+
+    def outputs(self):
+        from .resume import OutputSpec
+
+        return [OutputSpec(p, f) for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl")) if p]
+
+
+def run_job(job: JobSpec, settings, ref, console, windows=None) -> JobStats:
+    """Run ``job`` with ``settings`` (model ``ref``; ``job.remote`` instead with ``--server``) and return its
+    stats; ``windows`` is the command's :class:`~vqa2cli.jobs.windows.SegmentPlan`. A second run on the same
+    output is refused (UsageError, exit 2); Ctrl-C returns with ``stats.interrupted``. Raises OutputError
+    (exit 5) when an output cannot be written (the rows written stay) and ModelError when the model fails."""
+    from .lock import locked_outputs
+
+    dist = detect_distributed()
+    finals = [o.path for o in job.outputs()]
+    mine = part_targets(finals, dist) + (finals if dist is not None and dist.rank == 0 else [])
+    if windows is not None and windows.csv:
+        mine.append(windows.csv)
+    with locked_outputs(mine, console.warning):
+        return _run_locked(job, settings, ref, console, dist, windows)
+
+
+def _run_locked(job: JobSpec, settings, ref, console, dist, windows) -> JobStats:
+    from .loop import plan_todo
+    from .provenance import record_settings
+    from .windows import check_segments_csv
+
+    _check_files(job, dist)
+    windows = check_segments_csv(windows, resume=job.resume, overwrite=job.overwrite, distributed=dist is not None)
+    for spec in job.outputs():
+        record_settings(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0)
+    paths, ignored = _discover(job, dist, console)
+    stats = JobStats(ignored=ignored if dist is None or dist.rank == 0 else 0)
+    todo = plan_todo(paths, _done_indexes(job, dist, console), retry_errors=job.retry_errors, stats=stats,
+                     fail_under=job.fail_under)
+    if not paths:
+        console.warning("no video files found in the inputs")
+    _score(job, settings, ref, todo, stats, dist, console, windows)
+    if dist is not None and not stats.interrupted:
+        stats = finish_distributed(job.outputs(), dist, stats, overwrite=job.overwrite, log=console.info,
+                                   debug=console.debug)
+    return stats
+
+
+def _discover(job: JobSpec, dist, console) -> tuple[list[str], int]:
+    """This process's video files (shard, then rank) and how many files the inputs held that are not video."""
+    from .discover import discover, expand_inputs, parse_shard, select_shard
+
+    index, count = parse_shard(job.shard) if job.shard else (0, 1)
+    rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)  # each rank: its part of the shard
+    found = discover(expand_inputs(job.inputs, job.from_files), recursive=job.recursive)
+    for pattern in found.empty_globs:
+        console.warning(f"'{pattern}' matched no file")
+    for path in found.ignored:
+        console.debug(f"skipped ({found.reasons.get(path, 'not video')}): {path}")
+    if found.ignored:
+        why = ", ".join(f"{n} {reason}" for reason, n in found.skip_counts().items())
+        console.info(f"skipped {len(found.ignored)} file(s) in the inputs: {why} (--verbose lists them)")
+    videos = select_shard(found.videos, index, count, rank=rank, world=world)
+    if count > 1 or world > 1:
+        where = (f"shard {index + 1}/{count}" if count > 1 else "") + (f" rank {rank}/{world}" if world > 1 else "")
+        console.info(f"{where.strip()}: {len(videos)} of {len(found.videos)} video files")
+    return [v.path for v in videos], len(found.ignored)
+
+
+def _targets(job: JobSpec, dist) -> list[str]:
+    return part_targets([o.path for o in job.outputs()], dist)
+
+
+def _check_files(job: JobSpec, dist) -> None:
+    """Existing outputs (and part files of an earlier launch) need --resume or --overwrite."""
+    from .resume import check_existing, existing_parts
+
+    specs = job.outputs()
+    own = _targets(job, dist) if dist is not None else []
+    check_existing(specs, resume=job.resume, overwrite=job.overwrite, extra=own)
+    if dist is not None and dist.rank == 0:
+        stale = [p for o in specs for p in existing_parts(o.path) if int(p.rsplit(".rank", 1)[1]) >= dist.world]
+        if stale and job.overwrite:
+            for path in stale:
+                os.remove(path)
+        elif stale and not job.resume:
+            check_existing(specs, resume=False, overwrite=False, extra=stale)
+
+
+def _done_indexes(job: JobSpec, dist, console):
+    """--resume: cut torn last lines, then index every output's finished rows (part files included)."""
+    from .resume import DoneIndex, existing_parts, repair_tail
+
+    if not job.resume:
+        return None
+    own = _targets(job, dist)
+    repair = own + ([o.path for o in job.outputs()] if dist is not None and dist.rank == 0 else [])
+    fmts = [o.fmt for o in job.outputs()]
+    for path, fmt in zip(repair, fmts + fmts):
+        dropped = repair_tail(path, fmt)
+        if dropped:
+            console.warning(f"{path}: dropped a torn last line ({dropped} bytes) left by an interrupted run")
+    indexes = []
+    for spec in job.outputs():
+        index = DoneIndex()
+        for path in [spec.path] + (existing_parts(spec.path) if dist is not None else []):
+            index.add_file(type(spec)(path, spec.fmt))
+        indexes.append(index)
+    return indexes
+
+
+def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, windows) -> None:
+    """Score ``todo`` into the row files (and window rows / plots); counts go to ``stats``."""
+    from ..pipeline import interrupts
+    from ..pipeline.run import preflight
+    from .loop import run_batch
+    from .rowfiles import RowFiles
+    from .windows import SegmentOutputs
+
+    interrupts.expect(len(todo), RESUME_HINT)
+    segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
+    scorer, make_error, workers = _scorer(job, settings, ref, todo, console, windows, segment_out)
+    rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume)
+    sink = _sink(rows, segment_out, scorer, console)
+    threads = _share_cpu(scorer, job.workers, console) if todo else None
+    try:
+        if todo:
+            depth = job.prefetch or max(1, 2 * workers)
+            with console.progress(len(todo), "scoring") as advance:
+                run_batch(todo, scorer, sink, make_error=make_error, workers=workers,
+                          depth=depth, stats=stats, advance=advance, fail_under=job.fail_under,
+                          preflight=preflight)
+    finally:
+        rows.close()
+        segment_out.close()
+        if threads is not None:  # callers running several commands in one process get theirs back
+            import torch
+
+            torch.set_num_threads(threads)
+    stats.segment_failed = segment_out.failed_files
+
+
+def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
+    """(scorer, make_error, workers): the server(s) of ``--server``, else the model, loaded only when there
+    is something to score."""
+    from ..pipeline.run import clip_shapes
+    from .loop import error_row_factory
+    from .windows import load_scorer
+
+    make_error = error_row_factory(settings)
+    if job.remote is not None:  # --server: requests run in the worker threads (RemoteBatchScorer.workers at least)
+        job.remote.on_window = segment_out.on_window  # --segments-csv rows from the returned windows
+        return job.remote, job.remote.error_factory(make_error), max(job.workers, job.remote.workers)
+    if not todo:
+        return None, make_error, job.workers
+    console.info(f"Loading {settings.model.label} ...")
+    scorer = load_scorer(settings, ref, windows, segment_out, offline=job.offline,
+                         clips=clip_shapes([t.path for t in todo]))
+    console.info(scorer.memory_note)
+    return scorer, make_error, job.workers
+
+
+def _sink(rows, segment_out, scorer, console):
+    """``sink(record, targets)`` for :func:`~vqa2cli.jobs.loop.run_batch`: the row, then its windows' gate
+    and plot, then a line on stderr for a failed file (and the timing with --verbose)."""
+    from ..pipeline.stages import format_timing
+
+    from ..pipeline import interrupts
+
+    def sink(record, targets) -> None:
+        rows.write(record, targets)
+        interrupts.advance()  # run_batch defers Ctrl-C until the row is written and counted
+        segment_out.after(record, getattr(scorer, "last_thumbnails", ()))
+        if record.status != "ok":
+            console.warning(record.error or f"{record.path}: failed")
+        elif record.timing:
+            console.debug(f"{record.path}: {format_timing(record.timing)}")
+
+    return sink
+
+
+def _share_cpu(scorer, workers: int, console) -> int | None:
+    """The model on CPU gets one core less per decode worker; returns the thread count to restore."""
+    from .loop import share_cpu_with_workers
+
+    loaded = getattr(scorer, "loaded", None)
+    device = getattr(getattr(loaded, "device", None), "type", "")
+    before = share_cpu_with_workers(device, workers)
+    if before is not None:
+        import torch
+
+        console.debug(f"model on CPU: torch threads {before} -> {torch.get_num_threads()} "
+                      f"(one core per decode worker; set OMP_NUM_THREADS to choose)")
+    return before

@@ -1,0 +1,281 @@
+"""``vqa2 eval``: the job of :mod:`vqa2cli.jobs.engine` on a labelled set, plus a ``mos`` column and a
+metrics step (SRCC / PLCC / KRCC, :mod:`vqa2cli.jobs.metrics`).
+
+The label records are the job's files, in label order. Decoding runs ahead in worker threads while the
+model scores (:func:`vqa2cli.jobs.loop.run_batch`), and each record's ``stalling`` goes into its prompt.
+The scores CSV has one row per scored video (``SCORE_CSV_COLUMNS``, ``decoded_frames`` appended last:
+files written before it are still resumed, their rows written without it), appended and fsync'd as each
+finishes by the job's row files (:class:`vqa2cli.jobs.rowfiles.RowFiles`): an earlier row is never
+rewritten, so Ctrl-C or a crash, even during a resumed run, loses at most the row being written. The file
+is locked while a run writes it and its settings are recorded beside it (``<csv>.vqa2.json``; ``--resume``
+refuses others). With ``resume`` the torn last line of a crash is dropped, and a video whose path, size and
+mtime match an ``ok`` row is reused (a changed file is scored again); ``error`` rows are scored again, the
+new row appended after the old one (the last row of a path is current). An unreadable video is an
+``error`` row, listed and left out of the metrics; any other failure stops the run. Text cells that a
+spreadsheet would run as formulas get a leading ``'`` (``output/cells.py``), undone when resuming.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..errors import ConfigError, DataError, InputError, UsageError
+from ..output.cells import csv_cell, csv_row_text
+from ..training.datasets import LabelRecord
+from .loop import Todo
+from .metrics import Correlations, correlations
+
+SCORE_CSV_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error",
+                     "size_bytes", "mtime",
+                     "decoded_frames")  # appended last; files without it are still resumed
+
+
+@dataclass
+class EvalResult:
+    labels: str
+    model: str
+    metrics: Correlations | None
+    n_labels: int
+    n_failed: int
+    n_reused: int
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        metrics = self.metrics.to_dict() if self.metrics else {}
+        return {"labels": self.labels, "model": self.model, **metrics,
+                "n_labels": self.n_labels, "n_failed": self.n_failed, "n_reused": self.n_reused,
+                "failures": self.failures}
+
+
+def check_enough_videos(records: list[LabelRecord]) -> None:
+    """:class:`DataError` before any weights load when the correlations cannot be computed: fewer than
+    ``metrics.MIN_POINTS`` labelled videos, fewer readable ones (missing, empty, unreadable files), or MOS
+    values that are all equal."""
+    from ..pipeline.run import preflight
+    from .metrics import MIN_POINTS
+
+    n = len(records)
+    if n < MIN_POINTS:
+        raise DataError(f"{n} labelled video(s): the correlations need at least {MIN_POINTS}",
+                        "add labelled videos to the label file")
+    problems = preflight([r.path for r in records])
+    if n - len(problems) < MIN_POINTS:
+        raise DataError(f"only {n - len(problems)} of {n} labelled videos can be read, the correlations need at "
+                        f"least {MIN_POINTS} (first problem: {problems[0].one_line()})",
+                        "check --media-root and the label paths")
+    if len({r.mos for r in records}) < 2:
+        raise DataError(f"all {n} MOS values are equal ({records[0].mos:g}): the correlations are undefined",
+                        "check the label file's mos column")
+
+
+def _check_existing(scores_csv: Path | None, resume: bool) -> None:
+    """ConfigError (exit 2): ``resume`` without a scores CSV, or an existing one without ``resume``."""
+    if scores_csv is None and resume:
+        raise ConfigError("--resume needs --scores-csv (the file the earlier run wrote)")
+    if scores_csv is not None and scores_csv.exists() and not resume:
+        raise ConfigError(f"{scores_csv}: already exists",
+                          "pass --resume to continue that run, or choose another path")
+
+
+def _reused(records: list[LabelRecord], scores_csv: Path | None, resume: bool) -> dict[int, float]:
+    """``resume``: the scores of the earlier run's ``ok`` rows whose video kept its path, size and mtime, by
+    label index (after cutting a torn last line). ConfigError when the file is no eval scores CSV."""
+    from ..video.probe import file_stat
+    from .resume import DoneIndex, OutputSpec, repair_tail
+
+    _check_existing(scores_csv, resume)
+    if not resume:
+        return {}
+    repair_tail(str(scores_csv), "csv")  # a quoted newline (in a path) is no record end
+    index = DoneIndex()
+    try:
+        index.add_file(OutputSpec(str(scores_csv), "csv", _file_columns(scores_csv)))
+    except UsageError as exc:
+        raise ConfigError(f"{scores_csv}: not a `vqa2 eval` scores CSV of this version ({exc.message})",
+                          "choose another --scores-csv or delete the file") from exc
+    reused = {}
+    for rec in records:
+        state = index.match(str(rec.path), file_stat(rec.path), retry_errors=True)  # only ok rows count
+        if state is not None and state.score is not None:
+            reused[rec.index] = state.score
+    return reused
+
+
+def _file_columns(scores_csv: Path) -> tuple[str, ...]:
+    """The columns of an existing scores CSV: those before ``decoded_frames`` was appended when its header
+    says so (an older run being resumed), else this version's (a foreign header is refused when read)."""
+    older = SCORE_CSV_COLUMNS[:-1]
+    try:
+        with scores_csv.open("rb") as handle:
+            first = handle.readline()
+    except OSError:
+        return SCORE_CSV_COLUMNS
+    return older if first.rstrip(b"\r\n") == ",".join(older).encode() else SCORE_CSV_COLUMNS
+
+
+@dataclass
+class EvalRow:
+    """One row of the scores CSV: a label record and what scoring its video gave. ``input`` holds
+    ``decoded_frames`` and, stamped by the job loop from the stat taken before decoding, ``size_bytes`` /
+    ``mtime`` (the resume key)."""
+
+    label: LabelRecord
+    status: str = "ok"
+    score: float | None = None
+    official_score: Any = ""
+    level: str = ""
+    error: str = ""
+    input: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return str(self.label.path)
+
+    @classmethod
+    def failed(cls, label: LabelRecord, exc: InputError) -> EvalRow:
+        decoded = (getattr(exc, "input", None) or {}).get("decoded_frames", "")  # damaged_input (--strict)
+        return cls(label, "error", error=exc.one_line(), input={"decoded_frames": decoded})
+
+    def cells(self, columns: tuple[str, ...]) -> list[Any]:
+        ok = self.status == "ok"
+        row = {"index": self.label.index, "path": self.path, "mos": self.label.mos,
+               "score": self.score if ok else "", "official_score": self.official_score if ok else "",
+               "level": self.level if ok else "", "status": self.status, "error": self.error, **self.input}
+        return [csv_cell(row.get(c, "")) for c in columns]  # no stat: empty cells
+
+
+class _LabelledScorer:
+    """The job's scorer for label records: each video prepared with its stalling (``stalling_style``); an
+    unreadable video (``InputError``) becomes an ``error`` :class:`EvalRow`, other errors raise."""
+
+    def __init__(self, scorer, stalling_style: str):
+        self.scorer, self.stalling_style = scorer, stalling_style
+
+    def prepare(self, todo: Todo) -> tuple[LabelRecord, Any]:
+        from ..pipeline.prompts import parse_stalling
+
+        label = todo.label
+        try:
+            stalling = parse_stalling(label.stalling, self.stalling_style)
+            return label, self.scorer.prepare(str(label.path), stalling=stalling)
+        except InputError as exc:
+            return label, exc
+
+    def run(self, prepared: tuple[LabelRecord, Any]) -> EvalRow:
+        label, clip = prepared
+        if isinstance(clip, InputError):
+            return EvalRow.failed(label, clip)
+        try:
+            d = self.scorer.run(clip).to_dict()
+        except InputError as exc:
+            return EvalRow.failed(label, exc)
+        return EvalRow(label, "ok", d["score"], d["official_score"], d["level"],
+                       input={"decoded_frames": (d.get("input") or {}).get("decoded_frames", "")})
+
+
+class _ScoresCsvWriter:
+    """Row writer of the scores CSV for :class:`~vqa2cli.jobs.rowfiles.RowFiles` (which fsyncs each row):
+    ``columns`` are the file's own (an older run's file keeps them, :func:`_file_columns`)."""
+
+    def __init__(self, stream: TextIO, columns: tuple[str, ...], header: bool):
+        self.stream, self.columns = stream, columns
+        if header:
+            self._put(columns)
+
+    def _put(self, cells) -> None:
+        self.stream.write(csv_row_text(cells))
+        self.stream.flush()
+
+    def write(self, row: EvalRow) -> None:
+        self._put(row.cells(self.columns))
+
+    def close(self) -> None:
+        pass
+
+
+def _raise(path: str, exc: BaseException):
+    """``make_error`` of the eval job: only unreadable videos are rows (made by :class:`_LabelledScorer`)."""
+    raise exc
+
+
+def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,
+             resume: bool = False, workers: int = 2, stalling_style: str = "sequence",
+             on_error: Callable[[str], None] = lambda _: None,
+             advance: Callable[..., None] = lambda n=1: None) -> EvalResult:
+    """Score every record with ``scorer`` (``prepare(path, stalling=...)`` in worker threads, ``run`` here),
+    append the CSV rows, compute the metrics. A record's ``stalling`` goes into its prompt, phrased as
+    ``stalling_style``.
+
+    Raises ConfigError (CSV exists without ``resume``, or is no eval CSV), DataError (too few videos
+    scored for the metrics), OutputError (the CSV cannot be written; earlier rows stay), KeyboardInterrupt
+    (Ctrl-C, after the rows already written); an unreadable video is a failure row, not an exception."""
+    from .loop import JobStats, run_batch
+    from .rowfiles import RowFiles
+
+    reused = _reused(records, scores_csv, resume)
+    todo = [Todo(str(r.path), (), label=r) for r in records if r.index not in reused]
+    advance(len(records) - len(todo))
+    scored, failures = dict(reused), []
+
+    def sink(row: EvalRow, targets) -> None:
+        rows.write(row, targets)
+        if row.status == "ok":
+            scored[row.label.index] = float(row.score)
+        else:
+            failures.append(row.error)
+            on_error(row.error)
+
+    paths = [str(scores_csv)] if scores_csv is not None else []
+    rows = RowFiles(paths, ["csv"] * len(paths), append=True, make_writer=lambda fmt, stream, header: (
+        _ScoresCsvWriter(stream, SCORE_CSV_COLUMNS if header else _file_columns(scores_csv), header)))
+    labelled = _LabelledScorer(scorer, stalling_style)
+    try:
+        stats = run_batch(todo, labelled, sink, make_error=_raise, workers=workers, depth=2 * workers,
+                          stats=JobStats(), advance=advance, prepare=labelled.prepare)
+    finally:
+        rows.close()
+    if stats.interrupted:
+        raise KeyboardInterrupt
+    return _result(records, scored, failures, labels=labels, model=model, n_reused=len(reused))
+
+
+def _result(records: list[LabelRecord], scored: dict[int, float], failures: list[str], *, labels: str,
+            model: str, n_reused: int) -> EvalResult:
+    """The metrics step: correlations of the scores with the MOS (label order; failed videos left out)."""
+    pairs = [(scored[r.index], r.mos) for r in records if r.index in scored]
+    try:
+        metrics = correlations([p for p, _ in pairs], [m for _, m in pairs])
+    except DataError as exc:
+        if failures:
+            raise DataError(f"{exc.message} after {len(failures)} video(s) failed", exc.fix) from exc
+        raise
+    return EvalResult(labels=labels, model=model, metrics=metrics, n_labels=len(records),
+                      n_failed=len(failures), n_reused=n_reused, failures=failures)
+
+
+def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str, scores_csv: Path | None,
+             resume: bool, workers: int, stalling_style: str, offline: bool) -> EvalResult:
+    """The whole `vqa2 eval` run: lock the scores CSV, record its settings (``--resume`` refuses others, the
+    stalling style included), load the scorer, :func:`evaluate`. Errors as :func:`evaluate`, plus
+    UsageError (the CSV is locked by another run) and ModelError (the weights do not load)."""
+    from ..pipeline import interrupts
+    from ..pipeline.run import Scorer
+    from .lock import locked_outputs
+    from .provenance import record_settings
+
+    outputs = [str(scores_csv)] if scores_csv is not None else []
+    with locked_outputs(outputs, console.warning):
+        _check_existing(scores_csv, resume)  # before the settings record beside it is touched
+        for output in outputs:
+            record_settings(output, settings, resume=resume, run={"stalling_style": stalling_style})
+        console.info(f"Loading {settings.model.label} to score {len(records)} videos ...")
+        scorer = Scorer.load(settings, ref, offline=offline)
+        console.info(scorer.memory_note)
+        with console.progress(len(records), "Scoring") as advance:
+            return evaluate(records, scorer, labels=labels, model=settings.model.name, scores_csv=scores_csv,
+                            resume=resume, workers=workers, stalling_style=stalling_style,
+                            on_error=console.error,
+                            advance=lambda n=1: (advance(n), interrupts.advance(n)))  # progress, Ctrl-C line

@@ -1,0 +1,168 @@
+"""What a job does with each finished window and record of `score` / `batch` (the options are
+:mod:`vqa2cli.cli.segments`): tidy per-window CSV rows (flushed, fsync'd, resumable), the
+--fail-segment-under gate and the score-over-time plots."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..errors import UsageError
+from .rowfiles import writing
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """The command's window options, validated; ``window_s`` None = windows only past the limits."""
+
+    window_s: float | None = None
+    csv: str | None = None
+    fail_segment_under: float | None = None
+    plot: str | None = None
+    plot_dir: str | None = None
+
+
+def check_segments_csv(plan: SegmentPlan | None, *, resume: bool, overwrite: bool,
+                       distributed: bool = False) -> SegmentPlan:
+    """`batch`: the --segments-csv file follows the outputs' rules (--resume / --overwrite); one writer only."""
+    from .resume import OutputSpec, check_existing
+
+    plan = plan or SegmentPlan()
+    if plan.csv and distributed:
+        raise UsageError("--segments-csv is not supported under torchrun (one file, several writers)",
+                         "use --shard K/N with one --segments-csv per shard")
+    if plan.csv:
+        check_existing([OutputSpec(plan.csv, "csv")], resume=resume, overwrite=overwrite)
+    return plan
+
+
+def segment_columns(levels: tuple[str, ...]) -> list[str]:
+    """Tidy per-window CSV columns; ``p_<level>`` follow the card's level words."""
+    return (["path", "index", "start_s", "end_s", "score", "official_score", "level"]
+            + [f"p_{w.strip()}" for w in levels] + ["keyframes", "motion_frames", "size_bytes", "mtime"])
+
+
+class SegmentOutputs:
+    """Per window: the tidy CSV row (flushed, fsync'd with ``durable``). Per record: the segment gate and
+    the plot. With ``append`` (batch --resume) rows already in the CSV for the same file (path, size, mtime)
+    and window are not written again, so a resumed run leaves exactly one row per window."""
+
+    def __init__(self, plan: SegmentPlan, settings: Settings, console, *, append: bool = False,
+                 durable: bool = False):
+        self.plan, self.settings, self.console, self.durable = plan, settings, console, durable
+        self.columns = segment_columns(settings.scoring.levels)
+        self.done: set[tuple[str, int, int, float]] = set()
+        self.failed_files = 0
+        self.plots_done: set[str] = set()
+        self.stream = self.writer = None
+        if plan.csv:
+            self._open(plan.csv, append)
+
+    def _open(self, path: str, append: bool) -> None:
+        from .resume import path_key, repair_tail
+
+        if append and os.path.exists(path):
+            dropped = repair_tail(path, "csv")
+            if dropped:
+                self.console.warning(f"{path}: dropped a torn last line ({dropped} bytes) left by an interrupted run")
+            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+                for row in csv.DictReader(fh):
+                    try:
+                        self.done.add((path_key(row["path"]), int(row["index"]), int(row["size_bytes"] or -1),
+                                       round(float(row["mtime"] or 0), 3)))
+                    except (KeyError, ValueError):
+                        continue
+        with writing(path):
+            self.stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
+            self.writer = csv.DictWriter(self.stream, fieldnames=self.columns, lineterminator="\n")
+            if self.stream.tell() == 0:
+                self.writer.writeheader()
+                self._flush()
+
+    def _flush(self) -> None:
+        self.stream.flush()
+        if self.durable:
+            os.fsync(self.stream.fileno())
+
+    def on_window(self, path: str, entry: dict[str, Any], stat: dict[str, Any]) -> None:
+        """``SegmentingScorer.on_window``: one tidy row as soon as the window is scored."""
+        if self.writer is None:
+            return
+        from .resume import path_key
+
+        key = (path_key(path), entry["index"], int(stat.get("size_bytes", -1)), round(float(stat.get("mtime", 0)), 3))
+        if key in self.done:
+            return
+        probs = list(entry["probs"].values())
+        row = {"path": path, **{k: entry[k] for k in ("index", "start_s", "end_s", "score", "official_score",
+                                                       "level", "keyframes", "motion_frames")},
+               "size_bytes": stat.get("size_bytes", ""), "mtime": stat.get("mtime", "")}
+        for column, p in zip(self.columns[7:7 + len(probs)], probs):
+            row[column] = p
+        with writing(self.plan.csv):
+            self.writer.writerow(row)
+            self._flush()
+        self.done.add(key)
+
+    def after(self, record, thumbnails=()) -> bool:
+        """Gate and plot for a finished record; True when a window is below --fail-segment-under."""
+        if getattr(record, "status", "ok") != "ok" or not record.segments:
+            return False
+        if self.plan.plot or self.plan.plot_dir:
+            self._plot(record, thumbnails)
+        return self._gate(record)
+
+    def _gate(self, record) -> bool:
+        from ..video.segments import format_time
+
+        limit = self.plan.fail_segment_under
+        if limit is None:
+            return False
+        low = [s for s in record.segments if s["score"] < limit]
+        for s in low:
+            self.console.error(f"{record.path} {format_time(s['start_s'])}–{format_time(s['end_s'])} "
+                               f"scored {s['score']:.3f} < {limit:g}")
+        self.failed_files += bool(low)
+        return bool(low)
+
+    def _plot(self, record, thumbnails) -> None:
+        from ..output.plot import plot_timeline
+
+        target = self.plan.plot or self._plot_name(record.path)
+        with writing(target):
+            plot_timeline(record, target, thumbnails=thumbnails, levels=self.settings.scoring.levels,
+                          weights=self.settings.scoring.weights)
+        self.console.info(f"{record.path}: timeline written to {target}")
+
+    def _plot_name(self, path: str) -> str:
+        stem = Path(path).stem or "video"
+        name = os.path.join(self.plan.plot_dir, f"{stem}.png")
+        if name in self.plots_done:
+            digest = hashlib.sha1(os.path.abspath(path).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+            name = os.path.join(self.plan.plot_dir, f"{stem}-{digest}.png")
+        self.plots_done.add(name)
+        return name
+
+    def close(self) -> None:
+        if self.stream is not None:
+            stream, self.stream = self.stream, None
+            try:
+                stream.close()
+            except OSError:  # a failed write was already reported; its bytes are lost either way
+                pass
+
+
+def load_scorer(settings: Settings, ref, plan: SegmentPlan, outputs: SegmentOutputs, *, offline: bool = False,
+                clips: list[tuple[int, float]] | None = None):
+    """A :class:`~vqa2cli.pipeline.segmented.SegmentingScorer` wired to ``outputs``; ``clips`` = the inputs'
+    ``(n_frames, avg_fps)`` for the memory preflight."""
+    from ..pipeline.segmented import SegmentingScorer
+
+    scorer = SegmentingScorer.load(settings, ref, offline=offline, clips=clips)
+    return scorer.configure(window_s=plan.window_s, on_window=outputs.on_window,
+                            keep_thumbnails=bool(plan.plot or plan.plot_dir))
