@@ -101,7 +101,8 @@ def test_batch(clips, tiny_model_dir, tmp_path):
     _, err = interrupt_when(proc, lambda: out_csv.exists() and out_csv.read_text().count("\n") >= 2)
     done, total, kept = the_line(err)
     rows = list(csv.DictReader(out_csv.open()))
-    assert total == FILES and done == len(rows) >= 1 and "--resume" in kept and f"{done} ok" in kept
+    assert total == FILES and done == len(rows) >= 1 and "--resume" in kept and str(out_csv) in kept
+    assert f"batch: {done} ok, 0 failed" in err  # the summary line, counting the same rows
 
 
 def test_eval(clips, tiny_model_dir, tmp_path):

@@ -54,10 +54,9 @@ def exit_code(job, stats, console, windows) -> ExitCode:
     from ..pipeline import interrupts
 
     outputs = [o.path for o in job.outputs()]
-    if stats.interrupted:  # the one interrupted line (cli/app.py) carries the counts and the hint
-        interrupts.keep(f"{stats.ok} ok, {stats.failed} failed; {RESUME_HINT} ({', '.join(outputs)})")
-    else:
-        console.info(f"batch: {stats.summary()} -> {', '.join(outputs)}")
+    console.info(f"batch: {stats.summary()} -> {', '.join(outputs)}")
+    if stats.interrupted:  # the one interrupted line (cli/app.py) says so, and how to go on
+        interrupts.keep(f"{RESUME_HINT} ({', '.join(outputs)})")
     if job.summary:
         sys.stdout.write(json.dumps(stats.summary_dict(outputs)) + "\n")
         sys.stdout.flush()

@@ -96,7 +96,7 @@ class JobStats:
                 f"{self.resumed_ok + self.resumed_failed} already done"
                 + (f", {self.resumed_failed} of them errors" if self.resumed_failed else "")
                 + f"); {self.scored} files in {self.wall_s:.1f} s ({rate:.2f} files/s)")
-        return ("interrupted: " if self.interrupted else "") + text
+        return text  # an interrupted run also says so in its one ``interrupted:`` line (pipeline/interrupts.py)
 
     def summary_dict(self, outputs: list[str]) -> dict[str, Any]:
         """``vqa2 batch --summary``'s JSON object (documented keys; seconds, files per second)."""
