@@ -227,9 +227,8 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
 def _sink(rows, segment_out, scorer, console):
     """``sink(record, targets)`` for :func:`~vqa2cli.jobs.loop.run_batch`: the row, then its windows' gate
     and plot, then a line on stderr for a failed file (and the timing with --verbose)."""
-    from ..pipeline.stages import format_timing
-
     from ..pipeline import interrupts
+    from ..pipeline.stages import format_timing
 
     def sink(record, targets) -> None:
         rows.write(record, targets)
