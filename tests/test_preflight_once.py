@@ -1,4 +1,4 @@
-"""`vqa2 score` checks and probes each input once: the command's preflight is handed to
+"""`vqa2 score` and `vqa2 ask` check and probe each input once: the command's preflight is handed to
 ``Scorer.score_files`` instead of being run again there, and the probe made for the memory preflight is
 reused by the decode while the file is unchanged. Counted by wrapping the probe functions."""
 
@@ -82,3 +82,17 @@ def test_beyond_the_probe_limit_each_file_is_probed_when_decoded(make_clip, tmp_
     checked = CheckedInputs.check(paths, limit=1)
     assert [checked.info(p) is not None for p in paths] == [True, False, False]
     assert all(checks[p] == 1 + probes[p] for p in paths) and sum(probes.values()) == 1
+
+
+@pytest.mark.parametrize("extra", [[], ["--segments", "1s"]])
+def test_ask_checks_and_probes_the_file_once(tiny_model_dir, make_clip, tmp_path, capsys, counted, extra):
+    checks, probes = counted
+    path = clips(make_clip, tmp_path, 1)[0]
+    code, out, err = run(["ask", path, "Is it sharp?", "-m", str(tiny_model_dir), "-f", "jsonl",
+                          "--max-new-tokens", "4", *extra], capsys)
+    assert code == 0, err
+    assert all(json.loads(line)["path"] == path for line in out.splitlines())
+    assert probes[path] == 1 and checks[path] == 2  # one preflight check, one probe (reused by the decode)
+    missing = str(tmp_path / "gone.mp4")
+    code, _, err = run(["ask", missing, "Is it sharp?", "-m", str(tiny_model_dir)], capsys)
+    assert code == 3 and checks[missing] == 1 and probes[missing] == 0
