@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from clips import make_audio_only, make_clip, random_bytes, truncate_copy
-from vqa2cli.output.records import SCORE_COLUMNS
+from vqa2cli.records.results import SCORE_COLUMNS
 from cli_run import run  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import pytest
 
 from vqa2cli.config import Settings
 from vqa2cli.errors import DecodeFailedError, ModelRuntimeError, UsageError
-from vqa2cli.output.records import SCORE_COLUMNS, ScoreRecord
+from vqa2cli.records.results import SCORE_COLUMNS, ScoreRecord
 from vqa2cli.jobs import discover as D
 from vqa2cli.jobs import resume as R
 from vqa2cli.jobs.distributed import Distributed, detect_distributed, wait_for_ranks, write_marker

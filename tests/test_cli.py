@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from vqa2cli.output.records import SCORE_COLUMNS
+from vqa2cli.records.results import SCORE_COLUMNS
 from cli_run import run  # noqa: E402
 
 

@@ -19,7 +19,7 @@ import pytest
 from clips import make_clip, truncate_copy
 from vqa2cli.config import VideoSection
 from vqa2cli.errors import DamagedInputError, DecodeFailedError
-from vqa2cli.output.records import SCORE_COLUMNS
+from vqa2cli.records.results import SCORE_COLUMNS
 from vqa2cli.jobs import discover as D
 from vqa2cli.video.decode import decode_clip
 from vqa2cli.video.probe import probe_video

@@ -142,6 +142,7 @@ def _big_specs() -> list[TensorSpec]:
 @pytest.mark.parametrize("fraction,quant", [(1.05, "none"), (0.8, "8bit"), (0.5, "4bit")])
 def test_quant_auto_picks_the_first_that_fits(tiny_model_dir, monkeypatch, fraction, quant):
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)  # one dtype per quant, whatever this CPU
+    monkeypatch.setenv(FAKE_AVAILABLE_ENV, "1000")  # the estimates below, whatever this machine has free
     config, specs, cpu = read_config(tiny_model_dir), _big_specs(), torch.device("cpu")
     decoder = 28 * (2 * 3584 * 3584 + 2 * 512 * 3584 + 3 * 18944 * 3584)  # the quantized Linear weights
     est = {q: plan_memory(specs, config, Settings().replace(runtime={"quant": q}), cpu).estimate

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from vqa2cli.output.records import SCORE_COLUMNS, ModelInfo, ScoreRecord, error_score_record
+from vqa2cli.records.results import SCORE_COLUMNS, ModelInfo, ScoreRecord, error_score_record
 from vqa2cli.output.render import make_writer
 
 

@@ -214,7 +214,7 @@ def test_really_unwritable_folder(clips, tiny_model_dir, capsys):
 
 
 def test_eval_scores_csv_on_a_full_disk(tmp_path, monkeypatch):
-    from vqa2cli.jobs import evaluate as E
+    from vqa2cli.output import render as E  # the scores CSV rows are written by the registry's CSV writer
     from vqa2cli.training.datasets import LabelRecord
     from vqa2cli.jobs.evaluate import evaluate
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqa2cli.output.cells import FORMULA_START, csv_cell, csv_uncell, display_text, path_bytes, path_from_fields
-from vqa2cli.output.records import SCORE_COLUMNS, ScoreRecord, error_score_record
+from vqa2cli.records.cells import FORMULA_START, csv_cell, csv_uncell, display_text, path_bytes, path_from_fields
+from vqa2cli.records.results import SCORE_COLUMNS, ScoreRecord, error_score_record
 from vqa2cli.output.render import make_writer
 from vqa2cli.jobs import resume as R
 

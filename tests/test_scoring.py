@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from vqa2cli.output.records import official_scale
+from vqa2cli.records.results import official_scale
 from vqa2cli.pipeline.scoring import score_from_logits
 
 LEVELS = (" high", " good", " fair", " poor", " low")

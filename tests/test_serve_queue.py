@@ -82,7 +82,7 @@ class _StubScorer:
         return path
 
     def run(self, prepared):
-        from vqa2cli.output.records import ScoreRecord
+        from vqa2cli.records.results import ScoreRecord
 
         if _StubScorer.failures > 0:
             _StubScorer.failures -= 1

@@ -11,8 +11,8 @@ import shutil
 import pytest
 
 from cli_run import run
-from vqa2cli.output.cells import table_text
-from vqa2cli.output.records import ModelInfo, ScoreRecord, error_score_record
+from vqa2cli.records.cells import table_text
+from vqa2cli.records.results import ModelInfo, ScoreRecord, error_score_record
 from vqa2cli.output.render import make_writer
 
 NAMES = ["two\nlines.mp4", "cr\rname.mp4", "tab\tname.mp4", "esc\x1b[31mred.mp4", "c1\x85next.mp4",
@@ -59,7 +59,7 @@ def test_score_table_keeps_one_line_per_file():
 
 
 def test_answer_table_names_the_file_on_one_line():
-    from vqa2cli.output.records import AnswerRecord
+    from vqa2cli.records.results import AnswerRecord
 
     record = AnswerRecord(path="a\nb.mp4", question="q?", status="error", error_code="x", error="a\nb.mp4: bad")
     assert render("table", [record], "answer") == "a\\nb.mp4: ERROR a\\nb.mp4: bad\n"

@@ -149,7 +149,7 @@ def run_asking(path, asked, settings, ref, fmt, offline, console, window_s=None)
 
 def _input_failed(path, asked, exc, settings, fmt, console) -> ExitCode:
     """An unusable video: one error line on stderr and, in json/jsonl/csv, one error record per question."""
-    from ..output.records import AnswerRecord
+    from ..records.results import AnswerRecord
     from ..output.render import make_writer
 
     console.error(exc.one_line())

@@ -5,7 +5,6 @@ The command parses the options, builds the :class:`~vqa2cli.jobs.engine.JobSpec`
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Annotated, Optional
@@ -58,8 +57,11 @@ def exit_code(job, stats, console, windows) -> ExitCode:
     if stats.interrupted:  # the one interrupted line (cli/app.py) says so, and how to go on
         interrupts.keep(f"{RESUME_HINT} ({', '.join(outputs)})")
     if job.summary:
-        sys.stdout.write(json.dumps(stats.summary_dict(outputs)) + "\n")
-        sys.stdout.flush()
+        from ..output.render import make_writer
+
+        writer = make_writer("jsonl", sys.stdout, "batch")
+        writer.write(stats.summary_record(outputs))
+        writer.close()
     if stats.interrupted:
         return ExitCode.INTERRUPTED
     if stats.any_failed:

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from .. import __version__
-from .options import check_format
+from ..config import REPORT_FORMATS
+from .options import ReportFormatOpt, check_format
 
 DOCTOR_SCHEMA = "vqa2.doctor/1"
 PACKAGES = ("torch", "transformers", "av", "bitsandbytes", "accelerate", "safetensors", "huggingface_hub",
@@ -146,50 +147,19 @@ def build_report(device_name: str) -> dict[str, Any]:
             "bitsandbytes": bitsandbytes(names), "hub": hub(), "device": str(device), "models": models(device)}
 
 
-def render(report: dict[str, Any]) -> str:
-    """The report as aligned ``key: value`` lines, one block per section."""
-    lines = []
-    v = report["versions"]
-    ffmpeg = v["ffmpeg"] if isinstance(v["ffmpeg"], str) else f"libavcodec {v['ffmpeg'].get('libavcodec', '?')}"
-    lines.append("versions: " + ", ".join(f"{k} {v[k] or 'not installed'}" for k in ("vqa2", "python", *PACKAGES)))
-    lines.append(f"ffmpeg (PyAV): {ffmpeg}")
-    s = report["system"]
-    lines.append(f"system: {s['os']}, {s['cpu_count']} CPUs, native bf16: {'yes' if s['cpu_bf16'] else 'no'}, "
-                 f"RAM {s['ram_available_gb']} GB available of {s['ram_total_gb']} GB")
-    gpu = report["cuda"]
-    if not gpu["devices"]:
-        lines.append(f"cuda: no GPU (torch CUDA build: {gpu['version'] or 'none'})")
-    for d in gpu["devices"]:
-        lines.append(f"cuda:{d['index']}: {d['name']} (sm {d['capability']}), {d['free_gb']} GB free of {d['total_gb']} GB")
-    for name, state in report["bitsandbytes"].items():
-        lines.append(f"bitsandbytes on {name}: " + ("works" if state["works"] else f"unusable: {state['error']}"))
-    h = report["hub"]
-    lines.append(f"hub cache: {h['cache']} (offline: {'yes' if h['offline'] else 'no'}, endpoint {h['endpoint']})")
-    lines.append(f"models (preflight on {report['device']}, 10 s 30 fps clip):")
-    for m in report["models"]:
-        if not m["cached"]:
-            lines.append(f"  {m['name']}: not cached")
-        elif m["error"]:
-            lines.append(f"  {m['name']}: cached, cannot check: {m['error']}")
-        else:
-            p = m["preflight"]
-            sizes = ", ".join(f"{q} {gb:g} GB" for q, gb in p["estimates_gb"].items())
-            lines.append(f"  {m['name']}: {p['verdict']} ({sizes}; {p['available_gb']} GB {p['memory']} available)")
-    return "\n".join(lines)
-
-
 def doctor(
-    fmt: Annotated[str, typer.Option("--format", "-f", metavar="table|json", help="Output format on stdout.")] = "table",
+    fmt: ReportFormatOpt = "table",
     device: Annotated[str, typer.Option("--device", metavar="auto|cuda|cpu|mps",
                                         help="Device the model verdicts are for.")] = "auto",
 ) -> None:
     """Check the installation: versions, devices, memory, bitsandbytes, the HF cache, what fits."""
-    import json
+    from ..output.render import make_writer
+    from ..records.reports import DoctorRecord
 
-    check_format(fmt, ("table", "json"))
-    report = build_report(device)
-    typer.echo(json.dumps(report, indent=2) if fmt == "json" else render(report))
-    sys.stdout.flush()
+    check_format(fmt, REPORT_FORMATS)
+    writer = make_writer(fmt, sys.stdout, "doctor")
+    writer.write(DoctorRecord(build_report(device)))
+    writer.close()
 
 
 def register(app: typer.Typer) -> None:

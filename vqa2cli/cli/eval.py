@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -31,16 +30,6 @@ computed as the official scripts do (on the raw scores, no fitting); plcc_logist
 customary 4-parameter logistic fit; krcc is Kendall's tau-b. Exit codes: 0 ok, 2 usage or data error
 (or --scores-csv locked by another run), 3 some videos failed (left out of the metrics, listed in the scores
 CSV), 4 model error, 5 an output could not be written."""
-
-
-def _render_table(result) -> str:
-    m = result.metrics
-    logistic = "n/a" if m.plcc_logistic is None else f"{m.plcc_logistic:.4f}"
-    lines = [f"labels         {result.labels}", f"model          {result.model}",
-             f"SRCC           {m.srcc:.4f}", f"PLCC           {m.plcc:.4f}",
-             f"PLCC-logistic  {logistic}", f"KRCC           {m.krcc:.4f}",
-             f"n              {m.n}" + (f" ({result.n_failed} failed)" if result.n_failed else "")]
-    return "\n".join(lines) + "\n"
 
 
 def eval_command(
@@ -94,10 +83,11 @@ def eval_command(
                       workers=workers, stalling_style=stalling_style, offline=offline)
     for note in result.metrics.notes:
         console.warning(note)
-    if fmt == "json":
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
-    else:
-        sys.stdout.write(_render_table(result))
+    from ..output.render import make_writer
+
+    writer = make_writer(fmt, sys.stdout, "eval")
+    writer.write(result)
+    writer.close()
     raise typer.Exit(int(ExitCode.INPUT if result.n_failed else ExitCode.OK))
 
 

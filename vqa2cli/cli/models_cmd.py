@@ -46,28 +46,21 @@ NameArg = Annotated[str, typer.Argument(
 
 def list_models(fmt: ListFormatOpt = "table") -> None:
     """List the model cards: name, task, Hub repo, pinned revision, and whether the weights are cached."""
-    import json
+    import sys
 
     from ..modeling.hub import cached_folder
+    from ..output.render import make_writer
+    from ..records.reports import ModelCardRecord
     from ..registry import ModelRef, list_cards
 
     check_format(fmt, REPORT_FORMATS)
-    rows = []
+    writer = make_writer(fmt, sys.stdout, "models")
     for card in list_cards():
         folder = cached_folder(ModelRef(card, card.repo, card.revision, None))
-        rows.append({"name": card.name, "task": card.task, "repo": card.repo, "revision": card.revision,
-                     "cached": folder is not None, "path": str(folder) if folder else None,
-                     "description": card.description})
-    if fmt == "json":
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    columns = ("name", "task", "repo", "revision", "cached")
-    cells = [[c.upper() for c in columns]] + [
-        [str(r[c]) if c != "cached" else ("yes" if r[c] else "no") for c in columns] for r in rows
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    for row in cells:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        writer.write(ModelCardRecord(name=card.name, task=card.task, repo=card.repo, revision=card.revision,
+                                     cached=folder is not None, path=str(folder) if folder else None,
+                                     description=card.description))
+    writer.close()
 
 
 def pull(name: NameArg) -> None:

@@ -40,7 +40,6 @@ prompt text's own tokens are not subtracted here, so ``vqa2 score`` may keep sli
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,6 +47,7 @@ from typing import Annotated, Any
 import typer
 
 from ..config import REPORT_FORMATS
+from ..records.reports import PROBE_KEYS as KEYS
 from .options import (ConfigOpt, MaxMotionOpt, ModelOpt, PolicyOpt, ReportFormatOpt, check_format,
                       resolve_settings)
 
@@ -61,12 +61,6 @@ EXAMPLES = """Examples:
 
 Exit codes: 0 every file is usable, 3 at least one file is unusable (the others are still shown),
 2 usage error."""
-
-KEYS = ("path", "path_bytes", "status", "error_code", "error", "container", "codec", "width", "height", "coded_width",
-        "coded_height", "rotation", "avg_fps", "vfr", "duration_s", "n_frames", "pix_fmt", "bit_depth",
-        "interlaced", "has_audio", "resolution_changes", "discarded_frames", "keyframes", "motion_frames",
-        "keyframe_step", "motion_stride", "policy", "warnings")
-
 
 def probe(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to inspect.",
@@ -85,22 +79,24 @@ def probe(
     check_format(fmt, REPORT_FORMATS)
     settings, _ = resolve_settings("score", model, config, video__max_motion_frames=max_motion_frames,
                                    video__long_clip_policy=long_clip)
-    from ..output.cells import clean
-    from ..pipeline import interrupts as interrupt
+    from ..output.render import make_writer
+    from ..records.reports import ProbeRecord
 
-    interrupt.expect(len(files), "nothing printed (the report comes once every file is read)")
-    rows = []
+    from ..pipeline import interrupts
+
+    interrupts.expect(len(files), "nothing printed (the report comes once every file is read)")
+    records = []
     for path in files:
-        rows.append(clean(probe_one(str(path), settings)))  # valid UTF-8 whatever the file names
-        interrupt.advance()
-    for row in rows:
-        if row["status"] == "error":
-            console.error(row["error"])
-    if fmt == "json":
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
-    else:
-        print_table(rows)
-    if any(row["status"] == "error" for row in rows):
+        records.append(ProbeRecord(probe_one(str(path), settings)))
+        interrupts.advance()
+    for record in records:
+        if not record.ok:
+            console.error(record.to_dict()["error"])  # valid UTF-8 whatever the file names
+    writer = make_writer(fmt, sys.stdout, "probe")
+    for record in records:
+        writer.write(record)
+    writer.close()
+    if not all(record.ok for record in records):
         from ..errors import ExitCode
 
         raise typer.Exit(int(ExitCode.INPUT))
@@ -115,7 +111,7 @@ def probe_one(path: str, settings) -> dict[str, Any]:
     from ..video.probe import probe_video
     from ..video.sampling import plan_sampling
 
-    from ..output.cells import path_bytes
+    from ..records.cells import path_bytes
 
     row: dict[str, Any] = dict.fromkeys(KEYS)
     row.update(path=path, path_bytes=path_bytes(path), status="ok", warnings=[])
@@ -139,38 +135,6 @@ def probe_one(path: str, settings) -> dict[str, Any]:
                keyframe_step=plan.keyframe_step, motion_stride=plan.motion_stride, policy=plan.policy,
                warnings=list(info.warnings) + list(plan.notes))
     return row
-
-
-def print_table(rows: list[dict[str, Any]]) -> None:
-    """A rich table on stdout; colour only on a terminal without NO_COLOR."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from ..output.console import color_enabled
-
-    color = color_enabled(sys.stdout)
-    console = Console(file=sys.stdout, no_color=not color, color_system="auto" if color else None,
-                      force_terminal=color, highlight=False, width=None if sys.stdout.isatty() else 200)
-    table = Table(box=None, pad_edge=False, header_style="bold" if color else None)
-    for name in ("FILE", "CONTAINER", "CODEC", "SIZE", "FPS", "VFR", "DURATION", "BITS", "KEYFRAMES",
-                 "MOTION", "WARNINGS"):
-        table.add_column(name, overflow="fold")
-    from ..output.cells import table_text
-
-    for r in rows:  # control characters in names shown visibly: one row per file
-        if r["status"] == "error":
-            table.add_row(table_text(r["path"]), "ERROR", r["error_code"], "", "", "", "", "", "", "",
-                          table_text(r["error"]))
-            continue
-        size = f"{r['width']}x{r['height']}" + (f" (rot {r['rotation']})" if r["rotation"] else "")
-        motion = str(r["motion_frames"]) + (f" /{r['motion_stride']}" if r["motion_stride"] > 1 else "")
-        bits = str(r["bit_depth"]) + ("i" if r["interlaced"] else "")
-        table.add_row(table_text(r["path"]), r["container"], r["codec"], size, f"{r['avg_fps']:g}",
-                      "yes" if r["vfr"] else "no", f"{r['duration_s']:.2f}s", bits,
-                      str(r["keyframes"]), motion, table_text("; ".join(r["warnings"])))
-    with console.capture() as captured:
-        console.print(table, markup=False)
-    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -127,13 +126,11 @@ def _validate(cfg, fmt: str, console) -> int:
     report = validate_data(cfg)
     for problem in report.problems:
         console.error(problem)
-    if fmt == "json":
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
-    else:
-        kinds = ", ".join(f"{n} {k}" for k, n in report.kinds.items()) or "none"
-        answers = ", ".join(f"{a!r}: {n}" for a, n in report.answers.items()) or "none"
-        sys.stdout.write(f"data      {report.source}\nrecords   {report.records} ({kinds})\n"
-                         f"answers   {answers}\nproblems  {len(report.problems)}\n")
+    from ..output.render import make_writer
+
+    writer = make_writer(fmt, sys.stdout, "data_check")
+    writer.write(report)
+    writer.close()
     return int(ExitCode.USAGE if report.problems else ExitCode.OK)
 
 

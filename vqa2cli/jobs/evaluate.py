@@ -12,42 +12,22 @@ refuses others). With ``resume`` the torn last line of a crash is dropped, and a
 mtime match an ``ok`` row is reused (a changed file is scored again); ``error`` rows are scored again, the
 new row appended after the old one (the last row of a path is current). An unreadable video is an
 ``error`` row, listed and left out of the metrics; any other failure stops the run. Text cells that a
-spreadsheet would run as formulas get a leading ``'`` (``output/cells.py``), undone when resuming.
+spreadsheet would run as formulas get a leading ``'`` (``records/cells.py``), undone when resuming. The
+rows are :class:`~vqa2cli.records.reports.EvalRow` records, written by the writer registry's CSV writer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from ..errors import ConfigError, DataError, InputError, UsageError
-from ..output.cells import csv_cell, csv_row_text
+from ..records.reports import EVAL_COLUMNS as SCORE_CSV_COLUMNS
+from ..records.reports import EvalRecord, EvalRow
 from ..training.datasets import LabelRecord
 from .loop import Todo
-from .metrics import Correlations, correlations
-
-SCORE_CSV_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error",
-                     "size_bytes", "mtime",
-                     "decoded_frames")  # appended last; files without it are still resumed
-
-
-@dataclass
-class EvalResult:
-    labels: str
-    model: str
-    metrics: Correlations | None
-    n_labels: int
-    n_failed: int
-    n_reused: int
-    failures: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        metrics = self.metrics.to_dict() if self.metrics else {}
-        return {"labels": self.labels, "model": self.model, **metrics,
-                "n_labels": self.n_labels, "n_failed": self.n_failed, "n_reused": self.n_reused,
-                "failures": self.failures}
+from .metrics import correlations
 
 
 def check_enough_videos(records: list[LabelRecord]) -> None:
@@ -116,37 +96,6 @@ def _file_columns(scores_csv: Path) -> tuple[str, ...]:
     return older if first.rstrip(b"\r\n") == ",".join(older).encode() else SCORE_CSV_COLUMNS
 
 
-@dataclass
-class EvalRow:
-    """One row of the scores CSV: a label record and what scoring its video gave. ``input`` holds
-    ``decoded_frames`` and, stamped by the job loop from the stat taken before decoding, ``size_bytes`` /
-    ``mtime`` (the resume key)."""
-
-    label: LabelRecord
-    status: str = "ok"
-    score: float | None = None
-    official_score: Any = ""
-    level: str = ""
-    error: str = ""
-    input: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def path(self) -> str:
-        return str(self.label.path)
-
-    @classmethod
-    def failed(cls, label: LabelRecord, exc: InputError) -> EvalRow:
-        decoded = (getattr(exc, "input", None) or {}).get("decoded_frames", "")  # damaged_input (--strict)
-        return cls(label, "error", error=exc.one_line(), input={"decoded_frames": decoded})
-
-    def cells(self, columns: tuple[str, ...]) -> list[Any]:
-        ok = self.status == "ok"
-        row = {"index": self.label.index, "path": self.path, "mos": self.label.mos,
-               "score": self.score if ok else "", "official_score": self.official_score if ok else "",
-               "level": self.level if ok else "", "status": self.status, "error": self.error, **self.input}
-        return [csv_cell(row.get(c, "")) for c in columns]  # no stat: empty cells
-
-
 class _LabelledScorer:
     """The job's scorer for label records: each video prepared with its stalling (``stalling_style``); an
     unreadable video (``InputError``) becomes an ``error`` :class:`EvalRow`, other errors raise."""
@@ -172,28 +121,8 @@ class _LabelledScorer:
             d = self.scorer.run(clip).to_dict()
         except InputError as exc:
             return EvalRow.failed(label, exc)
-        return EvalRow(label, "ok", d["score"], d["official_score"], d["level"],
-                       input={"decoded_frames": (d.get("input") or {}).get("decoded_frames", "")})
-
-
-class _ScoresCsvWriter:
-    """Row writer of the scores CSV for :class:`~vqa2cli.jobs.rowfiles.RowFiles` (which fsyncs each row):
-    ``columns`` are the file's own (an older run's file keeps them, :func:`_file_columns`)."""
-
-    def __init__(self, stream: TextIO, columns: tuple[str, ...], header: bool):
-        self.stream, self.columns = stream, columns
-        if header:
-            self._put(columns)
-
-    def _put(self, cells) -> None:
-        self.stream.write(csv_row_text(cells))
-        self.stream.flush()
-
-    def write(self, row: EvalRow) -> None:
-        self._put(row.cells(self.columns))
-
-    def close(self) -> None:
-        pass
+        return EvalRow.of(label, score=d["score"], official_score=d["official_score"], level=d["level"],
+                          input={"decoded_frames": (d.get("input") or {}).get("decoded_frames", "")})
 
 
 def _raise(path: str, exc: BaseException):
@@ -204,7 +133,7 @@ def _raise(path: str, exc: BaseException):
 def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,
              resume: bool = False, workers: int = 2, stalling_style: str = "sequence",
              on_error: Callable[[str], None] = lambda _: None,
-             advance: Callable[..., None] = lambda n=1: None) -> EvalResult:
+             advance: Callable[..., None] = lambda n=1: None) -> EvalRecord:
     """Score every record with ``scorer`` (``prepare(path, stalling=...)`` in worker threads, ``run`` here),
     append the CSV rows, compute the metrics. A record's ``stalling`` goes into its prompt, phrased as
     ``stalling_style``.
@@ -212,6 +141,7 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
     Raises ConfigError (CSV exists without ``resume``, or is no eval CSV), DataError (too few videos
     scored for the metrics), OutputError (the CSV cannot be written; earlier rows stay), KeyboardInterrupt
     (Ctrl-C, after the rows already written); an unreadable video is a failure row, not an exception."""
+    from ..output.render import make_writer
     from .loop import JobStats, run_batch
     from .rowfiles import RowFiles
 
@@ -223,14 +153,14 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
     def sink(row: EvalRow, targets) -> None:
         rows.write(row, targets)
         if row.status == "ok":
-            scored[row.label.index] = float(row.score)
+            scored[row.index] = float(row.score)
         else:
             failures.append(row.error)
             on_error(row.error)
 
     paths = [str(scores_csv)] if scores_csv is not None else []
-    rows = RowFiles(paths, ["csv"] * len(paths), append=True, make_writer=lambda fmt, stream, header: (
-        _ScoresCsvWriter(stream, SCORE_CSV_COLUMNS if header else _file_columns(scores_csv), header)))
+    rows = RowFiles(paths, ["csv"] * len(paths), append=True, make_writer=lambda fmt, stream, header: make_writer(
+        "csv", stream, "eval_row", header, columns=SCORE_CSV_COLUMNS if header else _file_columns(scores_csv)))
     labelled = _LabelledScorer(scorer, stalling_style)
     try:
         stats = run_batch(todo, labelled, sink, make_error=_raise, workers=workers, depth=2 * workers,
@@ -243,7 +173,7 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
 
 
 def _result(records: list[LabelRecord], scored: dict[int, float], failures: list[str], *, labels: str,
-            model: str, n_reused: int) -> EvalResult:
+            model: str, n_reused: int) -> EvalRecord:
     """The metrics step: correlations of the scores with the MOS (label order; failed videos left out)."""
     pairs = [(scored[r.index], r.mos) for r in records if r.index in scored]
     try:
@@ -252,12 +182,12 @@ def _result(records: list[LabelRecord], scored: dict[int, float], failures: list
         if failures:
             raise DataError(f"{exc.message} after {len(failures)} video(s) failed", exc.fix) from exc
         raise
-    return EvalResult(labels=labels, model=model, metrics=metrics, n_labels=len(records),
+    return EvalRecord(labels=labels, model=model, metrics=metrics, n_labels=len(records),
                       n_failed=len(failures), n_reused=n_reused, failures=failures)
 
 
 def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str, scores_csv: Path | None,
-             resume: bool, workers: int, stalling_style: str, offline: bool) -> EvalResult:
+             resume: bool, workers: int, stalling_style: str, offline: bool) -> EvalRecord:
     """The whole `vqa2 eval` run: lock the scores CSV, record its settings (``--resume`` refuses others, the
     stalling style included), load the scorer, :func:`evaluate`. Errors as :func:`evaluate`, plus
     UsageError (the CSV is locked by another run) and ModelError (the weights do not load)."""

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from ..errors import InputError
 from ..pipeline.interrupts import deferred
+from ..records.reports import BatchSummaryRecord
 from ..video.probe import FileStat, file_stat
 from .prefetch import prefetch
 from .resume import DoneIndex, RowState
@@ -98,13 +99,14 @@ class JobStats:
                 + f"); {self.scored} files in {self.wall_s:.1f} s ({rate:.2f} files/s)")
         return text  # an interrupted run also says so in its one ``interrupted:`` line (pipeline/interrupts.py)
 
-    def summary_dict(self, outputs: list[str]) -> dict[str, Any]:
-        """``vqa2 batch --summary``'s JSON object (documented keys; seconds, files per second)."""
-        return {"ok": self.ok, "failed": self.failed, "skipped_not_video": self.ignored,
-                "skipped_done": self.resumed_ok + self.resumed_failed, "done_with_errors": self.resumed_failed,
-                "below_fail_under": self.below, "wall_s": round(self.wall_s, 3),
-                "files_per_s": round(self.scored / self.wall_s, 4) if self.wall_s else 0.0,
-                "interrupted": self.interrupted, "outputs": outputs}
+    def summary_record(self, outputs: list[str]) -> BatchSummaryRecord:
+        """``vqa2 batch --summary``'s record (seconds, files per second)."""
+        return BatchSummaryRecord(
+            ok=self.ok, failed=self.failed, skipped_not_video=self.ignored,
+            skipped_done=self.resumed_ok + self.resumed_failed, done_with_errors=self.resumed_failed,
+            below_fail_under=self.below, wall_s=round(self.wall_s, 3),
+            files_per_s=round(self.scored / self.wall_s, 4) if self.wall_s else 0.0,
+            interrupted=self.interrupted, outputs=outputs)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

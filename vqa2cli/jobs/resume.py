@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..errors import UsageError
-from ..output.cells import csv_row_text, csv_uncell, path_from_fields
-from ..output.records import SCORE_COLUMNS
+from ..records.cells import csv_row_text, csv_uncell, path_from_fields
+from ..records.results import SCORE_COLUMNS
 
 CSV_HEADER = ",".join(SCORE_COLUMNS) + "\n"
 MTIME_TOLERANCE_S = 1e-3

@@ -24,7 +24,7 @@ class RowFiles:
         self.paths, self.streams, self.writers, self.failed = list(paths), [], [], False
         for path, fmt in zip(paths, fmts):
             with self._guard(path):
-                # records are valid UTF-8 (output/cells.py); surrogateescape only guards against a stray byte
+                # records are valid UTF-8 (records/cells.py); surrogateescape only guards against a stray byte
                 stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
                 self.streams.append(stream)
                 self.writers.append(make_writer(fmt, stream, stream.tell() == 0))

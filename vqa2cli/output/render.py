@@ -1,32 +1,40 @@
-"""Records → table | json | jsonl | csv, one record at a time, flushed as written.
+"""Records → the formats of ``--format``: ONE registry of writers, one class per format (as openai-whisper's
+``get_writer``). Every command's stdout results and batch's output files go through :func:`make_writer`; a new
+format is one :class:`Writer` subclass in :data:`WRITERS` plus its name in ``config.OUTPUT_FORMATS`` (the
+declared ``--format`` choices; tests/test_command_records.py checks both agree).
 
-Writers are streaming so that an interrupted run keeps every finished result: JSON writes ``[`` on
-open, one element per record and ``]`` on close (``close`` runs in a ``finally`` on Ctrl-C, and an
-empty run prints ``[]``); JSONL/CSV write whole lines; the table prints one aligned line per record (control
-characters in names shown as ``\\n``, ``\\xNN``: ``output/cells.py``). CSV text cells that a spreadsheet
-would run as formulas are neutralised, reversibly (``output/cells.py``).
+Writers are streaming so that an interrupted run keeps every finished result: a JSON list writes ``[`` on
+open, one element per record and ``]`` on close (``close`` runs in a ``finally`` on Ctrl-C, and an empty run
+prints ``[]``); a report kind (``record.many`` false: eval, ``train --validate-data``, doctor) is one JSON
+object; JSONL/CSV write whole lines; the table streams per-file records and lays reports out on close
+(output/tables.py). CSV text cells that a spreadsheet would run as formulas are neutralised, reversibly
+(records/cells.py). All JSON is UTF-8 (``ensure_ascii=False``; records' text is valid UTF-8).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any, Protocol, TextIO
+from typing import Any, ClassVar, Protocol, TextIO
 
-from .cells import csv_cell, csv_row_text, table_text
-from .records import ANSWER_COLUMNS, SCORE_COLUMNS
-
-FORMATS = ("table", "json", "jsonl", "csv")
+from ..records.cells import csv_cell, csv_row_text
 
 
 class Record(Protocol):
+    kind: ClassVar[str]
+    many: ClassVar[bool]
+
     def to_dict(self) -> dict[str, Any]: ...
-    def to_row(self) -> dict[str, Any]: ...
 
 
 class Writer:
-    def __init__(self, stream: TextIO):
-        self.stream = stream
+    """One output format. ``record_type`` is the record class written (its ``kind``, ``many``, ``columns``);
+    ``header`` is false for a CSV appended to (``--resume``). Every ``write`` is flushed."""
+
+    name: ClassVar[str]
+
+    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
+                 columns: tuple[str, ...] | None = None):
+        self.stream, self.record_type = stream, record_type
         self.count = 0
 
     def write(self, record: Record) -> None:
@@ -42,97 +50,100 @@ class Writer:
 
 
 class JsonWriter(Writer):
-    def __init__(self, stream: TextIO):
-        super().__init__(stream)
-        stream.write("[")
+    """A JSON list of records (``[]`` when empty), or one object for a report kind."""
+
+    name = "json"
+
+    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
+                 columns: tuple[str, ...] | None = None):
+        super().__init__(stream, record_type)
+        self.many = record_type.many
+        if self.many:
+            stream.write("[")
 
     def _write(self, record: Record) -> None:
-        sep = "," if self.count else ""
-        self.stream.write(sep + "\n" + json.dumps(record.to_dict(), ensure_ascii=False, indent=2))
+        text = json.dumps(record.to_dict(), ensure_ascii=False, indent=2)
+        if not self.many:
+            if self.count:
+                raise ValueError(f"a {self.record_type.kind} report is one JSON object: write it once")
+            self.stream.write(text + "\n")
+            return
+        self.stream.write(("," if self.count else "") + "\n" + text)
 
     def close(self) -> None:
-        self.stream.write("\n]\n" if self.count else "]\n")
+        if self.many:
+            self.stream.write("\n]\n" if self.count else "]\n")
         super().close()
 
 
 class JsonlWriter(Writer):
+    """JSON Lines: one compact object per line."""
+
+    name = "jsonl"
+
     def _write(self, record: Record) -> None:
         self.stream.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
 
 
 class CsvWriter(Writer):
-    def __init__(self, stream: TextIO, columns: Sequence[str], header: bool = True):
-        super().__init__(stream)
-        self.columns = list(columns)
+    """A header (unless appending) and one row per record under ``columns`` (default ``record_type.columns``;
+    an older file being appended to keeps its own) (OWASP: no formula cells)."""
+
+    name = "csv"
+
+    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
+                 columns: tuple[str, ...] | None = None):
+        super().__init__(stream, record_type)
+        self.columns = list(columns or record_type.columns)
         if header:
             stream.write(csv_row_text(self.columns))
             stream.flush()
 
     def _write(self, record: Record) -> None:
         row = record.to_row()
-        self.stream.write(csv_row_text([csv_cell(row[c]) for c in self.columns]))  # OWASP: no formula cells
-
-
-TABLE_SCORE = (("score", 7), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))
+        self.stream.write(csv_row_text([csv_cell(row[c]) for c in self.columns]))
 
 
 class TableWriter(Writer):
-    """Human table: one line per record, printed as soon as the record is ready."""
+    """For people: per-file records one line/block as each is ready, reports laid out on close."""
 
-    def __init__(self, stream: TextIO, kind: str):
-        super().__init__(stream)
-        self.kind = kind
-        self.header_done = False
+    name = "table"
+
+    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
+                 columns: tuple[str, ...] | None = None):
+        from .tables import STREAMED, WHOLE
+
+        super().__init__(stream, record_type)
+        self.line, self.whole = STREAMED.get(record_type.kind), WHOLE.get(record_type.kind)
+        if self.line is None and self.whole is None:
+            raise ValueError(f"no table layout for {record_type.kind!r} records")
+        self.held: list[Record] = []
 
     def _write(self, record: Record) -> None:
-        row = record.to_row()
-        if self.kind == "answer":
-            self.stream.write(_answer_block(row))
-            return
-        if not self.header_done:
-            self.stream.write("  ".join(n.upper().ljust(w) for n, w in TABLE_SCORE) + "  FILE\n")
-            self.header_done = True
-        if row["status"] != "ok":
-            message = str(row["error"])  # already starts with the path
-            if not message.startswith(str(row["path"])):
-                message = f"{row['path']}: {message}"
-            self.stream.write(f"{'ERROR':<7}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {table_text(message)}\n")
-            return
-        cells = [_fmt(row[name]).ljust(width) for name, width in TABLE_SCORE]
-        self.stream.write("  ".join(cells) + "  " + table_text(row["path"]) + "\n")  # one line whatever the name
-        worst = getattr(record, "worst", None)
-        if worst:  # a clip scored in windows: where it is worst
-            self.stream.write(_worst_line(worst, len(record.segments or ())))
+        if self.line is not None:
+            self.stream.write(self.line(record, self.count == 0))
+        else:
+            self.held.append(record)
+
+    def close(self) -> None:
+        if self.whole is not None:
+            self.stream.write(self.whole(self.held, self.stream))
+        super().close()
 
 
-def _worst_line(worst: dict[str, Any], n_windows: int) -> str:
-    from ..video.segments import format_time
-
-    span = f"{format_time(worst['start_s'])}–{format_time(worst['end_s'])}"
-    return f"{_fmt(worst['score']):<7}  {worst['level']:<6}  worst of {n_windows} windows: {span}\n"
+WRITERS: dict[str, type[Writer]] = {cls.name: cls for cls in (TableWriter, JsonWriter, JsonlWriter, CsvWriter)}
 
 
-def _answer_block(row: dict[str, Any]) -> str:
-    path = table_text(row["path"])
-    if row["status"] != "ok":
-        return f"{path}: ERROR {table_text(row['error'])}\n"
-    return f"{path}\nQ: {row['question']}\nA: {row['answer']}\n\n"
+def make_writer(fmt: str, stream: TextIO, kind: str = "score", header: bool = True,
+                columns: tuple[str, ...] | None = None) -> Writer:
+    """The writer of format ``fmt`` (a key of :data:`WRITERS`) for records of ``kind`` (a key of
+    ``records.RECORD_TYPES``: score, answer, probe, models, eval, eval_row, data_check, doctor, batch).
+    ``header`` is false for CSV appends (``--resume``), ``columns`` a CSV's own columns when not the record's.
+    Raises ValueError for an unknown format or kind."""
+    from ..records import RECORD_TYPES
 
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
-    return str(value)
-
-
-def make_writer(fmt: str, stream: TextIO, kind: str = "score", header: bool = True) -> Writer:
-    """``kind`` is ``score`` or ``answer``; ``header`` is for CSV appends (``--resume``)."""
-    if fmt == "json":
-        return JsonWriter(stream)
-    if fmt == "jsonl":
-        return JsonlWriter(stream)
-    if fmt == "csv":
-        return CsvWriter(stream, SCORE_COLUMNS if kind == "score" else ANSWER_COLUMNS, header)
-    if fmt == "table":
-        return TableWriter(stream, kind)
-    raise ValueError(f"unknown format {fmt!r}")
+    if fmt not in WRITERS:
+        raise ValueError(f"unknown format {fmt!r}")
+    if kind not in RECORD_TYPES:
+        raise ValueError(f"unknown record kind {kind!r}")
+    return WRITERS[fmt](stream, RECORD_TYPES[kind], header, columns)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import InputError, ModelRuntimeError
-from ..output.records import AnswerRecord, ModelInfo, ScoreRecord, error_score_record
+from ..records.results import AnswerRecord, ModelInfo, ScoreRecord, error_score_record
 from ..registry import ModelRef
 from .inputs import ModelInputs, build_inputs, token_budget
 from .prompts import Stalling

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..output.records import ScoreRecord, official_scale
+from ..records.results import ScoreRecord, official_scale
 from .inputs import build_inputs
 from .pooling import pool_scores, pooled_probs
 from .run import PreparedClip, Scorer, _file_stat, _input_section

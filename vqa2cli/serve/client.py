@@ -20,8 +20,8 @@ import time
 from typing import Any
 
 from ..errors import ExitCode, InputError, UsageError, Vqa2Error
-from ..output.cells import display_text, path_bytes
-from ..output.records import AnswerRecord, ModelInfo, ScoreRecord
+from ..records.cells import display_text, path_bytes
+from ..records.results import AnswerRecord, ModelInfo, ScoreRecord
 
 MAX_BUSY_WAIT_S = 300.0  # 503 answers are waited out (Retry-After, at most MAX_WAIT_S each) this long
 MAX_WAIT_S = 10.0

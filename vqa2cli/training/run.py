@@ -8,30 +8,15 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Settings
 from ..errors import ConfigError, DataError, InputError
+from ..records.reports import DataCheckRecord
 from ..registry import ModelRef, resolve_model
 from . import checkpoints
 from .datasets import TrainSample, check_kinds, read_training_data
 from .stages import TrainConfig
-
-
-@dataclass
-class DataReport:
-    """What ``--validate-data`` prints: counts, and every problem found (not just the first)."""
-
-    source: str
-    records: int = 0
-    kinds: dict[str, int] = field(default_factory=dict)
-    answers: dict[str, int] = field(default_factory=dict)  # level word (CSV) or first answer words
-    problems: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"data": self.source, "records": self.records, "kinds": self.kinds, "answers": self.answers,
-                "problems": self.problems, "ok": not self.problems}
 
 
 def load_samples(config: TrainConfig) -> list[TrainSample]:
@@ -49,11 +34,11 @@ def load_samples(config: TrainConfig) -> list[TrainSample]:
     return samples
 
 
-def validate_data(config: TrainConfig) -> DataReport:
+def validate_data(config: TrainConfig) -> DataCheckRecord:
     """Parse the data file, check the stage's media kind, and probe every media file's header."""
     from ..video.decode import probe_video
 
-    report = DataReport(source=config.data)
+    report = DataCheckRecord(source=config.data)
     try:
         samples = load_samples(config)
     except DataError as exc:

@@ -1,10 +1,11 @@
 """Decode a video once with PyAV into the two inputs VQA² was trained on (spec §3).
 
 ``decode_clip`` = :func:`~vqa2cli.video.probe.probe_video` (one demux pass: frame count, fps, rotation)
-→ :func:`~vqa2cli.video.sampling.plan_sampling` → one threaded decode pass in which only the planned frames
-are converted and resized (:mod:`vqa2cli.video.resize`, in a worker thread so it overlaps decoding) straight
-into preallocated ``uint8`` arrays. Every frame must still be decoded (inter-frame coding); a full-size frame
-lives only until it is resized (at most ``IN_FLIGHT`` + 1 of them at a time).
+→ :func:`~vqa2cli.video.sampling.plan_sampling` → one threaded decode pass (:mod:`vqa2cli.video.frame_reader`)
+in which only the planned frames are converted and resized (:mod:`vqa2cli.video.resize`, in a worker thread so
+it overlaps decoding) straight into preallocated ``uint8`` arrays. Every frame must still be decoded
+(inter-frame coding); a full-size frame lives only until it is resized (at most ``IN_FLIGHT`` + 1 of them at a
+time). This module assembles the clip (or its windows) from that pass and applies the failure policy below.
 
 Deviations from the official loader (decord + ``SigLipImageProcessor``), each also noted in the output:
 
@@ -40,20 +41,17 @@ to the model's size whatever its own).
 from __future__ import annotations
 
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from ..config import VideoSection
 from ..errors import DamagedInputError, DecodeFailedError
-from .probe import VideoInfo, open_container, probe_video, resolution_note, size_changes, video_stream
+from .frame_reader import _Collector, _Tally, _decode_planned, _decode_stream
+from .probe import VideoInfo, open_container, probe_video, resolution_note, video_stream
 from .resize import FrameResizer
 from .sampling import SamplingPlan, plan_sampling, restrict_plan, tokens_per_keyframe
 
 __all__ = ["DecodedClip", "VideoInfo", "WindowStream", "decode_clip", "decode_windows", "probe_video",
            "tokens_per_keyframe"]
-
-IN_FLIGHT = 2  # decoded full-size frames that may wait for the resize thread
 
 
 @dataclass
@@ -246,156 +244,6 @@ def presentation_times(info: VideoInfo) -> list[float] | None:
     stamps.sort()
     base = float(stream.time_base)
     return [(t - stamps[0]) * base for t in stamps]
-
-
-def _output_array(shape: tuple[int, ...]):
-    """An uninitialised ``uint8`` numpy array of ``shape`` in ordinary (4 KiB) pages.
-
-    numpy asks the kernel for transparent huge pages (``madvise(MADV_HUGEPAGE)``) on large arrays; with the
-    common ``defrag=madvise`` setting each huge-page fault may then stall in direct memory compaction, which
-    on a busy machine made filling 800 MB of frames cost 1.7-2.6 s of CPU instead of 0.5-0.6 s
-    (benchmarks/RESULTS.md). torch's CPU allocator does not ask for huge pages, and the model reads these
-    arrays through ``torch.from_numpy`` anyway."""
-    import torch
-
-    return torch.empty(shape, dtype=torch.uint8).numpy()
-
-
-class _Collector:
-    """Preallocated output arrays; ``store`` puts one resized frame in every row that wants it."""
-
-    def __init__(self, plan: SamplingPlan, video: VideoSection):
-        self.big, self.small = video.keyframe_size, video.motion_size
-        self.key_rows = {idx: row for row, idx in enumerate(plan.keyframe_indices)}
-        self.motion_rows: dict[int, list[int]] = {}
-        for row, idx in enumerate(plan.motion_indices):
-            self.motion_rows.setdefault(idx, []).append(row)
-        self.last = max(max(self.key_rows), max(self.motion_rows))
-        self.keys = _output_array((len(self.key_rows), self.big, self.big, 3))
-        self.motion = _output_array((len(plan.motion_indices), self.small, self.small, 3))
-        self.times = [0.0] * len(self.key_rows)
-
-    def sizes(self, index: int) -> set[int]:
-        wanted = {self.big} if index in self.key_rows else set()
-        return (wanted | {self.small}) if index in self.motion_rows else wanted
-
-    def store(self, index: int, seconds: float, out: dict) -> None:
-        if index in self.key_rows:
-            self.keys[self.key_rows[index]] = out[self.big]
-            self.times[self.key_rows[index]] = seconds
-        for row in self.motion_rows.get(index, ()):
-            self.motion[row] = out[self.small]
-
-
-class _Tally:
-    """Every frame the decoder returned, to the end of the stream: count, corrupt flags, sizes, the error
-    that ended decoding. ``count_only``: stop converting planned frames (strict mode found damage)."""
-
-    def __init__(self, count_only: bool = False):
-        self.decoded, self.damaged, self.error, self.count_only = 0, 0, None, count_only
-        self.frame_sizes: list[tuple[int, int, int]] = []  # (index, coded w, h): first frame, then changes
-
-    def check(self, frame, index: int) -> None:
-        """Count a damaged frame and note where the frame size changes."""
-        self.damaged += bool(frame.is_corrupt)
-        if not self.frame_sizes or self.frame_sizes[-1][1:] != (frame.width, frame.height):
-            self.frame_sizes.append((index, frame.width, frame.height))
-
-    def changes(self, info: VideoInfo) -> tuple[tuple[int, int, int], ...]:
-        """``(frame index, display width, height)`` after the first frame, where the size changes."""
-        return size_changes(self.frame_sizes, info.rotation)
-
-
-def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, resizer: FrameResizer):
-    """One decode pass over the whole stream; returns (collector, tally)."""
-    tally, out = _Tally(), None
-    for out, _, _ in _decode_stream(info, [plan], video, resizer, tally):
-        pass
-    return out, tally
-
-
-def _decode_stream(info: VideoInfo, plans, video: VideoSection, resizer: FrameResizer, tally: _Tally):
-    """One decode pass over the whole stream, yielding ``(collector, frames decoded so far, error or None)``
-    for each plan of ``plans`` (ascending, non-overlapping frame ranges) as soon as its last planned frame is
-    resized; ``tally`` counts every frame to the end of the stream (it is final once the generator ends).
-
-    The decoder (FFmpeg's own threads) and the resize (one worker thread; swscale and torch release the
-    GIL) run in parallel. At most ``IN_FLIGHT`` full-size frames wait for their resize; each is dropped once
-    resized. Frames after the last planned one are only counted (size, corrupt flag), not converted. When
-    decoding ends early (end of data or an error) the plan in progress is yielded with the frames it got and
-    the rest are not; after an error the decoder is drained, so the count does not depend on thread timing.
-    """
-    plans = iter(plans)
-    out = None if tally.count_only else _Collector(next(plans), video)
-    index, start = -1, None
-    pending: deque = deque()
-    pool = ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize")
-    with open_container(info.path) as container, pool:
-        stream = video_stream(container, info.path)
-        stream.thread_type = "AUTO"
-        stream.thread_count = video.decode_threads
-        frames = _frames(container, stream, tally)
-        try:
-            for frame in frames:
-                index += 1
-                tally.check(frame, index)
-                if out is None:
-                    continue
-                start = frame.time if start is None else start
-                sizes = out.sizes(index)
-                if sizes:
-                    seconds = _seconds(frame, start, index, info)
-                    pending.append((index, seconds, pool.submit(resizer, frame, sizes)))
-                while len(pending) > IN_FLIGHT:
-                    _finish(pending.popleft(), out, info.path)
-                if index >= out.last:
-                    while pending:
-                        _finish(pending.popleft(), out, info.path)
-                    yield out, index + 1, tally.error
-                    following = None if tally.count_only else next(plans, None)
-                    out = None if following is None else _Collector(following, video)
-        finally:
-            frames.close()
-            while pending:
-                _finish(pending.popleft(), out, info.path)
-    tally.decoded = index + 1
-    if out is not None:
-        yield out, index + 1, tally.error
-
-
-def _frames(container, stream, tally: _Tally):
-    """Every frame of ``stream``; at a decode error, ``tally.error`` is set and the frames of the packets
-    before it that the decoder still holds are flushed (then the generator ends)."""
-    import av
-
-    try:
-        yield from container.decode(stream)
-    except av.error.FFmpegError as exc:
-        tally.error = exc.strerror or type(exc).__name__
-        try:
-            yield from stream.decode(None)
-        except av.error.FFmpegError:
-            pass
-
-
-def _finish(item, out: _Collector, path: str) -> None:
-    import av
-
-    index, seconds, future = item
-    try:
-        resized = future.result()
-    except av.error.FFmpegError as exc:  # a frame FFmpeg decoded but cannot convert: not a truncation
-        raise DecodeFailedError(path, f"cannot convert frame {index} to RGB ({exc.strerror})",
-                                "re-encode the file, e.g. ffmpeg -i IN -pix_fmt yuv420p OUT.mp4") from exc
-    out.store(index, seconds, resized)
-
-
-def _seconds(frame, start, index: int, info: VideoInfo) -> float:
-    """Seconds from the first frame: its timestamp, or ``index / avg_fps`` for raw streams (whose
-    timestamps, if any, are the demuxer's guesses), timestamps that restart, and frames without one."""
-    if info.raw_stream or info.timestamp_restarts or frame.time is None or start is None:
-        return index / info.avg_fps
-    return round(frame.time - start, 6)
 
 
 def _keep_partial(info, plan, keys, motion, times, decoded: int, error: str | None):

@@ -1,4 +1,5 @@
-"""The single output schema: one record per input file (score) or per question (ask).
+"""The per-file records: one per input file (score) or per question (ask). (The reports of the other
+commands: ``records/reports.py``.)
 
 JSON/JSONL print ``record.to_dict()`` (schema ``vqa2.score/1`` or ``vqa2.answer/1``); CSV prints
 ``record.to_row()`` under the fixed ``SCORE_COLUMNS``. README "Output schema" documents every field;
@@ -9,7 +10,7 @@ existing ones never change meaning or type.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import __version__
 from .cells import clean, path_bytes
@@ -25,6 +26,8 @@ SCORE_COLUMNS = (
     "size_bytes", "mtime", "error_code", "error", "path_bytes",
     "decoded_frames",  # appended last: existing column positions never move
 )
+ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error", "path_bytes",
+                  "segment_index", "start_s", "end_s")
 
 
 def official_scale(score: float) -> float:
@@ -49,6 +52,8 @@ class ModelInfo:
 @dataclass(kw_only=True)
 class _Result:
     """What every record carries besides its own result fields."""
+
+    many: ClassVar[bool] = True  # one record per file or question: JSON prints a list of them
 
     status: str = "ok"
     model: ModelInfo | None = None
@@ -83,6 +88,8 @@ class _Result:
 class ScoreRecord(_Result):
     """One file's result. ``status`` is ``ok`` or ``error``; on error the score fields are ``None``."""
 
+    kind: ClassVar[str] = "score"
+    columns: ClassVar[tuple[str, ...]] = SCORE_COLUMNS
     path: str
     score: float | None = None  # paper scale: softmax(levels) · weights, in [0, 1]
     probs: dict[str, float] | None = None  # level word (stripped) → probability, card order
@@ -98,7 +105,7 @@ class ScoreRecord(_Result):
         return clean({
             "schema": SCORE_SCHEMA,
             "path": self.path,
-            "path_bytes": path_bytes(self.path),  # hex of a file name that is not valid UTF-8 (output/cells.py)
+            "path_bytes": path_bytes(self.path),  # hex of a file name that is not valid UTF-8 (records/cells.py)
             "status": self.status,
             "score": _round(self.score),
             "official_score": _round(official_scale(self.score)) if self.score is not None else None,
@@ -144,6 +151,10 @@ class ScoreRecord(_Result):
 
 @dataclass
 class AnswerRecord(_Result):
+    """One question's answer about one file (``ask``); on error ``answer`` is ``None``."""
+
+    kind: ClassVar[str] = "answer"
+    columns: ClassVar[tuple[str, ...]] = ANSWER_COLUMNS
     path: str
     question: str
     answer: str | None = None
@@ -174,10 +185,6 @@ class AnswerRecord(_Result):
             **{f"segment_{k}" if k == "index" else k: ("" if self.segment is None else self.segment[k])
                for k in ("index", "start_s", "end_s")},
         })
-
-
-ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error", "path_bytes",
-                  "segment_index", "start_s", "end_s")
 
 
 def error_score_record(path: str, code: str, message: str, **extra: Any) -> ScoreRecord:

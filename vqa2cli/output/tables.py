@@ -1,0 +1,160 @@
+"""The table form of each record kind (``--format table``, the default): how a person reads the results.
+
+Per-file records (``score``, ``answer``) are STREAMED, one line or block as each record is ready; the reports
+(``probe``, ``models``, ``eval``, ``data_check``, ``doctor``) are laid out WHOLE when the writer closes (their
+column widths depend on every row). Colour only on a terminal and never with ``NO_COLOR``. Control characters
+in names (newline, TAB, ESC, ...) are shown as ``\\n``/``\\xNN`` (records/cells.py ``table_text``): one row per file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from ..records.cells import table_text
+
+SCORE_TABLE = (("score", 7), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))
+
+
+def score_line(record, first: bool) -> str:
+    """One aligned line per score record (a header before the first); a windowed clip adds its worst window."""
+    row = record.to_row()
+    head = "  ".join(n.upper().ljust(w) for n, w in SCORE_TABLE) + "  FILE\n" if first else ""
+    if row["status"] != "ok":
+        message = str(row["error"])  # already starts with the path
+        if not message.startswith(str(row["path"])):
+            message = f"{row['path']}: {message}"
+        return head + f"{'ERROR':<7}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {table_text(message)}\n"
+    cells = [_fmt(row[name]).ljust(width) for name, width in SCORE_TABLE]
+    text = head + "  ".join(cells) + "  " + table_text(row["path"]) + "\n"  # one line whatever the name
+    worst = getattr(record, "worst", None)
+    if worst:  # a clip scored in windows: where it is worst
+        text += _worst_line(worst, len(record.segments or ()))
+    return text
+
+
+def answer_block(record, first: bool) -> str:
+    row = record.to_row()
+    path = table_text(row["path"])
+    if row["status"] != "ok":
+        return f"{path}: ERROR {table_text(row['error'])}\n"
+    return f"{path}\nQ: {row['question']}\nA: {row['answer']}\n\n"
+
+
+def _worst_line(worst: dict[str, Any], n_windows: int) -> str:
+    from ..video.segments import format_time
+
+    span = f"{format_time(worst['start_s'])}–{format_time(worst['end_s'])}"
+    return f"{_fmt(worst['score']):<7}  {worst['level']:<6}  worst of {n_windows} windows: {span}\n"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
+    return str(value)
+
+
+def probe_table(records: Sequence, stream: TextIO) -> str:
+    """``vqa2 probe``: a rich table; colour only on a terminal without NO_COLOR."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .console import color_enabled
+
+    color = color_enabled(stream)
+    console = Console(file=stream, no_color=not color, color_system="auto" if color else None,
+                      force_terminal=color, highlight=False, width=None if stream.isatty() else 200)
+    table = Table(box=None, pad_edge=False, header_style="bold" if color else None)
+    for name in ("FILE", "CONTAINER", "CODEC", "SIZE", "FPS", "VFR", "DURATION", "BITS", "KEYFRAMES",
+                 "MOTION", "WARNINGS"):
+        table.add_column(name, overflow="fold")
+    for r in (record.to_row() for record in records):  # control characters in names shown: one row per file
+        if r["status"] == "error":
+            table.add_row(table_text(r["path"]), "ERROR", r["error_code"], "", "", "", "", "", "", "",
+                          table_text(r["error"]))
+            continue
+        size = f"{r['width']}x{r['height']}" + (f" (rot {r['rotation']})" if r["rotation"] else "")
+        motion = str(r["motion_frames"]) + (f" /{r['motion_stride']}" if r["motion_stride"] > 1 else "")
+        bits = str(r["bit_depth"]) + ("i" if r["interlaced"] else "")
+        table.add_row(table_text(r["path"]), r["container"], r["codec"], size, f"{r['avg_fps']:g}",
+                      "yes" if r["vfr"] else "no", f"{r['duration_s']:.2f}s", bits,
+                      str(r["keyframes"]), motion, table_text("; ".join(r["warnings"])))
+    with console.capture() as captured:
+        console.print(table, markup=False)
+    return "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
+
+
+def models_table(records: Sequence, stream: TextIO) -> str:
+    """``vqa2 models list``: aligned columns, ``cached`` as yes/no."""
+    if not records:
+        return ""
+    columns = records[0].columns
+    rows = [record.to_row() for record in records]
+    cells = [[c.upper() for c in columns]] + [
+        [str(r[c]) if c != "cached" else ("yes" if r[c] else "no") for c in columns] for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    return "".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n" for row in cells)
+
+
+def eval_table(records: Sequence, stream: TextIO) -> str:
+    """``vqa2 eval``: the metrics, one per line."""
+    result = records[0]
+    m = result.metrics
+    logistic = "n/a" if m.plcc_logistic is None else f"{m.plcc_logistic:.4f}"
+    lines = [f"labels         {result.labels}", f"model          {result.model}",
+             f"SRCC           {m.srcc:.4f}", f"PLCC           {m.plcc:.4f}",
+             f"PLCC-logistic  {logistic}", f"KRCC           {m.krcc:.4f}",
+             f"n              {m.n}" + (f" ({result.n_failed} failed)" if result.n_failed else "")]
+    return "\n".join(lines) + "\n"
+
+
+def data_check_table(records: Sequence, stream: TextIO) -> str:
+    """``vqa2 train --validate-data``: counts and the number of problems (each problem is on stderr)."""
+    report = records[0]
+    kinds = ", ".join(f"{n} {k}" for k, n in report.kinds.items()) or "none"
+    answers = ", ".join(f"{a!r}: {n}" for a, n in report.answers.items()) or "none"
+    return (f"data      {report.source}\nrecords   {report.records} ({kinds})\n"
+            f"answers   {answers}\nproblems  {len(report.problems)}\n")
+
+
+def doctor_table(records: Sequence, stream: TextIO) -> str:
+    """``vqa2 doctor``: aligned ``key: value`` lines, one block per section."""
+    report = records[0].to_dict()
+    lines = []
+    v = report["versions"]
+    ffmpeg = v["ffmpeg"] if isinstance(v["ffmpeg"], str) else f"libavcodec {v['ffmpeg'].get('libavcodec', '?')}"
+    lines.append("versions: " + ", ".join(f"{k} {v[k] or 'not installed'}" for k in v if k != "ffmpeg"))
+    lines.append(f"ffmpeg (PyAV): {ffmpeg}")
+    s = report["system"]
+    lines.append(f"system: {s['os']}, {s['cpu_count']} CPUs, native bf16: {'yes' if s['cpu_bf16'] else 'no'}, "
+                 f"RAM {s['ram_available_gb']} GB available of {s['ram_total_gb']} GB")
+    gpu = report["cuda"]
+    if not gpu["devices"]:
+        lines.append(f"cuda: no GPU (torch CUDA build: {gpu['version'] or 'none'})")
+    for d in gpu["devices"]:
+        lines.append(f"cuda:{d['index']}: {d['name']} (sm {d['capability']}), {d['free_gb']} GB free of {d['total_gb']} GB")
+    for name, state in report["bitsandbytes"].items():
+        lines.append(f"bitsandbytes on {name}: " + ("works" if state["works"] else f"unusable: {state['error']}"))
+    h = report["hub"]
+    lines.append(f"hub cache: {h['cache']} (offline: {'yes' if h['offline'] else 'no'}, endpoint {h['endpoint']})")
+    lines.append(f"models (preflight on {report['device']}, 10 s 30 fps clip):")
+    for m in report["models"]:
+        if not m["cached"]:
+            lines.append(f"  {m['name']}: not cached")
+        elif m["error"]:
+            lines.append(f"  {m['name']}: cached, cannot check: {m['error']}")
+        else:
+            p = m["preflight"]
+            sizes = ", ".join(f"{q} {gb:g} GB" for q, gb in p["estimates_gb"].items())
+            lines.append(f"  {m['name']}: {p['verdict']} ({sizes}; {p['available_gb']} GB {p['memory']} available)")
+    return "\n".join(lines) + "\n"
+
+
+
+
+STREAMED: dict[str, Callable[[Any, bool], str]] = {"score": score_line, "answer": answer_block}
+WHOLE: dict[str, Callable[[Sequence, TextIO], str]] = {
+    "probe": probe_table, "models": models_table, "eval": eval_table, "data_check": data_check_table,
+    "doctor": doctor_table,
+}
