@@ -110,7 +110,7 @@ def test_cli_refuses_with_exit_4_and_one_line(tiny_model_dir, tmp_path, make_cli
                          capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 4, run.stderr
     errors = [ln for ln in run.stderr.splitlines() if ln.startswith("Error:")]
-    assert len(errors) == 1 and "does not fit" in errors[0] and "0.1 GB available" in errors[0]
+    assert len(errors) == 1 and "does not fit" in errors[0] and "0.05 GB available" in errors[0]
     assert "nothing fits" in errors[0] and "corrupt" not in run.stderr
     assert run.stdout == ""
 

@@ -133,9 +133,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
+    from ..pipeline import interrupts as interrupt
+
     debug = os.environ.get("VQA2_DEBUG", "") not in ("", "0")
     try:
-        code = app(args=argv, prog_name="vqa2", standalone_mode=False)
+        with interrupt.catching():
+            code = app(args=argv, prog_name="vqa2", standalone_mode=False)
+        if interrupt.was_interrupted():  # typer turns Ctrl-C into a silent exit 130; batch stops cleanly on it
+            _interrupted()
     except Vqa2Error as exc:
         if debug:
             import traceback
@@ -145,8 +150,7 @@ def _main(argv: list[str] | None) -> None:
             _silence_stdout()
         sys.exit(report_error(exc))
     except KeyboardInterrupt:
-        sys.stderr.write("Interrupted.\n")
-        sys.exit(int(ExitCode.INTERRUPTED))
+        _interrupted()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors come as click exceptions
@@ -158,8 +162,7 @@ def _handle_click(exc: Exception, debug: bool) -> None:
     import click
 
     if isinstance(exc, click.exceptions.Abort):
-        sys.stderr.write("Interrupted.\n")
-        sys.exit(int(ExitCode.INTERRUPTED))
+        _interrupted()
     if isinstance(exc, click.ClickException):
         exc.show()
         sys.exit(int(ExitCode.USAGE))
@@ -170,3 +173,12 @@ def _handle_click(exc: Exception, debug: bool) -> None:
     sys.stderr.write(f"Error: internal error: {type(exc).__name__}: {exc} (set VQA2_DEBUG=1 for the traceback "
                      "and report it)\n")
     sys.exit(int(ExitCode.RUNTIME))
+
+
+def _interrupted() -> None:
+    """Ctrl-C: the one ``interrupted: N of M files done; ...`` line on stderr, exit 130 (pipeline/interrupts.py)."""
+    from ..pipeline import interrupts as interrupt
+
+    sys.stderr.write(interrupt.line() + "\n")
+    sys.stderr.flush()
+    sys.exit(int(ExitCode.INTERRUPTED))

@@ -109,19 +109,21 @@ def run_asking(path, asked, settings, ref, fmt, offline, console, window_s=None)
     one ``answer`` per question, streamed in table format. The input is checked before the weights load."""
     from ..errors import InputError
     from ..output.render import make_writer
-    from ..pipeline.run import Asker, clip_shapes, preflight
+    from ..pipeline.run import Asker, CheckedInputs
     from ..pipeline.stages import format_timing
+    from ..pipeline import interrupts as interrupt
 
-    early = preflight([path])  # checked before the weights load
-    if early:
-        return _input_failed(path, asked, early[0], settings, fmt, console)
+    interrupt.expect(1, "the answers printed so far are complete")
+    checked = CheckedInputs.check([path])  # before the weights load, once: the decode reuses its probe
+    if checked.errors:
+        return _input_failed(path, asked, checked.errors[str(path)], settings, fmt, console)
     console.info(f"Loading {model_label(settings)} ...")
-    asker = Asker.load(settings, ref, offline=offline, clips=clip_shapes([path]))
+    asker = Asker.load(settings, ref, offline=offline, clips=checked.shapes())
     console.info(asker.memory_note)
     try:
         if window_s is not None:
-            return _ask_windows(asker, path, asked, window_s, fmt, console)
-        clip = asker.decode(path, question=max(asked, key=len))
+            return _ask_windows(asker, path, asked, window_s, fmt, console, info=checked.info(path))
+        clip = asker.decode(path, question=max(asked, key=len), info=checked.info(path))
     except InputError as exc:
         return _input_failed(path, asked, exc, settings, fmt, console)
     stream = fmt == "table"
@@ -141,6 +143,7 @@ def run_asking(path, asked, settings, ref, fmt, offline, console, window_s=None)
     finally:
         if writer is not None:
             writer.close()
+    interrupt.advance()
     return ExitCode.OK
 
 
@@ -158,16 +161,20 @@ def _input_failed(path, asked, exc, settings, fmt, console) -> ExitCode:
                                           error=exc.one_line(), config=settings.to_dict()))
         finally:
             writer.close()
+    from ..pipeline import interrupts as interrupt
+
+    interrupt.advance()
     return ExitCode.INPUT
 
 
-def _ask_windows(asker, path, asked, window_s, fmt, console) -> ExitCode:
+def _ask_windows(asker, path, asked, window_s, fmt, console, info=None) -> ExitCode:
     """Each window decoded once (streaming), every question answered about it, answers tagged with times."""
     from ..output.render import make_writer
     from ..pipeline.segmented import ask_windows, segment_tag
     from ..video.segments import format_time
+    from ..pipeline import interrupts as interrupt
 
-    windows = ask_windows(asker, path, window_s, question=max(asked, key=len))
+    windows = ask_windows(asker, path, window_s, question=max(asked, key=len), info=info)
     stream = fmt == "table"
     writer = None if stream else make_writer(fmt, sys.stdout, "answer")
     try:
@@ -191,6 +198,7 @@ def _ask_windows(asker, path, asked, window_s, fmt, console) -> ExitCode:
             writer.close()
     for warning in windows.warnings:
         console.warning(f"{path}: {warning}")
+    interrupt.advance()
     return ExitCode.OK
 
 

@@ -49,10 +49,13 @@ def exit_code(job, stats, console, windows) -> ExitCode:
     --fail-segment-under) > 0. A torchrun rank other than 0 exits 0: rank 0 reports for every rank."""
     if stats.rank_part:
         return ExitCode.OK
+    from ..jobs.engine import RESUME_HINT
+    from ..pipeline import interrupts
+
     outputs = [o.path for o in job.outputs()]
     console.info(f"batch: {stats.summary()} -> {', '.join(outputs)}")
-    if stats.interrupted:
-        console.info("finished rows are saved; run the same command with --resume to continue")
+    if stats.interrupted:  # the one interrupted line (cli/app.py) says so, and how to go on
+        interrupts.keep(f"{RESUME_HINT} ({', '.join(outputs)})")
     if job.summary:
         from ..output.render import make_writer
 

@@ -74,6 +74,11 @@ def eval_command(
     check_enough_videos(records)
     if any(r.stalling is not None for r in records):
         require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)
+    from ..pipeline import interrupts
+
+    interrupts.expect(len(records), f"finished rows are in {scores_csv}; run the same command with --resume to "
+                      "continue" if scores_csv is not None else "no metrics printed (--scores-csv FILE keeps "
+                      "per-video scores for --resume)")
     result = run_eval(records, settings, ref, console, labels=str(labels), scores_csv=scores_csv, resume=resume,
                       workers=workers, stalling_style=stalling_style, offline=offline)
     for note in result.metrics.notes:

@@ -82,7 +82,13 @@ def probe(
     from ..output.render import make_writer
     from ..records.reports import ProbeRecord
 
-    records = [ProbeRecord(probe_one(str(path), settings)) for path in files]
+    from ..pipeline import interrupts
+
+    interrupts.expect(len(files), "nothing printed (the report comes once every file is read)")
+    records = []
+    for path in files:
+        records.append(ProbeRecord(probe_one(str(path), settings)))
+        interrupts.advance()
     for record in records:
         if not record.ok:
             console.error(record.to_dict()["error"])  # valid UTF-8 whatever the file names

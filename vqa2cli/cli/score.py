@@ -120,25 +120,25 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
     none is readable, no model is loaded at all."""
     from ..jobs.windows import SegmentOutputs, SegmentPlan, load_scorer
     from ..output.render import make_writer
-    from ..pipeline.run import clip_shapes, error_record, preflight
+    from ..pipeline.run import CheckedInputs, error_record
     from ..pipeline.stages import format_timing
+    from ..pipeline import interrupts as interrupt
     from .segments import score_exit_code
 
+    interrupt.expect(len(paths), "the results printed so far are complete")
     windows = windows or SegmentPlan()
     segment_out = SegmentOutputs(windows, settings, console)
     writer = make_writer(fmt, sys.stdout, "score")
     failed, below, scorer = 0, 0, None
     try:
-        early = preflight(paths)
-        if len(early) == len(paths):
-            records = (error_record(exc.path, exc, settings) for exc in early)
+        checked = CheckedInputs.check(paths)  # the preflight, once: score_files reuses it
+        if len(checked.errors) == len(set(paths)):
+            records = (error_record(path, checked.errors[path], settings) for path in paths)
         else:
             console.info(f"Loading {model_label(settings)} ...")
-            bad = {e.path for e in early}
-            scorer = load_scorer(settings, ref, windows, segment_out, offline=offline,
-                                 clips=clip_shapes([p for p in paths if p not in bad]))
+            scorer = load_scorer(settings, ref, windows, segment_out, offline=offline, clips=checked.shapes())
             console.info(scorer.memory_note)
-            records = scorer.score_files(paths, stalling=stalling)
+            records = scorer.score_files(paths, stalling=stalling, checked=checked)
         for record in records:
             if not record.ok:
                 console.error(record.error)
@@ -146,7 +146,9 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
             for warning in record.warnings:
                 console.warning(f"{record.path}: {warning}")
             console.debug(f"{record.path}: {format_timing(record.timing)}")
-            writer.write(record)
+            with interrupt.deferred():  # printed and counted together: Ctrl-C waits for both
+                writer.write(record)
+                interrupt.advance()
             if record.ok and fail_under is not None and record.score < fail_under:
                 below += 1
             segment_out.after(record, getattr(scorer, "last_thumbnails", ()))

@@ -19,6 +19,8 @@ from .distributed import detect_distributed, finish_distributed, part_targets
 from .loop import JobStats
 from .rowfiles import check_output_path
 
+RESUME_HINT = "finished rows are saved; run the same command with --resume to continue"
+
 
 @dataclass
 class JobSpec:
@@ -173,11 +175,13 @@ def _done_indexes(job: JobSpec, dist, console):
 
 def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, windows) -> None:
     """Score ``todo`` into the row files (and window rows / plots); counts go to ``stats``."""
+    from ..pipeline import interrupts
     from ..pipeline.run import preflight
     from .loop import run_batch
     from .rowfiles import RowFiles
     from .windows import SegmentOutputs
 
+    interrupts.expect(len(todo), RESUME_HINT)
     segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
     scorer, make_error, workers = _scorer(job, settings, ref, todo, console, windows, segment_out)
     rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume)
@@ -223,10 +227,12 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
 def _sink(rows, segment_out, scorer, console):
     """``sink(record, targets)`` for :func:`~vqa2cli.jobs.loop.run_batch`: the row, then its windows' gate
     and plot, then a line on stderr for a failed file (and the timing with --verbose)."""
+    from ..pipeline import interrupts
     from ..pipeline.stages import format_timing
 
     def sink(record, targets) -> None:
         rows.write(record, targets)
+        interrupts.advance()  # run_batch defers Ctrl-C until the row is written and counted
         segment_out.after(record, getattr(scorer, "last_thumbnails", ()))
         if record.status != "ok":
             console.warning(record.error or f"{record.path}: failed")

@@ -191,6 +191,7 @@ def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str,
     """The whole `vqa2 eval` run: lock the scores CSV, record its settings (``--resume`` refuses others, the
     stalling style included), load the scorer, :func:`evaluate`. Errors as :func:`evaluate`, plus
     UsageError (the CSV is locked by another run) and ModelError (the weights do not load)."""
+    from ..pipeline import interrupts
     from ..pipeline.run import Scorer
     from .lock import locked_outputs
     from .provenance import record_settings
@@ -206,4 +207,5 @@ def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str,
         with console.progress(len(records), "Scoring") as advance:
             return evaluate(records, scorer, labels=labels, model=settings.model.name, scores_csv=scores_csv,
                             resume=resume, workers=workers, stalling_style=stalling_style,
-                            on_error=console.error, advance=advance)
+                            on_error=console.error,
+                            advance=lambda n=1: (advance(n), interrupts.advance(n)))  # progress, Ctrl-C line

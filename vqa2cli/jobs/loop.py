@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ..errors import InputError
+from ..pipeline.interrupts import deferred
 from ..records.reports import BatchSummaryRecord
 from ..video.probe import FileStat, file_stat
 from .prefetch import prefetch
@@ -96,7 +97,7 @@ class JobStats:
                 f"{self.resumed_ok + self.resumed_failed} already done"
                 + (f", {self.resumed_failed} of them errors" if self.resumed_failed else "")
                 + f"); {self.scored} files in {self.wall_s:.1f} s ({rate:.2f} files/s)")
-        return ("interrupted: " if self.interrupted else "") + text
+        return text  # an interrupted run also says so in its one ``interrupted:`` line (pipeline/interrupts.py)
 
     def summary_record(self, outputs: list[str]) -> BatchSummaryRecord:
         """``vqa2 batch --summary``'s record (seconds, files per second)."""
@@ -207,9 +208,10 @@ def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[Any, tu
                 stat, record = done.value[0], guard.run(scorer, done.value[1], item.path, make_error)
                 stats.run_s += time.perf_counter() - t0
             done = None  # free the prepared clip before the next one is taken
-            sink(_stamp(record, stat), item.targets)
-            _count(record, stats, fail_under)
-            advance(1)
+            with deferred():  # row, counts and progress go together (a Ctrl-C waits for all three)
+                sink(_stamp(record, stat), item.targets)
+                _count(record, stats, fail_under)
+                advance(1)
             waited = time.perf_counter()
     except KeyboardInterrupt:
         stats.interrupted = True

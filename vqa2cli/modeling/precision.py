@@ -12,8 +12,9 @@ Rules (README "Memory and precision"):
   bitsandbytes compute dtype is that half dtype, or fp32 on CPUs without native bf16 (5x less CPU time).
 * ``quant auto`` tries none, then 8bit, then 4bit (8/4-bit only where bitsandbytes works on the device) and
   takes the first whose estimate fits the available memory. Nothing fits, or an explicit choice does not
-  fit: :class:`ModelRuntimeError` (exit 4) naming the estimate, the memory available and the options that
-  would fit. ``VQA2_SKIP_MEMORY_CHECK=1`` loads anyway (for an estimate you know to be pessimistic).
+  fit: :class:`ModelRuntimeError` (exit 4) naming the estimate and the memory available (same decimals, enough
+  to tell them apart), the options that would fit on that device, or, when none does, what would help there
+  (RAM on the CPU, GPU memory on a GPU). ``VQA2_SKIP_MEMORY_CHECK=1`` loads anyway (for an estimate you know to be pessimistic).
 """
 
 from __future__ import annotations
@@ -130,16 +131,50 @@ def plan_memory(specs, config, settings, device, *, clips: list[tuple[int, float
     if os.environ.get(SKIP_CHECK_ENV, "") not in ("", "0"):
         return MemoryPlan(p, est, available, what, tokens,
                           _note(p, est, available, what, runtime) + f" — does not fit, loading anyway ({SKIP_CHECK_ENV})")
-    fits = [f"{q.flags} ({e.total_gb:g} GB)" for q, e in
-            ((q, estimate(q)) for q in candidates(device.type, "auto", "auto", stored) + _fp32_options(device.type))
-            if e.total <= available and (q.quant == "none" or bnb())]
+    raise _refusal(p, est, available, what, tokens, device.type, source,
+                   [(q, estimate(q)) for q in candidates(device.type, "auto", "auto", stored)
+                    + _fp32_options(device.type)], bnb())
+
+
+def _refusal(p: Precision, est: MemoryEstimate, available: int, what: str, tokens: int, device_type: str,
+             source: str, others: list[tuple[Precision, MemoryEstimate]], bnb: bool) -> ModelRuntimeError:
+    """The one-line refusal: the estimate and the memory available in the same number of decimals (enough to
+    tell them apart), then the options that fit on this device, or what to do when none does (RAM on the
+    CPU, GPU memory on an accelerator)."""
+    need, have = gb_figures(est.total, available)
+    fits = [f"{q.flags} ({e.total_gb:g} GB)" for q, e in others
+            if e.total <= available and (q.quant == "none" or bnb)]
+    if fits:
+        fix = f"options that fit: {'; '.join(dict.fromkeys(fits))}"
+    else:
+        quantized = sorted({q.quant for q, e in others if q.quant != "none" and e.total <= available})
+        unusable = (f"--quant {'/'.join(quantized)} would fit but bitsandbytes does not work on {device_type}; "
+                    if quantized else "")
+        fix = f"nothing fits: {unusable}{NOTHING_FITS.get(device_type, NOTHING_FITS['cuda'])}"
     where = f"{source}: " if source else ""
-    raise ModelRuntimeError(
-        f"{where}the model does not fit: {p.flags} needs about {est.total_gb:g} GB of {what} for a {tokens}-token "
-        f"clip, {available / GB:.1f} GB available",
-        (f"options that fit: {'; '.join(dict.fromkeys(fits))}" if fits else
-         "nothing fits: free memory, use a larger GPU, or lower --max-motion-frames")
-        + f"; {SKIP_CHECK_ENV}=1 loads anyway")
+    return ModelRuntimeError(
+        f"{where}the model does not fit: {p.flags} needs about {need} GB of {what} for a {tokens}-token clip, "
+        f"{have} GB available", f"{fix}; {SKIP_CHECK_ENV}=1 loads anyway")
+
+
+NOTHING_FITS = {  # what frees or saves memory where nothing fits, per device type
+    "cpu": "free RAM (close other programs), lower --max-motion-frames, or run on a GPU (--device cuda)",
+    "cuda": "free GPU memory (other processes on the GPU), use a GPU with more memory, or lower "
+            "--max-motion-frames",
+    "mps": "free memory (close other programs), lower --max-motion-frames, or run on the CPU (--device cpu)",
+}
+
+
+def gb_figures(*sizes: int) -> list[str]:
+    """Byte counts as GB with one shared number of decimals: the fewest (at least 2, at most 6) that show
+    different sizes as different figures and no non-zero size as 0 (``0.33`` / ``0.30``, not ``0.3`` /
+    ``0.3``; ``0.327`` / ``0.325`` when two decimals would print the same figure)."""
+    for decimals in range(2, 7):
+        shown = [f"{size / GB:.{decimals}f}" for size in sizes]
+        distinct = len(set(shown)) == len(set(sizes))
+        if distinct and all(size == 0 or float(text) > 0 for size, text in zip(sizes, shown)):
+            break
+    return shown
 
 
 def _fp32_options(device_type: str) -> list[Precision]:
@@ -151,8 +186,9 @@ def _note(p: Precision, est: MemoryEstimate, available: int | None, what: str, r
               f"dtype {p.dtype}" + (" (auto)" if runtime.dtype == "auto" else "")]
     if p.quant != "none":
         picked.append(f"compute {p.compute_dtype}")
-    have = f"{available / GB:.1f} GB" if available is not None else "unknown"
-    return f"{', '.join(picked)}: estimated {est.total_gb:g} GB of {what} on {est.device}, {have} available"
+    need, have = gb_figures(est.total, available) if available is not None else (f"{est.total_gb:g}", None)
+    have = f"{have} GB" if have is not None else "unknown"
+    return f"{', '.join(picked)}: estimated {need} GB of {what} on {est.device}, {have} available"
 
 
 VERDICTS = {"none": "fits", "8bit": "fits with 8-bit", "4bit": "fits with 4-bit"}

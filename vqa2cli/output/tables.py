@@ -2,13 +2,16 @@
 
 Per-file records (``score``, ``answer``) are STREAMED, one line or block as each record is ready; the reports
 (``probe``, ``models``, ``eval``, ``data_check``, ``doctor``) are laid out WHOLE when the writer closes (their
-column widths depend on every row). Colour only on a terminal and never with ``NO_COLOR``.
+column widths depend on every row). Colour only on a terminal and never with ``NO_COLOR``. Control characters
+in names (newline, TAB, ESC, ...) are shown as ``\\n``/``\\xNN`` (records/cells.py ``table_text``): one row per file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
+
+from ..records.cells import table_text
 
 SCORE_TABLE = (("score", 7), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))
 
@@ -21,9 +24,9 @@ def score_line(record, first: bool) -> str:
         message = str(row["error"])  # already starts with the path
         if not message.startswith(str(row["path"])):
             message = f"{row['path']}: {message}"
-        return head + f"{'ERROR':<7}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {message}\n"
+        return head + f"{'ERROR':<7}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {table_text(message)}\n"
     cells = [_fmt(row[name]).ljust(width) for name, width in SCORE_TABLE]
-    text = head + "  ".join(cells) + "  " + str(row["path"]) + "\n"
+    text = head + "  ".join(cells) + "  " + table_text(row["path"]) + "\n"  # one line whatever the name
     worst = getattr(record, "worst", None)
     if worst:  # a clip scored in windows: where it is worst
         text += _worst_line(worst, len(record.segments or ()))
@@ -32,9 +35,10 @@ def score_line(record, first: bool) -> str:
 
 def answer_block(record, first: bool) -> str:
     row = record.to_row()
+    path = table_text(row["path"])
     if row["status"] != "ok":
-        return f"{row['path']}: ERROR {row['error']}\n"
-    return f"{row['path']}\nQ: {row['question']}\nA: {row['answer']}\n\n"
+        return f"{path}: ERROR {table_text(row['error'])}\n"
+    return f"{path}\nQ: {row['question']}\nA: {row['answer']}\n\n"
 
 
 def _worst_line(worst: dict[str, Any], n_windows: int) -> str:
@@ -64,16 +68,17 @@ def probe_table(records: Sequence, stream: TextIO) -> str:
     for name in ("FILE", "CONTAINER", "CODEC", "SIZE", "FPS", "VFR", "DURATION", "BITS", "KEYFRAMES",
                  "MOTION", "WARNINGS"):
         table.add_column(name, overflow="fold")
-    for r in (record.to_row() for record in records):
+    for r in (record.to_row() for record in records):  # control characters in names shown: one row per file
         if r["status"] == "error":
-            table.add_row(r["path"], "ERROR", r["error_code"], "", "", "", "", "", "", "", r["error"])
+            table.add_row(table_text(r["path"]), "ERROR", r["error_code"], "", "", "", "", "", "", "",
+                          table_text(r["error"]))
             continue
         size = f"{r['width']}x{r['height']}" + (f" (rot {r['rotation']})" if r["rotation"] else "")
         motion = str(r["motion_frames"]) + (f" /{r['motion_stride']}" if r["motion_stride"] > 1 else "")
         bits = str(r["bit_depth"]) + ("i" if r["interlaced"] else "")
-        table.add_row(r["path"], r["container"], r["codec"], size, f"{r['avg_fps']:g}",
+        table.add_row(table_text(r["path"]), r["container"], r["codec"], size, f"{r['avg_fps']:g}",
                       "yes" if r["vfr"] else "no", f"{r['duration_s']:.2f}s", bits,
-                      str(r["keyframes"]), motion, "; ".join(r["warnings"]))
+                      str(r["keyframes"]), motion, table_text("; ".join(r["warnings"])))
     with console.capture() as captured:
         console.print(table, markup=False)
     return "".join(line.rstrip() + "\n" for line in captured.get().splitlines())

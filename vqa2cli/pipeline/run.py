@@ -51,16 +51,50 @@ def clip_shapes(paths: list[str | Path], limit: int = 8) -> list[tuple[int, floa
     Unreadable files are skipped here (they fail with their own error later). Beyond ``limit`` inputs the
     preflight assumes the largest of these, or a 10-second 30 fps clip when none could be probed.
     """
-    from ..video.probe import probe_video
+    return CheckedInputs.probe({}, paths, limit).shapes()
 
-    shapes: list[tuple[int, float]] = []
-    for raw in paths[:limit]:
-        try:
-            info = probe_video(raw, key_sizes=False)  # frame count and rate only: no key-frame decoding
-        except InputError:
-            continue
-        shapes.append((info.n_frames, info.avg_fps))
-    return shapes
+
+@dataclass
+class CheckedInputs:
+    """A command's preflight, done once and handed to :meth:`Scorer.score_files`: the error of every input
+    that failed the cheap checks (:func:`preflight`) or its probe, and the probe of up to 8 readable ones
+    (for the memory preflight) with the file's size and mtime, reused by the decode while the file is
+    unchanged (a file changed since is probed again)."""
+
+    errors: dict[str, InputError]
+    probed: dict[str, tuple[Any, Any]]  # path -> (VideoInfo, FileStat)
+
+    @classmethod
+    def check(cls, paths: list[str], limit: int = 8) -> CheckedInputs:
+        """:func:`preflight` on every path, then a probe (frame count and rate) of up to ``limit`` good ones."""
+        errors = {}
+        for raw in paths:  # keyed by the path as given (an error names it normalised: ./a.mp4 -> a.mp4)
+            errors.update((str(raw), e) for e in preflight([raw])[:1])
+        return cls.probe(errors, [p for p in paths if str(p) not in errors], limit)
+
+    @classmethod
+    def probe(cls, errors: dict[str, InputError], paths, limit: int) -> CheckedInputs:
+        from ..video.probe import file_stat, probe_video
+
+        probed = {}
+        for raw in paths[:limit]:
+            try:
+                stat = file_stat(raw)
+                probed[str(raw)] = (probe_video(raw, key_sizes=False), stat)  # no key-frame decoding
+            except InputError as exc:  # what decoding it would raise first: not probed again
+                errors[str(raw)] = exc
+        return cls(errors, probed)
+
+    def shapes(self) -> list[tuple[int, float]]:
+        """``(n_frames, avg_fps)`` of the probed inputs, for the memory preflight."""
+        return [(info.n_frames, info.avg_fps) for info, _ in self.probed.values()]
+
+    def info(self, path: str | Path):
+        """The probe of ``path`` when it was probed and the file has not changed since (else None)."""
+        from ..video.probe import file_stat
+
+        info, stat = self.probed.get(str(path), (None, None))
+        return info if info is not None and stat is not None and file_stat(path) == stat else None
 
 
 def error_record(path: str | Path, exc: InputError, settings: Settings) -> ScoreRecord:
@@ -208,9 +242,10 @@ class Scorer(ModelSession):
 
         self.level_ids = level_token_ids(self.tokenizer, settings.scoring.levels)
 
-    def prepare(self, path: str | Path, *, stalling: Stalling | None = None) -> PreparedClip:
+    def prepare(self, path: str | Path, *, stalling: Stalling | None = None, info=None) -> PreparedClip:
+        """Decode and tokenise ``path`` (``info``: its probe when the caller has it). Raises InputError."""
         start = time.perf_counter()
-        clip = self.decode(path, stalling=stalling)
+        clip = self.decode(path, stalling=stalling, info=info)
         inputs = build_inputs(self.tokenizer, self.model.config, self.settings, clip, stalling=stalling)
         return PreparedClip(str(path), clip, inputs, time.perf_counter() - start)
 
@@ -258,16 +293,20 @@ class Scorer(ModelSession):
         ModelRuntimeError (out of GPU memory)."""
         return self.run(self.prepare(path, stalling=stalling))
 
-    def score_files(self, paths: Iterable[str | Path], *,
-                    stalling: Stalling | None = None) -> Iterator[ScoreRecord]:
+    def score_files(self, paths: Iterable[str | Path], *, stalling: Stalling | None = None,
+                    checked: CheckedInputs | None = None) -> Iterator[ScoreRecord]:
         """Score each video in order; an unreadable one yields its ``status="error"`` record instead of
-        raising (as ``vqa2 score`` prints it). Model errors still raise."""
+        raising (as ``vqa2 score`` prints it). Model errors still raise. ``checked``: the caller's preflight
+        (:class:`CheckedInputs`), not repeated here: its errors become error records, its probes are reused.
+        Without it each file is checked once, by its probe when decoding."""
         for path in paths:
+            error = checked.errors.get(str(path)) if checked is not None else None
+            if error is not None:
+                yield error_record(path, error, self.settings)
+                continue
             try:
-                problems = preflight([path])
-                if problems:
-                    raise problems[0]
-                yield self.score(path, stalling=stalling)
+                info = checked.info(path) if checked is not None else None
+                yield self.run(self.prepare(path, stalling=stalling, info=info))
             except InputError as exc:
                 yield error_record(path, exc, self.settings)
 

@@ -51,12 +51,12 @@ class SegmentingScorer(Scorer):
         self.last_thumbnails: list = []
         return self
 
-    def prepare(self, path: str | Path, *, stalling=None) -> PreparedClip:
+    def prepare(self, path: str | Path, *, stalling=None, info=None) -> PreparedClip:
         from ..video.decode import decode_windows
         from ..video.probe import probe_video
 
         start = time.perf_counter()
-        info = probe_video(path, key_sizes=False)  # both decodes below see every frame's size
+        info = info or probe_video(path, key_sizes=False)  # both decodes below see every frame's size
         window_s, reason = self._window_for(info, stalling)
         if window_s is None:
             clip = self.decode(path, stalling=stalling, info=info)
@@ -171,14 +171,16 @@ def _thumbnails(clip) -> list:
     return [keys[i, ::step, ::step].copy() for i in range(min(len(keys), 12))]
 
 
-def ask_windows(asker, path: str | Path, window_s: float, *, question: str | None = None):
+def ask_windows(asker, path: str | Path, window_s: float, *, question: str | None = None, info=None):
     """``ask --segments``: the :class:`~vqa2cli.video.decode.WindowStream` of ``path`` sized for ``asker``'s
     model and its longest ``question``; iterate it and hand each window's clip to ``Asker.answer`` (the
-    same per-clip answering path as a whole clip). Raises ``InputError`` subclasses."""
+    same per-clip answering path as a whole clip). ``info``: the file's probe when the caller has it.
+    Raises ``InputError`` subclasses."""
     from ..video.decode import decode_windows
 
     budget, copies = asker.visual_limits(question=question)
-    return decode_windows(str(path), asker.settings.video, window_s, token_budget=budget, motion_copies=copies)
+    return decode_windows(str(path), asker.settings.video, window_s, token_budget=budget, motion_copies=copies,
+                          info=info)
 
 
 def segment_tag(window) -> dict[str, Any]:

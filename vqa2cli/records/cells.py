@@ -11,6 +11,12 @@ cannot be written into UTF-8 JSON or CSV as they are. Every text field shows eac
 four characters ``\\xNN`` (Python's ``backslashreplace``), so all output is valid UTF-8, and records add
 ``path_bytes``: the hex of the name's raw bytes when it is not valid UTF-8 (``null``/empty otherwise).
 ``--resume`` reads ``path_bytes`` back to the real name (:func:`path_from_fields`).
+
+Control characters (a newline, CR, TAB, ESC, ... in a file name) would split or garble a line of a table
+on a terminal. Tables (``score``/``ask``/``probe`` table format) show them visibly, in the same backslash
+style: ``\\n``, ``\\r``, ``\\t``, other C0/C1 controls ``\\xNN`` and the Unicode line/paragraph separators
+``\\u2028``/``\\u2029`` (:func:`table_text`). JSON keeps the real text (JSON escapes it), and CSV quotes
+it (:func:`csv_row_text`).
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list
 CSV_ESCAPE = "'"
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, Unicode line/paragraph separators
+NAMED_CONTROL = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def csv_cell(value: Any) -> Any:
@@ -61,6 +70,18 @@ def display_text(text: str) -> str:
         return text
     raw = text.encode("utf-8", "surrogateescape") if _only_escapes(text) else text.encode("utf-8", "surrogatepass")
     return raw.decode("utf-8", "backslashreplace")
+
+
+def table_text(value: Any) -> str:
+    """``value`` as text for one line of a table: :func:`display_text`, then every control character shown
+    as ``\\n``/``\\r``/``\\t``/``\\xNN``/``\\uNNNN`` (module docstring)."""
+    return CONTROL.sub(_control_escape, display_text(str(value)))
+
+
+def _control_escape(match: re.Match) -> str:
+    char = match.group()
+    code = ord(char)
+    return NAMED_CONTROL.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def _only_escapes(text: str) -> bool:

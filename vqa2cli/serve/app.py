@@ -170,6 +170,22 @@ def create_app(state: ServerState):
     return app
 
 
+def served_routes(app) -> list[str]:
+    """``"METHOD /path"`` of every route of ``app``'s API, in declaration order (read from the app, so the
+    start banner never drifts from the routes)."""
+    from fastapi.routing import APIRoute
+
+    return [f"{method} {route.path}" for route in app.routes
+            if isinstance(route, APIRoute) and route.include_in_schema
+            for method in sorted(route.methods - {"HEAD", "OPTIONS"})]
+
+
+def routes_banner(app) -> str:
+    """The routes part of the start banner: every API route, then the documentation pages FastAPI adds."""
+    docs = [url for url in (app.docs_url, app.redoc_url, app.openapi_url) if url]
+    return ", ".join(served_routes(app)) + (f"; docs at {', '.join(docs)}" if docs else "")
+
+
 async def _timed(state: ServerState, endpoint: str, handler, JSONResponse):
     """Run a /v1 handler (→ ``(status, body)``); count and time the request, refusals included."""
     start, status = time.perf_counter(), 500

@@ -319,8 +319,10 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
     from ..cli.segments import score_exit_code, segment_options
     from ..jobs.windows import SegmentOutputs
     from ..output.render import make_writer
+    from ..pipeline import interrupts
     from ..pipeline.run import error_record, preflight
 
+    interrupts.expect(len(paths), "the results printed so far are complete")
     clients, settings = connect(urls[:1], "score", options)  # score/ask use the first server
     settings, plan = segment_options(settings, segments=options.get("segments"), pool=None,
                                      n_files=len(paths), **(window_flags or {}))
@@ -342,12 +344,16 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
                 raise RemoteModelError(f"{clients[0].url}: {record.error}")
             if record.status != "ok":
                 console.error(record.error)
-                writer.write(record)
+                with interrupts.deferred():  # printed and counted together
+                    writer.write(record)
+                    interrupts.advance()
                 failed += 1
                 continue
             for warning in record.warnings:
                 console.warning(f"{path}: {warning}")
-            writer.write(record)
+            with interrupts.deferred():
+                writer.write(record)
+                interrupts.advance()
             if fail_under is not None and record.score < fail_under:
                 below += 1
             replay_windows(record, segment_out.on_window)
@@ -365,8 +371,10 @@ def run_remote_asking(path: str, asked: list[str], urls: list[str], options: dic
     import sys
 
     from ..output.render import make_writer
+    from ..pipeline import interrupts
     from ..pipeline.run import preflight
 
+    interrupts.expect(1, "the answers printed so far are complete")
     clients, _ = connect(urls[:1], "ask", options)
     if not send_paths:
         early = preflight([path])
@@ -378,13 +386,14 @@ def run_remote_asking(path: str, asked: list[str], urls: list[str], options: dic
         clients[0].close()
     if fmt == "table":
         _answer_table(records, asked)
-        return ExitCode.OK
-    writer = make_writer(fmt, sys.stdout, "answer")
-    try:
-        for record in records:
-            writer.write(record)
-    finally:
-        writer.close()
+    else:
+        writer = make_writer(fmt, sys.stdout, "answer")
+        try:
+            for record in records:
+                writer.write(record)
+        finally:
+            writer.close()
+    interrupts.advance()
     return ExitCode.OK
 
 

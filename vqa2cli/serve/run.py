@@ -31,7 +31,7 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
     """Serve until SIGTERM/SIGINT; 0 after a clean drain. Raises the Vqa2Error of a failed model load."""
     import uvicorn
 
-    from .app import ServerState, create_app
+    from .app import ServerState, create_app, routes_banner
 
     state = ServerState(cfg)
     for resolver in state.resolvers.values():
@@ -60,7 +60,8 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
-    config = uvicorn.Config(create_app(state), lifespan="off", log_level="info" if access_log else "warning",
+    app = create_app(state)
+    config = uvicorn.Config(app, lifespan="off", log_level="info" if access_log else "warning",
                             access_log=access_log, timeout_graceful_shutdown=None)
     server = Server(config)
 
@@ -73,7 +74,7 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
             state.load_error = exc
             server.should_exit = True
             return
-        console.info(f"ready: http://{_show(host)}:{actual} (POST /v1/score; docs at /docs)")
+        console.info(f"ready: http://{_show(host)}:{actual} ({routes_banner(app)})")
 
     console.info(f"listening on http://{_show(host)}:{actual}")
     threading.Thread(target=load, name="vqa2-load", daemon=True).start()

@@ -17,7 +17,8 @@
   (e.g. concatenated transport streams); probe finds them by decoding key frames (where an H.264/HEVC/
   MPEG-2 stream can change size), :func:`~vqa2cli.video.decode.decode_clip` by looking at every frame.
   Every frame is resized to the model's size whatever its own size; a warning lists the changes.
-* ``vfr``: packet durations (from sorted pts) differ by more than 10 %. Sampling still follows the official
+* ``vfr``: the presentation-time steps are not all one frame duration, tolerating timebase rounding,
+  B-frame reordering and a truncated tail (:mod:`.frame_rate`). Sampling still follows the official
   frame-count rule; the warning says so, and key-frame times come from the real timestamps.
 * ``duration_s``: span of the shown packets' timestamps (first pts to last pts + its duration), else the
   container's; for raw streams ``n_frames / avg_fps``; when timestamps restart mid-stream (concatenated
@@ -36,10 +37,10 @@ from typing import NamedTuple
 
 from ..errors import (CorruptContainerError, DecodeFailedError, EmptyFileError, FileMissingError,
                       NotAFileError, NoVideoStreamError, UnreadableFileError)
+from .frame_rate import is_variable
 from .truncation import truncation
 
 DECODER_TO_CODEC = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx-vp9": "vp9", "libvpx": "vp8"}
-VFR_TOLERANCE = 0.10
 KEY_DECODE_GAP = 8  # probe decodes a key frame for its size when at least this many packets follow the last
 
 
@@ -176,6 +177,8 @@ class _Scan:
     end_s: float = 0.0  # latest packet end (audio or video), seconds on the container's clock
     restarts: int = 0  # decode timestamps that go backwards: concatenated streams
     durations: int = 0  # sum of the shown packets' durations, in time_base units
+    runs: list = None  # shown packets' timestamps in decode order, one list per run between restarts (None:
+    #                    not recorded, ``times`` in display order stand for one run)
 
 
 def _decode_sizes(stream, packet, scan: _Scan) -> None:
@@ -206,7 +209,7 @@ def _scan_packets(container, stream, path: Path, warnings: list[str], key_sizes:
     ``key_sizes``, key frames decoded for their size (at most one per ``KEY_DECODE_GAP`` packets)."""
     import av
 
-    scan = _Scan(times=[], sizes=[], fed=[])
+    scan = _Scan(times=[], sizes=[], fed=[], runs=[[]])
     last_key, last_dts = -KEY_DECODE_GAP, None
     try:
         for packet in container.demux(stream, *container.streams.audio):
@@ -220,11 +223,13 @@ def _scan_packets(container, stream, path: Path, warnings: list[str], key_sizes:
             else:
                 scan.count += 1
                 ts = packet.pts if packet.pts is not None else packet.dts
-                if ts is not None:
-                    scan.times.append((ts, packet.duration or 0))
                 scan.durations += packet.duration or 0
                 if packet.dts is not None and last_dts is not None and packet.dts < last_dts:
                     scan.restarts += 1
+                    scan.runs.append([])
+                if ts is not None:
+                    scan.times.append((ts, packet.duration or 0))
+                    scan.runs[-1].append(ts)
                 last_dts = packet.dts if packet.dts is not None else last_dts
             due = key_sizes and packet.is_keyframe and scan.count - last_key >= KEY_DECODE_GAP
             if scan.first is None or due:
@@ -310,9 +315,7 @@ def _timing(stream, container, scan: _Scan, raw: bool, warnings: list[str]) -> t
         duration = (times[-1][0] + (times[-1][1] or times[-1][0] - times[-2][0]) - times[0][0]) * tb
     if duration <= 0 and container.duration:
         duration = container.duration / 1_000_000
-    steps = [b[0] - a[0] for a, b in zip(times, times[1:])]
-    mean_step = sum(steps) / len(steps) if steps else 0
-    vfr = bool(steps) and min(steps) > 0 and (max(steps) - min(steps)) > VFR_TOLERANCE * mean_step
+    vfr = is_variable(scan.runs if scan.runs is not None else [[t for t, _ in times]])
     rate = stream.average_rate
     avg_fps = float(rate) if rate else 0.0
     if not (math.isfinite(avg_fps) and avg_fps > 0):
