@@ -132,6 +132,19 @@ def read_yardstick(folder: Path) -> dict:
     return {"bytes": n, "wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(time.process_time() - cpu, 2)}
 
 
+def touch_weights(model) -> float:
+    """Seconds to read one element per 4 KiB page of every parameter and buffer: what a load that leaves
+    weights memory-mapped (bf16, a cached 8/4-bit entry) defers to the first forward, paid here instead."""
+    import torch
+
+    start = time.perf_counter()
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:
+            if t.numel():
+                t.detach().reshape(-1)[:: max(1, 4096 // t.element_size())].float().sum()
+    return round(time.perf_counter() - start, 2)
+
+
 def measure_one(folder: Path, quant: str, dtype: str, clip: Path, forward: bool = True) -> dict:
     """One mode in this process: load, RssAnon and the estimate, one forward on ``clip``."""
     from vqa2cli.config import Settings
@@ -159,6 +172,8 @@ def measure_one(folder: Path, quant: str, dtype: str, clip: Path, forward: bool 
            "load_user_s": round(after_usage.ru_utime - usage.ru_utime, 2),
            "load_sys_s": round(after_usage.ru_stime - usage.ru_stime, 2),
            "anon_after_load_gb": round((anon_rss_bytes() - before) / GB, 3), "quant_cache": loaded.quant_cache}
+    out["touch_s"] = touch_weights(loaded.model)
+    out["anon_after_touch_gb"] = round((anon_rss_bytes() - before) / GB, 3)
     est = loaded.memory.estimate
     out.update(est_anon_gb=round(est.weights_anon / GB, 3), est_mapped_gb=round(est.weights_mapped / GB, 3),
                est_activations_gb=round(est.activations / GB, 3), est_total_gb=est.total_gb, note=loaded.memory.note)

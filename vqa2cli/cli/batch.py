@@ -13,7 +13,7 @@ import typer
 from ..errors import ExitCode, UsageError
 from ..output.rowfiles import RowFiles, check_output_path  # the row writer (kept importable from here)
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, StrictOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerPathsOpt, VerboseOpt, model_label,
+                      PolicyOpt, StrictOpt, QuantOpt, QuantCacheOpt, refuse_with_server, QuietOpt, ScoringPromptOpt, ServerPathsOpt, VerboseOpt, model_label,
                       scoring_settings, start_console)
 from .segments import (FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt,
                        check_segments_csv)
@@ -335,6 +335,7 @@ def batch(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
+    quant_cache: QuantCacheOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
     segments: SegmentsOpt = None,
@@ -372,6 +373,7 @@ def batch(
         from ..serve.client import RemoteBatchScorer, collect_options, connect, segment_request
         from .segments import segment_options
 
+        refuse_with_server(quant_cache)
         options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                   max_motion_frames=max_motion_frames, long_clip=long_clip, strict=strict)
         flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot_dir": plot_dir}
@@ -386,7 +388,7 @@ def batch(
     device = _rank_device(device)
     settings, ref = scoring_settings("batch", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip,
-                                     strict=strict)
+                                     strict=strict, quant_cache=quant_cache)
     from .segments import segment_options
 
     settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,
