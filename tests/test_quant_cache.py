@@ -251,3 +251,20 @@ def test_preflight_holds_for_the_cached_load(tiny_model_dir, tmp_path):
         hit, written = got[(quant, "hit")], got[(quant, "written")]
         assert written["anon"] > 5e6 and abs(written["measured"] - written["anon"]) <= 0.2 * written["anon"], got
         assert hit["anon"] < 1e6 and hit["measured"] < 0.2 * written["anon"], got
+
+
+def test_doctor_lists_the_entries_and_their_size(tiny_model_dir, cache_dir, capsys):
+    code, out, _ = run(["doctor", "--device", "cpu", "--format", "json"], capsys)
+    assert code == 0 and json.loads(out)["hub"]["quant_cache"] == {"folder": str(cache_dir), "total_gb": 0,
+                                                                  "entries": []}
+    for quant in ("8bit", "4bit"):
+        load_model(tiny_model_dir, _settings(quant))
+    code, out, _ = run(["doctor", "--device", "cpu", "--format", "json"], capsys)
+    listed = json.loads(out)["hub"]["quant_cache"]["entries"]
+    on_disk = {p.name: sum(f.stat().st_size for f in p.iterdir()) for p in _entries(cache_dir)}
+    assert {e["key"]: e["size_bytes"] for e in listed} == on_disk
+    assert sorted(e["quant"] for e in listed) == ["4bit", "8bit"]
+    assert {e["source"] for e in listed} == {str(tiny_model_dir)}
+    code, out, _ = run(["doctor", "--device", "cpu"], capsys)
+    assert f"quantized-weights cache: {cache_dir} (2 entries" in out
+    assert all(f"  {key}: " in out for key in on_disk)
