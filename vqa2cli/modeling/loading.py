@@ -4,7 +4,8 @@ One path for every folder: an official ``llava_qwen`` checkpoint (keys renamed w
 ``checkpoint_keys.KEY_MAPPING``) and our own ``save_pretrained`` layout (``vqa2_llava_onevision``).
 safetensors only (``use_safetensors=True``): pickled ``.bin`` files are never read, and remote code is
 never trusted. The load report is checked: any missing/unexpected key outside the documented dropped
-SlowFast slow-pathway/fusion keys is a :class:`CheckpointError`.
+SlowFast slow-pathway/fusion keys is a :class:`CheckpointError`. 8/4-bit loads go through the
+quantized-weights cache (``quant_cache.py``): quantized once, read back bit-identical on later loads.
 """
 
 from __future__ import annotations
@@ -311,8 +312,9 @@ def _load_quantized(local_dir: Path, kwargs: dict[str, Any], plan, device, use_c
         notes.append(quant_cache.write_entry(model, key, fields, source=str(local_dir), quant=precision.quant,
                                              size_hint=plan.estimate.weights_anon + plan.estimate.weights_mapped))
         return model, info, "written"
-    except OSError as exc:
-        notes.append(f"Warning: cannot write the quantized-weights cache ({exc.strerror or exc}); "
+    except Exception as exc:  # OSError (read-only, disk full, lock timeout) or a save_pretrained refusal
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        notes.append(f"Warning: cannot write the quantized-weights cache ({why.splitlines()[0]}); "
                      "this load stays uncached")
         return model, info, "failed"
 
