@@ -265,6 +265,17 @@ def test_doctor_lists_the_entries_and_their_size(tiny_model_dir, cache_dir, caps
     assert {e["key"]: e["size_bytes"] for e in listed} == on_disk
     assert sorted(e["quant"] for e in listed) == ["4bit", "8bit"]
     assert {e["source"] for e in listed} == {str(tiny_model_dir)}
+    assert all(e["current"] for e in listed)
     code, out, _ = run(["doctor", "--device", "cpu"], capsys)
     assert f"quantized-weights cache: {cache_dir} (2 entries" in out
-    assert all(f"  {key}: " in out for key in on_disk)
+    assert all(f"  {key}: " in out for key in on_disk) and "stale" not in out
+
+
+def test_doctor_marks_entries_whose_source_changed(tiny_model_dir, cache_dir, tmp_path, capsys):
+    source = Path(shutil.copytree(tiny_model_dir, tmp_path / "copy"))
+    load_model(source, _settings("8bit"))
+    shutil.rmtree(source)
+    code, out, _ = run(["doctor", "--device", "cpu", "--format", "json"], capsys)
+    assert [e["current"] for e in json.loads(out)["hub"]["quant_cache"]["entries"]] == [False]
+    code, out, _ = run(["doctor", "--device", "cpu"], capsys)
+    assert "(stale: the source changed or is gone; delete the folder)" in out

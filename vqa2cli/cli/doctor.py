@@ -120,7 +120,7 @@ def quant_cache() -> dict[str, Any]:
     entries = qc.list_entries()
     return {"folder": str(qc.cache_root()), "total_gb": round(sum(e.size_bytes for e in entries) / GB, 2),
             "entries": [{"key": e.key, "quant": e.quant, "source": e.source, "size_gb": round(e.size_bytes / GB, 2),
-                         "size_bytes": e.size_bytes, "created": e.created} for e in entries]}
+                         "size_bytes": e.size_bytes, "current": e.current, "created": e.created} for e in entries]}
 
 
 def models(device) -> list[dict[str, Any]]:
@@ -184,7 +184,8 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"quantized-weights cache: {q['folder']} ({len(q['entries'])} "
                  f"entr{'y' if len(q['entries']) == 1 else 'ies'}, {q['total_gb']:g} GB)")
     for e in q["entries"]:
-        lines.append(f"  {e['key']}: {e['quant']} of {e['source']}, {e['size_gb']:g} GB, {e['created']}")
+        stale = "" if e["current"] else " (stale: the source changed or is gone; delete the folder)"
+        lines.append(f"  {e['key']}: {e['quant']} of {e['source']}, {e['size_gb']:g} GB, {e['created']}{stale}")
     lines.append(f"models (preflight on {report['device']}, 10 s 30 fps clip):")
     for m in report["models"]:
         if not m["cached"]:

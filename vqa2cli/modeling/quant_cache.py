@@ -90,6 +90,7 @@ class Entry:
     source: str
     quant: str
     created: str
+    current: bool  # the source folder still holds the shards the entry was built from (else: reclaimable)
 
 
 def entry_dir(key: str) -> Path:
@@ -195,5 +196,15 @@ def list_entries() -> list[Entry]:
             manifest = {}
         size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
         out.append(Entry(folder.name, folder, size, str(manifest.get("source", "?")), str(manifest.get("quant", "?")),
-                         str(manifest.get("created", "?"))))
+                         str(manifest.get("created", "?")), _is_current(manifest)))
     return out
+
+
+def _is_current(manifest: dict) -> bool:
+    """Whether the manifest's source folder still has the same shards (names, sizes, mtimes)."""
+    from ..errors import CheckpointError
+
+    try:
+        return source_identity(Path(manifest["source"])) == manifest["fields"]["files"]
+    except (KeyError, TypeError, OSError, CheckpointError):
+        return False
