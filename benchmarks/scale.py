@@ -4,6 +4,7 @@
     python benchmarks/scale.py write /data/vqa2-7b-random      # ~16.2 GB, 4 shards (official key names)
     python benchmarks/scale.py measure /data/vqa2-7b-random    # read yardstick, then bf16 / 8-bit / 4-bit
     python benchmarks/scale.py write /tmp/small --layers 2 --vocab-size 32768   # a ~2.3 GB check run
+    python benchmarks/scale.py measure /data/x --cache-dir /data/x-qcache --modes 4bit/auto,4bit/auto/fwd
 
 ``write`` builds the model on the meta device (shapes and names only: Qwen2-7B, SigLIP-so400m with 26
 layers, SlowFast-R50 with both pathways, renamed to the official ``llava_qwen`` keys as the tiny test fixture
@@ -13,7 +14,9 @@ nothing about memory or load time. ``--layers``/``--vocab-size`` shrink the lang
 
 ``measure`` runs, in one go, the yardstick (reading every shard once, 16 MiB at a time) and then each mode in
 a fresh subprocess: load time (wall and CPU), anonymous RSS after the load next to the preflight estimate,
-and one scoring forward on a 1-second clip. Targets (issue 12): quantized load <= 2x the read time; RssAnon
+whether the quantized-weights cache was hit or written (``--cache-dir``: a cache folder of its own, emptied
+first, so the first quantized load of each mode writes it and the next one reads it), and one scoring forward
+on a 1-second clip for the modes marked ``/fwd``. Targets (issue 12): quantized load <= 2x the read time; RssAnon
 after load within 10 % of the estimate's anonymous weights; 4-bit <= 7 GB. Results: benchmarks/RESULTS.md.
 """
 
@@ -33,7 +36,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 QWEN2_7B = {"hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28, "num_attention_heads": 28,
             "num_key_value_heads": 4}
 VOCAB = 152064
-MODES = (("none", "bf16"), ("8bit", "auto"), ("4bit", "auto"), ("auto", "auto"))
+# quant/dtype[/fwd]: each quantized mode twice, the first load quantizes and writes the quantized-weights
+# cache, the second reads it; "/fwd" adds one forward on the 1-second clip after that load.
+MODES = ("none/bf16", "8bit/auto", "8bit/auto", "4bit/auto", "4bit/auto/fwd", "auto/auto")
 
 
 def official_config(layers: int, vocab: int, image_token: int) -> dict:
@@ -127,6 +132,19 @@ def read_yardstick(folder: Path) -> dict:
     return {"bytes": n, "wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(time.process_time() - cpu, 2)}
 
 
+def touch_weights(model) -> float:
+    """Seconds to read one element per 4 KiB page of every parameter and buffer: what a load that leaves
+    weights memory-mapped (bf16, a cached 8/4-bit entry) defers to the first forward, paid here instead."""
+    import torch
+
+    start = time.perf_counter()
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:
+            if t.numel():
+                t.detach().reshape(-1)[:: max(1, 4096 // t.element_size())].float().sum()
+    return round(time.perf_counter() - start, 2)
+
+
 def measure_one(folder: Path, quant: str, dtype: str, clip: Path, forward: bool = True) -> dict:
     """One mode in this process: load, RssAnon and the estimate, one forward on ``clip``."""
     from vqa2cli.config import Settings
@@ -142,7 +160,7 @@ def measure_one(folder: Path, quant: str, dtype: str, clip: Path, forward: bool 
     warm = folder.parent / (folder.name + "-warmup")
     if not (warm / "config.json").is_file():
         write_tiny_official_checkpoint(warm)
-    load_model(warm, settings)  # imports and one-time allocations out of the measured part
+    load_model(warm, settings.replace(runtime={"quant_cache": False}))  # imports, one-time allocations
     release_freed_memory()
     before = anon_rss_bytes()
     wall, usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
@@ -153,7 +171,9 @@ def measure_one(folder: Path, quant: str, dtype: str, clip: Path, forward: bool 
            "load_s": round(time.perf_counter() - wall, 2),
            "load_user_s": round(after_usage.ru_utime - usage.ru_utime, 2),
            "load_sys_s": round(after_usage.ru_stime - usage.ru_stime, 2),
-           "anon_after_load_gb": round((anon_rss_bytes() - before) / GB, 3)}
+           "anon_after_load_gb": round((anon_rss_bytes() - before) / GB, 3), "quant_cache": loaded.quant_cache}
+    out["touch_s"] = touch_weights(loaded.model)
+    out["anon_after_touch_gb"] = round((anon_rss_bytes() - before) / GB, 3)
     est = loaded.memory.estimate
     out.update(est_anon_gb=round(est.weights_anon / GB, 3), est_mapped_gb=round(est.weights_mapped / GB, 3),
                est_activations_gb=round(est.activations / GB, 3), est_total_gb=est.total_gb, note=loaded.memory.note)
@@ -166,18 +186,27 @@ def measure_one(folder: Path, quant: str, dtype: str, clip: Path, forward: bool 
     return out
 
 
-def measure(folder: Path, modes, forward: bool = True) -> None:
+def measure(folder: Path, modes: list[str], cache_dir: Path | None) -> None:
+    import os
+    import shutil
+
     from clips import make_clip
 
+    env = dict(os.environ)
+    if cache_dir is not None:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        env["VQA2_QUANT_CACHE_DIR"] = str(cache_dir)
     clip = make_clip(folder / "clip-1s.mp4", seconds=1.0, fps=30, width=640, height=360)
     rows = {"read": read_yardstick(folder)}
     print(f"read yardstick: {rows['read']}", file=sys.stderr)
-    for quant, dtype in modes:
-        run = subprocess.run([sys.executable, __file__, "_one", str(folder), quant, dtype, str(clip), str(int(forward))],
-                             capture_output=True, text=True)
-        rows[f"{quant}/{dtype}"] = json.loads(run.stdout.splitlines()[-1]) if run.returncode == 0 else \
+    for i, mode in enumerate(modes):
+        quant, dtype, *extra = mode.split("/")
+        run = subprocess.run([sys.executable, __file__, "_one", str(folder), quant, dtype, str(clip),
+                              str(int(extra == ["fwd"]))], capture_output=True, text=True, env=env)
+        row = json.loads(run.stdout.splitlines()[-1]) if run.returncode == 0 else \
             {"error": run.stderr.strip().splitlines()[-1] if run.stderr.strip() else f"exit {run.returncode}"}
-        print(f"{quant}/{dtype}: {rows[f'{quant}/{dtype}']}", file=sys.stderr)
+        rows[f"{i + 1}. {quant}/{dtype} ({row.get('quant_cache') or 'no cache'})"] = row
+        print(f"{mode}: {row}", file=sys.stderr, flush=True)
     read_s = rows["read"]["wall_s"]
     for key, row in rows.items():
         if "load_s" in row:
@@ -221,9 +250,10 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=28, help="decoder layers (28 = Qwen2-7B)")
     parser.add_argument("--vocab-size", type=int, default=VOCAB, help="embedding/lm_head rows (152064 = Qwen2)")
     parser.add_argument("--shard-gb", type=float, default=5.0)
-    parser.add_argument("--no-forward", action="store_true", help="measure the loads only (no 1-second clip)")
-    parser.add_argument("--modes", default=",".join(f"{q}/{d}" for q, d in MODES),
-                        help="comma-separated quant/dtype pairs to measure")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="comma-separated quant/dtype[/fwd] to measure in this order (fwd: one forward too)")
+    parser.add_argument("--cache-dir", type=Path, help="quantized-weights cache folder for the run (emptied "
+                        "first; default: the user's cache, VQA2_QUANT_CACHE_DIR or $HF_HOME/vqa2/quantized)")
     args = parser.parse_args()
     if args.action == "estimate":
         estimate_table(args.layers, args.vocab_size)
@@ -232,7 +262,7 @@ def main() -> None:
     elif args.action == "write":
         write(args.folder, args.layers, args.vocab_size, args.shard_gb)
     else:
-        measure(args.folder, [tuple(m.split("/")) for m in args.modes.split(",")], forward=not args.no_forward)
+        measure(args.folder, args.modes.split(","), args.cache_dir)
 
 
 if __name__ == "__main__":

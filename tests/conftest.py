@@ -34,6 +34,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs real weights: set VQA2_REAL_MODEL"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quant_cache_dir(tmp_path_factory) -> Path:
+    """The quantized-weights cache (modeling/quant_cache.py) of every test, and of the CLI processes tests
+    start, in a temporary folder: never the user's ``$HF_HOME/vqa2/quantized``."""
+    folder = tmp_path_factory.mktemp("quant-cache")
+    before = os.environ.get("VQA2_QUANT_CACHE_DIR")
+    os.environ["VQA2_QUANT_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("VQA2_QUANT_CACHE_DIR", None)
+    else:
+        os.environ["VQA2_QUANT_CACHE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random VQA² checkpoint in the official (llava_qwen) layout, with a tiny Qwen2-style tokenizer."""

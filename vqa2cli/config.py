@@ -123,6 +123,7 @@ class RuntimeSection:
     device: str = "auto"  # auto | cuda | cpu | mps (cuda:N accepted)
     dtype: str = "auto"  # auto | bf16 | fp16 | fp32 ; auto = fp16 on CUDA (official), CPU: modeling/precision.py
     quant: str = "auto"  # auto | none | 8bit | 4bit (bitsandbytes; language model only); auto: what fits (preflight)
+    quant_cache: bool = True  # keep 8/4-bit weights once quantized and read them on later loads (modeling/quant_cache.py)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
-                      QuantOpt, QuietOpt, ServerOpt, ServerPathsOpt, VerboseOpt, check_format, model_label,
+                      QuantOpt, QuantCacheOpt, QuietOpt, refuse_with_server, ServerOpt, ServerPathsOpt, VerboseOpt, check_format, model_label,
                       resolve_settings, start_console)
 
 EXAMPLES = """Examples:
@@ -51,6 +51,7 @@ def ask(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
+    quant_cache: QuantCacheOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
     segments: Annotated[Optional[str], typer.Option(
@@ -73,6 +74,8 @@ def ask(
     if urls := server_urls(server):
         from ..serve.client import collect_options, run_remote_asking
 
+        refuse_with_server(quant_cache)
+
         options = collect_options(config=config, model=model, max_new_tokens=max_new_tokens, sample=sample or None,
                                   temperature=temperature, device=device, dtype=dtype, quant=quant,
                                   max_motion_frames=max_motion_frames, long_clip=long_clip, segments=segments)
@@ -80,7 +83,7 @@ def ask(
     settings, ref = resolve_settings(
         "ask", model, config, generation__max_new_tokens=max_new_tokens, generation__do_sample=sample or None,
         generation__temperature=temperature, runtime__device=device, runtime__dtype=dtype, runtime__quant=quant,
-        video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
+        runtime__quant_cache=quant_cache, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip)
     if temperature is not None and not settings.generation.do_sample:  # never a silently ignored flag
         raise UsageError("--temperature only applies when sampling", "add --sample, or leave --temperature out "
                          "(decoding is greedy)")

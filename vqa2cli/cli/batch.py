@@ -13,7 +13,8 @@ import typer
 
 from ..errors import ExitCode
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, StrictOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerPathsOpt, VerboseOpt,
+                      PolicyOpt, QuantCacheOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerPathsOpt, StrictOpt,
+                      VerboseOpt, refuse_with_server,
                       scoring_settings, start_console)
 from .segments import FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 
@@ -101,6 +102,7 @@ def batch(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
+    quant_cache: QuantCacheOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
     segments: SegmentsOpt = None,
@@ -140,13 +142,14 @@ def batch(
 
     flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot_dir": plot_dir}
     if urls := server_urls(server):
+        refuse_with_server(quant_cache)
         options = {"config": config, "model": model, "prompt": prompt, "device": device, "dtype": dtype,
                    "quant": quant, "max_motion_frames": max_motion_frames, "long_clip": long_clip, "strict": strict}
         settings, windows = _remote(job, urls, server_paths, options, segments, pool, flags, console)
         raise typer.Exit(int(_run(job, settings, None, console, windows)))
     settings, ref = scoring_settings("batch", model, config, prompt=prompt, device=rank_device(device), dtype=dtype,
                                      quant=quant, max_motion_frames=max_motion_frames, long_clip=long_clip,
-                                     strict=strict)
+                                     strict=strict, quant_cache=quant_cache)
     settings, windows = segment_options(settings, segments=segments, pool=pool, **flags)
     raise typer.Exit(int(_run(job, settings, ref, console, windows)))
 

@@ -1,4 +1,5 @@
-"""`vqa2 doctor`: versions, devices, memory, bitsandbytes, the HF cache and a memory verdict per cached model.
+"""`vqa2 doctor`: versions, devices, memory, bitsandbytes, the HF cache, the quantized-weights cache and a
+memory verdict per cached model.
 
 The report a user attaches to a bug (as ``hf env`` or ``yolo checks``). It never contacts the Hub and never
 reads weights: the per-model verdict comes from the shard headers (modeling/memory.py). ``--format json``
@@ -29,6 +30,8 @@ EXAMPLES = """Examples:
   vqa2 doctor --format json > doctor.json     # attach to a bug report
 
   vqa2 doctor --device cpu                    # the verdicts for the CPU even when a GPU is present
+
+The quantized-weights cache entries are listed with their size; delete an entry's folder to reclaim it.
 
 Verdicts assume a 10-second 30 fps clip; `vqa2 score` re-checks with the real clips before loading.
 Exit code: 0 (the report is the result)."""
@@ -106,7 +109,19 @@ def hub() -> dict[str, Any]:
     from ..modeling.hub import hub_offline
 
     return {"cache": str(constants.HF_HUB_CACHE), "offline": hub_offline(),
-            "endpoint": constants.ENDPOINT, "token_set": bool(os.environ.get("HF_TOKEN"))}
+            "endpoint": constants.ENDPOINT, "token_set": bool(os.environ.get("HF_TOKEN")),
+            "quant_cache": quant_cache()}
+
+
+def quant_cache() -> dict[str, Any]:
+    """The quantized-weights cache (modeling/quant_cache.py): its folder, total size and each entry."""
+    from ..modeling import quant_cache as qc
+    from ..modeling.memory import GB
+
+    entries = qc.list_entries()
+    return {"folder": str(qc.cache_root()), "total_gb": round(sum(e.size_bytes for e in entries) / GB, 2),
+            "entries": [{"key": e.key, "quant": e.quant, "source": e.source, "size_gb": round(e.size_bytes / GB, 2),
+                         "size_bytes": e.size_bytes, "current": e.current, "created": e.created} for e in entries]}
 
 
 def models(device) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..config import REPORT_FORMATS
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, StrictOpt, QuantOpt,
+from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, StrictOpt, QuantOpt, QuantCacheOpt,
                       QuietOpt, ReportFormatOpt, ScoringPromptOpt, StallingStyleOpt, VerboseOpt, check_format,
                       require_stalling_prompt, scoring_settings, start_console)
 
@@ -53,6 +53,7 @@ def eval_command(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
+    quant_cache: QuantCacheOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
     strict: StrictOpt = None,
@@ -70,7 +71,7 @@ def eval_command(
     records = read_labels(labels, media_root)  # data errors surface before any weights load
     settings, ref = scoring_settings("eval", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip,
-                                     strict=strict)
+                                     strict=strict, quant_cache=quant_cache)
     check_enough_videos(records)
     if any(r.stalling is not None for r in records):
         require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)

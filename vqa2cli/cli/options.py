@@ -32,6 +32,11 @@ QuantOpt = Annotated[Optional[str], typer.Option(
     "--quant", metavar=choices(CHOICES[("runtime", "quant")]),
     help="Quantize the language model with bitsandbytes (vision, motion and projectors stay unquantized). "
          "auto: none, else 8bit, else 4bit, whichever first fits the memory preflight. [default: auto]")]
+QuantCacheOpt = Annotated[Optional[bool], typer.Option(
+    "--quant-cache/--no-quant-cache",
+    help="Keep 8/4-bit weights once quantized (in $HF_HOME/vqa2/quantized) and read them on later loads "
+         "instead of quantizing again; --no-quant-cache quantizes at every load and writes nothing. "
+         "Config: runtime.quant_cache. [default: on]")]
 FormatOpt = Annotated[str, typer.Option(
     "--format", "-f", metavar=choices(OUTPUT_FORMATS), help="Output format on stdout.")]
 ReportFormatOpt = Annotated[str, typer.Option(
@@ -88,14 +93,21 @@ def start_console(quiet: bool, verbose: bool):
 
 
 def scoring_settings(command: str, model, config, *, prompt, device, dtype, quant, max_motion_frames,
-                     long_clip, strict: bool | None = None) -> tuple[Settings, ModelRef]:
+                     long_clip, strict: bool | None = None, quant_cache: bool | None = None) -> tuple[Settings, ModelRef]:
     """Settings for the scoring commands (score, batch, eval); refuses a model whose prompt does not score."""
     settings, ref = resolve_settings(
         "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
-        runtime__quant=quant, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip,
-        video__strict=strict)
+        runtime__quant=quant, runtime__quant_cache=quant_cache, video__max_motion_frames=max_motion_frames,
+        video__long_clip_policy=long_clip, video__strict=strict)
     require_scoring_prompt(settings, command)
     return settings, ref
+
+
+def refuse_with_server(quant_cache: bool | None) -> None:
+    """``--[no-]quant-cache`` with ``--server``: the server loaded its model already (its own setting)."""
+    if quant_cache is not None:
+        raise UsageError("--quant-cache/--no-quant-cache apply to a local load, not to --server",
+                         "leave it out, or start the server with `vqa2 serve --no-quant-cache`")
 
 
 def require_scoring_prompt(settings: Settings, command: str) -> None:

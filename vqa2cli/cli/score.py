@@ -10,7 +10,7 @@ import typer
 
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, StrictOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt,
+                      PolicyOpt, StrictOpt, QuantOpt, QuantCacheOpt, refuse_with_server, QuietOpt, ScoringPromptOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt,
                       VerboseOpt, check_format, model_label, require_stalling_prompt, scoring_settings,
                       start_console)
 from .segments import FailSegmentOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
@@ -61,6 +61,7 @@ def score(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
+    quant_cache: QuantCacheOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
     segments: SegmentsOpt = None,
@@ -88,6 +89,8 @@ def score(
     if urls := server_urls(server):
         from ..serve.client import collect_options, run_remote_scoring, segment_request
 
+        refuse_with_server(quant_cache)
+
         options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                   max_motion_frames=max_motion_frames, long_clip=long_clip, strict=strict,
                                   stalling=stalling,
@@ -100,7 +103,7 @@ def score(
                                                 window_flags=flags)))
     settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip,
-                                     strict=strict)
+                                     strict=strict, quant_cache=quant_cache)
     settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,
                                         fail_segment_under=fail_segment_under, plot=plot, n_files=len(files))
     stall = parse_stalling(stalling, stalling_style)

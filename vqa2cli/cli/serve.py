@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .options import ConfigOpt, DeviceOpt, DtypeOpt, ModelOpt, OfflineOpt, QuantOpt, QuietOpt, VerboseOpt, start_console
+from .options import ConfigOpt, DeviceOpt, DtypeOpt, ModelOpt, OfflineOpt, QuantOpt, QuantCacheOpt, QuietOpt, VerboseOpt, start_console
 
 EXAMPLES = """Examples:
 
@@ -47,6 +47,7 @@ def serve(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
+    quant_cache: QuantCacheOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -62,7 +63,8 @@ def serve(
         raise UsageError("--max-queue and --workers must be >= 1 and --max-upload-mb > 0")
     cfg = ServeConfig(
         model=model, assistant=assistant, config=config, token=read_token(token_file, host),
-        runtime={"runtime__device": device, "runtime__dtype": dtype, "runtime__quant": quant},
+        runtime={"runtime__device": device, "runtime__dtype": dtype, "runtime__quant": quant,
+                 "runtime__quant_cache": quant_cache},
         roots=resolve_roots(list(allow_root or [])), max_queue=max_queue,
         workers=workers or max(1, min(4, os.cpu_count() or 1)), max_upload_bytes=int(max_upload_mb * 1e6),
         offline=offline)

@@ -4,12 +4,14 @@ One path for every folder: an official ``llava_qwen`` checkpoint (keys renamed w
 ``checkpoint_keys.KEY_MAPPING``) and our own ``save_pretrained`` layout (``vqa2_llava_onevision``).
 safetensors only (``use_safetensors=True``): pickled ``.bin`` files are never read, and remote code is
 never trusted. The load report is checked: any missing/unexpected key outside the documented dropped
-SlowFast slow-pathway/fusion keys is a :class:`CheckpointError`.
+SlowFast slow-pathway/fusion keys is a :class:`CheckpointError`. 8/4-bit loads go through the
+quantized-weights cache (``quant_cache.py``): quantized once, read back bit-identical on later loads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, ModelRuntimeError, UsageError
+from .checkpoint_keys import KEY_MAPPING, check_load_report
 from .quantization import QUANT_CHOICES, bnb_config, check_bitsandbytes
 
 PLACEHOLDER_TOKENS = ("<video>", "<motion>")  # spec §11: the ids right after <image>
@@ -32,6 +35,8 @@ class LoadedModel:
     source: str  # Hub repo id, or the local folder
     revision: str  # commit SHA of a Hub snapshot, or "local"
     memory: Any = None  # precision.MemoryPlan: what the preflight estimated and picked
+    quant_cache: str | None = None  # hit | written | failed | off (quant_cache.py); None: not quantized
+    notes: tuple[str, ...] = ()  # lines for stderr about the load (the cache written, a stale entry rebuilt)
 
 
 def resolve_device(name: str):
@@ -221,8 +226,7 @@ def load_model(local_dir: Path, settings, *, clips: list[tuple[int, float]] | No
     activations), and only then the weights. Raises :class:`CheckpointError`, :class:`UsageError`,
     :class:`QuantizationUnavailableError`, or :class:`ModelRuntimeError` when the model cannot fit.
     """
-    from .checkpoint_keys import KEY_MAPPING, check_load_report
-    from .memory import read_tensor_specs, release_freed_memory
+    from .memory import cached_split, read_tensor_specs, release_freed_memory
     from .precision import plan_memory
 
     local_dir = Path(local_dir)
@@ -239,7 +243,8 @@ def load_model(local_dir: Path, settings, *, clips: list[tuple[int, float]] | No
     check_tokenizer_files(local_dir)  # before the weights load: a missing file must not cost the load time
     with _quiet_transformers():
         tokenizer = load_tokenizer(local_dir, config)  # seconds, before minutes of weights
-    plan = plan_memory(read_tensor_specs(local_dir), config, settings, device, clips=clips, source=str(local_dir))
+    specs = read_tensor_specs(local_dir)
+    plan = plan_memory(specs, config, settings, device, clips=clips, source=str(local_dir))
     precision = plan.precision
     dtype, load_dtype = _torch_dtype(precision.dtype), _torch_dtype(precision.load_dtype)
     kwargs: dict[str, Any] = {
@@ -247,13 +252,17 @@ def load_model(local_dir: Path, settings, *, clips: list[tuple[int, float]] | No
         "trust_remote_code": False, "output_loading_info": True,
         "ignore_mismatched_sizes": True,  # reported back and turned into a CheckpointError naming the keys
     }
+    cache_state, notes = None, []
     if precision.quant != "none":
         check_bitsandbytes(precision.quant, device.type)
-        kwargs["quantization_config"] = bnb_config(precision.quant, _torch_dtype(precision.compute_dtype))
         kwargs["device_map"] = {"": device}
-    elif device.type == "cuda":
-        kwargs["device_map"] = {"": device}
-    model, info = _from_pretrained(local_dir, kwargs)
+        model, info, cache_state = _load_quantized(local_dir, kwargs, plan, device, runtime.quant_cache, notes)
+        if cache_state == "hit":  # what stays memory-mapped differs from a fresh quantization
+            plan = dataclasses.replace(plan, estimate=cached_split(specs, plan.estimate, device.type))
+    else:
+        if device.type == "cuda":
+            kwargs["device_map"] = {"": device}
+        model, info = _from_pretrained(local_dir, kwargs)
     check_load_report(str(local_dir), info.get("missing_keys", ()), info.get("unexpected_keys", ()),
                       info.get("mismatched_keys", ()))
     if precision.quant == "none" and device.type != "cuda":
@@ -265,7 +274,49 @@ def load_model(local_dir: Path, settings, *, clips: list[tuple[int, float]] | No
     _suppress_padding_rows(model)
     source, revision = _source_and_revision(local_dir, settings)
     return LoadedModel(model=model, tokenizer=tokenizer, device=device, dtype=dtype, quant=precision.quant,
-                       source=source, revision=revision, memory=plan)
+                       source=source, revision=revision, memory=plan, quant_cache=cache_state, notes=tuple(notes))
+
+
+def _load_quantized(local_dir: Path, kwargs: dict[str, Any], plan, device, use_cache: bool, notes: list[str]):
+    """(model, load report, cache state): from the quantized-weights cache (``quant_cache.py``) when it holds
+    this checkpoint + precision, else quantized from ``local_dir`` and written to the cache. A stale entry is
+    rebuilt and an unwritable cache is the uncached load, each with a warning in ``notes``."""
+    from . import quant_cache
+
+    precision = plan.precision
+    qconfig = bnb_config(precision.quant, _torch_dtype(precision.compute_dtype))
+    fresh = {**kwargs, "quantization_config": qconfig}
+    if not use_cache:
+        return (*_from_pretrained(local_dir, fresh), "off")
+    try:
+        key, fields = quant_cache.cache_key(local_dir, qconfig.to_dict(), precision.load_dtype, device.type)
+        entry = quant_cache.entry_dir(key)
+        problem = quant_cache.check_entry(entry, key) if entry.is_dir() else "absent"
+    except OSError as exc:
+        notes.append(f"Warning: quantized-weights cache unusable ({exc}); quantizing without it")
+        return (*_from_pretrained(local_dir, fresh), "failed")
+    if problem is None:
+        try:
+            cached = {**kwargs, "config": read_config(entry, kwargs["config"]._attn_implementation)}
+            model, info = _from_pretrained(entry, cached)
+            check_load_report(str(entry), info.get("missing_keys", ()), info.get("unexpected_keys", ()),
+                              info.get("mismatched_keys", ()))
+            return model, info, "hit"
+        except CheckpointError as exc:
+            problem = f"unreadable: {exc.message}"
+    if problem != "absent":
+        notes.append(f"Warning: quantized-weights cache entry {entry} {problem}: rebuilding it")
+        quant_cache.remove_entry(entry)
+    model, info = _from_pretrained(local_dir, fresh)
+    try:  # before any forward: see quant_cache's docstring
+        notes.append(quant_cache.write_entry(model, key, fields, source=str(local_dir), quant=precision.quant,
+                                             size_hint=plan.estimate.weights_anon + plan.estimate.weights_mapped))
+        return model, info, "written"
+    except Exception as exc:  # OSError (read-only, disk full, lock timeout) or a save_pretrained refusal
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        notes.append(f"Warning: cannot write the quantized-weights cache ({why.splitlines()[0]}); "
+                     "this load stays uncached")
+        return model, info, "failed"
 
 
 def _torch_dtype(name: str):

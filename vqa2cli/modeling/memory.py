@@ -42,6 +42,12 @@ SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "F8_E4M3": 1, "F8_
 SAFETENSORS_DTYPE = {"BF16": "bf16", "F16": "fp16", "F32": "fp32"}
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 NF4_BLOCK, NF4_NESTED_BLOCK = 64, 256  # bitsandbytes' 4-bit blocksize and its double-quantization blocksize
+# Quantized weights that a load from the quantized-weights cache (quant_cache.py) leaves memory-mapped on the
+# CPU: bitsandbytes keeps pre-quantized int8 and packed 4-bit tensors as loaded (views of the file; checked by
+# data pointer against /proc/self/maps, tests/test_quant_cache.py). bitsandbytes' CPU 4-bit kernel repacks
+# each weight into new (anonymous) memory at its first forward, so from the first clip on a cached 4-bit model
+# holds them as a fresh one does: the total is the same, only the split moves.
+MAPPED_WHEN_CACHED = ("8bit", "4bit")
 REFERENCE_CLIP = (300, 30.0)  # (n_frames, avg_fps): a 10-second 30 fps clip, used when no clip is known
 
 
@@ -201,6 +207,20 @@ def activation_bytes(config, keyframes: int, motion_frames: int, tokens: int, dt
     fast = motion_frames * 4 * config.motion_stem_dim * (motion_size // 4) ** 2 * 3 * b  # res2 maps, 3 alive
     embeds = tokens * text.hidden_size * b * 3  # inputs_embeds, spliced copy, residual
     return kv_cache + embeds + max(lm_layer, siglip, fast)
+
+
+def cached_split(specs: list[TensorSpec], estimate: MemoryEstimate, device_type: str) -> MemoryEstimate:
+    """``estimate`` for a load from the quantized-weights cache: same total, with the quantized weights that
+    stay memory-mapped (:data:`MAPPED_WHEN_CACHED`, CPU only) moved from anonymous to mapped."""
+    from dataclasses import replace
+
+    from .checkpoint_keys import is_dropped, to_ours
+
+    if device_type != "cpu" or estimate.quant not in MAPPED_WHEN_CACHED:
+        return estimate
+    q = sum(quantized_bytes(s.shape, estimate.quant) for s in specs
+            if not is_dropped(s.name) and is_quantized(to_ours(s.name), s.shape, estimate.quant))
+    return replace(estimate, weights_anon=estimate.weights_anon - q, weights_mapped=estimate.weights_mapped + q)
 
 
 def estimate_memory(specs: list[TensorSpec], config, settings, *, device_type: str, device_name: str, quant: str,

@@ -138,6 +138,12 @@ def doctor_table(records: Sequence, stream: TextIO) -> str:
         lines.append(f"bitsandbytes on {name}: " + ("works" if state["works"] else f"unusable: {state['error']}"))
     h = report["hub"]
     lines.append(f"hub cache: {h['cache']} (offline: {'yes' if h['offline'] else 'no'}, endpoint {h['endpoint']})")
+    q = h["quant_cache"]
+    lines.append(f"quantized-weights cache: {q['folder']} ({len(q['entries'])} "
+                 f"entr{'y' if len(q['entries']) == 1 else 'ies'}, {q['total_gb']:g} GB)")
+    for e in q["entries"]:
+        stale = "" if e["current"] else " (stale: the source changed or is gone; delete the folder)"
+        lines.append(f"  {e['key']}: {e['quant']} of {e['source']}, {e['size_gb']:g} GB, {e['created']}{stale}")
     lines.append(f"models (preflight on {report['device']}, 10 s 30 fps clip):")
     for m in report["models"]:
         if not m["cached"]:

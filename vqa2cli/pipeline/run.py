@@ -191,15 +191,18 @@ class ModelSession:
 
     @property
     def memory_note(self) -> str:
-        """The preflight's one line (what ``--quant auto``/``--dtype auto`` picked, estimate, available)."""
-        return self.loaded.memory.note if self.loaded.memory is not None else ""
+        """The preflight's one line (what ``--quant auto``/``--dtype auto`` picked, estimate, available), then
+        the quantized-weights cache's lines (written, or a warning), if any."""
+        note = self.loaded.memory.note if self.loaded.memory is not None else ""
+        return "\n".join([note, *self.loaded.notes]).strip()
 
     @property
     def model_info(self) -> ModelInfo:
         m, ld = self.settings.model, self.loaded
         estimate = ld.memory.estimate.total_gb if ld.memory is not None else None
         return ModelInfo(name=m.name, repo=m.repo, revision=str(ld.revision), dtype=_dtype_name(ld.dtype),
-                         quant=ld.quant, device=str(ld.device), estimated_memory_gb=estimate)
+                         quant=ld.quant, device=str(ld.device), estimated_memory_gb=estimate,
+                         quant_cache=ld.quant_cache)
 
     def decode(self, path: str | Path, *, question: str | None = None, stalling: Stalling | None = None,
                info=None):

@@ -44,6 +44,7 @@ class ModelInfo:
     quant: str
     device: str
     estimated_memory_gb: float | None = None  # memory preflight (modeling/memory.py): weights + activations
+    quant_cache: str | None = None  # 8/4-bit: hit | written | failed | off (modeling/quant_cache.py); else None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
