@@ -245,7 +245,8 @@ def test_server_down_is_exit_4_naming_the_url(clips, capsys):
 
 
 def test_batch_rows_resume_and_spread(url, local_records, clips, tmp_path, capsys, monkeypatch):
-    from vqa2cli.serve.client import RemoteBatchScorer, ServerClient, score_record
+    from vqa2cli.serve.client import ServerClient
+    from vqa2cli.serve.remote import RemoteBatchScorer, score_record
 
     monkeypatch.chdir(clips["root"])
     out = tmp_path / "remote.csv"

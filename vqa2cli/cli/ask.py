@@ -72,7 +72,7 @@ def ask(
     from ..serve.client import server_urls
 
     if urls := server_urls(server):
-        from ..serve.client import collect_options, run_remote_asking
+        from ..serve.remote import collect_options, run_remote_asking
 
         refuse_with_server(quant_cache)
 

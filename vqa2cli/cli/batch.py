@@ -156,7 +156,7 @@ def batch(
 
 def _remote(job, urls, server_paths, options, segments, pool, flags, console):
     """``--server``: the servers' settings and the window plan; ``job.remote`` sends them the files."""
-    from ..serve.client import RemoteBatchScorer, collect_options, connect, segment_request
+    from ..serve.remote import RemoteBatchScorer, collect_options, connect, segment_request
     from .segments import segment_options
 
     options = collect_options(**options)

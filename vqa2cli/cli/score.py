@@ -87,7 +87,7 @@ def score(
     from ..serve.client import server_urls
 
     if urls := server_urls(server):
-        from ..serve.client import collect_options, run_remote_scoring, segment_request
+        from ..serve.remote import collect_options, run_remote_scoring, segment_request
 
         refuse_with_server(quant_cache)
 
