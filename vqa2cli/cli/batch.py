@@ -378,7 +378,8 @@ def batch(
         implied = any(v is not None for v in flags.values())
         segment_request(options, segments=segments, pool=pool, implied=implied)
         clients, settings = connect(urls, "score", options)
-        settings, windows = segment_options(settings, segments=options.get("segments"), pool=None, **flags)
+        settings, windows = segment_options(settings, segments=options.get("segments"), pool=options.get("pool"),
+                                            **flags)
         if windows.plot_dir:
             console.info("--server: the plots have no key-frame strip (the frames stay on the server)")
         job.remote = RemoteBatchScorer(clients, options, server_paths)

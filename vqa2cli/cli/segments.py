@@ -18,22 +18,26 @@ from ..output.rowfiles import check_output_path, writing
 
 SegmentsOpt = Annotated[Optional[str], typer.Option(
     "--segments", metavar="DURATION|auto",
-    help="Score in windows of DURATION (10s, 5, 1m) and pool them; auto = the card's window (video.segment_s, "
-         "10 s). Without it, windows are used only for clips over the model's limits (--long-clip segments).")]
+    help="Score in windows of DURATION (10s, 90, 1.5m, 1m30s, 2h, 00:01:30) and pool them; auto = the card's "
+         "window (video.segment_s, 10 s); at least one key-frame step (1 s). Without it, windows are used only for clips over the model's limits (--long-clip segments).")]
 PoolOpt = Annotated[Optional[str], typer.Option(
     "--pool", metavar="|".join(CHOICES[("scoring", "pool")]),
-    help="What `score` means for a clip scored in windows. [default: weighted_mean, the duration-weighted mean]")]
+    help="What `score` means for a clip scored in windows. [default: weighted_mean, the duration-weighted mean] "
+         "A clip scored in one forward (within the model's limits, no --segments) has no windows to pool: "
+         "stderr says so for each such file.")]
 SegmentsCsvOpt = Annotated[Optional[Path], typer.Option(
     "--segments-csv", metavar="FILE",
     help="Write one tidy CSV row per window (path, index, start_s, end_s, score, level, p_*), flushed per window. "
-         "Implies --segments auto.")]
+         "Implies --segments auto. An existing FILE is refused without --overwrite.")]
 FailSegmentOpt = Annotated[Optional[float], typer.Option(
     "--fail-segment-under", metavar="Y",
     help="Exit 1 when any window scores below Y (0-1); stderr names the file and time range. Implies --segments auto.")]
 PlotOpt = Annotated[Optional[Path], typer.Option(
     "--plot", metavar="FILE.png|FILE.svg",
     help="Draw the score over time (level bands, pooled value, worst window and its key frames). One input "
-         "file only; implies --segments auto.")]
+         "file only; implies --segments auto. An existing FILE is refused without --overwrite.")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace an existing --segments-csv or --plot file (as `vqa2 batch --overwrite`).")]
 PlotDirOpt = Annotated[Optional[Path], typer.Option(
     "--plot-dir", metavar="DIR",
     help="Draw one score-over-time picture per file into DIR (NAME.png). Implies --segments auto.")]
@@ -51,13 +55,17 @@ class SegmentPlan:
     fail_segment_under: float | None = None
     plot: str | None = None
     plot_dir: str | None = None
+    pool: str | None = None  # --pool as given: a file scored without windows is then noted on stderr
 
 
 def segment_options(settings: Settings, *, segments: str | None, pool: str | None, segments_csv=None,
                     fail_segment_under: float | None = None, plot=None, plot_dir=None,
-                    n_files: int | None = None) -> tuple[Settings, SegmentPlan]:
-    """Validate the options (UsageError, exit 2) and fold ``--pool`` into the settings (flags win)."""
-    from ..video.segments import parse_duration
+                    n_files: int | None = None, overwrite: bool | None = None) -> tuple[Settings, SegmentPlan]:
+    """Validate the options (UsageError, exit 2) and fold ``--pool`` into the settings (flags win).
+
+    ``overwrite`` (``score``; None for ``batch``, which checks its outputs with its --resume): an existing
+    --segments-csv or --plot file is a UsageError without it, the rule of ``batch``'s outputs."""
+    from ..video.segments import window_seconds
 
     if pool is not None:
         settings = settings.replace(scoring={"pool": pool})
@@ -74,12 +82,16 @@ def segment_options(settings: Settings, *, segments: str | None, pool: str | Non
     for output in (segments_csv, plot):  # exit 5 before the weights load, as every output
         if output is not None:
             check_output_path(str(output))
-    window = parse_duration(segments) if segments is not None else None
+    if overwrite is not None:
+        from ..pipeline.resume import refuse_existing
+
+        refuse_existing([str(o) for o in (segments_csv, plot) if o is not None], overwrite=overwrite)
+    window = window_seconds(segments, settings.video) if segments is not None else None
     implied = any(v is not None for v in (segments_csv, fail_segment_under, plot, plot_dir))
     if window is None and (segments is not None or implied):
         window = settings.video.segment_s
     return settings, SegmentPlan(window, str(segments_csv) if segments_csv else None, fail_segment_under,
-                                 str(plot) if plot else None, str(plot_dir) if plot_dir else None)
+                                 str(plot) if plot else None, str(plot_dir) if plot_dir else None, pool)
 
 
 def check_segments_csv(plan: SegmentPlan | None, *, resume: bool, overwrite: bool,
@@ -166,7 +178,12 @@ class SegmentOutputs:
 
     def after(self, record, thumbnails=()) -> bool:
         """Gate and plot for a finished record; True when a window is below --fail-segment-under."""
-        if getattr(record, "status", "ok") != "ok" or not record.segments:
+        if getattr(record, "status", "ok") != "ok":
+            return False
+        if not record.segments:
+            if self.plan.pool:  # never a silently ignored flag
+                self.console.warning(f"{record.path}: --pool {self.plan.pool} not applied: the clip was scored in "
+                                     "one forward (within the model's limits); add --segments 10s to pool windows")
             return False
         if self.plan.plot or self.plan.plot_dir:
             self._plot(record, thumbnails)

@@ -63,6 +63,16 @@ def check_existing(outputs: list[OutputSpec], *, resume: bool, overwrite: bool,
                              "or --overwrite to start it again")
 
 
+def refuse_existing(paths: list[str], *, overwrite: bool) -> None:
+    """The same rule for outputs written whole (``score --segments-csv``/``--plot``, which cannot resume):
+    UsageError (exit 2) when one exists and ``overwrite`` is not set."""
+    if overwrite:
+        return
+    for path in paths:
+        if os.path.exists(path):
+            raise UsageError(f"{path} already exists", "add --overwrite to replace it")
+
+
 def complete_end(data: bytes, fmt: str) -> int:
     """Bytes of ``data`` that hold whole records: up to the last ``\n`` (JSONL), or the last ``\n`` outside a
     quoted CSV field (an even number of ``"`` before it: ``""`` inside a field counts twice)."""
