@@ -104,3 +104,14 @@ def test_score_overwrite_replaces_the_window_outputs(tiny_model_dir, short, tmp_
                        capsys)
     assert code == 0, err
     assert seg_csv.read_text().startswith("path,index,start_s") and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_batch_refuses_a_picture_already_in_the_plot_dir(short, tmp_path, capsys):
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    old = plots / f"{short['clip'].stem}.png"
+    old.write_text("keep me\n")
+    code, _, err = run(["batch", str(short["clip"]), "--csv", str(tmp_path / "s.csv"), "--plot-dir", str(plots)],
+                       capsys)
+    assert code == 2 and f"{old} already exists" in err and "--overwrite" in err, err
+    assert old.read_text() == "keep me\n" and not (tmp_path / "s.csv").exists()

@@ -16,7 +16,7 @@ from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt
                       PolicyOpt, StrictOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerPathsOpt, VerboseOpt, model_label,
                       scoring_settings, start_console)
 from .segments import (FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt,
-                       check_segments_csv)
+                       check_plot_dir, check_segments_csv)
 
 EXAMPLES = """Examples:
 
@@ -184,6 +184,7 @@ def _run_locked(job: BatchJob, settings, ref, console, dist, windows) -> ExitCod
         except OSError as exc:
             raise OutputError(sidecar_path(spec.path), exc) from None
     paths, ignored = _discover(job, dist, console)
+    check_plot_dir(windows, paths, resume=job.resume, overwrite=job.overwrite)
     stats = BatchStats(ignored=ignored if dist is None or dist.rank == 0 else 0)
     todo = plan_todo(paths, _done_indexes(job, dist, console), retry_errors=job.retry_errors, stats=stats,
                      fail_under=job.fail_under)

@@ -40,7 +40,8 @@ OverwriteOpt = Annotated[bool, typer.Option(
     "--overwrite", help="Replace an existing --segments-csv or --plot file (as `vqa2 batch --overwrite`).")]
 PlotDirOpt = Annotated[Optional[Path], typer.Option(
     "--plot-dir", metavar="DIR",
-    help="Draw one score-over-time picture per file into DIR (NAME.png). Implies --segments auto.")]
+    help="Draw one score-over-time picture per file into DIR (NAME.png). Implies --segments auto. A picture "
+         "already there is refused without --resume or --overwrite.")]
 
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -106,6 +107,18 @@ def check_segments_csv(plan: SegmentPlan | None, *, resume: bool, overwrite: boo
     if plan.csv:
         check_existing([OutputSpec(plan.csv, "csv")], resume=resume, overwrite=overwrite)
     return plan
+
+
+def check_plot_dir(plan: SegmentPlan | None, paths: list[str], *, resume: bool, overwrite: bool) -> None:
+    """`batch --plot-dir`: a picture already there for an input (``NAME.png``) is refused without --resume
+    (which redraws only the files still to score) or --overwrite, as every other output (UsageError, exit 2)."""
+    if plan is None or not plan.plot_dir or resume or overwrite:
+        return
+    for path in paths:
+        name = os.path.join(plan.plot_dir, f"{Path(path).stem or 'video'}.png")
+        if os.path.exists(name):
+            raise UsageError(f"{name} already exists", "add --resume to keep the pictures already drawn and draw "
+                             "the rest, or --overwrite to draw them all again")
 
 
 def segment_columns(levels: tuple[str, ...]) -> list[str]:
