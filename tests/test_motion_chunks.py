@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from vqa2cli.modeling.motion_encoder import Vqa2MotionEncoder, chunk_spans, temporal_receptive_radius
+from vqa2cli.modeling.motion_encoder import (Vqa2MotionEncoder, chunk_input_frames, chunk_spans,
+                                             temporal_receptive_radius)
 from vqa2cli.modeling.pixels import pixel_tensor
 from vqa2cli.pipeline.inputs import MOTION_NORMS
 
@@ -46,6 +47,9 @@ def test_receptive_radius_of_the_r50_fast_pathway_matches_pytorchvideo_create_sl
     assert temporal_receptive_radius(fast) == 18
     assert encoder(8, [3, 4, 6, 3]).halo == 18
     assert encoder(2, [1, 1, 1, 1]).halo == 6
+    # the memory estimate's chunk (modeling/memory.py) uses the same radius
+    assert chunk_input_frames(10_000, [3, 4, 6, 3]) == 128 + 2 * 18 and chunk_input_frames(50, [3, 4, 6, 3]) == 50
+    assert chunk_input_frames(10_000, [1, 1, 1, 1]) == 128 + 2 * 6
 
 
 def test_receptive_radius_refuses_temporal_strides():

@@ -20,6 +20,19 @@ from torch import nn
 from ..errors import ModelRuntimeError
 
 
+STEM_KERNEL_T = 5  # fast-pathway stem conv temporal kernel (pytorchvideo create_slowfast, SlowFast-R50)
+CONV_A_KERNEL_T = 3  # each fast-pathway bottleneck's conv_a temporal kernel
+CHUNK_FRAMES = 128  # motion tokens computed per chunk (Vqa2MotionEncoder); 300 frames → 3 chunks of 100
+
+
+def chunk_input_frames(n_frames: int, stage_depths) -> int:
+    """Frames one chunk of the fast pathway sees at most: ``CHUNK_FRAMES`` + 2 × the receptive radius
+    (``(STEM_KERNEL_T − 1)/2 + Σ depths·(CONV_A_KERNEL_T − 1)/2``), or ``n_frames`` when fewer. For the
+    memory estimate (modeling/memory.py); tests check it against :func:`temporal_receptive_radius`."""
+    radius = (STEM_KERNEL_T - 1) // 2 + sum(stage_depths) * (CONV_A_KERNEL_T - 1) // 2
+    return min(n_frames, CHUNK_FRAMES + 2 * radius)
+
+
 def build_fast_pathway(stem_dim: int = 8, stage_depths: tuple[int, ...] = (3, 4, 6, 3)) -> nn.Sequential:
     """pytorchvideo stem + 4 res stages with the SlowFast-R50 fast-pathway settings (indices 0..4)."""
     import warnings
@@ -32,7 +45,8 @@ def build_fast_pathway(stem_dim: int = 8, stage_depths: tuple[int, ...] = (3, 4,
     blocks: list[nn.Module] = [
         create_res_basic_stem(
             in_channels=3, out_channels=stem_dim,
-            conv_kernel_size=(5, 7, 7), conv_stride=(1, 2, 2), conv_padding=(2, 3, 3),
+            conv_kernel_size=(STEM_KERNEL_T, 7, 7), conv_stride=(1, 2, 2),
+            conv_padding=((STEM_KERNEL_T - 1) // 2, 3, 3),
             pool=nn.MaxPool3d, pool_kernel_size=(1, 3, 3), pool_stride=(1, 2, 2), pool_padding=(0, 1, 1),
             norm=nn.BatchNorm3d, activation=nn.ReLU,
         )
@@ -46,7 +60,8 @@ def build_fast_pathway(stem_dim: int = 8, stage_depths: tuple[int, ...] = (3, 4,
             create_res_stage(
                 depth=depth, dim_in=dim_in, dim_inner=dim_inner, dim_out=dim_out,
                 bottleneck=create_bottleneck_block,
-                conv_a_kernel_size=(3, 1, 1), conv_a_stride=(1, 1, 1), conv_a_padding=(1, 0, 0),
+                conv_a_kernel_size=(CONV_A_KERNEL_T, 1, 1), conv_a_stride=(1, 1, 1),
+                conv_a_padding=((CONV_A_KERNEL_T - 1) // 2, 0, 0),
                 conv_b_kernel_size=(1, 3, 3), conv_b_stride=(1, spatial, spatial), conv_b_padding=(0, 1, 1),
                 conv_b_num_groups=1, conv_b_dilation=(1, 1, 1),
                 norm=nn.BatchNorm3d, activation=nn.ReLU,
@@ -111,7 +126,7 @@ class Vqa2MotionEncoder(nn.Module):
     shape or a uint8 input without ``pixel_norm``, ModelRuntimeError past ``max_frames``.
     """
 
-    chunk_frames = 128  # output frames per chunk: 300 frames → 3 chunks of 100 (+ 2×18 halo)
+    chunk_frames = CHUNK_FRAMES  # output frames per chunk: 300 frames → 3 chunks of 100 (+ 2×18 halo)
 
     def __init__(self, stem_dim: int, stage_depths: list[int], max_frames: int):
         super().__init__()
