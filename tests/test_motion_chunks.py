@@ -79,13 +79,17 @@ def test_chunked_tokens_equal_unchunked(stem, depths, size, n, chunk):
     assert (run(enc, frames, chunk, NORM) - whole).abs().max().item() <= 1e-6  # uint8 → float per chunk
 
 
-@pytest.mark.parametrize("stem, depths", [(2, [1, 1, 1, 1]), (8, [3, 4, 6, 3])], ids=["tiny", "slowfast_r50"])
-def test_a_halo_one_frame_short_changes_the_tokens(stem, depths):
-    """The check above can fail: with halo − 1 the frames next to a chunk border see zero padding."""
+@pytest.mark.parametrize("stem, depths, short_by, moved", [(2, [1, 1, 1, 1], 1, 1e-6), (8, [3, 4, 6, 3], 18, 1e-3)],
+                         ids=["tiny", "slowfast_r50"])
+def test_a_halo_short_of_the_receptive_radius_changes_the_tokens(stem, depths, short_by, moved):
+    """The equality checks above can fail: with a shorter halo the frames next to a chunk border see zero
+    padding. On the tiny model one frame short is already visible (> 1e-6). On R50 with random weights the
+    outermost frame reaches the token only through 17 chained taps (stem + 16 conv_a), which random weights
+    shrink below float precision (one short: 1e-7), so there the check is without any halo."""
     enc = encoder(stem, depths)
     frames = torch.randint(0, 256, (1, 60, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
     whole = run(enc, frames, 60, NORM)
-    assert (run(enc, frames, 20, NORM, halo=enc.halo - 1) - whole).abs().max().item() > 1e-6
+    assert (run(enc, frames, 20, NORM, halo=enc.halo - short_by) - whole).abs().max().item() > moved
 
 
 def test_uint8_frames_need_a_norm_and_the_layout():
