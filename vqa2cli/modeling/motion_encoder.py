@@ -120,10 +120,10 @@ class Vqa2MotionEncoder(nn.Module):
     and "same" zero padding, so output frame t of a chunk is computed from exactly the frames it sees in the
     unchunked pass (the chunk's own zero padding only reaches the halo frames, which are dropped): tokens
     equal the unchunked ones up to float summation order (tests/test_motion_chunks.py: ≤ 1e-6). The peak is
-    then one chunk's activations instead of the window's (a 300-frame window at 384 px: 2.59 → see
-    benchmarks/RESULTS.md "Long videos"). The cost is the halo frames computed twice. In training mode
-    (BatchNorm with batch statistics over all frames) it runs as one chunk. Raises ValueError on a bad
-    shape or a uint8 input without ``pixel_norm``, ModelRuntimeError past ``max_frames``.
+    then one chunk's activations instead of the window's (tiny model, one 300-frame window at 384 px: peak
+    RSS 1.83 → 1.32 GB, benchmarks/RESULTS.md "Long videos"). The cost is the halo frames computed twice.
+    In training mode (BatchNorm with batch statistics over all frames) it runs as one chunk. Raises
+    ValueError on a bad shape or a uint8 input without ``pixel_norm``, ModelRuntimeError past ``max_frames``.
     """
 
     chunk_frames = CHUNK_FRAMES  # output frames per chunk: 300 frames → 3 chunks of 100 (+ 2×18 halo)
