@@ -66,7 +66,9 @@ def test_a_configured_window_shorter_than_one_keyframe_step_is_refused(tmp_path,
     config = tmp_path / "c.toml"
     config.write_text("[video]\nsegment_s = 0.25\n")
     code, _, err = run(["score", str(tmp_path / "x.mp4"), "--config", str(config), "--segments", "auto"], capsys)
-    assert code == 2 and "video.segment_s" in err and "key-frame step" in err, err
+    assert code == 2 and "video.segment_s = 0.25" in err and "key-frame step" in err, err
+    code, _, err = run(["score", str(tmp_path / "x.mp4"), "--config", str(config)], capsys)  # long-clip windows
+    assert code == 2 and "video.segment_s = 0.25" in err, err
 
 
 @pytest.fixture(scope="module")

@@ -222,7 +222,6 @@ def merge_layers(*layers: Mapping[str, Any] | None) -> Settings:
     built = {name: {f.name: f.default_factory for f in dataclasses.fields(Settings)}[name](**vals)
              for name, vals in merged.items()}
     _check_scoring(built["scoring"])
-    _check_window(built["video"])
     return Settings(**built)
 
 
@@ -235,13 +234,6 @@ def _check_range(section: str, key: str, value: Any) -> None:
         if item not in bounds:
             what = "a finite number in" if not math.isfinite(item) else "in"
             raise ConfigError(f"config key '{section}.{key}' must be {what} {bounds}, got {value!r}")
-
-
-def _check_window(video: VideoSection) -> None:
-    """A window shorter than one key-frame step would be silently rounded up to it (video/segments.py)."""
-    if video.segment_s * video.keyframe_fps < 1 - 1e-9:
-        raise ConfigError(f"config key 'video.segment_s' ({video.segment_s:g} s) is shorter than one key-frame step "
-                          f"(1 / video.keyframe_fps = {1 / video.keyframe_fps:g} s)")
 
 
 def _check_scoring(scoring: ScoringSection) -> None:

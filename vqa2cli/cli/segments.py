@@ -90,7 +90,9 @@ def segment_options(settings: Settings, *, segments: str | None, pool: str | Non
     window = window_seconds(segments, settings.video) if segments is not None else None
     implied = any(v is not None for v in (segments_csv, fail_segment_under, plot, plot_dir))
     if window is None and (segments is not None or implied):
-        window = settings.video.segment_s
+        window = window_seconds(None, settings.video)
+    elif settings.video.long_clip_policy == "segments":  # the card's window, used past the limits
+        window_seconds(None, settings.video)
     return settings, SegmentPlan(window, str(segments_csv) if segments_csv else None, fail_segment_under,
                                  str(plot) if plot else None, str(plot_dir) if plot_dir else None, pool)
 

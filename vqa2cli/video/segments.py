@@ -93,22 +93,24 @@ def parse_duration(text: str) -> float | None:
     return seconds
 
 
-def window_seconds(text: str, video) -> float:
-    """``--segments TEXT`` → the window in seconds (``auto``: the card's ``video.segment_s``).
+def window_seconds(text: str | None, video) -> float:
+    """``--segments TEXT`` → the window in seconds (``auto``, or ``None`` for the long-clip policy's windows:
+    the card's ``video.segment_s``).
 
     A window shorter than one key-frame step (``1 / video.keyframe_fps`` s, 1 s at the official 1 fps)
-    cannot hold a key frame of its own: refused (UsageError, exit 2) rather than silently rounded up to one
-    step. Longer windows are rounded to whole key-frame steps (:func:`window_frames`) and the records give
-    each window's real ``start_s``/``end_s``.
+    cannot hold a key frame of its own: refused (UsageError, exit 2, naming the flag or the config key)
+    rather than silently rounded up to one step. Longer windows are rounded to whole key-frame steps
+    (:func:`window_frames`) and the records give each window's real ``start_s``/``end_s``.
     """
-    seconds = parse_duration(text)
+    seconds = parse_duration(text) if text is not None else None
+    where = f"--segments {text}"
     if seconds is None:
-        return video.segment_s
+        seconds, where = video.segment_s, f"video.segment_s = {video.segment_s:g}"
     step_s = 1.0 / video.keyframe_fps
     if seconds < step_s * (1 - 1e-9):
-        raise UsageError(f"--segments {text}: a window of {seconds:g} s is shorter than one key-frame step "
+        raise UsageError(f"{where}: a window of {seconds:g} s is shorter than one key-frame step "
                          f"({step_s:g} s at {video.keyframe_fps:g} key frame/s)",
-                         f"use --segments {step_s:g}s or longer")
+                         f"use a window of {step_s:g}s or longer")
     return seconds
 
 
