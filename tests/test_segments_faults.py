@@ -117,3 +117,10 @@ def test_batch_refuses_a_picture_already_in_the_plot_dir(short, tmp_path, capsys
                        capsys)
     assert code == 2 and f"{old} already exists" in err and "--overwrite" in err, err
     assert old.read_text() == "keep me\n" and not (tmp_path / "s.csv").exists()
+
+
+def test_score_writes_window_outputs_to_a_device_without_overwrite(tiny_model_dir, short, capsys):
+    """Only regular files are protected: /dev/stdout is not "an existing file" to refuse."""
+    code, out, err = run(["score", str(short["clip"]), "-m", str(tiny_model_dir), "--config", str(short["config"]),
+                          "--segments", "1s", "--segments-csv", "/dev/stdout", "-f", "json", "-q"], capsys)
+    assert code == 0 and "already exists" not in err, err
