@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -68,6 +69,7 @@ def child(model_dir: str, clip: str, window_s: float, motion_size: int) -> dict:
             "decode_windows": n_windows, "decode_s": decode_s, "decode_cpu_s": decode_cpu, "wall_s": wall_s,
             "cpu_s": cpu_s, "forward_s": forward_s, "overhead": wall_s / (decode_s + forward_s),
             "s_per_min": wall_s / (record.input["duration_s"] / 60),
+            "cpu_s_per_min": cpu_s / (record.input["duration_s"] / 60), "load_end": os.getloadavg()[0],
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
             "threads": torch.get_num_threads(), "score": record.score}
 

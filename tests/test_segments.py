@@ -124,7 +124,8 @@ def test_parse_duration():
     assert parse_duration("2.5") == 2.5
     assert parse_duration("1m30s") == 90.0
     assert parse_duration("auto") is None
-    for bad in ("", "0s", "ten", "-3s", "10h"):
+    assert parse_duration("10h") == 36000.0  # issue 14 faults: hours are a duration media engineers type
+    for bad in ("", "0s", "ten", "-3s"):
         with pytest.raises(UsageError):
             parse_duration(bad)
 

@@ -89,9 +89,9 @@ def ask(
                          "(decoding is greedy)")
     window_s = None
     if segments is not None:
-        from ..video.segments import parse_duration
+        from ..video.segments import window_seconds
 
-        window_s = parse_duration(segments) or settings.video.segment_s
+        window_s = window_seconds(segments, settings.video)
     raise typer.Exit(int(run_asking(str(file), asked, settings, ref, fmt, offline, console, window_s=window_s)))
 
 

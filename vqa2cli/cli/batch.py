@@ -162,7 +162,8 @@ def _remote(job, urls, server_paths, options, segments, pool, flags, console):
     options = collect_options(**options)
     segment_request(options, segments=segments, pool=pool, implied=any(v is not None for v in flags.values()))
     clients, settings = connect(urls, "score", options)
-    settings, windows = segment_options(settings, segments=options.get("segments"), pool=None, **flags)
+    settings, windows = segment_options(settings, segments=options.get("segments"), pool=options.get("pool"),
+                                        **flags)
     if windows.plot_dir:
         console.info("--server: the plots have no key-frame strip (the frames stay on the server)")
     job.remote = RemoteBatchScorer(clients, options, server_paths)

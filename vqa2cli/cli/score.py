@@ -13,7 +13,7 @@ from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, M
                       PolicyOpt, StrictOpt, QuantOpt, QuantCacheOpt, refuse_with_server, QuietOpt, ScoringPromptOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt,
                       VerboseOpt, check_format, model_label, require_stalling_prompt, scoring_settings,
                       start_console)
-from .segments import FailSegmentOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
+from .segments import FailSegmentOpt, OverwriteOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 
 EXAMPLES = """Examples:
 
@@ -31,7 +31,7 @@ EXAMPLES = """Examples:
 
   vqa2 score clip.mp4 --model ./my-finetune --dtype bf16 --quant 4bit
 
-  vqa2 score episode.mkv --segments 10s --plot episode.png --segments-csv windows.csv
+  vqa2 score episode.mkv --segments 10s --plot episode.png --segments-csv windows.csv --overwrite
 
   vqa2 score film.mp4 --pool p5 --fail-under 0.5 --fail-segment-under 0.3   # gate the worst part too
 
@@ -69,6 +69,7 @@ def score(
     segments_csv: SegmentsCsvOpt = None,
     fail_segment_under: FailSegmentOpt = None,
     plot: PlotOpt = None,
+    overwrite: OverwriteOpt = False,
     strict: StrictOpt = None,
     offline: OfflineOpt = False,
     server: ServerOpt = None,
@@ -97,6 +98,7 @@ def score(
                                   stalling_style=stalling_style if stalling is not None else None)
         flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot": plot}
         implied = any(v is not None for v in flags.values())
+        flags["overwrite"] = overwrite
         segment_request(options, segments=segments, pool=pool, implied=implied)
         files_ = [str(f) for f in files]
         raise typer.Exit(int(run_remote_scoring(files_, urls, options, fmt, fail_under, server_paths, console,
@@ -105,7 +107,8 @@ def score(
                                      max_motion_frames=max_motion_frames, long_clip=long_clip,
                                      strict=strict, quant_cache=quant_cache)
     settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,
-                                        fail_segment_under=fail_segment_under, plot=plot, n_files=len(files))
+                                        fail_segment_under=fail_segment_under, plot=plot, n_files=len(files),
+                                        overwrite=overwrite)
     stall = parse_stalling(stalling, stalling_style)
     if stall is not None:
         require_stalling_prompt(settings, "--stalling", stalling_style)

@@ -16,34 +16,42 @@ from ..jobs.windows import SegmentOutputs, SegmentPlan
 
 SegmentsOpt = Annotated[Optional[str], typer.Option(
     "--segments", metavar="DURATION|auto",
-    help="Score in windows of DURATION (10s, 5, 1m) and pool them; auto = the card's window (video.segment_s, "
-         "10 s). Without it, windows are used only for clips over the model's limits (--long-clip segments).")]
+    help="Score in windows of DURATION (10s, 90, 1.5m, 1m30s, 2h, 00:01:30) and pool them; auto = the card's "
+         "window (video.segment_s, 10 s); at least one key-frame step (1 s). Without it, windows are used only for clips over the model's limits (--long-clip segments).")]
 PoolOpt = Annotated[Optional[str], typer.Option(
     "--pool", metavar="|".join(CHOICES[("scoring", "pool")]),
-    help="What `score` means for a clip scored in windows. [default: weighted_mean, the duration-weighted mean]")]
+    help="What `score` means for a clip scored in windows. [default: weighted_mean, the duration-weighted mean] "
+         "A clip scored in one forward (within the model's limits, no --segments) has no windows to pool: "
+         "stderr says so for each such file.")]
 SegmentsCsvOpt = Annotated[Optional[Path], typer.Option(
     "--segments-csv", metavar="FILE",
     help="Write one tidy CSV row per window (path, index, start_s, end_s, score, level, p_*), flushed per window. "
-         "Implies --segments auto.")]
+         "Implies --segments auto. An existing FILE is refused without --overwrite.")]
 FailSegmentOpt = Annotated[Optional[float], typer.Option(
     "--fail-segment-under", metavar="Y",
     help="Exit 1 when any window scores below Y (0-1); stderr names the file and time range. Implies --segments auto.")]
 PlotOpt = Annotated[Optional[Path], typer.Option(
     "--plot", metavar="FILE.png|FILE.svg",
     help="Draw the score over time (level bands, pooled value, worst window and its key frames). One input "
-         "file only; implies --segments auto.")]
+         "file only; implies --segments auto. An existing FILE is refused without --overwrite.")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace an existing --segments-csv or --plot file (as `vqa2 batch --overwrite`).")]
 PlotDirOpt = Annotated[Optional[Path], typer.Option(
     "--plot-dir", metavar="DIR",
-    help="Draw one score-over-time picture per file into DIR (NAME.png). Implies --segments auto.")]
+    help="Draw one score-over-time picture per file into DIR (NAME.png). Implies --segments auto. A picture "
+         "already there is refused without --resume or --overwrite.")]
 
 PLOT_SUFFIXES = (".png", ".svg")
 
 
 def segment_options(settings: Settings, *, segments: str | None, pool: str | None, segments_csv=None,
                     fail_segment_under: float | None = None, plot=None, plot_dir=None,
-                    n_files: int | None = None) -> tuple[Settings, SegmentPlan]:
-    """Validate the options (UsageError, exit 2) and fold ``--pool`` into the settings (flags win)."""
-    from ..video.segments import parse_duration
+                    n_files: int | None = None, overwrite: bool | None = None) -> tuple[Settings, SegmentPlan]:
+    """Validate the options (UsageError, exit 2) and fold ``--pool`` into the settings (flags win).
+
+    ``overwrite`` (``score``; None for ``batch``, which checks its outputs with its --resume): an existing
+    --segments-csv or --plot file is a UsageError without it, the rule of ``batch``'s outputs."""
+    from ..video.segments import window_seconds
 
     if pool is not None:
         settings = settings.replace(scoring={"pool": pool})
@@ -60,12 +68,18 @@ def segment_options(settings: Settings, *, segments: str | None, pool: str | Non
     for output in (segments_csv, plot):  # exit 5 before the weights load, as every output
         if output is not None:
             check_output_path(str(output))
-    window = parse_duration(segments) if segments is not None else None
+    if overwrite is not None:
+        from ..jobs.resume import refuse_existing
+
+        refuse_existing([str(o) for o in (segments_csv, plot) if o is not None], overwrite=overwrite)
+    window = window_seconds(segments, settings.video) if segments is not None else None
     implied = any(v is not None for v in (segments_csv, fail_segment_under, plot, plot_dir))
     if window is None and (segments is not None or implied):
-        window = settings.video.segment_s
+        window = window_seconds(None, settings.video)
+    elif settings.video.long_clip_policy == "segments":  # the card's window, used past the limits
+        window_seconds(None, settings.video)
     return settings, SegmentPlan(window, str(segments_csv) if segments_csv else None, fail_segment_under,
-                                 str(plot) if plot else None, str(plot_dir) if plot_dir else None)
+                                 str(plot) if plot else None, str(plot_dir) if plot_dir else None, pool)
 
 
 def score_exit_code(console, n_files: int, failed: int, below: int, fail_under: float | None,

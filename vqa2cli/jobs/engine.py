@@ -91,13 +91,14 @@ def run_job(job: JobSpec, settings, ref, console, windows=None) -> JobStats:
 def _run_locked(job: JobSpec, settings, ref, console, dist, windows) -> JobStats:
     from .loop import plan_todo
     from .provenance import record_settings
-    from .windows import check_segments_csv
+    from .windows import check_plot_dir, check_segments_csv
 
     _check_files(job, dist)
     windows = check_segments_csv(windows, resume=job.resume, overwrite=job.overwrite, distributed=dist is not None)
     for spec in job.outputs():
         record_settings(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0)
     paths, ignored = _discover(job, dist, console)
+    check_plot_dir(windows, paths, resume=job.resume, overwrite=job.overwrite)
     stats = JobStats(ignored=ignored if dist is None or dist.rank == 0 else 0)
     todo = plan_todo(paths, _done_indexes(job, dist, console), retry_errors=job.retry_errors, stats=stats,
                      fail_under=job.fail_under)

@@ -63,6 +63,18 @@ def check_existing(outputs: list[OutputSpec], *, resume: bool, overwrite: bool,
                              "or --overwrite to start it again")
 
 
+def refuse_existing(paths: list[str], *, overwrite: bool) -> None:
+    """The same rule for outputs written whole (``score --segments-csv``/``--plot``, which cannot resume):
+    UsageError (exit 2) when one is an existing regular file and ``overwrite`` is not set. Devices, pipes
+    and the like (a FIFO, anything named under ``/dev/``: ``/dev/stdout`` may lead to the shell's redirect
+    target) hold nothing to lose and are written as given."""
+    if overwrite:
+        return
+    for path in paths:
+        if os.path.isfile(path) and not os.path.abspath(path).startswith("/dev/"):
+            raise UsageError(f"{path} already exists", "add --overwrite to replace it")
+
+
 def complete_end(data: bytes, fmt: str) -> int:
     """Bytes of ``data`` that hold whole records: up to the last ``\n`` (JSONL), or the last ``\n`` outside a
     quoted CSV field (an even number of ``"`` before it: ``""`` inside a field counts twice)."""

@@ -25,6 +25,7 @@ class SegmentPlan:
     fail_segment_under: float | None = None
     plot: str | None = None
     plot_dir: str | None = None
+    pool: str | None = None  # --pool as given: a file scored without windows is then noted on stderr
 
 
 def check_segments_csv(plan: SegmentPlan | None, *, resume: bool, overwrite: bool,
@@ -39,6 +40,18 @@ def check_segments_csv(plan: SegmentPlan | None, *, resume: bool, overwrite: boo
     if plan.csv:
         check_existing([OutputSpec(plan.csv, "csv")], resume=resume, overwrite=overwrite)
     return plan
+
+
+def check_plot_dir(plan: SegmentPlan | None, paths: list[str], *, resume: bool, overwrite: bool) -> None:
+    """`batch --plot-dir`: a picture already there for an input (``NAME.png``) is refused without --resume
+    (which redraws only the files still to score) or --overwrite, as every other output (UsageError, exit 2)."""
+    if plan is None or not plan.plot_dir or resume or overwrite:
+        return
+    for path in paths:
+        name = os.path.join(plan.plot_dir, f"{Path(path).stem or 'video'}.png")
+        if os.path.exists(name):
+            raise UsageError(f"{name} already exists", "add --resume to keep the pictures already drawn and draw "
+                             "the rest, or --overwrite to draw them all again")
 
 
 def segment_columns(levels: tuple[str, ...]) -> list[str]:
@@ -111,7 +124,12 @@ class SegmentOutputs:
 
     def after(self, record, thumbnails=()) -> bool:
         """Gate and plot for a finished record; True when a window is below --fail-segment-under."""
-        if getattr(record, "status", "ok") != "ok" or not record.segments:
+        if getattr(record, "status", "ok") != "ok":
+            return False
+        if not record.segments:
+            if self.plan.pool:  # never a silently ignored flag
+                self.console.warning(f"{record.path}: --pool {self.plan.pool} not applied: the clip was scored in "
+                                     "one forward (within the model's limits); add --segments 10s to pool windows")
             return False
         if self.plan.plot or self.plan.plot_dir:
             self._plot(record, thumbnails)

@@ -204,7 +204,10 @@ def activation_bytes(config, keyframes: int, motion_frames: int, tokens: int, dt
     patches = (vision.image_size // vision.patch_size) ** 2
     v_scores = vision.num_attention_heads * patches * patches * (b + 4) if eager else 0
     siglip = keyframes * (patches * (5 * vision.hidden_size + 2 * vision.intermediate_size) * b + v_scores)
-    fast = motion_frames * 4 * config.motion_stem_dim * (motion_size // 4) ** 2 * 3 * b  # res2 maps, 3 alive
+    from .motion_encoder import chunk_input_frames  # the fast pathway runs one temporal chunk at a time
+
+    chunk = chunk_input_frames(motion_frames, config.motion_stage_depths)
+    fast = chunk * 4 * config.motion_stem_dim * (motion_size // 4) ** 2 * 3 * b  # res2 maps, 3 alive
     embeds = tokens * text.hidden_size * b * 3  # inputs_embeds, spliced copy, residual
     return kv_cache + embeds + max(lm_layer, siglip, fast)
 

@@ -80,9 +80,10 @@ class Vqa2Model(LlavaOnevisionModel):
         self.motion_projector = Vqa2MotionProjector(config.motion_dim, config.text_config.hidden_size)
         self.post_init()  # again, now that the motion modules exist (init + bookkeeping cover them too)
 
-    def get_motion_features(self, motion_pixel_values: torch.Tensor) -> torch.Tensor:
-        """Dense frames [B, T, 3, s, s] → projected motion tokens [B, T, hidden_size]."""
-        return self.motion_projector(self.motion_extractor(motion_pixel_values))
+    def get_motion_features(self, motion_pixel_values: torch.Tensor, motion_pixel_norm=None) -> torch.Tensor:
+        """Dense frames [B, T, 3, s, s] (or uint8 [B, T, s, s, 3] with ``motion_pixel_norm = (mean, std)``,
+        converted chunk by chunk) → projected motion tokens [B, T, hidden_size]."""
+        return self.motion_projector(self.motion_extractor(motion_pixel_values, motion_pixel_norm))
 
     def _splice_video(self, input_ids, inputs_embeds, pixel_values_videos):
         """Key-frame features into their placeholders; returns (embeds, {VIDEO_FIELD: features as upstream})."""
@@ -92,10 +93,11 @@ class Vqa2Model(LlavaOnevisionModel):
         field = {VIDEO_FIELD: out if VIDEO_FIELD == "video_outputs" else video}
         return inputs_embeds.masked_scatter(mask, video), field
 
-    def _splice_motion(self, input_ids, inputs_embeds, motion_pixel_values):
+    def _splice_motion(self, input_ids, inputs_embeds, motion_pixel_values, motion_pixel_norm=None):
         if input_ids is None:
             raise ValueError("motion_pixel_values need input_ids to find the motion placeholder positions")
-        motion = self.get_motion_features(motion_pixel_values).to(inputs_embeds.device, inputs_embeds.dtype)
+        motion = self.get_motion_features(motion_pixel_values, motion_pixel_norm)
+        motion = motion.to(inputs_embeds.device, inputs_embeds.dtype)
         n_frames = motion.shape[1]
         mask = input_ids == self.config.motion_token_id
         rows = []
@@ -119,6 +121,7 @@ class Vqa2Model(LlavaOnevisionModel):
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
+        motion_pixel_norm: tuple | None = None,
         **kwargs,  # the KV cache among them (see the module docstring)
     ) -> Vqa2ModelOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
@@ -132,7 +135,8 @@ class Vqa2Model(LlavaOnevisionModel):
         if pixel_values_videos is not None:
             inputs_embeds, video = self._splice_video(input_ids, inputs_embeds, pixel_values_videos)
         if motion_pixel_values is not None:
-            inputs_embeds, motion = self._splice_motion(input_ids, inputs_embeds, motion_pixel_values)
+            inputs_embeds, motion = self._splice_motion(input_ids, inputs_embeds, motion_pixel_values,
+                                                        motion_pixel_norm)
         outputs = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
@@ -164,8 +168,8 @@ class Vqa2ForConditionalGeneration(LlavaOnevisionForConditionalGeneration):
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
 
-    def get_motion_features(self, motion_pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.model.get_motion_features(motion_pixel_values)
+    def get_motion_features(self, motion_pixel_values: torch.Tensor, motion_pixel_norm=None) -> torch.Tensor:
+        return self.model.get_motion_features(motion_pixel_values, motion_pixel_norm)
 
     @can_return_tuple
     def forward(
@@ -179,12 +183,14 @@ class Vqa2ForConditionalGeneration(LlavaOnevisionForConditionalGeneration):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        motion_pixel_norm: tuple | None = None,
         **kwargs,  # the KV cache among them
     ) -> Vqa2CausalLMOutputWithPast:
         outputs = self.model(
             input_ids=input_ids,
             pixel_values_videos=pixel_values_videos,
             motion_pixel_values=motion_pixel_values,
+            motion_pixel_norm=motion_pixel_norm,
             attention_mask=attention_mask,
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
@@ -210,4 +216,5 @@ class Vqa2ForConditionalGeneration(LlavaOnevisionForConditionalGeneration):
         model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
         if not is_first_iteration and kwargs.get("use_cache", True):
             model_inputs.pop("motion_pixel_values", None)
+            model_inputs.pop("motion_pixel_norm", None)
         return model_inputs

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import UsageError
+from ..modeling.pixels import pixel_tensor  # noqa: F401  (re-exported: callers import it from here)
 from .prompts import IMAGE, SYSTEM, Prompt, Stalling, build_prompt, chat
 
 IGNORE_INDEX = -100
@@ -39,40 +40,10 @@ class ModelInputs:
             "attention_mask": torch.ones(1, len(self.input_ids), dtype=torch.long, device=device),
             "pixel_values_videos": pixel_tensor(self.keyframes, KEYFRAME_NORM, dtype, device),
         }
-        if self.motion is not None:
-            kwargs["motion_pixel_values"] = pixel_tensor(self.motion, MOTION_NORMS[motion_norm], dtype, device)
+        if self.motion is not None:  # uint8 [1, T, s, s, 3]: the motion encoder converts it chunk by chunk
+            kwargs["motion_pixel_values"] = torch.as_tensor(self.motion).unsqueeze(0).to(device)
+            kwargs["motion_pixel_norm"] = MOTION_NORMS[motion_norm]
         return kwargs
-
-
-def pixel_tensor(frames, norm, dtype, device, chunk: int = 32):
-    """uint8 [N,H,W,3] → normalised [1,N,3,H,W] in ``dtype`` on ``device``.
-
-    The official processor computes ``x / 255`` in fp32, then ``(x - mean) / std``. Here that is one fused
-    multiply-add per element, ``x * (1 / (255 std)) + (-mean / std)`` (``torch.addcmul``), done in place:
-    the uint8 → fp32 copy (with the NHWC → NCHW permute) writes straight into the output when ``dtype``
-    is fp32, else into one fp32 chunk buffer that is then cast. Within 1e-6 of the official fp32 values
-    (exhaustively tested over all 256 levels: tests/test_inputs_pixels.py); a chunk of ``chunk`` frames
-    at a time, so a 2000-frame clip never exists as one fp32 tensor besides the output.
-    """
-    import torch
-
-    n, h, w, _ = frames.shape
-    out = torch.empty((n, 3, h, w), dtype=dtype, device=device)
-    mean = torch.tensor(norm[0], dtype=torch.float64)
-    std = torch.tensor(norm[1], dtype=torch.float64)
-    scale = (1.0 / (255.0 * std)).to(torch.float32).view(1, 3, 1, 1).to(device)
-    shift = (-mean / std).to(torch.float32).view(1, 3, 1, 1).to(device)
-    for start in range(0, n, chunk):
-        part = frames[start:start + chunk].to(device).permute(0, 3, 1, 2)
-        if dtype == torch.float32:
-            dst = out[start:start + chunk]
-            dst.copy_(part)
-            torch.addcmul(shift, dst, scale, out=dst)
-        else:
-            buf = part.to(torch.float32)
-            torch.addcmul(shift, buf, scale, out=buf)
-            out[start:start + chunk].copy_(buf)
-    return out.unsqueeze(0)
 
 
 def placeholder_blocks(config, n_keyframes: int, n_motion: int, n_markers: int, motion_layout: str) -> list[list[int]]:

@@ -2,8 +2,9 @@
 
 Stages (keys of a record's ``timing``, all wall seconds):
 
-* ``pixels_s``: uint8 frames → normalised float tensors on the model's device (``inputs.pixel_tensor``),
-  measured by the caller around that call;
+* ``pixels_s``: uint8 key frames → normalised float tensors on the model's device (``pixel_tensor``),
+  measured by the caller around that call (the motion frames go to the model as uint8 and are converted
+  inside the motion encoder, chunk by chunk: that time is in ``motion_s``);
 * ``vision_s``: SigLIP (``vision_tower``) + the projector (``multi_modal_projector``) on the key frames;
 * ``motion_s``: the SlowFast fast pathway (``motion_extractor``) + ``motion_projector`` on the dense frames;
 * ``prefill_s``: language-model calls over more than one token (the prompt, or the rest of it after a

@@ -152,12 +152,12 @@ def _score_windows(settings, options: dict[str, Any]) -> Resolved:
 
 def _ask_window(settings, segments: Any) -> float | None:
     """``ask --segments``: the window in seconds (``auto``: the card's ``video.segment_s``), as cli/ask.py."""
-    from ..video.segments import parse_duration
+    from ..video.segments import window_seconds
 
     segments = _duration(segments)
     if segments is None:
         return None
-    return parse_duration(segments) or settings.video.segment_s
+    return window_seconds(segments, settings.video)
 
 
 def _duration(value: Any) -> str | None:

@@ -170,7 +170,7 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
 
     interrupts.expect(len(paths), "the results printed so far are complete")
     clients, settings = connect(urls[:1], "score", options)  # score/ask use the first server
-    settings, plan = segment_options(settings, segments=options.get("segments"), pool=None,
+    settings, plan = segment_options(settings, segments=options.get("segments"), pool=options.get("pool"),
                                      n_files=len(paths), **(window_flags or {}))
     if plan.plot:
         console.info("--server: the plot has no key-frame strip (the frames stay on the server)")

@@ -59,20 +59,58 @@ class Window:
         return self.end_s - self.start_s
 
 
-def parse_duration(text: str) -> float | None:
-    """``"10s"``, ``"10"``, ``"2.5s"``, ``"1m"``, ``"1m30s"`` → seconds; ``"auto"`` → ``None``.
+DURATION_FORMS = ("seconds (90, 2.5), units s/ms/m/h alone or combined (10s, 1500ms, 1.5m, 2h, 1m30s, 1h2m3s), "
+                  "ffmpeg's [HH:]MM:SS[.ms] (01:30, 00:01:30.5) or auto")
+_NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"
+_UNITS = re.compile(rf"(?:{_NUMBER}h)?(?:{_NUMBER}m(?!s))?(?:{_NUMBER}s)?(?:{_NUMBER}ms)?")
+_CLOCK = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)")  # ffmpeg's time duration syntax
 
-    Raises :class:`UsageError` for anything else or a non-positive duration.
+
+def parse_duration(text: str) -> float | None:
+    """A window duration as media engineers type it → seconds; ``"auto"`` → ``None``.
+
+    Accepted (case and spaces ignored): plain seconds ``90``, ``2.5``; units ``h``, ``m``, ``s``, ``ms``
+    alone or combined in that order (``10s``, ``1.5m``, ``2h``, ``1m30s``, ``1h2m3.5s``, ``1500ms``); and
+    ffmpeg's time-duration syntax ``[HH:]MM:SS[.m...]`` (``01:30``, ``00:01:30.500``; MM and SS under 60,
+    as ``av_parse_time``). Raises :class:`UsageError` (exit 2, one line naming these forms) for anything
+    else and for zero or negative durations.
     """
-    value = text.strip().lower()
+    value = "".join(str(text).split()).lower()
     if value == "auto":
         return None
-    match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", value)
-    if not value or not match or not any(match.groups()):
-        raise UsageError(f"cannot read window duration '{text}'", "use e.g. 10s, 5, 2.5s, 1m30s or auto")
-    seconds = float(match.group(1) or 0) * 60 + float(match.group(2) or 0)
+    seconds = None
+    if re.fullmatch(_NUMBER, value):
+        seconds = float(value)
+    elif (clock := _CLOCK.fullmatch(value)) and int(clock.group(2)) < 60 and float(clock.group(3)) < 60:
+        seconds = int(clock.group(1) or 0) * 3600 + int(clock.group(2)) * 60 + float(clock.group(3))
+    elif value and (units := _UNITS.fullmatch(value)) and any(units.groups()):
+        h, m, s, ms = (float(g or 0) for g in units.groups())
+        seconds = h * 3600 + m * 60 + s + ms / 1000
+    if seconds is None:
+        raise UsageError(f"cannot read --segments window duration '{text}'", f"use {DURATION_FORMS}")
     if not (math.isfinite(seconds) and seconds > 0):
-        raise UsageError(f"window duration must be positive, got '{text}'", "use e.g. --segments 10s")
+        raise UsageError(f"--segments duration must be positive, got '{text}'", "use e.g. --segments 10s")
+    return seconds
+
+
+def window_seconds(text: str | None, video) -> float:
+    """``--segments TEXT`` → the window in seconds (``auto``, or ``None`` for the long-clip policy's windows:
+    the card's ``video.segment_s``).
+
+    A window shorter than one key-frame step (``1 / video.keyframe_fps`` s, 1 s at the official 1 fps)
+    cannot hold a key frame of its own: refused (UsageError, exit 2, naming the flag or the config key)
+    rather than silently rounded up to one step. Longer windows are rounded to whole key-frame steps
+    (:func:`window_frames`) and the records give each window's real ``start_s``/``end_s``.
+    """
+    seconds = parse_duration(text) if text is not None else None
+    where = f"--segments {text}"
+    if seconds is None:
+        seconds, where = video.segment_s, f"video.segment_s = {video.segment_s:g}"
+    step_s = 1.0 / video.keyframe_fps
+    if seconds < step_s * (1 - 1e-9):
+        raise UsageError(f"{where}: a window of {seconds:g} s is shorter than one key-frame step "
+                         f"({step_s:g} s at {video.keyframe_fps:g} key frame/s)",
+                         f"use a window of {step_s:g}s or longer")
     return seconds
 
 
