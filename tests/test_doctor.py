@@ -81,3 +81,12 @@ def test_table_verdict_follows_the_available_memory(report):
     assert table.returncode == 0, table.stderr
     assert "ugc-scorer: does not fit (none " in table.stdout and "bitsandbytes on cpu: works" in table.stdout
     assert "streaming-scorer: not cached" in table.stdout and table.stdout.startswith("versions: vqa2 ")
+
+
+def test_fake_available_memory_shows_in_the_system_line_too(report):
+    """README: with VQA2_FAKE_AVAILABLE_MEMORY_GB the whole report (not only the verdicts) uses that figure."""
+    _data, hf_home = report
+    run = doctor(hf_home, "--format", "json", VQA2_FAKE_AVAILABLE_MEMORY_GB="1.25")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["system"]["ram_available_gb"] == 1.25
+

@@ -60,10 +60,13 @@ def versions() -> dict[str, Any]:
 
 
 def system() -> dict[str, Any]:
-    from ..modeling.memory import GB, system_ram
+    import torch
+
+    from ..modeling.memory import GB, available_memory, system_ram
     from ..modeling.precision import cpu_has_bf16
 
-    avail, total = system_ram()
+    _real, total = system_ram()
+    avail = available_memory(torch.device("cpu"))[0]  # VQA2_FAKE_AVAILABLE_MEMORY_GB here too, as in the verdicts
     return {"os": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
             "cpu_bf16": cpu_has_bf16(), "ram_total_gb": _gb(total, GB), "ram_available_gb": _gb(avail, GB)}
 
