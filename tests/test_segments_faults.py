@@ -124,3 +124,17 @@ def test_score_writes_window_outputs_to_a_device_without_overwrite(tiny_model_di
     code, out, err = run(["score", str(short["clip"]), "-m", str(tiny_model_dir), "--config", str(short["config"]),
                           "--segments", "1s", "--segments-csv", "/dev/stdout", "-f", "json", "-q"], capsys)
     assert code == 0 and "already exists" not in err, err
+
+
+def test_a_window_rounded_to_whole_keyframe_steps_is_said(tiny_model_dir, short, capsys):
+    """3 s at 8 fps: --segments 1.5s gives windows of 2 key-frame steps (2 s); the record and stderr say so."""
+    import json
+
+    args = ["score", str(short["clip"]), "-m", str(tiny_model_dir), "--config", str(short["config"]), "-f", "json"]
+    code, out, err = run(args + ["--segments", "1.5s"], capsys)
+    assert code == 0, err
+    record = json.loads(out)[0]
+    note = "windows of 2 s (16 frames: whole key-frame steps of 8 frames at 8 fps, 1 key frame/s), not the 1.5 s asked"
+    assert note in record["warnings"] and note in record["sampling"]["notes"] and note in err
+    code, out, err = run(args + ["--segments", "1s"], capsys)
+    assert code == 0 and "not the 1 s asked" not in err and not any("asked" in w for w in json.loads(out)[0]["warnings"])

@@ -137,6 +137,9 @@ class SegmentingScorer(Scorer):
             "resize": settings.video.resize,
         }
         warnings = list(dict.fromkeys([*prep.stream.warnings, *notes]))
+        if (rounded := _rounded_window(info, prep.window_s, windows, settings.video.keyframe_fps)):
+            sampling["notes"].append(rounded)
+            warnings.append(rounded)
         if prep.reason == "over-limits":
             warnings.insert(0, f"over the model's limits for one forward ({info.n_frames} frames): scored in "
                                f"{len(entries)} windows of {prep.window_s:g} s (long_clip_policy segments)")
@@ -186,3 +189,19 @@ def ask_windows(asker, path: str | Path, window_s: float, *, question: str | Non
 def segment_tag(window) -> dict[str, Any]:
     """The ``segment`` field of an answer record: which window, which time range (seconds)."""
     return {"index": window.index, "start_s": window.start_s, "end_s": window.end_s}
+
+
+def _rounded_window(info, window_s: float, windows, keyframe_fps: float) -> str | None:
+    """The note when whole key-frame steps made the windows differ from the length asked by more than half a
+    frame (``--segments 1.5s`` at 25 fps: 2 s windows of 50 frames), else None. Constant frame rate only: a
+    VFR clip is cut by presentation time at multiples of the length asked (video/segments.py)."""
+    if info.vfr or len(windows) < 2 or not info.avg_fps or info.avg_fps <= 0:
+        return None
+    frames = windows[0].n_frames
+    actual = frames / info.avg_fps
+    if abs(actual - window_s) <= 0.5 / info.avg_fps:
+        return None
+    step = windows[0].plan.keyframe_step
+    return (f"windows of {actual:.3g} s ({frames} frames: whole key-frame steps of {step} frames at "
+            f"{info.avg_fps:g} fps, {keyframe_fps:g} key frame/s), not the {window_s:g} s asked")
+
