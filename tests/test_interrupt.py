@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e  # other processes, each loading the tiny model
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"^interrupted: (\d+) of (\d+) files done; (.+)$")
+TERM_LINE = re.compile(r"^terminated \(SIGTERM\): (\d+) of (\d+) files done; (.+)$")
 FILES = 10
 
 
@@ -40,22 +41,23 @@ def start(args: list) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
-def interrupt_when(proc: subprocess.Popen, ready, timeout: float = 180.0) -> tuple[str, str]:
-    """SIGINT as soon as ``ready()`` is true; (stdout, stderr) of the process, which must exit 130."""
+def interrupt_when(proc: subprocess.Popen, ready, timeout: float = 180.0, sig=signal.SIGINT,
+                   code: int = 130) -> tuple[str, str]:
+    """``sig`` as soon as ``ready()`` is true; (stdout, stderr) of the process, which must exit ``code``."""
     deadline = time.monotonic() + timeout
     while not ready() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert proc.poll() is None, "the command ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     return out, err
 
 
-def the_line(err: str) -> tuple[int, int, str]:
-    lines = [ln for ln in err.splitlines() if "interrupted" in ln.lower()]
+def the_line(err: str, word: str = "interrupted") -> tuple[int, int, str]:
+    lines = [ln for ln in err.splitlines() if word in ln.lower()]
     assert len(lines) == 1 and "Traceback" not in err, err
-    match = LINE.match(lines[0])
+    match = (LINE if word == "interrupted" else TERM_LINE).match(lines[0])
     assert match, lines[0]
     return int(match.group(1)), int(match.group(2)), match.group(3)
 
@@ -103,6 +105,23 @@ def test_batch(clips, tiny_model_dir, tmp_path):
     rows = list(csv.DictReader(out_csv.open()))
     assert total == FILES and done == len(rows) >= 1 and "--resume" in kept and str(out_csv) in kept
     assert f"batch: {done} ok, 0 failed" in err  # the summary line, counting the same rows
+
+
+def test_batch_sigterm_is_handled_as_ctrl_c_with_exit_143(clips, tiny_model_dir, tmp_path):
+    """kill / Slurm / Kubernetes: the current row is finished, one line says so, exit 143, --resume goes on."""
+    out_csv = tmp_path / "rows.csv"
+    args = ["batch", clips[0].parent, "--csv", out_csv, "-m", tiny_model_dir, "--workers", "1"]
+    proc = start(args)
+    _, err = interrupt_when(proc, lambda: out_csv.exists() and out_csv.read_text().count("\n") >= 2,
+                            sig=signal.SIGTERM, code=143)
+    done, total, kept = the_line(err, "terminated")
+    rows = list(csv.DictReader(out_csv.open()))
+    assert total == FILES and done == len(rows) >= 1 and "--resume" in kept
+    resumed = start(args + ["--resume"])
+    _, resumed_err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, resumed_err
+    paths = [r["path"] for r in csv.DictReader(out_csv.open())]
+    assert len(paths) == len(set(paths)) == FILES  # the lock left no trouble, each file exactly once
 
 
 def test_eval(clips, tiny_model_dir, tmp_path):

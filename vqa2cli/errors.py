@@ -20,7 +20,8 @@ class ExitCode(enum.IntEnum):
     INPUT = 3  # some inputs were unreadable (partial results are still written)
     RUNTIME = 4  # the model could not be fetched, loaded or run (Hub offline, bad checkpoint, OOM)
     OUTPUT = 5  # an output could not be written (disk full, read-only folder, closed stdout/pipe); rows kept
-    INTERRUPTED = 130  # Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    TERMINATED = 143  # SIGTERM (kill, Slurm, Kubernetes): 128 + 15, as a shell reports it
 
 
 class Vqa2Error(Exception):

@@ -16,7 +16,8 @@ HELP = """Score and question the perceptual quality of videos with the VQA² mod
 
 Results go to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 --fail-under gate failed,
 2 usage error, 3 some inputs unreadable, 4 model could not be fetched/loaded/run, 5 an output could not be
-written (disk full, read-only folder, stdout closed), 130 Ctrl-C. Set VQA2_DEBUG=1 to see tracebacks."""
+written (disk full, read-only folder, stdout closed), 130 Ctrl-C, 143 SIGTERM. Set VQA2_DEBUG=1 to see
+tracebacks."""
 
 EXAMPLES = """Examples:
 
@@ -181,4 +182,4 @@ def _interrupted() -> None:
 
     sys.stderr.write(interrupt.line() + "\n")
     sys.stderr.flush()
-    sys.exit(int(ExitCode.INTERRUPTED))
+    sys.exit(int(ExitCode.TERMINATED if interrupt.stopped_by_sigterm() else ExitCode.INTERRUPTED))

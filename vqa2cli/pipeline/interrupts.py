@@ -8,6 +8,10 @@ cleanly on it, like ``batch``, still do); afterwards the root command prints :fu
 A SIGINT that was ignored when the process started (``nohup``, background jobs) stays ignored. ``serve``
 installs its own handler while it runs (drain, exit 0).
 
+SIGTERM (``kill``, Slurm's time limit, Kubernetes stopping a pod) is handled the same way when its handler is
+the default: the current file's row is finished (:func:`deferred`), the line says ``terminated (SIGTERM): ...``
+and the exit code is 143 (128 + 15, what a shell reports for a process killed by SIGTERM).
+
 Commands say how many files they will do (:func:`expect`, with what an interrupted run keeps) and count
 each one done (:func:`advance`). A result written and its count are one step: inside :func:`deferred` a
 SIGINT waits until the block ends, so N is exactly the results printed or rows written.
@@ -32,6 +36,7 @@ class Tally:
     interrupted: bool = False
     holding: int = 0  # nesting depth of deferred() blocks
     pending: bool = False  # a SIGINT arrived inside one
+    signum: int = signal.SIGINT  # the signal that stopped the command (SIGINT or SIGTERM)
 
 
 _tally = Tally()
@@ -57,16 +62,22 @@ def was_interrupted() -> bool:
     return _tally.interrupted
 
 
+def stopped_by_sigterm() -> bool:
+    """Whether the stop came from SIGTERM (exit 143) rather than Ctrl-C (exit 130)."""
+    return _tally.signum == signal.SIGTERM
+
+
 def line() -> str:
-    """``interrupted: N of M files done; kept`` (``interrupted`` alone for commands without files)."""
-    text = "interrupted"
+    """``interrupted: N of M files done; kept`` (``interrupted`` alone for commands without files;
+    ``terminated (SIGTERM)`` instead of ``interrupted`` after a SIGTERM)."""
+    text = "terminated (SIGTERM)" if stopped_by_sigterm() else "interrupted"
     if _tally.total is not None:
         text += f": {_tally.done} of {_tally.total} files done"
     return text + (f"; {_tally.kept}" if _tally.kept else "")
 
 
 def _on_sigint(signum, frame) -> None:
-    _tally.interrupted = True
+    _tally.interrupted, _tally.signum = True, signum
     if _tally.holding:
         _tally.pending = True  # raised when the deferred() block ends
         return
@@ -94,11 +105,12 @@ def catching() -> Iterator[None]:
     handler comes back afterwards)."""
     global _tally
     _tally = Tally()
-    install = (threading.current_thread() is threading.main_thread()
-               and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-    previous = signal.signal(signal.SIGINT, _on_sigint) if install else None
+    main = threading.current_thread() is threading.main_thread()
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    installed = {sig: signal.signal(sig, _on_sigint) for sig, default in defaults.items()
+                 if main and signal.getsignal(sig) is default}
     try:
         yield
     finally:
-        if install:
-            signal.signal(signal.SIGINT, previous)
+        for sig, previous in installed.items():
+            signal.signal(sig, previous)
