@@ -5,6 +5,7 @@ file, a disk that is full while writing."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,19 @@ def test_segments_csv_on_a_full_disk_is_exit_5(tiny_model_dir, make_clip, tmp_pa
 def test_batch_output_in_a_missing_folder_is_exit_5(tmp_path, capsys):
     code, _, err = run(["batch", str(tmp_path), "--csv", str(tmp_path / "no" / "s.csv")], capsys)
     assert code == 5 and "does not exist" in err and not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("flag", ["--csv", "--jsonl"])
+def test_batch_refuses_row_files_that_are_not_regular_files(kind, flag, tmp_path, capsys):
+    """A device or FIFO cannot be appended, fsync'd and read back by --resume: one line, exit 2, before any
+    work (no model resolved, no settings record written beside it), with or without --overwrite/--resume."""
+    target = tmp_path / "pipe" if kind == "fifo" else Path("/dev/null")
+    if kind == "fifo":
+        os.mkfifo(target)
+    for extra in ([], ["--overwrite"], ["--resume"]):
+        code, _, err = run(["batch", str(tmp_path), flag, str(target), "-m", str(tmp_path / "no-such-model"),
+                            *extra], capsys)
+        assert code == 2, err
+        assert f"{flag} {target}:" in err and "not a regular file" in err and "vqa2 score --format" in err
+        assert not Path(str(target) + ".vqa2.json").exists() and "no-such-model" not in err

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import UsageError
 from .distributed import detect_distributed, finish_distributed, part_targets
 from .loop import JobStats
-from .rowfiles import check_output_path
+from .rowfiles import check_row_file
 
 RESUME_HINT = "finished rows are saved; run the same command with --resume to continue"
 
@@ -54,8 +54,9 @@ class JobSpec:
             if path == "-":  # stdout is not a batch output: rows are appended, locked and resumed in files
                 raise UsageError(f"{flag} - is not supported: batch outputs are files",
                                  "give a file path; for results on stdout use `vqa2 score --format csv|jsonl`")
-        for path in filter(None, (self.csv, self.jsonl)):
-            check_output_path(path)  # exit 5 before any work, as for any output that cannot be written
+        for flag, path in (("--csv", self.csv), ("--jsonl", self.jsonl)):
+            if path:  # exit 5 (cannot be created) or 2 (a device/FIFO) before any work
+                check_row_file(path, flag)
         if not self.inputs and not self.from_files:
             raise UsageError("no inputs given", "name folders, globs, files or @LIST after `vqa2 batch`")
         if self.retry_errors and not self.resume:

@@ -100,6 +100,33 @@ def check_output_path(path: str) -> None:
                           "create the folder first, or give a path in an existing folder")
 
 
+def check_row_file(path: str, flag: str) -> None:
+    """A job's row file (batch ``--csv``/``--jsonl``): :func:`check_output_path`, and when ``path`` exists it
+    must be a regular file: rows are appended, fsync'd, locked and read back by ``--resume``, which a device
+    (``/dev/stdout``), FIFO or socket cannot do. Raises UsageError (exit 2) naming the flag, the path and its
+    kind, before any weight loads."""
+    import stat
+
+    from ..errors import UsageError
+
+    check_output_path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        from ..errors import OutputError
+
+        raise OutputError(str(path), exc) from None
+    if not stat.S_ISREG(mode):
+        kind = ("a character device" if stat.S_ISCHR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a block device" if stat.S_ISBLK(mode)
+                else "not a regular file")
+        raise UsageError(f"{flag} {path}: {kind}, not a regular file (batch rows are appended, fsync'd and "
+                         "read back by --resume)",
+                         "give a file path; for results on stdout or a pipe use `vqa2 score --format csv|jsonl`")
+
+
 @contextlib.contextmanager
 def writing(output):
     """OS errors while writing ``output`` (disk full, folder gone) as an OutputError naming it (exit 5)."""
