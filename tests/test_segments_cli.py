@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import signal
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from clips import make_lossless_frames
 from test_batch import _interrupt_after_rows, run
+from vqa2cli.jobs.windows import plot_name
 from vqa2cli.pipeline.pooling import STATISTICS
 
 SEGMENT_KEYS = {"index", "start_s", "end_s", "start_frame", "end_frame", "score", "official_score", "level",
@@ -115,7 +117,8 @@ def test_segmented_batch_sigkill_then_resume_one_row_per_window(tiny_model_dir, 
     assert sorted(keys) == sorted((str(folder / f"c{i}.mkv"), str(w)) for i in range(2) for w in range(3))
     assert rows[: len(before)] == before
     assert len(_read(out_csv)) == 2
-    assert sorted(p.name for p in plots.iterdir()) == ["c0.png", "c1.png"]
+    assert sorted(p.name for p in plots.iterdir()) == sorted(
+        os.path.basename(plot_name(str(plots), str(folder / f"c{i}.mkv"))) for i in range(2))
 
 
 def test_ask_per_window_with_time_ranges(tiny_model_dir, files, capsys):

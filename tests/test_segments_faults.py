@@ -5,12 +5,15 @@ without --overwrite (the rule of batch's outputs)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from clips import make_lossless_frames
 from test_batch import run
 from vqa2cli.config import VideoSection
 from vqa2cli.errors import UsageError
+from vqa2cli.jobs.windows import plot_name
 from vqa2cli.video.segments import parse_duration, window_seconds
 
 
@@ -111,7 +114,7 @@ def test_score_overwrite_replaces_the_window_outputs(tiny_model_dir, short, tmp_
 def test_batch_refuses_a_picture_already_in_the_plot_dir(short, tmp_path, capsys):
     plots = tmp_path / "plots"
     plots.mkdir()
-    old = plots / f"{short['clip'].stem}.png"
+    old = Path(plot_name(str(plots), str(short["clip"])))
     old.write_text("keep me\n")
     code, _, err = run(["batch", str(short["clip"]), "--csv", str(tmp_path / "s.csv"), "--plot-dir", str(plots)],
                        capsys)

@@ -38,8 +38,9 @@ OverwriteOpt = Annotated[bool, typer.Option(
     "--overwrite", help="Replace an existing --segments-csv or --plot file (as `vqa2 batch --overwrite`).")]
 PlotDirOpt = Annotated[Optional[Path], typer.Option(
     "--plot-dir", metavar="DIR",
-    help="Draw one score-over-time picture per file into DIR (NAME.png). Implies --segments auto. A picture "
-         "already there is refused without --resume or --overwrite.")]
+    help="Draw one score-over-time picture per file into DIR: NAME-<8 hex of the SHA-1 of its absolute path>.png, "
+         "the same name in every run, shard and resume. Implies --segments auto. A picture already there is "
+         "refused without --resume or --overwrite.")]
 
 PLOT_SUFFIXES = (".png", ".svg")
 

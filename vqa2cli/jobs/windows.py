@@ -42,13 +42,34 @@ def check_segments_csv(plan: SegmentPlan | None, *, resume: bool, overwrite: boo
     return plan
 
 
+# Longest picture stem in bytes: NAME_MAX (255) less "-<8 hex>.png" (13), with room to spare.
+PLOT_STEM_BYTES = 200
+
+
+def plot_name(plot_dir: str, path: str) -> str:
+    """The picture of input ``path`` in ``--plot-dir``: ``DIR/NAME-<h>.png``, NAME the file's stem (its first
+    200 bytes, whole characters) and ``<h>`` the first 8 hex digits of the SHA-1 of its absolute path
+    (surrogate-escaped bytes kept, so a non-UTF-8 name hashes its own bytes).
+
+    A pure function of the input's own path, never of the run: the same file gets the same name in every
+    run, shard, resume and working folder, and files with the same stem in different folders get different
+    names (collision chance 2**-32 per pair). The path relative to the input folder, flattened, was not
+    chosen: it depends on which folder or glob names the file, and ``a_b/c`` and ``a/b_c`` flatten alike."""
+    stem = Path(path).stem or "video"
+    while len(os.fsencode(stem)) > PLOT_STEM_BYTES:
+        stem = stem[:-1]
+    digest = hashlib.sha1(os.path.abspath(path).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return os.path.join(plot_dir, f"{stem}-{digest}.png")
+
+
 def check_plot_dir(plan: SegmentPlan | None, paths: list[str], *, resume: bool, overwrite: bool) -> None:
-    """`batch --plot-dir`: a picture already there for an input (``NAME.png``) is refused without --resume
-    (which redraws only the files still to score) or --overwrite, as every other output (UsageError, exit 2)."""
+    """`batch --plot-dir`: a picture already there for an input (:func:`plot_name`) is refused without
+    --resume (which redraws only the files still to score) or --overwrite, as every other output
+    (UsageError, exit 2)."""
     if plan is None or not plan.plot_dir or resume or overwrite:
         return
     for path in paths:
-        name = os.path.join(plan.plot_dir, f"{Path(path).stem or 'video'}.png")
+        name = plot_name(plan.plot_dir, path)
         if os.path.exists(name):
             raise UsageError(f"{name} already exists", "add --resume to keep the pictures already drawn and draw "
                              "the rest, or --overwrite to draw them all again")
@@ -71,7 +92,6 @@ class SegmentOutputs:
         self.columns = segment_columns(settings.scoring.levels)
         self.done: set[tuple[str, int, int, float]] = set()
         self.failed_files = 0
-        self.plots_done: set[str] = set()
         self.stream = self.writer = None
         if plan.csv:
             self._open(plan.csv, append)
@@ -151,20 +171,11 @@ class SegmentOutputs:
     def _plot(self, record, thumbnails) -> None:
         from ..output.plot import plot_timeline
 
-        target = self.plan.plot or self._plot_name(record.path)
+        target = self.plan.plot or plot_name(self.plan.plot_dir, record.path)
         with writing(target):
             plot_timeline(record, target, thumbnails=thumbnails, levels=self.settings.scoring.levels,
                           weights=self.settings.scoring.weights)
         self.console.info(f"{record.path}: timeline written to {target}")
-
-    def _plot_name(self, path: str) -> str:
-        stem = Path(path).stem or "video"
-        name = os.path.join(self.plan.plot_dir, f"{stem}.png")
-        if name in self.plots_done:
-            digest = hashlib.sha1(os.path.abspath(path).encode("utf-8", "surrogateescape")).hexdigest()[:8]
-            name = os.path.join(self.plan.plot_dir, f"{stem}-{digest}.png")
-        self.plots_done.add(name)
-        return name
 
     def close(self) -> None:
         if self.stream is not None:

@@ -181,7 +181,7 @@ class BatchSummaryRecord:
     wall_s: float  # seconds, 3 decimals
     files_per_s: float  # 4 decimals
     interrupted: bool
-    outputs: list[str]
+    outputs: list[str]  # --csv, --jsonl, then --segments-csv and --plot-dir when given
 
     def to_dict(self) -> dict[str, Any]:
         return clean({k: getattr(self, k) for k in self.keys})
