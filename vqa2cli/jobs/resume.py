@@ -27,6 +27,8 @@ from ..records.results import SCORE_COLUMNS
 
 CSV_HEADER = ",".join(SCORE_COLUMNS) + "\n"
 MTIME_TOLERANCE_S = 1e-3
+MATCH_COLUMNS = ("path", "status", "score", "size_bytes", "mtime")  # what --resume reads from a CSV row
+RESTART = "use --overwrite to start it again, or choose another output file"  # `vqa2 batch`'s way
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class OutputSpec:
     path: str
     fmt: str  # csv | jsonl
     columns: tuple[str, ...] = SCORE_COLUMNS  # CSV header (``vqa2 eval`` writes its own columns)
+    restart: str = RESTART  # the command's own way to start the file again, named in refusals' hints
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,22 @@ class RowState:
 
 def path_key(path: str) -> str:
     return os.path.normcase(os.path.abspath(path))
+
+
+def file_columns(path: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns of an existing CSV at ``path`` that rows appended to it must keep: its header when that is
+    a proper prefix of ``columns`` holding every column --resume matches on (a file written before later
+    columns were appended; columns are only ever appended), else ``columns`` (a missing or empty file, or a
+    foreign header, which :func:`read_rows` refuses)."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline()
+    except OSError:
+        return columns
+    names = tuple(first.rstrip(b"\r\n").decode("utf-8", "replace").split(","))
+    if len(names) < len(columns) and names == columns[: len(names)] and set(MATCH_COLUMNS) <= set(names):
+        return names
+    return columns
 
 
 def check_existing(outputs: list[OutputSpec], *, resume: bool, overwrite: bool,
@@ -135,19 +154,20 @@ def read_rows(spec: OutputSpec) -> list[tuple[str, RowState]]:
     if not text:
         return []
     if spec.fmt == "csv":
-        return _read_csv(spec.path, text, spec.columns)
+        return _read_csv(spec, text)
     return _read_jsonl(spec.path, text)
 
 
-def _read_csv(path: str, text: str, columns: tuple[str, ...]) -> list[tuple[str, RowState]]:
+def _read_csv(spec: OutputSpec, text: str) -> list[tuple[str, RowState]]:
+    path, columns = spec.path, spec.columns
     if not text.startswith(",".join(columns) + "\n"):
-        raise UsageError(f"{path}: not a vqa2 score CSV (its header differs from this version's columns)",
-                         "use --overwrite to start it again or choose another --csv file")
+        raise UsageError(f"{path}: not a vqa2 CSV to resume (its header is neither this version's columns "
+                         "nor an earlier version's, which lack only columns added since)", spec.restart)
     rows = []
     for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         if None in row or any(v is None for v in row.values()):
             raise UsageError(f"{path}: row {n} does not have {len(columns)} columns",
-                             "fix or remove that row, or use --overwrite")
+                             f"fix or remove that row, or {spec.restart}")
         path = path_from_fields(csv_uncell(row["path"]), csv_uncell(row.get("path_bytes") or ""))
         rows.append((path, _state(row["status"], row["size_bytes"], row["mtime"], row["score"])))
     return rows
@@ -165,7 +185,7 @@ def _read_jsonl(path: str, text: str) -> list[tuple[str, RowState]]:
                                              obj.get("score"))))
         except (ValueError, KeyError, AttributeError, TypeError):
             raise UsageError(f"{path}: line {n} is not a vqa2 score record",
-                             "fix or remove that line, or use --overwrite") from None
+                             f"fix or remove that line, or {RESTART}") from None
     return rows
 
 
