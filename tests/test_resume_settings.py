@@ -163,3 +163,21 @@ def test_eval_resumes_an_earlier_versions_columns_and_refuses_others(labels, tin
     code, _, err = _eval(labels, tiny_model_dir, scores, "--resume")
     assert code == 2 and "columns" in err, err
     _assert_eval_hint(err)
+
+
+def test_merged_rank_parts_keep_an_earlier_versions_columns(tmp_path):
+    """torchrun --resume: the ranks' part files (this version's columns) merge into a final CSV an earlier
+    version wrote, in that file's own columns."""
+    from vqa2cli.jobs import resume as R
+
+    older = SCORE_COLUMNS[:-1]
+    final = tmp_path / "o.csv"
+    final.write_text(",".join(older) + "\n" + ",".join(["old", "ok"] + [""] * (len(older) - 2)) + "\n")
+    part = tmp_path / "o.csv.rank0"
+    part.write_text(R.CSV_HEADER + ",".join(["new", "ok"] + ["1"] * (len(SCORE_COLUMNS) - 2)) + "\n")
+    assert R.merge_parts(R.OutputSpec(str(final), "csv"), [str(part)], overwrite=False) == 1
+    rows = _rows(final)
+    assert rows[0] == list(older) and [r[0] for r in rows[1:]] == ["old", "new"]
+    assert all(len(r) == len(older) for r in rows)
+    assert [p for p, _ in R.read_rows(R.OutputSpec(str(final), "csv", R.file_columns(str(final), SCORE_COLUMNS)))] \
+        == ["old", "new"]

@@ -237,14 +237,15 @@ def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
     repair_tail(spec.path, spec.fmt)
     fresh = overwrite or not os.path.exists(spec.path) or os.path.getsize(spec.path) == 0
     seen: set[bytes] = set()
+    columns = SCORE_COLUMNS if fresh or spec.fmt != "csv" else file_columns(spec.path, SCORE_COLUMNS)
     if not fresh:
         with open(spec.path, "rb") as fh:
-            seen = {row for _, row in _records(fh.read(), spec.fmt)}
+            seen = {row for _, row in _records(fh.read(), spec.fmt, columns)}
     new: list[tuple[str, bytes]] = []
     for part in parts:
         repair_tail(part, spec.fmt)
         with open(part, "rb") as fh:
-            for path, row in _records(fh.read(), spec.fmt):
+            for path, row in _records(fh.read(), spec.fmt, columns):
                 if row not in seen:
                     new.append((path, row))
                     seen.add(row)
@@ -260,8 +261,10 @@ def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
     return len(new)
 
 
-def _records(data: bytes, fmt: str) -> list[tuple[str, bytes]]:
-    """(path, exact bytes) of each complete row; CSV rows may span lines (a quoted newline in a path)."""
+def _records(data: bytes, fmt: str, columns: tuple[str, ...] = SCORE_COLUMNS) -> list[tuple[str, bytes]]:
+    """(path, exact bytes) of each complete row; CSV rows may span lines (a quoted newline in a path). A CSV
+    row under a header other than ``columns`` (the merged file's own, an earlier version's) is re-cut to
+    ``columns`` by name."""
     text = data[: complete_end(data, fmt)].decode("utf-8", errors="surrogateescape")
     out = []
     if fmt == "jsonl":
@@ -269,8 +272,15 @@ def _records(data: bytes, fmt: str) -> list[tuple[str, bytes]]:
             if line.strip():
                 out.append((json.loads(line).get("path", ""), (line + "\n").encode("utf-8", "surrogateescape")))
         return out
+    header: list[str] | None = None
     for row in csv.reader(io.StringIO(text, newline="")):
-        if not row or row == list(SCORE_COLUMNS):
+        if not row:
             continue
+        if header is None and row[0] == "path" and row == list(SCORE_COLUMNS[: len(row)]):
+            header = row  # the file's header (this version's or an earlier one's)
+            continue
+        if header is not None and header != list(columns):
+            named = dict(zip(header, row))
+            row = [named.get(c, "") for c in columns]
         out.append((row[0], csv_row_text(row).encode("utf-8", "surrogateescape")))  # as CsvWriter wrote it
     return out
