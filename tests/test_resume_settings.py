@@ -17,7 +17,7 @@ CHANGES = [
     ["--segments", "1s"], ["--segments", "20s"], ["--segments", "auto"],
     ["--segments-csv", "{tmp}/w.csv"], ["--fail-segment-under", "0.1"], ["--plot-dir", "{tmp}"],
     ["--pool", "min"], ["--dtype", "fp16"], ["--prompt", "ugc_head"], ["--max-motion-frames", "8"],
-    ["--strict"], ["--long-clip", "stride"], ["-m", "{tmp}/other-model"],
+    ["--strict"], ["--long-clip", "stride"], ["--quant", "8bit"], ["-m", "{tmp}/other-model"],
 ]
 
 
