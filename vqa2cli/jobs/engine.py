@@ -70,7 +70,11 @@ class JobSpec:
     def outputs(self):
         from .resume import OutputSpec
 
-        return [OutputSpec(p, f) for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl")) if p]
+        from ..records.results import SCORE_COLUMNS
+        from .resume import file_columns
+
+        return [OutputSpec(p, f, file_columns(p, SCORE_COLUMNS) if f == "csv" and self.resume else SCORE_COLUMNS)
+                for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl")) if p]
 
 
 def run_job(job: JobSpec, settings, ref, console, windows=None) -> JobStats:
@@ -96,8 +100,9 @@ def _run_locked(job: JobSpec, settings, ref, console, dist, windows) -> JobStats
 
     _check_files(job, dist)
     windows = check_segments_csv(windows, resume=job.resume, overwrite=job.overwrite, distributed=dist is not None)
-    for spec in job.outputs():
-        record_settings(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0)
+    for spec in job.outputs():  # the window actually used changes the numbers: recorded and compared too
+        record_settings(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0,
+                        run=window_run(windows))
     paths, ignored = _discover(job, dist, console)
     check_plot_dir(windows, paths, resume=job.resume, overwrite=job.overwrite)
     stats = JobStats(ignored=ignored if dist is None or dist.rank == 0 else 0)
@@ -110,6 +115,14 @@ def _run_locked(job: JobSpec, settings, ref, console, dist, windows) -> JobStats
         stats = finish_distributed(job.outputs(), dist, stats, overwrite=job.overwrite, log=console.info,
                                    debug=console.debug)
     return stats
+
+
+def window_run(windows) -> dict[str, Any]:
+    """The ``run`` section of the settings record for the command's window plan: ``segments_s`` is the
+    forced window length in seconds (``--segments``, or the card's window implied by --segments-csv,
+    --fail-segment-under, --plot-dir), None when windows are used only past the model's limits (the
+    ``video.long_clip_policy`` of the settings). A record older than this key compares as None."""
+    return {"segments_s": getattr(windows, "window_s", None)}
 
 
 def _discover(job: JobSpec, dist, console) -> tuple[list[str], int]:
@@ -155,7 +168,10 @@ def _check_files(job: JobSpec, dist) -> None:
 
 def _done_indexes(job: JobSpec, dist, console):
     """--resume: cut torn last lines, then index every output's finished rows (part files included)."""
-    from .resume import DoneIndex, existing_parts, repair_tail
+    from dataclasses import replace
+
+    from ..records.results import SCORE_COLUMNS
+    from .resume import DoneIndex, existing_parts, file_columns, repair_tail
 
     if not job.resume:
         return None
@@ -170,7 +186,8 @@ def _done_indexes(job: JobSpec, dist, console):
     for spec in job.outputs():
         index = DoneIndex()
         for path in [spec.path] + (existing_parts(spec.path) if dist is not None else []):
-            index.add_file(type(spec)(path, spec.fmt))
+            index.add_file(replace(spec, path=path, columns=file_columns(path, SCORE_COLUMNS))
+                           if spec.fmt == "csv" else replace(spec, path=path))  # each file's own columns
         indexes.append(index)
     return indexes
 
@@ -186,7 +203,8 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
     interrupts.expect(len(todo), RESUME_HINT)
     segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
     scorer, make_error, workers = _scorer(job, settings, ref, todo, console, windows, segment_out)
-    rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume)
+    rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume,
+                    make_writer=_row_writer(job, dist))
     sink = _sink(rows, segment_out, scorer, console)
     threads = _share_cpu(scorer, job.workers, console) if todo else None
     try:
@@ -204,6 +222,22 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
 
             torch.set_num_threads(threads)
     stats.segment_failed = segment_out.failed_files
+
+
+def _row_writer(job: JobSpec, dist):
+    """``make_writer`` of the row files: a CSV appended to keeps its own columns (an earlier version's
+    header, a prefix of today's: columns are only ever appended; see :func:`~vqa2cli.jobs.resume.file_columns`)."""
+    from ..output.render import make_writer
+    from ..records.results import SCORE_COLUMNS
+    from .resume import file_columns
+
+    csv_path = next((t for t, o in zip(_targets(job, dist), job.outputs()) if o.fmt == "csv"), None)
+
+    def writer(fmt, stream, header):
+        columns = None if header or fmt != "csv" or csv_path is None else file_columns(csv_path, SCORE_COLUMNS)
+        return make_writer(fmt, stream, "score", header=header, columns=columns)
+
+    return writer
 
 
 def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):

@@ -51,6 +51,9 @@ def check_enough_videos(records: list[LabelRecord]) -> None:
                         "check the label file's mos column")
 
 
+RESTART = "delete it to start again, or choose another --scores-csv"  # eval has no --overwrite
+
+
 def _check_existing(scores_csv: Path | None, resume: bool) -> None:
     """ConfigError (exit 2): ``resume`` without a scores CSV, or an existing one without ``resume``."""
     if scores_csv is None and resume:
@@ -72,10 +75,9 @@ def _reused(records: list[LabelRecord], scores_csv: Path | None, resume: bool) -
     repair_tail(str(scores_csv), "csv")  # a quoted newline (in a path) is no record end
     index = DoneIndex()
     try:
-        index.add_file(OutputSpec(str(scores_csv), "csv", _file_columns(scores_csv)))
+        index.add_file(OutputSpec(str(scores_csv), "csv", _file_columns(scores_csv), restart=RESTART))
     except UsageError as exc:
-        raise ConfigError(f"{scores_csv}: not a `vqa2 eval` scores CSV of this version ({exc.message})",
-                          "choose another --scores-csv or delete the file") from exc
+        raise ConfigError(exc.message, exc.fix) from exc
     reused = {}
     for rec in records:
         state = index.match(str(rec.path), file_stat(rec.path), retry_errors=True)  # only ok rows count
@@ -85,15 +87,12 @@ def _reused(records: list[LabelRecord], scores_csv: Path | None, resume: bool) -
 
 
 def _file_columns(scores_csv: Path) -> tuple[str, ...]:
-    """The columns of an existing scores CSV: those before ``decoded_frames`` was appended when its header
-    says so (an older run being resumed), else this version's (a foreign header is refused when read)."""
-    older = SCORE_CSV_COLUMNS[:-1]
-    try:
-        with scores_csv.open("rb") as handle:
-            first = handle.readline()
-    except OSError:
-        return SCORE_CSV_COLUMNS
-    return older if first.rstrip(b"\r\n") == ",".join(older).encode() else SCORE_CSV_COLUMNS
+    """The columns of an existing scores CSV: its own when an earlier version wrote fewer (columns are only
+    appended; see :func:`~vqa2cli.jobs.resume.file_columns`), else this version's (a foreign header is
+    refused when read)."""
+    from .resume import file_columns
+
+    return file_columns(str(scores_csv), SCORE_CSV_COLUMNS)
 
 
 class _LabelledScorer:
@@ -200,7 +199,8 @@ def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str,
     with locked_outputs(outputs, console.warning):
         _check_existing(scores_csv, resume)  # before the settings record beside it is touched
         for output in outputs:
-            record_settings(output, settings, resume=resume, run={"stalling_style": stalling_style})
+            record_settings(output, settings, resume=resume, run={"stalling_style": stalling_style},
+                            restart=RESTART)
         console.info(f"Loading {settings.model.label} to score {len(records)} videos ...")
         scorer = Scorer.load(settings, ref, offline=offline)
         console.info(scorer.memory_note)

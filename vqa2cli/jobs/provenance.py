@@ -27,10 +27,15 @@ def _flat(config: dict[str, Any]) -> dict[tuple[str, str], Any]:
     return {(s, k): v for s, values in config.items() for k, v in values.items() if (s, k) not in IGNORED}
 
 
+RESTART = "start again with --overwrite"  # `vqa2 batch`'s way; other commands pass their own ``restart``
+
+
 def check_or_write(output: str, settings: Settings, *, resume: bool, write: bool = True,
-                   run: dict[str, Any] | None = None) -> None:
-    """On ``--resume`` compare with the recorded settings (error on a difference); then (re)write them.
-    ``run``: per-run choices outside :class:`Settings` that change the numbers (recorded as section ``run``)."""
+                   run: dict[str, Any] | None = None, restart: str = RESTART) -> None:
+    """On ``--resume`` compare with the recorded settings (UsageError naming the keys that differ); then
+    (re)write them. ``run``: per-run choices outside :class:`Settings` that change the numbers (recorded as
+    section ``run``; a key missing from an older record compares as None). ``restart``: the command's own
+    way to start the output again, named in the refusal's hint (only options the command has)."""
     path = sidecar_path(output)
     config = settings.to_dict() | ({"run": dict(run)} if run else {})
     if resume and os.path.isfile(path):
@@ -44,7 +49,7 @@ def check_or_write(output: str, settings: Settings, *, resume: bool, write: bool
                          if old.get((s, k), added.get((s, k))) != new.get((s, k)))
         if changed:
             raise UsageError(f"{output} was written with other settings ({', '.join(changed)})",
-                             "resume with the same model and flags, or start again with --overwrite")
+                             f"resume with the same model and flags, or {restart}")
     if write:
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -54,12 +59,12 @@ def check_or_write(output: str, settings: Settings, *, resume: bool, write: bool
 
 
 def record_settings(output: str, settings: Settings, *, resume: bool, write: bool = True,
-                    run: dict[str, Any] | None = None) -> None:
+                    run: dict[str, Any] | None = None, restart: str = RESTART) -> None:
     """:func:`check_or_write` for a job's output; an OS error writing the record is an
     :class:`~vqa2cli.errors.OutputError` naming the ``.vqa2.json`` file (exit 5)."""
     from ..errors import OutputError
 
     try:
-        check_or_write(output, settings, resume=resume, write=write, run=run)
+        check_or_write(output, settings, resume=resume, write=write, run=run, restart=restart)
     except OSError as exc:
         raise OutputError(sidecar_path(output), exc) from None

@@ -27,6 +27,8 @@ from ..records.results import SCORE_COLUMNS
 
 CSV_HEADER = ",".join(SCORE_COLUMNS) + "\n"
 MTIME_TOLERANCE_S = 1e-3
+MATCH_COLUMNS = ("path", "status", "score", "size_bytes", "mtime")  # what --resume reads from a CSV row
+RESTART = "use --overwrite to start it again, or choose another output file"  # `vqa2 batch`'s way
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class OutputSpec:
     path: str
     fmt: str  # csv | jsonl
     columns: tuple[str, ...] = SCORE_COLUMNS  # CSV header (``vqa2 eval`` writes its own columns)
+    restart: str = RESTART  # the command's own way to start the file again, named in refusals' hints
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,22 @@ class RowState:
 
 def path_key(path: str) -> str:
     return os.path.normcase(os.path.abspath(path))
+
+
+def file_columns(path: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns of an existing CSV at ``path`` that rows appended to it must keep: its header when that is
+    a proper prefix of ``columns`` holding every column --resume matches on (a file written before later
+    columns were appended; columns are only ever appended), else ``columns`` (a missing or empty file, or a
+    foreign header, which :func:`read_rows` refuses)."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline()
+    except OSError:
+        return columns
+    names = tuple(first.rstrip(b"\r\n").decode("utf-8", "replace").split(","))
+    if len(names) < len(columns) and names == columns[: len(names)] and set(MATCH_COLUMNS) <= set(names):
+        return names
+    return columns
 
 
 def check_existing(outputs: list[OutputSpec], *, resume: bool, overwrite: bool,
@@ -135,19 +154,20 @@ def read_rows(spec: OutputSpec) -> list[tuple[str, RowState]]:
     if not text:
         return []
     if spec.fmt == "csv":
-        return _read_csv(spec.path, text, spec.columns)
+        return _read_csv(spec, text)
     return _read_jsonl(spec.path, text)
 
 
-def _read_csv(path: str, text: str, columns: tuple[str, ...]) -> list[tuple[str, RowState]]:
+def _read_csv(spec: OutputSpec, text: str) -> list[tuple[str, RowState]]:
+    path, columns = spec.path, spec.columns
     if not text.startswith(",".join(columns) + "\n"):
-        raise UsageError(f"{path}: not a vqa2 score CSV (its header differs from this version's columns)",
-                         "use --overwrite to start it again or choose another --csv file")
+        raise UsageError(f"{path}: not a vqa2 CSV to resume (its header is neither this version's columns "
+                         "nor an earlier version's, which lack only columns added since)", spec.restart)
     rows = []
     for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         if None in row or any(v is None for v in row.values()):
             raise UsageError(f"{path}: row {n} does not have {len(columns)} columns",
-                             "fix or remove that row, or use --overwrite")
+                             f"fix or remove that row, or {spec.restart}")
         path = path_from_fields(csv_uncell(row["path"]), csv_uncell(row.get("path_bytes") or ""))
         rows.append((path, _state(row["status"], row["size_bytes"], row["mtime"], row["score"])))
     return rows
@@ -165,7 +185,7 @@ def _read_jsonl(path: str, text: str) -> list[tuple[str, RowState]]:
                                              obj.get("score"))))
         except (ValueError, KeyError, AttributeError, TypeError):
             raise UsageError(f"{path}: line {n} is not a vqa2 score record",
-                             "fix or remove that line, or use --overwrite") from None
+                             f"fix or remove that line, or {RESTART}") from None
     return rows
 
 
@@ -217,14 +237,15 @@ def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
     repair_tail(spec.path, spec.fmt)
     fresh = overwrite or not os.path.exists(spec.path) or os.path.getsize(spec.path) == 0
     seen: set[bytes] = set()
+    columns = SCORE_COLUMNS if fresh or spec.fmt != "csv" else file_columns(spec.path, SCORE_COLUMNS)
     if not fresh:
         with open(spec.path, "rb") as fh:
-            seen = {row for _, row in _records(fh.read(), spec.fmt)}
+            seen = {row for _, row in _records(fh.read(), spec.fmt, columns)}
     new: list[tuple[str, bytes]] = []
     for part in parts:
         repair_tail(part, spec.fmt)
         with open(part, "rb") as fh:
-            for path, row in _records(fh.read(), spec.fmt):
+            for path, row in _records(fh.read(), spec.fmt, columns):
                 if row not in seen:
                     new.append((path, row))
                     seen.add(row)
@@ -240,8 +261,10 @@ def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
     return len(new)
 
 
-def _records(data: bytes, fmt: str) -> list[tuple[str, bytes]]:
-    """(path, exact bytes) of each complete row; CSV rows may span lines (a quoted newline in a path)."""
+def _records(data: bytes, fmt: str, columns: tuple[str, ...] = SCORE_COLUMNS) -> list[tuple[str, bytes]]:
+    """(path, exact bytes) of each complete row; CSV rows may span lines (a quoted newline in a path). A CSV
+    row under a header other than ``columns`` (the merged file's own, an earlier version's) is re-cut to
+    ``columns`` by name."""
     text = data[: complete_end(data, fmt)].decode("utf-8", errors="surrogateescape")
     out = []
     if fmt == "jsonl":
@@ -249,8 +272,15 @@ def _records(data: bytes, fmt: str) -> list[tuple[str, bytes]]:
             if line.strip():
                 out.append((json.loads(line).get("path", ""), (line + "\n").encode("utf-8", "surrogateescape")))
         return out
+    header: list[str] | None = None
     for row in csv.reader(io.StringIO(text, newline="")):
-        if not row or row == list(SCORE_COLUMNS):
+        if not row:
             continue
+        if header is None and row[0] == "path" and row == list(SCORE_COLUMNS[: len(row)]):
+            header = row  # the file's header (this version's or an earlier one's)
+            continue
+        if header is not None and header != list(columns):
+            named = dict(zip(header, row))
+            row = [named.get(c, "") for c in columns]
         out.append((row[0], csv_row_text(row).encode("utf-8", "surrogateescape")))  # as CsvWriter wrote it
     return out
