@@ -3,6 +3,7 @@ unknown ones once each as Warning lines; -q keeps stderr clean. Scoped to the co
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import warnings
@@ -72,7 +73,7 @@ def test_known_userwarning_ignored_unless_verbose():
 
 
 def test_start_console_routes_and_import_does_not(capsys):
-    import vqa2cli.api  # noqa: F401  the library API installs nothing
+    importlib.import_module("vqa2cli.api")  # the library API installs nothing
 
     assert not any(type(h).__name__ == "ConsoleHandler" for h in logging.getLogger("bitsandbytes").handlers)
     start_console(quiet=True, verbose=False)
@@ -103,3 +104,13 @@ def test_quantized_score_quiet_stderr_is_empty(tiny_model_dir, make_clip, tmp_pa
     verbose = score("-v")
     assert sum("MatMul8bitLt" in line for line in verbose) == 1
     assert all(line.startswith("debug: ") for line in verbose if "bitsandbytes" in line)
+
+
+def test_load_line_says_what_8bit_really_computes(monkeypatch):
+    """LLM.int8() casts its inputs to fp16 and multiplies in int8: the load line never claims bf16/fp32."""
+    from vqa2cli.modeling import precision
+
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    by_quant = {p.quant: precision.compute_label(p) for p in precision.candidates("cpu", "auto", "auto", "bf16")}
+    assert by_quant["8bit"] == "compute int8 (inputs cast to fp16; outliers and output bf16)"
+    assert by_quant["4bit"] == "compute fp32"  # bnb_4bit_compute_dtype is used as given
