@@ -64,3 +64,19 @@ def test_interrupted_and_internal_error_lines(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         app._handle_click(RuntimeError("boom in sh\nort\x1b.mp4"), debug=False)
     assert one_visible_line(capsys.readouterr().err)
+
+
+def test_multi_line_notes_are_separate_console_lines():
+    """The load note and the quantized-weights cache notes are separate messages: each its own stderr line
+    (not one line with a visible ``\\n`` now that a message's control characters are escaped)."""
+    from types import SimpleNamespace
+
+    from vqa2cli.pipeline.run import ModelSession
+
+    loaded = SimpleNamespace(memory=SimpleNamespace(note="quant 8bit, dtype bf16: estimated 1 GB"),
+                             notes=("quantized weights cached in /c", "Warning: cache x"))
+    session = ModelSession.__new__(ModelSession)
+    session.loaded = loaded
+    assert session.memory_lines == ["quant 8bit, dtype bf16: estimated 1 GB", "quantized weights cached in /c",
+                                    "Warning: cache x"]
+    assert session.memory_note == "\n".join(session.memory_lines)
