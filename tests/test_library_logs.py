@@ -3,7 +3,6 @@ unknown ones once each as Warning lines; -q keeps stderr clean. Scoped to the co
 
 from __future__ import annotations
 
-import importlib
 import io
 import logging
 import warnings
@@ -73,13 +72,19 @@ def test_known_userwarning_ignored_unless_verbose():
 
 
 def test_start_console_routes_and_import_does_not(capsys):
-    importlib.import_module("vqa2cli.api")  # the library API installs nothing
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    assert not any(type(h).__name__ == "ConsoleHandler" for h in logging.getLogger("bitsandbytes").handlers)
+    probe = ("import logging, vqa2cli, vqa2cli.api; "
+             "print(len(logging.getLogger('bitsandbytes').handlers), logging.getLogger('bitsandbytes').propagate)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert done.stdout.split() == ["0", "True"], done.stderr  # the library API installs nothing
     start_console(quiet=True, verbose=False)
     flood()
     assert capsys.readouterr().err == ""
-
 
 def test_quantized_score_quiet_stderr_is_empty(tiny_model_dir, make_clip, tmp_path):
     """End to end, in a fresh process (bitsandbytes logs at import; pytest's log capture would hide the
