@@ -80,9 +80,3 @@ def test_multi_line_notes_are_separate_console_lines():
     assert session.memory_lines == ["quant 8bit, dtype bf16: estimated 1 GB", "quantized weights cached in /c",
                                     "Warning: cache x"]
     assert session.memory_note == "\n".join(session.memory_lines)
-
-
-def test_usage_error_lines_escape_control_characters(capsys):
-    code, _out, err = run(["score", "clip.mp4", "--bo\x1b[2Jgus\rx"], capsys)
-    assert code == 2 and "\x1b" not in err and "\r" not in err
-    assert "--bo\\x1b[2Jgus\\rx" in err and err.count("\n") == len(err.splitlines())

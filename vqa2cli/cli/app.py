@@ -164,7 +164,7 @@ def _handle_click(exc: Exception, debug: bool) -> None:
     if isinstance(exc, click.exceptions.Abort):
         _interrupted()
     if isinstance(exc, click.ClickException):
-        _show_usage_error(exc)
+        exc.show()
         sys.exit(int(ExitCode.USAGE))
     if isinstance(exc, click.exceptions.Exit):
         sys.exit(exc.exit_code)
@@ -175,19 +175,6 @@ def _handle_click(exc: Exception, debug: bool) -> None:
     sys.stderr.write("Error: " + visible_line(f"internal error: {type(exc).__name__}: {exc} (set VQA2_DEBUG=1 for "
                                               "the traceback and report it)") + "\n")
     sys.exit(int(ExitCode.RUNTIME))
-
-
-def _show_usage_error(exc) -> None:
-    """click's usage message (usage, hint, ``Error: ...``), each of its lines with control characters escaped:
-    an option or value typed with an ESC or CR (a pasted file name) cannot drive the terminal."""
-    import io
-
-    from ..output.console import visible_line
-
-    buf = io.StringIO()
-    exc.show(file=buf)
-    sys.stderr.write("".join(visible_line(line) + "\n" for line in buf.getvalue().split("\n")[:-1]))
-    sys.stderr.flush()
 
 
 def _interrupted() -> None:
