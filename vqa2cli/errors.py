@@ -38,6 +38,9 @@ class Vqa2Error(Exception):
         return self.one_line()
 
     def one_line(self) -> str:
+        """The message and fix as one line: runs of whitespace (a library's multi-line text) become one space.
+        A file name is kept exactly as it is (see :class:`InputError`); whoever shows the line on a terminal
+        makes its control characters visible (output/console.py)."""
         text = self.message if not self.fix else f"{self.message} ({self.fix})"
         return " ".join(text.split())
 
@@ -73,6 +76,14 @@ class InputError(Vqa2Error):
     def __init__(self, path: str, message: str, fix: str | None = None):
         super().__init__(f"{path}: {message}", fix)
         self.path = str(path)
+        self.detail = message
+
+    def one_line(self) -> str:
+        """``PATH: message (fix)``: whitespace collapsed in the message and fix only, never in the file name
+        (a name with a newline or CR stays the real name, so tables/stderr escape it the same way as the
+        path column and JSON keeps it exact)."""
+        text = self.detail if not self.fix else f"{self.detail} ({self.fix})"
+        return f"{self.path}: " + " ".join(text.split())
 
 
 class FileMissingError(InputError):

@@ -171,15 +171,18 @@ def _handle_click(exc: Exception, debug: bool) -> None:
         sys.exit(exc.exit_code)
     if debug:
         raise exc
-    sys.stderr.write(f"Error: internal error: {type(exc).__name__}: {exc} (set VQA2_DEBUG=1 for the traceback "
-                     "and report it)\n")
+    from ..output.console import visible_line
+
+    sys.stderr.write("Error: " + visible_line(f"internal error: {type(exc).__name__}: {exc} (set VQA2_DEBUG=1 for "
+                                              "the traceback and report it)") + "\n")
     sys.exit(int(ExitCode.RUNTIME))
 
 
 def _interrupted() -> None:
     """Ctrl-C: the one ``interrupted: N of M files done; ...`` line on stderr, exit 130 (pipeline/interrupts.py)."""
+    from ..output.console import visible_line
     from ..pipeline import interrupts as interrupt
 
-    sys.stderr.write(interrupt.line() + "\n")
+    sys.stderr.write(visible_line(interrupt.line()) + "\n")
     sys.stderr.flush()
     sys.exit(int(ExitCode.TERMINATED if interrupt.stopped_by_sigterm() else ExitCode.INTERRUPTED))

@@ -122,7 +122,8 @@ def run_asking(path, asked, settings, ref, fmt, offline, console, window_s=None)
         return _input_failed(path, asked, checked.errors[str(path)], settings, fmt, console)
     console.info(f"Loading {model_label(settings)} ...")
     asker = Asker.load(settings, ref, offline=offline, clips=checked.shapes())
-    console.info(asker.memory_note)
+    for line in asker.memory_lines:
+        console.info(line)
     try:
         if window_s is not None:
             return _ask_windows(asker, path, asked, window_s, fmt, console, info=checked.info(path))

@@ -171,10 +171,13 @@ def doctor(
                                         help="Device the model verdicts are for.")] = "auto",
 ) -> None:
     """Check the installation: versions, devices, memory, bitsandbytes, the HF cache, what fits."""
+    from ..output.console import get_console
+    from ..output.library_logs import route_library_messages
     from ..output.render import make_writer
     from ..records.reports import DoctorRecord
 
     check_format(fmt, REPORT_FORMATS)
+    route_library_messages(get_console())  # bitsandbytes' import-time log lines (output/library_logs.py)
     writer = make_writer(fmt, sys.stdout, "doctor")
     writer.write(DoctorRecord(build_report(device)))
     writer.close()

@@ -87,8 +87,11 @@ def start_console(quiet: bool, verbose: bool):
     """The stderr console for this command (--quiet: errors only, --verbose: debug too)."""
     from ..output.console import NORMAL, QUIET, VERBOSE, Console, set_console
 
+    from ..output.library_logs import route_library_messages
+
     console = Console(QUIET if quiet else VERBOSE if verbose else NORMAL)
     set_console(console)
+    route_library_messages(console)
     return console
 
 

@@ -143,7 +143,8 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
         else:
             console.info(f"Loading {model_label(settings)} ...")
             scorer = load_scorer(settings, ref, windows, segment_out, offline=offline, clips=checked.shapes())
-            console.info(scorer.memory_note)
+            for line in scorer.memory_lines:
+                console.info(line)
             records = scorer.score_files(paths, stalling=stalling, checked=checked)
         for record in records:
             if not record.ok:

@@ -256,7 +256,8 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
     console.info(f"Loading {settings.model.label} ...")
     scorer = load_scorer(settings, ref, windows, segment_out, offline=job.offline,
                          clips=clip_shapes([t.path for t in todo]))
-    console.info(scorer.memory_note)
+    for line in scorer.memory_lines:
+        console.info(line)
     return scorer, make_error, job.workers
 
 

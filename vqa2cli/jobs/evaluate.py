@@ -203,7 +203,8 @@ def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str,
                             restart=RESTART)
         console.info(f"Loading {settings.model.label} to score {len(records)} videos ...")
         scorer = Scorer.load(settings, ref, offline=offline)
-        console.info(scorer.memory_note)
+        for line in scorer.memory_lines:
+            console.info(line)
         with console.progress(len(records), "Scoring") as advance:
             return evaluate(records, scorer, labels=labels, model=settings.model.name, scores_csv=scores_csv,
                             resume=resume, workers=workers, stalling_style=stalling_style,

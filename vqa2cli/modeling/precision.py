@@ -9,7 +9,8 @@ Rules (README "Memory and precision"):
 * Quantized loads read the weights in the checkpoint's half dtype (bf16) and quantize from it: nothing is
   upcast to fp32 before quantization. The unquantized parts (vision tower, projectors, lm_head, SlowFast)
   stay in that half dtype unless ``--dtype fp32`` is asked for (then they are upcast after loading). The
-  bitsandbytes compute dtype is that half dtype, or fp32 on CPUs without native bf16 (5x less CPU time).
+  4-bit compute dtype is that half dtype, or fp32 on CPUs without native bf16 (5x less CPU time); 8-bit
+  (LLM.int8()) has none: int8 products from inputs cast to fp16 (:func:`compute_label`).
 * ``quant auto`` tries none, then 8bit, then 4bit (8/4-bit only where bitsandbytes works on the device) and
   takes the first whose estimate fits the available memory. Nothing fits, or an explicit choice does not
   fit: :class:`ModelRuntimeError` (exit 4) naming the estimate and the memory available (same decimals, enough
@@ -33,7 +34,8 @@ AUTO_ORDER = ("none", "8bit", "4bit")
 @dataclass(frozen=True)
 class Precision:
     """How the weights are held: ``dtype`` of unquantized modules (and inputs), ``load_dtype`` passed to
-    ``from_pretrained``, ``compute_dtype`` of the bitsandbytes layers."""
+    ``from_pretrained``, ``compute_dtype`` of the 4-bit layers (``bnb_4bit_compute_dtype``; 8-bit layers take
+    none: :func:`compute_label` says what they compute in)."""
 
     quant: str
     dtype: str
@@ -181,11 +183,23 @@ def _fp32_options(device_type: str) -> list[Precision]:
     return [Precision("none", "fp32", "fp32", "fp32")] if device_type == "cpu" else []
 
 
+def compute_label(p: Precision) -> str:
+    """What the quantized Linear layers really compute in, for the load line.
+
+    4-bit: ``bnb_4bit_compute_dtype`` (:attr:`Precision.compute_dtype`). 8-bit (LLM.int8()) takes no compute
+    dtype: bitsandbytes' ``MatMul8bitLt`` casts its inputs to fp16 whatever their dtype, quantizes them to int8,
+    multiplies int8 x int8 (int32 sums), and computes the outlier columns (|x| > 6) and the dequantized output
+    in the inputs' dtype (``p.dtype``) (bitsandbytes 0.48 ``autograd/_functions.py``, ``backends/default/ops.py``)."""
+    if p.quant == "8bit":
+        return f"compute int8 (inputs cast to fp16; outliers and output {p.dtype})"
+    return f"compute {p.compute_dtype}"
+
+
 def _note(p: Precision, est: MemoryEstimate, available: int | None, what: str, runtime) -> str:
     picked = [f"quant {p.quant}" + (" (auto)" if runtime.quant == "auto" else ""),
               f"dtype {p.dtype}" + (" (auto)" if runtime.dtype == "auto" else "")]
     if p.quant != "none":
-        picked.append(f"compute {p.compute_dtype}")
+        picked.append(compute_label(p))
     need, have = gb_figures(est.total, available) if available is not None else (f"{est.total_gb:g}", None)
     have = f"{have} GB" if have is not None else "unknown"
     return f"{', '.join(picked)}: estimated {need} GB of {what} on {est.device}, {have} available"

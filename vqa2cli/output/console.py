@@ -2,6 +2,11 @@
 
 stdout is reserved for results (output/render.py). ``--quiet`` keeps only errors; ``--verbose`` adds
 debug lines. Progress bars are shown only on a terminal.
+
+Every line goes through :meth:`Console._emit`, which shows control characters (a newline, CR, TAB, ESC of an
+ANSI sequence, DEL, C1 ...) in a message as ``\\n``/``\\r``/``\\t``/``\\xNN``, the same function as tables
+(records/cells.py ``table_text``): one message is always one line, and a hostile file name cannot move the
+cursor or colour the terminal. JSON/CSV results keep the real name.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class Console:
         return self._rich
 
     def _emit(self, prefix: str, style: str, message: str) -> None:
+        message = visible_line(message)
         if color_enabled(self.stream):
             self.rich.print(f"[{style}]{prefix}[/{style}]{_escape(message)}")
         else:
@@ -79,6 +85,13 @@ class Console:
                       transient=True) as bar:
             task = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task, n)
+
+
+def visible_line(message: str) -> str:
+    """``message`` as one visible line for stderr: control characters escaped (records/cells.py)."""
+    from ..records.cells import table_text
+
+    return table_text(message)
 
 
 def _escape(message: str) -> str:

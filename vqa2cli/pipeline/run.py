@@ -193,8 +193,13 @@ class ModelSession:
     def memory_note(self) -> str:
         """The preflight's one line (what ``--quant auto``/``--dtype auto`` picked, estimate, available), then
         the quantized-weights cache's lines (written, or a warning), if any."""
+        return "\n".join(self.memory_lines)
+
+    @property
+    def memory_lines(self) -> list[str]:
+        """:attr:`memory_note` as its lines, for the console (which shows each message as one line)."""
         note = self.loaded.memory.note if self.loaded.memory is not None else ""
-        return "\n".join([note, *self.loaded.notes]).strip()
+        return [line for line in (note, *self.loaded.notes) if line.strip()]
 
     @property
     def model_info(self) -> ModelInfo:
