@@ -179,7 +179,8 @@ def _handle_click(exc: Exception, debug: bool) -> None:
 
 
 def _interrupted() -> None:
-    """Ctrl-C: the one ``interrupted: N of M files done; ...`` line on stderr, exit 130 (pipeline/interrupts.py)."""
+    """Ctrl-C / SIGTERM: the one ``interrupted: N of M files done; ...`` line on stderr, exit 130 / 143
+    (pipeline/interrupts.py)."""
     from ..output.console import visible_line
     from ..pipeline import interrupts as interrupt
 
