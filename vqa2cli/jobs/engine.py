@@ -56,7 +56,7 @@ class JobSpec:
                                  "give a file path; for results on stdout use `vqa2 score --format csv|jsonl`")
         for flag, path in (("--csv", self.csv), ("--jsonl", self.jsonl)):
             if path:  # exit 5 (cannot be created) or 2 (a device/FIFO) before any work
-                check_row_file(path, flag)
+                check_row_file(path, flag, overwrite=self.overwrite)
         if not self.inputs and not self.from_files:
             raise UsageError("no inputs given", "name folders, globs, files or @LIST after `vqa2 batch`")
         if self.retry_errors and not self.resume:

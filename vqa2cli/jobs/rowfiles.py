@@ -100,11 +100,12 @@ def check_output_path(path: str) -> None:
                           "create the folder first, or give a path in an existing folder")
 
 
-def check_row_file(path: str, flag: str) -> None:
+def check_row_file(path: str, flag: str, *, overwrite: bool = False) -> None:
     """A job's row file (batch ``--csv``/``--jsonl``): :func:`check_output_path`, and when ``path`` exists it
-    must be a regular file: rows are appended, fsync'd, locked and read back by ``--resume``, which a device
-    (``/dev/stdout``), FIFO or socket cannot do. Raises UsageError (exit 2) naming the flag, the path and its
-    kind, before any weight loads."""
+    must be a regular file: rows are appended, fsync'd, locked and read back by ``--resume``, which a FIFO,
+    socket or block device cannot do. A character device (``/dev/stdout``, ``/dev/null``) is written only with
+    ``overwrite`` (the user asks to write over what is there; a write error is then exit 5). Raises UsageError
+    (exit 2) naming the flag, the path and its kind, before any weight loads."""
     import stat
 
     from ..errors import UsageError
@@ -118,13 +119,14 @@ def check_row_file(path: str, flag: str) -> None:
         from ..errors import OutputError
 
         raise OutputError(str(path), exc) from None
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(mode) and not (overwrite and stat.S_ISCHR(mode)):
         kind = ("a character device" if stat.S_ISCHR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
                 else "a socket" if stat.S_ISSOCK(mode) else "a block device" if stat.S_ISBLK(mode)
                 else "not a regular file")
         raise UsageError(f"{flag} {path}: {kind}, not a regular file (batch rows are appended, fsync'd and "
                          "read back by --resume)",
-                         "give a file path; for results on stdout or a pipe use `vqa2 score --format csv|jsonl`")
+                         "give a file path; for results on stdout or a pipe use `vqa2 score --format csv|jsonl`"
+                         + ("" if not stat.S_ISCHR(mode) else " (--overwrite writes to a device anyway)"))
 
 
 @contextlib.contextmanager
