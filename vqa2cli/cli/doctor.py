@@ -34,7 +34,7 @@ EXAMPLES = """Examples:
 The quantized-weights cache entries are listed with their size; delete an entry's folder to reclaim it.
 
 Verdicts assume a 10-second 30 fps clip; `vqa2 score` re-checks with the real clips before loading.
-Exit code: 0 (the report is the result)."""
+The report is the result: a missing GPU or package is reported, not an error."""
 
 
 def _version(dist: str) -> str | None:

@@ -7,6 +7,7 @@ most ``depth`` prepared clips exist at any time besides the one the consumer hol
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -15,6 +16,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+DEFAULT_WORKERS_SHOWN = "min(4, CPUs)"  # how --help words default_workers()
+
+
+def default_workers() -> int:
+    """Decode threads running ahead of the model when ``--workers`` is not given (batch, eval, serve):
+    ``min(4, CPUs)``, at least 1. The one declaration of that default."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
