@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 
 class ExitCode(enum.IntEnum):
-    """Documented process exit codes (README "Exit codes", man page)."""
+    """Process exit codes; what each means: :data:`EXIT_CODES` (rendered into --help, man pages, docs/reference.md)."""
 
     OK = 0
     GATE_FAILED = 1  # --fail-under: some score was below the threshold

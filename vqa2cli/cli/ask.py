@@ -57,7 +57,8 @@ def ask(
     long_clip: PolicyOpt = None,
     segments: Annotated[Optional[str], typer.Option(
         "--segments", metavar="DURATION|auto",
-        help="Answer for each window of DURATION (10s, 5, 1m; auto = the card's 10 s), each answer with its "
+        help="Answer for each window of DURATION (10s, 5, 1m; auto = the card's window, video.segment_s) "
+             f"{shown_default('video', 'segment_s', 'card')}, each answer with its "
              "time range.")] = None,
     offline: OfflineOpt = False,
     server: ServerOpt = None,

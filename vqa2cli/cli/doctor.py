@@ -3,7 +3,7 @@ memory verdict per cached model.
 
 The report a user attaches to a bug (as ``hf env`` or ``yolo checks``). It never contacts the Hub and never
 reads weights: the per-model verdict comes from the shard headers (modeling/memory.py). ``--format json``
-prints one object, schema ``vqa2.doctor/1`` (README "vqa2 doctor").
+prints one object, schema ``vqa2.doctor/1`` (docs/commands.md "vqa2 doctor").
 """
 
 from __future__ import annotations
