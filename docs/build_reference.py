@@ -67,7 +67,9 @@ def commands_section() -> list[str]:
         if arguments or options:
             out.append("")
         if isinstance(command, click.Group):
-            out.append("Commands: " + ", ".join(f"`{name} {sub}`" for sub in sorted(command.commands)) + ".\n")
+            out.append(
+                "Commands: " + ", ".join(f"`{name} {sub}`" for sub in sorted(command.commands)) + ".\n"
+            )
         codes = exit_codes_for(" ".join(path[1:]))
         out.append("Exit codes: " + ", ".join(str(int(c)) for c in codes) + " ([meanings](#exit-codes)).\n")
         assert exit_codes_help(" ".join(path[1:]))  # the --help epilog renders the same declaration
@@ -82,8 +84,14 @@ def _takes_ctx(param) -> bool:
 
 def records_section() -> list[str]:
     from vqa2cli.records.reports import EVAL_COLUMNS, BatchSummaryRecord, ModelCardRecord
-    from vqa2cli.records.results import (ANSWER_COLUMNS, ANSWER_SCHEMA, SCORE_COLUMNS, SCORE_SCHEMA, AnswerRecord,
-                                         ScoreRecord)
+    from vqa2cli.records.results import (
+        ANSWER_COLUMNS,
+        ANSWER_SCHEMA,
+        SCORE_COLUMNS,
+        SCORE_SCHEMA,
+        AnswerRecord,
+        ScoreRecord,
+    )
 
     def keys(record) -> str:
         return " ".join(f"`{k}`" for k in record.to_dict())
@@ -109,8 +117,11 @@ def records_section() -> list[str]:
 def _init_fields(cls):
     import dataclasses
 
-    return [f for f in dataclasses.fields(cls) if f.init and f.default is dataclasses.MISSING
-            and f.default_factory is dataclasses.MISSING]
+    return [
+        f
+        for f in dataclasses.fields(cls)
+        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
 
 
 def exit_codes_section() -> list[str]:
@@ -126,10 +137,13 @@ def exit_codes_section() -> list[str]:
 def server_errors_section() -> list[str]:
     from vqa2cli.errors import API_ERRORS
 
-    out = ["## Server error codes\n",
-           "`vqa2 serve` answers a refusal as `{\"error\": {\"code\", \"message\", \"exit_code\"}}` (and an input "
-           "or model failure as the record, with its `error.code`); the `--server` client ends with `exit_code`.\n",
-           "| code | HTTP | exit code | when |", "|---|---|---|---|"]
+    out = [
+        "## Server error codes\n",
+        '`vqa2 serve` answers a refusal as `{"error": {"code", "message", "exit_code"}}` (and an input '
+        "or model failure as the record, with its `error.code`); the `--server` client ends with `exit_code`.\n",
+        "| code | HTTP | exit code | when |",
+        "|---|---|---|---|",
+    ]
     for code, e in API_ERRORS.items():
         out.append(f"| `{code}` | {e.status or 'varies'} | {int(e.exit_code)} | {e.meaning} |")
     return [*out, ""]
@@ -145,8 +159,13 @@ def environment_section() -> list[str]:
 
 
 def render() -> str:
-    sections = [commands_section(), records_section(), exit_codes_section(), server_errors_section(),
-                environment_section()]
+    sections = [
+        commands_section(),
+        records_section(),
+        exit_codes_section(),
+        server_errors_section(),
+        environment_section(),
+    ]
     return HEADER + "\n".join("\n".join(s) for s in sections).rstrip() + "\n"
 
 

@@ -19,7 +19,14 @@ import typer
 from vqa2cli import config
 from vqa2cli.cli.app import app
 from vqa2cli.environment import ENVIRONMENT
-from vqa2cli.errors import API_ERRORS, COMMAND_EXIT_CODES, EXIT_CODES, ExitCode, exit_codes_for, exit_codes_help
+from vqa2cli.errors import (
+    API_ERRORS,
+    COMMAND_EXIT_CODES,
+    EXIT_CODES,
+    ExitCode,
+    exit_codes_for,
+    exit_codes_help,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "vqa2cli"
@@ -42,7 +49,9 @@ COMMANDS = dict(_commands())
 def test_every_exit_code_has_one_meaning_and_every_command_its_list():
     assert set(EXIT_CODES) == set(ExitCode)
     top = {name.split()[0] for name in COMMANDS if name}
-    assert set(COMMAND_EXIT_CODES) == top, "declare the exit codes of every command in errors.COMMAND_EXIT_CODES"
+    assert set(COMMAND_EXIT_CODES) == top, (
+        "declare the exit codes of every command in errors.COMMAND_EXIT_CODES"
+    )
     for codes in COMMAND_EXIT_CODES.values():
         assert ExitCode.OK in codes and ExitCode.USAGE in codes
 
@@ -50,7 +59,9 @@ def test_every_exit_code_has_one_meaning_and_every_command_its_list():
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_help_epilog_shows_the_declared_exit_codes(name):
     epilog = COMMANDS[name].epilog or ""
-    assert epilog.rstrip().endswith(exit_codes_help(name)), f"`vqa2 {name} --help` must end with its exit codes"
+    assert epilog.rstrip().endswith(exit_codes_help(name)), (
+        f"`vqa2 {name} --help` must end with its exit codes"
+    )
     prose = epilog.replace(exit_codes_help(name), "") + (COMMANDS[name].help or "")
     assert not re.search(r"exit codes?:", prose, re.I), "exit codes are worded only in errors.py"
     for match in re.finditer(r"\bexits? (\d+)", prose):  # "exit 3" mentioned in prose: a code it can end with
@@ -74,7 +85,10 @@ def test_exit_code_help_lines_fit_the_help_width():
 def _calls(name: str):
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == name:
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) == name
+            ):
                 yield path.relative_to(ROOT), node
 
 
@@ -91,12 +105,16 @@ def test_every_refusal_uses_a_declared_code_with_its_declared_status_and_exit_co
             continue  # re-raised with a code from a variable (exc.code): declared where it was raised
         seen += 1
         status, code = args[0], args[1]
-        assert code in API_ERRORS, f"{where}:{call.lineno}: error code '{code}' is not declared in errors.API_ERRORS"
+        assert code in API_ERRORS, (
+            f"{where}:{call.lineno}: error code '{code}' is not declared in errors.API_ERRORS"
+        )
         declared = API_ERRORS[code]
         if isinstance(status, int) and declared.status is not None:
             assert status == declared.status, f"{where}:{call.lineno}: '{code}' is HTTP {declared.status}"
         if len(args) > 3 and isinstance(args[3], int):
-            assert args[3] == declared.exit_code, f"{where}:{call.lineno}: '{code}' is exit {int(declared.exit_code)}"
+            assert args[3] == declared.exit_code, (
+                f"{where}:{call.lineno}: '{code}' is exit {int(declared.exit_code)}"
+            )
     assert seen
 
 
@@ -108,7 +126,9 @@ def test_model_error_codes_are_the_http_500_ones():
 
 
 # --- environment variables ------------------------------------------------------------------------
-_READS = re.compile(r"""(?:environ(?:\.get|\.setdefault|\.pop)?\s*[\(\[]\s*|getenv\(\s*|_ENV\s*=\s*)["']([A-Z][A-Z0-9_]+)["']""")
+_READS = re.compile(
+    r"""(?:environ(?:\.get|\.setdefault|\.pop)?\s*[\(\[]\s*|getenv\(\s*|_ENV\s*=\s*)["']([A-Z][A-Z0-9_]+)["']"""
+)
 
 
 def _read_variables() -> dict[str, str]:
@@ -183,8 +203,12 @@ def test_every_default_quoted_in_help_is_the_declared_one():
     for name, flag, value in quoted:
         if value.startswith("the "):  # a description ("the label file's folder"), not a value
             continue
-        want = _train_workers() if (name, flag) == ("train", "--workers") else DECLARED.get(flag, lambda: None)()
-        assert want is not None, f"`vqa2 {name} {flag}` quotes a default by hand: render it from its declaration"
+        want = (
+            _train_workers() if (name, flag) == ("train", "--workers") else DECLARED.get(flag, lambda: None)()
+        )
+        assert want is not None, (
+            f"`vqa2 {name} {flag}` quotes a default by hand: render it from its declaration"
+        )
         assert value == want, f"`vqa2 {name} {flag}` shows [default: {value}], declared {want}"
 
 

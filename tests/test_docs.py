@@ -9,8 +9,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-TEST_COMMAND = "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test]' && python -m pytest -q"
-INSTALL_COMMAND = "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && vqa2 score your_clip.mp4"
+TEST_COMMAND = (
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test]' && python -m pytest -q"
+)
+INSTALL_COMMAND = (
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && vqa2 score your_clip.mp4"
+)
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -30,7 +34,9 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_every_page_of_docs_is_linked_from_the_readme():
-    linked = {(README.parent / link.split("#")[0]).resolve() for link in _LINK.findall(README.read_text("utf-8"))}
+    linked = {
+        (README.parent / link.split("#")[0]).resolve() for link in _LINK.findall(README.read_text("utf-8"))
+    }
     missing = [p.name for p in _pages()[1:] if p.resolve() not in linked]
     assert not missing, f"link these from README.md's 'Read on' list: {missing}"
 

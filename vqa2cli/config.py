@@ -47,8 +47,7 @@ def ranged(default: Any, lo: float, hi: float, *, lo_open: bool = False) -> Any:
 
 def setting_range(section: str, key: str) -> Range | None:
     """The declared :class:`Range` of ``section.key``, or None for settings without one (strings, bools)."""
-    cls = {f.name: f.default_factory for f in dataclasses.fields(Settings)}[section]
-    return {f.name: f.metadata.get("range") for f in dataclasses.fields(cls)}.get(key)
+    return {f.name: f.metadata.get("range") for f in dataclasses.fields(SECTION_CLASSES[section])}.get(key)
 
 
 @dataclass(frozen=True)
@@ -169,12 +168,12 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings)}
+SECTION_CLASSES: dict[str, Any] = {f.name: f.default_factory for f in dataclasses.fields(Settings)}
 
 
 def declared_default(section: str, key: str) -> Any:
     """The dataclass default of ``section.key`` (before any card, file or flag)."""
-    cls = {f.name: f.default_factory for f in dataclasses.fields(Settings)}[section]
-    return {f.name: f.default for f in dataclasses.fields(cls)}[key]
+    return {f.name: f.default for f in dataclasses.fields(SECTION_CLASSES[section])}[key]
 
 
 def shown_default(section: str, key: str, label: str = "default") -> str:
@@ -187,8 +186,7 @@ def shown_default(section: str, key: str, label: str = "default") -> str:
 
 
 def _section_types(name: str) -> dict[str, Any]:
-    cls = {f.name: f.default_factory for f in dataclasses.fields(Settings)}[name]
-    return typing.get_type_hints(cls)
+    return typing.get_type_hints(SECTION_CLASSES[name])
 
 
 def suggest_key(word: str, options: list[str]) -> str:
@@ -241,8 +239,7 @@ def merge_layers(*layers: Mapping[str, Any] | None) -> Settings:
             raise ConfigError(
                 f"config key '{section}.{key}' must be one of {', '.join(allowed)}, got '{value}'"
             )
-    built = {name: {f.name: f.default_factory for f in dataclasses.fields(Settings)}[name](**vals)
-             for name, vals in merged.items()}
+    built = {name: SECTION_CLASSES[name](**vals) for name, vals in merged.items()}
     _check_scoring(built["scoring"])
     return Settings(**built)
 

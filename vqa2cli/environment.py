@@ -26,20 +26,36 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("HF_TOKEN", "Hub token for gated or private repos (vqa2 doctor reports whether one is set)."),
     EnvVar("NO_COLOR", "Disable colour on stderr (colour is only ever used on a terminal)."),
     EnvVar("VQA2_DEBUG", "Set to 1 to print tracebacks instead of one-line errors."),
-    EnvVar("OMP_WAIT_POLICY", "The vqa2 command sets PASSIVE when unset: torch's idle CPU threads sleep instead "
-           "of spinning (numbers unchanged); ACTIVE restores spinning.", "PASSIVE"),
-    EnvVar("OMP_NUM_THREADS", "torch's CPU threads; when set, batch's decode workers leave torch's thread count "
-           "as it is."),
-    EnvVar("VQA2_SERVER", "Send score/ask/batch to this vqa2 serve URL (as --server; batch: several, comma- or "
-           "space-separated)."),
+    EnvVar(
+        "OMP_WAIT_POLICY",
+        "The vqa2 command sets PASSIVE when unset: torch's idle CPU threads sleep instead "
+        "of spinning (numbers unchanged); ACTIVE restores spinning.",
+        "PASSIVE",
+    ),
+    EnvVar(
+        "OMP_NUM_THREADS",
+        "torch's CPU threads; when set, batch's decode workers leave torch's thread count as it is.",
+    ),
+    EnvVar(
+        "VQA2_SERVER",
+        "Send score/ask/batch to this vqa2 serve URL (as --server; batch: several, comma- or "
+        "space-separated).",
+    ),
     EnvVar("VQA2_TOKEN", "The bearer token a --server client sends."),
-    EnvVar("VQA2_SERVER_WAIT", "Seconds a --server client waits out a busy (503) server before exit 4.", "300"),
+    EnvVar(
+        "VQA2_SERVER_WAIT", "Seconds a --server client waits out a busy (503) server before exit 4.", "300"
+    ),
     EnvVar("VQA2_SERVER_TIMEOUT", "Seconds a --server client waits for one answer.", "900"),
-    EnvVar("VQA2_SKIP_MEMORY_CHECK", "Set to 1 to load even when the memory preflight says the model does not "
-           "fit (for an estimate you know is pessimistic)."),
+    EnvVar(
+        "VQA2_SKIP_MEMORY_CHECK",
+        "Set to 1 to load even when the memory preflight says the model does not "
+        "fit (for an estimate you know is pessimistic).",
+    ),
     EnvVar("VQA2_QUANT_CACHE_DIR", "The quantized-weights cache folder.", "$HF_HOME/vqa2/quantized"),
-    EnvVar("VQA2_FAKE_AVAILABLE_MEMORY_GB", "Test/debug hook: the preflight and vqa2 doctor take this many GB as "
-           "the available memory."),
+    EnvVar(
+        "VQA2_FAKE_AVAILABLE_MEMORY_GB",
+        "Test/debug hook: the preflight and vqa2 doctor take this many GB as the available memory.",
+    ),
 )
 
 

@@ -230,8 +230,10 @@ class ApiErrorCode:
     meaning: str
 
 
-def _input_codes(cls: type = InputError) -> list[str]:
+def _input_codes(cls: type[InputError] = InputError) -> list[str]:
+    """The ``code`` of ``cls`` and of every subclass, depth first (each declared on its class above)."""
     codes = [cls.code] if "code" in vars(cls) else []
+    sub: type[InputError]
     for sub in cls.__subclasses__():
         codes += _input_codes(sub)
     return codes

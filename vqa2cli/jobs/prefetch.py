@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -46,7 +46,7 @@ def _timed(prepare: Callable[[T], Any], item: T) -> Prepared[T]:
 
 
 def prefetch(items: Iterable[T], prepare: Callable[[T], Any], *, workers: int,
-             depth: int) -> Iterator[Prepared[T]]:
+             depth: int) -> Generator[Prepared[T], None, None]:
     """Yield ``Prepared`` results in the order of ``items``, computed by ``workers`` threads.
 
     ``workers=0`` prepares inline (no threads). When the consumer stops early (break, exception,

@@ -328,6 +328,6 @@ def upcast_unquantized(model, dtype) -> None:
         if type(module).__name__ in ("Linear4bit", "Linear8bitLt"):
             continue
         for tensors in (module._parameters, module._buffers):
-            for key, tensor in tensors.items():
+            for tensor in tensors.values():
                 if tensor is not None and tensor.is_floating_point() and tensor.dtype != dtype:
                     tensor.data = tensor.data.to(dtype)
