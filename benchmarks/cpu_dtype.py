@@ -36,7 +36,7 @@ def main() -> None:
         layer.weight = bnb.nn.Params4bit(w16, requires_grad=False, quant_type="nf4")
         layer = layer.to("cpu")
         with torch.inference_mode():
-            rows[f"nf4, compute {str(compute).removeprefix('torch.')}"] = timed(lambda: layer(x16), 3)
+            rows[f"nf4, compute {str(compute).removeprefix('torch.')}"] = timed(lambda layer=layer: layer(x16), 3)
     base = rows["fp32"][1]
     for name, (wall, cpu) in rows.items():
         print(f"{name:28} wall {wall:6.3f} s  cpu {cpu:6.3f} s  cpu / fp32 {cpu / base:5.2f}")

@@ -208,7 +208,7 @@ def measure(folder: Path, modes: list[str], cache_dir: Path | None) -> None:
         rows[f"{i + 1}. {quant}/{dtype} ({row.get('quant_cache') or 'no cache'})"] = row
         print(f"{mode}: {row}", file=sys.stderr, flush=True)
     read_s = rows["read"]["wall_s"]
-    for key, row in rows.items():
+    for row in rows.values():
         if "load_s" in row:
             row["load_over_read"] = round(row["load_s"] / max(read_s, 1e-3), 2)
             row["anon_vs_estimate"] = round(row["anon_after_load_gb"] / max(row["est_anon_gb"], 1e-9), 3) \

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 # torch single-threaded (unless OMP_NUM_THREADS is set), here and in the vqa2 processes tests start: the
 # tiny models' operations are too small to gain from a second thread, and on a shared machine OpenMP's
-# waiting threads spin, which more than doubled the fast lane's CPU time (figures: README "Run the tests").
+# waiting threads spin, which more than doubled the fast lane's CPU time (figures: benchmarks/RESULTS.md "Test lanes").
 # Set before torch is imported (OpenMP reads it once); batch's own thread choice is tested with it unset.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "python-api.md"
 PLACEHOLDERS = ('"ugc-scorer"', '"assistant"', '"clip.mp4"')
 
 
 def readme_example() -> str:
-    section = README.read_text(encoding="utf-8").split("## Python API", 1)[1].split("\n## ", 1)[0]
+    section = README.read_text(encoding="utf-8")
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 

@@ -22,7 +22,7 @@ from cli_run import run
 from vqa2cli.config import OUTPUT_FORMATS, REPORT_FORMATS
 from vqa2cli.output import render
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "output.md"  # the output guide
 
 NO_RECORD = {  # commands that print no results (a reason each)
     "models pull": "prints the local folder of the weights it fetched",

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from vqa2cli.config import Settings, flags_layer, load_config_file, merge_layers
@@ -34,7 +36,7 @@ def test_types_and_choices_are_checked():
 
 def test_settings_are_frozen_and_round_trip():
     s = merge_layers({"scoring": {"weights": [1, 0.8, 0.6, 0.4, 0.2]}})
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         s.video.max_tokens = 1  # frozen
     assert merge_layers(s.to_dict()) == s
     assert s.scoring.weights == (1.0, 0.8, 0.6, 0.4, 0.2)

@@ -1,4 +1,4 @@
-"""`vqa2 doctor`: the JSON schema (README "vqa2 doctor"), a cached model's verdict, the table form."""
+"""`vqa2 doctor`: the JSON schema (docs/commands.md "vqa2 doctor"), a cached model's verdict, the table form."""
 
 from __future__ import annotations
 

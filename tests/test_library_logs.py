@@ -66,8 +66,8 @@ def test_known_userwarning_ignored_unless_verbose():
         warnings.simplefilter("default")
         route_library_messages(Console(QUIET, io.StringIO()))
         for _ in range(14):
-            warnings.warn(MATMUL % "torch.bfloat16", UserWarning)
-        warnings.warn("an unknown library warning", UserWarning)
+            warnings.warn(MATMUL % "torch.bfloat16", UserWarning, stacklevel=1)
+        warnings.warn("an unknown library warning", UserWarning, stacklevel=1)
     assert [str(w.message) for w in seen] == ["an unknown library warning"]
 
 

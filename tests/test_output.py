@@ -65,7 +65,7 @@ def test_table_has_a_line_per_record():
 def test_readme_documents_every_json_field():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "output.md").read_text(encoding="utf-8")
     section = readme.split("## Output schema", 1)[1].split("\n## ", 1)[0]
     documented = {line.split("|")[1].strip().strip("`") for line in section.splitlines() if line.startswith("| `")}
     assert documented == set(records()[0].to_dict()), "README 'Output schema' and ScoreRecord.to_dict() differ"

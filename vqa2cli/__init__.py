@@ -8,7 +8,7 @@ Python API (imported lazily: ``import vqa2cli`` loads neither torch nor transfor
 See :mod:`vqa2cli.api`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _API = {"load_scorer": "api", "load_assistant": "api", "resolve": "api",
         "Scorer": "pipeline.run", "Asker": "pipeline.run",

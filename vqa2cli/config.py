@@ -47,8 +47,7 @@ def ranged(default: Any, lo: float, hi: float, *, lo_open: bool = False) -> Any:
 
 def setting_range(section: str, key: str) -> Range | None:
     """The declared :class:`Range` of ``section.key``, or None for settings without one (strings, bools)."""
-    cls = {f.name: f.default_factory for f in dataclasses.fields(Settings)}[section]
-    return {f.name: f.metadata.get("range") for f in dataclasses.fields(cls)}.get(key)
+    return {f.name: f.metadata.get("range") for f in dataclasses.fields(SECTION_CLASSES[section])}.get(key)
 
 
 @dataclass(frozen=True)
@@ -151,6 +150,7 @@ class Settings:
 PROMPT_STYLES = ("ugc_init", "ugc_head", "streaming", "streaming_official_eval", "assistant", "qbench")
 SCORING_STYLES = PROMPT_STYLES[:4]  # the styles whose answer prefix is followed by a level word
 STALLING_STYLES = ("sequence", "stats")  # how the streaming prompt phrases stalling (spec §8)
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # --dtype name → torch attribute (the one map)
 OUTPUT_FORMATS = ("table", "json", "jsonl", "csv")  # per-record output of score/ask
 REPORT_FORMATS = ("table", "json")  # one-report output of eval/probe/models list/train --validate-data
 
@@ -163,16 +163,30 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("video", "long_clip_policy"): ("segments", "stride", "error"),
     ("scoring", "pool"): ("weighted_mean", "mean", "min", "max", "harmonic_mean", "p5"),
     ("video", "resize"): ("torch", "sws", "pil"),
-    ("runtime", "dtype"): ("auto", "bf16", "fp16", "fp32"),
+    ("runtime", "dtype"): ("auto", *DTYPES),
     ("runtime", "quant"): ("auto", "none", "8bit", "4bit"),
 }
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings)}
+SECTION_CLASSES: dict[str, Any] = {f.name: f.default_factory for f in dataclasses.fields(Settings)}
+
+
+def declared_default(section: str, key: str) -> Any:
+    """The dataclass default of ``section.key`` (before any card, file or flag)."""
+    return {f.name: f.default for f in dataclasses.fields(SECTION_CLASSES[section])}[key]
+
+
+def shown_default(section: str, key: str, label: str = "default") -> str:
+    """``[default: V]`` for --help, rendered from the declaration (``label="card"``: a model card may set
+    it). Booleans read on/off, floats as ``%g``. Help text quotes no default by hand (tests/test_declarations.py)."""
+    value = declared_default(section, key)
+    text = ("on" if value else "off") if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) \
+        else str(value)
+    return f"[{label}: {text}]"
 
 
 def _section_types(name: str) -> dict[str, Any]:
-    cls = {f.name: f.default_factory for f in dataclasses.fields(Settings)}[name]
-    return typing.get_type_hints(cls)
+    return typing.get_type_hints(SECTION_CLASSES[name])
 
 
 def suggest_key(word: str, options: list[str]) -> str:
@@ -225,8 +239,7 @@ def merge_layers(*layers: Mapping[str, Any] | None) -> Settings:
             raise ConfigError(
                 f"config key '{section}.{key}' must be one of {', '.join(allowed)}, got '{value}'"
             )
-    built = {name: {f.name: f.default_factory for f in dataclasses.fields(Settings)}[name](**vals)
-             for name, vals in merged.items()}
+    built = {name: SECTION_CLASSES[name](**vals) for name, vals in merged.items()}
     _check_scoring(built["scoring"])
     return Settings(**built)
 

@@ -10,14 +10,12 @@ import sys
 import typer
 
 from .. import __version__
-from ..errors import ExitCode, OutputError, Vqa2Error
+from ..errors import ExitCode, OutputError, Vqa2Error, exit_codes_help
 
 HELP = """Score and question the perceptual quality of videos with the VQA² models.
 
-Results go to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 --fail-under gate failed,
-2 usage error, 3 some inputs unreadable, 4 model could not be fetched/loaded/run, 5 an output could not be
-written (disk full, read-only folder, stdout closed), 130 Ctrl-C, 143 SIGTERM. Set VQA2_DEBUG=1 to see
-tracebacks."""
+Results go to stdout, diagnostics to stderr; each command's --help lists the exit codes it can end with.
+Set VQA2_DEBUG=1 to see tracebacks."""
 
 EXAMPLES = """Examples:
 
@@ -57,6 +55,20 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__package__}.{_name}").register(app)
+
+
+def add_exit_codes(typer_app: typer.Typer, path: str = "") -> None:
+    """Append each command's ``Exit codes:`` block (rendered from errors.EXIT_CODES / COMMAND_EXIT_CODES)
+    to its --help epilog, for every registered command and group: no command words its exit codes itself."""
+    typer_app.info.epilog = f"{(typer_app.info.epilog or '').rstrip()}\n\n{exit_codes_help(path)}".lstrip()
+    for info in typer_app.registered_commands:
+        name = f"{path} {info.name}".strip()
+        info.epilog = f"{(info.epilog or '').rstrip()}\n\n{exit_codes_help(name)}".lstrip()
+    for group in typer_app.registered_groups:
+        add_exit_codes(group.typer_instance, f"{path} {group.name or group.typer_instance.info.name}".strip())
+
+
+add_exit_codes(app)
 
 
 def report_error(exc: Vqa2Error) -> int:

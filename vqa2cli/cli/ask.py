@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..config import shown_default
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
                       QuantOpt, QuantCacheOpt, QuietOpt, refuse_with_server, ServerOpt, ServerPathsOpt, VerboseOpt, check_format, model_label,
@@ -44,10 +45,10 @@ def ask(
     config: ConfigOpt = None,
     fmt: FormatOpt = "table",
     max_new_tokens: Annotated[Optional[int], typer.Option(
-        "--max-new-tokens", metavar="N", help="Longest answer in tokens. [card: 512]")] = None,
+        "--max-new-tokens", metavar="N", help=f"Longest answer in tokens. {shown_default('generation', 'max_new_tokens', 'card')}")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Sample instead of greedy decoding.")] = False,
     temperature: Annotated[Optional[float], typer.Option(
-        "--temperature", metavar="T", help="Sampling temperature (with --sample). [0.2]")] = None,
+        "--temperature", metavar="T", help=f"Sampling temperature (with --sample). {shown_default('generation', 'temperature', 'card')}")] = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
@@ -56,7 +57,8 @@ def ask(
     long_clip: PolicyOpt = None,
     segments: Annotated[Optional[str], typer.Option(
         "--segments", metavar="DURATION|auto",
-        help="Answer for each window of DURATION (10s, 5, 1m; auto = the card's 10 s), each answer with its "
+        help="Answer for each window of DURATION (10s, 5, 1m; auto = the card's window, video.segment_s) "
+             f"{shown_default('video', 'segment_s', 'card')}, each answer with its "
              "time range.")] = None,
     offline: OfflineOpt = False,
     server: ServerOpt = None,

@@ -5,13 +5,13 @@ The command parses the options, builds the :class:`~vqa2cli.jobs.engine.JobSpec`
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import ExitCode
+from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       PolicyOpt, QuantCacheOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerPathsOpt, StrictOpt,
                       VerboseOpt, refuse_with_server,
@@ -39,10 +39,7 @@ EXAMPLES = """Examples:
 Rows are appended and fsync'd as each file finishes, so an interrupted run keeps every finished row;
 --resume skips files whose path, size and mtime match a row (error rows included unless --retry-errors)
 and appends the rest. An existing output is never truncated without --overwrite, and is locked while a
-run writes it (a second run on it is refused, naming the first). Exit codes: 0 ok, 1 a score is below
---fail-under (or a window below --fail-segment-under), 2 usage error or output locked, 3 some files failed
-(error rows; takes precedence over 1), 4 model error, 5 an output could not be written (disk full, read-only
-folder; rows written are kept), 130 Ctrl-C (resume with --resume)."""
+run writes it (a second run on it is refused, naming the first; exit 2). A file that fails is an error row."""
 
 
 def exit_code(job, stats, console, windows) -> ExitCode:
@@ -93,7 +90,7 @@ def batch(
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="With --resume: score files again whose row is an error (the new row is appended; the last row per path is current).")] = False,
     from_file: Annotated[Optional[list[str]], typer.Option("--from-file", metavar="LIST", help="A text file of inputs, one per line (like @LIST).")] = None,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders of folder inputs.")] = True,
-    workers: Annotated[Optional[int], typer.Option("--workers", metavar="N", help="Decode workers running ahead of the model (0 = decode in the main thread). [default: min(4, CPUs)]")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", metavar="N", help=f"Decode workers running ahead of the model (0 = decode in the main thread). [default: {DEFAULT_WORKERS_SHOWN}]")] = None,
     prefetch: Annotated[Optional[int], typer.Option("--prefetch", metavar="N", help="Most clips decoded ahead of the model (bounds memory). [default: 2 x workers]")] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Score only shard K of N (1-based; files split by a stable hash of their path).")] = None,
     fail_under: FailUnderOpt = None,
@@ -136,7 +133,7 @@ def batch(
     job = JobSpec(
         inputs=list(inputs or []), from_files=list(from_file or []), csv=csv, jsonl=jsonl, resume=resume,
         overwrite=overwrite, retry_errors=retry_errors, recursive=recursive,
-        workers=_default_workers() if workers is None else workers, prefetch=prefetch, shard=shard,
+        workers=default_workers() if workers is None else workers, prefetch=prefetch, shard=shard,
         fail_under=fail_under, summary=summary, offline=offline)
     job.validate()
     from ..serve.client import server_urls
@@ -176,10 +173,6 @@ def _run(job, settings, ref, console, windows) -> ExitCode:
     from ..jobs.engine import run_job
 
     return exit_code(job, run_job(job, settings, ref, console, windows), console, windows)
-
-
-def _default_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 def register(app: typer.Typer) -> None:

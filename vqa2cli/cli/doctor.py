@@ -3,7 +3,7 @@ memory verdict per cached model.
 
 The report a user attaches to a bug (as ``hf env`` or ``yolo checks``). It never contacts the Hub and never
 reads weights: the per-model verdict comes from the shard headers (modeling/memory.py). ``--format json``
-prints one object, schema ``vqa2.doctor/1`` (README "vqa2 doctor").
+prints one object, schema ``vqa2.doctor/1`` (docs/commands.md "vqa2 doctor").
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ EXAMPLES = """Examples:
 The quantized-weights cache entries are listed with their size; delete an entry's folder to reclaim it.
 
 Verdicts assume a 10-second 30 fps clip; `vqa2 score` re-checks with the real clips before loading.
-Exit code: 0 (the report is the result)."""
+The report is the result: a missing GPU or package is reported, not an error."""
 
 
 def _version(dist: str) -> str | None:

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..config import REPORT_FORMATS
+from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, StrictOpt, QuantOpt, QuantCacheOpt,
                       QuietOpt, ReportFormatOpt, ScoringPromptOpt, StallingStyleOpt, VerboseOpt, check_format,
                       require_stalling_prompt, scoring_settings, start_console)
@@ -27,9 +28,8 @@ Labels: the official label JSON (img_path or video_path, mos or gt_score) or a C
 columns, and for the streaming scorer an optional stalling column/key (none, or one 0/1 per frame, as
 score --stalling); relative paths start from --media-root (default: the label file's folder). SRCC and PLCC are
 computed as the official scripts do (on the raw scores, no fitting); plcc_logistic is PLCC after the
-customary 4-parameter logistic fit; krcc is Kendall's tau-b. Exit codes: 0 ok, 2 usage or data error
-(or --scores-csv locked by another run), 3 some videos failed (left out of the metrics, listed in the scores
-CSV), 4 model error, 5 an output could not be written."""
+customary 4-parameter logistic fit; krcc is Kendall's tau-b. Videos that fail
+(exit 3) are left out of the metrics and listed in the scores CSV."""
 
 
 def eval_command(
@@ -45,8 +45,9 @@ def eval_command(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Reuse the ok rows of an existing --scores-csv whose video kept its path, size and mtime; "
                          "score the rest, appending (earlier rows are never rewritten).")] = False,
-    workers: Annotated[int, typer.Option(
-        "--workers", metavar="N", help="Threads decoding the next videos while the model runs (0 = none).")] = 2,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", metavar="N", help="Threads decoding the next videos while the model runs (0 = none). "
+        f"[default: {DEFAULT_WORKERS_SHOWN}]")] = None,
     fmt: ReportFormatOpt = "table",
     prompt: ScoringPromptOpt = None,
     stalling_style: StallingStyleOpt = "sequence",
@@ -81,7 +82,8 @@ def eval_command(
                       "continue" if scores_csv is not None else "no metrics printed (--scores-csv FILE keeps "
                       "per-video scores for --resume)")
     result = run_eval(records, settings, ref, console, labels=str(labels), scores_csv=scores_csv, resume=resume,
-                      workers=workers, stalling_style=stalling_style, offline=offline)
+                      workers=default_workers() if workers is None else workers,
+                      stalling_style=stalling_style, offline=offline)
     for note in result.metrics.notes:
         console.warning(note)
     from ..output.render import make_writer

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..config import (CHOICES, OUTPUT_FORMATS, REPORT_FORMATS, SCORING_STYLES, STALLING_STYLES, Settings,
-                      flags_layer, load_config_file)
+                      flags_layer, load_config_file, shown_default)
 from ..errors import UsageError
 from ..registry import ModelRef, resolve_model
 
@@ -24,19 +24,19 @@ ModelOpt = Annotated[Optional[str], typer.Option(
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", metavar="FILE", help="YAML/TOML file of settings (sections model, video, scoring, generation, runtime).")]
 DeviceOpt = Annotated[Optional[str], typer.Option(
-    "--device", metavar="auto|cuda|cpu|mps", help="Where the model runs. [default: auto]")]
+    "--device", metavar="auto|cuda|cpu|mps", help=f"Where the model runs. {shown_default('runtime', 'device')}")]
 DtypeOpt = Annotated[Optional[str], typer.Option(
     "--dtype", metavar=choices(CHOICES[("runtime", "dtype")]),
     help="Weights/compute precision. auto = fp16 on CUDA (official); CPU: bf16 where native, else fp32 if it fits, else bf16.")]
 QuantOpt = Annotated[Optional[str], typer.Option(
     "--quant", metavar=choices(CHOICES[("runtime", "quant")]),
     help="Quantize the language model with bitsandbytes (vision, motion and projectors stay unquantized). "
-         "auto: none, else 8bit, else 4bit, whichever first fits the memory preflight. [default: auto]")]
+         f"auto: none, else 8bit, else 4bit, whichever first fits the memory preflight. {shown_default('runtime', 'quant')}")]
 QuantCacheOpt = Annotated[Optional[bool], typer.Option(
     "--quant-cache/--no-quant-cache",
     help="Keep 8/4-bit weights once quantized (in $HF_HOME/vqa2/quantized) and read them on later loads "
          "instead of quantizing again; --no-quant-cache quantizes at every load and writes nothing. "
-         "Config: runtime.quant_cache. [default: on]")]
+         f"Config: runtime.quant_cache. {shown_default('runtime', 'quant_cache')}")]
 FormatOpt = Annotated[str, typer.Option(
     "--format", "-f", metavar=choices(OUTPUT_FORMATS), help="Output format on stdout.")]
 ReportFormatOpt = Annotated[str, typer.Option(
@@ -48,7 +48,8 @@ OfflineOpt = Annotated[bool, typer.Option(
 FailUnderOpt = Annotated[Optional[float], typer.Option(
     "--fail-under", metavar="X", help="Exit 1 when any score is below X (0-1, paper scale): a CI gate.")]
 MaxMotionOpt = Annotated[Optional[int], typer.Option(
-    "--max-motion-frames", metavar="N", help="Cap on dense motion frames (over it the long-clip policy applies). [card: 2000]")]
+    "--max-motion-frames", metavar="N", help="Cap on dense motion frames (over it the long-clip policy applies). "
+    f"{shown_default('video', 'max_motion_frames', 'card')}")]
 StallingStyleOpt = Annotated[str, typer.Option(
     "--stalling-style", metavar=choices(STALLING_STYLES),
     help="How stalling is phrased for the streaming scorer (the two training formats).")]
@@ -62,9 +63,10 @@ ScoringPromptOpt = Annotated[Optional[str], typer.Option(
 StrictOpt = Annotated[Optional[bool], typer.Option(
     "--strict/--no-strict", show_default=False,
     help="Partially decoded or damaged inputs are errors (error_code damaged_input, exit 3), not warnings. "
-         "[config: video.strict, default: off]")]
+         f"Config: video.strict. {shown_default('video', 'strict')}")]
 PolicyOpt = Annotated[Optional[str], typer.Option(
-    "--long-clip", metavar=choices(CHOICES[("video", "long_clip_policy")]), help="Over the motion/token limits: score in windows and pool them (segments), subsample evenly into one forward (stride) or fail (error). [default: segments]")]
+    "--long-clip", metavar=choices(CHOICES[("video", "long_clip_policy")]), help="Over the motion/token limits: score in windows and pool them (segments), subsample evenly into one "
+    f"forward (stride) or fail (error). {shown_default('video', 'long_clip_policy')}")]
 
 
 def check_format(fmt: str, allowed: tuple[str, ...] = OUTPUT_FORMATS) -> str:

@@ -57,10 +57,7 @@ EXAMPLES = """Examples:
 
   vqa2 probe "phone video.mov" broken.mp4 --format json
 
-  vqa2 probe long.mkv --model assistant --max-motion-frames 1000
-
-Exit codes: 0 every file is usable, 3 at least one file is unusable (the others are still shown),
-2 usage error."""
+  vqa2 probe long.mkv --model assistant --max-motion-frames 1000"""
 
 def probe(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to inspect.",

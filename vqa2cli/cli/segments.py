@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import CHOICES, Settings
+from ..config import CHOICES, Settings, shown_default
 from ..errors import ExitCode, UsageError
 from ..jobs.rowfiles import check_output_path
 from ..jobs.windows import SegmentOutputs, SegmentPlan
@@ -17,10 +17,11 @@ from ..jobs.windows import SegmentOutputs, SegmentPlan
 SegmentsOpt = Annotated[Optional[str], typer.Option(
     "--segments", metavar="DURATION|auto",
     help="Score in windows of DURATION (10s, 90, 1.5m, 1m30s, 2h, 00:01:30) and pool them; auto = the card's "
-         "window (video.segment_s, 10 s); at least one key-frame step (1 s). Without it, windows are used only for clips over the model's limits (--long-clip segments).")]
+         f"window (video.segment_s) {shown_default('video', 'segment_s', 'card')}; at least one key-frame step (1 s). Without it, windows are used only for clips over the model's limits (--long-clip segments).")]
 PoolOpt = Annotated[Optional[str], typer.Option(
     "--pool", metavar="|".join(CHOICES[("scoring", "pool")]),
-    help="What `score` means for a clip scored in windows. [default: weighted_mean, the duration-weighted mean] "
+    help=f"What `score` means for a clip scored in windows (weighted_mean: the duration-weighted mean). "
+         f"{shown_default('scoring', 'pool')} "
          "A clip scored in one forward (within the model's limits, no --segments) has no windows to pool: "
          "stderr says so for each such file.")]
 SegmentsCsvOpt = Annotated[Optional[Path], typer.Option(

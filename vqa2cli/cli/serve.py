@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import UsageError
+from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
 from .options import ConfigOpt, DeviceOpt, DtypeOpt, ModelOpt, OfflineOpt, QuantOpt, QuantCacheOpt, QuietOpt, VerboseOpt, start_console
 
 EXAMPLES = """Examples:
@@ -25,8 +25,7 @@ EXAMPLES = """Examples:
 
 One server holds one model on one device; run one per GPU and put a load balancer in front (readiness:
 GET /readyz). A full queue answers 503 with Retry-After. SIGTERM (or Ctrl-C) stops accepting work,
-finishes the requests in flight and exits 0. Exit codes: 0 stopped cleanly, 2 usage error (e.g. a
-non-loopback --host without --token-file), 4 the model could not be loaded."""
+finishes the requests in flight and exits 0. A non-loopback --host without --token-file is a usage error."""
 
 
 def serve(
@@ -42,7 +41,7 @@ def serve(
         "--allow-root", metavar="DIR", help='Folder whose files may be scored by path ({"path": ...}); repeatable. Default: uploads only.')] = None,
     max_queue: Annotated[int, typer.Option("--max-queue", metavar="N", help="Most requests accepted and not yet answered; more get 503 + Retry-After.")] = 16,
     workers: Annotated[Optional[int], typer.Option(
-        "--workers", metavar="N", help="Decode threads running ahead of the model. [default: min(4, CPUs)]")] = None,
+        "--workers", metavar="N", help=f"Decode threads running ahead of the model. [default: {DEFAULT_WORKERS_SHOWN}]")] = None,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", metavar="MB", help="Largest upload accepted (MB = 10^6 bytes).")] = 2000.0,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
@@ -66,7 +65,7 @@ def serve(
         runtime={"runtime__device": device, "runtime__dtype": dtype, "runtime__quant": quant,
                  "runtime__quant_cache": quant_cache},
         roots=resolve_roots(list(allow_root or [])), max_queue=max_queue,
-        workers=workers or max(1, min(4, os.cpu_count() or 1)), max_upload_bytes=int(max_upload_mb * 1e6),
+        workers=workers or default_workers(), max_upload_bytes=int(max_upload_mb * 1e6),
         offline=offline)
     from ..serve.run import run_server
 

@@ -10,6 +10,7 @@ import typer
 
 from ..config import REPORT_FORMATS
 from ..training.stages import CHOICES as TRAIN_CHOICES
+from ..training.stages import TrainConfig
 from .options import ModelOpt, OfflineOpt, QuietOpt, VerboseOpt, check_format, choices, start_console
 
 STAGE_NAMES = "stage1-spatial, stage1-motion, stage2-ugc, stage2-streaming, stage3-assistant"
@@ -70,7 +71,7 @@ def train(
         "--save-steps", metavar="N", help="Save a checkpoint every N steps.")] = None,
     logging_steps: Annotated[Optional[int], typer.Option("--logging-steps", metavar="N", help="Log every N steps.")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        "--workers", metavar="N", help="DataLoader workers decoding clips. [default: 2]")] = None,
+        "--workers", metavar="N", help=f"DataLoader workers decoding clips. [default: {TrainConfig.dataloader_workers}]")] = None,
     prompt: Annotated[Optional[str], typer.Option(
         "--prompt", metavar="STYLE", help="Prompt style for CSV data and the output card. [stage]")] = None,
     unmask_newlines: Annotated[Optional[bool], typer.Option(

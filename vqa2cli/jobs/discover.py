@@ -30,6 +30,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
@@ -227,7 +228,7 @@ def read_list_file(path: str) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def expand_inputs(inputs: list[str], from_files: list[str] = ()) -> list[str]:
+def expand_inputs(inputs: list[str], from_files: Sequence[str] = ()) -> list[str]:
     """Replace every ``@LIST`` (and each ``--from-file``) by the lines of that file."""
     out: list[str] = []
     for item in inputs:

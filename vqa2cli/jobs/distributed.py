@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .loop import JobStats
@@ -33,7 +33,7 @@ class Distributed:
     run_id: str  # same for every process of one launch, differs between launches
 
 
-def detect_distributed(env: dict[str, str] | None = None) -> Distributed | None:
+def detect_distributed(env: Mapping[str, str] | None = None) -> Distributed | None:
     """RANK/WORLD_SIZE/LOCAL_RANK as set by torchrun and accelerate launch; None for a single process."""
     env = os.environ if env is None else env
     try:

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import UsageError
 from .distributed import detect_distributed, finish_distributed, part_targets
 from .loop import JobStats
+from .prefetch import default_workers
 from .rowfiles import check_row_file
 
 RESUME_HINT = "finished rows are saved; run the same command with --resume to continue"
@@ -35,7 +36,7 @@ class JobSpec:
     overwrite: bool = False
     retry_errors: bool = False
     recursive: bool = True
-    workers: int = 1
+    workers: int = field(default_factory=default_workers)  # decode threads (jobs/prefetch.py)
     prefetch: int | None = None
     shard: str | None = None
     fail_under: float | None = None

@@ -130,7 +130,7 @@ def _raise(path: str, exc: BaseException):
 
 
 def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,
-             resume: bool = False, workers: int = 2, stalling_style: str = "sequence",
+             resume: bool = False, workers: int | None = None, stalling_style: str = "sequence",
              on_error: Callable[[str], None] = lambda _: None,
              advance: Callable[..., None] = lambda n=1: None) -> EvalRecord:
     """Score every record with ``scorer`` (``prepare(path, stalling=...)`` in worker threads, ``run`` here),
@@ -142,8 +142,10 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
     (Ctrl-C, after the rows already written); an unreadable video is a failure row, not an exception."""
     from ..output.render import make_writer
     from .loop import JobStats, run_batch
+    from .prefetch import default_workers
     from .rowfiles import RowFiles
 
+    workers = default_workers() if workers is None else workers
     reused = _reused(records, scores_csv, resume)
     todo = [Todo(str(r.path), (), label=r) for r in records if r.index not in reused]
     advance(len(records) - len(todo))

@@ -22,7 +22,7 @@ from ..errors import OutputError, UsageError
 try:
     import fcntl
 except ImportError:  # Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 def lock_path(output: str) -> str:

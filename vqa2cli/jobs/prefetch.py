@@ -7,14 +7,23 @@ most ``depth`` prepared clips exist at any time besides the one the consumer hol
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+DEFAULT_WORKERS_SHOWN = "min(4, CPUs)"  # how --help words default_workers()
+
+
+def default_workers() -> int:
+    """Decode threads running ahead of the model when ``--workers`` is not given (batch, eval, serve):
+    ``min(4, CPUs)``, at least 1. The one declaration of that default."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -37,7 +46,7 @@ def _timed(prepare: Callable[[T], Any], item: T) -> Prepared[T]:
 
 
 def prefetch(items: Iterable[T], prepare: Callable[[T], Any], *, workers: int,
-             depth: int) -> Iterator[Prepared[T]]:
+             depth: int) -> Generator[Prepared[T], None, None]:
     """Yield ``Prepared`` results in the order of ``items``, computed by ``workers`` threads.
 
     ``workers=0`` prepares inline (no threads). When the consumer stops early (break, exception,

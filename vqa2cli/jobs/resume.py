@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,7 +69,7 @@ def file_columns(path: str, columns: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def check_existing(outputs: list[OutputSpec], *, resume: bool, overwrite: bool,
-                   extra: list[str] = ()) -> None:
+                   extra: Sequence[str] = ()) -> None:
     """Usage error (exit 2) when an output (or a part file in ``extra``) exists without a mode flag."""
     if resume and overwrite:
         raise UsageError("--resume and --overwrite exclude each other",

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import CheckpointError, ModelRuntimeError, UsageError
 from .checkpoint_keys import KEY_MAPPING, check_load_report
-from .quantization import QUANT_CHOICES, bnb_config, check_bitsandbytes
+from .quantization import bnb_config, check_bitsandbytes
 
 PLACEHOLDER_TOKENS = ("<video>", "<motion>")  # spec §11: the ids right after <image>
 
@@ -65,12 +65,9 @@ def resolve_dtype(name: str, device):
     the device is known) it means fp16 on CUDA/MPS (the official inference precision, spec §3), fp32 on the CPU."""
     import torch
 
-    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if name == "auto":
         return torch.float32 if device.type == "cpu" else torch.float16
-    if name not in table:
-        raise UsageError(f"unknown dtype '{name}'", "use auto, bf16, fp16 or fp32")
-    return table[name]
+    return _torch_dtype(name)  # the name was validated with the settings (config.CHOICES)
 
 
 def read_config(local_dir: Path, attn_implementation: str | None = None):
@@ -234,10 +231,7 @@ def load_model(local_dir: Path, settings, *, clips: list[tuple[int, float]] | No
         raise CheckpointError(f"{local_dir}: model folder not found", "check --model or run vqa2 models pull NAME")
     _register_auto_classes()
     runtime = settings.runtime
-    if runtime.quant not in QUANT_CHOICES:
-        raise UsageError(f"unknown quant '{runtime.quant}'", f"use {', '.join(QUANT_CHOICES)}")
-    device = resolve_device(runtime.device)
-    resolve_dtype(runtime.dtype, device)  # validates the name
+    device = resolve_device(runtime.device)  # dtype and quant were validated with the settings (config.CHOICES)
     config = read_config(local_dir, settings.model.attn_implementation)
     _check_weight_files(local_dir)
     check_tokenizer_files(local_dir)  # before the weights load: a missing file must not cost the load time
@@ -322,7 +316,9 @@ def _load_quantized(local_dir: Path, kwargs: dict[str, Any], plan, device, use_c
 def _torch_dtype(name: str):
     import torch
 
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+    from ..config import DTYPES
+
+    return getattr(torch, DTYPES[name])
 
 
 def upcast_unquantized(model, dtype) -> None:
@@ -332,6 +328,6 @@ def upcast_unquantized(model, dtype) -> None:
         if type(module).__name__ in ("Linear4bit", "Linear8bitLt"):
             continue
         for tensors in (module._parameters, module._buffers):
-            for key, tensor in tensors.items():
+            for tensor in tensors.values():
                 if tensor is not None and tensor.is_floating_point() and tensor.dtype != dtype:
                     tensor.data = tensor.data.to(dtype)

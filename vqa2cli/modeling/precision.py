@@ -1,6 +1,6 @@
 """Quantization and dtype chosen together from the memory preflight (``--quant auto``, ``--dtype auto``).
 
-Rules (README "Memory and precision"):
+Rules (docs/models.md "Memory and precision"):
 
 * CUDA / MPS: ``dtype auto`` = fp16, the official inference precision (spec §3).
 * CPU: ``dtype auto`` = bf16 where the CPU computes bf16 natively (AVX512-BF16/AMX, as oneDNN reports);

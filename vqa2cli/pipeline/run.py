@@ -389,4 +389,6 @@ class Asker(ModelSession):
 
 
 def _dtype_name(dtype) -> str:
-    return {"torch.bfloat16": "bf16", "torch.float16": "fp16", "torch.float32": "fp32"}.get(str(dtype), str(dtype))
+    from ..config import DTYPES
+
+    return {f"torch.{attr}": name for name, attr in DTYPES.items()}.get(str(dtype), str(dtype))

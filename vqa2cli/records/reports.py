@@ -2,7 +2,7 @@
 
 Each record declares ``kind`` (the name ``output.render.make_writer`` takes), ``many`` (JSON is a list of
 such records, or one object) and ``columns`` where it is tabular (CSV, the table). The JSON keys are
-stable; README "Output schema" lists them per command (tests/test_command_records.py checks both agree). ``to_dict()`` is the JSON object; ``to_row()`` the flat
+stable; docs/output.md lists them per command (tests/test_command_records.py checks both agree). ``to_dict()`` is the JSON object; ``to_row()`` the flat
 row. Text goes through :func:`~vqa2cli.records.cells.clean`, so every JSON output is valid UTF-8 whatever
 the file names.
 """
@@ -153,7 +153,7 @@ class DataCheckRecord:
 
 @dataclass
 class DoctorRecord:
-    """``vqa2 doctor``: the installation report (schema ``vqa2.doctor/1``, README "vqa2 doctor"), built by
+    """``vqa2 doctor``: the installation report (schema ``vqa2.doctor/1``, docs/commands.md "vqa2 doctor"), built by
     cli/doctor.py's ``build_report``."""
 
     kind: ClassVar[str] = "doctor"

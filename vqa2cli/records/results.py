@@ -2,7 +2,7 @@
 commands: ``records/reports.py``.)
 
 JSON/JSONL print ``record.to_dict()`` (schema ``vqa2.score/1`` or ``vqa2.answer/1``); CSV prints
-``record.to_row()`` under the fixed ``SCORE_COLUMNS``. README "Output schema" documents every field;
+``record.to_row()`` under the fixed ``SCORE_COLUMNS``. docs/output.md documents every field;
 ``tests/test_output.py`` checks the docs and the code agree. New fields may be added in a minor version;
 existing ones never change meaning or type.
 """

@@ -31,8 +31,8 @@ from ..errors import InputError, UsageError
 from .queue import QueueClosed, QueueFull
 from .requests import JSON_BODY_LIMIT, ApiError, BodyLimit, Input, json_body, read_input, remove
 from .security import Refused, check_bearer
-INPUT_STATUS = 422  # a file the model cannot use (the CLI's exit 3)
-MODEL_ERROR_CODES = ("runtime_error", "internal_error")  # the CLI's exit 4
+from ..jobs.prefetch import default_workers
+from ..errors import INPUT_STATUS, MODEL_ERROR_CODES  # every error code's HTTP status: errors.API_ERRORS
 
 
 @dataclass
@@ -46,7 +46,7 @@ class ServeConfig:
     token: str | None = None
     roots: list[Path] = field(default_factory=list)
     max_queue: int = 16
-    workers: int = 2
+    workers: int = field(default_factory=default_workers)  # decode threads (jobs/prefetch.py)
     max_upload_bytes: int = 2 << 30
     retry_after_s: int = 2
     offline: bool = False

@@ -18,12 +18,13 @@ import os
 import time
 from typing import Any
 
+from .. import errors
 from ..errors import ExitCode, InputError, UsageError, Vqa2Error
 
 MAX_BUSY_WAIT_S = 300.0  # 503 answers are waited out (Retry-After, at most MAX_WAIT_S each) this long
 MAX_WAIT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
-MODEL_ERROR_CODES = ("runtime_error", "internal_error")
+MODEL_ERROR_CODES = errors.MODEL_ERROR_CODES  # declared once, with their HTTP status (errors.API_ERRORS)
 
 
 class ServerError(Vqa2Error):

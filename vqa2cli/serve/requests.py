@@ -17,24 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import ApiError  # any refusal; its HTTP status and exit code are declared in errors.API_ERRORS
 from .security import Refused, confine
 
 JSON_BODY_LIMIT = 1 << 20  # bytes: a JSON request is options and a path, never media
 
 
-class ApiError(Exception):
-    """Any refusal: HTTP ``status``, stable ``code``, one-line ``message``, the CLI's ``exit_code``."""
-
-    def __init__(self, status: int, code: str, message: str, exit_code: int = 4, retry_after: int | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, " ".join(message.split())
-        self.exit_code, self.retry_after = exit_code, retry_after
-
-
 async def json_body(request) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > JSON_BODY_LIMIT:
-        raise ApiError(413, "too_large", f"JSON body over {JSON_BODY_LIMIT} bytes", 2)
+        raise ApiError(413, "json_too_large", f"JSON body over {JSON_BODY_LIMIT} bytes", 2)
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:

@@ -86,7 +86,7 @@ class _Tally:
 def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, resizer: FrameResizer):
     """One decode pass over the whole stream; returns (collector, tally)."""
     tally, out = _Tally(), None
-    for out, _, _ in _decode_stream(info, [plan], video, resizer, tally):
+    for out, _, _ in _decode_stream(info, [plan], video, resizer, tally):  # noqa: B007 - the last one is kept
         pass
     return out, tally
 

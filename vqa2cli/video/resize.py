@@ -26,7 +26,9 @@ from __future__ import annotations
 import threading
 from fractions import Fraction
 
-METHODS = ("torch", "sws", "pil")
+from ..config import CHOICES
+
+METHODS = CHOICES[("video", "resize")]  # declared once, with the settings
 SWS_KEYS_BICUBIC = "flags=bicubic:param0=0:param1=0.5"  # Mitchell-Netravali B=0, C=0.5 == Keys a=-0.5
 GBRP_TO_RGB = (1, 2, 0)  # gbrp planes are G, B, R: their channel in RGB order
 

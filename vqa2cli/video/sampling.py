@@ -47,9 +47,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..config import CHOICES
 from ..errors import InputError
 
-POLICIES = ("segments", "stride", "error")  # "segments": windows (video/segments.py); a single
+POLICIES = CHOICES[("video", "long_clip_policy")]  # declared once, with the settings; "segments": windows (video/segments.py); a single
 # plan under it is planned as "stride" (a window over the motion table, or `ask` on a long clip)
 
 

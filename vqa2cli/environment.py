@@ -1,0 +1,64 @@
+"""The environment variables vqa2 reads: each declared once, here.
+
+The man pages' ENVIRONMENT section and docs/reference.md are rendered from :data:`ENVIRONMENT`;
+``tests/test_declarations.py`` fails when the code reads a variable that is not declared here (or one
+declared here is read nowhere). Defaults are the values used when the variable is unset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """``name``: the variable; ``meaning``: one sentence; ``default``: when unset ("" = nothing)."""
+
+    name: str
+    meaning: str
+    default: str = ""
+
+
+ENVIRONMENT: tuple[EnvVar, ...] = (
+    EnvVar("HF_HOME", "Hugging Face cache folder where model weights are kept.", "~/.cache/huggingface"),
+    EnvVar("HF_HUB_OFFLINE", "Set to 1 to never contact the Hub (same as --offline)."),
+    EnvVar("HF_ENDPOINT", "Hub mirror URL.", "https://huggingface.co"),
+    EnvVar("HF_TOKEN", "Hub token for gated or private repos (vqa2 doctor reports whether one is set)."),
+    EnvVar("NO_COLOR", "Disable colour on stderr (colour is only ever used on a terminal)."),
+    EnvVar("VQA2_DEBUG", "Set to 1 to print tracebacks instead of one-line errors."),
+    EnvVar(
+        "OMP_WAIT_POLICY",
+        "The vqa2 command sets PASSIVE when unset: torch's idle CPU threads sleep instead "
+        "of spinning (numbers unchanged); ACTIVE restores spinning.",
+        "PASSIVE",
+    ),
+    EnvVar(
+        "OMP_NUM_THREADS",
+        "torch's CPU threads; when set, batch's decode workers leave torch's thread count as it is.",
+    ),
+    EnvVar(
+        "VQA2_SERVER",
+        "Send score/ask/batch to this vqa2 serve URL (as --server; batch: several, comma- or "
+        "space-separated).",
+    ),
+    EnvVar("VQA2_TOKEN", "The bearer token a --server client sends."),
+    EnvVar(
+        "VQA2_SERVER_WAIT", "Seconds a --server client waits out a busy (503) server before exit 4.", "300"
+    ),
+    EnvVar("VQA2_SERVER_TIMEOUT", "Seconds a --server client waits for one answer.", "900"),
+    EnvVar(
+        "VQA2_SKIP_MEMORY_CHECK",
+        "Set to 1 to load even when the memory preflight says the model does not "
+        "fit (for an estimate you know is pessimistic).",
+    ),
+    EnvVar("VQA2_QUANT_CACHE_DIR", "The quantized-weights cache folder.", "$HF_HOME/vqa2/quantized"),
+    EnvVar(
+        "VQA2_FAKE_AVAILABLE_MEMORY_GB",
+        "Test/debug hook: the preflight and vqa2 doctor take this many GB as the available memory.",
+    ),
+)
+
+
+def describe(var: EnvVar) -> str:
+    """``meaning`` plus ``(default: X)`` when the variable has one."""
+    return f"{var.meaning} (default: {var.default})" if var.default else var.meaning
