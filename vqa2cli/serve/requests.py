@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .security import Refused, confine
+from .security import Refused, open_confined
 
 from .limits import BODY_TIMEOUT_S, JSON_BODY_LIMIT, parse_json, read_json_body  # noqa: F401 - JSON_BODY_LIMIT re-exported
 
@@ -41,7 +41,7 @@ class Input:
     path: str  # what the scorer opens
     name: str  # what the record shows
     body: dict[str, Any]
-    cleanup: Any = None  # folder to delete when the job is done
+    cleanup: Any = None  # folder to delete / pinned file to close when the job is done
 
 
 async def read_input(request, task: str, *, roots: list[Path], max_upload_bytes: int,
@@ -55,10 +55,10 @@ async def read_input(request, task: str, *, roots: list[Path], max_upload_bytes:
         if not isinstance(body.get("path"), str):
             raise ApiError(422, "usage", "a JSON request needs 'path' (a file under an --allow-root folder)", 2)
         try:
-            path = confine(body["path"], roots)
+            pinned = open_confined(body["path"], roots)  # opened once; read through its descriptor
         except Refused as exc:
             raise ApiError(exc.status, exc.code, exc.message, 2 if exc.status == 422 else 3) from exc
-        return Input(path, path, body)
+        return Input(pinned.key, pinned.name, body, cleanup=pinned)
     if kind == "multipart/form-data":
         return await _read_upload(request, task, max_upload_bytes, body_timeout_s)
     raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'file' part, or JSON "
@@ -111,9 +111,12 @@ def _safe_suffix(name: str) -> str:
     return suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else ""
 
 
-def remove(folder: str | None) -> None:
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
+def remove(cleanup) -> None:
+    """Free what a request held: its private upload folder, or the pinned descriptor of a path request."""
+    if hasattr(cleanup, "close"):
+        cleanup.close()
+    elif cleanup:
+        shutil.rmtree(cleanup, ignore_errors=True)
 
 
 class BodyTooLarge(ApiError):
