@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import AsyncIterator
@@ -56,6 +55,8 @@ def declared_length(request) -> int | None:
 async def body_chunks(request, limit: int, idle_s: float, what: str, hint: str = "") -> AsyncIterator[bytes]:
     """The body of ``request`` chunk by chunk, refused (413) as soon as more than ``limit`` bytes are
     declared or have arrived, and (408) when no chunk arrives for ``idle_s`` seconds."""
+    import asyncio
+
     from starlette.requests import ClientDisconnect
 
     declared = declared_length(request)
