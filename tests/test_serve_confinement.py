@@ -76,8 +76,6 @@ def _check(response, inside_size: int, secret_size: int) -> str:
         assert body["input"]["size_bytes"] == inside_size, body["input"]
         return "scored"
     assert response.status_code in (403, 422), (response.status_code, body)
-    text = str(body)
-    assert str(secret_size) not in text.split("size_bytes")[-1][:40] if "size_bytes" in text else True
     record_input = body.get("input") or {}
     assert record_input.get("size_bytes") != secret_size, body
     return "refused"

@@ -10,11 +10,13 @@ Endpoints (bearer token on ``/v1/*`` when the server has one):
 * ``POST /v1/settings``: ``{"task": "score"|"ask", "options": {...}}`` → the resolved config (the client
   validates its flags once before sending files).
 * ``GET /healthz`` (alive), ``GET /readyz`` (weights loaded, not draining), ``GET /metrics``
-  (Prometheus), ``GET /docs`` (OpenAPI).
+  (Prometheus), ``GET /docs`` (OpenAPI; with a token it needs the token too: serve/access.py).
 
 Every refusal is ``{"error": {"code", "message", "exit_code"}}`` with a one-line message: 400 malformed
-body, 401 token, 403 path refused, 413 too large, 415 wrong content type, 422 options (the CLI's
-exit-code-2 message), 503 queue full / loading / shutting down (with ``Retry-After``).
+body, 401 token, 403 path refused, 408 body too slow, 413 too large (both close the connection), 415 wrong
+content type, 422 options (the CLI's exit-code-2 message), 503 queue full / loading / shutting down (with
+``Retry-After``). Limits and time bounds: serve/limits.py; what the server guarantees:
+docs/serving-security.md.
 """
 
 from __future__ import annotations

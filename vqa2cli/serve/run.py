@@ -77,7 +77,7 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
 
     config = uvicorn.Config(app, lifespan="off", log_level="info" if access_log else "warning",
                             access_log=access_log, http=header_deadline_protocol(cfg.header_timeout_s),
-                            timeout_graceful_shutdown=max(1, round(cfg.grace_s)))
+                            timeout_graceful_shutdown=cfg.grace_s)
     server = Server(config)
 
     def load() -> None:

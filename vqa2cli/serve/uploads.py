@@ -84,7 +84,8 @@ class _Parts:
         _, options = parse_options_header(self.disposition)
         name = options.get(b"name", b"").decode("utf-8", "replace")
         if name not in PARTS:
-            raise _api_error(422, "usage", f"unknown multipart part '{name[:40]}' (known: file, request)", 2)
+            raise _api_error(422, "usage", f"unknown multipart part '{name[:40]}': send the video as the 'file' "
+                             "part (and options as an optional 'request' part)", 2)
         if name == "file":
             if self.upload.dest is not None:
                 raise _api_error(422, "usage", "one 'file' part per request", 2)
