@@ -28,8 +28,9 @@ One server holds one model on one device; run one per GPU and put a load balance
 GET /readyz). A full queue answers 503 with Retry-After. SIGTERM (or Ctrl-C) stops accepting work,
 answers the requests in flight that finish within --shutdown-grace, cuts the rest and exits 0. Clients
 get --header-timeout seconds for their headers and may pause a body at most --body-timeout seconds
-(408); every size limit is checked while the body arrives. Security: docs/serving-security.md. Exit codes: 0 stopped cleanly, 2 usage error (e.g. a
-non-loopback --host without --token-file), 4 the model could not be loaded."""
+(408); every size limit is checked while the body arrives (docs/serving-security.md). Exit codes:
+0 stopped cleanly, 2 usage error (e.g. a non-loopback --host without --token-file), 4 the model could
+not be loaded."""
 
 
 def serve(

@@ -78,7 +78,16 @@ class OutputLock:
         from filelock import FileLock, Timeout
 
         if path != self.path:
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            folder = os.path.dirname(path)
+            try:
+                os.makedirs(folder, mode=0o700, exist_ok=True)
+                planted = hasattr(os, "getuid") and os.lstat(folder).st_uid != os.getuid()
+            except OSError as exc:
+                planted = exc.strerror
+            if planted:  # not ours (another user made it first), or it cannot be made
+                self.warn(f"{self.output}: not locked by identity ({folder}: "
+                          f"{'belongs to another user' if planted is True else planted})")
+                return
         lock = FileLock(path, timeout=0, thread_local=False, on_acquired=_write_holder)
         try:
             lock.acquire(blocking=False)
