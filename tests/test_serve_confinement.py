@@ -74,6 +74,7 @@ def _check(response, inside_size: int, secret_size: int) -> str:
     body = response.json()
     if response.status_code == 200:
         assert body["input"]["size_bytes"] == inside_size, body["input"]
+        assert body["input"]["container"] == "mp4"  # the format named from the shown name, as the CLI does
         return "scored"
     assert response.status_code in (403, 422), (response.status_code, body)
     record_input = body.get("input") or {}

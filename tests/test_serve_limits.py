@@ -165,15 +165,15 @@ def test_every_limit_refuses_while_a_slow_client_is_still_sending(app, kind):
     sent, chunk = [0], b"7" * (16 << 10)
     mp = {**AUTH, "Content-Type": "multipart/form-data; boundary=BOUND"}
     if kind == "json":
-        kwargs = {"content": slow_body(chunk, 200, sent), "headers": {**AUTH, "Content-Type": "application/json"}}
+        kwargs = {"content": slow_body(chunk, 200, sent, 0.002), "headers": {**AUTH, "Content-Type": "application/json"}}
         limit = 1 << 20
     elif kind == "upload":
-        kwargs = {"content": multipart_stream("BOUND", slow_body(chunk, 200, sent)), "headers": mp}
+        kwargs = {"content": multipart_stream("BOUND", slow_body(chunk, 200, sent, 0.002)), "headers": mp}
         limit = 64 << 10
     else:
         async def request_part():
             yield b"--BOUND\r\nContent-Disposition: form-data; name=\"request\"\r\n\r\n"
-            async for c in slow_body(chunk, 200, sent):
+            async for c in slow_body(chunk, 200, sent, 0.002):
                 yield c
 
         kwargs = {"content": request_part(), "headers": mp}
