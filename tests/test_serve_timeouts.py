@@ -63,7 +63,11 @@ def test_a_stalled_upload_does_not_hold_sigterm(server):
             code = server.proc.wait(timeout=GRACE_S + MARGIN_S)
         except subprocess.TimeoutExpired:
             pytest.fail(f"still running {GRACE_S + MARGIN_S} s after SIGTERM: {server.err_path.read_text()[-2000:]}")
-        assert code == 0, server.err_path.read_text()[-2000:]
+        err = server.err_path.read_text()
+        assert code == 0, err[-2000:]
         assert time.monotonic() - started < GRACE_S + MARGIN_S
+        assert "Traceback" not in err, err[-2000:]  # the cut request is one line, not a stack
+        answer = sock.recv(4096)  # the cut request was answered before its connection closed
+        assert answer.startswith(b"HTTP/1.1 503") and b"shutting_down" in answer, answer
     finally:
         sock.close()

@@ -75,7 +75,7 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
     app = create_app(state)
     from .limits import header_deadline_protocol
 
-    config = uvicorn.Config(app, lifespan="off", log_level="info" if access_log else "warning",
+    config = uvicorn.Config(_cut_politely(app, state), lifespan="off", log_level="info" if access_log else "warning",
                             access_log=access_log, http=header_deadline_protocol(cfg.header_timeout_s),
                             timeout_graceful_shutdown=cfg.grace_s)
     server = Server(config)
@@ -104,6 +104,34 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
         raise ModelRuntimeError(f"the model failed to load: {type(state.load_error).__name__}: {state.load_error}")
     console.info("stopped")
     return 0
+
+
+def _cut_politely(app, state):
+    """The ASGI app, where a request cut by the end of the shutdown grace period (its task cancelled by
+    uvicorn) gets a 503 ``shutting_down`` error body when nothing was sent yet, instead of a traceback."""
+    import asyncio
+
+    from .requests import ApiError, _send_error
+
+    async def wrapped(scope, receive, send):
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message.get("type") == "http.response.start"
+            await send(message)
+
+        try:
+            await app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            if not state.draining or scope["type"] != "http":
+                raise
+            if not started:
+                with contextlib.suppress(Exception):
+                    await _send_error(send, ApiError(503, "shutting_down", "cut: the server's shutdown grace "
+                                                     "period (--shutdown-grace) ended before this request did"))
+
+    return wrapped
 
 
 def _left(state) -> float:
