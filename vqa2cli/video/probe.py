@@ -98,11 +98,11 @@ def file_stat(path) -> FileStat | None:
 def check_path(path) -> Path:
     """The usual file-system failures as typed errors, before FFmpeg sees the file. Any ``OSError`` of the
     checks (permission denied, name too long, I/O error) is an :class:`UnreadableFileError` for this file."""
-    from .source import lookup
+    from .source import check_pinned, lookup
 
     p = Path(path)
     if lookup(path) is not None:
-        return _check_pinned(path, p)
+        return check_pinned(path, p)
     try:
         if not p.exists():
             raise FileMissingError(str(p), "no such file", "check the path; quote names that contain spaces")
@@ -113,28 +113,6 @@ def check_path(path) -> Path:
             raise EmptyFileError(str(p), "the file is empty (0 bytes)", "re-download or re-export the video")
         with open(p, "rb") as fh:  # the open FFmpeg will do (os.access is always true for root)
             fh.read(1)
-    except OSError as exc:
-        raise unreadable(p, exc) from None
-    return p
-
-
-def _check_pinned(path, p: Path) -> Path:
-    """:func:`check_path` for a pinned file: the same checks on its descriptor, no lookup by name."""
-    import stat as st_mode
-
-    from .source import open_binary, stat
-
-    try:
-        st = stat(path)
-        if not st_mode.S_ISREG(st.st_mode):
-            raise NotAFileError(str(p), "is a directory or special file, not a video file",
-                                "pass video files, or the files inside the folder")
-        if st.st_size == 0:
-            raise EmptyFileError(str(p), "the file is empty (0 bytes)", "re-download or re-export the video")
-        with open_binary(path) as fh:
-            fh.read(1)
-    except FileNotFoundError:
-        raise FileMissingError(str(p), "no such file", "check the path; quote names that contain spaces") from None
     except OSError as exc:
         raise unreadable(p, exc) from None
     return p

@@ -102,6 +102,30 @@ def shown_name(path) -> str:
     return pinned.name if pinned is not None else os.fspath(path)
 
 
+def check_pinned(path, p):
+    """``probe.check_path`` for a pinned file: the same checks and typed errors (naming ``p``) on its
+    descriptor, no lookup by name."""
+    import stat as st_mode
+
+    from ..errors import EmptyFileError, FileMissingError, NotAFileError
+    from .probe import unreadable
+
+    try:
+        st = stat(path)
+        if not st_mode.S_ISREG(st.st_mode):
+            raise NotAFileError(str(p), "is a directory or special file, not a video file",
+                                "pass video files, or the files inside the folder")
+        if st.st_size == 0:
+            raise EmptyFileError(str(p), "the file is empty (0 bytes)", "re-download or re-export the video")
+        with open_binary(path) as fh:
+            fh.read(1)
+    except FileNotFoundError:
+        raise FileMissingError(str(p), "no such file", "check the path; quote names that contain spaces") from None
+    except OSError as exc:
+        raise unreadable(p, exc) from None
+    return p
+
+
 class _DescriptorReader(io.RawIOBase):
     """Reads a descriptor with ``os.pread`` at its own position, so several readers (the probe, each decode
     pass) share one descriptor without sharing an offset. Closing it leaves the descriptor open."""
