@@ -423,7 +423,9 @@ def test_health_ready_metrics_openapi(url):
                  "vqa2_peak_gpu_memory_bytes", "vqa2_ready 1.0"):
         assert name in metrics
     assert '{endpoint="score",status="403"}' in metrics
-    assert {"/v1/score", "/v1/ask", "/readyz"} <= set(httpx.get(f"{url}/openapi.json").json()["paths"])
+    assert httpx.get(f"{url}/openapi.json").status_code == 401  # with a token, the API description needs it
+    described = httpx.get(f"{url}/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert {"/v1/score", "/v1/ask", "/readyz"} <= set(described["paths"])
 
 
 # --- shutdown (last: it stops server B) ----------------------------------------------------------------

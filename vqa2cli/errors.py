@@ -249,6 +249,8 @@ API_ERRORS: dict[str, ApiErrorCode] = {
     "no_assistant": ApiErrorCode(404, ExitCode.USAGE, "an ask request to a server started without --assistant"),
     "json_too_large": ApiErrorCode(413, ExitCode.USAGE, "a JSON request body over 1 MiB (options and a path)"),
     "too_large": ApiErrorCode(413, ExitCode.INPUT, "an upload over --max-upload-mb: that file's error"),
+    "timeout": ApiErrorCode(408, ExitCode.RUNTIME, "no byte of the body for --body-timeout seconds (connection closed)"),
+    "client_disconnected": ApiErrorCode(400, ExitCode.USAGE, "the client closed the connection mid-body"),
     "unsupported_media_type": ApiErrorCode(415, ExitCode.USAGE, "neither multipart/form-data nor JSON"),
     "usage": ApiErrorCode(422, ExitCode.USAGE, "bad options: the CLI's exit-2 message"),
     **{code: ApiErrorCode(INPUT_STATUS, ExitCode.INPUT, "an input the model cannot use (its error record)")

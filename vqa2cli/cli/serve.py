@@ -9,6 +9,7 @@ import typer
 
 from ..errors import UsageError
 from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
+from ..serve.limits import BODY_TIMEOUT_S, GRACE_S, HEADER_TIMEOUT_S
 from .options import ConfigOpt, DeviceOpt, DtypeOpt, ModelOpt, OfflineOpt, QuantOpt, QuantCacheOpt, QuietOpt, VerboseOpt, start_console
 
 EXAMPLES = """Examples:
@@ -25,7 +26,10 @@ EXAMPLES = """Examples:
 
 One server holds one model on one device; run one per GPU and put a load balancer in front (readiness:
 GET /readyz). A full queue answers 503 with Retry-After. SIGTERM (or Ctrl-C) stops accepting work,
-finishes the requests in flight and exits 0. A non-loopback --host without --token-file is a usage error."""
+answers the requests in flight that finish within --shutdown-grace, cuts the rest and exits 0. Clients
+get --header-timeout seconds for their headers and may pause a body at most --body-timeout seconds
+(408); every size limit is checked while the body arrives (docs/serving-security.md). A non-loopback
+--host without --token-file is a usage error."""
 
 
 def serve(
@@ -43,6 +47,9 @@ def serve(
     workers: Annotated[Optional[int], typer.Option(
         "--workers", metavar="N", help=f"Decode threads running ahead of the model. [default: {DEFAULT_WORKERS_SHOWN}]")] = None,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", metavar="MB", help="Largest upload accepted (MB = 10^6 bytes).")] = 2000.0,
+    header_timeout: Annotated[float, typer.Option("--header-timeout", metavar="S", help="Seconds a client has to send a request's line and headers; then the connection is closed.")] = HEADER_TIMEOUT_S,
+    body_timeout: Annotated[float, typer.Option("--body-timeout", metavar="S", help="Longest pause in seconds between two chunks of a request body; then 408.")] = BODY_TIMEOUT_S,
+    shutdown_grace: Annotated[float, typer.Option("--shutdown-grace", metavar="S", help="On SIGTERM, seconds the requests in flight get to finish; the rest are cut.")] = GRACE_S,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
@@ -60,13 +67,15 @@ def serve(
         raise UsageError(f"--port must be between 0 and 65535, got {port}")
     if max_queue < 1 or (workers is not None and workers < 1) or max_upload_mb <= 0:
         raise UsageError("--max-queue and --workers must be >= 1 and --max-upload-mb > 0")
+    if not all(0 < t <= 86400 for t in (header_timeout, body_timeout, shutdown_grace)):
+        raise UsageError("--header-timeout, --body-timeout and --shutdown-grace must be seconds in (0, 86400]")
     cfg = ServeConfig(
         model=model, assistant=assistant, config=config, token=read_token(token_file, host),
         runtime={"runtime__device": device, "runtime__dtype": dtype, "runtime__quant": quant,
                  "runtime__quant_cache": quant_cache},
         roots=resolve_roots(list(allow_root or [])), max_queue=max_queue,
         workers=workers or default_workers(), max_upload_bytes=int(max_upload_mb * 1e6),
-        offline=offline)
+        offline=offline, header_timeout_s=header_timeout, body_timeout_s=body_timeout, grace_s=shutdown_grace)
     from ..serve.run import run_server
 
     raise typer.Exit(run_server(cfg, host, port, console, access_log=verbose))

@@ -10,11 +10,13 @@ Endpoints (bearer token on ``/v1/*`` when the server has one):
 * ``POST /v1/settings``: ``{"task": "score"|"ask", "options": {...}}`` → the resolved config (the client
   validates its flags once before sending files).
 * ``GET /healthz`` (alive), ``GET /readyz`` (weights loaded, not draining), ``GET /metrics``
-  (Prometheus), ``GET /docs`` (OpenAPI).
+  (Prometheus), ``GET /docs`` (OpenAPI; with a token it needs the token too: serve/access.py).
 
 Every refusal is ``{"error": {"code", "message", "exit_code"}}`` with a one-line message: 400 malformed
-body, 401 token, 403 path refused, 413 too large, 415 wrong content type, 422 options (the CLI's
-exit-code-2 message), 503 queue full / loading / shutting down (with ``Retry-After``).
+body, 401 token, 403 path refused, 408 body too slow, 413 too large (both close the connection), 415 wrong
+content type, 422 options (the CLI's exit-code-2 message), 503 queue full / loading / shutting down (with
+``Retry-After``). Limits and time bounds: serve/limits.py; what the server guarantees:
+docs/serving-security.md.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from starlette.requests import Request  # route signatures: FastAPI reads this a
 from ..errors import InputError, UsageError
 from .queue import QueueClosed, QueueFull
 from .requests import JSON_BODY_LIMIT, ApiError, BodyLimit, Input, json_body, read_input, remove
+from .access import protect_docs, public_model
+from .limits import BODY_TIMEOUT_S, GRACE_S, HEADER_TIMEOUT_S
 from .security import Refused, check_bearer
 from ..jobs.prefetch import default_workers
 from ..errors import INPUT_STATUS, MODEL_ERROR_CODES  # every error code's HTTP status: errors.API_ERRORS
@@ -50,6 +54,9 @@ class ServeConfig:
     max_upload_bytes: int = 2 << 30
     retry_after_s: int = 2
     offline: bool = False
+    header_timeout_s: float = HEADER_TIMEOUT_S  # request line + headers (serve/limits.py)
+    body_timeout_s: float = BODY_TIMEOUT_S  # longest silence between two chunks of a body
+    grace_s: float = GRACE_S  # SIGTERM: requests in flight get this long, then the rest is cut
 
 
 class ServerState:
@@ -114,6 +121,8 @@ def create_app(state: ServerState):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
         if exc.status == 401:
             headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+        if exc.status in (408, 413):  # the rest of the body is not read: this connection ends here
+            headers = {**(headers or {}), "Connection": "close"}
         body = {"error": {"code": exc.code, "message": exc.message, "exit_code": exc.exit_code}}
         return JSONResponse(body, status_code=exc.status, headers=headers)
 
@@ -131,6 +140,12 @@ def create_app(state: ServerState):
     async def _http(request, exc):
         return error_response(ApiError(exc.status_code, "http", str(exc.detail), 4))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request, exc):  # a bug, never a malformed input: still the documented error body
+        return error_response(ApiError(500, "internal_error", f"{type(exc).__name__}: {exc}", 4))
+
+    protect_docs(app, state.config.token)  # serve/access.py
+
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz():
         return {"status": "ok"}
@@ -138,7 +153,7 @@ def create_app(state: ServerState):
     @app.get("/readyz", summary="Readiness: weights loaded and requests accepted")
     async def readyz():
         if state.ready and not state.draining:
-            return {"status": "ready", "models": {t: s.model_info.to_dict() for t, s in state.sessions.items()}}
+            return {"status": "ready", "models": {t: public_model(s.model_info) for t, s in state.sessions.items()}}
         status = "draining" if state.draining else "failed" if state.load_error else "loading"
         return JSONResponse({"status": status}, status_code=503)
 
@@ -208,7 +223,7 @@ def _authorize(state: ServerState, request) -> None:
 
 async def _settings(state: ServerState, request):
     _authorize(state, request)
-    body = await json_body(request)
+    body = await json_body(request, state.config.body_timeout_s)
     task = body.get("task", "score")
     resolver = _resolver(state, task)
     try:
@@ -231,7 +246,8 @@ async def _work(state: ServerState, request, task: str):
     state.accepting()
     resolver = _resolver(state, task)
     source = await read_input(request, task, roots=state.config.roots,
-                              max_upload_bytes=state.config.max_upload_bytes)
+                              max_upload_bytes=state.config.max_upload_bytes,
+                              body_timeout_s=state.config.body_timeout_s)
     try:
         try:
             resolved = resolver.resolve(source.body.get("options"))

@@ -89,7 +89,11 @@ class OptionResolver:
             hit = self._cache.get(key)
         if hit is not None:
             return hit
-        resolved = self._resolve(options)
+        try:
+            resolved = self._resolve(options)
+        except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:  # a value of the wrong kind
+            raise UsageError(f"invalid options: {type(exc).__name__}: {exc}",
+                             "give each option the value its CLI flag takes") from None
         with self._lock:
             if len(self._cache) > 256:
                 self._cache.clear()

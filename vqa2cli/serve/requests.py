@@ -18,22 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ApiError  # any refusal; its HTTP status and exit code are declared in errors.API_ERRORS
-from .security import Refused, confine
+from .security import Refused, open_confined
 
-JSON_BODY_LIMIT = 1 << 20  # bytes: a JSON request is options and a path, never media
+from .limits import BODY_TIMEOUT_S, JSON_BODY_LIMIT, parse_json, read_json_body  # noqa: F401 - JSON_BODY_LIMIT re-exported
 
 
-async def json_body(request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > JSON_BODY_LIMIT:
-        raise ApiError(413, "json_too_large", f"JSON body over {JSON_BODY_LIMIT} bytes", 2)
-    try:
-        body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad_request", f"malformed JSON body: {str(exc).splitlines()[0]}", 2) from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "the JSON body must be an object", 2)
-    return body
+async def json_body(request, body_timeout_s: float = BODY_TIMEOUT_S) -> dict[str, Any]:
+    """The JSON object of ``request``: size, idle time and shape bounded while it arrives (serve/limits.py)."""
+    return await read_json_body(request, body_timeout_s)
 
 
 @dataclass
@@ -41,24 +33,26 @@ class Input:
     path: str  # what the scorer opens
     name: str  # what the record shows
     body: dict[str, Any]
-    cleanup: Any = None  # folder to delete when the job is done
+    cleanup: Any = None  # folder to delete / pinned file to close when the job is done
 
 
-async def read_input(request, task: str, *, roots: list[Path], max_upload_bytes: int) -> Input:
-    """Parse a /v1/score or /v1/ask body: JSON ``{"path"}`` (confined to ``roots``) or a multipart upload."""
+async def read_input(request, task: str, *, roots: list[Path], max_upload_bytes: int,
+                     body_timeout_s: float = BODY_TIMEOUT_S) -> Input:
+    """Parse a /v1/score or /v1/ask body: JSON ``{"path"}`` (confined to ``roots``) or a multipart upload.
+    Sizes and the time between two chunks are bounded while the body arrives (serve/limits.py)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
-        body = await json_body(request)
+        body = await json_body(request, body_timeout_s)
         _check_keys(body, task, upload=False)
         if not isinstance(body.get("path"), str):
             raise ApiError(422, "usage", "a JSON request needs 'path' (a file under an --allow-root folder)", 2)
         try:
-            path = confine(body["path"], roots)
+            pinned = open_confined(body["path"], roots)  # opened once; read through its descriptor
         except Refused as exc:
             raise ApiError(exc.status, exc.code, exc.message, 2 if exc.status == 422 else 3) from exc
-        return Input(path, path, body)
+        return Input(pinned.key, pinned.name, body, cleanup=pinned)
     if kind == "multipart/form-data":
-        return await _read_upload(request, task, max_upload_bytes)
+        return await _read_upload(request, task, max_upload_bytes, body_timeout_s)
     raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'file' part, or JSON "
                    "{\"path\": ...} for a file under an --allow-root folder", 2)
 
@@ -70,66 +64,38 @@ def _check_keys(body: dict[str, Any], task: str, *, upload: bool) -> None:
         raise ApiError(422, "usage", f"unknown request field '{unknown[0]}' (known: {', '.join(sorted(allowed))})", 2)
 
 
-async def _read_upload(request, task: str, max_upload_bytes: int) -> Input:
-    from starlette.concurrency import run_in_threadpool
+async def _read_upload(request, task: str, max_upload_bytes: int, body_timeout_s: float) -> Input:
+    from .uploads import read_multipart
 
+    folder = tempfile.mkdtemp(prefix="vqa2-upload-")  # mode 0700: private to the server's user
     try:
-        form = await request.form(max_files=1, max_fields=4)
-    except Exception as exc:  # noqa: BLE001 - starlette's multipart errors: a malformed body
-        if isinstance(exc, BodyTooLarge):
-            raise
-        raise ApiError(400, "bad_request", f"malformed multipart body: {getattr(exc, 'detail', exc)}", 2) from exc
-    try:
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise ApiError(422, "usage", "the multipart body needs a 'file' part holding the video", 2)
-        body = _request_part(form.get("request"), task)
+        upload = await read_multipart(request, folder, max_upload_bytes, body_timeout_s)
+        body = _request_part(upload.request_text, task)
         name = body.get("name") or Path(upload.filename or "upload").name
-        folder = tempfile.mkdtemp(prefix="vqa2-upload-")  # mode 0700: private to the server's user
         dest = os.path.join(folder, "upload" + _safe_suffix(name))
-        try:
-            await run_in_threadpool(_copy, upload.file, dest, max_upload_bytes)
-            mtime_ns = body.get("mtime_ns")
-            if mtime_ns is not None:
-                os.utime(dest, ns=(int(mtime_ns), int(mtime_ns)))
-        except BaseException:
-            remove(folder)
-            raise
-        return Input(dest, str(name), body, cleanup=folder)
-    finally:
-        await form.close()
+        if dest != upload.dest:
+            os.rename(upload.dest, dest)  # inside the private folder: the extension tells FFmpeg the format
+        mtime_ns = body.get("mtime_ns")
+        if mtime_ns is not None:
+            os.utime(dest, ns=(mtime_ns, mtime_ns))
+    except BaseException:
+        remove(folder)
+        raise
+    return Input(dest, str(name), body, cleanup=folder)
 
 
-def _request_part(raw: Any, task: str) -> dict[str, Any]:
+def _request_part(raw: str | None, task: str) -> dict[str, Any]:
     if raw is None:
         return {}
-    if not isinstance(raw, str):
-        raw = raw.file.read().decode("utf-8", "replace")
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, "bad_request", f"malformed JSON in the 'request' part: {exc}", 2) from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "the 'request' part must be a JSON object", 2)
+    body = parse_json(raw, "JSON in the 'request' part")
     _check_keys(body, task, upload=True)
-    if body.get("mtime_ns") is not None and not isinstance(body["mtime_ns"], int):
-        raise ApiError(422, "usage", "'mtime_ns' must be an integer (nanoseconds)", 2)
+    mtime_ns = body.get("mtime_ns")
+    if mtime_ns is not None and (not isinstance(mtime_ns, int) or isinstance(mtime_ns, bool)
+                                 or not 0 <= mtime_ns < 1 << 63):
+        raise ApiError(422, "usage", "'mtime_ns' must be an integer of nanoseconds from 0 to 2^63-1", 2)
     if body.get("name") is not None and not isinstance(body["name"], str):
         raise ApiError(422, "usage", "'name' must be a string", 2)
     return body
-
-
-def _copy(src, dest: str, limit: int) -> int:
-    """Copy the upload in 1 MiB chunks; ApiError 413 past ``limit`` bytes. Returns the size in bytes."""
-    size = 0
-    with open(dest, "xb") as out:
-        while chunk := src.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, "too_large", f"upload over the server's limit of {limit} bytes "
-                               "(--max-upload-mb)", 3)
-            out.write(chunk)
-    return size
 
 
 def _safe_suffix(name: str) -> str:
@@ -137,9 +103,12 @@ def _safe_suffix(name: str) -> str:
     return suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else ""
 
 
-def remove(folder: str | None) -> None:
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
+def remove(cleanup) -> None:
+    """Free what a request held: its private upload folder, or the pinned descriptor of a path request."""
+    if hasattr(cleanup, "close"):
+        cleanup.close()
+    elif cleanup:
+        shutil.rmtree(cleanup, ignore_errors=True)
 
 
 class BodyTooLarge(ApiError):
@@ -174,9 +143,9 @@ class BodyLimit:
         return await self.app(scope, limited, send)
 
 
-async def _send_error(send, exc: ApiError) -> None:
+async def _send_error(send, exc: ApiError, extra: list[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"error": {"code": exc.code, "message": exc.message, "exit_code": exc.exit_code}}).encode()
     await send({"type": "http.response.start", "status": exc.status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+                            (b"connection", b"close"), *extra]})
     await send({"type": "http.response.body", "body": body})

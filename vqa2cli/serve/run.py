@@ -1,9 +1,19 @@
-"""Run the app under uvicorn: bind, load the weights in the background, drain on SIGTERM, exit code."""
+"""Run the app under uvicorn: bind, load the weights in the background, drain on SIGTERM, exit code.
+
+Time limits (serve/limits.py): the request line and headers must arrive within ``--header-timeout`` (an h11
+protocol with a header deadline), a body may pause at most ``--body-timeout`` between chunks (408), and
+SIGTERM/SIGINT gives the requests in flight ``--shutdown-grace`` seconds: they are answered if they finish by
+then (uvicorn's ``timeout_graceful_shutdown``), the rest are cut (their connections closed, queued work
+dropped) and the process exits 0 within the grace period plus a moment.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
+import time
 import socket
 import threading
 
@@ -42,7 +52,9 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:  # SIGTERM / SIGINT: refuse new work at once
             if not state.draining:
-                console.info("shutting down: finishing the requests in flight, refusing new ones")
+                console.info(f"shutting down: finishing the requests in flight (up to {cfg.grace_s:g} s), "
+                             "refusing new ones")
+                state.stop_by = time.monotonic() + cfg.grace_s
             state.draining = True
             state.metrics.ready.set(0)
             super().handle_exit(sig, frame)
@@ -61,8 +73,11 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
                     signal.signal(sig, handler)
 
     app = create_app(state)
-    config = uvicorn.Config(app, lifespan="off", log_level="info" if access_log else "warning",
-                            access_log=access_log, timeout_graceful_shutdown=None)
+    from .limits import header_deadline_protocol
+
+    config = uvicorn.Config(_cut_politely(app, state), lifespan="off", log_level="info" if access_log else "warning",
+                            access_log=access_log, http=header_deadline_protocol(cfg.header_timeout_s),
+                            timeout_graceful_shutdown=cfg.grace_s)
     server = Server(config)
 
     def load() -> None:
@@ -81,14 +96,58 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
     try:
         server.run(sockets=[sock])
     finally:
-        if state.queue is not None:
-            state.queue.close()
+        if state.queue is not None and not state.queue.close(timeout=_left(state)):
+            _cut(console, state)
     if isinstance(state.load_error, Vqa2Error):
         raise state.load_error  # exit 4 (or 2) with its one line
     if state.load_error is not None:
         raise ModelRuntimeError(f"the model failed to load: {type(state.load_error).__name__}: {state.load_error}")
     console.info("stopped")
     return 0
+
+
+def _cut_politely(app, state):
+    """The ASGI app, where a request cut by the end of the shutdown grace period (its task cancelled by
+    uvicorn) gets a 503 ``shutting_down`` error body when nothing was sent yet, instead of a traceback."""
+    import asyncio
+
+    from .requests import ApiError, _send_error
+
+    async def wrapped(scope, receive, send):
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message.get("type") == "http.response.start"
+            await send(message)
+
+        try:
+            await app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            if not state.draining or scope["type"] != "http":
+                raise
+            if not started:
+                with contextlib.suppress(Exception):
+                    await _send_error(send, ApiError(503, "shutting_down", "cut: the server's shutdown grace "
+                                                     "period (--shutdown-grace) ended before this request did"))
+
+    return wrapped
+
+
+def _left(state) -> float:
+    """Seconds left of the shutdown grace period (0 when it is over)."""
+    stop_by = getattr(state, "stop_by", None)
+    return 0.0 if stop_by is None else max(0.0, stop_by - time.monotonic())
+
+
+def _cut(console, state) -> None:
+    """The grace period is over and work is still under way (a decode or a model call that cannot be
+    interrupted): say so and exit 0 now, without waiting for the worker threads."""
+    console.warning(f"shutdown grace period over: {state.queue.depth} request(s) cut")
+    console.info("stopped")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _show(host: str) -> str:

@@ -5,7 +5,14 @@
 * The token is compared in constant time (:func:`hmac.compare_digest`).
 * ``{"path": ...}`` requests are confined to the ``--allow-root`` folders after resolving symlinks:
   ``..`` components, NUL bytes, paths resolving outside every root, and anything that is not a regular
-  file (devices such as ``/dev/zero``, FIFOs, sockets, folders) are refused before any file is opened.
+  file (devices such as ``/dev/zero``, FIFOs, sockets, folders) are refused.
+* The check holds for what is read, not for a name (:func:`open_confined`): the file is opened once
+  (``O_NOFOLLOW`` on its resolved path, ``O_NONBLOCK`` so a FIFO swapped in cannot hang the open), then the
+  *descriptor* is verified: ``fstat`` says a regular file, and the path the kernel gives for the open file
+  (``/proc/self/fd/N``) lies inside a root and names the same device and inode. Everything after reads that
+  descriptor (:mod:`vqa2cli.video.source`): probe, stat, every decode pass and the record's ``input``. A file
+  system changed between the request and the decode (a symlink or folder swapped, a file renamed or
+  replaced) can make the request fail, never make the server read a file outside the roots.
 """
 
 from __future__ import annotations
@@ -80,6 +87,49 @@ def resolve_roots(roots: list[str | Path]) -> list[Path]:
             raise UsageError(f"--allow-root {root}: not a folder", "name an existing folder of videos")
         out.append(Path(os.path.realpath(p)))
     return out
+
+
+def open_confined(raw: str, roots: list[Path]):
+    """Check ``raw`` like :func:`confine`, open it once and verify the descriptor (module doc); returns the
+    :class:`~vqa2cli.video.source.PinnedFile` every later read goes through (``name``: the path as the client
+    wrote it, made absolute; a file missing at open time stays missing). Raises Refused."""
+    from ..video import source
+
+    shown = confine(raw, roots)
+    real = os.path.realpath(shown)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) \
+        | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(real, flags)
+    except FileNotFoundError:
+        return source.pin_missing(shown)
+    except OSError as exc:  # ELOOP: the last component became a symlink after the check
+        raise Refused(403, "forbidden", f"{raw}: cannot be opened safely ({exc.strerror})") from exc
+    try:
+        _verify_descriptor(fd, raw, roots)
+    except BaseException:
+        os.close(fd)
+        raise
+    return source.pin(fd, shown)
+
+
+def _verify_descriptor(fd: int, raw: str, roots: list[Path]) -> None:
+    """Refused unless ``fd`` is a regular file whose kernel-reported path lies under a root and still names
+    that device and inode."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise Refused(403, "forbidden", f"{raw}: not a regular file (devices, FIFOs and folders are refused)")
+    proc = f"/proc/self/fd/{fd}"
+    opened = os.readlink(proc) if os.path.islink(proc) else None
+    if opened is None:  # no /proc: the opened inode must be what the resolved name names now
+        opened = os.path.realpath(raw if os.path.isabs(raw) else roots[0] / raw)
+    try:
+        now = os.stat(opened)
+    except OSError:
+        now = None
+    inside = any(Path(opened) == r or r in Path(opened).parents for r in roots)
+    if not inside or now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+        raise Refused(403, "forbidden", f"{raw}: outside the allowed roots (the file changed while it was opened)")
 
 
 def confine(raw: str, roots: list[Path]) -> str:

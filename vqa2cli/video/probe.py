@@ -84,9 +84,12 @@ class FileStat(NamedTuple):
 
 
 def file_stat(path) -> FileStat | None:
-    """Size and mtime of ``path``; None when it cannot be stat'ed (missing, permission denied)."""
+    """Size and mtime of ``path``; None when it cannot be stat'ed (missing, permission denied). A pinned
+    file (:mod:`vqa2cli.video.source`) is stat'ed through its descriptor."""
+    from .source import stat
+
     try:
-        st = os.stat(path)
+        st = stat(path)
     except OSError:
         return None
     return FileStat(st.st_size, st.st_mtime)
@@ -95,7 +98,11 @@ def file_stat(path) -> FileStat | None:
 def check_path(path) -> Path:
     """The usual file-system failures as typed errors, before FFmpeg sees the file. Any ``OSError`` of the
     checks (permission denied, name too long, I/O error) is an :class:`UnreadableFileError` for this file."""
+    from .source import check_pinned, lookup
+
     p = Path(path)
+    if lookup(path) is not None:
+        return check_pinned(path, p)
     try:
         if not p.exists():
             raise FileMissingError(str(p), "no such file", "check the path; quote names that contain spaces")
@@ -120,11 +127,16 @@ def unreadable(path, exc: OSError) -> UnreadableFileError:
 
 
 def open_container(path: Path):
-    """``av.open`` with FFmpeg's failures mapped to :class:`CorruptContainerError`."""
+    """``av.open`` with FFmpeg's failures mapped to :class:`CorruptContainerError`. A pinned file
+    (:mod:`vqa2cli.video.source`) is opened as a file object over its descriptor (its shown name, whose
+    extension FFmpeg takes as a format hint, is the object's ``name``)."""
     import av
 
+    from .source import lookup, open_binary
+
     try:
-        return av.open(str(path), mode="r", metadata_errors="replace")
+        target = open_binary(path) if lookup(path) is not None else str(path)
+        return av.open(target, mode="r", metadata_errors="replace")
     except av.error.PermissionError as exc:
         raise unreadable(path, exc) from exc
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -148,7 +160,9 @@ def video_stream(container, path: Path):
 
 def container_name(container, path: Path) -> str:
     names = container.format.name.split(",")
-    ext = path.suffix.lower().lstrip(".")
+    from .source import shown_name
+
+    ext = Path(shown_name(path)).suffix.lower().lstrip(".")
     return ext if ext in names else names[0]
 
 

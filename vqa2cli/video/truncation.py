@@ -16,7 +16,9 @@ def truncation(container, path: Path, scan, raw: bool) -> str | None:
     ending well before the duration the header declares (more than 1 s and 5 % short; audio counts, so a
     longer audio track is no false alarm). ``scan``: probe's packet scan (``restarts``, ``end_s``); ``raw``:
     an elementary stream without a container duration. Returns a one-line reason, or None."""
-    size = path.stat().st_size
+    from .source import stat
+
+    size = stat(path).st_size  # through the descriptor of a pinned file (video/source.py)
     if container.format.name.split(",")[0] == "mpegts" and size % 188 and size % 192:
         return "the file ends inside a transport-stream packet (truncated)"
     if "matroska" in container.format.name:
@@ -48,7 +50,9 @@ def _ebml_vint(data: bytes, pos: int, strip_marker: bool) -> tuple[int, int] | N
 def matroska_segment_end(path: Path) -> int | None:
     """Byte offset where the Matroska/WebM Segment declares it ends (EBML header, then the Segment
     element's size); None when unknown (live-written files use the "unknown size" value)."""
-    with open(path, "rb") as fh:
+    from .source import open_binary
+
+    with open_binary(path) as fh:
         head = fh.read(64)
     header = _ebml_vint(head, 0, False)  # EBML header element: id 0x1A45DFA3, then its size
     size = _ebml_vint(head, header[1], True) if header and header[0] == 0x1A45DFA3 else None
