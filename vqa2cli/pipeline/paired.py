@@ -49,9 +49,17 @@ class PairedDelta:
         return self.low is not None and (self.low > 0 or self.high < 0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"windows": self.n, "delta": self.delta, "ci95": None if self.low is None else [self.low, self.high],
-                "better_share": self.better_share, "worst_windows": self.worst, "verdict": self.verdict,
+        r = _round6
+        return {"windows": self.n, "delta": r(self.delta),
+                "ci95": None if self.low is None else [r(self.low), r(self.high)],
+                "better_share": r(self.better_share),
+                "worst_windows": [{**w, "delta": r(w["delta"])} for w in self.worst], "verdict": self.verdict,
                 "bootstrap": {"resamples": self.resamples, "seed": SEED, "level": LEVEL}}
+
+
+def _round6(value: float) -> float:
+    """JSON figures: 6 decimals (round is symmetric, so Δ(B, A) = −Δ(A, B) holds in the JSON too)."""
+    return round(float(value), 6)
 
 
 def bootstrap_interval(diffs: Sequence[float], *, resamples: int = RESAMPLES, seed: int = SEED,
