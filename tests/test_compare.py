@@ -194,3 +194,39 @@ def test_ladders_hull_bd_rate_and_tidy_csv(clips, stub, tiny_model_dir, capsys, 
     code, _, err = run(["compare", "--ladder", str(a / "crf10.mp4"), str(a / "crf20.mp4"), "-m",
                         str(tiny_model_dir)], capsys)
     assert code == 2 and "quote the pattern" in err
+
+
+def test_api_compare_is_the_same_run(clips, tiny_scorer):
+    import vqa2cli
+
+    report = vqa2cli.compare(tiny_scorer, [clips["crf20"], clips["copy"]], window_s=2.0)
+    assert report.to_dict()["schema"] == "vqa2.compare/1"
+    assert report.pairs[0]["delta"] == 0.0 and report.pairs[0]["windows"] == 2
+
+
+def test_server_compare_route_confines_paths_and_answers_the_report(clips, tiny_model_dir, tiny_scorer):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from vqa2cli.serve.app import ServeConfig, ServerState, create_app
+    from vqa2cli.serve.queue import WorkQueue
+    from vqa2cli.serve.security import resolve_roots
+
+    root = clips["root"]
+    state = ServerState(ServeConfig(model=str(tiny_model_dir), roots=resolve_roots([root])))
+    state.sessions["score"] = tiny_scorer
+    state.queue = WorkQueue(max_queue=2, workers=1)
+    state.ready = True
+    client = TestClient(create_app(state))
+    try:
+        answer = client.post("/v1/compare", json={"paths": ["crf20.mp4", "copy_of_crf20.mp4"],
+                                                  "options": {"segments": "2s"}})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["schema"] == "vqa2.compare/1" and body["pairs"][0]["delta"] == 0.0
+        assert client.post("/v1/compare", json={"paths": ["/etc/hostname", "crf20.mp4"]}).status_code == 403
+        short = client.post("/v1/compare", json={"paths": ["crf20.mp4", "short.mp4"]})
+        assert short.status_code == 422 and "durations differ" in short.text
+    finally:
+        state.queue.close(timeout=10)
