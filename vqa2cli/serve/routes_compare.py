@@ -13,20 +13,22 @@ import asyncio
 from typing import Any
 
 
-def make_router(state):
-    """The APIRouter of ``/v1/compare`` for ``state`` (a serve.app.ServerState)."""
-    from fastapi import APIRouter, Request
+def add_routes(app, state) -> None:
+    """Add ``POST /v1/compare`` for ``state`` (a serve.app.ServerState) to ``app``.
+
+    Added with ``app.add_api_route`` rather than ``include_router``: FastAPI 0.165 keeps an included router
+    as one lazy ``_IncludedRouter`` entry, which ``serve.app.served_routes`` (the start banner, read from
+    ``app.routes``) would not list."""
+    from fastapi import Request
     from fastapi.responses import JSONResponse
 
-    router = APIRouter()
-
-    @router.post("/v1/compare", summary="Compare encodes of one source (allowed paths): a vqa2.compare/1 object")
     async def compare_route(request: Request):
         from .app import _timed
 
         return await _timed(state, "compare", lambda: _compare(state, request), JSONResponse)
 
-    return router
+    app.add_api_route("/v1/compare", compare_route, methods=["POST"],
+                      summary="Compare encodes of one source (allowed paths): a vqa2.compare/1 object")
 
 
 def _paths(body: dict[str, Any], roots) -> tuple[list[str], list[list[str]] | None, str | None]:
