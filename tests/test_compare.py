@@ -230,3 +230,79 @@ def test_server_compare_route_confines_paths_and_answers_the_report(clips, tiny_
         assert short.status_code == 422 and "durations differ" in short.text
     finally:
         state.queue.close(timeout=10)
+
+
+def _ffmpeg(*args):
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def ffmpeg_ladder(tmp_path_factory):
+    """One lavfi source (testsrc2 + temporal noise) encoded by the ffmpeg CLI at 4 bitrates in 96x64 and 2 in
+    48x32, plus one rendition blurred from 1.5 to 2.5 s (a degraded middle section)."""
+    if not shutil.which("ffmpeg"):
+        pytest.skip("needs the ffmpeg CLI to build the ladder")
+    root = tmp_path_factory.mktemp("ffladder")
+    src = "testsrc2=size=96x64:rate=10:duration=4,noise=alls=25:allf=t"
+    made = {}
+    for size, rates in (("96x64", (40, 80, 160, 320)), ("48x32", (20, 60))):
+        for kbps in rates:
+            out = root / size / f"{kbps}k.mp4"
+            out.parent.mkdir(exist_ok=True)
+            _ffmpeg("-f", "lavfi", "-i", src, "-s", size, "-c:v", "libx264", "-preset", "ultrafast",
+                    "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps}k", "-pix_fmt", "yuv420p", str(out))
+            made[(size, kbps)] = str(out)
+    made["blurred"] = str(root / "blurred.mp4")
+    _ffmpeg("-f", "lavfi", "-i", src + ",boxblur=8:enable='between(t,1.5,2.5)'", "-c:v", "libx264",
+            "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", made["blurred"])
+    made["sharp"] = str(root / "sharp.mp4")
+    _ffmpeg("-f", "lavfi", "-i", src, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p",
+            made["sharp"])
+    made["root"] = root
+    return made
+
+
+def test_ffmpeg_ladder_rates_and_hull(ffmpeg_ladder, stub, tiny_model_dir, capsys):
+    """Real bitrates from the packets; stub scores rising with the bitrate (a model would be slow here)."""
+    root = ffmpeg_ladder["root"]
+    for (size, kbps), path in ((k, v) for k, v in ffmpeg_ladder.items() if isinstance(k, tuple)):
+        score = (0.3 if size == "48x32" else 0.4) + 0.1 * (kbps / 40) ** 0.5
+        stub[path] = [score, score + 0.01, score - 0.01, score]
+    code, out, err = run(["compare", "--ladder", str(root / "96x64" / "*.mp4"), "--ladder", str(root / "48x32"),
+                          "-m", str(tiny_model_dir), "--segments", "2s", "-f", "json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    big, small = report["ladders"]
+    rates = {p["path"]: p["bitrate_kbps"] for p in big["points"]}
+    ordered = [rates[ffmpeg_ladder[("96x64", k)]] for k in (40, 80, 160, 320)]
+    assert ordered == sorted(ordered) and len(small["points"]) == 2  # the container's bitrate follows -b:v
+    assert big["hull"] and set(big["hull"]) <= set(rates)
+    assert small["bd_rate"]["anchor"] == "ladder 1"
+    assert report["order_violations"] == []
+
+
+def test_ffmpeg_degraded_middle_on_the_tiny_model(ffmpeg_ladder, tiny_model_dir, reuse_tiny_scorer, capsys):
+    code, out, err = run(["compare", ffmpeg_ladder["sharp"], ffmpeg_ladder["blurred"], "-m", str(tiny_model_dir),
+                          "--segments", "1s", "-f", "json"], capsys)
+    assert code == 0, err
+    files = {f["path"]: f for f in json.loads(out)["files"]}
+    windows = [w["bitrate_kbps"] for w in files[ffmpeg_ladder["blurred"]]["windows"]]
+    sharp = [w["bitrate_kbps"] for w in files[ffmpeg_ladder["sharp"]]["windows"]]
+    assert len(windows) == 4 and windows[1] + windows[2] < sharp[1] + sharp[2]  # the blur costs fewer bits
+    assert windows[0] == pytest.approx(sharp[0], rel=0.05)
+
+
+def test_vfr_beside_cfr_is_compared_with_a_warning_and_a_one_rendition_ladder_has_no_bd_rate(
+        make_clip, stub, tiny_model_dir, capsys, tmp_path):
+    cfr = str(make_clip("cmp-cfr", seconds=4, fps=8))
+    vfr = str(make_clip("cmp-vfr", seconds=4, fps=8, vfr=True))
+    stub[cfr], stub[vfr] = [0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]
+    code, out, err = run(["compare", cfr, vfr, "-m", str(tiny_model_dir), "-f", "json"], capsys)
+    assert code == 0 and "variable frame rate" in err and "aligned by presentation time" in err
+    assert json.loads(out)["pairs"][0]["delta"] == 0.0
+    code, out, err = run(["compare", "--ladder", cfr, "--ladder", vfr, "-m", str(tiny_model_dir), "-f", "json"], capsys)
+    assert code == 0
+    bd = json.loads(out)["ladders"][1]["bd_rate"]
+    assert bd["percent"] is None and "at least 2 renditions" in bd["reason"] and "BD-rate of ladder 2" in err

@@ -12,7 +12,12 @@ import typer
 from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, ModelOpt, OfflineOpt, QuantOpt, QuietOpt,
                       VerboseOpt, check_format, model_label, scoring_settings, start_console)
-from .segments import OverwriteOpt, SegmentsOpt
+
+SegmentsOpt = Annotated[Optional[str], typer.Option(
+    "--segments", metavar="DURATION|auto",
+    help="The windows every file is scored in (10s, 5s, 1m, 00:00:05); auto = the card's window "
+         "(video.segment_s, 10 s). [default: auto]")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --plot file.")]
 
 EXAMPLES = """Examples:
 
@@ -24,7 +29,7 @@ EXAMPLES = """Examples:
 
   vqa2 compare --ladder 'x264/*.mp4' --ladder 'svtav1/*.mp4' --plot ladders.png   # hull, BD-rate
 
-  vqa2 compare a.mp4 b.mp4 --segments 5s --format csv > windows.csv   # one row per file and window
+  vqa2 compare a.mp4 b.mp4 --segments 5s --format csv > rows.csv   # a row per file and window
 
 Every file is scored once, window by window on one time grid (--segments, default the card's 10 s), and
 windows are aligned by presentation time (other frame rates and resolutions line up). Bitrate: file
@@ -37,7 +42,8 @@ are least reliable on compression-only differences. Exit codes: 0 ok, 1 --fail-i
 
 def compare_cmd(
     files: Annotated[Optional[list[Path]], typer.Argument(
-        metavar="FILE...", help="Encodes of one source; the first is the baseline.", show_default=False)] = None,
+        metavar="FILE...", help="Encodes of one source; the first is the baseline (unless --baseline).",
+        show_default=False)] = None,
     baseline: Annotated[Optional[Path], typer.Option(
         "--baseline", metavar="FILE", help="The file the others are compared with [default: the first].")] = None,
     ladder: Annotated[Optional[list[str]], typer.Option(
@@ -117,7 +123,10 @@ def run_compare(plan, settings, ref, fmt, window_s, offline, console, *, gate=No
     """Load the scorer (only when a file is readable), compare, print the report, draw, gate."""
     from ..jobs.compare import compare
     from ..output.render import make_writer
+    from ..pipeline import interrupts as interrupt
     from ..pipeline.segmented import SegmentingScorer
+
+    interrupt.expect(len(plan.paths), "nothing printed: a comparison needs every file scored; run it again")
 
     readable = [p for p in plan.paths if p not in plan.checked.errors]
     for warning in plan.warnings:
@@ -131,6 +140,7 @@ def run_compare(plan, settings, ref, fmt, window_s, offline, console, *, gate=No
     scorer.configure(window_s=window_s)
 
     def seen(record):
+        interrupt.advance()
         if not record.ok:
             console.error(record.error)
         else:
