@@ -57,28 +57,32 @@ def clips(tmp_path_factory):
 
 def test_compare_on_the_tiny_model_aligns_frame_rates_and_gives_exact_zero_for_identical_files(
         clips, tiny_model_dir, reuse_tiny_scorer, capsys):
-    files = [clips["crf20"], clips["copy"], clips["fps25"], clips["degraded"], clips["crf40"]]
-    code, out, err = run(["compare", *files, "-m", str(tiny_model_dir), "--segments", "1s", "-f", "json"], capsys)
+    files = [clips["crf20"], clips["copy"], clips["fps25"], clips["crf40"]]
+    code, out, err = run(["compare", *files, "-m", str(tiny_model_dir), "--segments", "2s", "-f", "json"], capsys)
     assert code == 0, err
     report = json.loads(out)
     assert report["schema"] == "vqa2.compare/1" and report["baseline"] == clips["crf20"]
     rows = {f["path"]: f for f in report["files"]}
     assert rows[clips["crf40"]]["bitrate_kbps"] < rows[clips["crf20"]]["bitrate_kbps"]
     assert rows[clips["fps25"]]["avg_fps"] == 25.0 and rows[clips["crf20"]]["codec"] == "h264"
-    assert all(len(f["windows"]) == 4 and all(w["bitrate_kbps"] > 0 for w in f["windows"]) for f in report["files"])
+    assert all(len(f["windows"]) == 2 and all(w["bitrate_kbps"] > 0 for w in f["windows"]) for f in report["files"])
     pairs = {p["candidate"]: p for p in report["pairs"]}
     same = pairs[clips["copy"]]
     assert same["delta"] == 0.0 and same["ci95"] == [0.0, 0.0] and same["verdict"] == "no difference the model can resolve"
     fps = pairs[clips["fps25"]]
-    assert fps["windows"] == 4 and [a[:2] for a in fps["aligned"]] == [[i, i] for i in range(4)]
+    assert fps["windows"] == 2 and [a[:2] for a in fps["aligned"]] == [[0, 0], [1, 1]]
 
 
 def test_delta_is_antisymmetric_through_the_run(clips, tiny_scorer):
-    from vqa2cli.jobs.compare import compare
+    """Scored once; the report built for both orders by the real report code."""
+    from vqa2cli.jobs.compare import compare, plan_compare
+    from vqa2cli.jobs.compare_report import build_report
 
-    ab = compare(tiny_scorer, [clips["crf20"], clips["degraded"]], window_s=1.0).pairs[0]
-    ba = compare(tiny_scorer, [clips["degraded"], clips["crf20"]], window_s=1.0).pairs[0]
-    assert ab["delta"] == -ba["delta"] and ab["ci95"] == [-ba["ci95"][1], -ba["ci95"][0]]
+    forward = compare(tiny_scorer, [clips["crf20"], clips["degraded"]], window_s=1.0)
+    backward = build_report(plan_compare([clips["degraded"], clips["crf20"]]), forward.files[::-1], window_s=1.0,
+                            model=None, rate_margin=0.1)
+    ab, ba = forward.pairs[0], backward.pairs[0]
+    assert ab["windows"] == 4 and ab["delta"] == -ba["delta"] and ab["ci95"] == [-ba["ci95"][1], -ba["ci95"][0]]
 
 
 def test_bad_inputs_are_one_line_each(clips, tiny_model_dir, reuse_tiny_scorer, capsys):
@@ -88,12 +92,12 @@ def test_bad_inputs_are_one_line_each(clips, tiny_model_dir, reuse_tiny_scorer, 
     code, _, err = run(["compare", clips["crf20"], "-m", str(tiny_model_dir)], capsys)
     assert code == 2 and "at least two files" in err
     missing = str(clips["root"] / "missing.mp4")
-    code, out, err = run(["compare", clips["crf20"], missing, clips["crf10"], "-m", str(tiny_model_dir),
+    code, out, err = run(["compare", clips["crf20"], missing, clips["copy"], "-m", str(tiny_model_dir),
                           "--segments", "2s", "-f", "json"], capsys)
     assert code == 3 and "missing.mp4" in err
     report = json.loads(out)
     assert [f["status"] for f in report["files"]] == ["ok", "error", "ok"]
-    assert [p["candidate"] for p in report["pairs"]] == [clips["crf10"]]
+    assert [p["candidate"] for p in report["pairs"]] == [clips["copy"]]
 
 
 class StubScorer:
