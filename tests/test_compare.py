@@ -9,6 +9,7 @@ import io
 import json
 import shutil
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,6 +44,37 @@ def _encode(path, *, crf=23, fps=8, size=(64, 48), seconds=4.0, degrade=None):
 
 
 @pytest.fixture(scope="module")
+def small_config(tmp_path_factory):
+    config = tmp_path_factory.mktemp("cmpcfg") / "small.toml"
+    config.write_text("[video]\nmotion_size = 64\n")  # a small SlowFast input keeps the CPU tests fast
+    return str(config)
+
+
+@pytest.fixture(scope="module")
+def small_scorer(tiny_model_dir):
+    """The tiny checkpoint with a 64-pixel motion input (the tiny model's time is SlowFast's at 224)."""
+    import vqa2cli
+
+    return vqa2cli.load_scorer(str(tiny_model_dir), settings={"video": {"motion_size": 64}})
+
+
+@pytest.fixture
+def reuse_small(small_scorer, monkeypatch):
+    """Commands resolving to ``small_scorer``'s settings (``-m TINY --config small.toml``) get it, unloaded."""
+    from vqa2cli.pipeline.run import Scorer
+
+    load = Scorer.load.__func__
+
+    def shared(cls, settings, ref, *, offline=False, clips=None):
+        if settings == small_scorer.settings:
+            return small_scorer
+        return load(cls, settings, ref, offline=offline, clips=clips)
+
+    monkeypatch.setattr(Scorer, "load", classmethod(shared))
+    return small_scorer
+
+
+@pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     made = {f"crf{c}": _encode(root / f"crf{c}.mp4", crf=c) for c in (10, 20, 30, 40)}
@@ -56,36 +88,37 @@ def clips(tmp_path_factory):
 
 
 def test_compare_on_the_tiny_model_aligns_frame_rates_and_gives_exact_zero_for_identical_files(
-        clips, tiny_model_dir, reuse_tiny_scorer, capsys):
+        clips, tiny_model_dir, reuse_small, small_config, capsys):
     files = [clips["crf20"], clips["copy"], clips["fps25"], clips["crf40"]]
-    code, out, err = run(["compare", *files, "-m", str(tiny_model_dir), "--segments", "2s", "-f", "json"], capsys)
+    code, out, err = run(["compare", *files, "-m", str(tiny_model_dir), "--config", small_config, "--segments", "1s",
+                          "-f", "json"], capsys)
     assert code == 0, err
     report = json.loads(out)
     assert report["schema"] == "vqa2.compare/1" and report["baseline"] == clips["crf20"]
     rows = {f["path"]: f for f in report["files"]}
     assert rows[clips["crf40"]]["bitrate_kbps"] < rows[clips["crf20"]]["bitrate_kbps"]
     assert rows[clips["fps25"]]["avg_fps"] == 25.0 and rows[clips["crf20"]]["codec"] == "h264"
-    assert all(len(f["windows"]) == 2 and all(w["bitrate_kbps"] > 0 for w in f["windows"]) for f in report["files"])
+    assert all(len(f["windows"]) == 4 and all(w["bitrate_kbps"] > 0 for w in f["windows"]) for f in report["files"])
     pairs = {p["candidate"]: p for p in report["pairs"]}
     same = pairs[clips["copy"]]
     assert same["delta"] == 0.0 and same["ci95"] == [0.0, 0.0] and same["verdict"] == "no difference the model can resolve"
     fps = pairs[clips["fps25"]]
-    assert fps["windows"] == 2 and [a[:2] for a in fps["aligned"]] == [[0, 0], [1, 1]]
+    assert fps["windows"] == 4 and [a[:2] for a in fps["aligned"]] == [[i, i] for i in range(4)]
 
 
-def test_delta_is_antisymmetric_through_the_run(clips, tiny_scorer):
+def test_delta_is_antisymmetric_through_the_run(clips, small_scorer):
     """Scored once; the report built for both orders by the real report code."""
     from vqa2cli.jobs.compare import compare, plan_compare
     from vqa2cli.jobs.compare_report import build_report
 
-    forward = compare(tiny_scorer, [clips["crf20"], clips["degraded"]], window_s=1.0)
+    forward = compare(small_scorer, [clips["crf20"], clips["degraded"]], window_s=1.0)
     backward = build_report(plan_compare([clips["degraded"], clips["crf20"]]), forward.files[::-1], window_s=1.0,
                             model=None, rate_margin=0.1)
     ab, ba = forward.pairs[0], backward.pairs[0]
     assert ab["windows"] == 4 and ab["delta"] == -ba["delta"] and ab["ci95"] == [-ba["ci95"][1], -ba["ci95"][0]]
 
 
-def test_bad_inputs_are_one_line_each(clips, tiny_model_dir, reuse_tiny_scorer, capsys):
+def test_bad_inputs_are_one_line_each(clips, tiny_model_dir, reuse_small, small_config, capsys):
     code, _, err = run(["compare", clips["crf20"], clips["short"], "-m", str(tiny_model_dir)], capsys)
     assert code == 2 and "durations differ" in err and "4.00 s" in err and "2.00 s" in err
     assert "Traceback" not in err
@@ -93,7 +126,7 @@ def test_bad_inputs_are_one_line_each(clips, tiny_model_dir, reuse_tiny_scorer, 
     assert code == 2 and "at least two files" in err
     missing = str(clips["root"] / "missing.mp4")
     code, out, err = run(["compare", clips["crf20"], missing, clips["copy"], "-m", str(tiny_model_dir),
-                          "--segments", "2s", "-f", "json"], capsys)
+                          "--config", small_config, "--segments", "2s", "-f", "json"], capsys)
     assert code == 3 and "missing.mp4" in err
     report = json.loads(out)
     assert [f["status"] for f in report["files"]] == ["ok", "error", "ok"]
@@ -200,15 +233,16 @@ def test_ladders_hull_bd_rate_and_tidy_csv(clips, stub, tiny_model_dir, capsys, 
     assert code == 2 and "quote the pattern" in err
 
 
-def test_api_compare_is_the_same_run(clips, tiny_scorer):
+def test_api_compare_is_the_same_run(clips, small_scorer):
     import vqa2cli
 
-    report = vqa2cli.compare(tiny_scorer, [clips["crf20"], clips["copy"]], window_s=2.0)
+    report = vqa2cli.compare(small_scorer, [clips["crf20"], clips["copy"]], window_s=2.0)
     assert report.to_dict()["schema"] == "vqa2.compare/1"
     assert report.pairs[0]["delta"] == 0.0 and report.pairs[0]["windows"] == 2
 
 
-def test_server_compare_route_confines_paths_and_answers_the_report(clips, tiny_model_dir, tiny_scorer):
+def test_server_compare_route_confines_paths_and_answers_the_report(clips, tiny_model_dir, small_scorer,
+                                                                   small_config):
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
     from fastapi.testclient import TestClient
@@ -218,8 +252,9 @@ def test_server_compare_route_confines_paths_and_answers_the_report(clips, tiny_
     from vqa2cli.serve.security import resolve_roots
 
     root = clips["root"]
-    state = ServerState(ServeConfig(model=str(tiny_model_dir), roots=resolve_roots([root])))
-    state.sessions["score"] = tiny_scorer
+    state = ServerState(ServeConfig(model=str(tiny_model_dir), config=Path(small_config),
+                                    roots=resolve_roots([root])))
+    state.sessions["score"] = small_scorer
     state.queue = WorkQueue(max_queue=2, workers=1)
     state.ready = True
     client = TestClient(create_app(state))
@@ -287,9 +322,9 @@ def test_ffmpeg_ladder_rates_and_hull(ffmpeg_ladder, stub, tiny_model_dir, capsy
     assert report["order_violations"] == []
 
 
-def test_ffmpeg_degraded_middle_on_the_tiny_model(ffmpeg_ladder, tiny_model_dir, reuse_tiny_scorer, capsys):
+def test_ffmpeg_degraded_middle_on_the_tiny_model(ffmpeg_ladder, tiny_model_dir, reuse_small, small_config, capsys):
     code, out, err = run(["compare", ffmpeg_ladder["sharp"], ffmpeg_ladder["blurred"], "-m", str(tiny_model_dir),
-                          "--segments", "1s", "-f", "json"], capsys)
+                          "--config", small_config, "--segments", "1s", "-f", "json"], capsys)
     assert code == 0, err
     files = {f["path"]: f for f in json.loads(out)["files"]}
     windows = [w["bitrate_kbps"] for w in files[ffmpeg_ladder["blurred"]]["windows"]]
