@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cli_run import run
 from clips import display_frame
+
 from vqa2cli.records.results import ScoreRecord
 
 

@@ -5,15 +5,28 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..errors import ExitCode, UsageError
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, ModelOpt, OfflineOpt, QuantOpt, QuietOpt,
-                      VerboseOpt, check_format, model_label, scoring_settings, start_console)
+from .options import (
+    ConfigOpt,
+    DeviceOpt,
+    DtypeOpt,
+    FormatOpt,
+    ModelOpt,
+    OfflineOpt,
+    QuantOpt,
+    QuietOpt,
+    VerboseOpt,
+    check_format,
+    model_label,
+    scoring_settings,
+    start_console,
+)
 
-SegmentsOpt = Annotated[Optional[str], typer.Option(
+SegmentsOpt = Annotated[str | None, typer.Option(
     "--segments", metavar="DURATION|auto",
     help="The windows every file is scored in (10s, 5s, 1m, 00:00:05); auto = the card's window "
          "(video.segment_s, 10 s). [default: auto]")]
@@ -41,22 +54,22 @@ are least reliable on compression-only differences. Exit codes: 0 ok, 1 --fail-i
 
 
 def compare_cmd(
-    files: Annotated[Optional[list[Path]], typer.Argument(
+    files: Annotated[list[Path] | None, typer.Argument(
         metavar="FILE...", help="Encodes of one source; the first is the baseline (unless --baseline).",
         show_default=False)] = None,
-    baseline: Annotated[Optional[Path], typer.Option(
+    baseline: Annotated[Path | None, typer.Option(
         "--baseline", metavar="FILE", help="The file the others are compared with [default: the first].")] = None,
-    ladder: Annotated[Optional[list[str]], typer.Option(
+    ladder: Annotated[list[str] | None, typer.Option(
         "--ladder", metavar="'GLOB'|DIR",
         help="A bitrate ladder: a quoted pattern or a folder of renditions (repeat for a second ladder: BD-rate).")] = None,
     segments: SegmentsOpt = None,
     tolerance: Annotated[float, typer.Option(
         "--duration-tolerance", metavar="SECONDS", help="Largest duration difference of one content's encodes.")] = 0.5,
-    fail_if_worse_than: Annotated[Optional[Path], typer.Option(
+    fail_if_worse_than: Annotated[Path | None, typer.Option(
         "--fail-if-worse-than", metavar="BASELINE",
         help="Exit 1 when a file is worse than BASELINE by more than --by and the 95 % interval excludes 0.")] = None,
     by: Annotated[float, typer.Option("--by", metavar="MARGIN", help="The gate's margin on the 0-1 scale.")] = 0.02,
-    plot: Annotated[Optional[Path], typer.Option(
+    plot: Annotated[Path | None, typer.Option(
         "--plot", metavar="FILE.png|FILE.svg",
         help="Draw every file's window scores over time and the rate-quality chart.")] = None,
     overwrite: OverwriteOpt = False,

@@ -16,8 +16,9 @@ compared by presentation time with a warning.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..errors import UsageError
 from ..records.compare import CompareRecord

@@ -14,8 +14,9 @@ the interval of B − A is the mirror image of the interval of A − B.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 RESAMPLES = 2000  # bootstrap resamples of the windows (Efron & Tibshirani: 1000-2000 for a percentile interval)
 SEED = 0  # numpy.random.default_rng seed: the same windows give the same interval in every run

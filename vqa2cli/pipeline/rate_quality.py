@@ -14,8 +14,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 MIN_OVERLAP = 0.5  # BD-rate needs the quality ranges to overlap over at least half of the narrower one
 RATE_MARGIN = 0.10  # "clearly more bitrate": at least 10 % more
