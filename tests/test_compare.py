@@ -341,6 +341,9 @@ def test_vfr_beside_cfr_is_compared_with_a_warning_and_a_one_rendition_ladder_ha
     code, out, err = run(["compare", cfr, vfr, "-m", str(tiny_model_dir), "-f", "json"], capsys)
     assert code == 0 and "variable frame rate" in err and "aligned by presentation time" in err
     assert json.loads(out)["pairs"][0]["delta"] == 0.0
+    stub[cfr], stub[vfr] = [0.9], [0.1]  # one window each: no interval, so the gate cannot fire, and it says so
+    code, out, err = run(["compare", cfr, vfr, "-m", str(tiny_model_dir), "--fail-if-worse-than", cfr], capsys)
+    assert code == 0 and "fewer than 2 aligned windows" in err and "too few windows" in out
     code, out, err = run(["compare", "--ladder", cfr, "--ladder", vfr, "-m", str(tiny_model_dir), "-f", "json"], capsys)
     assert code == 0
     bd = json.loads(out)["ladders"][1]["bd_rate"]

@@ -81,9 +81,12 @@ def compare(scorer, plan: ComparePlan | Sequence[str], *, window_s: float | None
     ``video.segment_s``, ``--segments auto``) and compare them. ``scorer``: a SegmentingScorer (``vqa2cli.
     load_scorer``); ``plan``: a :class:`ComparePlan` or a list of paths (baseline first). ``on_record``
     sees each file's ScoreRecord (progress, warnings). Model errors raise; unreadable files become error
-    rows. Returns the :class:`CompareRecord`."""
+    rows; a plain ``Scorer`` (no windows) raises TypeError; a list of paths is checked by
+    :func:`plan_compare` (UsageError). Returns the :class:`CompareRecord`."""
     from ..pipeline.rate_quality import RATE_MARGIN
 
+    if not hasattr(scorer, "configure"):
+        raise TypeError("compare needs a windowed scorer: pass vqa2cli.load_scorer(...)'s SegmentingScorer")
     if not isinstance(plan, ComparePlan):
         plan = plan_compare(plan)
     window_s = window_s if window_s is not None else scorer.settings.video.segment_s

@@ -100,6 +100,10 @@ def build_report(plan, files: list[dict[str, Any]], *, window_s: float, model: d
         elif files:
             warnings.append(f"the baseline {plan.baseline} could not be scored: no pairs compared")
         groups = (plan.paths,)
+        few = [p["candidate"] for p in pair_list if p["ci95"] is None]
+        if few:
+            warnings.append(f"{len(few)} pair(s) with fewer than 2 aligned windows ({', '.join(few[:3])}): no "
+                            f"interval, no verdict and no gate; score in shorter windows (--segments 2s)")
     violations = _violations(groups, pairs, rate_margin)
     if violations:
         shown = "; ".join(f"{v['higher_rate']} ({v['bitrate_kbps'][1]:.0f} kbit/s) below {v['lower_rate']} "
