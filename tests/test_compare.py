@@ -19,7 +19,7 @@ from clips import display_frame
 from vqa2cli.records.results import ScoreRecord
 
 
-def _encode(path, *, crf=23, fps=8, size=(64, 48), seconds=4.0, degrade=None):
+def _encode(path, *, crf=23, fps=8, size=(64, 48), seconds=5.0, degrade=None):
     """One synthetic source (moving box over a fixed texture) encoded with libx264 at ``crf``; ``degrade``:
     ``(start_s, end_s)`` where the picture is posterised (a damaged middle section)."""
     import av
@@ -98,12 +98,12 @@ def test_compare_on_the_tiny_model_aligns_frame_rates_and_gives_exact_zero_for_i
     rows = {f["path"]: f for f in report["files"]}
     assert rows[clips["crf40"]]["bitrate_kbps"] < rows[clips["crf20"]]["bitrate_kbps"]
     assert rows[clips["fps25"]]["avg_fps"] == 25.0 and rows[clips["crf20"]]["codec"] == "h264"
-    assert all(len(f["windows"]) == 4 and all(w["bitrate_kbps"] > 0 for w in f["windows"]) for f in report["files"])
+    assert all(len(f["windows"]) == 5 and all(w["bitrate_kbps"] > 0 for w in f["windows"]) for f in report["files"])
     pairs = {p["candidate"]: p for p in report["pairs"]}
     same = pairs[clips["copy"]]
     assert same["delta"] == 0.0 and same["ci95"] == [0.0, 0.0] and same["verdict"] == "no difference the model can resolve"
     fps = pairs[clips["fps25"]]
-    assert fps["windows"] == 4 and [a[:2] for a in fps["aligned"]] == [[i, i] for i in range(4)]
+    assert fps["windows"] == 5 and [a[:2] for a in fps["aligned"]] == [[i, i] for i in range(5)]
 
 
 def test_delta_is_antisymmetric_through_the_run(clips, small_scorer):
@@ -115,12 +115,12 @@ def test_delta_is_antisymmetric_through_the_run(clips, small_scorer):
     backward = build_report(plan_compare([clips["degraded"], clips["crf20"]]), forward.files[::-1], window_s=1.0,
                             model=None, rate_margin=0.1)
     ab, ba = forward.pairs[0], backward.pairs[0]
-    assert ab["windows"] == 4 and ab["delta"] == -ba["delta"] and ab["ci95"] == [-ba["ci95"][1], -ba["ci95"][0]]
+    assert ab["windows"] == 5 and ab["delta"] == -ba["delta"] and ab["ci95"] == [-ba["ci95"][1], -ba["ci95"][0]]
 
 
 def test_bad_inputs_are_one_line_each(clips, tiny_model_dir, reuse_small, small_config, capsys):
     code, _, err = run(["compare", clips["crf20"], clips["short"], "-m", str(tiny_model_dir)], capsys)
-    assert code == 2 and "durations differ" in err and "4.00 s" in err and "2.00 s" in err
+    assert code == 2 and "durations differ" in err and "5.00 s" in err and "2.00 s" in err
     assert "Traceback" not in err
     code, _, err = run(["compare", clips["crf20"], "-m", str(tiny_model_dir)], capsys)
     assert code == 2 and "at least two files" in err
@@ -178,9 +178,9 @@ def stub(monkeypatch, tiny_model_dir):
 
 
 def test_order_violation_made_on_purpose_is_reported(clips, stub, tiny_model_dir, capsys):
-    stub[clips["crf40"]] = [0.80, 0.81, 0.79, 0.80]   # least bitrate, best score
-    stub[clips["crf20"]] = [0.60, 0.61, 0.59, 0.60]   # more bitrate, clearly lower: violation
-    stub[clips["crf10"]] = [0.62, 0.63, 0.61, 0.62]   # most bitrate, clearly lower than crf40: violation
+    stub[clips["crf40"]] = [0.80, 0.81, 0.79, 0.80, 0.80]   # least bitrate, best score
+    stub[clips["crf20"]] = [0.60, 0.61, 0.59, 0.60, 0.61]   # more bitrate, clearly lower: violation
+    stub[clips["crf10"]] = [0.62, 0.63, 0.61, 0.62, 0.62]   # most bitrate, clearly lower than crf40: violation
     code, out, err = run(["compare", clips["crf40"], clips["crf20"], clips["crf10"], "-m", str(tiny_model_dir),
                           "-f", "json"], capsys)
     assert code == 0, err
@@ -191,9 +191,9 @@ def test_order_violation_made_on_purpose_is_reported(clips, stub, tiny_model_dir
 
 
 def test_gate_fails_only_beyond_the_margin_with_the_interval_off_zero(clips, stub, tiny_model_dir, capsys):
-    stub[clips["crf20"]] = [0.70, 0.71, 0.69, 0.70]
-    stub[clips["crf30"]] = [0.64, 0.65, 0.63, 0.64]  # 0.06 worse everywhere
-    stub[clips["crf10"]] = [0.69, 0.70, 0.68, 0.71]  # 0.005 worse: within the margin
+    stub[clips["crf20"]] = [0.70, 0.71, 0.69, 0.70, 0.70]
+    stub[clips["crf30"]] = [0.64, 0.65, 0.63, 0.64, 0.64]  # 0.06 worse everywhere
+    stub[clips["crf10"]] = [0.69, 0.70, 0.68, 0.71, 0.70]  # 0.005 worse: within the margin
     args = ["compare", clips["crf20"], clips["crf30"], clips["crf10"], "-m", str(tiny_model_dir),
             "--fail-if-worse-than", clips["crf20"], "--by", "0.02"]
     code, out, err = run(args, capsys)
@@ -206,7 +206,7 @@ def test_gate_fails_only_beyond_the_margin_with_the_interval_off_zero(clips, stu
 def test_ladders_hull_bd_rate_and_tidy_csv(clips, stub, tiny_model_dir, capsys, tmp_path):
     for name, scores in (("crf10", 0.80), ("crf20", 0.70), ("crf30", 0.55), ("crf40", 0.40),
                          ("small20", 0.66), ("small35", 0.45)):
-        stub[clips[name]] = [scores, scores + 0.01, scores - 0.01, scores]
+        stub[clips[name]] = [scores, scores + 0.01, scores - 0.01, scores, scores]
     a = tmp_path / "a"
     b = tmp_path / "b"
     a.mkdir(), b.mkdir()
@@ -222,12 +222,13 @@ def test_ladders_hull_bd_rate_and_tidy_csv(clips, stub, tiny_model_dir, capsys, 
     report = json.loads(out)
     first, second = report["ladders"]
     assert len(first["points"]) == 4 and first["hull"] and second["bd_rate"]["anchor"] == "ladder 1"
-    assert (second["bd_rate"]["percent"] is None) == (second["bd_rate"]["reason"] is not None)
+    assert second["hull"] == [str(b / "small35.mp4"), str(b / "small20.mp4")]
+    assert second["bd_rate"]["percent"] < 0 and second["bd_rate"]["reason"] is None  # same scores, fewer bits
     assert (tmp_path / "rq.png").stat().st_size > 10_000
     code, out, err = run(["compare", clips["crf20"], clips["crf10"], "-m", str(tiny_model_dir), "-f", "csv"], capsys)
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [r["row"] for r in rows] == ["file", "file"] + ["window"] * 8
-    assert rows[1]["verdict"] and rows[6]["delta"] != ""
+    assert [r["row"] for r in rows] == ["file", "file"] + ["window"] * 10
+    assert rows[1]["verdict"] and rows[2]["delta"] == "" and rows[7]["delta"] != ""  # the baseline has no Δ
     code, _, err = run(["compare", "--ladder", str(a / "crf10.mp4"), str(a / "crf20.mp4"), "-m",
                         str(tiny_model_dir)], capsys)
     assert code == 2 and "quote the pattern" in err
@@ -238,7 +239,7 @@ def test_api_compare_is_the_same_run(clips, small_scorer):
 
     report = vqa2cli.compare(small_scorer, [clips["crf20"], clips["copy"]], window_s=2.0)
     assert report.to_dict()["schema"] == "vqa2.compare/1"
-    assert report.pairs[0]["delta"] == 0.0 and report.pairs[0]["windows"] == 2
+    assert report.pairs[0]["delta"] == 0.0 and report.pairs[0]["windows"] == 3  # 2 + 2 + 1 s
 
 
 def test_server_compare_route_confines_paths_and_answers_the_report(clips, tiny_model_dir, small_scorer,
@@ -308,7 +309,7 @@ def test_ffmpeg_ladder_rates_and_hull(ffmpeg_ladder, stub, tiny_model_dir, capsy
     root = ffmpeg_ladder["root"]
     for (size, kbps), path in ((k, v) for k, v in ffmpeg_ladder.items() if isinstance(k, tuple)):
         score = (0.3 if size == "48x32" else 0.4) + 0.1 * (kbps / 40) ** 0.5
-        stub[path] = [score, score + 0.01, score - 0.01, score]
+        stub[path] = [score, score + 0.01, score - 0.01, score, score]
     code, out, err = run(["compare", "--ladder", str(root / "96x64" / "*.mp4"), "--ladder", str(root / "48x32"),
                           "-m", str(tiny_model_dir), "--segments", "2s", "-f", "json"], capsys)
     assert code == 0, err
@@ -343,7 +344,7 @@ def test_vfr_beside_cfr_is_compared_with_a_warning_and_a_one_rendition_ladder_ha
     assert json.loads(out)["pairs"][0]["delta"] == 0.0
     stub[cfr], stub[vfr] = [0.9], [0.1]  # one window each: no interval, so the gate cannot fire, and it says so
     code, out, err = run(["compare", cfr, vfr, "-m", str(tiny_model_dir), "--fail-if-worse-than", cfr], capsys)
-    assert code == 0 and "fewer than 2 aligned windows" in err and "too few windows" in out
+    assert code == 0 and "fewer than 5 aligned windows" in err and "too few windows" in out
     code, out, err = run(["compare", "--ladder", cfr, "--ladder", vfr, "-m", str(tiny_model_dir), "-f", "json"], capsys)
     assert code == 0
     bd = json.loads(out)["ladders"][1]["bd_rate"]

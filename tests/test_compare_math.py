@@ -43,20 +43,24 @@ def test_verdicts_and_worst_windows():
     assert [w["index"] for w in d.worst] == [4, 5]  # only windows where B loses
     one = paired_delta([0.5], [0.9])
     assert one.low is None and one.verdict == "too few windows" and not one.resolved
+    four = paired_delta([0.5] * 4, [0.9] * 4)  # under MIN_WINDOWS: a bootstrap of 4 values under-covers
+    assert four.low is None and four.verdict == "too few windows" and four.delta == pytest.approx(0.4)
 
 
-def test_bootstrap_interval_covers_the_true_mean_about_95_percent_of_the_time():
-    """Synthetic window differences with a known mean: the interval holds it in ~95 % of 300 draws
-    (binomial sd at 95 %: 1.3 %; a percentile bootstrap on 30 windows under-covers slightly)."""
+@pytest.mark.parametrize("n, lowest", [(5, 0.87), (30, 0.91)])
+def test_bootstrap_interval_covers_the_true_mean_about_95_percent_of_the_time(n, lowest):
+    """Synthetic window differences with a known mean: the (expanded) interval holds it in ~95 % of 300
+    draws (binomial sd at 95 %: 1.3 %). Measured over 1000 draws: 92.6 % at 5 windows (the plain percentile
+    interval: 86 %), 94.6 % at 10, 93.9 % at 30."""
     import numpy as np
 
     rng = np.random.default_rng(42)
     true_mean, hits, trials = 0.03, 0, 300
     for _ in range(trials):
-        diffs = rng.normal(true_mean, 0.05, size=30)
+        diffs = rng.normal(true_mean, 0.05, size=n)
         low, high = bootstrap_interval(diffs, resamples=1000)
         hits += low <= true_mean <= high
-    assert 0.89 <= hits / trials <= 0.985
+    assert lowest <= hits / trials <= 0.985
 
 
 def test_windows_align_by_presentation_time_across_frame_rates():

@@ -155,7 +155,7 @@ def _file_row(path: str, record) -> dict[str, Any]:
     duration = info.get("duration_s") or 0.0
     rates = track.windows_kbps([(w["start_s"], w["end_s"]) for w in windows]) if track else [None] * len(windows)
     row = {
-        "path": path, "status": "ok", "score": record.score, "level": record.level,
+        "path": path, "status": "ok", "score": _r(record.score, 6), "level": record.level,
         "bitrate_kbps": _r(track.bitrate_kbps(duration)) if track else None,
         "video_kbps": _r(track.video_kbps(duration)) if track else None,
         "width": info.get("width"), "height": info.get("height"), "codec": info.get("codec"),

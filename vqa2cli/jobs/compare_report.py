@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..pipeline.paired import MIN_WINDOWS
 from ..records.compare import CompareRecord
 
 
@@ -102,8 +103,8 @@ def build_report(plan, files: list[dict[str, Any]], *, window_s: float, model: d
         groups = (plan.paths,)
         few = [p["candidate"] for p in pair_list if p["ci95"] is None]
         if few:
-            warnings.append(f"{len(few)} pair(s) with fewer than 2 aligned windows ({', '.join(few[:3])}): no "
-                            f"interval, no verdict and no gate; score in shorter windows (--segments 2s)")
+            warnings.append(f"{len(few)} pair(s) with fewer than {MIN_WINDOWS} aligned windows ({', '.join(few[:3])}):"
+                            " no interval, no verdict and no gate; score in shorter windows (--segments 2s)")
     violations = _violations(groups, pairs, rate_margin)
     if violations:
         shown = "; ".join(f"{v['higher_rate']} ({v['bitrate_kbps'][1]:.0f} kbit/s) below {v['lower_rate']} "

@@ -2,7 +2,7 @@
 
 ``vqa2 compare`` scores every file window by window on one time grid; this module lines the windows up by
 presentation time (:func:`align_windows`) and summarises the per-window differences B − A
-(:func:`paired_delta`): their mean, a percentile bootstrap 95 % interval over windows, the share of windows
+(:func:`paired_delta`): their mean, an (expanded) percentile bootstrap 95 % interval over windows, the share of windows
 where B is better, the worst windows for B and a verdict.
 
 Exactness (tests/test_compare_math.py): Δ(A, A) is 0.0 exactly (every difference is ``s − s``) and
@@ -15,6 +15,7 @@ the interval of B − A is the mirror image of the interval of A − B.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,9 @@ RESAMPLES = 2000  # bootstrap resamples of the windows (Efron & Tibshirani: 1000
 SEED = 0  # numpy.random.default_rng seed: the same windows give the same interval in every run
 LEVEL = 0.95  # two-sided interval
 WORST_N = 3  # windows listed as the worst for B
+MIN_WINDOWS = 5  # fewer aligned windows: no interval (a bootstrap cannot reach past the values' own range;
+# simulated normal windows, expanded interval: 50 % coverage with 2 windows, 74 % with 3, 85 % with 4,
+# 92.6 % with 5, 94.6 % with 10, 93.9 % with 30 (400-1000 draws each, tests/test_compare_math.py))
 NO_DIFFERENCE = "no difference the model can resolve"
 
 
@@ -33,7 +37,7 @@ class PairedDelta:
     ``better_share``: share (0-1) of windows where ``other`` scores strictly higher; ``worst``: the windows
     where ``other`` loses most (``start_s``/``end_s`` in seconds of the base's windows, ``delta``);
     ``verdict``: ``better``, ``worse``, :data:`NO_DIFFERENCE` (the interval covers 0) or
-    ``too few windows`` (no interval)."""
+    ``too few windows`` (under :data:`MIN_WINDOWS`: no interval)."""
 
     n: int
     delta: float
@@ -63,12 +67,25 @@ def _round6(value: float) -> float:
     return round(float(value), 6)
 
 
+def expanded_rank(n: int, resamples: int, level: float = LEVEL) -> int:
+    """Lower rank ``k`` of the expanded percentile interval (Hesterberg 2015, "What teachers should know
+    about the bootstrap", §4.3): the plain percentile interval of a mean is too narrow for few values (it
+    uses the plug-in spread and normal tails; 2000 resamples of 4 windows covered 79 %, of 10 windows 90 %),
+    so the tail probability is taken at ``Φ(−sqrt(n/(n−1)) · t_{(1+level)/2, n−1})`` instead of
+    ``(1 − level)/2``. Never above the plain rank."""
+    from scipy.stats import norm, t
+
+    z = math.sqrt(n / (n - 1)) * float(t.ppf((1.0 + level) / 2.0, n - 1))
+    tail = float(norm.cdf(-z))
+    return min(int(tail * resamples), int((1.0 - level) / 2.0 * resamples))
+
+
 def bootstrap_interval(diffs: Sequence[float], *, resamples: int = RESAMPLES, seed: int = SEED,
                        level: float = LEVEL) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of the mean of ``diffs`` (resampling windows with replacement).
+    """Expanded percentile bootstrap interval of the mean of ``diffs`` (resampling windows with replacement).
 
     Returns ``(low, high)``, or ``None`` for fewer than 2 values (no spread to resample). The ranks are
-    ``k = floor((1 − level)/2 · R)`` and ``R − 1 − k`` of the sorted resample means, symmetric so that the
+    ``k`` (:func:`expanded_rank`) and ``R − 1 − k`` of the sorted resample means, symmetric so that the
     interval of ``−diffs`` is exactly ``(−high, −low)``."""
     import numpy as np
 
@@ -79,7 +96,7 @@ def bootstrap_interval(diffs: Sequence[float], *, resamples: int = RESAMPLES, se
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, n, size=(resamples, n))
     means = np.sort(values[picks].sum(axis=1) / n)
-    k = int((1.0 - level) / 2.0 * resamples)
+    k = expanded_rank(n, resamples, level)
     return float(means[k]), float(means[resamples - 1 - k])
 
 
@@ -96,7 +113,7 @@ def paired_delta(base: Sequence[float], other: Sequence[float], spans: Sequence[
     diffs = [float(o) - float(b) for b, o in zip(base, other)]
     n = len(diffs)
     delta = sum(diffs) / n
-    interval = bootstrap_interval(diffs, resamples=resamples)
+    interval = bootstrap_interval(diffs, resamples=resamples) if n >= MIN_WINDOWS else None
     low, high = interval if interval is not None else (None, None)
     spans = spans or [(float(i), float(i + 1)) for i in range(n)]
     order = sorted(range(n), key=lambda i: (diffs[i], i))[:worst_n]

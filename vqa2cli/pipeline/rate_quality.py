@@ -72,9 +72,10 @@ def bd_rate(rate_anchor: Sequence[float], quality_anchor: Sequence[float], rate_
     for name, rates, quals in (("anchor", rate_anchor, quality_anchor), ("test", rate_test, quality_test)):
         pts = sorted(zip(quals, rates))
         if len(pts) < 2 or len({q for q, _ in pts}) < len(pts):
-            return BdRate(None, None, 0.0, f"the {name} needs at least 2 renditions of distinct scores")
+            return BdRate(None, None, 0.0, f"the {name} curve needs at least 2 renditions (on its hull) of "
+                                           "distinct scores")
         if any(r <= 0 for _, r in pts):
-            return BdRate(None, None, 0.0, f"the {name} has a rendition without bitrate")
+            return BdRate(None, None, 0.0, f"the {name} curve has a rendition without bitrate")
         curves.append(pts)
     (qa, qt) = ([q for q, _ in c] for c in curves)
     lo, hi = max(qa[0], qt[0]), min(qa[-1], qt[-1])
