@@ -45,7 +45,8 @@ EXAMPLES = """Examples:
   vqa2 compare a.mp4 b.mp4 --segments 5s --format csv > rows.csv   # a row per file and window
 
 Every file is scored once, window by window on one time grid (--segments, default the card's 10 s), and
-windows are aligned by presentation time (other frame rates and resolutions line up). Bitrate: file
+windows are aligned by presentation time (other frame rates and resolutions line up). A verdict (and
+the gate) needs at least 5 aligned windows: use a shorter --segments for short clips. Bitrate: file
 bytes x 8 / duration; per window from the video packets. The order check warns when, at one resolution, a
 rendition with at least 10 % more bitrate scores lower beyond the windows' interval: no-reference scores
 are least reliable on compression-only differences. Exit codes: 0 ok, 1 --fail-if-worse-than gate failed,

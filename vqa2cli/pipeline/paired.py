@@ -14,8 +14,8 @@ the interval of B − A is the mirror image of the interval of A − B.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
