@@ -242,8 +242,8 @@ def test_api_compare_is_the_same_run(clips, small_scorer):
     assert report.pairs[0]["delta"] == 0.0 and report.pairs[0]["windows"] == 3  # 2 + 2 + 1 s
 
 
-def test_server_compare_route_confines_paths_and_answers_the_report(clips, tiny_model_dir, small_scorer,
-                                                                   small_config):
+def test_server_compare_route_and_the_server_client(clips, tiny_model_dir, small_scorer, small_config, capsys,
+                                                   monkeypatch):
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
     from fastapi.testclient import TestClient
@@ -268,6 +268,16 @@ def test_server_compare_route_confines_paths_and_answers_the_report(clips, tiny_
         assert client.post("/v1/compare", json={"paths": ["/etc/hostname", "crf20.mp4"]}).status_code == 403
         short = client.post("/v1/compare", json={"paths": ["crf20.mp4", "short.mp4"]})
         assert short.status_code == 422 and "durations differ" in short.text
+        import httpx  # `vqa2 compare --server`: the CLI's HTTP client talks to this app in-process
+
+        monkeypatch.setattr(httpx, "Client", lambda base_url, headers, timeout: TestClient(
+            create_app(state), base_url=base_url, headers=headers))
+        code, out, err = run(["compare", clips["crf20"], clips["copy"], "--server", "http://testserver",
+                              "--segments", "2s", "-f", "json"], capsys)
+        assert code == 0, err
+        remote = json.loads(out)
+        assert remote["files"][0]["path"] == clips["crf20"] and remote["pairs"][0]["delta"] == 0.0
+        assert remote["pairs"] == body["pairs"] and remote["files"] == body["files"]  # the route's own answer
     finally:
         state.queue.close(timeout=10)
 

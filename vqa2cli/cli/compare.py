@@ -74,6 +74,10 @@ def compare_cmd(
         "--plot", metavar="FILE.png|FILE.svg",
         help="Draw every file's window scores over time and the rate-quality chart.")] = None,
     overwrite: OverwriteOpt = False,
+    server: Annotated[str | None, typer.Option(
+        "--server", metavar="URL",
+        help="Run the comparison on a warm `vqa2 serve` (it opens the files itself: they must be under its "
+             "--allow-root). [env: VQA2_SERVER]")] = None,
     model: ModelOpt = None,
     config: ConfigOpt = None,
     fmt: FormatOpt = "table",
@@ -101,11 +105,28 @@ def compare_cmd(
     if gate and baseline is not None and str(baseline) != gate:
         raise UsageError("--baseline and --fail-if-worse-than name different files", "give one of them")
     _check_plot(plot, overwrite)
+    from ..serve.client import server_urls
+
+    urls = server_urls(server)
+    if urls:
+        from ..serve.compare_remote import refuse_config
+
+        refuse_config(config)
+    plan = plan_compare([str(f) for f in files or ()], ladders=[_expand(p) for p in ladder or ()] or None,
+                        baseline=gate or (str(baseline) if baseline else None), tolerance_s=tolerance)
+    if urls:
+        from ..serve.compare_remote import remote_compare
+
+        for warning in plan.warnings:
+            console.warning(warning)
+        report = remote_compare(urls[0], plan, segments=segments, tolerance_s=tolerance,
+                                options={"model": model, "device": device, "dtype": dtype, "quant": quant})
+        for warning in report.warnings[len(plan.warnings):]:
+            console.warning(warning)
+        raise typer.Exit(int(emit_report(report, fmt, console, gate=gate, by=by, plot=plot)))
     settings, ref = scoring_settings("compare", model, config, prompt=None, device=device, dtype=dtype,
                                      quant=quant, max_motion_frames=None, long_clip=None)
     window_s = window_seconds(None if segments in (None, "auto") else segments, settings.video)
-    plan = plan_compare([str(f) for f in files or ()], ladders=[_expand(p) for p in ladder or ()] or None,
-                        baseline=gate or (str(baseline) if baseline else None), tolerance_s=tolerance)
     raise typer.Exit(int(run_compare(plan, settings, ref, fmt, window_s, offline, console, gate=gate, by=by,
                                      plot=plot)))
 
@@ -136,7 +157,6 @@ def _expand(pattern: str) -> list[str]:
 def run_compare(plan, settings, ref, fmt, window_s, offline, console, *, gate=None, by=0.02, plot=None) -> ExitCode:
     """Load the scorer (only when a file is readable), compare, print the report, draw, gate."""
     from ..jobs.compare import compare
-    from ..output.render import make_writer
     from ..pipeline import interrupts as interrupt
     from ..pipeline.segmented import SegmentingScorer
 
@@ -163,6 +183,13 @@ def run_compare(plan, settings, ref, fmt, window_s, offline, console, *, gate=No
     report = compare(scorer, plan, window_s=window_s, on_record=seen)
     for warning in report.warnings[len(plan.warnings):]:
         console.warning(warning)
+    return emit_report(report, fmt, console, gate=gate, by=by, plot=plot)
+
+
+def emit_report(report, fmt, console, *, gate=None, by=0.02, plot=None) -> ExitCode:
+    """Print ``report`` through the writer registry, draw ``--plot``, return the exit code."""
+    from ..output.render import make_writer
+
     if fmt == "csv":
         writer = make_writer("csv", sys.stdout, "compare_row")
         try:

@@ -45,6 +45,14 @@ class CompareRecord:
             "tool": {"name": "vqa2", "version": __version__},
         })
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CompareRecord:
+        """The record of a ``vqa2.compare/1`` object (``vqa2 compare --server``: the server's answer)."""
+        return cls(baseline=data.get("baseline"), window_s=data.get("window_s"), files=data.get("files") or [],
+                   pairs=data.get("pairs") or [], ladders=data.get("ladders"),
+                   order_violations=data.get("order_violations") or [], warnings=data.get("warnings") or [],
+                   model=data.get("model"))
+
     def rows(self) -> list[CompareRow]:
         """The tidy CSV rows: every file, then every window of every file (``delta``: against the baseline's
         aligned window, pooled for the file row)."""
