@@ -94,16 +94,7 @@ def compare_cmd(
 
     console = start_console(quiet, verbose)
     check_format(fmt)
-    if not 0.0 <= by <= 1.0:
-        raise UsageError(f"--by must be between 0 and 1, got {by}", "scores are on the 0-1 scale")
-    if tolerance < 0:
-        raise UsageError(f"--duration-tolerance must be at least 0, got {tolerance}", "give seconds, e.g. 0.5")
-    if ladder and files:
-        raise UsageError("--ladder took one file and the rest were left over as FILE arguments",
-                         "quote the pattern (--ladder 'ladder_a/*.mp4') or name a folder")
-    gate = str(fail_if_worse_than) if fail_if_worse_than is not None else None
-    if gate and baseline is not None and str(baseline) != gate:
-        raise UsageError("--baseline and --fail-if-worse-than name different files", "give one of them")
+    gate = _check_options(files, ladder, baseline, fail_if_worse_than, by, tolerance)
     _check_plot(plot, overwrite)
     from ..serve.client import server_urls
 
@@ -129,6 +120,21 @@ def compare_cmd(
     window_s = window_seconds(None if segments in (None, "auto") else segments, settings.video)
     raise typer.Exit(int(run_compare(plan, settings, ref, fmt, window_s, offline, console, gate=gate, by=by,
                                      plot=plot)))
+
+
+def _check_options(files, ladder, baseline, fail_if_worse_than, by: float, tolerance: float) -> str | None:
+    """UsageError (exit 2) for bad values and clashes; returns the gate's file (or None)."""
+    if not 0.0 <= by <= 1.0:
+        raise UsageError(f"--by must be between 0 and 1, got {by}", "scores are on the 0-1 scale")
+    if tolerance < 0:
+        raise UsageError(f"--duration-tolerance must be at least 0, got {tolerance}", "give seconds, e.g. 0.5")
+    if ladder and files:
+        raise UsageError("--ladder took one file and the rest were left over as FILE arguments",
+                         "quote the pattern (--ladder 'ladder_a/*.mp4') or name a folder")
+    gate = str(fail_if_worse_than) if fail_if_worse_than is not None else None
+    if gate and baseline is not None and str(baseline) != gate:
+        raise UsageError("--baseline and --fail-if-worse-than name different files", "give one of them")
+    return gate
 
 
 def _check_plot(plot: Path | None, overwrite: bool) -> None:
