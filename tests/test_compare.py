@@ -266,6 +266,7 @@ def test_server_compare_route_and_the_server_client(clips, tiny_model_dir, small
         body = answer.json()
         assert body["schema"] == "vqa2.compare/1" and body["pairs"][0]["delta"] == 0.0
         assert client.post("/v1/compare", json={"paths": ["/etc/hostname", "crf20.mp4"]}).status_code == 403
+        assert client.post("/v1/compare", json={"ladders": ["crf20.mp4"]}).status_code == 422
         short = client.post("/v1/compare", json={"paths": ["crf20.mp4", "short.mp4"]})
         assert short.status_code == 422 and "durations differ" in short.text
         import httpx  # `vqa2 compare --server`: the CLI's HTTP client talks to this app in-process

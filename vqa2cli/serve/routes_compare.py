@@ -44,7 +44,8 @@ def _paths(body: dict[str, Any], roots) -> tuple[list[str], list[list[str]] | No
             raise ApiError(exc.status, exc.code, exc.message) from exc
 
     paths, ladders = body.get("paths") or [], body.get("ladders")
-    if not isinstance(paths, list) or (ladders is not None and not isinstance(ladders, list)):
+    if not isinstance(paths, list) or (ladders is not None and not (
+            isinstance(ladders, list) and all(isinstance(lad, list) for lad in ladders))):
         raise ApiError(422, "usage", "'paths' must be a list of paths, 'ladders' a list of such lists", 2)
     baseline = body.get("baseline")
     return ([checked(p) for p in paths], [[checked(p) for p in lad] for lad in ladders] if ladders else None,
