@@ -114,6 +114,7 @@ def runs(media, model: str) -> dict[str, tuple[list[str], str, set[int]]]:
         "train": (["train", "--stage", "stage2-ugc", "--data", str(root / "labels.csv"), "--validate-data",
                    "-f", "json"], "data_check", {0}),
         "doctor": (["doctor", "--device", "cpu", "-f", "json"], "doctor", {0}),
+        "compare": (["compare", clip, media["clips"][1], *quiet, "-f", "json"], "compare", {0}),
     }
 
 
@@ -132,7 +133,8 @@ def test_format_choices_are_the_registry():
         render.make_writer("yaml", None, "score")
 
 
-@pytest.mark.parametrize("name", ["score", "ask", "batch", "probe", "models list", "eval", "train", "doctor"])
+@pytest.mark.parametrize("name", ["score", "ask", "batch", "probe", "models list", "eval", "train", "doctor",
+                                  "compare"])
 def test_json_comes_from_the_registry_with_the_documented_keys(name, media, tiny_model_dir, spies, capsys,
                                                                monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

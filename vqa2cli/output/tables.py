@@ -164,3 +164,5 @@ WHOLE: dict[str, Callable[[Sequence, TextIO], str]] = {
     "probe": probe_table, "models": models_table, "eval": eval_table, "data_check": data_check_table,
     "doctor": doctor_table,
 }
+from .compare_table import compare_table  # noqa: E402  (vqa2 compare's report)
+WHOLE["compare"] = compare_table

@@ -178,6 +178,8 @@ def create_app(state: ServerState):
     async def score(request: Request):
         return await _timed(state, "score", lambda: _work(state, request, "score"), AsciiJSONResponse)
 
+    __import__("vqa2cli.serve.routes_compare", fromlist=["add_routes"]).add_routes(app, state)  # vqa2 compare
+
     @app.post("/v1/ask", summary="Ask questions about one video: a list of vqa2.answer/1 records")
     async def ask(request: Request):
         return await _timed(state, "ask", lambda: _work(state, request, "ask"), AsciiJSONResponse)

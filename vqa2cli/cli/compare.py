@@ -1,0 +1,237 @@
+"""`vqa2 compare A B [C ...]` and `vqa2 compare --ladder 'a/*.mp4' [--ladder 'b/*.mp4']`: encodes of one
+source compared without a reference (the run: jobs/compare.py; docs/compare.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..config import shown_default
+
+from ..errors import ExitCode, UsageError
+from .options import (
+    ConfigOpt,
+    DeviceOpt,
+    DtypeOpt,
+    FormatOpt,
+    ModelOpt,
+    OfflineOpt,
+    QuantOpt,
+    QuietOpt,
+    VerboseOpt,
+    check_format,
+    model_label,
+    scoring_settings,
+    start_console,
+)
+
+SegmentsOpt = Annotated[str | None, typer.Option(
+    "--segments", metavar="DURATION|auto",
+    help="The windows every file is scored in (10s, 5s, 1m, 00:00:05); auto (the default) = the card's "
+         f"window (video.segment_s) {shown_default('video', 'segment_s', 'card')}.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --plot file.")]
+
+EXAMPLES = """Examples:
+
+  vqa2 compare old_x264.mp4 new_x264.mp4   # per-window Δ with a 95 % interval and a verdict
+
+  vqa2 compare ref_encode.mp4 cand1.mp4 cand2.mp4 --baseline ref_encode.mp4 --format json
+
+  vqa2 compare main.mp4 pr.mp4 --fail-if-worse-than main.mp4 --by 0.02   # CI gate: exit 1
+
+  vqa2 compare --ladder 'x264/*.mp4' --ladder 'svtav1/*.mp4' --plot ladders.png   # hull, BD-rate
+
+  vqa2 compare a.mp4 b.mp4 --segments 5s --format csv > rows.csv   # a row per file and window
+
+Every file is scored once, window by window on one time grid (--segments, default the card's 10 s), and
+windows are aligned by presentation time (other frame rates and resolutions line up). A verdict (and
+the gate) needs at least 5 aligned windows: use a shorter --segments for short clips. Bitrate: file
+bytes x 8 / duration; per window from the video packets. The order check warns when, at one resolution, a
+rendition with at least 10 % more bitrate scores lower beyond the windows' interval: no-reference scores
+are least reliable on compression-only differences. Fewer than two files or different durations are usage
+errors; an unreadable file is an error row and the rest are compared."""
+
+
+def compare_cmd(
+    files: Annotated[list[Path] | None, typer.Argument(
+        metavar="FILE...", help="Encodes of one source; the first is the baseline (unless --baseline).",
+        show_default=False)] = None,
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", metavar="FILE", help="The file the others are compared with [default: the first].")] = None,
+    ladder: Annotated[list[str] | None, typer.Option(
+        "--ladder", metavar="'GLOB'|DIR",
+        help="A bitrate ladder: a quoted pattern or a folder of renditions (repeat for a second ladder: BD-rate).")] = None,
+    segments: SegmentsOpt = None,
+    tolerance: Annotated[float, typer.Option(
+        "--duration-tolerance", metavar="SECONDS", help="Largest duration difference of one content's encodes.")] = 0.5,
+    fail_if_worse_than: Annotated[Path | None, typer.Option(
+        "--fail-if-worse-than", metavar="BASELINE",
+        help="Exit 1 when a file is worse than BASELINE by more than --by and the 95 % interval excludes 0.")] = None,
+    by: Annotated[float, typer.Option("--by", metavar="MARGIN", help="The gate's margin on the 0-1 scale.")] = 0.02,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", metavar="FILE.png|FILE.svg",
+        help="Draw every file's window scores over time and the rate-quality chart.")] = None,
+    overwrite: OverwriteOpt = False,
+    server: Annotated[str | None, typer.Option(
+        "--server", metavar="URL",
+        help="Run the comparison on a warm `vqa2 serve` (it opens the files itself: they must be under its "
+             "--allow-root). [env: VQA2_SERVER]")] = None,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    fmt: FormatOpt = "table",
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    quant: QuantOpt = None,
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Compare encodes of the same source without a reference: A/B, ladders, BD-rate, order check."""
+    from ..jobs.compare import plan_compare
+    from ..video.segments import window_seconds
+
+    console = start_console(quiet, verbose)
+    check_format(fmt)
+    gate = _check_options(files, ladder, baseline, fail_if_worse_than, by, tolerance)
+    _check_plot(plot, overwrite)
+    from ..serve.client import server_urls
+
+    urls = server_urls(server)
+    if urls:
+        from ..serve.compare_remote import refuse_config
+
+        refuse_config(config)
+    plan = plan_compare([str(f) for f in files or ()], ladders=[_expand(p) for p in ladder or ()] or None,
+                        baseline=gate or (str(baseline) if baseline else None), tolerance_s=tolerance)
+    if urls:
+        from ..serve.compare_remote import remote_compare
+
+        for warning in plan.warnings:
+            console.warning(warning)
+        report = remote_compare(urls[0], plan, segments=segments, tolerance_s=tolerance,
+                                options={"model": model, "device": device, "dtype": dtype, "quant": quant})
+        for warning in report.warnings[len(plan.warnings):]:
+            console.warning(warning)
+        raise typer.Exit(int(emit_report(report, fmt, console, gate=gate, by=by, plot=plot)))
+    settings, ref = scoring_settings("compare", model, config, prompt=None, device=device, dtype=dtype,
+                                     quant=quant, max_motion_frames=None, long_clip=None)
+    window_s = window_seconds(None if segments in (None, "auto") else segments, settings.video)
+    raise typer.Exit(int(run_compare(plan, settings, ref, fmt, window_s, offline, console, gate=gate, by=by,
+                                     plot=plot)))
+
+
+def _check_options(files, ladder, baseline, fail_if_worse_than, by: float, tolerance: float) -> str | None:
+    """UsageError (exit 2) for bad values and clashes; returns the gate's file (or None)."""
+    if not 0.0 <= by <= 1.0:
+        raise UsageError(f"--by must be between 0 and 1, got {by}", "scores are on the 0-1 scale")
+    if tolerance < 0:
+        raise UsageError(f"--duration-tolerance must be at least 0, got {tolerance}", "give seconds, e.g. 0.5")
+    if ladder and files:
+        raise UsageError("--ladder took one file and the rest were left over as FILE arguments",
+                         "quote the pattern (--ladder 'ladder_a/*.mp4') or name a folder")
+    gate = str(fail_if_worse_than) if fail_if_worse_than is not None else None
+    if gate and baseline is not None and str(baseline) != gate:
+        raise UsageError("--baseline and --fail-if-worse-than name different files", "give one of them")
+    return gate
+
+
+def _check_plot(plot: Path | None, overwrite: bool) -> None:
+    if plot is None:
+        return
+    from ..jobs.resume import refuse_existing
+    from ..jobs.rowfiles import check_output_path
+
+    if plot.suffix.lower() not in (".png", ".svg"):
+        raise UsageError(f"--plot {plot}: unknown picture type", "name a .png or .svg file")
+    check_output_path(str(plot))
+    refuse_existing([str(plot)], overwrite=overwrite)
+
+
+def _expand(pattern: str) -> list[str]:
+    """A --ladder value: a folder (its files, sorted) or a glob pattern (sorted matches)."""
+    import glob
+    import os
+
+    if os.path.isdir(pattern):
+        return sorted(os.path.join(pattern, n) for n in os.listdir(pattern)
+                      if os.path.isfile(os.path.join(pattern, n)) and not n.startswith("."))
+    return sorted(glob.glob(pattern)) or ([pattern] if os.path.exists(pattern) else [])
+
+
+def run_compare(plan, settings, ref, fmt, window_s, offline, console, *, gate=None, by=0.02, plot=None) -> ExitCode:
+    """Load the scorer (only when a file is readable), compare, print the report, draw, gate."""
+    from ..jobs.compare import compare
+    from ..pipeline import interrupts as interrupt
+    from ..pipeline.segmented import SegmentingScorer
+
+    interrupt.expect(len(plan.paths), "nothing printed: a comparison needs every file scored; run it again")
+
+    readable = [p for p in plan.paths if p not in plan.checked.errors]
+    for warning in plan.warnings:
+        console.warning(warning)
+    if not readable:
+        for error in plan.checked.errors.values():
+            console.error(error.one_line())
+        return ExitCode.INPUT
+    console.info(f"Loading {model_label(settings)} ...")
+    scorer = SegmentingScorer.load(settings, ref, offline=offline, clips=plan.checked.shapes())
+    scorer.configure(window_s=window_s)
+
+    def seen(record):
+        interrupt.advance()
+        if not record.ok:
+            console.error(record.error)
+        else:
+            console.info(f"{record.path}: scored {record.score:.4f}")
+
+    report = compare(scorer, plan, window_s=window_s, on_record=seen)
+    for warning in report.warnings[len(plan.warnings):]:
+        console.warning(warning)
+    return emit_report(report, fmt, console, gate=gate, by=by, plot=plot)
+
+
+def emit_report(report, fmt, console, *, gate=None, by=0.02, plot=None) -> ExitCode:
+    """Print ``report`` through the writer registry, draw ``--plot``, return the exit code."""
+    from ..output.render import make_writer
+
+    if fmt == "csv":
+        writer = make_writer("csv", sys.stdout, "compare_row")
+        try:
+            for row in report.rows():
+                writer.write(row)
+        finally:
+            writer.close()
+    else:
+        writer = make_writer(fmt, sys.stdout, "compare")
+        try:
+            writer.write(report)
+        finally:
+            writer.close()
+    if plot is not None:
+        from ..jobs.rowfiles import writing
+        from ..output.compare_plot import plot_compare
+
+        with writing(str(plot)):
+            plot_compare(report, str(plot))
+        console.info(f"charts written to {plot}")
+    return compare_exit_code(report, console, gate=gate, by=by)
+
+
+def compare_exit_code(report, console, *, gate: str | None, by: float) -> ExitCode:
+    """3 when a file could not be read; else 1 when ``gate`` is set and a candidate is worse than it by more
+    than ``by`` with the interval excluding 0 (each said on stderr); else 0."""
+    if any(f["status"] != "ok" for f in report.files):
+        return ExitCode.INPUT
+    failed = [p for p in report.pairs if gate and p["baseline"] == gate and p["delta"] is not None
+              and p["delta"] < -by and p["ci95"] is not None and p["ci95"][1] < 0]
+    for p in failed:
+        console.error(f"{p['candidate']} is worse than {gate} by {-p['delta']:.4f} (95 % interval "
+                      f"{p['ci95'][0]:+.4f} to {p['ci95'][1]:+.4f}) > --by {by:g}")
+    return ExitCode.GATE_FAILED if failed else ExitCode.OK
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare", epilog=EXAMPLES)(compare_cmd)

@@ -1,0 +1,70 @@
+"""The table of ``vqa2 compare`` (``--format table``): per file its score, bitrate and stream facts, then
+each candidate against the baseline (Δ, 95 % interval, share of windows better, verdict, worst window),
+the ladders (hull, BD-rate) and the order check. Names through ``table_text`` (one line per file)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ..records.cells import table_text
+
+
+def _num(value: Any, fmt: str = ".4f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _file_lines(files: list[dict[str, Any]]) -> list[str]:
+    lines = [f"{'SCORE':<7}  {'KBIT/S':>9}  {'SIZE':>9}  {'CODEC':<6}  {'FPS':>6}  {'WIN':>3}  FILE"]
+    for f in files:
+        if f["status"] != "ok":
+            lines.append(f"{'ERROR':<7}  {'':>9}  {'':>9}  {'':<6}  {'':>6}  {'':>3}  {table_text(str(f['error']))}")
+            continue
+        size = f"{f['width']}x{f['height']}"
+        hull = "  (hull)" if f.get("on_hull") else ""
+        lines.append(f"{_num(f['score']):<7}  {_num(f['bitrate_kbps'], '.1f'):>9}  {size:>9}  {f['codec'] or '-':<6}  "
+                     f"{_num(f['avg_fps'], '.3g'):>6}  {len(f['windows']):>3}  {table_text(f['path'])}{hull}")
+    return lines
+
+
+def _pair_lines(pairs: list[dict[str, Any]]) -> list[str]:
+    from ..video.segments import format_time
+
+    lines = []
+    for p in pairs:
+        ci = "no interval" if p["ci95"] is None else f"95% [{p['ci95'][0]:+.4f}, {p['ci95'][1]:+.4f}]"
+        line = (f"{table_text(p['candidate'])} vs {table_text(p['baseline'])}: Δ {_num(p['delta'], '+.4f')} {ci}, "
+                f"better in {p.get('better_share', 0):.0%} of {p['windows']} windows: {p['verdict']}")
+        worst = p.get("worst_windows") or []
+        if worst:
+            w = worst[0]
+            line += f"; worst {format_time(w['start_s'])}–{format_time(w['end_s'])} ({w['delta']:+.4f})"
+        lines.append(line)
+    return lines
+
+
+def _ladder_lines(ladders: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for lad in ladders:
+        hull = ", ".join(table_text(p) for p in lad["hull"]) or "-"
+        lines.append(f"{lad['name']}: {len(lad['points'])} renditions, hull: {hull}")
+        bd = lad.get("bd_rate")
+        if bd:
+            value = f"{bd['percent']:+.2f} %" if bd["percent"] is not None else f"n/a ({bd['reason']})"
+            lines.append(f"  BD-rate against {bd['anchor']} (score axis): {value}")
+    return lines
+
+
+def compare_table(records: Sequence, stream: TextIO) -> str:
+    """The whole report laid out (one CompareRecord)."""
+    out: list[str] = []
+    for record in records:
+        d = record.to_dict()
+        out += _file_lines(d["files"])
+        if d["pairs"]:
+            out += [""] + _pair_lines(d["pairs"])
+        if d["ladders"]:
+            out += [""] + _ladder_lines(d["ladders"])
+        n = len(d["order_violations"])
+        out += ["", f"order check: {n} violation(s)" if n else "order check: bitrate order kept"]
+    return "\n".join(out) + "\n"
