@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from ..records.cells import table_text
 
-SCORE_TABLE = (("score", 7), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))
+SCORE_TABLE = (("score", 13), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))
 
 
 def score_line(record, first: bool) -> str:
@@ -24,9 +24,14 @@ def score_line(record, first: bool) -> str:
         message = str(row["error"])  # already starts with the path
         if not message.startswith(str(row["path"])):
             message = f"{row['path']}: {message}"
-        return head + f"{'ERROR':<7}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {table_text(message)}\n"
+        return head + f"{'ERROR':<13}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {table_text(message)}\n"
     cells = [_fmt(row[name]).ljust(width) for name, width in SCORE_TABLE]
+    if row.get("score_std") not in (None, ""):  # `0.6250 ± 0.18`: the spread (records/spread.py)
+        cells[0] = f"{_fmt(row['score'])} ± {float(row['score_std']):.2f}".ljust(SCORE_TABLE[0][1])
     text = head + "  ".join(cells) + "  " + table_text(row["path"]) + "\n"  # one line whatever the name
+    if row.get("calibrated") not in (None, ""):  # --calibration: the team's scale
+        flag = " (extrapolated: outside the scores the fit saw)" if row["extrapolated"] == "true" else ""
+        text += f"{'':<13}  = {_fmt(row['calibrated'])} on {table_text(str(row['calibrated_scale']))}{flag}\n"
     worst = getattr(record, "worst", None)
     if worst:  # a clip scored in windows: where it is worst
         text += _worst_line(worst, len(record.segments or ()))
@@ -45,7 +50,7 @@ def _worst_line(worst: dict[str, Any], n_windows: int) -> str:
     from ..video.segments import format_time
 
     span = f"{format_time(worst['start_s'])}–{format_time(worst['end_s'])}"
-    return f"{_fmt(worst['score']):<7}  {worst['level']:<6}  worst of {n_windows} windows: {span}\n"
+    return f"{_fmt(worst['score']):<13}  {worst['level']:<6}  worst of {n_windows} windows: {span}\n"
 
 
 def _fmt(value: Any) -> str:
