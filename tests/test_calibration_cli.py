@@ -115,3 +115,16 @@ def test_calibrate_scores_labelled_videos_with_evals_job(tmp_path, make_clip, ti
     assert code == 0, err
     body = json.loads(out)
     assert body["kind"] == "isotonic" and body["n"] == 10 and (tmp_path / "cal.json.scores.csv").is_file()
+
+
+def test_batch_rows_carry_calibration_and_the_spread_gate(tmp_path, scored, tiny_model_dir, capsys):
+    clip, record = scored
+    labels, batch = _batch_csv(tmp_path, record["config"])
+    cal = tmp_path / "team.json"
+    assert run(["calibrate", str(labels), "--scores", str(batch), "-o", str(cal), "--bootstrap", "10"], capsys)[0] == 0
+    out_csv = tmp_path / "out.csv"
+    code, _, err = run(["batch", str(clip), "-m", str(tiny_model_dir), "--csv", str(out_csv), "-q",
+                        "--calibration", str(cal), "--fail-uncertain-over", "0"], capsys)
+    row = next(csv.DictReader(out_csv.open()))
+    assert code == 1 and "uncertain" in err
+    assert row["calibrated_scale"] == "mos" and row["extrapolated"] in ("true", "false") and float(row["score_std"]) > 0
