@@ -140,6 +140,15 @@ def load(path: str) -> Calibration:
         raise refuse("calibration file not found", "check the path") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise refuse(f"not a readable calibration file ({type(exc).__name__})") from None
+    return from_json(body, str(path))
+
+
+def from_json(body: Any, path: str = "calibration") -> Calibration:
+    """A calibration from its JSON object (a file's content, or a server request's ``calibration``); the
+    same refusals as :func:`load`, naming ``path``."""
+    def refuse(why: str, fix: str = "make it again with vqa2 calibrate") -> UsageError:
+        return UsageError(f"{path}: {why}", fix)
+
     if not isinstance(body, dict) or not str(body.get("schema", "")).startswith("vqa2.calibration/"):
         raise refuse("not a vqa2 calibration file (no schema vqa2.calibration/N)")
     try:

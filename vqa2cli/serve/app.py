@@ -30,6 +30,7 @@ from starlette.requests import Request  # route signatures: FastAPI reads this a
 from ..errors import InputError, UsageError
 from .queue import QueueClosed, QueueFull
 from .requests import JSON_BODY_LIMIT, ApiError, BodyLimit, Input, json_body, read_input, remove
+from .routes_calibration import calibration_router, request_gates
 from .security import Refused, check_bearer
 INPUT_STATUS = 422  # a file the model cannot use (the CLI's exit 3)
 MODEL_ERROR_CODES = ("runtime_error", "internal_error")  # the CLI's exit 4
@@ -109,6 +110,7 @@ def create_app(state: ServerState):
                   description="Video quality scores and answers from a warm VQA² model (same records as the CLI).")
     app.state.vqa2 = state
     app.add_middleware(BodyLimit, limit=state.config.max_upload_bytes + JSON_BODY_LIMIT)
+    app.include_router(calibration_router(state))
 
     def error_response(exc: ApiError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
@@ -236,6 +238,7 @@ async def _work(state: ServerState, request, task: str):
         try:
             resolved = resolver.resolve(source.body.get("options"))
             questions = _questions(source.body) if task == "ask" else None
+            gates = request_gates(source.body, resolved.settings) if task == "score" else None  # calibration
         except UsageError as exc:
             raise ApiError(422, "usage", exc.one_line(), 2) from exc
         job = _make_job(state, task, source, resolved, questions)
@@ -250,6 +253,8 @@ async def _work(state: ServerState, request, task: str):
         raise
     future.add_done_callback(lambda _f: remove(source.cleanup))
     result = await asyncio.wrap_future(future)
+    if gates is not None:
+        gates.apply(result)
     return _answer(state, task, result)
 
 

@@ -1,0 +1,79 @@
+"""The server's calibration: ``POST /v1/calibrate`` and the ``calibration`` field of ``/v1/score``.
+
+* ``POST /v1/calibrate``: JSON ``{"scores": [...], "labels": [...], "scale": "mos", "kind": "auto",
+  "folds": 5, "seed": 0, "bootstrap": 1000, "options": {...}}`` → the calibration file's JSON
+  (``vqa2.calibration/1``), bound to the settings the server's scorer resolves for ``options``. 422 with the
+  CLI's one line for too few or constant labels, no monotone fit, bad options.
+* ``/v1/score`` with a top-level ``"calibration": {...}`` (a calibration file's content) next to
+  ``options``: checked against the request's resolved settings before the video is scored (422 when it was
+  made for another model or settings), and the record gains ``calibrated`` (calibration/apply.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request  # FastAPI reads the annotation at import
+
+from ..errors import UsageError
+from .requests import ApiError, json_body
+
+
+def calibration_router(state):
+    """The APIRouter of ``/v1/calibrate`` for ``state`` (a serve.app.ServerState)."""
+    from fastapi import APIRouter
+    from fastapi.responses import JSONResponse
+
+    router = APIRouter()
+
+    @router.post("/v1/calibrate", summary="Fit scores to a team's labels: a vqa2.calibration/1 file")
+    async def calibrate(request: Request):
+        from .app import _authorize, _resolver, _timed
+
+        async def handler():
+            _authorize(state, request)
+            import asyncio
+
+            body, resolver = await json_body(request), _resolver(state, "score")
+            return 200, await asyncio.to_thread(_calibrate, body, resolver)  # the fit is CPU work
+
+        return await _timed(state, "calibrate", handler, JSONResponse)
+
+    return router
+
+
+def _calibrate(body: dict[str, Any], resolver) -> dict[str, Any]:
+    from ..calibration import calibrate
+    from ..errors import DataError
+
+    try:
+        resolved = resolver.resolve(body.get("options"))
+        scores, labels = body.get("scores"), body.get("labels")
+        if not isinstance(scores, list) or not isinstance(labels, list):
+            raise UsageError("'scores' and 'labels' must be JSON arrays of numbers")
+        cal = calibrate([float(v) for v in scores], [float(v) for v in labels], config=resolved.settings.to_dict(),
+                        scale=str(body.get("scale", "mos")), kind=str(body.get("kind", "auto")),
+                        folds=int(body.get("folds", 5)), seed=int(body.get("seed", 0)),
+                        n_boot=min(int(body.get("bootstrap", 1000)), 5000))
+    except (UsageError, DataError) as exc:
+        raise ApiError(422, "usage", exc.one_line(), 2) from exc
+    except (TypeError, ValueError) as exc:
+        raise ApiError(422, "usage", f"'scores', 'labels', 'folds', 'seed', 'bootstrap' must be numbers ({exc})",
+                       2) from exc
+    return cal.to_json()
+
+
+def request_gates(body: dict[str, Any], settings):
+    """``/v1/score``'s ``calibration`` field → RecordGates checked against ``settings`` (None without it);
+    ApiError 422 for a bad or mismatched calibration."""
+    if body.get("calibration") is None:
+        return None
+    from ..calibration.apply import RecordGates
+    from ..calibration.file import from_json
+
+    try:
+        gates = RecordGates(from_json(body["calibration"], "request calibration"))
+        gates.check_config(settings.to_dict())
+    except UsageError as exc:
+        raise ApiError(422, "usage", exc.one_line(), 2) from exc
+    return gates
