@@ -118,27 +118,13 @@ def _score(records, labels, flags, scores_csv: Path, resume, workers, offline, c
 
 
 def _report(cal, fmt: str) -> None:
-    """The calibration's summary on stdout: a table of held-out metrics, or the file's JSON."""
-    import json
+    """The calibration on stdout through the writer registry (table: held-out metrics; json: the file)."""
+    from ..output.render import make_writer
+    from ..records.calibration import CalibrationRecord
 
-    if fmt == "json":
-        json.dump(cal.to_json(), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
-        return
-    m = cal.metrics
-    lines = [f"kind      {cal.kind} (chosen by {m['folds']}-fold CV; held-out RMSE "
-             + ", ".join(f"{k} {v:.4g}" for k, v in m["cv_rmse"].items()) + ")",
-             f"scale     {cal.scale['name']} ({cal.scale['min']:g}–{cal.scale['max']:g}), n {cal.n}, "
-             f"scores seen {cal.score_range[0]:.4f}–{cal.score_range[1]:.4f}",
-             "metric    before                        after (held-out, 95 % bootstrap interval)"]
-    for name in ("plcc", "srcc", "krcc", "rmse"):
-        cells = [f"{m[s][name]['value']:.4f} [{_ci(m[s][name]['ci95'])}]" for s in ("before", "after")]
-        lines.append(f"{name.upper():<8}  {cells[0]:<28}  {cells[1]}")
-    sys.stdout.write("\n".join(lines) + "\n")
-
-
-def _ci(ci) -> str:
-    return "–".join("n/a" if v is None else f"{v:.4f}" for v in ci)
+    writer = make_writer(fmt, sys.stdout, "calibration")
+    writer.write(CalibrationRecord(cal.to_json()))
+    writer.close()
 
 
 def register(app: typer.Typer) -> None:

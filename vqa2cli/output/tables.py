@@ -167,5 +167,20 @@ def doctor_table(records: Sequence, stream: TextIO) -> str:
 STREAMED: dict[str, Callable[[Any, bool], str]] = {"score": score_line, "answer": answer_block}
 WHOLE: dict[str, Callable[[Sequence, TextIO], str]] = {
     "probe": probe_table, "models": models_table, "eval": eval_table, "data_check": data_check_table,
-    "doctor": doctor_table,
+    "doctor": doctor_table, "calibration": lambda records, stream: calibration_table(records[0].to_dict()),
 }
+
+
+def calibration_table(cal: dict[str, Any]) -> str:
+    """``vqa2 calibrate``: the chosen map, the scale, and held-out metrics before/after with 95 % intervals."""
+    m = cal["metrics"]
+    ci = lambda v: "–".join("n/a" if x is None else f"{x:.4f}" for x in v)  # noqa: E731
+    lines = [f"kind      {cal['kind']} (chosen by {m['folds']}-fold CV; held-out RMSE "
+             + ", ".join(f"{k} {v:.4g}" for k, v in m["cv_rmse"].items()) + ")",
+             f"scale     {cal['scale']['name']} ({cal['scale']['min']:g}–{cal['scale']['max']:g}), n {cal['n']}, "
+             f"scores seen {cal['score_range'][0]:.4f}–{cal['score_range'][1]:.4f}",
+             "metric    before                        after (held-out, 95 % bootstrap interval)"]
+    for name in ("plcc", "srcc", "krcc", "rmse"):
+        cells = [f"{m[s][name]['value']:.4f} [{ci(m[s][name]['ci95'])}]" for s in ("before", "after")]
+        lines.append(f"{name.upper():<8}  {cells[0]:<28}  {cells[1]}")
+    return "\n".join(lines) + "\n"
