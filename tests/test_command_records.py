@@ -118,6 +118,7 @@ def runs(media, model: str) -> dict[str, tuple[list[str], str, set[int]]]:
         "doctor": (["doctor", "--device", "cpu", "-f", "json"], "doctor", {0}),
         "calibrate": (["calibrate", str(root / "cal-labels.csv"), *quiet, "-f", "json", "-o", str(root / "cal.json"),
                        "--overwrite", "--bootstrap", "5", "--kind", "isotonic"], "calibration", {0}),
+        "verify": (["verify", "--precisions", "fp32,bf16", clip, *quiet, "-f", "json"], "verify", {0}),
     }
 
 
@@ -137,7 +138,7 @@ def test_format_choices_are_the_registry():
 
 
 @pytest.mark.parametrize("name", ["score", "ask", "batch", "probe", "models list", "eval", "train", "doctor",
-                                  "calibrate"])
+                                  "calibrate", "verify"])
 def test_json_comes_from_the_registry_with_the_documented_keys(name, media, tiny_model_dir, spies, capsys,
                                                                monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

@@ -13,7 +13,8 @@ __version__ = "0.1.0"
 _API = {"load_scorer": "api", "load_assistant": "api", "resolve": "api",
         "Scorer": "pipeline.run", "Asker": "pipeline.run",
         "ScoreRecord": "records.results", "AnswerRecord": "records.results", "Settings": "config",
-        "calibrate": "calibration", "load_calibration": "calibration", "apply_calibration": "calibration"}
+        "calibrate": "calibration", "load_calibration": "calibration", "apply_calibration": "calibration",
+        "record_golden": "verify", "verify_golden": "verify", "compare_precisions": "verify"}
 __all__ = ["__version__", *_API]
 
 

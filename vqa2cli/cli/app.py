@@ -35,7 +35,7 @@ EXAMPLES = """Examples:
 
 # Each module defines register(app). Order = order in `vqa2 --help`.
 COMMAND_MODULES = ("score", "ask", "batch", "probe", "models_cmd", "eval", "train", "serve", "doctor",
-                   "calibrate")
+                   "calibrate", "verify")
 
 app = typer.Typer(
     name="vqa2", help=HELP, epilog=EXAMPLES, no_args_is_help=True, add_completion=False,

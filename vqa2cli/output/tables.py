@@ -168,7 +168,28 @@ STREAMED: dict[str, Callable[[Any, bool], str]] = {"score": score_line, "answer"
 WHOLE: dict[str, Callable[[Sequence, TextIO], str]] = {
     "probe": probe_table, "models": models_table, "eval": eval_table, "data_check": data_check_table,
     "doctor": doctor_table, "calibration": lambda records, stream: calibration_table(records[0].to_dict()),
+    "verify": lambda records, stream: verify_table(records[0].to_dict()),
 }
+
+
+def verify_table(body: dict[str, Any]) -> str:
+    """``vqa2 verify``: per run, each clip's recorded/current/Δ, what differs, then the summary line."""
+    if body["mode"] == "record":
+        return f"recorded {body['n_clips']} clip(s) at {body['baseline']['precision']} in {table_text(str(body['golden']))}\n"
+    lines = []
+    for run in body["runs"]:
+        lines.append(f"{run['precision']} vs {body['baseline']['precision']} (tolerance {run['tolerance']:g})")
+        lines.append(f"  {'RECORDED':<9} {'CURRENT':<9} {'DELTA':<10} FILE")
+        for c in run["clips"]:
+            cur = "ERROR" if c["current"] is None else f"{c['current']:.6f}"
+            delta = "" if c["delta"] is None else f"{c['delta']:+.6f}"
+            lines.append(f"  {c['recorded']:<9.6f} {cur:<9} {delta:<10} {table_text(c['path'])}")
+        lines += [f"  differs: {table_text(d)}" for d in run["differences"]]
+        srcc = "n/a" if run["srcc"] is None else f"{run['srcc']:.4f}"
+        flips = "; ".join(f"{table_text(a)} > {table_text(b)}" for a, b in run["flipped_pairs"]) or "none"
+        lines.append(f"  max |Δ| {run['max_abs_delta']:.6f}  mean |Δ| {run['mean_abs_delta']:.6f}  SRCC {srcc}  "
+                     f"flipped pairs: {flips}  -> {'ok' if run['passed'] else 'BEYOND TOLERANCE'}")
+    return "\n".join(lines) + "\n"
 
 
 def calibration_table(cal: dict[str, Any]) -> str:

@@ -10,8 +10,9 @@ from .reports import (BatchSummaryRecord, DataCheckRecord, DoctorRecord, EvalRec
                       ProbeRecord)
 from .results import AnswerRecord, ScoreRecord
 from .calibration import CalibrationRecord
+from .verify import VerifyRecord
 
 RECORD_TYPES: dict[str, type] = {cls.kind: cls for cls in (
     ScoreRecord, AnswerRecord, ProbeRecord, ModelCardRecord, EvalRecord, EvalRow, DataCheckRecord, DoctorRecord,
-    BatchSummaryRecord, CalibrationRecord)}
+    BatchSummaryRecord, CalibrationRecord, VerifyRecord)}
 """Record kind → class: the ``kind`` argument of ``output.render.make_writer``."""
