@@ -1,6 +1,7 @@
-"""The server's calibration (serve/routes_calibration.py), in process: POST /v1/calibrate answers the same
-file as the API, /v1/score's ``calibration`` field gives the record its calibrated value, and a calibration
-for other settings is refused with 422 before the video is scored."""
+"""The server's calibration and golden clips (serve/routes_calibration.py), in process: POST /v1/calibrate
+answers the same file as the API, /v1/score's ``calibration`` field gives the record its calibrated value, a
+calibration for other settings is refused with 422 before the video is scored; POST /v1/verify re-scores a
+golden file's clips (Δ = 0 against a recording with the same settings) and refuses an edited one."""
 import json
 
 import numpy as np
@@ -59,3 +60,16 @@ def test_mismatched_or_edited_calibration_refused_422(client):
     assert r.status_code == 422 and "edited by hand" in r.json()["error"]["message"]
     r = c.post("/v1/calibrate", json={"scores": scores[:5], "labels": labels[:5]})
     assert r.status_code == 422 and "at least 10" in r.json()["error"]["message"]
+
+
+def test_verify_route_same_settings_is_delta_zero(client, tiny_model_dir, tmp_path):
+    c, clip, _ = client
+    golden = tmp_path / "golden.json"
+    vqa2cli.record_golden([str(clip)], str(golden), model=str(tiny_model_dir))
+    body = json.loads(golden.read_text())
+    r = c.post("/v1/verify", json={"golden": body})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["passed"] and got["runs"][0]["max_abs_delta"] == 0 and got["unreadable"] == 0
+    r = c.post("/v1/verify", json={"golden": body | {"created": "yesterday"}})
+    assert r.status_code == 422 and "edited by hand" in r.json()["error"]["message"]

@@ -177,7 +177,12 @@ def served_routes(app) -> list[str]:
     start banner never drifts from the routes)."""
     from fastapi.routing import APIRoute
 
-    return [f"{method} {route.path}" for route in app.routes
+    def walk(routes):  # FastAPI >= 0.16x keeps an included APIRouter as one wrapper route (original_router)
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            yield from walk(inner.routes) if inner is not None else (route,)
+
+    return [f"{method} {route.path}" for route in walk(app.routes)
             if isinstance(route, APIRoute) and route.include_in_schema
             for method in sorted(route.methods - {"HEAD", "OPTIONS"})]
 

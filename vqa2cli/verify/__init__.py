@@ -74,7 +74,13 @@ def verify_golden(path: str | Path, *, model: str | None = None, dtype: str | No
                       if v is not None})
     scorer, weights = _load(reference, offline)
     paths = [G.clip_path(c, path, media_root) for c in body["clips"]]
-    records = _score(scorer, paths)
+    return verify_with(body, str(path), _score(scorer, paths), weights, paths, tolerance)
+
+
+def verify_with(body: dict[str, Any], name: str, records: list, weights: dict[str, str], paths: list[str],
+                tolerance: float | None) -> dict[str, Any]:
+    """Compare the current ``records`` of golden ``body``'s clips (at ``paths``) with the recorded scores;
+    ``weights``: the current checkpoint's hashes. The body of a ``VerifyRecord``."""
     first = next((r for r in records if r.ok), None)
     precision = ({"dtype": first.model.dtype, "quant": first.model.quant, "device": first.model.device}
                  if first else body["precision"])
@@ -87,7 +93,7 @@ def verify_golden(path: str | Path, *, model: str | None = None, dtype: str | No
     tol = tolerance if tolerance is not None else G.tolerance(body["precision"], precision, env_differs)
     run = _run(G.precision_name(precision), [c["path"] for c in body["clips"]],
                [c["score"] for c in body["clips"]], records, tol, diffs)
-    return {"mode": "verify", "golden": str(path), "n_clips": len(paths),
+    return {"mode": "verify", "golden": name, "n_clips": len(paths),
             "baseline": {"precision": G.precision_name(body["precision"])},
             "runs": [run], "passed": run["passed"], "unreadable": run["unreadable"]}
 

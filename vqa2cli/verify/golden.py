@@ -133,6 +133,14 @@ def load(path: str | Path) -> dict[str, Any]:
         raise refuse("golden file not found", "check the path") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise refuse(f"not a readable golden file ({type(exc).__name__})") from None
+    return check(body, str(path))
+
+
+def check(body: Any, path: str = "golden") -> dict[str, Any]:
+    """:func:`load`'s checks on a golden file's JSON (a file's content or a server request's ``golden``)."""
+    def refuse(why: str, fix: str = "record it again with vqa2 verify --record") -> UsageError:
+        return UsageError(f"{path}: {why}", fix)
+
     if not isinstance(body, dict) or not str(body.get("schema", "")).startswith("vqa2.golden/"):
         raise refuse("not a vqa2 golden file (no schema vqa2.golden/N)")
     try:
