@@ -128,3 +128,29 @@ def test_batch_rows_carry_calibration_and_the_spread_gate(tmp_path, scored, tiny
     row = next(csv.DictReader(out_csv.open()))
     assert code == 1 and "uncertain" in err
     assert row["calibrated_scale"] == "mos" and row["extrapolated"] in ("true", "false") and float(row["score_std"]) > 0
+
+
+def test_eval_reports_metrics_on_the_calibrations_scale(tmp_path, scored, tiny_model_dir, make_clip, capsys):
+    clip, record = scored
+    labels, batch = _batch_csv(tmp_path, record["config"])
+    cal = tmp_path / "team.json"
+    assert run(["calibrate", str(labels), "--scores", str(batch), "-o", str(cal), "--bootstrap", "10",
+                "--scale", "mos-1-5"], capsys)[0] == 0
+    clips = [make_clip(f"cal-ev{i}.mp4", seconds=1.0, fps=4 + i, width=32 + 8 * (i % 3), height=32) for i in range(4)]
+    held = tmp_path / "held.csv"
+    held.write_text("path,mos\n" + "".join(f"{c},{1 + i}\n" for i, c in enumerate(clips)))
+    code, out, err = run(["eval", str(held), "-m", str(tiny_model_dir), "-f", "json", "-q",
+                          "--calibration", str(cal)], capsys)
+    body = json.loads(out)
+    assert code == 0, err
+    got = body["calibrated"]
+    assert got["scale"] == "mos-1-5" and set(got) == {"scale", "plcc", "srcc", "krcc", "rmse", "n_extrapolated"}
+    if got["srcc"] == got["srcc"]:  # defined (the tiny model may give equal scores)
+        assert got["srcc"] == pytest.approx(body["srcc"], abs=1e-9)  # a monotone map keeps the ranks
+    other = json.loads(json.dumps(record["config"]))
+    other["runtime"]["quant"] = "8bit"
+    labels2, batch2 = _batch_csv(tmp_path / "o" if (tmp_path / "o").mkdir() is None else tmp_path, other)
+    cal2 = tmp_path / "other.json"
+    assert run(["calibrate", str(labels2), "--scores", str(batch2), "-o", str(cal2), "--bootstrap", "5"], capsys)[0] == 0
+    code, out, err = run(["eval", str(held), "-m", str(tiny_model_dir), "--calibration", str(cal2)], capsys)
+    assert code == 2 and "runtime.quant" in err and out == ""

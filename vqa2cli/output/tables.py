@@ -111,6 +111,10 @@ def eval_table(records: Sequence, stream: TextIO) -> str:
              f"SRCC           {m.srcc:.4f}", f"PLCC           {m.plcc:.4f}",
              f"PLCC-logistic  {logistic}", f"KRCC           {m.krcc:.4f}",
              f"n              {m.n}" + (f" ({result.n_failed} failed)" if result.n_failed else "")]
+    if result.calibrated:  # eval --calibration: the same pairs on the team's scale
+        c = result.calibrated
+        lines.append(f"on {c['scale']}: PLCC {c['plcc']:.4f}, SRCC {c['srcc']:.4f}, KRCC {c['krcc']:.4f}, "
+                     f"RMSE {c['rmse']:.4g} ({c['n_extrapolated']} extrapolated)")
     return "\n".join(lines) + "\n"
 
 
