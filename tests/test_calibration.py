@@ -132,3 +132,11 @@ def test_labels_in_another_encoding_named_by_line(tmp_path):
     with pytest.raises(DataError, match="line 3 is not UTF-8") as exc:
         read_label_records(labels)
     assert "UTF-8" in exc.value.fix
+
+
+def test_settings_record_run_section_is_not_bound():
+    from vqa2cli.calibration.file import settings_key
+
+    assert "run" not in settings_key(CONFIG | {"run": {"stalling_style": "sequence"}})
+    cal = calibrate(*synthetic(), config=CONFIG | {"run": {"stalling_style": "sequence"}}, n_boot=5)
+    cal.check_settings(CONFIG)  # an eval --scores-csv calibration applies to score records

@@ -34,9 +34,11 @@ IGNORED = {("runtime", "device"), ("runtime", "quant_cache"), ("model", "descrip
 
 
 def settings_key(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings a calibration is bound to: ``config`` (Settings.to_dict()) less :data:`IGNORED`."""
+    """The settings a calibration is bound to: ``config`` (Settings.to_dict()) less :data:`IGNORED` and the
+    ``run`` section a job's settings record adds (jobs/provenance.py: batch's window, eval's stalling style),
+    which a score record's ``config`` does not carry."""
     return {s: {k: v for k, v in values.items() if (s, k) not in IGNORED}
-            for s, values in config.items() if isinstance(values, dict)}
+            for s, values in config.items() if isinstance(values, dict) and s != "run"}
 
 
 def _checksum(body: dict[str, Any]) -> str:
