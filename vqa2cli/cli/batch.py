@@ -41,7 +41,8 @@ Rows are appended and fsync'd as each file finishes, so an interrupted run keeps
 --resume skips files whose path, size and mtime match a row (error rows included unless --retry-errors)
 and appends the rest. An existing output is never truncated without --overwrite, and is locked while a
 run writes it (a second run on it is refused, naming the first). Exit codes: 0 ok, 1 a score is below
---fail-under (or a window below --fail-segment-under), 2 usage error or output locked, 3 some files failed
+--fail-under (or a window below --fail-segment-under, a calibrated value below --fail-calibrated-under, a
+spread over --fail-uncertain-over), 2 usage error or output locked, 3 some files failed
 (error rows; takes precedence over 1), 4 model error, 5 an output could not be written (disk full, read-only
 folder; rows written are kept), 130 Ctrl-C (resume with --resume)."""
 

@@ -44,8 +44,10 @@ EXAMPLES = """Examples:
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. Exit codes: 0 ok, 1 a score is below
---fail-under or a window below --fail-segment-under, 2 usage error, 3 some inputs unreadable, or damaged under
---strict (takes precedence over 1), 4 model error, 130 Ctrl-C.
+--fail-under or a window below --fail-segment-under (both on the 0-1 scale), a calibrated value below
+--fail-calibrated-under (the calibration's scale) or a spread over --fail-uncertain-over, 2 usage error (or a
+calibration made for other settings), 3 some inputs unreadable, or damaged under --strict (takes precedence
+over 1), 4 model error, 130 Ctrl-C. The table shows score ± spread (docs/calibration.md).
 
 One process for many files is the fast path: importing torch/transformers and loading the weights happen once
 per process, so score many files in one command (or use vqa2 batch), not one process per file. -v prints
