@@ -154,3 +154,33 @@ def test_eval_reports_metrics_on_the_calibrations_scale(tmp_path, scored, tiny_m
     assert run(["calibrate", str(labels2), "--scores", str(batch2), "-o", str(cal2), "--bootstrap", "5"], capsys)[0] == 0
     code, out, err = run(["eval", str(held), "-m", str(tiny_model_dir), "--calibration", str(cal2)], capsys)
     assert code == 2 and "runtime.quant" in err and out == ""
+
+
+def test_server_client_applies_the_calibration_to_the_servers_records(tmp_path, scored, monkeypatch, capsys):
+    """`score --server URL --calibration FILE`: the server's JSON records gain `calibrated` on the client (a
+    stand-in server answers the record `score -m TINY` printed)."""
+    from vqa2cli.config import Settings
+    from vqa2cli.serve import remote
+
+    clip, record = scored
+    labels, batch = _batch_csv(tmp_path, record["config"])
+    cal = tmp_path / "team.json"
+    assert run(["calibrate", str(labels), "--scores", str(batch), "-o", str(cal), "--bootstrap", "5"], capsys)[0] == 0
+
+    class Client:
+        url = "http://stand-in"
+
+        def score(self, path, options, send_path=False):
+            return json.loads(json.dumps(record))
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(remote, "connect", lambda urls, task, options: ([Client()], Settings()))
+    code, out, err = run(["score", str(clip), "--server", "http://stand-in", "-f", "json", "-q",
+                          "--calibration", str(cal)], capsys)
+    got = json.loads(out)[0]
+    assert code == 0, err
+    want = vqa2cli.load_calibration(str(cal)).apply(got["score"])
+    assert got["calibrated"]["value"] == pytest.approx(want["value"], abs=1e-9) and got["spread"] == record["spread"]
+    assert got["calibrated"]["extrapolated"] == want["extrapolated"] and got["calibrated"]["scale"] == "mos"
