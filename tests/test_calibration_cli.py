@@ -27,7 +27,7 @@ def scored(tiny_model_dir, make_clip, capsys, reuse_tiny_scorer):
     return clip, json.loads(out)[0]
 
 
-def _batch_csv(tmp_path, config, n=24, seed=3):
+def _batch_csv(tmp_path, config, n=24, seed=3, model=None):
     """A batch --csv (with its settings record) of ``n`` labelled files and the path,mos labels."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.2, 0.8, n)
@@ -36,7 +36,8 @@ def _batch_csv(tmp_path, config, n=24, seed=3):
     for i, (s, m) in enumerate(zip(x, y)):
         f = tmp_path / f"v{i}.mp4"
         f.write_bytes(b"x")
-        rows.append({"path": str(f), "status": "ok", "score": f"{s:.6f}", "dtype": "fp32", "quant": "none"})
+        rows.append({"path": str(f), "status": "ok", "score": f"{s:.6f}", "dtype": (model or {}).get("dtype", "fp32"),
+                     "quant": (model or {}).get("quant", "none")})
         labels.append(f"v{i}.mp4,{m:.4f}")
     batch = tmp_path / "batch.csv"
     with batch.open("w", newline="") as fh:
@@ -50,7 +51,7 @@ def _batch_csv(tmp_path, config, n=24, seed=3):
 
 def test_cli_calibrate_from_batch_csv_then_score_with_it(tmp_path, scored, tiny_model_dir, capsys):
     clip, record = scored
-    labels, batch = _batch_csv(tmp_path, record["config"])
+    labels, batch = _batch_csv(tmp_path, record["config"], model=record["model"])
     cal = tmp_path / "team.json"
     code, out, err = run(["calibrate", str(labels), "--scores", str(batch), "--scale", "mos-1-5", "-o", str(cal),
                           "--bootstrap", "20", "--plot", str(tmp_path / "cal.png")], capsys)
@@ -89,7 +90,7 @@ def test_calibration_for_another_model_refused_before_scoring(tmp_path, scored, 
 
 def test_api_applies_to_scorer_records(tmp_path, scored, tiny_scorer):
     clip, record = scored
-    labels, batch = _batch_csv(tmp_path, record["config"])
+    labels, batch = _batch_csv(tmp_path, record["config"], model=record["model"])
     from vqa2cli.calibration.data import pair, read_label_records, read_scores
 
     table, config, _ = read_scores(batch)
@@ -119,7 +120,7 @@ def test_calibrate_scores_labelled_videos_with_evals_job(tmp_path, make_clip, ti
 
 def test_batch_rows_carry_calibration_and_the_spread_gate(tmp_path, scored, tiny_model_dir, capsys):
     clip, record = scored
-    labels, batch = _batch_csv(tmp_path, record["config"])
+    labels, batch = _batch_csv(tmp_path, record["config"], model=record["model"])
     cal = tmp_path / "team.json"
     assert run(["calibrate", str(labels), "--scores", str(batch), "-o", str(cal), "--bootstrap", "10"], capsys)[0] == 0
     out_csv = tmp_path / "out.csv"
@@ -132,7 +133,7 @@ def test_batch_rows_carry_calibration_and_the_spread_gate(tmp_path, scored, tiny
 
 def test_eval_reports_metrics_on_the_calibrations_scale(tmp_path, scored, tiny_model_dir, make_clip, capsys):
     clip, record = scored
-    labels, batch = _batch_csv(tmp_path, record["config"])
+    labels, batch = _batch_csv(tmp_path, record["config"], model=record["model"])
     cal = tmp_path / "team.json"
     assert run(["calibrate", str(labels), "--scores", str(batch), "-o", str(cal), "--bootstrap", "10",
                 "--scale", "mos-1-5"], capsys)[0] == 0
@@ -163,7 +164,7 @@ def test_server_client_applies_the_calibration_to_the_servers_records(tmp_path, 
     from vqa2cli.serve import remote
 
     clip, record = scored
-    labels, batch = _batch_csv(tmp_path, record["config"])
+    labels, batch = _batch_csv(tmp_path, record["config"], model=record["model"])
     cal = tmp_path / "team.json"
     assert run(["calibrate", str(labels), "--scores", str(batch), "-o", str(cal), "--bootstrap", "5"], capsys)[0] == 0
 
@@ -184,3 +185,16 @@ def test_server_client_applies_the_calibration_to_the_servers_records(tmp_path, 
     want = vqa2cli.load_calibration(str(cal)).apply(got["score"])
     assert got["calibrated"]["value"] == pytest.approx(want["value"], abs=1e-9) and got["spread"] == record["spread"]
     assert got["calibrated"]["extrapolated"] == want["extrapolated"] and got["calibrated"]["scale"] == "mos"
+
+
+def test_calibration_made_at_another_loaded_precision_refused(tmp_path, scored, tiny_model_dir, capsys):
+    """`--dtype auto` resolves per machine: the precision the scores were loaded at is bound too."""
+    clip, record = scored
+    other = "fp16" if record["model"]["dtype"] != "fp16" else "fp32"
+    labels, batch = _batch_csv(tmp_path, record["config"], model=record["model"] | {"dtype": other})
+    cal = tmp_path / "team.json"
+    assert run(["calibrate", str(labels), "--scores", str(batch), "-o", str(cal), "--bootstrap", "5"], capsys)[0] == 0
+    assert json.loads(cal.read_text())["precision"] == {"dtype": other, "quant": record["model"]["quant"]}
+    code, out, err = run(["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl", "--calibration", str(cal)],
+                         capsys)
+    assert code == 2 and f"made at {other}/" in err and out == ""

@@ -19,15 +19,17 @@ __all__ = ["Calibration", "calibrate", "load_calibration", "apply_calibration"]
 
 
 def calibrate(scores: Sequence[float], labels: Sequence[float], *, config: dict[str, Any], scale: str = "mos",
-              kind: str = "auto", folds: int = 5, seed: int = 0, n_boot: int = 1000) -> Calibration:
+              kind: str = "auto", folds: int = 5, seed: int = 0, n_boot: int = 1000,
+              precision: dict[str, Any] | None = None) -> Calibration:
     """Fit the map from ``scores`` (0–1) to ``labels`` (any scale, named ``scale``) for scores made with
-    the resolved settings ``config`` (``Settings.to_dict()`` / a record's ``config``). Raises DataError
+    the resolved settings ``config`` (``Settings.to_dict()`` / a record's ``config``) and, when known, the
+    loaded ``precision`` (``{"dtype", "quant"}``, a record's ``model``). Raises DataError
     (too few or constant labels, no monotone fit)."""
     from .file import make
     from .select import choose
 
     fitted, report = choose(scores, labels, kind=kind, k=folds, seed=seed, n_boot=n_boot)
-    return make(fitted, scores, labels, scale=scale, config=config, metrics=report)
+    return make(fitted, scores, labels, scale=scale, config=config, metrics=report, precision=precision)
 
 
 def apply_calibration(records: Iterable[Any], calibration: Calibration | str) -> list[Any]:

@@ -37,7 +37,7 @@ class RecordGates:
         self.fail_uncertain_over = fail_uncertain_over
         self.below: list[str] = []
         self.uncertain: list[str] = []
-        self._checked = False
+        self._checked = self._precision_checked = False
 
     @property
     def active(self) -> bool:
@@ -57,6 +57,9 @@ class RecordGates:
             if not self._checked:
                 self.calibration.check_settings(record.config)
                 self._checked = True
+            if not self._precision_checked:
+                self.calibration.check_precision(record.model)
+                self._precision_checked = True
             record.calibrated = self.calibration.apply(record.score)
             for window in record.segments or ():
                 window["calibrated"] = self.calibration.apply(window["score"])

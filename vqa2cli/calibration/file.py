@@ -5,7 +5,7 @@ Keys: ``schema``, ``tool`` (``{"name": "vqa2", "version"}``), ``created`` (UTC I
 ``scale`` (``{"name", "min", "max"}``: the team's label scale, min/max of the labels seen), ``model``
 (``{"name", "repo", "revision"}``), ``settings`` (the resolved settings the scores were made with, less
 ``runtime.device``/``quant_cache``: :data:`IGNORED`), ``metrics`` (the CV report, calibration/select.py),
-``n`` (labelled pairs), ``checksum`` (SHA-256 of the canonical JSON of every other key: a hand-edited or
+``n`` (labelled pairs), ``precision`` (``{"dtype", "quant"}`` loaded, or None when unknown), ``checksum`` (SHA-256 of the canonical JSON of every other key: a hand-edited or
 corrupt file is refused). Written atomically (temporary file + ``os.replace``).
 
 A calibration applies only to scores made with the same settings: :meth:`Calibration.check_settings`
@@ -60,6 +60,7 @@ class Calibration:
     n: int = 0
     created: str = ""
     source: str = ""  # the file it was read from (messages)
+    precision: dict[str, Any] | None = None  # {"dtype", "quant"} as loaded (records' model), when known
 
     @property
     def fit(self) -> Fit:
@@ -85,8 +86,23 @@ class Calibration:
         body = {"schema": SCHEMA, "tool": {"name": "vqa2", "version": __version__}, "created": self.created,
                 "kind": self.kind, "params": self.params, "score_range": list(self.score_range),
                 "scale": self.scale, "model": self.model, "settings": self.settings, "metrics": self.metrics,
-                "n": self.n}
+                "n": self.n, "precision": self.precision}
         return body | {"checksum": _checksum(body)}
+
+    def check_precision(self, model: Any) -> None:
+        """UsageError when the loaded precision of a record's ``model`` (ModelInfo or its dict) differs from
+        the one the calibration's scores were made with (``--dtype auto`` resolves per machine)."""
+        if not self.precision or model is None:
+            return
+        got = model if isinstance(model, dict) else model.__dict__
+        theirs = {k: got.get(k) for k in self.precision}
+        if theirs != self.precision:
+            raise UsageError(f"{self.source}: calibrated on scores made at {_precision(self.precision)}, these are "
+                             f"{_precision(theirs)}", "pass --dtype/--quant to match, or calibrate again")
+
+
+def _precision(p: dict[str, Any]) -> str:
+    return "/".join(str(p.get(k)) for k in ("dtype", "quant"))
 
 
 def differences(bound: dict[str, Any], config: dict[str, Any]) -> list[str]:
@@ -99,14 +115,16 @@ def _flat(config: dict[str, Any]) -> dict[tuple[str, str], Any]:
     return {(s, k): v for s, values in config.items() for k, v in values.items()}
 
 
-def make(fitted: Fit, scores, labels, *, scale: str, config: dict[str, Any], metrics: dict[str, Any]) -> Calibration:
+def make(fitted: Fit, scores, labels, *, scale: str, config: dict[str, Any], metrics: dict[str, Any],
+         precision: dict[str, Any] | None = None) -> Calibration:
     """A new calibration from a fit, its pairs, the label scale's name and the scores' resolved settings."""
     model = config.get("model", {})
     return Calibration(kind=fitted.kind, params=fitted.params, score_range=(float(min(scores)), float(max(scores))),
                        scale={"name": scale, "min": float(min(labels)), "max": float(max(labels))},
                        model={k: model.get(k) for k in ("name", "repo", "revision")},
                        settings=settings_key(config), metrics=metrics, n=len(labels),
-                       created=datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+                       created=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+                       precision={k: precision.get(k) for k in ("dtype", "quant")} if precision else None)
 
 
 def write(calibration: Calibration, path: str) -> None:
@@ -166,7 +184,7 @@ def from_json(body: Any, path: str = "calibration") -> Calibration:
         cal = Calibration(kind=body["kind"], params=body["params"], score_range=tuple(body["score_range"]),
                           scale=dict(body["scale"]), model=dict(body["model"]), settings=dict(body["settings"]),
                           metrics=dict(body.get("metrics") or {}), n=int(body["n"]), created=body.get("created", ""),
-                          source=str(path))
+                          source=str(path), precision=body.get("precision"))
     except (KeyError, TypeError, ValueError) as exc:
         raise refuse(f"missing or ill-typed key ({exc})") from None
     if cal.kind not in KINDS:

@@ -80,7 +80,7 @@ def calibrate_command(
     flags = dict(model=model, config=config, device=device, dtype=dtype, quant=quant,
                  max_motion_frames=max_motion_frames, long_clip=long_clip, strict=strict)
     if scores is not None:
-        table, recorded, _ = read_scores(scores)
+        table, recorded, precision = read_scores(scores)
         if any(v is not None for v in flags.values()):  # the scores must be what these flags would make
             from ..calibration.file import differences, settings_key
 
@@ -90,10 +90,12 @@ def calibrate_command(
                                  "give the flags the scores were made with, or leave them out")
         source = str(scores)
     else:
+        precision = None  # eval's rows do not record the loaded precision
         recorded, table, source = _score(records, labels, flags, scores_csv or Path(f"{output}.scores.csv"),
                                          resume, workers, offline, console)
     x, y = pair(records, table, source)
-    cal = calibrate(x, y, config=recorded, scale=scale, kind=kind, folds=folds, seed=seed, n_boot=n_boot)
+    cal = calibrate(x, y, config=recorded, scale=scale, kind=kind, folds=folds, seed=seed, n_boot=n_boot,
+                    precision=precision)
     write(cal, str(output))
     console.info(f"calibration ({cal.kind}, n={cal.n}) written to {output}")
     if plot is not None:

@@ -40,7 +40,9 @@ def calibration_router(state):
             import asyncio
 
             body, resolver = await json_body(request), _resolver(state, "score")
-            return 200, await asyncio.to_thread(_calibrate, body, resolver)  # the fit is CPU work
+            info = state.sessions["score"].model_info if "score" in state.sessions else None
+            precision = {"dtype": info.dtype, "quant": info.quant} if info is not None else None
+            return 200, await asyncio.to_thread(_calibrate, body, resolver, precision)  # the fit is CPU work
 
         return await _timed(state, "calibrate", handler, JSONResponse)
 
@@ -97,7 +99,7 @@ async def _verify(state, body: dict[str, Any], weights: dict[str, Any]) -> dict[
     return verify_with(golden, "request golden", records, weights["hashes"], paths, tolerance)
 
 
-def _calibrate(body: dict[str, Any], resolver) -> dict[str, Any]:
+def _calibrate(body: dict[str, Any], resolver, precision=None) -> dict[str, Any]:
     from ..calibration import calibrate
     from ..errors import DataError
 
@@ -109,7 +111,7 @@ def _calibrate(body: dict[str, Any], resolver) -> dict[str, Any]:
         cal = calibrate([float(v) for v in scores], [float(v) for v in labels], config=resolved.settings.to_dict(),
                         scale=str(body.get("scale", "mos")), kind=str(body.get("kind", "auto")),
                         folds=int(body.get("folds", 5)), seed=int(body.get("seed", 0)),
-                        n_boot=min(int(body.get("bootstrap", 1000)), 5000))
+                        n_boot=min(int(body.get("bootstrap", 1000)), 5000), precision=precision)
     except (UsageError, DataError) as exc:
         raise ApiError(422, "usage", exc.one_line(), 2) from exc
     except (TypeError, ValueError) as exc:
