@@ -74,25 +74,24 @@ def test_golden_refused_when_newer_corrupt_or_edited(golden, tmp_path, capsys):
         assert code == 2 and words in err and out == "" and len(err.strip().splitlines()) <= 2
 
 
-def test_unreadable_clip_exits_3(golden, tmp_path, capsys):
+def test_unreadable_clip_exits_3_and_a_moved_folder_still_verifies(golden, tmp_path, capsys):
     path, clips = golden
-    moved = tmp_path / "g.json"
     body = json.loads(path.read_text())
-    shutil.copy(path, moved)  # relative to nothing: the clips are absolute; hide one
-    hidden = clips[2] + ".away"
-    shutil.move(clips[2], hidden)
-    try:
-        code, out, err = run(["verify", str(moved)], capsys)
-    finally:
-        shutil.move(hidden, clips[2])
-    assert code == 3 and "could not be read" in err and "ERROR" in out and body["clips"][2]["path"] in out
+    assert [c["path"] for c in body["clips"]] == ["g0.mp4", "g1.mp4", "g2.mp4"]  # relative to the golden file
+    moved = tmp_path / "moved"
+    shutil.copytree(path.parent, moved)
+    code, out, err = run(["verify", str(moved / "golden.json")], capsys)
+    assert code == 0 and "max |Δ| 0.000000" in out, err
+    (moved / "g2.mp4").unlink()
+    code, out, err = run(["verify", str(moved / "golden.json")], capsys)
+    assert code == 3 and "could not be read" in err and "ERROR" in out and "g2.mp4" in out
 
 
 def test_card_golden_file_mechanism(golden, tmp_path, monkeypatch, capsys):
     path, _ = golden
     shutil.copy(path, tmp_path / "tiny-card.golden.json")
     monkeypatch.setenv("VQA2_GOLDEN_DIR", str(tmp_path))
-    code, out, err = run(["verify", "--card", "tiny-card"], capsys)
+    code, out, err = run(["verify", "--card", "tiny-card", "--media-root", str(path.parent)], capsys)
     assert code == 0 and "max |Δ| 0.000000" in out, err
     code, _, err = run(["verify", "--card", "ugc-scorer"], capsys)
     assert code == 2 and "has no golden file yet" in err

@@ -55,7 +55,7 @@ def record_golden(clips: list[str], path: str, *, model: str | None = None, dtyp
     for r in records:
         if not r.ok:
             raise InputError(r.path, r.error or "cannot be read", "record only clips that can be scored")
-    body = G.make(reference, records, weights, card)
+    body = G.make(reference, records, weights, card, path)
     G.write(body, path)
     return {"mode": "record", "golden": str(path), "n_clips": len(records),
             "baseline": {"precision": G.precision_name(body["precision"])}, "runs": [], "passed": True,

@@ -6,8 +6,8 @@ to ``-m`` or the card name, ``dtype``, ``quant``, ``device`` flags, None = defau
 ``repo``, ``revision``, ``weights``: ``{file name: sha256}`` of the checkpoint's files), ``card`` (the card
 name, when ``model`` is one), ``settings`` (the resolved settings), ``precision`` (``dtype``, ``quant``,
 ``device`` as loaded), ``environment`` (versions of vqa2, python, torch, transformers, av + FFmpeg's
-libavcodec, bitsandbytes, numpy), ``clips`` (``[{"path", "sha256", "score", "probs"}]``: the path as given,
-relative ones resolved from the golden file's folder when not found from the working folder), ``checksum``
+libavcodec, bitsandbytes, numpy), ``clips`` (``[{"path", "sha256", "score", "probs"}]``: relative to the
+golden file's folder when the clip is under it, else absolute; :func:`clip_path`), ``checksum``
 (SHA-256 of the canonical JSON of every other key). A newer schema, corrupt or hand-edited file is refused in
 one line (UsageError, exit 2).
 
@@ -87,8 +87,19 @@ def weight_hashes(folder: str | Path) -> dict[str, str]:
             if p.is_file() and p.suffix in WEIGHT_SUFFIXES}
 
 
-def make(reference: dict[str, Any], records: list, weights: dict[str, str], card: str | None) -> dict[str, Any]:
-    """The golden JSON of ok score ``records`` (all ok: the caller refuses others)."""
+def stored_path(clip: str, golden: str | Path) -> str:
+    """A clip's path as the golden file stores it: relative to the golden file's folder when under it (the
+    folder can move as a whole), else absolute."""
+    clip_abs, folder = Path(os.path.abspath(clip)), Path(os.path.abspath(golden)).parent
+    try:
+        return clip_abs.relative_to(folder).as_posix()
+    except ValueError:
+        return str(clip_abs)
+
+
+def make(reference: dict[str, Any], records: list, weights: dict[str, str], card: str | None,
+         golden: str | Path = ".") -> dict[str, Any]:
+    """The golden JSON of ok score ``records`` (all ok: the caller refuses others) for the file ``golden``."""
     first = records[0]
     model = first.model
     body = {
@@ -98,7 +109,7 @@ def make(reference: dict[str, Any], records: list, weights: dict[str, str], card
         "model": {"name": model.name, "repo": model.repo, "revision": model.revision, "weights": weights},
         "settings": first.config, "precision": {"dtype": model.dtype, "quant": model.quant, "device": model.device},
         "environment": environment(),
-        "clips": [{"path": r.path, "sha256": sha256_file(r.path), "score": round(float(r.score), 6),
+        "clips": [{"path": stored_path(r.path, golden), "sha256": sha256_file(r.path), "score": round(float(r.score), 6),
                    "probs": r.probs} for r in records],
     }
     return body | {"checksum": _checksum(body)}
@@ -158,9 +169,10 @@ def check(body: Any, path: str = "golden") -> dict[str, Any]:
 
 
 def clip_path(entry: dict[str, Any], golden: str | Path, media_root: str | Path | None = None) -> str:
-    """Where a recorded clip is now: as given, else from ``media_root``, else from the golden file's folder."""
+    """Where a recorded clip is now: an absolute path as is, a relative one from ``media_root`` or else the
+    golden file's folder."""
     path = entry["path"]
-    if os.path.isabs(path) or (media_root is None and os.path.exists(path)):
+    if os.path.isabs(path):
         return path
     base = Path(media_root) if media_root is not None else Path(golden).parent
     return str(base / path)
