@@ -179,6 +179,7 @@ def calibrated_metrics(calibration, pairs: list[tuple[float, float]]) -> dict[st
 
     applied = [calibration.apply(score) for score, _ in pairs]
     values = metrics([a["value"] for a in applied], [mos for _, mos in pairs])
+    values = {k: (None if v != v else v) for k, v in values.items()}  # NaN (constant scores) → null
     return {"scale": calibration.scale["name"], **values, "n_extrapolated": sum(a["extrapolated"] for a in applied)}
 
 

@@ -113,8 +113,9 @@ def eval_table(records: Sequence, stream: TextIO) -> str:
              f"n              {m.n}" + (f" ({result.n_failed} failed)" if result.n_failed else "")]
     if result.calibrated:  # eval --calibration: the same pairs on the team's scale
         c = result.calibrated
-        lines.append(f"on {c['scale']}: PLCC {c['plcc']:.4f}, SRCC {c['srcc']:.4f}, KRCC {c['krcc']:.4f}, "
-                     f"RMSE {c['rmse']:.4g} ({c['n_extrapolated']} extrapolated)")
+        f = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+        lines.append(f"on {c['scale']}: PLCC {f(c['plcc'])}, SRCC {f(c['srcc'])}, KRCC {f(c['krcc'])}, "
+                     f"RMSE {f(c['rmse'])} ({c['n_extrapolated']} extrapolated)")
     return "\n".join(lines) + "\n"
 
 
