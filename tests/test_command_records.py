@@ -90,6 +90,8 @@ def media(make_clip, tmp_path_factory):
     clips = [make_clip("ev-a", seconds=1, fps=8), make_clip("ev-b", seconds=1, fps=8, pattern="static"),
              make_clip("ev-c", seconds=1, fps=8, width=48, height=64), make_clip("ev-d", seconds=1.5, fps=6)]
     (root / "labels.csv").write_text("path,mos\n" + "".join(f"{c},{m}\n" for c, m in zip(clips, (2.0, 3.5, 1.0, 4.5))))
+    many = [make_clip(f"ev-cal{i}", seconds=1, fps=4 + i, width=32 + 8 * (i % 3), height=32) for i in range(10)]
+    (root / "cal-labels.csv").write_text("path,mos\n" + "".join(f"{c},{1 + 0.4 * i}\n" for i, c in enumerate(many)))
     (root / "videos").mkdir()
     for clip in clips[:2]:
         (root / "videos" / clip.name).write_bytes(clip.read_bytes())
@@ -115,6 +117,9 @@ def runs(media, model: str) -> dict[str, tuple[list[str], str, set[int]]]:
                    "-f", "json"], "data_check", {0}),
         "doctor": (["doctor", "--device", "cpu", "-f", "json"], "doctor", {0}),
         "compare": (["compare", clip, media["clips"][1], *quiet, "-f", "json"], "compare", {0}),
+        "calibrate": (["calibrate", str(root / "cal-labels.csv"), *quiet, "-f", "json", "-o", str(root / "cal.json"),
+                       "--overwrite", "--bootstrap", "5", "--kind", "isotonic"], "calibration", {0}),
+        "verify": (["verify", "--precisions", "fp32,bf16", clip, *quiet, "-f", "json"], "verify", {0}),
     }
 
 
@@ -134,7 +139,7 @@ def test_format_choices_are_the_registry():
 
 
 @pytest.mark.parametrize("name", ["score", "ask", "batch", "probe", "models list", "eval", "train", "doctor",
-                                  "compare"])
+                                  "compare", "calibrate", "verify"])
 def test_json_comes_from_the_registry_with_the_documented_keys(name, media, tiny_model_dir, spies, capsys,
                                                                monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

@@ -18,7 +18,7 @@ from vqa2cli.jobs.windows import plot_name
 from vqa2cli.pipeline.pooling import STATISTICS
 
 SEGMENT_KEYS = {"index", "start_s", "end_s", "start_frame", "end_frame", "score", "official_score", "level",
-                "probs", "keyframes", "motion_frames", "policy", "decode_s", "infer_s"}
+                "probs", "keyframes", "motion_frames", "policy", "decode_s", "infer_s", "spread"}
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ class ExitCode(enum.IntEnum):
 # What each exit code means, in the words every --help, man page and doc uses (one declaration).
 EXIT_CODES: dict[ExitCode, str] = {  # each line fits a 100-column --help
     ExitCode.OK: "success",
-    ExitCode.GATE_FAILED: "a CI gate failed: --fail-under, --fail-segment-under, compare's --fail-if-worse-than",
+    ExitCode.GATE_FAILED: "a CI gate failed: a --fail-* threshold, or verify beyond its --tolerance",
     ExitCode.USAGE: "usage error: bad flag, model, config key or value; quantization unavailable; output locked",
     ExitCode.INPUT: "some inputs unreadable (or damaged under --strict); the others are written; wins over 1",
     ExitCode.RUNTIME: "the model could not be fetched, loaded or run (Hub offline, out of memory, no server)",
@@ -49,6 +49,8 @@ COMMAND_EXIT_CODES: dict[str, tuple[ExitCode, ...]] = {
     "ask": (*_ALWAYS, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "batch": (*_ALWAYS, ExitCode.GATE_FAILED, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "probe": (*_ALWAYS, ExitCode.INPUT, ExitCode.OUTPUT, *_SIGNALS),
+    "calibrate": (*_ALWAYS, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
+    "verify": (*_ALWAYS, ExitCode.GATE_FAILED, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "compare": (*_ALWAYS, ExitCode.GATE_FAILED, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "eval": (*_ALWAYS, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "train": (*_ALWAYS, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),

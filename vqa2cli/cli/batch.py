@@ -17,6 +17,7 @@ from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt
                       VerboseOpt, refuse_with_server,
                       scoring_settings, start_console)
 from .segments import FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
+from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
 
 EXAMPLES = """Examples:
 
@@ -94,6 +95,9 @@ def batch(
     prefetch: Annotated[Optional[int], typer.Option("--prefetch", metavar="N", help="Most clips decoded ahead of the model (bounds memory). [default: 2 x workers]")] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Score only shard K of N (1-based; files split by a stable hash of their path).")] = None,
     fail_under: FailUnderOpt = None,
+    calibration: CalibrationOpt = None,
+    fail_calibrated_under: FailCalibratedOpt = None,
+    fail_uncertain_over: FailUncertainOpt = None,
     summary: Annotated[bool, typer.Option("--summary", help="Also print a JSON summary of the run on stdout.")] = False,
     model: ModelOpt = None,
     config: ConfigOpt = None,
@@ -134,7 +138,8 @@ def batch(
         inputs=list(inputs or []), from_files=list(from_file or []), csv=csv, jsonl=jsonl, resume=resume,
         overwrite=overwrite, retry_errors=retry_errors, recursive=recursive,
         workers=default_workers() if workers is None else workers, prefetch=prefetch, shard=shard,
-        fail_under=fail_under, summary=summary, offline=offline)
+        fail_under=fail_under, summary=summary, offline=offline,
+        gates=record_gates(calibration, fail_calibrated_under, fail_uncertain_over))
     job.validate()
     from ..serve.client import server_urls
     from .segments import segment_options
@@ -150,6 +155,7 @@ def batch(
                                      quant=quant, max_motion_frames=max_motion_frames, long_clip=long_clip,
                                      strict=strict, quant_cache=quant_cache)
     settings, windows = segment_options(settings, segments=segments, pool=pool, **flags)
+    job.gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
     raise typer.Exit(int(_run(job, settings, ref, console, windows)))
 
 
@@ -172,7 +178,7 @@ def _remote(job, urls, server_paths, options, segments, pool, flags, console):
 def _run(job, settings, ref, console, windows) -> ExitCode:
     from ..jobs.engine import run_job
 
-    return exit_code(job, run_job(job, settings, ref, console, windows), console, windows)
+    return job.gates.exit_code(exit_code(job, run_job(job, settings, ref, console, windows), console, windows), console)
 
 
 def register(app: typer.Typer) -> None:

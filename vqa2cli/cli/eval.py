@@ -10,6 +10,7 @@ import typer
 
 from ..config import REPORT_FORMATS
 from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
+from .calibration_opts import CalibrationOpt, record_gates
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, StrictOpt, QuantOpt, QuantCacheOpt,
                       QuietOpt, ReportFormatOpt, ScoringPromptOpt, StallingStyleOpt, VerboseOpt, check_format,
                       require_stalling_prompt, scoring_settings, start_console)
@@ -23,6 +24,7 @@ EXAMPLES = """Examples:
   vqa2 eval labels.csv --model ./out --scores-csv scores.csv --resume   # continue a run
   vqa2 eval lsvq_test.json --format json > metrics.json
   vqa2 eval waterloo.csv --model streaming-scorer --stalling-style stats   # path,mos,stalling CSV
+  vqa2 eval heldout.csv --calibration team.json   # also PLCC/SRCC/KRCC/RMSE on your scale
 
 Labels: the official label JSON (img_path or video_path, mos or gt_score) or a CSV with path,mos
 columns, and for the streaming scorer an optional stalling column/key (none, or one 0/1 per frame, as
@@ -58,6 +60,7 @@ def eval_command(
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
     strict: StrictOpt = None,
+    calibration: CalibrationOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -74,6 +77,8 @@ def eval_command(
                                      max_motion_frames=max_motion_frames, long_clip=long_clip,
                                      strict=strict, quant_cache=quant_cache)
     check_enough_videos(records)
+    cal = record_gates(calibration, None, None)
+    cal.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
     if any(r.stalling is not None for r in records):
         require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)
     from ..pipeline import interrupts
@@ -83,7 +88,7 @@ def eval_command(
                       "per-video scores for --resume)")
     result = run_eval(records, settings, ref, console, labels=str(labels), scores_csv=scores_csv, resume=resume,
                       workers=default_workers() if workers is None else workers,
-                      stalling_style=stalling_style, offline=offline)
+                      stalling_style=stalling_style, offline=offline, calibration=cal.calibration)
     for note in result.metrics.notes:
         console.warning(note)
     from ..output.render import make_writer

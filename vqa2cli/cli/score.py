@@ -14,6 +14,7 @@ from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, M
                       VerboseOpt, check_format, model_label, require_stalling_prompt, scoring_settings,
                       start_console)
 from .segments import FailSegmentOpt, OverwriteOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
+from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
 
 EXAMPLES = """Examples:
 
@@ -37,8 +38,14 @@ EXAMPLES = """Examples:
 
   vqa2 score encode.mp4 --fail-under 0.6 --server http://127.0.0.1:8000   # a warm `vqa2 serve`
 
+  vqa2 score encode.mp4 --calibration team.json --fail-calibrated-under 3.5   # gate on your own scale
+
+  vqa2 score encode.mp4 --fail-uncertain-over 0.3   # exit 1 when the model is unsure: a person looks
+
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
-scripts print 0.2 + 0.8 x score, reported as official_score.
+scripts print 0.2 + 0.8 x score, reported as official_score. --fail-under and --fail-segment-under
+compare on the 0-1 scale, --fail-calibrated-under on the calibration's scale; --fail-uncertain-over on the
+spread. The table shows score ± spread (docs/calibration.md).
 
 One process for many files is the fast path: importing torch/transformers and loading the weights happen once
 per process, so score many files in one command (or use vqa2 batch), not one process per file. -v prints
@@ -51,6 +58,9 @@ def score(
     config: ConfigOpt = None,
     fmt: FormatOpt = "table",
     fail_under: FailUnderOpt = None,
+    calibration: CalibrationOpt = None,
+    fail_calibrated_under: FailCalibratedOpt = None,
+    fail_uncertain_over: FailUncertainOpt = None,
     stalling: Annotated[Optional[str], typer.Option(
         "--stalling", metavar="none|0101...|@FILE",
         help="Streaming scorer: stalling per frame as a 0/1 string (or @FILE), or 'none' for smooth playback.")] = None,
@@ -83,6 +93,7 @@ def score(
     check_format(fmt)
     if fail_under is not None and not 0.0 <= fail_under <= 1.0:
         raise UsageError(f"--fail-under must be between 0 and 1, got {fail_under}", "scores are on the 0-1 scale")
+    gates = record_gates(calibration, fail_calibrated_under, fail_uncertain_over)
     from ..serve.client import server_urls
 
     if urls := server_urls(server):
@@ -100,13 +111,14 @@ def score(
         segment_request(options, segments=segments, pool=pool, implied=implied)
         files_ = [str(f) for f in files]
         raise typer.Exit(int(run_remote_scoring(files_, urls, options, fmt, fail_under, server_paths, console,
-                                                window_flags=flags)))
+                                                window_flags=flags, gates=gates)))
     settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                      max_motion_frames=max_motion_frames, long_clip=long_clip,
                                      strict=strict, quant_cache=quant_cache)
     settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,
                                         fail_segment_under=fail_segment_under, plot=plot, n_files=len(files),
                                         overwrite=overwrite)
+    gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
     stall = parse_stalling(stalling, stalling_style)
     if stall is not None:
         require_stalling_prompt(settings, "--stalling", stalling_style)
@@ -114,11 +126,12 @@ def score(
             raise UsageError("--stalling describes the whole clip and cannot be split into windows",
                              "leave out --segments (and the options that imply it)")
     code = run_scoring([str(f) for f in files], settings, ref, fmt, fail_under, stall, offline, console,
-                       windows=windows)
+                       windows=windows, gates=gates)
     raise typer.Exit(int(code))
 
 
-def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, console, windows=None) -> ExitCode:
+def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, console, windows=None,
+                gates=None) -> ExitCode:
     """Score ``paths`` with the API's scorer (``score_files``; windowed past the limits or with
     ``--segments``) and print each record as it comes. Inputs are checked before the weights load: when
     none is readable, no model is loaded at all."""
@@ -151,6 +164,8 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
             for warning in record.warnings:
                 console.warning(f"{record.path}: {warning}")
             console.debug(f"{record.path}: {format_timing(record.timing)}")
+            if gates is not None:  # --calibration, --fail-calibrated-under, --fail-uncertain-over
+                gates.apply(record, console)
             with interrupt.deferred():  # printed and counted together: Ctrl-C waits for both
                 writer.write(record)
                 interrupt.advance()
@@ -160,7 +175,8 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
     finally:
         writer.close()
         segment_out.close()
-    return score_exit_code(console, len(paths), failed, below, fail_under, segment_out, windows.fail_segment_under)
+    code = score_exit_code(console, len(paths), failed, below, fail_under, segment_out, windows.fail_segment_under)
+    return gates.exit_code(code, console) if gates is not None else code
 
 
 def register(app: typer.Typer) -> None:

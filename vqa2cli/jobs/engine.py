@@ -43,6 +43,7 @@ class JobSpec:
     summary: bool = False
     offline: bool = False
     remote: Any = None  # serve.remote.RemoteBatchScorer with --server: files go to the server(s)
+    gates: Any = None  # calibration.apply.RecordGates: --calibration and its gates, applied before each row
 
     def validate(self) -> None:
         """UsageError (exit 2) for options that contradict each other; OutputError (exit 5) for an output
@@ -206,7 +207,7 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
     scorer, make_error, workers = _scorer(job, settings, ref, todo, console, windows, segment_out)
     rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume,
                     make_writer=_row_writer(job, dist))
-    sink = _sink(rows, segment_out, scorer, console)
+    sink = _sink(rows, segment_out, scorer, console, job.gates)
     threads = _share_cpu(scorer, job.workers, console) if todo else None
     try:
         if todo:
@@ -262,13 +263,15 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
     return scorer, make_error, job.workers
 
 
-def _sink(rows, segment_out, scorer, console):
+def _sink(rows, segment_out, scorer, console, gates=None):
     """``sink(record, targets)`` for :func:`~vqa2cli.jobs.loop.run_batch`: the row, then its windows' gate
     and plot, then a line on stderr for a failed file (and the timing with --verbose)."""
     from ..pipeline import interrupts
     from ..pipeline.stages import format_timing
 
     def sink(record, targets) -> None:
+        if gates is not None:
+            gates.apply(record, console)
         rows.write(record, targets)
         interrupts.advance()  # run_batch defers Ctrl-C until the row is written and counted
         segment_out.after(record, getattr(scorer, "last_thumbnails", ()))

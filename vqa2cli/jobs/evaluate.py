@@ -132,7 +132,7 @@ def _raise(path: str, exc: BaseException):
 def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,
              resume: bool = False, workers: int | None = None, stalling_style: str = "sequence",
              on_error: Callable[[str], None] = lambda _: None,
-             advance: Callable[..., None] = lambda n=1: None) -> EvalRecord:
+             advance: Callable[..., None] = lambda n=1: None, calibration=None) -> EvalRecord:
     """Score every record with ``scorer`` (``prepare(path, stalling=...)`` in worker threads, ``run`` here),
     append the CSV rows, compute the metrics. A record's ``stalling`` goes into its prompt, phrased as
     ``stalling_style``.
@@ -170,11 +170,23 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
         rows.close()
     if stats.interrupted:
         raise KeyboardInterrupt
-    return _result(records, scored, failures, labels=labels, model=model, n_reused=len(reused))
+    return _result(records, scored, failures, labels=labels, model=model, n_reused=len(reused),
+                   calibration=calibration)
+
+
+def calibrated_metrics(calibration, pairs: list[tuple[float, float]]) -> dict[str, Any]:
+    """``eval --calibration``: PLCC, SRCC, KRCC and RMSE of the calibrated scores against the labels, on the
+    calibration's scale (calibration/select.py), and how many scores were outside its fitted range."""
+    from ..calibration.select import metrics
+
+    applied = [calibration.apply(score) for score, _ in pairs]
+    values = metrics([a["value"] for a in applied], [mos for _, mos in pairs])
+    values = {k: (None if v != v else v) for k, v in values.items()}  # NaN (constant scores) → null
+    return {"scale": calibration.scale["name"], **values, "n_extrapolated": sum(a["extrapolated"] for a in applied)}
 
 
 def _result(records: list[LabelRecord], scored: dict[int, float], failures: list[str], *, labels: str,
-            model: str, n_reused: int) -> EvalRecord:
+            model: str, n_reused: int, calibration=None) -> EvalRecord:
     """The metrics step: correlations of the scores with the MOS (label order; failed videos left out)."""
     pairs = [(scored[r.index], r.mos) for r in records if r.index in scored]
     try:
@@ -184,11 +196,12 @@ def _result(records: list[LabelRecord], scored: dict[int, float], failures: list
             raise DataError(f"{exc.message} after {len(failures)} video(s) failed", exc.fix) from exc
         raise
     return EvalRecord(labels=labels, model=model, metrics=metrics, n_labels=len(records),
-                      n_failed=len(failures), n_reused=n_reused, failures=failures)
+                      n_failed=len(failures), n_reused=n_reused, failures=failures,
+                      calibrated=calibrated_metrics(calibration, pairs) if calibration is not None else None)
 
 
 def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str, scores_csv: Path | None,
-             resume: bool, workers: int, stalling_style: str, offline: bool) -> EvalRecord:
+             resume: bool, workers: int, stalling_style: str, offline: bool, calibration=None) -> EvalRecord:
     """The whole `vqa2 eval` run: lock the scores CSV, record its settings (``--resume`` refuses others, the
     stalling style included), load the scorer, :func:`evaluate`. Errors as :func:`evaluate`, plus
     UsageError (the CSV is locked by another run) and ModelError (the weights do not load)."""
@@ -211,4 +224,5 @@ def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str,
             return evaluate(records, scorer, labels=labels, model=settings.model.name, scores_csv=scores_csv,
                             resume=resume, workers=workers, stalling_style=stalling_style,
                             on_error=console.error,
-                            advance=lambda n=1: (advance(n), interrupts.advance(n)))  # progress, Ctrl-C line
+                            advance=lambda n=1: (advance(n), interrupts.advance(n)),  # progress, Ctrl-C line
+                            calibration=calibration)

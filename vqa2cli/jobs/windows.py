@@ -78,7 +78,8 @@ def check_plot_dir(plan: SegmentPlan | None, paths: list[str], *, resume: bool, 
 def segment_columns(levels: tuple[str, ...]) -> list[str]:
     """Tidy per-window CSV columns; ``p_<level>`` follow the card's level words."""
     return (["path", "index", "start_s", "end_s", "score", "official_score", "level"]
-            + [f"p_{w.strip()}" for w in levels] + ["keyframes", "motion_frames", "size_bytes", "mtime"])
+            + [f"p_{w.strip()}" for w in levels] + ["keyframes", "motion_frames", "size_bytes", "mtime",
+                                                      "score_std", "score_entropy"])  # appended: records/spread.py
 
 
 class SegmentOutputs:
@@ -104,7 +105,11 @@ class SegmentOutputs:
             if dropped:
                 self.console.warning(f"{path}: dropped a torn last line ({dropped} bytes) left by an interrupted run")
             with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
-                for row in csv.DictReader(fh):
+                reader = csv.DictReader(fh)
+                header = reader.fieldnames or []
+                if header and len(header) < len(self.columns) and list(self.columns[:len(header)]) == header:
+                    self.columns = header  # written by an older version: resume in its own columns
+                for row in reader:
                     try:
                         self.done.add((path_key(row["path"]), int(row["index"]), int(row["size_bytes"] or -1),
                                        round(float(row["mtime"] or 0), 3)))
@@ -112,7 +117,8 @@ class SegmentOutputs:
                         continue
         with writing(path):
             self.stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
-            self.writer = csv.DictWriter(self.stream, fieldnames=self.columns, lineterminator="\n")
+            self.writer = csv.DictWriter(self.stream, fieldnames=self.columns, lineterminator="\n",
+                                         extrasaction="ignore")
             if self.stream.tell() == 0:
                 self.writer.writeheader()
                 self._flush()
@@ -134,7 +140,8 @@ class SegmentOutputs:
         probs = list(entry["probs"].values())
         row = {"path": path, **{k: entry[k] for k in ("index", "start_s", "end_s", "score", "official_score",
                                                        "level", "keyframes", "motion_frames")},
-               "size_bytes": stat.get("size_bytes", ""), "mtime": stat.get("mtime", "")}
+               "size_bytes": stat.get("size_bytes", ""), "mtime": stat.get("mtime", ""),
+               **{f"score_{k}": v for k, v in (entry.get("spread") or {}).items()}}
         for column, p in zip(self.columns[7:7 + len(probs)], probs):
             row[column] = p
         with writing(self.plan.csv):

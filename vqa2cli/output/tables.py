@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from ..records.cells import table_text
 
-SCORE_TABLE = (("score", 7), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))
+SCORE_TABLE = (("score", 13), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))
 
 
 def score_line(record, first: bool) -> str:
@@ -24,9 +24,14 @@ def score_line(record, first: bool) -> str:
         message = str(row["error"])  # already starts with the path
         if not message.startswith(str(row["path"])):
             message = f"{row['path']}: {message}"
-        return head + f"{'ERROR':<7}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {table_text(message)}\n"
+        return head + f"{'ERROR':<13}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {table_text(message)}\n"
     cells = [_fmt(row[name]).ljust(width) for name, width in SCORE_TABLE]
+    if row.get("score_std") not in (None, ""):  # `0.6250 ± 0.18`: the spread (records/spread.py)
+        cells[0] = f"{_fmt(row['score'])} ± {float(row['score_std']):.2f}".ljust(SCORE_TABLE[0][1])
     text = head + "  ".join(cells) + "  " + table_text(row["path"]) + "\n"  # one line whatever the name
+    if row.get("calibrated") not in (None, ""):  # --calibration: the team's scale
+        flag = " (extrapolated: outside the scores the fit saw)" if row["extrapolated"] == "true" else ""
+        text += f"{'':<13}  = {_fmt(row['calibrated'])} on {table_text(str(row['calibrated_scale']))}{flag}\n"
     worst = getattr(record, "worst", None)
     if worst:  # a clip scored in windows: where it is worst
         text += _worst_line(worst, len(record.segments or ()))
@@ -45,7 +50,7 @@ def _worst_line(worst: dict[str, Any], n_windows: int) -> str:
     from ..video.segments import format_time
 
     span = f"{format_time(worst['start_s'])}–{format_time(worst['end_s'])}"
-    return f"{_fmt(worst['score']):<7}  {worst['level']:<6}  worst of {n_windows} windows: {span}\n"
+    return f"{_fmt(worst['score']):<13}  {worst['level']:<6}  worst of {n_windows} windows: {span}\n"
 
 
 def _fmt(value: Any) -> str:
@@ -106,6 +111,11 @@ def eval_table(records: Sequence, stream: TextIO) -> str:
              f"SRCC           {m.srcc:.4f}", f"PLCC           {m.plcc:.4f}",
              f"PLCC-logistic  {logistic}", f"KRCC           {m.krcc:.4f}",
              f"n              {m.n}" + (f" ({result.n_failed} failed)" if result.n_failed else "")]
+    if result.calibrated:  # eval --calibration: the same pairs on the team's scale
+        c = result.calibrated
+        f = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+        lines.append(f"on {c['scale']}: PLCC {f(c['plcc'])}, SRCC {f(c['srcc'])}, KRCC {f(c['krcc'])}, "
+                     f"RMSE {f(c['rmse'])} ({c['n_extrapolated']} extrapolated)")
     return "\n".join(lines) + "\n"
 
 
@@ -162,7 +172,43 @@ def doctor_table(records: Sequence, stream: TextIO) -> str:
 STREAMED: dict[str, Callable[[Any, bool], str]] = {"score": score_line, "answer": answer_block}
 WHOLE: dict[str, Callable[[Sequence, TextIO], str]] = {
     "probe": probe_table, "models": models_table, "eval": eval_table, "data_check": data_check_table,
-    "doctor": doctor_table,
+    "doctor": doctor_table, "calibration": lambda records, stream: calibration_table(records[0].to_dict()),
+    "verify": lambda records, stream: verify_table(records[0].to_dict()),
 }
+def verify_table(body: dict[str, Any]) -> str:
+    """``vqa2 verify``: per run, each clip's recorded/current/Δ, what differs, then the summary line."""
+    if body["mode"] == "record":
+        return f"recorded {body['n_clips']} clip(s) at {body['baseline']['precision']} in {table_text(str(body['golden']))}\n"
+    lines = []
+    for run in body["runs"]:
+        lines.append(f"{run['precision']} vs {body['baseline']['precision']} (tolerance {run['tolerance']:g})")
+        lines.append(f"  {'RECORDED':<9} {'CURRENT':<9} {'DELTA':<10} FILE")
+        for c in run["clips"]:
+            cur = "ERROR" if c["current"] is None else f"{c['current']:.6f}"
+            delta = "" if c["delta"] is None else f"{c['delta']:+.6f}"
+            lines.append(f"  {c['recorded']:<9.6f} {cur:<9} {delta:<10} {table_text(c['path'])}")
+        lines += [f"  differs: {table_text(d)}" for d in run["differences"]]
+        srcc = "n/a" if run["srcc"] is None else f"{run['srcc']:.4f}"
+        flips = "; ".join(f"{table_text(a)} > {table_text(b)}" for a, b in run["flipped_pairs"]) or "none"
+        lines.append(f"  max |Δ| {run['max_abs_delta']:.6f}  mean |Δ| {run['mean_abs_delta']:.6f}  SRCC {srcc}  "
+                     f"flipped pairs: {flips}  -> {'ok' if run['passed'] else 'BEYOND TOLERANCE'}")
+    return "\n".join(lines) + "\n"
+
+
+def calibration_table(cal: dict[str, Any]) -> str:
+    """``vqa2 calibrate``: the chosen map, the scale, and held-out metrics before/after with 95 % intervals."""
+    m = cal["metrics"]
+    ci = lambda v: "–".join("n/a" if x is None else f"{x:.4f}" for x in v)  # noqa: E731
+    lines = [f"kind      {cal['kind']} (chosen by {m['folds']}-fold CV; held-out RMSE "
+             + ", ".join(f"{k} {v:.4g}" for k, v in m["cv_rmse"].items()) + ")",
+             f"scale     {cal['scale']['name']} ({cal['scale']['min']:g}–{cal['scale']['max']:g}), n {cal['n']}, "
+             f"scores seen {cal['score_range'][0]:.4f}–{cal['score_range'][1]:.4f}",
+             "metric    before                        after (held-out, 95 % bootstrap interval)"]
+    for name in ("plcc", "srcc", "krcc", "rmse"):
+        cells = [f"{m[s][name]['value']:.4f} [{ci(m[s][name]['ci95'])}]" for s in ("before", "after")]
+        lines.append(f"{name.upper():<8}  {cells[0]:<28}  {cells[1]}")
+    return "\n".join(lines) + "\n"
+
+
 from .compare_table import compare_table  # noqa: E402  (vqa2 compare's report)
 WHOLE["compare"] = compare_table

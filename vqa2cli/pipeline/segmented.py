@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..records.results import ScoreRecord, official_scale
+from ..records.spread import window_spread
 from .inputs import build_inputs
 from .pooling import pool_scores, pooled_probs
 from .run import PreparedClip, Scorer, _file_stat, _input_section
@@ -100,6 +101,7 @@ class SegmentingScorer(Scorer):
             with timer:
                 result = score_from_logits(self.level_logits(inputs, timer), levels, weights)
             entry = _entry(window, clip, result, time.perf_counter() - started)
+            entry["spread"] = window_spread(result.probs, weights)  # records/spread.py
             entries.append(entry)
             peaks.append(self._peak_memory())
             notes.extend(f"window {window.index}: {n}" for n in clip.warnings)

@@ -9,9 +9,11 @@ renders them. Records import nothing from ``pipeline``, ``modeling``, ``video``,
 from .reports import (BatchSummaryRecord, DataCheckRecord, DoctorRecord, EvalRecord, EvalRow, ModelCardRecord,
                       ProbeRecord)
 from .results import AnswerRecord, ScoreRecord
+from .calibration import CalibrationRecord
 from .compare import CompareRecord, CompareRow
+from .verify import VerifyRecord
 
 RECORD_TYPES: dict[str, type] = {cls.kind: cls for cls in (
     ScoreRecord, AnswerRecord, ProbeRecord, ModelCardRecord, EvalRecord, EvalRow, DataCheckRecord, DoctorRecord,
-    BatchSummaryRecord, CompareRecord, CompareRow)}
+    BatchSummaryRecord, CompareRecord, CompareRow, CalibrationRecord, VerifyRecord)}
 """Record kind → class: the ``kind`` argument of ``output.render.make_writer``."""

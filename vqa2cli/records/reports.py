@@ -126,12 +126,13 @@ class EvalRecord:
     n_failed: int
     n_reused: int
     failures: list[str] = field(default_factory=list)
+    calibrated: dict[str, Any] | None = None  # --calibration: scale, plcc, srcc, krcc, rmse, n_extrapolated
 
     def to_dict(self) -> dict[str, Any]:
         metrics = self.metrics.to_dict() if self.metrics else {}
         return clean({"labels": self.labels, "model": self.model, **metrics,
                       "n_labels": self.n_labels, "n_failed": self.n_failed, "n_reused": self.n_reused,
-                      "failures": self.failures})
+                      "failures": self.failures, "calibrated": self.calibrated})
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from .. import __version__
 from .cells import clean, path_bytes
+from .spread import record_spread
 
 SCORE_SCHEMA = "vqa2.score/1"
 ANSWER_SCHEMA = "vqa2.answer/1"
@@ -25,6 +26,8 @@ SCORE_COLUMNS = (
     "model", "revision", "dtype", "quant", "decode_s", "infer_s",
     "size_bytes", "mtime", "error_code", "error", "path_bytes",
     "decoded_frames",  # appended last: existing column positions never move
+    "score_std", "score_entropy",  # the spread (records/spread.py)
+    "calibrated", "calibrated_scale", "extrapolated",  # --calibration (vqa2cli/calibration/)
 )
 ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error", "path_bytes",
                   "segment_index", "start_s", "end_s")
@@ -100,6 +103,7 @@ class ScoreRecord(_Result):
     segments: list[dict[str, Any]] | None = None  # per window (pipeline/segmented.py); None = one forward
     pooled: dict[str, float] | None = None  # pooling statistics of the window scores (pipeline/pooling.py)
     worst: dict[str, Any] | None = None  # the lowest window: index, start_s, end_s, score, level
+    calibrated: dict[str, Any] | None = None  # --calibration: value, scale, extrapolated (vqa2cli/calibration/)
 
     def to_dict(self) -> dict[str, Any]:
         common = self._common()
@@ -112,6 +116,8 @@ class ScoreRecord(_Result):
             "official_score": _round(official_scale(self.score)) if self.score is not None else None,
             "level": self.level,
             "probs": {k: _round(v) for k, v in self.probs.items()} if self.probs else None,
+            "spread": record_spread(self.probs, self.segments, self.config) if self.score is not None else None,
+            "calibrated": self.calibrated,
             "model": common["model"],
             "input": self.input,
             "sampling": common["sampling"],
@@ -143,6 +149,7 @@ class ScoreRecord(_Result):
             "size_bytes": self.input.get("size_bytes"), "mtime": self.input.get("mtime"),
             "error_code": self.error_code, "error": self.error, "path_bytes": path_bytes(self.path),
             "decoded_frames": self.input.get("decoded_frames"),
+            **_extra_cells(d),
         }
         # p_<level> columns follow the card's level order; the default card's words fill SCORE_COLUMNS.
         for i, column in enumerate(("p_high", "p_good", "p_fair", "p_poor", "p_low")):
@@ -186,6 +193,14 @@ class AnswerRecord(_Result):
             **{f"segment_{k}" if k == "index" else k: ("" if self.segment is None else self.segment[k])
                for k in ("index", "start_s", "end_s")},
         })
+
+
+def _extra_cells(d: dict[str, Any]) -> dict[str, Any]:
+    """The appended CSV cells of a record's JSON ``d``: spread and calibration."""
+    spread, cal = d.get("spread") or {}, d.get("calibrated") or {}
+    return {"score_std": spread.get("std"), "score_entropy": spread.get("entropy"),
+            "calibrated": cal.get("value"), "calibrated_scale": cal.get("scale"),
+            "extrapolated": None if not cal else str(bool(cal.get("extrapolated"))).lower()}
 
 
 def error_score_record(path: str, code: str, message: str, **extra: Any) -> ScoreRecord:

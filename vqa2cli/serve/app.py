@@ -34,6 +34,7 @@ from .queue import QueueClosed, QueueFull
 from .requests import JSON_BODY_LIMIT, ApiError, BodyLimit, Input, json_body, read_input, remove
 from .access import protect_docs, public_model
 from .limits import BODY_TIMEOUT_S, GRACE_S, HEADER_TIMEOUT_S
+from .routes_calibration import calibration_router, request_gates
 from .security import Refused, check_bearer
 from ..jobs.prefetch import default_workers
 from ..errors import INPUT_STATUS, MODEL_ERROR_CODES  # every error code's HTTP status: errors.API_ERRORS
@@ -116,6 +117,7 @@ def create_app(state: ServerState):
                   description="Video quality scores and answers from a warm VQA² model (same records as the CLI).")
     app.state.vqa2 = state
     app.add_middleware(BodyLimit, limit=state.config.max_upload_bytes + JSON_BODY_LIMIT)
+    app.include_router(calibration_router(state))
 
     def error_response(exc: ApiError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
@@ -192,7 +194,12 @@ def served_routes(app) -> list[str]:
     start banner never drifts from the routes)."""
     from fastapi.routing import APIRoute
 
-    return [f"{method} {route.path}" for route in app.routes
+    def walk(routes):  # FastAPI >= 0.16x keeps an included APIRouter as one wrapper route (original_router)
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            yield from walk(inner.routes) if inner is not None else (route,)
+
+    return [f"{method} {route.path}" for route in walk(app.routes)
             if isinstance(route, APIRoute) and route.include_in_schema
             for method in sorted(route.methods - {"HEAD", "OPTIONS"})]
 
@@ -254,6 +261,7 @@ async def _work(state: ServerState, request, task: str):
         try:
             resolved = resolver.resolve(source.body.get("options"))
             questions = _questions(source.body) if task == "ask" else None
+            gates = request_gates(source.body, resolved.settings) if task == "score" else None  # calibration
         except UsageError as exc:
             raise ApiError(422, "usage", exc.one_line(), 2) from exc
         job = _make_job(state, task, source, resolved, questions)
@@ -268,6 +276,8 @@ async def _work(state: ServerState, request, task: str):
         raise
     future.add_done_callback(lambda _f: remove(source.cleanup))
     result = await asyncio.wrap_future(future)
+    if gates is not None:
+        gates.apply(result)
     return _answer(state, task, result)
 
 

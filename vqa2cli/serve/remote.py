@@ -155,7 +155,7 @@ def collect_options(**flags: Any) -> dict[str, Any]:
 
 def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any], fmt: str,
                        fail_under: float | None, send_paths: bool, console,
-                       window_flags: dict[str, Any] | None = None) -> ExitCode:
+                       window_flags: dict[str, Any] | None = None, gates=None) -> ExitCode:
     """``vqa2 score --server``: the loop of ``cli.score.run_scoring`` with the model on the server.
 
     ``window_flags``: ``segments_csv``/``fail_segment_under``/``plot`` of the command, applied here to
@@ -197,6 +197,8 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
                 continue
             for warning in record.warnings:
                 console.warning(f"{path}: {warning}")
+            if gates is not None:  # --calibration and the gates on it and on the spread (calibration/apply.py)
+                gates.apply(record, console)
             with interrupts.deferred():
                 writer.write(record)
                 interrupts.advance()
@@ -208,7 +210,8 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
         writer.close()
         segment_out.close()
         clients[0].close()
-    return score_exit_code(console, len(paths), failed, below, fail_under, segment_out, plan.fail_segment_under)
+    code = score_exit_code(console, len(paths), failed, below, fail_under, segment_out, plan.fail_segment_under)
+    return gates.exit_code(code, console) if gates is not None else code
 
 
 def run_remote_asking(path: str, asked: list[str], urls: list[str], options: dict[str, Any], fmt: str,

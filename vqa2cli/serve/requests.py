@@ -58,7 +58,8 @@ async def read_input(request, task: str, *, roots: list[Path], max_upload_bytes:
 
 
 def _check_keys(body: dict[str, Any], task: str, *, upload: bool) -> None:
-    allowed = {"options", *(("name", "mtime_ns") if upload else ("path",)), *(("questions",) if task == "ask" else ())}
+    allowed = {"options", *(("name", "mtime_ns") if upload else ("path",)), *(("questions",) if task == "ask" else ()),
+               *(("calibration",) if task == "score" else ())}  # serve/routes_calibration.py
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise ApiError(422, "usage", f"unknown request field '{unknown[0]}' (known: {', '.join(sorted(allowed))})", 2)

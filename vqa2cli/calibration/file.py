@@ -1,0 +1,192 @@
+"""The calibration file (``vqa2.calibration/1``, JSON): a fitted map with everything needed to refuse misuse.
+
+Keys: ``schema``, ``tool`` (``{"name": "vqa2", "version"}``), ``created`` (UTC ISO 8601), ``kind`` and
+``params`` (calibration/fit.py), ``score_range`` (``[min, max]`` of the scores the fit saw, 0–1 scale),
+``scale`` (``{"name", "min", "max"}``: the team's label scale, min/max of the labels seen), ``model``
+(``{"name", "repo", "revision"}``), ``settings`` (the resolved settings the scores were made with, less
+``runtime.device``/``quant_cache``: :data:`IGNORED`), ``metrics`` (the CV report, calibration/select.py),
+``n`` (labelled pairs), ``precision`` (``{"dtype", "quant"}`` loaded, or None when unknown), ``checksum`` (SHA-256 of the canonical JSON of every other key: a hand-edited or
+corrupt file is refused). Written atomically (temporary file + ``os.replace``).
+
+A calibration applies only to scores made with the same settings: :meth:`Calibration.check_settings`
+names the keys that differ (UsageError, exit 2), it is never silently applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .. import __version__
+from ..errors import UsageError
+from .fit import KINDS, Fit
+
+SCHEMA = "vqa2.calibration/1"
+SCHEMA_VERSION = 1
+# keys that may differ without changing the scores' meaning: the device and where quantized weights live
+IGNORED = {("runtime", "device"), ("runtime", "quant_cache"), ("model", "description"),
+           ("generation", "max_new_tokens"), ("generation", "do_sample"), ("generation", "temperature"),
+           ("generation", "top_p"), ("generation", "repetition_penalty"), ("video", "decode_threads")}
+
+
+def settings_key(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings a calibration is bound to: ``config`` (Settings.to_dict()) less :data:`IGNORED` and the
+    ``run`` section a job's settings record adds (jobs/provenance.py: batch's window, eval's stalling style),
+    which a score record's ``config`` does not carry."""
+    return {s: {k: v for k, v in values.items() if (s, k) not in IGNORED}
+            for s, values in config.items() if isinstance(values, dict) and s != "run"}
+
+
+def _checksum(body: dict[str, Any]) -> str:
+    text = json.dumps({k: v for k, v in body.items() if k != "checksum"}, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A loaded calibration: ``apply(score)`` → ``{"value", "scale", "extrapolated"}``."""
+
+    kind: str
+    params: Any
+    score_range: tuple[float, float]
+    scale: dict[str, Any]
+    model: dict[str, Any]
+    settings: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    n: int = 0
+    created: str = ""
+    source: str = ""  # the file it was read from (messages)
+    precision: dict[str, Any] | None = None  # {"dtype", "quant"} as loaded (records' model), when known
+
+    @property
+    def fit(self) -> Fit:
+        return Fit(self.kind, self.params)
+
+    def apply(self, score: float) -> dict[str, Any]:
+        """One score (0–1) on the team's scale; ``extrapolated`` when outside :attr:`score_range`."""
+        lo, hi = self.score_range
+        value = float(self.fit([float(score)])[0])
+        return {"value": round(value, 6), "scale": self.scale["name"], "extrapolated": not lo <= score <= hi}
+
+    def check_settings(self, config: dict[str, Any] | None) -> None:
+        """UsageError naming the keys when ``config`` (a record's or run's resolved settings) differs."""
+        if not config:
+            raise UsageError(f"{self.source}: the scores carry no settings record to check the calibration against",
+                             "score with vqa2 (records and row files carry their settings)")
+        if changed := differences(self.settings, config):
+            raise UsageError(f"{self.source}: calibrated for other settings than these scores ({', '.join(changed)})",
+                             f"score with the model and flags the calibration was made with "
+                             f"({self.model.get('name')}), or calibrate again")
+
+    def to_json(self) -> dict[str, Any]:
+        body = {"schema": SCHEMA, "tool": {"name": "vqa2", "version": __version__}, "created": self.created,
+                "kind": self.kind, "params": self.params, "score_range": list(self.score_range),
+                "scale": self.scale, "model": self.model, "settings": self.settings, "metrics": self.metrics,
+                "n": self.n, "precision": self.precision}
+        return body | {"checksum": _checksum(body)}
+
+    def check_precision(self, model: Any) -> None:
+        """UsageError when the loaded precision of a record's ``model`` (ModelInfo or its dict) differs from
+        the one the calibration's scores were made with (``--dtype auto`` resolves per machine)."""
+        if not self.precision or model is None:
+            return
+        got = model if isinstance(model, dict) else model.__dict__
+        theirs = {k: got.get(k) for k in self.precision}
+        if theirs != self.precision:
+            raise UsageError(f"{self.source}: calibrated on scores made at {_precision(self.precision)}, these are "
+                             f"{_precision(theirs)}", "pass --dtype/--quant to match, or calibrate again")
+
+
+def _precision(p: dict[str, Any]) -> str:
+    return "/".join(str(p.get(k)) for k in ("dtype", "quant"))
+
+
+def differences(bound: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """``section.key`` names where ``config`` (resolved settings) differs from ``bound`` (:func:`settings_key`)."""
+    ours, theirs = _flat(bound), _flat(settings_key(config))
+    return sorted(f"{s}.{k}" for s, k in ours.keys() | theirs.keys() if ours.get((s, k)) != theirs.get((s, k)))
+
+
+def _flat(config: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    return {(s, k): v for s, values in config.items() for k, v in values.items()}
+
+
+def make(fitted: Fit, scores, labels, *, scale: str, config: dict[str, Any], metrics: dict[str, Any],
+         precision: dict[str, Any] | None = None) -> Calibration:
+    """A new calibration from a fit, its pairs, the label scale's name and the scores' resolved settings."""
+    model = config.get("model", {})
+    return Calibration(kind=fitted.kind, params=fitted.params, score_range=(float(min(scores)), float(max(scores))),
+                       scale={"name": scale, "min": float(min(labels)), "max": float(max(labels))},
+                       model={k: model.get(k) for k in ("name", "repo", "revision")},
+                       settings=settings_key(config), metrics=metrics, n=len(labels),
+                       created=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+                       precision={k: precision.get(k) for k in ("dtype", "quant")} if precision else None)
+
+
+def write(calibration: Calibration, path: str) -> None:
+    """Write atomically (a temporary file beside ``path``, then ``os.replace``); OutputError on OS errors."""
+    from ..errors import OutputError
+
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(calibration.to_json(), f, indent=2, ensure_ascii=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise OutputError(path, exc) from None
+
+
+def load(path: str) -> Calibration:
+    """Read and check a calibration file; UsageError (exit 2, one line) for a missing, corrupt, hand-edited
+    or newer file."""
+    def refuse(why: str, fix: str = "make it again with vqa2 calibrate") -> UsageError:
+        return UsageError(f"{path}: {why}", fix)
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            body = json.load(f)
+    except FileNotFoundError:
+        raise refuse("calibration file not found", "check the path") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise refuse(f"not a readable calibration file ({type(exc).__name__})") from None
+    return from_json(body, str(path))
+
+
+def from_json(body: Any, path: str = "calibration") -> Calibration:
+    """A calibration from its JSON object (a file's content, or a server request's ``calibration``); the
+    same refusals as :func:`load`, naming ``path``."""
+    def refuse(why: str, fix: str = "make it again with vqa2 calibrate") -> UsageError:
+        return UsageError(f"{path}: {why}", fix)
+
+    if not isinstance(body, dict) or not str(body.get("schema", "")).startswith("vqa2.calibration/"):
+        raise refuse("not a vqa2 calibration file (no schema vqa2.calibration/N)")
+    try:
+        version = int(str(body["schema"]).rsplit("/", 1)[1])
+    except ValueError:
+        raise refuse(f"unknown schema {body['schema']!r}") from None
+    if version > SCHEMA_VERSION:
+        raise refuse(f"made by a newer vqa2 ({(body.get('tool') or {}).get('version', '?')}, schema "
+                     f"{body['schema']})", "upgrade vqa2 to use it")
+    if body.get("checksum") != _checksum(body):
+        raise refuse("checksum mismatch: the file was edited by hand or is corrupt")
+    try:
+        cal = Calibration(kind=body["kind"], params=body["params"], score_range=tuple(body["score_range"]),
+                          scale=dict(body["scale"]), model=dict(body["model"]), settings=dict(body["settings"]),
+                          metrics=dict(body.get("metrics") or {}), n=int(body["n"]), created=body.get("created", ""),
+                          source=str(path), precision=body.get("precision"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise refuse(f"missing or ill-typed key ({exc})") from None
+    if cal.kind not in KINDS:
+        raise refuse(f"unknown calibration kind {cal.kind!r}")
+    return cal
