@@ -52,8 +52,8 @@ def verify_command(
     precisions: Annotated[Optional[str], typer.Option(
         "--precisions", metavar="LIST", help="Score CLIPS in each precision (fp32,fp16,bf16,8bit,4bit); compare with the first.")] = None,
     card: Annotated[Optional[str], typer.Option("--card", metavar="NAME", help="Verify against the card's golden file.")] = None,
-    tolerance: Annotated[Optional[float], typer.Option("--tolerance", metavar="X", help="Max |Δ| allowed (0-1 scale). [default: by precision]")] = None,
-    media_root: Annotated[Optional[Path], typer.Option("--media-root", metavar="DIR", help="Folder the golden file's relative clip paths start from. [default: its folder]")] = None,
+    tolerance: Annotated[Optional[float], typer.Option("--tolerance", metavar="X", help="Max |Δ| allowed (0-1 scale). [default: the one of the precisions, below]")] = None,
+    media_root: Annotated[Optional[Path], typer.Option("--media-root", metavar="DIR", help="Folder the golden file's relative clip paths start from. [default: the golden file's folder]")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --record file.")] = False,
     fmt: ReportFormatOpt = "table",
     model: ModelOpt = None,
