@@ -23,10 +23,12 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
+from ..records.documents import check_document, read_json, sealed, write_json
 from .fit import KINDS, Fit
 
 SCHEMA = "vqa2.calibration/1"
 SCHEMA_VERSION = 1
+REMAKE = "make it again with vqa2 calibrate"
 # keys that may differ without changing the scores' meaning: the device and where quantized weights live
 IGNORED = {("runtime", "device"), ("runtime", "quant_cache"), ("model", "description"),
            ("generation", "max_new_tokens"), ("generation", "do_sample"), ("generation", "temperature"),
@@ -39,11 +41,6 @@ def settings_key(config: dict[str, Any]) -> dict[str, Any]:
     which a score record's ``config`` does not carry."""
     return {s: {k: v for k, v in values.items() if (s, k) not in IGNORED}
             for s, values in config.items() if isinstance(values, dict) and s != "run"}
-
-
-def _checksum(body: dict[str, Any]) -> str:
-    text = json.dumps({k: v for k, v in body.items() if k != "checksum"}, sort_keys=True, ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -87,7 +84,7 @@ class Calibration:
                 "kind": self.kind, "params": self.params, "score_range": list(self.score_range),
                 "scale": self.scale, "model": self.model, "settings": self.settings, "metrics": self.metrics,
                 "n": self.n, "precision": self.precision}
-        return body | {"checksum": _checksum(body)}
+        return sealed(body)
 
     def check_precision(self, model: Any) -> None:
         """UsageError when the loaded precision of a record's ``model`` (ModelInfo or its dict) differs from
@@ -129,57 +126,22 @@ def make(fitted: Fit, scores, labels, *, scale: str, config: dict[str, Any], met
 
 def write(calibration: Calibration, path: str) -> None:
     """Write atomically (a temporary file beside ``path``, then ``os.replace``); OutputError on OS errors."""
-    from ..errors import OutputError
-
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(calibration.to_json(), f, indent=2, ensure_ascii=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise OutputError(path, exc) from None
+    write_json(calibration.to_json(), path)
 
 
 def load(path: str) -> Calibration:
     """Read and check a calibration file; UsageError (exit 2, one line) for a missing, corrupt, hand-edited
     or newer file."""
-    def refuse(why: str, fix: str = "make it again with vqa2 calibrate") -> UsageError:
-        return UsageError(f"{path}: {why}", fix)
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            body = json.load(f)
-    except FileNotFoundError:
-        raise refuse("calibration file not found", "check the path") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise refuse(f"not a readable calibration file ({type(exc).__name__})") from None
-    return from_json(body, str(path))
+    return from_json(read_json(path, "calibration file", REMAKE), str(path))
 
 
 def from_json(body: Any, path: str = "calibration") -> Calibration:
     """A calibration from its JSON object (a file's content, or a server request's ``calibration``); the
     same refusals as :func:`load`, naming ``path``."""
-    def refuse(why: str, fix: str = "make it again with vqa2 calibrate") -> UsageError:
+    def refuse(why: str, fix: str = REMAKE) -> UsageError:
         return UsageError(f"{path}: {why}", fix)
 
-    if not isinstance(body, dict) or not str(body.get("schema", "")).startswith("vqa2.calibration/"):
-        raise refuse("not a vqa2 calibration file (no schema vqa2.calibration/N)")
-    try:
-        version = int(str(body["schema"]).rsplit("/", 1)[1])
-    except ValueError:
-        raise refuse(f"unknown schema {body['schema']!r}") from None
-    if version > SCHEMA_VERSION:
-        raise refuse(f"made by a newer vqa2 ({(body.get('tool') or {}).get('version', '?')}, schema "
-                     f"{body['schema']})", "upgrade vqa2 to use it")
-    if body.get("checksum") != _checksum(body):
-        raise refuse("checksum mismatch: the file was edited by hand or is corrupt")
+    check_document(body, "vqa2.calibration", SCHEMA_VERSION, path, "calibration file", REMAKE)
     try:
         cal = Calibration(kind=body["kind"], params=body["params"], score_range=tuple(body["score_range"]),
                           scale=dict(body["scale"]), model=dict(body["model"]), settings=dict(body["settings"]),

@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..calibration.file import _checksum
+from ..records.documents import check_document, read_json, sealed, write_json
 from ..errors import UsageError
 
 SCHEMA = "vqa2.golden/1"
 SCHEMA_VERSION = 1
+REMAKE = "record it again with vqa2 verify --record"
 SAME = 1e-6  # same precision, device and environment: bit-identical at the records' 6 digits
 SAME_PRECISION = 5e-3  # same precision, another device type or library version
 ACROSS_PRECISION = {"fp32": 0.02, "fp16": 0.03, "bf16": 0.03, "8bit": 0.05, "4bit": 0.08}  # by the current one
@@ -112,59 +113,24 @@ def make(reference: dict[str, Any], records: list, weights: dict[str, str], card
         "clips": [{"path": stored_path(r.path, golden), "sha256": sha256_file(r.path), "score": round(float(r.score), 6),
                    "probs": r.probs} for r in records],
     }
-    return body | {"checksum": _checksum(body)}
+    return sealed(body)
 
 
 def write(body: dict[str, Any], path: str) -> None:
     """Atomically (temporary file + rename); OutputError on OS errors."""
-    from ..errors import OutputError
-
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(body, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise OutputError(path, exc) from None
+    write_json(body, path)
 
 
 def load(path: str | Path) -> dict[str, Any]:
     """Read and check a golden file: UsageError (one line) when missing, corrupt, hand-edited or newer."""
-    def refuse(why: str, fix: str = "record it again with vqa2 verify --record") -> UsageError:
-        return UsageError(f"{path}: {why}", fix)
-
-    try:
-        body = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise refuse("golden file not found", "check the path") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise refuse(f"not a readable golden file ({type(exc).__name__})") from None
-    return check(body, str(path))
+    return check(read_json(path, "golden file", REMAKE), str(path))
 
 
 def check(body: Any, path: str = "golden") -> dict[str, Any]:
     """:func:`load`'s checks on a golden file's JSON (a file's content or a server request's ``golden``)."""
-    def refuse(why: str, fix: str = "record it again with vqa2 verify --record") -> UsageError:
-        return UsageError(f"{path}: {why}", fix)
-
-    if not isinstance(body, dict) or not str(body.get("schema", "")).startswith("vqa2.golden/"):
-        raise refuse("not a vqa2 golden file (no schema vqa2.golden/N)")
-    try:
-        version = int(str(body["schema"]).rsplit("/", 1)[1])
-    except ValueError:
-        raise refuse(f"unknown schema {body['schema']!r}") from None
-    if version > SCHEMA_VERSION:
-        raise refuse(f"made by a newer vqa2 ({(body.get('tool') or {}).get('version', '?')}, schema "
-                     f"{body['schema']})", "upgrade vqa2 to verify against it")
-    if body.get("checksum") != _checksum(body):
-        raise refuse("checksum mismatch: the file was edited by hand or is corrupt")
+    check_document(body, "vqa2.golden", SCHEMA_VERSION, path, "golden file", REMAKE)
     if not isinstance(body.get("clips"), list) or not body["clips"]:
-        raise refuse("no clips")
+        raise UsageError(f"{path}: no clips", REMAKE)
     return body
 
 
