@@ -5,7 +5,7 @@ files. It is found on ``PATH``, else from the ``imageio-ffmpeg`` wheel (the ``te
 fresh ``pip install -e '.[test]'`` has one). That wheel has no ``ffprobe``: what the tests used ffprobe for is
 read from ffmpeg itself (:func:`stream_info`: ``ffmpeg -i``'s stream line; :func:`decoded_frames`: the
 framemd5 muxer, one line per decoded frame, as ``ffprobe -count_frames`` counts them; :func:`frame_sizes`:
-the ``showinfo`` filter). ``VQA2_NO_FFMPEG=1`` hides it (to test the skips). A test that needs it is marked
+the ``showinfo`` filter). ``VQA2_FFMPEG=PATH`` picks another binary, ``VQA2_NO_FFMPEG=1`` hides it (to test the skips). A test that needs it is marked
 :data:`needs_ffmpeg` or calls :func:`require_ffmpeg`; under ``CI=true`` such a skip is a failure
 (tests/conftest.py), so a CI run never passes without its yardstick.
 """
@@ -26,19 +26,20 @@ FFMPEG_SKIP = "needs the ffmpeg CLI"  # every skip for lack of ffmpeg says this 
 
 @functools.lru_cache(maxsize=None)
 def _find() -> str | None:
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
+    if os.environ.get("VQA2_FFMPEG"):
+        return os.environ["VQA2_FFMPEG"]
     try:
         import imageio_ffmpeg
 
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception:  # not installed, or no binary for this platform
-        return None
+        return shutil.which("ffmpeg")
 
 
 def ffmpeg_exe() -> str | None:
-    """The ffmpeg binary: ``PATH``, else imageio-ffmpeg's; None when there is none (or ``VQA2_NO_FFMPEG=1``)."""
+    """The ffmpeg binary: ``VQA2_FFMPEG``, else imageio-ffmpeg's (one pinned build, the same on every machine:
+    a distribution's ffmpeg can be too old, e.g. Debian 12's 5.1 has no ``-display_rotation``), else the
+    one on ``PATH``; None when there is none (or ``VQA2_NO_FFMPEG=1``)."""
     if os.environ.get("VQA2_NO_FFMPEG") == "1":
         return None
     return _find()

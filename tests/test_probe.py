@@ -130,6 +130,6 @@ def test_interlaced_source_is_flagged(tmp_path):
 
     path = tmp_path / "tff.ts"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25",
-           "-t", "0.5", "-c:v", "mpeg2video", "-flags", "+ildct+ilme", "-top", "1", path)
+           "-t", "0.5", "-c:v", "mpeg2video", "-flags", "+ildct+ilme", "-vf", "setfield=tff", path)
     info = probe_video(path)
     assert info.interlaced and any("interlaced" in w for w in info.warnings)

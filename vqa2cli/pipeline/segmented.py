@@ -56,7 +56,8 @@ class SegmentingScorer(Scorer):
         from ..video.probe import probe_video
 
         start = time.perf_counter()
-        info = info or probe_video(path, key_sizes=False)  # both decodes below see every frame's size
+        # both decodes below see every frame's size
+        info = info or probe_video(path, key_sizes=False, stream=self.settings.video.stream)
         window_s, reason = self._window_for(info, stalling)
         if window_s is None:
             clip = self.decode(path, stalling=stalling, info=info)

@@ -90,7 +90,7 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     """
     resize = video.resize
     started = time.perf_counter()
-    info = info or probe_video(path, key_sizes=False)  # the decode below sees every frame's size
+    info = _probed(path, video, info)  # the decode below sees every frame's size
 
     def plan_for(n_frames: int) -> SamplingPlan:
         return plan_sampling(n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
@@ -100,7 +100,7 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
                              motion_frame_step=video.motion_frame_step)
 
     plan = plan_for(info.n_frames)
-    resizer = FrameResizer({video.keyframe_size, video.motion_size}, info.rotation, resize)
+    resizer = FrameResizer({video.keyframe_size, video.motion_size}, info.rotation, resize, hflip=info.hflip)
     out, tally = _decode_planned(info, plan, video, resizer)
     if _replan(info, plan, tally, video):  # damaged packets skipped: the clip is the frames that decode
         plan = plan_for(tally.decoded)
@@ -204,7 +204,7 @@ class WindowStream:
 
     def __iter__(self):
         resizer = FrameResizer({self.video.keyframe_size, self.video.motion_size}, self.info.rotation,
-                               self.resize)
+                               self.resize, hflip=self.info.hflip)
         tally = _Tally(count_only=self.video.strict and bool(self.info.container_damaged))
         stream = _decode_stream(self.info, [w.plan for w in self.windows], self.video, resizer, tally)
         started, short, windows = time.perf_counter(), False, iter(self.windows)
@@ -251,7 +251,7 @@ def decode_windows(path, video: VideoSection, window_s: float, *, token_budget: 
     :func:`probe_video` result when the caller already has it (probed with ``key_sizes=False``)."""
     from .segments import plan_windows
 
-    info = info or probe_video(path, key_sizes=False)  # the stream sees every frame's size
+    info = _probed(path, video, info)  # the stream sees every frame's size
     times = presentation_times(info) if info.vfr else None
     windows = plan_windows(info.n_frames, info.avg_fps, window_s, keyframe_fps=video.keyframe_fps,
                            max_motion_frames=video.max_motion_frames, token_budget=token_budget,
@@ -261,13 +261,20 @@ def decode_windows(path, video: VideoSection, window_s: float, *, token_budget: 
     return WindowStream(info, windows, video, video.resize)
 
 
+def _probed(path, video: VideoSection, info: VideoInfo | None) -> VideoInfo:
+    """``info`` when it describes the stream ``video.stream`` asks for, else a new probe (``key_sizes=False``)."""
+    if info is not None and (video.stream < 0 or info.stream_index == video.stream):
+        return info
+    return probe_video(path, key_sizes=False, stream=video.stream)
+
+
 def presentation_times(info: VideoInfo) -> list[float] | None:
     """Seconds from the first frame of every video packet's presentation time, sorted (one demux pass);
     ``None`` when some packet has no timestamp or the count differs from ``info.n_frames``."""
     import av
 
     with open_container(info.path) as container:
-        stream = video_stream(container, info.path)
+        stream = video_stream(container, info.path, info.stream_index)
         try:
             stamps = [p.pts for p in container.demux(stream) if p.size]
         except av.error.FFmpegError:

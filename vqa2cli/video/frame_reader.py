@@ -111,7 +111,7 @@ def _decode_stream(info: VideoInfo, plans, video: VideoSection, resizer: FrameRe
     pending: deque = deque()
     pool = ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize")
     with open_container(info.path) as container, pool:
-        stream = video_stream(container, info.path)
+        stream = video_stream(container, info.path, info.stream_index)
         stream.thread_type = "AUTO"
         stream.thread_count = video.decode_threads
         frames = _frames(container, stream, tally)

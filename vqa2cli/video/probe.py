@@ -11,8 +11,11 @@
   elementary streams** (``.h264``, ``.hevc``, ``.m2v``, ``.obu``, ...: demuxers without timestamps) have no
   container rate, only FFmpeg's default of 25 fps: we use the rate the bitstream declares (FFmpeg's guessed
   rate, e.g. the H.264 SPS timing) and, when the bitstream has none, assume FFmpeg's default and warn.
-* ``rotation``: clockwise degrees (0/90/180/270) the stored frames must be turned to be displayed, from the
-  display matrix (decord and the ffmpeg CLI apply it too); ``width``/``height`` are the display size.
+* ``rotation``/``hflip``/``transform``: the display matrix as ffmpeg's autorotate applies it
+  (:mod:`.orientation`): turn ``rotation`` clockwise degrees (0/90/180/270), then mirror left-right when
+  ``hflip`` (a vertical mirror is ``rotate 180+hflip``); ``transform`` says it in words (``none``,
+  ``rotate 90``, ``hflip``, ...). ``width``/``height`` are the display size. decord applies the rotation
+  only; a mirrored file's frames are mirrored (ffmpeg's view), with a warning naming the difference.
 * ``resolution_changes``: ``(frame index, width, height)`` where the display size changes mid-stream
   (e.g. concatenated transport streams); probe finds them by decoding key frames (where an H.264/HEVC/
   MPEG-2 stream can change size), :func:`~vqa2cli.video.decode.decode_clip` by looking at every frame.
@@ -38,6 +41,7 @@ from typing import NamedTuple
 from ..errors import (CorruptContainerError, DecodeFailedError, EmptyFileError, FileMissingError,
                       NotAFileError, NoVideoStreamError, UnreadableFileError)
 from .frame_rate import is_variable
+from .orientation import frame_orientation
 from .truncation import truncation
 
 DECODER_TO_CODEC = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx-vp9": "vp9", "libvpx": "vp8"}
@@ -70,6 +74,9 @@ class VideoInfo:
     raw_stream: bool = False  # no container timestamps: frame times are index / avg_fps
     timestamp_restarts: int = 0  # times the timestamps go back (concatenated streams): times from indices
     container_damaged: str | None = None  # demuxer error or evidence of truncation (n_frames: what was read)
+    stream_index: int = 0  # the container's index of the video stream described (video_stream's choice)
+    hflip: bool = False  # mirrored left-right after the turn (display matrix with a mirror)
+    transform: str = "none"  # what the display matrix applies: "none", "rotate 90", "hflip", "rotate 180+hflip"
 
 
 class FileStat(NamedTuple):
@@ -133,17 +140,49 @@ def open_container(path: Path):
         raise CorruptContainerError(str(path), f"not a readable video container ({reason})", fix) from exc
 
 
-def video_stream(container, path: Path):
-    """The first real video stream; cover art (attached pictures) does not count."""
+def video_stream(container, path, index: int | None = None):
+    """The video stream to score: the container's stream ``index`` when given (``video.stream`` ≥ 0; it must
+    be a video stream that is not cover art, else :class:`NoVideoStreamError` naming the candidates), else
+    the one the ffmpeg CLI picks by default (:func:`best_video_stream`). Cover art (attached pictures) never
+    counts."""
     import av
 
-    for stream in container.streams.video:
-        if not stream.disposition & av.stream.Disposition.attached_pic:
-            return stream
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if index is not None and index >= 0:
+        for stream in videos:
+            if stream.index == index:
+                return stream
+        listed = ", ".join(str(s.index) for s in videos) or "none"
+        raise NoVideoStreamError(str(path), f"stream {index} is not a video stream of this file (video streams: "
+                                 f"{listed})", "set video.stream to one of them, or -1 for ffmpeg's default choice")
+    if videos:
+        return best_video_stream(videos)
     kinds = sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
     kinds = kinds or ["no streams"]
     raise NoVideoStreamError(str(path), f"no video stream (found: {', '.join(kinds)})",
                              "pass a video file; audio-only files and cover art cannot be scored")
+
+
+def best_video_stream(streams):
+    """The video stream the ffmpeg CLI maps by default (``fftools/ffmpeg_mux_init.c``, ``map_auto_video``):
+    the highest ``width × height + 100 000 000`` if the stream delivered packets while the file was opened
+    ``+ 5 000 000`` if its disposition is ``default``; the first of equal scores (a later stream must score
+    strictly more). Cover art is left out before (ffmpeg scores it 1). PyAV does not expose the
+    "delivered packets" event flag: a stream whose frame size is known counts as having delivered them.
+    ``av_find_best_stream`` (libavformat; ffprobe, players) ranks by disposition and bit rate instead, so on
+    rare layouts players may show another stream: ``video.stream`` picks one explicitly."""
+    import av
+
+    def score(stream) -> int:
+        area = (stream.codec_context.width or 0) * (stream.codec_context.height or 0)
+        default = bool(stream.disposition & av.stream.Disposition.default)
+        return area + 100_000_000 * (area > 0) + 5_000_000 * default
+
+    best = streams[0]
+    for stream in streams[1:]:
+        if score(stream) > score(best):
+            best = stream
+    return best
 
 
 def container_name(container, path: Path) -> str:
@@ -349,21 +388,29 @@ def resolution_note(first: tuple[int, int], changes) -> str:
             "every frame is resized to the model's input size")
 
 
-def probe_video(path, *, key_sizes: bool = True) -> VideoInfo:
+def probe_video(path, *, key_sizes: bool = True, stream: int | None = None) -> VideoInfo:
     """Inspect ``path`` (one demux pass; the first frame and, with ``key_sizes``, key frames decoded to
-    find resolution changes; ``decode_clip`` turns that off as it sees every frame). Raises
-    :class:`InputError` subclasses."""
+    find resolution changes; ``decode_clip`` turns that off as it sees every frame). ``stream``: the
+    container's stream index to describe (``video.stream``; None or -1: ffmpeg's default choice,
+    :func:`video_stream`). Raises :class:`InputError` subclasses."""
     import av
 
     p = check_path(path)
     warnings: list[str] = []
     with open_container(p) as container:
-        stream = video_stream(container, p)
+        stream = video_stream(container, p, stream)
         scan = _scan_packets(container, stream, p, warnings, key_sizes)
         raw = _is_raw(container, scan)
         avg_fps, duration, vfr = _timing(stream, container, scan, raw, warnings)
         first = scan.first
-        rotation = display_rotation(first)
+        orientation = frame_orientation(first)
+        rotation = orientation.rotation
+        if orientation.hflip:
+            warnings.append(f"display matrix mirrors the picture ({orientation.transform}): frames are shown "
+                            "as ffmpeg shows them; the official decoder (decord) does not mirror")
+        if orientation.off_axis is not None:
+            warnings.append(f"display matrix turns by {orientation.off_axis:g} degrees: rounded to "
+                            f"{rotation} (ffmpeg rotates by the exact angle)")
         fmt = av.VideoFormat(first.format.name)
         depth = max(c.bits for c in fmt.components) if fmt.components else 8
         sar = stream.sample_aspect_ratio
@@ -388,4 +435,4 @@ def probe_video(path, *, key_sizes: bool = True) -> VideoInfo:
             interlaced=bool(first.interlaced_frame), has_audio=bool(container.streams.audio),
             warnings=tuple(warnings), resolution_changes=changes, discarded_frames=scan.discarded,
             raw_stream=raw, container_damaged=scan.error or cut,
-            timestamp_restarts=scan.restarts)
+            timestamp_restarts=scan.restarts, stream_index=stream.index, hflip=orientation.hflip, transform=orientation.transform)
