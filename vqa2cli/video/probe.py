@@ -425,7 +425,7 @@ def probe_video(path, *, key_sizes: bool = True, stream: int | None = None) -> V
             warnings.append(resolution_note((w, h), changes))
         if scan.discarded:
             warnings.append(edit_list_note(scan.discarded, scan.count))
-        cut = None if scan.error else truncation(container, p, scan, raw)
+        cut = None if scan.error else truncation(container, p, scan, raw, stream)
         if cut:
             warnings.append(f"container damaged: {cut}")
         return VideoInfo(
