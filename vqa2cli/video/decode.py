@@ -53,7 +53,7 @@ from dataclasses import dataclass, replace
 from ..config import VideoSection
 from ..errors import DamagedInputError, DecodeFailedError
 from .frame_reader import _Collector, _Tally, _decode_planned, _decode_stream
-from .probe import VideoInfo, open_container, probe_video, resolution_note, video_stream
+from .probe import VideoInfo, changed_note, open_container, probe_video, resolution_note, video_stream
 from .resize import FrameResizer
 from .sampling import SamplingPlan, plan_sampling, restrict_plan, tokens_per_keyframe
 
@@ -145,6 +145,9 @@ def _stream_notes(info: VideoInfo, tally: _Tally, *, strict: bool, short: bool) 
         notes.append(resolution_note(_display(tally.frame_sizes[0], info), changes))
     if tally.lost:
         notes.append(lost_note(info, tally))
+    changed = changed_note(info)
+    if changed:
+        notes.append(changed)
     elif tally.decoded < info.n_frames and not short:
         notes.append(f"only {tally.decoded} of {info.n_frames} frames decodable (after the last sampled frame"
                      + (f"; decoding failed: {tally.error})" if tally.error else ")"))
@@ -273,7 +276,7 @@ def presentation_times(info: VideoInfo) -> list[float] | None:
     ``None`` when some packet has no timestamp or the count differs from ``info.n_frames``."""
     import av
 
-    with open_container(info.path) as container:
+    with open_container(info.path, info.size_bytes) as container:
         stream = video_stream(container, info.path, info.stream_index)
         try:
             stamps = [p.pts for p in container.demux(stream) if p.size]

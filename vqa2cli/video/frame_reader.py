@@ -110,7 +110,7 @@ def _decode_stream(info: VideoInfo, plans, video: VideoSection, resizer: FrameRe
     index, start = -1, None
     pending: deque = deque()
     pool = ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize")
-    with open_container(info.path) as container, pool:
+    with open_container(info.path, info.size_bytes) as container, pool:
         stream = video_stream(container, info.path, info.stream_index)
         stream.thread_type = "AUTO"
         stream.thread_count = video.decode_threads

@@ -75,6 +75,8 @@ class VideoInfo:
     timestamp_restarts: int = 0  # times the timestamps go back (concatenated streams): times from indices
     container_damaged: str | None = None  # demuxer error or evidence of truncation (n_frames: what was read)
     stream_index: int = 0  # the container's index of the video stream described (video_stream's choice)
+    size_bytes: int = 0  # the file's size when probed: every later read stops there (a consistent snapshot)
+    mtime: float = 0.0  # its modification time then (seconds since the epoch)
     hflip: bool = False  # mirrored left-right after the turn (display matrix with a mirror)
     transform: str = "none"  # what the display matrix applies: "none", "rotate 90", "hflip", "rotate 180+hflip"
 
@@ -126,12 +128,23 @@ def unreadable(path, exc: OSError) -> UnreadableFileError:
     return UnreadableFileError(str(path), f"cannot read the file: {reason} (errno {exc.errno})", fix)
 
 
-def open_container(path: Path):
-    """``av.open`` with FFmpeg's failures mapped to :class:`CorruptContainerError`."""
+def snapshot_url(path, size: int | None) -> str:
+    """What FFmpeg opens for ``path``: the file itself, or with ``size`` its first ``size`` bytes only (FFmpeg's
+    ``subfile`` protocol over ``file:``; the name keeps its extension, which format probing reads). A file
+    that grows while it is read (a recording in progress, a download) is then read as it was when first
+    probed: the probe and every decode pass see the same bytes."""
+    if not size:
+        return str(path)
+    return f"subfile,,start,0,end,{int(size)},,:file:{path}"
+
+
+def open_container(path, size: int | None = None):
+    """``av.open`` with FFmpeg's failures mapped to :class:`CorruptContainerError`; ``size``: read only the
+    first ``size`` bytes (:func:`snapshot_url`; ``VideoInfo.size_bytes``, the size when probed)."""
     import av
 
     try:
-        return av.open(str(path), mode="r", metadata_errors="replace")
+        return av.open(snapshot_url(path, size), mode="r", metadata_errors="replace")
     except av.error.PermissionError as exc:
         raise unreadable(path, exc) from exc
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -373,6 +386,18 @@ def _timing(stream, container, scan: _Scan, raw: bool, warnings: list[str]) -> t
     return avg_fps, duration, vfr
 
 
+def changed_note(info: VideoInfo) -> str | None:
+    """The warning when ``info.path`` is no longer the file that was probed (size or mtime differ: it grew
+    or was rewritten while it was read); None when it is unchanged (or was not probed from a file)."""
+    now = file_stat(info.path)
+    if not info.size_bytes or now is None or (now.size_bytes, now.mtime) == (info.size_bytes, info.mtime):
+        return None
+    grew = (f"grew from {info.size_bytes} to {now.size_bytes} bytes" if now.size_bytes > info.size_bytes
+            else f"changed ({info.size_bytes} → {now.size_bytes} bytes)")
+    return (f"the file {grew} while it was read: scored as it was when first read (its first "
+            f"{info.size_bytes} bytes); score it again once it is complete")
+
+
 def edit_list_note(discarded: int, shown: int) -> str:
     """The warning for a stream whose edit list hides ``discarded`` packets (see the module docstring)."""
     return (f"edit list: {discarded} leading frames are not shown (trimmed by stream copy); {shown} frames "
@@ -397,7 +422,8 @@ def probe_video(path, *, key_sizes: bool = True, stream: int | None = None) -> V
 
     p = check_path(path)
     warnings: list[str] = []
-    with open_container(p) as container:
+    snap = file_stat(p) or FileStat(0, 0.0)
+    with open_container(p, snap.size_bytes) as container:
         stream = video_stream(container, p, stream)
         scan = _scan_packets(container, stream, p, warnings, key_sizes)
         raw = _is_raw(container, scan)
@@ -425,7 +451,7 @@ def probe_video(path, *, key_sizes: bool = True, stream: int | None = None) -> V
             warnings.append(resolution_note((w, h), changes))
         if scan.discarded:
             warnings.append(edit_list_note(scan.discarded, scan.count))
-        cut = None if scan.error else truncation(container, p, scan, raw, stream)
+        cut = None if scan.error else truncation(container, p, scan, raw, stream, size=snap.size_bytes)
         if cut:
             warnings.append(f"container damaged: {cut}")
         return VideoInfo(
@@ -435,4 +461,5 @@ def probe_video(path, *, key_sizes: bool = True, stream: int | None = None) -> V
             interlaced=bool(first.interlaced_frame), has_audio=bool(container.streams.audio),
             warnings=tuple(warnings), resolution_changes=changes, discarded_frames=scan.discarded,
             raw_stream=raw, container_damaged=scan.error or cut,
-            timestamp_restarts=scan.restarts, stream_index=stream.index, hflip=orientation.hflip, transform=orientation.transform)
+            timestamp_restarts=scan.restarts, stream_index=stream.index, size_bytes=snap.size_bytes,
+            mtime=snap.mtime, hflip=orientation.hflip, transform=orientation.transform)

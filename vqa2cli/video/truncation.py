@@ -17,13 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def truncation(container, path: Path, scan, raw: bool, stream=None) -> str | None:
+def truncation(container, path: Path, scan, raw: bool, stream=None, size: int | None = None) -> str | None:
     """Evidence that the file was cut short although every packet read cleanly: a transport stream that
     ends inside a 188/192-byte packet, a Matroska/WebM Segment declared longer than the file, or the scored
     ``stream``'s packets ending well before the duration declared for it (module docstring). ``scan``:
     probe's packet scan of ``stream`` (``times``: its shown packets' (pts, duration), sorted; ``restarts``);
-    ``raw``: an elementary stream without a container duration. Returns a one-line reason, or None."""
-    size = path.stat().st_size
+    ``raw``: an elementary stream without a container duration; ``size``: the bytes read (the snapshot's
+    size, default the file's). Returns a one-line reason, or None."""
+    size = size or path.stat().st_size
     if container.format.name.split(",")[0] == "mpegts" and size % 188 and size % 192:
         return "the file ends inside a transport-stream packet (truncated)"
     if "matroska" in container.format.name:
