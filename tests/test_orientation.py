@@ -72,3 +72,13 @@ def test_matrix_reading_covers_the_eight_orientations():
     tilted = from_matrix([int(0.866 * 65536), int(0.5 * 65536), 0, int(-0.5 * 65536), int(0.866 * 65536), 0,
                           0, 0, 1 << 30])
     assert tilted.rotation == 0 and tilted.off_axis == pytest.approx(30, abs=0.1)
+
+
+@needs_ffmpeg
+def test_the_score_record_says_what_was_applied_and_which_stream(tiny_scorer, source, tmp_path):
+    path = tmp_path / "mirrored.mp4"
+    ffmpeg("-display_rotation", 90, "-display_hflip", "-i", source, "-c", "copy", path)
+    record = tiny_scorer.score(path)
+    assert record.input["transform"] == "rotate 270+hflip" and record.input["rotation"] == 270
+    assert record.input["stream_index"] == 0
+    assert any("mirrors" in w for w in record.warnings)

@@ -79,3 +79,23 @@ def test_cover_art_is_never_chosen_and_a_wrong_index_is_one_line(tmp_path):
         probe_video(path, stream=cover[0])
     with pytest.raises(NoVideoStreamError, match="stream 7"):
         decode_clip(path, VideoSection(keyframe_size=32, motion_size=32, stream=7))
+
+
+def test_probe_takes_the_stream_from_the_config_and_checks_it(tmp_path, capsys):
+    import json
+
+    from cli_run import run
+
+    path = tmp_path / "two.mkv"
+    ffmpeg(*src("64x48"), *src("128x96"), "-map", "0", "-map", "1", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", path)
+    code, out, err = run(["probe", str(path), "--format", "json"], capsys)
+    default = json.loads(out)[0]["stream_index"]
+    assert code == 0 and default == probe_video(path).stream_index == 0  # Matroska: stream 0 is "default"
+    cfg = tmp_path / "second.toml"
+    cfg.write_text("[video]\nstream = 1\n")
+    code, out, err = run(["probe", str(path), "--config", str(cfg), "--format", "json"], capsys)
+    assert code == 0 and (json.loads(out)[0]["stream_index"], json.loads(out)[0]["width"]) == (1, 128), err
+    cfg.write_text("[video]\nstream = -2\n")
+    code, out, err = run(["probe", str(path), "--config", str(cfg)], capsys)
+    assert code == 2 and "video.stream" in err and len(err.strip().splitlines()) == 1
