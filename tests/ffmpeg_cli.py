@@ -104,6 +104,17 @@ def decoded_frames(path: Path, *options: str, select: str = "0:v:0") -> list[tup
     return frames
 
 
+def frame_times(path: Path, select: str = "0:v:0") -> list[float]:
+    """The presentation time (s, as ffmpeg's output clock: from the file's start) of every frame ffmpeg decodes
+    from ``select`` (the showinfo filter into the null muxer, which checks no timestamps: damaged files whose
+    timestamps go backwards are decoded to their end, where framemd5 would stop at the muxer's error)."""
+    exe = require_ffmpeg()
+    err = subprocess.run([exe, "-nostdin", "-hide_banner", "-i", str(path), "-map", select, "-fps_mode",
+                          "passthrough", "-vf", "showinfo", "-f", "null", "-"],
+                         capture_output=True, text=True).stderr
+    return [float(t) for t in re.findall(r"\] n:\s*\d+ .*?pts_time:(-?[\d.e+-]+)", err)]
+
+
 def frame_sizes(path: Path) -> list[tuple[int, int]]:
     """Every decoded frame's size (width, height) of the first video stream (ffmpeg's showinfo filter)."""
     exe = require_ffmpeg()

@@ -53,7 +53,7 @@ from dataclasses import dataclass, replace
 from ..config import VideoSection
 from ..errors import DamagedInputError, DecodeFailedError
 from .frame_reader import _Collector, _Tally, _decode_planned, _decode_stream
-from .probe import VideoInfo, changed_note, open_container, probe_video, resolution_note, video_stream
+from .probe import STREAMS_ADDED, VideoInfo, changed_note, open_container, probe_video, resolution_note, video_stream
 from .resize import FrameResizer
 from .sampling import SamplingPlan, plan_sampling, restrict_plan, tokens_per_keyframe
 
@@ -278,8 +278,13 @@ def presentation_times(info: VideoInfo) -> list[float] | None:
 
     with open_container(info.path, info.size_bytes) as container:
         stream = video_stream(container, info.path, info.stream_index)
+        stamps = []
         try:
-            stamps = [p.pts for p in container.demux(stream) if p.size]
+            for packet in container.demux(stream):
+                if packet.size:
+                    stamps.append(packet.pts)
+        except STREAMS_ADDED:
+            pass  # every packet was read
         except av.error.FFmpegError:
             return None
     if len(stamps) != info.n_frames or any(t is None for t in stamps) or not stream.time_base:

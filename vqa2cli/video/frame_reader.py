@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..config import VideoSection
 from ..errors import DecodeFailedError
-from .probe import VideoInfo, open_container, size_changes, video_stream
+from .probe import STREAMS_ADDED, VideoInfo, open_container, size_changes, video_stream
 from .resize import FrameResizer
 from .sampling import SamplingPlan
 
@@ -158,6 +158,8 @@ def _frames(container, stream, tally: _Tally):
             packet = next(packets)
         except StopIteration:
             return
+        except STREAMS_ADDED:
+            break  # the end of the packets (probe.STREAMS_ADDED): flush below
         except av.error.FFmpegError as exc:
             tally.error = exc.strerror or type(exc).__name__
             break

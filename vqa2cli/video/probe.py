@@ -46,6 +46,10 @@ from .truncation import truncation
 
 DECODER_TO_CODEC = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx-vp9": "vp9", "libvpx": "vp8"}
 KEY_DECODE_GAP = 8  # probe decodes a key frame for its size when at least this many packets follow the last
+# PyAV's ``demux`` raises IndexError in its end-of-stream flush when the demuxer added streams mid-file (an
+# MPEG-TS packet with a damaged PID reads as a new stream; ffmpeg goes on): every packet was read by then,
+# so it is the end of the packets, not damage (the decoders are flushed by the caller).
+STREAMS_ADDED = (IndexError,)
 
 
 @dataclass(frozen=True)
@@ -287,6 +291,8 @@ def _scan_packets(container, stream, path: Path, warnings: list[str], key_sizes:
             if scan.first is None or due:
                 last_key = scan.count
                 _decode_sizes(stream, packet, scan)
+    except STREAMS_ADDED:
+        pass  # every packet was read (see STREAMS_ADDED)
     except av.error.FFmpegError as exc:
         scan.error = exc.strerror or type(exc).__name__
         warnings.append(f"container damaged after {scan.count} packets ({scan.error}); the rest is ignored")
