@@ -128,20 +128,21 @@ def clean_files(tmp_path_factory):
         codec = ("-c:v", "libvpx", "-deadline", "realtime") if ext == "webm" else ("-c:v", "libx264", "-preset",
                                                                                    "ultrafast")
         files[ext] = root / f"clean.{ext}"
-        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=10", *codec, "-g", "30", "-pix_fmt",
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=6", *codec, "-g", "30", "-pix_fmt",
                "yuv420p", *(("-movflags", "+faststart") if ext == "mp4" else ()), files[ext])
     return files
 
 
 @pytest.mark.parametrize("ext", ["mp4", "mkv", "ts", "webm", "avi"])
-@pytest.mark.parametrize("seed", [100, 101])
+@pytest.mark.parametrize("seed", [104, 105])
 def test_bit_flipped_files_decode_the_frames_ffmpeg_decodes(clean_files, tmp_path, ext, seed):
-    """600 single-bit flips past the header: the decoded frames are ffmpeg's, in every container (an MPEG-TS
-    flip can add a stream mid-file, which PyAV's demuxer trips over at its end: probe.STREAMS_ADDED)."""
+    """300 single-bit flips past the header: the decoded frames are ffmpeg's, in every container (with these
+    seeds an MPEG-TS flip adds a stream mid-file, which PyAV's demuxer trips over at its end:
+    streams.STREAMS_ADDED)."""
     import random
 
     rng, data = random.Random(seed), bytearray(clean_files[ext].read_bytes())
-    for _ in range(600):
+    for _ in range(300):
         at = rng.randrange(len(data) // 20, len(data))
         data[at] ^= 1 << rng.randrange(8)
     bad = tmp_path / f"flipped.{ext}"
@@ -155,4 +156,4 @@ def test_bit_flipped_files_decode_the_frames_ffmpeg_decodes(clean_files, tmp_pat
     clip = decode_clip(bad, SMALL)
     assert clip.decoded_frames == len(theirs)
     stream = decode_windows(bad, SMALL, 2.0)
-    assert len(list(stream)) >= 4 and stream.decoded_frames == len(theirs)
+    assert len(list(stream)) >= 2 and stream.decoded_frames == len(theirs)
