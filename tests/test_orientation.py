@@ -36,9 +36,11 @@ def ffmpeg_view(path) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(SIZE, SIZE, 3).astype(int)
 
 
+CASES = [(*o, "torch") for o in ORIENTATIONS] + [(90, True, False, "pil"), (0, False, True, "sws")]
+
+
 @needs_ffmpeg
-@pytest.mark.parametrize("rotation, hflip, vflip", ORIENTATIONS)
-@pytest.mark.parametrize("resize", ["torch", "pil"])
+@pytest.mark.parametrize("rotation, hflip, vflip, resize", CASES)
 def test_every_orientation_matches_ffmpeg_autorotate(tmp_path, source, rotation, hflip, vflip, resize):
     path = tmp_path / "turned.mp4"
     ffmpeg("-display_rotation", rotation, *(["-display_hflip"] if hflip else []),

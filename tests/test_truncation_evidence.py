@@ -38,7 +38,7 @@ def assert_complete(path):
 
 
 @pytest.mark.parametrize("ext", ["mp4", "mov", "mkv", "ts", "webm"])
-@pytest.mark.parametrize("video_s, audio_s", [(2, 6), (6, 2), (1, 12)])
+@pytest.mark.parametrize("video_s, audio_s", [(1, 8), (5, 1)])
 def test_streams_of_different_lengths_are_not_truncation(tmp_path, ext, video_s, audio_s):
     path = tmp_path / f"av.{ext}"
     codec = ("-c:v", "libvpx", "-deadline", "realtime") if ext == "webm" else X264
