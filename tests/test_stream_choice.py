@@ -99,3 +99,15 @@ def test_probe_takes_the_stream_from_the_config_and_checks_it(tmp_path, capsys):
     cfg.write_text("[video]\nstream = -2\n")
     code, out, err = run(["probe", str(path), "--config", str(cfg)], capsys)
     assert code == 2 and "video.stream" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_api_scores_the_stream_the_settings_name(tiny_model_dir, tmp_path):
+    import vqa2cli
+
+    path = tmp_path / "two.mkv"
+    ffmpeg(*src("64x48"), *src("128x96"), "-map", "0", "-map", "1", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", path)
+    scorer = vqa2cli.load_scorer(str(tiny_model_dir), settings={"video": {"stream": 1}})
+    record = next(iter(scorer.score_files([path])))  # through the command's preflight probe
+    assert record.ok and (record.input["stream_index"], record.input["width"]) == (1, 128)
+    assert record.config["video"]["stream"] == 1
