@@ -13,9 +13,7 @@ matrix, so a decoder that honours the matrix shows the layout above and one that
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -188,14 +186,15 @@ def make_audio_only(path, *, seconds: float = 1.0, container: str = "m4a", cover
     """An audio-only file; ``cover_art`` adds an attached-picture stream (like an MP3 with album art)."""
     path = Path(path)
     if cover_art:
-        if not shutil.which("ffmpeg"):
-            raise RuntimeError("ffmpeg CLI needed to build a file with cover art")
+        from ffmpeg_cli import require_ffmpeg
+
+        exe = require_ffmpeg("to build a file with cover art")
         png = path.with_suffix(".cover.png")
         import av
 
         frame = av.VideoFrame.from_ndarray(display_frame(0, 32, 32), format="rgb24")
         frame.to_image().save(png)
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=d={seconds}",
+        subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=d={seconds}",
                         "-i", str(png), "-map", "0", "-map", "1", "-c:v", "png",
                         "-disposition:v", "attached_pic",
                         "-c:a", "libmp3lame", str(path)], check=True)
@@ -227,4 +226,6 @@ def random_bytes(path, size: int = 20_000, seed: int = 0) -> Path:
 
 
 def ffmpeg_available() -> bool:
-    return shutil.which("ffmpeg") is not None and os.environ.get("VQA2_NO_FFMPEG") != "1"
+    from ffmpeg_cli import ffmpeg_exe
+
+    return ffmpeg_exe() is not None

@@ -3,12 +3,12 @@ resize accuracy against the official PIL path, partial-decode policy, typed erro
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 from clips import display_frame, marker_index, random_bytes, truncate_copy
+from ffmpeg_cli import ffmpeg_exe, needs_ffmpeg
 
 from vqa2cli.config import VideoSection
 from vqa2cli.errors import CorruptContainerError, DecodeFailedError, InputError
@@ -86,10 +86,10 @@ def test_rotation_metadata_is_applied(make_clip, rotation):
     assert_upright(clip.motion_frames)
 
 
-@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs the ffmpeg CLI as a yardstick")
+@needs_ffmpeg
 def test_orientation_matches_ffmpeg_autorotate(make_clip):
     path = make_clip("rot-ffmpeg", rotation=90, width=48, height=64, frames=1)
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vf", "scale=64:64:flags=bicubic",
+    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-vf", "scale=64:64:flags=bicubic",
                           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
     theirs = np.frombuffer(raw, np.uint8).reshape(-1, 64, 64, 3)[0].astype(int)
     ours = decode_clip(path, SMALL).keyframes[0].astype(int)

@@ -24,8 +24,9 @@ from vqa2cli.jobs import discover as D
 from vqa2cli.video.decode import decode_clip
 from vqa2cli.video.probe import probe_video
 from cli_run import run  # noqa: E402
+from ffmpeg_cli import needs_ffmpeg_for, require_ffmpeg  # noqa: E402
 
-needs_ffmpeg = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs the ffmpeg CLI to write raw streams")
+needs_ffmpeg = needs_ffmpeg_for("to write raw streams")
 SMALL = VideoSection(keyframe_size=32, motion_size=32)
 RAW_KINDS = {  # muxer args for each raw stream kind
     "h264": ("-c:v", "libx264", "-f", "h264"),
@@ -45,14 +46,13 @@ NAMES = {  # file name → raw kind: the extensions x264/x265/cameras write, non
 
 @pytest.fixture(scope="module")
 def raw_tree(tmp_path_factory) -> Path:
-    if not shutil.which("ffmpeg"):
-        pytest.skip("needs the ffmpeg CLI to write raw streams")
+    exe = require_ffmpeg("to write raw streams")
     root = tmp_path_factory.mktemp("raw")
     made = {}
     for kind, args in RAW_KINDS.items():
         path = root / f"src.{kind}"
         try:
-            subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10",
+            subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10",
                             "-t", "1", "-pix_fmt", "yuv420p", *args, str(path)], check=True)
         except subprocess.CalledProcessError:
             continue

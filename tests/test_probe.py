@@ -58,10 +58,9 @@ def test_input_errors(tmp_path):
 
 
 def test_mp3_cover_art_is_not_a_video(tmp_path):
-    from clips import ffmpeg_available
+    from ffmpeg_cli import require_ffmpeg
 
-    if not ffmpeg_available():
-        pytest.skip("needs the ffmpeg CLI to attach cover art")
+    require_ffmpeg("to attach cover art")
     with pytest.raises(NoVideoStreamError, match="cover art"):
         probe_video(make_audio_only(tmp_path / "song.mp3", cover_art=True))
 
@@ -127,14 +126,10 @@ def test_missing_frame_rate_falls_back_to_frames_over_duration(rate):
 
 
 def test_interlaced_source_is_flagged(tmp_path):
-    import shutil
-    import subprocess
+    from ffmpeg_cli import ffmpeg
 
-    if not shutil.which("ffmpeg"):
-        pytest.skip("needs the ffmpeg CLI to encode interlaced video")
     path = tmp_path / "tff.ts"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25",
-                    "-t", "0.5", "-c:v", "mpeg2video", "-flags", "+ildct+ilme", "-top", "1", str(path)],
-                   check=True)
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25",
+           "-t", "0.5", "-c:v", "mpeg2video", "-flags", "+ildct+ilme", "-vf", "setfield=tff", path)
     info = probe_video(path)
     assert info.interlaced and any("interlaced" in w for w in info.warnings)

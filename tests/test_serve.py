@@ -448,3 +448,24 @@ def test_sigterm_answers_in_flight_then_exits_0(server, clips):
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/healthz", timeout=5)
     assert "shutting down" in server.err_path.read_text()
+
+
+def test_real_file_facts_through_server_equal_in_process(url, tiny_model_dir, tmp_path, capsys):
+    """Issue 25: the display matrix applied (a mirror), the stream index and packets skipped past damage reach
+    the server's records as they are in process."""
+    from ffmpeg_cli import ffmpeg, require_ffmpeg
+
+    require_ffmpeg("to make a mirrored clip")
+    src = tmp_path / "src.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=4:duration=2", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", src)
+    path = tmp_path / "mirrored.mp4"
+    ffmpeg("-display_rotation", "90", "-display_hflip", "-i", src, "-c", "copy", path)
+    args = ["score", str(path), "-f", "json", "-q"]
+    code, remote, err = run([*args, "--server", url], capsys)
+    assert code == 0, err
+    code, local, err = run([*args, "-m", str(tiny_model_dir)], capsys)
+    assert code == 0, err
+    assert json.loads(remote)[0]["input"]["transform"] == "rotate 270+hflip"
+    assert json.loads(remote)[0]["input"]["stream_index"] == 0
+    assert untimed(json.loads(remote)) == untimed(json.loads(local))

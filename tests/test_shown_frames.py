@@ -8,24 +8,19 @@ copy), raw elementary streams, resolution changes mid-stream, VFR.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
+from ffmpeg_cli import decoded_frames, ffmpeg, frame_sizes, needs_ffmpeg_for, stream_info
 from vqa2cli.config import VideoSection
 from vqa2cli.video.decode import decode_clip, decode_windows
 from vqa2cli.video.probe import probe_video
 
-pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
-                                reason="needs the ffmpeg and ffprobe CLIs to make and measure the files")
+pytestmark = needs_ffmpeg_for("to make and measure the files")
 SMALL = VideoSection(keyframe_size=32, motion_size=32)
-
-
-def ffmpeg(*args) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
 
 
 def source(path: Path, *, size="64x48", rate="30", seconds=4, codec="libx264", extra=()) -> Path:
@@ -35,18 +30,10 @@ def source(path: Path, *, size="64x48", rate="30", seconds=4, codec="libx264", e
 
 
 def ffprobe(path: Path) -> dict:
-    """ffprobe's view: frames decoded (-count_frames), rates, duration of the first video stream."""
-    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                          "stream=nb_read_frames,r_frame_rate,avg_frame_rate,duration,width,height",
-                          "-of", "json", str(path)], check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["streams"][0]
-
-
-def frame_sizes(path: Path) -> list[tuple[int, int]]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                          "frame=width,height", "-of", "csv=p=0", str(path)],
-                         check=True, capture_output=True, text=True).stdout
-    return [tuple(map(int, line.split(",")[:2])) for line in out.split()]
+    """ffmpeg's view (``ffprobe -count_frames`` without ffprobe): frames decoded (``nb_read_frames``), the stored
+    size and the duration (the container's, 2 decimals) of the first video stream."""
+    info = stream_info(path)
+    return {**info, "nb_read_frames": len(decoded_frames(path))}
 
 
 # --- edit lists ---------------------------------------------------------------------------------

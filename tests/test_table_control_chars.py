@@ -11,6 +11,7 @@ import shutil
 import pytest
 
 from cli_run import run
+from ffmpeg_cli import needs_ffmpeg_for
 from vqa2cli.records.cells import table_text
 from vqa2cli.records.results import ModelInfo, ScoreRecord, error_score_record
 from vqa2cli.output.render import make_writer
@@ -73,7 +74,7 @@ def test_json_and_csv_keep_the_real_name():
     assert [r["path"] for r in rows] == NAMES
 
 
-@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs the ffmpeg CLI to make the clip")
+@needs_ffmpeg_for("to make the clip")
 def test_probe_table_one_row_per_file(tmp_path, make_clip, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # short names: the table folds only what is over its width
     names = ["new\nline.mp4", "tab\tand\x1besc.mp4"]

@@ -93,6 +93,9 @@ class VideoSection:
     motion_frame_step: int = ranged(1, 1, 1000)
     # window length (s) of long_clip_policy segments and --segments auto (video/segments.py)
     segment_s: float = ranged(10.0, 0, 86_400, lo_open=True)
+    # the container's index of the video stream to score; -1 = the ffmpeg CLI's default choice (highest
+    # resolution, a default-disposition bonus; cover art never: video/probe.py best_video_stream)
+    stream: int = ranged(-1, -1, 65_535)
 
 
 @dataclass(frozen=True)

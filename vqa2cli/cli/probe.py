@@ -32,6 +32,10 @@ Keys are stable; values are ``null`` where unknown (every file property on an er
 ``motion_stride``   1 = all frames (official); s > 1 = every s-th frame (long-clip policy)
 ``policy``          ``official`` or the deviations applied (``stride:3``, ``pad:4``, ``keyframes:uniform-40``)
 ``warnings``        list of strings: metadata fallbacks and sampling deviations
+``transform``       the display matrix as applied, ffmpeg's autorotate: ``none``, ``rotate 90``, ``hflip``,
+                    ``rotate 180+hflip`` (a vertical mirror), ... (turn clockwise first, then mirror)
+``stream_index``    the container's index of the video stream scored (ffmpeg's default choice, or
+                    ``video.stream``)
 ==================  =====================================================================================
 
 The sampling uses the model card's video settings and ``video.max_tokens`` as the visual token budget (the
@@ -114,7 +118,7 @@ def probe_one(path: str, settings) -> dict[str, Any]:
     row.update(path=path, path_bytes=path_bytes(path), status="ok", warnings=[])
     video = settings.video
     try:
-        info = probe_video(path)
+        info = probe_video(path, stream=video.stream)
         row.update({k: v for k, v in dataclasses.asdict(info).items() if k in KEYS and k != "path"})
         plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
                              max_motion_frames=video.max_motion_frames, token_budget=video.max_tokens,

@@ -124,7 +124,7 @@ def _input_section(path: str | Path, clip) -> dict[str, Any]:
     returned (``decoded_frames``, ``damaged_frames``), every size change, and the file's stat."""
     info = clip.info
     fields = ("container", "codec", "width", "height", "rotation", "avg_fps", "vfr", "duration_s",
-              "n_frames", "pix_fmt", "bit_depth", "interlaced")
+              "n_frames", "pix_fmt", "bit_depth", "interlaced", "transform", "stream_index")
     decoded = {
         "decoded_frames": clip.decoded_frames, "damaged_frames": clip.damaged_frames,
         "discarded_frames": info.discarded_frames,

@@ -57,7 +57,10 @@ class SegmentingScorer(Scorer):
         from ..video.probe import probe_video
 
         start = time.perf_counter()
-        info = info or probe_video(path, key_sizes=False)  # both decodes below see every frame's size
+        if info is not None and self.settings.video.stream not in (-1, info.stream_index):
+            info = None  # probed for another stream (a preflight without the setting)
+        # both decodes below see every frame's size
+        info = info or probe_video(path, key_sizes=False, stream=self.settings.video.stream)
         window_s, reason = self._window_for(info, stalling)
         if window_s is None:
             clip = self.decode(path, stalling=stalling, info=info)

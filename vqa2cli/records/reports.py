@@ -18,7 +18,8 @@ PROBE_KEYS = (
     "path", "path_bytes", "status", "error_code", "error", "container", "codec", "width", "height", "coded_width",
     "coded_height", "rotation", "avg_fps", "vfr", "duration_s", "n_frames", "pix_fmt", "bit_depth",
     "interlaced", "has_audio", "resolution_changes", "discarded_frames", "keyframes", "motion_frames",
-    "keyframe_step", "motion_stride", "policy", "warnings")
+    "keyframe_step", "motion_stride", "policy", "warnings",
+    "transform", "stream_index")  # appended last: existing column positions never move
 
 EVAL_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error",
                 "size_bytes", "mtime",

@@ -21,9 +21,16 @@ Deviations from the official loader (decord + ``SigLipImageProcessor``), each al
   benchmarks/RESULTS.md). Rotation metadata is applied as decord and the ffmpeg CLI do; interlaced frames
   are not deinterlaced (neither are they officially).
 
-**Mid-stream decode failures** (truncated download, damaged packets, a stream cut before its first key frame,
-whose leading frames the decoder drops): decoding stops at the first error,
-because skipping a broken frame would shift every later frame index. The frames decoded so far are kept,
+**Damaged packets** are skipped as the ffmpeg CLI skips them (:func:`~vqa2cli.video.frame_reader._frames`:
+a packet the decoder refuses is counted and dropped, the decoder kept, decoding goes on; the frames are the
+ones ``ffmpeg -i FILE -f framemd5`` decodes, tests/test_damaged_packets.py). Since every later frame index
+moved, :func:`decode_clip` then samples again over the frames that decoded (a second decode pass, on damaged
+files only) and warns with the count of skipped packets and missing frames; windows
+(:class:`WindowStream`) are planned before decoding, so after such a loss they hold the frames that decoded
+and the last window is cut by the missing count (the rule below).
+
+**Decoding that ends early** (truncated download, a container the demuxer gives up on, a stream cut before
+its first key frame, whose leading frames the decoder drops): the frames decoded so far are kept,
 with a warning and the plan restricted to them (``truncated:m`` in ``plan.policy``), when there are at least
 ``min(n_frames, max(4, r))`` of them, i.e. one key-frame interval (about 1 s) and 4 motion frames; otherwise
 :class:`~vqa2cli.errors.DecodeFailedError` is raised. A quality score from the first second of a damaged
@@ -46,7 +53,7 @@ from dataclasses import dataclass, replace
 from ..config import VideoSection
 from ..errors import DamagedInputError, DecodeFailedError
 from .frame_reader import _Collector, _Tally, _decode_planned, _decode_stream
-from .probe import VideoInfo, open_container, probe_video, resolution_note, video_stream
+from .probe import STREAMS_ADDED, VideoInfo, changed_note, open_container, probe_video, resolution_note, video_stream
 from .resize import FrameResizer
 from .sampling import SamplingPlan, plan_sampling, restrict_plan, tokens_per_keyframe
 
@@ -83,14 +90,21 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     """
     resize = video.resize
     started = time.perf_counter()
-    info = info or probe_video(path, key_sizes=False)  # the decode below sees every frame's size
-    plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
-                         max_motion_frames=video.max_motion_frames, token_budget=token_budget,
-                         tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
-                         motion_copies=motion_copies, policy=video.long_clip_policy, source=info.path,
-                         motion_frame_step=video.motion_frame_step)
-    resizer = FrameResizer({video.keyframe_size, video.motion_size}, info.rotation, resize)
+    info = _probed(path, video, info)  # the decode below sees every frame's size
+
+    def plan_for(n_frames: int) -> SamplingPlan:
+        return plan_sampling(n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
+                             max_motion_frames=video.max_motion_frames, token_budget=token_budget,
+                             tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
+                             motion_copies=motion_copies, policy=video.long_clip_policy, source=info.path,
+                             motion_frame_step=video.motion_frame_step)
+
+    plan = plan_for(info.n_frames)
+    resizer = FrameResizer({video.keyframe_size, video.motion_size}, info.rotation, resize, hflip=info.hflip)
     out, tally = _decode_planned(info, plan, video, resizer)
+    if _replan(info, plan, tally, video):  # damaged packets skipped: the clip is the frames that decode
+        plan = plan_for(tally.decoded)
+        out, tally = _decode_planned(info, plan, video, resizer)
     keys, motion, times, decoded, error = out.keys, out.motion, out.times, tally.decoded, tally.error
     warnings = list(info.warnings) + list(plan.notes)
     needed = max(max(plan.keyframe_indices), max(plan.motion_indices)) + 1
@@ -104,17 +118,37 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
                        damaged_frames=tally.damaged, resolution_changes=tally.changes(info))
 
 
+def _replan(info: VideoInfo, plan: SamplingPlan, tally: _Tally, video: VideoSection) -> bool:
+    """Whether to sample again over the frames that decoded: packets were lost mid-stream (skipped as
+    ffmpeg does, so every later frame index moved), not under ``strict`` (an error then), and enough frames
+    decoded to keep a clip (the failure policy's floor, module docstring)."""
+    floor = min(info.n_frames, max(4, plan.keyframe_step))
+    return bool(tally.lost) and not video.strict and floor <= tally.decoded < info.n_frames
+
+
+def lost_note(info: VideoInfo, tally: _Tally) -> str:
+    """The warning for packets the decoder refused (skipped, as ffmpeg does)."""
+    return (f"{tally.lost} damaged packet(s) could not be decoded ({tally.lost_error}) and were skipped as "
+            f"ffmpeg does: {tally.decoded} of {info.n_frames} frames decoded, "
+            f"{info.n_frames - tally.decoded} missing; sampled from the frames that decoded")
+
+
 def _stream_notes(info: VideoInfo, tally: _Tally, *, strict: bool, short: bool) -> list[str]:
     """After the whole stream was decoded: the warnings on size changes, undecodable and damaged frames, or,
     with ``strict``, :class:`~vqa2cli.errors.DamagedInputError` when frames are missing or damaged or the
     container is damaged. ``short``: decoding ended before the last sampled frame (the plan's note says so)."""
-    if strict and (tally.decoded < info.n_frames or tally.damaged or info.container_damaged):
-        raise _damaged(info, tally.decoded, tally.damaged, tally.error)
+    if strict and (tally.decoded < info.n_frames or tally.damaged or tally.lost or info.container_damaged):
+        raise _damaged(info, tally.decoded, tally.damaged, tally.error or tally.lost_error, tally.lost)
     notes = []
     changes = tally.changes(info)
     if changes:
         notes.append(resolution_note(_display(tally.frame_sizes[0], info), changes))
-    if tally.decoded < info.n_frames and not short:
+    if tally.lost:
+        notes.append(lost_note(info, tally))
+    changed = changed_note(info)
+    if changed:
+        notes.append(changed)
+    elif tally.decoded < info.n_frames and not short:
         notes.append(f"only {tally.decoded} of {info.n_frames} frames decodable (after the last sampled frame"
                      + (f"; decoding failed: {tally.error})" if tally.error else ")"))
     if tally.damaged:
@@ -127,11 +161,13 @@ def _display(size, info: VideoInfo) -> tuple[int, int]:
     return (h, w) if info.rotation in (90, 270) else (w, h)
 
 
-def _damaged(info: VideoInfo, decoded: int, damaged: int, error: str | None) -> DamagedInputError:
+def _damaged(info: VideoInfo, decoded: int, damaged: int, error: str | None, lost: int = 0) -> DamagedInputError:
     """The ``--strict`` error: what was decoded, and why the rest was not."""
     parts = [f"damaged input: {decoded} of {info.n_frames} frames decodable"]
     if damaged:
         parts.append(f"{damaged} of them damaged")
+    if lost:
+        parts.append(f"{lost} packet(s) not decodable")
     if error:
         parts.append(f"decoding failed: {error}")
     if info.container_damaged:
@@ -171,7 +207,7 @@ class WindowStream:
 
     def __iter__(self):
         resizer = FrameResizer({self.video.keyframe_size, self.video.motion_size}, self.info.rotation,
-                               self.resize)
+                               self.resize, hflip=self.info.hflip)
         tally = _Tally(count_only=self.video.strict and bool(self.info.container_damaged))
         stream = _decode_stream(self.info, [w.plan for w in self.windows], self.video, resizer, tally)
         started, short, windows = time.perf_counter(), False, iter(self.windows)
@@ -218,7 +254,7 @@ def decode_windows(path, video: VideoSection, window_s: float, *, token_budget: 
     :func:`probe_video` result when the caller already has it (probed with ``key_sizes=False``)."""
     from .segments import plan_windows
 
-    info = info or probe_video(path, key_sizes=False)  # the stream sees every frame's size
+    info = _probed(path, video, info)  # the stream sees every frame's size
     times = presentation_times(info) if info.vfr else None
     windows = plan_windows(info.n_frames, info.avg_fps, window_s, keyframe_fps=video.keyframe_fps,
                            max_motion_frames=video.max_motion_frames, token_budget=token_budget,
@@ -228,15 +264,27 @@ def decode_windows(path, video: VideoSection, window_s: float, *, token_budget: 
     return WindowStream(info, windows, video, video.resize)
 
 
+def _probed(path, video: VideoSection, info: VideoInfo | None) -> VideoInfo:
+    """``info`` when it describes the stream ``video.stream`` asks for, else a new probe (``key_sizes=False``)."""
+    if info is not None and (video.stream < 0 or info.stream_index == video.stream):
+        return info
+    return probe_video(path, key_sizes=False, stream=video.stream)
+
+
 def presentation_times(info: VideoInfo) -> list[float] | None:
     """Seconds from the first frame of every video packet's presentation time, sorted (one demux pass);
     ``None`` when some packet has no timestamp or the count differs from ``info.n_frames``."""
     import av
 
-    with open_container(info.path) as container:
-        stream = video_stream(container, info.path)
+    with open_container(info.path, info.size_bytes) as container:
+        stream = video_stream(container, info.path, info.stream_index)
+        stamps = []
         try:
-            stamps = [p.pts for p in container.demux(stream) if p.size]
+            for packet in container.demux(stream):
+                if packet.size:
+                    stamps.append(packet.pts)
+        except STREAMS_ADDED:
+            pass  # every packet was read
         except av.error.FFmpegError:
             return None
     if len(stamps) != info.n_frames or any(t is None for t in stamps) or not stream.time_base:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..config import VideoSection
 from ..errors import DecodeFailedError
-from .probe import VideoInfo, open_container, size_changes, video_stream
+from .probe import STREAMS_ADDED, VideoInfo, open_container, size_changes, video_stream
 from .resize import FrameResizer
 from .sampling import SamplingPlan
 
@@ -66,10 +66,13 @@ class _Collector:
 
 class _Tally:
     """Every frame the decoder returned, to the end of the stream: count, corrupt flags, sizes, the error
-    that ended decoding. ``count_only``: stop converting planned frames (strict mode found damage)."""
+    that ended decoding (the demuxer's), the packets the decoder refused (``lost``, the first refusal's
+    reason in ``lost_error``: skipped, decoding goes on). ``count_only``: stop converting planned frames
+    (strict mode found damage)."""
 
     def __init__(self, count_only: bool = False):
         self.decoded, self.damaged, self.error, self.count_only = 0, 0, None, count_only
+        self.lost, self.lost_error = 0, None
         self.frame_sizes: list[tuple[int, int, int]] = []  # (index, coded w, h): first frame, then changes
 
     def check(self, frame, index: int) -> None:
@@ -107,8 +110,8 @@ def _decode_stream(info: VideoInfo, plans, video: VideoSection, resizer: FrameRe
     index, start = -1, None
     pending: deque = deque()
     pool = ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize")
-    with open_container(info.path) as container, pool:
-        stream = video_stream(container, info.path)
+    with open_container(info.path, info.size_bytes) as container, pool:
+        stream = video_stream(container, info.path, info.stream_index)
         stream.thread_type = "AUTO"
         stream.thread_count = video.decode_threads
         frames = _frames(container, stream, tally)
@@ -141,18 +144,36 @@ def _decode_stream(info: VideoInfo, plans, video: VideoSection, resizer: FrameRe
 
 
 def _frames(container, stream, tally: _Tally):
-    """Every frame of ``stream``; at a decode error, ``tally.error`` is set and the frames of the packets
-    before it that the decoder still holds are flushed (then the generator ends)."""
+    """Every frame of ``stream``, decoding past damaged packets as the ffmpeg CLI does: a packet the decoder
+    refuses (``avcodec_send_packet``/``receive_frame`` error, e.g. ``InvalidDataError``) is counted in
+    ``tally.lost`` and skipped, the decoder kept, and decoding goes on with the next packet (ffmpeg's
+    "Error while decoding stream", not fatal without ``-xerror``). At a demuxer error (the container cannot
+    be read further) ``tally.error`` is set and the frames the decoder still holds are flushed (then the
+    generator ends). Packets go to the decoder exactly as ``container.decode`` sends them (empty ones too)."""
     import av
 
-    try:
-        yield from container.decode(stream)
-    except av.error.FFmpegError as exc:
-        tally.error = exc.strerror or type(exc).__name__
+    packets = container.demux(stream)
+    while True:
         try:
-            yield from stream.decode(None)
-        except av.error.FFmpegError:
-            pass
+            packet = next(packets)
+        except StopIteration:
+            return
+        except STREAMS_ADDED:
+            break  # the end of the packets (probe.STREAMS_ADDED): flush below
+        except av.error.FFmpegError as exc:
+            tally.error = exc.strerror or type(exc).__name__
+            break
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            tally.lost += 1
+            tally.lost_error = tally.lost_error or exc.strerror or type(exc).__name__
+            continue
+        yield from frames
+    try:
+        yield from stream.decode(None)
+    except av.error.FFmpegError:
+        pass
 
 
 def _finish(item, out: _Collector, path: str) -> None:

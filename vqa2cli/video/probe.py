@@ -11,8 +11,11 @@
   elementary streams** (``.h264``, ``.hevc``, ``.m2v``, ``.obu``, ...: demuxers without timestamps) have no
   container rate, only FFmpeg's default of 25 fps: we use the rate the bitstream declares (FFmpeg's guessed
   rate, e.g. the H.264 SPS timing) and, when the bitstream has none, assume FFmpeg's default and warn.
-* ``rotation``: clockwise degrees (0/90/180/270) the stored frames must be turned to be displayed, from the
-  display matrix (decord and the ffmpeg CLI apply it too); ``width``/``height`` are the display size.
+* ``rotation``/``hflip``/``transform``: the display matrix as ffmpeg's autorotate applies it
+  (:mod:`.orientation`): turn ``rotation`` clockwise degrees (0/90/180/270), then mirror left-right when
+  ``hflip`` (a vertical mirror is ``rotate 180+hflip``); ``transform`` says it in words (``none``,
+  ``rotate 90``, ``hflip``, ...). ``width``/``height`` are the display size. decord applies the rotation
+  only; a mirrored file's frames are mirrored (ffmpeg's view), with a warning naming the difference.
 * ``resolution_changes``: ``(frame index, width, height)`` where the display size changes mid-stream
   (e.g. concatenated transport streams); probe finds them by decoding key frames (where an H.264/HEVC/
   MPEG-2 stream can change size), :func:`~vqa2cli.video.decode.decode_clip` by looking at every frame.
@@ -36,8 +39,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import (CorruptContainerError, DecodeFailedError, EmptyFileError, FileMissingError,
-                      NotAFileError, NoVideoStreamError, UnreadableFileError)
+                      NotAFileError, UnreadableFileError)
 from .frame_rate import is_variable
+from .orientation import frame_orientation
+from .streams import STREAMS_ADDED, best_video_stream, changed_note, video_stream  # noqa: F401 (re-exported)
 from .truncation import truncation
 
 DECODER_TO_CODEC = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx-vp9": "vp9", "libvpx": "vp8"}
@@ -70,6 +75,11 @@ class VideoInfo:
     raw_stream: bool = False  # no container timestamps: frame times are index / avg_fps
     timestamp_restarts: int = 0  # times the timestamps go back (concatenated streams): times from indices
     container_damaged: str | None = None  # demuxer error or evidence of truncation (n_frames: what was read)
+    stream_index: int = 0  # the container's index of the video stream described (video_stream's choice)
+    size_bytes: int = 0  # the file's size when probed: every later read stops there (a consistent snapshot)
+    mtime: float = 0.0  # its modification time then (seconds since the epoch)
+    hflip: bool = False  # mirrored left-right after the turn (display matrix with a mirror)
+    transform: str = "none"  # what the display matrix applies: "none", "rotate 90", "hflip", "rotate 180+hflip"
 
 
 class FileStat(NamedTuple):
@@ -126,16 +136,27 @@ def unreadable(path, exc: OSError) -> UnreadableFileError:
     return UnreadableFileError(str(path), f"cannot read the file: {reason} (errno {exc.errno})", fix)
 
 
-def open_container(path: Path):
-    """``av.open`` with FFmpeg's failures mapped to :class:`CorruptContainerError`. A pinned file
-    (:mod:`vqa2cli.video.source`) is opened as a file object over its descriptor (its shown name, whose
-    extension FFmpeg takes as a format hint, is the object's ``name``)."""
+def snapshot_url(path, size: int | None) -> str:
+    """What FFmpeg opens for ``path``: the file itself, or with ``size`` its first ``size`` bytes only (FFmpeg's
+    ``subfile`` protocol over ``file:``; the name keeps its extension, which format probing reads). A file
+    that grows while it is read (a recording in progress, a download) is then read as it was when first
+    probed: the probe and every decode pass see the same bytes."""
+    if not size:
+        return str(path)
+    return f"subfile,,start,0,end,{int(size)},,:file:{path}"
+
+
+def open_container(path, size: int | None = None):
+    """``av.open`` with FFmpeg's failures mapped to :class:`CorruptContainerError`; ``size``: read only the
+    first ``size`` bytes (:func:`snapshot_url`; ``VideoInfo.size_bytes``, the size when probed). A pinned file
+    (:mod:`vqa2cli.video.source`) is opened as a file object over its descriptor, limited to ``size`` too (its
+    shown name, whose extension FFmpeg takes as a format hint, is the object's ``name``)."""
     import av
 
     from .source import lookup, open_binary
 
     try:
-        target = open_binary(path) if lookup(path) is not None else str(path)
+        target = open_binary(path, size) if lookup(path) is not None else snapshot_url(path, size)
         return av.open(target, mode="r", metadata_errors="replace")
     except av.error.PermissionError as exc:
         raise unreadable(path, exc) from exc
@@ -143,19 +164,6 @@ def open_container(path: Path):
         reason = getattr(exc, "strerror", None) or str(exc)
         fix = "check that the file is a complete video; re-download or re-export it"
         raise CorruptContainerError(str(path), f"not a readable video container ({reason})", fix) from exc
-
-
-def video_stream(container, path: Path):
-    """The first real video stream; cover art (attached pictures) does not count."""
-    import av
-
-    for stream in container.streams.video:
-        if not stream.disposition & av.stream.Disposition.attached_pic:
-            return stream
-    kinds = sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
-    kinds = kinds or ["no streams"]
-    raise NoVideoStreamError(str(path), f"no video stream (found: {', '.join(kinds)})",
-                             "pass a video file; audio-only files and cover art cannot be scored")
 
 
 def container_name(container, path: Path) -> str:
@@ -249,6 +257,8 @@ def _scan_packets(container, stream, path: Path, warnings: list[str], key_sizes:
             if scan.first is None or due:
                 last_key = scan.count
                 _decode_sizes(stream, packet, scan)
+    except STREAMS_ADDED:
+        pass  # every packet was read (see STREAMS_ADDED)
     except av.error.FFmpegError as exc:
         scan.error = exc.strerror or type(exc).__name__
         warnings.append(f"container damaged after {scan.count} packets ({scan.error}); the rest is ignored")
@@ -363,21 +373,30 @@ def resolution_note(first: tuple[int, int], changes) -> str:
             "every frame is resized to the model's input size")
 
 
-def probe_video(path, *, key_sizes: bool = True) -> VideoInfo:
+def probe_video(path, *, key_sizes: bool = True, stream: int | None = None) -> VideoInfo:
     """Inspect ``path`` (one demux pass; the first frame and, with ``key_sizes``, key frames decoded to
-    find resolution changes; ``decode_clip`` turns that off as it sees every frame). Raises
-    :class:`InputError` subclasses."""
+    find resolution changes; ``decode_clip`` turns that off as it sees every frame). ``stream``: the
+    container's stream index to describe (``video.stream``; None or -1: ffmpeg's default choice,
+    :func:`video_stream`). Raises :class:`InputError` subclasses."""
     import av
 
     p = check_path(path)
     warnings: list[str] = []
-    with open_container(p) as container:
-        stream = video_stream(container, p)
+    snap = file_stat(p) or FileStat(0, 0.0)
+    with open_container(p, snap.size_bytes) as container:
+        stream = video_stream(container, p, stream)
         scan = _scan_packets(container, stream, p, warnings, key_sizes)
         raw = _is_raw(container, scan)
         avg_fps, duration, vfr = _timing(stream, container, scan, raw, warnings)
         first = scan.first
-        rotation = display_rotation(first)
+        orientation = frame_orientation(first)
+        rotation = orientation.rotation
+        if orientation.hflip:
+            warnings.append(f"display matrix mirrors the picture ({orientation.transform}): frames are shown "
+                            "as ffmpeg shows them; the official decoder (decord) does not mirror")
+        if orientation.off_axis is not None:
+            warnings.append(f"display matrix turns by {orientation.off_axis:g} degrees: rounded to "
+                            f"{rotation} (ffmpeg rotates by the exact angle)")
         fmt = av.VideoFormat(first.format.name)
         depth = max(c.bits for c in fmt.components) if fmt.components else 8
         sar = stream.sample_aspect_ratio
@@ -392,7 +411,7 @@ def probe_video(path, *, key_sizes: bool = True) -> VideoInfo:
             warnings.append(resolution_note((w, h), changes))
         if scan.discarded:
             warnings.append(edit_list_note(scan.discarded, scan.count))
-        cut = None if scan.error else truncation(container, p, scan, raw)
+        cut = None if scan.error else truncation(container, p, scan, raw, stream, size=snap.size_bytes)
         if cut:
             warnings.append(f"container damaged: {cut}")
         return VideoInfo(
@@ -402,4 +421,5 @@ def probe_video(path, *, key_sizes: bool = True) -> VideoInfo:
             interlaced=bool(first.interlaced_frame), has_audio=bool(container.streams.audio),
             warnings=tuple(warnings), resolution_changes=changes, discarded_frames=scan.discarded,
             raw_stream=raw, container_damaged=scan.error or cut,
-            timestamp_restarts=scan.restarts)
+            timestamp_restarts=scan.restarts, stream_index=stream.index, size_bytes=snap.size_bytes,
+            mtime=snap.mtime, hflip=orientation.hflip, transform=orientation.transform)

@@ -17,8 +17,9 @@ are converted properly, never by hand) and differ only in the resampler:
 
 ``tests/test_decode.py`` checks every method against ``"pil"`` (mean absolute difference ≤ 1 grey level).
 The method used is recorded in ``DecodedClip.resize``. Only the current full-size frame is ever held.
-Rotation is applied to the S×S result (``numpy.rot90``): the same as rotating first, up to which of the two
-separable passes runs first (≤ 0.07 grey levels measured).
+Rotation and mirror (:mod:`vqa2cli.video.orientation`: the display matrix as ffmpeg's autorotate applies it)
+are applied to the S×S result (``numpy.rot90``, a reversed column order): the same as turning first, up to
+which of the two separable passes runs first (≤ 0.07 grey levels measured).
 """
 
 from __future__ import annotations
@@ -34,15 +35,18 @@ GBRP_TO_RGB = (1, 2, 0)  # gbrp planes are G, B, R: their channel in RGB order
 
 
 class FrameResizer:
-    """Callable: ``resizer(frame, sizes) -> {size: uint8 array [size, size, 3]}`` (default: all ``sizes``)."""
+    """Callable: ``resizer(frame, sizes) -> {size: uint8 array [size, size, 3]}`` (default: all ``sizes``),
+    turned ``rotation`` degrees clockwise and then, with ``hflip``, mirrored left-right (the display
+    matrix, :class:`~vqa2cli.video.orientation.Orientation`)."""
 
-    def __init__(self, sizes, rotation: int = 0, method: str = "torch"):
+    def __init__(self, sizes, rotation: int = 0, method: str = "torch", *, hflip: bool = False):
         if method not in METHODS:
             raise ValueError(f"resize method must be one of {', '.join(METHODS)}, got {method!r}")
         if rotation not in (0, 90, 180, 270):
             raise ValueError(f"rotation must be 0, 90, 180 or 270 degrees, got {rotation!r}")
         self.sizes = tuple(sorted(set(int(s) for s in sizes)))
         self.rotation = rotation
+        self.hflip = bool(hflip)
         self.method = method
         # swscale contexts and filter graphs are reused across frames (a new context per frame costs 0.2 ms)
         # but are not thread-safe: each resize thread keeps its own.
@@ -88,7 +92,7 @@ class FrameResizer:
                 small = interpolate(pixels, size=(size, size), mode="bicubic", antialias=True)[0].numpy()
                 hwc = out[size] = np.empty((size, size, 3), np.uint8)
                 for channel in range(3):  # planar result; per channel is 4x faster than a transpose
-                    hwc[..., channel] = np.rot90(small[channel], k=turns) if turns else small[channel]
+                    hwc[..., channel] = self._turn(small[channel], turns)
         return out
 
     def _pil(self, rgb, sizes) -> dict:
@@ -101,6 +105,8 @@ class FrameResizer:
             turn = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
                     270: Image.Transpose.ROTATE_90}[self.rotation]  # PIL's ROTATE_n is counter-clockwise
             image = image.transpose(turn)
+        if self.hflip:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return {size: np.asarray(image.resize((size, size), Image.Resampling.BICUBIC)) for size in sizes}
 
     def _sws(self, full, size: int):
@@ -118,8 +124,15 @@ class FrameResizer:
         turns = -self.rotation // 90  # rot90 turns counter-clockwise
         for channel, plane in zip(GBRP_TO_RGB, small.planes):
             view = np.frombuffer(plane, np.uint8).reshape(small.height, plane.line_size)[:, : small.width]
-            out[..., channel] = np.rot90(view, k=turns) if turns else view
+            out[..., channel] = self._turn(view, turns)
         return out
+
+    def _turn(self, plane, turns: int):
+        """One S×S plane turned ``turns`` quarter turns counter-clockwise (numpy's sense), then mirrored."""
+        import numpy as np
+
+        plane = np.rot90(plane, k=turns) if turns else plane
+        return plane[:, ::-1] if self.hflip else plane
 
 
 def _scale_graph(width: int, height: int, pix_fmt: str, size: int):

@@ -86,14 +86,15 @@ def stat(path) -> os.stat_result:
     return os.fstat(pinned.fd)
 
 
-def open_binary(path):
-    """A binary reader: over the pinned descriptor (own position, ``pread``), else ``open(path, "rb")``."""
+def open_binary(path, size: int | None = None):
+    """A binary reader: over the pinned descriptor (own position, ``pread``; with ``size``, its first ``size``
+    bytes only, the snapshot probe saw), else ``open(path, "rb")``."""
     pinned = lookup(path)
     if pinned is None:
         return open(path, "rb")  # noqa: SIM115 - the caller closes it
     if pinned.fd is None:
         raise FileNotFoundError(2, "No such file or directory", pinned.name)
-    return io.BufferedReader(_DescriptorReader(pinned.fd, pinned.name), buffer_size=1 << 16)
+    return io.BufferedReader(_DescriptorReader(pinned.fd, pinned.name, size), buffer_size=1 << 16)
 
 
 def shown_name(path) -> str:
@@ -130,9 +131,9 @@ class _DescriptorReader(io.RawIOBase):
     """Reads a descriptor with ``os.pread`` at its own position, so several readers (the probe, each decode
     pass) share one descriptor without sharing an offset. Closing it leaves the descriptor open."""
 
-    def __init__(self, fd: int, name: str):
+    def __init__(self, fd: int, name: str, limit: int | None = None):
         super().__init__()
-        self.fd, self.name, self.pos = fd, name, 0
+        self.fd, self.name, self.pos, self.limit = fd, name, 0, limit
 
     def readable(self) -> bool:
         return True
@@ -141,13 +142,15 @@ class _DescriptorReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        data = os.pread(self.fd, len(buffer), self.pos)
+        want = len(buffer) if self.limit is None else max(0, min(len(buffer), self.limit - self.pos))
+        data = os.pread(self.fd, want, self.pos) if want else b""
         buffer[: len(data)] = data
         self.pos += len(data)
         return len(data)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: os.fstat(self.fd).st_size}[whence]
+        end = os.fstat(self.fd).st_size if self.limit is None else self.limit
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: end}[whence]
         if base + offset < 0:
             raise OSError(22, "Invalid argument")
         self.pos = base + offset

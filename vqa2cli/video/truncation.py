@@ -1,8 +1,15 @@
 """Evidence that a video file was cut short although its packets read cleanly (probe's damage check).
 
 Three kinds, each cheap: a transport stream whose size is not a whole number of 188/192-byte packets, a
-Matroska/WebM file shorter than the size its Segment element declares (EBML, RFC 8794), and packets that
-end well before the duration the container header declares.
+Matroska/WebM file shorter than the size its Segment element declares (EBML, RFC 8794), and a scored video
+stream whose packets end well before the duration declared for that stream.
+
+The timing evidence is the scored stream's own (issue 25, 2): its declared duration (MP4/MOV ``mdhd``/edit
+list, ``AVStream.duration``) against the span of its own packets. The container's duration is the longest
+of all its streams (audio, subtitles, data), so it is used only when the video is the file's one stream; a
+file whose audio or subtitles outlast the video is complete. The allowed shortfall is the larger of 1 s, 5 %
+and two of the stream's longest gaps between frames (a slideshow or a motion-triggered camera shows one frame
+for many seconds, and a container may count the last frame's whole display time).
 """
 
 from __future__ import annotations
@@ -10,27 +17,47 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def truncation(container, path: Path, scan, raw: bool) -> str | None:
+def truncation(container, path: Path, scan, raw: bool, stream=None, size: int | None = None) -> str | None:
     """Evidence that the file was cut short although every packet read cleanly: a transport stream that
-    ends inside a 188/192-byte packet, a Matroska/WebM Segment declared longer than the file, or packets
-    ending well before the duration the header declares (more than 1 s and 5 % short; audio counts, so a
-    longer audio track is no false alarm). ``scan``: probe's packet scan (``restarts``, ``end_s``); ``raw``:
-    an elementary stream without a container duration. Returns a one-line reason, or None."""
+    ends inside a 188/192-byte packet, a Matroska/WebM Segment declared longer than the file, or the scored
+    ``stream``'s packets ending well before the duration declared for it (module docstring). ``scan``:
+    probe's packet scan of ``stream`` (``times``: its shown packets' (pts, duration), sorted; ``restarts``);
+    ``raw``: an elementary stream without a container duration; ``size``: the bytes read (the snapshot's
+    size, default the file's). Returns a one-line reason, or None."""
     from .source import stat
 
-    size = stat(path).st_size  # through the descriptor of a pinned file (video/source.py)
+    size = size or stat(path).st_size  # through the descriptor of a pinned file (video/source.py)
     if container.format.name.split(",")[0] == "mpegts" and size % 188 and size % 192:
         return "the file ends inside a transport-stream packet (truncated)"
     if "matroska" in container.format.name:
         end = matroska_segment_end(path)
         if end is not None and end > size:
             return f"the file ends at byte {size} of the {end} its Matroska segment declares (truncated)"
-    declared = (container.duration or 0) / 1_000_000
-    if raw or declared <= 0 or scan.restarts or not scan.end_s:
+    if raw or stream is None or scan.restarts or len(scan.times) < 2 or not stream.time_base:
         return None
-    seen = scan.end_s - (container.start_time or 0) / 1_000_000
-    if declared - seen > max(1.0, 0.05 * declared):
-        return f"the packets end at {seen:.2f} s of the {declared:.2f} s the header declares (truncated)"
+    return _short_stream(container, stream, scan.times)
+
+
+def _short_stream(container, stream, times) -> str | None:
+    """The timing evidence (module docstring) for the scored ``stream``'s sorted ``(pts, duration)`` list."""
+    import av
+
+    tb = float(stream.time_base)
+    if stream.duration and stream.duration > 0:
+        declared, whose = stream.duration * tb, "its stream header"
+    else:
+        others = [s for s in container.streams if s is not stream
+                  and not (s.type == "video" and s.disposition & av.stream.Disposition.attached_pic)]
+        if others or not container.duration:
+            return None  # the container's duration may be another stream's
+        declared, whose = container.duration / 1_000_000, "the container header"
+    steps = [b[0] - a[0] for a, b in zip(times, times[1:])]
+    gap = max(steps) * tb if steps else 0.0
+    last_pts, last_duration = times[-1]
+    seen = (last_pts + (last_duration or 0) - times[0][0]) * tb
+    if declared - seen > max(1.0, 0.05 * declared, 2 * gap):
+        return (f"the video packets end at {seen:.2f} s of the {declared:.2f} s {whose} declares "
+                "(truncated)")
     return None
 
 
