@@ -179,14 +179,14 @@ def weight_bytes(specs: list[TensorSpec], quant: str, dtype: str, load_dtype: st
 
 def clip_tokens(config, settings, clip: tuple[int, float], text_tokens: int = 160) -> tuple[int, int, int]:
     """(key frames, motion frames, total tokens) of one clip ``(n_frames, avg_fps)``, planned as decoding will."""
+    from ..video.planning import sampling_args
     from ..video.sampling import plan_sampling
 
     video = settings.video
     copies = 2 if settings.model.motion_layout == "duplicated" else 1
-    plan = plan_sampling(max(1, int(clip[0])), float(clip[1]) if clip[1] and clip[1] > 0 else 30.0,
-                         keyframe_fps=video.keyframe_fps, max_motion_frames=video.max_motion_frames,
-                         token_budget=video.max_tokens - text_tokens, tokens_per_keyframe=config.tokens_per_keyframe,
-                         motion_copies=copies, policy="stride")
+    args = {**sampling_args(video, token_budget=video.max_tokens - text_tokens, motion_copies=copies),
+            "tokens_per_keyframe": config.tokens_per_keyframe, "policy": "stride"}  # every sampling setting
+    plan = plan_sampling(max(1, int(clip[0])), float(clip[1]) if clip[1] and clip[1] > 0 else 30.0, **args)
     k, t = len(plan.keyframe_indices), len(plan.motion_indices)
     return k, t, min(video.max_tokens, config.keyframe_block_length(k) + t * copies + text_tokens)
 

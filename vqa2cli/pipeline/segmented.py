@@ -68,19 +68,13 @@ class SegmentingScorer(Scorer):
         return PreparedClip(str(path), SegmentedPrep(stream, window_s, reason), None, time.perf_counter() - start)
 
     def _window_for(self, info, stalling) -> tuple[float | None, str]:
-        from ..video.decode import tokens_per_keyframe
-        from ..video.segments import exceeds_limits
+        from ..video.planning import choose_window
 
-        if self.window_s is not None:
-            return self.window_s, "requested"
-        video = self.settings.video
-        if video.long_clip_policy != "segments" or stalling is not None:  # stalling flags are per clip
+        if self.window_s is None and stalling is not None:  # stalling flags are per clip
             return None, ""
         budget, copies = self.visual_limits(stalling=stalling)
-        over = exceeds_limits(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
-                              max_motion_frames=video.max_motion_frames, token_budget=budget,
-                              tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size), motion_copies=copies)
-        return (video.segment_s, "over-limits") if over else (None, "")
+        return choose_window(info, self.settings.video, token_budget=budget, motion_copies=copies,
+                             requested=self.window_s)
 
     def run(self, prepared: PreparedClip) -> ScoreRecord:
         self.last_thumbnails = []

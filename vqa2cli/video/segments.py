@@ -141,22 +141,26 @@ def _boundaries(n_frames: int, avg_fps: float, window_s: float, keyframe_fps: fl
         w += 1
 
 
-def plan_windows(n_frames: int, avg_fps: float, window_s: float, *, keyframe_fps: float = 1.0,
-                 max_motion_frames: int = 2000, token_budget: int | None = None,
-                 tokens_per_keyframe: int = 196, motion_copies: int = 1, policy: str = "stride",
+def plan_windows(n_frames: int, avg_fps: float, window_s: float, *,
                  frame_times: Sequence[float] | None = None, duration_s: float | None = None,
-                 source: str = "video") -> tuple[Window, ...]:
+                 **sampling) -> tuple[Window, ...]:
     """Tile ``n_frames`` frames into windows of about ``window_s`` seconds (module docstring).
 
     ``frame_times``: presentation time in seconds of every frame (sorted, first = 0) for variable-frame-rate
     clips; ``None`` means constant rate (frame ``i`` at ``i / avg_fps``). ``duration_s`` ends the last window
-    (default: ``n_frames / avg_fps``, or the last frame time plus one average frame for VFR). The other
-    arguments go to :func:`~vqa2cli.video.sampling.plan_sampling` for each window (``policy="segments"``
-    strides a window over the motion table, as ``stride`` does). Raises ``ValueError`` for bad numbers and
+    (default: ``n_frames / avg_fps``, or the last frame time plus one average frame for VFR). Every other
+    keyword is a sampling setting and goes unchanged to :func:`~vqa2cli.video.sampling.plan_sampling` for
+    each window (``keyframe_fps``, ``max_motion_frames``, ``motion_frame_step``, ``token_budget``, ...: all of
+    them, so a window is planned exactly as a clip of its frames; ``policy="segments"`` strides a window
+    over the motion table, as ``stride`` does). :func:`vqa2cli.video.planning.sampling_args` builds them from
+    the config. Raises ``ValueError`` for bad numbers and
     :class:`~vqa2cli.video.sampling.ClipTooLongError` when ``policy="error"`` and a window is over the limits.
     """
     if n_frames < 1:
         raise ValueError(f"n_frames must be at least 1, got {n_frames}")
+    keyframe_fps = sampling.get("keyframe_fps", 1.0)
+    if sampling.get("policy") == "segments":
+        sampling = {**sampling, "policy": "stride"}
     step = keyframe_step(avg_fps, keyframe_fps)
     starts = _boundaries(n_frames, avg_fps, window_s, keyframe_fps, frame_times)
     if len(starts) > 1 and n_frames - starts[-1] < step:
@@ -171,10 +175,7 @@ def plan_windows(n_frames: int, avg_fps: float, window_s: float, *, keyframe_fps
     ends = times[1:] + [max(end, times[-1])]
     windows = []
     for i, (start, stop) in enumerate(zip(starts, stops)):
-        local = plan_sampling(stop - start, avg_fps, keyframe_fps=keyframe_fps,
-                              max_motion_frames=max_motion_frames, token_budget=token_budget,
-                              tokens_per_keyframe=tokens_per_keyframe, motion_copies=motion_copies,
-                              policy="stride" if policy == "segments" else policy, source=source)
+        local = plan_sampling(stop - start, avg_fps, **sampling)
         windows.append(Window(i, start, stop, round(times[i], 6), round(ends[i], 6), offset_plan(local, start)))
     return tuple(windows)
 
@@ -185,14 +186,12 @@ def offset_plan(plan: SamplingPlan, offset: int) -> SamplingPlan:
                    motion_indices=tuple(i + offset for i in plan.motion_indices))
 
 
-def exceeds_limits(n_frames: int, avg_fps: float, *, keyframe_fps: float = 1.0, max_motion_frames: int = 2000,
-                   token_budget: int | None = None, tokens_per_keyframe: int = 196,
-                   motion_copies: int = 1) -> bool:
+def exceeds_limits(n_frames: int, avg_fps: float, **sampling) -> bool:
     """True when one official forward over the whole clip would need the long-clip policy (motion table or
-    token budget exceeded); ``False`` means the single forward uses the official indices unchanged."""
-    plan = plan_sampling(n_frames, avg_fps, keyframe_fps=keyframe_fps, max_motion_frames=max_motion_frames,
-                         token_budget=token_budget, tokens_per_keyframe=tokens_per_keyframe,
-                         motion_copies=motion_copies, policy="stride")
+    token budget exceeded); ``False`` means the single forward uses the official indices unchanged.
+    ``sampling``: every sampling setting, as :func:`plan_windows` takes them (``policy`` is ignored)."""
+    sampling = {k: v for k, v in sampling.items() if k not in ("policy", "source")}
+    plan = plan_sampling(n_frames, avg_fps, policy="stride", **sampling)
     return plan.motion_stride > 1 or len(plan.keyframe_indices) < len(range(0, n_frames, plan.keyframe_step))
 
 
