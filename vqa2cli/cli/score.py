@@ -150,8 +150,7 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
             if not record.ok:
                 console.error(record.error)
                 failed += 1
-            for warning in record.warnings:
-                console.warning(f"{record.path}: {warning}")
+            console.warnings(record.warnings, prefix=f"{record.path}: ")  # a repeated kind once, counted
             console.debug(f"{record.path}: {format_timing(record.timing)}")
             with interrupt.deferred():  # printed and counted together: Ctrl-C waits for both
                 writer.write(record)

@@ -195,8 +195,7 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
                     interrupts.advance()
                 failed += 1
                 continue
-            for warning in record.warnings:
-                console.warning(f"{path}: {warning}")
+            console.warnings(record.warnings, prefix=f"{path}: ")  # a repeated kind once, counted
             with interrupts.deferred():
                 writer.write(record)
                 interrupts.advance()

@@ -14,6 +14,10 @@ key frames of every window sit on the clip's official 1 fps indices ``range(0, n
 Presentation time. A constant-frame-rate clip is cut at ``w · L``. A variable-frame-rate clip is cut by
 presentation time: boundary ``w`` is the first frame shown at or after ``w · window_s`` seconds, moved to the
 nearest multiple of ``r`` (key frames stay on the official indices); boundaries that collide are dropped.
+A window's ``start_s``/``end_s`` are its first frame's presentation time and the next window's (the clip's
+duration for the last): on a sparse clip a window can span far more than ``window_s``, and the records and
+messages give that real span (:func:`span_text`). A window shown for no time (a last frame without a
+duration, frames sharing a timestamp) is never emitted: it joins its neighbour.
 
 Short last window. The frames after the last boundary form the last window. When they are fewer than ``r``
 (under one key-frame interval, about a second) and a previous window exists, they are merged into it: a
@@ -173,11 +177,37 @@ def plan_windows(n_frames: int, avg_fps: float, window_s: float, *,
         times = [float(frame_times[s]) for s in starts]
         end = duration_s if duration_s is not None else float(frame_times[-1]) + 1.0 / avg_fps
     ends = times[1:] + [max(end, times[-1])]
+    starts, stops, times, ends = _drop_empty(starts, stops, times, ends)
     windows = []
     for i, (start, stop) in enumerate(zip(starts, stops)):
         local = plan_sampling(stop - start, avg_fps, **sampling)
         windows.append(Window(i, start, stop, round(times[i], 6), round(ends[i], 6), offset_plan(local, start)))
     return tuple(windows)
+
+
+def _drop_empty(starts, stops, times, ends):
+    """Merge every window shown for no time (``end_s <= start_s``: a last frame the container gives no
+    duration, frames sharing a timestamp) into its neighbour: the previous one, or the next for the first.
+    A clip whose frames all share one instant stays one window."""
+    starts, stops, times, ends = list(starts), list(stops), list(times), list(ends)
+    while len(starts) > 1:
+        empty = [i for i in range(len(starts)) if ends[i] <= times[i]]
+        if not empty:
+            break
+        i = empty[0] if empty[0] > 0 else 1  # window i joins window i - 1
+        stops[i - 1], ends[i - 1] = stops[i], ends[i]
+        del starts[i], stops[i], times[i], ends[i]
+    return starts, stops, times, ends
+
+
+def span_text(windows: Sequence[Window]) -> str:
+    """The windows' real span as a line says it: ``"10 s"`` when all are the same to 0.05 s, else
+    ``"9.8-31.2 s"`` (from their frames' presentation times: sparse or variable-rate clips)."""
+    spans = [w.duration_s for w in windows]
+    low, high = min(spans), max(spans)
+    if high - low <= 0.05:
+        return f"{round(high, 1):g} s"
+    return f"{round(low, 1):g}-{round(high, 1):g} s"
 
 
 def offset_plan(plan: SamplingPlan, offset: int) -> SamplingPlan:
