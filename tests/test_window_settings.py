@@ -127,3 +127,41 @@ def test_scored_window_equals_its_frames_as_a_clip_under_every_card(card, tiny_m
         assert seg["score"] == pytest.approx(alone.score, abs=1e-6), card.name
         for level, p in alone.probs.items():
             assert seg["probs"][level] == pytest.approx(p, abs=1e-6)
+
+
+# ---- probe prints the plan score runs (issue 25 item 5) ------------------------------------------------------
+
+@pytest.mark.parametrize("flags", [[], ["--long-clip", "stride"], ["--model", "ugc-scorer-paper"]])
+def test_probe_reports_the_plan_score_runs(tiny_model_dir, long_clip, capsys, flags):
+    import json
+
+    from cli_run import run
+
+    limits = ["--max-motion-frames", "16"]
+    code, out, err = run(["probe", str(long_clip), "-f", "json", *limits, *flags], capsys)
+    assert code == 0, err
+    (row,) = json.loads(out)
+    model = flags[1] if flags[:1] == ["--model"] else str(tiny_model_dir)
+    score_flags = [f for f in flags if f not in ("--model", "ugc-scorer-paper")]
+    code, out, err = run(["score", str(long_clip), "-m", str(tiny_model_dir), "-f", "json", *limits, *score_flags,
+                          *(["--config", _paper_config(long_clip)] if model == "ugc-scorer-paper" else [])],
+                         capsys)
+    assert code == 0, err
+    (rec,) = json.loads(out)
+    assert row["policy"] == rec["sampling"]["policy"]
+    assert (row["keyframes"], row["motion_frames"]) == (rec["sampling"]["keyframes"], rec["sampling"]["motion_frames"])
+    if rec["segments"]:
+        assert any(f"score runs {len(rec['segments'])} windows" in w for w in row["warnings"])
+
+
+def _paper_config(clip) -> str:
+    path = clip.parent / "paper.toml"
+    path.write_text('[video]\nmotion_frame_step = 8\nresize = "pil"\n', encoding="utf-8")
+    return str(path)
+
+
+def test_probe_long_clip_error_names_the_flag(long_clip, capsys):
+    from cli_run import run
+
+    code, out, err = run(["probe", str(long_clip), "--max-motion-frames", "16", "--long-clip", "error"], capsys)
+    assert code == 3 and "--long-clip segments" in err and "--long-clip stride" in err
