@@ -43,3 +43,14 @@ def test_only_the_extras_modules_are_converted():
     wrapped.__cause__ = ModuleNotFoundError("No module named 'httpx'", name="httpx")
     found = missing_extra(wrapped)
     assert isinstance(found, MissingExtraError) and found.extra == "serve" and int(found.exit_code) == 2
+
+
+def test_ask_help_describes_what_ask_does_past_the_limits():
+    from click.testing import CliRunner
+
+    from vqa2cli.cli.app import app
+    from typer.main import get_command
+
+    text = CliRunner().invoke(get_command(app), ["ask", "--help"], env={"NO_COLOR": "1", "COLUMNS": "200"}).output
+    text = " ".join(text.split())
+    assert "score in windows and pool" not in text and "one forward" in text and "--segments asks" in text

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ExitCode, UsageError
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
+from .options import (AskPolicyOpt, ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       QuantOpt, QuantCacheOpt, QuietOpt, refuse_with_server, ServerOpt, ServerPathsOpt, VerboseOpt, check_format, model_label,
                       resolve_settings, start_console)
 
@@ -53,7 +53,7 @@ def ask(
     quant: QuantOpt = None,
     quant_cache: QuantCacheOpt = None,
     max_motion_frames: MaxMotionOpt = None,
-    long_clip: PolicyOpt = None,
+    long_clip: AskPolicyOpt = None,
     segments: Annotated[Optional[str], typer.Option(
         "--segments", metavar="DURATION|auto",
         help="Answer for each window of DURATION (10s, 5, 1m; auto = the card's 10 s), each answer with its "
