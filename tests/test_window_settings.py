@@ -165,3 +165,39 @@ def test_probe_long_clip_error_names_the_flag(long_clip, capsys):
 
     code, out, err = run(["probe", str(long_clip), "--max-motion-frames", "16", "--long-clip", "error"], capsys)
     assert code == 3 and "--long-clip segments" in err and "--long-clip stride" in err
+
+
+# ---- the same through the server ------------------------------------------------------------------------------
+
+@pytest.mark.e2e  # a real uvicorn server in another process
+def test_server_windows_follow_the_paper_motion_rule(tiny_model_dir, long_clip, tmp_path, capsys):
+    """`vqa2 serve` with `video.motion_frame_step = 8`: the windowed record (every 8th frame in every window)
+    equals the in-process one, and a window's motion frames are those of its frames cut out as a clip."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("httpx")
+    import json
+
+    from cli_run import run
+    from test_serve import Server
+    from test_serve_segments import untimed
+
+    config = tmp_path / "paper.toml"
+    config.write_text("[video]\nmotion_size = 64\nmotion_frame_step = 8\n", encoding="utf-8")
+    srv = Server(["--model", str(tiny_model_dir), "--config", str(config), "--allow-root", str(long_clip.parent)],
+                 tmp_path, "paper")
+    try:
+        url = srv.wait_ready()
+        code, theirs, err = run(["score", str(long_clip), "-f", "json", "-q", "--segments", "4s", "--server", url],
+                                capsys)
+        assert code == 0, err
+    finally:
+        assert srv.stop() == 0
+    code, mine, err = run(["score", str(long_clip), "-f", "json", "-q", "--segments", "4s", "-m",
+                           str(tiny_model_dir), "--config", str(config)], capsys)
+    assert code == 0, err
+    (record,) = json.loads(theirs)
+    assert untimed(json.loads(theirs)) == untimed(json.loads(mine))
+    assert record["config"]["video"]["motion_frame_step"] == 8
+    assert [s["motion_frames"] for s in record["segments"]] == [4, 4, 4]  # 32 → 4, 32 → 4, 16 → 2 padded to 4
+    assert [s["policy"] for s in record["segments"]] == ["official", "official", "pad:4"]
