@@ -139,13 +139,14 @@ def _plan_fields(planned) -> dict[str, Any]:
         return dict(keyframes=len(plan.keyframe_indices), motion_frames=len(plan.motion_indices),
                     keyframe_step=plan.keyframe_step, motion_stride=plan.motion_stride, policy=plan.policy,
                     warnings=list(plan.notes))
+    from ..output.console import group_repeats
     from ..video.segments import span_text
 
     windows = planned.windows
     why = ("over the model's limits for one forward: long_clip_policy segments" if planned.reason == "over-limits"
            else "--segments")
     notes = [f"score runs {len(windows)} windows of {span_text(windows)} ({why})"]
-    notes += list(dict.fromkeys(f"window {w.index}: {n}" for w in windows for n in w.plan.notes))
+    notes += group_repeats([f"window {w.index}: {n}" for w in windows for n in w.plan.notes])  # once, counted
     return dict(keyframes=sum(len(w.plan.keyframe_indices) for w in windows),
                 motion_frames=sum(len(w.plan.motion_indices) for w in windows),
                 keyframe_step=windows[0].plan.keyframe_step, motion_stride=max(w.plan.motion_stride for w in windows),
