@@ -59,12 +59,14 @@ def test_records_round_time_fields_not_scores():
     score = 0.1 + 0.2  # 0.30000000000000004: the score's own 6-decimal rounding, unchanged
     rec = ScoreRecord(path="a.mp4", score=score, probs={"high": score}, level="high",
                       input={"duration_s": 7.8999999999999995, "avg_fps": 29.970029970029973, "n_frames": 237},
-                      sampling={"window_s": 2.0000000000000004, "keyframes": 3},
+                      sampling={"window_s": 2.0000000000000004, "keyframes": 3,
+                                "keyframe_times": [0.0, 1.0000000000000002], "keyframe_indices": [0, 8]},
                       segments=[{"start_s": 0.30000000000000004, "end_s": 7.8999999999999995, "score": score}],
                       warnings=["w1", "w2"])
     d = rec.to_dict()
     assert d["input"]["duration_s"] == 7.9 and d["input"]["avg_fps"] == 29.97003
     assert d["sampling"]["window_s"] == 2.0 and d["segments"][0]["start_s"] == 0.3
+    assert d["sampling"]["keyframe_times"] == [0.0, 1.0] and d["sampling"]["keyframe_indices"] == [0, 8]
     assert d["segments"][0]["score"] == score and d["score"] == round(score, 6)
     row = rec.to_row()
     assert row["duration_s"] == 7.9 and row["n_frames"] == 237 and row["warnings"] == "w1 | w2"

@@ -3,7 +3,7 @@
 
 Rules (documented in docs/real-files.md):
 
-* seconds (every key ending in ``_s`` inside ``input``, ``sampling``, ``segments``, ``worst``, ``segment``) and
+* seconds (every key ending in ``_s`` or ``_times`` inside ``input``, ``sampling``, ``segments``, ``worst``, ``segment``) and
   frame rates (keys ending in ``_fps``): 6 decimals (1 µs; 1e-6 frame/s);
 * ``timing`` seconds stay at 4 decimals and ``peak_gpu_mem_gb`` at 3 (records/results.py);
 * scores and probabilities are not touched here: they keep their own 6-decimal rounding, bit-identical.
@@ -17,16 +17,25 @@ TIME_DIGITS = 6  # seconds and frames per second in records
 
 
 def is_time_key(key: str) -> bool:
-    """``duration_s``, ``start_s``, ``window_s``, ``avg_fps``, ...: a key whose value is seconds or a rate."""
-    return key.endswith("_s") or key.endswith("_fps")
+    """``duration_s``, ``start_s``, ``window_s``, ``avg_fps``, ``keyframe_times``, ...: a key whose value is
+    seconds or a rate (or a list of them)."""
+    return key.endswith(("_s", "_fps", "_times"))
+
+
+def _round_time(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, TIME_DIGITS)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, float) for v in value):
+        return [round(v, TIME_DIGITS) for v in value]
+    return round_times(value)
 
 
 def round_times(value: Any) -> Any:
     """``value`` with every float under a time-like key (:func:`is_time_key`) rounded to ``TIME_DIGITS``
-    decimals, recursively through dicts and lists; other values unchanged (a new dict/list is returned)."""
+    decimals (each item of a list of floats too), recursively through dicts and lists; other values
+    unchanged (a new dict/list is returned)."""
     if isinstance(value, dict):
-        return {k: (round(v, TIME_DIGITS) if isinstance(v, float) and is_time_key(str(k)) else round_times(v))
-                for k, v in value.items()}
+        return {k: (_round_time(v) if is_time_key(str(k)) else round_times(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [round_times(v) for v in value]
     return value
