@@ -90,8 +90,10 @@ def test_json_empty_and_table(app, make_clip):
 
 def test_long_clip_policy_flags(app, make_clip):
     clip = make_clip("policy", seconds=3, fps=8)
-    rows = json.loads(invoke(app, clip, "-f", "json", "--max-motion-frames", "8").stdout)
+    rows = json.loads(invoke(app, clip, "-f", "json", "--max-motion-frames", "8", "--long-clip", "stride").stdout)
     assert (rows[0]["motion_frames"], rows[0]["motion_stride"], rows[0]["policy"]) == (8, 3, "stride:3")
+    rows = json.loads(invoke(app, clip, "-f", "json", "--max-motion-frames", "8").stdout)  # as score: windows
+    assert (rows[0]["motion_frames"], rows[0]["policy"]) == (8, "segments:1")
     result = invoke(app, clip, "-f", "json", "--max-motion-frames", "8", "--long-clip", "error")
     assert result.exit_code == 3 and json.loads(result.stdout)[0]["error_code"] == "too_long"
 

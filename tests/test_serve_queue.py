@@ -7,7 +7,6 @@ A stub session stands in for ``Scorer`` so that a model failure (the ``ModelRunt
 from __future__ import annotations
 
 import threading
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -62,9 +61,8 @@ def test_close_waits_for_accepted_jobs():
     gate = threading.Event()
     futures = [queue.submit(_job(lambda p: "done", gate)) for _ in range(3)]
     threading.Timer(0.2, gate.set).start()
-    start = time.monotonic()
     assert queue.close(timeout=30)
-    assert time.monotonic() - start >= 0.15 and all(f.result(0) == "done" for f in futures)
+    assert gate.is_set() and all(f.result(0) == "done" for f in futures)  # close returned after the jobs ran
 
 
 class _StubScorer:

@@ -259,8 +259,21 @@ def _check_range(section: str, key: str, value: Any) -> None:
 
 
 def _check_scoring(scoring: ScoringSection) -> None:
+    """The meaning of ``scoring``: as many weights as level words (at least 2), every level word one word
+    (a leading space allowed, as the Qwen2 tokens are spelled) and no word twice: records key ``probs`` by
+    the stripped word, so a repeated one would merge two probabilities (whether each is one *token* of the
+    model's tokenizer is checked at model load: pipeline/scoring.py ``level_token_ids``)."""
     if len(scoring.levels) != len(scoring.weights) or len(scoring.levels) < 2:
         raise ConfigError("scoring.levels and scoring.weights must have the same length (at least 2)")
+    seen: dict[str, str] = {}
+    for word in scoring.levels:
+        if not isinstance(word, str) or not word.strip() or len(word.split()) != 1:
+            raise ConfigError(f"config key 'scoring.levels' must hold single words, got {word!r}",
+                              "use one word per level, e.g. \" high\"")
+        if word.strip() in seen:
+            raise ConfigError(f"config key 'scoring.levels' names the level word {word.strip()!r} twice "
+                              f"({seen[word.strip()]!r} and {word!r})", "give every level its own word")
+        seen[word.strip()] = word
 
 
 

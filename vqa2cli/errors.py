@@ -21,7 +21,7 @@ class ExitCode(enum.IntEnum):
 
     OK = 0
     GATE_FAILED = 1  # --fail-under: some score was below the threshold
-    USAGE = 2  # bad flag, unknown model or config key, quantization unavailable, bad data
+    USAGE = 2  # bad flag, unknown model or config key, quantization unavailable, an extra missing, bad data
     INPUT = 3  # some inputs were unreadable (partial results are still written)
     RUNTIME = 4  # the model could not be fetched, loaded or run (Hub offline, bad checkpoint, OOM)
     OUTPUT = 5  # an output could not be written (disk full, read-only folder, closed stdout/pipe); rows kept

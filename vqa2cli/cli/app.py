@@ -184,6 +184,10 @@ def _handle_click(exc: Exception, debug: bool) -> None:
         sys.exit(exc.exit_code)
     if debug:
         raise exc
+    from ..extras import missing_extra
+
+    if (extra := missing_extra(exc)) is not None:  # pip install 'vqa2cli[serve]', exit 2 (vqa2cli/extras.py)
+        sys.exit(report_error(extra))
     from ..output.console import visible_line
 
     sys.stderr.write("Error: " + visible_line(f"internal error: {type(exc).__name__}: {exc} (set VQA2_DEBUG=1 for "

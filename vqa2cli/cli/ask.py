@@ -10,7 +10,7 @@ import typer
 
 from ..config import shown_default
 from ..errors import ExitCode, UsageError
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
+from .options import (AskPolicyOpt, ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       QuantOpt, QuantCacheOpt, QuietOpt, refuse_with_server, ServerOpt, ServerPathsOpt, VerboseOpt, check_format, model_label,
                       resolve_settings, start_console)
 
@@ -54,7 +54,7 @@ def ask(
     quant: QuantOpt = None,
     quant_cache: QuantCacheOpt = None,
     max_motion_frames: MaxMotionOpt = None,
-    long_clip: PolicyOpt = None,
+    long_clip: AskPolicyOpt = None,
     segments: Annotated[Optional[str], typer.Option(
         "--segments", metavar="DURATION|auto",
         help="Answer for each window of DURATION (10s, 5, 1m; auto = the card's window, video.segment_s) "
@@ -202,8 +202,7 @@ def _ask_windows(asker, path, asked, window_s, fmt, console, info=None) -> ExitC
     finally:
         if writer is not None:
             writer.close()
-    for warning in windows.warnings:
-        console.warning(f"{path}: {warning}")
+    console.warnings(windows.warnings, prefix=f"{path}: ")  # a repeated kind once, counted
     interrupt.advance()
     return ExitCode.OK
 

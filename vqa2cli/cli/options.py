@@ -68,6 +68,9 @@ PolicyOpt = Annotated[Optional[str], typer.Option(
     "--long-clip", metavar=choices(CHOICES[("video", "long_clip_policy")]), help="Over the motion/token limits: score in windows and pool them (segments), subsample evenly into one "
     f"forward (stride) or fail (error). {shown_default('video', 'long_clip_policy')}")]
 
+AskPolicyOpt = Annotated[Optional[str], typer.Option(
+    "--long-clip", metavar=choices(CHOICES[("video", "long_clip_policy")]), help="Over the motion/token limits: subsample evenly into one forward (segments or stride: the question is about the whole clip; --segments asks window by window) or fail (error). [default: segments]")]
+
 
 def check_format(fmt: str, allowed: tuple[str, ...] = OUTPUT_FORMATS) -> str:
     if fmt not in allowed:

@@ -26,11 +26,13 @@ Keys are stable; values are ``null`` where unknown (every file property on an er
 ``resolution_changes``  ``[{"frame", "width", "height"}, ...]``: where the display size changes mid-stream
                     (found at key frames; ``score`` records check every frame)
 ``discarded_frames``  packets an edit list hides (MP4/MOV trimmed by stream copy); 0 otherwise
-``keyframes``       key frames that would be sampled (1 fps rule, after the long-clip policy)
-``motion_frames``   motion (dense) frames that would be sampled
+``keyframes``       key frames ``score`` samples (1 fps rule, after the long-clip policy; summed over windows)
+``motion_frames``   motion (dense) frames ``score`` samples (summed over windows)
 ``keyframe_step``   r = round(avg_fps): every r-th frame is a key frame
 ``motion_stride``   1 = all frames (official); s > 1 = every s-th frame (long-clip policy)
-``policy``          ``official`` or the deviations applied (``stride:3``, ``pad:4``, ``keyframes:uniform-40``)
+``policy``          ``official`` or the deviations applied (``stride:3``, ``pad:4``, ``keyframes:uniform-40``), or
+                    ``segments:N`` when ``score`` scores the clip in N windows (the default long-clip policy
+                    past the model's limits): the plan ``score`` runs (video/planning.py), not another one
 ``warnings``        list of strings: metadata fallbacks and sampling deviations
 ``transform``       the display matrix as applied, ffmpeg's autorotate: ``none``, ``rotate 90``, ``hflip``,
                     ``rotate 180+hflip`` (a vertical mirror), ... (turn clockwise first, then mirror)
@@ -108,9 +110,8 @@ def probe_one(path: str, settings) -> dict[str, Any]:
     import dataclasses
 
     from ..errors import InputError
-    from ..video.decode import tokens_per_keyframe
+    from ..video.planning import plan_clip
     from ..video.probe import probe_video
-    from ..video.sampling import plan_sampling
 
     from ..records.cells import path_bytes
 
@@ -120,22 +121,37 @@ def probe_one(path: str, settings) -> dict[str, Any]:
     try:
         info = probe_video(path, stream=video.stream)
         row.update({k: v for k, v in dataclasses.asdict(info).items() if k in KEYS and k != "path"})
-        plan = plan_sampling(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
-                             max_motion_frames=video.max_motion_frames, token_budget=video.max_tokens,
-                             tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
-                             motion_copies=settings.model.motion_copies,
-                             policy=video.long_clip_policy, source=path,
-                             motion_frame_step=video.motion_frame_step)
+        planned = plan_clip(info, video, token_budget=video.max_tokens, motion_copies=settings.model.motion_copies)
     except InputError as exc:
         row.update(dict.fromkeys(KEYS[KEYS.index("container"):]), status="error", error_code=exc.code,
                    error=exc.one_line(), warnings=[])
         return row
     row["resolution_changes"] = [{"frame": i, "width": w, "height": h} for i, w, h in info.resolution_changes]
-    row.update(avg_fps=round(info.avg_fps, 4), duration_s=round(info.duration_s, 3),
-               keyframes=len(plan.keyframe_indices), motion_frames=len(plan.motion_indices),
-               keyframe_step=plan.keyframe_step, motion_stride=plan.motion_stride, policy=plan.policy,
-               warnings=list(info.warnings) + list(plan.notes))
+    row.update(avg_fps=round(info.avg_fps, 4), duration_s=round(info.duration_s, 3), **_plan_fields(planned))
+    row["warnings"] = list(info.warnings) + row["warnings"]
     return row
+
+
+def _plan_fields(planned) -> dict[str, Any]:
+    """The sampling keys of a probe row from the plan ``score`` runs (video/planning.py ``plan_clip``): one
+    forward, or windows (``policy`` ``segments:N``, key and motion frames summed over the windows)."""
+    if planned.windows is None:
+        plan = planned.plan
+        return dict(keyframes=len(plan.keyframe_indices), motion_frames=len(plan.motion_indices),
+                    keyframe_step=plan.keyframe_step, motion_stride=plan.motion_stride, policy=plan.policy,
+                    warnings=list(plan.notes))
+    from ..output.console import group_repeats
+    from ..video.segments import span_text
+
+    windows = planned.windows
+    why = ("over the model's limits for one forward: long_clip_policy segments" if planned.reason == "over-limits"
+           else "--segments")
+    notes = [f"score runs {len(windows)} windows of {span_text(windows)} ({why})"]
+    notes += group_repeats([f"window {w.index}: {n}" for w in windows for n in w.plan.notes])  # once, counted
+    return dict(keyframes=sum(len(w.plan.keyframe_indices) for w in windows),
+                motion_frames=sum(len(w.plan.motion_indices) for w in windows),
+                keyframe_step=windows[0].plan.keyframe_step, motion_stride=max(w.plan.motion_stride for w in windows),
+                policy=f"segments:{len(windows)}", warnings=notes)
 
 
 def register(app: typer.Typer) -> None:

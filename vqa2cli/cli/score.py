@@ -161,8 +161,7 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
             if not record.ok:
                 console.error(record.error)
                 failed += 1
-            for warning in record.warnings:
-                console.warning(f"{record.path}: {warning}")
+            console.warnings(record.warnings, prefix=f"{record.path}: ")  # a repeated kind once, counted
             console.debug(f"{record.path}: {format_timing(record.timing)}")
             if gates is not None:  # --calibration, --fail-calibrated-under, --fail-uncertain-over
                 gates.apply(record, console)

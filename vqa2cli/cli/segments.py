@@ -65,8 +65,8 @@ def segment_options(settings: Settings, *, segments: str | None, pool: str | Non
             raise UsageError(f"--plot {plot}: unknown picture type", "name a .png or .svg file")
         if n_files is not None and n_files != 1:
             raise UsageError("--plot draws one file's timeline", "score one file, or use `vqa2 batch --plot-dir DIR`")
-    if plot_dir is not None and not Path(plot_dir).is_dir():
-        raise UsageError(f"--plot-dir {plot_dir}: not a folder", "create it first")
+    if plot_dir is not None and Path(plot_dir).exists() and not Path(plot_dir).is_dir():  # missing: created
+        raise UsageError(f"--plot-dir {plot_dir}: not a folder", "name a folder (it is created when missing)")
     for output in (segments_csv, plot):  # exit 5 before the weights load, as every output
         if output is not None:
             check_output_path(str(output))

@@ -277,7 +277,9 @@ def _sink(rows, segment_out, scorer, console, gates=None):
         segment_out.after(record, getattr(scorer, "last_thumbnails", ()))
         if record.status != "ok":
             console.warning(record.error or f"{record.path}: failed")
-        elif record.timing:
+            return
+        console.warnings(record.warnings or (), prefix=f"{record.path}: ")  # damage said as `score` says it
+        if record.timing:
             console.debug(f"{record.path}: {format_timing(record.timing)}")
 
     return sink

@@ -216,10 +216,14 @@ def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str,
         for output in outputs:
             record_settings(output, settings, resume=resume, run={"stalling_style": stalling_style},
                             restart=RESTART)
-        console.info(f"Loading {settings.model.label} to score {len(records)} videos ...")
-        scorer = Scorer.load(settings, ref, offline=offline)
-        for line in scorer.memory_lines:
-            console.info(line)
+        if resume and len(_reused(records, scores_csv, resume)) == len(records):
+            console.info(f"every video's score is reused from {scores_csv}: no model loaded")
+            scorer = None  # nothing to score: the weights are not even read
+        else:
+            console.info(f"Loading {settings.model.label} to score {len(records)} videos ...")
+            scorer = Scorer.load(settings, ref, offline=offline)
+            for line in scorer.memory_lines:
+                console.info(line)
         with console.progress(len(records), "Scoring") as advance:
             return evaluate(records, scorer, labels=labels, model=settings.model.name, scores_csv=scores_csv,
                             resume=resume, workers=workers, stalling_style=stalling_style,

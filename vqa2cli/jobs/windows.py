@@ -65,8 +65,17 @@ def plot_name(plot_dir: str, path: str) -> str:
 def check_plot_dir(plan: SegmentPlan | None, paths: list[str], *, resume: bool, overwrite: bool) -> None:
     """`batch --plot-dir`: a picture already there for an input (:func:`plot_name`) is refused without
     --resume (which redraws only the files still to score) or --overwrite, as every other output
-    (UsageError, exit 2)."""
-    if plan is None or not plan.plot_dir or resume or overwrite:
+    (UsageError, exit 2). The folder is created (with its parents) when missing: OutputError (exit 5) when it
+    cannot be, before any model loads."""
+    if plan is None or not plan.plot_dir:
+        return
+    try:
+        os.makedirs(plan.plot_dir, exist_ok=True)
+    except OSError as exc:
+        from ..errors import OutputError
+
+        raise OutputError(plan.plot_dir, exc) from None
+    if resume or overwrite:
         return
     for path in paths:
         name = plot_name(plan.plot_dir, path)

@@ -17,7 +17,7 @@ quantization/dtype and the clip's token count it adds up, in bytes:
   tensors, the KV cache, SigLIP's per-key-frame activations and SlowFast's fast-pathway feature maps.
 * ``overhead``: a fixed margin for the allocator and the framework's work buffers (:data:`OVERHEAD_BYTES`).
 
-Available memory: ``MemAvailable`` (``/proc/meminfo``, capped by a cgroup v2 ``memory.max``) for the CPU,
+Available memory: ``psutil.virtual_memory().available`` (capped by a cgroup ``memory.max``) for the CPU,
 ``torch.cuda.mem_get_info`` for CUDA. Test/debug hooks: ``VQA2_FAKE_AVAILABLE_MEMORY_GB`` replaces the
 measured figure; ``VQA2_SKIP_MEMORY_CHECK=1`` loads whatever the estimate says (see ``precision``).
 """
@@ -179,14 +179,14 @@ def weight_bytes(specs: list[TensorSpec], quant: str, dtype: str, load_dtype: st
 
 def clip_tokens(config, settings, clip: tuple[int, float], text_tokens: int = 160) -> tuple[int, int, int]:
     """(key frames, motion frames, total tokens) of one clip ``(n_frames, avg_fps)``, planned as decoding will."""
+    from ..video.planning import sampling_args
     from ..video.sampling import plan_sampling
 
     video = settings.video
     copies = 2 if settings.model.motion_layout == "duplicated" else 1
-    plan = plan_sampling(max(1, int(clip[0])), float(clip[1]) if clip[1] and clip[1] > 0 else 30.0,
-                         keyframe_fps=video.keyframe_fps, max_motion_frames=video.max_motion_frames,
-                         token_budget=video.max_tokens - text_tokens, tokens_per_keyframe=config.tokens_per_keyframe,
-                         motion_copies=copies, policy="stride")
+    args = {**sampling_args(video, token_budget=video.max_tokens - text_tokens, motion_copies=copies),
+            "tokens_per_keyframe": config.tokens_per_keyframe, "policy": "stride"}  # every sampling setting
+    plan = plan_sampling(max(1, int(clip[0])), float(clip[1]) if clip[1] and clip[1] > 0 else 30.0, **args)
     k, t = len(plan.keyframe_indices), len(plan.motion_indices)
     return k, t, min(video.max_tokens, config.keyframe_block_length(k) + t * copies + text_tokens)
 
@@ -236,32 +236,37 @@ def estimate_memory(specs: list[TensorSpec], config, settings, *, device_type: s
     return MemoryEstimate(device_name, quant, dtype, anon, mapped, act)
 
 
+CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))  # v1
+
+
 def _cgroup_available() -> int | None:
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return None if limit == "max" else max(0, int(limit) - used)
+    """Bytes the container's cgroup still allows (limit less usage), None without a limit (or off Linux)."""
+    for limit_file, used_file in CGROUP_FILES:
+        try:
+            limit = Path(limit_file).read_text().strip()
+            used = int(Path(used_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit == "max" or not limit.isdigit() or int(limit) >= 1 << 60:  # v1 writes a huge number for none
+            return None
+        return max(0, int(limit) - used)
+    return None
 
 
 def system_ram() -> tuple[int | None, int | None]:
-    """(available, total) RAM in bytes: ``MemAvailable``/``MemTotal``, capped by a cgroup v2 limit."""
-    fields: dict[str, int] = {}
+    """(available, total) RAM in bytes from ``psutil.virtual_memory()`` (Linux, macOS, Windows: so CPU and
+    MPS users get a verdict everywhere), the available part capped by a cgroup limit (a container's
+    ``memory.max``). ``(None, None)`` when it cannot be measured."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            fields[key] = int(rest.split()[0]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    avail, total = fields.get("MemAvailable"), fields.get("MemTotal")
-    if total is None and hasattr(os, "sysconf"):
-        try:
-            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError):
-            total = None
+        import psutil
+
+        memory = psutil.virtual_memory()
+        avail, total = int(memory.available), int(memory.total)
+    except (ImportError, OSError, RuntimeError):  # psutil is a dependency; a broken install gives no verdict
+        return None, None
     cgroup = _cgroup_available()
-    if cgroup is not None and avail is not None:
+    if cgroup is not None:
         avail = min(avail, cgroup)
     return avail, total
 

@@ -12,6 +12,7 @@ cursor or colour the terminal. JSON/CSV results keep the real name.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from contextlib import contextmanager
 from typing import Iterator
@@ -59,6 +60,13 @@ class Console:
         if self.level >= NORMAL:
             self._emit("Warning: ", "yellow", message)
 
+    def warnings(self, messages, prefix: str = "") -> None:
+        """Each kind of warning in ``messages`` once, with a count when it repeats (:func:`group_repeats`):
+        a clip of 98 windows with the same note prints one line, not 98. ``prefix`` starts every line (the
+        file's path)."""
+        for message in group_repeats(messages):
+            self.warning(f"{prefix}{message}")
+
     def info(self, message: str) -> None:
         if self.level >= NORMAL:
             self._emit("", "dim", message)
@@ -85,6 +93,27 @@ class Console:
                       transient=True) as bar:
             task = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task, n)
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def warning_kind(message: str) -> str:
+    """What makes two warnings "the same kind": their text with every number masked (``window 3: only 1
+    frame(s)`` and ``window 97: only 2 frame(s)`` are one kind)."""
+    return _NUMBER.sub("#", message)
+
+
+def group_repeats(messages) -> list[str]:
+    """``messages`` with each kind (:func:`warning_kind`) said once, in first-seen order: the first message
+    of a kind, followed by ``" (and N more like it)"`` when the kind repeats (exact duplicates included)."""
+    first: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for message in messages:
+        kind = warning_kind(message)
+        first.setdefault(kind, message)
+        counts[kind] = counts.get(kind, 0) + 1
+    return [msg if counts[k] == 1 else f"{msg} (and {counts[k] - 1} more like it)" for k, msg in first.items()]
 
 
 def visible_line(message: str) -> str:

@@ -3,8 +3,12 @@
 Drawn with matplotlib's object API (``matplotlib.figure.Figure``, no pyplot, no GUI backend: headless and
 thread-safe), imported only when a plot is asked for. The picture shows:
 
-* the five level bands (``low`` … ``high``), each the score range nearest to its level weight;
-* each window's score as a horizontal step over its time range, with a dot at its centre;
+* the score scale's bands, each the score range nearest to a level's weight, labelled as a score range
+  (``score ≈ fair (0.5)``), not as a level: a window's *level* is its most likely level word, which
+  can differ from the band its score falls in (probabilities split between ``high`` and ``low`` give a
+  ``fair``-band score with the level ``high``);
+* each window's score as a horizontal step over its time range, with a dot at its centre marked with the
+  window's level word (its most likely word, as the record's ``level``);
 * the pooled score (``scoring.pool``) as a dashed line;
 * the worst window shaded red, and below the chart a strip of that window's key frames.
 """
@@ -17,6 +21,7 @@ from pathlib import Path
 BAND_COLOURS = ("#d7301f", "#fc8d59", "#fdcc8a", "#a6d96a", "#1a9641")  # lowest weight → highest
 TICK_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)  # at most 10 time ticks
 WIDTH_IN, HEIGHT_IN, DPI = 12.0, 6.0, 100  # 1200 x 600 px PNG
+MAX_LEVEL_MARKS = 40  # windows whose dots are labelled with their level word (more would overlap)
 
 
 def level_bands(levels: Sequence[str], weights: Sequence[float]) -> list[tuple[str, float, float]]:
@@ -28,6 +33,13 @@ def level_bands(levels: Sequence[str], weights: Sequence[float]) -> list[tuple[s
         high = 1.0 if i == len(order) - 1 else (weight + order[i + 1][0]) / 2
         bands.append((word, low, high))
     return bands
+
+
+def band_label(word: str, levels: Sequence[str], weights: Sequence[float]) -> str:
+    """A band's label: the score range nearest to level ``word``'s weight, said as a score (``score ≈ fair
+    (0.5)``) so it is not read as the windows' level (their most likely word, marked on each dot)."""
+    weight = dict(zip((w.strip() for w in levels), weights))[word.strip()]
+    return f"score ≈ {word.strip()} ({weight:g})"
 
 
 def plot_timeline(record, target: str | Path, *, thumbnails: Sequence = (), levels: Sequence[str],
@@ -47,7 +59,7 @@ def plot_timeline(record, target: str | Path, *, thumbnails: Sequence = (), leve
     _draw_scores(ax, record, levels, weights)
     if thumbnails:
         _draw_strip(fig.add_subplot(grid[1]), record, thumbnails)
-    fig.subplots_adjust(left=0.06, right=0.9, top=0.92, bottom=0.08)
+    fig.subplots_adjust(left=0.06, right=0.86, top=0.92, bottom=0.08)
     target = Path(target)
     fig.savefig(target, format=target.suffix.lower().lstrip(".") or "png")
     return target
@@ -60,20 +72,26 @@ def _draw_scores(ax, record, levels, weights) -> None:
     end = max(s["end_s"] for s in segs)
     for (word, low, high), colour in zip(level_bands(levels, weights), BAND_COLOURS):
         ax.axhspan(low, high, color=colour, alpha=0.18, lw=0)
-        ax.text(1.005, (low + high) / 2, word, transform=ax.get_yaxis_transform(), va="center", fontsize=9)
+        ax.text(1.005, (low + high) / 2, band_label(word, levels, weights), transform=ax.get_yaxis_transform(),
+                va="center", fontsize=8)
     worst = record.worst
     ax.axvspan(worst["start_s"], worst["end_s"], color="#b2182b", alpha=0.16, lw=1.5, ec="#b2182b",
                label=f"worst window {format_time(worst['start_s'])}–{format_time(worst['end_s'])}: "
-                     f"{worst['score']:.3f}")
+                     f"score {worst['score']:.3f}, level {worst['level']}")
     for s in segs:
         ax.hlines(s["score"], s["start_s"], s["end_s"], color="#08306b", lw=2.2)
-    ax.plot([(s["start_s"] + s["end_s"]) / 2 for s in segs], [s["score"] for s in segs], "-o", color="#08306b",
-            ms=3.5, lw=0.6, alpha=0.8, label="window score")
+    centres = [(s["start_s"] + s["end_s"]) / 2 for s in segs]
+    ax.plot(centres, [s["score"] for s in segs], "-o", color="#08306b",
+            ms=3.5, lw=0.6, alpha=0.8, label="window score (dot labels: the window's level, its most likely word)")
+    if len(segs) <= MAX_LEVEL_MARKS:
+        for x, s in zip(centres, segs):
+            ax.annotate(s["level"], (x, s["score"]), textcoords="offset points", xytext=(0, 6), ha="center",
+                        fontsize=7, color="#08306b")
     pool = (record.config or {}).get("scoring", {}).get("pool", "weighted_mean")
     ax.axhline(record.score, color="black", ls="--", lw=1.2, label=f"pooled ({pool}): {record.score:.3f}")
     ax.set_xlim(0, end if end > 0 else 1)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("score (0-1)")
+    ax.set_ylabel("score (0-1); bands: score ranges")
     ax.set_xlabel("time")
     step = next((t for t in TICK_STEPS_S if end / t <= 10), TICK_STEPS_S[-1])
     ticks = [i * step for i in range(int(end // step) + 1)]

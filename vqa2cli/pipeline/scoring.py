@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import CheckpointError
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -22,14 +22,16 @@ class LevelScore:
 
 
 def level_token_ids(tokenizer, levels: tuple[str, ...]) -> list[int]:
-    """One id per level word; refuses a tokenizer in which a word is not a single token."""
+    """One id per level word. Raises :class:`~vqa2cli.errors.ConfigError` (usage, exit 2: the config's
+    level words do not fit this model) naming a word that is not a single token of ``tokenizer``."""
     ids = []
     for word in levels:
         pieces = tokenizer(word, add_special_tokens=False)["input_ids"]
         if len(pieces) != 1:
-            raise CheckpointError(
-                f"level word {word!r} is {len(pieces)} tokens {pieces} in this model's tokenizer, not one",
-                "use the tokenizer shipped with the checkpoint, or set scoring.levels to single-token words")
+            raise ConfigError(
+                f"config key 'scoring.levels': level word {word!r} is {len(pieces)} tokens {pieces} in this "
+                "model's tokenizer, not one",
+                "set scoring.levels to words that are single tokens, or use the tokenizer shipped with the checkpoint")
         ids.append(pieces[0])
     return ids
 

@@ -72,19 +72,13 @@ class SegmentingScorer(Scorer):
         return PreparedClip(str(path), SegmentedPrep(stream, window_s, reason), None, time.perf_counter() - start)
 
     def _window_for(self, info, stalling) -> tuple[float | None, str]:
-        from ..video.decode import tokens_per_keyframe
-        from ..video.segments import exceeds_limits
+        from ..video.planning import choose_window
 
-        if self.window_s is not None:
-            return self.window_s, "requested"
-        video = self.settings.video
-        if video.long_clip_policy != "segments" or stalling is not None:  # stalling flags are per clip
+        if self.window_s is None and stalling is not None:  # stalling flags are per clip
             return None, ""
         budget, copies = self.visual_limits(stalling=stalling)
-        over = exceeds_limits(info.n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
-                              max_motion_frames=video.max_motion_frames, token_budget=budget,
-                              tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size), motion_copies=copies)
-        return (video.segment_s, "over-limits") if over else (None, "")
+        return choose_window(info, self.settings.video, token_budget=budget, motion_copies=copies,
+                             requested=self.window_s)
 
     def run(self, prepared: PreparedClip) -> ScoreRecord:
         self.last_thumbnails = []
@@ -146,8 +140,11 @@ class SegmentingScorer(Scorer):
             sampling["notes"].append(rounded)
             warnings.append(rounded)
         if prep.reason == "over-limits":
+            from ..video.segments import span_text
+
             warnings.insert(0, f"over the model's limits for one forward ({info.n_frames} frames): scored in "
-                               f"{len(entries)} windows of {prep.window_s:g} s (long_clip_policy segments)")
+                               f"{len(entries)} windows of {span_text(windows[:len(entries)])} "
+                               "(long_clip_policy segments)")
         return ScoreRecord(
             path=prepared.path, score=pooled[settings.scoring.pool], probs=probs, level=max(probs, key=probs.get),
             model=self.model_info, input=_input_section(prepared.path, prep.stream),
@@ -200,6 +197,14 @@ def _rounded_window(info, window_s: float, windows, keyframe_fps: float) -> str 
     """The note when whole key-frame steps made the windows differ from the length asked by more than half a
     frame (``--segments 1.5s`` at 25 fps: 2 s windows of 50 frames), else None. Constant frame rate only: a
     VFR clip is cut by presentation time at multiples of the length asked (video/segments.py)."""
+    if info.vfr and len(windows) > 1:
+        from ..video.segments import span_text
+
+        spans = [w.duration_s for w in windows]
+        if max(abs(d - window_s) for d in spans[:-1]) > 0.5:  # sparse frames: boundaries far from w * window_s
+            return (f"windows span {span_text(windows)} (cut at the first frame shown after each multiple "
+                    f"of {window_s:g} s: sparse or variable-rate frames), not the {window_s:g} s asked")
+        return None
     if info.vfr or len(windows) < 2 or not info.avg_fps or info.avg_fps <= 0:
         return None
     frames = windows[0].n_frames

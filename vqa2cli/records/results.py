@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from .. import __version__
 from .cells import clean, path_bytes
 from .spread import record_spread
+from .precision import round_times
 
 SCORE_SCHEMA = "vqa2.score/1"
 ANSWER_SCHEMA = "vqa2.answer/1"
@@ -28,6 +29,7 @@ SCORE_COLUMNS = (
     "decoded_frames",  # appended last: existing column positions never move
     "score_std", "score_entropy",  # the spread (records/spread.py)
     "calibrated", "calibrated_scale", "extrapolated",  # --calibration (vqa2cli/calibration/)
+    "n_frames", "warnings",  # frames a player shows; the record's warnings joined by " | " (docs/real-files.md)
 )
 ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error", "path_bytes",
                   "segment_index", "start_s", "end_s")
@@ -75,7 +77,7 @@ class _Result:
     def _common(self) -> dict[str, Any]:
         return {
             "model": self.model.to_dict() if self.model else None,
-            "sampling": self.sampling,
+            "sampling": round_times(self.sampling),
             "timing": {k: _round(v, 4) for k, v in self.timing.items()},
         }
 
@@ -119,13 +121,13 @@ class ScoreRecord(_Result):
             "spread": record_spread(self.probs, self.segments, self.config) if self.score is not None else None,
             "calibrated": self.calibrated,
             "model": common["model"],
-            "input": self.input,
+            "input": round_times(self.input),
             "sampling": common["sampling"],
             "timing": common["timing"],
             "peak_gpu_mem_gb": _round(self.peak_gpu_mem_gb, 3),
-            "segments": self.segments,
+            "segments": round_times(self.segments),
             "pooled": {k: _round(v) for k, v in self.pooled.items()} if self.pooled else None,
-            "worst": self.worst,
+            "worst": round_times(self.worst),
             **self._tail(),
         })
 
@@ -137,7 +139,7 @@ class ScoreRecord(_Result):
         row = {
             "path": self.path, "status": self.status, "score": d["score"],
             "official_score": d["official_score"], "level": self.level,
-            "duration_s": self.input.get("duration_s"), "avg_fps": self.input.get("avg_fps"),
+            "duration_s": d["input"].get("duration_s"), "avg_fps": d["input"].get("avg_fps"),
             "width": self.input.get("width"), "height": self.input.get("height"),
             "keyframes": self.sampling.get("keyframes"), "motion_frames": self.sampling.get("motion_frames"),
             "sampling_policy": self.sampling.get("policy"),
@@ -150,6 +152,7 @@ class ScoreRecord(_Result):
             "error_code": self.error_code, "error": self.error, "path_bytes": path_bytes(self.path),
             "decoded_frames": self.input.get("decoded_frames"),
             **_extra_cells(d),
+            "n_frames": self.input.get("n_frames"), "warnings": " | ".join(self.warnings) or None,
         }
         # p_<level> columns follow the card's level order; the default card's words fill SCORE_COLUMNS.
         for i, column in enumerate(("p_high", "p_good", "p_fair", "p_poor", "p_low")):
@@ -179,7 +182,7 @@ class AnswerRecord(_Result):
             "status": self.status,
             **self._common(),
             "generation": self.generation,
-            "segment": self.segment,
+            "segment": round_times(self.segment),
             **self._tail(),
         })
 

@@ -195,8 +195,7 @@ def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any
                     interrupts.advance()
                 failed += 1
                 continue
-            for warning in record.warnings:
-                console.warning(f"{path}: {warning}")
+            console.warnings(record.warnings, prefix=f"{path}: ")  # a repeated kind once, counted
             if gates is not None:  # --calibration and the gates on it and on the spread (calibration/apply.py)
                 gates.apply(record, console)
             with interrupts.deferred():

@@ -1,7 +1,7 @@
 """Decode a video once with PyAV into the two inputs VQA² was trained on (spec §3).
 
 ``decode_clip`` = :func:`~vqa2cli.video.probe.probe_video` (one demux pass: frame count, fps, rotation)
-→ :func:`~vqa2cli.video.sampling.plan_sampling` → one threaded decode pass (:mod:`vqa2cli.video.frame_reader`)
+→ :func:`~vqa2cli.video.planning.plan_single` → one threaded decode pass (:mod:`vqa2cli.video.frame_reader`)
 in which only the planned frames are converted and resized (:mod:`vqa2cli.video.resize`, in a worker thread so
 it overlaps decoding) straight into preallocated ``uint8`` arrays. Every frame must still be decoded
 (inter-frame coding); a full-size frame lives only until it is resized (at most ``IN_FLIGHT`` + 1 of them at a
@@ -55,7 +55,8 @@ from ..errors import DamagedInputError, DecodeFailedError
 from .frame_reader import _Collector, _Tally, _decode_planned, _decode_stream
 from .probe import STREAMS_ADDED, VideoInfo, changed_note, open_container, probe_video, resolution_note, video_stream
 from .resize import FrameResizer
-from .sampling import SamplingPlan, plan_sampling, restrict_plan, tokens_per_keyframe
+from .planning import plan_single
+from .sampling import SamplingPlan, restrict_plan, tokens_per_keyframe
 
 __all__ = ["DecodedClip", "VideoInfo", "WindowStream", "decode_clip", "decode_windows", "probe_video",
            "tokens_per_keyframe"]
@@ -92,12 +93,9 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     started = time.perf_counter()
     info = _probed(path, video, info)  # the decode below sees every frame's size
 
-    def plan_for(n_frames: int) -> SamplingPlan:
-        return plan_sampling(n_frames, info.avg_fps, keyframe_fps=video.keyframe_fps,
-                             max_motion_frames=video.max_motion_frames, token_budget=token_budget,
-                             tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
-                             motion_copies=motion_copies, policy=video.long_clip_policy, source=info.path,
-                             motion_frame_step=video.motion_frame_step)
+    def plan_for(n_frames: int) -> SamplingPlan:  # the one planner (video/planning.py), over n_frames
+        return plan_single(replace(info, n_frames=n_frames), video, token_budget=token_budget,
+                           motion_copies=motion_copies)
 
     plan = plan_for(info.n_frames)
     resizer = FrameResizer({video.keyframe_size, video.motion_size}, info.rotation, resize, hflip=info.hflip)
@@ -252,15 +250,12 @@ def decode_windows(path, video: VideoSection, window_s: float, *, token_budget: 
     pass (nothing is decoded until it is iterated). Variable-frame-rate clips are cut by presentation time
     (one extra demux pass reads the timestamps). Raises ``InputError`` subclasses. ``info``: the clip's
     :func:`probe_video` result when the caller already has it (probed with ``key_sizes=False``)."""
-    from .segments import plan_windows
+    from .planning import plan_clip_windows
 
     info = _probed(path, video, info)  # the stream sees every frame's size
     times = presentation_times(info) if info.vfr else None
-    windows = plan_windows(info.n_frames, info.avg_fps, window_s, keyframe_fps=video.keyframe_fps,
-                           max_motion_frames=video.max_motion_frames, token_budget=token_budget,
-                           tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
-                           motion_copies=motion_copies, policy=video.long_clip_policy, frame_times=times,
-                           duration_s=info.duration_s, source=info.path)
+    windows = plan_clip_windows(info, video, window_s, token_budget=token_budget, motion_copies=motion_copies,
+                                frame_times=times)  # every sampling setting, as decode_clip's plan
     return WindowStream(info, windows, video, video.resize)
 
 

@@ -54,6 +54,9 @@ POLICIES = CHOICES[("video", "long_clip_policy")]  # declared once, with the set
 # plan under it is planned as "stride" (a window over the motion table, or `ask` on a long clip)
 
 
+LONG_CLIP_FIX = "use --long-clip segments or --long-clip stride (config video.long_clip_policy), or trim the clip"
+
+
 class ClipTooLongError(InputError):
     """The clip exceeds the motion table or the token budget and ``long_clip_policy`` is ``error``."""
 
@@ -155,7 +158,7 @@ def plan_sampling(n_frames: int, avg_fps: float, *, keyframe_fps: float = 1.0,
     else:
         if len(rule) // 4 * 4 > max_motion_frames and policy == "error":
             raise ClipTooLongError(source, f"{n_frames} frames exceed the {max_motion_frames}-row motion "
-                                           "table", "use long_clip_policy 'stride' or trim the clip")
+                                           "table", LONG_CLIP_FIX)
         motion, stride = _strided_motion(n_frames, max_motion_frames, k)
     if token_budget is not None:
         keyframes, motion, stride = _fit_budget(keyframes, motion, stride, n_frames, token_budget,
@@ -177,7 +180,7 @@ def _fit_budget(keyframes, motion, stride, n_frames, budget, per_key, copies, po
     if policy == "error":
         raise ClipTooLongError(source, f"{len(keyframes)} key frames and {len(motion)} motion frames need "
                                        f"{total} visual tokens, over the budget of {budget}",
-                               "use long_clip_policy 'stride' or trim the clip")
+                               LONG_CLIP_FIX)
     fit = (budget - 1 - len(motion) * copies) // per_key
     if fit < 1:
         cap = (budget - 1 - per_key) // copies

@@ -14,6 +14,10 @@ key frames of every window sit on the clip's official 1 fps indices ``range(0, n
 Presentation time. A constant-frame-rate clip is cut at ``w · L``. A variable-frame-rate clip is cut by
 presentation time: boundary ``w`` is the first frame shown at or after ``w · window_s`` seconds, moved to the
 nearest multiple of ``r`` (key frames stay on the official indices); boundaries that collide are dropped.
+A window's ``start_s``/``end_s`` are its first frame's presentation time and the next window's (the clip's
+duration for the last): on a sparse clip a window can span far more than ``window_s``, and the records and
+messages give that real span (:func:`span_text`). A window shown for no time (a last frame without a
+duration, frames sharing a timestamp) is never emitted: it joins its neighbour.
 
 Short last window. The frames after the last boundary form the last window. When they are fewer than ``r``
 (under one key-frame interval, about a second) and a previous window exists, they are merged into it: a
@@ -141,22 +145,26 @@ def _boundaries(n_frames: int, avg_fps: float, window_s: float, keyframe_fps: fl
         w += 1
 
 
-def plan_windows(n_frames: int, avg_fps: float, window_s: float, *, keyframe_fps: float = 1.0,
-                 max_motion_frames: int = 2000, token_budget: int | None = None,
-                 tokens_per_keyframe: int = 196, motion_copies: int = 1, policy: str = "stride",
+def plan_windows(n_frames: int, avg_fps: float, window_s: float, *,
                  frame_times: Sequence[float] | None = None, duration_s: float | None = None,
-                 source: str = "video") -> tuple[Window, ...]:
+                 **sampling) -> tuple[Window, ...]:
     """Tile ``n_frames`` frames into windows of about ``window_s`` seconds (module docstring).
 
     ``frame_times``: presentation time in seconds of every frame (sorted, first = 0) for variable-frame-rate
     clips; ``None`` means constant rate (frame ``i`` at ``i / avg_fps``). ``duration_s`` ends the last window
-    (default: ``n_frames / avg_fps``, or the last frame time plus one average frame for VFR). The other
-    arguments go to :func:`~vqa2cli.video.sampling.plan_sampling` for each window (``policy="segments"``
-    strides a window over the motion table, as ``stride`` does). Raises ``ValueError`` for bad numbers and
+    (default: ``n_frames / avg_fps``, or the last frame time plus one average frame for VFR). Every other
+    keyword is a sampling setting and goes unchanged to :func:`~vqa2cli.video.sampling.plan_sampling` for
+    each window (``keyframe_fps``, ``max_motion_frames``, ``motion_frame_step``, ``token_budget``, ...: all of
+    them, so a window is planned exactly as a clip of its frames; ``policy="segments"`` strides a window
+    over the motion table, as ``stride`` does). :func:`vqa2cli.video.planning.sampling_args` builds them from
+    the config. Raises ``ValueError`` for bad numbers and
     :class:`~vqa2cli.video.sampling.ClipTooLongError` when ``policy="error"`` and a window is over the limits.
     """
     if n_frames < 1:
         raise ValueError(f"n_frames must be at least 1, got {n_frames}")
+    keyframe_fps = sampling.get("keyframe_fps", 1.0)
+    if sampling.get("policy") == "segments":
+        sampling = {**sampling, "policy": "stride"}
     step = keyframe_step(avg_fps, keyframe_fps)
     starts = _boundaries(n_frames, avg_fps, window_s, keyframe_fps, frame_times)
     if len(starts) > 1 and n_frames - starts[-1] < step:
@@ -169,14 +177,37 @@ def plan_windows(n_frames: int, avg_fps: float, window_s: float, *, keyframe_fps
         times = [float(frame_times[s]) for s in starts]
         end = duration_s if duration_s is not None else float(frame_times[-1]) + 1.0 / avg_fps
     ends = times[1:] + [max(end, times[-1])]
+    starts, stops, times, ends = _drop_empty(starts, stops, times, ends)
     windows = []
     for i, (start, stop) in enumerate(zip(starts, stops)):
-        local = plan_sampling(stop - start, avg_fps, keyframe_fps=keyframe_fps,
-                              max_motion_frames=max_motion_frames, token_budget=token_budget,
-                              tokens_per_keyframe=tokens_per_keyframe, motion_copies=motion_copies,
-                              policy="stride" if policy == "segments" else policy, source=source)
+        local = plan_sampling(stop - start, avg_fps, **sampling)
         windows.append(Window(i, start, stop, round(times[i], 6), round(ends[i], 6), offset_plan(local, start)))
     return tuple(windows)
+
+
+def _drop_empty(starts, stops, times, ends):
+    """Merge every window shown for no time (``end_s <= start_s``: a last frame the container gives no
+    duration, frames sharing a timestamp) into its neighbour: the previous one, or the next for the first.
+    A clip whose frames all share one instant stays one window."""
+    starts, stops, times, ends = list(starts), list(stops), list(times), list(ends)
+    while len(starts) > 1:
+        empty = [i for i in range(len(starts)) if ends[i] <= times[i]]
+        if not empty:
+            break
+        i = empty[0] if empty[0] > 0 else 1  # window i joins window i - 1
+        stops[i - 1], ends[i - 1] = stops[i], ends[i]
+        del starts[i], stops[i], times[i], ends[i]
+    return starts, stops, times, ends
+
+
+def span_text(windows: Sequence[Window]) -> str:
+    """The windows' real span as a line says it: ``"10 s"`` when all are the same to 0.05 s, else
+    ``"9.8-31.2 s"`` (from their frames' presentation times: sparse or variable-rate clips)."""
+    spans = [w.duration_s for w in windows]
+    low, high = min(spans), max(spans)
+    if high - low <= 0.05:
+        return f"{round(high, 1):g} s"
+    return f"{round(low, 1):g}-{round(high, 1):g} s"
 
 
 def offset_plan(plan: SamplingPlan, offset: int) -> SamplingPlan:
@@ -185,14 +216,12 @@ def offset_plan(plan: SamplingPlan, offset: int) -> SamplingPlan:
                    motion_indices=tuple(i + offset for i in plan.motion_indices))
 
 
-def exceeds_limits(n_frames: int, avg_fps: float, *, keyframe_fps: float = 1.0, max_motion_frames: int = 2000,
-                   token_budget: int | None = None, tokens_per_keyframe: int = 196,
-                   motion_copies: int = 1) -> bool:
+def exceeds_limits(n_frames: int, avg_fps: float, **sampling) -> bool:
     """True when one official forward over the whole clip would need the long-clip policy (motion table or
-    token budget exceeded); ``False`` means the single forward uses the official indices unchanged."""
-    plan = plan_sampling(n_frames, avg_fps, keyframe_fps=keyframe_fps, max_motion_frames=max_motion_frames,
-                         token_budget=token_budget, tokens_per_keyframe=tokens_per_keyframe,
-                         motion_copies=motion_copies, policy="stride")
+    token budget exceeded); ``False`` means the single forward uses the official indices unchanged.
+    ``sampling``: every sampling setting, as :func:`plan_windows` takes them (``policy`` is ignored)."""
+    sampling = {k: v for k, v in sampling.items() if k not in ("policy", "source")}
+    plan = plan_sampling(n_frames, avg_fps, policy="stride", **sampling)
     return plan.motion_stride > 1 or len(plan.keyframe_indices) < len(range(0, n_frames, plan.keyframe_step))
 
 
