@@ -245,8 +245,8 @@ def test_server_down_is_exit_4_naming_the_url(clips, capsys):
 
 
 def test_batch_rows_resume_and_spread(url, local_records, clips, tmp_path, capsys, monkeypatch):
-    from vqa2cli.serve.client import ServerClient
-    from vqa2cli.serve.remote import RemoteBatchScorer, score_record
+    from vqa2cli.remote.client import ServerClient
+    from vqa2cli.remote.scorers import RemoteBatchScorer, score_record
 
     monkeypatch.chdir(clips["root"])
     out = tmp_path / "remote.csv"
@@ -289,7 +289,7 @@ def test_batch_through_server_keeps_non_utf8_names_and_resumes_them(url, clips, 
 # --- concurrency, queue ---------------------------------------------------------------------------
 def test_sixteen_concurrent_clients_all_answered(url, clips):
     """16 clients at once against --max-queue 4: the client waits out 503 + Retry-After; all answered."""
-    from vqa2cli.serve.client import ServerClient
+    from vqa2cli.remote.client import ServerClient
 
     def one(i):
         client = ServerClient(url)

@@ -159,6 +159,7 @@ class OutputError(Vqa2Error):
 
 
 # --- runtime (exit 4) ---------------------------------------------------------------------------
+MODEL_ERROR_CODES = ("runtime_error", "internal_error")  # a record's error_code when the model failed: exit 4, HTTP 500
 class HubError(Vqa2Error):
     """The Hugging Face Hub could not be reached or refused the download."""
 

@@ -41,7 +41,7 @@ class JobSpec:
     fail_under: float | None = None
     summary: bool = False
     offline: bool = False
-    remote: Any = None  # serve.remote.RemoteBatchScorer with --server: files go to the server(s)
+    remote: Any = None  # remote.scorers.RemoteBatchScorer with --server: files go to the server(s)
 
     def validate(self) -> None:
         """UsageError (exit 2) for options that contradict each other; OutputError (exit 5) for an output

@@ -1,6 +1,6 @@
-"""What a job does with each finished window and record of `score` / `batch` (the options are
-:mod:`vqa2cli.cli.segments`): tidy per-window CSV rows (flushed, fsync'd, resumable), the
---fail-segment-under gate and the score-over-time plots."""
+"""The window options of `score` / `batch` / the server (``segment_options`` → :class:`SegmentPlan`; the
+typer declarations are :mod:`vqa2cli.cli.segments`) and what a run does with each finished window and record:
+tidy per-window CSV rows (flushed, fsync'd, resumable), the --fail-segment-under gate and the plots."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import UsageError
-from .rowfiles import writing
+from .rowfiles import check_output_path, writing
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,47 @@ def segment_columns(levels: tuple[str, ...]) -> list[str]:
     """Tidy per-window CSV columns; ``p_<level>`` follow the card's level words."""
     return (["path", "index", "start_s", "end_s", "score", "official_score", "level"]
             + [f"p_{w.strip()}" for w in levels] + ["keyframes", "motion_frames", "size_bytes", "mtime"])
+
+
+PLOT_SUFFIXES = (".png", ".svg")
+
+
+def segment_options(settings: Settings, *, segments: str | None, pool: str | None, segments_csv=None,
+                    fail_segment_under: float | None = None, plot=None, plot_dir=None,
+                    n_files: int | None = None, overwrite: bool | None = None) -> tuple[Settings, SegmentPlan]:
+    """Validate the options (UsageError, exit 2) and fold ``--pool`` into the settings (flags win).
+
+    ``overwrite`` (``score``; None for ``batch``, which checks its outputs with its --resume): an existing
+    --segments-csv or --plot file is a UsageError without it, the rule of ``batch``'s outputs."""
+    from ..video.segments import window_seconds
+
+    if pool is not None:
+        settings = settings.replace(scoring={"pool": pool})
+    if fail_segment_under is not None and not 0.0 <= fail_segment_under <= 1.0:
+        raise UsageError(f"--fail-segment-under must be between 0 and 1, got {fail_segment_under}",
+                         "scores are on the 0-1 scale")
+    if plot is not None:
+        if Path(plot).suffix.lower() not in PLOT_SUFFIXES:
+            raise UsageError(f"--plot {plot}: unknown picture type", "name a .png or .svg file")
+        if n_files is not None and n_files != 1:
+            raise UsageError("--plot draws one file's timeline", "score one file, or use `vqa2 batch --plot-dir DIR`")
+    if plot_dir is not None and not Path(plot_dir).is_dir():
+        raise UsageError(f"--plot-dir {plot_dir}: not a folder", "create it first")
+    for output in (segments_csv, plot):  # exit 5 before the weights load, as every output
+        if output is not None:
+            check_output_path(str(output))
+    if overwrite is not None:
+        from .resume import refuse_existing
+
+        refuse_existing([str(o) for o in (segments_csv, plot) if o is not None], overwrite=overwrite)
+    window = window_seconds(segments, settings.video) if segments is not None else None
+    implied = any(v is not None for v in (segments_csv, fail_segment_under, plot, plot_dir))
+    if window is None and (segments is not None or implied):
+        window = window_seconds(None, settings.video)
+    elif settings.video.long_clip_policy == "segments":  # the card's window, used past the limits
+        window_seconds(None, settings.video)
+    return settings, SegmentPlan(window, str(segments_csv) if segments_csv else None, fail_segment_under,
+                                 str(plot) if plot else None, str(plot_dir) if plot_dir else None, pool)
 
 
 class SegmentOutputs:
@@ -162,9 +203,11 @@ class SegmentOutputs:
         if limit is None:
             return False
         low = [s for s in record.segments if s["score"] < limit]
+        from .score_run import gate_text
+
         for s in low:
             self.console.error(f"{record.path} {format_time(s['start_s'])}–{format_time(s['end_s'])} "
-                               f"scored {s['score']:.3f} < {limit:g}")
+                               f"scored {gate_text(s['score'], limit)}")
         self.failed_files += bool(low)
         return bool(low)
 

@@ -23,7 +23,6 @@ from ..errors import ExitCode, InputError, UsageError, Vqa2Error
 MAX_BUSY_WAIT_S = 300.0  # 503 answers are waited out (Retry-After, at most MAX_WAIT_S each) this long
 MAX_WAIT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
-MODEL_ERROR_CODES = ("runtime_error", "internal_error")
 
 
 class ServerError(Vqa2Error):
