@@ -381,6 +381,18 @@ def test_path_confinement(url, clips, tmp_path):
     assert missing.status_code == 422 and missing.json()["error"]["code"] == "file_missing"
 
 
+def test_refused_file_is_an_error_record_and_the_rest_scored(url, clips, tmp_path, capsys):
+    """Issue 24 fault 5: a 403 (outside the roots) is the file's error record, exit 3, the next file scored."""
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(clips["a.mp4"].read_bytes())
+    code, out, err = run(["score", str(outside), str(clips["a.mp4"]), "--server", url, "--server-paths",
+                          "-f", "json"], capsys)
+    assert code == 3, err
+    records = json.loads(out)
+    assert [r["status"] for r in records] == ["error", "ok"]
+    assert "HTTP 403" in err and str(outside) in err and "Traceback" not in err
+
+
 def test_oversize_upload_413(url):
     big = os.urandom(1_500_000)  # the server allows 1 MB
     response = post(url, files={"file": ("big.mp4", big)}, timeout=60)
