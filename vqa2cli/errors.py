@@ -21,6 +21,7 @@ class ExitCode(enum.IntEnum):
     RUNTIME = 4  # the model could not be fetched, loaded or run (Hub offline, bad checkpoint, OOM)
     OUTPUT = 5  # an output could not be written (disk full, read-only folder, closed stdout/pipe); rows kept
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    BROKEN_PIPE = 141  # the reader of stdout/stderr stopped early (`vqa2 ... | head`): quiet, as SIGPIPE ends ffprobe
     TERMINATED = 143  # SIGTERM (kill, Slurm, Kubernetes): 128 + 15, as a shell reports it
 
 
