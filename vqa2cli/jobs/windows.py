@@ -4,7 +4,6 @@ tidy per-window CSV rows (flushed, fsync'd, resumable), the --fail-segment-under
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 from dataclasses import dataclass
@@ -76,9 +75,10 @@ def check_plot_dir(plan: SegmentPlan | None, paths: list[str], *, resume: bool, 
 
 
 def segment_columns(levels: tuple[str, ...]) -> list[str]:
-    """Tidy per-window CSV columns; ``p_<level>`` follow the card's level words."""
-    return (["path", "index", "start_s", "end_s", "score", "official_score", "level"]
-            + [f"p_{w.strip()}" for w in levels] + ["keyframes", "motion_frames", "size_bytes", "mtime"])
+    """Tidy per-window CSV columns; ``p_<level>`` follow the card's level words (records/windows.py)."""
+    from ..records.windows import window_columns
+
+    return list(window_columns(levels))
 
 
 PLOT_SUFFIXES = (".png", ".svg")
@@ -123,65 +123,52 @@ def segment_options(settings: Settings, *, segments: str | None, pool: str | Non
 
 
 class SegmentOutputs:
-    """Per window: the tidy CSV row (flushed, fsync'd with ``durable``). Per record: the segment gate and
-    the plot. With ``append`` (batch --resume) rows already in the CSV for the same file (path, size, mtime)
-    and window are not written again, so a resumed run leaves exactly one row per window."""
+    """Per window: the tidy CSV row (a :class:`~vqa2cli.records.windows.WindowRow` written by the row-file
+    writer, fsync'd row by row). Per record: the segment gate and the plot. With ``append`` (batch --resume)
+    rows already in the CSV for the same file (path, size, mtime) and window are not written again (the
+    resume index of jobs/resume.py), so a resumed run leaves exactly one row per window."""
 
     def __init__(self, plan: SegmentPlan, settings: Settings, console, *, append: bool = False,
                  durable: bool = False):
-        self.plan, self.settings, self.console, self.durable = plan, settings, console, durable
+        self.plan, self.settings, self.console = plan, settings, console
         self.columns = segment_columns(settings.scoring.levels)
-        self.done: set[tuple[str, int, int, float]] = set()
+        self.index = None  # resume.DoneIndex of the rows already in the CSV (append)
         self.failed_files = 0
-        self.stream = self.writer = None
+        self.rows = None  # rowfiles.RowFiles of --segments-csv
         if plan.csv:
             self._open(plan.csv, append)
 
     def _open(self, path: str, append: bool) -> None:
-        from .resume import path_key, repair_tail
+        from .resume import DoneIndex, OutputSpec, repair_tail
+        from .rowfiles import RowFiles
 
         if append and os.path.exists(path):
             dropped = repair_tail(path, "csv")
             if dropped:
                 self.console.warning(f"{path}: dropped a torn last line ({dropped} bytes) left by an interrupted run")
-            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
-                for row in csv.DictReader(fh):
-                    try:
-                        self.done.add((path_key(row["path"]), int(row["index"]), int(row["size_bytes"] or -1),
-                                       round(float(row["mtime"] or 0), 3)))
-                    except (KeyError, ValueError):
-                        continue
-        with writing(path):
-            self.stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
-            self.writer = csv.DictWriter(self.stream, fieldnames=self.columns, lineterminator="\n")
-            if self.stream.tell() == 0:
-                self.writer.writeheader()
-                self._flush()
+            self.index = DoneIndex()
+            self.index.add_file(OutputSpec(path, "csv", tuple(self.columns), "use --overwrite to start it again",
+                                           key="index"))
+        columns = tuple(self.columns)
 
-    def _flush(self) -> None:
-        self.stream.flush()
-        if self.durable:
-            os.fsync(self.stream.fileno())
+        def make_writer(fmt, stream, header):
+            from ..output.render import make_writer as writer_for
+
+            return writer_for(fmt, stream, "window_row", header=header, columns=columns)
+
+        self.rows = RowFiles([path], ["csv"], append=append, make_writer=make_writer)
 
     def on_window(self, path: str, entry: dict[str, Any], stat: dict[str, Any]) -> None:
         """``SegmentingScorer.on_window``: one tidy row as soon as the window is scored."""
-        if self.writer is None:
+        if self.rows is None:
             return
-        from .resume import path_key
+        from ..records.windows import WindowRow
 
-        key = (path_key(path), entry["index"], int(stat.get("size_bytes", -1)), round(float(stat.get("mtime", 0)), 3))
-        if key in self.done:
+        file_stat = (stat.get("size_bytes"), stat.get("mtime"))
+        if self.index is not None and None not in file_stat and self.index.match(
+                path, file_stat, retry_errors=False, key=str(entry["index"])):
             return
-        probs = list(entry["probs"].values())
-        row = {"path": path, **{k: entry[k] for k in ("index", "start_s", "end_s", "score", "official_score",
-                                                       "level", "keyframes", "motion_frames")},
-               "size_bytes": stat.get("size_bytes", ""), "mtime": stat.get("mtime", "")}
-        for column, p in zip(self.columns[7:7 + len(probs)], probs):
-            row[column] = p
-        with writing(self.plan.csv):
-            self.writer.writerow(row)
-            self._flush()
-        self.done.add(key)
+        self.rows.write(WindowRow.of(path, entry, stat, self.settings.scoring.levels), ())
 
     def after(self, record, thumbnails=()) -> bool:
         """Gate and plot for a finished record; True when a window is below --fail-segment-under."""
@@ -221,11 +208,11 @@ class SegmentOutputs:
         self.console.info(f"{record.path}: timeline written to {target}")
 
     def close(self) -> None:
-        if self.stream is not None:
-            stream, self.stream = self.stream, None
+        if self.rows is not None:
+            rows, self.rows = self.rows, None
             try:
-                stream.close()
-            except OSError:  # a failed write was already reported; its bytes are lost either way
+                rows.close()
+            except Exception:  # noqa: BLE001 - a failed write was already reported (OutputError, exit 5)
                 pass
 
 

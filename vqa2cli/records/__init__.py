@@ -9,8 +9,9 @@ renders them. Records import nothing from ``pipeline``, ``modeling``, ``video``,
 from .reports import (BatchSummaryRecord, DataCheckRecord, DoctorRecord, EvalRecord, EvalRow, ModelCardRecord,
                       ProbeRecord)
 from .results import AnswerRecord, ScoreRecord
+from .windows import WindowRow
 
 RECORD_TYPES: dict[str, type] = {cls.kind: cls for cls in (
     ScoreRecord, AnswerRecord, ProbeRecord, ModelCardRecord, EvalRecord, EvalRow, DataCheckRecord, DoctorRecord,
-    BatchSummaryRecord)}
+    BatchSummaryRecord, WindowRow)}
 """Record kind → class: the ``kind`` argument of ``output.render.make_writer``."""
