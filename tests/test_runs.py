@@ -64,3 +64,33 @@ def test_fail_under_names_each_file_below_with_a_true_line(make_clip, tiny_model
         shown, _, rest = line.removeprefix(f"Error: {path} scored ").partition(" < ")
         assert float(shown) < float(rest.split()[0]) == limit
     assert f"2 of 2 file(s) scored below --fail-under {limit!r}" in err
+
+
+class _Terminal:
+    def __init__(self, tty: bool):
+        self.tty, self.lines = tty, []
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.lines.append(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_window_progress_only_on_a_terminal(tty):
+    from vqa2cli.jobs.score_run import WindowProgress
+    from vqa2cli.output.console import NORMAL, Console
+
+    stream = _Terminal(tty)
+    progress = WindowProgress(Console(NORMAL, stream=stream), lambda path: 180.0)
+    for i in range(3):
+        progress("long.mp4", i, 10.0 * i, 10.0 * (i + 1))
+    text = "".join(stream.lines)
+    if not tty:
+        assert text == ""
+        return
+    assert "long.mp4: window 1/18\n" in text and "long.mp4: window 3/18, ETA" in text

@@ -115,6 +115,7 @@ class LocalAsking:
 
     def answers(self, path: str, questions: list[str]) -> Iterator[PendingAnswer]:
         from ..pipeline.run import Asker, CheckedInputs
+        from .score_run import WindowProgress
 
         checked = CheckedInputs.check([path])  # before the weights load, once: the decode reuses its probe
         if checked.errors:
@@ -123,8 +124,13 @@ class LocalAsking:
         asker = Asker.load(self.settings, self.ref, offline=self.offline, clips=checked.shapes())
         for line in asker.memory_lines:
             self.console.info(line)
-        prepared = prepare_clip(asker, path, questions, self.window_s, info=checked.info(path))
-        yield from pending_answers(asker, prepared, path, questions)
+        info = checked.info(path)
+        prepared = prepare_clip(asker, path, questions, self.window_s, info=info)
+        progress = WindowProgress(self.console, lambda _path: getattr(info, "duration_s", None))
+        for item in pending_answers(asker, prepared, path, questions):
+            if item.span is not None and item.question == questions[0]:
+                progress(path, item.span["index"], item.span["start_s"], item.span["end_s"])
+            yield item
         self.warnings = list(prepared.warnings) if self.window_s is not None else []
 
 

@@ -245,7 +245,7 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
     is something to score."""
     from ..pipeline.run import clip_shapes
     from .loop import error_row_factory
-    from .windows import load_scorer
+    from .windows import wired_scorer
 
     make_error = error_row_factory(settings)
     if job.remote is not None:  # --server: requests run in the worker threads (RemoteBatchScorer.workers at least)
@@ -254,7 +254,7 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
     if not todo:
         return None, make_error, job.workers
     console.info(f"Loading {settings.model.label} ...")
-    scorer = load_scorer(settings, ref, windows, segment_out, offline=job.offline,
+    scorer = wired_scorer(settings, ref, windows, segment_out, offline=job.offline,
                          clips=clip_shapes([t.path for t in todo]))
     for line in scorer.memory_lines:
         console.info(line)

@@ -10,8 +10,10 @@ record's worst-window key frames for ``--plot``, or ``()``).
 
 from __future__ import annotations
 
+import math
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from ..config import Settings
@@ -46,7 +48,13 @@ class LocalScoring:
             return
         self.console.info(f"Loading {self.settings.model.label} ...")
         scorer = SegmentingScorer.load(self.settings, self.ref, offline=self.offline, clips=checked.shapes())
-        self.scorer = scorer.configure(window_s=self.plan.window_s, on_window=on_window,
+        progress = WindowProgress(self.console, lambda path: getattr(checked.info(path), "duration_s", None))
+
+        def each_window(path, entry, stat):
+            on_window(path, entry, stat)
+            progress(path, entry["index"], entry["start_s"], entry["end_s"])
+
+        self.scorer = scorer.configure(window_s=self.plan.window_s, on_window=each_window,
                                        keep_thumbnails=bool(self.plan.plot or self.plan.plot_dir))
         for line in scorer.memory_lines:
             self.console.info(line)
@@ -54,6 +62,34 @@ class LocalScoring:
 
     def thumbnails(self):
         return self.scorer.last_thumbnails if self.scorer is not None else ()
+
+
+class WindowProgress:
+    """``PATH: window 7/18, ETA 00:01:20`` on stderr as each window of a long file is done, only when stderr
+    is a terminal (``console.interactive``; never in logs or pipes). The total comes from the file's
+    duration (``duration_of(path)`` in seconds, None when unknown: then ``window 7``); the ETA from the
+    pace of the windows done so far."""
+
+    def __init__(self, console, duration_of: Callable[[str], float | None]):
+        self.console, self.duration_of = console, duration_of
+        self.path, self.first, self.started = None, 0, 0.0
+
+    def __call__(self, path: str, index: int, start_s: float, end_s: float) -> None:
+        if not self.console.interactive:
+            return
+        from ..video.segments import format_time
+
+        now = time.monotonic()
+        if path != self.path:
+            self.path, self.first, self.started = path, index, now
+        duration = self.duration_of(path)
+        span = end_s - start_s
+        total = max(index + 1, math.ceil(duration / span - 1e-6)) if duration and span > 0 else None
+        line = f"{path}: window {index + 1}" + (f"/{total}" if total else "")
+        if total and index > self.first:
+            pace = (now - self.started) / (index - self.first)
+            line += f", ETA {format_time(pace * (total - index - 1))}"
+        self.console.info(line)
 
 
 def run_score(paths: list[str], source: ScoringSource, settings: Settings, fmt: str, fail_under: float | None,

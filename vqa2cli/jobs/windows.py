@@ -216,7 +216,7 @@ class SegmentOutputs:
                 pass
 
 
-def load_scorer(settings: Settings, ref, plan: SegmentPlan, outputs: SegmentOutputs, *, offline: bool = False,
+def wired_scorer(settings: Settings, ref, plan: SegmentPlan, outputs: SegmentOutputs, *, offline: bool = False,
                 clips: list[tuple[int, float]] | None = None):
     """A :class:`~vqa2cli.pipeline.segmented.SegmentingScorer` wired to ``outputs``; ``clips`` = the inputs'
     ``(n_frames, avg_fps)`` for the memory preflight."""
