@@ -9,7 +9,6 @@ with the next file; a reset is sent again and scored. 401 and a server that stay
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -19,14 +18,15 @@ import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 pytest.importorskip("httpx")
 
-from vqa2cli.cli.app import main  # noqa: E402
-from vqa2cli.config import Settings  # noqa: E402
-from vqa2cli.records.results import AnswerRecord, ScoreRecord  # noqa: E402
+from vqa2cli.cli.app import main
+from vqa2cli.config import Settings
+from vqa2cli.records.results import AnswerRecord, ScoreRecord
 
 REFUSALS = {  # file stem → (status, vqa2 error code, server exit_code), as serve/app.py documents them
     "r400": (400, "bad_request", 2),
@@ -39,7 +39,7 @@ REFUSALS = {  # file stem → (status, vqa2 error code, server exit_code), as se
 
 
 class Stub(BaseHTTPRequestHandler):
-    resets: dict[str, int] = {}
+    resets: ClassVar[dict[str, int]] = {}
     lock = threading.Lock()
 
     def log_message(self, *args):  # quiet
@@ -178,10 +178,10 @@ def test_ask_after_a_reset_is_answered(stub, env, capsys):
 
 def test_token_refused_or_busy_server_stops_with_exit_4(stub, env, monkeypatch, capsys):
     monkeypatch.setenv("VQA2_TOKEN", "wrong")
-    code, out, err = run(["score", *env[:2], "--server", stub, "--server-paths", "-f", "json"], capsys)
+    code, _, err = run(["score", *env[:2], "--server", stub, "--server-paths", "-f", "json"], capsys)
     assert code == 4 and "HTTP 401" in err and "VQA2_TOKEN" in err
     monkeypatch.setenv("VQA2_TOKEN", "good")
     busy = env[0].replace("ok.mp4", "busy.mp4")
     Path(busy).write_bytes(b"x" * 16)
-    code, out, err = run(["score", busy, "--server", stub, "--server-paths"], capsys)
+    code, _, err = run(["score", busy, "--server", stub, "--server-paths"], capsys)
     assert code == 4 and "HTTP 503" in err

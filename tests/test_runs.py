@@ -8,8 +8,8 @@ import json
 import random
 
 import pytest
-
 from cli_run import run
+
 from vqa2cli.errors import UsageError
 from vqa2cli.jobs.ask_run import collect_questions
 from vqa2cli.jobs.score_run import gate_text
@@ -59,7 +59,7 @@ def test_fail_under_names_each_file_below_with_a_true_line(make_clip, tiny_model
     limit = max(scores.values()) + 1e-9  # both below, by a hair for the higher one
     code, _, err = run(args + ["--fail-under", repr(limit)], capsys)
     assert code == 1
-    for path, score in scores.items():
+    for path in scores:
         line = next(line for line in err.splitlines() if line.startswith(f"Error: {path} scored "))
         shown, _, rest = line.removeprefix(f"Error: {path} scored ").partition(" < ")
         assert float(shown) < float(rest.split()[0]) == limit

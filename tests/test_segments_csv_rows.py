@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+
 import pytest
 
 from vqa2cli.config import Settings

@@ -40,8 +40,7 @@ class RemoteInputError(InputError):
     """The server refused the input itself (too large, path outside its roots): exit 3, an error row."""
 
     def __init__(self, path: str, message: str, code: str, fix: str | None = None):
-        prefix = f"{path}: "
-        super().__init__(path, message[len(prefix):] if message.startswith(prefix) else message, fix)
+        super().__init__(path, message.removeprefix(f"{path}: "), fix)
         self.code = code
 
 
@@ -144,9 +143,9 @@ class ServerClient:
             body = response.json()
         except ValueError:
             body = None
-        if isinstance(body, list) or (isinstance(body, dict) and ("schema" in body or "error" not in body)):
-            if 200 <= response.status_code < 300 or isinstance(body, list) or "schema" in body:
-                return body  # records: ok (200), unusable input (422), model failure (500); settings (200)
+        records = isinstance(body, list) or (isinstance(body, dict) and "schema" in body)
+        if records or (isinstance(body, dict) and "error" not in body and 200 <= response.status_code < 300):
+            return body  # records: ok (200), unusable input (422), model failure (500); settings (200)
         error = body.get("error") if isinstance(body, dict) else None
         status = response.status_code
         if not isinstance(error, dict):
