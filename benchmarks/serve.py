@@ -1,6 +1,6 @@
 """What does `vqa2 serve` cost and save? Tiny random checkpoint on CPU, everything measured in one run.
 
-1. Per-request latency through the server (multipart upload, `serve.client.ServerClient`) vs the same clips
+1. Per-request latency through the server (multipart upload, `remote.client.ServerClient`) vs the same clips
    scored in-process (`SegmentingScorer.score`, the CLI's scorer), interleaved clip by clip so both see the
    same machine load:
    p50/p95 of each and their ratio (target: server / in-process <= 1.15).
@@ -91,7 +91,7 @@ def latency(scorer, client, paths: list[str], rounds: int):
 
 
 def throughput(url: str, paths: list[str], clients: int) -> float:
-    from vqa2cli.serve.client import ServerClient
+    from vqa2cli.remote.client import ServerClient
 
     pool_clients = [ServerClient(url) for _ in range(clients)]
 
@@ -154,7 +154,7 @@ def main() -> None:
 
     from vqa2cli.cli.options import resolve_settings
     from vqa2cli.pipeline.segmented import SegmentingScorer
-    from vqa2cli.serve.client import ServerClient
+    from vqa2cli.remote.client import ServerClient
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
     model_dir = args.work_dir / "tiny-model"
@@ -215,7 +215,7 @@ def main() -> None:
     if args.record:
         setup = (f"`python benchmarks/serve.py` ({time.strftime('%Y-%m-%d')}): tiny random checkpoint "
                  f"(`--device {args.device}` in both), {args.clips} clips of {args.seconds:g} s at {args.width}x{args.height}, "
-                 f"{args.fps:g} fps; the server gets multipart uploads from `serve.client.ServerClient`. "
+                 f"{args.fps:g} fps; the server gets multipart uploads from `remote.client.ServerClient`. "
                  f"Machine: {machine()}.")
         record(f"## Serving\n\n{setup} {NOTES}\n\n{table}\n\n{summary}.\n")
 

@@ -160,7 +160,7 @@ def test_server_client_applies_the_calibration_to_the_servers_records(tmp_path, 
     """`score --server URL --calibration FILE`: the server's JSON records gain `calibrated` on the client (a
     stand-in server answers the record `score -m TINY` printed)."""
     from vqa2cli.config import Settings
-    from vqa2cli.serve import remote
+    from vqa2cli.remote import scorers as remote
 
     clip, record = scored
     labels, batch = _batch_csv(tmp_path, record["config"], model=record["model"])

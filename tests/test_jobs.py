@@ -37,11 +37,14 @@ def _imported_packages(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("package, forbidden", [
-    ("jobs", {"cli", "serve", "api"}),
+    ("jobs", {"cli", "serve", "remote", "api"}),
     ("pipeline", {"cli", "serve", "api", "jobs"}),
     ("training", {"cli", "serve", "api", "jobs"}),
     ("video", {"cli", "serve", "api", "jobs"}),
     ("modeling", {"cli", "serve", "api", "jobs"}),
+    ("serve", {"cli", "remote"}),
+    ("remote", {"cli", "serve", "api"}),
+    ("records", {"cli", "serve", "remote", "api", "jobs", "pipeline", "output"}),
 ])
 def test_imports_flow_one_way(package, forbidden):
     """cli → jobs → pipeline → records → output: nothing below imports what sits above it."""
@@ -49,6 +52,35 @@ def test_imports_flow_one_way(package, forbidden):
     assert modules, f"no modules under vqa2cli/{package}"
     wrong = {str(m.relative_to(PACKAGE)): sorted(_imported_packages(m) & forbidden) for m in modules}
     assert {m: p for m, p in wrong.items() if p} == {}
+
+
+def test_nothing_imports_the_cli_but_the_entry_point():
+    """The front-ends sit on top: no module outside cli/ imports it (serve/, remote/, jobs/ ... included),
+    except ``python -m vqa2cli`` (``__main__.py``). The scan sees function-level (lazy) imports too."""
+    wrong = {}
+    for module in sorted(PACKAGE.rglob("*.py")):
+        rel = module.relative_to(PACKAGE)
+        if rel.parts[0] == "cli" or rel == Path("__main__.py"):
+            continue
+        found = _imported_packages(module) if rel.parent != Path(".") else _top_level_imports(module)
+        if "cli" in found:
+            wrong[str(rel)] = sorted(found)
+    assert wrong == {}
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """``_imported_packages`` for a module directly in vqa2cli/ (``from .cli import x`` is level 1 there)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            found.add(node.module.split(".")[0])
+    return found | _imported_packages(path)
+
+
+def test_the_cli_scan_would_see_an_upward_import(tmp_path):
+    bad = tmp_path / "m.py"
+    bad.write_text("def f():\n    from ..cli.options import resolve_settings\n", encoding="utf-8")
+    assert "cli" in _imported_packages(bad)
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -159,7 +191,7 @@ def test_segments_csv_resume_cuts_a_torn_row_as_csv(tmp_path):
     settings = Settings()
     windows = tmp_path / "windows.csv"
     header = ",".join(segment_columns(settings.scoring.levels)) + "\n"
-    row = f'{tmp_path}/a.mp4,0,0.0,10.0,0.5,3.0,fair,{",".join(["0.2"] * 5)},10,40,100,1.5\n'
+    row = f'{tmp_path}/a.mp4,0,0.0,10.0,0.5,3.0,fair,{",".join(["0.2"] * 5)},10,40,100,1.5,0.1,0.9\n'
     windows.write_text(header + row + f'"{tmp_path}/new\n', encoding="utf-8")
     console, said = _console()
     out = SegmentOutputs(SegmentPlan(window_s=10.0, csv=str(windows)), settings, console, append=True)

@@ -146,12 +146,33 @@ def test_stdout_closed(clips):
 
 @pytest.mark.e2e  # vqa2 in another process
 def test_stdout_broken_pipe(clips):
+    """`vqa2 ... | head`: the reader stopped early; vqa2 exits quietly with 141 (as ffprobe, ended by SIGPIPE),
+    never 1 (the gate's code) and no error line."""
     proc = subprocess.Popen(_probe_cmd(clips), cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     proc.stdout.close()  # the reader is gone before vqa2 writes
     err = proc.stderr.read()
     proc.wait(timeout=120)
-    assert proc.returncode == 5 and "cannot write stdout: Broken pipe (EPIPE)" in _one_line(err)
+    assert proc.returncode == 141 and err == ""
+
+
+@pytest.mark.e2e  # vqa2 in another process
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["probe", "missing.mp4"], ["probe", "--frobnicate"], ["score", "missing.mp4"],
+                                  ["ask", "missing.mp4", "q?"]])
+def test_a_failing_stderr_is_exit_5(args):
+    """stderr on a full device: exit 5 (an output could not be written), never 1 (the gate's) nor 120."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "vqa2cli", *args], cwd=REPO, env=_env(),
+                              stdout=subprocess.DEVNULL, stderr=full, timeout=120)
+    assert proc.returncode == 5
+
+
+@pytest.mark.e2e  # vqa2 in another process
+def test_probe_of_a_missing_file_is_exit_3(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "vqa2cli", "probe", str(tmp_path / "missing.mp4")], cwd=REPO,
+                          env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3 and "no such file" in proc.stderr
 
 
 # --- output files ---------------------------------------------------------------------------------

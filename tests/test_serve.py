@@ -245,8 +245,8 @@ def test_server_down_is_exit_4_naming_the_url(clips, capsys):
 
 
 def test_batch_rows_resume_and_spread(url, local_records, clips, tmp_path, capsys, monkeypatch):
-    from vqa2cli.serve.client import ServerClient
-    from vqa2cli.serve.remote import RemoteBatchScorer, score_record
+    from vqa2cli.remote.client import ServerClient
+    from vqa2cli.remote.scorers import RemoteBatchScorer, score_record
 
     monkeypatch.chdir(clips["root"])
     out = tmp_path / "remote.csv"
@@ -289,7 +289,7 @@ def test_batch_through_server_keeps_non_utf8_names_and_resumes_them(url, clips, 
 # --- concurrency, queue ---------------------------------------------------------------------------
 def test_sixteen_concurrent_clients_all_answered(url, clips):
     """16 clients at once against --max-queue 4: the client waits out 503 + Retry-After; all answered."""
-    from vqa2cli.serve.client import ServerClient
+    from vqa2cli.remote.client import ServerClient
 
     def one(i):
         client = ServerClient(url)
@@ -379,6 +379,18 @@ def test_path_confinement(url, clips, tmp_path):
     assert ok.status_code == 200 and ok.json()["path"] == str(root / "link-in.mp4")
     missing = post(url, json={"path": str(root / "nope.mp4")}, timeout=30)
     assert missing.status_code == 422 and missing.json()["error"]["code"] == "file_missing"
+
+
+def test_refused_file_is_an_error_record_and_the_rest_scored(url, clips, tmp_path, capsys):
+    """Issue 24 fault 5: a 403 (outside the roots) is the file's error record, exit 3, the next file scored."""
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(clips["a.mp4"].read_bytes())
+    code, out, err = run(["score", str(outside), str(clips["a.mp4"]), "--server", url, "--server-paths",
+                          "-f", "json"], capsys)
+    assert code == 3, err
+    records = json.loads(out)
+    assert [r["status"] for r in records] == ["error", "ok"]
+    assert "HTTP 403" in err and str(outside) in err and "Traceback" not in err
 
 
 def test_oversize_upload_413(url):

@@ -126,7 +126,7 @@ def test_client_exits_with_the_servers_usage_code_whatever_the_http_status():
     import httpx
 
     from vqa2cli.errors import UsageError
-    from vqa2cli.serve.client import ServerClient, ServerError
+    from vqa2cli.remote.client import ServerClient, ServerError
 
     def handler(request):
         if request.url.path == "/v1/settings":

@@ -291,9 +291,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: cannot read config file: {exc.strerror or exc}", "check the --config path") from None
     try:
         if p.suffix.lower() == ".toml":
-            import tomllib
+            from .registry import toml_module
 
-            data = tomllib.loads(text)
+            data = toml_module().loads(text)
         else:
             import yaml
 

@@ -26,6 +26,7 @@ class ExitCode(enum.IntEnum):
     RUNTIME = 4  # the model could not be fetched, loaded or run (Hub offline, bad checkpoint, OOM)
     OUTPUT = 5  # an output could not be written (disk full, read-only folder, closed stdout/pipe); rows kept
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    BROKEN_PIPE = 141  # the reader of stdout/stderr stopped early (`vqa2 ... | head`): quiet, as SIGPIPE ends ffprobe
     TERMINATED = 143  # SIGTERM (kill, Slurm, Kubernetes): 128 + 15, as a shell reports it
 
 
@@ -38,11 +39,12 @@ EXIT_CODES: dict[ExitCode, str] = {  # each line fits a 100-column --help
     ExitCode.RUNTIME: "the model could not be fetched, loaded or run (Hub offline, out of memory, no server)",
     ExitCode.OUTPUT: "an output could not be written (disk full, read-only, stdout closed); rows written are kept",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); results already written are kept (batch: resume with --resume)",
+    ExitCode.BROKEN_PIPE: "the reader of stdout/stderr stopped early (`| head`): quiet, as SIGPIPE ends ffprobe",
     ExitCode.TERMINATED: "stopped by SIGTERM (kill, Slurm, Kubernetes); results already written are kept",
 }
 
 _ALWAYS = (ExitCode.OK, ExitCode.USAGE)
-_SIGNALS = (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
+_SIGNALS = (ExitCode.INTERRUPTED, ExitCode.BROKEN_PIPE, ExitCode.TERMINATED)
 # The exit codes each command can end with (``vqa2 serve`` stops cleanly, exit 0, on SIGTERM/Ctrl-C).
 COMMAND_EXIT_CODES: dict[str, tuple[ExitCode, ...]] = {
     "score": (*_ALWAYS, ExitCode.GATE_FAILED, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
@@ -212,6 +214,7 @@ class OutputError(Vqa2Error):
 
 
 # --- runtime (exit 4) ---------------------------------------------------------------------------
+MODEL_ERROR_CODES = ("runtime_error", "internal_error")  # a record's error_code when the model failed: exit 4, HTTP 500
 class HubError(Vqa2Error):
     """The Hugging Face Hub could not be reached or refused the download."""
 

@@ -8,7 +8,6 @@ own card as ``vqa2-card.toml`` (``vqa2 train`` writes one), which then wins over
 from __future__ import annotations
 
 import difflib
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +53,17 @@ class ModelCard:
         return self.layer.get("model", {}).get("description", "")
 
 
+def toml_module():
+    """``tomllib`` (Python 3.11+) or its backport ``tomli`` (3.10), imported when a TOML file is read."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    return tomllib
+
+
 def read_card(path: Path) -> ModelCard:
+    tomllib = toml_module()
     try:
         layer = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -80,18 +80,19 @@ def report_error(exc: Vqa2Error) -> int:
 
 
 class GuardedStdout:
-    """``sys.stdout`` while a command runs: an OS error writing it (``/dev/full``, a closed pipe) or a closed
-    stdout (``None``) becomes an :class:`OutputError` naming stdout (exit 5) instead of a traceback."""
+    """``sys.stdout`` (or ``sys.stderr``, ``name``) while a command runs: an OS error writing it (``/dev/full``,
+    a closed pipe) or a closed stream (``None``) becomes an :class:`OutputError` naming it instead of a
+    traceback: exit 5, or 141 quietly when its reader stopped early (EPIPE, ``vqa2 ... | head``)."""
 
-    def __init__(self, stream):
-        self.stream = stream
+    def __init__(self, stream, name: str = "stdout"):
+        self.stream, self.name = stream, name
 
     def _fail(self, exc: OSError):
-        raise OutputError("stdout", exc) from None
+        raise OutputError(self.name, exc) from None
 
     def write(self, text: str) -> int:
         if self.stream is None:
-            self._fail(OSError(errno.EBADF, "stdout is closed"))
+            self._fail(OSError(errno.EBADF, f"{self.name} is closed"))
         try:
             return self.stream.write(text)
         except OSError as exc:
@@ -112,14 +113,30 @@ class GuardedStdout:
         return getattr(self.stream, name)
 
 
-def _silence_stdout() -> None:
-    """After stdout failed: point fd 1 at /dev/null so that the interpreter's final flush stays quiet."""
+def _silence_stdout(fd: int = 1) -> None:
+    """After stdout (fd 1) or stderr (fd 2) failed: point it at /dev/null so that the interpreter's final
+    flush stays quiet (its failure would otherwise exit 120)."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
+        os.dup2(devnull, fd)
         os.close(devnull)
     except OSError:
         pass
+
+
+def _stream_failed(exc: OSError | OutputError) -> None:
+    """stdout or stderr could not be written: EPIPE (the reader stopped early, ``| head``) exits 141 quietly
+    as ffprobe does; any other failure exits 5, said on stderr when stderr still works. Never 1 (the gate)."""
+    name = getattr(exc, "output", "stderr")
+    _silence_stdout(1 if name == "stdout" else 2)
+    if exc.errno == errno.EPIPE:
+        sys.exit(int(ExitCode.BROKEN_PIPE))
+    if name == "stdout" and isinstance(exc, OutputError):
+        try:
+            report_error(exc)
+        except (OSError, OutputError):
+            _silence_stdout(2)
+    sys.exit(int(ExitCode.OUTPUT))
 
 
 def passive_openmp_threads(environ: dict[str, str] | os._Environ = os.environ) -> None:
@@ -138,12 +155,16 @@ def passive_openmp_threads(environ: dict[str, str] | os._Environ = os.environ) -
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: `vqa2 ...`."""
     passive_openmp_threads()
-    real_stdout = sys.stdout
-    sys.stdout = GuardedStdout(real_stdout)
+    real_stdout, real_stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = GuardedStdout(real_stdout), GuardedStdout(real_stderr, "stderr")
     try:
         _main(argv)
+    except OutputError as exc:  # stderr failed while an error was being reported
+        _stream_failed(exc)
+    except OSError as exc:  # click wrote to the real stderr (a usage error) and failed
+        _stream_failed(exc)
     finally:
-        sys.stdout = real_stdout
+        sys.stdout, sys.stderr = real_stdout, real_stderr
 
 
 def _main(argv: list[str] | None) -> None:
@@ -160,8 +181,9 @@ def _main(argv: list[str] | None) -> None:
             import traceback
 
             traceback.print_exc()
-        if isinstance(exc, OutputError) and exc.output == "stdout" and sys.stdout.stream is sys.__stdout__:
-            _silence_stdout()
+        if isinstance(exc, OutputError) and exc.output in ("stdout", "stderr") \
+                and getattr(sys, exc.output).stream is getattr(sys, f"__{exc.output}__"):
+            _stream_failed(exc)
         sys.exit(report_error(exc))
     except KeyboardInterrupt:
         _interrupted()

@@ -141,8 +141,8 @@ def batch(
         fail_under=fail_under, summary=summary, offline=offline,
         gates=record_gates(calibration, fail_calibrated_under, fail_uncertain_over))
     job.validate()
-    from ..serve.client import server_urls
-    from .segments import segment_options
+    from ..remote.client import server_urls
+    from ..jobs.windows import segment_options
 
     flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot_dir": plot_dir}
     if urls := server_urls(server):
@@ -161,16 +161,11 @@ def batch(
 
 def _remote(job, urls, server_paths, options, segments, pool, flags, console):
     """``--server``: the servers' settings and the window plan; ``job.remote`` sends them the files."""
-    from ..serve.remote import RemoteBatchScorer, collect_options, connect, segment_request
-    from .segments import segment_options
+    from ..remote.scorers import RemoteBatchScorer, collect_options, connect_scoring
 
     options = collect_options(**options)
-    segment_request(options, segments=segments, pool=pool, implied=any(v is not None for v in flags.values()))
-    clients, settings = connect(urls, "score", options)
-    settings, windows = segment_options(settings, segments=options.get("segments"), pool=options.get("pool"),
-                                        **flags)
-    if windows.plot_dir:
-        console.info("--server: the plots have no key-frame strip (the frames stay on the server)")
+    clients, settings, windows = connect_scoring(urls, options, segments=segments, pool=pool,
+                                                 window_flags=flags, console=console)
     job.remote = RemoteBatchScorer(clients, options, server_paths)
     return settings, windows
 

@@ -97,17 +97,17 @@ def compare_cmd(
     check_format(fmt)
     gate = _check_options(files, ladder, baseline, fail_if_worse_than, by, tolerance)
     _check_plot(plot, overwrite)
-    from ..serve.client import server_urls
+    from ..remote.client import server_urls
 
     urls = server_urls(server)
     if urls:
-        from ..serve.compare_remote import refuse_config
+        from ..remote.compare import refuse_config
 
         refuse_config(config)
     plan = plan_compare([str(f) for f in files or ()], ladders=[_expand(p) for p in ladder or ()] or None,
                         baseline=gate or (str(baseline) if baseline else None), tolerance_s=tolerance)
     if urls:
-        from ..serve.compare_remote import remote_compare
+        from ..remote.compare import remote_compare
 
         for warning in plan.warnings:
             console.warning(warning)

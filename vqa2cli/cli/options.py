@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import (CHOICES, OUTPUT_FORMATS, REPORT_FORMATS, SCORING_STYLES, STALLING_STYLES, Settings,
-                      flags_layer, load_config_file, shown_default)
+from ..config import CHOICES, OUTPUT_FORMATS, REPORT_FORMATS, SCORING_STYLES, STALLING_STYLES, Settings, shown_default
 from ..errors import UsageError
-from ..registry import ModelRef, resolve_model
+from ..jobs.settings import (require_scoring_prompt, require_stalling_prompt,  # noqa: F401 - the commands' names
+                             resolve_settings, scoring_settings)
 
 def choices(values: tuple[str, ...], sep: str = "|") -> str:
     """A choice list as --help shows it (metavar ``a|b|c``, or ``a, b, c`` in a sentence)."""
@@ -78,12 +78,6 @@ def check_format(fmt: str, allowed: tuple[str, ...] = OUTPUT_FORMATS) -> str:
     return fmt
 
 
-def resolve_settings(task: str, model: str | None, config: Path | None, **flags) -> tuple[Settings, ModelRef]:
-    """defaults ← card ← config file ← flags (``section__key=value``, None = not given)."""
-    file_layer = load_config_file(config) if config else None
-    return resolve_model(model, task, file_layer, flags_layer(**flags))
-
-
 def model_label(settings: Settings) -> str:
     return settings.model.label
 
@@ -100,36 +94,8 @@ def start_console(quiet: bool, verbose: bool):
     return console
 
 
-def scoring_settings(command: str, model, config, *, prompt, device, dtype, quant, max_motion_frames,
-                     long_clip, strict: bool | None = None, quant_cache: bool | None = None) -> tuple[Settings, ModelRef]:
-    """Settings for the scoring commands (score, batch, eval); refuses a model whose prompt does not score."""
-    settings, ref = resolve_settings(
-        "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
-        runtime__quant=quant, runtime__quant_cache=quant_cache, video__max_motion_frames=max_motion_frames,
-        video__long_clip_policy=long_clip, video__strict=strict)
-    require_scoring_prompt(settings, command)
-    return settings, ref
-
-
 def refuse_with_server(quant_cache: bool | None) -> None:
     """``--[no-]quant-cache`` with ``--server``: the server loaded its model already (its own setting)."""
     if quant_cache is not None:
         raise UsageError("--quant-cache/--no-quant-cache apply to a local load, not to --server",
                          "leave it out, or start the server with `vqa2 serve --no-quant-cache`")
-
-
-def require_scoring_prompt(settings: Settings, command: str) -> None:
-    """Refuse a model whose prompt does not score (score, batch, eval and the server's /v1/score)."""
-    from ..pipeline.run import check_scoring_prompt
-
-    check_scoring_prompt(settings, f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")
-
-
-def require_stalling_prompt(settings: Settings, source: str, style: str) -> None:
-    """Stalling text only exists in the ``streaming`` prompt: refuse it elsewhere instead of dropping it."""
-    if style not in STALLING_STYLES:
-        raise UsageError(f"unknown --stalling-style '{style}'", f"use {' or '.join(STALLING_STYLES)}")
-    if settings.model.prompt != "streaming":
-        raise UsageError(f"{source} needs the 'streaming' prompt, but model '{settings.model.name}' uses "
-                         f"'{settings.model.prompt}', which has no stalling text",
-                         "use --model streaming-scorer (or --prompt streaming), or leave the stalling out")

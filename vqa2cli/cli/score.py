@@ -1,18 +1,18 @@
-"""`vqa2 score FILE...`: one quality score per video, for people (table) and machines (json/jsonl/csv)."""
+"""`vqa2 score FILE...`: one quality score per video, for people (table) and machines (json/jsonl/csv).
+
+The command maps its flags to settings, a window plan and a scoring source (the model here, or ``--server``)
+and hands them to the run, :func:`vqa2cli.jobs.score_run.run_score`."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ExitCode, UsageError
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       PolicyOpt, StrictOpt, QuantOpt, QuantCacheOpt, refuse_with_server, QuietOpt, ScoringPromptOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt,
-                      VerboseOpt, check_format, model_label, require_stalling_prompt, scoring_settings,
-                      start_console)
+                      VerboseOpt, check_format, scoring_settings, start_console)
 from .segments import FailSegmentOpt, OverwriteOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
 
@@ -86,96 +86,38 @@ def score(
     verbose: VerboseOpt = False,
 ) -> None:
     """Score the perceptual quality of videos (0 = worst, 1 = best)."""
-    from ..pipeline.prompts import parse_stalling
-    from .segments import segment_options
+    from ..jobs.score_run import LocalScoring, run_score
+    from ..jobs.settings import check_fail_under, score_stalling
+    from ..jobs.windows import segment_options
+    from ..remote.client import server_urls
 
     console = start_console(quiet, verbose)
     check_format(fmt)
-    if fail_under is not None and not 0.0 <= fail_under <= 1.0:
-        raise UsageError(f"--fail-under must be between 0 and 1, got {fail_under}", "scores are on the 0-1 scale")
+    check_fail_under(fail_under)
     gates = record_gates(calibration, fail_calibrated_under, fail_uncertain_over)
-    from ..serve.client import server_urls
-
+    window_flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot": plot,
+                    "n_files": len(files), "overwrite": overwrite}
     if urls := server_urls(server):
-        from ..serve.remote import collect_options, run_remote_scoring, segment_request
+        from ..remote.scorers import RemoteScoring, collect_options, connect_scoring
 
         refuse_with_server(quant_cache)
-
         options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                   max_motion_frames=max_motion_frames, long_clip=long_clip, strict=strict,
                                   stalling=stalling,
                                   stalling_style=stalling_style if stalling is not None else None)
-        flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot": plot}
-        implied = any(v is not None for v in flags.values())
-        flags["overwrite"] = overwrite
-        segment_request(options, segments=segments, pool=pool, implied=implied)
-        files_ = [str(f) for f in files]
-        raise typer.Exit(int(run_remote_scoring(files_, urls, options, fmt, fail_under, server_paths, console,
-                                                window_flags=flags, gates=gates)))
-    settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
-                                     max_motion_frames=max_motion_frames, long_clip=long_clip,
-                                     strict=strict, quant_cache=quant_cache)
-    settings, windows = segment_options(settings, segments=segments, pool=pool, segments_csv=segments_csv,
-                                        fail_segment_under=fail_segment_under, plot=plot, n_files=len(files),
-                                        overwrite=overwrite)
-    gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
-    stall = parse_stalling(stalling, stalling_style)
-    if stall is not None:
-        require_stalling_prompt(settings, "--stalling", stalling_style)
-        if windows.window_s is not None:
-            raise UsageError("--stalling describes the whole clip and cannot be split into windows",
-                             "leave out --segments (and the options that imply it)")
-    code = run_scoring([str(f) for f in files], settings, ref, fmt, fail_under, stall, offline, console,
-                       windows=windows, gates=gates)
-    raise typer.Exit(int(code))
-
-
-def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, console, windows=None,
-                gates=None) -> ExitCode:
-    """Score ``paths`` with the API's scorer (``score_files``; windowed past the limits or with
-    ``--segments``) and print each record as it comes. Inputs are checked before the weights load: when
-    none is readable, no model is loaded at all."""
-    from ..jobs.windows import SegmentOutputs, SegmentPlan, load_scorer
-    from ..output.render import make_writer
-    from ..pipeline.run import CheckedInputs, error_record
-    from ..pipeline.stages import format_timing
-    from ..pipeline import interrupts as interrupt
-    from .segments import score_exit_code
-
-    interrupt.expect(len(paths), "the results printed so far are complete")
-    windows = windows or SegmentPlan()
-    segment_out = SegmentOutputs(windows, settings, console)
-    writer = make_writer(fmt, sys.stdout, "score")
-    failed, below, scorer = 0, 0, None
-    try:
-        checked = CheckedInputs.check(paths)  # the preflight, once: score_files reuses it
-        if len(checked.errors) == len(set(paths)):
-            records = (error_record(path, checked.errors[path], settings) for path in paths)
-        else:
-            console.info(f"Loading {model_label(settings)} ...")
-            scorer = load_scorer(settings, ref, windows, segment_out, offline=offline, clips=checked.shapes())
-            for line in scorer.memory_lines:
-                console.info(line)
-            records = scorer.score_files(paths, stalling=stalling, checked=checked)
-        for record in records:
-            if not record.ok:
-                console.error(record.error)
-                failed += 1
-            console.warnings(record.warnings, prefix=f"{record.path}: ")  # a repeated kind once, counted
-            console.debug(f"{record.path}: {format_timing(record.timing)}")
-            if gates is not None:  # --calibration, --fail-calibrated-under, --fail-uncertain-over
-                gates.apply(record, console)
-            with interrupt.deferred():  # printed and counted together: Ctrl-C waits for both
-                writer.write(record)
-                interrupt.advance()
-            if record.ok and fail_under is not None and record.score < fail_under:
-                below += 1
-            segment_out.after(record, getattr(scorer, "last_thumbnails", ()))
-    finally:
-        writer.close()
-        segment_out.close()
-    code = score_exit_code(console, len(paths), failed, below, fail_under, segment_out, windows.fail_segment_under)
-    return gates.exit_code(code, console) if gates is not None else code
+        clients, settings, plan = connect_scoring(urls[:1], options, segments=segments, pool=pool,
+                                                  window_flags=window_flags, console=console)
+        source = RemoteScoring(clients[0], options, settings, send_path=server_paths)
+    else:
+        settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype,
+                                         quant=quant, max_motion_frames=max_motion_frames, long_clip=long_clip,
+                                         strict=strict, quant_cache=quant_cache)
+        settings, plan = segment_options(settings, segments=segments, pool=pool, **window_flags)
+        gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
+        stall = score_stalling(settings, stalling, stalling_style, plan.window_s)
+        source = LocalScoring(settings, ref, plan, console, stalling=stall, offline=offline)
+    raise typer.Exit(int(run_score([str(f) for f in files], source, settings, fmt, fail_under, console, plan,
+                                  gates=gates)))
 
 
 def register(app: typer.Typer) -> None:

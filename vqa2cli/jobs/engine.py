@@ -42,7 +42,7 @@ class JobSpec:
     fail_under: float | None = None
     summary: bool = False
     offline: bool = False
-    remote: Any = None  # serve.remote.RemoteBatchScorer with --server: files go to the server(s)
+    remote: Any = None  # remote.scorers.RemoteBatchScorer with --server: files go to the server(s)
     gates: Any = None  # calibration.apply.RecordGates: --calibration and its gates, applied before each row
 
     def validate(self) -> None:
@@ -247,7 +247,7 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
     is something to score."""
     from ..pipeline.run import clip_shapes
     from .loop import error_row_factory
-    from .windows import load_scorer
+    from .windows import wired_scorer
 
     make_error = error_row_factory(settings)
     if job.remote is not None:  # --server: requests run in the worker threads (RemoteBatchScorer.workers at least)
@@ -256,7 +256,7 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
     if not todo:
         return None, make_error, job.workers
     console.info(f"Loading {settings.model.label} ...")
-    scorer = load_scorer(settings, ref, windows, segment_out, offline=job.offline,
+    scorer = wired_scorer(settings, ref, windows, segment_out, offline=job.offline,
                          clips=clip_shapes([t.path for t in todo]))
     for line in scorer.memory_lines:
         console.info(line)

@@ -18,8 +18,10 @@ import csv
 import io
 import json
 import os
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 
 from ..errors import UsageError
@@ -38,6 +40,7 @@ class OutputSpec:
     fmt: str  # csv | jsonl
     columns: tuple[str, ...] = SCORE_COLUMNS  # CSV header (``vqa2 eval`` writes its own columns)
     restart: str = RESTART  # the command's own way to start the file again, named in refusals' hints
+    key: str | None = None  # a column telling one file's rows apart (``index``: --segments-csv's windows)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class RowState:
     size_bytes: int | None
     mtime: float | None
     score: float | None
+    key: str = ""  # the row's ``OutputSpec.key`` cell (a window's index), "" for one row per file
 
 
 def path_key(path: str) -> str:
@@ -170,7 +174,10 @@ def _read_csv(spec: OutputSpec, text: str) -> list[tuple[str, RowState]]:
             raise UsageError(f"{path}: row {n} does not have {len(columns)} columns",
                              f"fix or remove that row, or {spec.restart}")
         path = path_from_fields(csv_uncell(row["path"]), csv_uncell(row.get("path_bytes") or ""))
-        rows.append((path, _state(row["status"], row["size_bytes"], row["mtime"], row["score"])))
+        state = _state(row.get("status", "ok"), row["size_bytes"], row["mtime"], row["score"])  # windows: ok
+        if spec.key:
+            state = dataclasses.replace(state, key=csv_uncell(row[spec.key]))
+        rows.append((path, state))
     return rows
 
 
@@ -191,7 +198,8 @@ def _read_jsonl(path: str, text: str) -> list[tuple[str, RowState]]:
 
 
 class DoneIndex:
-    """The last row per path across the given outputs' files, for --resume matching."""
+    """The last row per path (per path and key, for files with an ``OutputSpec.key``: the windows of
+    --segments-csv) across the given outputs' files, for --resume matching."""
 
     def __init__(self) -> None:
         self.rows: dict[str, RowState] = {}
@@ -200,13 +208,14 @@ class DoneIndex:
         if not os.path.exists(spec.path):
             return
         for path, state in read_rows(spec):
-            self.rows[path_key(path)] = state
+            self.rows[_index_key(path, state.key)] = state
 
-    def match(self, path: str, stat: tuple[int, float] | None, *, retry_errors: bool) -> RowState | None:
-        """The row that makes ``path`` done, or None when it must be (re)scored.
-
-        ``stat`` is ``(size_bytes, mtime)`` (a :class:`~vqa2cli.video.probe.FileStat`), None when unknown."""
-        state = self.rows.get(path_key(path))
+    def match(self, path: str, stat: tuple[int, float] | None, *, retry_errors: bool,
+              key: str = "") -> RowState | None:
+        """The row that makes ``path`` (its row ``key``: a window's index) done, or None when it must be
+        (re)scored. ``stat`` is ``(size_bytes, mtime)`` (a :class:`~vqa2cli.video.probe.FileStat`), None when
+        unknown."""
+        state = self.rows.get(_index_key(path, key))
         if state is None or stat is None:
             return None
         size_bytes, mtime = stat
@@ -217,6 +226,10 @@ class DoneIndex:
         if retry_errors and state.status != "ok":
             return None
         return state
+
+
+def _index_key(path: str, key: str) -> Any:
+    return path_key(path) if not key else (path_key(path), key)
 
 
 # --- part files of multi-process runs ------------------------------------------------------------

@@ -1,10 +1,9 @@
-"""What a job does with each finished window and record of `score` / `batch` (the options are
-:mod:`vqa2cli.cli.segments`): tidy per-window CSV rows (flushed, fsync'd, resumable), the
---fail-segment-under gate and the score-over-time plots."""
+"""The window options of `score` / `batch` / the server (``segment_options`` → :class:`SegmentPlan`; the
+typer declarations are :mod:`vqa2cli.cli.segments`) and what a run does with each finished window and record:
+tidy per-window CSV rows (flushed, fsync'd, resumable), the --fail-segment-under gate and the plots."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import UsageError
-from .rowfiles import writing
+from .rowfiles import check_output_path, writing
 
 
 @dataclass(frozen=True)
@@ -85,78 +84,100 @@ def check_plot_dir(plan: SegmentPlan | None, paths: list[str], *, resume: bool, 
 
 
 def segment_columns(levels: tuple[str, ...]) -> list[str]:
-    """Tidy per-window CSV columns; ``p_<level>`` follow the card's level words."""
-    return (["path", "index", "start_s", "end_s", "score", "official_score", "level"]
-            + [f"p_{w.strip()}" for w in levels] + ["keyframes", "motion_frames", "size_bytes", "mtime",
-                                                      "score_std", "score_entropy"])  # appended: records/spread.py
+    """Tidy per-window CSV columns; ``p_<level>`` follow the card's level words (records/windows.py)."""
+    from ..records.windows import window_columns
+
+    return list(window_columns(levels))
+
+
+PLOT_SUFFIXES = (".png", ".svg")
+
+
+def segment_options(settings: Settings, *, segments: str | None, pool: str | None, segments_csv=None,
+                    fail_segment_under: float | None = None, plot=None, plot_dir=None,
+                    n_files: int | None = None, overwrite: bool | None = None) -> tuple[Settings, SegmentPlan]:
+    """Validate the options (UsageError, exit 2) and fold ``--pool`` into the settings (flags win).
+
+    ``overwrite`` (``score``; None for ``batch``, which checks its outputs with its --resume): an existing
+    --segments-csv or --plot file is a UsageError without it, the rule of ``batch``'s outputs."""
+    from ..video.segments import window_seconds
+
+    if pool is not None:
+        settings = settings.replace(scoring={"pool": pool})
+    if fail_segment_under is not None and not 0.0 <= fail_segment_under <= 1.0:
+        raise UsageError(f"--fail-segment-under must be between 0 and 1, got {fail_segment_under}",
+                         "scores are on the 0-1 scale")
+    if plot is not None:
+        if Path(plot).suffix.lower() not in PLOT_SUFFIXES:
+            raise UsageError(f"--plot {plot}: unknown picture type", "name a .png or .svg file")
+        if n_files is not None and n_files != 1:
+            raise UsageError("--plot draws one file's timeline", "score one file, or use `vqa2 batch --plot-dir DIR`")
+    if plot_dir is not None and Path(plot_dir).exists() and not Path(plot_dir).is_dir():  # missing: created
+        raise UsageError(f"--plot-dir {plot_dir}: not a folder", "name a folder (it is created when missing)")
+    for output in (segments_csv, plot):  # exit 5 before the weights load, as every output
+        if output is not None:
+            check_output_path(str(output))
+    if overwrite is not None:
+        from .resume import refuse_existing
+
+        refuse_existing([str(o) for o in (segments_csv, plot) if o is not None], overwrite=overwrite)
+    window = window_seconds(segments, settings.video) if segments is not None else None
+    implied = any(v is not None for v in (segments_csv, fail_segment_under, plot, plot_dir))
+    if window is None and (segments is not None or implied):
+        window = window_seconds(None, settings.video)
+    elif settings.video.long_clip_policy == "segments":  # the card's window, used past the limits
+        window_seconds(None, settings.video)
+    return settings, SegmentPlan(window, str(segments_csv) if segments_csv else None, fail_segment_under,
+                                 str(plot) if plot else None, str(plot_dir) if plot_dir else None, pool)
 
 
 class SegmentOutputs:
-    """Per window: the tidy CSV row (flushed, fsync'd with ``durable``). Per record: the segment gate and
-    the plot. With ``append`` (batch --resume) rows already in the CSV for the same file (path, size, mtime)
-    and window are not written again, so a resumed run leaves exactly one row per window."""
+    """Per window: the tidy CSV row (a :class:`~vqa2cli.records.windows.WindowRow` written by the row-file
+    writer, fsync'd row by row). Per record: the segment gate and the plot. With ``append`` (batch --resume)
+    rows already in the CSV for the same file (path, size, mtime) and window are not written again (the
+    resume index of jobs/resume.py), so a resumed run leaves exactly one row per window."""
 
     def __init__(self, plan: SegmentPlan, settings: Settings, console, *, append: bool = False,
                  durable: bool = False):
-        self.plan, self.settings, self.console, self.durable = plan, settings, console, durable
+        self.plan, self.settings, self.console = plan, settings, console
         self.columns = segment_columns(settings.scoring.levels)
-        self.done: set[tuple[str, int, int, float]] = set()
+        self.index = None  # resume.DoneIndex of the rows already in the CSV (append)
         self.failed_files = 0
-        self.stream = self.writer = None
+        self.rows = None  # rowfiles.RowFiles of --segments-csv
         if plan.csv:
             self._open(plan.csv, append)
 
     def _open(self, path: str, append: bool) -> None:
-        from .resume import path_key, repair_tail
+        from .resume import DoneIndex, OutputSpec, repair_tail
+        from .rowfiles import RowFiles
 
         if append and os.path.exists(path):
             dropped = repair_tail(path, "csv")
             if dropped:
                 self.console.warning(f"{path}: dropped a torn last line ({dropped} bytes) left by an interrupted run")
-            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
-                reader = csv.DictReader(fh)
-                header = reader.fieldnames or []
-                if header and len(header) < len(self.columns) and list(self.columns[:len(header)]) == header:
-                    self.columns = header  # written by an older version: resume in its own columns
-                for row in reader:
-                    try:
-                        self.done.add((path_key(row["path"]), int(row["index"]), int(row["size_bytes"] or -1),
-                                       round(float(row["mtime"] or 0), 3)))
-                    except (KeyError, ValueError):
-                        continue
-        with writing(path):
-            self.stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
-            self.writer = csv.DictWriter(self.stream, fieldnames=self.columns, lineterminator="\n",
-                                         extrasaction="ignore")
-            if self.stream.tell() == 0:
-                self.writer.writeheader()
-                self._flush()
+            self.index = DoneIndex()
+            self.index.add_file(OutputSpec(path, "csv", tuple(self.columns), "use --overwrite to start it again",
+                                           key="index"))
+        columns = tuple(self.columns)
 
-    def _flush(self) -> None:
-        self.stream.flush()
-        if self.durable:
-            os.fsync(self.stream.fileno())
+        def make_writer(fmt, stream, header):
+            from ..output.render import make_writer as writer_for
+
+            return writer_for(fmt, stream, "window_row", header=header, columns=columns)
+
+        self.rows = RowFiles([path], ["csv"], append=append, make_writer=make_writer)
 
     def on_window(self, path: str, entry: dict[str, Any], stat: dict[str, Any]) -> None:
         """``SegmentingScorer.on_window``: one tidy row as soon as the window is scored."""
-        if self.writer is None:
+        if self.rows is None:
             return
-        from .resume import path_key
+        from ..records.windows import WindowRow
 
-        key = (path_key(path), entry["index"], int(stat.get("size_bytes", -1)), round(float(stat.get("mtime", 0)), 3))
-        if key in self.done:
+        file_stat = (stat.get("size_bytes"), stat.get("mtime"))
+        if self.index is not None and None not in file_stat and self.index.match(
+                path, file_stat, retry_errors=False, key=str(entry["index"])):
             return
-        probs = list(entry["probs"].values())
-        row = {"path": path, **{k: entry[k] for k in ("index", "start_s", "end_s", "score", "official_score",
-                                                       "level", "keyframes", "motion_frames")},
-               "size_bytes": stat.get("size_bytes", ""), "mtime": stat.get("mtime", ""),
-               **{f"score_{k}": v for k, v in (entry.get("spread") or {}).items()}}
-        for column, p in zip(self.columns[7:7 + len(probs)], probs):
-            row[column] = p
-        with writing(self.plan.csv):
-            self.writer.writerow(row)
-            self._flush()
-        self.done.add(key)
+        self.rows.write(WindowRow.of(path, entry, stat, self.settings.scoring.levels), ())
 
     def after(self, record, thumbnails=()) -> bool:
         """Gate and plot for a finished record; True when a window is below --fail-segment-under."""
@@ -178,9 +199,11 @@ class SegmentOutputs:
         if limit is None:
             return False
         low = [s for s in record.segments if s["score"] < limit]
+        from .score_run import gate_text
+
         for s in low:
             self.console.error(f"{record.path} {format_time(s['start_s'])}–{format_time(s['end_s'])} "
-                               f"scored {s['score']:.3f} < {limit:g}")
+                               f"scored {gate_text(s['score'], limit)}")
         self.failed_files += bool(low)
         return bool(low)
 
@@ -194,15 +217,15 @@ class SegmentOutputs:
         self.console.info(f"{record.path}: timeline written to {target}")
 
     def close(self) -> None:
-        if self.stream is not None:
-            stream, self.stream = self.stream, None
+        if self.rows is not None:
+            rows, self.rows = self.rows, None
             try:
-                stream.close()
-            except OSError:  # a failed write was already reported; its bytes are lost either way
+                rows.close()
+            except Exception:  # noqa: BLE001 - a failed write was already reported (OutputError, exit 5)
                 pass
 
 
-def load_scorer(settings: Settings, ref, plan: SegmentPlan, outputs: SegmentOutputs, *, offline: bool = False,
+def wired_scorer(settings: Settings, ref, plan: SegmentPlan, outputs: SegmentOutputs, *, offline: bool = False,
                 clips: list[tuple[int, float]] | None = None):
     """A :class:`~vqa2cli.pipeline.segmented.SegmentingScorer` wired to ``outputs``; ``clips`` = the inputs'
     ``(n_frames, avg_fps)`` for the memory preflight."""

@@ -10,7 +10,6 @@ quantized-weights cache (``quant_cache.py``): quantized once, read back bit-iden
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, ModelRuntimeError, UsageError
+from .hf_logging import quiet_transformers as _quiet_transformers
 from .checkpoint_keys import KEY_MAPPING, check_load_report
 from .quantization import bnb_config, check_bitsandbytes
 
@@ -158,23 +158,6 @@ def load_tokenizer(local_dir: Path, config):
         raise CheckpointError(f"{local_dir}: tokenizer placeholder ids {got} do not match the config {want}",
                               "the tokenizer files do not belong to this checkpoint")
     return tokenizer
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """transformers' own warnings (load report, config-type notes) off; errors still raise."""
-    from transformers.utils import logging as hf_logging
-
-    before = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()  # a local load takes seconds; its per-tensor bar is noise on stderr
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(before)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def _register_auto_classes() -> None:

@@ -169,10 +169,10 @@ def write_entry(model, key: str, fields: dict, *, source: str, quant: str, size_
 
 
 def _save(model, tmp: Path, key: str, fields: dict, *, source: str, quant: str) -> None:
-    from .loading import _quiet_transformers
+    from .hf_logging import quiet_transformers
 
     tmp.mkdir(parents=True)
-    with _quiet_transformers():
+    with quiet_transformers():
         model.save_pretrained(str(tmp), safe_serialization=True)
     files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}
     manifest = {"key": key, "source": source, "quant": quant, "files": files, "fields": fields,

@@ -12,8 +12,9 @@ from .results import AnswerRecord, ScoreRecord
 from .calibration import CalibrationRecord
 from .compare import CompareRecord, CompareRow
 from .verify import VerifyRecord
+from .windows import WindowRow
 
 RECORD_TYPES: dict[str, type] = {cls.kind: cls for cls in (
     ScoreRecord, AnswerRecord, ProbeRecord, ModelCardRecord, EvalRecord, EvalRow, DataCheckRecord, DoctorRecord,
-    BatchSummaryRecord, CompareRecord, CompareRow, CalibrationRecord, VerifyRecord)}
+    BatchSummaryRecord, CompareRecord, CompareRow, CalibrationRecord, VerifyRecord, WindowRow)}
 """Record kind → class: the ``kind`` argument of ``output.render.make_writer``."""

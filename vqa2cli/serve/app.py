@@ -298,10 +298,11 @@ def _make_job(state: ServerState, task: str, source: Input, resolved, questions)
 
     Scores go through the CLI's :class:`~vqa2cli.pipeline.segmented.SegmentingScorer`, so a clip past the
     model's limits, or any clip with ``segments``, gets the same windowed record (``segments``, ``pooled``,
-    ``worst``) as ``vqa2 score``; its windows are decoded in one streaming pass inside ``run``. ``ask`` with
-    ``segments`` answers every question for each window (records tagged with ``segment``), as
-    ``ask --segments``.
+    ``worst``) as ``vqa2 score``; its windows are decoded in one streaming pass inside ``run``. ``ask`` runs
+    the asking loop of ``vqa2 ask`` (:mod:`vqa2cli.jobs.ask_run`): with ``segments`` every question for each
+    window (records tagged with ``segment``).
     """
+    from ..jobs.ask_run import pending_answers, prepare_clip
     from ..jobs.loop import error_row_factory
     from ..pipeline.run import preflight
     from .queue import Job
@@ -318,38 +319,19 @@ def _make_job(state: ServerState, task: str, source: Input, resolved, questions)
             raise problems[0]
         if task == "score":
             return session.prepare(source.path, stalling=resolved.stalling)
-        if resolved.window_s is not None:
-            from ..pipeline.segmented import ask_windows
-
-            return ask_windows(session, source.path, resolved.window_s, question=max(questions, key=len))
-        return session.decode(source.path, question=max(questions, key=len))
+        return prepare_clip(session, source.path, questions, resolved.window_s)
 
     def run(prepared):
         if task == "score":
             return _relabel(session.run(prepared), source)
-        if resolved.window_s is None:
-            return [_relabel(session.answer(prepared, source.path, q), source) for q in questions]
-        return _ask_windows(session, prepared, source, questions)
+        return [_relabel(item.produce(None), source)
+                for item in pending_answers(session, prepared, source.path, questions)]
 
     def fail(exc: BaseException):
         _free_cuda(exc)
         return _relabel(make_error(source.path, exc), source)
 
     return Job(prepare=prepare, run=run, fail=fail)
-
-
-def _ask_windows(session, windows, source: Input, questions: list[str]) -> list:
-    """Every question about each window of the stream (decoded here, one window at a time), as cli/ask.py."""
-    from ..pipeline.segmented import segment_tag
-
-    records = []
-    for window, clip in windows:
-        for q in questions:
-            record = session.answer(clip, source.path, q)
-            record.segment = segment_tag(window)
-            records.append(_relabel(record, source))
-        del clip
-    return records
 
 
 def _free_cuda(exc: BaseException) -> None:

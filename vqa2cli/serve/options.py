@@ -1,7 +1,7 @@
 """Request options → :class:`~vqa2cli.config.Settings`, through the CLI's own resolution and checks.
 
 A request's ``options`` object uses the CLI's option names (``--max-motion-frames`` → ``max_motion_frames``).
-Each table below maps an option to its Settings key (``section__key``, as ``cli.options.resolve_settings``
+Each table below maps an option to its Settings key (``section__key``, as ``jobs.settings.resolve_settings``
 takes it) or to ``None`` for options the route reads itself; adding an option to the server is one line
 here. Settings are built by the same ``resolve_settings`` / ``require_scoring_prompt`` /
 ``segment_options`` / ``parse_duration`` / ``parse_stalling`` calls as ``vqa2 score`` and ``vqa2 ask``,
@@ -28,7 +28,7 @@ SCORE_OPTIONS: dict[str, str | None] = {
     "strict": "video__strict",
     "stalling": None,
     "stalling_style": None,
-    "segments": None,  # --segments DURATION|auto (cli/segments.py segment_options)
+    "segments": None,  # --segments DURATION|auto (jobs/windows.py segment_options)
     "pool": None,  # --pool (folded into scoring.pool by segment_options)
 }
 ASK_OPTIONS: dict[str, str | None] = {
@@ -70,7 +70,7 @@ class OptionResolver:
 
     def base(self):
         """(Settings, ModelRef) with no request options: what the server loads. Raises UsageError."""
-        from ..cli.options import require_scoring_prompt, resolve_settings
+        from ..jobs.settings import require_scoring_prompt, resolve_settings
 
         settings, ref = resolve_settings(self.task, self.model, self.config, **self.runtime)
         if self.task == "score":
@@ -101,7 +101,7 @@ class OptionResolver:
         return resolved
 
     def _resolve(self, options: dict[str, Any]) -> Resolved:
-        from ..cli.options import require_scoring_prompt, resolve_settings
+        from ..jobs.settings import require_scoring_prompt, resolve_settings
 
         table = TASK_OPTIONS[self.task]
         for name in options:
@@ -140,22 +140,19 @@ class OptionResolver:
 
 
 def _score_windows(settings, options: dict[str, Any]) -> Resolved:
-    """``segments``/``pool``/``stalling`` checked as ``vqa2 score`` checks them (cli/score.py), same lines."""
-    from ..cli.segments import segment_options
+    """``segments``/``pool``/``stalling`` checked as ``vqa2 score`` checks them (jobs/windows.py, jobs/settings.py), same lines."""
+    from ..jobs.windows import segment_options
 
     segments, pool = _duration(options.get("segments")), options.get("pool")
     if pool is not None and not isinstance(pool, str):
         raise UsageError(f"--pool must be a string, got {pool!r}", 'e.g. {"pool": "p5"}')
     settings, plan = segment_options(settings, segments=segments, pool=pool)
-    stall = _stalling(settings, options.get("stalling"), options.get("stalling_style"))
-    if stall is not None and plan.window_s is not None:
-        raise UsageError("--stalling describes the whole clip and cannot be split into windows",
-                         "leave out --segments (and the options that imply it)")
+    stall = _stalling(settings, options.get("stalling"), options.get("stalling_style"), plan.window_s)
     return Resolved(settings, stall, plan.window_s)
 
 
 def _ask_window(settings, segments: Any) -> float | None:
-    """``ask --segments``: the window in seconds (``auto``: the card's ``video.segment_s``), as cli/ask.py."""
+    """``ask --segments``: the window in seconds (``auto``: the card's ``video.segment_s``), as ``vqa2 ask``."""
     from ..video.segments import window_seconds
 
     segments = _duration(segments)
@@ -174,9 +171,9 @@ def _duration(value: Any) -> str | None:
                      'e.g. {"segments": "10s"}')
 
 
-def _stalling(settings, value: Any, style: Any):
-    from ..cli.options import require_stalling_prompt
-    from ..pipeline.prompts import parse_stalling
+def _stalling(settings, value: Any, style: Any, window_s: float | None):
+    """The request's ``stalling`` type-checked, then checked as ``vqa2 score --stalling`` (jobs/settings.py)."""
+    from ..jobs.settings import score_stalling
 
     style = "sequence" if style is None else style
     if value is not None and not isinstance(value, str):
@@ -186,10 +183,7 @@ def _stalling(settings, value: Any, style: Any):
         raise UsageError(f"unknown --stalling-style '{style}'", "use sequence or stats")
     if isinstance(value, str) and value.strip().startswith("@"):
         raise UsageError("stalling @FILE is read by the client, not the server", "send the 0/1 string itself")
-    stall = parse_stalling(value, style)
-    if stall is not None:
-        require_stalling_prompt(settings, "--stalling", style)
-    return stall
+    return score_stalling(settings, value, style, window_s)
 
 
 def _where(ref) -> tuple[str, str]:

@@ -7,9 +7,14 @@ one-line message before any file is sent), then uploads each file (multipart, wi
 ``--allow-root``. The server's JSON record is written by the CLI's own writers, unchanged.
 
 Failures: a server that cannot be reached, refuses the token, or stays busy (503 after
-``VQA2_SERVER_WAIT`` seconds, default 300, of waiting ``Retry-After`` seconds at a time) is :class:`ServerError` (exit 4, one line naming
-the URL); a 422 usage refusal is :class:`~vqa2cli.errors.UsageError` (exit 2); an input the server could
-not use comes back as the same error record (exit 3) as in-process.
+``VQA2_SERVER_WAIT`` seconds, default 300, of waiting ``Retry-After`` seconds at a time) is :class:`ServerError`
+(exit 4, one line naming the URL); a refused option (``/v1/settings``) is :class:`~vqa2cli.errors.UsageError`
+(exit 2). A file the server could not use comes back as its error record (exit 3) as in-process; a file it
+refuses (any other 4xx on a file request: 400 malformed, 403 outside the roots or not a regular file, 404,
+413 too large, 415, 422) is :class:`RemoteInputError`, the same error record/row and exit 3 with the
+server's code and line, and the run goes on with the next file. A connection that fails before the request
+is sent is retried by httpx's transport (``CONNECT_RETRIES``); one reset or closed mid-request is sent again
+(``RESET_RETRIES`` times: scoring is idempotent) before it is reported.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from ..errors import ExitCode, InputError, UsageError, Vqa2Error
 MAX_BUSY_WAIT_S = 300.0  # 503 answers are waited out (Retry-After, at most MAX_WAIT_S each) this long
 MAX_WAIT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
-MODEL_ERROR_CODES = errors.MODEL_ERROR_CODES  # declared once, with their HTTP status (errors.API_ERRORS)
+CONNECT_RETRIES = 2  # httpx transport retries: a connection that could not be opened
+RESET_RETRIES = 2  # a request whose connection was reset or closed before the answer is sent again
 
 
 class ServerError(Vqa2Error):
@@ -34,9 +40,9 @@ class ServerError(Vqa2Error):
 class RemoteInputError(InputError):
     """The server refused the input itself (too large, path outside its roots): exit 3, an error row."""
 
-    def __init__(self, path: str, message: str, code: str):
-        Vqa2Error.__init__(self, message if message.startswith(path) else f"{path}: {message}")
-        self.path, self.code = path, code
+    def __init__(self, path: str, message: str, code: str, fix: str | None = None):
+        super().__init__(path, message.removeprefix(f"{path}: "), fix)
+        self.code = code
 
 
 class RemoteModelError(Vqa2Error):
@@ -65,7 +71,8 @@ class ServerClient:
         token = token if token is not None else os.environ.get("VQA2_TOKEN") or None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         read = timeout_s if timeout_s is not None else float(os.environ.get("VQA2_SERVER_TIMEOUT", "900"))
-        self.http = httpx.Client(base_url=url, headers=headers, timeout=httpx.Timeout(read, connect=CONNECT_TIMEOUT_S))
+        self.http = httpx.Client(base_url=url, headers=headers, timeout=httpx.Timeout(read, connect=CONNECT_TIMEOUT_S),
+                                 transport=httpx.HTTPTransport(retries=CONNECT_RETRIES))
         self.in_flight = 0  # requests under way (batch spreads files to the least busy server)
         self.sent = 0  # files sent
 
@@ -92,7 +99,7 @@ class ServerClient:
         self.sent += 1
         if send_path:
             sent = os.path.abspath(path)
-            result = self._json(self._send("POST", f"/v1/{task}", json={**body, "path": sent}), path)
+            result = self._json(self._send("POST", f"/v1/{task}", json={**body, "path": sent}), path, sent)
             return _relabel(result, sent, path)
         import json
 
@@ -109,11 +116,19 @@ class ServerClient:
         import httpx
 
         deadline = time.monotonic() + float(os.environ.get("VQA2_SERVER_WAIT", MAX_BUSY_WAIT_S))
+        resets = 0
         while True:
             if rewind is not None:
                 rewind.seek(0)
             try:
                 response = self.http.request(method, route, **kwargs)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                if resets < RESET_RETRIES:  # reset or closed mid-request: the same request once more
+                    resets += 1
+                    time.sleep(0.2 * resets)
+                    continue
+                raise ServerError(f"the vqa2 server at {self.url} closed the connection {resets + 1} times: "
+                                  f"{_reason(exc)}", "check the server's log; it may have restarted") from exc
             except httpx.TransportError as exc:
                 raise ServerError(f"cannot reach the vqa2 server at {self.url}: {_reason(exc)}",
                                   "start it with `vqa2 serve`, or check --server / VQA2_SERVER") from exc
@@ -122,28 +137,45 @@ class ServerClient:
                 return response
             time.sleep(pause)
 
-    def _json(self, response, path: str | None = None) -> Any:
+    def _json(self, response, path: str | None = None, sent: str | None = None) -> Any:
+        """The answer's JSON; a refusal raised as its kind. ``path``: the local file of a file request
+        (``sent``: the name the server was given for it, replaced by ``path`` in the server's line)."""
         try:
             body = response.json()
         except ValueError:
             body = None
-        if isinstance(body, list) or (isinstance(body, dict) and ("schema" in body or "error" not in body)):
+        records = isinstance(body, list) or (isinstance(body, dict) and "schema" in body)
+        if records or (isinstance(body, dict) and "error" not in body and 200 <= response.status_code < 300):
             return body  # records: ok (200), unusable input (422), model failure (500); settings (200)
         error = body.get("error") if isinstance(body, dict) else None
+        status = response.status_code
         if not isinstance(error, dict):
-            raise ServerError(f"the vqa2 server at {self.url} answered HTTP {response.status_code} "
-                              f"without a vqa2 body", "is --server pointing at `vqa2 serve`?")
-        message = str(error.get("message", "")).strip()
+            error = {"code": "http_error", "message": f"HTTP {status} without a vqa2 error body"}
+            if not (path is not None and 400 <= status < 500 and status != 401):
+                raise ServerError(f"the vqa2 server at {self.url} answered HTTP {status} "
+                                  f"without a vqa2 body", "is --server pointing at `vqa2 serve`?")
+        message = " ".join(str(error.get("message", "")).split()) or f"HTTP {status}"
         code = error.get("exit_code")
-        if code == ExitCode.USAGE and response.status_code in (400, 413, 415, 422):
+        if path is not None and 400 <= status < 500 and status != 401:  # the server refused this file
+            if sent and sent != path:
+                message = message.replace(sent, path)
+            message = message.removeprefix(f"{path}: ")  # the line names the file once, in front
+            raise RemoteInputError(path, f"refused by the vqa2 server (HTTP {status}): {message}",
+                                   str(error.get("code") or "input_error"), _REFUSAL_FIXES.get(status))
+        if code == ExitCode.USAGE and status in (400, 413, 415, 422):
             raise UsageError(message)
         if code == ExitCode.USAGE:  # the server's own usage refusal (404 no_assistant...): exit 2, its line
             raise UsageError(f"the vqa2 server at {self.url}: {message}")
-        if code == ExitCode.INPUT and path is not None:
-            raise RemoteInputError(path, message, str(error.get("code", "input_error")))
-        fix = "set VQA2_TOKEN to the server's token" if response.status_code == 401 else None
-        raise ServerError(f"the vqa2 server at {self.url} refused the request (HTTP {response.status_code}): "
+        fix = "set VQA2_TOKEN to the server's token" if status == 401 else None
+        raise ServerError(f"the vqa2 server at {self.url} refused the request (HTTP {status}): "
                           f"{message}", fix)
+
+
+_REFUSAL_FIXES = {
+    403: "with --server-paths the file must be a regular file under the server's --allow-root; "
+         "leave --server-paths out to upload it",
+    413: "the file is over the server's --max-upload-mb; score it in-process or raise the server's limit",
+}
 
 
 def _retry_after(response) -> float:

@@ -1,10 +1,12 @@
-"""``--server`` runs of score/ask/batch: server JSON rebuilt into records, written by the CLI's own writers.
+"""The ``--server`` sources of score/ask/batch: server JSON rebuilt into records, written by the same runs.
 
 :class:`RemoteScoreRecord` / :class:`RemoteAnswerRecord` are the server's ``vqa2.score/1`` / ``vqa2.answer/1``
-JSON as records (``to_dict()`` returns that JSON unchanged), :class:`RemoteBatchScorer` feeds ``vqa2 batch``'s
-job engine, and ``run_remote_scoring`` / ``run_remote_asking`` are ``score`` / ``ask`` with ``--server``. The
-HTTP side (settings check, uploads, retries, one-line errors) is :mod:`vqa2cli.serve.client`. Exit codes are
-the in-process ones: 2 for a refused option, 3 for an input the server could not use, 4 for a server fault.
+JSON as records (``to_dict()`` returns that JSON unchanged). :class:`RemoteScoring` is the scoring source of
+:func:`~vqa2cli.jobs.score_run.run_score`, :class:`RemoteAsking` the asking source of
+:func:`~vqa2cli.jobs.ask_run.run_ask`, :class:`RemoteBatchScorer` the ``BatchScorer`` of ``vqa2 batch``'s job
+engine: the loops are the in-process ones. The HTTP side (settings check, uploads, retries, one-line errors)
+is :mod:`vqa2cli.remote.client`. Exit codes are the in-process ones: 2 for a refused option, 3 for an input
+the server could not use or refused (an error record, the run goes on), 4 for a server fault.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..errors import ExitCode, InputError, UsageError
+from ..errors import MODEL_ERROR_CODES, InputError, UsageError
 from ..records.cells import display_text, path_bytes
 from ..records.results import AnswerRecord, ModelInfo, ScoreRecord
-from .client import MODEL_ERROR_CODES, RemoteModelError, ServerClient, ServerError
+from .client import RemoteModelError, ServerClient, ServerError
 
 
 class RemoteScoreRecord(ScoreRecord):
@@ -138,6 +140,23 @@ def connect(urls: list[str], task: str, options: dict[str, Any]):
     return clients, merge_layers(configs[0])
 
 
+def connect_scoring(urls: list[str], options: dict[str, Any], *, segments: str | None, pool: str | None,
+                    window_flags: dict[str, Any], console):
+    """``score``/``batch --server``: clients for ``urls``, the servers' settings and the window plan
+    (``window_flags``: ``segment_options``'s output options; ``segments``/``pool`` join ``options``)."""
+    from ..jobs.windows import segment_options
+
+    outputs = ("segments_csv", "fail_segment_under", "plot", "plot_dir")
+    segment_request(options, segments=segments, pool=pool,
+                    implied=any(window_flags.get(k) is not None for k in outputs))
+    clients, settings = connect(urls, "score", options)
+    settings, plan = segment_options(settings, segments=options.get("segments"), pool=options.get("pool"),
+                                     **window_flags)
+    if plan.plot or plan.plot_dir:
+        console.info("--server: the plots have no key-frame strip (the frames stay on the server)")
+    return clients, settings, plan
+
+
 def collect_options(**flags: Any) -> dict[str, Any]:
     """CLI flag values (None = not given) → a request's ``options``; ``@FILE`` stalling is read here."""
     options = {k: v for k, v in flags.items() if v is not None}
@@ -153,111 +172,62 @@ def collect_options(**flags: Any) -> dict[str, Any]:
     return options
 
 
-def run_remote_scoring(paths: list[str], urls: list[str], options: dict[str, Any], fmt: str,
-                       fail_under: float | None, send_paths: bool, console,
-                       window_flags: dict[str, Any] | None = None, gates=None) -> ExitCode:
-    """``vqa2 score --server``: the loop of ``cli.score.run_scoring`` with the model on the server.
+class RemoteScoring:
+    """The scoring source of ``vqa2 score --server``: each file sent to the first server in turn (after the
+    local preflight unless ``send_path``); an input the server could not use or refused is its error record,
+    a model failure on the server raises :class:`RemoteModelError` (exit 4) as in-process."""
 
-    ``window_flags``: ``segments_csv``/``fail_segment_under``/``plot`` of the command, applied here to
-    the returned records' windows (``options`` already carries ``segments``/``pool``)."""
-    import sys
+    def __init__(self, client: ServerClient, options: dict[str, Any], settings, *, send_path: bool = False):
+        self.client, self.options, self.settings, self.send_path = client, options, settings, send_path
 
-    from ..cli.segments import score_exit_code, segment_options
-    from ..jobs.windows import SegmentOutputs
-    from ..output.render import make_writer
-    from ..pipeline import interrupts
-    from ..pipeline.run import error_record, preflight
+    def records(self, paths: list[str], on_window):
+        from ..pipeline.run import error_record, preflight
 
-    interrupts.expect(len(paths), "the results printed so far are complete")
-    clients, settings = connect(urls[:1], "score", options)  # score/ask use the first server
-    settings, plan = segment_options(settings, segments=options.get("segments"), pool=options.get("pool"),
-                                     n_files=len(paths), **(window_flags or {}))
-    if plan.plot:
-        console.info("--server: the plot has no key-frame strip (the frames stay on the server)")
-    early = {} if send_paths else {e.path: e for e in preflight(paths)}
-    segment_out = SegmentOutputs(plan, settings, console)
-    writer = make_writer(fmt, sys.stdout, "score")
-    failed, below = 0, 0
-    try:
-        for path in paths:
-            try:
-                if path in early:
-                    raise early[path]
-                record = score_record(clients[0].score(path, options, send_path=send_paths))
-            except InputError as exc:
-                record = error_record(path, exc, settings)
-            if record.status != "ok" and record.error_code in MODEL_ERROR_CODES:
-                raise RemoteModelError(f"{clients[0].url}: {record.error}")
-            if record.status != "ok":
-                console.error(record.error)
-                with interrupts.deferred():  # printed and counted together
-                    writer.write(record)
-                    interrupts.advance()
-                failed += 1
-                continue
-            console.warnings(record.warnings, prefix=f"{path}: ")  # a repeated kind once, counted
-            if gates is not None:  # --calibration and the gates on it and on the spread (calibration/apply.py)
-                gates.apply(record, console)
-            with interrupts.deferred():
-                writer.write(record)
-                interrupts.advance()
-            if fail_under is not None and record.score < fail_under:
-                below += 1
-            replay_windows(record, segment_out.on_window)
-            segment_out.after(record)
-    finally:
-        writer.close()
-        segment_out.close()
-        clients[0].close()
-    code = score_exit_code(console, len(paths), failed, below, fail_under, segment_out, plan.fail_segment_under)
-    return gates.exit_code(code, console) if gates is not None else code
-
-
-def run_remote_asking(path: str, asked: list[str], urls: list[str], options: dict[str, Any], fmt: str,
-                      send_paths: bool, console) -> ExitCode:
-    """``vqa2 ask --server``: the answers of ``cli.ask.run_asking`` (not streamed token by token)."""
-    import sys
-
-    from ..output.render import make_writer
-    from ..pipeline import interrupts
-    from ..pipeline.run import preflight
-
-    interrupts.expect(1, "the answers printed so far are complete")
-    clients, _ = connect(urls[:1], "ask", options)
-    if not send_paths:
-        early = preflight([path])
-        if early:
-            raise early[0]
-    try:
-        records = [answer_record(d) for d in clients[0].ask(path, asked, options, send_path=send_paths)]
-    finally:
-        clients[0].close()
-    if fmt == "table":
-        _answer_table(records, asked)
-    else:
-        writer = make_writer(fmt, sys.stdout, "answer")
+        early = {} if self.send_path else {e.path: e for e in preflight(paths)}
         try:
-            for record in records:
-                writer.write(record)
+            for path in paths:
+                try:
+                    if path in early:
+                        raise early[path]
+                    record = score_record(self.client.score(path, self.options, send_path=self.send_path))
+                except InputError as exc:
+                    record = error_record(path, exc, self.settings)
+                if record.status != "ok" and record.error_code in MODEL_ERROR_CODES:
+                    raise RemoteModelError(f"{self.client.url}: {record.error}")
+                replay_windows(record, on_window)
+                yield record
         finally:
-            writer.close()
-    interrupts.advance()
-    return ExitCode.OK
+            self.client.close()
+
+    def thumbnails(self):
+        return ()  # the frames stay on the server
 
 
-def _answer_table(records, asked: list[str]) -> None:
-    """The table of ``cli.ask`` (not streamed): per window (``ask --segments``) a ``[start–end]`` header."""
-    import sys
+class RemoteAsking:
+    """The asking source of ``vqa2 ask --server``: one request with every question; the answers come whole
+    (each handed to ``on_text`` at once, not token by token)."""
 
-    from ..video.segments import format_time
+    def __init__(self, client: ServerClient, options: dict[str, Any], *, send_path: bool = False):
+        self.client, self.options, self.send_path = client, options, send_path
+        self.warnings: list[str] = []
 
-    if records and records[0].segment is not None:
-        for i, record in enumerate(records):
-            if i % len(asked) == 0:
-                span = record.segment
-                sys.stdout.write(f"[{format_time(span['start_s'])}–{format_time(span['end_s'])}]\n")
-            sys.stdout.write(f"Q: {record.question}\nA: {record.answer}\n\n")
-    else:
-        for question, record in zip(asked, records):
-            sys.stdout.write(f"Q: {question}\nA: {record.answer}" + ("\n\n" if len(asked) > 1 else "\n"))
-    sys.stdout.flush()
+    def answers(self, path: str, questions: list[str]):
+        from ..jobs.ask_run import PendingAnswer
+        from ..pipeline.run import preflight
+
+        if not self.send_path:
+            for error in preflight([path]):
+                raise error
+        try:
+            records = [answer_record(d) for d in self.client.ask(path, questions, self.options,
+                                                                  send_path=self.send_path)]
+        finally:
+            self.client.close()
+        for record in records:
+            yield PendingAnswer(record.question, record.segment, lambda on_text, r=record: _streamed(r, on_text))
+
+
+def _streamed(record: RemoteAnswerRecord, on_text) -> RemoteAnswerRecord:
+    if on_text is not None:
+        on_text(record.answer or "")
+    return record
