@@ -14,6 +14,8 @@ from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, M
                       VerboseOpt, check_format, model_label, require_stalling_prompt, scoring_settings,
                       start_console)
 from .segments import FailSegmentOpt, OverwriteOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
+from .explain import (AssistantOpt, AssistantQuantOpt, ExplainBelowOpt, ExplainOpt, ExplainQuestionOpt,
+                      ExplainTokensOpt, ExplainTopOpt)
 
 EXAMPLES = """Examples:
 
@@ -36,6 +38,8 @@ EXAMPLES = """Examples:
   vqa2 score film.mp4 --pool p5 --fail-under 0.5 --fail-segment-under 0.3   # gate the worst part too
 
   vqa2 score encode.mp4 --fail-under 0.6 --server http://127.0.0.1:8000   # a warm `vqa2 serve`
+
+  vqa2 score enc.mp4 --segments 10s --fail-segment-under 0.5 --explain   # say why (docs/explain.md)
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. Exit codes: 0 ok, 1 a score is below
@@ -70,6 +74,13 @@ def score(
     fail_segment_under: FailSegmentOpt = None,
     plot: PlotOpt = None,
     overwrite: OverwriteOpt = False,
+    explain: ExplainOpt = False,
+    assistant: AssistantOpt = None,
+    explain_top: ExplainTopOpt = None,
+    explain_below: ExplainBelowOpt = None,
+    explain_question: ExplainQuestionOpt = None,
+    assistant_quant: AssistantQuantOpt = None,
+    max_new_tokens: ExplainTokensOpt = None,
     strict: StrictOpt = None,
     offline: OfflineOpt = False,
     server: ServerOpt = None,
@@ -115,6 +126,15 @@ def score(
         if windows.window_s is not None:
             raise UsageError("--stalling describes the whole clip and cannot be split into windows",
                              "leave out --segments (and the options that imply it)")
+    from .explain import explain_request, run_explained_scoring
+
+    explaining = explain_request(explain, assistant=assistant, top=explain_top, below=explain_below,
+                                 question=explain_question, assistant_quant=assistant_quant,
+                                 max_new_tokens=max_new_tokens, quant=quant, device=device, dtype=dtype,
+                                 config=config, offline=offline)
+    if explaining is not None:
+        raise typer.Exit(int(run_explained_scoring([str(f) for f in files], settings, ref, fmt, fail_under, stall,
+                                                   console, windows, explaining)))
     code = run_scoring([str(f) for f in files], settings, ref, fmt, fail_under, stall, offline, console,
                        windows=windows)
     raise typer.Exit(int(code))

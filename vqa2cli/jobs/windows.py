@@ -78,7 +78,8 @@ def check_plot_dir(plan: SegmentPlan | None, paths: list[str], *, resume: bool, 
 def segment_columns(levels: tuple[str, ...]) -> list[str]:
     """Tidy per-window CSV columns; ``p_<level>`` follow the card's level words."""
     return (["path", "index", "start_s", "end_s", "score", "official_score", "level"]
-            + [f"p_{w.strip()}" for w in levels] + ["keyframes", "motion_frames", "size_bytes", "mtime"])
+            + [f"p_{w.strip()}" for w in levels] + ["keyframes", "motion_frames", "size_bytes", "mtime"]
+            + ["explanation"])  # score --explain (docs/explain.md): appended last
 
 
 class SegmentOutputs:
@@ -126,6 +127,7 @@ class SegmentOutputs:
         """``SegmentingScorer.on_window``: one tidy row as soon as the window is scored."""
         if self.writer is None:
             return
+        from ..records.cells import csv_cell
         from .resume import path_key
 
         key = (path_key(path), entry["index"], int(stat.get("size_bytes", -1)), round(float(stat.get("mtime", 0)), 3))
@@ -134,7 +136,8 @@ class SegmentOutputs:
         probs = list(entry["probs"].values())
         row = {"path": path, **{k: entry[k] for k in ("index", "start_s", "end_s", "score", "official_score",
                                                        "level", "keyframes", "motion_frames")},
-               "size_bytes": stat.get("size_bytes", ""), "mtime": stat.get("mtime", "")}
+               "size_bytes": stat.get("size_bytes", ""), "mtime": stat.get("mtime", ""),
+               "explanation": csv_cell((entry.get("explanation") or {}).get("text", ""))}
         for column, p in zip(self.columns[7:7 + len(probs)], probs):
             row[column] = p
         with writing(self.plan.csv):

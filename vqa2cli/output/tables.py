@@ -30,7 +30,7 @@ def score_line(record, first: bool) -> str:
     worst = getattr(record, "worst", None)
     if worst:  # a clip scored in windows: where it is worst
         text += _worst_line(worst, len(record.segments or ()))
-    return text
+    return text + _explanation_lines(record)
 
 
 def answer_block(record, first: bool) -> str:
@@ -46,6 +46,22 @@ def _worst_line(worst: dict[str, Any], n_windows: int) -> str:
 
     span = f"{format_time(worst['start_s'])}–{format_time(worst['end_s'])}"
     return f"{_fmt(worst['score']):<7}  {worst['level']:<6}  worst of {n_windows} windows: {span}\n"
+
+
+def _explanation_lines(record) -> str:
+    """``score --explain``: each explanation under the record's lines (the worst window's first), one line each."""
+    from ..video.segments import format_time
+
+    if getattr(record, "explanation", None):
+        return f"{'':<7}  why: {table_text(record.explanation['text'])}\n"
+    explained = sorted((s for s in record.segments or () if s.get("explanation")), key=lambda s: s["score"])
+    lines = ""
+    for s in explained:
+        e = s["explanation"]
+        span = f"{format_time(s['start_s'])}–{format_time(s['end_s'])}"
+        cut = " [truncated]" if e.get("truncated") else ""
+        lines += f"{'':<7}  why ({span}, {s['score']:.4f}): {table_text(e['text'])}{cut}\n"
+    return lines
 
 
 def _fmt(value: Any) -> str:

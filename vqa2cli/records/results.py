@@ -25,6 +25,7 @@ SCORE_COLUMNS = (
     "model", "revision", "dtype", "quant", "decode_s", "infer_s",
     "size_bytes", "mtime", "error_code", "error", "path_bytes",
     "decoded_frames",  # appended last: existing column positions never move
+    "explanation",  # score --explain: the worst explained window's (or the clip's) text (docs/explain.md)
 )
 ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error", "path_bytes",
                   "segment_index", "start_s", "end_s")
@@ -100,6 +101,7 @@ class ScoreRecord(_Result):
     segments: list[dict[str, Any]] | None = None  # per window (pipeline/segmented.py); None = one forward
     pooled: dict[str, float] | None = None  # pooling statistics of the window scores (pipeline/pooling.py)
     worst: dict[str, Any] | None = None  # the lowest window: index, start_s, end_s, score, level
+    explanation: dict[str, Any] | None = None  # --explain of a clip scored in one forward (pipeline/explain.py)
 
     def to_dict(self) -> dict[str, Any]:
         common = self._common()
@@ -120,8 +122,16 @@ class ScoreRecord(_Result):
             "segments": self.segments,
             "pooled": {k: _round(v) for k, v in self.pooled.items()} if self.pooled else None,
             "worst": self.worst,
+            "explanation": self.explanation,
             **self._tail(),
         })
+
+    def shown_explanation(self) -> dict[str, Any] | None:
+        """The explanation a one-line view shows: the clip's, else the lowest explained window's, else None."""
+        if self.explanation:
+            return self.explanation
+        explained = [s for s in self.segments or () if s.get("explanation")]
+        return min(explained, key=lambda s: s["score"])["explanation"] if explained else None
 
     def to_row(self) -> dict[str, Any]:
         """Flat CSV row, keys = SCORE_COLUMNS; missing values are empty strings."""
@@ -143,6 +153,7 @@ class ScoreRecord(_Result):
             "size_bytes": self.input.get("size_bytes"), "mtime": self.input.get("mtime"),
             "error_code": self.error_code, "error": self.error, "path_bytes": path_bytes(self.path),
             "decoded_frames": self.input.get("decoded_frames"),
+            "explanation": (self.shown_explanation() or {}).get("text"),
         }
         # p_<level> columns follow the card's level order; the default card's words fill SCORE_COLUMNS.
         for i, column in enumerate(("p_high", "p_good", "p_fair", "p_poor", "p_low")):

@@ -1,0 +1,151 @@
+"""`score --explain` (docs/explain.md) on the tiny checkpoint, scorer and assistant alike: exactly the selected
+windows are asked (assistant forwards counted), the explanation lands on the degraded window, the scorer's
+model is gone before the assistant loads, a missing assistant keeps the scores (exit 4), batch resume after
+a kill between the phases explains only what is missing."""
+
+from __future__ import annotations
+
+import csv
+import gc
+import json
+import weakref
+
+import numpy as np
+import pytest
+
+from cli_run import run
+from clips import make_lossless_frames
+from vqa2cli.pipeline.explain import Selection, plan_spans, select_windows
+from vqa2cli.records.results import ScoreRecord
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("explain")
+    config = root / "small.toml"
+    config.write_text("[video]\nmotion_size = 64\n[generation]\nmax_new_tokens = 3\n")
+    return {"long": make_lossless_frames(root / "long.mkv", 0, 52), "config": config, "root": root}
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Every assistant ``answer`` call (one forward each): the (start, stop) frames of the clip asked about."""
+    from vqa2cli.pipeline.run import Asker
+
+    calls: list = []
+    answer = Asker.answer
+
+    def counted(self, clip, path, question, *args, **kwargs):
+        calls.append((str(path), clip.info.n_frames, question))
+        return answer(self, clip, path, question, *args, **kwargs)
+
+    monkeypatch.setattr(Asker, "answer", counted)
+    return calls
+
+
+def _record(scores, one_forward=False):
+    if one_forward:
+        return ScoreRecord(path="a.mp4", score=scores[0])
+    segs = [{"index": i, "score": s, "start_frame": 8 * i, "end_frame": 8 * i + 8, "start_s": i, "end_s": i + 1}
+            for i, s in enumerate(scores)]
+    return ScoreRecord(path="a.mp4", score=min(scores), segments=segs)
+
+
+def test_selection_rules():
+    rec = _record([0.6, 0.2, 0.9, 0.3])
+    assert select_windows(rec, Selection()) == [1]  # the worst window
+    assert select_windows(rec, Selection(fail_segment_under=0.5)) == [1, 3]
+    assert select_windows(rec, Selection(fail_segment_under=0.1)) == []  # the file passed
+    assert select_windows(rec, Selection(top=3)) == [0, 1, 3]
+    assert select_windows(rec, Selection(below=0.65, max_windows=2)) == [1, 3]  # the bound keeps the lowest
+    clip = _record([0.4], one_forward=True)
+    assert select_windows(clip, Selection()) == [None]
+    assert select_windows(clip, Selection(fail_under=0.3)) == []
+    assert select_windows(clip, Selection(fail_under=0.5)) == [None]
+    assert select_windows(ScoreRecord(path="x", status="error"), Selection()) == []
+
+
+def test_short_window_is_asked_with_its_neighbour():
+    segs = _record([0.5, 0.4, 0.1]).segments
+    segs[2]["end_frame"] = 18  # window 2 has 2 frames
+    (span,) = plan_spans(segs, [1, 2], min_frames=4)  # merged with window 1, asked once
+    assert (span.start, span.stop, span.targets) == (8, 18, [1, 2])
+    assert "neighbour, window 1" in span.note
+
+
+def test_score_explain_asks_only_the_selected_windows(tiny_model_dir, files, tmp_path, spy, capsys):
+    seg_csv = tmp_path / "w.csv"
+    code, out, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"]),
+                          "--segments", "2s", "-f", "json", "--explain", "--assistant", str(tiny_model_dir),
+                          "--explain-top", "2", "--segments-csv", str(seg_csv)], capsys)
+    assert code == 0, err
+    (record,) = json.loads(out)
+    ranked = sorted(record["segments"], key=lambda s: (s["score"], s["index"]))
+    chosen = {s["index"] for s in ranked[:2]}
+    assert len(spy) == 2  # one assistant forward per selected window, nothing more
+    assert "at most 2 assistant forward(s)" in err
+    for s in record["segments"]:
+        if s["index"] in chosen:
+            e = s["explanation"]
+            assert e["question"].startswith("Which distortions") and e["model"] == str(tiny_model_dir)
+            assert e["truncated"] is (e["new_tokens"] >= 3)
+        else:
+            assert "explanation" not in s
+    # the re-decoded windows are exactly the scored ones
+    frames = sorted(s["end_frame"] - s["start_frame"] for s in record["segments"] if s["index"] in chosen)
+    assert sorted(n for _, n, _ in spy) == frames
+    rows = list(csv.DictReader(open(seg_csv, newline="", encoding="utf-8")))
+    assert list(rows[0])[-1] == "explanation"
+    assert [bool(r["explanation"]) for r in rows] == [int(r["index"]) in chosen for r in rows] or all(
+        not s["explanation"]["text"] for s in ranked[:2])
+
+
+def test_table_prints_the_explanation_under_the_worst_window(tiny_model_dir, files, spy, capsys):
+    code, out, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"]),
+                          "--segments", "2s", "--explain", "--assistant", str(tiny_model_dir)], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    worst = next(i for i, line in enumerate(lines) if "worst of 3 windows" in line)
+    assert lines[worst + 1].lstrip().startswith("why (")
+    assert len(spy) == 1
+
+
+def test_scorer_released_before_assistant_loads(tiny_model_dir, files, monkeypatch, capsys):
+    from vqa2cli.pipeline.run import Asker, Scorer
+
+    refs, seen = [], []
+    load_scorer, load_asker = Scorer.load.__func__, Asker.load.__func__
+
+    def scorer_load(cls, *a, **kw):
+        session = load_scorer(cls, *a, **kw)
+        refs.append(weakref.ref(session.model))
+        return session
+
+    def asker_load(cls, *a, **kw):
+        gc.collect()
+        seen.append([r() is None for r in refs])
+        return load_asker(cls, *a, **kw)
+
+    monkeypatch.setattr(Scorer, "load", classmethod(scorer_load))
+    monkeypatch.setattr(Asker, "load", classmethod(asker_load))
+    code, _, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"]),
+                        "--explain", "--assistant", str(tiny_model_dir), "-f", "json"], capsys)
+    assert code == 0, err
+    assert seen == [[True]]  # the scorer's model was gone when the assistant loaded
+
+
+def test_missing_assistant_keeps_the_scores_exit_4(tiny_model_dir, files, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    code, out, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"]),
+                          "--explain", "--offline", "-f", "json"], capsys)
+    assert code == 4, err
+    (record,) = json.loads(out)
+    assert record["score"] is not None and record.get("explanation") is None
+    (line,) = [e for e in err.splitlines() if "explain:" in e and "cannot be loaded" in e]
+    assert "scores are written" in line
+
+
+def test_explain_options_need_explain(tiny_model_dir, files, capsys):
+    code, _, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--explain-top", "2"], capsys)
+    assert code == 2 and "only apply with --explain" in err

@@ -1,0 +1,195 @@
+"""The two-phase run of ``--explain`` (docs/explain.md): score everything, release the scorer, then load the
+assistant and explain the selected windows (:mod:`vqa2cli.pipeline.explain`).
+
+The scorer and the assistant are separate 7B checkpoints: the two are never held together. Phase 1 ends
+with :func:`release` (the session's model and tokenizer dropped, ``gc.collect()``, and
+``torch.cuda.empty_cache()`` on CUDA); phase 2 loads the assistant with its own memory preflight. When the
+assistant cannot be loaded (not cached and offline, no such folder, out of memory) the scores are kept and
+phase 2 fails in one line with the fix: :class:`ExplainError`, exit 4.
+
+``batch --explain`` (:func:`explain_rows`) explains after its files are scored: it reads the ``--jsonl``
+rows back (the last row of a path is current), explains what is selected and not yet explained, and appends
+each explained file's record as a new row (to ``--csv`` too): a run killed between (or during) the phases
+and resumed explains only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ExitCode, Vqa2Error
+
+
+class ExplainError(Vqa2Error):
+    """The explain step failed (the assistant could not be loaded): the scores are written, exit 4."""
+
+    exit_code = ExitCode.RUNTIME
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    """``--explain`` and its options. ``assistant``: card, Hub id or folder (None = the ``assistant`` card);
+    ``quant``: the assistant's precision (``--assistant-quant``, else ``--quant``); ``top``/``below``: the
+    selection (pipeline/explain.py); ``question``: ``--explain-question`` (else the assistant card's
+    ``generation.explain_question``)."""
+
+    assistant: str | None = None
+    question: str | None = None
+    top: int | None = None
+    below: float | None = None
+    quant: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    max_new_tokens: int | None = None
+    config: str | None = None
+    offline: bool = False
+
+    def resolve(self):
+        """(Settings, ModelRef) of the assistant, without loading: an unknown card or missing folder fails here,
+        before anything is scored (UsageError, exit 2)."""
+        from ..config import flags_layer, load_config_file
+        from ..registry import resolve_model
+
+        if self.top is not None and self.top < 1:
+            from ..errors import UsageError
+
+            raise UsageError(f"--explain-top must be at least 1, got {self.top}", "pass K >= 1")
+        if self.below is not None and not 0.0 <= self.below <= 1.0:
+            from ..errors import UsageError
+
+            raise UsageError(f"--explain-below must be between 0 and 1, got {self.below}", "scores are on the 0-1 scale")
+        file_layer = load_config_file(self.config) if self.config else None
+        flags = flags_layer(runtime__device=self.device, runtime__dtype=self.dtype, runtime__quant=self.quant,
+                            generation__max_new_tokens=self.max_new_tokens,
+                            generation__explain_question=self.question)
+        return resolve_model(self.assistant, "ask", file_layer, flags)
+
+
+def selection(settings, options: ExplainOptions, *, fail_under=None, fail_segment_under=None):
+    """The :class:`~vqa2cli.pipeline.explain.Selection` of a run; ``settings``: the assistant's."""
+    from ..pipeline.explain import Selection
+
+    return Selection(top=options.top, below=options.below, fail_segment_under=fail_segment_under,
+                     fail_under=fail_under, max_windows=settings.generation.explain_max_windows)
+
+
+def release(session) -> None:
+    """Drop ``session``'s model (a Scorer/Asker) and free its memory: ``gc.collect()`` and, on CUDA,
+    ``torch.cuda.empty_cache()``. The session is unusable afterwards."""
+    import gc
+
+    if session is None:
+        return
+    session.model = session.tokenizer = session.loaded = None
+    for name in ("_prefix", "last_thumbnails"):
+        if hasattr(session, name):
+            setattr(session, name, None)
+    gc.collect()
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def load_assistant(settings, ref, console, *, offline: bool = False, clips=None):
+    """Load the assistant (phase 2). Raises :class:`ExplainError` (one line with the fix, exit 4)."""
+    from ..pipeline.run import Asker
+
+    console.info(f"Loading {settings.model.label} to explain ...")
+    try:
+        asker = Asker.load(settings, ref, offline=offline, clips=clips)
+    except Vqa2Error as exc:
+        raise ExplainError(f"explain: the assistant '{settings.model.label}' cannot be loaded: {exc.message}",
+                           (exc.fix or "") + "; the scores are written, run again with the assistant "
+                           "available (`vqa2 models pull assistant`, or --assistant FOLDER)") from exc
+    for line in asker.memory_lines:
+        console.info(line)
+    return asker
+
+
+def plan(records, sel) -> list[tuple[Any, list]]:
+    """(record, targets still to explain) for each record with something to explain."""
+    from ..pipeline.explain import missing, select_windows
+
+    todo = []
+    for record in records:
+        targets = missing(record, select_windows(record, sel))
+        if targets:
+            todo.append((record, targets))
+    return todo
+
+
+def cost_line(todo, settings) -> str:
+    """The cost stated before the assistant runs: forwards (one per window; a short window joined with its
+    neighbour may share one) and the bound."""
+    n = sum(len(t) for _, t in todo)
+    return (f"explain: {n} window(s) in {len(todo)} file(s): at most {n} assistant forward(s) of up to "
+            f"{settings.generation.max_new_tokens} new tokens ({settings.model.label}; at most "
+            f"{settings.generation.explain_max_windows} per file: generation.explain_max_windows)")
+
+
+def explain_all(todo, asker, console, *, on_done=None) -> int:
+    """Explain each (record, targets) of ``todo`` with ``asker``; ``on_done(record)`` after each file.
+    A file that can no longer be read gets a warning (its scores stay). Returns the forwards run."""
+    from ..errors import InputError
+    from ..pipeline.explain import explain_record
+
+    forwards = 0
+    with console.progress(len(todo), "explaining") as advance:
+        for record, targets in todo:
+            try:
+                forwards += explain_record(asker, record, targets)
+            except InputError as exc:
+                console.warning(f"{record.path}: not explained: {exc.one_line()}")
+            else:
+                _warn_truncated(record, console)
+                if on_done is not None:
+                    on_done(record)
+            advance()
+    return forwards
+
+
+def _warn_truncated(record, console) -> None:
+    parts = [record.explanation] if record.explanation else [s.get("explanation") for s in record.segments or ()]
+    for e in parts:
+        if e and e.get("truncated"):
+            console.warning(f"{record.path}: an explanation reached --max-new-tokens ({e['new_tokens']}) and is "
+                            "cut short (truncated: true)")
+        if e and e.get("note"):
+            console.info(f"{record.path}: {e['note']}")
+
+
+def record_from_dict(d: dict[str, Any]):
+    """A :class:`~vqa2cli.records.results.ScoreRecord` back from its JSON object (a ``--jsonl`` row)."""
+    from ..records.results import ModelInfo, ScoreRecord
+
+    error = d.get("error") or {}
+    return ScoreRecord(
+        path=d["path"], status=d.get("status", "ok"), score=d.get("score"), probs=d.get("probs"),
+        level=d.get("level"), model=ModelInfo(**d["model"]) if d.get("model") else None, input=d.get("input") or {},
+        sampling=d.get("sampling") or {}, timing=d.get("timing") or {}, peak_gpu_mem_gb=d.get("peak_gpu_mem_gb"),
+        segments=d.get("segments"), pooled=d.get("pooled"), worst=d.get("worst"),
+        explanation=d.get("explanation"), warnings=d.get("warnings") or [], error_code=error.get("code"),
+        error=error.get("message"), config=d.get("config"))
+
+
+def read_rows(jsonl: str) -> list:
+    """The current record of every path in a ``--jsonl`` file (its last row), in first-seen order."""
+    from .resume import path_key
+
+    current: dict[str, dict] = {}
+    if not Path(jsonl).exists():
+        return []
+    with open(jsonl, encoding="utf-8", errors="surrogateescape") as fh:
+        for line in fh:
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(d, dict) and "path" in d:
+                current[path_key(d["path"])] = d
+    return [record_from_dict(d) for d in current.values()]
