@@ -149,3 +149,79 @@ def test_missing_assistant_keeps_the_scores_exit_4(tiny_model_dir, files, capsys
 def test_explain_options_need_explain(tiny_model_dir, files, capsys):
     code, _, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--explain-top", "2"], capsys)
     assert code == 2 and "only apply with --explain" in err
+
+
+def _sharpness_scorer(monkeypatch):
+    """A synthetic scorer through the real pipeline: the level logits follow the key frames' sharpness (mean
+    absolute horizontal difference), so a blurred window scores lowest."""
+    import torch
+
+    from vqa2cli.pipeline.run import Scorer
+
+    def level_logits(self, inputs, timer=None):
+        keys = torch.as_tensor(inputs.keyframes).float()
+        g = (keys[:, :, 1:] - keys[:, :, :-1]).abs().mean() / 4.0
+        return torch.stack([g, g * 0, g * 0, g * 0, -g])
+
+    monkeypatch.setattr(Scorer, "level_logits", level_logits)
+
+
+@pytest.fixture(scope="module")
+def blurred(tmp_path_factory):
+    """6 s at 8 fps with seconds 2-4 box-blurred (ffmpeg); skipped without the ffmpeg CLI."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs the ffmpeg CLI to make the degraded clip")
+    out = tmp_path_factory.mktemp("blur") / "blurred.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=128x96:rate=8:duration=6",
+                    "-vf", "boxblur=6:3:enable='between(t,2,3.99)'", "-c:v", "libx264", "-crf", "16",
+                    "-pix_fmt", "yuv420p", str(out)], check=True)
+    return out
+
+
+def test_degraded_section_gets_the_explanation(tiny_model_dir, files, blurred, monkeypatch, spy, capsys):
+    _sharpness_scorer(monkeypatch)
+    code, out, err = run(["score", str(blurred), "-m", str(tiny_model_dir), "--config", str(files["config"]),
+                          "--segments", "2s", "--explain", "--assistant", str(tiny_model_dir), "-f", "json"],
+                         capsys)
+    assert code == 0, err
+    (record,) = json.loads(out)
+    assert record["worst"]["index"] == 1 and record["worst"]["start_s"] == 2.0  # the blurred seconds 2-4
+    assert [("explanation" in s) for s in record["segments"]] == [False, True, False]
+    assert len(spy) == 1
+
+
+def test_batch_explains_after_scoring_and_resume_explains_only_what_is_missing(
+        tiny_model_dir, files, tmp_path, monkeypatch, spy, capsys):
+    from vqa2cli.pipeline.run import Scorer
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(2):
+        make_lossless_frames(folder / f"c{i}.mkv", 0, 24 + 8 * i)
+    jsonl, out_csv = tmp_path / "s.jsonl", tmp_path / "s.csv"
+    base = ["batch", str(folder), "--jsonl", str(jsonl), "--csv", str(out_csv), "-m", str(tiny_model_dir),
+            "--config", str(files["config"]), "--segments", "2s", "--workers", "0"]
+    code, _, err = run(base, capsys)  # the state a kill between the two phases leaves: scores, no explanation
+    assert code == 0, err and spy == []
+    loads = []
+    load = Scorer.load.__func__
+    monkeypatch.setattr(Scorer, "load", classmethod(lambda cls, *a, **k: loads.append(1) or load(cls, *a, **k)))
+    code, _, err = run(base + ["--resume", "--explain", "--assistant", str(tiny_model_dir)], capsys)
+    assert code == 0, err
+    assert loads == [] and len(spy) == 2  # nothing scored again; the worst window of each file asked once
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(rows) == 4 and all(any("explanation" in s for s in r["segments"]) for r in rows[2:])
+    with open(out_csv, newline="", encoding="utf-8") as fh:
+        assert list(csv.DictReader(fh))[-1]["path"] == rows[-1]["path"]
+    code, _, err = run(base + ["--resume", "--explain", "--assistant", str(tiny_model_dir)], capsys)
+    assert code == 0 and len(spy) == 2, err  # every selected window explained: the assistant is not loaded
+    assert "every selected window is explained" in err
+
+
+def test_batch_explain_needs_jsonl(tiny_model_dir, files, tmp_path, capsys):
+    code, _, err = run(["batch", str(files["long"]), "--csv", str(tmp_path / "a.csv"), "-m", str(tiny_model_dir),
+                        "--explain"], capsys)
+    assert code == 2 and "needs --jsonl" in err

@@ -17,6 +17,8 @@ from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt
                       VerboseOpt, refuse_with_server,
                       scoring_settings, start_console)
 from .segments import FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
+from .explain import (AssistantOpt, AssistantQuantOpt, ExplainBelowOpt, ExplainOpt, ExplainQuestionOpt,
+                      ExplainTokensOpt, ExplainTopOpt)
 
 EXAMPLES = """Examples:
 
@@ -112,6 +114,13 @@ def batch(
     segments_csv: SegmentsCsvOpt = None,
     fail_segment_under: FailSegmentOpt = None,
     plot_dir: PlotDirOpt = None,
+    explain: ExplainOpt = False,
+    assistant: AssistantOpt = None,
+    explain_top: ExplainTopOpt = None,
+    explain_below: ExplainBelowOpt = None,
+    explain_question: ExplainQuestionOpt = None,
+    assistant_quant: AssistantQuantOpt = None,
+    max_new_tokens: ExplainTokensOpt = None,
     strict: StrictOpt = None,
     offline: OfflineOpt = False,
     server: Annotated[Optional[list[str]], typer.Option(
@@ -153,6 +162,14 @@ def batch(
                                      quant=quant, max_motion_frames=max_motion_frames, long_clip=long_clip,
                                      strict=strict, quant_cache=quant_cache)
     settings, windows = segment_options(settings, segments=segments, pool=pool, **flags)
+    from .explain import explain_request, run_explained_batch
+
+    explaining = explain_request(explain, assistant=assistant, top=explain_top, below=explain_below,
+                                 question=explain_question, assistant_quant=assistant_quant,
+                                 max_new_tokens=max_new_tokens, quant=quant, device=device, dtype=dtype,
+                                 config=config, offline=offline)
+    if explaining is not None:
+        raise typer.Exit(int(run_explained_batch(job, settings, ref, console, windows, explaining, exit_code)))
     raise typer.Exit(int(_run(job, settings, ref, console, windows)))
 
 

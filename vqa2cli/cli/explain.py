@@ -159,3 +159,30 @@ def _write(records, thumbs, fmt, fail_under, console, segment_out) -> tuple[int,
     finally:
         writer.close()
     return failed, below
+
+
+def run_explained_batch(job, settings, ref, console, windows, options, finish) -> ExitCode:
+    """`batch --explain`: the batch (phase 1, the scorer freed when it ends), then the explain phase on the
+    ``--jsonl`` rows (:func:`~vqa2cli.jobs.explain.explain_rows`), then ``finish(job, stats, console,
+    windows)`` (the summary and exit code). The assistant failing to load: the rows stay, exit 4. An
+    interrupted batch explains nothing (``--resume`` goes on with both phases)."""
+    import gc
+
+    from ..jobs.engine import run_job
+    from ..jobs.explain import explain_rows
+
+    if not job.jsonl:
+        raise UsageError("batch --explain needs --jsonl FILE", "the explanations are appended to it as each "
+                         "file's updated row (it holds the windows; --csv may be given beside it)")
+    asker_settings, asker_ref = options.resolve()  # an unknown card fails before anything is scored
+    stats = run_job(job, settings, ref, console, windows)
+    gc.collect()  # the scorer went out of scope with run_job: its memory goes before the assistant's
+    error = None
+    if not stats.interrupted and not stats.rank_part:
+        error = explain_rows(job, asker_settings, asker_ref, options, console,
+                             fail_segment_under=getattr(windows, "fail_segment_under", None))
+    code = finish(job, stats, console, windows)
+    if error is not None:
+        console.error(error.one_line())
+        return ExitCode.RUNTIME if code != ExitCode.INTERRUPTED else code
+    return code

@@ -193,3 +193,51 @@ def read_rows(jsonl: str) -> list:
             if isinstance(d, dict) and "path" in d:
                 current[path_key(d["path"])] = d
     return [record_from_dict(d) for d in current.values()]
+
+
+def explain_rows(job, settings, ref, options: ExplainOptions, console, *, fail_segment_under=None,
+                 clips=None) -> ExplainError | None:
+    """``batch --explain``, phase 2: the current rows of ``job.jsonl`` (a resumed run's included) with a
+    selected window not yet explained are explained and appended as the file's new row to the job's outputs
+    (``--jsonl``, and ``--csv`` in its own columns), under the outputs' lock. Returns the ExplainError when
+    the assistant cannot be loaded (the score rows stay), else None."""
+    from .lock import locked_outputs
+
+    todo = plan(read_rows(job.jsonl), selection(settings, options, fail_under=job.fail_under,
+                                                   fail_segment_under=fail_segment_under))
+    if not todo:
+        console.info("explain: every selected window is explained")
+        return None
+    console.info(cost_line(todo, settings))
+    try:
+        asker = load_assistant(settings, ref, console, offline=options.offline, clips=clips)
+    except ExplainError as exc:
+        return exc
+    specs = job.outputs()
+    try:
+        with locked_outputs([s.path for s in specs], console.warning):
+            rows = _appender(specs)
+            try:
+                forwards = explain_all(todo, asker, console, on_done=lambda record: rows.write(record, ()))
+            finally:
+                rows.close()
+    finally:
+        release(asker)
+    console.info(f"explain: {forwards} assistant forward(s) run; explained rows appended to "
+                 f"{', '.join(s.path for s in specs)}")
+    return None
+
+
+def _appender(specs):
+    """RowFiles appending to the job's outputs; a CSV keeps its own header's columns (jobs/resume.py)."""
+    from ..output.render import make_writer
+    from ..records.results import SCORE_COLUMNS
+    from .resume import file_columns
+    from .rowfiles import RowFiles
+
+    def writer(fmt, stream, header):
+        path = next(s.path for s in specs if s.fmt == fmt)
+        columns = None if header or fmt != "csv" else file_columns(path, SCORE_COLUMNS)
+        return make_writer(fmt, stream, "score", header=header, columns=columns)
+
+    return RowFiles([s.path for s in specs], [s.fmt for s in specs], append=True, make_writer=writer)
