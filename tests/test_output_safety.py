@@ -145,7 +145,7 @@ def test_resume_matches_every_hostile_name(tmp_path, fmt):
 
 def test_score_columns_end_with_path_bytes():
     # appended after the earlier last column (error); columns added later (decoded_frames) come after it
-    assert SCORE_COLUMNS[SCORE_COLUMNS.index("error") + 1:] == ("path_bytes", "decoded_frames")
+    assert SCORE_COLUMNS[SCORE_COLUMNS.index("error") + 1:] == ("path_bytes", "decoded_frames", "explanation")
 
 
 # --- end to end: the reproductions ----------------------------------------------------------------
