@@ -70,8 +70,9 @@ def run_explained_scoring(paths, settings, ref, fmt, fail_under, stalling, conso
     segment_out = SegmentOutputs(windows, settings, console)
     held: list = []  # (path, entry, stat) window rows, written once explained
     try:
+        preflight = (asker_settings, asker_ref)
         records, thumbs, shapes = _score_all(paths, settings, ref, stalling, console, windows, segment_out, held,
-                                             options.offline)
+                                             options.offline, preflight)
         sel = job.selection(asker_settings, options, fail_under=fail_under,
                             fail_segment_under=windows.fail_segment_under)
         error = _explain_phase(job.plan(records, sel), asker_settings, asker_ref, console, options, shapes)
@@ -88,9 +89,10 @@ def run_explained_scoring(paths, settings, ref, fmt, fail_under, stalling, conso
     return score_exit_code(console, len(paths), failed, below, fail_under, segment_out, windows.fail_segment_under)
 
 
-def _score_all(paths, settings, ref, stalling, console, windows, segment_out, held, offline):
-    """Phase 1: (records, {path: worst window's thumbnails}, clip shapes); the scorer is released at the end."""
-    from ..jobs.explain import release
+def _score_all(paths, settings, ref, stalling, console, windows, segment_out, held, offline, assistant):
+    """Phase 1: (records, {path: worst window's thumbnails}, clip shapes); the scorer is released at the end.
+    ``assistant``: its (settings, ref), preflighted first (jobs/explain.py ``preflight_assistant``)."""
+    from ..jobs.explain import preflight_assistant, release
     from ..jobs.windows import load_scorer
     from ..pipeline.run import CheckedInputs, error_record
     from .options import model_label
@@ -98,6 +100,7 @@ def _score_all(paths, settings, ref, stalling, console, windows, segment_out, he
     checked = CheckedInputs.check(paths)
     if len(checked.errors) == len(set(paths)):
         return [error_record(p, checked.errors[p], settings) for p in paths], {}, []
+    preflight_assistant(*assistant, console, offline=offline, clips=checked.shapes())
     console.info(f"Loading {model_label(settings)} ...")
     scorer = load_scorer(settings, ref, windows, segment_out, offline=offline, clips=checked.shapes())
     scorer.on_window = lambda path, entry, stat: held.append((path, entry, stat))
@@ -175,6 +178,9 @@ def run_explained_batch(job, settings, ref, console, windows, options, finish) -
         raise UsageError("batch --explain needs --jsonl FILE", "the explanations are appended to it as each "
                          "file's updated row (it holds the windows; --csv may be given beside it)")
     asker_settings, asker_ref = options.resolve()  # an unknown card fails before anything is scored
+    from ..jobs.explain import preflight_assistant
+
+    preflight_assistant(asker_settings, asker_ref, console, offline=options.offline)
     stats = run_job(job, settings, ref, console, windows)
     gc.collect()  # the scorer went out of scope with run_job: its memory goes before the assistant's
     error = None

@@ -241,3 +241,49 @@ def _appender(specs):
         return make_writer(fmt, stream, "score", header=header, columns=columns)
 
     return RowFiles([s.path for s in specs], [s.fmt for s in specs], append=True, make_writer=writer)
+
+
+def preflight_assistant(settings, ref, console, *, offline: bool = False, clips=None) -> None:
+    """Before anything is scored: the assistant's memory preflight (shard headers only, modeling/precision.py)
+    when its weights are here, its line on stderr. The two models are never held together, so each must fit
+    alone (the larger of the two is the run's peak). One that cannot fit or is missing offline is said at
+    once: the scores still come, then the explain step fails (exit 4)."""
+    from ..modeling.hub import cached_folder
+    from ..modeling.loading import read_config, resolve_device
+    from ..modeling.memory import read_tensor_specs
+    from ..modeling.precision import plan_memory
+
+    label = settings.model.label
+    folder = cached_folder(ref)
+    if folder is None:
+        if offline:
+            console.warning(f"explain: the assistant '{label}' is not cached and --offline is set: the scores will "
+                            "be written, then the explain step fails (exit 4); run `vqa2 models pull assistant`")
+        else:
+            console.info(f"explain: the assistant '{label}' is not cached: it is downloaded after scoring")
+        return
+    try:
+        config = read_config(folder, settings.model.attn_implementation)
+        plan = plan_memory(read_tensor_specs(folder), config, settings, resolve_device(settings.runtime.device),
+                           clips=clips, source=str(folder))
+    except Vqa2Error as exc:
+        console.warning(f"explain: {exc.one_line()}; the scores will be written, then the explain step fails (exit 4)")
+        return
+    console.info(f"explain: the assistant loads after the scorer is released (never both): {plan.note}")
+
+
+def doctor_verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``vqa2 doctor``'s ``explain`` entry from its ``models`` rows: ``score --explain`` holds the default scorer
+    (``ugc-scorer``) and then the default assistant (``assistant``), one at a time, so it fits when each fits
+    alone; ``verdict`` is the worse of the two (``not cached`` when either is missing)."""
+    from ..registry import DEFAULT_CARD_FOR_TASK
+
+    order = ["fits", "fits with 8-bit", "fits with 4-bit", "does not fit"]
+    names = {"scorer": DEFAULT_CARD_FOR_TASK["score"], "assistant": DEFAULT_CARD_FOR_TASK["ask"]}
+    by_name = {r["name"]: r for r in rows}
+    verdicts = []
+    for name in names.values():
+        pre = (by_name.get(name) or {}).get("preflight")
+        verdicts.append(pre["verdict"] if pre else "not cached")
+    worst = "not cached" if "not cached" in verdicts else max(verdicts, key=lambda v: order.index(v) if v in order else 3)
+    return {**names, "sequential": True, "verdict": worst}

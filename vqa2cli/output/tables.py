@@ -170,6 +170,9 @@ def doctor_table(records: Sequence, stream: TextIO) -> str:
             p = m["preflight"]
             sizes = ", ".join(f"{q} {gb:g} GB" for q, gb in p["estimates_gb"].items())
             lines.append(f"  {m['name']}: {p['verdict']} ({sizes}; {p['available_gb']} GB {p['memory']} available)")
+    if "explain" in report:  # score --explain: one model at a time, so each must fit alone
+        e = report["explain"]
+        lines.append(f"score --explain ({e['scorer']}, then {e['assistant']}, one at a time): {e['verdict']}")
     return "\n".join(lines) + "\n"
 
 
