@@ -225,3 +225,23 @@ def test_batch_explain_needs_jsonl(tiny_model_dir, files, tmp_path, capsys):
     code, _, err = run(["batch", str(files["long"]), "--csv", str(tmp_path / "a.csv"), "-m", str(tiny_model_dir),
                         "--explain"], capsys)
     assert code == 2 and "needs --jsonl" in err
+
+
+def test_plot_writes_the_short_explanation_beside_the_worst_window(tmp_path, monkeypatch):
+    from vqa2cli.output import plot
+
+    texts = []
+    rec = _record([0.6, 0.2, 0.9])
+    rec.worst = {k: rec.segments[1][k] for k in ("index", "start_s", "end_s", "score")} | {"level": "poor"}
+    rec.segments[1]["explanation"] = {"text": "Heavy blur across the frame. The rest is sharp.", "truncated": False}
+    real = plot._draw_explanation
+
+    def spy(ax, record, worst):
+        real(ax, record, worst)
+        texts.extend(t.get_text() for t in ax.texts)
+
+    monkeypatch.setattr(plot, "_draw_explanation", spy)
+    plot.plot_timeline(rec, tmp_path / "p.svg", levels=(" high", " good", " fair", " poor", " low"),
+                       weights=(1, .75, .5, .25, 0))
+    assert "why: Heavy blur across the frame" in texts
+    assert plot.short_explanation("word " * 40).endswith("…") and len(plot.short_explanation("word " * 40)) <= 61
