@@ -245,3 +245,18 @@ def test_plot_writes_the_short_explanation_beside_the_worst_window(tmp_path, mon
                        weights=(1, .75, .5, .25, 0))
     assert "why: Heavy blur across the frame" in texts
     assert plot.short_explanation("word " * 40).endswith("…") and len(plot.short_explanation("word " * 40)) <= 61
+
+
+def test_api_explains_in_place_after_releasing_the_scorer(tiny_model_dir, files, spy):
+    import vqa2cli
+
+    scorer = vqa2cli.load_scorer(str(tiny_model_dir), config=str(files["config"])).configure(window_s=2.0)
+    records = list(scorer.score_files([str(files["long"])]))
+    model = weakref.ref(scorer.model)
+    n = vqa2cli.explain(records, str(tiny_model_dir), scorer=scorer, top=2, config=str(files["config"]),
+                        question="Is it blurry?")
+    gc.collect()
+    assert model() is None and n == 2 == len(spy)
+    explained = [s["explanation"] for s in records[0].segments if "explanation" in s]
+    assert len(explained) == 2 and all(e["question"] == "Is it blurry?" for e in explained)
+    assert vqa2cli.explain(records, str(tiny_model_dir), top=2) == 0  # done already: nothing asked again

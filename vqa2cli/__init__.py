@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 
 _API = {"load_scorer": "api", "load_assistant": "api", "resolve": "api",
         "Scorer": "pipeline.run", "Asker": "pipeline.run",
-        "ScoreRecord": "records.results", "AnswerRecord": "records.results", "Settings": "config"}
+        "ScoreRecord": "records.results", "AnswerRecord": "records.results", "Settings": "config",
+        "explain": "jobs.explain"}  # score --explain's API (docs/explain.md)
 __all__ = ["__version__", *_API]
 
 

@@ -46,6 +46,7 @@ class ExplainOptions:
     max_new_tokens: int | None = None
     config: str | None = None
     offline: bool = False
+    settings: Any = None  # the API's nested mapping of overrides (between the config file and the flags)
 
     def resolve(self):
         """(Settings, ModelRef) of the assistant, without loading: an unknown card or missing folder fails here,
@@ -65,7 +66,7 @@ class ExplainOptions:
         flags = flags_layer(runtime__device=self.device, runtime__dtype=self.dtype, runtime__quant=self.quant,
                             generation__max_new_tokens=self.max_new_tokens,
                             generation__explain_question=self.question)
-        return resolve_model(self.assistant, "ask", file_layer, flags)
+        return resolve_model(self.assistant, "ask", file_layer, self.settings, flags)
 
 
 def selection(settings, options: ExplainOptions, *, fail_under=None, fail_segment_under=None):
@@ -132,7 +133,7 @@ def cost_line(todo, settings) -> str:
             f"{settings.generation.explain_max_windows} per file: generation.explain_max_windows)")
 
 
-def explain_all(todo, asker, console, *, on_done=None) -> int:
+def explain_all(todo, asker, console, *, on_done=None, question: str | None = None) -> int:
     """Explain each (record, targets) of ``todo`` with ``asker``; ``on_done(record)`` after each file.
     A file that can no longer be read gets a warning (its scores stay). Returns the forwards run."""
     from ..errors import InputError
@@ -142,7 +143,7 @@ def explain_all(todo, asker, console, *, on_done=None) -> int:
     with console.progress(len(todo), "explaining") as advance:
         for record, targets in todo:
             try:
-                forwards += explain_record(asker, record, targets)
+                forwards += explain_record(asker, record, targets, question=question)
             except InputError as exc:
                 console.warning(f"{record.path}: not explained: {exc.one_line()}")
             else:
@@ -287,3 +288,42 @@ def doctor_verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
         verdicts.append(pre["verdict"] if pre else "not cached")
     worst = "not cached" if "not cached" in verdicts else max(verdicts, key=lambda v: order.index(v) if v in order else 3)
     return {**names, "sequential": True, "verdict": worst}
+
+
+def explain(records, assistant: str | None = None, *, scorer=None, top: int | None = None,
+            below: float | None = None, fail_under: float | None = None, fail_segment_under: float | None = None,
+            question: str | None = None, device: str | None = None, dtype: str | None = None,
+            quant: str | None = None, max_new_tokens: int | None = None, config: str | Path | None = None,
+            settings=None, offline: bool = False, asker=None) -> int:
+    """The Python API of ``--explain``: ask the assistant about the selected windows of ``records`` (the
+    ScoreRecords of a scorer; default the worst window of each, see :mod:`vqa2cli.pipeline.explain`) and
+    attach each answer in place (``segments[i]["explanation"]``, or ``record.explanation`` for a clip scored
+    in one forward). Returns the number of assistant forwards run (one per window asked).
+
+    ``scorer``: released first (:func:`release`: the two 7B models are never held together; the scorer is
+    unusable afterwards). ``assistant``: card, Hub id or folder (default the ``assistant`` card), loaded here
+    and released at the end, unless a loaded ``asker`` (``vqa2cli.load_assistant``) is given. ``question``
+    replaces the card's ``generation.explain_question``; the other arguments as :func:`vqa2cli.load_assistant`.
+    Records already explained are not asked again. Raises :class:`ExplainError` when the assistant cannot be
+    loaded, UsageError for bad options."""
+    from ..output.console import get_console
+
+    records = list(records)
+    if scorer is not None:
+        release(scorer)
+    options = ExplainOptions(assistant=assistant, question=question, top=top, below=below, quant=quant,
+                             device=device, dtype=dtype, max_new_tokens=max_new_tokens,
+                             config=str(config) if config else None, offline=offline, settings=settings)
+    resolved, ref = options.resolve()
+    todo = plan(records, selection(resolved, options, fail_under=fail_under, fail_segment_under=fail_segment_under))
+    if not todo:
+        return 0
+    console = get_console()
+    own = asker is None
+    if own:
+        asker = load_assistant(resolved, ref, console, offline=offline)
+    try:
+        return explain_all(todo, asker, console, question=resolved.generation.explain_question)
+    finally:
+        if own:
+            release(asker)
