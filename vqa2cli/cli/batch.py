@@ -152,6 +152,12 @@ def batch(
     from .segments import segment_options
 
     flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot_dir": plot_dir}
+    from .explain import explain_request, run_explained_batch
+
+    explaining = explain_request(explain, assistant=assistant, top=explain_top, below=explain_below,
+                                 question=explain_question, assistant_quant=assistant_quant,
+                                 max_new_tokens=max_new_tokens, quant=quant, device=device, dtype=dtype,
+                                 config=config, offline=offline, server=server_urls(server))
     if urls := server_urls(server):
         refuse_with_server(quant_cache)
         options = {"config": config, "model": model, "prompt": prompt, "device": device, "dtype": dtype,
@@ -162,12 +168,6 @@ def batch(
                                      quant=quant, max_motion_frames=max_motion_frames, long_clip=long_clip,
                                      strict=strict, quant_cache=quant_cache)
     settings, windows = segment_options(settings, segments=segments, pool=pool, **flags)
-    from .explain import explain_request, run_explained_batch
-
-    explaining = explain_request(explain, assistant=assistant, top=explain_top, below=explain_below,
-                                 question=explain_question, assistant_quant=assistant_quant,
-                                 max_new_tokens=max_new_tokens, quant=quant, device=device, dtype=dtype,
-                                 config=config, offline=offline)
     if explaining is not None:
         raise typer.Exit(int(run_explained_batch(job, settings, ref, console, windows, explaining, exit_code)))
     raise typer.Exit(int(_run(job, settings, ref, console, windows)))

@@ -38,9 +38,11 @@ ExplainTokensOpt = Annotated[Optional[int], typer.Option(
 
 
 def explain_request(explain: bool, *, assistant=None, top=None, below=None, question=None, assistant_quant=None,
-                    max_new_tokens=None, quant=None, device=None, dtype=None, config=None, offline=False):
+                    max_new_tokens=None, quant=None, device=None, dtype=None, config=None, offline=False,
+                    server=None):
     """The run's :class:`~vqa2cli.jobs.explain.ExplainOptions`, or None without ``--explain``; an explain
-    option without ``--explain`` is a UsageError (never a silently ignored flag)."""
+    option without ``--explain`` is a UsageError (never a silently ignored flag). ``server``: `batch`'s
+    server URLs (batch --server --explain is refused: `score --server URL --explain` explains remotely)."""
     from ..jobs.explain import ExplainOptions
 
     given = {"--assistant": assistant, "--explain-top": top, "--explain-below": below,
@@ -50,6 +52,9 @@ def explain_request(explain: bool, *, assistant=None, top=None, below=None, ques
         if extra:
             raise UsageError(f"{', '.join(extra)} only apply with --explain", "add --explain, or leave them out")
         return None
+    if server:
+        raise UsageError("batch --server cannot --explain yet", "run `vqa2 score --server URL --explain FILE...`, "
+                         "or the batch locally with --explain")
     if top is not None and below is not None:
         raise UsageError("--explain-top and --explain-below both choose the windows", "pass one of them")
     return ExplainOptions(assistant=assistant, question=question, top=top, below=below,
@@ -192,3 +197,12 @@ def run_explained_batch(job, settings, ref, console, windows, options, finish) -
         console.error(error.one_line())
         return ExitCode.RUNTIME if code != ExitCode.INTERRUPTED else code
     return code
+
+
+def remote_explain(options: dict, explain: bool, *, fail_under=None, fail_segment_under=None, **flags) -> None:
+    """`score --server URL --explain`: the request's ``options.explain`` (serve/explain.py); ``flags``: the
+    explain options of :func:`explain_request`. The server explains with the assistant it was started with."""
+    from ..serve.explain import client_options
+
+    client_options(options, explain_request(explain, **flags), fail_under=fail_under,
+                   fail_segment_under=fail_segment_under)

@@ -111,6 +111,11 @@ def score(
         implied = any(v is not None for v in flags.values())
         flags["overwrite"] = overwrite
         segment_request(options, segments=segments, pool=pool, implied=implied)
+        from .explain import remote_explain
+
+        remote_explain(options, explain, fail_under=fail_under, fail_segment_under=fail_segment_under,
+                       assistant=assistant, top=explain_top, below=explain_below, question=explain_question,
+                       assistant_quant=assistant_quant, max_new_tokens=max_new_tokens)
         files_ = [str(f) for f in files]
         raise typer.Exit(int(run_remote_scoring(files_, urls, options, fmt, fail_under, server_paths, console,
                                                 window_flags=flags)))

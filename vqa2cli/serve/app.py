@@ -30,6 +30,7 @@ from starlette.requests import Request  # route signatures: FastAPI reads this a
 from ..errors import InputError, UsageError
 from .queue import QueueClosed, QueueFull
 from .requests import JSON_BODY_LIMIT, ApiError, BodyLimit, Input, json_body, read_input, remove
+from .explain import explain_scored, take_explain  # /v1/score options.explain (score --explain)
 from .security import Refused, check_bearer
 INPUT_STATUS = 422  # a file the model cannot use (the CLI's exit 3)
 MODEL_ERROR_CODES = ("runtime_error", "internal_error")  # the CLI's exit 4
@@ -211,6 +212,7 @@ async def _settings(state: ServerState, request):
     body = await json_body(request)
     task = body.get("task", "score")
     resolver = _resolver(state, task)
+    take_explain(state, body, task)  # checked (and 404 without an assistant), not part of the scorer's config
     try:
         resolved = resolver.resolve(body.get("options"))
     except UsageError as exc:
@@ -233,12 +235,13 @@ async def _work(state: ServerState, request, task: str):
     source = await read_input(request, task, roots=state.config.roots,
                               max_upload_bytes=state.config.max_upload_bytes)
     try:
+        explain = take_explain(state, source.body, task)  # serve/explain.py: options.explain
         try:
             resolved = resolver.resolve(source.body.get("options"))
             questions = _questions(source.body) if task == "ask" else None
         except UsageError as exc:
             raise ApiError(422, "usage", exc.one_line(), 2) from exc
-        job = _make_job(state, task, source, resolved, questions)
+        job = _make_job(state, task, source, resolved, questions, explain)
         try:
             future = state.queue.submit(job)
         except QueueFull as exc:
@@ -265,7 +268,7 @@ def _questions(body: dict[str, Any]) -> list[str]:
     return questions
 
 
-def _make_job(state: ServerState, task: str, source: Input, resolved, questions):
+def _make_job(state: ServerState, task: str, source: Input, resolved, questions, explain=None):
     """The queue job of one request: ``prepare`` in a decode thread, ``run`` in the model thread.
 
     Scores go through the CLI's :class:`~vqa2cli.pipeline.segmented.SegmentingScorer`, so a clip past the
@@ -298,7 +301,7 @@ def _make_job(state: ServerState, task: str, source: Input, resolved, questions)
 
     def run(prepared):
         if task == "score":
-            return _relabel(session.run(prepared), source)
+            return _relabel(explain_scored(state, session.run(prepared), explain), source)
         if resolved.window_s is None:
             return [_relabel(session.answer(prepared, source.path, q), source) for q in questions]
         return _ask_windows(session, prepared, source, questions)
