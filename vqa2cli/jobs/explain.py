@@ -306,7 +306,7 @@ def explain(records, assistant: str | None = None, *, scorer=None, top: int | No
     replaces the card's ``generation.explain_question``; the other arguments as :func:`vqa2cli.load_assistant`.
     Records already explained are not asked again. Raises :class:`ExplainError` when the assistant cannot be
     loaded, UsageError for bad options."""
-    from ..output.console import get_console
+    from ..output.console import QUIET, Console
 
     records = list(records)
     if scorer is not None:
@@ -318,7 +318,7 @@ def explain(records, assistant: str | None = None, *, scorer=None, top: int | No
     todo = plan(records, selection(resolved, options, fail_under=fail_under, fail_segment_under=fail_segment_under))
     if not todo:
         return 0
-    console = get_console()
+    console = Console(QUIET)  # the API prints nothing but errors; the forwards run are returned
     own = asker is None
     if own:
         asker = load_assistant(resolved, ref, console, offline=offline)
