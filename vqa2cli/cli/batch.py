@@ -36,6 +36,8 @@ EXAMPLES = """Examples:
 
   vqa2 batch episodes/ --csv scores.csv --segments 10s --segments-csv windows.csv --plot-dir plots/
 
+  vqa2 batch encodes/ --jsonl scores.jsonl --explain --resume   # and say why
+
   vqa2 batch encodes/ --csv scores.csv --server http://gpu1:8000 --server http://gpu2:8000
 
 Rows are appended and fsync'd as each file finishes, so an interrupted run keeps every finished row;

@@ -39,7 +39,7 @@ EXAMPLES = """Examples:
 
   vqa2 score encode.mp4 --fail-under 0.6 --server http://127.0.0.1:8000   # a warm `vqa2 serve`
 
-  vqa2 score enc.mp4 --segments 10s --fail-segment-under 0.5 --explain   # say why (docs/explain.md)
+  vqa2 score enc.mp4 --segments 10s --fail-segment-under 0.5 --explain   # and say why
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. Exit codes: 0 ok, 1 a score is below
