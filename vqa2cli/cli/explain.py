@@ -80,10 +80,13 @@ def run_explained_scoring(paths, settings, ref, fmt, fail_under, stalling, conso
                                              options.offline, preflight)
         sel = job.selection(asker_settings, options, fail_under=fail_under,
                             fail_segment_under=windows.fail_segment_under)
-        error = _explain_phase(job.plan(records, sel), asker_settings, asker_ref, console, options, shapes)
-        for row in held:
-            segment_out.on_window(*row)
-        failed, below = _write(records, thumbs, fmt, fail_under, console, segment_out)
+        try:
+            error = _explain_phase(job.plan(records, sel), asker_settings, asker_ref, console, options, shapes)
+        except KeyboardInterrupt:  # Ctrl-C while explaining: the scores (and explanations made) still printed
+            console.warning("explain: interrupted: printing the scores with the explanations made so far")
+            _finish(records, thumbs, fmt, fail_under, console, segment_out, held)
+            raise
+        failed, below = _finish(records, thumbs, fmt, fail_under, console, segment_out, held)
     finally:
         segment_out.close()
     if error is not None:
@@ -139,6 +142,13 @@ def _explain_phase(todo, settings, ref, console, options, shapes):
         job.release(asker)
     console.info(f"explain: {forwards} assistant forward(s) run")
     return None
+
+
+def _finish(records, thumbs, fmt, fail_under, console, segment_out, held) -> tuple[int, int]:
+    """The held window rows, then the records: (failed files, files below --fail-under)."""
+    for row in held:
+        segment_out.on_window(*row)
+    return _write(records, thumbs, fmt, fail_under, console, segment_out)
 
 
 def _write(records, thumbs, fmt, fail_under, console, segment_out) -> tuple[int, int]:
