@@ -128,7 +128,9 @@ def cost_line(todo, settings) -> str:
     """The cost stated before the assistant runs: forwards (one per window; a short window joined with its
     neighbour may share one) and the bound."""
     n = sum(len(t) for _, t in todo)
-    return (f"explain: {n} window(s) in {len(todo)} file(s): at most {n} assistant forward(s) of up to "
+    whole = sum(t == [None] for _, t in todo)
+    parts = f"{n - whole} window(s)" + (f" and {whole} whole clip(s)" if whole else "")
+    return (f"explain: {parts} in {len(todo)} file(s): at most {n} assistant forward(s) of up to "
             f"{settings.generation.max_new_tokens} new tokens ({settings.model.label}; at most "
             f"{settings.generation.explain_max_windows} per file: generation.explain_max_windows)")
 
@@ -156,12 +158,13 @@ def explain_all(todo, asker, console, *, on_done=None, question: str | None = No
 
 def _warn_truncated(record, console) -> None:
     parts = [record.explanation] if record.explanation else [s.get("explanation") for s in record.segments or ()]
-    for e in parts:
-        if e and e.get("truncated"):
-            console.warning(f"{record.path}: an explanation reached --max-new-tokens ({e['new_tokens']}) and is "
-                            "cut short (truncated: true)")
-        if e and e.get("note"):
-            console.info(f"{record.path}: {e['note']}")
+    parts = [e for e in parts if e]
+    cut = [e for e in parts if e.get("truncated")]
+    if cut:
+        console.warning(f"{record.path}: {len(cut)} of {len(parts)} explanation(s) reached --max-new-tokens "
+                        f"({cut[0]['new_tokens']}) and are cut short (truncated: true)")
+    for note in dict.fromkeys(e["note"] for e in parts if e.get("note")):
+        console.info(f"{record.path}: {note}")
 
 
 def record_from_dict(d: dict[str, Any]):
