@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import gc
 import json
+import os
 import weakref
 
 import numpy as np
@@ -201,11 +202,12 @@ def test_batch_explains_after_scoring_and_resume_explains_only_what_is_missing(
     folder.mkdir()
     for i in range(2):
         make_lossless_frames(folder / f"c{i}.mkv", 0, 24 + 8 * i)
+    os.rename(os.fsencode(folder / "c1.mkv"), os.fsencode(folder) + b"/c1-\xff.mkv")  # a non-UTF-8 name too
     jsonl, out_csv = tmp_path / "s.jsonl", tmp_path / "s.csv"
     base = ["batch", str(folder), "--jsonl", str(jsonl), "--csv", str(out_csv), "-m", str(tiny_model_dir),
             "--config", str(files["config"]), "--segments", "2s", "--workers", "0"]
     code, _, err = run(base, capsys)  # the state a kill between the two phases leaves: scores, no explanation
-    assert code == 0, err and spy == []
+    assert code == 0 and spy == [], err
     loads = []
     load = Scorer.load.__func__
     monkeypatch.setattr(Scorer, "load", classmethod(lambda cls, *a, **k: loads.append(1) or load(cls, *a, **k)))
@@ -260,3 +262,18 @@ def test_api_explains_in_place_after_releasing_the_scorer(tiny_model_dir, files,
     explained = [s["explanation"] for s in records[0].segments if "explanation" in s]
     assert len(explained) == 2 and all(e["question"] == "Is it blurry?" for e in explained)
     assert vqa2cli.explain(records, str(tiny_model_dir), top=2) == 0  # done already: nothing asked again
+
+
+def test_csv_carries_the_clip_explanation_last(tiny_model_dir, files, monkeypatch, capsys):
+    from vqa2cli.pipeline.run import Asker
+
+    answers = []
+    answer = Asker.answer
+    monkeypatch.setattr(Asker, "answer", lambda self, *a, **k: answers.append(answer(self, *a, **k)) or answers[-1])
+    code, out, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"]),
+                          "--explain", "--assistant", str(tiny_model_dir), "-f", "csv", "--explain-question", "Why?"],
+                         capsys)
+    assert code == 0, err
+    (row,) = list(csv.DictReader(out.splitlines()))
+    assert list(row)[-1] == "explanation" and len(answers) == 1  # one forward: the clip, scored in one forward
+    assert answers[0].question == "Why?" and row["explanation"] == answers[0].answer

@@ -169,11 +169,13 @@ def _warn_truncated(record, console) -> None:
 
 def record_from_dict(d: dict[str, Any]):
     """A :class:`~vqa2cli.records.results.ScoreRecord` back from its JSON object (a ``--jsonl`` row)."""
+    from ..records.cells import path_from_fields
     from ..records.results import ModelInfo, ScoreRecord
 
     error = d.get("error") or {}
     return ScoreRecord(
-        path=d["path"], status=d.get("status", "ok"), score=d.get("score"), probs=d.get("probs"),
+        path=path_from_fields(d["path"], d.get("path_bytes")),  # a non-UTF-8 name: its own bytes again
+        status=d.get("status", "ok"), score=d.get("score"), probs=d.get("probs"),
         level=d.get("level"), model=ModelInfo(**d["model"]) if d.get("model") else None, input=d.get("input") or {},
         sampling=d.get("sampling") or {}, timing=d.get("timing") or {}, peak_gpu_mem_gb=d.get("peak_gpu_mem_gb"),
         segments=d.get("segments"), pooled=d.get("pooled"), worst=d.get("worst"),
@@ -183,6 +185,7 @@ def record_from_dict(d: dict[str, Any]):
 
 def read_rows(jsonl: str) -> list:
     """The current record of every path in a ``--jsonl`` file (its last row), in first-seen order."""
+    from ..records.cells import path_from_fields
     from .resume import path_key
 
     current: dict[str, dict] = {}
@@ -195,7 +198,7 @@ def read_rows(jsonl: str) -> list:
             except ValueError:
                 continue
             if isinstance(d, dict) and "path" in d:
-                current[path_key(d["path"])] = d
+                current[path_key(path_from_fields(d["path"], d.get("path_bytes")))] = d
     return [record_from_dict(d) for d in current.values()]
 
 
