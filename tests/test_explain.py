@@ -277,3 +277,27 @@ def test_csv_carries_the_clip_explanation_last(tiny_model_dir, files, monkeypatc
     (row,) = list(csv.DictReader(out.splitlines()))
     assert list(row)[-1] == "explanation" and len(answers) == 1  # one forward: the clip, scored in one forward
     assert answers[0].question == "Why?" and row["explanation"] == answers[0].answer
+
+
+@pytest.mark.e2e
+def test_sigkill_between_the_phases_then_resume_explains_each_file_once(tiny_model_dir, files, tmp_path, capsys):
+    import signal
+    import sys
+
+    from test_batch import _interrupt_after_rows
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(2):
+        make_lossless_frames(folder / f"k{i}.mkv", 0, 24 + 8 * i)
+    jsonl = tmp_path / "s.jsonl"
+    args = ["batch", str(folder), "--jsonl", str(jsonl), "-m", str(tiny_model_dir), "--config", str(files["config"]),
+            "--segments", "2s", "--workers", "0", "--explain", "--assistant", str(tiny_model_dir)]
+    rc, err = _interrupt_after_rows([sys.executable, "-m", "vqa2cli", *args], jsonl, signal.SIGKILL, 2)
+    assert rc == -signal.SIGKILL, err  # killed once both files are scored: before or while explaining
+    code, _, err = run([*args, "--resume"], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    explained = [r["path"] for r in rows if any("explanation" in s for s in r["segments"])]
+    assert len(rows) == 4 and sorted(explained) == sorted({r["path"] for r in rows})  # each file explained once
+    assert not any("explanation" in s for r in rows[:2] for s in r["segments"])  # the score rows, never rescored
