@@ -65,7 +65,7 @@ def child(mode: str, model_dir: str, clip: str, config: str, device: str) -> dic
     import torch
 
     import vqa2cli
-    import vqa2cli.modeling.modeling_vqa2  # noqa: F401 (imports before the baseline)
+    import vqa2cli.modeling.modeling_vqa2
 
     gc.collect()
     base, sampler = rss_bytes(), Sampler()

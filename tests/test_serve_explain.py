@@ -11,8 +11,8 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
 
-from clips import make_lossless_frames  # noqa: E402
-from test_serve import Server, run  # noqa: E402
+from clips import make_lossless_frames
+from test_serve import Server, run
 
 pytestmark = pytest.mark.e2e  # a real uvicorn server in another process
 
