@@ -205,9 +205,9 @@ def test_batch_explains_after_scoring_and_resume_explains_only_what_is_missing(
     for i in range(2):
         make_lossless_frames(folder / f"c{i}.mkv", 0, 24 + 8 * i)
     os.rename(os.fsencode(folder / "c1.mkv"), os.fsencode(folder) + b"/c1-\xff.mkv")  # a non-UTF-8 name too
-    jsonl, out_csv = tmp_path / "s.jsonl", tmp_path / "s.csv"
+    jsonl, out_csv, tidy = tmp_path / "s.jsonl", tmp_path / "s.csv", tmp_path / "w.csv"
     base = ["batch", str(folder), "--jsonl", str(jsonl), "--csv", str(out_csv), "-m", str(tiny_model_dir),
-            "--config", str(files["config"]), "--segments", "2s", "--workers", "0"]
+            "--config", str(files["config"]), "--segments", "2s", "--workers", "0", "--segments-csv", str(tidy)]
     code, _, err = run(base, capsys)  # the state a kill between the two phases leaves: scores, no explanation
     assert code == 0 and spy == [], err
     loads = []
@@ -220,6 +220,15 @@ def test_batch_explains_after_scoring_and_resume_explains_only_what_is_missing(
     assert len(rows) == 4 and all(any("explanation" in s for s in r["segments"]) for r in rows[2:])
     with open(out_csv, newline="", encoding="utf-8") as fh:
         assert list(csv.DictReader(fh))[-1]["path"] == rows[-1]["path"]
+    from vqa2cli.records.cells import path_from_fields
+
+    with open(tidy, newline="", encoding="utf-8", errors="surrogateescape") as fh:  # names as their bytes
+        windows = list(csv.DictReader(fh))
+    n_windows = sum(len(r["segments"]) for r in rows[:2])
+    assert len(windows) == n_windows + 2  # every window once, then the two explained ones again, explained
+    explained = [(path_from_fields(r["path"], r["path_bytes"]), s["index"]) for r in rows[2:] for s in r["segments"]
+                 if "explanation" in s]
+    assert [(w["path"], int(w["index"])) for w in windows[n_windows:]] == explained
     code, _, err = run(base + ["--resume", "--explain", "--assistant", str(tiny_model_dir)], capsys)
     assert code == 0 and len(spy) == 2, err  # every selected window explained: the assistant is not loaded
     assert "every selected window is explained" in err

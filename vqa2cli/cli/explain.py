@@ -200,8 +200,8 @@ def run_explained_batch(job, settings, ref, console, windows, options, finish) -
     gc.collect()  # the scorer went out of scope with run_job: its memory goes before the assistant's
     error = None
     if not stats.interrupted and not stats.rank_part:
-        error = explain_rows(job, asker_settings, asker_ref, options, console,
-                             fail_segment_under=getattr(windows, "fail_segment_under", None))
+        error = explain_rows(job, asker_settings, asker_ref, options, console, windows=windows,
+                             scorer_settings=settings)
     code = finish(job, stats, console, windows)
     if error is not None:
         console.error(error.one_line())

@@ -202,16 +202,17 @@ def read_rows(jsonl: str) -> list:
     return [record_from_dict(d) for d in current.values()]
 
 
-def explain_rows(job, settings, ref, options: ExplainOptions, console, *, fail_segment_under=None,
+def explain_rows(job, settings, ref, options: ExplainOptions, console, *, windows=None, scorer_settings=None,
                  clips=None) -> ExplainError | None:
     """``batch --explain``, phase 2: the current rows of ``job.jsonl`` (a resumed run's included) with a
     selected window not yet explained are explained and appended as the file's new row to the job's outputs
-    (``--jsonl``, and ``--csv`` in its own columns), under the outputs' lock. Returns the ExplainError when
-    the assistant cannot be loaded (the score rows stay), else None."""
+    (``--jsonl``, and ``--csv`` in its own columns), and each explained window's row to ``--segments-csv``
+    (``windows``: the SegmentPlan; ``scorer_settings`` name its columns), under the outputs' lock. Returns
+    the ExplainError when the assistant cannot be loaded (the score rows stay), else None."""
     from .lock import locked_outputs
 
     todo = plan(read_rows(job.jsonl), selection(settings, options, fail_under=job.fail_under,
-                                                   fail_segment_under=fail_segment_under))
+                                                   fail_segment_under=getattr(windows, "fail_segment_under", None)))
     if not todo:
         console.info("explain: every selected window is explained")
         return None
@@ -221,18 +222,35 @@ def explain_rows(job, settings, ref, options: ExplainOptions, console, *, fail_s
     except ExplainError as exc:
         return exc
     specs = job.outputs()
+    tidy = getattr(windows, "csv", None)
     try:
-        with locked_outputs([s.path for s in specs], console.warning):
-            rows = _appender(specs)
+        with locked_outputs([s.path for s in specs] + ([tidy] if tidy else []), console.warning):
+            rows, window_rows = _appender(specs), _window_rows(windows, scorer_settings, console)
+
+            def done(record) -> None:
+                rows.write(record, ())
+                if window_rows is not None:
+                    window_rows.explained(record)
             try:
-                forwards = explain_all(todo, asker, console, on_done=lambda record: rows.write(record, ()))
+                forwards = explain_all(todo, asker, console, on_done=done)
             finally:
                 rows.close()
+                if window_rows is not None:
+                    window_rows.close()
     finally:
         release(asker)
     console.info(f"explain: {forwards} assistant forward(s) run; explained rows appended to "
                  f"{', '.join(s.path for s in specs)}")
     return None
+
+
+def _window_rows(windows, settings, console):
+    """The ``--segments-csv`` of a batch, appended to (jobs/windows.py), or None."""
+    if windows is None or not windows.csv or settings is None:
+        return None
+    from .windows import SegmentOutputs, SegmentPlan
+
+    return SegmentOutputs(SegmentPlan(csv=windows.csv), settings, console, append=True, durable=True)
 
 
 def _appender(specs):

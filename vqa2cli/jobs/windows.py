@@ -145,6 +145,18 @@ class SegmentOutputs:
             self._flush()
         self.done.add(key)
 
+    def explained(self, record) -> None:
+        """``batch --explain``: each explained window's row again, now with its explanation (appended: the last
+        row of a window is current, as in the row files)."""
+        from .resume import path_key
+
+        stat = {k: record.input[k] for k in ("size_bytes", "mtime") if k in record.input}
+        for entry in record.segments or ():
+            if entry.get("explanation"):
+                self.done.discard((path_key(record.path), entry["index"], int(stat.get("size_bytes", -1)),
+                                   round(float(stat.get("mtime", 0)), 3)))
+                self.on_window(record.path, entry, stat)
+
     def after(self, record, thumbnails=()) -> bool:
         """Gate and plot for a finished record; True when a window is below --fail-segment-under."""
         if getattr(record, "status", "ok") != "ok":
