@@ -53,7 +53,8 @@ def _explanation_lines(record) -> str:
     from ..video.segments import format_time
 
     if getattr(record, "explanation", None):
-        return f"{'':<7}  why: {table_text(record.explanation['text'])}\n"
+        cut = " [truncated]" if record.explanation.get("truncated") else ""
+        return f"{'':<7}  why: {table_text(record.explanation['text'])}{cut}\n"
     explained = sorted((s for s in record.segments or () if s.get("explanation")), key=lambda s: s["score"])
     lines = ""
     for s in explained:
