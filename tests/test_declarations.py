@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 import pytest
+
+from vqa2cli.registry import DEFAULT_CARD_FOR_TASK
 import typer
 
 from vqa2cli import config
@@ -185,6 +187,7 @@ DECLARED = {
     "--segments": _setting("video", "segment_s"),
     "--workers": _decode_workers,
     "--prefetch": lambda: "2 x workers",
+    "--assistant": lambda: DEFAULT_CARD_FOR_TASK["ask"],
 }
 _QUOTED = re.compile(r"\[(?:default|card): ([^\]]+)\]")
 

@@ -20,7 +20,7 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = {  # key → type of every field README documents
     "schema": str, "versions": dict, "system": dict, "cuda": dict, "bitsandbytes": dict, "hub": dict,
-    "device": str, "models": list,
+    "device": str, "models": list, "explain": dict,
 }
 
 

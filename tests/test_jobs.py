@@ -191,7 +191,7 @@ def test_segments_csv_resume_cuts_a_torn_row_as_csv(tmp_path):
     settings = Settings()
     windows = tmp_path / "windows.csv"
     header = ",".join(segment_columns(settings.scoring.levels)) + "\n"
-    row = f'{tmp_path}/a.mp4,0,0.0,10.0,0.5,3.0,fair,{",".join(["0.2"] * 5)},10,40,100,1.5,0.1,0.9\n'
+    row = f'{tmp_path}/a.mp4,0,0.0,10.0,0.5,3.0,fair,{",".join(["0.2"] * 5)},10,40,100,1.5,0.1,0.9,\n'
     windows.write_text(header + row + f'"{tmp_path}/new\n', encoding="utf-8")
     console, said = _console()
     out = SegmentOutputs(SegmentPlan(window_s=10.0, csv=str(windows)), settings, console, append=True)

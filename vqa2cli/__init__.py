@@ -14,7 +14,8 @@ _API = {"load_scorer": "api", "load_assistant": "api", "resolve": "api",
         "Scorer": "pipeline.run", "Asker": "pipeline.run",
         "compare": "jobs.compare", "ScoreRecord": "records.results", "AnswerRecord": "records.results", "Settings": "config",
         "calibrate": "calibration", "load_calibration": "calibration", "apply_calibration": "calibration",
-        "record_golden": "verify", "verify_golden": "verify", "compare_precisions": "verify"}
+        "record_golden": "verify", "verify_golden": "verify", "compare_precisions": "verify",
+        "explain": "jobs.explain"}  # score --explain's API (docs/explain.md)
 __all__ = ["__version__", *_API]
 
 

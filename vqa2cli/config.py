@@ -116,6 +116,11 @@ class GenerationSection:
     temperature: float = ranged(0.2, 0, 100, lo_open=True)
     top_p: float = ranged(1.0, 0, 1, lo_open=True)
     repetition_penalty: float = ranged(1.05, 0, 100, lo_open=True)
+    # `score --explain` (docs/explain.md): the assistant's question about each selected window, and the most
+    # windows explained per file (the cost bound: one assistant forward each, the lowest windows kept)
+    explain_question: str = ("Which distortions does this video show (blur, blocking, ringing, noise, banding, "
+                             "flicker, stutter, exposure, colour), and where in the video do they appear?")
+    explain_max_windows: int = ranged(8, 1, 10_000)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt
                       scoring_settings, start_console)
 from .segments import FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
+from .explain import (AssistantOpt, AssistantQuantOpt, ExplainBelowOpt, ExplainOpt, ExplainQuestionOpt,
+                      ExplainTokensOpt, ExplainTopOpt)
 
 EXAMPLES = """Examples:
 
@@ -34,6 +36,8 @@ EXAMPLES = """Examples:
   torchrun --nproc-per-node 4 -m vqa2cli batch encodes/ --csv scores.csv   # 4 GPUs, one CSV
 
   vqa2 batch episodes/ --csv scores.csv --segments 10s --segments-csv windows.csv --plot-dir plots/
+
+  vqa2 batch encodes/ --jsonl scores.jsonl --explain --resume   # and say why
 
   vqa2 batch encodes/ --csv scores.csv --server http://gpu1:8000 --server http://gpu2:8000
 
@@ -113,6 +117,13 @@ def batch(
     segments_csv: SegmentsCsvOpt = None,
     fail_segment_under: FailSegmentOpt = None,
     plot_dir: PlotDirOpt = None,
+    explain: ExplainOpt = False,
+    assistant: AssistantOpt = None,
+    explain_top: ExplainTopOpt = None,
+    explain_below: ExplainBelowOpt = None,
+    explain_question: ExplainQuestionOpt = None,
+    assistant_quant: AssistantQuantOpt = None,
+    max_new_tokens: ExplainTokensOpt = None,
     strict: StrictOpt = None,
     offline: OfflineOpt = False,
     server: Annotated[Optional[list[str]], typer.Option(
@@ -145,6 +156,12 @@ def batch(
     from ..jobs.windows import segment_options
 
     flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot_dir": plot_dir}
+    from .explain import explain_request, run_explained_batch
+
+    explaining = explain_request(explain, assistant=assistant, top=explain_top, below=explain_below,
+                                 question=explain_question, assistant_quant=assistant_quant,
+                                 max_new_tokens=max_new_tokens, quant=quant, device=device, dtype=dtype,
+                                 config=config, offline=offline, server=server_urls(server))
     if urls := server_urls(server):
         refuse_with_server(quant_cache)
         options = {"config": config, "model": model, "prompt": prompt, "device": device, "dtype": dtype,
@@ -156,6 +173,11 @@ def batch(
                                      strict=strict, quant_cache=quant_cache)
     settings, windows = segment_options(settings, segments=segments, pool=pool, **flags)
     job.gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
+    if explaining is not None:
+        def finish(job, stats, console, windows) -> ExitCode:  # the batch's exit code, then the gates'
+            return job.gates.exit_code(exit_code(job, stats, console, windows), console)
+
+        raise typer.Exit(int(run_explained_batch(job, settings, ref, console, windows, explaining, finish)))
     raise typer.Exit(int(_run(job, settings, ref, console, windows)))
 
 

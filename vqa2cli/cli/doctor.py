@@ -162,7 +162,15 @@ def build_report(device_name: str) -> dict[str, Any]:
     gpu = cuda()
     names = ["cpu"] + [f"cuda:{d['index']}" for d in gpu["devices"]]
     return {"schema": DOCTOR_SCHEMA, "versions": versions(), "system": system(), "cuda": gpu,
-            "bitsandbytes": bitsandbytes(names), "hub": hub(), "device": str(device), "models": models(device)}
+            "bitsandbytes": bitsandbytes(names), "hub": hub(), "device": str(device), **_models_and_explain(device)}
+
+
+def _models_and_explain(device) -> dict[str, Any]:
+    """``models`` and ``explain`` (score --explain: the scorer, then the assistant, never both at once)."""
+    from ..jobs.explain import doctor_verdict
+
+    rows = models(device)
+    return {"models": rows, "explain": doctor_verdict(rows)}
 
 
 def doctor(

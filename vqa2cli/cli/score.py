@@ -15,6 +15,8 @@ from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, M
                       VerboseOpt, check_format, scoring_settings, start_console)
 from .segments import FailSegmentOpt, OverwriteOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
+from .explain import (AssistantOpt, AssistantQuantOpt, ExplainBelowOpt, ExplainOpt, ExplainQuestionOpt,
+                      ExplainTokensOpt, ExplainTopOpt)
 
 EXAMPLES = """Examples:
 
@@ -41,6 +43,8 @@ EXAMPLES = """Examples:
   vqa2 score encode.mp4 --calibration team.json --fail-calibrated-under 3.5   # gate on your own scale
 
   vqa2 score encode.mp4 --fail-uncertain-over 0.3   # exit 1 when the model is unsure: a person looks
+
+  vqa2 score enc.mp4 --segments 10s --fail-segment-under 0.5 --explain   # and say why
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. --fail-under and --fail-segment-under
@@ -78,6 +82,13 @@ def score(
     fail_segment_under: FailSegmentOpt = None,
     plot: PlotOpt = None,
     overwrite: OverwriteOpt = False,
+    explain: ExplainOpt = False,
+    assistant: AssistantOpt = None,
+    explain_top: ExplainTopOpt = None,
+    explain_below: ExplainBelowOpt = None,
+    explain_question: ExplainQuestionOpt = None,
+    assistant_quant: AssistantQuantOpt = None,
+    max_new_tokens: ExplainTokensOpt = None,
     strict: StrictOpt = None,
     offline: OfflineOpt = False,
     server: ServerOpt = None,
@@ -105,6 +116,11 @@ def score(
                                   max_motion_frames=max_motion_frames, long_clip=long_clip, strict=strict,
                                   stalling=stalling,
                                   stalling_style=stalling_style if stalling is not None else None)
+        from .explain import remote_explain
+
+        remote_explain(options, explain, fail_under=fail_under, fail_segment_under=fail_segment_under,
+                       assistant=assistant, top=explain_top, below=explain_below, question=explain_question,
+                       assistant_quant=assistant_quant, max_new_tokens=max_new_tokens)
         clients, settings, plan = connect_scoring(urls[:1], options, segments=segments, pool=pool,
                                                   window_flags=window_flags, console=console)
         source = RemoteScoring(clients[0], options, settings, send_path=server_paths)
@@ -116,6 +132,17 @@ def score(
         gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
         stall = score_stalling(settings, stalling, stalling_style, plan.window_s)
         source = LocalScoring(settings, ref, plan, console, stalling=stall, offline=offline)
+        from .explain import explain_request
+
+        explaining = explain_request(explain, assistant=assistant, top=explain_top, below=explain_below,
+                                     question=explain_question, assistant_quant=assistant_quant,
+                                     max_new_tokens=max_new_tokens, quant=quant, device=device, dtype=dtype,
+                                     config=config, offline=offline)
+        if explaining is not None:  # two phases: score all, release the scorer, explain (jobs/explain_run.py)
+            from ..jobs.explain_run import ExplainingScoring
+
+            source = ExplainingScoring(source, explaining, console, fail_under=fail_under,
+                                       fail_segment_under=fail_segment_under)
     raise typer.Exit(int(run_score([str(f) for f in files], source, settings, fmt, fail_under, console, plan,
                                   gates=gates)))
 

@@ -179,6 +179,18 @@ class SegmentOutputs:
             return
         self.rows.write(WindowRow.of(path, entry, stat, self.settings.scoring.levels), ())
 
+    def explained(self, record) -> None:
+        """``batch --explain``: each explained window's row again, now with its explanation (appended: the last
+        row of a window is the current one, as in the row files and their resume index)."""
+        if self.rows is None:
+            return
+        from ..records.windows import WindowRow
+
+        stat = {k: record.input[k] for k in ("size_bytes", "mtime") if k in record.input}
+        for entry in record.segments or ():
+            if entry.get("explanation"):
+                self.rows.write(WindowRow.of(record.path, entry, stat, self.settings.scoring.levels), ())
+
     def after(self, record, thumbnails=()) -> bool:
         """Gate and plot for a finished record; True when a window is below --fail-segment-under."""
         if getattr(record, "status", "ok") != "ok":

@@ -78,6 +78,7 @@ def _draw_scores(ax, record, levels, weights) -> None:
     ax.axvspan(worst["start_s"], worst["end_s"], color="#b2182b", alpha=0.16, lw=1.5, ec="#b2182b",
                label=f"worst window {format_time(worst['start_s'])}–{format_time(worst['end_s'])}: "
                      f"score {worst['score']:.3f}, level {worst['level']}")
+    _draw_explanation(ax, record, worst)
     for s in segs:
         ax.hlines(s["score"], s["start_s"], s["end_s"], color="#08306b", lw=2.2)
     centres = [(s["start_s"] + s["end_s"]) / 2 for s in segs]
@@ -99,6 +100,27 @@ def _draw_scores(ax, record, levels, weights) -> None:
     ax.set_xticklabels([format_time(t) for t in ticks], fontsize=8)
     ax.set_title(f"{Path(record.path).name}: {len(segs)} windows", fontsize=11)
     ax.legend(loc="lower left", fontsize=8, framealpha=0.85)
+
+
+def short_explanation(text: str, limit: int = 60) -> str:
+    """The plot's short form of an explanation (``score --explain``): its first sentence, at most ``limit``
+    characters (cut at a word, with an ellipsis)."""
+    first = " ".join(text.split()).split(". ")[0].rstrip(".")
+    if len(first) <= limit:
+        return first
+    return first[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def _draw_explanation(ax, record, worst) -> None:
+    """The worst window's explanation, short, written beside it (above its score line)."""
+    entry = next((s for s in record.segments if s["index"] == worst["index"]), {})
+    explained = entry.get("explanation")
+    if not explained or not explained.get("text"):
+        return
+    y = worst["score"] + 0.06 if worst["score"] < 0.85 else worst["score"] - 0.1
+    ax.text((worst["start_s"] + worst["end_s"]) / 2, y, f"why: {short_explanation(explained['text'])}",
+            ha="center", va="bottom", fontsize=7, color="#67001f", clip_on=True,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#b2182b", "alpha": 0.85})
 
 
 def _draw_strip(ax, record, thumbnails) -> None:

@@ -35,7 +35,7 @@ def score_line(record, first: bool) -> str:
     worst = getattr(record, "worst", None)
     if worst:  # a clip scored in windows: where it is worst
         text += _worst_line(worst, len(record.segments or ()))
-    return text
+    return text + _explanation_lines(record)
 
 
 def answer_block(record, first: bool) -> str:
@@ -51,6 +51,23 @@ def _worst_line(worst: dict[str, Any], n_windows: int) -> str:
 
     span = f"{format_time(worst['start_s'])}–{format_time(worst['end_s'])}"
     return f"{_fmt(worst['score']):<13}  {worst['level']:<6}  worst of {n_windows} windows: {span}\n"
+
+
+def _explanation_lines(record) -> str:
+    """``score --explain``: each explanation under the record's lines (the worst window's first), one line each."""
+    from ..video.segments import format_time
+
+    if getattr(record, "explanation", None):
+        cut = " [truncated]" if record.explanation.get("truncated") else ""
+        return f"{'':<7}  why: {table_text(record.explanation['text'])}{cut}\n"
+    explained = sorted((s for s in record.segments or () if s.get("explanation")), key=lambda s: s["score"])
+    lines = ""
+    for s in explained:
+        e = s["explanation"]
+        span = f"{format_time(s['start_s'])}–{format_time(s['end_s'])}"
+        cut = " [truncated]" if e.get("truncated") else ""
+        lines += f"{'':<7}  why ({span}, {s['score']:.4f}): {table_text(e['text'])}{cut}\n"
+    return lines
 
 
 def _fmt(value: Any) -> str:
@@ -164,6 +181,9 @@ def doctor_table(records: Sequence, stream: TextIO) -> str:
             p = m["preflight"]
             sizes = ", ".join(f"{q} {gb:g} GB" for q, gb in p["estimates_gb"].items())
             lines.append(f"  {m['name']}: {p['verdict']} ({sizes}; {p['available_gb']} GB {p['memory']} available)")
+    if "explain" in report:  # score --explain: one model at a time, so each must fit alone
+        e = report["explain"]
+        lines.append(f"score --explain ({e['scorer']}, then {e['assistant']}, one at a time): {e['verdict']}")
     return "\n".join(lines) + "\n"
 
 

@@ -30,6 +30,7 @@ SCORE_COLUMNS = (
     "score_std", "score_entropy",  # the spread (records/spread.py)
     "calibrated", "calibrated_scale", "extrapolated",  # --calibration (vqa2cli/calibration/)
     "n_frames", "warnings",  # frames a player shows; the record's warnings joined by " | " (docs/real-files.md)
+    "explanation",  # score --explain: the worst explained window's (or the clip's) text (docs/explain.md)
 )
 ANSWER_COLUMNS = ("path", "question", "answer", "status", "model", "infer_s", "error_code", "error", "path_bytes",
                   "segment_index", "start_s", "end_s")
@@ -106,6 +107,7 @@ class ScoreRecord(_Result):
     pooled: dict[str, float] | None = None  # pooling statistics of the window scores (pipeline/pooling.py)
     worst: dict[str, Any] | None = None  # the lowest window: index, start_s, end_s, score, level
     calibrated: dict[str, Any] | None = None  # --calibration: value, scale, extrapolated (vqa2cli/calibration/)
+    explanation: dict[str, Any] | None = None  # --explain of a clip scored in one forward (pipeline/explain.py)
 
     def to_dict(self) -> dict[str, Any]:
         common = self._common()
@@ -128,8 +130,16 @@ class ScoreRecord(_Result):
             "segments": round_times(self.segments),
             "pooled": {k: _round(v) for k, v in self.pooled.items()} if self.pooled else None,
             "worst": round_times(self.worst),
+            "explanation": self.explanation,
             **self._tail(),
         })
+
+    def shown_explanation(self) -> dict[str, Any] | None:
+        """The explanation a one-line view shows: the clip's, else the lowest explained window's, else None."""
+        if self.explanation:
+            return self.explanation
+        explained = [s for s in self.segments or () if s.get("explanation")]
+        return min(explained, key=lambda s: s["score"])["explanation"] if explained else None
 
     def to_row(self) -> dict[str, Any]:
         """Flat CSV row, keys = SCORE_COLUMNS; missing values are empty strings."""
@@ -153,6 +163,7 @@ class ScoreRecord(_Result):
             "decoded_frames": self.input.get("decoded_frames"),
             **_extra_cells(d),
             "n_frames": self.input.get("n_frames"), "warnings": " | ".join(self.warnings) or None,
+            "explanation": (self.shown_explanation() or {}).get("text"),
         }
         # p_<level> columns follow the card's level order; the default card's words fill SCORE_COLUMNS.
         for i, column in enumerate(("p_high", "p_good", "p_fair", "p_poor", "p_low")):

@@ -40,7 +40,8 @@ def score_record(data: dict[str, Any]) -> RemoteScoreRecord:
     record = RemoteScoreRecord(path=data["path"], score=data.get("score"), probs=data.get("probs"),
                                level=data.get("level"), input=data.setdefault("input", {}),
                                peak_gpu_mem_gb=data.get("peak_gpu_mem_gb"), segments=data.get("segments"),
-                               pooled=data.get("pooled"), worst=data.get("worst"), **_common(data))
+                               pooled=data.get("pooled"), worst=data.get("worst"),
+                               explanation=data.get("explanation"), **_common(data))
     record.data = data
     return record
 

@@ -35,6 +35,7 @@ from .requests import JSON_BODY_LIMIT, ApiError, BodyLimit, Input, json_body, re
 from .access import protect_docs, public_model
 from .limits import BODY_TIMEOUT_S, GRACE_S, HEADER_TIMEOUT_S
 from .routes_calibration import calibration_router, request_gates
+from .explain import explain_scored, take_explain  # /v1/score options.explain (score --explain)
 from .security import Refused, check_bearer
 from ..jobs.prefetch import default_workers
 from ..errors import INPUT_STATUS, MODEL_ERROR_CODES  # every error code's HTTP status: errors.API_ERRORS
@@ -235,6 +236,7 @@ async def _settings(state: ServerState, request):
     body = await json_body(request, state.config.body_timeout_s)
     task = body.get("task", "score")
     resolver = _resolver(state, task)
+    take_explain(state, body, task)  # checked (and 404 without an assistant), not part of the scorer's config
     try:
         resolved = resolver.resolve(body.get("options"))
     except UsageError as exc:
@@ -258,13 +260,14 @@ async def _work(state: ServerState, request, task: str):
                               max_upload_bytes=state.config.max_upload_bytes,
                               body_timeout_s=state.config.body_timeout_s)
     try:
+        explain = take_explain(state, source.body, task)  # serve/explain.py: options.explain
         try:
             resolved = resolver.resolve(source.body.get("options"))
             questions = _questions(source.body) if task == "ask" else None
             gates = request_gates(source.body, resolved.settings) if task == "score" else None  # calibration
         except UsageError as exc:
             raise ApiError(422, "usage", exc.one_line(), 2) from exc
-        job = _make_job(state, task, source, resolved, questions)
+        job = _make_job(state, task, source, resolved, questions, explain)
         try:
             future = state.queue.submit(job)
         except QueueFull as exc:
@@ -293,7 +296,7 @@ def _questions(body: dict[str, Any]) -> list[str]:
     return questions
 
 
-def _make_job(state: ServerState, task: str, source: Input, resolved, questions):
+def _make_job(state: ServerState, task: str, source: Input, resolved, questions, explain=None):
     """The queue job of one request: ``prepare`` in a decode thread, ``run`` in the model thread.
 
     Scores go through the CLI's :class:`~vqa2cli.pipeline.segmented.SegmentingScorer`, so a clip past the
@@ -323,7 +326,7 @@ def _make_job(state: ServerState, task: str, source: Input, resolved, questions)
 
     def run(prepared):
         if task == "score":
-            return _relabel(session.run(prepared), source)
+            return _relabel(explain_scored(state, session.run(prepared), explain), source)
         return [_relabel(item.produce(None), source)
                 for item in pending_answers(session, prepared, source.path, questions)]
 
