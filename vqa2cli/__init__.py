@@ -12,7 +12,7 @@ __version__ = "0.2.0"
 
 _API = {"load_scorer": "api", "load_assistant": "api", "resolve": "api",
         "Scorer": "pipeline.run", "Asker": "pipeline.run",
-        "compare": "jobs.compare", "ScoreRecord": "records.results", "AnswerRecord": "records.results", "Settings": "config"}
+        "compare": "jobs.compare", "report": "jobs.report", "ScoreRecord": "records.results", "AnswerRecord": "records.results", "Settings": "config"}
 __all__ = ["__version__", *_API]
 
 

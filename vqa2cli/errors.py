@@ -49,6 +49,7 @@ COMMAND_EXIT_CODES: dict[str, tuple[ExitCode, ...]] = {
     "ask": (*_ALWAYS, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "batch": (*_ALWAYS, ExitCode.GATE_FAILED, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "probe": (*_ALWAYS, ExitCode.INPUT, ExitCode.OUTPUT, *_SIGNALS),
+    "report": (*_ALWAYS, ExitCode.INPUT, ExitCode.OUTPUT, *_SIGNALS),
     "compare": (*_ALWAYS, ExitCode.GATE_FAILED, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "eval": (*_ALWAYS, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "train": (*_ALWAYS, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import __version__
-from .cells import clean, path_bytes
+from .cells import clean, path_bytes, path_from_fields
 
 SCORE_SCHEMA = "vqa2.score/1"
 ANSWER_SCHEMA = "vqa2.answer/1"
@@ -122,6 +122,23 @@ class ScoreRecord(_Result):
             "worst": self.worst,
             **self._tail(),
         })
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoreRecord:
+        """The record of a ``vqa2.score/1`` object (a JSONL line read back, ``vqa2 report``): ``path`` is the
+        real file name (``path_bytes`` undone, records/cells.py). Raises KeyError/TypeError/AttributeError
+        for an object that is not such a record; keys added by later versions are ignored."""
+        error = data.get("error") or {}
+        model = data.get("model")
+        known = set(ModelInfo.__dataclass_fields__)
+        return cls(path=path_from_fields(data["path"], data.get("path_bytes")), status=data.get("status", "ok"),
+                   score=data.get("score"), probs=data.get("probs"), level=data.get("level"),
+                   input=data.get("input") or {}, peak_gpu_mem_gb=data.get("peak_gpu_mem_gb"),
+                   segments=data.get("segments"), pooled=data.get("pooled"), worst=data.get("worst"),
+                   model=ModelInfo(**{k: v for k, v in model.items() if k in known}) if model else None,
+                   sampling=data.get("sampling") or {}, timing=data.get("timing") or {},
+                   warnings=list(data.get("warnings") or []), error_code=error.get("code"),
+                   error=error.get("message"), config=data.get("config"))
 
     def to_row(self) -> dict[str, Any]:
         """Flat CSV row, keys = SCORE_COLUMNS; missing values are empty strings."""
