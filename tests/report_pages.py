@@ -13,16 +13,26 @@ LEVELS = ("high", "good", "fair", "poor", "low")
 HOSTILE = '<script>document.title="pwned"</script>\'"&.mp4'
 
 
-def scored(path: str, windows: list[float], *, size_bytes: int = 1_000_000, level: str = "good") -> ScoreRecord:
+def scored(
+    path: str, windows: list[float], *, size_bytes: int = 1_000_000, level: str = "good"
+) -> ScoreRecord:
     """A windowed record: one 2 s window per score, pooled mean, the lowest window as ``worst``."""
-    segments = [{"index": i, "start_s": 2.0 * i, "end_s": 2.0 * i + 2, "score": s, "level": level}
-                for i, s in enumerate(windows)]
+    segments = [
+        {"index": i, "start_s": 2.0 * i, "end_s": 2.0 * i + 2, "score": s, "level": level}
+        for i, s in enumerate(windows)
+    ]
     low = min(segments, key=lambda s: s["score"])
     mean = sum(windows) / len(windows)
-    return ScoreRecord(path=path, score=mean, level=level, probs={w: 0.2 for w in LEVELS},
-                       input={"size_bytes": size_bytes, "duration_s": 2.0 * len(windows)}, segments=segments,
-                       pooled={"mean": mean, "min": low["score"]},
-                       worst={k: low[k] for k in ("index", "start_s", "end_s", "score", "level")})
+    return ScoreRecord(
+        path=path,
+        score=mean,
+        level=level,
+        probs={w: 0.2 for w in LEVELS},
+        input={"size_bytes": size_bytes, "duration_s": 2.0 * len(windows)},
+        segments=segments,
+        pooled={"mean": mean, "min": low["score"]},
+        worst={k: low[k] for k in ("index", "start_s", "end_s", "score", "level")},
+    )
 
 
 def write_jsonl(path, records, extra: dict | None = None) -> None:
@@ -36,10 +46,12 @@ def write_jsonl(path, records, extra: dict | None = None) -> None:
 
 def sample_records() -> list[ScoreRecord]:
     """Four files (scores 0.5, 0.8, 0.3 + an error), names hostile to HTML, terminals and UTF-8."""
-    return [scored(HOSTILE, [0.6, 0.4], size_bytes=4_000_000),
-            scored("clip a.mp4", [0.9, 0.7], size_bytes=1_000_000),
-            scored(os.fsdecode(b"bad\xff\nname.mp4"), [0.2, 0.4, 0.3], size_bytes=2_000_000, level="poor"),
-            error_score_record("gone.mp4", "file_missing", "gone.mp4: no such file")]
+    return [
+        scored(HOSTILE, [0.6, 0.4], size_bytes=4_000_000),
+        scored("clip a.mp4", [0.9, 0.7], size_bytes=1_000_000),
+        scored(os.fsdecode(b"bad\xff\nname.mp4"), [0.2, 0.4, 0.3], size_bytes=2_000_000, level="poor"),
+        error_score_record("gone.mp4", "file_missing", "gone.mp4: no such file"),
+    ]
 
 
 class PageText(HTMLParser):

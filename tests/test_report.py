@@ -7,11 +7,11 @@ import json
 import os
 
 import pytest
-
-import vqa2cli
 from cli_run import run
 from clips import make_lossless_frames
 from report_pages import HOSTILE, PageText, sample_records, scored, write_jsonl
+
+import vqa2cli
 from vqa2cli.jobs.windows import plot_name
 from vqa2cli.records.cells import table_text
 
@@ -39,12 +39,31 @@ def test_plot_dir_pictures_of_a_real_batch_are_embedded(tiny_model_dir, tmp_path
     make_lossless_frames(clip, 0, 24)
     plots.mkdir()
     config.write_text("[video]\nmotion_size = 64\n")
-    code, _, err = run(["batch", str(clip), "-m", str(tiny_model_dir), "--config", str(config), "--workers", "0",
-                        "--segments", "1s", "--plot-dir", str(plots), "--jsonl", str(tmp_path / "s.jsonl")], capsys)
+    code, _, err = run(
+        [
+            "batch",
+            str(clip),
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            str(config),
+            "--workers",
+            "0",
+            "--segments",
+            "1s",
+            "--plot-dir",
+            str(plots),
+            "--jsonl",
+            str(tmp_path / "s.jsonl"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert os.path.exists(plot_name(str(plots), str(clip)))
     html = tmp_path / "r.html"
-    code, _, err = run(["report", str(tmp_path / "s.jsonl"), "--html", str(html), "--plot-dir", str(plots)], capsys)
+    code, _, err = run(
+        ["report", str(tmp_path / "s.jsonl"), "--html", str(html), "--plot-dir", str(plots)], capsys
+    )
     assert code == 0, err
     seen = PageText(html.read_text(encoding="utf-8"))
     assert len(seen.images) == 1 and seen.images[0].startswith("data:image/png;base64,iVBORw0KGgo")

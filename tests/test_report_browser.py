@@ -11,14 +11,22 @@ import os
 import shutil
 
 import pytest
-
 from cli_run import run
 from report_pages import HOSTILE, sample_records, write_jsonl
+
 from vqa2cli.records.cells import table_text
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1280,900")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+)
 
 
 def _missing() -> str | None:
@@ -86,8 +94,10 @@ def test_page_sorts_shows_hostile_names_as_text_and_renders(browser, tmp_path, c
     assert _shown_names(browser) == [table_text(r.path) for r in reversed(ascending)] + [shown[3]]
 
     browser.find_element(By.CSS_SELECTOR, 'th[data-key="bitrate"] button').click()
-    by_rate = sorted((r for r in records if r.input.get("size_bytes")),
-                     key=lambda r: r.input["size_bytes"] * 8 / r.input["duration_s"])
+    by_rate = sorted(
+        (r for r in records if r.input.get("size_bytes")),
+        key=lambda r: r.input["size_bytes"] * 8 / r.input["duration_s"],
+    )
     assert _shown_names(browser) == [table_text(r.path) for r in by_rate] + [shown[3]]
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.timeline")) == 3  # one per scored file
     assert browser.title == title

@@ -25,16 +25,32 @@ unreadable or invalid JSONL file stops the report with one line naming it and th
 
 
 def report_cmd(
-    jsonl: Annotated[list[Path], typer.Argument(
-        metavar="JSONL...", help="Score records: `vqa2 batch --jsonl` or `vqa2 score --format jsonl` output.",
-        show_default=False)],
-    html: Annotated[Path, typer.Option(
-        "--html", metavar="FILE.html", help="The page to write (written whole, atomically).",
-        show_default=False)],
-    plot_dir: Annotated[Path | None, typer.Option(
-        "--plot-dir", metavar="DIR",
-        help="The `batch --plot-dir` folder: each file's timeline and worst window's key frames go into "
-             "the page.")] = None,
+    jsonl: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="JSONL...",
+            help="Score records: `vqa2 batch --jsonl` or `vqa2 score --format jsonl` output.",
+            show_default=False,
+        ),
+    ],
+    html: Annotated[
+        Path,
+        typer.Option(
+            "--html",
+            metavar="FILE.html",
+            help="The page to write (written whole, atomically).",
+            show_default=False,
+        ),
+    ],
+    plot_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot-dir",
+            metavar="DIR",
+            help="The `batch --plot-dir` folder: each file's timeline and worst window's key frames go into "
+            "the page.",
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --html file.")] = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -43,8 +59,9 @@ def report_cmd(
     from ..jobs.report import report
 
     console = start_console(quiet, verbose)
-    n = report([str(p) for p in jsonl], str(html), plot_dir=str(plot_dir) if plot_dir else None,
-               overwrite=overwrite)
+    n = report(
+        [str(p) for p in jsonl], str(html), plot_dir=str(plot_dir) if plot_dir else None, overwrite=overwrite
+    )
     console.info(f"wrote {html}: {n} files")
 
 

@@ -34,9 +34,13 @@ def read_scores(path: str) -> list[tuple[int, ScoreRecord, dict[str, Any]]]:
         with open(path, "rb") as stream:
             data = stream.read()
     except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}", "check the path and its permissions") from None
+        raise InputError(
+            path, f"cannot read: {exc.strerror or exc}", "check the path and its permissions"
+        ) from None
     out = []
-    for n, raw in enumerate(data.split(b"\n"), start=1):  # only \n ends a record, as jobs/resume.py reads them
+    for n, raw in enumerate(
+        data.split(b"\n"), start=1
+    ):  # only \n ends a record, as jobs/resume.py reads them
         if not raw.strip():
             continue
         try:
@@ -46,8 +50,11 @@ def read_scores(path: str) -> list[tuple[int, ScoreRecord, dict[str, Any]]]:
             out.append((n, ScoreRecord.from_dict(obj), obj))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else f"not a {SCORE_SCHEMA} record"
-            raise InputError(path, f"line {n} is {why}",
-                             "give the JSONL written by `vqa2 batch --jsonl` or `vqa2 score --format jsonl`") from None
+            raise InputError(
+                path,
+                f"line {n} is {why}",
+                "give the JSONL written by `vqa2 batch --jsonl` or `vqa2 score --format jsonl`",
+            ) from None
     return out
 
 
@@ -62,8 +69,9 @@ def spread_of(record: ScoreRecord, raw: dict[str, Any]) -> float | None:
     value = raw.get("spread") if value is None else value
     if isinstance(value, dict):
         value = value.get("value")
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def plot_uri(plot_dir: str | None, record: ScoreRecord) -> str | None:
@@ -94,8 +102,14 @@ def collect(jsonl: Sequence[str], plot_dir: str | None = None) -> list:
             last.pop(record.path, None)
             last[record.path] = (n, record, raw)
         for n, record, raw in last.values():
-            entries.append(ReportEntry(record=record, source=f"{display_text(path)}:{n}",
-                                       spread=spread_of(record, raw), plot=plot_uri(plot_dir, record)))
+            entries.append(
+                ReportEntry(
+                    record=record,
+                    source=f"{display_text(path)}:{n}",
+                    spread=spread_of(record, raw),
+                    plot=plot_uri(plot_dir, record),
+                )
+            )
     return entries
 
 

@@ -19,8 +19,13 @@ from .. import __version__
 from ..records.cells import table_text
 
 # (sort key, heading). Every column sorts numerically; a missing value sorts last either way.
-COLUMNS = (("score", "score"), ("worst", "worst window"), ("level", "level"), ("spread", "spread"),
-           ("bitrate", "bitrate (kbit/s)"))
+COLUMNS = (
+    ("score", "score"),
+    ("worst", "worst window"),
+    ("level", "level"),
+    ("spread", "spread"),
+    ("bitrate", "bitrate (kbit/s)"),
+)
 SVG_W, SVG_H, SVG_PAD = 240, 48, 2  # pixels
 
 
@@ -67,22 +72,31 @@ def timeline_svg(record) -> str:
     end = max(float(w["end_s"]) for w in windows) or 1.0
     x = lambda t: SVG_PAD + (SVG_W - 2 * SVG_PAD) * max(0.0, float(t)) / end  # noqa: E731
     y = lambda s: SVG_PAD + (SVG_H - 2 * SVG_PAD) * (1 - min(1.0, max(0.0, float(s))))  # noqa: E731
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{SVG_W}" height="{SVG_H}" '
-             f'viewBox="0 0 {SVG_W} {SVG_H}" role="img"><title>score over {end:.1f} s</title>'
-             f'<rect width="{SVG_W}" height="{SVG_H}" fill="#f6f8fa"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{SVG_W}" height="{SVG_H}" '
+        f'viewBox="0 0 {SVG_W} {SVG_H}" role="img"><title>score over {end:.1f} s</title>'
+        f'<rect width="{SVG_W}" height="{SVG_H}" fill="#f6f8fa"/>'
+    ]
     worst = record.worst or {}
     if _finite(worst.get("start_s")) and _finite(worst.get("end_s")):
         x0, x1 = x(worst["start_s"]), x(worst["end_s"])
-        parts.append(f'<rect class="worst" x="{x0:.1f}" y="0" width="{max(x1 - x0, 1):.1f}" height="{SVG_H}" '
-                     'fill="#d7301f" fill-opacity="0.25"/>')
+        parts.append(
+            f'<rect class="worst" x="{x0:.1f}" y="0" width="{max(x1 - x0, 1):.1f}" height="{SVG_H}" '
+            'fill="#d7301f" fill-opacity="0.25"/>'
+        )
     points = []
     for w in sorted(windows, key=lambda w: float(w.get("start_s") or 0)):
-        points += [f"{x(w.get('start_s') or 0):.1f},{y(w['score']):.1f}", f"{x(w['end_s']):.1f},{y(w['score']):.1f}"]
+        points += [
+            f"{x(w.get('start_s') or 0):.1f},{y(w['score']):.1f}",
+            f"{x(w['end_s']):.1f},{y(w['score']):.1f}",
+        ]
     parts.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="#0969da" stroke-width="1.5"/>')
     mean = (record.pooled or {}).get("mean")
     if _finite(mean):
-        parts.append(f'<line x1="0" x2="{SVG_W}" y1="{y(mean):.1f}" y2="{y(mean):.1f}" stroke="#555" '
-                     'stroke-dasharray="3 2" stroke-width="1"/>')
+        parts.append(
+            f'<line x1="0" x2="{SVG_W}" y1="{y(mean):.1f}" y2="{y(mean):.1f}" stroke="#555" '
+            'stroke-dasharray="3 2" stroke-width="1"/>'
+        )
     return "".join(parts) + "</svg>"
 
 
@@ -106,8 +120,12 @@ def _row(entry: ReportEntry) -> dict[str, Any]:
 
     record = entry.record
     worst = (record.worst or {}).get("score")
-    values = {"score": (record.score, ".3f"), "worst": (worst, ".3f"), "spread": (entry.spread, ".3f"),
-              "bitrate": (bitrate_kbps(record.input or {}), ".0f")}
+    values = {
+        "score": (record.score, ".3f"),
+        "worst": (worst, ".3f"),
+        "spread": (entry.spread, ".3f"),
+        "bitrate": (bitrate_kbps(record.input or {}), ".0f"),
+    }
     sort, shown = {}, {}
     for key, (value, fmt) in values.items():
         sort[key], shown[key] = _number(value, fmt)
@@ -115,20 +133,36 @@ def _row(entry: ReportEntry) -> dict[str, Any]:
     sort["level"], shown["level"] = ("" if rank is None else repr(rank)), table_text(record.level or "")
     if worst is not None and record.worst:
         shown["worst"] += f" @ {record.worst.get('start_s', 0):.1f}–{record.worst.get('end_s', 0):.1f} s"
-    return {"name": table_text(record.path), "url": file_url(record.path), "source": table_text(entry.source),
-            "status": "ok" if record.ok else "error", "error_code": table_text(record.error_code or ""),
-            "error": table_text(record.error or ""), "sort": sort, "shown": shown,
-            "svg": Markup(timeline_svg(record)), "plot": entry.plot}
+    return {
+        "name": table_text(record.path),
+        "url": file_url(record.path),
+        "source": table_text(entry.source),
+        "status": "ok" if record.ok else "error",
+        "error_code": table_text(record.error_code or ""),
+        "error": table_text(record.error or ""),
+        "sort": sort,
+        "shown": shown,
+        "svg": Markup(timeline_svg(record)),
+        "plot": entry.plot,
+    }
 
 
 def render_report(entries: list[ReportEntry], sources: list[str]) -> str:
     """The page (``str``) listing ``entries`` in the order given; ``sources``: the JSONL files read."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("vqa2cli.output", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("vqa2cli.output", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
     rows = [_row(e) for e in entries]
     n_ok = sum(r["status"] == "ok" for r in rows)
     return env.get_template("report.html.j2").render(
-        rows=rows, columns=COLUMNS, sources=[table_text(s) for s in sources], n_ok=n_ok,
-        n_error=len(rows) - n_ok, version=__version__)
+        rows=rows,
+        columns=COLUMNS,
+        sources=[table_text(s) for s in sources],
+        n_ok=n_ok,
+        n_error=len(rows) - n_ok,
+        version=__version__,
+    )
