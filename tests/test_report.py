@@ -80,8 +80,12 @@ def test_bad_inputs_and_outputs_are_one_line_with_the_declared_code(tmp_path, ca
         "broken.jsonl": good.read_text(encoding="utf-8") + "\n{not json\n",
         "latin1.jsonl": b'{"schema": "vqa2.score/1", "path": "\xe9.mp4"}\n',
         "nan.jsonl": '{"schema": "vqa2.score/1", "path": "a.mp4", "score": NaN}\n',
+        "segments.jsonl": '{"schema": "vqa2.score/1", "path": "a.mp4", "segments": [1, 2]}\n',
+        "path.jsonl": '{"schema": "vqa2.score/1", "path": 7}\n',
+        "nopath.jsonl": '{"schema": "vqa2.score/1"}\n',
+        "worst.jsonl": '{"schema": "vqa2.score/1", "path": "a.mp4", "worst": "0.2"}\n',
     }
-    lines = {"answers.jsonl": 1, "broken.jsonl": 3, "latin1.jsonl": 1, "nan.jsonl": 1}
+    lines = {name: 3 if name == "broken.jsonl" else 1 for name in cases if name != "missing.jsonl"}
     for name, body in cases.items():
         if body is not None:
             (tmp_path / name).write_bytes(body if isinstance(body, bytes) else body.encode("utf-8"))
@@ -110,3 +114,31 @@ def test_the_last_line_of_a_file_wins_and_files_keep_their_order(tmp_path):
     assert "one.jsonl:3" in page and "one.jsonl:1<" not in page and "two.jsonl:1" in page
     with pytest.raises(vqa2cli.errors.UsageError, match="already exists"):
         vqa2cli.report([str(tmp_path / "one.jsonl")], str(tmp_path / "r.html"))
+
+
+def test_an_unfinished_last_line_is_left_out_with_a_note_and_odd_values_stay_empty(tmp_path, capsys):
+    odd = scored("odd.mp4", [0.5, 0.6])
+    odd.worst = {"score": "low", "start_s": "x"}
+    odd.segments.append({"index": 2, "start_s": "x", "end_s": 6.0, "score": 0.1})
+    write_jsonl(tmp_path / "s.jsonl", [scored("a.mp4", [0.4, 0.6]), odd])
+    with open(tmp_path / "s.jsonl", "a", encoding="utf-8") as stream:
+        stream.write('{"schema": "vqa2.score/1", "path": "b.m')  # a batch still writing this line
+    html = tmp_path / "r.html"
+    code, _, err = run(["report", str(tmp_path / "s.jsonl"), "--html", str(html)], capsys)
+    assert code == 0, err
+    assert "line 3 is incomplete" in err
+    page = html.read_text(encoding="utf-8")
+    assert PageText(page).links == ["a.mp4", "odd.mp4"] and "line 3 is incomplete" in page
+    code, _, err = run(
+        [
+            "report",
+            str(tmp_path / "s.jsonl"),
+            "--html",
+            str(html),
+            "--overwrite",
+            "--plot-dir",
+            str(tmp_path / "nope"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "--plot-dir" in err and "not a folder" in err

@@ -59,9 +59,16 @@ def report_cmd(
     from ..jobs.report import report
 
     console = start_console(quiet, verbose)
+    notes: list[str] = []
     n = report(
-        [str(p) for p in jsonl], str(html), plot_dir=str(plot_dir) if plot_dir else None, overwrite=overwrite
+        [str(p) for p in jsonl],
+        str(html),
+        plot_dir=str(plot_dir) if plot_dir else None,
+        overwrite=overwrite,
+        notes=notes,
     )
+    for note in notes:
+        console.warning(note)
     console.info(f"wrote {html}: {n} files")
 
 

@@ -25,8 +25,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_PLOT_BYTES = 16 * 1024 * 1024  # a --plot-dir picture larger than this is left out of the page
 
 
-def read_scores(path: str) -> list[tuple[int, ScoreRecord, dict[str, Any]]]:
+def read_scores(path: str, notes: list[str] | None = None) -> list[tuple[int, ScoreRecord, dict[str, Any]]]:
     """``(line number, record, the raw object)`` for each ``vqa2.score/1`` line of the JSONL file ``path``.
+
+    With ``notes`` (a list), a last line without its ``\n`` that is not valid JSON (a batch still writing it,
+    or killed mid-line) is left out and a note appended; without, it is an error like any other line.
 
     Raises :class:`InputError` (exit 3), one line naming the file (and the line), when the file cannot be read,
     is not UTF-8, or a line is not a score record (other schemas, e.g. ``vqa2.answer/1``, included)."""
@@ -38,10 +41,12 @@ def read_scores(path: str) -> list[tuple[int, ScoreRecord, dict[str, Any]]]:
             path, f"cannot read: {exc.strerror or exc}", "check the path and its permissions"
         ) from None
     out = []
-    for n, raw in enumerate(
-        data.split(b"\n"), start=1
-    ):  # only \n ends a record, as jobs/resume.py reads them
+    lines = data.split(b"\n")  # only \n ends a record, as jobs/resume.py reads them
+    for n, raw in enumerate(lines, start=1):
         if not raw.strip():
+            continue
+        if n == len(lines) and notes is not None and not _parses(raw):  # no \n yet: a run still writing it
+            notes.append(f"{display_text(path)}: line {n} is incomplete (a run still writing?); left out")
             continue
         try:
             obj = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
@@ -49,13 +54,29 @@ def read_scores(path: str) -> list[tuple[int, ScoreRecord, dict[str, Any]]]:
                 raise ValueError(f"not a {SCORE_SCHEMA} record")
             out.append((n, ScoreRecord.from_dict(obj), obj))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else f"not a {SCORE_SCHEMA} record"
+            why = _why(exc)
             raise InputError(
                 path,
                 f"line {n} is {why}",
                 "give the JSONL written by `vqa2 batch --jsonl` or `vqa2 score --format jsonl`",
             ) from None
     return out
+
+
+def _why(exc: Exception) -> str:
+    """Why a JSONL line was refused, for the one-line error."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    detail = {TypeError: f" ({exc})", KeyError: " (it has no 'path')"}.get(type(exc), "")
+    return f"not a {SCORE_SCHEMA} record{detail}"
+
+
+def _parses(raw: bytes) -> bool:
+    try:
+        json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return False
+    return True
 
 
 def _no_constant(name: str) -> None:
@@ -91,14 +112,15 @@ def plot_uri(plot_dir: str | None, record: ScoreRecord) -> str | None:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def collect(jsonl: Sequence[str], plot_dir: str | None = None) -> list:
-    """The page's entries (``output.report_html.ReportEntry``) of the JSONL files, in file then line order."""
+def collect(jsonl: Sequence[str], plot_dir: str | None = None, notes: list[str] | None = None) -> list:
+    """The page's entries (``output.report_html.ReportEntry``) of the JSONL files, in file then line order;
+    ``notes``: see :func:`read_scores`."""
     from ..output.report_html import ReportEntry
 
     entries = []
     for path in jsonl:
         last: dict[str, tuple[int, ScoreRecord, dict[str, Any]]] = {}
-        for n, record, raw in read_scores(path):
+        for n, record, raw in read_scores(path, notes):
             last.pop(record.path, None)
             last[record.path] = (n, record, raw)
         for n, record, raw in last.values():
@@ -137,9 +159,18 @@ def write_atomically(target: str, text: str) -> None:
                 pass
 
 
-def report(jsonl: Sequence[str], html: str, *, plot_dir: str | None = None, overwrite: bool = False) -> int:
+def report(
+    jsonl: Sequence[str],
+    html: str,
+    *,
+    plot_dir: str | None = None,
+    overwrite: bool = False,
+    notes: list[str] | None = None,
+) -> int:
     """Write the HTML page of the score records in the JSONL files ``jsonl`` to ``html``; returns the number
-    of files listed. Python API of ``vqa2 report`` (docs/report.md).
+    of files listed. Python API of ``vqa2 report`` (docs/report.md). ``plot_dir``: the ``batch --plot-dir``
+    folder whose pictures go into the page. An incomplete last line of a JSONL file (a run still writing it)
+    is left out with a note, shown on the page and appended to ``notes`` when given.
 
     Raises :class:`UsageError` (exit 2) when ``jsonl`` is empty or ``html`` exists without ``overwrite``,
     :class:`InputError` (exit 3) for an unreadable or invalid JSONL file (naming it and the line),
@@ -148,8 +179,13 @@ def report(jsonl: Sequence[str], html: str, *, plot_dir: str | None = None, over
 
     if not jsonl:
         raise UsageError("no JSONL file given", "name the files written by `vqa2 batch --jsonl`")
+    if plot_dir is not None and not os.path.isdir(plot_dir):
+        raise UsageError(
+            f"--plot-dir {plot_dir}: not a folder", "name the folder given to `vqa2 batch --plot-dir`"
+        )
     if os.path.lexists(html) and not overwrite:
         raise UsageError(f"{html} already exists", "add --overwrite to replace it")
-    entries = collect(jsonl, plot_dir)
-    write_atomically(html, render_report(entries, list(jsonl)))
+    notes = [] if notes is None else notes
+    entries = collect(jsonl, plot_dir, notes)
+    write_atomically(html, render_report(entries, list(jsonl), notes))
     return len(entries)

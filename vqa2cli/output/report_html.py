@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,11 @@ def timeline_svg(record) -> str:
     """An inline SVG (``SVG_W`` × ``SVG_H`` pixels) of the windows' scores over time: one step per window
     (score 0 at the bottom, 1 at the top), the worst window shaded red, the mean as a dashed line. Only numbers
     go into it. ``""`` for a record without windows."""
-    windows = [w for w in record.segments or () if _finite(w.get("score")) and _finite(w.get("end_s"))]
+    windows = [
+        w
+        for w in record.segments or ()
+        if all(_finite(w.get(k)) for k in ("score", "end_s")) and _finite(w.get("start_s") or 0)
+    ]
     if not windows:
         return ""
     end = max(float(w["end_s"]) for w in windows) or 1.0
@@ -131,8 +136,9 @@ def _row(entry: ReportEntry) -> dict[str, Any]:
         sort[key], shown[key] = _number(value, fmt)
     rank = level_rank(record)
     sort["level"], shown["level"] = ("" if rank is None else repr(rank)), table_text(record.level or "")
-    if worst is not None and record.worst:
-        shown["worst"] += f" @ {record.worst.get('start_s', 0):.1f}–{record.worst.get('end_s', 0):.1f} s"
+    start, end = (record.worst or {}).get("start_s"), (record.worst or {}).get("end_s")
+    if shown["worst"] and _finite(start) and _finite(end):
+        shown["worst"] += f" @ {start:.1f}–{end:.1f} s"
     return {
         "name": table_text(record.path),
         "url": file_url(record.path),
@@ -147,8 +153,9 @@ def _row(entry: ReportEntry) -> dict[str, Any]:
     }
 
 
-def render_report(entries: list[ReportEntry], sources: list[str]) -> str:
-    """The page (``str``) listing ``entries`` in the order given; ``sources``: the JSONL files read."""
+def render_report(entries: list[ReportEntry], sources: list[str], notes: Sequence[str] = ()) -> str:
+    """The page (``str``) listing ``entries`` in the order given; ``sources``: the JSONL files read; ``notes``:
+    lines shown above the table (what was left out)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -165,4 +172,5 @@ def render_report(entries: list[ReportEntry], sources: list[str]) -> str:
         n_ok=n_ok,
         n_error=len(rows) - n_ok,
         version=__version__,
+        notes=[table_text(n) for n in notes],
     )

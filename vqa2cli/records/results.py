@@ -128,6 +128,11 @@ class ScoreRecord(_Result):
         """The record of a ``vqa2.score/1`` object (a JSONL line read back, ``vqa2 report``): ``path`` is the
         real file name (``path_bytes`` undone, records/cells.py). Raises KeyError/TypeError/AttributeError
         for an object that is not such a record; keys added by later versions are ignored."""
+        for key, kinds in _SCORE_SHAPE.items():
+            if data.get(key) is not None and not isinstance(data[key], kinds):
+                raise TypeError(f"field {key!r} is a {type(data[key]).__name__}")
+        if not all(isinstance(w, dict) for w in data.get("segments") or ()):
+            raise TypeError("field 'segments' holds a value that is not an object")
         error = data.get("error") or {}
         model = data.get("model")
         known = set(ModelInfo.__dataclass_fields__)
@@ -203,6 +208,14 @@ class AnswerRecord(_Result):
             **{f"segment_{k}" if k == "index" else k: ("" if self.segment is None else self.segment[k])
                for k in ("index", "start_s", "end_s")},
         })
+
+
+# The JSON types of the fields ScoreRecord.from_dict reads (null allowed for each).
+_SCORE_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "path": str, "path_bytes": str, "status": str, "score": (int, float), "level": str, "probs": dict,
+    "input": dict, "segments": list, "pooled": dict, "worst": dict, "model": dict, "sampling": dict,
+    "timing": dict, "warnings": list, "error": dict,
+}
 
 
 def error_score_record(path: str, code: str, message: str, **extra: Any) -> ScoreRecord:
