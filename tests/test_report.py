@@ -18,7 +18,11 @@ from vqa2cli.records.cells import table_text
 
 def test_page_lists_every_file_escaped_with_links(tmp_path, capsys):
     records = sample_records()
-    write_jsonl(tmp_path / "s.jsonl", records, {HOSTILE: {"spread": 0.125}})
+    write_jsonl(
+        tmp_path / "s.jsonl",
+        records,
+        {HOSTILE: {"spread": 0.125}, "clip a.mp4": {"spread": {"entropy": 0.9, "stdev": 0.25}}},
+    )
     code, out, err = run(["report", str(tmp_path / "s.jsonl"), "--html", str(tmp_path / "r.html")], capsys)
     assert code == 0, err
     assert out == ""  # the page is the result; one line on stderr says where
@@ -29,7 +33,7 @@ def test_page_lists_every_file_escaped_with_links(tmp_path, capsys):
     cwd = os.getcwd()
     assert seen.hrefs[2] == "file://" + (cwd + "/bad%FF%0Aname.mp4" if cwd != "/" else "/bad%FF%0Aname.mp4")
     assert "gone.mp4: no such file" in page and "file_missing" in page
-    assert 'data-v="0.125"' in page  # the optional spread field, sortable
+    assert 'data-v="0.125"' in page and 'data-v="0.25"' in page  # the optional spread field, sortable
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in page
 

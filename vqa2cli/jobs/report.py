@@ -22,6 +22,7 @@ from ..records.cells import display_text
 from ..records.results import SCORE_SCHEMA, ScoreRecord
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SPREAD_KEYS = ("value", "stdev", "std")  # the number of a ``spread`` object, first found
 MAX_PLOT_BYTES = 16 * 1024 * 1024  # a --plot-dir picture larger than this is left out of the page
 
 
@@ -84,15 +85,18 @@ def _no_constant(name: str) -> None:
 
 
 def spread_of(record: ScoreRecord, raw: dict[str, Any]) -> float | None:
-    """The record's ``spread`` when it has one (a field a later version may add: a number, or an object with
-    a numeric ``value``); None otherwise."""
+    """The record's ``spread`` when it has one (issue 21 adds it: a number, or an object whose ``value``,
+    ``stdev`` or ``std``, else first number, is taken); None otherwise."""
     value = getattr(record, "spread", None)
     value = raw.get("spread") if value is None else value
     if isinstance(value, dict):
-        value = value.get("value")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+        named = [value[k] for k in SPREAD_KEYS if k in value]
+        value = next((v for v in [*named, *value.values()] if _number(v)), None)
+    return float(value) if isinstance(value, (int, float)) and _number(value) else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def plot_uri(plot_dir: str | None, record: ScoreRecord) -> str | None:
