@@ -146,3 +146,28 @@ def test_an_unfinished_last_line_is_left_out_with_a_note_and_odd_values_stay_emp
         capsys,
     )
     assert code == 2 and "--plot-dir" in err and "not a folder" in err
+
+
+def test_a_failed_write_keeps_the_old_page_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    from vqa2cli.errors import InputError, OutputError
+    from vqa2cli.jobs import report as job
+
+    write_jsonl(tmp_path / "s.jsonl", sample_records())
+    html = tmp_path / "r.html"
+    html.write_text("old page")
+    html.chmod(0o600)
+    (tmp_path / "bad.jsonl").write_text("[]\n")
+    with pytest.raises(InputError, match="line 1"):
+        vqa2cli.report([str(tmp_path / "s.jsonl"), str(tmp_path / "bad.jsonl")], str(html), overwrite=True)
+
+    def refuse(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(job.os, "replace", refuse)
+    with pytest.raises(OutputError, match="r.html"):
+        vqa2cli.report([str(tmp_path / "s.jsonl")], str(html), overwrite=True)
+    assert html.read_text() == "old page"
+    assert sorted(os.listdir(tmp_path)) == ["bad.jsonl", "r.html", "s.jsonl"]
+    monkeypatch.undo()
+    vqa2cli.report([str(tmp_path / "s.jsonl")], str(html), overwrite=True)
+    assert html.stat().st_mode & 0o777 == 0o600 and "<table" in html.read_text(encoding="utf-8")

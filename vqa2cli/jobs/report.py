@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import InputError, OutputError, UsageError
 from ..records.cells import display_text
 from ..records.results import SCORE_SCHEMA, ScoreRecord
+from .rowfiles import fsync_dir
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SPREAD_KEYS = ("value", "stdev", "std")  # the number of a ``spread`` object, first found
@@ -140,7 +141,8 @@ def collect(jsonl: Sequence[str], plot_dir: str | None = None, notes: list[str] 
 
 
 def write_atomically(target: str, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``target`` through a temporary file in its folder, fsync'd and renamed over it.
+    """Write ``text`` (UTF-8) to ``target`` through a temporary file in its folder, fsync'd and renamed over it
+    (keeping the permission bits of a file it replaces).
     Raises :class:`OutputError` (exit 5) naming ``target``; no partial file is left behind."""
     folder = os.path.dirname(os.path.abspath(target))
     tmp = None
@@ -150,9 +152,10 @@ def write_atomically(target: str, text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, _mode(target))
         os.replace(tmp, target)
         tmp = None
+        fsync_dir(folder)  # the new name survives power loss
     except OSError as exc:
         raise OutputError(target, exc) from None
     finally:
@@ -161,6 +164,14 @@ def write_atomically(target: str, text: str) -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def _mode(target: str) -> int:
+    """The permission bits of the page: those of the file it replaces, else rw-r--r--."""
+    try:
+        return os.stat(target).st_mode & 0o777
+    except OSError:
+        return 0o644
 
 
 def report(
