@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 
 import pytest
 from cli_run import run
@@ -30,8 +31,8 @@ def test_page_lists_every_file_escaped_with_links(tmp_path, capsys):
     seen = PageText(page)
     assert seen.scripts == 1  # the page's own sorting script; no name became markup
     assert seen.links == [table_text(r.path) for r in records]
-    cwd = os.getcwd()
-    assert seen.hrefs[2] == "file://" + (cwd + "/bad%FF%0Aname.mp4" if cwd != "/" else "/bad%FF%0Aname.mp4")
+    exact = os.fsencode(os.path.abspath(records[2].path))  # the name's real bytes, from path_bytes
+    assert seen.hrefs[2] == "file://" + urllib.parse.quote(exact)
     assert "gone.mp4: no such file" in page and "file_missing" in page
     assert 'data-v="0.125"' in page and 'data-v="0.25"' in page  # the optional spread field, sortable
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")

@@ -12,8 +12,10 @@ import shutil
 
 import pytest
 from cli_run import run
+from PIL import Image
 from report_pages import HOSTILE, sample_records, write_jsonl
 
+from vqa2cli.jobs.windows import plot_name
 from vqa2cli.records.cells import table_text
 
 CHROMIUM_FLAGS = (
@@ -73,8 +75,13 @@ def test_page_sorts_shows_hostile_names_as_text_and_renders(browser, tmp_path, c
 
     records = sample_records()  # scores 0.5, 0.8, 0.3 and an error record (no score)
     write_jsonl(tmp_path / "s.jsonl", records)
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    Image.new("RGB", (120, 60), (200, 30, 30)).save(plot_name(str(plots), records[1].path), format="PNG")
     page = tmp_path / "report.html"
-    code, _, err = run(["report", str(tmp_path / "s.jsonl"), "--html", str(page)], capsys)
+    code, _, err = run(
+        ["report", str(tmp_path / "s.jsonl"), "--html", str(page), "--plot-dir", str(plots)], capsys
+    )
     assert code == 0, err
     browser.get(page.as_uri())
     title = browser.title
@@ -101,6 +108,13 @@ def test_page_sorts_shows_hostile_names_as_text_and_renders(browser, tmp_path, c
     assert _shown_names(browser) == [table_text(r.path) for r in by_rate] + [shown[3]]
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.timeline")) == 3  # one per scored file
     assert browser.title == title
+
+    browser.find_element(
+        By.CSS_SELECTOR, "details summary"
+    ).click()  # the --plot-dir picture, from a data: URI
+    image = browser.find_element(By.CSS_SELECTOR, "details img")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) == 120
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0  # no fetch
 
     png = browser.get_screenshot_as_png()
     (tmp_path / "report.png").write_bytes(png)
