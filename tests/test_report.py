@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
+from pathlib import Path
 
 import pytest
 from cli_run import run
@@ -172,3 +173,15 @@ def test_a_failed_write_keeps_the_old_page_and_leaves_no_temporary_file(tmp_path
     monkeypatch.undo()
     vqa2cli.report([str(tmp_path / "s.jsonl")], str(html), overwrite=True)
     assert html.stat().st_mode & 0o777 == 0o600 and "<table" in html.read_text(encoding="utf-8")
+
+
+def test_urls_link_to_themselves_and_standard_input_has_no_link(tmp_path):
+    records = [
+        scored("HTTPS://cdn.example/a b.mp4", [0.5]),
+        scored("-", [0.6]),
+        scored("javascript:x()", [0.7]),
+    ]
+    write_jsonl(tmp_path / "s.jsonl", records)
+    vqa2cli.report([str(tmp_path / "s.jsonl")], str(tmp_path / "r.html"))
+    seen = PageText((tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert seen.hrefs == ["HTTPS://cdn.example/a b.mp4", Path(os.path.abspath("javascript:x()")).as_uri()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,9 +106,14 @@ def timeline_svg(record) -> str:
     return "".join(parts) + "</svg>"
 
 
-def file_url(path: str) -> str:
-    """A ``file://`` URL of ``path`` (relative names from the current folder), every unsafe byte
-    percent-encoded (bytes of a non-UTF-8 name included)."""
+def file_url(path: str) -> str | None:
+    """The link of an input: an ``http(s)://`` input as given (records hold it without credentials), none for
+    ``-`` (standard input), else the ``file://`` URL of ``path`` (relative names from the current folder),
+    every unsafe byte percent-encoded (bytes of a non-UTF-8 name included)."""
+    if path == "-":
+        return None
+    if re.match(r"https?://", path, re.IGNORECASE):
+        return path
     return Path(os.path.abspath(path)).as_uri()
 
 
