@@ -185,3 +185,22 @@ def test_urls_link_to_themselves_and_standard_input_has_no_link(tmp_path):
     vqa2cli.report([str(tmp_path / "s.jsonl")], str(tmp_path / "r.html"))
     seen = PageText((tmp_path / "r.html").read_text(encoding="utf-8"))
     assert seen.hrefs == ["HTTPS://cdn.example/a b.mp4", Path(os.path.abspath("javascript:x()")).as_uri()]
+
+
+def test_score_records_round_trip_through_from_dict():
+    from vqa2cli.records.results import ModelInfo, ScoreRecord
+
+    records = sample_records()
+    records[1].model = ModelInfo("ugc-scorer", "org/repo", "abc", "bf16", "none", "cpu", 3.5, None)
+    records[1].timing, records[1].warnings, records[1].config = (
+        {"infer_s": 1.25},
+        ["vfr"],
+        {"video": {"fps": 1}},
+    )
+    for record in records:
+        data = json.loads(json.dumps(record.to_dict()))
+        again = ScoreRecord.from_dict(data)
+        assert again.path == record.path  # the real name, non-UTF-8 bytes included (path_bytes)
+        assert again.to_dict() == record.to_dict()
+    with pytest.raises(TypeError, match="segments"):
+        ScoreRecord.from_dict({"path": "a.mp4", "segments": {"0": 1}})
