@@ -28,6 +28,7 @@ NO_RECORD = {  # commands that print no results (a reason each)
     "models pull": "prints the local folder of the weights it fetched",
     "models path": "prints the local folder of cached weights",
     "serve": "answers over HTTP (its bodies are the same records, tests/test_serve.py)",
+    "report": "writes an HTML page to --html, nothing on stdout (tests/test_report.py, tests/test_report_browser.py)",
 }
 
 

@@ -12,7 +12,7 @@ __version__ = "0.2.0"
 
 _API = {"load_scorer": "api", "load_assistant": "api", "resolve": "api",
         "Scorer": "pipeline.run", "Asker": "pipeline.run",
-        "compare": "jobs.compare", "ScoreRecord": "records.results", "AnswerRecord": "records.results", "Settings": "config",
+        "compare": "jobs.compare", "report": "jobs.report", "ScoreRecord": "records.results", "AnswerRecord": "records.results", "Settings": "config",
         "calibrate": "calibration", "load_calibration": "calibration", "apply_calibration": "calibration",
         "record_golden": "verify", "verify_golden": "verify", "compare_precisions": "verify",
         "explain": "jobs.explain"}  # score --explain's API (docs/explain.md)

@@ -53,6 +53,7 @@ COMMAND_EXIT_CODES: dict[str, tuple[ExitCode, ...]] = {
     "probe": (*_ALWAYS, ExitCode.INPUT, ExitCode.OUTPUT, *_SIGNALS),
     "calibrate": (*_ALWAYS, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "verify": (*_ALWAYS, ExitCode.GATE_FAILED, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
+    "report": (*_ALWAYS, ExitCode.INPUT, ExitCode.OUTPUT, *_SIGNALS),
     "compare": (*_ALWAYS, ExitCode.GATE_FAILED, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "eval": (*_ALWAYS, ExitCode.INPUT, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),
     "train": (*_ALWAYS, ExitCode.RUNTIME, ExitCode.OUTPUT, *_SIGNALS),

@@ -32,7 +32,7 @@ EXAMPLES = """Examples:
   vqa2 models list"""
 
 # Each module defines register(app). Order = order in `vqa2 --help`.
-COMMAND_MODULES = ("score", "ask", "batch", "compare", "probe", "models_cmd", "eval", "train", "serve", "doctor",
+COMMAND_MODULES = ("score", "ask", "batch", "compare", "report", "probe", "models_cmd", "eval", "train", "serve", "doctor",
                    "calibrate", "verify")
 
 app = typer.Typer(

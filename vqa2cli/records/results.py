@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import __version__
-from .cells import clean, path_bytes
+from .cells import clean, path_bytes, path_from_fields
 from .spread import record_spread
 from .precision import round_times
 
@@ -141,6 +141,29 @@ class ScoreRecord(_Result):
         explained = [s for s in self.segments or () if s.get("explanation")]
         return min(explained, key=lambda s: s["score"])["explanation"] if explained else None
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoreRecord:
+        """The record of a ``vqa2.score/1`` object (a JSONL line read back, ``vqa2 report``): ``path`` is the
+        real file name (``path_bytes`` undone, records/cells.py). Raises KeyError/TypeError/AttributeError
+        for an object that is not such a record; keys added by later versions are ignored."""
+        for key, kinds in _SCORE_SHAPE.items():
+            if data.get(key) is not None and not isinstance(data[key], kinds):
+                raise TypeError(f"field {key!r} is a {type(data[key]).__name__}")
+        if not all(isinstance(w, dict) for w in data.get("segments") or ()):
+            raise TypeError("field 'segments' holds a value that is not an object")
+        error = data.get("error") or {}
+        model = data.get("model")
+        known = set(ModelInfo.__dataclass_fields__)
+        return cls(path=path_from_fields(data["path"], data.get("path_bytes")), status=data.get("status", "ok"),
+                   score=data.get("score"), probs=data.get("probs"), level=data.get("level"),
+                   input=data.get("input") or {}, peak_gpu_mem_gb=data.get("peak_gpu_mem_gb"),
+                   segments=data.get("segments"), pooled=data.get("pooled"), worst=data.get("worst"),
+                   model=ModelInfo(**{k: v for k, v in model.items() if k in known}) if model else None,
+                   sampling=data.get("sampling") or {}, timing=data.get("timing") or {},
+                   warnings=list(data.get("warnings") or []), error_code=error.get("code"),
+                   error=error.get("message"), config=data.get("config"),
+                   calibrated=data.get("calibrated"), explanation=data.get("explanation"))
+
     def to_row(self) -> dict[str, Any]:
         """Flat CSV row, keys = SCORE_COLUMNS; missing values are empty strings."""
         d = self.to_dict()
@@ -215,6 +238,14 @@ def _extra_cells(d: dict[str, Any]) -> dict[str, Any]:
     return {"score_std": spread.get("std"), "score_entropy": spread.get("entropy"),
             "calibrated": cal.get("value"), "calibrated_scale": cal.get("scale"),
             "extrapolated": None if not cal else str(bool(cal.get("extrapolated"))).lower()}
+
+
+# The JSON types of the fields ScoreRecord.from_dict reads (null allowed for each).
+_SCORE_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "path": str, "path_bytes": str, "status": str, "score": (int, float), "level": str, "probs": dict,
+    "input": dict, "segments": list, "pooled": dict, "worst": dict, "model": dict, "sampling": dict,
+    "timing": dict, "warnings": list, "error": dict,
+}
 
 
 def error_score_record(path: str, code: str, message: str, **extra: Any) -> ScoreRecord:
