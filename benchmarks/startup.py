@@ -99,7 +99,10 @@ def main() -> None:
         loaded = {name: imports(cmd, env) for name, cmd in commands.items() if cmd[0] == sys.executable}
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     base_cpu = statistics.median(c for _, c in times["python -c pass"])
     print(f"load average {os.getloadavg()[0]:.1f}; {args.reps} interleaved rounds; median wall / CPU s; clip "
           f"{args.clip_size} 4 s; python {sys.version.split()[0]}")
