@@ -52,10 +52,9 @@ def imports(args: list[str], env: dict) -> dict[str, float]:
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         _, cumulative, name = line.split("|")
-        if not name.startswith(" ") or name.startswith("  "):  # top-level imports only (no indent)
-            continue
-        top = name.strip().split(".")[0]
-        out[top] = out.get(top, 0.0) + int(cumulative) / 1e6
+        name = name.strip()
+        if "." not in name and name not in out:  # a package's first import, at whatever depth
+            out[name] = int(cumulative) / 1e6
     return out
 
 
