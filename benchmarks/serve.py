@@ -49,11 +49,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def start_server(model_dir: Path, root: Path, log: Path, device: str) -> tuple[subprocess.Popen, str]:
+def start_server(model_dir: Path, root: Path, log: Path, device: str,
+                 extra: list[str] | tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     err = open(log, "w")
     proc = subprocess.Popen([sys.executable, "-m", "vqa2cli", "serve", "--model", str(model_dir), "--port", "0",
-                             "--device", device, "--allow-root", str(root), "--max-queue", "64"],
+                             "--device", device, "--allow-root", str(root), "--max-queue", "64", *extra],
                             stdout=subprocess.DEVNULL, stderr=err, env=env)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from .. import __version__
+from .. import __version__, startup
 from ..errors import ExitCode, OutputError, Vqa2Error, exit_codes_help
 
 HELP = """Score and question the perceptual quality of videos with the VQA² models.
@@ -155,6 +155,7 @@ def passive_openmp_threads(environ: dict[str, str] | os._Environ = os.environ) -
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: `vqa2 ...`."""
     passive_openmp_threads()
+    startup.pause()  # the imports and the model load without the cyclic GC (vqa2cli/startup.py)
     real_stdout, real_stderr = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = GuardedStdout(real_stdout), GuardedStdout(real_stderr, "stderr")
     try:

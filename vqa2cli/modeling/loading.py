@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import startup
 from ..errors import CheckpointError, ModelRuntimeError, UsageError
 from .hf_logging import quiet_transformers as _quiet_transformers
 from .checkpoint_keys import KEY_MAPPING, check_load_report
@@ -250,6 +251,7 @@ def load_model(local_dir: Path, settings, *, clips: list[tuple[int, float]] | No
     release_freed_memory()
     _suppress_padding_rows(model)
     source, revision = _source_and_revision(local_dir, settings)
+    startup.resume()  # the loaded model ends the process start (vqa2cli/startup.py)
     return LoadedModel(model=model, tokenizer=tokenizer, device=device, dtype=dtype, quant=precision.quant,
                        source=source, revision=revision, memory=plan, quant_cache=cache_state, notes=tuple(notes))
 

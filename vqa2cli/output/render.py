@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Protocol, TextIO
 
+from .. import startup
 from ..records.cells import csv_cell, csv_row_text
 
 
@@ -38,6 +39,7 @@ class Writer:
         self.count = 0
 
     def write(self, record: Record) -> None:
+        startup.resume()  # the first result ends the process start (vqa2cli/startup.py)
         self._write(record)
         self.count += 1
         self.stream.flush()
