@@ -271,7 +271,7 @@ def test_server_compare_route_and_the_server_client(clips, tiny_model_dir, small
         assert short.status_code == 422 and "durations differ" in short.text
         import httpx  # `vqa2 compare --server`: the CLI's HTTP client talks to this app in-process
 
-        monkeypatch.setattr(httpx, "Client", lambda base_url, headers, timeout: TestClient(
+        monkeypatch.setattr(httpx, "Client", lambda base_url, headers, timeout, **_transport: TestClient(
             create_app(state), base_url=base_url, headers=headers))
         code, out, err = run(["compare", clips["crf20"], clips["copy"], "--server", "http://testserver",
                               "--segments", "2s", "-f", "json"], capsys)
@@ -279,6 +279,52 @@ def test_server_compare_route_and_the_server_client(clips, tiny_model_dir, small
         remote = json.loads(out)
         assert remote["files"][0]["path"] == clips["crf20"] and remote["pairs"][0]["delta"] == 0.0
         assert remote["pairs"] == body["pairs"] and remote["files"] == body["files"]  # the route's own answer
+    finally:
+        state.queue.close(timeout=10)
+
+
+@pytest.mark.parametrize("swap", ["replace", "symlink"])
+def test_server_compare_reads_what_it_checked_even_if_the_name_is_swapped(clips, tiny_model_dir, small_scorer,
+                                                                          small_config, tmp_path, monkeypatch,
+                                                                          swap):
+    """Issue 24, fault 1 for /v1/compare: each path is opened once inside the roots and read through its
+    descriptor; a name swapped right after the check (to an outside file of another length) changes nothing."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from vqa2cli.jobs import compare as compare_job
+    from vqa2cli.serve import security
+    from vqa2cli.serve.app import ServeConfig, ServerState, create_app
+    from vqa2cli.serve.queue import WorkQueue
+
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(clips["crf20"], root / "a.mp4")
+    shutil.copy(clips["crf20"], root / "victim.mp4")
+    outside = shutil.copy(clips["short"], tmp_path / "outside.mp4")  # 2 s, not 5 s: a re-read would show
+    real_plan = compare_job.plan_compare
+
+    def swap_then_plan(*args, **kwargs):  # after the route checked the paths, before anything reads them
+        (root / "victim.mp4").unlink()
+        if swap == "replace":
+            shutil.copy(outside, root / "victim.mp4")
+        else:
+            (root / "victim.mp4").symlink_to(outside)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(compare_job, "plan_compare", swap_then_plan)
+    state = ServerState(ServeConfig(model=str(tiny_model_dir), config=Path(small_config),
+                                    roots=security.resolve_roots([root])))
+    state.sessions["score"] = small_scorer
+    state.queue = WorkQueue(max_queue=2, workers=1)
+    state.ready = True
+    try:
+        answer = TestClient(create_app(state)).post(
+            "/v1/compare", json={"paths": ["a.mp4", "victim.mp4"], "options": {"segments": "2s"}})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["pairs"][0]["delta"] == 0.0  # the bytes checked, not the outside file
+        assert [f["path"] for f in body["files"]] == [str(root / "a.mp4"), str(root / "victim.mp4")]
     finally:
         state.queue.close(timeout=10)
 

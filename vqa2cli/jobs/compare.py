@@ -105,9 +105,11 @@ def compare(scorer, plan: ComparePlan | Sequence[str], *, window_s: float | None
 
 def _content_key(path: str) -> str | None:
     """SHA-256 of the file's bytes (identical files are scored once); None when unreadable."""
+    from ..video.source import open_binary  # through the descriptor of a pinned file (serve)
+
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     except OSError:

@@ -114,3 +114,16 @@ def clean(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [clean(v) for v in value]
     return value
+
+
+def relabel_paths(value: Any, names: dict[str, str]) -> Any:
+    """``value`` (a record's JSON: dicts, lists, strings) with every string equal to a key of ``names``
+    replaced by its value: the path a front-end sent or read (an absolute path, a server's pinned
+    descriptor key) shown as the name the user gave."""
+    if isinstance(value, str):
+        return names.get(value, value)
+    if isinstance(value, dict):
+        return {k: relabel_paths(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [relabel_paths(v, names) for v in value]
+    return value

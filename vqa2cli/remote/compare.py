@@ -10,17 +10,7 @@ import os
 from typing import Any
 
 from ..errors import UsageError
-
-
-def _relabel(value: Any, names: dict[str, str]) -> Any:
-    """Every string equal to a sent absolute path replaced by the name the user gave."""
-    if isinstance(value, str):
-        return names.get(value, value)
-    if isinstance(value, dict):
-        return {k: _relabel(v, names) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_relabel(v, names) for v in value]
-    return value
+from ..records.cells import relabel_paths
 
 
 def remote_compare(url: str, plan, *, segments: str | None, tolerance_s: float, options: dict[str, Any]):
@@ -43,7 +33,7 @@ def remote_compare(url: str, plan, *, segments: str | None, tolerance_s: float, 
         client.close()
     if not isinstance(answer, dict) or answer.get("schema") != "vqa2.compare/1":
         raise ServerError(f"the vqa2 server at {url} gave no vqa2.compare/1 answer", "is it a vqa2 with compare?")
-    return CompareRecord.from_dict(_relabel(answer, names))
+    return CompareRecord.from_dict(relabel_paths(answer, names))
 
 
 def refuse_config(config) -> None:

@@ -31,17 +31,26 @@ def add_routes(app, state) -> None:
                       summary="Compare encodes of one source (allowed paths): a vqa2.compare/1 object")
 
 
-def _paths(body: dict[str, Any], roots) -> tuple[list[str], list[list[str]] | None, str | None]:
+def _paths(body: dict[str, Any], roots, pinned: list) -> tuple[list[str], list[list[str]] | None, str | None]:
+    """The request's paths, each opened once inside the roots and pinned (``security.open_confined``: every
+    later read, probe, packets, hash and decode, goes through its descriptor, never the name again); the
+    pinned files are appended to ``pinned`` (closed by the caller)."""
     from .requests import ApiError
-    from .security import Refused, confine
+    from .security import Refused, open_confined
+
+    keys: dict[str, str] = {}
 
     def checked(raw: Any) -> str:
         if not isinstance(raw, str):
             raise ApiError(422, "usage", "paths must be strings", 2)
-        try:
-            return confine(raw, roots)
-        except Refused as exc:
-            raise ApiError(exc.status, exc.code, exc.message) from exc
+        if raw not in keys:
+            try:
+                file = open_confined(raw, roots)
+            except Refused as exc:
+                raise ApiError(exc.status, exc.code, exc.message) from exc
+            pinned.append(file)
+            keys[raw] = file.key
+        return keys[raw]
 
     paths, ladders = body.get("paths") or [], body.get("ladders")
     if not isinstance(paths, list) or (ladders is not None and not (
@@ -53,16 +62,30 @@ def _paths(body: dict[str, Any], roots) -> tuple[list[str], list[list[str]] | No
 
 
 async def _compare(state, request):
-    from ..errors import UsageError
-    from ..jobs.compare import DURATION_TOLERANCE_S, compare, plan_compare
-    from .app import _authorize, _resolver
-    from .queue import Job, QueueClosed, QueueFull
-    from .requests import ApiError, json_body
+    from .app import _authorize
+    from .requests import json_body
 
     _authorize(state, request)
     state.accepting()
     body = await json_body(request)
-    paths, ladders, baseline = _paths(body, state.config.roots)
+    pinned: list = []
+    try:
+        return await _compare_pinned(state, body, pinned)
+    finally:
+        for file in pinned:
+            file.close()
+
+
+async def _compare_pinned(state, body, pinned: list):
+    """The comparison of the request ``body``'s files, pinned into ``pinned``; paths shown as the client's."""
+    from ..errors import UsageError
+    from ..jobs.compare import DURATION_TOLERANCE_S, compare, plan_compare
+    from ..records.cells import relabel_paths
+    from .app import _resolver
+    from .queue import Job, QueueClosed, QueueFull
+    from .requests import ApiError
+
+    paths, ladders, baseline = _paths(body, state.config.roots, pinned)
     options = dict(body.get("options") or {})
     options.setdefault("segments", "auto")
     try:
@@ -87,4 +110,4 @@ async def _compare(state, request):
     except QueueClosed as exc:
         raise ApiError(503, "shutting_down", str(exc), retry_after=state.config.retry_after_s) from exc
     report = await asyncio.wrap_future(future)
-    return 200, report.to_dict()
+    return 200, relabel_paths(report.to_dict(), {file.key: file.name for file in pinned})

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +53,7 @@ def read_packets(path: str | Path) -> PacketTrack:
     """One demux pass over the first video stream (cover art skipped). Raises the probe's InputError
     subclasses (missing, unreadable, no video stream, not a container)."""
     from .probe import check_path, open_container, video_stream
+    from .source import stat  # through the descriptor of a pinned file (video/source.py)
 
     p = check_path(path)
     times, sizes = [], []
@@ -67,4 +67,4 @@ def read_packets(path: str | Path) -> PacketTrack:
             sizes.append(packet.size)
     first = min(times) if times else 0.0
     order = sorted(range(len(times)), key=times.__getitem__)
-    return PacketTrack(tuple(times[i] - first for i in order), tuple(sizes[i] for i in order), os.path.getsize(p))
+    return PacketTrack(tuple(times[i] - first for i in order), tuple(sizes[i] for i in order), stat(p).st_size)
