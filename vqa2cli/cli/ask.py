@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import shown_default
+from ..config import ANSWER_FORMATS, shown_default
 from ..errors import ExitCode, UsageError
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
+from .options import (AnswerFormatOpt, ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt,
                       QuantOpt, QuantCacheOpt, QuietOpt, refuse_with_server, ServerOpt, ServerPathsOpt, VerboseOpt, check_format, model_label,
                       resolve_settings, start_console)
 
@@ -43,7 +43,7 @@ def ask(
         "--questions-file", metavar="FILE", help="A text file with one question per line.")] = None,
     model: ModelOpt = None,
     config: ConfigOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: AnswerFormatOpt = "table",
     max_new_tokens: Annotated[Optional[int], typer.Option(
         "--max-new-tokens", metavar="N", help=f"Longest answer in tokens. {shown_default('generation', 'max_new_tokens', 'card')}")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Sample instead of greedy decoding.")] = False,
@@ -69,7 +69,7 @@ def ask(
     """Ask questions about a video's quality (the VQA² assistant)."""
 
     console = start_console(quiet, verbose)
-    check_format(fmt)
+    check_format(fmt, ANSWER_FORMATS)
     asked = _collect_questions(question, questions, questions_file)
     from ..serve.client import server_urls
 
