@@ -423,6 +423,11 @@ def test_oversize_upload_413(url):
     ({"json": {"path": "a.mp4", "options": {"stalling": "@/etc/passwd"}}}, 422, "read by the client"),
     ({"files": {"video": ("a.mp4", b"xx")}}, 422, "'file' part"),
     ({"content": b"raw", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
+    # a request never makes the server read a pipe or reach the network (issue 26)
+    ({"json": {"path": "-"}}, 403, "never a pipe or a URL"),
+    ({"json": {"path": "http://127.0.0.1:9/a.mp4"}}, 403, "never a pipe or a URL"),
+    ({"json": {"path": "https://example.com/a.m3u8"}}, 403, "never a pipe or a URL"),
+    ({"json": {"path": "pipe:0"}}, 403, "never a pipe or a URL"),
 ])
 def test_bad_requests_refused_with_one_line(url, kwargs, status, words):
     response = post(url, timeout=30, **kwargs)

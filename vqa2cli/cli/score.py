@@ -37,6 +37,8 @@ EXAMPLES = """Examples:
 
   vqa2 score encode.mp4 --fail-under 0.6 --server http://127.0.0.1:8000   # a warm `vqa2 serve`
 
+  ffmpeg -i in.mp4 -c:v libx264 -f matroska - | vqa2 score - --format json   # a pipe (VQA2_STDIN_MAX_GB cap)
+
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score.
 
@@ -46,7 +48,7 @@ each file's stage timings (import, load, decode, pixels, vision, motion, prefill
 
 
 def score(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to score.", show_default=False)],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to score; - reads one from stdin (a pipe).", show_default=False)],
     model: ModelOpt = None,
     config: ConfigOpt = None,
     fmt: FormatOpt = "table",
@@ -113,12 +115,16 @@ def score(
         if windows.window_s is not None:
             raise UsageError("--stalling describes the whole clip and cannot be split into windows",
                              "leave out --segments (and the options that imply it)")
-    code = run_scoring([str(f) for f in files], settings, ref, fmt, fail_under, stall, offline, console,
-                       windows=windows)
+    from .stdin_input import stdin_as_file
+
+    with stdin_as_file([str(f) for f in files]) as (paths, names):  # `-`: stdin copied to a temporary file
+        code = run_scoring(paths, settings, ref, fmt, fail_under, stall, offline, console, windows=windows,
+                           names=names)
     raise typer.Exit(int(code))
 
 
-def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, console, windows=None) -> ExitCode:
+def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, console, windows=None,
+                names=None) -> ExitCode:
     """Score ``paths`` with the API's scorer (``score_files``; windowed past the limits or with
     ``--segments``) and print each record as it comes. Inputs are checked before the weights load: when
     none is readable, no model is loaded at all."""
@@ -144,6 +150,9 @@ def run_scoring(paths, settings, ref, fmt, fail_under, stalling, offline, consol
             for line in scorer.memory_lines:
                 console.info(line)
             records = scorer.score_files(paths, stalling=stalling, checked=checked)
+        from .stdin_input import as_given
+
+        records = as_given(records, names or {})  # `-` (stdin), not its temporary copy
         for record in records:
             if not record.ok:
                 console.error(record.error)

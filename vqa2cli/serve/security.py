@@ -5,7 +5,8 @@
 * The token is compared in constant time (:func:`hmac.compare_digest`).
 * ``{"path": ...}`` requests are confined to the ``--allow-root`` folders after resolving symlinks:
   ``..`` components, NUL bytes, paths resolving outside every root, and anything that is not a regular
-  file (devices such as ``/dev/zero``, FIFOs, sockets, folders) are refused before any file is opened.
+  file (devices such as ``/dev/zero``, FIFOs, sockets, folders) are refused before any file is opened;
+  so are ``-`` and URLs (``scheme:...``): the server never reads a pipe or fetches a URL for a request.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -82,6 +84,11 @@ def resolve_roots(roots: list[str | Path]) -> list[Path]:
     return out
 
 
+# A request's path that names a pipe or a URL (``-``, ``http://...``, FFmpeg's ``pipe:``/``concat:``...): refused
+# before anything opens it, so a request can never make the server read its stdin or reach the network.
+NOT_A_FILE = re.compile(r"^(-|[A-Za-z][A-Za-z0-9+.-]+:.*)$", re.S)
+
+
 def confine(raw: str, roots: list[Path]) -> str:
     """Check a requested path; return it as an absolute path (relative paths are taken under the first root).
 
@@ -93,6 +100,9 @@ def confine(raw: str, roots: list[Path]) -> str:
                       "--allow-root DIR, or upload the file)")
     if not raw or "\x00" in raw:
         raise Refused(422, "usage", "'path' must be a non-empty file path")
+    if NOT_A_FILE.match(raw):
+        raise Refused(403, "forbidden", f"{raw}: not a file path: the server reads only files under --allow-root, "
+                      "never a pipe or a URL (a file whose name starts with 'scheme:' or is '-' can be sent as ./NAME)")
     p = Path(raw)
     if ".." in p.parts:
         raise Refused(403, "forbidden", f"{raw}: '..' is not allowed in paths")
