@@ -117,3 +117,10 @@ def test_a_real_pipe_from_another_process(tiny_model_dir, make_clip):
     local = subprocess.run([*args, str(clip)], capture_output=True, env=env, timeout=300)
     a, b = json.loads(piped.stdout), json.loads(local.stdout)
     assert a["path"] == "-" and a["score"] == b["score"] and a["sampling"] == b["sampling"]
+
+
+def test_stdin_with_server_is_refused_before_reading(capsys, monkeypatch):
+    _stdin(monkeypatch, b"not read")
+    code, out, err = run(["score", "-", "--server", "http://127.0.0.1:9"], capsys)
+    assert code == 2 and out == "" and "- (stdin) cannot be sent with --server" in err
+    assert sys.stdin.buffer.read() == b"not read"

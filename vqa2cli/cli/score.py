@@ -91,6 +91,9 @@ def score(
         from ..serve.remote import collect_options, run_remote_scoring, segment_request
 
         refuse_with_server(quant_cache)
+        if "-" in [str(f) for f in files]:  # issue 26: stdin is read by the local run only (cli/stdin_input.py)
+            raise UsageError("- (stdin) cannot be sent with --server yet",
+                             "write the pipe to a file and score the file, or score - without --server")
 
         options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                   max_motion_frames=max_motion_frames, long_clip=long_clip, strict=strict,
