@@ -147,3 +147,12 @@ def test_ask_refuses_vmaf_json(tiny_model_dir, make_clip, capsys):
         ["ask", str(make_clip("vm.mp4")), "What?", "-m", str(tiny_model_dir), "-f", "vmaf-json"], capsys
     )
     assert code == 2 and out == "" and "vmaf-json" in err
+
+
+def test_python_api_gives_the_same_document(tiny_scorer, files):
+    import vqa2cli
+
+    data = tiny_scorer.score(str(files["long"])).to_dict()  # one forward: within the tiny model's limits
+    log = read_vmaf_log(json.dumps(vqa2cli.vmaf_document(data)))
+    assert log["series"]["vqa2"] == [(k, data["score"]) for k in data["sampling"]["keyframe_indices"]]
+    check_pooled(log)

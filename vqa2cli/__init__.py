@@ -12,7 +12,8 @@ __version__ = "0.2.0"
 
 _API = {"load_scorer": "api", "load_assistant": "api", "resolve": "api",
         "Scorer": "pipeline.run", "Asker": "pipeline.run",
-        "ScoreRecord": "records.results", "AnswerRecord": "records.results", "Settings": "config"}
+        "ScoreRecord": "records.results", "AnswerRecord": "records.results", "Settings": "config",
+        "vmaf_document": "output.vmaf"}
 __all__ = ["__version__", *_API]
 
 
