@@ -156,3 +156,17 @@ def test_python_api_gives_the_same_document(tiny_scorer, files):
     log = read_vmaf_log(json.dumps(vqa2cli.vmaf_document(data)))
     assert log["series"]["vqa2"] == [(k, data["score"]) for k in data["sampling"]["keyframe_indices"]]
     check_pooled(log)
+
+
+def test_batch_vmaf_json_is_a_row_file_like_the_others(tmp_path):
+    from vqa2cli.errors import UsageError
+    from vqa2cli.jobs.engine import JobSpec
+
+    same = str(tmp_path / "rows")
+    with pytest.raises(UsageError, match="--csv and --vmaf-json both name"):
+        JobSpec(inputs=["x"], csv=same, vmaf_json=same).validate()
+    with pytest.raises(UsageError, match="--vmaf-json - is not supported"):
+        JobSpec(inputs=["x"], vmaf_json="-").validate()
+    spec = JobSpec(inputs=["x"], vmaf_json=str(tmp_path / "logs.jsonl"))
+    spec.validate()
+    assert [(o.path, o.fmt) for o in spec.outputs()] == [(str(tmp_path / "logs.jsonl"), "vmaf-json")]
