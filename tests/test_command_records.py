@@ -178,4 +178,5 @@ def test_a_report_is_one_json_object_and_a_list_streams():
     writer.write(ModelCardRecord("m", "score", "o/m", "main", False, None, "VQA² scorer"))
     writer.close()
     assert buf.getvalue() == '[\n{\n  "name": "m",\n  "task": "score",\n  "repo": "o/m",\n  "revision": "main",\n' \
-                             '  "cached": false,\n  "path": null,\n  "description": "VQA² scorer"\n}\n]\n'
+                             '  "cached": false,\n  "path": null,\n  "description": "VQA² scorer",\n' \
+                             '  "size_bytes": null,\n  "parameters": null\n}\n]\n'

@@ -81,9 +81,10 @@ def test_list_path_and_pull_with_a_cached_model(tmp_path, tiny_model_dir):
     table = vqa2("list", hf_home=tmp_path)
     assert table.returncode == 0
     header, *lines = table.stdout.splitlines()
-    assert header.split() == ["NAME", "TASK", "REPO", "REVISION", "CACHED"]
+    assert header.split() == ["NAME", "TASK", "REPO", "REVISION", "SIZE", "CACHED"]
     by_name = {line.split()[0]: line.split() for line in lines}
     assert by_name["ugc-scorer"][-1] == "yes" and by_name["assistant"][-1] == "no"
+    assert by_name["assistant"][-3:-1] == ["16.2", "GB"]  # the card's declared checkpoint size
     path = vqa2("path", "ugc-scorer", hf_home=tmp_path)
     assert path.returncode == 0 and path.stdout.strip() == str(snapshot) and path.stderr == ""
     pulled = vqa2("pull", REPO, hf_home=tmp_path)  # offline: served from the cache, path on stdout only

@@ -191,6 +191,22 @@ def test_table_csv_and_gate_through_server(url, tiny_model_dir, clips, capsys):
     assert code == 1 and "below --fail-under" in err
 
 
+def test_vmaf_json_through_server_equals_in_process(url, local_records, clips, capsys, monkeypatch):
+    """--format vmaf-json from the --server client (records rebuilt client-side): libvmaf's layout, one
+    document per file, the same frames and pooled numbers as the in-process records."""
+    monkeypatch.chdir(clips["root"])
+    code, out, err = run(["score", *FILES, "-f", "vmaf-json", "-q", "--server", url], capsys)
+    assert code == 3, err
+    docs = [json.loads(line) for line in out.splitlines()]
+    assert len(docs) == 3 and docs[2]["frames"] == [] and docs[2]["vqa2"]["status"] == "error"
+    for doc, record in zip(docs[:2], local_records[:2]):
+        assert set(doc) >= {"version", "fps", "frames", "pooled_metrics", "aggregate_metrics"}
+        assert [(f["frameNum"], f["metrics"]["vqa2"]) for f in doc["frames"]] == \
+            [(k, record["score"]) for k in record["sampling"]["keyframe_indices"]]
+        assert doc["pooled_metrics"]["vqa2"]["mean"] == doc["aggregate_metrics"]["vqa2"] == record["score"]
+        assert doc["vqa2"]["path"] == record["path"]
+
+
 def test_env_server_and_usage_errors_same_line(url, tiny_model_dir, clips, capsys):
     clip = str(clips["a.mp4"])
     for flags in (["--prompt", "qi"], ["--stalling", "01x"], ["--long-clip", "bogus"]):
@@ -419,6 +435,11 @@ def test_oversize_upload_413(url):
     ({"json": {"path": "a.mp4", "options": {"stalling": "@/etc/passwd"}}}, 422, "read by the client"),
     ({"files": {"video": ("a.mp4", b"xx")}}, 422, "'file' part"),
     ({"content": b"raw", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
+    # a request never makes the server read a pipe or reach the network (issue 26)
+    ({"json": {"path": "-"}}, 403, "never a pipe or a URL"),
+    ({"json": {"path": "http://127.0.0.1:9/a.mp4"}}, 403, "never a pipe or a URL"),
+    ({"json": {"path": "https://example.com/a.m3u8"}}, 403, "never a pipe or a URL"),
+    ({"json": {"path": "pipe:0"}}, 403, "never a pipe or a URL"),
 ])
 def test_bad_requests_refused_with_one_line(url, kwargs, status, words):
     response = post(url, timeout=30, **kwargs)

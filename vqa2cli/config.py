@@ -159,7 +159,8 @@ PROMPT_STYLES = ("ugc_init", "ugc_head", "streaming", "streaming_official_eval",
 SCORING_STYLES = PROMPT_STYLES[:4]  # the styles whose answer prefix is followed by a level word
 STALLING_STYLES = ("sequence", "stats")  # how the streaming prompt phrases stalling (spec §8)
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # --dtype name → torch attribute (the one map)
-OUTPUT_FORMATS = ("table", "json", "jsonl", "csv")  # per-record output of score/ask
+OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "vmaf-json")  # per-record output of score/ask
+ANSWER_FORMATS = OUTPUT_FORMATS[:4]  # ask: vmaf-json (libvmaf's log layout, output/vmaf.py) is for scores only
 REPORT_FORMATS = ("table", "json")  # one-report output of eval/probe/models list/train --validate-data
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {

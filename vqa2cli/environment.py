@@ -55,6 +55,11 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     ),
     EnvVar("VQA2_QUANT_CACHE_DIR", "The quantized-weights cache folder.", "$HF_HOME/vqa2/quantized"),
     EnvVar(
+        "VQA2_STDIN_MAX_GB",
+        "score -: the most GB read from stdin into a temporary file; more is refused (exit 3).",
+        "8",
+    ),
+    EnvVar(
         "VQA2_FAKE_AVAILABLE_MEMORY_GB",
         "Test/debug hook: the preflight and vqa2 doctor take this many GB as the available memory.",
     ),

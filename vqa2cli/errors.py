@@ -252,7 +252,7 @@ INPUT_STATUS = 422  # an input the model cannot use: its error record, the CLI's
 API_ERRORS: dict[str, ApiErrorCode] = {
     "bad_request": ApiErrorCode(400, ExitCode.USAGE, "malformed JSON or multipart body"),
     "unauthorized": ApiErrorCode(401, ExitCode.RUNTIME, "missing or wrong bearer token"),
-    "forbidden": ApiErrorCode(403, ExitCode.INPUT, "a path outside --allow-root, or path requests disabled"),
+    "forbidden": ApiErrorCode(403, ExitCode.INPUT, "a path outside --allow-root, a pipe or URL, or path requests disabled"),
     "no_assistant": ApiErrorCode(404, ExitCode.USAGE, "an ask request to a server started without --assistant"),
     "json_too_large": ApiErrorCode(413, ExitCode.USAGE, "a JSON request body over 1 MiB (options and a path)"),
     "too_large": ApiErrorCode(413, ExitCode.INPUT, "an upload over --max-upload-mb: that file's error"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,9 @@ class ModelCard:
     name: str
     path: Path
     layer: dict[str, Any]
+    # the card's [checkpoint] section (not settings): architecture, parameters, size_bytes, dtype of the
+    # published weights, so sizes and memory verdicts need no download (modeling/architectures.py)
+    checkpoint: dict[str, Any] = field(default_factory=dict)
 
     @property
     def repo(self) -> str:
@@ -69,7 +72,8 @@ def read_card(path: Path) -> ModelCard:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read model card: {exc}") from exc
     name = layer.get("model", {}).get("name") or path.stem
-    return ModelCard(name=name, path=path, layer=layer)
+    checkpoint = layer.pop("checkpoint", {})
+    return ModelCard(name=name, path=path, layer=layer, checkpoint=checkpoint if isinstance(checkpoint, dict) else {})
 
 
 def list_cards() -> list[ModelCard]:

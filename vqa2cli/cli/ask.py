@@ -10,9 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import shown_default
+from ..config import ANSWER_FORMATS, shown_default
 
-from .options import (AskPolicyOpt, ConfigOpt, DeviceOpt, DtypeOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
+from .options import (AnswerFormatOpt, AskPolicyOpt, ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       QuantOpt, QuantCacheOpt, QuietOpt, refuse_with_server, ServerOpt, ServerPathsOpt, VerboseOpt, check_format,
                       start_console)
 
@@ -45,7 +45,7 @@ def ask(
         "--questions-file", metavar="FILE", help="A text file with one question per line (blank lines and # comment lines are skipped).")] = None,
     model: ModelOpt = None,
     config: ConfigOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: AnswerFormatOpt = "table",
     max_new_tokens: Annotated[Optional[int], typer.Option(
         "--max-new-tokens", metavar="N", help=f"Longest answer in tokens. {shown_default('generation', 'max_new_tokens', 'card')}")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Sample instead of greedy decoding.")] = False,
@@ -73,7 +73,7 @@ def ask(
     from ..remote.client import server_urls
 
     console = start_console(quiet, verbose)
-    check_format(fmt)
+    check_format(fmt, ANSWER_FORMATS)
     asked = collect_questions(question, questions, questions_file)
     if urls := server_urls(server):
         from ..remote.scorers import RemoteAsking, collect_options, connect

@@ -90,6 +90,7 @@ def batch(
     inputs: InputsArg = None,
     csv: Annotated[Optional[str], typer.Option("--csv", metavar="FILE", help="Write one CSV row per file (same columns as `score --format csv`).")] = None,
     jsonl: Annotated[Optional[str], typer.Option("--jsonl", metavar="FILE", help="Write one JSON record per file per line.")] = None,
+    vmaf_json: Annotated[Optional[str], typer.Option("--vmaf-json", metavar="FILE", help="Write one libvmaf-layout JSON log per file per line (docs/vmaf-json.md).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip files the output(s) already hold (same path, size, mtime); append the rest.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start existing output file(s) again from empty.")] = False,
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="With --resume: score files again whose row is an error (the new row is appended; the last row per path is current).")] = False,
@@ -146,7 +147,7 @@ def batch(
 
     console = start_console(quiet, verbose)
     job = JobSpec(
-        inputs=list(inputs or []), from_files=list(from_file or []), csv=csv, jsonl=jsonl, resume=resume,
+        inputs=list(inputs or []), from_files=list(from_file or []), csv=csv, jsonl=jsonl, vmaf_json=vmaf_json, resume=resume,
         overwrite=overwrite, retry_errors=retry_errors, recursive=recursive,
         workers=default_workers() if workers is None else workers, prefetch=prefetch, shard=shard,
         fail_under=fail_under, summary=summary, offline=offline,

@@ -2,7 +2,8 @@
 memory verdict per cached model.
 
 The report a user attaches to a bug (as ``hf env`` or ``yolo checks``). It never contacts the Hub and never
-reads weights: the per-model verdict comes from the shard headers (modeling/memory.py). ``--format json``
+reads weights: the per-model verdict comes from the shard headers (modeling/memory.py), or, for weights not
+downloaded, from the shapes the model card declares (modeling/architectures.py). ``--format json``
 prints one object, schema ``vqa2.doctor/1`` (docs/commands.md "vqa2 doctor").
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -31,9 +32,12 @@ EXAMPLES = """Examples:
 
   vqa2 doctor --device cpu                    # the verdicts for the CPU even when a GPU is present
 
+  vqa2 doctor --model assistant               # will it fit here, in which precision? (before any download)
+
 The quantized-weights cache entries are listed with their size; delete an entry's folder to reclaim it.
 
 Verdicts assume a 10-second 30 fps clip; `vqa2 score` re-checks with the real clips before loading.
+Models not downloaded are judged from the size and shapes their card declares, without the network.
 The report is the result: a missing GPU or package is reported, not an error."""
 
 
@@ -127,49 +131,65 @@ def quant_cache() -> dict[str, Any]:
                          "size_bytes": e.size_bytes, "current": e.current, "created": e.created} for e in entries]}
 
 
-def models(device) -> list[dict[str, Any]]:
-    """Every model card: cached or not, and for cached ones the preflight verdict on ``device``."""
+def models(device, reference: str | None = None) -> list[dict[str, Any]]:
+    """Every model card (or only ``reference``: ``--model`` NAME, folder or Hub id) with the preflight verdict
+    on ``device``: from the shard headers when the weights are local (``source: shards``), else from the
+    card's declared checkpoint (``source: card``, modeling/architectures.py): no download, no network."""
+    from ..registry import ModelRef, list_cards, resolve_reference
+
+    if reference is not None:
+        return [model_row(reference, resolve_reference(reference, "score"), device)]
+    return [model_row(card.name, ModelRef(card, card.repo, card.revision, None), device) for card in list_cards()]
+
+
+def model_row(name: str, ref, device) -> dict[str, Any]:
+    """One model's row: where its weights are, their declared size, and the verdict."""
     from ..config import merge_layers
     from ..errors import Vqa2Error
+    from ..modeling.architectures import declared, declared_verdict
     from ..modeling.hub import cached_folder
     from ..modeling.loading import read_config
     from ..modeling.memory import read_tensor_specs
     from ..modeling.precision import preflight_verdict
-    from ..registry import ModelRef, list_cards
 
-    rows = []
-    for card in list_cards():
-        folder = cached_folder(ModelRef(card, card.repo, card.revision, None))
-        row: dict[str, Any] = {"name": card.name, "repo": card.repo, "revision": card.revision,
-                               "cached": folder is not None, "path": str(folder) if folder else None,
-                               "preflight": None, "error": None}
+    card = ref.card
+    folder = cached_folder(ref)
+    published = card is not None and ref.local_dir is None and ref.repo == card.repo  # the card's own weights
+    checkpoint = card.checkpoint if published else {}
+    row: dict[str, Any] = {"name": name, "repo": ref.repo, "revision": ref.revision,
+                           "cached": folder is not None, "path": str(folder) if folder else None,
+                           "size_bytes": checkpoint.get("size_bytes"), "parameters": checkpoint.get("parameters"),
+                           "preflight": None, "error": None}
+    try:
+        settings = merge_layers(dict(card.layer) if card is not None else None)
         if folder is not None:
-            try:
-                settings = merge_layers(dict(card.layer))
-                config = read_config(folder, settings.model.attn_implementation)
-                row["preflight"] = preflight_verdict(read_tensor_specs(folder), config, settings, device)
-            except Vqa2Error as exc:
-                row["error"] = exc.one_line()
-        rows.append(row)
-    return rows
+            config = read_config(folder, settings.model.attn_implementation)
+            row["preflight"] = {**preflight_verdict(read_tensor_specs(folder), config, settings, device),
+                                "source": "shards"}
+        elif published and declared(card) is not None:
+            row["preflight"] = declared_verdict(card, settings, device)
+    except Vqa2Error as exc:
+        row["error"] = exc.one_line()
+    return row
 
 
-def build_report(device_name: str) -> dict[str, Any]:
-    """The whole report as one JSON-able mapping (schema :data:`DOCTOR_SCHEMA`)."""
+def build_report(device_name: str, reference: str | None = None) -> dict[str, Any]:
+    """The whole report as one JSON-able mapping (schema :data:`DOCTOR_SCHEMA`); ``reference``: only that
+    model's row (``--model``)."""
     from ..modeling.loading import resolve_device
 
     device = resolve_device(device_name)
     gpu = cuda()
     names = ["cpu"] + [f"cuda:{d['index']}" for d in gpu["devices"]]
     return {"schema": DOCTOR_SCHEMA, "versions": versions(), "system": system(), "cuda": gpu,
-            "bitsandbytes": bitsandbytes(names), "hub": hub(), "device": str(device), **_models_and_explain(device)}
+            "bitsandbytes": bitsandbytes(names), "hub": hub(), "device": str(device), **_models_and_explain(device, reference)}
 
 
-def _models_and_explain(device) -> dict[str, Any]:
+def _models_and_explain(device, reference) -> dict[str, Any]:
     """``models`` and ``explain`` (score --explain: the scorer, then the assistant, never both at once)."""
     from ..jobs.explain import doctor_verdict
 
-    rows = models(device)
+    rows = models(device, reference)
     return {"models": rows, "explain": doctor_verdict(rows)}
 
 
@@ -177,6 +197,10 @@ def doctor(
     fmt: ReportFormatOpt = "table",
     device: Annotated[str, typer.Option("--device", metavar="auto|cuda|cpu|mps",
                                         help="Device the model verdicts are for.")] = "auto",
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", metavar="NAME",
+        help="Only this model (card name, Hub id or folder): does it fit, in which precision; weights not "
+             "downloaded are judged from the card's declared checkpoint, offline.")] = None,
 ) -> None:
     """Check the installation: versions, devices, memory, bitsandbytes, the HF cache, what fits."""
     from ..output.console import get_console
@@ -187,7 +211,7 @@ def doctor(
     check_format(fmt, REPORT_FORMATS)
     route_library_messages(get_console())  # bitsandbytes' import-time log lines (output/library_logs.py)
     writer = make_writer(fmt, sys.stdout, "doctor")
-    writer.write(DoctorRecord(build_report(device)))
+    writer.write(DoctorRecord(build_report(device, model)))
     writer.close()
 
 

@@ -45,7 +45,7 @@ NameArg = Annotated[str, typer.Argument(
 
 
 def list_models(fmt: ListFormatOpt = "table") -> None:
-    """List the model cards: name, task, Hub repo, pinned revision, and whether the weights are cached."""
+    """List the model cards: name, task, Hub repo, pinned revision, download size, and whether the weights are cached."""
     import sys
 
     from ..modeling.hub import cached_folder
@@ -59,7 +59,9 @@ def list_models(fmt: ListFormatOpt = "table") -> None:
         folder = cached_folder(ModelRef(card, card.repo, card.revision, None))
         writer.write(ModelCardRecord(name=card.name, task=card.task, repo=card.repo, revision=card.revision,
                                      cached=folder is not None, path=str(folder) if folder else None,
-                                     description=card.description))
+                                     description=card.description,
+                                     size_bytes=card.checkpoint.get("size_bytes"),
+                                     parameters=card.checkpoint.get("parameters")))
     writer.close()
 
 

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..config import CHOICES, OUTPUT_FORMATS, REPORT_FORMATS, SCORING_STYLES, STALLING_STYLES, Settings, shown_default
+from ..config import (ANSWER_FORMATS, CHOICES, OUTPUT_FORMATS, REPORT_FORMATS, SCORING_STYLES, STALLING_STYLES, Settings,
+                      shown_default)
 from ..errors import UsageError
 from ..jobs.settings import (require_scoring_prompt, require_stalling_prompt,  # noqa: F401 - the commands' names
                              resolve_settings, scoring_settings)
@@ -39,6 +40,8 @@ QuantCacheOpt = Annotated[Optional[bool], typer.Option(
          f"Config: runtime.quant_cache. {shown_default('runtime', 'quant_cache')}")]
 FormatOpt = Annotated[str, typer.Option(
     "--format", "-f", metavar=choices(OUTPUT_FORMATS), help="Output format on stdout.")]
+AnswerFormatOpt = Annotated[str, typer.Option(
+    "--format", "-f", metavar=choices(ANSWER_FORMATS), help="Output format on stdout.")]
 ReportFormatOpt = Annotated[str, typer.Option(
     "--format", "-f", metavar=choices(REPORT_FORMATS), help="Output format on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]

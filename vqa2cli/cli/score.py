@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import UsageError
+
 from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
                       PolicyOpt, StrictOpt, QuantOpt, QuantCacheOpt, refuse_with_server, QuietOpt, ScoringPromptOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt,
                       VerboseOpt, check_format, scoring_settings, start_console)
@@ -46,6 +48,8 @@ EXAMPLES = """Examples:
 
   vqa2 score enc.mp4 --segments 10s --fail-segment-under 0.5 --explain   # and say why
 
+  ffmpeg -i in.mp4 -c:v libx264 -f matroska - | vqa2 score - --format json   # a pipe (VQA2_STDIN_MAX_GB cap)
+
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. --fail-under and --fail-segment-under
 compare on the 0-1 scale, --fail-calibrated-under on the calibration's scale; --fail-uncertain-over on the
@@ -57,7 +61,7 @@ each file's stage timings (import, load, decode, pixels, vision, motion, prefill
 
 
 def score(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to score.", show_default=False)],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to score; - reads one from stdin (a pipe).", show_default=False)],
     model: ModelOpt = None,
     config: ConfigOpt = None,
     fmt: FormatOpt = "table",
@@ -112,6 +116,10 @@ def score(
         from ..remote.scorers import RemoteScoring, collect_options, connect_scoring
 
         refuse_with_server(quant_cache)
+        if "-" in [str(f) for f in files]:  # issue 26: stdin is read by the local run only (cli/stdin_input.py)
+            raise UsageError("- (stdin) cannot be sent with --server yet",
+                             "write the pipe to a file and score the file, or score - without --server")
+
         options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
                                   max_motion_frames=max_motion_frames, long_clip=long_clip, strict=strict,
                                   stalling=stalling,
@@ -143,8 +151,11 @@ def score(
 
             source = ExplainingScoring(source, explaining, console, fail_under=fail_under,
                                        fail_segment_under=fail_segment_under)
-    raise typer.Exit(int(run_score([str(f) for f in files], source, settings, fmt, fail_under, console, plan,
-                                  gates=gates)))
+    from .stdin_input import GivenNames, stdin_as_file
+
+    with stdin_as_file([str(f) for f in files]) as (paths, names):  # `-`: stdin copied to a temporary file
+        code = run_score(paths, GivenNames(source, names), settings, fmt, fail_under, console, plan, gates=gates)
+    raise typer.Exit(int(code))
 
 
 def register(app: typer.Typer) -> None:

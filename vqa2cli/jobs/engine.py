@@ -31,6 +31,7 @@ class JobSpec:
     inputs: list[str]
     csv: str | None = None
     jsonl: str | None = None
+    vmaf_json: str | None = None  # libvmaf's JSON log layout, one document per line (output/vmaf.py)
     from_files: list[str] = field(default_factory=list)
     resume: bool = False
     overwrite: bool = False
@@ -48,17 +49,19 @@ class JobSpec:
     def validate(self) -> None:
         """UsageError (exit 2) for options that contradict each other; OutputError (exit 5) for an output
         that cannot be created, before any work."""
-        if not self.csv and not self.jsonl:
-            raise UsageError("no output file given", "add --csv FILE and/or --jsonl FILE")
-        if self.csv and self.jsonl and os.path.abspath(self.csv) == os.path.abspath(self.jsonl):
-            raise UsageError(f"--csv and --jsonl both name {self.csv}", "give them different files")
-        for flag, path in (("--csv", self.csv), ("--jsonl", self.jsonl)):
+        given: list[tuple[str, str]] = [(f, p) for f, p in self._flags() if p]
+        if not given:
+            raise UsageError("no output file given", "add --csv FILE and/or --jsonl FILE (or --vmaf-json FILE)")
+        for i, (flag, path) in enumerate(given):
+            for other, path2 in given[i + 1:]:
+                if os.path.abspath(path) == os.path.abspath(path2):
+                    raise UsageError(f"{flag} and {other} both name {path}", "give them different files")
+        for flag, path in given:
             if path == "-":  # stdout is not a batch output: rows are appended, locked and resumed in files
                 raise UsageError(f"{flag} - is not supported: batch outputs are files",
                                  "give a file path; for results on stdout use `vqa2 score --format csv|jsonl`")
-        for flag, path in (("--csv", self.csv), ("--jsonl", self.jsonl)):
-            if path:  # exit 5 (cannot be created) or 2 (a device/FIFO) before any work
-                check_row_file(path, flag, overwrite=self.overwrite)
+        for flag, path in given:  # exit 5 (cannot be created) or 2 (a device/FIFO) before any work
+            check_row_file(path, flag, overwrite=self.overwrite)
         if not self.inputs and not self.from_files:
             raise UsageError("no inputs given", "name folders, globs, files or @LIST after `vqa2 batch`")
         if self.retry_errors and not self.resume:
@@ -76,7 +79,11 @@ class JobSpec:
         from .resume import file_columns
 
         return [OutputSpec(p, f, file_columns(p, SCORE_COLUMNS) if f == "csv" and self.resume else SCORE_COLUMNS)
-                for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl")) if p]
+                for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl"), (self.vmaf_json, "vmaf-json")) if p]
+
+    def _flags(self) -> tuple[tuple[str, str | None], ...]:
+        """(flag, path or None) of each row file: --csv, --jsonl, --vmaf-json."""
+        return (("--csv", self.csv), ("--jsonl", self.jsonl), ("--vmaf-json", self.vmaf_json))
 
 
 def run_job(job: JobSpec, settings, ref, console, windows=None) -> JobStats:

@@ -37,7 +37,7 @@ RESTART = "use --overwrite to start it again, or choose another output file"  # 
 @dataclass(frozen=True)
 class OutputSpec:
     path: str
-    fmt: str  # csv | jsonl
+    fmt: str  # csv | jsonl | vmaf-json (a JSON line per file too)
     columns: tuple[str, ...] = SCORE_COLUMNS  # CSV header (``vqa2 eval`` writes its own columns)
     restart: str = RESTART  # the command's own way to start the file again, named in refusals' hints
     key: str | None = None  # a column telling one file's rows apart (``index``: --segments-csv's windows)
@@ -187,7 +187,7 @@ def _read_jsonl(path: str, text: str) -> list[tuple[str, RowState]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = _score_fields(json.loads(line))
             inp = obj.get("input") or {}
             rows.append((path_from_fields(obj["path"], obj.get("path_bytes")), _state(obj.get("status"), inp.get("size_bytes"), inp.get("mtime"),
                                              obj.get("score"))))
@@ -195,6 +195,13 @@ def _read_jsonl(path: str, text: str) -> list[tuple[str, RowState]]:
             raise UsageError(f"{path}: line {n} is not a vqa2 score record",
                              f"fix or remove that line, or {RESTART}") from None
     return rows
+
+
+def _score_fields(obj):
+    """A JSON line's record fields: a score record itself, or the ``vqa2`` object of a libvmaf-layout
+    document (``batch --vmaf-json``, output/vmaf.py), which carries path, status, score and input."""
+    inner = obj.get("vqa2") if isinstance(obj, dict) and "frames" in obj else None
+    return inner if isinstance(inner, dict) else obj
 
 
 class DoneIndex:
@@ -281,10 +288,10 @@ def _records(data: bytes, fmt: str, columns: tuple[str, ...] = SCORE_COLUMNS) ->
     ``columns`` by name."""
     text = data[: complete_end(data, fmt)].decode("utf-8", errors="surrogateescape")
     out = []
-    if fmt == "jsonl":
+    if fmt != "csv":  # jsonl, vmaf-json
         for line in text.split("\n")[:-1]:
             if line.strip():
-                out.append((json.loads(line).get("path", ""), (line + "\n").encode("utf-8", "surrogateescape")))
+                out.append((_score_fields(json.loads(line)).get("path", ""), (line + "\n").encode("utf-8", "surrogateescape")))
         return out
     header: list[str] | None = None
     for row in csv.reader(io.StringIO(text, newline="")):

@@ -210,19 +210,21 @@ VERDICTS = {"none": "fits", "8bit": "fits with 8-bit", "4bit": "fits with 4-bit"
 
 def preflight_verdict(specs, config, settings, device) -> dict:
     """For ``vqa2 doctor``: the smallest estimate per quant (dtype auto) on ``device`` and the verdict
-    ``fits`` / ``fits with 8-bit`` / ``fits with 4-bit`` / ``does not fit`` (``bitsandbytes unusable`` noted)."""
+    ``fits`` / ``fits with 8-bit`` / ``fits with 4-bit`` / ``does not fit`` (``bitsandbytes unusable`` noted),
+    with ``precision`` the flags picked (``--quant 8bit --dtype bf16``; None when nothing fits)."""
     clip = REFERENCE_CLIP
     tokens = clip_tokens(config, settings, clip)[2]
     available, what = available_memory(device)
     bnb = _bnb_works(device.type) if device.type != "mps" else False
     estimates: dict[str, float] = {}
-    verdict = "does not fit"
+    verdict, precision = "does not fit", None
     for p in candidates(device.type, "auto", "auto", stored_dtype(specs)):
         est = estimate_memory(specs, config, settings, device_type=device.type, device_name=str(device),
                               quant=p.quant, dtype=p.dtype, load_dtype=p.load_dtype, clip=clip)
         fits = available is None or est.total <= available
         estimates[p.quant] = min(estimates.get(p.quant, est.total_gb), est.total_gb)
         if fits and verdict == "does not fit" and (p.quant == "none" or bnb):
-            verdict = VERDICTS[p.quant]
+            verdict, precision = VERDICTS[p.quant], p.flags
     return {"device": str(device), "memory": what, "available_gb": None if available is None else round(available / GB, 2),
-            "tokens": tokens, "estimates_gb": estimates, "bitsandbytes": bnb, "verdict": verdict}
+            "tokens": tokens, "estimates_gb": estimates, "bitsandbytes": bnb, "verdict": verdict,
+            "precision": precision}  # the flags `--quant auto --dtype auto` would pick; None: nothing fits

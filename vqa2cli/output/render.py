@@ -133,7 +133,31 @@ class TableWriter(Writer):
         super().close()
 
 
-WRITERS: dict[str, type[Writer]] = {cls.name: cls for cls in (TableWriter, JsonWriter, JsonlWriter, CsvWriter)}
+class VmafJsonWriter(Writer):
+    """libvmaf's JSON log layout (output/vmaf.py, docs/vmaf-json.md): one document per score record, one
+    compact document per line, so one file gives exactly one libvmaf JSON document and several files (``score
+    a.mp4 b.mp4``, ``batch --vmaf-json``) JSON Lines of them. Score records only: raises UsageError (exit 2)
+    for any other kind."""
+
+    name = "vmaf-json"
+
+    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
+                 columns: tuple[str, ...] | None = None):
+        if record_type.kind != "score":
+            from ..errors import UsageError
+
+            raise UsageError(f"--format vmaf-json writes score records, not {record_type.kind} records",
+                             "use it with `vqa2 score` or `vqa2 batch --vmaf-json FILE`")
+        super().__init__(stream, record_type)
+
+    def _write(self, record: Record) -> None:
+        from .vmaf import vmaf_document
+
+        self.stream.write(json.dumps(vmaf_document(record.to_dict()), ensure_ascii=False) + "\n")
+
+
+WRITERS: dict[str, type[Writer]] = {cls.name: cls for cls in (TableWriter, JsonWriter, JsonlWriter, CsvWriter,
+                                                              VmafJsonWriter)}
 
 
 def make_writer(fmt: str, stream: TextIO, kind: str = "score", header: bool = True,

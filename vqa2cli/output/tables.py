@@ -173,14 +173,18 @@ def doctor_table(records: Sequence, stream: TextIO) -> str:
         lines.append(f"  {e['key']}: {e['quant']} of {e['source']}, {e['size_gb']:g} GB, {e['created']}{stale}")
     lines.append(f"models (preflight on {report['device']}, 10 s 30 fps clip):")
     for m in report["models"]:
-        if not m["cached"]:
-            lines.append(f"  {m['name']}: not cached")
-        elif m["error"]:
-            lines.append(f"  {m['name']}: cached, cannot check: {m['error']}")
+        download = f" ({m['size_bytes'] / 1e9:.1f} GB to download)" if m.get("size_bytes") else ""
+        where = "cached" if m["cached"] else f"not cached{download}"
+        p = m["preflight"]
+        if m["error"]:
+            lines.append(f"  {m['name']}: {where}, cannot check: {m['error']}")
+        elif p is None:
+            lines.append(f"  {m['name']}: {where}")
         else:
-            p = m["preflight"]
             sizes = ", ".join(f"{q} {gb:g} GB" for q, gb in p["estimates_gb"].items())
-            lines.append(f"  {m['name']}: {p['verdict']} ({sizes}; {p['available_gb']} GB {p['memory']} available)")
+            pick = f" as {p['precision']}" if p.get("precision") else ""
+            lines.append(f"  {m['name']}: {p['verdict']}{pick} ({sizes}; {p['available_gb']} GB {p['memory']} "
+                         f"available){'' if m['cached'] else '; ' + where + ', judged from its card'}")
     if "explain" in report:  # score --explain: one model at a time, so each must fit alone
         e = report["explain"]
         lines.append(f"score --explain ({e['scorer']}, then {e['assistant']}, one at a time): {e['verdict']}")

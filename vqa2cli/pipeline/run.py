@@ -178,6 +178,9 @@ class ModelSession:
         from ..modeling.loading import load_model
 
         import_s = time.perf_counter() - started
+        from ..modeling.architectures import preflight_before_download
+
+        preflight_before_download(ref, settings, clips=clips)  # does not fit: refused before a download
         local_dir = fetch_weights(ref, offline=offline)
         started = time.perf_counter()
         session = cls(settings, load_model(local_dir, settings, clips=clips))

@@ -53,8 +53,9 @@ class ModelCardRecord:
 
     kind: ClassVar[str] = "models"
     many: ClassVar[bool] = True
-    keys: ClassVar[tuple[str, ...]] = ("name", "task", "repo", "revision", "cached", "path", "description")
-    columns: ClassVar[tuple[str, ...]] = ("name", "task", "repo", "revision", "cached")  # the table's
+    keys: ClassVar[tuple[str, ...]] = ("name", "task", "repo", "revision", "cached", "path", "description",
+                                       "size_bytes", "parameters")
+    columns: ClassVar[tuple[str, ...]] = ("name", "task", "repo", "revision", "size", "cached")  # the table's
     name: str
     task: str
     repo: str
@@ -62,12 +63,16 @@ class ModelCardRecord:
     cached: bool
     path: str | None
     description: str
+    size_bytes: int | None = None  # the published checkpoint's bytes, declared by the card ([checkpoint])
+    parameters: int | None = None  # its parameter count, declared by the card
 
     def to_dict(self) -> dict[str, Any]:
         return clean({k: getattr(self, k) for k in self.keys})
 
     def to_row(self) -> dict[str, Any]:
-        return self.to_dict()
+        """:meth:`to_dict` plus ``size``: the download size for people (``16.2 GB``, ``?`` when undeclared)."""
+        size = "?" if self.size_bytes is None else f"{self.size_bytes / 1e9:.1f} GB"
+        return {**self.to_dict(), "size": size}
 
 
 @dataclass

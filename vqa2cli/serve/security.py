@@ -5,7 +5,8 @@
 * The token is compared in constant time (:func:`hmac.compare_digest`).
 * ``{"path": ...}`` requests are confined to the ``--allow-root`` folders after resolving symlinks:
   ``..`` components, NUL bytes, paths resolving outside every root, and anything that is not a regular
-  file (devices such as ``/dev/zero``, FIFOs, sockets, folders) are refused.
+  file (devices such as ``/dev/zero``, FIFOs, sockets, folders) are refused; so are ``-`` and URLs
+  (``scheme:...``): the server never reads a pipe or fetches a URL for a request.
 * The check holds for what is read, not for a name (:func:`open_confined`): the file is opened once
   (``O_NOFOLLOW`` on its resolved path, ``O_NONBLOCK`` so a FIFO swapped in cannot hang the open), then the
   *descriptor* is verified: ``fstat`` says a regular file, and the path the kernel gives for the open file
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -132,6 +134,11 @@ def _verify_descriptor(fd: int, raw: str, roots: list[Path]) -> None:
         raise Refused(403, "forbidden", f"{raw}: outside the allowed roots (the file changed while it was opened)")
 
 
+# A request's path that names a pipe or a URL (``-``, ``http://...``, FFmpeg's ``pipe:``/``concat:``...): refused
+# before anything opens it, so a request can never make the server read its stdin or reach the network.
+NOT_A_FILE = re.compile(r"^(-|[A-Za-z][A-Za-z0-9+.-]+:.*)$", re.S)
+
+
 def confine(raw: str, roots: list[Path]) -> str:
     """Check a requested path; return it as an absolute path (relative paths are taken under the first root).
 
@@ -143,6 +150,9 @@ def confine(raw: str, roots: list[Path]) -> str:
                       "--allow-root DIR, or upload the file)")
     if not raw or "\x00" in raw:
         raise Refused(422, "usage", "'path' must be a non-empty file path")
+    if NOT_A_FILE.match(raw):
+        raise Refused(403, "forbidden", f"{raw}: not a file path: the server reads only files under --allow-root, "
+                      "never a pipe or a URL (a file whose name starts with 'scheme:' or is '-' can be sent as ./NAME)")
     p = Path(raw)
     if ".." in p.parts:
         raise Refused(403, "forbidden", f"{raw}: '..' is not allowed in paths")
