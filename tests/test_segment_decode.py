@@ -76,7 +76,8 @@ def test_decoding_that_ends_early_keeps_the_windows_it_reached(long_clip, tmp_pa
     from vqa2cli.video.probe import probe_video
 
     cut = truncate_copy(long_clip, tmp_path / "cut.mkv", 0.6)
-    info = replace(probe_video(cut), n_frames=52)
+    probed = probe_video(cut)
+    info = replace(probed, n_frames=52, duration_s=52 / probed.avg_fps)  # the header's frames and duration
     stream = decode_windows(cut, VIDEO, 2.0, info=info)
     pairs = list(stream)
     assert [(w.index, c.plan.policy) for w, c in pairs] == [(0, "official"), (1, "truncated:30")]
