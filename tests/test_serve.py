@@ -462,27 +462,6 @@ def test_health_ready_metrics_openapi(url):
 
 
 # --- shutdown (last: it stops server B) ----------------------------------------------------------------
-def test_sigterm_answers_in_flight_then_exits_0(server, clips):
-    url, result = server.url, {}
-
-    def send():
-        result["r"] = post(url, files={"file": ("a.mp4", clips["a.mp4"].read_bytes())})
-
-    thread = threading.Thread(target=send)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while "vqa2_queue_depth 1.0" not in httpx.get(f"{url}/metrics").text:  # the request is in flight
-        assert time.monotonic() < deadline and thread.is_alive()
-        time.sleep(0.01)
-    server.proc.send_signal(signal.SIGTERM)
-    thread.join(timeout=120)
-    assert result["r"].status_code == 200 and result["r"].json()["status"] == "ok"
-    assert server.proc.wait(timeout=60) == 0
-    with pytest.raises(httpx.TransportError):
-        httpx.get(f"{url}/healthz", timeout=5)
-    assert "shutting down" in server.err_path.read_text()
-
-
 def test_real_file_facts_through_server_equal_in_process(url, tiny_model_dir, tmp_path, capsys):
     """Issue 25: the display matrix applied (a mirror), the stream index and packets skipped past damage reach
     the server's records as they are in process."""
@@ -502,3 +481,25 @@ def test_real_file_facts_through_server_equal_in_process(url, tiny_model_dir, tm
     assert json.loads(remote)[0]["input"]["transform"] == "rotate 270+hflip"
     assert json.loads(remote)[0]["input"]["stream_index"] == 0
     assert untimed(json.loads(remote)) == untimed(json.loads(local))
+
+
+# Keep this test last in the module: it stops the module's server (SIGTERM); tests after it would find none.
+def test_sigterm_answers_in_flight_then_exits_0(server, clips):
+    url, result = server.url, {}
+
+    def send():
+        result["r"] = post(url, files={"file": ("a.mp4", clips["a.mp4"].read_bytes())})
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while "vqa2_queue_depth 1.0" not in httpx.get(f"{url}/metrics").text:  # the request is in flight
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.01)
+    server.proc.send_signal(signal.SIGTERM)
+    thread.join(timeout=120)
+    assert result["r"].status_code == 200 and result["r"].json()["status"] == "ok"
+    assert server.proc.wait(timeout=60) == 0
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/healthz", timeout=5)
+    assert "shutting down" in server.err_path.read_text()
