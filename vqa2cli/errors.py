@@ -215,7 +215,6 @@ class OutputError(Vqa2Error):
 
 
 # --- runtime (exit 4) ---------------------------------------------------------------------------
-MODEL_ERROR_CODES = ("runtime_error", "internal_error")  # a record's error_code when the model failed: exit 4, HTTP 500
 class HubError(Vqa2Error):
     """The Hugging Face Hub could not be reached or refused the download."""
 
@@ -270,7 +269,7 @@ API_ERRORS: dict[str, ApiErrorCode] = {
     "shutting_down": ApiErrorCode(503, ExitCode.RUNTIME, "the server is draining after SIGTERM (Retry-After)"),
 }
 # Error codes of records whose failure is the model's, not the input's (the CLI's exit 4; HTTP 500).
-MODEL_ERROR_CODES = tuple(code for code, e in API_ERRORS.items() if e.status == 500)
+MODEL_ERROR_CODES: tuple[str, ...] = tuple(code for code, e in API_ERRORS.items() if e.status == 500)
 
 
 class ApiError(Vqa2Error):

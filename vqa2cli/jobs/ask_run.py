@@ -153,6 +153,7 @@ def run_ask(path: str, questions: list[str], source: AskingSource, settings: Set
         except InputError as exc:
             console.error(exc.one_line())
             for q in questions if writer is not None else ():
+                assert writer is not None
                 writer.write(AnswerRecord(path=str(path), question=q, status="error", error_code=exc.code,
                                           error=exc.one_line(), config=settings.to_dict()))
             code = ExitCode.INPUT

@@ -121,7 +121,8 @@ def _score_once(scorer, plan: ComparePlan, on_record) -> dict[str, Any]:
     """path → ScoreRecord, each distinct content scored once (the first path holding it)."""
     from ..pipeline.run import error_record
 
-    records, by_content = {}, {}
+    records: dict[str, Any] = {}
+    by_content: dict[str, str] = {}
     for path in plan.paths:
         error = plan.checked.errors.get(path)
         key = None if error is not None else _content_key(path)
@@ -148,12 +149,11 @@ def _file_row(path: str, record) -> dict[str, Any]:
         return {"path": path, "status": "error", "error_code": record.error_code, "error": record.error}
     info = record.input
     windows = list(record.segments or [])
+    warning: str | None = None
     try:
         track = read_packets(path)
     except InputError as exc:  # changed since it was scored: no bitrate, the score stands
         track, warning = None, exc.one_line()
-    else:
-        warning = None
     duration = info.get("duration_s") or 0.0
     rates = track.windows_kbps([(w["start_s"], w["end_s"]) for w in windows]) if track else [None] * len(windows)
     row = {

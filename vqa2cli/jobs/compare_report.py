@@ -71,8 +71,10 @@ def _violations(groups, pairs: WindowPairs, rate_margin: float) -> list[dict[str
     found = []
     for group in groups:
         items = [pairs.rows[p] for p in group if p in pairs.rows]
-        found += order_violations(items, lambda i, j, items=items: pairs.delta(items[i]["path"], items[j]["path"])[0],
-                                  rate_margin=rate_margin)
+        def delta(i: int, j: int, items: list = items) -> Any:
+            return pairs.delta(items[i]["path"], items[j]["path"])[0]
+
+        found += order_violations(items, delta, rate_margin=rate_margin)
     return found
 
 

@@ -81,7 +81,7 @@ class OutputLock:
             folder = os.path.dirname(path)
             try:
                 os.makedirs(folder, mode=0o700, exist_ok=True)
-                planted = hasattr(os, "getuid") and os.lstat(folder).st_uid != os.getuid()
+                planted: bool | str | None = hasattr(os, "getuid") and os.lstat(folder).st_uid != os.getuid()
             except OSError as exc:
                 planted = exc.strerror
             if planted:  # not ours (another user made it first), or it cannot be made

@@ -72,7 +72,8 @@ class WindowProgress:
 
     def __init__(self, console, duration_of: Callable[[str], float | None]):
         self.console, self.duration_of = console, duration_of
-        self.path, self.first, self.started = None, 0, 0.0
+        self.path: str | None = None
+        self.first, self.started = 0, 0.0
 
     def __call__(self, path: str, index: int, start_s: float, end_s: float) -> None:
         if not self.console.interactive:
@@ -121,7 +122,7 @@ def run_score(paths: list[str], source: ScoringSource, settings: Settings, fmt: 
             with interrupt.deferred():  # printed and counted together: Ctrl-C waits for both
                 writer.write(record)
                 interrupt.advance()
-            if record.ok and fail_under is not None and record.score < fail_under:
+            if record.ok and fail_under is not None and record.score is not None and record.score < fail_under:
                 below.append(record)
             segment_out.after(record, source.thumbnails())
     finally:
@@ -153,13 +154,16 @@ def score_exit_code(console, n_files: int, failed: int, below: list, fail_under:
     a file scored below ``--fail-under`` or has a window below ``--fail-segment-under``, else 0. ``below``:
     the records under ``--fail-under``, each named on stderr with its score (windows are named by
     :class:`SegmentOutputs`)."""
-    for record in below:
+    for record in below:  # below the gate only when the gate was given
+        assert fail_under is not None and record.score is not None
         console.error(f"{record.path} scored {gate_text(record.score, fail_under)} (--fail-under)")
     if failed:
         return ExitCode.INPUT
     if below:
+        assert fail_under is not None
         console.error(f"{len(below)} of {n_files} file(s) scored below --fail-under {shown_limit(fail_under)}")
     if outputs.failed_files:
+        assert fail_segment_under is not None  # a window fails only the gate that was given
         console.error(f"{outputs.failed_files} of {n_files} file(s) have a window below "
                       f"--fail-segment-under {shown_limit(fail_segment_under)}")
     if below or outputs.failed_files:
