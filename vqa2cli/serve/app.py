@@ -252,6 +252,17 @@ def _resolver(state: ServerState, task: Any):
     return state.resolvers[task]
 
 
+def submit(state: ServerState, job):
+    """``job`` into the work queue → its future; a full queue is 503 ``queue_full``, a queue closed by SIGTERM
+    503 ``shutting_down`` (both with Retry-After). Every route that runs the model submits through here."""
+    try:
+        return state.queue.submit(job)
+    except QueueFull as exc:
+        raise ApiError(503, "queue_full", f"server busy: {exc}", retry_after=state.config.retry_after_s) from exc
+    except QueueClosed as exc:
+        raise ApiError(503, "shutting_down", str(exc), retry_after=state.config.retry_after_s) from exc
+
+
 async def _work(state: ServerState, request, task: str):
     _authorize(state, request)
     state.accepting()
@@ -268,12 +279,7 @@ async def _work(state: ServerState, request, task: str):
         except UsageError as exc:
             raise ApiError(422, "usage", exc.one_line(), 2) from exc
         job = _make_job(state, task, source, resolved, questions, explain)
-        try:
-            future = state.queue.submit(job)
-        except QueueFull as exc:
-            raise ApiError(503, "queue_full", f"server busy: {exc}", retry_after=state.config.retry_after_s) from exc
-        except QueueClosed as exc:
-            raise ApiError(503, "shutting_down", str(exc), retry_after=state.config.retry_after_s) from exc
+        future = submit(state, job)
     except BaseException:
         remove(source.cleanup)
         raise

@@ -87,13 +87,9 @@ async def _verify(state, body: dict[str, Any], weights: dict[str, Any]) -> dict[
         ref = state.resolvers["score"].base()[1]
         weights["hashes"] = await asyncio.to_thread(weight_hashes, fetch_weights(ref, offline=True))
     job = Job(prepare=lambda: None, run=lambda _p: list(session.score_files(paths)), fail=lambda exc: exc)
-    from .queue import QueueClosed, QueueFull
+    from .app import submit
 
-    try:
-        future = state.queue.submit(job)
-    except (QueueFull, QueueClosed) as exc:
-        raise ApiError(503, "queue_full", f"server busy: {exc}", retry_after=state.config.retry_after_s) from exc
-    records = await asyncio.wrap_future(future)
+    records = await asyncio.wrap_future(submit(state, job))
     if isinstance(records, BaseException):
         raise ApiError(500, "runtime_error", f"scoring the golden clips failed: {records}", 4)
     return verify_with(golden, "request golden", records, weights["hashes"], paths, tolerance)

@@ -81,8 +81,8 @@ async def _compare_pinned(state, body, pinned: list):
     from ..errors import UsageError
     from ..jobs.compare import DURATION_TOLERANCE_S, compare, plan_compare
     from ..records.cells import relabel_paths
-    from .app import _resolver
-    from .queue import Job, QueueClosed, QueueFull
+    from .app import _resolver, submit
+    from .queue import Job
     from .requests import ApiError
 
     paths, ladders, baseline = _paths(body, state.config.roots, pinned)
@@ -103,11 +103,5 @@ async def _compare_pinned(state, body, pinned: list):
         raise exc
 
     job = Job(prepare=lambda: plan, run=lambda p: compare(session, p, window_s=window_s), fail=fail)
-    try:
-        future = state.queue.submit(job)
-    except QueueFull as exc:
-        raise ApiError(503, "queue_full", f"server busy: {exc}", retry_after=state.config.retry_after_s) from exc
-    except QueueClosed as exc:
-        raise ApiError(503, "shutting_down", str(exc), retry_after=state.config.retry_after_s) from exc
-    report = await asyncio.wrap_future(future)
+    report = await asyncio.wrap_future(submit(state, job))
     return 200, relabel_paths(report.to_dict(), {file.key: file.name for file in pinned})
