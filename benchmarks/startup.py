@@ -81,6 +81,11 @@ def main() -> None:
         "vqa2 --help": [*py, "-m", "vqa2cli", "--help"],
         "vqa2 probe": [*py, "-m", "vqa2cli", "probe", str(clip)],
         "vqa2 score (tiny model)": [*py, "-m", "vqa2cli", "score", str(clip), "--model", str(model), "-q"],
+        # the same command with the collector left on during the start (vqa2cli/startup.py switched off)
+        "vqa2 score, GC on at start": [*py, "-c", "import sys; from vqa2cli import startup; "
+                                       "startup.pause = lambda: None; from vqa2cli.cli.app import main; "
+                                       "sys.argv[0] = 'vqa2'; main()", "score", str(clip), "--model", str(model),
+                                       "-q"],
         "vqa2 score --server": [*py, "-m", "vqa2cli", "score", str(clip), "--server", url, "--server-paths", "-q"],
     }
     ffmpeg = shutil.which("ffmpeg")
