@@ -483,6 +483,18 @@ def test_real_file_facts_through_server_equal_in_process(url, tiny_model_dir, tm
     assert untimed(json.loads(remote)) == untimed(json.loads(local))
 
 
+@pytest.mark.e2e
+def test_server_client_process_imports_neither_torch_nor_transformers(url, clips):
+    """Issue 27: a CI hook's `vqa2 score --server URL` process pays Python, httpx and one request, not the
+    model stack (`-X importtime` lists every module the process imported)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "vqa2cli", "score", str(clips["a.mp4"]),
+                           "--server", url, "-q", "-f", "json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "httpx" in imported and json.loads(done.stdout)[0]["status"] == "ok"
+    assert not imported & {"torch", "transformers", "pytorchvideo", "av", "numpy"}, imported & {"torch", "av"}
+
+
 # Keep this test last in the module: it stops the module's server (SIGTERM); tests after it would find none.
 def test_sigterm_answers_in_flight_then_exits_0(server, clips):
     url, result = server.url, {}
