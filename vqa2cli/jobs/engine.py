@@ -72,11 +72,7 @@ class JobSpec:
     def outputs(self):
         from .resume import OutputSpec
 
-        from ..records.results import SCORE_COLUMNS
-        from .resume import file_columns
-
-        return [OutputSpec(p, f, file_columns(p, SCORE_COLUMNS) if f == "csv" and self.resume else SCORE_COLUMNS)
-                for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl")) if p]
+        return [OutputSpec(p, f) for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl")) if p]
 
 
 def run_job(job: JobSpec, settings, ref, console, windows=None) -> JobStats:
@@ -172,8 +168,7 @@ def _done_indexes(job: JobSpec, dist, console):
     """--resume: cut torn last lines, then index every output's finished rows (part files included)."""
     from dataclasses import replace
 
-    from ..records.results import SCORE_COLUMNS
-    from .resume import DoneIndex, existing_parts, file_columns, repair_tail
+    from .resume import DoneIndex, existing_parts, repair_tail
 
     if not job.resume:
         return None
@@ -188,8 +183,7 @@ def _done_indexes(job: JobSpec, dist, console):
     for spec in job.outputs():
         index = DoneIndex()
         for path in [spec.path] + (existing_parts(spec.path) if dist is not None else []):
-            index.add_file(replace(spec, path=path, columns=file_columns(path, SCORE_COLUMNS))
-                           if spec.fmt == "csv" else replace(spec, path=path))  # each file's own columns
+            index.add_file(replace(spec, path=path))  # a header other than this version's is refused
         indexes.append(index)
     return indexes
 
@@ -206,7 +200,7 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
     segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
     scorer, make_error, workers = _scorer(job, settings, ref, todo, console, windows, segment_out)
     rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume,
-                    make_writer=_row_writer(job, dist))
+                    make_writer=score_row_writer)
     sink = _sink(rows, segment_out, scorer, console, job.gates)
     threads = _share_cpu(scorer, job.workers, console) if todo else None
     try:
@@ -226,20 +220,12 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
     stats.segment_failed = segment_out.failed_files
 
 
-def _row_writer(job: JobSpec, dist):
-    """``make_writer`` of the row files: a CSV appended to keeps its own columns (an earlier version's
-    header, a prefix of today's: columns are only ever appended; see :func:`~vqa2cli.jobs.resume.file_columns`)."""
+def score_row_writer(fmt, stream, header):
+    """``make_writer`` of the row files: score records in this version's columns (a resumed CSV has them:
+    :func:`~vqa2cli.jobs.resume.read_rows` refuses any other header)."""
     from ..output.render import make_writer
-    from ..records.results import SCORE_COLUMNS
-    from .resume import file_columns
 
-    csv_path = next((t for t, o in zip(_targets(job, dist), job.outputs()) if o.fmt == "csv"), None)
-
-    def writer(fmt, stream, header):
-        columns = None if header or fmt != "csv" or csv_path is None else file_columns(csv_path, SCORE_COLUMNS)
-        return make_writer(fmt, stream, "score", header=header, columns=columns)
-
-    return writer
+    return make_writer(fmt, stream, "score", header=header)
 
 
 def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
