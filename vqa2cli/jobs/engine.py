@@ -11,14 +11,25 @@ rowfiles.py), window rows, gate and plots per file (windows.py) → under torchr
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import UsageError
 from .distributed import detect_distributed, finish_distributed, part_targets
-from .loop import JobStats
+from .loop import BatchScorer, JobStats
 from .prefetch import default_workers
 from .rowfiles import check_row_file
+
+if TYPE_CHECKING:
+    from .windows import SegmentPlan
+
+
+class JobScorer(BatchScorer, Protocol):
+    """The scorer of a batch job: the model (:class:`~vqa2cli.pipeline.segmented.SegmentingScorer`) or the
+    servers of ``--server`` (:class:`~vqa2cli.remote.scorers.RemoteBatchScorer`)."""
+
+    last_thumbnails: Sequence[Any]  # the last record's worst-window key frames for --plot; () when none kept
 
 RESUME_HINT = "finished rows are saved; run the same command with --resume to continue"
 
@@ -115,12 +126,12 @@ def _run_locked(job: JobSpec, settings, ref, console, dist, windows) -> JobStats
     return stats
 
 
-def window_run(windows) -> dict[str, Any]:
+def window_run(windows: SegmentPlan) -> dict[str, Any]:
     """The ``run`` section of the settings record for the command's window plan: ``segments_s`` is the
     forced window length in seconds (``--segments``, or the card's window implied by --segments-csv,
     --fail-segment-under, --plot-dir), None when windows are used only past the model's limits (the
     ``video.long_clip_policy`` of the settings). A record older than this key compares as None."""
-    return {"segments_s": getattr(windows, "window_s", None)}
+    return {"segments_s": windows.window_s}
 
 
 def _discover(job: JobSpec, dist, console) -> tuple[list[str], int]:
@@ -249,7 +260,7 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
     return scorer, make_error, job.workers
 
 
-def _sink(rows, segment_out, scorer, console, gates=None):
+def _sink(rows, segment_out, scorer: JobScorer, console, gates=None):
     """``sink(record, targets)`` for :func:`~vqa2cli.jobs.loop.run_batch`: the row, then its windows' gate
     and plot, then a line on stderr for a failed file (and the timing with --verbose)."""
     from ..pipeline import interrupts
@@ -260,7 +271,7 @@ def _sink(rows, segment_out, scorer, console, gates=None):
             gates.apply(record, console)
         rows.write(record, targets)
         interrupts.advance()  # run_batch defers Ctrl-C until the row is written and counted
-        segment_out.after(record, getattr(scorer, "last_thumbnails", ()))
+        segment_out.after(record, scorer.last_thumbnails)
         if record.status != "ok":
             console.warning(record.error or f"{record.path}: failed")
             return
@@ -271,12 +282,12 @@ def _sink(rows, segment_out, scorer, console, gates=None):
     return sink
 
 
-def _share_cpu(scorer, workers: int, console) -> int | None:
+def _share_cpu(scorer: JobScorer, workers: int, console) -> int | None:
     """The model on CPU gets one core less per decode worker; returns the thread count to restore."""
+    from ..pipeline.run import ModelSession
     from .loop import share_cpu_with_workers
 
-    loaded = getattr(scorer, "loaded", None)
-    device = getattr(getattr(loaded, "device", None), "type", "")
+    device = scorer.loaded.device.type if isinstance(scorer, ModelSession) else ""  # --server: no model here
     before = share_cpu_with_workers(device, workers)
     if before is not None:
         import torch

@@ -210,9 +210,11 @@ def explain_rows(job, settings, ref, options: ExplainOptions, console, *, window
     (``windows``: the SegmentPlan; ``scorer_settings`` name its columns), under the outputs' lock. Returns
     the ExplainError when the assistant cannot be loaded (the score rows stay), else None."""
     from .lock import locked_outputs
+    from .windows import SegmentPlan
 
+    windows = windows if windows is not None else SegmentPlan()
     todo = plan(read_rows(job.jsonl), selection(settings, options, fail_under=job.fail_under,
-                                                   fail_segment_under=getattr(windows, "fail_segment_under", None)))
+                                                   fail_segment_under=windows.fail_segment_under))
     if not todo:
         console.info("explain: every selected window is explained")
         return None
@@ -222,7 +224,7 @@ def explain_rows(job, settings, ref, options: ExplainOptions, console, *, window
     except ExplainError as exc:
         return exc
     specs = job.outputs()
-    tidy = getattr(windows, "csv", None)
+    tidy = windows.csv
     try:
         with locked_outputs([s.path for s in specs] + ([tidy] if tidy else []), console.warning):
             rows, window_rows = _appender(specs), _window_rows(windows, scorer_settings, console)
@@ -246,7 +248,7 @@ def explain_rows(job, settings, ref, options: ExplainOptions, console, *, window
 
 def _window_rows(windows, settings, console):
     """The ``--segments-csv`` of a batch, appended to (jobs/windows.py), or None."""
-    if windows is None or not windows.csv or settings is None:
+    if not windows.csv or settings is None:
         return None
     from .windows import SegmentOutputs, SegmentPlan
 

@@ -39,9 +39,23 @@ from .resume import DoneIndex, RowState
 MAX_CONSECUTIVE_MODEL_FAILURES = 3
 
 
+class JobRecord(Protocol):
+    """A row of a job, as the loop reads it: :class:`~vqa2cli.records.results.ScoreRecord` (``batch``, the
+    error rows of :func:`error_row_factory` included) and :class:`~vqa2cli.records.reports.EvalRow`
+    (``eval``)."""
+
+    path: str
+    status: str  # "ok" or "error"
+    score: float | None  # 0-1 scale; None on error rows
+    input: dict[str, Any]  # gets ``size_bytes`` / ``mtime`` (the --resume key) from the stat taken at decode
+
+
 class BatchScorer(Protocol):
+    """What :func:`run_batch` calls: ``prepare`` (decode, in a worker thread), then ``run`` (the model, in
+    the main thread) which returns the file's row."""
+
     def prepare(self, path: str) -> Any: ...
-    def run(self, prepared: Any) -> Any: ...
+    def run(self, prepared: Any) -> JobRecord: ...
 
 
 @dataclass
@@ -155,12 +169,11 @@ def _prepare_one(scorer: BatchScorer, preflight: Callable | None,
     return prepare_todo
 
 
-def _stamp(record: Any, stat: FileStat | None) -> Any:
+def _stamp(record: JobRecord, stat: FileStat | None) -> JobRecord:
     """Make sure every row carries size_bytes/mtime (the --resume key), from the stat taken at decode."""
-    inputs = getattr(record, "input", None)
-    if stat is not None and isinstance(inputs, dict):
+    if stat is not None:
         for key, value in stat.as_dict().items():
-            inputs.setdefault(key, value)
+            record.input.setdefault(key, value)
     return record
 
 
@@ -184,8 +197,8 @@ class _ModelGuard:
         return record
 
 
-def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[Any, tuple[int, ...]], None], *,
-              make_error: Callable[[str, BaseException], Any], workers: int, depth: int,
+def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[JobRecord, tuple[int, ...]], None], *,
+              make_error: Callable[[str, BaseException], JobRecord], workers: int, depth: int,
               stats: JobStats, advance: Callable[[int], None] = lambda n=1: None,
               fail_under: float | None = None, preflight: Callable | None = None,
               prepare: Callable[[Todo], Any] | None = None) -> JobStats:
@@ -221,10 +234,10 @@ def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[Any, tu
     return stats
 
 
-def _count(record: Any, stats: JobStats, fail_under: float | None) -> None:
-    if getattr(record, "status", "ok") == "ok":
+def _count(record: JobRecord, stats: JobStats, fail_under: float | None) -> None:
+    if record.status == "ok":
         stats.ok += 1
-        score = getattr(record, "score", None)
+        score = record.score
         if fail_under is not None and score is not None and score < fail_under:
             stats.below += 1
     else:

@@ -48,7 +48,12 @@ class LocalScoring:
             return
         self.console.info(f"Loading {self.settings.model.label} ...")
         scorer = SegmentingScorer.load(self.settings, self.ref, offline=self.offline, clips=checked.shapes())
-        progress = WindowProgress(self.console, lambda path: getattr(checked.info(path), "duration_s", None))
+
+        def duration(path: str) -> float | None:  # seconds; None when the file was not probed (or changed)
+            info = checked.info(path)
+            return info.duration_s if info is not None else None
+
+        progress = WindowProgress(self.console, duration)
 
         def each_window(path, entry, stat):
             on_window(path, entry, stat)

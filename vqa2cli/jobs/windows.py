@@ -193,7 +193,7 @@ class SegmentOutputs:
 
     def after(self, record, thumbnails=()) -> bool:
         """Gate and plot for a finished record; True when a window is below --fail-segment-under."""
-        if getattr(record, "status", "ok") != "ok":
+        if record.status != "ok":
             return False
         if not record.segments:
             if self.plan.pool:  # never a silently ignored flag
