@@ -75,6 +75,12 @@ def test_fail_under_gate(tiny_model_dir, clip, capsys):
     code, _, err = run(["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl",
                         "--fail-under", str(min(1.0, score + 1e-3))], capsys)
     assert code == 1 and "below --fail-under" in err
+    code, table, err = run(["score", str(clip), "-m", str(tiny_model_dir), "--fail-under",
+                            str(min(1.0, score + 1e-3))], capsys)  # the table marks the file below the gate
+    assert code == 1 and table.splitlines()[0].split()[-2:] == ["GATE", "FILE"], err
+    assert table.splitlines()[1].endswith(f"  FAIL  {clip}")
+    code, table, _ = run(["score", str(clip), "-m", str(tiny_model_dir), "--fail-under", "0"], capsys)
+    assert code == 0 and table.splitlines()[1].endswith(f"  pass  {clip}")
 
 
 @pytest.mark.usefixtures("reuse_tiny_scorer")  # output and gate tests: one loaded scorer

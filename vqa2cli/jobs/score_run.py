@@ -111,7 +111,7 @@ def run_score(paths: list[str], source: ScoringSource, settings: Settings, fmt: 
     interrupt.expect(len(paths), "the results printed so far are complete")
     plan = plan or SegmentPlan()
     segment_out = SegmentOutputs(plan, settings, console)
-    writer = make_writer(fmt, sys.stdout, "score")
+    writer = make_writer(fmt, sys.stdout, "score", fail_under=fail_under)  # the table marks files below it
     failed, below = 0, []
     try:
         for record in source.records(paths, segment_out.on_window):
