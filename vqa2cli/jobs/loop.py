@@ -140,10 +140,11 @@ def plan_todo(paths: Sequence[str], indexes: Sequence[DoneIndex] | None, *, retr
         stat = file_stat(path)
         states = [ix.match(path, stat, retry_errors=retry_errors) for ix in indexes]
         missing = tuple(i for i, s in enumerate(states) if s is None)
-        if missing:
+        first = states[0]
+        if missing or first is None:
             todo.append(Todo(path, missing))
             continue
-        _count_resumed(states[0], stats, fail_under)
+        _count_resumed(first, stats, fail_under)
     return todo
 
 
@@ -197,9 +198,13 @@ class _ModelGuard:
         return record
 
 
+def _no_progress(n: int = 1) -> None:
+    """``advance`` of a job nobody watches."""
+
+
 def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[JobRecord, tuple[int, ...]], None], *,
               make_error: Callable[[str, BaseException], JobRecord], workers: int, depth: int,
-              stats: JobStats, advance: Callable[[int], None] = lambda n=1: None,
+              stats: JobStats, advance: Callable[[int], None] = _no_progress,
               fail_under: float | None = None, preflight: Callable | None = None,
               prepare: Callable[[Todo], Any] | None = None) -> JobStats:
     """Score ``todo`` in order; ``sink(record, targets)`` writes each row as soon as it exists.
@@ -220,7 +225,7 @@ def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[JobReco
                 t0 = time.perf_counter()
                 stat, record = done.value[0], guard.run(scorer, done.value[1], item.path, make_error)
                 stats.run_s += time.perf_counter() - t0
-            done = None  # free the prepared clip before the next one is taken
+            del done  # free the prepared clip before the next one is taken
             with deferred():  # row, counts and progress go together (a Ctrl-C waits for all three)
                 sink(_stamp(record, stat), item.targets)
                 _count(record, stats, fail_under)
