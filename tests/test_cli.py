@@ -75,6 +75,12 @@ def test_fail_under_gate(tiny_model_dir, clip, capsys):
     code, _, err = run(["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl",
                         "--fail-under", str(min(1.0, score + 1e-3))], capsys)
     assert code == 1 and "below --fail-under" in err
+    code, table, err = run(["score", str(clip), "-m", str(tiny_model_dir), "--fail-under",
+                            str(min(1.0, score + 1e-3))], capsys)  # the table marks the file below the gate
+    assert code == 1 and table.splitlines()[0].split()[-2:] == ["GATE", "FILE"], err
+    assert table.splitlines()[1].endswith(f"  FAIL  {clip}")
+    code, table, _ = run(["score", str(clip), "-m", str(tiny_model_dir), "--fail-under", "0"], capsys)
+    assert code == 0 and table.splitlines()[1].endswith(f"  pass  {clip}")
 
 
 @pytest.mark.usefixtures("reuse_tiny_scorer")  # output and gate tests: one loaded scorer
@@ -191,3 +197,28 @@ def test_temperature_without_sampling_is_refused_not_ignored(tiny_model_dir, cli
                          capsys)
     assert code == 2 and "--temperature only applies when sampling" in err and out == ""
     assert "Loading" not in err  # refused before the weights load
+
+
+def test_server_client_table_marks_the_gate(clip, monkeypatch, capsys):
+    """`score --server URL --fail-under X`: the client's table marks the file as the local run does (a
+    stand-in server answers a record scored 0.4)."""
+    from vqa2cli.config import Settings
+    from vqa2cli.records.results import ScoreRecord
+    from vqa2cli.remote import scorers as remote
+
+    answer = ScoreRecord(path=str(clip), score=0.4, level="fair", input={"duration_s": 1.0},
+                         sampling={"keyframes": 2, "motion_frames": 8}, timing={"infer_s": 0.1}).to_dict()
+
+    class Client:
+        url = "http://stand-in"
+
+        def score(self, path, options, send_path=False):
+            return json.loads(json.dumps(answer))
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(remote, "connect", lambda urls, task, options: ([Client()], Settings()))
+    for limit, code_wanted, mark in (("0.5", 1, "FAIL"), ("0.3", 0, "pass")):
+        code, out, err = run(["score", str(clip), "--server", "http://stand-in", "-q", "--fail-under", limit], capsys)
+        assert code == code_wanted and out.splitlines()[1].endswith(f"  {mark}  {clip}"), (out, err)

@@ -18,7 +18,7 @@ import pytest
 
 from clips import make_clip, truncate_copy
 from vqa2cli.config import VideoSection
-from vqa2cli.errors import DamagedInputError, DecodeFailedError
+from vqa2cli.errors import ConfigError, DamagedInputError, DecodeFailedError
 from vqa2cli.records.results import SCORE_COLUMNS
 from vqa2cli.jobs import discover as D
 from vqa2cli.video.decode import decode_clip
@@ -257,7 +257,7 @@ def test_truncated_matroska_is_damaged_although_every_packet_reads(tmp_path, con
 
 def test_eval_scores_csv_keeps_decoded_counts_and_strict_errors(tmp_path):
     """eval's per-video CSV: decoded_frames appended last; a damaged_input error row carries its count
-    and is left out of the metrics; a CSV written before the column existed is still resumed."""
+    and is left out of the metrics; a CSV in the layout before the column existed is refused on resume."""
     from types import SimpleNamespace
 
     from vqa2cli.training.datasets import LabelRecord
@@ -286,14 +286,15 @@ def test_eval_scores_csv_keeps_decoded_counts_and_strict_errors(tmp_path):
     rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
     assert tuple(rows[0]) == SCORE_CSV_COLUMNS and SCORE_CSV_COLUMNS[-1] == "decoded_frames"
     assert [r["decoded_frames"] for r in rows] == ["40", "7", "40", "40", "40"]
-    old = tmp_path / "old.csv"  # the columns before decoded_frames: still resumable
+    old = tmp_path / "old.csv"  # the columns before decoded_frames: an older layout is refused, not resumed
     v0 = rows[0]
-    old.write_text(",".join(SCORE_CSV_COLUMNS[:-1]) + f"\n0,{v0['path']},0.0,0.5,0.6,fair,ok,,"
-                   f"{v0['size_bytes']},{v0['mtime']}\n")
-    again = evaluate(records, Fake(), labels="l", model="m", scores_csv=old, resume=True, workers=1)
-    assert again.n_reused == 1 and again.n_failed == 1
-    appended = list(csv.reader(old.open(newline="", encoding="utf-8")))
-    assert [len(r) for r in appended] == [len(SCORE_CSV_COLUMNS) - 1] * 6  # header, old row, 4 new: its columns
+    text = (",".join(SCORE_CSV_COLUMNS[:-1]) + f"\n0,{v0['path']},0.0,0.5,0.6,fair,ok,,"
+            f"{v0['size_bytes']},{v0['mtime']}\n")
+    old.write_text(text)
+    with pytest.raises(ConfigError, match="not a vqa2 CSV to resume") as err:
+        evaluate(records, Fake(), labels="l", model="m", scores_csv=old, resume=True, workers=1)
+    assert err.value.exit_code == 2 and str(old) in err.value.message
+    assert old.read_text() == text
 
 
 def test_videos_under_non_video_names(tmp_path):

@@ -88,8 +88,10 @@ def _console() -> tuple[Console, io.StringIO]:
     return Console(NORMAL, stream=stream), stream
 
 
-class _Plan:
-    fail_segment_under = 0.4
+def _Plan():  # the command's window plan, complete (the product reads its attributes directly)
+    from vqa2cli.jobs.windows import SegmentPlan
+
+    return SegmentPlan(fail_segment_under=0.4)
 
 
 @pytest.mark.parametrize("stats, code", [

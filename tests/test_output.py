@@ -20,9 +20,9 @@ def records():
     return [ok, bad]
 
 
-def render(fmt, recs):
+def render(fmt, recs, fail_under=None):
     buf = io.StringIO()
-    w = make_writer(fmt, buf, "score")
+    w = make_writer(fmt, buf, "score", fail_under=fail_under)
     for r in recs:
         w.write(r)
     w.close()
@@ -53,6 +53,22 @@ def test_csv_fixed_columns_and_values():
     assert tuple(rows[0].keys()) == SCORE_COLUMNS
     assert rows[0]["p_good"] == "0.4" and rows[0]["level"] == "good" and rows[0]["size_bytes"] == "10"
     assert rows[1]["status"] == "error" and rows[1]["score"] == "" and rows[1]["error_code"] == "corrupt_container"
+
+
+@pytest.mark.parametrize("limit, mark", [(0.7, "FAIL"), (0.625, "pass"), (0.5, "pass")])
+def test_table_marks_a_file_below_the_gate(limit, mark):
+    out = render("table", records(), fail_under=limit).splitlines()
+    head, ok, bad = out
+    assert head.split()[-2:] == ["GATE", "FILE"] and len(out) == 3
+    assert ok.split()[-4:] == ["0.2000", mark, "a", "b/ü.mp4"]  # INFER_S, GATE, then the name
+    assert head.index("FILE") == ok.index("a b/ü.mp4") == bad.index("broken.mp4")  # columns stay aligned
+    assert "FAIL" not in bad and "pass" not in bad
+    assert "GATE" not in render("table", records())  # no gate, no column
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_the_gate_changes_only_the_table(fmt):
+    assert render(fmt, records(), fail_under=0.7) == render(fmt, records())
 
 
 def test_table_has_a_line_per_record():

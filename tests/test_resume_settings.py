@@ -1,6 +1,6 @@
-"""`--resume` refuses every option that changes the numbers (the window used included), accepts a CSV an
-earlier version wrote with fewer columns (rows appended in its own columns), and each command's refusals
-name only options that command has."""
+"""`--resume` refuses every option that changes the numbers (the window used included), refuses every CSV
+whose header is not exactly this version's columns (an older layout included: `batch --csv`, `eval
+--scores-csv`, `--segments-csv`), and each command's refusals name only options that command has."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_settings_record_without_window_key_resumes_whole_clip_runs(tiny_model_d
     assert code == 2 and "run.segments_s" in err, err
 
 
-# --- a CSV written before later columns were appended (columns are only ever appended) ---------------
+# --- a CSV in any other layout than this version's (an older one: today's columns minus the last few) --------
 def _rows(path):
     import csv
 
@@ -75,23 +75,43 @@ def _rows(path):
         return list(csv.reader(fh))
 
 
-@pytest.mark.parametrize("drop", [1, 2])
-def test_batch_resumes_a_csv_with_an_earlier_versions_columns(drop, make_clip, tiny_model_dir, tmp_path, capsys):
-    older = SCORE_COLUMNS[:-drop]  # as a version before the last column(s) wrote it
+def _assert_refused(code, err, path, fix):
+    assert code == 2 and "not a vqa2 CSV to resume" in err and str(path) in err and fix in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("drop", [1, 3])
+def test_batch_refuses_a_csv_in_an_older_layout(drop, make_clip, tiny_model_dir, tmp_path, capsys):
+    older = ",".join(SCORE_COLUMNS[:-drop]) + "\n"  # today's columns minus the last few
     folder = tmp_path / "clips"
     folder.mkdir()
     (folder / "a.mp4").write_bytes(make_clip("rs-a", seconds=1, fps=8).read_bytes())
     out = tmp_path / "s.csv"
-    out.write_text(",".join(older) + "\n")
+    out.write_text(older)
     code, _, err = run(["batch", str(folder), "--csv", str(out), "-m", str(tiny_model_dir), "--device", "cpu",
                         "--resume"], capsys)
+    _assert_refused(code, err, out, "--overwrite")
+    assert out.read_text() == older  # nothing appended
+
+
+def test_batch_refuses_a_segments_csv_in_an_older_layout(make_clip, tiny_model_dir, tmp_path, capsys):
+    from vqa2cli.records.windows import window_columns
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(make_clip("rs-w", seconds=1, fps=8).read_bytes())
+    args = ["batch", str(folder), "--csv", str(tmp_path / "s.csv"), "-m", str(tiny_model_dir), "--device", "cpu",
+            "--segments", "1s", "--segments-csv", str(tmp_path / "w.csv")]
+    code, _, err = run(args, capsys)
     assert code == 0, err
-    rows = _rows(out)
-    assert rows[0] == list(older) and len(rows) == 2 and len(rows[1]) == len(older)
-    assert rows[1][older.index("status")] == "ok"
-    code, _, err = run(["batch", str(folder), "--csv", str(out), "-m", str(tiny_model_dir), "--device", "cpu",
-                        "--resume"], capsys)  # the row appended in the file's own columns is read back: done
-    assert code == 0 and len(_rows(out)) == 2, err
+    seg = tmp_path / "w.csv"
+    header = _rows(seg)[0]
+    assert header == list(window_columns())
+    older = ",".join(header[:-2]) + "\n"
+    seg.write_text(older)
+    code, _, err = run(args + ["--resume"], capsys)
+    _assert_refused(code, err, seg, "--overwrite")
+    assert seg.read_text() == older
 
 
 @pytest.mark.parametrize("header", [",".join(SCORE_COLUMNS[1:]), "path,status,score,extra", "a,b"])
@@ -134,16 +154,19 @@ def _assert_eval_hint(err: str):
     assert named <= _eval_options(), (named - _eval_options(), err)
 
 
-def test_eval_resumes_an_earlier_versions_columns_and_refuses_others(labels, tiny_model_dir, tmp_path):
+def test_eval_refuses_an_older_layout_and_other_headers(labels, tiny_model_dir, tmp_path):
     from vqa2cli.records.reports import EVAL_COLUMNS
 
-    older = EVAL_COLUMNS[:-1]  # before decoded_frames was appended
+    older = tmp_path / "older.csv"
+    older.write_text(",".join(EVAL_COLUMNS[:-2]) + "\n")  # today's columns minus the last two
+    code, _, err = _eval(labels, tiny_model_dir, older, "--resume")
+    _assert_refused(code, err, older, "delete it")
+    _assert_eval_hint(err)
+    assert older.read_text() == ",".join(EVAL_COLUMNS[:-2]) + "\n"
+
     scores = tmp_path / "scores.csv"
-    scores.write_text(",".join(older) + "\n")
-    code, out, err = _eval(labels, tiny_model_dir, scores, "--resume")
+    code, out, err = _eval(labels, tiny_model_dir, scores)
     assert code == 0, err
-    rows = _rows(scores)
-    assert rows[0] == list(older) and len(rows) == 4 and all(len(r) == len(older) for r in rows[1:])
     code, out, err = _eval(labels, tiny_model_dir, scores, "--resume")
     assert code == 0 and json.loads(out)["n_reused"] == 3, err
 
@@ -165,19 +188,15 @@ def test_eval_resumes_an_earlier_versions_columns_and_refuses_others(labels, tin
     _assert_eval_hint(err)
 
 
-def test_merged_rank_parts_keep_an_earlier_versions_columns(tmp_path):
-    """torchrun --resume: the ranks' part files (this version's columns) merge into a final CSV an earlier
-    version wrote, in that file's own columns."""
+def test_merged_rank_parts_append_to_the_final_csv(tmp_path):
+    """torchrun --resume: the ranks' part files merge into the final CSV after its rows, under one header."""
     from vqa2cli.jobs import resume as R
 
-    older = SCORE_COLUMNS[:-1]
     final = tmp_path / "o.csv"
-    final.write_text(",".join(older) + "\n" + ",".join(["old", "ok"] + [""] * (len(older) - 2)) + "\n")
+    final.write_text(R.CSV_HEADER + ",".join(["old", "ok"] + [""] * (len(SCORE_COLUMNS) - 2)) + "\n")
     part = tmp_path / "o.csv.rank0"
     part.write_text(R.CSV_HEADER + ",".join(["new", "ok"] + ["1"] * (len(SCORE_COLUMNS) - 2)) + "\n")
     assert R.merge_parts(R.OutputSpec(str(final), "csv"), [str(part)], overwrite=False) == 1
     rows = _rows(final)
-    assert rows[0] == list(older) and [r[0] for r in rows[1:]] == ["old", "new"]
-    assert all(len(r) == len(older) for r in rows)
-    assert [p for p, _ in R.read_rows(R.OutputSpec(str(final), "csv", R.file_columns(str(final), SCORE_COLUMNS)))] \
-        == ["old", "new"]
+    assert rows[0] == list(SCORE_COLUMNS) and [r[0] for r in rows[1:]] == ["old", "new"]
+    assert [p for p, _ in R.read_rows(R.OutputSpec(str(final), "csv"))] == ["old", "new"]

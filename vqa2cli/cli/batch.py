@@ -56,8 +56,8 @@ def exit_code(job, stats, console, windows) -> ExitCode:
     from ..pipeline import interrupts
 
     outputs = [o.path for o in job.outputs()]
-    # the window outputs (a SegmentPlan's, when given) are outputs of the run too: --summary's `outputs`
-    outputs += [p for p in (getattr(windows, "csv", None), getattr(windows, "plot_dir", None)) if p]
+    # the window outputs (the SegmentPlan's) are outputs of the run too: --summary's `outputs`
+    outputs += [p for p in (windows.csv, windows.plot_dir) if p]
     console.info(f"batch: {stats.summary()} -> {', '.join(outputs)}")
     if stats.interrupted:  # the one interrupted line (cli/app.py) says so, and how to go on
         interrupts.keep(f"{RESUME_HINT} ({', '.join(outputs)})")

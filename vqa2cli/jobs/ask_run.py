@@ -126,7 +126,7 @@ class LocalAsking:
             self.console.info(line)
         info = checked.info(path)
         prepared = prepare_clip(asker, path, questions, self.window_s, info=info)
-        progress = WindowProgress(self.console, lambda _path: getattr(info, "duration_s", None))
+        progress = WindowProgress(self.console, lambda _path: info.duration_s if info is not None else None)
         for item in pending_answers(asker, prepared, path, questions):
             if item.span is not None and item.question == questions[0]:
                 progress(path, item.span["index"], item.span["start_s"], item.span["end_s"])

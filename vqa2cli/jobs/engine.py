@@ -11,14 +11,25 @@ rowfiles.py), window rows, gate and plots per file (windows.py) → under torchr
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import UsageError
 from .distributed import detect_distributed, finish_distributed, part_targets
-from .loop import JobStats
+from .loop import BatchScorer, JobStats
 from .prefetch import default_workers
 from .rowfiles import check_row_file
+
+if TYPE_CHECKING:
+    from .windows import SegmentPlan
+
+
+class JobScorer(BatchScorer, Protocol):
+    """The scorer of a batch job: the model (:class:`~vqa2cli.pipeline.segmented.SegmentingScorer`) or the
+    servers of ``--server`` (:class:`~vqa2cli.remote.scorers.RemoteBatchScorer`)."""
+
+    last_thumbnails: Sequence[Any]  # the last record's worst-window key frames for --plot; () when none kept
 
 RESUME_HINT = "finished rows are saved; run the same command with --resume to continue"
 
@@ -75,11 +86,8 @@ class JobSpec:
     def outputs(self):
         from .resume import OutputSpec
 
-        from ..records.results import SCORE_COLUMNS
-        from .resume import file_columns
-
-        return [OutputSpec(p, f, file_columns(p, SCORE_COLUMNS) if f == "csv" and self.resume else SCORE_COLUMNS)
-                for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl"), (self.vmaf_json, "vmaf-json")) if p]
+        return [OutputSpec(p, f) for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl"), (self.vmaf_json, "vmaf-json"))
+                if p]
 
     def _flags(self) -> tuple[tuple[str, str | None], ...]:
         """(flag, path or None) of each row file: --csv, --jsonl, --vmaf-json."""
@@ -126,12 +134,12 @@ def _run_locked(job: JobSpec, settings, ref, console, dist, windows) -> JobStats
     return stats
 
 
-def window_run(windows) -> dict[str, Any]:
+def window_run(windows: SegmentPlan) -> dict[str, Any]:
     """The ``run`` section of the settings record for the command's window plan: ``segments_s`` is the
     forced window length in seconds (``--segments``, or the card's window implied by --segments-csv,
     --fail-segment-under, --plot-dir), None when windows are used only past the model's limits (the
     ``video.long_clip_policy`` of the settings). A record older than this key compares as None."""
-    return {"segments_s": getattr(windows, "window_s", None)}
+    return {"segments_s": windows.window_s}
 
 
 def _discover(job: JobSpec, dist, console) -> tuple[list[str], int]:
@@ -179,8 +187,7 @@ def _done_indexes(job: JobSpec, dist, console):
     """--resume: cut torn last lines, then index every output's finished rows (part files included)."""
     from dataclasses import replace
 
-    from ..records.results import SCORE_COLUMNS
-    from .resume import DoneIndex, existing_parts, file_columns, repair_tail
+    from .resume import DoneIndex, existing_parts, repair_tail
 
     if not job.resume:
         return None
@@ -195,8 +202,7 @@ def _done_indexes(job: JobSpec, dist, console):
     for spec in job.outputs():
         index = DoneIndex()
         for path in [spec.path] + (existing_parts(spec.path) if dist is not None else []):
-            index.add_file(replace(spec, path=path, columns=file_columns(path, SCORE_COLUMNS))
-                           if spec.fmt == "csv" else replace(spec, path=path))  # each file's own columns
+            index.add_file(replace(spec, path=path))  # a header other than this version's is refused
         indexes.append(index)
     return indexes
 
@@ -213,7 +219,7 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
     segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
     scorer, make_error, workers = _scorer(job, settings, ref, todo, console, windows, segment_out)
     rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume,
-                    make_writer=_row_writer(job, dist))
+                    make_writer=score_row_writer)
     sink = _sink(rows, segment_out, scorer, console, job.gates)
     threads = _share_cpu(scorer, job.workers, console) if todo else None
     try:
@@ -233,20 +239,12 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
     stats.segment_failed = segment_out.failed_files
 
 
-def _row_writer(job: JobSpec, dist):
-    """``make_writer`` of the row files: a CSV appended to keeps its own columns (an earlier version's
-    header, a prefix of today's: columns are only ever appended; see :func:`~vqa2cli.jobs.resume.file_columns`)."""
+def score_row_writer(fmt, stream, header):
+    """``make_writer`` of the row files: score records in this version's columns (a resumed CSV has them:
+    :func:`~vqa2cli.jobs.resume.read_rows` refuses any other header)."""
     from ..output.render import make_writer
-    from ..records.results import SCORE_COLUMNS
-    from .resume import file_columns
 
-    csv_path = next((t for t, o in zip(_targets(job, dist), job.outputs()) if o.fmt == "csv"), None)
-
-    def writer(fmt, stream, header):
-        columns = None if header or fmt != "csv" or csv_path is None else file_columns(csv_path, SCORE_COLUMNS)
-        return make_writer(fmt, stream, "score", header=header, columns=columns)
-
-    return writer
+    return make_writer(fmt, stream, "score", header=header)
 
 
 def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
@@ -270,7 +268,7 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
     return scorer, make_error, job.workers
 
 
-def _sink(rows, segment_out, scorer, console, gates=None):
+def _sink(rows, segment_out, scorer: JobScorer, console, gates=None):
     """``sink(record, targets)`` for :func:`~vqa2cli.jobs.loop.run_batch`: the row, then its windows' gate
     and plot, then a line on stderr for a failed file (and the timing with --verbose)."""
     from ..pipeline import interrupts
@@ -281,7 +279,7 @@ def _sink(rows, segment_out, scorer, console, gates=None):
             gates.apply(record, console)
         rows.write(record, targets)
         interrupts.advance()  # run_batch defers Ctrl-C until the row is written and counted
-        segment_out.after(record, getattr(scorer, "last_thumbnails", ()))
+        segment_out.after(record, scorer.last_thumbnails)
         if record.status != "ok":
             console.warning(record.error or f"{record.path}: failed")
             return
@@ -292,12 +290,12 @@ def _sink(rows, segment_out, scorer, console, gates=None):
     return sink
 
 
-def _share_cpu(scorer, workers: int, console) -> int | None:
+def _share_cpu(scorer: JobScorer, workers: int, console) -> int | None:
     """The model on CPU gets one core less per decode worker; returns the thread count to restore."""
+    from ..pipeline.run import ModelSession
     from .loop import share_cpu_with_workers
 
-    loaded = getattr(scorer, "loaded", None)
-    device = getattr(getattr(loaded, "device", None), "type", "")
+    device = scorer.loaded.device.type if isinstance(scorer, ModelSession) else ""  # --server: no model here
     before = share_cpu_with_workers(device, workers)
     if before is not None:
         import torch

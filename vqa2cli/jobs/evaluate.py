@@ -3,8 +3,8 @@ metrics step (SRCC / PLCC / KRCC, :mod:`vqa2cli.jobs.metrics`).
 
 The label records are the job's files, in label order. Decoding runs ahead in worker threads while the
 model scores (:func:`vqa2cli.jobs.loop.run_batch`), and each record's ``stalling`` goes into its prompt.
-The scores CSV has one row per scored video (``SCORE_CSV_COLUMNS``, ``decoded_frames`` appended last:
-files written before it are still resumed, their rows written without it), appended and fsync'd as each
+The scores CSV has one row per scored video (``SCORE_CSV_COLUMNS``; ``resume`` refuses a file with any
+other header, exit 2), appended and fsync'd as each
 finishes by the job's row files (:class:`vqa2cli.jobs.rowfiles.RowFiles`): an earlier row is never
 rewritten, so Ctrl-C or a crash, even during a resumed run, loses at most the row being written. The file
 is locked while a run writes it and its settings are recorded beside it (``<csv>.vqa2.json``; ``--resume``
@@ -75,7 +75,7 @@ def _reused(records: list[LabelRecord], scores_csv: Path | None, resume: bool) -
     repair_tail(str(scores_csv), "csv")  # a quoted newline (in a path) is no record end
     index = DoneIndex()
     try:
-        index.add_file(OutputSpec(str(scores_csv), "csv", _file_columns(scores_csv), restart=RESTART))
+        index.add_file(OutputSpec(str(scores_csv), "csv", SCORE_CSV_COLUMNS, restart=RESTART))
     except UsageError as exc:
         raise ConfigError(exc.message, exc.fix) from exc
     reused = {}
@@ -84,15 +84,6 @@ def _reused(records: list[LabelRecord], scores_csv: Path | None, resume: bool) -
         if state is not None and state.score is not None:
             reused[rec.index] = state.score
     return reused
-
-
-def _file_columns(scores_csv: Path) -> tuple[str, ...]:
-    """The columns of an existing scores CSV: its own when an earlier version wrote fewer (columns are only
-    appended; see :func:`~vqa2cli.jobs.resume.file_columns`), else this version's (a foreign header is
-    refused when read)."""
-    from .resume import file_columns
-
-    return file_columns(str(scores_csv), SCORE_CSV_COLUMNS)
 
 
 class _LabelledScorer:
@@ -161,7 +152,7 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
 
     paths = [str(scores_csv)] if scores_csv is not None else []
     rows = RowFiles(paths, ["csv"] * len(paths), append=True, make_writer=lambda fmt, stream, header: make_writer(
-        "csv", stream, "eval_row", header, columns=SCORE_CSV_COLUMNS if header else _file_columns(scores_csv)))
+        "csv", stream, "eval_row", header, columns=SCORE_CSV_COLUMNS))
     labelled = _LabelledScorer(scorer, stalling_style)
     try:
         stats = run_batch(todo, labelled, sink, make_error=_raise, workers=workers, depth=2 * workers,

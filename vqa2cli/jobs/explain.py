@@ -206,13 +206,15 @@ def explain_rows(job, settings, ref, options: ExplainOptions, console, *, window
                  clips=None) -> ExplainError | None:
     """``batch --explain``, phase 2: the current rows of ``job.jsonl`` (a resumed run's included) with a
     selected window not yet explained are explained and appended as the file's new row to the job's outputs
-    (``--jsonl``, and ``--csv`` in its own columns), and each explained window's row to ``--segments-csv``
+    (``--jsonl`` and ``--csv``), and each explained window's row to ``--segments-csv``
     (``windows``: the SegmentPlan; ``scorer_settings`` name its columns), under the outputs' lock. Returns
     the ExplainError when the assistant cannot be loaded (the score rows stay), else None."""
     from .lock import locked_outputs
+    from .windows import SegmentPlan
 
+    windows = windows if windows is not None else SegmentPlan()
     todo = plan(read_rows(job.jsonl), selection(settings, options, fail_under=job.fail_under,
-                                                   fail_segment_under=getattr(windows, "fail_segment_under", None)))
+                                                   fail_segment_under=windows.fail_segment_under))
     if not todo:
         console.info("explain: every selected window is explained")
         return None
@@ -222,7 +224,7 @@ def explain_rows(job, settings, ref, options: ExplainOptions, console, *, window
     except ExplainError as exc:
         return exc
     specs = job.outputs()
-    tidy = getattr(windows, "csv", None)
+    tidy = windows.csv
     try:
         with locked_outputs([s.path for s in specs] + ([tidy] if tidy else []), console.warning):
             rows, window_rows = _appender(specs), _window_rows(windows, scorer_settings, console)
@@ -246,7 +248,7 @@ def explain_rows(job, settings, ref, options: ExplainOptions, console, *, window
 
 def _window_rows(windows, settings, console):
     """The ``--segments-csv`` of a batch, appended to (jobs/windows.py), or None."""
-    if windows is None or not windows.csv or settings is None:
+    if not windows.csv or settings is None:
         return None
     from .windows import SegmentOutputs, SegmentPlan
 
@@ -254,18 +256,12 @@ def _window_rows(windows, settings, console):
 
 
 def _appender(specs):
-    """RowFiles appending to the job's outputs; a CSV keeps its own header's columns (jobs/resume.py)."""
-    from ..output.render import make_writer
-    from ..records.results import SCORE_COLUMNS
-    from .resume import file_columns
+    """RowFiles appending to the job's outputs in this version's columns (the score phase refused any other
+    CSV header: jobs/resume.py)."""
+    from .engine import score_row_writer
     from .rowfiles import RowFiles
 
-    def writer(fmt, stream, header):
-        path = next(s.path for s in specs if s.fmt == fmt)
-        columns = None if header or fmt != "csv" else file_columns(path, SCORE_COLUMNS)
-        return make_writer(fmt, stream, "score", header=header, columns=columns)
-
-    return RowFiles([s.path for s in specs], [s.fmt for s in specs], append=True, make_writer=writer)
+    return RowFiles([s.path for s in specs], [s.fmt for s in specs], append=True, make_writer=score_row_writer)
 
 
 def preflight_assistant(settings, ref, console, *, offline: bool = False, clips=None) -> None:

@@ -39,9 +39,23 @@ from .resume import DoneIndex, RowState
 MAX_CONSECUTIVE_MODEL_FAILURES = 3
 
 
+class JobRecord(Protocol):
+    """A row of a job, as the loop reads it: :class:`~vqa2cli.records.results.ScoreRecord` (``batch``, the
+    error rows of :func:`error_row_factory` included) and :class:`~vqa2cli.records.reports.EvalRow`
+    (``eval``)."""
+
+    path: str
+    status: str  # "ok" or "error"
+    score: float | None  # 0-1 scale; None on error rows
+    input: dict[str, Any]  # gets ``size_bytes`` / ``mtime`` (the --resume key) from the stat taken at decode
+
+
 class BatchScorer(Protocol):
+    """What :func:`run_batch` calls: ``prepare`` (decode, in a worker thread), then ``run`` (the model, in
+    the main thread) which returns the file's row."""
+
     def prepare(self, path: str) -> Any: ...
-    def run(self, prepared: Any) -> Any: ...
+    def run(self, prepared: Any) -> JobRecord: ...
 
 
 @dataclass
@@ -126,10 +140,11 @@ def plan_todo(paths: Sequence[str], indexes: Sequence[DoneIndex] | None, *, retr
         stat = file_stat(path)
         states = [ix.match(path, stat, retry_errors=retry_errors) for ix in indexes]
         missing = tuple(i for i, s in enumerate(states) if s is None)
-        if missing:
+        first = states[0]
+        if missing or first is None:
             todo.append(Todo(path, missing))
             continue
-        _count_resumed(states[0], stats, fail_under)
+        _count_resumed(first, stats, fail_under)
     return todo
 
 
@@ -155,12 +170,11 @@ def _prepare_one(scorer: BatchScorer, preflight: Callable | None,
     return prepare_todo
 
 
-def _stamp(record: Any, stat: FileStat | None) -> Any:
+def _stamp(record: JobRecord, stat: FileStat | None) -> JobRecord:
     """Make sure every row carries size_bytes/mtime (the --resume key), from the stat taken at decode."""
-    inputs = getattr(record, "input", None)
-    if stat is not None and isinstance(inputs, dict):
+    if stat is not None:
         for key, value in stat.as_dict().items():
-            inputs.setdefault(key, value)
+            record.input.setdefault(key, value)
     return record
 
 
@@ -184,9 +198,13 @@ class _ModelGuard:
         return record
 
 
-def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[Any, tuple[int, ...]], None], *,
-              make_error: Callable[[str, BaseException], Any], workers: int, depth: int,
-              stats: JobStats, advance: Callable[[int], None] = lambda n=1: None,
+def _no_progress(n: int = 1) -> None:
+    """``advance`` of a job nobody watches."""
+
+
+def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[JobRecord, tuple[int, ...]], None], *,
+              make_error: Callable[[str, BaseException], JobRecord], workers: int, depth: int,
+              stats: JobStats, advance: Callable[[int], None] = _no_progress,
               fail_under: float | None = None, preflight: Callable | None = None,
               prepare: Callable[[Todo], Any] | None = None) -> JobStats:
     """Score ``todo`` in order; ``sink(record, targets)`` writes each row as soon as it exists.
@@ -207,7 +225,7 @@ def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[Any, tu
                 t0 = time.perf_counter()
                 stat, record = done.value[0], guard.run(scorer, done.value[1], item.path, make_error)
                 stats.run_s += time.perf_counter() - t0
-            done = None  # free the prepared clip before the next one is taken
+            del done  # free the prepared clip before the next one is taken
             with deferred():  # row, counts and progress go together (a Ctrl-C waits for all three)
                 sink(_stamp(record, stat), item.targets)
                 _count(record, stats, fail_under)
@@ -221,10 +239,10 @@ def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[Any, tu
     return stats
 
 
-def _count(record: Any, stats: JobStats, fail_under: float | None) -> None:
-    if getattr(record, "status", "ok") == "ok":
+def _count(record: JobRecord, stats: JobStats, fail_under: float | None) -> None:
+    if record.status == "ok":
         stats.ok += 1
-        score = getattr(record, "score", None)
+        score = record.score
         if fail_under is not None and score is not None and score < fail_under:
             stats.below += 1
     else:

@@ -86,10 +86,9 @@ def _no_constant(name: str) -> None:
 
 
 def spread_of(record: ScoreRecord, raw: dict[str, Any]) -> float | None:
-    """The record's ``spread`` when it has one (issue 21 adds it: a number, or an object whose ``value``,
-    ``stdev`` or ``std``, else first number, is taken); None otherwise."""
-    value = getattr(record, "spread", None)
-    value = raw.get("spread") if value is None else value
+    """The record's ``spread`` (its JSON ``raw``'s: a number, or an object whose ``value``, ``stdev`` or
+    ``std``, else first number, is taken); None otherwise."""
+    value = raw.get("spread")
     if isinstance(value, dict):
         named = [value[k] for k in SPREAD_KEYS if k in value]
         value = next((v for v in [*named, *value.values()] if _number(v)), None)

@@ -56,22 +56,6 @@ def path_key(path: str) -> str:
     return os.path.normcase(os.path.abspath(path))
 
 
-def file_columns(path: str, columns: tuple[str, ...]) -> tuple[str, ...]:
-    """The columns of an existing CSV at ``path`` that rows appended to it must keep: its header when that is
-    a proper prefix of ``columns`` holding every column --resume matches on (a file written before later
-    columns were appended; columns are only ever appended), else ``columns`` (a missing or empty file, or a
-    foreign header, which :func:`read_rows` refuses)."""
-    try:
-        with open(path, "rb") as fh:
-            first = fh.readline()
-    except OSError:
-        return columns
-    names = tuple(first.rstrip(b"\r\n").decode("utf-8", "replace").split(","))
-    if len(names) < len(columns) and names == columns[: len(names)] and set(MATCH_COLUMNS) <= set(names):
-        return names
-    return columns
-
-
 def check_existing(outputs: list[OutputSpec], *, resume: bool, overwrite: bool,
                    extra: Sequence[str] = ()) -> None:
     """Usage error (exit 2) when an output (or a part file in ``extra``) exists without a mode flag."""
@@ -166,8 +150,8 @@ def read_rows(spec: OutputSpec) -> list[tuple[str, RowState]]:
 def _read_csv(spec: OutputSpec, text: str) -> list[tuple[str, RowState]]:
     path, columns = spec.path, spec.columns
     if not text.startswith(",".join(columns) + "\n"):
-        raise UsageError(f"{path}: not a vqa2 CSV to resume (its header is neither this version's columns "
-                         "nor an earlier version's, which lack only columns added since)", spec.restart)
+        raise UsageError(f"{path}: not a vqa2 CSV to resume (its header is not this version's columns)",
+                         spec.restart)
     rows = []
     for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         if None in row or any(v is None for v in row.values()):
@@ -258,15 +242,14 @@ def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
     repair_tail(spec.path, spec.fmt)
     fresh = overwrite or not os.path.exists(spec.path) or os.path.getsize(spec.path) == 0
     seen: set[bytes] = set()
-    columns = SCORE_COLUMNS if fresh or spec.fmt != "csv" else file_columns(spec.path, SCORE_COLUMNS)
     if not fresh:
         with open(spec.path, "rb") as fh:
-            seen = {row for _, row in _records(fh.read(), spec.fmt, columns)}
+            seen = {row for _, row in _records(fh.read(), spec.fmt)}
     new: list[tuple[str, bytes]] = []
     for part in parts:
         repair_tail(part, spec.fmt)
         with open(part, "rb") as fh:
-            for path, row in _records(fh.read(), spec.fmt, columns):
+            for path, row in _records(fh.read(), spec.fmt):
                 if row not in seen:
                     new.append((path, row))
                     seen.add(row)
@@ -282,10 +265,9 @@ def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
     return len(new)
 
 
-def _records(data: bytes, fmt: str, columns: tuple[str, ...] = SCORE_COLUMNS) -> list[tuple[str, bytes]]:
-    """(path, exact bytes) of each complete row; CSV rows may span lines (a quoted newline in a path). A CSV
-    row under a header other than ``columns`` (the merged file's own, an earlier version's) is re-cut to
-    ``columns`` by name."""
+def _records(data: bytes, fmt: str) -> list[tuple[str, bytes]]:
+    """(path, exact bytes) of each complete row; CSV rows may span lines (a quoted newline in a path), the
+    header (this version's :data:`SCORE_COLUMNS`) is skipped."""
     text = data[: complete_end(data, fmt)].decode("utf-8", errors="surrogateescape")
     out = []
     if fmt != "csv":  # jsonl, vmaf-json
@@ -293,15 +275,8 @@ def _records(data: bytes, fmt: str, columns: tuple[str, ...] = SCORE_COLUMNS) ->
             if line.strip():
                 out.append((_score_fields(json.loads(line)).get("path", ""), (line + "\n").encode("utf-8", "surrogateescape")))
         return out
-    header: list[str] | None = None
     for row in csv.reader(io.StringIO(text, newline="")):
-        if not row:
+        if not row or row == list(SCORE_COLUMNS):
             continue
-        if header is None and row[0] == "path" and row == list(SCORE_COLUMNS[: len(row)]):
-            header = row  # the file's header (this version's or an earlier one's)
-            continue
-        if header is not None and header != list(columns):
-            named = dict(zip(header, row))
-            row = [named.get(c, "") for c in columns]
         out.append((row[0], csv_row_text(row).encode("utf-8", "surrogateescape")))  # as CsvWriter wrote it
     return out

@@ -48,7 +48,12 @@ class LocalScoring:
             return
         self.console.info(f"Loading {self.settings.model.label} ...")
         scorer = SegmentingScorer.load(self.settings, self.ref, offline=self.offline, clips=checked.shapes())
-        progress = WindowProgress(self.console, lambda path: getattr(checked.info(path), "duration_s", None))
+
+        def duration(path: str) -> float | None:  # seconds; None when the file was not probed (or changed)
+            info = checked.info(path)
+            return info.duration_s if info is not None else None
+
+        progress = WindowProgress(self.console, duration)
 
         def each_window(path, entry, stat):
             on_window(path, entry, stat)
@@ -107,7 +112,7 @@ def run_score(paths: list[str], source: ScoringSource, settings: Settings, fmt: 
     interrupt.expect(len(paths), "the results printed so far are complete")
     plan = plan or SegmentPlan()
     segment_out = SegmentOutputs(plan, settings, console)
-    writer = make_writer(fmt, sys.stdout, "score")
+    writer = make_writer(fmt, sys.stdout, "score", fail_under=fail_under)  # the table marks files below it
     failed, below = 0, []
     try:
         for record in source.records(paths, segment_out.on_window):

@@ -8,11 +8,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..errors import UsageError
-from .rowfiles import check_output_path, writing
+from .rowfiles import RowFiles, check_output_path, writing
+
+if TYPE_CHECKING:
+    from .resume import DoneIndex
 
 
 @dataclass(frozen=True)
@@ -141,15 +144,14 @@ class SegmentOutputs:
                  durable: bool = False):
         self.plan, self.settings, self.console = plan, settings, console
         self.columns = segment_columns(settings.scoring.levels)
-        self.index = None  # resume.DoneIndex of the rows already in the CSV (append)
+        self.index: DoneIndex | None = None  # the rows already in the CSV (append)
         self.failed_files = 0
-        self.rows = None  # rowfiles.RowFiles of --segments-csv
+        self.rows: RowFiles | None = None  # the --segments-csv file
         if plan.csv:
             self._open(plan.csv, append)
 
     def _open(self, path: str, append: bool) -> None:
         from .resume import DoneIndex, OutputSpec, repair_tail
-        from .rowfiles import RowFiles
 
         if append and os.path.exists(path):
             dropped = repair_tail(path, "csv")
@@ -173,9 +175,9 @@ class SegmentOutputs:
             return
         from ..records.windows import WindowRow
 
-        file_stat = (stat.get("size_bytes"), stat.get("mtime"))
-        if self.index is not None and None not in file_stat and self.index.match(
-                path, file_stat, retry_errors=False, key=str(entry["index"])):
+        size, mtime = stat.get("size_bytes"), stat.get("mtime")
+        if self.index is not None and size is not None and mtime is not None and self.index.match(
+                path, (size, mtime), retry_errors=False, key=str(entry["index"])):
             return
         self.rows.write(WindowRow.of(path, entry, stat, self.settings.scoring.levels), ())
 
@@ -193,7 +195,7 @@ class SegmentOutputs:
 
     def after(self, record, thumbnails=()) -> bool:
         """Gate and plot for a finished record; True when a window is below --fail-segment-under."""
-        if getattr(record, "status", "ok") != "ok":
+        if record.status != "ok":
             return False
         if not record.segments:
             if self.plan.pool:  # never a silently ignored flag
@@ -222,7 +224,12 @@ class SegmentOutputs:
     def _plot(self, record, thumbnails) -> None:
         from ..output.plot import plot_timeline
 
-        target = self.plan.plot or plot_name(self.plan.plot_dir, record.path)
+        if self.plan.plot:
+            target = self.plan.plot
+        elif self.plan.plot_dir:
+            target = plot_name(self.plan.plot_dir, record.path)
+        else:
+            return
         with writing(target):
             plot_timeline(record, target, thumbnails=thumbnails, levels=self.settings.scoring.levels,
                           weights=self.settings.scoring.weights)

@@ -29,12 +29,13 @@ class Record(Protocol):
 
 class Writer:
     """One output format. ``record_type`` is the record class written (its ``kind``, ``many``, ``columns``);
-    ``header`` is false for a CSV appended to (``--resume``). Every ``write`` is flushed."""
+    ``header`` is false for a CSV appended to (``--resume``); ``fail_under`` the run's score gate (0-1), which
+    only the table shows (a mark on each file below it). Every ``write`` is flushed."""
 
     name: ClassVar[str]
 
     def __init__(self, stream: TextIO, record_type: type, header: bool = True,
-                 columns: tuple[str, ...] | None = None):
+                 columns: tuple[str, ...] | None = None, *, fail_under: float | None = None):
         self.stream, self.record_type = stream, record_type
         self.count = 0
 
@@ -57,7 +58,7 @@ class JsonWriter(Writer):
     name = "json"
 
     def __init__(self, stream: TextIO, record_type: type, header: bool = True,
-                 columns: tuple[str, ...] | None = None):
+                 columns: tuple[str, ...] | None = None, *, fail_under: float | None = None):
         super().__init__(stream, record_type)
         self.many = record_type.many
         if self.many:
@@ -89,12 +90,12 @@ class JsonlWriter(Writer):
 
 class CsvWriter(Writer):
     """A header (unless appending) and one row per record under ``columns`` (default ``record_type.columns``;
-    an older file being appended to keeps its own) (OWASP: no formula cells)."""
+    ``--segments-csv`` names its level columns) (OWASP: no formula cells)."""
 
     name = "csv"
 
     def __init__(self, stream: TextIO, record_type: type, header: bool = True,
-                 columns: tuple[str, ...] | None = None):
+                 columns: tuple[str, ...] | None = None, *, fail_under: float | None = None):
         super().__init__(stream, record_type)
         self.columns = list(columns or record_type.columns)
         if header:
@@ -112,10 +113,11 @@ class TableWriter(Writer):
     name = "table"
 
     def __init__(self, stream: TextIO, record_type: type, header: bool = True,
-                 columns: tuple[str, ...] | None = None):
+                 columns: tuple[str, ...] | None = None, *, fail_under: float | None = None):
         from .tables import STREAMED, WHOLE
 
         super().__init__(stream, record_type)
+        self.fail_under = fail_under  # score files below it are marked FAIL (output/tables.py score_line)
         self.line, self.whole = STREAMED.get(record_type.kind), WHOLE.get(record_type.kind)
         if self.line is None and self.whole is None:
             raise ValueError(f"no table layout for {record_type.kind!r} records")
@@ -123,7 +125,7 @@ class TableWriter(Writer):
 
     def _write(self, record: Record) -> None:
         if self.line is not None:
-            self.stream.write(self.line(record, self.count == 0))
+            self.stream.write(self.line(record, self.count == 0, self.fail_under))
         else:
             self.held.append(record)
 
@@ -142,7 +144,7 @@ class VmafJsonWriter(Writer):
     name = "vmaf-json"
 
     def __init__(self, stream: TextIO, record_type: type, header: bool = True,
-                 columns: tuple[str, ...] | None = None):
+                 columns: tuple[str, ...] | None = None, *, fail_under: float | None = None):
         if record_type.kind != "score":
             from ..errors import UsageError
 
@@ -161,15 +163,17 @@ WRITERS: dict[str, type[Writer]] = {cls.name: cls for cls in (TableWriter, JsonW
 
 
 def make_writer(fmt: str, stream: TextIO, kind: str = "score", header: bool = True,
-                columns: tuple[str, ...] | None = None) -> Writer:
+                columns: tuple[str, ...] | None = None, *, fail_under: float | None = None) -> Writer:
     """The writer of format ``fmt`` (a key of :data:`WRITERS`) for records of ``kind`` (a key of
     ``records.RECORD_TYPES``: score, answer, probe, models, eval, eval_row, data_check, doctor, batch).
-    ``header`` is false for CSV appends (``--resume``), ``columns`` a CSV's own columns when not the record's.
-    Raises ValueError for an unknown format or kind."""
+    ``header`` is false for CSV appends (``--resume``), ``columns`` the CSV columns when not the record's
+    (``--segments-csv``'s level columns). ``fail_under`` (``score --fail-under``, 0-1) marks each score below
+    it ``FAIL`` in the table; JSON, JSONL and CSV are unchanged by it. Raises ValueError for an unknown format
+    or kind."""
     from ..records import RECORD_TYPES
 
     if fmt not in WRITERS:
         raise ValueError(f"unknown format {fmt!r}")
     if kind not in RECORD_TYPES:
         raise ValueError(f"unknown record kind {kind!r}")
-    return WRITERS[fmt](stream, RECORD_TYPES[kind], header, columns)
+    return WRITERS[fmt](stream, RECORD_TYPES[kind], header, columns, fail_under=fail_under)

@@ -16,18 +16,24 @@ from ..records.cells import table_text
 SCORE_TABLE = (("score", 13), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))
 
 
-def score_line(record, first: bool) -> str:
-    """One aligned line per score record (a header before the first); a windowed clip adds its worst window."""
+def score_line(record, first: bool, fail_under: float | None = None) -> str:
+    """One aligned line per score record (a header before the first); a windowed clip adds its worst window.
+    With ``fail_under`` (``score --fail-under``, 0-1 scale) a ``GATE`` column before ``FILE`` says ``FAIL`` for
+    a file whose score is below it, else ``pass`` (empty for an error row); only the table is marked: the
+    gate's result is the exit code and the stderr line (jobs/score_run.py ``score_exit_code``)."""
     row = record.to_row()
-    head = "  ".join(n.upper().ljust(w) for n, w in SCORE_TABLE) + "  FILE\n" if first else ""
+    gate = "" if fail_under is None else "GATE  "
+    head = "  ".join(n.upper().ljust(w) for n, w in SCORE_TABLE) + f"  {gate}FILE\n" if first else ""
     if row["status"] != "ok":
         message = str(row["error"])  # already starts with the path
         if not message.startswith(str(row["path"])):
             message = f"{row['path']}: {message}"
-        return head + f"{'ERROR':<13}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {table_text(message)}\n"
+        return head + f"{'ERROR':<13}  {'-':<6}  {'':<9}  {'':<13}  {'':<8}  {' ' * len(gate)}{table_text(message)}\n"
     cells = [_fmt(row[name]).ljust(width) for name, width in SCORE_TABLE]
     if row.get("score_std") not in (None, ""):  # `0.6250 ± 0.18`: the spread (records/spread.py)
         cells[0] = f"{_fmt(row['score'])} ± {float(row['score_std']):.2f}".ljust(SCORE_TABLE[0][1])
+    if fail_under is not None:
+        cells.append("FAIL" if record.score < fail_under else "pass")
     text = head + "  ".join(cells) + "  " + table_text(row["path"]) + "\n"  # one line whatever the name
     if row.get("calibrated") not in (None, ""):  # --calibration: the team's scale
         flag = " (extrapolated: outside the scores the fit saw)" if row["extrapolated"] == "true" else ""
@@ -38,7 +44,8 @@ def score_line(record, first: bool) -> str:
     return text + _explanation_lines(record)
 
 
-def answer_block(record, first: bool) -> str:
+def answer_block(record, first: bool, fail_under: float | None = None) -> str:
+    """One question's answer (``fail_under`` has no meaning for answers: ignored)."""
     row = record.to_row()
     path = table_text(row["path"])
     if row["status"] != "ok":
@@ -193,7 +200,7 @@ def doctor_table(records: Sequence, stream: TextIO) -> str:
 
 
 
-STREAMED: dict[str, Callable[[Any, bool], str]] = {"score": score_line, "answer": answer_block}
+STREAMED: dict[str, Callable[[Any, bool, float | None], str]] = {"score": score_line, "answer": answer_block}
 WHOLE: dict[str, Callable[[Sequence, TextIO], str]] = {
     "probe": probe_table, "models": models_table, "eval": eval_table, "data_check": data_check_table,
     "doctor": doctor_table, "calibration": lambda records, stream: calibration_table(records[0].to_dict()),

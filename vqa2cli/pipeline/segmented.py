@@ -18,6 +18,7 @@ to ``on_window(path, entry, file_stat)`` as soon as it is scored (tidy CSV rows,
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -45,6 +46,7 @@ class SegmentingScorer(Scorer):
     window_s: float | None = None  # --segments DURATION (seconds); None: windows only over the limits
     on_window: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None
     keep_thumbnails: bool = False  # keep the worst window's key frames (``last_thumbnails``) for --plot
+    last_thumbnails: Sequence[Any] = ()  # the last record's worst-window key frames (set by ``configure``)
 
     def configure(self, *, window_s: float | None = None, on_window=None, keep_thumbnails: bool = False):
         """Set the window length, the per-window callback and whether to keep thumbnails; returns self."""

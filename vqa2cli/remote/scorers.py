@@ -68,6 +68,8 @@ class RemoteBatchScorer:
     server (from a decode worker thread), ``run`` hands the record back; rows are written by the batch's
     own writers, so --resume/--csv/--jsonl behave as in-process."""
 
+    last_thumbnails: tuple = ()  # ``JobScorer``: the key frames stay on the server (no strip in --plot)
+
     def __init__(self, clients: list[ServerClient], options: dict[str, Any], send_path: bool):
         self.clients, self.options, self.send_path = clients, options, send_path
         self.on_window = None  # SegmentOutputs.on_window (--segments-csv): called in ``run`` per window
