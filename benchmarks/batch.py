@@ -40,8 +40,10 @@ def machine() -> str:
     except OSError:
         pass
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    return (f"{cpu}, {os.cpu_count()} logical CPUs (shared{load}), torch {torch.__version__} "
-            f"({torch.get_num_threads()} intra-op threads), Python {platform.python_version()}")
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs (shared{load}), torch {torch.__version__} "
+        f"({torch.get_num_threads()} intra-op threads), Python {platform.python_version()}"
+    )
 
 
 def make_inputs(folder: Path, n: int, seconds: float, fps: float, size: tuple[int, int]) -> list[str]:
@@ -60,21 +62,29 @@ def load_scorer(model_dir: Path, motion_size: int):
     from vqa2cli.cli.options import resolve_settings
     from vqa2cli.pipeline.run import Scorer
 
-    settings, ref = resolve_settings("score", str(model_dir), None, runtime__device="cpu",
-                                     video__motion_size=motion_size)
+    settings, ref = resolve_settings(
+        "score", str(model_dir), None, runtime__device="cpu", video__motion_size=motion_size
+    )
     return settings, Scorer.load(settings, ref)
 
 
 def timed_run(scorer, settings, paths: list[str], out_csv: Path, workers: int, depth: int):
-    from vqa2cli.jobs.rowfiles import RowFiles
     from vqa2cli.jobs.loop import JobStats, Todo, error_row_factory, run_batch
+    from vqa2cli.jobs.rowfiles import RowFiles
     from vqa2cli.pipeline.run import preflight
 
     rows = RowFiles([str(out_csv)], ["csv"], append=False)
     try:
-        stats = run_batch([Todo(p, ()) for p in paths], scorer, rows.write,
-                          make_error=error_row_factory(settings), workers=workers, depth=depth,
-                          stats=JobStats(), preflight=preflight)
+        stats = run_batch(
+            [Todo(p, ()) for p in paths],
+            scorer,
+            rows.write,
+            make_error=error_row_factory(settings),
+            workers=workers,
+            depth=depth,
+            stats=JobStats(),
+            preflight=preflight,
+        )
     finally:
         rows.close()
     if stats.failed:
@@ -84,8 +94,10 @@ def timed_run(scorer, settings, paths: list[str], out_csv: Path, workers: int, d
 
 def describe(label: str, stats) -> str:
     bound = max(stats.prepare_s, stats.run_s)
-    return (f"| {label} | {stats.ok} | {stats.prepare_s:.2f} | {stats.run_s:.2f} | {stats.wait_s:.2f} | "
-            f"{stats.wall_s:.2f} | {stats.wall_s / bound:.3f} |")
+    return (
+        f"| {label} | {stats.ok} | {stats.prepare_s:.2f} | {stats.run_s:.2f} | {stats.wait_s:.2f} | "
+        f"{stats.wall_s:.2f} | {stats.wall_s / bound:.3f} |"
+    )
 
 
 def record(section: str) -> None:
@@ -116,15 +128,22 @@ def run_all(scorer, settings, paths: list[str], work_dir: Path, worker_counts: l
         overlap = timed_run(scorer, settings, paths, work_dir / "overlap.csv", workers, 2 * workers)
         if before is not None:
             torch.set_num_threads(before)
-        rows.append(describe(f"prefetch (--workers {workers}, --prefetch {2 * workers}, {threads} torch "
-                             f"thread{'s' if threads > 1 else ''})", overlap))
+        rows.append(
+            describe(
+                f"prefetch (--workers {workers}, --prefetch {2 * workers}, {threads} torch "
+                f"thread{'s' if threads > 1 else ''})",
+                overlap,
+            )
+        )
     return serial, overlap, rows
 
 
 def section_text(args, table: str, summary: str) -> str:
-    setup = (f"`python benchmarks/batch.py` ({time.strftime('%Y-%m-%d')}): tiny random checkpoint on CPU, "
-             f"{args.clips} clips of {args.seconds:g} s at {args.width}x{args.height}, {args.fps:g} fps (H.264); "
-             f"keyframes at 384 px, motion frames at {args.motion_size} px. Machine: {machine()}.")
+    setup = (
+        f"`python benchmarks/batch.py` ({time.strftime('%Y-%m-%d')}): tiny random checkpoint on CPU, "
+        f"{args.clips} clips of {args.seconds:g} s at {args.width}x{args.height}, {args.fps:g} fps (H.264); "
+        f"keyframes at 384 px, motion frames at {args.motion_size} px. Machine: {machine()}."
+    )
     notes = (
         "Per-file times are measured in the same run, so they include the contention of decode threads and "
         "the model for the same cores; on this small, shared machine that contention (not the loop) decides "
@@ -134,7 +153,8 @@ def section_text(args, table: str, summary: str) -> str:
         "gives torch max(1, CPUs - workers) threads (`share_cpu_with_workers`): with 2 threads next to busy "
         "decode threads, OpenMP's model time swung between 1x and 10x from run to run here. On 2 cores there "
         "is no spare core, so overlapping cannot beat a serial run that was lucky with the load; the overlap "
-        "pays off when the model runs on a GPU (not measured: no GPU in this session).")
+        "pays off when the model runs on a GPU (not measured: no GPU in this session)."
+    )
     return f"## Batch\n\n{setup} {notes}\n\n{table}\n\n{summary}.\n"
 
 
@@ -145,11 +165,20 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=25.0)
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, min(4, os.cpu_count() or 1)],
-                        help="worker counts to run; the last one gives the reported ratio")
-    parser.add_argument("--motion-size", type=int, default=64,
-                        help="SlowFast input side. At the official 384 the tiny model costs ~15x the decode of "
-                             "a 320x240 clip, which would make the overlap trivially perfect")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, min(4, os.cpu_count() or 1)],
+        help="worker counts to run; the last one gives the reported ratio",
+    )
+    parser.add_argument(
+        "--motion-size",
+        type=int,
+        default=64,
+        help="SlowFast input side. At the official 384 the tiny model costs ~15x the decode of "
+        "a 320x240 clip, which would make the overlap trivially perfect",
+    )
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "vqa2-bench-batch")
     parser.add_argument("--record", action="store_true", help="write the results into RESULTS.md")
     args = parser.parse_args()
@@ -160,23 +189,32 @@ def main() -> None:
     model_dir = args.work_dir / "tiny-model"
     if not (model_dir / "config.json").exists():
         write_tiny_official_checkpoint(model_dir)
-    paths = make_inputs(args.work_dir / "clips", args.clips, args.seconds, args.fps, (args.width, args.height))
+    paths = make_inputs(
+        args.work_dir / "clips", args.clips, args.seconds, args.fps, (args.width, args.height)
+    )
     settings, scorer = load_scorer(model_dir, args.motion_size)
     scorer.score(paths[0])  # warm-up: first-call costs are not per-file costs
 
     serial, overlap, rows = run_all(scorer, settings, paths, args.work_dir, args.workers)
     ratio = overlap.wall_s / max(overlap.prepare_s, overlap.run_s)  # the last (default) worker count
-    table = "\n".join([
-        "| run | files | sum prepare (decode+inputs) s | sum model s | model waiting for decode s | wall s "
-        "| wall / max(sums) |",
-        "|---|---|---|---|---|---|---|", *rows])
+    table = "\n".join(
+        [
+            "| run | files | sum prepare (decode+inputs) s | sum model s | model waiting for decode s | wall s "
+            "| wall / max(sums) |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
     verdict = "meets" if ratio <= 1.10 else "misses"
-    summary = (f"wall / max(sum_prepare, sum_model) = {ratio:.3f} ({verdict} the 1.10 target); "
-               f"serial wall / overlapped wall = {serial.wall_s / overlap.wall_s:.2f}")
+    summary = (
+        f"wall / max(sum_prepare, sum_model) = {ratio:.3f} ({verdict} the 1.10 target); "
+        f"serial wall / overlapped wall = {serial.wall_s / overlap.wall_s:.2f}"
+    )
     print(table)
     print(summary)
     if args.record:
         record(section_text(args, table, summary))
+
 
 if __name__ == "__main__":
     main()

@@ -22,8 +22,10 @@ def main() -> None:
         for n_boot in (200, 1000):
             wall, cpu = time.perf_counter(), time.process_time()
             _, report = choose(x, y, n_boot=n_boot)
-            print(f"{n:>6} {n_boot:>7} {time.perf_counter() - wall:>8.2f} {time.process_time() - cpu:>8.2f} "
-                  f"{report['chosen']:>10} {report['after']['rmse']['value']:>10.4f}")
+            print(
+                f"{n:>6} {n_boot:>7} {time.perf_counter() - wall:>8.2f} {time.process_time() - cpu:>8.2f} "
+                f"{report['chosen']:>10} {report['after']['rmse']['value']:>10.4f}"
+            )
 
 
 if __name__ == "__main__":

@@ -67,12 +67,18 @@ def main() -> None:
             wall, cpu = time.perf_counter(), time.process_time()
             fn()
             times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
-    print(f"{platform.processor() or platform.machine()}, {args.files} files x {args.seconds:g} s, "
-          f"{args.window:g} s windows, {args.reps} reps (median)")
-    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
+    print(
+        f"{platform.processor() or platform.machine()}, {args.files} files x {args.seconds:g} s, "
+        f"{args.window:g} s windows, {args.reps} reps (median)"
+    )
+    med = {
+        k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()
+    }
     for name, (wall, cpu) in med.items():
         print(f"{name:8s} wall {wall:7.2f} s  cpu {cpu:7.2f} s")
-    print(f"ratio    wall {med['compare'][0] / med['score'][0]:.3f}x  cpu {med['compare'][1] / med['score'][1]:.3f}x")
+    print(
+        f"ratio    wall {med['compare'][0] / med['score'][0]:.3f}x  cpu {med['compare'][1] / med['score'][1]:.3f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -29,14 +29,19 @@ def main() -> None:
     x16, w16 = x32.bfloat16(), w32.bfloat16()
     native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, native bf16: {native}")
-    rows = {"fp32": timed(lambda: x32 @ w32.T), "bf16": timed(lambda: x16 @ w16.T),
-            "bf16 storage, fp32 compute": timed(lambda: x32 @ w16.float().T)}
+    rows = {
+        "fp32": timed(lambda: x32 @ w32.T),
+        "bf16": timed(lambda: x16 @ w16.T),
+        "bf16 storage, fp32 compute": timed(lambda: x32 @ w16.float().T),
+    }
     for compute in (torch.bfloat16, torch.float32):
         layer = bnb.nn.Linear4bit(3584, 3584, bias=False, compute_dtype=compute, quant_type="nf4")
         layer.weight = bnb.nn.Params4bit(w16, requires_grad=False, quant_type="nf4")
         layer = layer.to("cpu")
         with torch.inference_mode():
-            rows[f"nf4, compute {str(compute).removeprefix('torch.')}"] = timed(lambda layer=layer: layer(x16), 3)
+            rows[f"nf4, compute {str(compute).removeprefix('torch.')}"] = timed(
+                lambda layer=layer: layer(x16), 3
+            )
     base = rows["fp32"][1]
     for name, (wall, cpu) in rows.items():
         print(f"{name:28} wall {wall:6.3f} s  cpu {cpu:6.3f} s  cpu / fp32 {cpu / base:5.2f}")

@@ -176,8 +176,12 @@ def run_ffmpeg(clip: Path, size: int, selected: str | None) -> tuple[float, floa
         chain = f"select='{selected}',scale={size}:{size}:flags=bicubic,format=rgb24"
         args = ["-vf", chain, "-fps_mode", "passthrough", "-f", "rawvideo", "-y", "/dev/null"]
     started, cpu = time.perf_counter(), children_cpu()
-    out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-stats", "-i", str(clip), "-an", *args],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-stats", "-i", str(clip), "-an", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     wall, used = time.perf_counter() - started, children_cpu() - cpu
     frames = [int(m) for m in re.findall(r"frame=\s*(\d+)", out.stderr)]
     return wall, used, frames[-1] if frames else -1
@@ -208,8 +212,11 @@ def compare(name: str, clip: Path, size: int, reps: int, methods: list[str], bud
     equal, floor, pyav = [], [], []
     for rep in range(reps):  # interleaved, so background load hits every contender alike
         jobs = [lambda m=m: run_vqa2(clip, size, budget, m) for m in methods]
-        jobs += [lambda: run_ffmpeg(clip, size, selected), lambda: run_ffmpeg(clip, size, None),
-                 lambda: run_vqa2(clip, size, budget, "", PYAV_FLOOR)]
+        jobs += [
+            lambda: run_ffmpeg(clip, size, selected),
+            lambda: run_ffmpeg(clip, size, None),
+            lambda: run_vqa2(clip, size, budget, "", PYAV_FLOOR),
+        ]
         *mine, eq, fl, pv = _pair(rep, jobs)
         for method, result in zip(methods, mine):
             ours[method].append(result)
@@ -226,13 +233,20 @@ def compare(name: str, clip: Path, size: int, reps: int, methods: list[str], bud
         cpu, wall = [r["decode_cpu_s"] for r in runs], [r["decode_s"] for r in runs]
         proc_cpu, proc_wall = [r["process_cpu_s"] for r in runs], [r["process_s"] for r in runs]
         row = {
-            "clip": name, "resize": method, "frames": runs[0]["frames"], "resized": len(resized),
-            "keyframes": runs[0]["keyframes"], "motion": runs[0]["motion"], "policy": runs[0]["policy"],
+            "clip": name,
+            "resize": method,
+            "frames": runs[0]["frames"],
+            "resized": len(resized),
+            "keyframes": runs[0]["keyframes"],
+            "motion": runs[0]["motion"],
+            "policy": runs[0]["policy"],
             "reps": reps,
-            "vqa2_cpu_s": statistics.median(cpu), "vqa2_wall_s": statistics.median(wall),
+            "vqa2_cpu_s": statistics.median(cpu),
+            "vqa2_wall_s": statistics.median(wall),
             "vqa2_process_cpu_s": statistics.median(proc_cpu),
             "vqa2_process_wall_s": statistics.median(proc_wall),
-            "ffmpeg_equal_cpu_s": statistics.median(eq_cpu), "ffmpeg_equal_wall_s": statistics.median(eq_wall),
+            "ffmpeg_equal_cpu_s": statistics.median(eq_cpu),
+            "ffmpeg_equal_wall_s": statistics.median(eq_wall),
             "ffmpeg_decode_only_cpu_s": statistics.median(fl_cpu),
             "pyav_decode_only_cpu_s": statistics.median(pv_cpu),
             "cpu_ratio_min_median": _min_median([c / e for c, e in zip(cpu, eq_cpu)]),
@@ -242,7 +256,8 @@ def compare(name: str, clip: Path, size: int, reps: int, methods: list[str], bud
             "pyav_over_ffmpeg_decode_only_min_median": _min_median([p / f for p, f in zip(pv_cpu, fl_cpu)]),
             "ffmpeg_equal_over_decode_only_median": statistics.median(e / f for e, f in zip(eq_cpu, fl_cpu)),
             "vqa2_rss_mb": max(r["rss_mb"] for r in runs),
-            "all_vqa2_cpu_s": [round(c, 3) for c in cpu], "all_ffmpeg_equal_cpu_s": [round(c, 3) for c in eq_cpu],
+            "all_vqa2_cpu_s": [round(c, 3) for c in cpu],
+            "all_ffmpeg_equal_cpu_s": [round(c, 3) for c in eq_cpu],
             "all_ffmpeg_decode_only_cpu_s": [round(c, 3) for c in fl_cpu],
             "all_pyav_decode_only_cpu_s": [round(c, 3) for c in pv_cpu],
         }
@@ -299,12 +314,26 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=384, help="S: the card's keyframe/motion size")
     parser.add_argument("--skip-rss", action="store_true", help="skip the 10-minute 1080p memory run")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--resize", nargs="+", default=["torch"], choices=["torch", "sws", "pil"],
-                        help="resize method(s) to time (default: torch, vqa2's default)")
-    parser.add_argument("--clips", nargs="*", default=["hd", "long"], choices=["hd", "long"],
-                        help="which clips to compare (hd: 1080p, long: 240p; default both; none: RSS only)")
-    parser.add_argument("--budget", type=int, default=0,
-                        help="token budget passed to decode_clip (0: none, the most frames resized)")
+    parser.add_argument(
+        "--resize",
+        nargs="+",
+        default=["torch"],
+        choices=["torch", "sws", "pil"],
+        help="resize method(s) to time (default: torch, vqa2's default)",
+    )
+    parser.add_argument(
+        "--clips",
+        nargs="*",
+        default=["hd", "long"],
+        choices=["hd", "long"],
+        help="which clips to compare (hd: 1080p, long: 240p; default both; none: RSS only)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=0,
+        help="token budget passed to decode_clip (0: none, the most frames resized)",
+    )
     args = parser.parse_args()
     if not shutil.which("ffmpeg"):
         sys.exit("ffmpeg CLI not found: it makes the clips and is the yardstick")
@@ -327,8 +356,11 @@ def main() -> None:
         "machine": machine(),
         "mode": "quick" if args.quick else "full",
         "size": args.size,
-        "runs": [row for name, path in clips.items()
-                 for row in compare(name, path, args.size, args.reps, args.resize, args.budget)],
+        "runs": [
+            row
+            for name, path in clips.items()
+            for row in compare(name, path, args.size, args.reps, args.resize, args.budget)
+        ],
     }
     if not args.skip_rss:
         rss_s = 60 if args.quick else 600
@@ -339,8 +371,18 @@ def main() -> None:
                 {
                     "clip": f"1080p H.264 {rss_s // 60} min",
                     "token_budget": budget or None,
-                    **{k: r[k] for k in ("rss_mb", "base_rss_mb", "decode_s", "keyframes", "motion", "policy",
-                                         "resize")},
+                    **{
+                        k: r[k]
+                        for k in (
+                            "rss_mb",
+                            "base_rss_mb",
+                            "decode_s",
+                            "keyframes",
+                            "motion",
+                            "policy",
+                            "resize",
+                        )
+                    },
                 }
             )
             print(

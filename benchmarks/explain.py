@@ -80,17 +80,27 @@ def child(mode: str, model_dir: str, clip: str, config: str, device: str) -> dic
     else:
         asker = vqa2cli.load_assistant(model_dir, config=config, device=device)
         forwards = vqa2cli.explain(records, asker=asker, config=config, device=device)
-    out = {"mode": mode, "forwards": forwards, "wall_s": time.perf_counter() - wall,
-           "cpu_s": time.process_time() - cpu, "rss_peak_above_base_mb": (sampler.close() - base) / 1e6,
-           "cuda_peak_mb": torch.cuda.max_memory_allocated() / 1e6 if cuda else None}
+    out = {
+        "mode": mode,
+        "forwards": forwards,
+        "wall_s": time.perf_counter() - wall,
+        "cpu_s": time.process_time() - cpu,
+        "rss_peak_above_base_mb": (sampler.close() - base) / 1e6,
+        "cuda_peak_mb": torch.cuda.max_memory_allocated() / 1e6 if cuda else None,
+    }
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--width", type=int, default=1024, help="the language model's hidden size (weights grow "
-                        "with its square: 1024 = ~100 M parameters, so the weights dominate the process)")
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=1024,
+        help="the language model's hidden size (weights grow "
+        "with its square: 1024 = ~100 M parameters, so the weights dominate the process)",
+    )
     parser.add_argument("--child", nargs=4, metavar=("MODE", "MODEL", "CLIP", "CONFIG"))
     args = parser.parse_args()
     if args.child:
@@ -101,24 +111,53 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = write_tiny_official_checkpoint(tmp / "tiny", text={
-            "hidden_size": args.width, "intermediate_size": 4 * args.width, "num_hidden_layers": 6,
-            "num_attention_heads": 8, "num_key_value_heads": 4})
+        model = write_tiny_official_checkpoint(
+            tmp / "tiny",
+            text={
+                "hidden_size": args.width,
+                "intermediate_size": 4 * args.width,
+                "num_hidden_layers": 6,
+                "num_attention_heads": 8,
+                "num_key_value_heads": 4,
+            },
+        )
         clip = make_lossless_frames(tmp / "long.mkv", 0, 52)
         config = tmp / "small.toml"
         config.write_text("[video]\nmotion_size = 64\n[generation]\nmax_new_tokens = 8\n")
         results = {}
         for mode in ("two-phase", "both-held"):
-            proc = subprocess.run([sys.executable, __file__, "--device", args.device, "--child", mode, str(model),
-                                   str(clip), str(config)], capture_output=True, text=True, check=True)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--device",
+                    args.device,
+                    "--child",
+                    mode,
+                    str(model),
+                    str(clip),
+                    str(config),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
     for r in results.values():
         cuda = "" if r["cuda_peak_mb"] is None else f", CUDA peak {r['cuda_peak_mb']:.1f} MB"
-        print(f"{r['mode']:>9}: {r['forwards']} forward(s), RSS peak +{r['rss_peak_above_base_mb']:.1f} MB"
-              f"{cuda}, wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s")
+        print(
+            f"{r['mode']:>9}: {r['forwards']} forward(s), RSS peak +{r['rss_peak_above_base_mb']:.1f} MB"
+            f"{cuda}, wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s"
+        )
     two, both = results["two-phase"], results["both-held"]
-    print(f"ratio two-phase / both-held: RSS peak {two['rss_peak_above_base_mb'] / both['rss_peak_above_base_mb']:.2f}"
-          + ("" if two["cuda_peak_mb"] is None else f", CUDA peak {two['cuda_peak_mb'] / both['cuda_peak_mb']:.2f}"))
+    print(
+        f"ratio two-phase / both-held: RSS peak {two['rss_peak_above_base_mb'] / both['rss_peak_above_base_mb']:.2f}"
+        + (
+            ""
+            if two["cuda_peak_mb"] is None
+            else f", CUDA peak {two['cuda_peak_mb'] / both['cuda_peak_mb']:.2f}"
+        )
+    )
 
 
 if __name__ == "__main__":

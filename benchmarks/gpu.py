@@ -55,10 +55,23 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(HERE)]
 
-MODES = {"bf16": ("none", "bf16"), "fp16": ("none", "fp16"), "8bit": ("8bit", "auto"), "4bit": ("4bit", "auto")}
+MODES = {
+    "bf16": ("none", "bf16"),
+    "fp16": ("none", "fp16"),
+    "8bit": ("8bit", "auto"),
+    "4bit": ("4bit", "auto"),
+}
 QUESTIONS = ("Is there stutter?", "How sharp is it?", "Is there banding?", "Is the exposure right?")
 SMOKE = {"layers": 1, "vocab": 2048, "clip_s": 2.0, "width": 320, "height": 180, "fps": 10, "long_copies": 4}
-FULL = {"layers": 28, "vocab": 152064, "clip_s": 10.0, "width": 1920, "height": 1080, "fps": 30, "long_copies": 60}
+FULL = {
+    "layers": 28,
+    "vocab": 152064,
+    "clip_s": 10.0,
+    "width": 1920,
+    "height": 1080,
+    "fps": 30,
+    "long_copies": 60,
+}
 
 
 def cpu_s() -> float:
@@ -133,8 +146,11 @@ def child(folder: Path, mode: str, clips: list[Path], long_clip: Path, device: s
     bad = [r for r in records if getattr(r, "status", "ok") != "ok"]
     if bad:
         raise RuntimeError(f"{len(bad)} clip(s) failed: {bad[0].to_dict().get('error')}")
-    row.update(s_per_clip=took / len(records), clips_per_s=len(records) / took,
-               cpu_s_per_clip=(cpu_s() - cpu) / len(records))
+    row.update(
+        s_per_clip=took / len(records),
+        clips_per_s=len(records) / took,
+        cpu_s_per_clip=(cpu_s() - cpu) / len(records),
+    )
     wall = time.perf_counter()
     record = scorer.configure(window_s=10.0).score(str(long_clip))
     took = time.perf_counter() - wall
@@ -144,8 +160,14 @@ def child(folder: Path, mode: str, clips: list[Path], long_clip: Path, device: s
     if cuda:
         row["peak_vram_gb_scorer"] = torch.cuda.max_memory_allocated() / 1e9
     _release(cuda)
-    asker = vqa2cli.load_assistant(str(folder), device=device, dtype=dtype, quant=quant, offline=True,
-                                   settings={"generation": {"max_new_tokens": ask_tokens}})
+    asker = vqa2cli.load_assistant(
+        str(folder),
+        device=device,
+        dtype=dtype,
+        quant=quant,
+        offline=True,
+        settings={"generation": {"max_new_tokens": ask_tokens}},
+    )
     asker.ask(str(clips[0]), QUESTIONS[0])  # warm-up
     times = {}
     for n in (1, 4):
@@ -168,10 +190,21 @@ def _release(cuda: bool) -> None:
         torch.cuda.empty_cache()
 
 
-def run_mode(folder: Path, mode: str, clips: list[Path], long_clip: Path, device: str, ask_tokens: int) -> dict:
+def run_mode(
+    folder: Path, mode: str, clips: list[Path], long_clip: Path, device: str, ask_tokens: int
+) -> dict:
     """The mode in a fresh process (its own peak VRAM, no allocator left-overs); an error becomes the row."""
-    args = [sys.executable, __file__, "_child", str(folder), mode, device, str(long_clip), str(ask_tokens),
-            *map(str, clips)]
+    args = [
+        sys.executable,
+        __file__,
+        "_child",
+        str(folder),
+        mode,
+        device,
+        str(long_clip),
+        str(ask_tokens),
+        *map(str, clips),
+    ]
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0 or not done.stdout.strip():
         tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
@@ -189,15 +222,32 @@ def run_serve(folder: Path, mode: str, clips: list[Path], device: str, workdir: 
     proc, url = start_server(folder, workdir, log, device, extra=["--quant", quant, "--dtype", dtype])
     row = {"mode": f"{mode} (serve)", "load_s": time.perf_counter() - wall}
     try:
-        client = [sys.executable, "-m", "vqa2cli", "score", "--server", url, "--server-paths", "-f", "json", "-q"]
+        client = [
+            sys.executable,
+            "-m",
+            "vqa2cli",
+            "score",
+            "--server",
+            url,
+            "--server-paths",
+            "-f",
+            "json",
+            "-q",
+        ]
         subprocess.run([*client, str(clips[0])], capture_output=True, check=True)  # warm-up
         wall, before = time.perf_counter(), cpu_s()
         done = subprocess.run([*client, *map(str, clips[1:])], capture_output=True, text=True)
         took = time.perf_counter() - wall
         if done.returncode != 0:
-            return {**row, "error": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1][:300]}
-        row.update(s_per_clip=took / (len(clips) - 1), clips_per_s=(len(clips) - 1) / took,
-                   client_cpu_s=cpu_s() - before)
+            return {
+                **row,
+                "error": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1][:300],
+            }
+        row.update(
+            s_per_clip=took / (len(clips) - 1),
+            clips_per_s=(len(clips) - 1) / took,
+            client_cpu_s=cpu_s() - before,
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -216,13 +266,24 @@ def table(rows: list[dict], header: str) -> str:
     def f(value, digits=2):
         return "—" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
 
-    out = [header, "", "| mode | load s (CPU s) | peak VRAM GB | s / 10 s clip | clips/s | windows/s (60 × 10 s) | "
-                       "ask 1 q s | ask 4 q s | 4/1 | error |", "|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        header,
+        "",
+        "| mode | load s (CPU s) | peak VRAM GB | s / 10 s clip | clips/s | windows/s (60 × 10 s) | "
+        "ask 1 q s | ask 4 q s | 4/1 | error |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        load = f"{f(r.get('load_s'))} ({f(r.get('load_cpu_s'))})" if r.get("load_cpu_s") is not None else f(r.get("load_s"))
-        out.append(f"| {r['mode']} | {load} | {f(r.get('peak_vram_gb') or r.get('peak_vram_gb_scorer'))} | "
-                   f"{f(r.get('s_per_clip'), 3)} | {f(r.get('clips_per_s'))} | {f(r.get('windows_per_s'))} | "
-                   f"{f(r.get('ask1_s'))} | {f(r.get('ask4_s'))} | {f(r.get('ask4_over_1'))} | {r.get('error', '')} |")
+        load = (
+            f"{f(r.get('load_s'))} ({f(r.get('load_cpu_s'))})"
+            if r.get("load_cpu_s") is not None
+            else f(r.get("load_s"))
+        )
+        out.append(
+            f"| {r['mode']} | {load} | {f(r.get('peak_vram_gb') or r.get('peak_vram_gb_scorer'))} | "
+            f"{f(r.get('s_per_clip'), 3)} | {f(r.get('clips_per_s'))} | {f(r.get('windows_per_s'))} | "
+            f"{f(r.get('ask1_s'))} | {f(r.get('ask4_s'))} | {f(r.get('ask4_over_1'))} | {r.get('error', '')} |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -235,11 +296,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/vqa2-gpu-bench"))
     parser.add_argument("--modes", default="bf16,8bit,4bit", help=f"comma list of {', '.join(MODES)}")
-    parser.add_argument("--serve-modes", default="bf16", help="precisions also measured through vqa2 serve ('' none)")
-    parser.add_argument("--clips", type=int, default=16, help="10 s clips scored in one process (first = warm-up)")
+    parser.add_argument(
+        "--serve-modes", default="bf16", help="precisions also measured through vqa2 serve ('' none)"
+    )
+    parser.add_argument(
+        "--clips", type=int, default=16, help="10 s clips scored in one process (first = warm-up)"
+    )
     parser.add_argument("--ask-tokens", type=int, default=32)
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--smoke", action="store_true", help="shrunk model and clips: checks the flow, not figures")
+    parser.add_argument(
+        "--smoke", action="store_true", help="shrunk model and clips: checks the flow, not figures"
+    )
     parser.add_argument("--budget-s", type=float, default=570.0, help="stop starting new steps after this")
     parser.add_argument("--no-record", action="store_true", help="do not append to benchmarks/RESULTS.md")
     args = parser.parse_args()
@@ -250,8 +317,10 @@ def main() -> int:
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("gpu.py: no CUDA device here; run it on a GPU machine (or --smoke --device cpu to check the flow)",
-              file=sys.stderr)
+        print(
+            "gpu.py: no CUDA device here; run it on a GPU machine (or --smoke --device cpu to check the flow)",
+            file=sys.stderr,
+        )
         return 2
     if not args.device.startswith("cuda") and not args.smoke:
         parser.error("--device cpu only with --smoke (the figures are GPU figures)")
@@ -263,8 +332,20 @@ def main() -> int:
     if not (folder / "model.safetensors.index.json").is_file():
         shutil.rmtree(folder, ignore_errors=True)
         print(f"writing the real-shape random checkpoint to {folder} ...", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, str(HERE / "scale.py"), "write", str(folder), "--layers", str(size["layers"]),
-                        "--vocab-size", str(size["vocab"])], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "scale.py"),
+                "write",
+                str(folder),
+                "--layers",
+                str(size["layers"]),
+                "--vocab-size",
+                str(size["vocab"]),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     clips, long_clip = make_clips(workdir, size, max(2, args.clips))
     print(f"ready after {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     rows, per_mode = [], None
@@ -284,11 +365,13 @@ def main() -> int:
             rows.append({"mode": f"{mode} (serve)", "error": str(exc)[:300]})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     load = os.getloadavg()
-    header = (f"### {device_name(args.device)}: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-              f"{' (SMOKE: shrunk model, not figures)' if args.smoke else ''}\n\n`python benchmarks/gpu.py "
-              f"{' '.join(sys.argv[1:])}`; {size['layers']} decoder layers, clips {size['width']}x{size['height']} "
-              f"{size['fps']} fps {size['clip_s']:g} s, load average {load[0]:.1f}/{load[1]:.1f}, whole run "
-              f"{time.perf_counter() - start:.0f} s wall, {cpu_s():.0f} s CPU; torch {torch.__version__}.")
+    header = (
+        f"### {device_name(args.device)}: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+        f"{' (SMOKE: shrunk model, not figures)' if args.smoke else ''}\n\n`python benchmarks/gpu.py "
+        f"{' '.join(sys.argv[1:])}`; {size['layers']} decoder layers, clips {size['width']}x{size['height']} "
+        f"{size['fps']} fps {size['clip_s']:g} s, load average {load[0]:.1f}/{load[1]:.1f}, whole run "
+        f"{time.perf_counter() - start:.0f} s wall, {cpu_s():.0f} s CPU; torch {torch.__version__}."
+    )
     text = table(rows, header)
     print(text)
     if not args.no_record:

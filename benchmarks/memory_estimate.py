@@ -48,8 +48,13 @@ print(json.dumps({"state": loaded.quant_cache, "measured": anon_rss_bytes() - be
 
 def child(tiny: Path, wide: Path, quant: str, cache: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "VQA2_QUANT_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(tiny), str(wide), quant], capture_output=True,
-                          text=True, env=env, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tiny), str(wide), quant],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     if proc.returncode:
         raise SystemExit(proc.stderr[-2000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -77,8 +82,10 @@ def main() -> None:
             fresh[quant] = r["measured"]
         else:
             ratio_text = f"{r['measured'] / fresh[quant]:.3f} of the fresh load's"
-        print(f"| {quant} | {r['state'] or '-'} | {r['anon'] / 1e6:.1f} | {r['measured'] / 1e6:.1f} | "
-              f"{ratio_text if r['state'] == 'hit' else f'{ratio:.3f}'} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} |")
+        print(
+            f"| {quant} | {r['state'] or '-'} | {r['anon'] / 1e6:.1f} | {r['measured'] / 1e6:.1f} | "
+            f"{ratio_text if r['state'] == 'hit' else f'{ratio:.3f}'} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -56,12 +56,18 @@ def main() -> None:
                 times[way].append(one(str(clip) if way == "name" else pinned.key, video))
     finally:
         pinned.close()
-    med = {w: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v)) for w, v in times.items()}
-    print(f"clip {clip} ({clip.stat().st_size} bytes), {args.reps} reps, load average {os.getloadavg()[0]:.1f}")
+    med = {
+        w: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v)) for w, v in times.items()
+    }
+    print(
+        f"clip {clip} ({clip.stat().st_size} bytes), {args.reps} reps, load average {os.getloadavg()[0]:.1f}"
+    )
     for way, (wall, cpu) in med.items():
         print(f"  {way:10s} wall {wall:.3f} s  cpu {cpu:.3f} s (median)")
-    print(f"  descriptor/name: wall {med['descriptor'][0] / med['name'][0]:.3f}x, "
-          f"cpu {med['descriptor'][1] / med['name'][1]:.3f}x")
+    print(
+        f"  descriptor/name: wall {med['descriptor'][0] / med['name'][0]:.3f}x, "
+        f"cpu {med['descriptor'][1] / med['name'][1]:.3f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -39,9 +39,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import numpy as np
-
     from ffmpeg_cli import ffmpeg
     from test_damaged_packets import damage_packets
+
     from vqa2cli.config import VideoSection
     from vqa2cli.video import probe as probe_module
     from vqa2cli.video.decode import decode_clip
@@ -49,8 +49,21 @@ def main() -> None:
     video = VideoSection()
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
-        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:duration={args.seconds}", "-c:v", "libx264",
-               "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p", clip)
+        ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=640x360:rate=30:duration={args.seconds}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            clip,
+        )
         n = int(args.seconds * 30)
         bad = damage_packets(clip, Path(tmp) / "bad.mp4", [n // 7 * k for k in range(1, 7)], "size")
         plain_url = probe_module.snapshot_url
@@ -62,12 +75,16 @@ def main() -> None:
             finally:
                 probe_module.snapshot_url = plain_url
 
-        sides = {"snapshot (subfile)": lambda: decode_clip(clip, video), "by name": by_name,
-                 "clean clip": lambda: decode_clip(clip, video), "6 refused packets": lambda: decode_clip(bad, video)}
+        sides = {
+            "snapshot (subfile)": lambda: decode_clip(clip, video),
+            "by name": by_name,
+            "clean clip": lambda: decode_clip(clip, video),
+            "6 refused packets": lambda: decode_clip(bad, video),
+        }
         results = {name: [] for name in sides}
         for rep in range(args.reps):
             for pair in (("snapshot (subfile)", "by name"), ("clean clip", "6 refused packets")):
-                for name in (pair if rep % 2 == 0 else pair[::-1]):
+                for name in pair if rep % 2 == 0 else pair[::-1]:
                     wall, cpu, out = timed(sides[name])
                     results[name].append((wall, cpu, out))
         a, b = results["snapshot (subfile)"][0][2], results["by name"][0][2]
@@ -79,8 +96,10 @@ def main() -> None:
             bw, bc = (statistics.median(r[i] for r in results[base]) for i in (0, 1))
             for name in (base, other):
                 w, c = (statistics.median(r[i] for r in results[name]) for i in (0, 1))
-                print(f"| {name} | {w:.2f} | {c:.2f} | {w / bw:.2f}x | {c / bc:.2f}x | "
-                      f"{results[name][0][2].decoded_frames} |")
+                print(
+                    f"| {name} | {w:.2f} | {c:.2f} | {w / bw:.2f}x | {c / bc:.2f}x | "
+                    f"{results[name][0][2].decoded_frames} |"
+                )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-QWEN2_7B = {"hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28, "num_attention_heads": 28,
-            "num_key_value_heads": 4}
+QWEN2_7B = {
+    "hidden_size": 3584,
+    "intermediate_size": 18944,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 28,
+    "num_key_value_heads": 4,
+}
 VOCAB = 152064
 # quant/dtype[/fwd]: each quantized mode twice, the first load quantizes and writes the quantized-weights
 # cache, the second reads it; "/fwd" adds one forward on the 1-second clip after that load.
@@ -45,7 +50,9 @@ def official_config(layers: int, vocab: int, image_token: int) -> dict:
     """The official llava_qwen config.json at full size (no ``vqa2_*`` shrinking fields)."""
     from tiny_checkpoint import _official_config
 
-    config = _official_config(vocab=vocab, image_token=image_token, text={**QWEN2_7B, "num_hidden_layers": layers})
+    config = _official_config(
+        vocab=vocab, image_token=image_token, text={**QWEN2_7B, "num_hidden_layers": layers}
+    )
     for key in ("vqa2_vision_config", "vqa2_motion_config"):
         config.pop(key)
     config["mm_hidden_size"] = 1152
@@ -70,7 +77,9 @@ def meta_shapes(official: dict) -> dict[str, tuple[int, ...]]:
     for key, value in slowfast.state_dict().items():  # same renaming as tiny_checkpoint.official_state_dict
         block = int(key.split(".")[1])
         if block <= 4 and not key.endswith("num_batches_tracked"):
-            shapes["model.slowfast.feature_extraction." + key.split(".", 2)[2].join([f"{block}.", ""])] = tuple(value.shape)
+            shapes["model.slowfast.feature_extraction." + key.split(".", 2)[2].join([f"{block}.", ""])] = (
+                tuple(value.shape)
+            )
     return shapes
 
 
@@ -81,7 +90,9 @@ def write(folder: Path, layers: int, vocab: int, shard_gb: float) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     n_vocab = _write_tokenizer(folder, split_fair=False)
-    official = official_config(layers, vocab, image_token=n_vocab + 3)  # <image> after the tiny tokenizer's specials
+    official = official_config(
+        layers, vocab, image_token=n_vocab + 3
+    )  # <image> after the tiny tokenizer's specials
     (folder / "config.json").write_text(json.dumps(official, indent=2))
     shapes = meta_shapes(official)
     groups, current, size = [], [], 0
@@ -99,12 +110,23 @@ def write(folder: Path, layers: int, vocab: int, shard_gb: float) -> None:
         save_file(part, str(folder / name), metadata={"format": "pt"})
         total += sum(t.numel() * 2 for t in part.values())
         weight_map.update({k: name for k in keys})
-        print(f"wrote {name}: {sum(t.numel() for t in part.values()) / 1e9:.3f} B parameters", file=sys.stderr)
+        print(
+            f"wrote {name}: {sum(t.numel() for t in part.values()) / 1e9:.3f} B parameters", file=sys.stderr
+        )
         del part
-    (folder / "model.safetensors.index.json").write_text(json.dumps(
-        {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
-    print(json.dumps({"folder": str(folder), "parameters": sum(_numel(s) for s in shapes.values()),
-                      "bytes": total, "shards": len(groups)}))
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2)
+    )
+    print(
+        json.dumps(
+            {
+                "folder": str(folder),
+                "parameters": sum(_numel(s) for s in shapes.values()),
+                "bytes": total,
+                "shards": len(groups),
+            }
+        )
+    )
 
 
 def _numel(shape) -> int:
@@ -117,7 +139,12 @@ def _numel(shape) -> int:
 def _random(shape, key: str, gen):
     import torch
 
-    if "running_var" in key or key.endswith("norm.weight") or "layernorm" in key or "ln" in key.split(".")[-2:-1]:
+    if (
+        "running_var" in key
+        or key.endswith("norm.weight")
+        or "layernorm" in key
+        or "ln" in key.split(".")[-2:-1]
+    ):
         return torch.ones(shape, dtype=torch.bfloat16)  # variances/scales near 1 keep the forward finite
     return (torch.randn(shape, generator=gen, dtype=torch.float32) * 0.02).to(torch.bfloat16)
 
@@ -129,7 +156,11 @@ def read_yardstick(folder: Path) -> dict:
         with open(shard, "rb", buffering=0) as fh:
             while chunk := fh.read(16 << 20):
                 n += len(chunk)
-    return {"bytes": n, "wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(time.process_time() - cpu, 2)}
+    return {
+        "bytes": n,
+        "wall_s": round(time.perf_counter() - wall, 2),
+        "cpu_s": round(time.process_time() - cpu, 2),
+    }
 
 
 def touch_weights(model) -> float:
@@ -147,14 +178,12 @@ def touch_weights(model) -> float:
 
 def measure_one(folder: Path, quant: str, dtype: str, clip: Path, forward: bool = True) -> dict:
     """One mode in this process: load, RssAnon and the estimate, one forward on ``clip``."""
-    from vqa2cli.config import Settings
-    from vqa2cli.modeling.memory import GB, anon_rss_bytes
-    from vqa2cli.pipeline.run import Scorer, clip_shapes
-
     from tiny_checkpoint import write_tiny_official_checkpoint
 
+    from vqa2cli.config import Settings
     from vqa2cli.modeling.loading import load_model
-    from vqa2cli.modeling.memory import release_freed_memory
+    from vqa2cli.modeling.memory import GB, anon_rss_bytes, release_freed_memory
+    from vqa2cli.pipeline.run import Scorer, clip_shapes
 
     settings = Settings().replace(runtime={"device": "cpu", "quant": quant, "dtype": dtype})
     warm = folder.parent / (folder.name + "-warmup")
@@ -167,22 +196,35 @@ def measure_one(folder: Path, quant: str, dtype: str, clip: Path, forward: bool 
 
     loaded = load_model(folder, settings, clips=clip_shapes([clip]))
     after_usage = resource.getrusage(resource.RUSAGE_SELF)
-    out = {"quant": loaded.quant, "dtype": str(loaded.dtype).removeprefix("torch."), "requested": f"{quant}/{dtype}",
-           "load_s": round(time.perf_counter() - wall, 2),
-           "load_user_s": round(after_usage.ru_utime - usage.ru_utime, 2),
-           "load_sys_s": round(after_usage.ru_stime - usage.ru_stime, 2),
-           "anon_after_load_gb": round((anon_rss_bytes() - before) / GB, 3), "quant_cache": loaded.quant_cache}
+    out = {
+        "quant": loaded.quant,
+        "dtype": str(loaded.dtype).removeprefix("torch."),
+        "requested": f"{quant}/{dtype}",
+        "load_s": round(time.perf_counter() - wall, 2),
+        "load_user_s": round(after_usage.ru_utime - usage.ru_utime, 2),
+        "load_sys_s": round(after_usage.ru_stime - usage.ru_stime, 2),
+        "anon_after_load_gb": round((anon_rss_bytes() - before) / GB, 3),
+        "quant_cache": loaded.quant_cache,
+    }
     out["touch_s"] = touch_weights(loaded.model)
     out["anon_after_touch_gb"] = round((anon_rss_bytes() - before) / GB, 3)
     est = loaded.memory.estimate
-    out.update(est_anon_gb=round(est.weights_anon / GB, 3), est_mapped_gb=round(est.weights_mapped / GB, 3),
-               est_activations_gb=round(est.activations / GB, 3), est_total_gb=est.total_gb, note=loaded.memory.note)
+    out.update(
+        est_anon_gb=round(est.weights_anon / GB, 3),
+        est_mapped_gb=round(est.weights_mapped / GB, 3),
+        est_activations_gb=round(est.activations / GB, 3),
+        est_total_gb=est.total_gb,
+        note=loaded.memory.note,
+    )
     if not forward:
         return out
     record = Scorer(settings, loaded).score(str(clip))
-    out.update(forward_infer_s=round(record.timing["infer_s"], 2), score=round(record.score, 4),
-               anon_after_forward_gb=round((anon_rss_bytes() - before) / GB, 3),
-               max_rss_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB, 3))
+    out.update(
+        forward_infer_s=round(record.timing["infer_s"], 2),
+        score=round(record.score, 4),
+        anon_after_forward_gb=round((anon_rss_bytes() - before) / GB, 3),
+        max_rss_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB, 3),
+    )
     return out
 
 
@@ -201,18 +243,41 @@ def measure(folder: Path, modes: list[str], cache_dir: Path | None) -> None:
     print(f"read yardstick: {rows['read']}", file=sys.stderr)
     for i, mode in enumerate(modes):
         quant, dtype, *extra = mode.split("/")
-        run = subprocess.run([sys.executable, __file__, "_one", str(folder), quant, dtype, str(clip),
-                              str(int(extra == ["fwd"]))], capture_output=True, text=True, env=env)
-        row = json.loads(run.stdout.splitlines()[-1]) if run.returncode == 0 else \
-            {"error": run.stderr.strip().splitlines()[-1] if run.stderr.strip() else f"exit {run.returncode}"}
+        run = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "_one",
+                str(folder),
+                quant,
+                dtype,
+                str(clip),
+                str(int(extra == ["fwd"])),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        row = (
+            json.loads(run.stdout.splitlines()[-1])
+            if run.returncode == 0
+            else {
+                "error": run.stderr.strip().splitlines()[-1]
+                if run.stderr.strip()
+                else f"exit {run.returncode}"
+            }
+        )
         rows[f"{i + 1}. {quant}/{dtype} ({row.get('quant_cache') or 'no cache'})"] = row
         print(f"{mode}: {row}", file=sys.stderr, flush=True)
     read_s = rows["read"]["wall_s"]
     for row in rows.values():
         if "load_s" in row:
             row["load_over_read"] = round(row["load_s"] / max(read_s, 1e-3), 2)
-            row["anon_vs_estimate"] = round(row["anon_after_load_gb"] / max(row["est_anon_gb"], 1e-9), 3) \
-                if row["est_anon_gb"] > 0 else None
+            row["anon_vs_estimate"] = (
+                round(row["anon_after_load_gb"] / max(row["est_anon_gb"], 1e-9), 3)
+                if row["est_anon_gb"] > 0
+                else None
+            )
     print(json.dumps(rows, indent=2))
 
 
@@ -230,12 +295,25 @@ def estimate_table(layers: int, vocab: int) -> None:
     config, settings = config_from_official(official), Settings()
     print(f"parameters in the checkpoint: {sum(s.numel for s in specs):,}")
     for device in ("cpu", "cuda"):
-        for p in dict.fromkeys(candidates(device, "auto", "auto", "bf16") + candidates(device, "fp32", "none", "bf16")):
+        for p in dict.fromkeys(
+            candidates(device, "auto", "auto", "bf16") + candidates(device, "fp32", "none", "bf16")
+        ):
             for clip, label in ((REFERENCE_CLIP, "10 s 30 fps"), ((30, 30.0), "1 s 30 fps")):
-                e = estimate_memory(specs, config, settings, device_type=device, device_name=device, quant=p.quant,
-                                    dtype=p.dtype, load_dtype=p.load_dtype, clip=clip)
-                print(f"{device:5} {p.flags:28} {label:12} weights anon {e.weights_anon / 1e9:6.2f} GB  mapped "
-                      f"{e.weights_mapped / 1e9:6.2f} GB  activations {e.activations / 1e9:5.2f} GB  total {e.total_gb:6.2f} GB")
+                e = estimate_memory(
+                    specs,
+                    config,
+                    settings,
+                    device_type=device,
+                    device_name=device,
+                    quant=p.quant,
+                    dtype=p.dtype,
+                    load_dtype=p.load_dtype,
+                    clip=clip,
+                )
+                print(
+                    f"{device:5} {p.flags:28} {label:12} weights anon {e.weights_anon / 1e9:6.2f} GB  mapped "
+                    f"{e.weights_mapped / 1e9:6.2f} GB  activations {e.activations / 1e9:5.2f} GB  total {e.total_gb:6.2f} GB"
+                )
     del torch
 
 
@@ -248,12 +326,21 @@ def main() -> None:
     parser.add_argument("action", choices=("estimate", "write", "measure"))
     parser.add_argument("folder", nargs="?", type=Path)
     parser.add_argument("--layers", type=int, default=28, help="decoder layers (28 = Qwen2-7B)")
-    parser.add_argument("--vocab-size", type=int, default=VOCAB, help="embedding/lm_head rows (152064 = Qwen2)")
+    parser.add_argument(
+        "--vocab-size", type=int, default=VOCAB, help="embedding/lm_head rows (152064 = Qwen2)"
+    )
     parser.add_argument("--shard-gb", type=float, default=5.0)
-    parser.add_argument("--modes", default=",".join(MODES),
-                        help="comma-separated quant/dtype[/fwd] to measure in this order (fwd: one forward too)")
-    parser.add_argument("--cache-dir", type=Path, help="quantized-weights cache folder for the run (emptied "
-                        "first; default: the user's cache, VQA2_QUANT_CACHE_DIR or $HF_HOME/vqa2/quantized)")
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="comma-separated quant/dtype[/fwd] to measure in this order (fwd: one forward too)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="quantized-weights cache folder for the run (emptied "
+        "first; default: the user's cache, VQA2_QUANT_CACHE_DIR or $HF_HOME/vqa2/quantized)",
+    )
     args = parser.parse_args()
     if args.action == "estimate":
         estimate_table(args.layers, args.vocab_size)

@@ -41,7 +41,8 @@ NOTES = (
     "and model use different hardware. A cold `vqa2 score` pays Python start, the torch/transformers imports and "
     "the weight load on every call; the `--server` client pays Python start, httpx and one request (its CPU "
     "column is the client process alone), and the weights stay loaded (16 GB for the real 7B model, where the "
-    "load, not the import, dominates).")
+    "load, not the import, dominates)."
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -49,13 +50,33 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def start_server(model_dir: Path, root: Path, log: Path, device: str,
-                 extra: list[str] | tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+def start_server(
+    model_dir: Path, root: Path, log: Path, device: str, extra: list[str] | tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     err = open(log, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "vqa2cli", "serve", "--model", str(model_dir), "--port", "0",
-                             "--device", device, "--allow-root", str(root), "--max-queue", "64", *extra],
-                            stdout=subprocess.DEVNULL, stderr=err, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vqa2cli",
+            "serve",
+            "--model",
+            str(model_dir),
+            "--port",
+            "0",
+            "--device",
+            device,
+            "--allow-root",
+            str(root),
+            "--max-queue",
+            "64",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        env=env,
+    )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         text = log.read_text()
@@ -113,8 +134,13 @@ def cli_process(args: list[str]) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "vqa2cli", *args, "-f", "json", "-q"], env=env,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "vqa2cli", *args, "-f", "json", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -176,19 +202,22 @@ def main() -> None:
         server_cpu = process_cpu_s(proc.pid) - server_cpu0
         local_cpu = time.process_time() - local_cpu0  # includes the client's own (small) share
         one, four = throughput(url, paths, 1), throughput(url, paths, 4)
-        cold = [cli_process(["score", paths[i % len(paths)], "-m", str(model_dir), "--device", args.device])
-                for i in range(args.cold_runs)]
+        cold = [
+            cli_process(["score", paths[i % len(paths)], "-m", str(model_dir), "--device", args.device])
+            for i in range(args.cold_runs)
+        ]
         warm = [cli_process(["score", paths[i % len(paths)], "--server", url]) for i in range(args.cold_runs)]
     finally:
         proc.terminate()
         proc.wait(timeout=120)
     n = len(local)
     rows = [
-        "| measure | in-process | through the server | server / in-process |", "|---|---|---|---|",
-        f"| latency p50 s ({n} requests) | {percentile(local, .5):.3f} | {percentile(remote, .5):.3f} | "
-        f"{percentile(remote, .5) / percentile(local, .5):.3f} |",
-        f"| latency p95 s | {percentile(local, .95):.3f} | {percentile(remote, .95):.3f} | "
-        f"{percentile(remote, .95) / percentile(local, .95):.3f} |",
+        "| measure | in-process | through the server | server / in-process |",
+        "|---|---|---|---|",
+        f"| latency p50 s ({n} requests) | {percentile(local, 0.5):.3f} | {percentile(remote, 0.5):.3f} | "
+        f"{percentile(remote, 0.5) / percentile(local, 0.5):.3f} |",
+        f"| latency p95 s | {percentile(local, 0.95):.3f} | {percentile(remote, 0.95):.3f} | "
+        f"{percentile(remote, 0.95) / percentile(local, 0.95):.3f} |",
         f"| latency mean s | {statistics.mean(local):.3f} | {statistics.mean(remote):.3f} | "
         f"{statistics.mean(remote) / statistics.mean(local):.3f} |",
         f"| CPU s per request (model process) | {local_cpu / n:.3f} | {server_cpu / n:.3f} | "
@@ -197,27 +226,33 @@ def main() -> None:
     cold_wall, cold_cpu = statistics.mean(w for w, _ in cold), statistics.mean(c for _, c in cold)
     warm_wall, warm_cpu = statistics.mean(w for w, _ in warm), statistics.mean(c for _, c in warm)
     more = [
-        "", "| measure | value |", "|---|---|",
+        "",
+        "| measure | value |",
+        "|---|---|",
         f"| throughput, 1 client (files/s) | {one:.3f} |",
         f"| throughput, 4 clients (files/s) | {four:.3f} |",
         f"| 4 clients / 1 client | {four / one:.2f} |",
         f"| cold `vqa2 score clip` process: wall s / CPU s (mean of {len(cold)}) | {cold_wall:.2f} / {cold_cpu:.2f} |",
         f"| `vqa2 score clip --server URL` process: wall s / CPU s (client only) | {warm_wall:.2f} / {warm_cpu:.2f} |",
         f"| cold / warm wall per clip | {cold_wall / warm_wall:.1f} |",
-        f"| client process overhead over in-process p50 (s) | {warm_wall - percentile(local, .5):.2f} |",
+        f"| client process overhead over in-process p50 (s) | {warm_wall - percentile(local, 0.5):.2f} |",
     ]
-    ratio = percentile(remote, .5) / percentile(local, .5)
+    ratio = percentile(remote, 0.5) / percentile(local, 0.5)
     table = "\n".join(rows + more)
-    summary = (f"server / in-process p50 latency = {ratio:.3f} ({'meets' if ratio <= 1.15 else 'misses'} the "
-               f"1.15 target); 4 clients / 1 = {four / one:.2f}; cold process / warm client = "
-               f"{cold_wall / warm_wall:.1f}x wall")
+    summary = (
+        f"server / in-process p50 latency = {ratio:.3f} ({'meets' if ratio <= 1.15 else 'misses'} the "
+        f"1.15 target); 4 clients / 1 = {four / one:.2f}; cold process / warm client = "
+        f"{cold_wall / warm_wall:.1f}x wall"
+    )
     print(table)
     print(summary)
     if args.record:
-        setup = (f"`python benchmarks/serve.py` ({time.strftime('%Y-%m-%d')}): tiny random checkpoint "
-                 f"(`--device {args.device}` in both), {args.clips} clips of {args.seconds:g} s at {args.width}x{args.height}, "
-                 f"{args.fps:g} fps; the server gets multipart uploads from `remote.client.ServerClient`. "
-                 f"Machine: {machine()}.")
+        setup = (
+            f"`python benchmarks/serve.py` ({time.strftime('%Y-%m-%d')}): tiny random checkpoint "
+            f"(`--device {args.device}` in both), {args.clips} clips of {args.seconds:g} s at {args.width}x{args.height}, "
+            f"{args.fps:g} fps; the server gets multipart uploads from `remote.client.ServerClient`. "
+            f"Machine: {machine()}."
+        )
         record(f"## Serving\n\n{setup} {NOTES}\n\n{table}\n\n{summary}.\n")
 
 

@@ -30,8 +30,24 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT / "tests"), str(HERE)]
 
-HEAVY = ("torch", "transformers", "av", "numpy", "scipy", "httpx", "matplotlib", "PIL", "pytorchvideo", "sympy",
-         "accelerate", "bitsandbytes", "fastapi", "uvicorn", "rich", "typer")
+HEAVY = (
+    "torch",
+    "transformers",
+    "av",
+    "numpy",
+    "scipy",
+    "httpx",
+    "matplotlib",
+    "PIL",
+    "pytorchvideo",
+    "sympy",
+    "accelerate",
+    "bitsandbytes",
+    "fastapi",
+    "uvicorn",
+    "rich",
+    "typer",
+)
 
 
 def timed(args: list[str], env: dict) -> tuple[float, float, int]:
@@ -72,8 +88,11 @@ def main() -> None:
     clip = make_clip(work / "clip.mp4", seconds=4, fps=25, width=width, height=height)
     model = work / "tiny"
     write_tiny_official_checkpoint(model)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }
     proc, url = start_server(model, work, work / "serve.log", "cpu")
     py = [sys.executable]
     commands = {
@@ -82,11 +101,29 @@ def main() -> None:
         "vqa2 probe": [*py, "-m", "vqa2cli", "probe", str(clip)],
         "vqa2 score (tiny model)": [*py, "-m", "vqa2cli", "score", str(clip), "--model", str(model), "-q"],
         # the same command with the collector left on during the start (vqa2cli/startup.py switched off)
-        "vqa2 score, GC on at start": [*py, "-c", "import sys; from vqa2cli import startup; "
-                                       "startup.pause = lambda: None; from vqa2cli.cli.app import main; "
-                                       "sys.argv[0] = 'vqa2'; main()", "score", str(clip), "--model", str(model),
-                                       "-q"],
-        "vqa2 score --server": [*py, "-m", "vqa2cli", "score", str(clip), "--server", url, "--server-paths", "-q"],
+        "vqa2 score, GC on at start": [
+            *py,
+            "-c",
+            "import sys; from vqa2cli import startup; "
+            "startup.pause = lambda: None; from vqa2cli.cli.app import main; "
+            "sys.argv[0] = 'vqa2'; main()",
+            "score",
+            str(clip),
+            "--model",
+            str(model),
+            "-q",
+        ],
+        "vqa2 score --server": [
+            *py,
+            "-m",
+            "vqa2cli",
+            "score",
+            str(clip),
+            "--server",
+            url,
+            "--server-paths",
+            "-q",
+        ],
     }
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg:
@@ -108,8 +145,10 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
     base_cpu = statistics.median(c for _, c in times["python -c pass"])
-    print(f"load average {os.getloadavg()[0]:.1f}; {args.reps} interleaved rounds; median wall / CPU s; clip "
-          f"{args.clip_size} 4 s; python {sys.version.split()[0]}")
+    print(
+        f"load average {os.getloadavg()[0]:.1f}; {args.reps} interleaved rounds; median wall / CPU s; clip "
+        f"{args.clip_size} 4 s; python {sys.version.split()[0]}"
+    )
     print("| command | wall s | CPU s | CPU − bare python | heavy packages imported (import s) |")
     print("|---|---|---|---|---|")
     for name, rows in times.items():

@@ -50,7 +50,9 @@ def render_page(command, path: list[str], version: str) -> str:
 
     name = "-".join(path)
     out = [HEADER, f'.TH "{name.upper()}" "1" "" "vqa2 {version}" "vqa2 manual"\n']
-    out.append(f".SH NAME\n{_esc(name)} \\- {_esc((command.short_help or command.help or '').splitlines()[0])}\n")
+    out.append(
+        f".SH NAME\n{_esc(name)} \\- {_esc((command.short_help or command.help or '').splitlines()[0])}\n"
+    )
     out.append(f".SH SYNOPSIS\n.B {_esc(' '.join(path))}\n{_esc(_usage(command, path))}\n")
     if command.help:
         out.append(f".SH DESCRIPTION\n{_esc(command.help.strip())}\n")
@@ -70,12 +72,16 @@ def render_page(command, path: list[str], version: str) -> str:
     from vqa2cli.errors import EXIT_CODES, exit_codes_for, exit_codes_help
 
     command_name = " ".join(path[1:])
-    epilog = (command.epilog or "").replace(exit_codes_help(command_name), "")  # the EXIT STATUS section says it
+    epilog = (command.epilog or "").replace(
+        exit_codes_help(command_name), ""
+    )  # the EXIT STATUS section says it
     epilog = "\n".join(line for line in epilog.strip().splitlines() if line != "\b")
     if epilog:
         out.append(f".SH EXAMPLES\n.nf\n{_esc(epilog)}\n.fi\n")
-    out.append(".SH EXIT STATUS\n" + "".join(f".TP\n.B {int(c)}\n{_esc(EXIT_CODES[c])}\n"
-                                            for c in exit_codes_for(command_name)))
+    out.append(
+        ".SH EXIT STATUS\n"
+        + "".join(f".TP\n.B {int(c)}\n{_esc(EXIT_CODES[c])}\n" for c in exit_codes_for(command_name))
+    )
     out.append(".SH ENVIRONMENT\n" + "".join(f".TP\n.B {v.name}\n{_esc(describe(v))}\n" for v in ENVIRONMENT))
     return "".join(out)
 
@@ -85,8 +91,13 @@ def help_text(path: list[str]) -> str:
 
     from vqa2cli.cli.app import app
 
-    result = CliRunner().invoke(app, path[1:] + ["--help"], prog_name="vqa2", terminal_width=100,
-                                env={"NO_COLOR": "1", "COLUMNS": "100", "TERM": "dumb"})
+    result = CliRunner().invoke(
+        app,
+        path[1:] + ["--help"],
+        prog_name="vqa2",
+        terminal_width=100,
+        env={"NO_COLOR": "1", "COLUMNS": "100", "TERM": "dumb"},
+    )
     return result.output
 
 
@@ -107,8 +118,11 @@ def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
     files = expected_files()
     if "--check" in argv:
-        stale = [str(p.relative_to(ROOT)) for p, text in files.items()
-                 if not p.is_file() or p.read_text(encoding="utf-8") != text]
+        stale = [
+            str(p.relative_to(ROOT))
+            for p, text in files.items()
+            if not p.is_file() or p.read_text(encoding="utf-8") != text
+        ]
         known = {p.name for p in files}
         extra = [str(p.relative_to(ROOT)) for p in MAN_DIR.glob("*.1") if p.name not in known]
         if stale or extra:

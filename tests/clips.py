@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 
 CONTAINER_FORMATS = {
-    "mp4": "mp4", "mkv": "matroska", "webm": "webm", "mov": "mov", "ts": "mpegts", "avi": "avi", "gif": "gif",
+    "mp4": "mp4",
+    "mkv": "matroska",
+    "webm": "webm",
+    "mov": "mov",
+    "ts": "mpegts",
+    "avi": "avi",
+    "gif": "gif",
 }
 AUDIO_CODEC = {"mp4": "aac", "mov": "aac", "mkv": "aac", "ts": "aac", "webm": "libopus", "avi": "pcm_s16le"}
 
@@ -43,9 +49,9 @@ def display_frame(i: int, width: int, height: int, pattern: str = "moving") -> n
     if pattern == "moving":
         bw = max(1, width // 8)
         x0 = (i * max(1, width // 16)) % max(1, width - bw)
-        img[3 * height // 8: 5 * height // 8, x0: x0 + bw] = 0
+        img[3 * height // 8 : 5 * height // 8, x0 : x0 + bw] = 0
     img[: max(1, height // 4), : max(1, width // 4)] = 255
-    img[3 * height // 4:, :] = marker_level(i)
+    img[3 * height // 4 :, :] = marker_level(i)
     return np.repeat(img.astype(np.uint8)[:, :, None], 3, axis=2)
 
 
@@ -83,12 +89,13 @@ def _encode_audio(out, stream, seconds: float) -> None:
     wave = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
     pts = 0
     for start in range(0, total, chunk):
-        piece = wave[start: start + chunk]
+        piece = wave[start : start + chunk]
         if len(piece) < chunk:
             piece = np.pad(piece, (0, chunk - len(piece)))
         if fmt == "fltp":
-            frame = av.AudioFrame.from_ndarray((piece[None] / 32767).astype(np.float32), format="fltp",
-                                               layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                (piece[None] / 32767).astype(np.float32), format="fltp", layout="mono"
+            )
         else:
             frame = av.AudioFrame.from_ndarray(piece[None], format="s16", layout="mono")
         frame.sample_rate, frame.pts = rate, pts
@@ -97,11 +104,26 @@ def _encode_audio(out, stream, seconds: float) -> None:
     out.mux(stream.encode(None))
 
 
-def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, height: int = 48,
-              codec: str = "libx264", container: str = "mp4", pix_fmt: str = "yuv420p", rotation: int = 0,
-              vfr: bool = False, audio: bool = False, audio_first: bool = False,
-              pattern: str = "moving", frames: int | None = None, faststart: bool = False,
-              preset: str = "ultrafast", gop: int | None = None) -> Path:
+def make_clip(
+    path,
+    *,
+    seconds: float = 2.0,
+    fps: float = 8,
+    width: int = 64,
+    height: int = 48,
+    codec: str = "libx264",
+    container: str = "mp4",
+    pix_fmt: str = "yuv420p",
+    rotation: int = 0,
+    vfr: bool = False,
+    audio: bool = False,
+    audio_first: bool = False,
+    pattern: str = "moving",
+    frames: int | None = None,
+    faststart: bool = False,
+    preset: str = "ultrafast",
+    gop: int | None = None,
+) -> Path:
     """Encode a synthetic clip; ``width``/``height`` are the *display* size. Returns the file path.
 
     ``frames`` overrides ``round(seconds * fps)``. ``rotation`` (counter-clockwise degrees, as PyAV's
@@ -127,8 +149,9 @@ def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, he
         vstream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         vstream.width, vstream.height, vstream.pix_fmt = coded_w, coded_h, pix_fmt
         if codec in ("libx264", "libx265"):
-            vstream.options = {"crf": "12", "preset": preset} | ({"x265-params": "log-level=error"}
-                                                                       if codec == "libx265" else {})
+            vstream.options = {"crf": "12", "preset": preset} | (
+                {"x265-params": "log-level=error"} if codec == "libx265" else {}
+            )
         elif codec in ("mpeg2video", "mpeg4"):
             vstream.bit_rate = 4_000_000
         if gop:
@@ -155,8 +178,9 @@ def make_clip(path, *, seconds: float = 2.0, fps: float = 8, width: int = 64, he
     return path
 
 
-def make_lossless_frames(path, first: int, stop: int, *, fps: int = 8, width: int = 64, height: int = 48,
-                         vfr: bool = False) -> Path:
+def make_lossless_frames(
+    path, first: int, stop: int, *, fps: int = 8, width: int = 64, height: int = 48, vfr: bool = False
+) -> Path:
     """Frames ``first..stop-1`` of :func:`display_frame` in FFV1 (lossless, intra-only) in Matroska: a file
     cut from a longer one this way decodes to exactly the same pixels as those frames of the longer one.
     ``vfr`` alternates 62 ms and 188 ms frame durations (about ``fps`` 8 on average)."""
@@ -194,10 +218,32 @@ def make_audio_only(path, *, seconds: float = 1.0, container: str = "m4a", cover
 
         frame = av.VideoFrame.from_ndarray(display_frame(0, 32, 32), format="rgb24")
         frame.to_image().save(png)
-        subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=d={seconds}",
-                        "-i", str(png), "-map", "0", "-map", "1", "-c:v", "png",
-                        "-disposition:v", "attached_pic",
-                        "-c:a", "libmp3lame", str(path)], check=True)
+        subprocess.run(
+            [
+                exe,
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=d={seconds}",
+                "-i",
+                str(png),
+                "-map",
+                "0",
+                "-map",
+                "1",
+                "-c:v",
+                "png",
+                "-disposition:v",
+                "attached_pic",
+                "-c:a",
+                "libmp3lame",
+                str(path),
+            ],
+            check=True,
+        )
         png.unlink()
         return path
     fmt = {"m4a": "mp4", "mp3": "mp3", "wav": "wav"}[container]

@@ -32,8 +32,10 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         if FFMPEG_SKIP in reason:
             report.outcome = "failed"
-            report.longrepr = (f"{reason}: under CI=true a yardstick test may not skip; install the test extra "
-                               "(pip install -e '.[test]' ships ffmpeg via imageio-ffmpeg) or put ffmpeg on PATH")
+            report.longrepr = (
+                f"{reason}: under CI=true a yardstick test may not skip; install the test extra "
+                "(pip install -e '.[test]' ships ffmpeg via imageio-ffmpeg) or put ffmpeg on PATH"
+            )
 
 
 def pytest_collection_modifyitems(config, items):

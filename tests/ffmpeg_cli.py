@@ -24,7 +24,7 @@ import pytest
 FFMPEG_SKIP = "needs the ffmpeg CLI"  # every skip for lack of ffmpeg says this (conftest fails them under CI)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _find() -> str | None:
     if os.environ.get("VQA2_FFMPEG"):
         return os.environ["VQA2_FFMPEG"]
@@ -64,8 +64,12 @@ def require_ffmpeg(why: str = "as a yardstick or to make the files") -> str:
 def ffmpeg(*args, capture: bool = False) -> subprocess.CompletedProcess:
     """Run ``ffmpeg -v error -y ARGS`` (check=True); ``capture``: stdout/stderr as text."""
     exe = require_ffmpeg()
-    return subprocess.run([exe, "-nostdin", "-v", "error", "-y", *map(str, args)], check=True,
-                          capture_output=capture, text=capture or None)
+    return subprocess.run(
+        [exe, "-nostdin", "-v", "error", "-y", *map(str, args)],
+        check=True,
+        capture_output=capture,
+        text=capture or None,
+    )
 
 
 def stream_info(path: Path, stream: int = 0) -> dict:
@@ -73,16 +77,23 @@ def stream_info(path: Path, stream: int = 0) -> dict:
     ``width``/``height`` (stored size), ``fps`` (its avg_frame_rate), ``tbr`` (its r_frame_rate), both as
     ffmpeg prints them (2 decimals), and ``duration`` (the container's, seconds, 2 decimals)."""
     exe = require_ffmpeg()
-    err = subprocess.run([exe, "-nostdin", "-hide_banner", "-i", str(path)], capture_output=True,
-                         text=True).stderr
+    err = subprocess.run(
+        [exe, "-nostdin", "-hide_banner", "-i", str(path)], capture_output=True, text=True
+    ).stderr
     lines = [ln for ln in err.splitlines() if re.search(r"Stream #\d+:\d+.*: Video:", ln)]
     line = lines[stream]
     size = re.search(r", (\d+)x(\d+)", line)
     fps = re.search(r"([\d.]+k?) fps", line)
     tbr = re.search(r"([\d.]+k?) tbr", line)
     dur = re.search(r"Duration: (\d+):(\d+):([\d.]+)", err)
-    return {"width": int(size[1]), "height": int(size[2]), "fps": fps and fps[1], "tbr": tbr and tbr[1],
-            "duration": dur and int(dur[1]) * 3600 + int(dur[2]) * 60 + float(dur[3]), "line": line}
+    return {
+        "width": int(size[1]),
+        "height": int(size[2]),
+        "fps": fps and fps[1],
+        "tbr": tbr and tbr[1],
+        "duration": dur and int(dur[1]) * 3600 + int(dur[2]) * 60 + float(dur[3]),
+        "line": line,
+    }
 
 
 def decoded_frames(path: Path, *options: str, select: str = "0:v:0") -> list[tuple[float, str]]:
@@ -90,9 +101,26 @@ def decoded_frames(path: Path, *options: str, select: str = "0:v:0") -> list[tup
     ``(pts seconds, md5 of the frame's raw data)`` from the framemd5 muxer; ``options`` go before ``-i``
     (e.g. ``-noautorotate``). Decode errors are not fatal to ffmpeg: it goes on with the next packet."""
     exe = require_ffmpeg()
-    out = subprocess.run([exe, "-nostdin", "-v", "quiet", *options, "-i", str(path), "-map", select,
-                          "-fps_mode", "passthrough", "-f", "framemd5", "-"],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            exe,
+            "-nostdin",
+            "-v",
+            "quiet",
+            *options,
+            "-i",
+            str(path),
+            "-map",
+            select,
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "framemd5",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
     frames, time_base = [], None
     for line in out.splitlines():
         if line.startswith("#tb"):
@@ -109,16 +137,50 @@ def frame_times(path: Path, select: str = "0:v:0") -> list[float]:
     from ``select`` (the showinfo filter into the null muxer, which checks no timestamps: damaged files whose
     timestamps go backwards are decoded to their end, where framemd5 would stop at the muxer's error)."""
     exe = require_ffmpeg()
-    err = subprocess.run([exe, "-nostdin", "-hide_banner", "-i", str(path), "-map", select, "-fps_mode",
-                          "passthrough", "-vf", "showinfo", "-f", "null", "-"],
-                         capture_output=True, text=True).stderr
+    err = subprocess.run(
+        [
+            exe,
+            "-nostdin",
+            "-hide_banner",
+            "-i",
+            str(path),
+            "-map",
+            select,
+            "-fps_mode",
+            "passthrough",
+            "-vf",
+            "showinfo",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    ).stderr
     return [float(t) for t in re.findall(r"\] n:\s*\d+ .*?pts_time:(-?[\d.e+-]+)", err)]
 
 
 def frame_sizes(path: Path) -> list[tuple[int, int]]:
     """Every decoded frame's size (width, height) of the first video stream (ffmpeg's showinfo filter)."""
     exe = require_ffmpeg()
-    err = subprocess.run([exe, "-nostdin", "-hide_banner", "-i", str(path), "-map", "0:v:0", "-fps_mode",
-                          "passthrough", "-vf", "showinfo", "-f", "null", "-"],
-                         capture_output=True, text=True).stderr
+    err = subprocess.run(
+        [
+            exe,
+            "-nostdin",
+            "-hide_banner",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-vf",
+            "showinfo",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    ).stderr
     return [(int(w), int(h)) for w, h in re.findall(r"\] n:\s*\d+ .*? s:(\d+)x(\d+)", err)]

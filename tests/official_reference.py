@@ -33,15 +33,20 @@ def have_decord() -> bool:
     return importlib.util.find_spec("decord") is not None
 
 
-def official_inputs(path, size: int, workdir: Path, motion_step: int = 1
-                    ) -> tuple[int, float, list[int], np.ndarray, np.ndarray]:
+def official_inputs(
+    path, size: int, workdir: Path, motion_step: int = 1
+) -> tuple[int, float, list[int], np.ndarray, np.ndarray]:
     """What the official ``load_video`` + SigLIP resize give: n, fps, key indices, key frames, motion frames
     (``uint8`` [*, size, size, 3]): every frame decoded, keys ``range(0, n, round(fps))``, motion ``n // 4 * 4``.
     ``motion_step=8``: the motion frames of the INIT UGC evaluation script (``model_score_UGC.py``):
     ``frames[: n // 8 * 8][0::8]``, then cut to a multiple of 4."""
     out = Path(workdir) / "official.npy"
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(path), str(size), str(out)], capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(path), str(size), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     meta = json.loads(done.stdout.strip().splitlines()[-1])
     n, resized = meta["n"], np.load(out)
     keys = list(range(0, n, round(meta["fps"])))  # Python's round: banker's rounding, as the official code

@@ -20,14 +20,17 @@ N_NEW = 8
 GEN = GenerationSection(max_new_tokens=N_NEW, repetition_penalty=PENALTY)
 
 
-def greedy_reference(model, kwargs: dict, *, count_prompt: bool, eos: list[int], suppress=(),
-                     n_new: int = N_NEW) -> list[int]:
+def greedy_reference(
+    model, kwargs: dict, *, count_prompt: bool, eos: list[int], suppress=(), n_new: int = N_NEW
+) -> list[int]:
     """Greedy decoding written out; ``count_prompt``: the penalty also sees the prompt ids (the old bug)."""
     ids = kwargs["input_ids"]
     new: list[int] = []
     with torch.no_grad():
         for _ in range(n_new):
-            logits = model(**{**kwargs, "input_ids": ids, "attention_mask": torch.ones_like(ids)}).logits[0, -1]
+            logits = model(**{**kwargs, "input_ids": ids, "attention_mask": torch.ones_like(ids)}).logits[
+                0, -1
+            ]
             logits = logits.float().clone()
             for t in set(ids[0].tolist() if count_prompt else new):
                 logits[t] = logits[t] * PENALTY if logits[t] < 0 else logits[t] / PENALTY
@@ -53,7 +56,7 @@ class Recording:
 def answer_ids(model, tokenizer, kwargs) -> list[int]:
     rec = Recording(model)
     text, n_new = generate_answer(rec, tokenizer, kwargs, GEN)
-    ids = rec.out[0, kwargs["input_ids"].shape[1]:].tolist()
+    ids = rec.out[0, kwargs["input_ids"].shape[1] :].tolist()
     assert (text, n_new) == (tokenizer.decode(ids, skip_special_tokens=True).strip(), len(ids))
     return ids
 
@@ -70,7 +73,9 @@ def make_prompt_token_most_likely(model, kwargs, in_prompt: int, rival: int) -> 
         h = seen["h"].float()
         top = float(model.lm_head(seen["h"]).float().abs().max())
         for token, logit in ((in_prompt, 3.0), (rival, 2.95)):
-            model.lm_head.weight[token] = (h / h.dot(h) * logit * max(1.0, top)).to(model.lm_head.weight.dtype)
+            model.lm_head.weight[token] = (h / h.dot(h) * logit * max(1.0, top)).to(
+                model.lm_head.weight.dtype
+            )
 
 
 @pytest.fixture(scope="module")
@@ -85,17 +90,32 @@ def tiny_qwen2(vocab: int, seed: int = 3):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
-    return Qwen2ForCausalLM(Qwen2Config(
-        vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False)).eval()
+    return Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=vocab,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            tie_word_embeddings=False,
+        )
+    ).eval()
 
 
 def official_route(model, ids, eos) -> list[int]:
     """What the official assistant does: inputs_embeds only, transformers' own penalty."""
     with torch.no_grad(), pytest.warns(UserWarning, match="only to newly generated tokens"):
-        out = model.generate(inputs_embeds=model.get_input_embeddings()(ids), attention_mask=torch.ones_like(ids),
-                             max_new_tokens=N_NEW, do_sample=False, repetition_penalty=PENALTY,
-                             eos_token_id=eos, pad_token_id=eos[0])
+        out = model.generate(
+            inputs_embeds=model.get_input_embeddings()(ids),
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=N_NEW,
+            do_sample=False,
+            repetition_penalty=PENALTY,
+            eos_token_id=eos,
+            pad_token_id=eos[0],
+        )
     return out[0].tolist()
 
 
@@ -114,9 +134,15 @@ def test_most_likely_next_token_in_the_prompt_is_not_penalised(tokenizer):
     assert answer_ids(model, tokenizer, kwargs) == want
     assert official_route(model, ids, eos) == want
     with torch.no_grad():  # the old call (input_ids + transformers' own penalty) gives the other answer
-        main = model.generate(**kwargs, max_new_tokens=N_NEW, do_sample=False, repetition_penalty=PENALTY,
-                              eos_token_id=eos, pad_token_id=eos[0])
-    assert main[0, ids.shape[1]:].tolist() == old
+        main = model.generate(
+            **kwargs,
+            max_new_tokens=N_NEW,
+            do_sample=False,
+            repetition_penalty=PENALTY,
+            eos_token_id=eos,
+            pad_token_id=eos[0],
+        )
+    assert main[0, ids.shape[1] :].tolist() == old
 
 
 def test_random_prompts_match_the_reference_and_the_official_route(tokenizer):
@@ -145,12 +171,23 @@ def test_ask_path_on_the_tiny_checkpoint(tiny_model_dir):
     model, tok = loaded.model, loaded.tokenizer
     cfg = model.config
     question = tok("Is there rubber stutter?").input_ids
-    ids = torch.tensor([[5, 6] + [cfg.video_token_id] * cfg.keyframe_block_length(1) + [8]
-                        + [cfg.motion_token_id] * 4 + [9] + question])
+    ids = torch.tensor(
+        [
+            [5, 6]
+            + [cfg.video_token_id] * cfg.keyframe_block_length(1)
+            + [8]
+            + [cfg.motion_token_id] * 4
+            + [9]
+            + question
+        ]
+    )
     g = torch.Generator().manual_seed(0)
-    kwargs = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
-              "pixel_values_videos": torch.rand(1, 1, 3, 384, 384, generator=g) * 2 - 1,
-              "motion_pixel_values": torch.rand(1, 4, 3, 32, 32, generator=g) * 2 - 1}
+    kwargs = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "pixel_values_videos": torch.rand(1, 1, 3, 384, 384, generator=g) * 2 - 1,
+        "motion_pixel_values": torch.rand(1, 4, 3, 32, 32, generator=g) * 2 - 1,
+    }
     rival = next(t for t in range(10, len(tok)) if t not in ids[0].tolist())
     make_prompt_token_most_likely(model, kwargs, question[1], rival)
     eos, suppress = stop_ids(tok), list(model.generation_config.suppress_tokens)

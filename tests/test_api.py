@@ -27,7 +27,11 @@ def test_readme_api_example_runs(tiny_model_dir, make_clip, tmp_path, monkeypatc
     for placeholder in PLACEHOLDERS:
         assert placeholder in code, placeholder  # the substitution below must not silently do nothing
     model = repr(str(tiny_model_dir))
-    code = code.replace('"ugc-scorer"', model).replace('"assistant"', model).replace('"clip.mp4"', repr(str(clip)))
+    code = (
+        code.replace('"ugc-scorer"', model)
+        .replace('"assistant"', model)
+        .replace('"clip.mp4"', repr(str(clip)))
+    )
     monkeypatch.chdir(tmp_path)  # "missing.mp4" is missing here
     out = io.StringIO()
     scope: dict = {}
@@ -74,8 +78,10 @@ def test_assistant_prompt_is_refused_as_scorer(tiny_model_dir):
 
 @pytest.mark.e2e
 def test_import_is_light():
-    code = ("import sys, vqa2cli; vqa2cli.load_scorer; vqa2cli.ScoreRecord; "
-            "print(sorted(m for m in ('torch', 'transformers', 'av', 'numpy') if m in sys.modules))")
+    code = (
+        "import sys, vqa2cli; vqa2cli.load_scorer; vqa2cli.ScoreRecord; "
+        "print(sorted(m for m in ('torch', 'transformers', 'av', 'numpy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -85,8 +91,17 @@ def test_the_shared_scorer_is_what_the_cli_loads(tiny_scorer, reuse_tiny_scorer,
     from vqa2cli.cli.options import scoring_settings
     from vqa2cli.pipeline.run import Scorer
 
-    settings, ref = scoring_settings("score", str(tiny_model_dir), None, prompt=None, device=None, dtype=None,
-                                     quant=None, max_motion_frames=None, long_clip=None)
+    settings, ref = scoring_settings(
+        "score",
+        str(tiny_model_dir),
+        None,
+        prompt=None,
+        device=None,
+        dtype=None,
+        quant=None,
+        max_motion_frames=None,
+        long_clip=None,
+    )
     assert Scorer.load(settings, ref) is tiny_scorer
     other = settings.replace(video={"max_motion_frames": 16})
     assert Scorer.load(other, ref) is not tiny_scorer

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from clips import make_audio_only, make_clip, random_bytes, truncate_copy
-from vqa2cli.records.results import SCORE_COLUMNS
 from cli_run import run  # noqa: E402
+from clips import make_audio_only, make_clip, random_bytes, truncate_copy
+
+from vqa2cli.records.results import SCORE_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,26 +33,50 @@ def read_csv(path):
 def tree(tmp_path_factory):
     """good clips (3 containers, nested), broken files, non-video files, hidden files."""
     root = tmp_path_factory.mktemp("tree")
-    good = [make_clip(root / "a.mp4", seconds=2, fps=8),
-            make_clip(root / "nested" / "deeper" / "B.MKV", seconds=1.5, fps=10, container="mkv"),
-            make_clip(root / "nested" / "c.webm", seconds=1, fps=8, container="webm", codec="libvpx")]
+    good = [
+        make_clip(root / "a.mp4", seconds=2, fps=8),
+        make_clip(root / "nested" / "deeper" / "B.MKV", seconds=1.5, fps=10, container="mkv"),
+        make_clip(root / "nested" / "c.webm", seconds=1, fps=8, container="webm", codec="libvpx"),
+    ]
     broken = {
-        "rand.mp4": lambda p: random_bytes(p), "nested/trunc.mp4": lambda p: truncate_copy(good[0], p, 0.3),
-        "empty.mov": lambda p: p.write_bytes(b""), "nested/voice.mp4": lambda p: make_audio_only(p),
+        "rand.mp4": lambda p: random_bytes(p),
+        "nested/trunc.mp4": lambda p: truncate_copy(good[0], p, 0.3),
+        "empty.mov": lambda p: p.write_bytes(b""),
+        "nested/voice.mp4": lambda p: make_audio_only(p),
     }
     for name, build in broken.items():
         build(root / name)
     for name in ("notes.txt", "nested/cover.png", "nested/song.m4a", ".DS_Store", "nested/.hidden.mp4"):
         (root / name).write_bytes(b"not a video at all")
     os.link(good[0], root / "nested" / "no_extension")  # sniffed as MP4 by its magic bytes
-    return {"root": root, "good": [str(p) for p in good] + [str(root / "nested" / "no_extension")],
-            "broken": [str(root / n) for n in broken], "n_ignored": 5}
+    return {
+        "root": root,
+        "good": [str(p) for p in good] + [str(root / "nested" / "no_extension")],
+        "broken": [str(root / n) for n in broken],
+        "n_ignored": 5,
+    }
 
 
 def test_mixed_tree_one_row_per_video_errors_continue(tiny_model_dir, tree, tmp_path, capsys):
     out_csv, out_jsonl = tmp_path / "s.csv", tmp_path / "s.jsonl"
-    code, out, err = run(["batch", str(tree["root"]), "--csv", str(out_csv), "--jsonl", str(out_jsonl),
-                          "-m", str(tiny_model_dir), "--workers", "2", "--summary", "--fail-under", "1.0"], capsys)
+    code, out, err = run(
+        [
+            "batch",
+            str(tree["root"]),
+            "--csv",
+            str(out_csv),
+            "--jsonl",
+            str(out_jsonl),
+            "-m",
+            str(tiny_model_dir),
+            "--workers",
+            "2",
+            "--summary",
+            "--fail-under",
+            "1.0",
+        ],
+        capsys,
+    )
     assert code == 3, err  # failed files win over the --fail-under gate
     rows = read_csv(out_csv)
     records = [json.loads(line) for line in out_jsonl.read_text().splitlines()]
@@ -73,14 +97,25 @@ def test_mixed_tree_one_row_per_video_errors_continue(tiny_model_dir, tree, tmp_
     assert (summary["ok"], summary["failed"], summary["skipped_not_video"]) == (4, 4, tree["n_ignored"])
     assert "4 ok, 4 failed" in err and f"{tree['n_ignored']} not video" in err and "files/s" in err
 
-    base = ["batch", str(tree["root"]), "--csv", str(out_csv), "--jsonl", str(out_jsonl), "-m", str(tiny_model_dir)]
+    base = [
+        "batch",
+        str(tree["root"]),
+        "--csv",
+        str(out_csv),
+        "--jsonl",
+        str(out_jsonl),
+        "-m",
+        str(tiny_model_dir),
+    ]
     code, _, err = run(base + ["--resume"], capsys)  # error rows count as done: nothing to score
     assert code == 3 and "0 ok, 0 failed" in err and "8 already done, 4 of them errors" in err
     assert read_csv(out_csv) == rows
     code, _, err = run(base + ["--resume", "--retry-errors"], capsys)
     assert code == 3 and "0 ok, 4 failed" in err and "4 already done" in err
     again = read_csv(out_csv)
-    assert again[: len(rows)] == rows and sorted(r["path"] for r in again[len(rows):]) == sorted(tree["broken"])
+    assert again[: len(rows)] == rows and sorted(r["path"] for r in again[len(rows) :]) == sorted(
+        tree["broken"]
+    )
 
 
 def _interrupt_after_rows(cmd, out_csv, sig, lines, timeout=120.0):
@@ -104,8 +139,19 @@ def test_sigkill_ctrl_c_then_resume_gives_exactly_one_row_per_file(tiny_model_di
     for i in range(8):
         make_clip(folder / f"clip{i}.mp4", seconds=2, fps=8 + i)
     out_csv = tmp_path / "scores.csv"
-    cmd = [sys.executable, "-m", "vqa2cli", "batch", str(folder), "--csv", str(out_csv), "-m",
-           str(tiny_model_dir), "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vqa2cli",
+        "batch",
+        str(folder),
+        "--csv",
+        str(out_csv),
+        "-m",
+        str(tiny_model_dir),
+        "--workers",
+        "1",
+    ]
     rc, err = _interrupt_after_rows(cmd, out_csv, signal.SIGKILL, 2)  # header + one finished row
     assert rc == -signal.SIGKILL, err
     before = read_csv(out_csv)
@@ -143,8 +189,10 @@ def test_shards_cover_every_file_once(tiny_model_dir, tmp_path, capsys):
     seen = []
     for k in (1, 2, 3):
         out = tmp_path / f"part{k}.jsonl"
-        code, _, err = run(["batch", str(folder), "--jsonl", str(out), "-m", str(tiny_model_dir),
-                            "--shard", f"{k}/3", "-q"], capsys)
+        code, _, err = run(
+            ["batch", str(folder), "--jsonl", str(out), "-m", str(tiny_model_dir), "--shard", f"{k}/3", "-q"],
+            capsys,
+        )
         assert code in (0, 3), err
         seen += [json.loads(line)["path"] for line in out.read_text().splitlines()]
     assert sorted(seen) == sorted(str(p) for p in folder.iterdir())
@@ -158,19 +206,43 @@ def test_usage_errors(tmp_path, capsys):
     code, _, err = run(["batch", str(tmp_path), "--csv", "a.csv", "--retry-errors"], capsys)
     assert code == 2 and "--resume" in err
     code, _, err = run(["batch", str(tmp_path), "--jsonl", str(tmp_path / "no" / "a.jsonl")], capsys)
-    assert code == 5 and "does not exist" in err and not (tmp_path / "no").exists()  # an output that cannot be written
+    assert (
+        code == 5 and "does not exist" in err and not (tmp_path / "no").exists()
+    )  # an output that cannot be written
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
-                    reason="torchrun not installed")
+@pytest.mark.skipif(
+    shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
+    reason="torchrun not installed",
+)
 def test_torchrun_two_processes_merge_into_one_output(tiny_model_dir, tree, tmp_path):
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     out_csv = tmp_path / "all.csv"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", "-m", "vqa2cli", "batch",
-                           str(tree["root"]), "--csv", str(out_csv), "-m", str(tiny_model_dir), "--workers", "1"],
-                          cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "vqa2cli",
+            "batch",
+            str(tree["root"]),
+            "--csv",
+            str(out_csv),
+            "-m",
+            str(tiny_model_dir),
+            "--workers",
+            "1",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert "batch: 4 ok, 4 failed" in proc.stderr, proc.stderr
     rows = read_csv(out_csv)
     assert [r["path"] for r in rows] == sorted(tree["good"] + tree["broken"])

@@ -12,13 +12,13 @@ import pytest
 
 from vqa2cli.config import Settings
 from vqa2cli.errors import DecodeFailedError, ModelRuntimeError, UsageError
-from vqa2cli.records.results import SCORE_COLUMNS, ScoreRecord
 from vqa2cli.jobs import discover as D
 from vqa2cli.jobs import resume as R
 from vqa2cli.jobs.distributed import Distributed, detect_distributed, wait_for_ranks, write_marker
 from vqa2cli.jobs.loop import JobStats as BatchStats
 from vqa2cli.jobs.loop import Todo, error_row_factory, plan_todo, run_batch
 from vqa2cli.jobs.prefetch import prefetch
+from vqa2cli.records.results import SCORE_COLUMNS, ScoreRecord
 
 MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
 M4A_HEAD = b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00M4A isom"
@@ -31,24 +31,45 @@ def _write(path, data=b"x" * 64):
 
 
 # --- discovery ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("head, expected", [
-    (MP4_HEAD, True), (M4A_HEAD, False), (b"\x1a\x45\xdf\xa3" + b"\x00" * 20, True),
-    (b"RIFF\x00\x00\x00\x00AVI LIST", True), (b"RIFF\x00\x00\x00\x00WAVEfmt ", False),
-    (bytes([0x47] + [0] * 187) * 3, True), (b"YUV4MPEG2 W64 H48", True), (b"DKIF\x00\x00 \x00VP80", True),
-    (b"GIF89a" + b"\x00" * 10, True), (b"FLV\x01\x05" + b"\x00" * 10, True),
-    (b"%PDF-1.4 hello world", False), (b"ID3\x04\x00" + b"\x00" * 20, False), (b"tiny", False),
-])
+@pytest.mark.parametrize(
+    "head, expected",
+    [
+        (MP4_HEAD, True),
+        (M4A_HEAD, False),
+        (b"\x1a\x45\xdf\xa3" + b"\x00" * 20, True),
+        (b"RIFF\x00\x00\x00\x00AVI LIST", True),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", False),
+        (bytes([0x47] + [0] * 187) * 3, True),
+        (b"YUV4MPEG2 W64 H48", True),
+        (b"DKIF\x00\x00 \x00VP80", True),
+        (b"GIF89a" + b"\x00" * 10, True),
+        (b"FLV\x01\x05" + b"\x00" * 10, True),
+        (b"%PDF-1.4 hello world", False),
+        (b"ID3\x04\x00" + b"\x00" * 20, False),
+        (b"tiny", False),
+    ],
+)
 def test_sniff_magic_bytes(tmp_path, head, expected):
     assert D.sniff_video(_write(tmp_path / "noext", head)) is expected
 
 
 def test_discover_tree_filters_sorts_and_counts(tmp_path):
     root = tmp_path / "in"
-    videos = [_write(root / "b.MP4"), _write(root / "a.mkv"), _write(root / "sub" / "deep" / "c.WebM"),
-              _write(root / "sub" / "clip_noext", MP4_HEAD), _write(root / "sub" / "x.y4m")]
-    ignored = [_write(root / "notes.txt"), _write(root / "song.m4a", M4A_HEAD),
-               _write(root / "sub" / "blob", b"just text, not a container"), _write(root / ".DS_Store"),
-               _write(root / "._b.mp4"), _write(root / ".hidden" / "z.mp4")]
+    videos = [
+        _write(root / "b.MP4"),
+        _write(root / "a.mkv"),
+        _write(root / "sub" / "deep" / "c.WebM"),
+        _write(root / "sub" / "clip_noext", MP4_HEAD),
+        _write(root / "sub" / "x.y4m"),
+    ]
+    ignored = [
+        _write(root / "notes.txt"),
+        _write(root / "song.m4a", M4A_HEAD),
+        _write(root / "sub" / "blob", b"just text, not a container"),
+        _write(root / ".DS_Store"),
+        _write(root / "._b.mp4"),
+        _write(root / ".hidden" / "z.mp4"),
+    ]
     found = D.discover([str(root)])
     assert [v.path for v in found.videos] == sorted(os.path.normpath(p) for p in map(str, videos))
     assert len(found.ignored) == len(ignored)
@@ -63,8 +84,14 @@ def test_glob_list_file_and_explicit_paths(tmp_path, monkeypatch):
     (tmp_path / "list.txt").write_text("# comment\n\nd/s\nmissing.mp4\nd/*.mov\n")
     inputs = D.expand_inputs(["@list.txt", "d/**/*.mp4", str(tmp_path / "d" / "one.mp4"), "./d/one.mp4"])
     found = D.discover(inputs)
-    assert [v.path for v in found.videos] == sorted([os.path.join("d", "one.mp4"), os.path.join("d", "s", "three.ts"),
-                                                     os.path.join("d", "two.mov"), "missing.mp4"])
+    assert [v.path for v in found.videos] == sorted(
+        [
+            os.path.join("d", "one.mp4"),
+            os.path.join("d", "s", "three.ts"),
+            os.path.join("d", "two.mov"),
+            "missing.mp4",
+        ]
+    )
     assert D.discover(["nothing/*.mp4"]).empty_globs == ["nothing/*.mp4"]
     with pytest.raises(UsageError, match="nope.txt"):
         D.expand_inputs(["@nope.txt"])
@@ -98,8 +125,13 @@ def test_shard_is_one_based():
 
 # --- output files and --resume ------------------------------------------------------------------
 def _csv_line(path, status="ok", size=10, mtime=5.0, score=0.5):
-    row = {c: "" for c in SCORE_COLUMNS} | {"path": path, "status": status, "size_bytes": size,
-                                             "mtime": mtime, "score": score if status == "ok" else ""}
+    row = {c: "" for c in SCORE_COLUMNS} | {
+        "path": path,
+        "status": status,
+        "size_bytes": size,
+        "mtime": mtime,
+        "score": score if status == "ok" else "",
+    }
     return ",".join(str(row[c]) for c in SCORE_COLUMNS) + "\n"
 
 
@@ -116,9 +148,12 @@ def test_index_matches_path_size_mtime(tmp_path):
     video = _write(tmp_path / "v.mp4", b"0123456789")
     st = os.stat(video)
     out = tmp_path / "o.csv"
-    out.write_text(R.CSV_HEADER + _csv_line(str(video), size=10, mtime=round(st.st_mtime, 6))
-                   + _csv_line(str(tmp_path / "bad.mp4"), status="error", size=3, mtime=1.0)
-                   + _csv_line("torn"[:2]).rstrip("\n"))  # torn tail: ignored, not parsed
+    out.write_text(
+        R.CSV_HEADER
+        + _csv_line(str(video), size=10, mtime=round(st.st_mtime, 6))
+        + _csv_line(str(tmp_path / "bad.mp4"), status="error", size=3, mtime=1.0)
+        + _csv_line("torn"[:2]).rstrip("\n")
+    )  # torn tail: ignored, not parsed
     index = R.DoneIndex()
     index.add_file(R.OutputSpec(str(out), "csv"))
     assert index.match(str(video), (10, st.st_mtime), retry_errors=False).status == "ok"
@@ -148,8 +183,11 @@ def test_existing_output_needs_resume_or_overwrite(tmp_path):
     specs = [R.OutputSpec(str(out), "csv")]
     with pytest.raises(UsageError) as err:
         R.check_existing(specs, resume=False, overwrite=False)
-    assert str(out) in err.value.one_line() and "--resume" in err.value.one_line() \
+    assert (
+        str(out) in err.value.one_line()
+        and "--resume" in err.value.one_line()
         and "--overwrite" in err.value.one_line()
+    )
     R.check_existing(specs, resume=True, overwrite=False)
     with pytest.raises(UsageError):
         R.check_existing(specs, resume=True, overwrite=True)
@@ -176,7 +214,7 @@ def test_merge_parts_once_even_if_repeated(tmp_path):
 def test_row_files_round_trip_odd_names_for_resume(tmp_path):
     from vqa2cli.jobs.rowfiles import RowFiles
 
-    names = ["a, b \"quoted\".mp4", "ü new\nline.mp4", os.fsdecode(b"latin1-\xe9.mp4")]  # last: not UTF-8
+    names = ['a, b "quoted".mp4', "ü new\nline.mp4", os.fsdecode(b"latin1-\xe9.mp4")]  # last: not UTF-8
     outs = [str(tmp_path / "o.csv"), str(tmp_path / "o.jsonl")]
     rows = RowFiles(outs, ["csv", "jsonl"], append=False)
     for i, name in enumerate(names):
@@ -238,12 +276,25 @@ def test_loop_turns_every_failure_into_a_row():
     rows = []
     scorer = SleepScorer(fail_run={"oom.mp4"})
     todo = [Todo(p, ()) for p in ("a.mp4", "broken.mp4", "bug.mp4", "oom.mp4", "low.mp4")]
-    stats = run_batch(todo, scorer, lambda r, t: rows.append(r), make_error=error_row_factory(Settings()),
-                      workers=2, depth=2, stats=BatchStats(), fail_under=0.5)
+    stats = run_batch(
+        todo,
+        scorer,
+        lambda r, t: rows.append(r),
+        make_error=error_row_factory(Settings()),
+        workers=2,
+        depth=2,
+        stats=BatchStats(),
+        fail_under=0.5,
+    )
     assert [r.path for r in rows] == [t.path for t in todo]
     codes = {r.path: r.error_code for r in rows}
-    assert codes == {"a.mp4": None, "broken.mp4": "decode_failed", "bug.mp4": "internal_error",
-                     "oom.mp4": "runtime_error", "low.mp4": None}
+    assert codes == {
+        "a.mp4": None,
+        "broken.mp4": "decode_failed",
+        "bug.mp4": "internal_error",
+        "oom.mp4": "runtime_error",
+        "low.mp4": None,
+    }
     assert "ZeroDivisionError" in rows[2].error
     assert (stats.ok, stats.failed, stats.below) == (2, 3, 1)
 
@@ -252,8 +303,15 @@ def test_three_model_failures_in_a_row_stop_the_batch():
     names = [f"{i}.mp4" for i in range(5)]
     scorer = SleepScorer(fail_run=set(names))
     with pytest.raises(ModelRuntimeError):
-        run_batch([Todo(n, ()) for n in names], scorer, lambda r, t: None,
-                  make_error=error_row_factory(Settings()), workers=1, depth=1, stats=BatchStats())
+        run_batch(
+            [Todo(n, ()) for n in names],
+            scorer,
+            lambda r, t: None,
+            make_error=error_row_factory(Settings()),
+            workers=1,
+            depth=1,
+            stats=BatchStats(),
+        )
     assert len(scorer.order) == 3
 
 
@@ -281,9 +339,18 @@ class HandshakeScorer:
 def test_decode_overlaps_model():
     n = 12
     scorer = HandshakeScorer(n)
-    stats = run_batch([Todo(f"{i}.mp4", ()) for i in range(n)], scorer, lambda r, tg: None,
-                      make_error=error_row_factory(Settings()), workers=2, depth=4, stats=BatchStats())
-    assert stats.ok == n and scorer.overlapped == [True] * n  # the next clip was being decoded during each run
+    stats = run_batch(
+        [Todo(f"{i}.mp4", ()) for i in range(n)],
+        scorer,
+        lambda r, tg: None,
+        make_error=error_row_factory(Settings()),
+        workers=2,
+        depth=4,
+        stats=BatchStats(),
+    )
+    assert (
+        stats.ok == n and scorer.overlapped == [True] * n
+    )  # the next clip was being decoded during each run
 
 
 def test_ctrl_c_keeps_written_rows():
@@ -294,8 +361,15 @@ def test_ctrl_c_keeps_written_rows():
         if len(rows) == 2:
             raise KeyboardInterrupt
 
-    stats = run_batch([Todo(f"{i}.mp4", ()) for i in range(6)], SleepScorer(), sink,
-                      make_error=error_row_factory(Settings()), workers=2, depth=2, stats=BatchStats())
+    stats = run_batch(
+        [Todo(f"{i}.mp4", ()) for i in range(6)],
+        SleepScorer(),
+        sink,
+        make_error=error_row_factory(Settings()),
+        workers=2,
+        depth=2,
+        stats=BatchStats(),
+    )
     assert stats.interrupted and len(rows) == 2
 
 
@@ -360,5 +434,9 @@ def test_batch_refuses_stdout_dash_as_an_output_file(tmp_path, monkeypatch, flag
     job = BatchJob(inputs=[str(tmp_path)], **{flag: "-"})
     with pytest.raises(UsageError) as err:
         job.validate()
-    assert err.value.exit_code == 2 and f"--{flag} -" in str(err.value) and "vqa2 score --format" in str(err.value)
+    assert (
+        err.value.exit_code == 2
+        and f"--{flag} -" in str(err.value)
+        and "vqa2 score --format" in str(err.value)
+    )
     assert not os.listdir(tmp_path)

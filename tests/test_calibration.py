@@ -1,6 +1,7 @@
 """vqa2 calibrate on synthetic scores (calibration/): a known nonlinear map recovered, SRCC unchanged, PLCC
 and RMSE better on held-out folds; the file round-trips and is refused when edited, newer or for other
 settings; extrapolation flagged; bad labels files refused in one line naming the row."""
+
 import json
 
 import numpy as np
@@ -81,15 +82,21 @@ def test_file_round_trips_and_flags_extrapolation(tmp_path):
     assert inside["value"] == pytest.approx(float(truth(np.array([0.5]))[0]), abs=0.2)
     assert back.apply(0.99)["extrapolated"] and back.apply(0.01)["extrapolated"]
     body = json.loads(path.read_text())
-    assert body["schema"] == "vqa2.calibration/1" and body["n"] == 80 and body["model"]["name"] == "ugc-scorer"
+    assert (
+        body["schema"] == "vqa2.calibration/1" and body["n"] == 80 and body["model"]["name"] == "ugc-scorer"
+    )
     assert not list(tmp_path.glob("*.tmp*"))  # written atomically
 
 
 def test_refused_for_other_settings_edited_newer_or_corrupt(tmp_path):
     cal, path = _calibration(tmp_path)
     cal.check_settings(CONFIG | {"runtime": CONFIG["runtime"] | {"device": "cuda"}})  # the device may differ
-    for section, key, value in (("model", "revision", "abc123"), ("runtime", "quant", "4bit"),
-                                ("video", "motion_frame_step", 8), ("model", "name", "other")):
+    for section, key, value in (
+        ("model", "revision", "abc123"),
+        ("runtime", "quant", "4bit"),
+        ("video", "motion_frame_step", 8),
+        ("model", "name", "other"),
+    ):
         other = json.loads(json.dumps(CONFIG))
         other[section][key] = value
         with pytest.raises(UsageError, match=f"{section}.{key}"):
@@ -101,20 +108,27 @@ def test_refused_for_other_settings_edited_newer_or_corrupt(tmp_path):
     newer.write_text(json.dumps(body | {"schema": "vqa2.calibration/9"}))
     corrupt = tmp_path / "corrupt.json"
     corrupt.write_text(path.read_text()[:50])
-    for bad, words in ((edited, "edited by hand"), (newer, "newer vqa2"), (corrupt, "not a readable"),
-                       (tmp_path / "none.json", "not found")):
+    for bad, words in (
+        (edited, "edited by hand"),
+        (newer, "newer vqa2"),
+        (corrupt, "not a readable"),
+        (tmp_path / "none.json", "not found"),
+    ):
         with pytest.raises(UsageError, match=words) as exc:
             load_calibration(str(bad))
         assert "\n" not in str(exc.value) and str(bad) in str(exc.value)
 
 
-@pytest.mark.parametrize("content, words", [
-    ("path,mos\na.mp4,3\na.mp4,4\n", "record 1: .*a.mp4 is labelled twice .also record 0"),
-    ("path,mos\na.mp4,3\nb.mp4,nan\n", "record 1: 'mos' must be finite"),
-    ("path,mos\na.mp4,3\nb.mp4,good\n", "record 1: 'mos' must be a number"),
-    ("path,mos\na.mp4,3\nmissing.mp4,4\n", "record 1: media file not found"),
-    ("path,mos\na.mp4,3\nsub/b.mp4,4\n", "record 1: media file not found.*sub/b.mp4"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("path,mos\na.mp4,3\na.mp4,4\n", "record 1: .*a.mp4 is labelled twice .also record 0"),
+        ("path,mos\na.mp4,3\nb.mp4,nan\n", "record 1: 'mos' must be finite"),
+        ("path,mos\na.mp4,3\nb.mp4,good\n", "record 1: 'mos' must be a number"),
+        ("path,mos\na.mp4,3\nmissing.mp4,4\n", "record 1: media file not found"),
+        ("path,mos\na.mp4,3\nsub/b.mp4,4\n", "record 1: media file not found.*sub/b.mp4"),
+    ],
+)
 def test_bad_labels_files_one_line_naming_the_row(tmp_path, content, words):
     for name in ("a.mp4", "b.mp4"):
         (tmp_path / name).write_bytes(b"x")

@@ -2,6 +2,7 @@
 answers the same file as the API, /v1/score's ``calibration`` field gives the record its calibrated value, a
 calibration for other settings is refused with 422 before the video is scored; POST /v1/verify re-scores a
 golden file's clips (Δ = 0 against a recording with the same settings) and refuses an edited one."""
+
 import json
 
 import numpy as np
@@ -29,7 +30,7 @@ def client(tiny_model_dir, make_clip):
 def _pairs(n=20):
     rng = np.random.default_rng(0)
     x = rng.uniform(0.2, 0.8, n)
-    return [float(v) for v in x], [float(v) for v in 1 + 4 * x ** 2 + rng.normal(0, 0.05, n)]
+    return [float(v) for v in x], [float(v) for v in 1 + 4 * x**2 + rng.normal(0, 0.05, n)]
 
 
 def test_calibrate_route_and_score_with_calibration(client):
@@ -45,7 +46,10 @@ def test_calibrate_route_and_score_with_calibration(client):
     assert r.status_code == 200, r.text
     record = r.json()
     want = from_json(body).apply(record["score"])
-    assert record["calibrated"]["scale"] == "mos" and record["calibrated"]["extrapolated"] == want["extrapolated"]
+    assert (
+        record["calibrated"]["scale"] == "mos"
+        and record["calibrated"]["extrapolated"] == want["extrapolated"]
+    )
     assert record["calibrated"]["value"] == pytest.approx(want["value"], abs=1e-4)
     assert record["spread"]["std"] >= 0
 

@@ -1,5 +1,6 @@
 """`vqa2 score` / `vqa2 ask` end to end on the tiny random checkpoint: formats, exit codes, stdout/stderr
 split, inputs checked before weights load, Ctrl-C keeps printed results."""
+
 from __future__ import annotations
 
 import csv
@@ -13,9 +14,9 @@ import sys
 import time
 
 import pytest
+from cli_run import run  # noqa: E402
 
 from vqa2cli.records.results import SCORE_COLUMNS
-from cli_run import run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,9 @@ def clip2(make_clip):
 
 @pytest.mark.usefixtures("reuse_tiny_scorer")  # output and gate tests: one loaded scorer
 def test_score_json_schema_and_stdout_only_results(tiny_model_dir, clip, clip2, capsys):
-    code, out, err = run(["score", str(clip), str(clip2), "--model", str(tiny_model_dir), "--format", "json"], capsys)
+    code, out, err = run(
+        ["score", str(clip), str(clip2), "--model", str(tiny_model_dir), "--format", "json"], capsys
+    )
     assert code == 0, err
     data = json.loads(out)  # stdout is pure JSON
     assert [d["path"] for d in data] == [str(clip), str(clip2)]
@@ -46,7 +49,10 @@ def test_score_json_schema_and_stdout_only_results(tiny_model_dir, clip, clip2, 
     from vqa2cli.modeling.precision import cpu_has_bf16
 
     # --quant auto / --dtype auto: the tiny model fits unquantized, in fp32 unless the CPU has native bf16
-    assert first["model"]["dtype"] == ("bf16" if cpu_has_bf16() else "fp32") and first["model"]["quant"] == "none"
+    assert (
+        first["model"]["dtype"] == ("bf16" if cpu_has_bf16() else "fp32")
+        and first["model"]["quant"] == "none"
+    )
     assert first["config"]["runtime"]["quant"] == "auto" and 0 < first["model"]["estimated_memory_gb"] < 2
     assert "quant none (auto), dtype" in err and "GB of RAM on cpu" in err
     assert first["config"]["model"]["repo"] == str(tiny_model_dir)
@@ -69,14 +75,28 @@ def test_every_format_gives_the_same_scores(tiny_model_dir, clip, capsys):
 
 @pytest.mark.usefixtures("reuse_tiny_scorer")  # output and gate tests: one loaded scorer
 def test_fail_under_gate(tiny_model_dir, clip, capsys):
-    code, out, _ = run(["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl", "--fail-under", "0"], capsys)
+    code, out, _ = run(
+        ["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl", "--fail-under", "0"], capsys
+    )
     assert code == 0
     score = json.loads(out)["score"]
-    code, _, err = run(["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl",
-                        "--fail-under", str(min(1.0, score + 1e-3))], capsys)
+    code, _, err = run(
+        [
+            "score",
+            str(clip),
+            "-m",
+            str(tiny_model_dir),
+            "-f",
+            "jsonl",
+            "--fail-under",
+            str(min(1.0, score + 1e-3)),
+        ],
+        capsys,
+    )
     assert code == 1 and "below --fail-under" in err
-    code, table, err = run(["score", str(clip), "-m", str(tiny_model_dir), "--fail-under",
-                            str(min(1.0, score + 1e-3))], capsys)  # the table marks the file below the gate
+    code, table, err = run(
+        ["score", str(clip), "-m", str(tiny_model_dir), "--fail-under", str(min(1.0, score + 1e-3))], capsys
+    )  # the table marks the file below the gate
     assert code == 1 and table.splitlines()[0].split()[-2:] == ["GATE", "FILE"], err
     assert table.splitlines()[1].endswith(f"  FAIL  {clip}")
     code, table, _ = run(["score", str(clip), "-m", str(tiny_model_dir), "--fail-under", "0"], capsys)
@@ -87,8 +107,19 @@ def test_fail_under_gate(tiny_model_dir, clip, capsys):
 def test_unreadable_input_exit_3_keeps_other_results(tiny_model_dir, clip, tmp_path, capsys):
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(os.urandom(5000))
-    code, out, err = run(["score", str(tmp_path / "missing.mp4"), str(junk), str(clip), "-m", str(tiny_model_dir),
-                          "-f", "json"], capsys)
+    code, out, err = run(
+        [
+            "score",
+            str(tmp_path / "missing.mp4"),
+            str(junk),
+            str(clip),
+            "-m",
+            str(tiny_model_dir),
+            "-f",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 3
     data = json.loads(out)
     assert [d["status"] for d in data] == ["error", "error", "ok"]
@@ -111,8 +142,21 @@ def test_usage_errors_exit_2(tiny_model_dir, clip, capsys):
     # stalling text exists only in the streaming prompt: refused for a UGC prompt, never silently dropped
     code, _, err = run(["score", str(clip), "-m", str(tiny_model_dir), "--stalling", "0011"], capsys)
     assert code == 2 and "needs the 'streaming' prompt" in err and "ugc_init" in err
-    code, _, err = run(["score", str(clip), "-m", str(tiny_model_dir), "--prompt", "streaming",
-                        "--stalling", "0011", "--stalling-style", "events"], capsys)
+    code, _, err = run(
+        [
+            "score",
+            str(clip),
+            "-m",
+            str(tiny_model_dir),
+            "--prompt",
+            "streaming",
+            "--stalling",
+            "0011",
+            "--stalling-style",
+            "events",
+        ],
+        capsys,
+    )
     assert code == 2 and "unknown --stalling-style 'events'" in err
 
 
@@ -125,8 +169,18 @@ def test_default_model_offline_without_cache_says_how(clip, tmp_path, monkeypatc
 
 
 def test_ask_json_and_streamed_table(tiny_model_dir, clip, capsys):
-    args = ["ask", str(clip), "Is there stutter?", "--question", "Is it sharp?", "-q", "-m", str(tiny_model_dir),
-            "--max-new-tokens", "5"]
+    args = [
+        "ask",
+        str(clip),
+        "Is there stutter?",
+        "--question",
+        "Is it sharp?",
+        "-q",
+        "-m",
+        str(tiny_model_dir),
+        "--max-new-tokens",
+        "5",
+    ]
     code, out, _ = run(args + ["-f", "json"], capsys)
     assert code == 0
     data = json.loads(out)
@@ -160,9 +214,23 @@ def test_ctrl_c_keeps_printed_results(tiny_model_dir, clip, tmp_path):
     for i in range(12):
         files.append(tmp_path / f"c{i}.mp4")
         shutil.copy(clip, files[-1])
-    proc = subprocess.Popen([sys.executable, "-m", "vqa2cli", "score", *map(str, files), "-m", str(tiny_model_dir),
-                             "-f", "jsonl"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_subprocess_env())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vqa2cli",
+            "score",
+            *map(str, files),
+            "-m",
+            str(tiny_model_dir),
+            "-f",
+            "jsonl",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_subprocess_env(),
+    )
     first = proc.stdout.readline()  # blocks until the first result is printed
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
@@ -185,7 +253,9 @@ def test_one_line_error_and_debug_traceback(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("quant", ["8bit", "4bit"])
 def test_quantized_scoring_on_cpu_is_recorded(tiny_model_dir, clip, quant, capsys):
-    code, out, err = run(["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl", "--quant", quant], capsys)
+    code, out, err = run(
+        ["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl", "--quant", quant], capsys
+    )
     assert code == 0, err
     record = json.loads(out)
     assert record["model"]["quant"] == quant and record["config"]["runtime"]["quant"] == quant
@@ -193,8 +263,9 @@ def test_quantized_scoring_on_cpu_is_recorded(tiny_model_dir, clip, quant, capsy
 
 
 def test_temperature_without_sampling_is_refused_not_ignored(tiny_model_dir, clip, capsys):
-    code, out, err = run(["ask", str(clip), "Is it sharp?", "-m", str(tiny_model_dir), "--temperature", "0.9"],
-                         capsys)
+    code, out, err = run(
+        ["ask", str(clip), "Is it sharp?", "-m", str(tiny_model_dir), "--temperature", "0.9"], capsys
+    )
     assert code == 2 and "--temperature only applies when sampling" in err and out == ""
     assert "Loading" not in err  # refused before the weights load
 
@@ -206,8 +277,14 @@ def test_server_client_table_marks_the_gate(clip, monkeypatch, capsys):
     from vqa2cli.records.results import ScoreRecord
     from vqa2cli.remote import scorers as remote
 
-    answer = ScoreRecord(path=str(clip), score=0.4, level="fair", input={"duration_s": 1.0},
-                         sampling={"keyframes": 2, "motion_frames": 8}, timing={"infer_s": 0.1}).to_dict()
+    answer = ScoreRecord(
+        path=str(clip),
+        score=0.4,
+        level="fair",
+        input={"duration_s": 1.0},
+        sampling={"keyframes": 2, "motion_frames": 8},
+        timing={"infer_s": 0.1},
+    ).to_dict()
 
     class Client:
         url = "http://stand-in"
@@ -220,5 +297,7 @@ def test_server_client_table_marks_the_gate(clip, monkeypatch, capsys):
 
     monkeypatch.setattr(remote, "connect", lambda urls, task, options: ([Client()], Settings()))
     for limit, code_wanted, mark in (("0.5", 1, "FAIL"), ("0.3", 0, "pass")):
-        code, out, err = run(["score", str(clip), "--server", "http://stand-in", "-q", "--fail-under", limit], capsys)
+        code, out, err = run(
+            ["score", str(clip), "--server", "http://stand-in", "-q", "--fail-under", limit], capsys
+        )
         assert code == code_wanted and out.splitlines()[1].endswith(f"  {mark}  {clip}"), (out, err)

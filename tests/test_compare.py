@@ -88,20 +88,40 @@ def clips(tmp_path_factory):
 
 
 def test_compare_on_the_tiny_model_aligns_frame_rates_and_gives_exact_zero_for_identical_files(
-        clips, tiny_model_dir, reuse_small, small_config, capsys):
+    clips, tiny_model_dir, reuse_small, small_config, capsys
+):
     files = [clips["crf20"], clips["copy"], clips["fps25"], clips["crf40"]]
-    code, out, err = run(["compare", *files, "-m", str(tiny_model_dir), "--config", small_config, "--segments", "1s",
-                          "-f", "json"], capsys)
+    code, out, err = run(
+        [
+            "compare",
+            *files,
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            small_config,
+            "--segments",
+            "1s",
+            "-f",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     report = json.loads(out)
     assert report["schema"] == "vqa2.compare/1" and report["baseline"] == clips["crf20"]
     rows = {f["path"]: f for f in report["files"]}
     assert rows[clips["crf40"]]["bitrate_kbps"] < rows[clips["crf20"]]["bitrate_kbps"]
     assert rows[clips["fps25"]]["avg_fps"] == 25.0 and rows[clips["crf20"]]["codec"] == "h264"
-    assert all(len(f["windows"]) == 5 and all(w["bitrate_kbps"] > 0 for w in f["windows"]) for f in report["files"])
+    assert all(
+        len(f["windows"]) == 5 and all(w["bitrate_kbps"] > 0 for w in f["windows"]) for f in report["files"]
+    )
     pairs = {p["candidate"]: p for p in report["pairs"]}
     same = pairs[clips["copy"]]
-    assert same["delta"] == 0.0 and same["ci95"] == [0.0, 0.0] and same["verdict"] == "no difference the model can resolve"
+    assert (
+        same["delta"] == 0.0
+        and same["ci95"] == [0.0, 0.0]
+        and same["verdict"] == "no difference the model can resolve"
+    )
     fps = pairs[clips["fps25"]]
     assert fps["windows"] == 5 and [a[:2] for a in fps["aligned"]] == [[i, i] for i in range(5)]
 
@@ -112,10 +132,17 @@ def test_delta_is_antisymmetric_through_the_run(clips, small_scorer):
     from vqa2cli.jobs.compare_report import build_report
 
     forward = compare(small_scorer, [clips["crf20"], clips["degraded"]], window_s=1.0)
-    backward = build_report(plan_compare([clips["degraded"], clips["crf20"]]), forward.files[::-1], window_s=1.0,
-                            model=None, rate_margin=0.1)
+    backward = build_report(
+        plan_compare([clips["degraded"], clips["crf20"]]),
+        forward.files[::-1],
+        window_s=1.0,
+        model=None,
+        rate_margin=0.1,
+    )
     ab, ba = forward.pairs[0], backward.pairs[0]
-    assert ab["windows"] == 5 and ab["delta"] == -ba["delta"] and ab["ci95"] == [-ba["ci95"][1], -ba["ci95"][0]]
+    assert (
+        ab["windows"] == 5 and ab["delta"] == -ba["delta"] and ab["ci95"] == [-ba["ci95"][1], -ba["ci95"][0]]
+    )
 
 
 def test_bad_inputs_are_one_line_each(clips, tiny_model_dir, reuse_small, small_config, capsys):
@@ -125,8 +152,23 @@ def test_bad_inputs_are_one_line_each(clips, tiny_model_dir, reuse_small, small_
     code, _, err = run(["compare", clips["crf20"], "-m", str(tiny_model_dir)], capsys)
     assert code == 2 and "at least two files" in err
     missing = str(clips["root"] / "missing.mp4")
-    code, out, err = run(["compare", clips["crf20"], missing, clips["copy"], "-m", str(tiny_model_dir),
-                          "--config", small_config, "--segments", "2s", "-f", "json"], capsys)
+    code, out, err = run(
+        [
+            "compare",
+            clips["crf20"],
+            missing,
+            clips["copy"],
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            small_config,
+            "--segments",
+            "2s",
+            "-f",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 3 and "missing.mp4" in err
     report = json.loads(out)
     assert [f["status"] for f in report["files"]] == ["ok", "error", "ok"]
@@ -144,6 +186,7 @@ class StubScorer:
         class Info:
             def to_dict(self):
                 return {"name": "stub"}
+
         self.model_info = Info()
 
     def configure(self, *, window_s=None, on_window=None, keep_thumbnails=False):
@@ -157,11 +200,24 @@ class StubScorer:
             info = probe_video(path)
             scores = self.table[path]
             step = info.duration_s / len(scores)
-            segments = [{"index": i, "start_s": i * step, "end_s": (i + 1) * step, "score": s}
-                        for i, s in enumerate(scores)]
-            yield ScoreRecord(path=path, score=sum(scores) / len(scores), level="fair", segments=segments,
-                              input={"width": info.width, "height": info.height, "codec": info.codec,
-                                     "avg_fps": info.avg_fps, "vfr": info.vfr, "duration_s": info.duration_s})
+            segments = [
+                {"index": i, "start_s": i * step, "end_s": (i + 1) * step, "score": s}
+                for i, s in enumerate(scores)
+            ]
+            yield ScoreRecord(
+                path=path,
+                score=sum(scores) / len(scores),
+                level="fair",
+                segments=segments,
+                input={
+                    "width": info.width,
+                    "height": info.height,
+                    "codec": info.codec,
+                    "avg_fps": info.avg_fps,
+                    "vfr": info.vfr,
+                    "duration_s": info.duration_s,
+                },
+            )
 
 
 @pytest.fixture
@@ -178,11 +234,13 @@ def stub(monkeypatch, tiny_model_dir):
 
 
 def test_order_violation_made_on_purpose_is_reported(clips, stub, tiny_model_dir, capsys):
-    stub[clips["crf40"]] = [0.80, 0.81, 0.79, 0.80, 0.80]   # least bitrate, best score
-    stub[clips["crf20"]] = [0.60, 0.61, 0.59, 0.60, 0.61]   # more bitrate, clearly lower: violation
-    stub[clips["crf10"]] = [0.62, 0.63, 0.61, 0.62, 0.62]   # most bitrate, clearly lower than crf40: violation
-    code, out, err = run(["compare", clips["crf40"], clips["crf20"], clips["crf10"], "-m", str(tiny_model_dir),
-                          "-f", "json"], capsys)
+    stub[clips["crf40"]] = [0.80, 0.81, 0.79, 0.80, 0.80]  # least bitrate, best score
+    stub[clips["crf20"]] = [0.60, 0.61, 0.59, 0.60, 0.61]  # more bitrate, clearly lower: violation
+    stub[clips["crf10"]] = [0.62, 0.63, 0.61, 0.62, 0.62]  # most bitrate, clearly lower than crf40: violation
+    code, out, err = run(
+        ["compare", clips["crf40"], clips["crf20"], clips["crf10"], "-m", str(tiny_model_dir), "-f", "json"],
+        capsys,
+    )
     assert code == 0, err
     report = json.loads(out)
     found = {(v["lower_rate"], v["higher_rate"]) for v in report["order_violations"]}
@@ -194,8 +252,18 @@ def test_gate_fails_only_beyond_the_margin_with_the_interval_off_zero(clips, stu
     stub[clips["crf20"]] = [0.70, 0.71, 0.69, 0.70, 0.70]
     stub[clips["crf30"]] = [0.64, 0.65, 0.63, 0.64, 0.64]  # 0.06 worse everywhere
     stub[clips["crf10"]] = [0.69, 0.70, 0.68, 0.71, 0.70]  # 0.005 worse: within the margin
-    args = ["compare", clips["crf20"], clips["crf30"], clips["crf10"], "-m", str(tiny_model_dir),
-            "--fail-if-worse-than", clips["crf20"], "--by", "0.02"]
+    args = [
+        "compare",
+        clips["crf20"],
+        clips["crf30"],
+        clips["crf10"],
+        "-m",
+        str(tiny_model_dir),
+        "--fail-if-worse-than",
+        clips["crf20"],
+        "--by",
+        "0.02",
+    ]
     code, out, err = run(args, capsys)
     assert code == 1 and "crf30.mp4 is worse than" in err and "crf10.mp4 is worse" not in err
     assert "vs" in out and "worse" in out
@@ -204,8 +272,14 @@ def test_gate_fails_only_beyond_the_margin_with_the_interval_off_zero(clips, stu
 
 
 def test_ladders_hull_bd_rate_and_tidy_csv(clips, stub, tiny_model_dir, capsys, tmp_path):
-    for name, scores in (("crf10", 0.80), ("crf20", 0.70), ("crf30", 0.55), ("crf40", 0.40),
-                         ("small20", 0.66), ("small35", 0.45)):
+    for name, scores in (
+        ("crf10", 0.80),
+        ("crf20", 0.70),
+        ("crf30", 0.55),
+        ("crf40", 0.40),
+        ("small20", 0.66),
+        ("small35", 0.45),
+    ):
         stub[clips[name]] = [scores, scores + 0.01, scores - 0.01, scores, scores]
     a = tmp_path / "a"
     b = tmp_path / "b"
@@ -216,8 +290,22 @@ def test_ladders_hull_bd_rate_and_tidy_csv(clips, stub, tiny_model_dir, capsys, 
     for name in ("small20", "small35"):
         (b / f"{name}.mp4").symlink_to(clips[name])
         stub[str(b / f"{name}.mp4")] = stub[clips[name]]
-    code, out, err = run(["compare", "--ladder", str(a / "*.mp4"), "--ladder", str(b), "-m", str(tiny_model_dir),
-                          "-f", "json", "--plot", str(tmp_path / "rq.png")], capsys)
+    code, out, err = run(
+        [
+            "compare",
+            "--ladder",
+            str(a / "*.mp4"),
+            "--ladder",
+            str(b),
+            "-m",
+            str(tiny_model_dir),
+            "-f",
+            "json",
+            "--plot",
+            str(tmp_path / "rq.png"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     report = json.loads(out)
     first, second = report["ladders"]
@@ -225,12 +313,15 @@ def test_ladders_hull_bd_rate_and_tidy_csv(clips, stub, tiny_model_dir, capsys, 
     assert second["hull"] == [str(b / "small35.mp4"), str(b / "small20.mp4")]
     assert second["bd_rate"]["percent"] < 0 and second["bd_rate"]["reason"] is None  # same scores, fewer bits
     assert (tmp_path / "rq.png").stat().st_size > 10_000
-    code, out, err = run(["compare", clips["crf20"], clips["crf10"], "-m", str(tiny_model_dir), "-f", "csv"], capsys)
+    code, out, err = run(
+        ["compare", clips["crf20"], clips["crf10"], "-m", str(tiny_model_dir), "-f", "csv"], capsys
+    )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["row"] for r in rows] == ["file", "file"] + ["window"] * 10
     assert rows[1]["verdict"] and rows[2]["delta"] == "" and rows[7]["delta"] != ""  # the baseline has no Δ
-    code, _, err = run(["compare", "--ladder", str(a / "crf10.mp4"), str(a / "crf20.mp4"), "-m",
-                        str(tiny_model_dir)], capsys)
+    code, _, err = run(
+        ["compare", "--ladder", str(a / "crf10.mp4"), str(a / "crf20.mp4"), "-m", str(tiny_model_dir)], capsys
+    )
     assert code == 2 and "quote the pattern" in err
 
 
@@ -242,8 +333,9 @@ def test_api_compare_is_the_same_run(clips, small_scorer):
     assert report.pairs[0]["delta"] == 0.0 and report.pairs[0]["windows"] == 3  # 2 + 2 + 1 s
 
 
-def test_server_compare_route_and_the_server_client(clips, tiny_model_dir, small_scorer, small_config, capsys,
-                                                   monkeypatch):
+def test_server_compare_route_and_the_server_client(
+    clips, tiny_model_dir, small_scorer, small_config, capsys, monkeypatch
+):
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
     from fastapi.testclient import TestClient
@@ -253,15 +345,17 @@ def test_server_compare_route_and_the_server_client(clips, tiny_model_dir, small
     from vqa2cli.serve.security import resolve_roots
 
     root = clips["root"]
-    state = ServerState(ServeConfig(model=str(tiny_model_dir), config=Path(small_config),
-                                    roots=resolve_roots([root])))
+    state = ServerState(
+        ServeConfig(model=str(tiny_model_dir), config=Path(small_config), roots=resolve_roots([root]))
+    )
     state.sessions["score"] = small_scorer
     state.queue = WorkQueue(max_queue=2, workers=1)
     state.ready = True
     client = TestClient(create_app(state))
     try:
-        answer = client.post("/v1/compare", json={"paths": ["crf20.mp4", "copy_of_crf20.mp4"],
-                                                  "options": {"segments": "2s"}})
+        answer = client.post(
+            "/v1/compare", json={"paths": ["crf20.mp4", "copy_of_crf20.mp4"], "options": {"segments": "2s"}}
+        )
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["schema"] == "vqa2.compare/1" and body["pairs"][0]["delta"] == 0.0
@@ -271,10 +365,27 @@ def test_server_compare_route_and_the_server_client(clips, tiny_model_dir, small
         assert short.status_code == 422 and "durations differ" in short.text
         import httpx  # `vqa2 compare --server`: the CLI's HTTP client talks to this app in-process
 
-        monkeypatch.setattr(httpx, "Client", lambda base_url, headers, timeout, **_transport: TestClient(
-            create_app(state), base_url=base_url, headers=headers))
-        code, out, err = run(["compare", clips["crf20"], clips["copy"], "--server", "http://testserver",
-                              "--segments", "2s", "-f", "json"], capsys)
+        monkeypatch.setattr(
+            httpx,
+            "Client",
+            lambda base_url, headers, timeout, **_transport: TestClient(
+                create_app(state), base_url=base_url, headers=headers
+            ),
+        )
+        code, out, err = run(
+            [
+                "compare",
+                clips["crf20"],
+                clips["copy"],
+                "--server",
+                "http://testserver",
+                "--segments",
+                "2s",
+                "-f",
+                "json",
+            ],
+            capsys,
+        )
         assert code == 0, err
         remote = json.loads(out)
         assert remote["files"][0]["path"] == clips["crf20"] and remote["pairs"][0]["delta"] == 0.0
@@ -284,9 +395,9 @@ def test_server_compare_route_and_the_server_client(clips, tiny_model_dir, small
 
 
 @pytest.mark.parametrize("swap", ["replace", "symlink"])
-def test_server_compare_reads_what_it_checked_even_if_the_name_is_swapped(clips, tiny_model_dir, small_scorer,
-                                                                          small_config, tmp_path, monkeypatch,
-                                                                          swap):
+def test_server_compare_reads_what_it_checked_even_if_the_name_is_swapped(
+    clips, tiny_model_dir, small_scorer, small_config, tmp_path, monkeypatch, swap
+):
     """Issue 24, fault 1 for /v1/compare: each path is opened once inside the roots and read through its
     descriptor; a name swapped right after the check (to an outside file of another length) changes nothing."""
     pytest.importorskip("fastapi")
@@ -313,14 +424,18 @@ def test_server_compare_reads_what_it_checked_even_if_the_name_is_swapped(clips,
         return real_plan(*args, **kwargs)
 
     monkeypatch.setattr(compare_job, "plan_compare", swap_then_plan)
-    state = ServerState(ServeConfig(model=str(tiny_model_dir), config=Path(small_config),
-                                    roots=security.resolve_roots([root])))
+    state = ServerState(
+        ServeConfig(
+            model=str(tiny_model_dir), config=Path(small_config), roots=security.resolve_roots([root])
+        )
+    )
     state.sessions["score"] = small_scorer
     state.queue = WorkQueue(max_queue=2, workers=1)
     state.ready = True
     try:
         answer = TestClient(create_app(state)).post(
-            "/v1/compare", json={"paths": ["a.mp4", "victim.mp4"], "options": {"segments": "2s"}})
+            "/v1/compare", json={"paths": ["a.mp4", "victim.mp4"], "options": {"segments": "2s"}}
+        )
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["pairs"][0]["delta"] == 0.0  # the bytes checked, not the outside file
@@ -348,15 +463,60 @@ def ffmpeg_ladder(tmp_path_factory):
         for kbps in rates:
             out = root / size / f"{kbps}k.mp4"
             out.parent.mkdir(exist_ok=True)
-            _ffmpeg("-f", "lavfi", "-i", src, "-s", size, "-c:v", "libx264", "-preset", "ultrafast",
-                    "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps}k", "-pix_fmt", "yuv420p", str(out))
+            _ffmpeg(
+                "-f",
+                "lavfi",
+                "-i",
+                src,
+                "-s",
+                size,
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-b:v",
+                f"{kbps}k",
+                "-maxrate",
+                f"{kbps}k",
+                "-bufsize",
+                f"{kbps}k",
+                "-pix_fmt",
+                "yuv420p",
+                str(out),
+            )
             made[(size, kbps)] = str(out)
     made["blurred"] = str(root / "blurred.mp4")
-    _ffmpeg("-f", "lavfi", "-i", src + ",boxblur=8:enable='between(t,1.5,2.5)'", "-c:v", "libx264",
-            "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", made["blurred"])
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        src + ",boxblur=8:enable='between(t,1.5,2.5)'",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-pix_fmt",
+        "yuv420p",
+        made["blurred"],
+    )
     made["sharp"] = str(root / "sharp.mp4")
-    _ffmpeg("-f", "lavfi", "-i", src, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p",
-            made["sharp"])
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        src,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-pix_fmt",
+        "yuv420p",
+        made["sharp"],
+    )
     made["root"] = root
     return made
 
@@ -367,8 +527,22 @@ def test_ffmpeg_ladder_rates_and_hull(ffmpeg_ladder, stub, tiny_model_dir, capsy
     for (size, kbps), path in ((k, v) for k, v in ffmpeg_ladder.items() if isinstance(k, tuple)):
         score = (0.3 if size == "48x32" else 0.4) + 0.1 * (kbps / 40) ** 0.5
         stub[path] = [score, score + 0.01, score - 0.01, score, score]
-    code, out, err = run(["compare", "--ladder", str(root / "96x64" / "*.mp4"), "--ladder", str(root / "48x32"),
-                          "-m", str(tiny_model_dir), "--segments", "2s", "-f", "json"], capsys)
+    code, out, err = run(
+        [
+            "compare",
+            "--ladder",
+            str(root / "96x64" / "*.mp4"),
+            "--ladder",
+            str(root / "48x32"),
+            "-m",
+            str(tiny_model_dir),
+            "--segments",
+            "2s",
+            "-f",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     report = json.loads(out)
     big, small = report["ladders"]
@@ -380,9 +554,25 @@ def test_ffmpeg_ladder_rates_and_hull(ffmpeg_ladder, stub, tiny_model_dir, capsy
     assert report["order_violations"] == []
 
 
-def test_ffmpeg_degraded_middle_on_the_tiny_model(ffmpeg_ladder, tiny_model_dir, reuse_small, small_config, capsys):
-    code, out, err = run(["compare", ffmpeg_ladder["sharp"], ffmpeg_ladder["blurred"], "-m", str(tiny_model_dir),
-                          "--config", small_config, "--segments", "1s", "-f", "json"], capsys)
+def test_ffmpeg_degraded_middle_on_the_tiny_model(
+    ffmpeg_ladder, tiny_model_dir, reuse_small, small_config, capsys
+):
+    code, out, err = run(
+        [
+            "compare",
+            ffmpeg_ladder["sharp"],
+            ffmpeg_ladder["blurred"],
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            small_config,
+            "--segments",
+            "1s",
+            "-f",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     files = {f["path"]: f for f in json.loads(out)["files"]}
     windows = [w["bitrate_kbps"] for w in files[ffmpeg_ladder["blurred"]]["windows"]]
@@ -392,17 +582,25 @@ def test_ffmpeg_degraded_middle_on_the_tiny_model(ffmpeg_ladder, tiny_model_dir,
 
 
 def test_vfr_beside_cfr_is_compared_with_a_warning_and_a_one_rendition_ladder_has_no_bd_rate(
-        make_clip, stub, tiny_model_dir, capsys, tmp_path):
+    make_clip, stub, tiny_model_dir, capsys, tmp_path
+):
     cfr = str(make_clip("cmp-cfr", seconds=4, fps=8))
     vfr = str(make_clip("cmp-vfr", seconds=4, fps=8, vfr=True))
     stub[cfr], stub[vfr] = [0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]
     code, out, err = run(["compare", cfr, vfr, "-m", str(tiny_model_dir), "-f", "json"], capsys)
     assert code == 0 and "variable frame rate" in err and "aligned by presentation time" in err
     assert json.loads(out)["pairs"][0]["delta"] == 0.0
-    stub[cfr], stub[vfr] = [0.9], [0.1]  # one window each: no interval, so the gate cannot fire, and it says so
-    code, out, err = run(["compare", cfr, vfr, "-m", str(tiny_model_dir), "--fail-if-worse-than", cfr], capsys)
+    stub[cfr], stub[vfr] = (
+        [0.9],
+        [0.1],
+    )  # one window each: no interval, so the gate cannot fire, and it says so
+    code, out, err = run(
+        ["compare", cfr, vfr, "-m", str(tiny_model_dir), "--fail-if-worse-than", cfr], capsys
+    )
     assert code == 0 and "fewer than 5 aligned windows" in err and "too few windows" in out
-    code, out, err = run(["compare", "--ladder", cfr, "--ladder", vfr, "-m", str(tiny_model_dir), "-f", "json"], capsys)
+    code, out, err = run(
+        ["compare", "--ladder", cfr, "--ladder", vfr, "-m", str(tiny_model_dir), "-f", "json"], capsys
+    )
     assert code == 0
     bd = json.loads(out)["ladders"][1]["bd_rate"]
     assert bd["percent"] is None and "at least 2 renditions" in bd["reason"] and "BD-rate of ladder 2" in err

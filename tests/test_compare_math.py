@@ -76,9 +76,13 @@ def _brute_hull(points):
     keep = []
     for p, (x, y) in enumerate(points):
         dominated = any(q != p and points[q][0] <= x and points[q][1] >= y for q in range(len(points)))
-        below = any(points[a][0] < x < points[b][0] and
-                    y < points[a][1] + (points[b][1] - points[a][1]) * (x - points[a][0]) / (points[b][0] - points[a][0])
-                    for a, b in itertools.permutations(range(len(points)), 2))
+        below = any(
+            points[a][0] < x < points[b][0]
+            and y
+            < points[a][1]
+            + (points[b][1] - points[a][1]) * (x - points[a][0]) / (points[b][0] - points[a][0])
+            for a, b in itertools.permutations(range(len(points)), 2)
+        )
         if not dominated and not below:
             keep.append(p)
     return sorted(keep, key=lambda i: points[i][0])
@@ -103,13 +107,27 @@ def test_upper_hull_on_a_ladder_drops_wasteful_and_dominated_renditions():
 # bd_rate(..., method="pchip"), which its README reports equal to the JCT-VC/JVET CTC Excel sheets to 10
 # decimals. Computed once with the package; it is not a dependency.
 BJONTEGAARD_CASES = [
-    ([9487.76, 4593.60, 2486.44, 1358.24], [40.037, 38.615, 36.845, 34.851],
-     [9787.80, 4469.00, 2451.52, 1356.24], [40.121, 38.651, 36.970, 34.987], -4.417485350589045),
-    ([82472.76, 26875.24, 9487.76, 4593.6], [43.825, 41.404, 40.037, 38.615],
-     [99896.96, 33952.04, 9787.8, 4469.0], [44.731, 41.875, 40.121, 38.651], -4.47218200276197),
-    ([82472.76, 26875.24, 9487.76, 4593.6, 3600, 2900], [43.825, 41.404, 40.037, 38.615, 36.5, 35.1],
-     [99896.96, 33952.04, 9787.8, 4469.0, 4040, 3300], [44.731, 41.875, 40.121, 38.651, 37, 36.5],
-     -2.9528024116427964),
+    (
+        [9487.76, 4593.60, 2486.44, 1358.24],
+        [40.037, 38.615, 36.845, 34.851],
+        [9787.80, 4469.00, 2451.52, 1356.24],
+        [40.121, 38.651, 36.970, 34.987],
+        -4.417485350589045,
+    ),
+    (
+        [82472.76, 26875.24, 9487.76, 4593.6],
+        [43.825, 41.404, 40.037, 38.615],
+        [99896.96, 33952.04, 9787.8, 4469.0],
+        [44.731, 41.875, 40.121, 38.651],
+        -4.47218200276197,
+    ),
+    (
+        [82472.76, 26875.24, 9487.76, 4593.6, 3600, 2900],
+        [43.825, 41.404, 40.037, 38.615, 36.5, 35.1],
+        [99896.96, 33952.04, 9787.8, 4469.0, 4040, 3300],
+        [44.731, 41.875, 40.121, 38.651, 37, 36.5],
+        -2.9528024116427964,
+    ),
 ]
 
 
@@ -138,10 +156,12 @@ def test_order_violation_is_reported_only_beyond_the_windows_interval():
         "hi_noisy.mp4": [0.95, 0.40, 0.90, 0.45, 0.92, 0.50],  # lower on average, but within the spread
         "other_res.mp4": [0.2] * 6,  # another resolution: not compared
     }
-    items = [{"path": "lo.mp4", "width": 640, "height": 360, "bitrate_kbps": 500.0, "score": 0.70},
-             {"path": "hi.mp4", "width": 640, "height": 360, "bitrate_kbps": 1500.0, "score": 0.55},
-             {"path": "hi_noisy.mp4", "width": 640, "height": 360, "bitrate_kbps": 1550.0, "score": 0.69},
-             {"path": "other_res.mp4", "width": 320, "height": 180, "bitrate_kbps": 3000.0, "score": 0.2}]
+    items = [
+        {"path": "lo.mp4", "width": 640, "height": 360, "bitrate_kbps": 500.0, "score": 0.70},
+        {"path": "hi.mp4", "width": 640, "height": 360, "bitrate_kbps": 1500.0, "score": 0.55},
+        {"path": "hi_noisy.mp4", "width": 640, "height": 360, "bitrate_kbps": 1550.0, "score": 0.69},
+        {"path": "other_res.mp4", "width": 320, "height": 180, "bitrate_kbps": 3000.0, "score": 0.2},
+    ]
 
     def delta_of(i, j):
         return paired_delta(windows[items[i]["path"]], windows[items[j]["path"]])

@@ -5,18 +5,21 @@ tokenizer is refused at model load, also exit 2 (a config that does not fit the 
 from __future__ import annotations
 
 import pytest
-
 from cli_run import run
+
 from vqa2cli.config import merge_layers
 from vqa2cli.errors import ConfigError
 
 
-@pytest.mark.parametrize("levels, words", [
-    ('[" high", " good", " fair", " poor", " high"]', "'high' twice"),
-    ('[" high", "high", " fair", " poor", " low"]', "'high' twice"),
-    ('[" high", " very good", " fair", " poor", " low"]', "' very good'"),
-    ('[" high", "  ", " fair", " poor", " low"]', "single words"),
-])
+@pytest.mark.parametrize(
+    "levels, words",
+    [
+        ('[" high", " good", " fair", " poor", " high"]', "'high' twice"),
+        ('[" high", "high", " fair", " poor", " low"]', "'high' twice"),
+        ('[" high", " very good", " fair", " poor", " low"]', "' very good'"),
+        ('[" high", "  ", " fair", " poor", " low"]', "single words"),
+    ],
+)
 def test_bad_level_words_exit_2_in_one_line(tmp_path, capsys, levels, words):
     config = tmp_path / "c.toml"
     config.write_text(f"[scoring]\nlevels = {levels}\n", encoding="utf-8")

@@ -7,8 +7,8 @@ import typing
 
 import pytest
 
-from vqa2cli.config import Range, Settings, load_config_file, merge_layers, setting_range
 from vqa2cli.cli.app import main
+from vqa2cli.config import Range, Settings, load_config_file, merge_layers, setting_range
 from vqa2cli.errors import ConfigError, ExitCode
 
 
@@ -81,9 +81,18 @@ def test_every_setting_rejects_values_outside_its_declared_range(section, key, h
         assert info.value.exit_code == ExitCode.USAGE and "\n" not in text
 
 
-@pytest.mark.parametrize("key,value", [
-    ("keyframe_size", -384), ("motion_size", 0), ("max_motion_frames", 0), ("keyframe_fps", 0.0),
-    ("keyframe_fps", math.nan), ("max_tokens", 0), ("decode_threads", -3)])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("keyframe_size", -384),
+        ("motion_size", 0),
+        ("max_motion_frames", 0),
+        ("keyframe_fps", 0.0),
+        ("keyframe_fps", math.nan),
+        ("max_tokens", 0),
+        ("decode_threads", -3),
+    ],
+)
 def test_the_reported_values(key, value):
     with pytest.raises(ConfigError, match=rf"video\.{key}' must be (a finite number )?in [\[(].*got"):
         merge_layers({"video": {key: value}})
@@ -92,7 +101,9 @@ def test_the_reported_values(key, value):
 def test_a_later_layer_may_fix_an_earlier_bad_value_only_if_it_sets_it():
     with pytest.raises(ConfigError, match="video.max_tokens"):
         merge_layers({"video": {"max_tokens": 0}}, {"video": {"motion_size": 224}})
-    assert merge_layers({"video": {"max_tokens": 0}}, {"video": {"max_tokens": 9000}}).video.max_tokens == 9000
+    assert (
+        merge_layers({"video": {"max_tokens": 0}}, {"video": {"max_tokens": 9000}}).video.max_tokens == 9000
+    )
 
 
 def test_config_file_that_is_not_utf8(tmp_path):
@@ -108,9 +119,12 @@ def test_cli_range_errors_exit_2_before_any_file_is_read(tmp_path, run_cli):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("video:\n  keyframe_fps: .nan\n")
     missing = str(tmp_path / "no-such-video.mp4")  # would be exit 3 if any file were looked at first
-    for args in (["score", missing, "--config", str(cfg)], ["probe", missing, "--config", str(cfg)],
-                 ["score", missing, "--max-motion-frames", "0"],
-                 ["batch", str(tmp_path), "--csv", str(tmp_path / "o.csv"), "--max-motion-frames", "0"]):
+    for args in (
+        ["score", missing, "--config", str(cfg)],
+        ["probe", missing, "--config", str(cfg)],
+        ["score", missing, "--max-motion-frames", "0"],
+        ["batch", str(tmp_path), "--csv", str(tmp_path / "o.csv"), "--max-motion-frames", "0"],
+    ):
         code, out, err = run_cli(args)
         assert code == 2, (args, err)
         assert err.strip().count("\n") == 0 and "video." in err and "got" in err, err

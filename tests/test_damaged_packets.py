@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from clips import make_clip
 from ffmpeg_cli import decoded_frames, ffmpeg, frame_times, needs_ffmpeg
+
 from vqa2cli.config import VideoSection
 from vqa2cli.errors import DamagedInputError
 from vqa2cli.video.decode import decode_clip, decode_windows
@@ -47,7 +47,7 @@ def damage_packets(src: Path, dst: Path, picks: list[int], how: str) -> Path:
     for k in picks:
         at, size, _ = spans[k]
         if how == "size":
-            data[at:at + 4] = b"\xff\xff\xff\xff"
+            data[at : at + 4] = b"\xff\xff\xff\xff"
         else:
             for i in range(at + size // 2, at + size):
                 data[i] ^= 0xFF
@@ -69,8 +69,23 @@ def our_frames(path: Path) -> list[float]:
 
 def source(tmp_path: Path, container: str) -> Path:
     path = tmp_path / f"clean.{container}"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-t", "4", "-c:v", "libx264", "-preset",
-           "ultrafast", "-g", "30", "-pix_fmt", "yuv420p", path)
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=30",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-pix_fmt",
+        "yuv420p",
+        path,
+    )
     return path
 
 
@@ -81,12 +96,16 @@ def test_refused_packets_are_skipped_as_ffmpeg_does(tmp_path, container, picks):
     theirs = decoded_frames(bad)
     assert len(theirs) == 120 - len(picks)  # the yardstick: only the damaged packets are lost
     ours = our_frames(bad)
-    assert ours == pytest.approx([t for t, _ in theirs], abs=2e-3)  # the same frames (ms clocks), in the same order
+    assert ours == pytest.approx(
+        [t for t, _ in theirs], abs=2e-3
+    )  # the same frames (ms clocks), in the same order
     clip = decode_clip(bad, SMALL)
     assert (clip.decoded_frames, clip.info.n_frames) == (len(theirs), 120)
     if picks[-1] < 119:  # a refusal at the very end can be swallowed by FFmpeg's frame threads at the flush:
         # then it reads as a truncated tail (the same frames, the plan cut to them; see decode.py)
-        assert any(f"{len(picks)} damaged packet(s)" in w and f"{len(picks)} missing" in w for w in clip.warnings)
+        assert any(
+            f"{len(picks)} damaged packet(s)" in w and f"{len(picks)} missing" in w for w in clip.warnings
+        )
     else:
         assert any("damaged packet(s)" in w or "119 of 120 frames decodable" in w for w in clip.warnings)
     # sampled from every frame that decodes: the plan of a clip of those frames, times from their pts
@@ -125,11 +144,25 @@ def clean_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("flips")
     files = {}
     for ext in ("mp4", "mkv", "ts", "webm", "avi"):
-        codec = ("-c:v", "libvpx", "-deadline", "realtime") if ext == "webm" else ("-c:v", "libx264", "-preset",
-                                                                                   "ultrafast")
+        codec = (
+            ("-c:v", "libvpx", "-deadline", "realtime")
+            if ext == "webm"
+            else ("-c:v", "libx264", "-preset", "ultrafast")
+        )
         files[ext] = root / f"clean.{ext}"
-        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=6", *codec, "-g", "30", "-pix_fmt",
-               "yuv420p", *(("-movflags", "+faststart") if ext == "mp4" else ()), files[ext])
+        ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=30:duration=6",
+            *codec,
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            *(("-movflags", "+faststart") if ext == "mp4" else ()),
+            files[ext],
+        )
     return files
 
 

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import click
 import pytest
-
-from vqa2cli.registry import DEFAULT_CARD_FOR_TASK
 import typer
 
 from vqa2cli import config
@@ -29,6 +27,7 @@ from vqa2cli.errors import (
     exit_codes_for,
     exit_codes_help,
 )
+from vqa2cli.registry import DEFAULT_CARD_FOR_TASK
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "vqa2cli"

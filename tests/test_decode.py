@@ -27,7 +27,7 @@ def av_has(*codecs: str) -> bool:
 
 def markers(frames: np.ndarray) -> list[int]:
     """Frame index read from the bottom band of each (display-oriented) frame."""
-    band = frames[:, int(frames.shape[1] * 0.8):, :, :].mean(axis=(1, 2, 3))
+    band = frames[:, int(frames.shape[1] * 0.8) :, :, :].mean(axis=(1, 2, 3))
     return [marker_index(v) for v in band]
 
 
@@ -54,9 +54,15 @@ CASES = {
     "audio-first": dict(audio_first=True),
     "av1-mkv": dict(container="mkv", codec="libsvtav1"),
 }
-NEEDS = {"vp9-webm": ("libvpx-vp9",), "vp8-webm-audio": ("libvpx", "libopus"),
-         "prores-mov-10bit-422": ("prores_ks",), "hevc-mp4-10bit": ("libx265",), "av1-mkv": ("libsvtav1",),
-         "gif": ("gif",), "ffv1-odd-size": ("ffv1",)}
+NEEDS = {
+    "vp9-webm": ("libvpx-vp9",),
+    "vp8-webm-audio": ("libvpx", "libopus"),
+    "prores-mov-10bit-422": ("prores_ks",),
+    "hevc-mp4-10bit": ("libx265",),
+    "av1-mkv": ("libsvtav1",),
+    "gif": ("gif",),
+    "ffv1-odd-size": ("ffv1",),
+}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -89,8 +95,24 @@ def test_rotation_metadata_is_applied(make_clip, rotation):
 @needs_ffmpeg
 def test_orientation_matches_ffmpeg_autorotate(make_clip):
     path = make_clip("rot-ffmpeg", rotation=90, width=48, height=64, frames=1)
-    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-vf", "scale=64:64:flags=bicubic",
-                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vf",
+            "scale=64:64:flags=bicubic",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     theirs = np.frombuffer(raw, np.uint8).reshape(-1, 64, 64, 3)[0].astype(int)
     ours = decode_clip(path, SMALL).keyframes[0].astype(int)
     assert np.abs(ours - theirs).mean() < 6  # same orientation; a wrong turn differs by ~60 levels
@@ -134,10 +156,13 @@ def test_fast_resize_within_one_level_of_pil(make_clip, method):
     ``torch`` implements PIL's own resampler, so unrotated it must agree to a tenth of a level."""
     import av
 
-    sources = {"rgb-big": dict(width=320, height=180), "padded-rows": dict(width=318, height=178),
-               "rot": dict(rotation=90, width=48, height=64),
-               "gif": dict(container="gif", width=100, height=60),
-               "deep": dict(codec="libx265", pix_fmt="yuv420p10le", width=160, height=96)}
+    sources = {
+        "rgb-big": dict(width=320, height=180),
+        "padded-rows": dict(width=318, height=178),
+        "rot": dict(rotation=90, width=48, height=64),
+        "gif": dict(container="gif", width=100, height=60),
+        "deep": dict(codec="libx265", pix_fmt="yuv420p10le", width=160, height=96),
+    }
     for name, kwargs in sources.items():
         if kwargs.get("codec") and not av_has(kwargs["codec"]):
             continue
@@ -179,8 +204,9 @@ def test_long_clip_stride_policy(make_clip):
     assert markers(clip.motion_frames) == [0, 3, 6, 9, 12, 15, 18, 21]
     assert markers(clip.keyframes) == [0, 8, 16]
     with pytest.raises(ClipTooLongError, match="long.mp4: 24 frames exceed the 8-row motion table"):
-        decode_clip(make_clip("long", seconds=3, fps=8),
-                    VideoSection(max_motion_frames=8, long_clip_policy="error"))
+        decode_clip(
+            make_clip("long", seconds=3, fps=8), VideoSection(max_motion_frames=8, long_clip_policy="error")
+        )
 
 
 def test_token_budget_subsamples_keyframes(make_clip):

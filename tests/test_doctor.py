@@ -19,16 +19,28 @@ REPO = "q-future/VQA-UGC-Scorer-llava_qwen"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = {  # key → type of every field README documents
-    "schema": str, "versions": dict, "system": dict, "cuda": dict, "bitsandbytes": dict, "hub": dict,
-    "device": str, "models": list, "explain": dict,
+    "schema": str,
+    "versions": dict,
+    "system": dict,
+    "cuda": dict,
+    "bitsandbytes": dict,
+    "hub": dict,
+    "device": str,
+    "models": list,
+    "explain": dict,
 }
 
 
 def doctor(hf_home: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
     env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", NO_COLOR="1", PYTHONPATH=str(ROOT), **env_extra)
-    return subprocess.run([sys.executable, "-m", "vqa2cli", "doctor", "--device", "cpu", *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "vqa2cli", "doctor", "--device", "cpu", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +78,21 @@ def test_cached_model_gets_a_verdict_from_its_shards_the_others_from_their_cards
     assert cached["cached"] and cached["path"].endswith(SHA) and cached["error"] is None
     p = cached["preflight"]
     assert p["verdict"] == "fits" and p["device"] == "cpu" and p["memory"] == "RAM"
-    assert set(p["estimates_gb"]) == {"none", "8bit", "4bit"} and all(x > 0 for x in p["estimates_gb"].values())
+    assert set(p["estimates_gb"]) == {"none", "8bit", "4bit"} and all(
+        x > 0 for x in p["estimates_gb"].values()
+    )
     assert p["estimates_gb"]["4bit"] <= p["estimates_gb"]["none"] and p["tokens"] > 2000
     same_repo = {n for n, m in models.items() if m.get("repo") == cached.get("repo")}  # e.g. ugc-scorer-paper
     assert "streaming-scorer" in models and "streaming-scorer" not in same_repo
-    assert all(m["cached"] and m["preflight"]["source"] == "shards" for n, m in models.items() if n in same_repo)
+    assert all(
+        m["cached"] and m["preflight"]["source"] == "shards" for n, m in models.items() if n in same_repo
+    )
     # not downloaded: judged from the card's declared checkpoint (modeling/architectures.py), offline
-    assert all(m["preflight"]["source"] == "card" and not m["cached"] and m["size_bytes"] > 16e9
-               for n, m in models.items() if n not in same_repo)
+    assert all(
+        m["preflight"]["source"] == "card" and not m["cached"] and m["size_bytes"] > 16e9
+        for n, m in models.items()
+        if n not in same_repo
+    )
 
 
 def test_table_verdict_follows_the_available_memory(report):
@@ -92,4 +111,3 @@ def test_fake_available_memory_shows_in_the_system_line_too(report):
     run = doctor(hf_home, "--format", "json", VQA2_FAKE_AVAILABLE_MEMORY_GB="1.25")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["system"]["ram_available_gb"] == 1.25
-

@@ -38,22 +38,45 @@ def _pearson(x, y):
 @pytest.fixture(scope="module")
 def labelled(make_clip, tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
-    clips = [make_clip("ev-a", seconds=1, fps=8), make_clip("ev-b", seconds=1, fps=8, pattern="static"),
-             make_clip("ev-c", seconds=1, fps=8, width=48, height=64), make_clip("ev-d", seconds=1.5, fps=6)]
+    clips = [
+        make_clip("ev-a", seconds=1, fps=8),
+        make_clip("ev-b", seconds=1, fps=8, pattern="static"),
+        make_clip("ev-c", seconds=1, fps=8, width=48, height=64),
+        make_clip("ev-d", seconds=1.5, fps=6),
+    ]
     for clip in clips:
         (root / clip.name).write_bytes(clip.read_bytes())
-    (root / "labels.csv").write_text("path,mos\n" + "".join(
-        f"{c.name},{m}\n" for c, m in zip(clips, (2.0, 3.5, 1.0, 4.5))))
-    (root / "labels.json").write_text(json.dumps(
-        [{"img_path": clips[0].name, "mos": 2.0}, {"video_path": clips[1].name, "gt_score": "3.5"},
-         {"img_path": clips[2].name, "mos": 1.0}, {"img_path": clips[3].name, "mos": 4.5}]))
+    (root / "labels.csv").write_text(
+        "path,mos\n" + "".join(f"{c.name},{m}\n" for c, m in zip(clips, (2.0, 3.5, 1.0, 4.5)))
+    )
+    (root / "labels.json").write_text(
+        json.dumps(
+            [
+                {"img_path": clips[0].name, "mos": 2.0},
+                {"video_path": clips[1].name, "gt_score": "3.5"},
+                {"img_path": clips[2].name, "mos": 1.0},
+                {"img_path": clips[3].name, "mos": 4.5},
+            ]
+        )
+    )
     return root
 
 
 def test_eval_metrics_csv_and_resume(labelled, tiny_model_dir, tmp_path):
     scores = tmp_path / "scores.csv"
-    args = ["eval", str(labelled / "labels.csv"), "--model", str(tiny_model_dir), "--device", "cpu",
-            "--scores-csv", str(scores), "--format", "json", "--quiet"]
+    args = [
+        "eval",
+        str(labelled / "labels.csv"),
+        "--model",
+        str(tiny_model_dir),
+        "--device",
+        "cpu",
+        "--scores-csv",
+        str(scores),
+        "--format",
+        "json",
+        "--quiet",
+    ]
     code, out, err = _invoke(args)
     assert code == 0, err
     result = json.loads(out)
@@ -64,7 +87,9 @@ def test_eval_metrics_csv_and_resume(labelled, tiny_model_dir, tmp_path):
     assert mos == [2.0, 3.5, 1.0, 4.5]
     assert result["plcc"] == pytest.approx(_pearson(pred, mos), abs=1e-5)  # CSV scores are rounded to 1e-6
     assert -1.0 <= result["srcc"] <= 1.0 and -1.0 <= result["krcc"] <= 1.0
-    assert result["plcc_logistic"] is None and "at least 5" in result["notes"][0]  # 4 videos: no 4-parameter fit
+    assert (
+        result["plcc_logistic"] is None and "at least 5" in result["notes"][0]
+    )  # 4 videos: no 4-parameter fit
 
     lines = scores.read_text().splitlines(keepends=True)
     scores.write_text("".join(lines[:3]) + lines[3][:10])  # as if killed while writing the third row
@@ -79,8 +104,9 @@ def test_eval_metrics_csv_and_resume(labelled, tiny_model_dir, tmp_path):
 
 
 def test_eval_official_json_and_table(labelled, tiny_model_dir):
-    code, out, err = _invoke(["eval", str(labelled / "labels.json"), "--model", str(tiny_model_dir),
-                              "--device", "cpu", "--quiet"])
+    code, out, err = _invoke(
+        ["eval", str(labelled / "labels.json"), "--model", str(tiny_model_dir), "--device", "cpu", "--quiet"]
+    )
     assert code == 0, err
     lines = dict(line.split(None, 1) for line in out.strip().splitlines())
     assert set(lines) == {"labels", "model", "SRCC", "PLCC", "PLCC-logistic", "KRCC", "n"}
@@ -93,8 +119,22 @@ def test_eval_failures_are_listed_and_left_out(labelled, tiny_model_dir, tmp_pat
     labels = tmp_path / "with-bad.csv"
     labels.write_text((labelled / "labels.csv").read_text() + f"{bad},3.0\n")
     scores = tmp_path / "s.csv"
-    code, out, err = _invoke(["eval", str(labels), "--model", str(tiny_model_dir), "--device", "cpu",
-                              "--media-root", str(labelled), "--scores-csv", str(scores), "--format", "json"])
+    code, out, err = _invoke(
+        [
+            "eval",
+            str(labels),
+            "--model",
+            str(tiny_model_dir),
+            "--device",
+            "cpu",
+            "--media-root",
+            str(labelled),
+            "--scores-csv",
+            str(scores),
+            "--format",
+            "json",
+        ]
+    )
     result = json.loads(out)
     assert code == 3 and result["n"] == 4 and result["n_failed"] == 1 and "broken.mp4" in err
     assert [r["status"] for r in csv.DictReader(scores.open())] == ["ok"] * 4 + ["error"]
@@ -102,14 +142,18 @@ def test_eval_failures_are_listed_and_left_out(labelled, tiny_model_dir, tmp_pat
 
 def test_eval_passes_each_videos_stalling_into_its_prompt(labelled, tiny_model_dir, tmp_path):
     """The per-video stalling labels reach the streaming prompt (style per --stalling-style)."""
+    from vqa2cli.jobs.evaluate import evaluate
     from vqa2cli.pipeline.prompts import Stalling
     from vqa2cli.training.datasets import read_labels
-    from vqa2cli.jobs.evaluate import evaluate
 
     labels = tmp_path / "stream.csv"
     names = [p.name for p in sorted(labelled.glob("ev-*"))]
-    labels.write_text("path,mos,stalling\n" + "".join(
-        f"{labelled / n},{m},{s}\n" for n, m, s in zip(names, (1, 2, 3, 4), ("none", "0110", "", "1000"))))
+    labels.write_text(
+        "path,mos,stalling\n"
+        + "".join(
+            f"{labelled / n},{m},{s}\n" for n, m, s in zip(names, (1, 2, 3, 4), ("none", "0110", "", "1000"))
+        )
+    )
 
     class Recorder:  # stands in for Scorer: records what each video was prepared with
         def __init__(self):
@@ -126,10 +170,24 @@ def test_eval_passes_each_videos_stalling_into_its_prompt(labelled, tiny_model_d
     recorder = Recorder()
     evaluate(read_labels(labels), recorder, labels=str(labels), model="m", workers=0, stalling_style="stats")
     assert [recorder.seen[str(labelled / n)] for n in names] == [
-        Stalling("", "stats"), Stalling("0110", "stats"), None, Stalling("1000", "stats")]
+        Stalling("", "stats"),
+        Stalling("0110", "stats"),
+        None,
+        Stalling("1000", "stats"),
+    ]
 
     # end to end: refused before loading for a UGC prompt, scored with --prompt streaming
-    base = ["eval", str(labels), "--model", str(tiny_model_dir), "--device", "cpu", "--format", "json", "--quiet"]
+    base = [
+        "eval",
+        str(labels),
+        "--model",
+        str(tiny_model_dir),
+        "--device",
+        "cpu",
+        "--format",
+        "json",
+        "--quiet",
+    ]
     code, _, err = _invoke(base)
     assert code == 2 and "stalling labels needs the 'streaming' prompt" in err
     scores = tmp_path / "stream-scores.csv"
@@ -137,8 +195,9 @@ def test_eval_passes_each_videos_stalling_into_its_prompt(labelled, tiny_model_d
     assert code == 0, err
     assert json.loads(out)["n"] == 4
     # the style changes the prompts, so a resumed run must not mix in the other one
-    code, _, err = _invoke(base + ["--prompt", "streaming", "--scores-csv", str(scores), "--resume",
-                                   "--stalling-style", "stats"])
+    code, _, err = _invoke(
+        base + ["--prompt", "streaming", "--scores-csv", str(scores), "--resume", "--stalling-style", "stats"]
+    )
     assert code == 2 and "run.stalling_style" in err
 
 
@@ -192,18 +251,33 @@ def test_eval_resume_never_rewrites_earlier_rows(labelled, tmp_path):
     first = str(records[0].path)
     scores = tmp_path / "scores.csv"
     broken = DecodeFailedError(first, "damaged", "re-export it")
-    evaluate(records, _FakeScorer(fail={first: broken}), labels=str(labels), model="m", scores_csv=scores,
-             workers=0)
+    evaluate(
+        records,
+        _FakeScorer(fail={first: broken}),
+        labels=str(labels),
+        model="m",
+        scores_csv=scores,
+        workers=0,
+    )
     before = scores.read_bytes()
     assert [r["status"] for r in csv.DictReader(scores.open())] == ["error", "ok", "ok", "ok"]
 
     with pytest.raises(KeyboardInterrupt):  # resumed: the error row is scored again, and Ctrl-C hits there
-        evaluate(records, _FakeScorer(interrupt={first}), labels=str(labels), model="m", scores_csv=scores,
-                 resume=True, workers=0)
+        evaluate(
+            records,
+            _FakeScorer(interrupt={first}),
+            labels=str(labels),
+            model="m",
+            scores_csv=scores,
+            resume=True,
+            workers=0,
+        )
     assert scores.read_bytes() == before  # nothing rewritten, nothing lost
 
     again = _FakeScorer()
-    result = evaluate(records, again, labels=str(labels), model="m", scores_csv=scores, resume=True, workers=0)
+    result = evaluate(
+        records, again, labels=str(labels), model="m", scores_csv=scores, resume=True, workers=0
+    )
     assert again.scored == [first] and result.n_reused == 3 and result.metrics.n == 4
     after = scores.read_bytes()
     assert after.startswith(before)  # appended after the earlier rows
@@ -226,5 +300,7 @@ def test_eval_resume_matches_path_size_and_mtime(labelled, tmp_path):
     with open(grown, "ab") as fh:
         fh.write(b"\0")
     again = _FakeScorer()
-    result = evaluate(records, again, labels=str(labels), model="m", scores_csv=scores, resume=True, workers=0)
+    result = evaluate(
+        records, again, labels=str(labels), model="m", scores_csv=scores, resume=True, workers=0
+    )
     assert sorted(again.scored) == sorted([str(touched), str(grown)]) and result.n_reused == 2

@@ -7,7 +7,6 @@ import csv
 from types import SimpleNamespace
 
 import pytest
-
 from cli_run import run
 from clips import make_lossless_frames
 
@@ -21,10 +20,24 @@ def labelled(tmp_path_factory):
     return root
 
 
-def test_eval_resume_with_every_row_reused_loads_no_model(labelled, tiny_model_dir, tmp_path, capsys, monkeypatch):
+def test_eval_resume_with_every_row_reused_loads_no_model(
+    labelled, tiny_model_dir, tmp_path, capsys, monkeypatch
+):
     scores = tmp_path / "scores.csv"
-    args = ["eval", str(labelled / "labels.csv"), "-m", str(tiny_model_dir), "--device", "cpu",
-            "--scores-csv", str(scores), "--workers", "0", "-f", "json"]
+    args = [
+        "eval",
+        str(labelled / "labels.csv"),
+        "-m",
+        str(tiny_model_dir),
+        "--device",
+        "cpu",
+        "--scores-csv",
+        str(scores),
+        "--workers",
+        "0",
+        "-f",
+        "json",
+    ]
     code, first, err = run(args, capsys)
     assert code == 0, err
     from vqa2cli.pipeline import run as pipeline_run
@@ -45,9 +58,25 @@ def test_batch_creates_the_plot_dir(tiny_model_dir, tmp_path, capsys):
     plots = tmp_path / "new" / "plots"
     config = tmp_path / "small.toml"
     config.write_text("[video]\nmotion_size = 64\n")
-    code, _, err = run(["batch", str(clip), "--csv", str(tmp_path / "s.csv"), "-m", str(tiny_model_dir),
-                        "--config", str(config), "--segments", "1s", "--plot-dir", str(plots), "--workers", "1"],
-                       capsys)
+    code, _, err = run(
+        [
+            "batch",
+            str(clip),
+            "--csv",
+            str(tmp_path / "s.csv"),
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            str(config),
+            "--segments",
+            "1s",
+            "--plot-dir",
+            str(plots),
+            "--workers",
+            "1",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert [p.suffix for p in plots.iterdir()] == [".png"]
 
@@ -58,9 +87,24 @@ def test_plot_dir_that_cannot_be_made_exits_5_before_loading(tiny_model_dir, tmp
     clip = make_lossless_frames(tmp_path / "q.mkv", 0, 8)
     from vqa2cli.pipeline import segmented
 
-    monkeypatch.setattr(segmented.SegmentingScorer, "load", classmethod(lambda *a, **k: 1 / 0))  # never reached
-    code, _, err = run(["batch", str(clip), "--csv", str(tmp_path / "s.csv"), "-m", str(tiny_model_dir),
-                        "--segments", "1s", "--plot-dir", str(blocker / "plots")], capsys)
+    monkeypatch.setattr(
+        segmented.SegmentingScorer, "load", classmethod(lambda *a, **k: 1 / 0)
+    )  # never reached
+    code, _, err = run(
+        [
+            "batch",
+            str(clip),
+            "--csv",
+            str(tmp_path / "s.csv"),
+            "-m",
+            str(tiny_model_dir),
+            "--segments",
+            "1s",
+            "--plot-dir",
+            str(blocker / "plots"),
+        ],
+        capsys,
+    )
     assert code == 5 and "plots" in err, err
 
 
@@ -72,7 +116,12 @@ def test_bands_are_score_ranges_and_windows_carry_their_level(tmp_path):
     assert band_label(" fair", levels, weights) == "score ≈ fair (0.5)"
     # probabilities split between high and low: the score is in the fair band, the level is "high"
     seg = {"index": 0, "start_s": 0.0, "end_s": 2.0, "score": 0.5, "level": "high"}
-    record = SimpleNamespace(path="a.mp4", segments=[seg, dict(seg, index=1, start_s=2.0, end_s=4.0)],
-                             worst=seg, score=0.5, config={})
+    record = SimpleNamespace(
+        path="a.mp4",
+        segments=[seg, dict(seg, index=1, start_s=2.0, end_s=4.0)],
+        worst=seg,
+        score=0.5,
+        config={},
+    )
     target = plot_timeline(record, tmp_path / "t.svg", levels=levels, weights=weights)
     assert target.stat().st_size > 0

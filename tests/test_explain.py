@@ -46,9 +46,18 @@ def spy(monkeypatch):
 def _record(scores, one_forward=False):
     if one_forward:
         return ScoreRecord(path="a.mp4", score=scores[0])
-    segs = [{"index": i, "score": s, "start_frame": 8 * i, "end_frame": 8 * i + 8, "start_s": i, "end_s": i + 1,
-             "level": "fair"}
-            for i, s in enumerate(scores)]
+    segs = [
+        {
+            "index": i,
+            "score": s,
+            "start_frame": 8 * i,
+            "end_frame": 8 * i + 8,
+            "start_s": i,
+            "end_s": i + 1,
+            "level": "fair",
+        }
+        for i, s in enumerate(scores)
+    ]
     return ScoreRecord(path="a.mp4", score=min(scores), segments=segs)
 
 
@@ -76,9 +85,28 @@ def test_short_window_is_asked_with_its_neighbour():
 
 def test_score_explain_asks_only_the_selected_windows(tiny_model_dir, files, tmp_path, spy, capsys):
     seg_csv = tmp_path / "w.csv"
-    code, out, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"]),
-                          "--segments", "2s", "-f", "json", "--explain", "--assistant", str(tiny_model_dir),
-                          "--explain-top", "2", "--segments-csv", str(seg_csv)], capsys)
+    code, out, err = run(
+        [
+            "score",
+            str(files["long"]),
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            str(files["config"]),
+            "--segments",
+            "2s",
+            "-f",
+            "json",
+            "--explain",
+            "--assistant",
+            str(tiny_model_dir),
+            "--explain-top",
+            "2",
+            "--segments-csv",
+            str(seg_csv),
+        ],
+        capsys,
+    )
     assert code == 0, err
     (record,) = json.loads(out)
     ranked = sorted(record["segments"], key=lambda s: (s["score"], s["index"]))
@@ -101,12 +129,28 @@ def test_score_explain_asks_only_the_selected_windows(tiny_model_dir, files, tmp
         rows = list(csv.DictReader(fh))
     assert list(rows[0])[-1] == "explanation"
     texts = {s["index"]: s.get("explanation", {}).get("text", "") for s in record["segments"]}
-    assert [display_text(csv_uncell(r["explanation"])) for r in rows] == [texts[int(r["index"])] for r in rows]
+    assert [display_text(csv_uncell(r["explanation"])) for r in rows] == [
+        texts[int(r["index"])] for r in rows
+    ]
 
 
 def test_table_prints_the_explanation_under_the_worst_window(tiny_model_dir, files, spy, capsys):
-    code, out, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"]),
-                          "--segments", "2s", "--explain", "--assistant", str(tiny_model_dir)], capsys)
+    code, out, err = run(
+        [
+            "score",
+            str(files["long"]),
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            str(files["config"]),
+            "--segments",
+            "2s",
+            "--explain",
+            "--assistant",
+            str(tiny_model_dir),
+        ],
+        capsys,
+    )
     assert code == 0, err
     lines = out.splitlines()
     worst = next(i for i, line in enumerate(lines) if "worst of 3 windows" in line)
@@ -132,8 +176,22 @@ def test_scorer_released_before_assistant_loads(tiny_model_dir, files, monkeypat
 
     monkeypatch.setattr(Scorer, "load", classmethod(scorer_load))
     monkeypatch.setattr(Asker, "load", classmethod(asker_load))
-    code, _, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"]),
-                        "--explain", "--assistant", str(tiny_model_dir), "-f", "json"], capsys)
+    code, _, err = run(
+        [
+            "score",
+            str(files["long"]),
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            str(files["config"]),
+            "--explain",
+            "--assistant",
+            str(tiny_model_dir),
+            "-f",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert seen == [[True]]  # the scorer's model was gone when the assistant loaded
 
@@ -141,8 +199,21 @@ def test_scorer_released_before_assistant_loads(tiny_model_dir, files, monkeypat
 def test_missing_assistant_keeps_the_scores_exit_4(tiny_model_dir, files, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    code, out, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"]),
-                          "--explain", "--offline", "-f", "json"], capsys)
+    code, out, err = run(
+        [
+            "score",
+            str(files["long"]),
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            str(files["config"]),
+            "--explain",
+            "--offline",
+            "-f",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 4, err
     (record,) = json.loads(out)
     assert record["score"] is not None and record.get("explanation") is None
@@ -179,17 +250,50 @@ def blurred(tmp_path_factory):
     if shutil.which("ffmpeg") is None:
         pytest.skip("needs the ffmpeg CLI to make the degraded clip")
     out = tmp_path_factory.mktemp("blur") / "blurred.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=128x96:rate=8:duration=6",
-                    "-vf", "boxblur=6:3:enable='between(t,2,3.99)'", "-c:v", "libx264", "-crf", "16",
-                    "-pix_fmt", "yuv420p", str(out)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=128x96:rate=8:duration=6",
+            "-vf",
+            "boxblur=6:3:enable='between(t,2,3.99)'",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "16",
+            "-pix_fmt",
+            "yuv420p",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
 def test_degraded_section_gets_the_explanation(tiny_model_dir, files, blurred, monkeypatch, spy, capsys):
     _sharpness_scorer(monkeypatch)
-    code, out, err = run(["score", str(blurred), "-m", str(tiny_model_dir), "--config", str(files["config"]),
-                          "--segments", "2s", "--explain", "--assistant", str(tiny_model_dir), "-f", "json"],
-                         capsys)
+    code, out, err = run(
+        [
+            "score",
+            str(blurred),
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            str(files["config"]),
+            "--segments",
+            "2s",
+            "--explain",
+            "--assistant",
+            str(tiny_model_dir),
+            "-f",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     (record,) = json.loads(out)
     assert record["worst"]["index"] == 1 and record["worst"]["start_s"] == 2.0  # the blurred seconds 2-4
@@ -198,7 +302,8 @@ def test_degraded_section_gets_the_explanation(tiny_model_dir, files, blurred, m
 
 
 def test_batch_explains_after_scoring_and_resume_explains_only_what_is_missing(
-        tiny_model_dir, files, tmp_path, monkeypatch, spy, capsys):
+    tiny_model_dir, files, tmp_path, monkeypatch, spy, capsys
+):
     from vqa2cli.pipeline.run import Scorer
 
     folder = tmp_path / "clips"
@@ -207,13 +312,31 @@ def test_batch_explains_after_scoring_and_resume_explains_only_what_is_missing(
         make_lossless_frames(folder / f"c{i}.mkv", 0, 24 + 8 * i)
     os.rename(os.fsencode(folder / "c1.mkv"), os.fsencode(folder) + b"/c1-\xff.mkv")  # a non-UTF-8 name too
     jsonl, out_csv, tidy = tmp_path / "s.jsonl", tmp_path / "s.csv", tmp_path / "w.csv"
-    base = ["batch", str(folder), "--jsonl", str(jsonl), "--csv", str(out_csv), "-m", str(tiny_model_dir),
-            "--config", str(files["config"]), "--segments", "2s", "--workers", "0", "--segments-csv", str(tidy)]
+    base = [
+        "batch",
+        str(folder),
+        "--jsonl",
+        str(jsonl),
+        "--csv",
+        str(out_csv),
+        "-m",
+        str(tiny_model_dir),
+        "--config",
+        str(files["config"]),
+        "--segments",
+        "2s",
+        "--workers",
+        "0",
+        "--segments-csv",
+        str(tidy),
+    ]
     code, _, err = run(base, capsys)  # the state a kill between the two phases leaves: scores, no explanation
     assert code == 0 and spy == [], err
     loads = []
     load = Scorer.load.__func__
-    monkeypatch.setattr(Scorer, "load", classmethod(lambda cls, *a, **k: loads.append(1) or load(cls, *a, **k)))
+    monkeypatch.setattr(
+        Scorer, "load", classmethod(lambda cls, *a, **k: loads.append(1) or load(cls, *a, **k))
+    )
     code, _, err = run(base + ["--resume", "--explain", "--assistant", str(tiny_model_dir)], capsys)
     assert code == 0, err
     assert loads == [] and len(spy) == 2  # nothing scored again; the worst window of each file asked once
@@ -227,8 +350,12 @@ def test_batch_explains_after_scoring_and_resume_explains_only_what_is_missing(
         windows = list(csv.DictReader(fh))
     n_windows = sum(len(r["segments"]) for r in rows[:2])
     assert len(windows) == n_windows + 2  # every window once, then the two explained ones again, explained
-    explained = [(path_from_fields(r["path"], r["path_bytes"]), s["index"]) for r in rows[2:] for s in r["segments"]
-                 if "explanation" in s]
+    explained = [
+        (path_from_fields(r["path"], r["path_bytes"]), s["index"])
+        for r in rows[2:]
+        for s in r["segments"]
+        if "explanation" in s
+    ]
     assert [(w["path"], int(w["index"])) for w in windows[n_windows:]] == explained
     code, _, err = run(base + ["--resume", "--explain", "--assistant", str(tiny_model_dir)], capsys)
     assert code == 0 and len(spy) == 2, err  # every selected window explained: the assistant is not loaded
@@ -236,8 +363,18 @@ def test_batch_explains_after_scoring_and_resume_explains_only_what_is_missing(
 
 
 def test_batch_explain_needs_jsonl(tiny_model_dir, files, tmp_path, capsys):
-    code, _, err = run(["batch", str(files["long"]), "--csv", str(tmp_path / "a.csv"), "-m", str(tiny_model_dir),
-                        "--explain"], capsys)
+    code, _, err = run(
+        [
+            "batch",
+            str(files["long"]),
+            "--csv",
+            str(tmp_path / "a.csv"),
+            "-m",
+            str(tiny_model_dir),
+            "--explain",
+        ],
+        capsys,
+    )
     assert code == 2 and "needs --jsonl" in err
 
 
@@ -247,7 +384,10 @@ def test_plot_writes_the_short_explanation_beside_the_worst_window(tmp_path, mon
     texts = []
     rec = _record([0.6, 0.2, 0.9])
     rec.worst = {k: rec.segments[1][k] for k in ("index", "start_s", "end_s", "score")} | {"level": "poor"}
-    rec.segments[1]["explanation"] = {"text": "Heavy blur across the frame. The rest is sharp.", "truncated": False}
+    rec.segments[1]["explanation"] = {
+        "text": "Heavy blur across the frame. The rest is sharp.",
+        "truncated": False,
+    }
     real = plot._draw_explanation
 
     def spy(ax, record, worst):
@@ -255,10 +395,16 @@ def test_plot_writes_the_short_explanation_beside_the_worst_window(tmp_path, mon
         texts.extend(t.get_text() for t in ax.texts)
 
     monkeypatch.setattr(plot, "_draw_explanation", spy)
-    plot.plot_timeline(rec, tmp_path / "p.svg", levels=(" high", " good", " fair", " poor", " low"),
-                       weights=(1, .75, .5, .25, 0))
+    plot.plot_timeline(
+        rec,
+        tmp_path / "p.svg",
+        levels=(" high", " good", " fair", " poor", " low"),
+        weights=(1, 0.75, 0.5, 0.25, 0),
+    )
     assert "why: Heavy blur across the frame" in texts
-    assert plot.short_explanation("word " * 40).endswith("…") and len(plot.short_explanation("word " * 40)) <= 61
+    assert (
+        plot.short_explanation("word " * 40).endswith("…") and len(plot.short_explanation("word " * 40)) <= 61
+    )
 
 
 def test_api_explains_in_place_after_releasing_the_scorer(tiny_model_dir, files, spy):
@@ -267,8 +413,14 @@ def test_api_explains_in_place_after_releasing_the_scorer(tiny_model_dir, files,
     scorer = vqa2cli.load_scorer(str(tiny_model_dir), config=str(files["config"])).configure(window_s=2.0)
     records = list(scorer.score_files([str(files["long"])]))
     model = weakref.ref(scorer.model)
-    n = vqa2cli.explain(records, str(tiny_model_dir), scorer=scorer, top=2, config=str(files["config"]),
-                        question="Is it blurry?")
+    n = vqa2cli.explain(
+        records,
+        str(tiny_model_dir),
+        scorer=scorer,
+        top=2,
+        config=str(files["config"]),
+        question="Is it blurry?",
+    )
     gc.collect()
     assert model() is None and n == 2 == len(spy)
     explained = [s["explanation"] for s in records[0].segments if "explanation" in s]
@@ -281,18 +433,39 @@ def test_csv_carries_the_clip_explanation_last(tiny_model_dir, files, monkeypatc
 
     answers = []
     answer = Asker.answer
-    monkeypatch.setattr(Asker, "answer", lambda self, *a, **k: answers.append(answer(self, *a, **k)) or answers[-1])
-    code, out, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"]),
-                          "--explain", "--assistant", str(tiny_model_dir), "-f", "csv", "--explain-question", "Why?"],
-                         capsys)
+    monkeypatch.setattr(
+        Asker, "answer", lambda self, *a, **k: answers.append(answer(self, *a, **k)) or answers[-1]
+    )
+    code, out, err = run(
+        [
+            "score",
+            str(files["long"]),
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            str(files["config"]),
+            "--explain",
+            "--assistant",
+            str(tiny_model_dir),
+            "-f",
+            "csv",
+            "--explain-question",
+            "Why?",
+        ],
+        capsys,
+    )
     assert code == 0, err
     (row,) = list(csv.DictReader(out.splitlines()))
-    assert list(row)[-1] == "explanation" and len(answers) == 1  # one forward: the clip, scored in one forward
+    assert (
+        list(row)[-1] == "explanation" and len(answers) == 1
+    )  # one forward: the clip, scored in one forward
     assert answers[0].question == "Why?" and row["explanation"] == answers[0].answer
 
 
 @pytest.mark.e2e
-def test_sigkill_between_the_phases_then_resume_explains_each_file_once(tiny_model_dir, files, tmp_path, capsys):
+def test_sigkill_between_the_phases_then_resume_explains_each_file_once(
+    tiny_model_dir, files, tmp_path, capsys
+):
     import signal
     import sys
 
@@ -303,13 +476,32 @@ def test_sigkill_between_the_phases_then_resume_explains_each_file_once(tiny_mod
     for i in range(2):
         make_lossless_frames(folder / f"k{i}.mkv", 0, 24 + 8 * i)
     jsonl = tmp_path / "s.jsonl"
-    args = ["batch", str(folder), "--jsonl", str(jsonl), "-m", str(tiny_model_dir), "--config", str(files["config"]),
-            "--segments", "2s", "--workers", "0", "--explain", "--assistant", str(tiny_model_dir)]
+    args = [
+        "batch",
+        str(folder),
+        "--jsonl",
+        str(jsonl),
+        "-m",
+        str(tiny_model_dir),
+        "--config",
+        str(files["config"]),
+        "--segments",
+        "2s",
+        "--workers",
+        "0",
+        "--explain",
+        "--assistant",
+        str(tiny_model_dir),
+    ]
     rc, err = _interrupt_after_rows([sys.executable, "-m", "vqa2cli", *args], jsonl, signal.SIGKILL, 2)
     assert rc == -signal.SIGKILL, err  # killed once both files are scored: before or while explaining
     code, _, err = run([*args, "--resume"], capsys)
     assert code == 0, err
     rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
     explained = [r["path"] for r in rows if any("explanation" in s for s in r["segments"])]
-    assert len(rows) == 4 and sorted(explained) == sorted({r["path"] for r in rows})  # each file explained once
-    assert not any("explanation" in s for r in rows[:2] for s in r["segments"])  # the score rows, never rescored
+    assert len(rows) == 4 and sorted(explained) == sorted(
+        {r["path"] for r in rows}
+    )  # each file explained once
+    assert not any(
+        "explanation" in s for r in rows[:2] for s in r["segments"]
+    )  # the score rows, never rescored

@@ -18,9 +18,13 @@ def run_pytest(**env) -> subprocess.CompletedProcess:
     full = {**os.environ, "VQA2_NO_FFMPEG": "1", **env}
     if "CI" not in env:
         full.pop("CI", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q",
-                           str(TESTS / "test_probe.py"), "-k", "interlaced"],
-                          capture_output=True, text=True, env=full, cwd=TESTS.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", str(TESTS / "test_probe.py"), "-k", "interlaced"],
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=TESTS.parent,
+    )
 
 
 @pytest.mark.e2e

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from ffmpeg_cli import ffmpeg, needs_ffmpeg_for, stream_info
+
 from vqa2cli.video.decode import presentation_times
 from vqa2cli.video.frame_rate import display_times, is_variable, reorder_depth
 from vqa2cli.video.probe import probe_video
@@ -98,8 +98,19 @@ def test_high_rate_in_a_millisecond_clock_is_cfr(tmp_path, rate):
 @pytest.mark.parametrize("ext", ["mp4", "mkv", "ts"])
 def test_truncated_cfr_with_b_frames_is_cfr(tmp_path, ext):
     whole = tmp_path / f"whole.{ext}"
-    ffmpeg(*lavfi("30", seconds=6, size="320x240"), "-c:v", "libx264", "-preset", "medium", "-bf", "3",
-           "-pix_fmt", "yuv420p", *(("-movflags", "+faststart") if ext == "mp4" else ()), whole)
+    ffmpeg(
+        *lavfi("30", seconds=6, size="320x240"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "medium",
+        "-bf",
+        "3",
+        "-pix_fmt",
+        "yuv420p",
+        *(("-movflags", "+faststart") if ext == "mp4" else ()),
+        whole,
+    )
     data = whole.read_bytes()
     for eighth in range(2, 8):
         cut = tmp_path / f"cut{eighth}.{ext}"
@@ -113,7 +124,10 @@ def test_truncated_cfr_with_b_frames_is_cfr(tmp_path, ext):
 VFR_RECIPES = {
     "jitter": ("-vf", "settb=1/90000,setpts='N/30/TB+0.004*sin(N)/TB'", "-enc_time_base", "1/90000"),
     "sine-dups": ("-vf", "setpts='N/30/TB+0.02*sin(N)/TB'", "-enc_time_base", "1/90000"),
-    "dropped": ("-vf", r"select='not(eq(mod(n\,7)\,3))'",),
+    "dropped": (
+        "-vf",
+        r"select='not(eq(mod(n\,7)\,3))'",
+    ),
 }
 
 
@@ -135,8 +149,16 @@ def test_vfr_files_are_vfr_and_windows_tile(tmp_path, recipe, ext):
 @pytest.mark.parametrize("ext", ["mp4", "mkv"])
 def test_mixed_rates_joined_by_concat_are_vfr(tmp_path, ext):
     path = tmp_path / f"mixed.{ext}"
-    ffmpeg(*lavfi("30", seconds=2), *lavfi("12", seconds=2), "-filter_complex", "[0][1]concat=n=2:v=1",
-           "-fps_mode", "vfr", *X264, path)
+    ffmpeg(
+        *lavfi("30", seconds=2),
+        *lavfi("12", seconds=2),
+        "-filter_complex",
+        "[0][1]concat=n=2:v=1",
+        "-fps_mode",
+        "vfr",
+        *X264,
+        path,
+    )
     info = probe_video(path)
     assert info.vfr
     if ext == "mp4":
@@ -148,8 +170,9 @@ def assert_windows_tile(info) -> None:
     times = presentation_times(info)
     assert times is not None and len(times) == info.n_frames
     for window_s in (0.5, 1.0, 1.3):
-        windows = plan_windows(info.n_frames, info.avg_fps, window_s, frame_times=times,
-                               duration_s=info.duration_s)
+        windows = plan_windows(
+            info.n_frames, info.avg_fps, window_s, frame_times=times, duration_s=info.duration_s
+        )
         assert windows[0].start == 0 and windows[-1].stop == info.n_frames
         assert all(a.stop == b.start and a.end_s == b.start_s for a, b in zip(windows, windows[1:]))
         assert all(w.n_frames > 0 for w in windows)

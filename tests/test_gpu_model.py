@@ -23,7 +23,13 @@ K, T = 3, 88  # a 3 s, 30 fps clip: 3 keyframes, 88 dense frames
 
 def _inputs(cfg, device, dtype):
     g = torch.Generator().manual_seed(0)
-    ids = [5, 6] + [cfg.video_token_id] * cfg.keyframe_block_length(K) + [7] + [cfg.motion_token_id] * T + [8, 9]
+    ids = (
+        [5, 6]
+        + [cfg.video_token_id] * cfg.keyframe_block_length(K)
+        + [7]
+        + [cfg.motion_token_id] * T
+        + [8, 9]
+    )
     ids = torch.tensor([ids], device=device)
     return {
         "input_ids": ids,
@@ -35,14 +41,20 @@ def _inputs(cfg, device, dtype):
 
 @pytest.fixture(scope="module")
 def cpu_reference(tiny_model_dir):
-    model = load_model(tiny_model_dir, Settings().replace(runtime={"device": "cpu", "dtype": "fp32", "quant": "none"})).model
+    model = load_model(
+        tiny_model_dir, Settings().replace(runtime={"device": "cpu", "dtype": "fp32", "quant": "none"})
+    ).model
     with torch.no_grad():
         return model(**_inputs(model.config, "cpu", torch.float32)).logits[0, -1].float()
 
 
-@pytest.mark.parametrize("dtype,quant", [("fp16", "none"), ("bf16", "none"), ("fp16", "8bit"), ("bf16", "4bit")])
+@pytest.mark.parametrize(
+    "dtype,quant", [("fp16", "none"), ("bf16", "none"), ("fp16", "8bit"), ("bf16", "4bit")]
+)
 def test_cuda_forward(tiny_model_dir, cpu_reference, dtype, quant):
-    loaded = load_model(tiny_model_dir, Settings().replace(runtime={"device": "cuda", "dtype": dtype, "quant": quant}))
+    loaded = load_model(
+        tiny_model_dir, Settings().replace(runtime={"device": "cuda", "dtype": dtype, "quant": quant})
+    )
     model = loaded.model
     assert loaded.device.type == "cuda" and next(model.parameters()).device.type == "cuda"
     assert loaded.dtype == {"fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
@@ -57,8 +69,10 @@ def test_cuda_forward(tiny_model_dir, cpu_reference, dtype, quant):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     peak = peak_memory_bytes(loaded.device)
-    print(f"\n[gpu] dtype={dtype} quant={quant} forward={seconds * 1000:.1f} ms peak={peak / 2**20:.1f} MiB "
-          f"device={torch.cuda.get_device_name(loaded.device)}")
+    print(
+        f"\n[gpu] dtype={dtype} quant={quant} forward={seconds * 1000:.1f} ms peak={peak / 2**20:.1f} MiB "
+        f"device={torch.cuda.get_device_name(loaded.device)}"
+    )
     assert peak and peak > 0
     assert torch.isfinite(logits).all()
     similarity = torch.nn.functional.cosine_similarity(logits, cpu_reference, dim=0)

@@ -5,8 +5,8 @@ warning says the file changed."""
 from __future__ import annotations
 
 import pytest
-
 from ffmpeg_cli import decoded_frames, ffmpeg, needs_ffmpeg
+
 from vqa2cli.config import VideoSection
 from vqa2cli.video.decode import decode_clip, decode_windows
 from vqa2cli.video.probe import probe_video
@@ -18,8 +18,21 @@ SMALL = VideoSection(keyframe_size=32, motion_size=32)
 def recording(tmp_path):
     """(the whole stream's bytes, the byte count written when it is first read, the growing file)."""
     whole = tmp_path / "whole.ts"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=6", "-c:v", "libx264", "-preset",
-           "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", whole)
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=10:duration=6",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "10",
+        "-pix_fmt",
+        "yuv420p",
+        whole,
+    )
     data = whole.read_bytes()
     first = len(data) // 2 // 188 * 188
     path = tmp_path / "rec.ts"

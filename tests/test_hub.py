@@ -40,8 +40,13 @@ def _fetch(name: str, hf_home: Path, *, offline_env: bool, endpoint: str = UNREA
     env.update(HF_HOME=str(hf_home), HF_ENDPOINT=endpoint, HF_HUB_DISABLE_TELEMETRY="1")
     if offline_env:
         env["HF_HUB_OFFLINE"] = "1"
-    out = subprocess.run([sys.executable, "-c", FETCH.format(offline=offline), name], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", FETCH.format(offline=offline), name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -110,10 +115,27 @@ def test_local_folder_refs_skip_the_hub(tiny_model_dir, tmp_path):
 def test_pickle_files_are_never_downloaded():
     from huggingface_hub.utils import filter_repo_objects
 
-    repo_files = ["model-00001-of-00004.safetensors", "model.safetensors.index.json", "config.json",
-                  "generation_config.json", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
-                  "added_tokens.json", "special_tokens_map.json", "trainer_state.json", "training_args.bin",
-                  "pytorch_model.bin", "slowfast.pth", "rng_state.pt", "optimizer.pt", "latest"]
-    kept = set(filter_repo_objects(repo_files, allow_patterns=ALLOW_PATTERNS, ignore_patterns=IGNORE_PATTERNS))
+    repo_files = [
+        "model-00001-of-00004.safetensors",
+        "model.safetensors.index.json",
+        "config.json",
+        "generation_config.json",
+        "vocab.json",
+        "merges.txt",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "added_tokens.json",
+        "special_tokens_map.json",
+        "trainer_state.json",
+        "training_args.bin",
+        "pytorch_model.bin",
+        "slowfast.pth",
+        "rng_state.pt",
+        "optimizer.pt",
+        "latest",
+    ]
+    kept = set(
+        filter_repo_objects(repo_files, allow_patterns=ALLOW_PATTERNS, ignore_patterns=IGNORE_PATTERNS)
+    )
     assert not {f for f in kept if f.endswith((".bin", ".pt", ".pth"))}
     assert {"model-00001-of-00004.safetensors", "vocab.json", "merges.txt", "tokenizer_config.json"} <= kept

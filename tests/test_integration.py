@@ -7,6 +7,7 @@ Checks (spec §11 c, d): the argmax over the whole vocabulary at the scoring pos
 words (the prompt/prefix are right), and — when golden scores from the official code are given — vqa2's
 `official_score` matches them within tolerance (fp16 on CUDA, as the official evaluation ran).
 """
+
 from __future__ import annotations
 
 import csv
@@ -40,10 +41,14 @@ def test_scoring_position_predicts_a_level_word(scorer, make_clip):
     assert int(logits.argmax()) in scorer.level_ids
 
 
-@pytest.mark.skipif(not os.environ.get("VQA2_GOLDEN_SCORES"), reason="set VQA2_GOLDEN_SCORES=path,official_score CSV")
+@pytest.mark.skipif(
+    not os.environ.get("VQA2_GOLDEN_SCORES"), reason="set VQA2_GOLDEN_SCORES=path,official_score CSV"
+)
 def test_matches_official_scores(scorer):
     rows = list(csv.DictReader(Path(os.environ["VQA2_GOLDEN_SCORES"]).open(encoding="utf-8")))
     assert rows, "empty golden file"
     for row in rows:
         record = scorer.score(row["path"])
-        assert record.to_dict()["official_score"] == pytest.approx(float(row["official_score"]), abs=TOLERANCE), row
+        assert record.to_dict()["official_score"] == pytest.approx(
+            float(row["official_score"]), abs=TOLERANCE
+        ), row

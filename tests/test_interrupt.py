@@ -34,15 +34,25 @@ def clips(make_clip, tmp_path_factory) -> list[Path]:
 
 
 def start(args: list) -> subprocess.Popen:
-    env = dict(os.environ, NO_COLOR="1", PYTHONUNBUFFERED="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        NO_COLOR="1",
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
     env.pop("VQA2_DEBUG", None)
-    return subprocess.Popen([sys.executable, "-m", "vqa2cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "vqa2cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
-def interrupt_when(proc: subprocess.Popen, ready, timeout: float = 180.0, sig=signal.SIGINT,
-                   code: int = 130) -> tuple[str, str]:
+def interrupt_when(
+    proc: subprocess.Popen, ready, timeout: float = 180.0, sig=signal.SIGINT, code: int = 130
+) -> tuple[str, str]:
     """``sig`` as soon as ``ready()`` is true; (stdout, stderr) of the process, which must exit ``code``."""
     deadline = time.monotonic() + timeout
     while not ready() and proc.poll() is None and time.monotonic() < deadline:
@@ -112,8 +122,9 @@ def test_batch_sigterm_is_handled_as_ctrl_c_with_exit_143(clips, tiny_model_dir,
     out_csv = tmp_path / "rows.csv"
     args = ["batch", clips[0].parent, "--csv", out_csv, "-m", tiny_model_dir, "--workers", "1"]
     proc = start(args)
-    _, err = interrupt_when(proc, lambda: out_csv.exists() and out_csv.read_text().count("\n") >= 2,
-                            sig=signal.SIGTERM, code=143)
+    _, err = interrupt_when(
+        proc, lambda: out_csv.exists() and out_csv.read_text().count("\n") >= 2, sig=signal.SIGTERM, code=143
+    )
     done, total, kept = the_line(err, "terminated")
     rows = list(csv.DictReader(out_csv.open()))
     assert total == FILES and done == len(rows) >= 1 and "--resume" in kept

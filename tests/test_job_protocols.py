@@ -37,9 +37,12 @@ class _Label:
 
 def _records():
     make_error = error_row_factory(Settings())
-    return {"score": ScoreRecord(path="a.mp4", score=0.5), "eval": EvalRow.of(_Label(), score=0.5),
-            "error": make_error("a.mp4", InputError("a.mp4", "a.mp4: not a video")),
-            "internal": make_error("a.mp4", ZeroDivisionError("x"))}
+    return {
+        "score": ScoreRecord(path="a.mp4", score=0.5),
+        "eval": EvalRow.of(_Label(), score=0.5),
+        "error": make_error("a.mp4", InputError("a.mp4", "a.mp4: not a video")),
+        "internal": make_error("a.mp4", ZeroDivisionError("x")),
+    }
 
 
 @pytest.mark.parametrize("kind", ["score", "eval", "error", "internal"])
@@ -78,17 +81,29 @@ def test_the_loop_stamps_and_counts_a_complete_stub(tmp_path):
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"\0" * 7)
     rows = []
-    stats = run_batch([Todo(str(clip), ())], StubScorer(), lambda r, t: rows.append(r),
-                      make_error=error_row_factory(Settings()), workers=0, depth=1, stats=JobStats(),
-                      fail_under=0.5)
+    stats = run_batch(
+        [Todo(str(clip), ())],
+        StubScorer(),
+        lambda r, t: rows.append(r),
+        make_error=error_row_factory(Settings()),
+        workers=0,
+        depth=1,
+        stats=JobStats(),
+        fail_under=0.5,
+    )
     assert (stats.ok, stats.below) == (1, 1) and rows[0].input["size_bytes"] == 7
 
 
 def _defaulted_getattr(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    return [f"{path.name}:{node.lineno}" for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
-            and len(node.args) == 3]
+    return [
+        f"{path.name}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "getattr"
+        and len(node.args) == 3
+    ]
 
 
 def test_no_getattr_with_a_default_in_the_job_engine():

@@ -36,16 +36,19 @@ def _imported_packages(path: Path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("package, forbidden", [
-    ("jobs", {"cli", "serve", "remote", "api"}),
-    ("pipeline", {"cli", "serve", "api", "jobs"}),
-    ("training", {"cli", "serve", "api", "jobs"}),
-    ("video", {"cli", "serve", "api", "jobs"}),
-    ("modeling", {"cli", "serve", "api", "jobs"}),
-    ("serve", {"cli", "remote"}),
-    ("remote", {"cli", "serve", "api"}),
-    ("records", {"cli", "serve", "remote", "api", "jobs", "pipeline", "output"}),
-])
+@pytest.mark.parametrize(
+    "package, forbidden",
+    [
+        ("jobs", {"cli", "serve", "remote", "api"}),
+        ("pipeline", {"cli", "serve", "api", "jobs"}),
+        ("training", {"cli", "serve", "api", "jobs"}),
+        ("video", {"cli", "serve", "api", "jobs"}),
+        ("modeling", {"cli", "serve", "api", "jobs"}),
+        ("serve", {"cli", "remote"}),
+        ("remote", {"cli", "serve", "api"}),
+        ("records", {"cli", "serve", "remote", "api", "jobs", "pipeline", "output"}),
+    ],
+)
 def test_imports_flow_one_way(package, forbidden):
     """cli → jobs → pipeline → records → output: nothing below imports what sits above it."""
     modules = sorted((PACKAGE / package).rglob("*.py"))
@@ -94,15 +97,18 @@ def _Plan():  # the command's window plan, complete (the product reads its attri
     return SegmentPlan(fail_segment_under=0.4)
 
 
-@pytest.mark.parametrize("stats, code", [
-    (JobStats(ok=3), ExitCode.OK),
-    (JobStats(ok=2, below=1), ExitCode.GATE_FAILED),
-    (JobStats(ok=2, segment_failed=1), ExitCode.GATE_FAILED),
-    (JobStats(ok=1, failed=1, below=1, segment_failed=1), ExitCode.INPUT),  # 3 takes precedence over 1
-    (JobStats(ok=1, resumed_failed=1), ExitCode.INPUT),  # an earlier run's error row counts too
-    (JobStats(ok=1, failed=1, interrupted=True), ExitCode.INTERRUPTED),
-    (JobStats(failed=4, below=2, rank_part=True), ExitCode.OK),  # torchrun rank > 0: rank 0 reports
-])
+@pytest.mark.parametrize(
+    "stats, code",
+    [
+        (JobStats(ok=3), ExitCode.OK),
+        (JobStats(ok=2, below=1), ExitCode.GATE_FAILED),
+        (JobStats(ok=2, segment_failed=1), ExitCode.GATE_FAILED),
+        (JobStats(ok=1, failed=1, below=1, segment_failed=1), ExitCode.INPUT),  # 3 takes precedence over 1
+        (JobStats(ok=1, resumed_failed=1), ExitCode.INPUT),  # an earlier run's error row counts too
+        (JobStats(ok=1, failed=1, interrupted=True), ExitCode.INTERRUPTED),
+        (JobStats(failed=4, below=2, rank_part=True), ExitCode.OK),  # torchrun rank > 0: rank 0 reports
+    ],
+)
 def test_the_command_turns_job_stats_into_the_exit_code(stats, code, tmp_path, capsys):
     job = JobSpec(inputs=["x"], csv=str(tmp_path / "o.csv"), summary=True, fail_under=0.5)
     console, stream = _console()
@@ -123,10 +129,12 @@ def test_rank_stats_sum_the_window_gate():
 
 def test_job_spec_refuses_contradicting_options(tmp_path):
     out = str(tmp_path / "o.csv")
-    for spec, text in ((JobSpec(inputs=["x"]), "no output file"),
-                       (JobSpec(inputs=["x"], csv=out, retry_errors=True), "--retry-errors"),
-                       (JobSpec(inputs=["x"], csv=out, fail_under=2.0), "--fail-under"),
-                       (JobSpec(inputs=[], csv=out), "no inputs")):
+    for spec, text in (
+        (JobSpec(inputs=["x"]), "no output file"),
+        (JobSpec(inputs=["x"], csv=out, retry_errors=True), "--retry-errors"),
+        (JobSpec(inputs=["x"], csv=out, fail_under=2.0), "--fail-under"),
+        (JobSpec(inputs=[], csv=out), "no inputs"),
+    ):
         with pytest.raises(UsageError, match=text):
             spec.validate()
 
@@ -147,8 +155,18 @@ def test_eval_refuses_an_existing_scores_csv_before_touching_its_settings_record
     labels = [LabelRecord(index=i, path=tmp_path / f"v{i}.mp4", mos=float(i)) for i in range(3)]
     console, _ = _console()
     with pytest.raises(ConfigError, match="already exists") as err:
-        run_eval(labels, Settings(), None, console, labels="l.csv", scores_csv=scores, resume=False, workers=0,
-                 stalling_style="sequence", offline=True)
+        run_eval(
+            labels,
+            Settings(),
+            None,
+            console,
+            labels="l.csv",
+            scores_csv=scores,
+            resume=False,
+            workers=0,
+            stalling_style="sequence",
+            offline=True,
+        )
     assert err.value.exit_code == ExitCode.USAGE
     assert record.read_bytes() == before and not Path(lock_path(str(scores))).exists()
 
@@ -193,9 +211,11 @@ def test_segments_csv_resume_cuts_a_torn_row_as_csv(tmp_path):
     settings = Settings()
     windows = tmp_path / "windows.csv"
     header = ",".join(segment_columns(settings.scoring.levels)) + "\n"
-    row = f'{tmp_path}/a.mp4,0,0.0,10.0,0.5,3.0,fair,{",".join(["0.2"] * 5)},10,40,100,1.5,0.1,0.9,\n'
+    row = f"{tmp_path}/a.mp4,0,0.0,10.0,0.5,3.0,fair,{','.join(['0.2'] * 5)},10,40,100,1.5,0.1,0.9,\n"
     windows.write_text(header + row + f'"{tmp_path}/new\n', encoding="utf-8")
     console, said = _console()
     out = SegmentOutputs(SegmentPlan(window_s=10.0, csv=str(windows)), settings, console, append=True)
     out.close()
-    assert windows.read_text(encoding="utf-8") == header + row and "dropped a torn last line" in said.getvalue()
+    assert (
+        windows.read_text(encoding="utf-8") == header + row and "dropped a torn last line" in said.getvalue()
+    )

@@ -14,8 +14,10 @@ from vqa2cli.output.console import NORMAL, QUIET, VERBOSE, Console, set_console
 from vqa2cli.output.library_logs import route_library_messages
 
 MATMUL = "MatMul8bitLt: inputs will be cast from %s to float16 during quantization"
-GEMM = ("Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure you already "
-        "`pip install kernels` and the kernels >= 0.11.1")
+GEMM = (
+    "Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure you already "
+    "`pip install kernels` and the kernels >= 0.11.1"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -52,8 +54,10 @@ def test_unknown_message_once_as_warning(capsys):
     for _ in range(5):
         logging.getLogger("bitsandbytes.nn").warning("something new: %d", 1)
     logging.getLogger("bitsandbytes").error("broken kernel")
-    assert buf.getvalue().splitlines() == ["Warning: bitsandbytes.nn: something new: 1",
-                                           "Error: bitsandbytes: broken kernel"]
+    assert buf.getvalue().splitlines() == [
+        "Warning: bitsandbytes.nn: something new: 1",
+        "Error: bitsandbytes: broken kernel",
+    ]
     buf = io.StringIO()
     route_library_messages(Console(QUIET, buf))  # a second command: its own console replaces the first
     logging.getLogger("bitsandbytes.nn").warning("something new: %d", 1)
@@ -77,14 +81,17 @@ def test_start_console_routes_and_import_does_not(capsys):
     import sys
     from pathlib import Path
 
-    probe = ("import logging, vqa2cli, vqa2cli.api; "
-             "print(len(logging.getLogger('bitsandbytes').handlers), logging.getLogger('bitsandbytes').propagate)")
+    probe = (
+        "import logging, vqa2cli, vqa2cli.api; "
+        "print(len(logging.getLogger('bitsandbytes').handlers), logging.getLogger('bitsandbytes').propagate)"
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert done.stdout.split() == ["0", "True"], done.stderr  # the library API installs nothing
     start_console(quiet=True, verbose=False)
     flood()
     assert capsys.readouterr().err == ""
+
 
 def test_quantized_score_quiet_stderr_is_empty(tiny_model_dir, make_clip, tmp_path):
     """End to end, in a fresh process (bitsandbytes logs at import; pytest's log capture would hide the
@@ -95,13 +102,34 @@ def test_quantized_score_quiet_stderr_is_empty(tiny_model_dir, make_clip, tmp_pa
     from pathlib import Path
 
     clips = [str(make_clip(n, seconds=1.5, fps=8, width=48, height=32)) for n in ("q1.mp4", "q2.mp4")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
-                                                         os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
 
     def score(*flags: str) -> list[str]:
-        done = subprocess.run([sys.executable, "-m", "vqa2cli", "score", *clips, "--model", str(tiny_model_dir),
-                               "--quant", "8bit", "--no-quant-cache", "--format", "json", *flags],
-                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vqa2cli",
+                "score",
+                *clips,
+                "--model",
+                str(tiny_model_dir),
+                "--quant",
+                "8bit",
+                "--no-quant-cache",
+                "--format",
+                "json",
+                *flags,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=600,
+        )
         assert done.returncode == 0 and done.stdout, done.stderr
         return done.stderr.splitlines()
 
@@ -116,6 +144,8 @@ def test_load_line_says_what_8bit_really_computes(monkeypatch):
     from vqa2cli.modeling import precision
 
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
-    by_quant = {p.quant: precision.compute_label(p) for p in precision.candidates("cpu", "auto", "auto", "bf16")}
+    by_quant = {
+        p.quant: precision.compute_label(p) for p in precision.candidates("cpu", "auto", "auto", "bf16")
+    }
     assert by_quant["8bit"] == "compute int8 (inputs cast to fp16; outliers and output bf16)"
     assert by_quant["4bit"] == "compute fp32"  # bnb_4bit_compute_dtype is used as given

@@ -91,8 +91,14 @@ def test_round_trip_save_load_gives_identical_logits(loaded, tmp_path):
 
 def test_our_own_key_names_load_too(loaded, tiny_model_dir, tmp_path):
     """A folder holding our module names (e.g. a training run saving its raw state dict) loads the same."""
-    for name in ("config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "added_tokens.json",
-                 "special_tokens_map.json"):
+    for name in (
+        "config.json",
+        "vocab.json",
+        "merges.txt",
+        "tokenizer_config.json",
+        "added_tokens.json",
+        "special_tokens_map.json",
+    ):
         shutil.copy(tiny_model_dir / name, tmp_path / name)
     state = {k: v.contiguous() for k, v in loaded.model.state_dict().items() if "num_batches" not in k}
     save_file(state, str(tmp_path / "model.safetensors"))
@@ -181,11 +187,24 @@ def test_truncated_or_missing_shard_is_a_checkpoint_error(tiny_model_dir, tmp_pa
         load_model(gone, Settings())
 
 
-@pytest.mark.parametrize("drop,named", [
-    (("vocab.json",), "vocab.json"), (("merges.txt",), "merges.txt"),
-    (("vocab.json", "merges.txt"), "vocab.json, merges.txt"),
-    (("vocab.json", "merges.txt", "tokenizer_config.json", "added_tokens.json", "special_tokens_map.json"),
-     "vocab.json, merges.txt")])
+@pytest.mark.parametrize(
+    "drop,named",
+    [
+        (("vocab.json",), "vocab.json"),
+        (("merges.txt",), "merges.txt"),
+        (("vocab.json", "merges.txt"), "vocab.json, merges.txt"),
+        (
+            (
+                "vocab.json",
+                "merges.txt",
+                "tokenizer_config.json",
+                "added_tokens.json",
+                "special_tokens_map.json",
+            ),
+            "vocab.json, merges.txt",
+        ),
+    ],
+)
 def test_missing_tokenizer_files_are_named(tiny_model_dir, tmp_path, drop, named):
     """The real cause (which tokenizer files are missing), not a placeholder-id mismatch; before the weights load."""
     folder = _copy_with(tiny_model_dir, tmp_path)

@@ -1,6 +1,7 @@
 """The output lock goes by the file's identity: every name of one file (another spelling, ``./``, ``..``, a
 symlink, a symlinked folder, a hard link) is refused while a run holds it, naming the holder; the lock is
 built on filelock and removed when the run ends."""
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,14 @@ def _names(tmp_path, exists: bool) -> tuple[str, list[str]]:
         real.write_text("index,path\n")
     os.symlink(real, tmp_path / "link.csv")
     os.symlink(real.parent, tmp_path / "dlink")
-    names = [str(tmp_path / "d" / "." / "out.csv"), str(tmp_path / "e" / ".." / "d" / "out.csv"),
-             str(tmp_path / "link.csv"), str(tmp_path / "dlink" / "out.csv"), str(tmp_path / "d" / "out.csv"),
-             str(tmp_path / "d" / "" / "out.csv").replace("/out", "//out")]
+    names = [
+        str(tmp_path / "d" / "." / "out.csv"),
+        str(tmp_path / "e" / ".." / "d" / "out.csv"),
+        str(tmp_path / "link.csv"),
+        str(tmp_path / "dlink" / "out.csv"),
+        str(tmp_path / "d" / "out.csv"),
+        str(tmp_path / "d" / "" / "out.csv").replace("/out", "//out"),
+    ]
     if exists:
         os.link(real, tmp_path / "e" / "hard.csv")
         names.append(str(tmp_path / "e" / "hard.csv"))

@@ -1,4 +1,5 @@
 """man/*.1 and tests/snapshots/help-*.txt are generated from the CLI definition; fail when they drift."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -10,16 +11,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.e2e
 def test_man_pages_and_help_snapshots_match_the_cli():
-    proc = subprocess.run([sys.executable, str(ROOT / "man" / "build_manpage.py"), "--check"],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "man" / "build_manpage.py"), "--check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.e2e
 def test_help_is_instant_and_imports_no_heavy_library():
-    code = ("import sys, time; t=time.time(); from vqa2cli.cli.app import app; "
-            "heavy=[m for m in ('torch','transformers','av','numpy') if m in sys.modules]; "
-            "print(heavy)")
+    code = (
+        "import sys, time; t=time.time(); from vqa2cli.cli.app import app; "
+        "heavy=[m for m in ('torch','transformers','av','numpy') if m in sys.modules]; "
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -38,8 +45,11 @@ def test_every_help_example_starts_its_own_line():
     from vqa2cli.cli.app import app
 
     for path, command in walk(typer.main.get_command(app), ["vqa2"]):
-        examples = [ln.strip() for ln in (command.epilog or "").splitlines()
-                    if ln.startswith("  ") and ln.strip().split(" ")[0] in ("vqa2", "torchrun", "curl")]
+        examples = [
+            ln.strip()
+            for ln in (command.epilog or "").splitlines()
+            if ln.startswith("  ") and ln.strip().split(" ")[0] in ("vqa2", "torchrun", "curl")
+        ]
         starts = [ln.strip() for ln in help_text(path).splitlines()]
         for example in examples:
             head = example[:40]

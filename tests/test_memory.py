@@ -20,13 +20,24 @@ from vqa2cli.config import Settings
 from vqa2cli.errors import CheckpointError, ExitCode, ModelRuntimeError
 from vqa2cli.modeling import precision
 from vqa2cli.modeling.loading import load_model, read_config
-from vqa2cli.modeling.memory import (FAKE_AVAILABLE_ENV, GB, TensorSpec, read_tensor_specs, stored_dtype,
-                                     weight_bytes)
+from vqa2cli.modeling.memory import (
+    FAKE_AVAILABLE_ENV,
+    GB,
+    TensorSpec,
+    read_tensor_specs,
+    stored_dtype,
+    weight_bytes,
+)
 from vqa2cli.modeling.precision import candidates, plan_memory
 
 ROOT = Path(__file__).resolve().parent.parent
-WIDE = {"hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 4, "num_attention_heads": 8,
-        "num_key_value_heads": 2}
+WIDE = {
+    "hidden_size": 512,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 2,
+}
 
 
 def _header_only_copy(src: Path, dest: Path) -> Path:
@@ -35,7 +46,7 @@ def _header_only_copy(src: Path, dest: Path) -> Path:
     for shard in dest.glob("*.safetensors"):
         raw = shard.read_bytes()
         (size,) = struct.unpack("<Q", raw[:8])
-        shard.write_bytes(raw[:8 + size])
+        shard.write_bytes(raw[: 8 + size])
     return dest
 
 
@@ -70,8 +81,9 @@ def test_header_specs_match_safetensors(tiny_model_dir):
 
 def test_fp32_weight_bytes_equal_the_loaded_parameters(tiny_model_dir):
     loaded = load_model(tiny_model_dir, Settings().replace(runtime={"dtype": "fp32", "quant": "none"}))
-    params = sum(t.numel() * t.element_size() for t in loaded.model.state_dict().values()
-                 if t.is_floating_point())
+    params = sum(
+        t.numel() * t.element_size() for t in loaded.model.state_dict().values() if t.is_floating_point()
+    )
     anon, mapped = weight_bytes(read_tensor_specs(tiny_model_dir), "none", "fp32", "fp32", "cpu")
     assert mapped == 0
     assert anon == params  # every parameter and persistent buffer, at 4 bytes, nothing dropped counted
@@ -86,8 +98,9 @@ def test_bf16_on_cpu_counts_the_mapped_shards(tiny_model_dir):
     assert 0 < anon4 < mapped and mapped4 < mapped  # decoder Linears quantized, the rest stays mapped
 
 
-def test_refusal_names_estimate_available_and_options_before_any_weight_read(tiny_model_dir, tmp_path,
-                                                                                monkeypatch, no_weight_reads):
+def test_refusal_names_estimate_available_and_options_before_any_weight_read(
+    tiny_model_dir, tmp_path, monkeypatch, no_weight_reads
+):
     folder = _header_only_copy(tiny_model_dir, tmp_path / "headers-only")
     settings = Settings().replace(runtime={"quant": "none", "dtype": "fp32"})
     config = read_config(folder)
@@ -107,8 +120,13 @@ def test_cli_refuses_with_exit_4_and_one_line(tiny_model_dir, tmp_path, make_cli
     folder = _header_only_copy(tiny_model_dir, tmp_path / "headers-only")
     clip = make_clip("mem.mp4", seconds=1.0, fps=8, width=64, height=48)
     env = {**os.environ, "PYTHONPATH": str(ROOT), FAKE_AVAILABLE_ENV: "0.05"}
-    run = subprocess.run([sys.executable, "-m", "vqa2cli", "score", str(clip), "--model", str(folder), "--quant", "none"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "vqa2cli", "score", str(clip), "--model", str(folder), "--quant", "none"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert run.returncode == 4, run.stderr
     errors = [ln for ln in run.stderr.splitlines() if ln.startswith("Error:")]
     assert len(errors) == 1 and "does not fit" in errors[0] and "0.05 GB available" in errors[0]
@@ -116,26 +134,36 @@ def test_cli_refuses_with_exit_4_and_one_line(tiny_model_dir, tmp_path, make_cli
     assert run.stdout == ""
 
 
-def test_mismatched_tokenizer_is_reported_before_weights_or_preflight(tiny_model_dir, tmp_path, monkeypatch,
-                                                                      no_weight_reads):
+def test_mismatched_tokenizer_is_reported_before_weights_or_preflight(
+    tiny_model_dir, tmp_path, monkeypatch, no_weight_reads
+):
     folder = _header_only_copy(tiny_model_dir, tmp_path / "badtok")
     config = json.loads((folder / "config.json").read_text())
     config["image_token_index"] += 1  # the tokenizer's <image> id no longer matches the config
     (folder / "config.json").write_text(json.dumps(config))
-    monkeypatch.setenv(FAKE_AVAILABLE_ENV, "0.0001")  # the preflight would refuse too: the tokenizer comes first
+    monkeypatch.setenv(
+        FAKE_AVAILABLE_ENV, "0.0001"
+    )  # the preflight would refuse too: the tokenizer comes first
     with pytest.raises(CheckpointError, match="tokenizer"):
         load_model(folder, Settings())
 
 
 def _big_specs() -> list[TensorSpec]:
     """A 7B-sized decoder (28 layers x 3584) in official key names, on the tiny config's activations."""
-    specs = [TensorSpec("model.embed_tokens.weight", (152064, 3584), "BF16"),
-             TensorSpec("lm_head.weight", (152064, 3584), "BF16")]
+    specs = [
+        TensorSpec("model.embed_tokens.weight", (152064, 3584), "BF16"),
+        TensorSpec("lm_head.weight", (152064, 3584), "BF16"),
+    ]
     for i in range(28):
-        for name, shape in (("self_attn.q_proj", (3584, 3584)), ("self_attn.k_proj", (512, 3584)),
-                            ("self_attn.v_proj", (512, 3584)), ("self_attn.o_proj", (3584, 3584)),
-                            ("mlp.gate_proj", (18944, 3584)), ("mlp.up_proj", (18944, 3584)),
-                            ("mlp.down_proj", (3584, 18944))):
+        for name, shape in (
+            ("self_attn.q_proj", (3584, 3584)),
+            ("self_attn.k_proj", (512, 3584)),
+            ("self_attn.v_proj", (512, 3584)),
+            ("self_attn.o_proj", (3584, 3584)),
+            ("mlp.gate_proj", (18944, 3584)),
+            ("mlp.up_proj", (18944, 3584)),
+            ("mlp.down_proj", (3584, 18944)),
+        ):
             specs.append(TensorSpec(f"model.layers.{i}.{name}.weight", shape, "BF16"))
     return specs
 
@@ -146,8 +174,10 @@ def test_quant_auto_picks_the_first_that_fits(tiny_model_dir, monkeypatch, fract
     monkeypatch.setenv(FAKE_AVAILABLE_ENV, "1000")  # the estimates below, whatever this machine has free
     config, specs, cpu = read_config(tiny_model_dir), _big_specs(), torch.device("cpu")
     decoder = 28 * (2 * 3584 * 3584 + 2 * 512 * 3584 + 3 * 18944 * 3584)  # the quantized Linear weights
-    est = {q: plan_memory(specs, config, Settings().replace(runtime={"quant": q}), cpu).estimate
-           for q in ("none", "8bit", "4bit")}
+    est = {
+        q: plan_memory(specs, config, Settings().replace(runtime={"quant": q}), cpu).estimate
+        for q in ("none", "8bit", "4bit")
+    }
     assert est["none"].weights_mapped == 2 * (decoder + 2 * 152064 * 3584) and est["none"].weights_anon == 0
     assert est["4bit"].weights_anon == pytest.approx(decoder * (0.5 + 1 / 64 + 4 / (64 * 256)), rel=1e-4)
     assert est["8bit"].weights_anon == pytest.approx(decoder, rel=1e-3)  # int8 + fp32 row scales
@@ -170,16 +200,25 @@ def test_quant_auto_refuses_when_even_4bit_does_not_fit(tiny_model_dir, monkeypa
 
 def test_candidates_per_device(monkeypatch):
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
-    cpu = [(p.quant, p.dtype, p.load_dtype, p.compute_dtype) for p in candidates("cpu", "auto", "auto", "bf16")]
-    assert cpu == [("none", "fp32", "fp32", "fp32"), ("none", "bf16", "bf16", "bf16"),
-                   ("8bit", "bf16", "bf16", "fp32"), ("4bit", "bf16", "bf16", "fp32")]
+    cpu = [
+        (p.quant, p.dtype, p.load_dtype, p.compute_dtype) for p in candidates("cpu", "auto", "auto", "bf16")
+    ]
+    assert cpu == [
+        ("none", "fp32", "fp32", "fp32"),
+        ("none", "bf16", "bf16", "bf16"),
+        ("8bit", "bf16", "bf16", "fp32"),
+        ("4bit", "bf16", "bf16", "fp32"),
+    ]
     fp32_4bit = candidates("cpu", "fp32", "4bit", "bf16")[0]
     assert (fp32_4bit.dtype, fp32_4bit.load_dtype) == ("fp32", "bf16")  # quantized from bf16, never from fp32
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
     assert [p.dtype for p in candidates("cpu", "auto", "none", "bf16")] == ["bf16"]
     cuda = candidates("cuda", "auto", "auto", "bf16")
-    assert [(p.quant, p.dtype, p.compute_dtype) for p in cuda] == [("none", "fp16", "fp16"), ("8bit", "fp16", "fp16"),
-                                                                   ("4bit", "fp16", "fp16")]
+    assert [(p.quant, p.dtype, p.compute_dtype) for p in cuda] == [
+        ("none", "fp16", "fp16"),
+        ("8bit", "fp16", "fp16"),
+        ("4bit", "fp16", "fp16"),
+    ]
     assert [p.quant for p in candidates("mps", "auto", "auto", "bf16")] == ["none"]
 
 
@@ -198,7 +237,9 @@ def test_estimates_of_the_wide_model_by_quantization(wide_model_dir, monkeypatch
     specs, config = read_tensor_specs(wide_model_dir), read_config(wide_model_dir)
     anon = {}
     for quant in ("none", "8bit", "4bit"):
-        settings = Settings().replace(runtime={"quant": quant, "dtype": "fp32" if quant == "none" else "auto"})
+        settings = Settings().replace(
+            runtime={"quant": quant, "dtype": "fp32" if quant == "none" else "auto"}
+        )
         est = plan_memory(specs, config, settings, torch.device("cpu")).estimate
         assert est.weights_anon > 5e6 and est.activations > 0, (quant, est)
         anon[quant] = est.weights_anon

@@ -13,7 +13,9 @@ from vqa2cli.modeling import memory
 def fake_psutil(monkeypatch):
     import psutil
 
-    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=6 * 2**30, total=16 * 2**30))
+    monkeypatch.setattr(
+        psutil, "virtual_memory", lambda: SimpleNamespace(available=6 * 2**30, total=16 * 2**30)
+    )
 
 
 def test_ram_is_psutil_s_figure_without_a_cgroup_limit(fake_psutil, monkeypatch, tmp_path):
@@ -21,9 +23,14 @@ def test_ram_is_psutil_s_figure_without_a_cgroup_limit(fake_psutil, monkeypatch,
     assert memory.system_ram() == (6 * 2**30, 16 * 2**30)
 
 
-@pytest.mark.parametrize("limit, used, expected", [("4294967296", "1073741824", 3 * 2**30),  # 4 GiB, 1 used
-                                                   ("max", "1073741824", 6 * 2**30),
-                                                   ("9223372036854771712", "5", 6 * 2**30)])  # v1: none
+@pytest.mark.parametrize(
+    "limit, used, expected",
+    [
+        ("4294967296", "1073741824", 3 * 2**30),  # 4 GiB, 1 used
+        ("max", "1073741824", 6 * 2**30),
+        ("9223372036854771712", "5", 6 * 2**30),
+    ],
+)  # v1: none
 def test_the_cgroup_limit_caps_what_is_available(fake_psutil, monkeypatch, tmp_path, limit, used, expected):
     (tmp_path / "max").write_text(limit + "\n")
     (tmp_path / "current").write_text(used + "\n")

@@ -18,8 +18,18 @@ from vqa2cli.modeling.precision import gb_figures, plan_memory
 FIGURES = re.compile(r"needs about (\d+\.\d+) GB of (RAM|GPU memory) .*?, (\d+\.\d+) GB available")
 
 
-@pytest.mark.parametrize("need,have", [(0.33, 0.30), (0.3274, 0.3251), (16.43, 15.8), (0.57, 0.05),
-                                       (1.0, 0.0), (0.004, 0.0031), (120.0, 119.99)])
+@pytest.mark.parametrize(
+    "need,have",
+    [
+        (0.33, 0.30),
+        (0.3274, 0.3251),
+        (16.43, 15.8),
+        (0.57, 0.05),
+        (1.0, 0.0),
+        (0.004, 0.0031),
+        (120.0, 119.99),
+    ],
+)
 def test_figures_share_decimals_and_differ(need, have):
     shown = gb_figures(int(need * GB), int(have * GB))
     assert len({len(s.split(".")[1]) for s in shown}) == 1  # same precision both sides
@@ -30,8 +40,9 @@ def test_figures_share_decimals_and_differ(need, have):
     assert gb_figures(int(0.33 * GB), int(0.30 * GB)) == ["0.33", "0.30"]
 
 
-def refusal(tiny_model_dir, monkeypatch, device: str, fraction: float, quant: str = "none",
-            bnb: bool = False) -> str:
+def refusal(
+    tiny_model_dir, monkeypatch, device: str, fraction: float, quant: str = "none", bnb: bool = False
+) -> str:
     monkeypatch.setattr(precision, "_bnb_works", lambda device_type: bnb)
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
     specs, config = read_tensor_specs(tiny_model_dir), read_config(tiny_model_dir)
@@ -74,7 +85,10 @@ def test_quantized_options_name_bitsandbytes_when_it_cannot_run(bnb):
 
     full = Precision("none", "bf16", "bf16", "bf16")
     four = Precision("4bit", "bf16", "bf16", "bf16")
-    est = {p: MemoryEstimate("cpu", p.quant, "bf16", int(gb * GB), 0, 0, 0) for p, gb in ((full, 15.2), (four, 4.9))}
+    est = {
+        p: MemoryEstimate("cpu", p.quant, "bf16", int(gb * GB), 0, 0, 0)
+        for p, gb in ((full, 15.2), (four, 4.9))
+    }
     err = _refusal(full, est[full], int(8 * GB), "RAM", 2000, "cpu", "", list(est.items()), bnb)
     line = err.one_line()
     assert "needs about 15.20 GB of RAM for a 2000-token clip, 8.00 GB available" in line

@@ -6,25 +6,38 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from cli_run import run
+
 from vqa2cli.extras import MissingExtraError, missing_extra
 
 
 @pytest.fixture
 def no_serve_extra(monkeypatch):
     """Imports of the serve extra's modules fail as they do when it is not installed."""
-    for name in ("fastapi", "uvicorn", "httpx", "starlette", "multipart", "python_multipart", "prometheus_client"):
+    for name in (
+        "fastapi",
+        "uvicorn",
+        "httpx",
+        "starlette",
+        "multipart",
+        "python_multipart",
+        "prometheus_client",
+    ):
         monkeypatch.setitem(sys.modules, name, None)
     for name in [m for m in sys.modules if m.startswith("vqa2cli.serve.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.delenv("VQA2_DEBUG", raising=False)
 
 
-@pytest.mark.parametrize("args", [["serve", "--port", "0"],
-                                  ["score", "{clip}", "--server", "http://127.0.0.1:9"],
-                                  ["ask", "{clip}", "is it sharp?", "--server", "http://127.0.0.1:9"],
-                                  ["batch", "{clip}", "--csv", "{out}", "--server", "http://127.0.0.1:9"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["serve", "--port", "0"],
+        ["score", "{clip}", "--server", "http://127.0.0.1:9"],
+        ["ask", "{clip}", "is it sharp?", "--server", "http://127.0.0.1:9"],
+        ["batch", "{clip}", "--csv", "{out}", "--server", "http://127.0.0.1:9"],
+    ],
+)
 def test_without_the_serve_extra_one_line_and_exit_2(no_serve_extra, args, tmp_path, capsys):
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"\x00" * 64)
@@ -47,10 +60,14 @@ def test_only_the_extras_modules_are_converted():
 
 def test_ask_help_describes_what_ask_does_past_the_limits():
     from click.testing import CliRunner
-
-    from vqa2cli.cli.app import app
     from typer.main import get_command
 
-    text = CliRunner().invoke(get_command(app), ["ask", "--help"], env={"NO_COLOR": "1", "COLUMNS": "200"}).output
+    from vqa2cli.cli.app import app
+
+    text = (
+        CliRunner()
+        .invoke(get_command(app), ["ask", "--help"], env={"NO_COLOR": "1", "COLUMNS": "200"})
+        .output
+    )
     text = " ".join(text.split())
     assert "score in windows and pool" not in text and "one forward" in text and "--segments asks" in text

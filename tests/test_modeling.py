@@ -38,8 +38,12 @@ def _prompt(cfg, k, t, copies=1):
 
 def _run(model, ids, keyframes, motion):
     with torch.no_grad():
-        return model(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values_videos=keyframes,
-                     motion_pixel_values=motion)
+        return model(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            pixel_values_videos=keyframes,
+            motion_pixel_values=motion,
+        )
 
 
 def _capture_embeds(model, **kwargs):
@@ -69,9 +73,12 @@ def _official_visual_block(model, frames):
     side = int(math.isqrt(proj.shape[1]))
     assert side == 27
     grid = proj.view(frames.shape[0], side, side, -1).permute(0, 3, 1, 2)
-    pooled = torch.nn.functional.interpolate(grid, size=[math.ceil(side / 2)] * 2, mode="bilinear",
-                                             align_corners=False)
-    return torch.cat([pooled.permute(0, 2, 3, 1).reshape(-1, proj.shape[-1]), model.model.image_newline[None]])
+    pooled = torch.nn.functional.interpolate(
+        grid, size=[math.ceil(side / 2)] * 2, mode="bilinear", align_corners=False
+    )
+    return torch.cat(
+        [pooled.permute(0, 2, 3, 1).reshape(-1, proj.shape[-1]), model.model.image_newline[None]]
+    )
 
 
 def _official_motion_tokens(model, folder, frames):
@@ -84,7 +91,7 @@ def _official_motion_tokens(model, folder, frames):
         official.update(load_file(str(shard)))
     prefix = "model.slowfast.feature_extraction."
     net = official_slowfast()
-    state = {"blocks." + k[len(prefix):]: v.float() for k, v in official.items() if k.startswith(prefix)}
+    state = {"blocks." + k[len(prefix) :]: v.float() for k, v in official.items() if k.startswith(prefix)}
     missing, _ = net.load_state_dict(state, strict=False)
     assert not [m for m in missing if m.split(".")[1] in "01234" and "num_batches" not in m]
     x = frames.permute(1, 0, 2, 3).unsqueeze(0)  # [T, 3, s, s] → [1, 3, T, s, s]
@@ -123,12 +130,28 @@ def test_spliced_embeddings_equal_the_official_concatenation(model, tiny_model_d
     pieces = [[5, 6, 7], [8, 9, 10], [11, 12]]
     embed = model.model.get_input_embeddings()
     with torch.no_grad():
-        features = [_official_visual_block(model, keyframes[0]),
-                    model.model.motion_projector(_official_motion_tokens(model, tiny_model_dir, motion[0]))]
-        official = torch.cat([embed(torch.tensor(pieces[0])), features[0], embed(torch.tensor(pieces[1])),
-                              features[1], embed(torch.tensor(pieces[2]))])
-    ids = torch.tensor([pieces[0] + [cfg.video_token_id] * cfg.keyframe_block_length(k) + pieces[1]
-                        + [cfg.motion_token_id] * t + pieces[2]])
+        features = [
+            _official_visual_block(model, keyframes[0]),
+            model.model.motion_projector(_official_motion_tokens(model, tiny_model_dir, motion[0])),
+        ]
+        official = torch.cat(
+            [
+                embed(torch.tensor(pieces[0])),
+                features[0],
+                embed(torch.tensor(pieces[1])),
+                features[1],
+                embed(torch.tensor(pieces[2])),
+            ]
+        )
+    ids = torch.tensor(
+        [
+            pieces[0]
+            + [cfg.video_token_id] * cfg.keyframe_block_length(k)
+            + pieces[1]
+            + [cfg.motion_token_id] * t
+            + pieces[2]
+        ]
+    )
     ours = _capture_embeds(model, input_ids=ids, pixel_values_videos=keyframes, motion_pixel_values=motion)
     torch.testing.assert_close(ours, official, rtol=1e-5, atol=1e-5)
 
@@ -143,8 +166,11 @@ def test_r50_fast_pathway_shapes_and_official_key_names():
     fast = build_fast_pathway(8, (3, 4, 6, 3)).eval()
     official = slowfast_r50(pretrained=False).state_dict()
     parts = [k.split(".", 4) for k in official]  # blocks.{s}.multipathway_blocks.{0 slow,1 fast}.{rest}
-    theirs = {f"{p[1]}.{p[4]}": official[".".join(p)].shape for p in parts
-              if p[1] in {"0", "1", "2", "3", "4"} and p[2] == "multipathway_blocks" and p[3] == "1"}
+    theirs = {
+        f"{p[1]}.{p[4]}": official[".".join(p)].shape
+        for p in parts
+        if p[1] in {"0", "1", "2", "3", "4"} and p[2] == "multipathway_blocks" and p[3] == "1"
+    }
     ours = {k: v.shape for k, v in fast.state_dict().items()}
     assert ours == theirs
     assert sum(p.numel() for p in fast.parameters()) == pytest.approx(0.51e6, rel=0.05)
@@ -179,15 +205,16 @@ def test_duplicated_layout_fills_every_motion_block_with_the_same_tokens(model):
     t = 8
     ids, starts = _prompt(cfg, 1, t, copies=2)
     motion = _pixels(1, t, 3, 64, 64, seed=4)
-    embeds = _capture_embeds(model, input_ids=ids, pixel_values_videos=_pixels(1, 1, 3, 384, 384),
-                             motion_pixel_values=motion)
+    embeds = _capture_embeds(
+        model, input_ids=ids, pixel_values_videos=_pixels(1, 1, 3, 384, 384), motion_pixel_values=motion
+    )
     with torch.no_grad():
         features = model.get_motion_features(motion)[0]
-    first, second = (embeds[s:s + t] for s in starts["motion"])
+    first, second = (embeds[s : s + t] for s in starts["motion"])
     torch.testing.assert_close(first, features)
     torch.testing.assert_close(second, features)
     text = model.model.get_input_embeddings()(ids)[0]
-    torch.testing.assert_close(embeds[:starts["video"]], text[:starts["video"]])
+    torch.testing.assert_close(embeds[: starts["video"]], text[: starts["video"]])
 
 
 @pytest.mark.parametrize("seconds", [1, 3, 10])
@@ -225,18 +252,27 @@ def test_more_frames_than_the_position_table_is_a_clear_error(model):
 def test_generate_uses_pixels_at_prefill_only(model):
     cfg = model.config
     ids, _ = _prompt(cfg, 1, 4)
-    kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids),
-                  pixel_values_videos=_pixels(1, 1, 3, 384, 384), motion_pixel_values=_pixels(1, 4, 3, 32, 32))
+    kwargs = dict(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        pixel_values_videos=_pixels(1, 1, 3, 384, 384),
+        motion_pixel_values=_pixels(1, 4, 3, 32, 32),
+    )
     with torch.no_grad():
         first = model(**kwargs).logits[0, -1].argmax()
         out = model.generate(**kwargs, max_new_tokens=3, do_sample=False)
     assert out.shape == (1, ids.shape[1] + 3) and out[0, ids.shape[1]] == first
-    later = model.prepare_inputs_for_generation(out, motion_pixel_values=kwargs["motion_pixel_values"],
-                                                pixel_values_videos=kwargs["pixel_values_videos"],
-                                                is_first_iteration=False, use_cache=True)
+    later = model.prepare_inputs_for_generation(
+        out,
+        motion_pixel_values=kwargs["motion_pixel_values"],
+        pixel_values_videos=kwargs["pixel_values_videos"],
+        is_first_iteration=False,
+        use_cache=True,
+    )
     assert "motion_pixel_values" not in later and "pixel_values_videos" not in later
-    prefill = model.prepare_inputs_for_generation(ids, motion_pixel_values=kwargs["motion_pixel_values"],
-                                                  is_first_iteration=True, use_cache=True)
+    prefill = model.prepare_inputs_for_generation(
+        ids, motion_pixel_values=kwargs["motion_pixel_values"], is_first_iteration=True, use_cache=True
+    )
     assert prefill["motion_pixel_values"] is kwargs["motion_pixel_values"]
 
 
@@ -252,16 +288,31 @@ def test_full_size_config_matches_the_published_parameter_count():
     from vqa2cli.modeling.configuration_vqa2 import config_from_official
     from vqa2cli.modeling.modeling_vqa2 import Vqa2ForConditionalGeneration
 
-    official = {"model_type": "llava_qwen", "hidden_size": 3584, "intermediate_size": 18944,
-                "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
-                "rope_theta": 1e6, "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "image_token_index": 151646}
+    official = {
+        "model_type": "llava_qwen",
+        "hidden_size": 3584,
+        "intermediate_size": 18944,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 28,
+        "num_key_value_heads": 4,
+        "vocab_size": 152064,
+        "rope_theta": 1e6,
+        "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False,
+        "image_token_index": 151646,
+    }
     with torch.device("meta"):
         big = Vqa2ForConditionalGeneration(config_from_official(official))
     total = sum(p.numel() for p in big.parameters())
     fast = sum(p.numel() for p in big.model.motion_extractor.fast.parameters())
     assert round((total - fast) / 1e6, 1) == 8044.6 and round(fast / 1e6, 2) == 0.51
     cfg = big.config
-    assert (cfg.video_token_id, cfg.motion_token_id, cfg.tokens_per_keyframe, cfg.motion_dim) == (151647, 151648, 196, 256)
+    assert (cfg.video_token_id, cfg.motion_token_id, cfg.tokens_per_keyframe, cfg.motion_dim) == (
+        151647,
+        151648,
+        196,
+        256,
+    )
     assert cfg.vision_config.num_hidden_layers == 26 and cfg.vision_config.num_attention_heads == 16
 
 
@@ -271,12 +322,16 @@ def test_generate_never_emits_the_rows_the_official_model_resizes_away(tiny_mode
     cfg = fresh.config
     banned = cfg.text_config.vocab_size - 1
     ids, _ = _prompt(cfg, 1, 4)
-    kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids),
-                  pixel_values_videos=_pixels(1, 1, 3, 384, 384), motion_pixel_values=_pixels(1, 4, 3, 32, 32))
+    kwargs = dict(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        pixel_values_videos=_pixels(1, 1, 3, 384, 384),
+        motion_pixel_values=_pixels(1, 4, 3, 32, 32),
+    )
     with torch.no_grad():  # point a padding row along the last hidden state so that it wins the argmax
         last = fresh(**kwargs, output_hidden_states=True).hidden_states[-1][0, -1]
         fresh.lm_head.weight[banned] = last / last.norm() * fresh.lm_head.weight.norm(dim=1).amax() * 50
     with torch.no_grad():
         assert fresh(**kwargs).logits[0, -1].argmax() == banned
         out = fresh.generate(**kwargs, max_new_tokens=4, do_sample=False)
-    assert int(out[0, ids.shape[1]:].max()) < cfg.video_token_id
+    assert int(out[0, ids.shape[1] :].max()) < cfg.video_token_id

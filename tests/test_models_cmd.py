@@ -38,8 +38,13 @@ def vqa2(*args: str, hf_home: Path, offline_env: bool = True) -> subprocess.Comp
     env.update(HF_HOME=str(hf_home), NO_COLOR="1", HF_ENDPOINT="http://127.0.0.1:9")
     if offline_env:
         env["HF_HUB_OFFLINE"] = "1"
-    return subprocess.run([sys.executable, "-m", "vqa2cli", "models", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vqa2cli", "models", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _cache(hf_home: Path, source: Path) -> Path:

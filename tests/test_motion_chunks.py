@@ -9,8 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from vqa2cli.modeling.motion_encoder import (Vqa2MotionEncoder, chunk_input_frames, chunk_spans,
-                                             temporal_receptive_radius)
+from vqa2cli.modeling.motion_encoder import (
+    Vqa2MotionEncoder,
+    chunk_input_frames,
+    chunk_spans,
+    temporal_receptive_radius,
+)
 from vqa2cli.modeling.pixels import pixel_tensor
 from vqa2cli.pipeline.inputs import MOTION_NORMS
 
@@ -48,7 +52,10 @@ def test_receptive_radius_of_the_r50_fast_pathway_matches_pytorchvideo_create_sl
     assert encoder(8, [3, 4, 6, 3]).halo == 18
     assert encoder(2, [1, 1, 1, 1]).halo == 6
     # the memory estimate's chunk (modeling/memory.py) uses the same radius
-    assert chunk_input_frames(10_000, [3, 4, 6, 3]) == 128 + 2 * 18 and chunk_input_frames(50, [3, 4, 6, 3]) == 50
+    assert (
+        chunk_input_frames(10_000, [3, 4, 6, 3]) == 128 + 2 * 18
+        and chunk_input_frames(50, [3, 4, 6, 3]) == 50
+    )
     assert chunk_input_frames(10_000, [1, 1, 1, 1]) == 128 + 2 * 6
 
 
@@ -67,27 +74,37 @@ def test_chunk_spans_tile_the_frames(n, most):
     assert max(b - a for a, b in spans) <= most and len(spans) == -(-n // most)
 
 
-@pytest.mark.parametrize("stem, depths, size, n", [(2, [1, 1, 1, 1], 64, 90), (8, [3, 4, 6, 3], 32, 100)],
-                         ids=["tiny", "slowfast_r50"])
+@pytest.mark.parametrize(
+    "stem, depths, size, n",
+    [(2, [1, 1, 1, 1], 64, 90), (8, [3, 4, 6, 3], 32, 100)],
+    ids=["tiny", "slowfast_r50"],
+)
 @pytest.mark.parametrize("chunk", [1, 13, 40])
 def test_chunked_tokens_equal_unchunked(stem, depths, size, n, chunk):
     enc = encoder(stem, depths)
-    frames = torch.randint(0, 256, (1, n, size, size, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    frames = torch.randint(
+        0, 256, (1, n, size, size, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
+    )
     pixels = pixel_tensor(frames[0], NORM, torch.float32, "cpu")
     whole = run(enc, pixels, n)  # one chunk: the unchunked pass
     assert (run(enc, pixels, chunk) - whole).abs().max().item() <= 1e-6
     assert (run(enc, frames, chunk, NORM) - whole).abs().max().item() <= 1e-6  # uint8 → float per chunk
 
 
-@pytest.mark.parametrize("stem, depths, short_by, moved", [(2, [1, 1, 1, 1], 1, 1e-6), (8, [3, 4, 6, 3], 18, 1e-3)],
-                         ids=["tiny", "slowfast_r50"])
+@pytest.mark.parametrize(
+    "stem, depths, short_by, moved",
+    [(2, [1, 1, 1, 1], 1, 1e-6), (8, [3, 4, 6, 3], 18, 1e-3)],
+    ids=["tiny", "slowfast_r50"],
+)
 def test_a_halo_short_of_the_receptive_radius_changes_the_tokens(stem, depths, short_by, moved):
     """The equality checks above can fail: with a shorter halo the frames next to a chunk border see zero
     padding. On the tiny model one frame short is already visible (> 1e-6). On R50 with random weights the
     outermost frame reaches the token only through 17 chained taps (stem + 16 conv_a), which random weights
     shrink below float precision (one short: 1e-7), so there the check is without any halo."""
     enc = encoder(stem, depths)
-    frames = torch.randint(0, 256, (1, 60, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    frames = torch.randint(
+        0, 256, (1, 60, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(2)
+    )
     whole = run(enc, frames, 60, NORM)
     assert (run(enc, frames, 20, NORM, halo=enc.halo - short_by) - whole).abs().max().item() > moved
 

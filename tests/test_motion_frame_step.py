@@ -28,8 +28,10 @@ def every_kth(n: int, k: int) -> list[int]:
     return dense[: len(dense) // 4 * 4]
 
 
-FPS = st.one_of(st.sampled_from([23.976, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0]),
-                st.floats(min_value=0.5, max_value=240, exclude_min=True))
+FPS = st.one_of(
+    st.sampled_from([23.976, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0]),
+    st.floats(min_value=0.5, max_value=240, exclude_min=True),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -82,8 +84,11 @@ def test_restricted_paper_plan_is_the_paper_plan_of_the_decoded_prefix(n, cut):
     m = max(1, int(n * cut))
     kept = restrict_plan(plan_sampling(n, 25.0, motion_frame_step=8), m)
     direct = plan_sampling(m, 25.0, motion_frame_step=8)
-    assert (kept.keyframe_indices, kept.motion_indices, kept.motion_frame_step) == \
-        (direct.keyframe_indices, direct.motion_indices, 8)
+    assert (kept.keyframe_indices, kept.motion_indices, kept.motion_frame_step) == (
+        direct.keyframe_indices,
+        direct.motion_indices,
+        8,
+    )
 
 
 def test_budget_and_error_policy_count_the_rule_frames():
@@ -125,9 +130,15 @@ def test_paper_card_sets_the_prompt_and_the_rule_together():
 
 # (seconds, fps): (frames, motion tokens with all frames, motion tokens with every 8th frame)
 COUNTS = {
-    (1, 25.0): (25, 24, 4), (1, 29.97): (30, 28, 4), (1, 30.0): (30, 28, 4),  # every 8th: 3 frames, padded
-    (3, 25.0): (75, 72, 8), (3, 29.97): (90, 88, 8), (3, 30.0): (90, 88, 8),
-    (10, 25.0): (250, 248, 28), (10, 29.97): (300, 300, 36), (10, 30.0): (300, 300, 36),
+    (1, 25.0): (25, 24, 4),
+    (1, 29.97): (30, 28, 4),
+    (1, 30.0): (30, 28, 4),  # every 8th: 3 frames, padded
+    (3, 25.0): (75, 72, 8),
+    (3, 29.97): (90, 88, 8),
+    (3, 30.0): (90, 88, 8),
+    (10, 25.0): (250, 248, 28),
+    (10, 29.97): (300, 300, 36),
+    (10, 30.0): (300, 300, 36),
 }
 
 

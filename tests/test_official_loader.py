@@ -33,8 +33,9 @@ CLIPS = {
     "rotated-180": dict(width=160, height=96, fps=8, seconds=1, rotation=180),
     "b-frames-29.97": dict(width=160, height=96, fps=30000 / 1001, seconds=2, preset="medium"),
     "vp9-webm": dict(width=160, height=96, fps=8, seconds=1, codec="libvpx-vp9", container="webm"),
-    "prores-422-10bit": dict(width=160, height=96, fps=8, seconds=1, codec="prores_ks", container="mov",
-                             pix_fmt="yuv422p10le"),
+    "prores-422-10bit": dict(
+        width=160, height=96, fps=8, seconds=1, codec="prores_ks", container="mov", pix_fmt="yuv422p10le"
+    ),
 }
 
 
@@ -64,10 +65,14 @@ def test_same_frames_and_pixels_as_the_official_loader(make_clip, name, tmp_path
 
 def test_every_8th_frame_rule_equals_the_init_evaluation_script(make_clip, tmp_path):
     """``video.motion_frame_step = 8`` (the ugc-scorer-paper card) against the INIT UGC eval's motion frames."""
-    path = make_clip("official-every-8th", pattern="moving", width=160, height=96, fps=30000 / 1001, seconds=4)
+    path = make_clip(
+        "official-every-8th", pattern="moving", width=160, height=96, fps=30000 / 1001, seconds=4
+    )
     n, _fps, keys, official_keys, official_motion = official_inputs(path, S, tmp_path, motion_step=8)
     clip = decode_clip(path, VideoSection(keyframe_size=S, motion_size=S, motion_frame_step=8, resize="pil"))
     assert n == 120 and len(official_motion) == 12 and clip.plan.motion_frame_step == 8
-    assert list(clip.plan.keyframe_indices) == keys and list(clip.plan.motion_indices) == list(range(0, 96, 8))
+    assert list(clip.plan.keyframe_indices) == keys and list(clip.plan.motion_indices) == list(
+        range(0, 96, 8)
+    )
     assert np.array_equal(clip.keyframes, official_keys)
     assert np.array_equal(clip.motion_frames, official_motion)  # bit for bit

@@ -1,21 +1,27 @@
 """Every format from the same records (the hf `check` pattern): JSON parses, CSV has the fixed columns,
 an empty run prints `[]`, errors keep their row."""
+
 import csv
 import io
 import json
 
 import pytest
 
-from vqa2cli.records.results import SCORE_COLUMNS, ModelInfo, ScoreRecord, error_score_record
 from vqa2cli.output.render import make_writer
+from vqa2cli.records.results import SCORE_COLUMNS, ModelInfo, ScoreRecord, error_score_record
 
 
 def records():
-    ok = ScoreRecord(path="a b/ü.mp4", score=0.625, probs={"high": .1, "good": .4, "fair": .3, "poor": .15, "low": .05},
-                     level="good", model=ModelInfo("ugc-scorer", "q/x", "main", "fp32", "none", "cpu"),
-                     input={"duration_s": 3.0, "avg_fps": 8.0, "width": 64, "height": 48, "size_bytes": 10, "mtime": 1.5},
-                     sampling={"keyframes": 3, "motion_frames": 24, "policy": "official"},
-                     timing={"decode_s": 0.1, "infer_s": 0.2})
+    ok = ScoreRecord(
+        path="a b/ü.mp4",
+        score=0.625,
+        probs={"high": 0.1, "good": 0.4, "fair": 0.3, "poor": 0.15, "low": 0.05},
+        level="good",
+        model=ModelInfo("ugc-scorer", "q/x", "main", "fp32", "none", "cpu"),
+        input={"duration_s": 3.0, "avg_fps": 8.0, "width": 64, "height": 48, "size_bytes": 10, "mtime": 1.5},
+        sampling={"keyframes": 3, "motion_frames": 24, "policy": "official"},
+        timing={"decode_s": 0.1, "infer_s": 0.2},
+    )
     bad = error_score_record("broken.mp4", "corrupt_container", "broken.mp4: not a video container")
     return [ok, bad]
 
@@ -52,7 +58,11 @@ def test_csv_fixed_columns_and_values():
     rows = list(csv.DictReader(io.StringIO(render("csv", records()))))
     assert tuple(rows[0].keys()) == SCORE_COLUMNS
     assert rows[0]["p_good"] == "0.4" and rows[0]["level"] == "good" and rows[0]["size_bytes"] == "10"
-    assert rows[1]["status"] == "error" and rows[1]["score"] == "" and rows[1]["error_code"] == "corrupt_container"
+    assert (
+        rows[1]["status"] == "error"
+        and rows[1]["score"] == ""
+        and rows[1]["error_code"] == "corrupt_container"
+    )
 
 
 @pytest.mark.parametrize("limit, mark", [(0.7, "FAIL"), (0.625, "pass"), (0.5, "pass")])
@@ -83,8 +93,12 @@ def test_readme_documents_every_json_field():
 
     readme = (Path(__file__).resolve().parent.parent / "docs" / "output.md").read_text(encoding="utf-8")
     section = readme.split("## Output schema", 1)[1].split("\n## ", 1)[0]
-    documented = {line.split("|")[1].strip().strip("`") for line in section.splitlines() if line.startswith("| `")}
-    assert documented == set(records()[0].to_dict()), "README 'Output schema' and ScoreRecord.to_dict() differ"
+    documented = {
+        line.split("|")[1].strip().strip("`") for line in section.splitlines() if line.startswith("| `")
+    }
+    assert documented == set(records()[0].to_dict()), (
+        "README 'Output schema' and ScoreRecord.to_dict() differ"
+    )
     assert ",".join(SCORE_COLUMNS) in section
 
 

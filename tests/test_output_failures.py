@@ -14,11 +14,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
+from cli_run import run  # noqa: E402
 from clips import make_clip
+
 from vqa2cli.errors import ExitCode, OutputError, UsageError
 from vqa2cli.jobs.lock import OutputLock, lock_path
-from cli_run import run  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,9 @@ def test_batch_refuses_a_locked_output_before_touching_it(clips, tiny_model_dir,
         out.write_text("untouched")
     lock = OutputLock(str(out)).acquire()
     try:
-        code, _, err = run(["batch", str(clips), "--csv", str(out), "-m", str(tiny_model_dir), *extra], capsys)
+        code, _, err = run(
+            ["batch", str(clips), "--csv", str(out), "-m", str(tiny_model_dir), *extra], capsys
+        )
     finally:
         lock.release()
     assert code == 2 and f"pid {os.getpid()}" in err and err.strip().count("\n") == 0, err
@@ -83,7 +85,9 @@ def test_eval_refuses_a_locked_scores_csv(clips, tiny_model_dir, tmp_path, capsy
     scores = tmp_path / "scores.csv"
     lock = OutputLock(str(scores)).acquire()
     try:
-        code, _, err = run(["eval", str(labels), "-m", str(tiny_model_dir), "--scores-csv", str(scores)], capsys)
+        code, _, err = run(
+            ["eval", str(labels), "-m", str(tiny_model_dir), "--scores-csv", str(scores)], capsys
+        )
     finally:
         lock.release()
     assert code == 2 and "being written by another vqa2 run" in err
@@ -92,13 +96,26 @@ def test_eval_refuses_a_locked_scores_csv(clips, tiny_model_dir, tmp_path, capsy
 @pytest.mark.e2e  # vqa2 in another process
 def test_two_batches_started_together_one_is_refused(clips, tiny_model_dir, tmp_path):
     out = tmp_path / "same.csv"
-    cmd = [sys.executable, "-m", "vqa2cli", "batch", str(clips), "--csv", str(out), "-m", str(tiny_model_dir),
-           "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vqa2cli",
+        "batch",
+        str(clips),
+        "--csv",
+        str(out),
+        "-m",
+        str(tiny_model_dir),
+        "--workers",
+        "1",
+    ]
     first = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not os.path.exists(lock_path(str(out))) and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    second = subprocess.run(cmd + ["--resume"], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
+    second = subprocess.run(
+        cmd + ["--resume"], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120
+    )
     _, first_err = first.communicate(timeout=300)
     assert first.returncode == 0, first_err
     assert second.returncode == 2 and f"pid {first.pid} on" in second.stderr, second.stderr
@@ -108,7 +125,15 @@ def test_two_batches_started_together_one_is_refused(clips, tiny_model_dir, tmp_
 
 # --- stdout ---------------------------------------------------------------------------------------
 def _probe_cmd(clips):
-    return [sys.executable, "-m", "vqa2cli", "probe", *(str(p) for p in sorted(clips.iterdir())), "-f", "json"]
+    return [
+        sys.executable,
+        "-m",
+        "vqa2cli",
+        "probe",
+        *(str(p) for p in sorted(clips.iterdir())),
+        "-f",
+        "json",
+    ]
 
 
 def _one_line(err: str) -> str:
@@ -121,26 +146,46 @@ def _one_line(err: str) -> str:
 @pytest.mark.e2e  # vqa2 in another process
 def test_stdout_disk_full(clips):
     with open("/dev/full", "w") as full:
-        proc = subprocess.run(_probe_cmd(clips), cwd=REPO, env=_env(), stdout=full, stderr=subprocess.PIPE,
-                              text=True, timeout=120)
+        proc = subprocess.run(
+            _probe_cmd(clips),
+            cwd=REPO,
+            env=_env(),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 5
     assert "cannot write stdout: No space left on device (ENOSPC)" in _one_line(proc.stderr)
 
 
 @pytest.mark.e2e  # vqa2 in another process
 def test_score_to_a_full_stdout(clips, tiny_model_dir):
-    cmd = [sys.executable, "-m", "vqa2cli", "score", str(clips / "c0.mp4"), "-m", str(tiny_model_dir), "-f", "jsonl",
-           "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vqa2cli",
+        "score",
+        str(clips / "c0.mp4"),
+        "-m",
+        str(tiny_model_dir),
+        "-f",
+        "jsonl",
+        "-q",
+    ]
     with open("/dev/full", "w") as full:
-        proc = subprocess.run(cmd, cwd=REPO, env=_env(), stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=_env(), stdout=full, stderr=subprocess.PIPE, text=True, timeout=300
+        )
     assert proc.returncode == 5 and "cannot write stdout" in _one_line(proc.stderr)
 
 
 @pytest.mark.e2e  # vqa2 in another process
 def test_stdout_closed(clips):
     script = " ".join(f"'{a}'" for a in _probe_cmd(clips)) + " >&-"
-    proc = subprocess.run(["bash", "-c", script], cwd=REPO, env=_env(), stderr=subprocess.PIPE, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        ["bash", "-c", script], cwd=REPO, env=_env(), stderr=subprocess.PIPE, text=True, timeout=120
+    )
     assert proc.returncode == 5 and "cannot write stdout: stdout is closed (EBADF)" in _one_line(proc.stderr)
 
 
@@ -148,8 +193,9 @@ def test_stdout_closed(clips):
 def test_stdout_broken_pipe(clips):
     """`vqa2 ... | head`: the reader stopped early; vqa2 exits quietly with 141 (as ffprobe, ended by SIGPIPE),
     never 1 (the gate's code) and no error line."""
-    proc = subprocess.Popen(_probe_cmd(clips), cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        _probe_cmd(clips), cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     proc.stdout.close()  # the reader is gone before vqa2 writes
     err = proc.stderr.read()
     proc.wait(timeout=120)
@@ -158,20 +204,39 @@ def test_stdout_broken_pipe(clips):
 
 @pytest.mark.e2e  # vqa2 in another process
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-@pytest.mark.parametrize("args", [["probe", "missing.mp4"], ["probe", "--frobnicate"], ["score", "missing.mp4"],
-                                  ["ask", "missing.mp4", "q?"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["probe", "missing.mp4"],
+        ["probe", "--frobnicate"],
+        ["score", "missing.mp4"],
+        ["ask", "missing.mp4", "q?"],
+    ],
+)
 def test_a_failing_stderr_is_exit_5(args):
     """stderr on a full device: exit 5 (an output could not be written), never 1 (the gate's) nor 120."""
     with open("/dev/full", "w") as full:
-        proc = subprocess.run([sys.executable, "-m", "vqa2cli", *args], cwd=REPO, env=_env(),
-                              stdout=subprocess.DEVNULL, stderr=full, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "vqa2cli", *args],
+            cwd=REPO,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=full,
+            timeout=120,
+        )
     assert proc.returncode == 5
 
 
 @pytest.mark.e2e  # vqa2 in another process
 def test_probe_of_a_missing_file_is_exit_3(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "vqa2cli", "probe", str(tmp_path / "missing.mp4")], cwd=REPO,
-                          env=_env(), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vqa2cli", "probe", str(tmp_path / "missing.mp4")],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 3 and "no such file" in proc.stderr
 
 
@@ -179,11 +244,15 @@ def test_probe_of_a_missing_file_is_exit_3(tmp_path):
 def test_batch_output_on_a_full_disk(clips, tiny_model_dir, tmp_path, capsys):
     link = tmp_path / "full.csv"
     link.symlink_to("/dev/full")
-    code, _, err = run(["batch", str(clips), "--csv", str(link), "-m", str(tiny_model_dir), "--overwrite"], capsys)
+    code, _, err = run(
+        ["batch", str(clips), "--csv", str(link), "-m", str(tiny_model_dir), "--overwrite"], capsys
+    )
     assert code == 5 and f"cannot write {link}: No space left on device (ENOSPC)" in _one_line(err)
 
 
-def test_disk_full_mid_batch_keeps_rows_and_resume_finishes(clips, tiny_model_dir, tmp_path, capsys, monkeypatch):
+def test_disk_full_mid_batch_keeps_rows_and_resume_finishes(
+    clips, tiny_model_dir, tmp_path, capsys, monkeypatch
+):
     out = tmp_path / "s.csv"
     real_fsync = os.fsync
 
@@ -224,7 +293,9 @@ def test_read_only_output_folder(clips, tiny_model_dir, tmp_path, capsys, monkey
     assert code == 5 and f"cannot write {out}: Read-only file system (EROFS)" in _one_line(err)
 
 
-@pytest.mark.skipif(os.access("/sys", os.W_OK) and not os.path.ismount("/sys"), reason="/sys is writable here")
+@pytest.mark.skipif(
+    os.access("/sys", os.W_OK) and not os.path.ismount("/sys"), reason="/sys is writable here"
+)
 def test_really_unwritable_folder(clips, tiny_model_dir, capsys):
     out = "/sys/vqa2-test-output.csv"
     code, _, err = run(["batch", str(clips), "--csv", out, "-m", str(tiny_model_dir)], capsys)
@@ -235,9 +306,9 @@ def test_really_unwritable_folder(clips, tiny_model_dir, capsys):
 
 
 def test_eval_scores_csv_on_a_full_disk(tmp_path, monkeypatch):
+    from vqa2cli.jobs.evaluate import evaluate
     from vqa2cli.output import render as E  # the scores CSV rows are written by the registry's CSV writer
     from vqa2cli.training.datasets import LabelRecord
-    from vqa2cli.jobs.evaluate import evaluate
 
     real_row_text = E.csv_row_text
 
@@ -264,5 +335,7 @@ def test_eval_scores_csv_on_a_full_disk(tmp_path, monkeypatch):
 
 def test_output_error_message_and_code():
     exc = OutputError("out.csv", OSError(errno.ENOSPC, "No space left on device"))
-    assert exc.exit_code == 5 and exc.one_line().startswith("cannot write out.csv: No space left on device (ENOSPC)")
+    assert exc.exit_code == 5 and exc.one_line().startswith(
+        "cannot write out.csv: No space left on device (ENOSPC)"
+    )
     assert json.dumps(exc.one_line())  # plain text

@@ -13,15 +13,44 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqa2cli.records.cells import FORMULA_START, csv_cell, csv_uncell, display_text, path_bytes, path_from_fields
-from vqa2cli.records.results import SCORE_COLUMNS, ScoreRecord, error_score_record
-from vqa2cli.output.render import make_writer
 from vqa2cli.jobs import resume as R
+from vqa2cli.output.render import make_writer
+from vqa2cli.records.cells import (
+    FORMULA_START,
+    csv_cell,
+    csv_uncell,
+    display_text,
+    path_bytes,
+    path_from_fields,
+)
+from vqa2cli.records.results import SCORE_COLUMNS, ScoreRecord, error_score_record
 
-FORMULA_NAMES = ['=HYPERLINK("http:x","y").mp4', "+1+1.mp4", "@SUM(1+1).mp4", "-2+3.mp4", "\tx.mp4", "\rx.mp4",
-                 "'quoted.mp4", "''twice.mp4", "=1.mp4"]
-SEPARATOR_NAMES = ["a\u2028b.mp4", "a\u2029b.mp4", "a\x85b.mp4", "a\x0bb.mp4", "a\x0cb.mp4", "a\x1cb.mp4",
-                   "a\x1db.mp4", "a\x1eb.mp4", "a\rb.mp4", "a\nb.mp4", "a\r\nb.mp4", 'a"b.mp4', 'a,"\nb.mp4']
+FORMULA_NAMES = [
+    '=HYPERLINK("http:x","y").mp4',
+    "+1+1.mp4",
+    "@SUM(1+1).mp4",
+    "-2+3.mp4",
+    "\tx.mp4",
+    "\rx.mp4",
+    "'quoted.mp4",
+    "''twice.mp4",
+    "=1.mp4",
+]
+SEPARATOR_NAMES = [
+    "a\u2028b.mp4",
+    "a\u2029b.mp4",
+    "a\x85b.mp4",
+    "a\x0bb.mp4",
+    "a\x0cb.mp4",
+    "a\x1cb.mp4",
+    "a\x1db.mp4",
+    "a\x1eb.mp4",
+    "a\rb.mp4",
+    "a\nb.mp4",
+    "a\r\nb.mp4",
+    'a"b.mp4',
+    'a,"\nb.mp4',
+]
 RAW_NAMES = [b"caf\xe9.mp4", b"\xff\xfe.mp4", b"=\xe9.mp4", b"a\xe2\x80\xa8\xc3.mp4", b"'\x80.mp4"]
 ALL_NAMES = FORMULA_NAMES + SEPARATOR_NAMES + [os.fsdecode(raw) for raw in RAW_NAMES]
 
@@ -89,7 +118,9 @@ def test_every_format_is_valid_utf8_and_keeps_the_name(name):
 
 # --- torn rows ------------------------------------------------------------------------------------
 def _csv_text(names):
-    return _render("csv", [ScoreRecord(path=n, score=0.5, input={"size_bytes": 1, "mtime": 2.0}) for n in names])
+    return _render(
+        "csv", [ScoreRecord(path=n, score=0.5, input={"size_bytes": 1, "mtime": 2.0}) for n in names]
+    )
 
 
 @pytest.mark.parametrize("torn_name", ["a\nb.mp4", 'x"\n"y.mp4', "p\n\nq.mp4", "plain.mp4", "=\n.mp4"])
@@ -110,8 +141,9 @@ def test_a_torn_last_csv_row_is_cut_at_the_record_boundary_wherever_it_tore(tmp_
 def test_jsonl_reader_splits_on_newline_only(tmp_path):
     out = tmp_path / "o.jsonl"
     names = SEPARATOR_NAMES
-    out.write_text(_render("jsonl", [ScoreRecord(path=n, score=0.5) for n in names]), encoding="utf-8",
-                   newline="")
+    out.write_text(
+        _render("jsonl", [ScoreRecord(path=n, score=0.5) for n in names]), encoding="utf-8", newline=""
+    )
     assert [p for p, _ in R.read_rows(R.OutputSpec(str(out), "jsonl"))] == names
 
 
@@ -129,7 +161,9 @@ def test_resume_matches_every_hostile_name(tmp_path, fmt):
     recs = []
     for p in paths:
         stat = os.stat(p)
-        recs.append(ScoreRecord(path=p, score=0.5, input={"size_bytes": stat.st_size, "mtime": stat.st_mtime}))
+        recs.append(
+            ScoreRecord(path=p, score=0.5, input={"size_bytes": stat.st_size, "mtime": stat.st_mtime})
+        )
     out = tmp_path / f"o.{fmt}"
     with open(out, "w", encoding="utf-8", newline="") as fh:  # strict UTF-8: the rows must need nothing else
         w = make_writer(fmt, fh, "score")
@@ -145,7 +179,7 @@ def test_resume_matches_every_hostile_name(tmp_path, fmt):
 
 def test_score_columns_end_with_path_bytes():
     # appended after the earlier last column (error); columns added later (decoded_frames) come after it
-    assert SCORE_COLUMNS[SCORE_COLUMNS.index("error") + 1:][:2] == ("path_bytes", "decoded_frames")
+    assert SCORE_COLUMNS[SCORE_COLUMNS.index("error") + 1 :][:2] == ("path_bytes", "decoded_frames")
 
 
 # --- end to end: the reproductions ----------------------------------------------------------------
@@ -159,13 +193,30 @@ def test_batch_and_resume_with_hostile_names(tiny_model_dir, make_clip, tmp_path
     clip = make_clip("hostile.mp4", seconds=1.0, fps=8, width=64, height=48)
     folder = tmp_path / "v"
     folder.mkdir()
-    names = [b'=HYPERLINK("http:x","y").mp4', b"+1+1.mp4", b"@SUM(1+1).mp4", b"-2+3.mp4", "a\u2028b.mp4".encode(),
-             b"new\nline.mp4", b"caf\xe9.mp4"]
+    names = [
+        b'=HYPERLINK("http:x","y").mp4',
+        b"+1+1.mp4",
+        b"@SUM(1+1).mp4",
+        b"-2+3.mp4",
+        "a\u2028b.mp4".encode(),
+        b"new\nline.mp4",
+        b"caf\xe9.mp4",
+    ]
     for raw in names:
         shutil.copy(clip, os.path.join(os.fsencode(folder), raw))
     out_csv, out_jsonl = tmp_path / "s.csv", tmp_path / "s.jsonl"
-    args = ["batch", str(folder), "--csv", str(out_csv), "--jsonl", str(out_jsonl), "-m", str(tiny_model_dir),
-            "--workers", "0"]
+    args = [
+        "batch",
+        str(folder),
+        "--csv",
+        str(out_csv),
+        "--jsonl",
+        str(out_jsonl),
+        "-m",
+        str(tiny_model_dir),
+        "--workers",
+        "0",
+    ]
 
     def run(extra):
         with pytest.raises(SystemExit) as exc:
@@ -181,10 +232,11 @@ def test_batch_and_resume_with_hostile_names(tiny_model_dir, make_clip, tmp_path
     want = sorted(os.fsdecode(os.path.join(os.fsencode(folder), raw)) for raw in names)
     assert sorted(path_from_fields(o["path"], o["path_bytes"]) for o in objs) == want
     assert [o["path_bytes"] for o in objs if o["path"].endswith("caf\\xe9.mp4")] == [
-        os.fsencode(os.path.join(os.fsencode(folder), b"caf\xe9.mp4")).hex()]
+        os.fsencode(os.path.join(os.fsencode(folder), b"caf\xe9.mp4")).hex()
+    ]
     whole = out_csv.read_bytes()
     with open(out_csv, "ab") as fh:  # power loss inside a quoted newline of the next row
-        fh.write(b'"' + os.fsencode(folder) + b'/torn\n')
+        fh.write(b'"' + os.fsencode(folder) + b"/torn\n")
     code, err = run(["--resume"])
     assert code == 0 and f"{len(names)} already done" in err and "0 ok, 0 failed" in err, err
     assert "dropped a torn last line" in err and out_csv.read_bytes() == whole

@@ -12,9 +12,9 @@ import json
 import os
 
 import pytest
+from cli_run import run  # noqa: E402
 
 from vqa2cli.errors import InputError, UnreadableFileError
-from cli_run import run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,9 @@ def test_permission_denied_is_an_input_error_naming_the_file(tmp_path, good, mon
     from vqa2cli.video.probe import check_path
 
     path, _ = _bad_file("permission", tmp_path, good, monkeypatch)
-    with pytest.raises(UnreadableFileError, match=r"locked\.mp4: cannot read the file: permission denied.*chmod"):
+    with pytest.raises(
+        UnreadableFileError, match=r"locked\.mp4: cannot read the file: permission denied.*chmod"
+    ):
         check_path(path)
     with pytest.raises(UnreadableFileError, match=r"file name too long \(errno 36\)"):
         check_path(tmp_path / ("y" * 300 + ".mp4"))
@@ -82,8 +84,9 @@ def test_probe_reports_each_bad_file_and_still_probes_the_others(kind, tmp_path,
 
 
 @pytest.mark.parametrize("kind", ["permission", "name_too_long", "fifo"])
-def test_score_writes_an_error_row_and_scores_the_others(kind, tmp_path, good, monkeypatch, tiny_model_dir,
-                                                         capsys):
+def test_score_writes_an_error_row_and_scores_the_others(
+    kind, tmp_path, good, monkeypatch, tiny_model_dir, capsys
+):
     bad, code_name = _bad_file(kind, tmp_path, good, monkeypatch)
     code, out, err = run(["score", bad, str(good), "-m", str(tiny_model_dir), "-f", "jsonl"], capsys)
     rows = [json.loads(line) for line in out.splitlines()]
@@ -96,12 +99,15 @@ def test_ask_with_an_unreadable_file_writes_error_records_before_loading(tmp_pat
     bad, _ = _bad_file("permission", tmp_path, good, monkeypatch)
     missing_model = str(tmp_path / "no-model-here")  # loading it would be a different error (exit 4)
     os.mkdir(missing_model)
-    code, out, err = run(["ask", bad, "Is it sharp?", "--question", "Any noise?", "-m", missing_model,
-                          "-f", "jsonl"], capsys)
+    code, out, err = run(
+        ["ask", bad, "Is it sharp?", "--question", "Any noise?", "-m", missing_model, "-f", "jsonl"], capsys
+    )
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 3 and err.strip().count("\n") == 0 and "permission denied" in err
     assert [(r["question"], r["status"], r["error"]["code"]) for r in rows] == [
-        ("Is it sharp?", "error", "unreadable"), ("Any noise?", "error", "unreadable")]
+        ("Is it sharp?", "error", "unreadable"),
+        ("Any noise?", "error", "unreadable"),
+    ]
 
 
 def _labels(tmp_path, entries):
@@ -116,10 +122,12 @@ def test_eval_refuses_before_loading_the_weights(case, tmp_path, good, monkeypat
     for i in range(4):
         copies.append(tmp_path / f"v{i}.mp4")
         copies[-1].write_bytes(good.read_bytes())
-    entries = {"two_videos": [(copies[0], 1.0), (copies[1], 2.0)],
-               "one_video": [(copies[0], 1.0)],
-               "unreadable": [(copies[0], 1.0), (copies[1], 2.0), (copies[2], 3.0)],
-               "equal_mos": [(c, 3.0) for c in copies]}[case]
+    entries = {
+        "two_videos": [(copies[0], 1.0), (copies[1], 2.0)],
+        "one_video": [(copies[0], 1.0)],
+        "unreadable": [(copies[0], 1.0), (copies[1], 2.0), (copies[2], 3.0)],
+        "equal_mos": [(c, 3.0) for c in copies],
+    }[case]
     if case == "unreadable":
         _deny(monkeypatch, str(copies[2]))
     no_model = tmp_path / "not-a-model"

@@ -21,8 +21,12 @@ def official(frames: torch.Tensor, norm) -> torch.Tensor:
 def all_levels(n_frames: int = 5) -> torch.Tensor:
     """Every uint8 level in every channel and position class: [n, 16, 16, 3], channels shifted apart."""
     base = torch.arange(256, dtype=torch.uint8).view(16, 16)
-    frames = torch.stack([torch.stack([(base + 7 * c + 31 * f).to(torch.uint8) for c in range(3)], -1)
-                          for f in range(n_frames)])
+    frames = torch.stack(
+        [
+            torch.stack([(base + 7 * c + 31 * f).to(torch.uint8) for c in range(3)], -1)
+            for f in range(n_frames)
+        ]
+    )
     return frames
 
 
@@ -44,5 +48,5 @@ def test_half_precision_is_the_official_value_rounded(dtype):
     want = official(frames, norm)
     assert got.dtype == dtype
     # rounding the (≤ 1e-6 off) fp32 value may land one unit in the last place from rounding the official one
-    torch.testing.assert_close(got.float(), want.to(dtype).float(), atol=1e-6, rtol=2.0 ** -7)
+    torch.testing.assert_close(got.float(), want.to(dtype).float(), atol=1e-6, rtol=2.0**-7)
     assert (got.float() == want.to(dtype).float()).float().mean() > 0.99

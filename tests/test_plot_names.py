@@ -8,9 +8,9 @@ import json
 import os
 
 import pytest
-
 from cli_run import run
 from clips import make_lossless_frames
+
 from vqa2cli.errors import UsageError
 from vqa2cli.jobs.discover import path_hash
 from vqa2cli.jobs.windows import PLOT_STEM_BYTES, SegmentPlan, check_plot_dir, plot_name
@@ -61,13 +61,30 @@ def test_shards_and_resume_after_adding_a_file_keep_one_picture_per_file(tiny_mo
     for i, d in enumerate("pqr"):
         (col / d).mkdir(parents=True)
         make_lossless_frames(col / d / "a.mkv", 4 * i, 4 * i + 24)
-    base = ["batch", str(col), "-m", str(tiny_model_dir), "--config", str(config), "--workers", "0",
-            "--segments", "1s", "--plot-dir", str(plots), "--segments-csv", str(tmp_path / "w.csv")]
+    base = [
+        "batch",
+        str(col),
+        "-m",
+        str(tiny_model_dir),
+        "--config",
+        str(config),
+        "--workers",
+        "0",
+        "--segments",
+        "1s",
+        "--plot-dir",
+        str(plots),
+        "--segments-csv",
+        str(tmp_path / "w.csv"),
+    ]
     code, out, err = run(base + ["--csv", str(tmp_path / "s.csv"), "--shard", "1/2", "--summary"], capsys)
     assert code == 0, err
     summary = json.loads(out.splitlines()[-1])
-    assert summary["ok"] == 2 and summary["outputs"] == [str(tmp_path / "s.csv"), str(tmp_path / "w.csv"),
-                                                         str(plots)]
+    assert summary["ok"] == 2 and summary["outputs"] == [
+        str(tmp_path / "s.csv"),
+        str(tmp_path / "w.csv"),
+        str(plots),
+    ]
     first = {p.name: p.read_bytes() for p in plots.iterdir()}
     code, _, err = run(base + ["--csv", str(tmp_path / "s.csv"), "--shard", "2/2", "--resume"], capsys)
     assert code == 0, err

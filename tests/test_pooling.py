@@ -16,7 +16,7 @@ def test_hand_computed():
     assert (p["min"], p["max"]) == (0.2, 0.9)
     # linear interpolation: rank 0.05 * (3 - 1) = 0.1 between 0.2 and 0.4
     assert p["p5"] == pytest.approx(0.2 + 0.1 * 0.2)
-    assert p["stdev"] == pytest.approx(math.sqrt(((0.3) ** 2 + 0.1 ** 2 + 0.4 ** 2) / 3))
+    assert p["stdev"] == pytest.approx(math.sqrt(((0.3) ** 2 + 0.1**2 + 0.4**2) / 3))
     h = 1 / ((1 / 21 + 1 / 41 + 1 / 91) / 3) - 1  # VMAF: on the 0-100 scale with +1
     assert p["harmonic_mean"] == pytest.approx(h / 100)
     assert set(p) == set(STATISTICS)

@@ -11,8 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from cli_run import run
+
 from vqa2cli.pipeline.run import CheckedInputs
 from vqa2cli.video import decode, probe
 
@@ -88,8 +88,21 @@ def test_beyond_the_probe_limit_each_file_is_probed_when_decoded(make_clip, tmp_
 def test_ask_checks_and_probes_the_file_once(tiny_model_dir, make_clip, tmp_path, capsys, counted, extra):
     checks, probes = counted
     path = clips(make_clip, tmp_path, 1)[0]
-    code, out, err = run(["ask", path, "Is it sharp?", "-m", str(tiny_model_dir), "-f", "jsonl",
-                          "--max-new-tokens", "4", *extra], capsys)
+    code, out, err = run(
+        [
+            "ask",
+            path,
+            "Is it sharp?",
+            "-m",
+            str(tiny_model_dir),
+            "-f",
+            "jsonl",
+            "--max-new-tokens",
+            "4",
+            *extra,
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert all(json.loads(line)["path"] == path for line in out.splitlines())
     assert probes[path] == 1 and checks[path] == 2  # one preflight check, one probe (reused by the decode)

@@ -10,8 +10,13 @@ from clips import make_audio_only, random_bytes
 from typer.testing import CliRunner
 
 from vqa2cli.cli.probe import KEYS, register
-from vqa2cli.errors import (CorruptContainerError, EmptyFileError, FileMissingError, NotAFileError,
-                            NoVideoStreamError)
+from vqa2cli.errors import (
+    CorruptContainerError,
+    EmptyFileError,
+    FileMissingError,
+    NotAFileError,
+    NoVideoStreamError,
+)
 from vqa2cli.video.probe import probe_video
 
 
@@ -47,10 +52,13 @@ def test_rotated_display_size(make_clip):
 
 def test_input_errors(tmp_path):
     (tmp_path / "empty.mp4").write_bytes(b"")
-    cases = {tmp_path / "missing.mp4": FileMissingError, tmp_path: NotAFileError,
-             tmp_path / "empty.mp4": EmptyFileError,
-             random_bytes(tmp_path / "noise.mkv"): CorruptContainerError,
-             make_audio_only(tmp_path / "speech.m4a"): NoVideoStreamError}
+    cases = {
+        tmp_path / "missing.mp4": FileMissingError,
+        tmp_path: NotAFileError,
+        tmp_path / "empty.mp4": EmptyFileError,
+        random_bytes(tmp_path / "noise.mkv"): CorruptContainerError,
+        make_audio_only(tmp_path / "speech.m4a"): NoVideoStreamError,
+    }
     for path, error in cases.items():
         with pytest.raises(error) as info:
             probe_video(path)
@@ -90,7 +98,9 @@ def test_json_empty_and_table(app, make_clip):
 
 def test_long_clip_policy_flags(app, make_clip):
     clip = make_clip("policy", seconds=3, fps=8)
-    rows = json.loads(invoke(app, clip, "-f", "json", "--max-motion-frames", "8", "--long-clip", "stride").stdout)
+    rows = json.loads(
+        invoke(app, clip, "-f", "json", "--max-motion-frames", "8", "--long-clip", "stride").stdout
+    )
     assert (rows[0]["motion_frames"], rows[0]["motion_stride"], rows[0]["policy"]) == (8, 3, "stride:3")
     rows = json.loads(invoke(app, clip, "-f", "json", "--max-motion-frames", "8").stdout)  # as score: windows
     assert (rows[0]["motion_frames"], rows[0]["policy"]) == (8, "segments:1")
@@ -131,7 +141,20 @@ def test_interlaced_source_is_flagged(tmp_path):
     from ffmpeg_cli import ffmpeg
 
     path = tmp_path / "tff.ts"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25",
-           "-t", "0.5", "-c:v", "mpeg2video", "-flags", "+ildct+ilme", "-vf", "setfield=tff", path)
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25",
+        "-t",
+        "0.5",
+        "-c:v",
+        "mpeg2video",
+        "-flags",
+        "+ildct+ilme",
+        "-vf",
+        "setfield=tff",
+        path,
+    )
     info = probe_video(path)
     assert info.interlaced and any("interlaced" in w for w in info.warnings)

@@ -1,4 +1,5 @@
 """Prompt texts against the spec's verbatim strings (../shared/spec/official-vqa2.md §4, §8)."""
+
 import re
 from pathlib import Path
 
@@ -33,7 +34,12 @@ def test_ugc_init_prompt_is_verbatim():
 def test_assistant_prompt_is_verbatim_with_typos():
     p = build_prompt("assistant", duration_s=10.04, n_keyframes=10, n_motion=300, question="Is it sharp?")
     template = spec_quote("VQA-stage3`]:")
-    expected = template.replace("{dur:.1f}", "10.0").replace("{K}", "10").replace("{T}", "300").replace("{Q}", "Is it sharp?")
+    expected = (
+        template.replace("{dur:.1f}", "10.0")
+        .replace("{K}", "10")
+        .replace("{T}", "300")
+        .replace("{Q}", "Is it sharp?")
+    )
     assert p.user == expected and "the the entire video" in p.user
 
 
@@ -57,8 +63,10 @@ def test_official_streaming_eval_has_one_marker():
 
 def test_chatml_wrapper():
     p = build_prompt("ugc_head", duration_s=1, n_keyframes=1, n_motion=4)
-    assert chat(p) == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
-                       "<image><image><|im_end|>\n<|im_start|>assistant\n")
+    assert chat(p) == (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+        "<image><image><|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_bad_stalling_and_missing_question():

@@ -15,7 +15,9 @@ def test_resume_refuses_other_settings_and_records_them(tmp_path):
     assert recorded["config"] == base.to_dict() and recorded["tool"]["name"] == "vqa2"
     check_or_write(out, base.replace(runtime={"device": "cuda:3"}), resume=True)  # another GPU is fine
     with pytest.raises(UsageError, match=r"other settings \(runtime.quant, video.max_motion_frames\)"):
-        check_or_write(out, base.replace(runtime={"quant": "4bit"}, video={"max_motion_frames": 64}), resume=True)
+        check_or_write(
+            out, base.replace(runtime={"quant": "4bit"}, video={"max_motion_frames": 64}), resume=True
+        )
     check_or_write(out, base.replace(runtime={"quant": "4bit"}), resume=False)  # --overwrite starts again
     assert json.loads(open(sidecar_path(out)).read())["config"]["runtime"]["quant"] == "4bit"
 

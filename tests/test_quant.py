@@ -19,17 +19,27 @@ LM_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "d
 def _score_logits(model):
     cfg = model.config
     g = torch.Generator().manual_seed(0)
-    ids = torch.tensor([[5, 6] + [cfg.video_token_id] * cfg.keyframe_block_length(1)
-                        + [cfg.motion_token_id] * 4 + [7, 8]])
+    ids = torch.tensor(
+        [[5, 6] + [cfg.video_token_id] * cfg.keyframe_block_length(1) + [cfg.motion_token_id] * 4 + [7, 8]]
+    )
     with torch.no_grad():
-        return model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                     pixel_values_videos=torch.rand(1, 1, 3, 384, 384, generator=g) * 2 - 1,
-                     motion_pixel_values=torch.rand(1, 4, 3, 32, 32, generator=g) * 2 - 1).logits[0, -1].float()
+        return (
+            model(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                pixel_values_videos=torch.rand(1, 1, 3, 384, 384, generator=g) * 2 - 1,
+                motion_pixel_values=torch.rand(1, 4, 3, 32, 32, generator=g) * 2 - 1,
+            )
+            .logits[0, -1]
+            .float()
+        )
 
 
 @pytest.fixture(scope="module")
 def full_logits(tiny_model_dir):
-    return _score_logits(load_model(tiny_model_dir, Settings().replace(runtime={"dtype": "fp32", "quant": "none"})).model)
+    return _score_logits(
+        load_model(tiny_model_dir, Settings().replace(runtime={"dtype": "fp32", "quant": "none"})).model
+    )
 
 
 @pytest.mark.parametrize("quant,cls", [("4bit", "Linear4bit"), ("8bit", "Linear8bitLt")])
@@ -39,12 +49,17 @@ def test_only_the_language_model_is_quantized(tiny_model_dir, full_logits, quant
     assert loaded.quant == quant
     quantized = quantized_linear_names(model)
     n_layers = model.config.text_config.num_hidden_layers
-    expected = {f"model.language_model.layers.{i}.{grp}.{name}"
-                for i in range(n_layers) for grp, names in (("self_attn", LM_LINEARS[:4]), ("mlp", LM_LINEARS[4:]))
-                for name in names}
+    expected = {
+        f"model.language_model.layers.{i}.{grp}.{name}"
+        for i in range(n_layers)
+        for grp, names in (("self_attn", LM_LINEARS[:4]), ("mlp", LM_LINEARS[4:]))
+        for name in names
+    }
     assert quantized == {name: cls for name in expected}
     plain = {n: m for n, m in model.named_modules() if type(m) is torch.nn.Linear}
-    assert {"lm_head", "model.multi_modal_projector.linear_1", "model.motion_projector.linear_2"} <= set(plain)
+    assert {"lm_head", "model.multi_modal_projector.linear_1", "model.motion_projector.linear_2"} <= set(
+        plain
+    )
     assert any(n.startswith("model.vision_tower.") for n in plain)
     assert {m.weight.dtype for m in plain.values()} == {loaded.dtype}
     motion = model.model.motion_extractor

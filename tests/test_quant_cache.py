@@ -35,13 +35,20 @@ def _settings(quant: str, cache: bool = True) -> Settings:
 
 
 def _entries(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.exists() else []
+    return (
+        sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if folder.exists()
+        else []
+    )
 
 
 @pytest.fixture(scope="module")
 def fresh(tiny_model_dir):
     """Logits of a fresh quantization (cache off) per quant: what every cached load must reproduce exactly."""
-    return {q: _score_logits(load_model(tiny_model_dir, _settings(q, cache=False)).model) for q in ("4bit", "8bit")}
+    return {
+        q: _score_logits(load_model(tiny_model_dir, _settings(q, cache=False)).model)
+        for q in ("4bit", "8bit")
+    }
 
 
 @pytest.mark.parametrize("quant", ["4bit", "8bit"])
@@ -51,8 +58,10 @@ def test_cached_load_is_bit_identical_to_a_fresh_quantization(tiny_model_dir, ca
     assert len(_entries(cache_dir)) == 1 and str(_entries(cache_dir)[0]) in written.notes[0]
     hit = load_model(tiny_model_dir, _settings(quant))
     assert hit.quant_cache == "hit" and hit.notes == ()
-    assert type(hit.model.model.language_model.layers[0].mlp.up_proj).__name__ == \
-        type(written.model.model.language_model.layers[0].mlp.up_proj).__name__
+    assert (
+        type(hit.model.model.language_model.layers[0].mlp.up_proj).__name__
+        == type(written.model.model.language_model.layers[0].mlp.up_proj).__name__
+    )
     for loaded in (written, hit):
         assert torch.equal(_score_logits(loaded.model), fresh[quant])
 
@@ -103,7 +112,9 @@ def test_stale_or_corrupt_entry_is_rebuilt_with_a_warning(tiny_model_dir, cache_
     damage(entry)
     rebuilt = load_model(tiny_model_dir, _settings("4bit"))
     assert rebuilt.quant_cache == "written"
-    assert any(n.startswith("Warning: quantized-weights cache entry") and "rebuilding" in n for n in rebuilt.notes)
+    assert any(
+        n.startswith("Warning: quantized-weights cache entry") and "rebuilding" in n for n in rebuilt.notes
+    )
     assert torch.equal(_score_logits(rebuilt.model), fresh["4bit"])
     assert quant_cache.check_entry(entry, entry.name) is None  # a complete entry again
     assert load_model(tiny_model_dir, _settings("4bit")).quant_cache == "hit"
@@ -136,16 +147,22 @@ def _disk_full_while_writing(monkeypatch):
 
 
 @pytest.mark.parametrize("case", ["read-only", "disk full while writing", "too little free space"])
-def test_unwritable_cache_is_a_warning_and_the_uncached_load(tiny_model_dir, cache_dir, fresh, monkeypatch, case):
+def test_unwritable_cache_is_a_warning_and_the_uncached_load(
+    tiny_model_dir, cache_dir, fresh, monkeypatch, case
+):
     if case == "read-only":
         _blocked_by_a_file(cache_dir)
     elif case == "disk full while writing":
         _disk_full_while_writing(monkeypatch)
     else:
-        monkeypatch.setattr(quant_cache.shutil, "disk_usage", lambda _p: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+        monkeypatch.setattr(
+            quant_cache.shutil, "disk_usage", lambda _p: shutil._ntuple_diskusage(10**9, 10**9, 1000)
+        )
     loaded = load_model(tiny_model_dir, _settings("4bit"))
     assert loaded.quant_cache == "failed"
-    assert any(n.startswith("Warning: cannot write the quantized-weights cache") for n in loaded.notes), loaded.notes
+    assert any(n.startswith("Warning: cannot write the quantized-weights cache") for n in loaded.notes), (
+        loaded.notes
+    )
     assert torch.equal(_score_logits(loaded.model), fresh["4bit"])
     if cache_dir.is_dir():  # nothing half-written is left behind
         assert [p.name for p in cache_dir.iterdir() if not p.name.endswith(".lock")] == []
@@ -193,7 +210,9 @@ def _file_mapped(ptr: int, folder: Path) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="mappings are read from /proc")
 @pytest.mark.parametrize("quant,after_forward", [("8bit", True), ("4bit", False)])
-def test_what_a_cached_load_leaves_mapped_matches_the_estimate(tiny_model_dir, cache_dir, quant, after_forward):
+def test_what_a_cached_load_leaves_mapped_matches_the_estimate(
+    tiny_model_dir, cache_dir, quant, after_forward
+):
     """memory.MAPPED_WHEN_CACHED: quantized weights stay views of the cache file after the load; the CPU
     4-bit kernel repacks them into new memory at the first forward, int8 weights stay mapped."""
     from vqa2cli.modeling.memory import MAPPED_WHEN_CACHED
@@ -203,7 +222,9 @@ def test_what_a_cached_load_leaves_mapped_matches_the_estimate(tiny_model_dir, c
     layer = hit.model.model.language_model.layers[0].mlp.up_proj
     assert _file_mapped(layer.weight.data_ptr(), cache_dir) and quant in MAPPED_WHEN_CACHED
     assert _file_mapped(hit.model.lm_head.weight.data_ptr(), cache_dir)  # unquantized bf16: mapped either way
-    assert not _file_mapped(written.model.model.language_model.layers[0].mlp.up_proj.weight.data_ptr(), cache_dir)
+    assert not _file_mapped(
+        written.model.model.language_model.layers[0].mlp.up_proj.weight.data_ptr(), cache_dir
+    )
     before, after = written.memory.estimate, hit.memory.estimate
     assert after.total == before.total and after.weights_anon < before.weights_anon
     _score_logits(hit.model)
@@ -229,17 +250,21 @@ def test_preflight_holds_for_the_cached_load(tiny_model_dir, tmp_path):
     """A cached load's estimate counts the quantized weights as mapped (almost no anonymous memory), a fresh
     load's as anonymous. Only the estimates are asserted: the measured RssAnon next to them moves with the
     machine's load and is printed by benchmarks/memory_estimate.py (benchmarks/RESULTS.md)."""
-    from tiny_checkpoint import write_tiny_official_checkpoint
-
     from test_memory import WIDE
+    from tiny_checkpoint import write_tiny_official_checkpoint
 
     wide = write_tiny_official_checkpoint(tmp_path / "wide", text=WIDE)
     env = {**os.environ, "PYTHONPATH": str(ROOT), quant_cache.CACHE_ENV: str(tmp_path / "cache")}
     got = {}
     for quant in ("4bit", "8bit"):
         for _ in range(2):
-            proc = subprocess.run([sys.executable, "-c", MEASURE, str(tiny_model_dir), str(wide), quant],
-                                  capture_output=True, text=True, env=env, timeout=300)
+            proc = subprocess.run(
+                [sys.executable, "-c", MEASURE, str(tiny_model_dir), str(wide), quant],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=300,
+            )
             assert proc.returncode == 0, proc.stderr[-2000:]
             row = json.loads(proc.stdout.strip().splitlines()[-1])
             got[(quant, row["state"])] = row
@@ -253,8 +278,11 @@ def test_preflight_holds_for_the_cached_load(tiny_model_dir, tmp_path):
 
 def test_doctor_lists_the_entries_and_their_size(tiny_model_dir, cache_dir, capsys):
     code, out, _ = run(["doctor", "--device", "cpu", "--format", "json"], capsys)
-    assert code == 0 and json.loads(out)["hub"]["quant_cache"] == {"folder": str(cache_dir), "total_gb": 0,
-                                                                  "entries": []}
+    assert code == 0 and json.loads(out)["hub"]["quant_cache"] == {
+        "folder": str(cache_dir),
+        "total_gb": 0,
+        "entries": [],
+    }
     for quant in ("8bit", "4bit"):
         load_model(tiny_model_dir, _settings(quant))
     code, out, _ = run(["doctor", "--device", "cpu", "--format", "json"], capsys)

@@ -9,7 +9,6 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "vqa2cli"
 
 
-
 def imports(path: Path) -> set[str]:
     """Absolute names of the vqa2cli modules ``path`` imports (relative imports resolved)."""
     parts = ["vqa2cli", *path.relative_to(PACKAGE).with_suffix("").parts]
@@ -17,7 +16,7 @@ def imports(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
+            base = package[: len(package) - node.level + 1] if node.level else []
             module = ".".join(base + ([node.module] if node.module else []))
             names.add(module)
             names.update(f"{module}.{alias.name}" for alias in node.names)
@@ -31,8 +30,17 @@ def under(layer: str) -> list[Path]:
 
 
 def test_records_import_no_layer_above():
-    above = ("vqa2cli.pipeline", "vqa2cli.video", "vqa2cli.modeling", "vqa2cli.training", "vqa2cli.cli",
-             "vqa2cli.output", "vqa2cli.serve", "vqa2cli.jobs", "vqa2cli.api")
+    above = (
+        "vqa2cli.pipeline",
+        "vqa2cli.video",
+        "vqa2cli.modeling",
+        "vqa2cli.training",
+        "vqa2cli.cli",
+        "vqa2cli.output",
+        "vqa2cli.serve",
+        "vqa2cli.jobs",
+        "vqa2cli.api",
+    )
     for path in under("records"):
         bad = sorted(n for n in imports(path) if n.startswith(above))
         assert not bad, f"{path.relative_to(PACKAGE)} imports {bad}: records sit below every other layer"
@@ -43,7 +51,9 @@ def test_nothing_below_the_cli_imports_output():
         for path in under(layer):
             rel = str(path.relative_to(PACKAGE))
             bad = {n for n in imports(path) if n == "vqa2cli.output" or n.startswith("vqa2cli.output.")}
-            assert not bad, f"{rel} imports {sorted(bad)}: build records (vqa2cli.records), let the CLI render"
+            assert not bad, (
+                f"{rel} imports {sorted(bad)}: build records (vqa2cli.records), let the CLI render"
+            )
 
 
 def test_the_scan_sees_relative_imports():

@@ -30,7 +30,11 @@ def test_resolve_reference_forms(tmp_path):
     assert resolve_reference(None, "score").card.name == "ugc-scorer"
     assert resolve_reference(None, "ask").card.name == "assistant"
     ref = resolve_reference("q-future/VQA-Assistant-llava_qwen@abc123", "score")
-    assert (ref.repo, ref.revision, ref.card.name) == ("q-future/VQA-Assistant-llava_qwen", "abc123", "assistant")
+    assert (ref.repo, ref.revision, ref.card.name) == (
+        "q-future/VQA-Assistant-llava_qwen",
+        "abc123",
+        "assistant",
+    )
     ref = resolve_reference(str(tmp_path), "score")
     assert ref.local_dir == tmp_path and ref.card.name == "ugc-scorer"
     (tmp_path / "vqa2-card.toml").write_text('[model]\nname = "mine"\ntask = "ask"\n')

@@ -50,14 +50,17 @@ class Stub(BaseHTTPRequestHandler):
         if self.path == "/v1/settings":
             return self._send(200, {"task": "score", "config": Settings().to_dict()})
         if self.headers.get("authorization") != "Bearer good":
-            return self._send(401, {"error": {"code": "unauthorized", "message": "wrong bearer token",
-                                              "exit_code": 4}})
+            return self._send(
+                401, {"error": {"code": "unauthorized", "message": "wrong bearer token", "exit_code": 4}}
+            )
         path = json.loads(body)["path"]
         stem = Path(path).stem
         if stem in REFUSALS:
             status, code, exit_code = REFUSALS[stem]
-            return self._send(status, {"error": {"code": code, "message": f"{path}: refused ({code})",
-                                                 "exit_code": exit_code}})
+            return self._send(
+                status,
+                {"error": {"code": code, "message": f"{path}: refused ({code})", "exit_code": exit_code}},
+            )
         if stem == "html404":
             return self._send(404, None, b"<html>Not Found</html>")
         if stem == "busy":
@@ -73,12 +76,22 @@ class Stub(BaseHTTPRequestHandler):
                 return None
         if self.path == "/v1/ask":
             questions = json.loads(body)["questions"]
-            return self._send(200, [AnswerRecord(path=path, question=q, answer="fine").to_dict()
-                                    for q in questions])
+            return self._send(
+                200, [AnswerRecord(path=path, question=q, answer="fine").to_dict() for q in questions]
+            )
         stat = os.stat(path)
         probs = {"high": 0.2, "good": 0.6, "fair": 0.2, "poor": 0.0, "low": 0.0}
-        return self._send(200, ScoreRecord(path=path, score=0.7, probs=probs, level="good", input={
-            "size_bytes": stat.st_size, "mtime": stat.st_mtime}, config=Settings().to_dict()).to_dict())
+        return self._send(
+            200,
+            ScoreRecord(
+                path=path,
+                score=0.7,
+                probs=probs,
+                level="good",
+                input={"size_bytes": stat.st_size, "mtime": stat.st_mtime},
+                config=Settings().to_dict(),
+            ).to_dict(),
+        )
 
     def _send(self, status: int, body, raw: bytes | None = None):
         data = raw if raw is not None else json.dumps(body).encode()
@@ -130,8 +143,11 @@ def _expect_rows(records, files):
     for stem, (status, code, _) in REFUSALS.items():
         row = by_stem[stem]
         assert row["status"] == "error", row
-        error = row["error"] if isinstance(row["error"], dict) else {"code": row["error_code"],
-                                                                      "message": row["error"]}
+        error = (
+            row["error"]
+            if isinstance(row["error"], dict)
+            else {"code": row["error_code"], "message": row["error"]}
+        )
         assert error["code"] == code and f"HTTP {status}" in error["message"]
     assert by_stem["html404"]["status"] == "error"
     for stem in ("ok", "reset", "ok2"):  # the files after the refusals are scored: the run went on
@@ -143,12 +159,16 @@ def test_score_gives_every_refusal_an_error_record_and_goes_on(stub, env, capsys
     assert code == 3, err
     _expect_rows(json.loads(out), env)
     assert "Traceback" not in err and "AttributeError" not in err
-    assert len([line for line in err.splitlines() if "refused by the vqa2 server" in line]) == len(REFUSALS) + 1
+    assert (
+        len([line for line in err.splitlines() if "refused by the vqa2 server" in line]) == len(REFUSALS) + 1
+    )
 
 
 def test_batch_gives_every_refusal_an_error_row_and_goes_on(stub, env, tmp_path, capsys):
     out_csv = tmp_path / "rows.csv"
-    code, _, err = run(["batch", *env, "--csv", str(out_csv), "--server", stub, "--server-paths", "-q"], capsys)
+    code, _, err = run(
+        ["batch", *env, "--csv", str(out_csv), "--server", stub, "--server-paths", "-q"], capsys
+    )
     assert code == 3, err
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text(encoding="utf-8"))))
     by_stem = {Path(r["path"]).stem: r for r in rows}
@@ -161,8 +181,22 @@ def test_batch_gives_every_refusal_an_error_row_and_goes_on(stub, env, tmp_path,
 @pytest.mark.parametrize("stem", [*REFUSALS, "html404"])
 def test_ask_refused_file_is_error_records_exit_3(stub, env, stem, capsys):
     path = next(f for f in env if Path(f).stem == stem)
-    code, out, err = run(["ask", path, "--question", "Is it sharp?", "--question", "Any stutter?",
-                          "--server", stub, "--server-paths", "-f", "jsonl"], capsys)
+    code, out, err = run(
+        [
+            "ask",
+            path,
+            "--question",
+            "Is it sharp?",
+            "--question",
+            "Any stutter?",
+            "--server",
+            stub,
+            "--server-paths",
+            "-f",
+            "jsonl",
+        ],
+        capsys,
+    )
     assert code == 3, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["status"] for r in rows] == ["error", "error"]

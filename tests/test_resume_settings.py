@@ -14,17 +14,36 @@ from vqa2cli.records.results import SCORE_COLUMNS
 
 # Every option of `batch` that changes the scores, each with a value other than the first run's default.
 CHANGES = [
-    ["--segments", "1s"], ["--segments", "20s"], ["--segments", "auto"],
-    ["--segments-csv", "{tmp}/w.csv"], ["--fail-segment-under", "0.1"], ["--plot-dir", "{tmp}"],
-    ["--pool", "min"], ["--dtype", "fp16"], ["--prompt", "ugc_head"], ["--max-motion-frames", "8"],
-    ["--strict"], ["--long-clip", "stride"], ["--quant", "8bit"], ["-m", "{tmp}/other-model"],
+    ["--segments", "1s"],
+    ["--segments", "20s"],
+    ["--segments", "auto"],
+    ["--segments-csv", "{tmp}/w.csv"],
+    ["--fail-segment-under", "0.1"],
+    ["--plot-dir", "{tmp}"],
+    ["--pool", "min"],
+    ["--dtype", "fp16"],
+    ["--prompt", "ugc_head"],
+    ["--max-motion-frames", "8"],
+    ["--strict"],
+    ["--long-clip", "stride"],
+    ["--quant", "8bit"],
+    ["-m", "{tmp}/other-model"],
 ]
 
 
 def _batch(tmp_path, model, *extra):
     (tmp_path / "empty").mkdir(exist_ok=True)  # no video: nothing is loaded, the settings are still checked
-    return ["batch", str(tmp_path / "empty"), "--csv", str(tmp_path / "s.csv"), "-m", str(model),
-            "--device", "cpu", *extra]
+    return [
+        "batch",
+        str(tmp_path / "empty"),
+        "--csv",
+        str(tmp_path / "s.csv"),
+        "-m",
+        str(model),
+        "--device",
+        "cpu",
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=lambda c: " ".join(c).replace("{tmp}/", ""))
@@ -88,8 +107,10 @@ def test_batch_refuses_a_csv_in_an_older_layout(drop, make_clip, tiny_model_dir,
     (folder / "a.mp4").write_bytes(make_clip("rs-a", seconds=1, fps=8).read_bytes())
     out = tmp_path / "s.csv"
     out.write_text(older)
-    code, _, err = run(["batch", str(folder), "--csv", str(out), "-m", str(tiny_model_dir), "--device", "cpu",
-                        "--resume"], capsys)
+    code, _, err = run(
+        ["batch", str(folder), "--csv", str(out), "-m", str(tiny_model_dir), "--device", "cpu", "--resume"],
+        capsys,
+    )
     _assert_refused(code, err, out, "--overwrite")
     assert out.read_text() == older  # nothing appended
 
@@ -100,8 +121,20 @@ def test_batch_refuses_a_segments_csv_in_an_older_layout(make_clip, tiny_model_d
     folder = tmp_path / "clips"
     folder.mkdir()
     (folder / "a.mp4").write_bytes(make_clip("rs-w", seconds=1, fps=8).read_bytes())
-    args = ["batch", str(folder), "--csv", str(tmp_path / "s.csv"), "-m", str(tiny_model_dir), "--device", "cpu",
-            "--segments", "1s", "--segments-csv", str(tmp_path / "w.csv")]
+    args = [
+        "batch",
+        str(folder),
+        "--csv",
+        str(tmp_path / "s.csv"),
+        "-m",
+        str(tiny_model_dir),
+        "--device",
+        "cpu",
+        "--segments",
+        "1s",
+        "--segments-csv",
+        str(tmp_path / "w.csv"),
+    ]
     code, _, err = run(args, capsys)
     assert code == 0, err
     seg = tmp_path / "w.csv"
@@ -126,8 +159,11 @@ def test_batch_refuses_a_foreign_header_in_one_line(header, tiny_model_dir, tmp_
 # --- `vqa2 eval`: the same rules, hints naming only eval's options ------------------------------------
 @pytest.fixture
 def labels(make_clip, tmp_path):
-    clips = [make_clip("rs-e1", seconds=1, fps=8), make_clip("rs-e2", seconds=1, fps=8, pattern="static"),
-             make_clip("rs-e3", seconds=1, fps=6)]
+    clips = [
+        make_clip("rs-e1", seconds=1, fps=8),
+        make_clip("rs-e2", seconds=1, fps=8, pattern="static"),
+        make_clip("rs-e3", seconds=1, fps=6),
+    ]
     path = tmp_path / "labels.csv"
     path.write_text("path,mos\n" + "".join(f"{c},{m}\n" for c, m in zip(clips, (2.0, 4.0, 1.0))))
     return path
@@ -136,8 +172,22 @@ def labels(make_clip, tmp_path):
 def _eval(labels, model, scores, *extra):
     from test_eval import _invoke
 
-    return _invoke(["eval", str(labels), "--model", str(model), "--device", "cpu", "--scores-csv", str(scores),
-                    "--format", "json", "--quiet", *extra])
+    return _invoke(
+        [
+            "eval",
+            str(labels),
+            "--model",
+            str(model),
+            "--device",
+            "cpu",
+            "--scores-csv",
+            str(scores),
+            "--format",
+            "json",
+            "--quiet",
+            *extra,
+        ]
+    )
 
 
 def _eval_options() -> set[str]:
@@ -173,7 +223,9 @@ def test_eval_refuses_an_older_layout_and_other_headers(labels, tiny_model_dir, 
     foreign = tmp_path / "foreign.csv"
     foreign.write_text("path,mos,score,whatever\n")
     code, _, err = _eval(labels, tiny_model_dir, foreign, "--resume")
-    assert code == 2 and err.count("not a vqa2 CSV to resume") == 1 and len(err.strip().splitlines()) == 1, err
+    assert code == 2 and err.count("not a vqa2 CSV to resume") == 1 and len(err.strip().splitlines()) == 1, (
+        err
+    )
     _assert_eval_hint(err)
 
     code, _, err = _eval(labels, tiny_model_dir, scores)  # exists, no --resume

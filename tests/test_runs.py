@@ -20,7 +20,9 @@ def test_gate_text_is_true_as_printed():
     real ones do, and the limit is printed as given."""
     rng = random.Random(7)
     cases = [(0.51494999, 0.51495), (0.4999999, 0.5), (0.123, 0.6), (0.0, 1e-9)]
-    cases += [(lim - rng.random() * 10 ** -rng.randint(1, 12), lim) for lim in (rng.random() for _ in range(500))]
+    cases += [
+        (lim - rng.random() * 10 ** -rng.randint(1, 12), lim) for lim in (rng.random() for _ in range(500))
+    ]
     for score, limit in cases:
         if not score < limit:
             continue
@@ -31,10 +33,16 @@ def test_gate_text_is_true_as_printed():
 
 def test_questions_file_skips_comments_and_blank_lines(tmp_path):
     questions = tmp_path / "q.txt"
-    questions.write_text("# what we ask every encode\nIs there stutter?\n\n  # indented comment\nHow sharp?\n",
-                         encoding="utf-8")
-    assert collect_questions("First?", ["Second?"], questions) == ["First?", "Second?", "Is there stutter?",
-                                                                    "How sharp?"]
+    questions.write_text(
+        "# what we ask every encode\nIs there stutter?\n\n  # indented comment\nHow sharp?\n",
+        encoding="utf-8",
+    )
+    assert collect_questions("First?", ["Second?"], questions) == [
+        "First?",
+        "Second?",
+        "Is there stutter?",
+        "How sharp?",
+    ]
 
 
 def test_a_question_that_is_a_file_is_refused(tmp_path, monkeypatch, capsys):
@@ -51,8 +59,10 @@ def test_a_question_that_is_a_file_is_refused(tmp_path, monkeypatch, capsys):
 
 
 def test_fail_under_names_each_file_below_with_a_true_line(make_clip, tiny_model_dir, capsys):
-    clips = [make_clip("gate-a.mp4", seconds=1.0, fps=4, width=48, height=32),
-             make_clip("gate-b.mp4", seconds=1.0, fps=4, width=32, height=48)]
+    clips = [
+        make_clip("gate-a.mp4", seconds=1.0, fps=4, width=48, height=32),
+        make_clip("gate-b.mp4", seconds=1.0, fps=4, width=32, height=48),
+    ]
     args = ["score", *map(str, clips), "-m", str(tiny_model_dir), "-f", "jsonl"]
     code, out, _ = run(args, capsys)
     scores = {json.loads(line)["path"]: json.loads(line)["score"] for line in out.splitlines()}

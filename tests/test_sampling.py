@@ -18,8 +18,10 @@ def official(n: int, fps: float) -> tuple[list[int], list[int]]:
     return keyframes, dense
 
 
-FPS = st.one_of(st.sampled_from([23.976, 24.0, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0, 2.5, 3.5, 1.0, 0.6]),
-                st.floats(min_value=0.5, max_value=240, exclude_min=True))
+FPS = st.one_of(
+    st.sampled_from([23.976, 24.0, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0, 2.5, 3.5, 1.0, 0.6]),
+    st.floats(min_value=0.5, max_value=240, exclude_min=True),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -34,12 +36,23 @@ def test_within_limits_equals_official(n, fps):
 
 
 @settings(max_examples=300, deadline=None)
-@given(n=st.integers(1, 200_000), fps=FPS, max_motion=st.integers(4, 3000),
-       budget=st.one_of(st.none(), st.integers(300, 40_000)), copies=st.integers(1, 2),
-       per_key=st.sampled_from([196, 64]))
+@given(
+    n=st.integers(1, 200_000),
+    fps=FPS,
+    max_motion=st.integers(4, 3000),
+    budget=st.one_of(st.none(), st.integers(300, 40_000)),
+    copies=st.integers(1, 2),
+    per_key=st.sampled_from([196, 64]),
+)
 def test_constraints_hold_for_any_clip(n, fps, max_motion, budget, copies, per_key):
-    plan = plan_sampling(n, fps, max_motion_frames=max_motion, token_budget=budget,
-                         tokens_per_keyframe=per_key, motion_copies=copies)
+    plan = plan_sampling(
+        n,
+        fps,
+        max_motion_frames=max_motion,
+        token_budget=budget,
+        tokens_per_keyframe=per_key,
+        motion_copies=copies,
+    )
     motion, keys = plan.motion_indices, plan.keyframe_indices
     assert len(motion) % 4 == 0 and 4 <= len(motion) <= max(4, max_motion)
     assert list(motion) == sorted(motion) and all(0 <= i < n for i in motion)

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from vqa2cli.records.results import official_scale
 from vqa2cli.pipeline.scoring import score_from_logits
+from vqa2cli.records.results import official_scale
 
 LEVELS = (" high", " good", " fair", " poor", " low")
 PAPER = (1.0, 0.75, 0.5, 0.25, 0.0)
@@ -31,6 +31,8 @@ def test_official_scale_is_affine_in_the_paper_score():
 
 def test_extremes_and_low_precision_input():
     assert score_from_logits(torch.tensor([50.0, 0, 0, 0, 0]), LEVELS, PAPER).score == pytest.approx(1.0)
-    assert score_from_logits(torch.tensor([0, 0, 0, 0, 50.0]), LEVELS, PAPER).score == pytest.approx(0.0, abs=1e-6)
+    assert score_from_logits(torch.tensor([0, 0, 0, 0, 50.0]), LEVELS, PAPER).score == pytest.approx(
+        0.0, abs=1e-6
+    )
     half = score_from_logits(torch.tensor([1.0, 2.0, 3.0, 2.0, 1.0], dtype=torch.float16), LEVELS, PAPER)
     assert half.score == pytest.approx(0.5, abs=1e-6) and half.level == "fair"

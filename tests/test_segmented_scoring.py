@@ -5,7 +5,6 @@ forward is unchanged; the `segments` long-clip policy takes over only past the l
 from __future__ import annotations
 
 import pytest
-
 from clips import make_lossless_frames
 
 
@@ -20,8 +19,13 @@ def scorer_for(tiny_model_dir):
         video = {"motion_size": 64, **video}  # small SlowFast input keeps the tests fast on a CPU
         key = tuple(sorted(video.items()))
         if key not in made:
-            settings, ref = resolve_settings("score", str(tiny_model_dir), None, runtime__device="cpu",
-                                             **{f"video__{k}": v for k, v in video.items()})
+            settings, ref = resolve_settings(
+                "score",
+                str(tiny_model_dir),
+                None,
+                runtime__device="cpu",
+                **{f"video__{k}": v for k, v in video.items()},
+            )
             made[key] = SegmentingScorer.load(settings, ref).configure()
         return made[key]
 
@@ -39,8 +43,9 @@ def test_window_scores_equal_the_same_frames_scored_as_a_clip(scorer_for, long_c
     assert [(s["start_frame"], s["end_frame"]) for s in record.segments] == [(0, 16), (16, 32), (32, 52)]
     plain = scorer_for().configure()
     for seg in record.segments:
-        alone = plain.score(make_lossless_frames(tmp_path / f"w{seg['index']}.mkv", seg["start_frame"],
-                                                 seg["end_frame"]))
+        alone = plain.score(
+            make_lossless_frames(tmp_path / f"w{seg['index']}.mkv", seg["start_frame"], seg["end_frame"])
+        )
         assert alone.segments is None and alone.sampling["policy"] == "official"
         offset = [i + seg["start_frame"] for i in alone.sampling["keyframe_indices"]]
         assert seg["keyframes"] == len(offset) and seg["motion_frames"] == alone.sampling["motion_frames"]
@@ -68,7 +73,9 @@ def test_one_window_clip_equals_single_forward(scorer_for, make_clip):
     single = scorer_for().configure().score(clip)
     windowed = scorer_for().configure(window_s=10.0).score(clip)
     (seg,) = windowed.segments
-    assert seg["score"] == pytest.approx(single.score, abs=1e-6) and windowed.score == pytest.approx(single.score)
+    assert seg["score"] == pytest.approx(single.score, abs=1e-6) and windowed.score == pytest.approx(
+        single.score
+    )
 
 
 def test_segments_policy_takes_over_past_the_limits(scorer_for, long_clip):

@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 from vqa2cli.errors import UsageError
 from vqa2cli.video.sampling import plan_sampling
-from vqa2cli.video.segments import (exceeds_limits, format_time, parse_duration, plan_windows,
-                                    window_frames)
+from vqa2cli.video.segments import exceeds_limits, format_time, parse_duration, plan_windows, window_frames
 
 
 def _check_tiling(windows, n):
@@ -72,8 +71,10 @@ def test_windows_tile_any_clip(n, fps, window_s):
     step = windows[0].plan.keyframe_step
     for w in windows:
         assert w.start % step == 0
-        assert all(w.start <= i < w.stop for i in w.plan.keyframe_indices + w.plan.motion_indices
-                   ) or w.n_frames < 4
+        assert (
+            all(w.start <= i < w.stop for i in w.plan.keyframe_indices + w.plan.motion_indices)
+            or w.n_frames < 4
+        )
         assert len(w.plan.motion_indices) <= 2000
     if len(windows) > 1:
         assert windows[-1].n_frames >= step

@@ -18,11 +18,32 @@ from vqa2cli.records.reports import EvalRow
 from vqa2cli.records.results import AnswerRecord, ScoreRecord, error_score_record
 from vqa2cli.records.windows import WindowRow
 
-HOSTILE = ['=1+2\rb.mp4', "+1.mp4", "@SUM(1).mp4", "-2.mp4", "\tx.mp4", "\rx.mp4", "'q.mp4", "a\rb.mp4",
-           "a\nb.mp4", "a\r\nb.mp4", 'a,"\nb.mp4', "a\u2028b.mp4", "plain.mp4"]
-ENTRY = {"index": 0, "start_s": 0.0, "end_s": 10.0, "score": 0.5, "official_score": 0.6, "level": "fair",
-         "probs": {"high": 0.1, "good": 0.2, "fair": 0.4, "poor": 0.2, "low": 0.1}, "keyframes": 10,
-         "motion_frames": 40}
+HOSTILE = [
+    "=1+2\rb.mp4",
+    "+1.mp4",
+    "@SUM(1).mp4",
+    "-2.mp4",
+    "\tx.mp4",
+    "\rx.mp4",
+    "'q.mp4",
+    "a\rb.mp4",
+    "a\nb.mp4",
+    "a\r\nb.mp4",
+    'a,"\nb.mp4',
+    "a\u2028b.mp4",
+    "plain.mp4",
+]
+ENTRY = {
+    "index": 0,
+    "start_s": 0.0,
+    "end_s": 10.0,
+    "score": 0.5,
+    "official_score": 0.6,
+    "level": "fair",
+    "probs": {"high": 0.1, "good": 0.2, "fair": 0.4, "poor": 0.2, "low": 0.1},
+    "keyframes": 10,
+    "motion_frames": 40,
+}
 
 
 class _Label:
@@ -35,8 +56,10 @@ class _Label:
 def _rows_of_every_csv(name: str) -> dict[str, list]:
     """One record per CSV the tool writes (score rows, answers, eval's scores, --segments-csv), named ``name``."""
     return {
-        "score": [ScoreRecord(path=name, score=0.5, level="fair", input={"size_bytes": 1, "mtime": 2.0}),
-                  error_score_record(name, "corrupt_container", f"{name}: not a video container")],
+        "score": [
+            ScoreRecord(path=name, score=0.5, level="fair", input={"size_bytes": 1, "mtime": 2.0}),
+            error_score_record(name, "corrupt_container", f"{name}: not a video container"),
+        ],
         "answer": [AnswerRecord(path=name, question=f"{name}?", answer=f"={name}")],
         "eval_row": [EvalRow.of(_Label(name), score=0.5, level="fair")],
         "window_row": [WindowRow.of(name, ENTRY, {"size_bytes": 1, "mtime": 2.0}, Settings().scoring.levels)],
@@ -61,8 +84,12 @@ def test_every_csv_escapes_formulas_and_keeps_rows_whole(name):
 def _outputs(path, append):
     from vqa2cli.jobs.windows import SegmentOutputs, SegmentPlan
 
-    return SegmentOutputs(SegmentPlan(window_s=10.0, csv=str(path)), Settings(), Console(NORMAL, stream=io.StringIO()),
-                          append=append)
+    return SegmentOutputs(
+        SegmentPlan(window_s=10.0, csv=str(path)),
+        Settings(),
+        Console(NORMAL, stream=io.StringIO()),
+        append=append,
+    )
 
 
 def test_segments_csv_rows_resume_through_the_score_index(tmp_path):
@@ -74,14 +101,17 @@ def test_segments_csv_rows_resume_through_the_score_index(tmp_path):
             out.on_window(str(tmp_path / name), {**ENTRY, "index": index}, stat)
     out.close()
     first = windows.read_bytes()
-    again = _outputs(windows, append=True)  # --resume: every (file, window) already there is not written again
+    again = _outputs(
+        windows, append=True
+    )  # --resume: every (file, window) already there is not written again
     for name in HOSTILE:
         for index in (0, 1, 2):
             again.on_window(str(tmp_path / name), {**ENTRY, "index": index}, stat)
     again.on_window(str(tmp_path / "plain.mp4"), ENTRY, {**stat, "size_bytes": 124})  # changed file: new row
     again.close()
-    rows = R.read_rows(R.OutputSpec(str(windows), "csv", tuple(_outputs(tmp_path / "x.csv", False).columns),
-                                    key="index"))
+    rows = R.read_rows(
+        R.OutputSpec(str(windows), "csv", tuple(_outputs(tmp_path / "x.csv", False).columns), key="index")
+    )
     assert windows.read_bytes().startswith(first)
     assert len(rows) == len(HOSTILE) * 3 + 1
     keys = [(p, s.key) for p, s in rows]
@@ -95,10 +125,24 @@ def test_score_segments_csv_with_a_hostile_name(make_clip, tiny_model_dir, tmp_p
 
     monkeypatch.chdir(tmp_path)
     name = "=1+2\rb.mp4"  # as typed: a relative name that starts a formula
-    (tmp_path / name).write_bytes(make_clip("seg-hostile.mp4", seconds=2.0, fps=4, width=48, height=32).read_bytes())
+    (tmp_path / name).write_bytes(
+        make_clip("seg-hostile.mp4", seconds=2.0, fps=4, width=48, height=32).read_bytes()
+    )
     windows = tmp_path / "w.csv"
-    code, _, err = run(["score", str(name), "-m", str(tiny_model_dir), "--segments", "1s", "--segments-csv",
-                        str(windows), "-q"], capsys)
+    code, _, err = run(
+        [
+            "score",
+            str(name),
+            "-m",
+            str(tiny_model_dir),
+            "--segments",
+            "1s",
+            "--segments-csv",
+            str(windows),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     with open(windows, encoding="utf-8", newline="") as fh:
         text = fh.read()

@@ -5,6 +5,7 @@ to 127.0.0.1 and send the token (VQA2_TOKEN for the CLI client). It runs a score
 path requests under one root, queues at most 4 requests and accepts 1 MB uploads. The SIGTERM test runs
 last and stops it. The in-process CLI runs once per module for the records to compare. Waits are bounded.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,14 +40,21 @@ START_TIMEOUT_S = 240
 class Server:
     def __init__(self, args: list[str], tmp: Path, name: str):
         self.err_path = tmp / f"{name}.err"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-               "TMPDIR": str(tmp / f"{name}-tmp")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "TMPDIR": str(tmp / f"{name}-tmp"),
+        }
         env.pop("VQA2_SERVER", None)
         (tmp / f"{name}-tmp").mkdir()
         self.tmpdir = tmp / f"{name}-tmp"
         self.err = open(self.err_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "vqa2cli", "serve", "--port", "0", *args],
-                                     stdout=subprocess.DEVNULL, stderr=self.err, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vqa2cli", "serve", "--port", "0", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=self.err,
+            env=env,
+        )
         self.url = None
 
     def wait_ready(self) -> str:
@@ -92,9 +100,28 @@ def server(tiny_model_dir, clips, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     token_file = tmp / "token"
     token_file.write_text(TOKEN + "\n")
-    srv = Server(["--model", str(tiny_model_dir), "--assistant", str(tiny_model_dir), "--host", "0.0.0.0",
-                  "--token-file", str(token_file), "--allow-root", str(clips["root"]), "--max-queue", "4",
-                  "--workers", "2", "--max-upload-mb", "1"], tmp, "a")
+    srv = Server(
+        [
+            "--model",
+            str(tiny_model_dir),
+            "--assistant",
+            str(tiny_model_dir),
+            "--host",
+            "0.0.0.0",
+            "--token-file",
+            str(token_file),
+            "--allow-root",
+            str(clips["root"]),
+            "--max-queue",
+            "4",
+            "--workers",
+            "2",
+            "--max-upload-mb",
+            "1",
+        ],
+        tmp,
+        "a",
+    )
     old = os.environ.get("VQA2_TOKEN")
     os.environ["VQA2_TOKEN"] = TOKEN
     try:
@@ -201,8 +228,9 @@ def test_vmaf_json_through_server_equals_in_process(url, local_records, clips, c
     assert len(docs) == 3 and docs[2]["frames"] == [] and docs[2]["vqa2"]["status"] == "error"
     for doc, record in zip(docs[:2], local_records[:2]):
         assert set(doc) >= {"version", "fps", "frames", "pooled_metrics", "aggregate_metrics"}
-        assert [(f["frameNum"], f["metrics"]["vqa2"]) for f in doc["frames"]] == \
-            [(k, record["score"]) for k in record["sampling"]["keyframe_indices"]]
+        assert [(f["frameNum"], f["metrics"]["vqa2"]) for f in doc["frames"]] == [
+            (k, record["score"]) for k in record["sampling"]["keyframe_indices"]
+        ]
         assert doc["pooled_metrics"]["vqa2"]["mean"] == doc["aggregate_metrics"]["vqa2"] == record["score"]
         assert doc["vqa2"]["path"] == record["path"]
 
@@ -214,8 +242,13 @@ def test_env_server_and_usage_errors_same_line(url, tiny_model_dir, clips, capsy
         assert code == 2
         code, _, remote_err = run(["score", clip, *flags], capsys, env={"VQA2_SERVER": url})
         assert code == 2 and remote_err == local_err, flags
-        options = {"prompt": "qi"} if flags[0] == "--prompt" else {
-            "stalling": "01x"} if flags[0] == "--stalling" else {"long_clip": "bogus"}
+        options = (
+            {"prompt": "qi"}
+            if flags[0] == "--prompt"
+            else {"stalling": "01x"}
+            if flags[0] == "--stalling"
+            else {"long_clip": "bogus"}
+        )
         response = post(url, json={"path": clip, "options": options})
         assert response.status_code == 422 and "Error: " + error_line(response) == local_err.strip()
 
@@ -238,8 +271,20 @@ def test_strict_through_server_equals_in_process(url, tiny_model_dir, make_clip,
 
 
 def test_ask_records_equal_in_process(url, tiny_model_dir, clips, capsys):
-    args = ["ask", str(clips["a.mp4"]), "Is there stutter?", "--question", "Is it sharp?", "-m",
-            str(tiny_model_dir), "--max-new-tokens", "3", "-q", "-f", "json"]
+    args = [
+        "ask",
+        str(clips["a.mp4"]),
+        "Is there stutter?",
+        "--question",
+        "Is it sharp?",
+        "-m",
+        str(tiny_model_dir),
+        "--max-new-tokens",
+        "3",
+        "-q",
+        "-f",
+        "json",
+    ]
     code, local, _ = run(args, capsys)
     assert code == 0
     code, remote, err = run(args + ["--server", url], capsys)
@@ -270,11 +315,14 @@ def test_batch_rows_resume_and_spread(url, local_records, clips, tmp_path, capsy
     assert code == 0, err
     timing = ("decode_s", "infer_s")
     rows = [{k: v for k, v in r.items() if k not in timing} for r in csv.DictReader(out.open())]
-    expected = [{k: ("" if v is None else str(v)) for k, v in score_record(r).to_row().items() if k not in timing}
-                for r in local_records[:2]]
+    expected = [
+        {k: ("" if v is None else str(v)) for k, v in score_record(r).to_row().items() if k not in timing}
+        for r in local_records[:2]
+    ]
     assert sorted(rows, key=lambda r: r["path"]) == sorted(expected, key=lambda r: r["path"])
-    code, summary, err = run(["batch", *FILES[:2], "--csv", str(out), "--server", url, "--resume", "--summary"],
-                             capsys)
+    code, summary, err = run(
+        ["batch", *FILES[:2], "--csv", str(out), "--server", url, "--resume", "--summary"], capsys
+    )
     assert code == 0 and json.loads(summary)["skipped_done"] == 2, err
     # several servers: each file goes to the least busy one (two spellings of the same server here)
     clients = [ServerClient(url), ServerClient(url.replace("127.0.0.1", "localhost"))]
@@ -296,8 +344,9 @@ def test_batch_through_server_keeps_non_utf8_names_and_resumes_them(url, clips, 
         assert code == 0, err
         text = out.read_text(encoding="utf-8")  # valid UTF-8, the raw name kept as path_bytes
         assert raw.hex() in text
-        code, summary, err = run(["batch", str(folder), f"--{fmt}", str(out), "--server", url, "--resume",
-                                  "--summary"], capsys)
+        code, summary, err = run(
+            ["batch", str(folder), f"--{fmt}", str(out), "--server", url, "--resume", "--summary"], capsys
+        )
         assert code == 0 and json.loads(summary)["skipped_done"] == 1, err
         assert out.read_text(encoding="utf-8") == text  # nothing scored or appended twice
 
@@ -345,7 +394,9 @@ def test_full_queue_503_retry_after_then_recovers(url, clips):
 def test_token_required_on_non_loopback_bind(url, clips, capsys, monkeypatch):
     clip = clips["a.mp4"]
     for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": TOKEN}):
-        response = httpx.post(f"{url}/v1/score", files={"file": ("a.mp4", clip.read_bytes())}, headers=headers)
+        response = httpx.post(
+            f"{url}/v1/score", files={"file": ("a.mp4", clip.read_bytes())}, headers=headers
+        )
         assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
         error_line(response)
     monkeypatch.delenv("VQA2_TOKEN")
@@ -353,18 +404,26 @@ def test_token_required_on_non_loopback_bind(url, clips, capsys, monkeypatch):
     assert code == 4 and url in err and "VQA2_TOKEN" in err and len(err.strip().splitlines()) == 1
     assert httpx.get(f"{url}/readyz").status_code == 200  # probes need no token
     # the rule itself: a non-loopback bind without --token-file is refused before any model loads
-    result = subprocess.run([sys.executable, "-m", "vqa2cli", "serve", "--host", "0.0.0.0", "--port", "0"],
-                            capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "vqa2cli", "serve", "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 2 and "--token-file" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 def test_weights_that_fail_to_load_exit_4(tmp_path):
     empty = tmp_path / "not-a-checkpoint"
     empty.mkdir()
-    result = subprocess.run([sys.executable, "-m", "vqa2cli", "serve", "--model", str(empty), "--port", "0"],
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "vqa2cli", "serve", "--model", str(empty), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 4, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("Error: ") and str(empty) in result.stderr
 
@@ -385,8 +444,17 @@ def test_path_confinement(url, clips, tmp_path):
     (root / "dev.mp4").symlink_to("/dev/zero")
     os.mkfifo(root / "fifo.mp4")
     (root / "sub").mkdir()
-    refused = [f"{root}/../{outside.parent.name}/secret.mp4", "../secret.mp4", str(outside), str(root / "link-out.mp4"),
-               "/dev/zero", str(root / "dev.mp4"), str(root / "fifo.mp4"), str(root / "sub"), "/etc/passwd"]
+    refused = [
+        f"{root}/../{outside.parent.name}/secret.mp4",
+        "../secret.mp4",
+        str(outside),
+        str(root / "link-out.mp4"),
+        "/dev/zero",
+        str(root / "dev.mp4"),
+        str(root / "fifo.mp4"),
+        str(root / "sub"),
+        "/etc/passwd",
+    ]
     for path in refused:
         response = post(url, json={"path": path}, timeout=30)
         assert response.status_code == 403, (path, response.text)
@@ -401,8 +469,9 @@ def test_refused_file_is_an_error_record_and_the_rest_scored(url, clips, tmp_pat
     """Issue 24 fault 5: a 403 (outside the roots) is the file's error record, exit 3, the next file scored."""
     outside = tmp_path / "outside.mp4"
     outside.write_bytes(clips["a.mp4"].read_bytes())
-    code, out, err = run(["score", str(outside), str(clips["a.mp4"]), "--server", url, "--server-paths",
-                          "-f", "json"], capsys)
+    code, out, err = run(
+        ["score", str(outside), str(clips["a.mp4"]), "--server", url, "--server-paths", "-f", "json"], capsys
+    )
     assert code == 3, err
     records = json.loads(out)
     assert [r["status"] for r in records] == ["error", "ok"]
@@ -415,32 +484,39 @@ def test_oversize_upload_413(url):
     assert response.status_code == 413 and "limit" in error_line(response)
 
     def chunks():  # no Content-Length: the streamed size is counted
-        yield (b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
-               b"Content-Type: application/octet-stream\r\n\r\n")
+        yield (
+            b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n"
+        )
         for _ in range(12):
             yield b"\1" * 250_000
-    response = post(url, content=chunks(), timeout=60,
-                          headers={"content-type": "multipart/form-data; boundary=x"})
+
+    response = post(
+        url, content=chunks(), timeout=60, headers={"content-type": "multipart/form-data; boundary=x"}
+    )
     assert response.status_code == 413
     error_line(response)
 
 
-@pytest.mark.parametrize("kwargs, status, words", [
-    ({"content": b'{"path": ', "headers": {"content-type": "application/json"}}, 400, "malformed JSON"),
-    ({"content": b"[1, 2]", "headers": {"content-type": "application/json"}}, 400, "object"),
-    ({"json": {"path": "a.mp4", "options": {"frobnicate": 1}}}, 422, "unknown option 'frobnicate'"),
-    ({"json": {"path": "a.mp4", "speed": "fast"}}, 422, "unknown request field 'speed'"),
-    ({"json": {"path": "a.mp4", "options": {"model": "ugc-scorer"}}}, 422, "cannot load other weights"),
-    ({"json": {"path": "a.mp4", "options": {"max_motion_frames": "lots"}}}, 422, "max_motion_frames"),
-    ({"json": {"path": "a.mp4", "options": {"stalling": "@/etc/passwd"}}}, 422, "read by the client"),
-    ({"files": {"video": ("a.mp4", b"xx")}}, 422, "'file' part"),
-    ({"content": b"raw", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
-    # a request never makes the server read a pipe or reach the network (issue 26)
-    ({"json": {"path": "-"}}, 403, "never a pipe or a URL"),
-    ({"json": {"path": "http://127.0.0.1:9/a.mp4"}}, 403, "never a pipe or a URL"),
-    ({"json": {"path": "https://example.com/a.m3u8"}}, 403, "never a pipe or a URL"),
-    ({"json": {"path": "pipe:0"}}, 403, "never a pipe or a URL"),
-])
+@pytest.mark.parametrize(
+    "kwargs, status, words",
+    [
+        ({"content": b'{"path": ', "headers": {"content-type": "application/json"}}, 400, "malformed JSON"),
+        ({"content": b"[1, 2]", "headers": {"content-type": "application/json"}}, 400, "object"),
+        ({"json": {"path": "a.mp4", "options": {"frobnicate": 1}}}, 422, "unknown option 'frobnicate'"),
+        ({"json": {"path": "a.mp4", "speed": "fast"}}, 422, "unknown request field 'speed'"),
+        ({"json": {"path": "a.mp4", "options": {"model": "ugc-scorer"}}}, 422, "cannot load other weights"),
+        ({"json": {"path": "a.mp4", "options": {"max_motion_frames": "lots"}}}, 422, "max_motion_frames"),
+        ({"json": {"path": "a.mp4", "options": {"stalling": "@/etc/passwd"}}}, 422, "read by the client"),
+        ({"files": {"video": ("a.mp4", b"xx")}}, 422, "'file' part"),
+        ({"content": b"raw", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
+        # a request never makes the server read a pipe or reach the network (issue 26)
+        ({"json": {"path": "-"}}, 403, "never a pipe or a URL"),
+        ({"json": {"path": "http://127.0.0.1:9/a.mp4"}}, 403, "never a pipe or a URL"),
+        ({"json": {"path": "https://example.com/a.m3u8"}}, 403, "never a pipe or a URL"),
+        ({"json": {"path": "pipe:0"}}, 403, "never a pipe or a URL"),
+    ],
+)
 def test_bad_requests_refused_with_one_line(url, kwargs, status, words):
     response = post(url, timeout=30, **kwargs)
     assert response.status_code == status, response.text
@@ -452,8 +528,13 @@ def test_health_ready_metrics_openapi(url):
     ready = httpx.get(f"{url}/readyz")
     assert ready.status_code == 200 and set(ready.json()["models"]) == {"score", "ask"}
     metrics = httpx.get(f"{url}/metrics").text
-    for name in ("vqa2_requests_total", "vqa2_request_seconds_bucket", "vqa2_queue_depth",
-                 "vqa2_peak_gpu_memory_bytes", "vqa2_ready 1.0"):
+    for name in (
+        "vqa2_requests_total",
+        "vqa2_request_seconds_bucket",
+        "vqa2_queue_depth",
+        "vqa2_peak_gpu_memory_bytes",
+        "vqa2_ready 1.0",
+    ):
         assert name in metrics
     assert '{endpoint="score",status="403"}' in metrics
     assert httpx.get(f"{url}/openapi.json").status_code == 401  # with a token, the API description needs it
@@ -469,8 +550,19 @@ def test_real_file_facts_through_server_equal_in_process(url, tiny_model_dir, tm
 
     require_ffmpeg("to make a mirrored clip")
     src = tmp_path / "src.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=4:duration=2", "-c:v", "libx264", "-preset", "ultrafast",
-           "-pix_fmt", "yuv420p", src)
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=48x32:rate=4:duration=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        src,
+    )
     path = tmp_path / "mirrored.mp4"
     ffmpeg("-display_rotation", "90", "-display_hflip", "-i", src, "-c", "copy", path)
     args = ["score", str(path), "-f", "json", "-q"]
@@ -487,10 +579,29 @@ def test_real_file_facts_through_server_equal_in_process(url, tiny_model_dir, tm
 def test_server_client_process_imports_neither_torch_nor_transformers(url, clips):
     """Issue 27: a CI hook's `vqa2 score --server URL` process pays Python, httpx and one request, not the
     model stack (`-X importtime` lists every module the process imported)."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "vqa2cli", "score", str(clips["a.mp4"]),
-                           "--server", url, "-q", "-f", "json"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "vqa2cli",
+            "score",
+            str(clips["a.mp4"]),
+            "--server",
+            url,
+            "-q",
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
+    }
     assert "httpx" in imported and json.loads(done.stdout)[0]["status"] == "ok"
     assert not imported & {"torch", "transformers", "pytorchvideo", "av", "numpy"}, imported & {"torch", "av"}
 

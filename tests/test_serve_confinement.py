@@ -4,6 +4,7 @@ swapped for a symlink to an outside folder, the folder renamed and replaced, the
 at two moments (after the name check, before the open; after the open, before the decode), and with a helper
 thread flipping the file system while requests run, the server (in process, the tiny model) never scores
 the bytes of the file outside the roots: each answer is the in-root clip's record or a refusal."""
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,12 @@ def _fifo(base, inside, outside):  # the file is replaced by a FIFO (an open wit
     os.mkfifo(inside / "clip.mp4")
 
 
-CHANGES = {"symlink": _swap_symlink, "folder-symlink": _swap_folder, "rename-replace": _rename_and_replace,
-           "fifo": _fifo}
+CHANGES = {
+    "symlink": _swap_symlink,
+    "folder-symlink": _swap_folder,
+    "rename-replace": _rename_and_replace,
+    "fifo": _fifo,
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +89,9 @@ def _check(response, inside_size: int, secret_size: int) -> str:
 
 @pytest.mark.parametrize("moment", ["after-check", "after-open"])
 @pytest.mark.parametrize("change", sorted(CHANGES))
-def test_a_changed_file_system_never_makes_the_server_read_outside(served, tmp_path, monkeypatch, change, moment):
+def test_a_changed_file_system_never_makes_the_server_read_outside(
+    served, tmp_path, monkeypatch, change, moment
+):
     state, client, inside_clip, secret_clip = served
     root, outside = _tree(tmp_path, inside_clip, secret_clip)
     state.config.roots = [root.resolve()]

@@ -1,5 +1,6 @@
 """`score --server URL --explain`: a server started with --assistant explains with the assistant it holds, the
 same words as the in-process two-phase run (greedy, same weights and settings); bad explain options are 422."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,20 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def url(tiny_model_dir, files, tmp_path_factory):
-    srv = Server(["--model", str(tiny_model_dir), "--assistant", str(tiny_model_dir), "--config",
-                  str(files["config"]), "--allow-root", str(files["root"])],
-                 tmp_path_factory.mktemp("srv"), "e")
+    srv = Server(
+        [
+            "--model",
+            str(tiny_model_dir),
+            "--assistant",
+            str(tiny_model_dir),
+            "--config",
+            str(files["config"]),
+            "--allow-root",
+            str(files["root"]),
+        ],
+        tmp_path_factory.mktemp("srv"),
+        "e",
+    )
     try:
         yield srv.wait_ready()
     finally:
@@ -37,15 +49,30 @@ def url(tiny_model_dir, files, tmp_path_factory):
 
 
 def _explained(record):
-    return [(s["index"], {k: v for k, v in s["explanation"].items()}) for s in record["segments"]
-            if "explanation" in s]
+    return [
+        (s["index"], {k: v for k, v in s["explanation"].items()})
+        for s in record["segments"]
+        if "explanation" in s
+    ]
 
 
 def test_server_explains_as_the_local_run(url, tiny_model_dir, files, capsys):
     clip = str(files["long"])
     flags = ["--segments", "2s", "--explain", "--explain-top", "2", "-f", "json", "-q"]
-    code, mine, err = run(["score", clip, *flags, "-m", str(tiny_model_dir), "--config", str(files["config"]),
-                           "--assistant", str(tiny_model_dir)], capsys)
+    code, mine, err = run(
+        [
+            "score",
+            clip,
+            *flags,
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            str(files["config"]),
+            "--assistant",
+            str(tiny_model_dir),
+        ],
+        capsys,
+    )
     assert code == 0, err
     code, theirs, err = run(["score", clip, *flags, "--server", url], capsys)
     assert code == 0, err

@@ -2,6 +2,7 @@
 malformed body is a 4xx with the documented error body (a property over generated bodies), every size limit
 is enforced while the bytes arrive (a client that sends slowly is refused before it has sent the lot), a
 client that stops sending gets 408, and the API description needs the token when the server has one."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +14,8 @@ import pytest
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from vqa2cli.serve.app import ServeConfig, ServerState, create_app  # noqa: E402
 from vqa2cli.serve.queue import QueueFull  # noqa: E402
@@ -36,8 +38,15 @@ class _Full:
 def app(tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("limits-root")
     (root / "a.mp4").write_bytes(b"\0" * 64)
-    state = ServerState(ServeConfig(model=str(tiny_model_dir), token=TOKEN, roots=[root], max_upload_bytes=64 << 10,
-                                    body_timeout_s=0.3))
+    state = ServerState(
+        ServeConfig(
+            model=str(tiny_model_dir),
+            token=TOKEN,
+            roots=[root],
+            max_upload_bytes=64 << 10,
+            body_timeout_s=0.3,
+        )
+    )
     state.sessions["score"] = SimpleNamespace(loaded=None, model_info=None)
     state.queue, state.ready = _Full(), True
     import vqa2cli.serve.app as app_module
@@ -68,10 +77,42 @@ def assert_error_body(response, low=400, high=499):
 
 
 # --- fault 4: every malformed input is a 4xx with the error body ---------------------------------------
-NUMBERS = ["1e400", "-1e400", "NaN", "Infinity", "-Infinity", "1" + "0" * 30, "-" + "9" * 25, "1" * 5000,
-           "0.5", "3", "-1", "true", "null", '"x"', "[]", "{}"]
-KEYS = ["path", "options", "questions", "name", "mtime_ns", "task", "max_motion_frames", "segments",
-        "pool", "stalling", "temperature", "strict", "long_clip", "model", "device", "zzz"]
+NUMBERS = [
+    "1e400",
+    "-1e400",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1" + "0" * 30,
+    "-" + "9" * 25,
+    "1" * 5000,
+    "0.5",
+    "3",
+    "-1",
+    "true",
+    "null",
+    '"x"',
+    "[]",
+    "{}",
+]
+KEYS = [
+    "path",
+    "options",
+    "questions",
+    "name",
+    "mtime_ns",
+    "task",
+    "max_motion_frames",
+    "segments",
+    "pool",
+    "stalling",
+    "temperature",
+    "strict",
+    "long_clip",
+    "model",
+    "device",
+    "zzz",
+]
 
 
 def nested(depth: int, inner: str = "1") -> str:
@@ -83,21 +124,33 @@ json_text = st.recursive(
     lambda inner: st.one_of(
         st.lists(inner, max_size=3).map(lambda xs: "[" + ",".join(xs) + "]"),
         st.dictionaries(st.sampled_from(KEYS), inner, max_size=3).map(
-            lambda d: "{" + ",".join(f'"{k}":{v}' for k, v in d.items()) + "}")),
-    max_leaves=8)
+            lambda d: "{" + ",".join(f'"{k}":{v}' for k, v in d.items()) + "}"
+        ),
+    ),
+    max_leaves=8,
+)
 bodies = st.one_of(
     json_text,
-    st.builds(lambda d, k: '{"%s": %s}' % (k, nested(d)), st.integers(33, 100_000), st.sampled_from(KEYS)),
-    st.builds(lambda k, v: '{"path": "a.mp4", "options": {"%s": %s}}' % (k, v), st.sampled_from(KEYS),
-              st.sampled_from(NUMBERS)),
-    st.binary(max_size=40).map(lambda b: b.decode("latin-1")))
+    st.builds(lambda d, k: f'{{"{k}": {nested(d)}}}', st.integers(33, 100_000), st.sampled_from(KEYS)),
+    st.builds(
+        lambda k, v: f'{{"path": "a.mp4", "options": {{"{k}": {v}}}}}',
+        st.sampled_from(KEYS),
+        st.sampled_from(NUMBERS),
+    ),
+    st.binary(max_size=40).map(lambda b: b.decode("latin-1")),
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(body=bodies, route=st.sampled_from(["/v1/score", "/v1/settings"]))
 def test_malformed_json_bodies_are_4xx_with_the_error_body(app, body, route):
-    response = call(app, "POST", route, content=body.encode("utf-8", "surrogatepass"),
-                    headers={**AUTH, "Content-Type": "application/json"})
+    response = call(
+        app,
+        "POST",
+        route,
+        content=body.encode("utf-8", "surrogatepass"),
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
     if response.status_code in (200, 503):  # a well-formed request: resolved, or the full test queue
         return
     assert_error_body(response)
@@ -106,29 +159,46 @@ def test_malformed_json_bodies_are_4xx_with_the_error_body(app, body, route):
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(part=bodies)
 def test_malformed_request_parts_are_4xx_with_the_error_body(app, part):
-    response = call(app, "POST", "/v1/score", headers=AUTH,
-                    files={"file": ("x.mp4", b"\0" * 100)}, data={"request": part})
+    response = call(
+        app, "POST", "/v1/score", headers=AUTH, files={"file": ("x.mp4", b"\0" * 100)}, data={"request": part}
+    )
     if response.status_code == 503:
         return
     assert_error_body(response)
 
 
-@pytest.mark.parametrize("request_part,words", [
-    ({"mtime_ns": 10 ** 30}, "out of range"), ({"mtime_ns": -1}, "mtime_ns"), ({"mtime_ns": True}, "mtime_ns"),
-    ({"mtime_ns": 1.5}, "mtime_ns"), ({"name": 3}, "name")])
+@pytest.mark.parametrize(
+    "request_part,words",
+    [
+        ({"mtime_ns": 10**30}, "out of range"),
+        ({"mtime_ns": -1}, "mtime_ns"),
+        ({"mtime_ns": True}, "mtime_ns"),
+        ({"mtime_ns": 1.5}, "mtime_ns"),
+        ({"name": 3}, "name"),
+    ],
+)
 def test_out_of_range_request_fields_are_422(app, request_part, words):
-    response = call(app, "POST", "/v1/score", headers=AUTH, files={"file": ("x.mp4", b"\0" * 10)},
-                    data={"request": json.dumps(request_part)})
+    response = call(
+        app,
+        "POST",
+        "/v1/score",
+        headers=AUTH,
+        files={"file": ("x.mp4", b"\0" * 10)},
+        data={"request": json.dumps(request_part)},
+    )
     assert words in assert_error_body(response)["message"]
 
 
 def test_deep_nesting_and_huge_numbers_are_400_not_500(app):
-    for body in (nested(100_000), '{"options": %s}' % nested(5000), '{"mtime_ns": 1e999}', '{"x": NaN}'):
+    for body in (nested(100_000), f'{{"options": {nested(5000)}}}', '{"mtime_ns": 1e999}', '{"x": NaN}'):
         for route in ("/v1/score", "/v1/settings"):
-            response = call(app, "POST", route, content=body, headers={**AUTH, "Content-Type": "application/json"})
+            response = call(
+                app, "POST", route, content=body, headers={**AUTH, "Content-Type": "application/json"}
+            )
             assert assert_error_body(response)["code"] == "bad_request"
-        response = call(app, "POST", "/v1/score", headers=AUTH, files={"file": ("x.mp4", b"\0")},
-                        data={"request": body})
+        response = call(
+            app, "POST", "/v1/score", headers=AUTH, files={"file": ("x.mp4", b"\0")}, data={"request": body}
+        )
         assert assert_error_body(response)["code"] == "bad_request"
 
 
@@ -147,10 +217,12 @@ def slow_body(chunk: bytes, count: int, sent: list[int], pause_s: float = 0.0):
 def multipart_stream(boundary: str, file_chunks, request_part: bytes | None = None):
     async def gen():
         if request_part is not None:
-            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"request\"\r\n\r\n").encode()
+            yield (f'--{boundary}\r\nContent-Disposition: form-data; name="request"\r\n\r\n').encode()
             yield request_part + b"\r\n"
-        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.mp4\"\r\n"
-               "Content-Type: application/octet-stream\r\n\r\n").encode()
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.mp4"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
         async for chunk in file_chunks:
             yield chunk
         yield f"\r\n--{boundary}--\r\n".encode()
@@ -165,14 +237,18 @@ def test_every_limit_refuses_while_a_slow_client_is_still_sending(app, kind):
     sent, chunk = [0], b"7" * (16 << 10)
     mp = {**AUTH, "Content-Type": "multipart/form-data; boundary=BOUND"}
     if kind == "json":
-        kwargs = {"content": slow_body(chunk, 200, sent, 0.002), "headers": {**AUTH, "Content-Type": "application/json"}}
+        kwargs = {
+            "content": slow_body(chunk, 200, sent, 0.002),
+            "headers": {**AUTH, "Content-Type": "application/json"},
+        }
         limit = 1 << 20
     elif kind == "upload":
         kwargs = {"content": multipart_stream("BOUND", slow_body(chunk, 200, sent, 0.002)), "headers": mp}
         limit = 64 << 10
     else:
+
         async def request_part():
-            yield b"--BOUND\r\nContent-Disposition: form-data; name=\"request\"\r\n\r\n"
+            yield b'--BOUND\r\nContent-Disposition: form-data; name="request"\r\n\r\n'
             async for c in slow_body(chunk, 200, sent, 0.002):
                 yield c
 
@@ -188,8 +264,13 @@ def test_every_limit_refuses_while_a_slow_client_is_still_sending(app, kind):
 
 def test_declared_content_length_over_the_limit_is_refused_before_reading(app):
     sent = [0]
-    response = call(app, "POST", "/v1/settings", content=slow_body(b"{", 3, sent),
-                    headers={**AUTH, "Content-Type": "application/json", "Content-Length": str(5 << 20)})
+    response = call(
+        app,
+        "POST",
+        "/v1/settings",
+        content=slow_body(b"{", 3, sent),
+        headers={**AUTH, "Content-Type": "application/json", "Content-Length": str(5 << 20)},
+    )
     assert response.status_code == 413 and sent[0] <= 1
 
 
@@ -197,7 +278,11 @@ def test_declared_content_length_over_the_limit_is_refused_before_reading(app):
 @pytest.mark.parametrize("kind", ["json", "upload"])
 def test_a_client_that_stops_sending_gets_408(app, kind):
     async def stalled():
-        yield b'{"path": ' if kind == "json" else b"--BOUND\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nxx"
+        yield (
+            b'{"path": '
+            if kind == "json"
+            else b'--BOUND\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nxx'
+        )
         await asyncio.sleep(5)  # longer than the app's 0.3 s body timeout
         yield b"}"
 
@@ -212,7 +297,9 @@ def test_a_client_that_stops_sending_gets_408(app, kind):
 def test_api_description_needs_the_token(app, route):
     refused = call(app, "GET", route)
     assert refused.status_code == 401 and assert_error_body(refused)["code"] == "unauthorized"
-    assert call(app, "GET", route, headers={"Authorization": "Bearer wrong-token-0000000000"}).status_code == 401
+    assert (
+        call(app, "GET", route, headers={"Authorization": "Bearer wrong-token-0000000000"}).status_code == 401
+    )
     assert call(app, "GET", route, headers=AUTH).status_code == 200
 
 
@@ -220,9 +307,20 @@ def test_readyz_says_the_model_id_not_a_server_folder(tiny_model_dir):
     from vqa2cli.records.results import ModelInfo
     from vqa2cli.serve.access import public_model
 
-    shown = public_model(ModelInfo(name=str(tiny_model_dir), repo=str(tiny_model_dir), revision="local",
-                                   dtype="float32", quant="none", device="cpu"))
+    shown = public_model(
+        ModelInfo(
+            name=str(tiny_model_dir),
+            repo=str(tiny_model_dir),
+            revision="local",
+            dtype="float32",
+            quant="none",
+            device="cpu",
+        )
+    )
     assert str(tiny_model_dir) not in json.dumps(shown) and shown["repo"] == tiny_model_dir.name
-    hub = public_model(ModelInfo(name="ugc-scorer", repo="org/model", revision="abc", dtype="bf16", quant="none",
-                                 device="cuda:0"))
+    hub = public_model(
+        ModelInfo(
+            name="ugc-scorer", repo="org/model", revision="abc", dtype="bf16", quant="none", device="cuda:0"
+        )
+    )
     assert hub["repo"] == "org/model" and hub["name"] == "ugc-scorer"

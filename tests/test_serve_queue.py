@@ -4,6 +4,7 @@ A stub session stands in for ``Scorer`` so that a model failure (the ``ModelRunt
 ``Scorer.level_logits`` raises for CUDA out-of-memory) can be provoked on demand: that request gets a
 500 with a ``runtime_error`` record and the next request is answered normally.
 """
+
 from __future__ import annotations
 
 import threading
@@ -85,8 +86,9 @@ class _StubScorer:
         if _StubScorer.failures > 0:
             _StubScorer.failures -= 1
             raise ModelRuntimeError("out of GPU memory while scoring", "try --quant 8bit/4bit")
-        return ScoreRecord(path=prepared, score=0.5, probs={"high": 1.0}, level="high",
-                           config=self.settings.to_dict())
+        return ScoreRecord(
+            path=prepared, score=0.5, probs={"high": 1.0}, level="high", config=self.settings.to_dict()
+        )
 
 
 def test_model_failure_is_one_500_then_the_server_answers(tiny_model_dir, tmp_path):
@@ -130,8 +132,16 @@ def test_client_exits_with_the_servers_usage_code_whatever_the_http_status():
 
     def handler(request):
         if request.url.path == "/v1/settings":
-            return httpx.Response(404, json={"error": {"code": "no_assistant", "exit_code": 2, "message":
-                                  "this server has no assistant (start it with --assistant MODEL)"}})
+            return httpx.Response(
+                404,
+                json={
+                    "error": {
+                        "code": "no_assistant",
+                        "exit_code": 2,
+                        "message": "this server has no assistant (start it with --assistant MODEL)",
+                    }
+                },
+            )
         return httpx.Response(404, json={"error": {"code": "http", "exit_code": 4, "message": "Not Found"}})
 
     client = ServerClient("http://127.0.0.1:9")

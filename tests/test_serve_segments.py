@@ -3,6 +3,7 @@ port, the tiny model) compared with the in-process commands on a 6.5 s clip spli
 fast), a clip over the model's limits (windows by policy), the `segments`/`pool` options' 422 refusals,
 and the client's window gates and outputs (--fail-segment-under, --segments-csv, --plot, batch
 --segments-csv --resume, ask --segments)."""
+
 from __future__ import annotations
 
 import csv
@@ -43,9 +44,20 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def url(tiny_model_dir, files, tmp_path_factory):
-    srv = Server(["--model", str(tiny_model_dir), "--assistant", str(tiny_model_dir), "--config",
-                  str(files["config"]), "--allow-root", str(files["root"])],
-                 tmp_path_factory.mktemp("srv"), "s")
+    srv = Server(
+        [
+            "--model",
+            str(tiny_model_dir),
+            "--assistant",
+            str(tiny_model_dir),
+            "--config",
+            str(files["config"]),
+            "--allow-root",
+            str(files["root"]),
+        ],
+        tmp_path_factory.mktemp("srv"),
+        "s",
+    )
     try:
         yield srv.wait_ready()
     finally:
@@ -81,9 +93,14 @@ def test_windowed_record_equals_in_process(url, tiny_model_dir, files, capsys, f
     assert len(body["segments"]) == 3 and body["score"] == body["pooled"]["min"] == body["worst"]["score"]
 
 
-@pytest.mark.parametrize("flags, option", [(["--pool", "bogus"], {"pool": "bogus"}),
-                                           (["--segments", "0s"], {"segments": "0s"}),
-                                           (["--segments", "2s", "--stalling", "0101"], None)])
+@pytest.mark.parametrize(
+    "flags, option",
+    [
+        (["--pool", "bogus"], {"pool": "bogus"}),
+        (["--segments", "0s"], {"segments": "0s"}),
+        (["--segments", "2s", "--stalling", "0101"], None),
+    ],
+)
 def test_bad_window_options_422_with_the_cli_line(url, tiny_model_dir, files, capsys, flags, option):
     import httpx
 
@@ -105,8 +122,22 @@ def test_segment_gate_csv_and_plot_through_server(url, tiny_model_dir, files, tm
     limit = f"{worst['score'] + 1e-4:.6f}"
     for where in (local(tiny_model_dir, files), ["--server", url]):
         seg_csv, plot = tmp_path / f"w{len(where)}.csv", tmp_path / f"p{len(where)}.png"
-        code, _, err = run(["score", clip, "--segments", "2s", "--fail-segment-under", limit,
-                            "--segments-csv", str(seg_csv), "--plot", str(plot), *where], capsys)
+        code, _, err = run(
+            [
+                "score",
+                clip,
+                "--segments",
+                "2s",
+                "--fail-segment-under",
+                limit,
+                "--segments-csv",
+                str(seg_csv),
+                "--plot",
+                str(plot),
+                *where,
+            ],
+            capsys,
+        )
         assert code == 1, err
         assert f"{clip} 00:00:0" in err and "--fail-segment-under" in err
         assert plot.stat().st_size > 5000
@@ -119,8 +150,19 @@ def test_segment_gate_csv_and_plot_through_server(url, tiny_model_dir, files, tm
 def test_batch_segments_csv_through_server_resumes(url, tiny_model_dir, files, tmp_path, capsys):
     clip = str(files["long"])
     seg_csv, rows_csv = tmp_path / "w.csv", tmp_path / "s.csv"
-    args = ["batch", clip, "--csv", str(rows_csv), "--segments", "2s", "--segments-csv", str(seg_csv),
-            "--server", url, "-q"]
+    args = [
+        "batch",
+        clip,
+        "--csv",
+        str(rows_csv),
+        "--segments",
+        "2s",
+        "--segments-csv",
+        str(seg_csv),
+        "--server",
+        url,
+        "-q",
+    ]
     code, _, err = run(args + ["--fail-segment-under", "1.0"], capsys)
     assert code == 1 and "have a window below --fail-segment-under" in err
     with open(seg_csv) as fh:

@@ -2,6 +2,7 @@
 client that opens a connection and sends its headers slowly is cut at --header-timeout; a client that
 starts an upload and stops sending no longer holds SIGTERM up: the process exits 0 within --shutdown-grace
 plus a margin. Waits are bounded."""
+
 from __future__ import annotations
 
 import socket
@@ -24,8 +25,22 @@ MARGIN_S = 20  # process start-up of the interpreter's exit path on a busy 2-cor
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir, tmp_path_factory):
-    srv = Server(["--model", str(tiny_model_dir), "--header-timeout", "1", "--body-timeout", "60",
-                  "--shutdown-grace", str(GRACE_S), "--max-upload-mb", "5"], tmp_path_factory.mktemp("slow"), "t")
+    srv = Server(
+        [
+            "--model",
+            str(tiny_model_dir),
+            "--header-timeout",
+            "1",
+            "--body-timeout",
+            "60",
+            "--shutdown-grace",
+            str(GRACE_S),
+            "--max-upload-mb",
+            "5",
+        ],
+        tmp_path_factory.mktemp("slow"),
+        "t",
+    )
     try:
         srv.wait_ready()
         yield srv
@@ -53,16 +68,20 @@ def test_slow_headers_are_cut_at_the_header_timeout(server):
 def test_a_stalled_upload_does_not_hold_sigterm(server):
     sock = _connect(server.url)
     try:
-        sock.sendall(b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-                     b"boundary=B\r\nContent-Length: 4000000\r\n\r\n--B\r\nContent-Disposition: form-data; "
-                     b"name=\"file\"; filename=\"a.mp4\"\r\n\r\n" + b"\0" * 1000)
+        sock.sendall(
+            b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+            b"boundary=B\r\nContent-Length: 4000000\r\n\r\n--B\r\nContent-Disposition: form-data; "
+            b'name="file"; filename="a.mp4"\r\n\r\n' + b"\0" * 1000
+        )
         time.sleep(1.0)  # the server is now waiting for the rest of the body
         server.proc.send_signal(15)
         started = time.monotonic()
         try:
             code = server.proc.wait(timeout=GRACE_S + MARGIN_S)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"still running {GRACE_S + MARGIN_S} s after SIGTERM: {server.err_path.read_text()[-2000:]}")
+            pytest.fail(
+                f"still running {GRACE_S + MARGIN_S} s after SIGTERM: {server.err_path.read_text()[-2000:]}"
+            )
         err = server.err_path.read_text()
         assert code == 0, err[-2000:]
         assert time.monotonic() - started < GRACE_S + MARGIN_S

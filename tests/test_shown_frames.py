@@ -13,8 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
 from ffmpeg_cli import decoded_frames, ffmpeg, frame_sizes, needs_ffmpeg_for, stream_info
+
 from vqa2cli.config import VideoSection
 from vqa2cli.video.decode import decode_clip, decode_windows
 from vqa2cli.video.probe import probe_video
@@ -24,8 +24,20 @@ SMALL = VideoSection(keyframe_size=32, motion_size=32)
 
 
 def source(path: Path, *, size="64x48", rate="30", seconds=4, codec="libx264", extra=()) -> Path:
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}", "-t", seconds, "-c:v", codec,
-           "-pix_fmt", "yuv420p", *extra, path)
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={rate}",
+        "-t",
+        seconds,
+        "-c:v",
+        codec,
+        "-pix_fmt",
+        "yuv420p",
+        *extra,
+        path,
+    )
     return path
 
 
@@ -50,12 +62,15 @@ def test_issue_reproduction_trimmed_mp4_shows_75_frames(tmp_path):
     assert clip.plan.keyframe_indices == (0, 30, 60)  # 1 fps over the 75 shown frames
 
 
-@pytest.mark.parametrize("codec, container, start, length, extra", [
-    ("libx264", "mp4", "0.7", None, ("-g", "25", "-bf", "2")),
-    ("libx264", "mov", "2.1", "1.3", ("-g", "12")),
-    ("libx265", "mov", "1.3", None, ("-x265-params", "log-level=error:keyint=25", "-tag:v", "hvc1")),
-    ("mpeg4", "mp4", "1.1", None, ("-g", "30", "-bf", "1", "-q:v", "4")),
-])
+@pytest.mark.parametrize(
+    "codec, container, start, length, extra",
+    [
+        ("libx264", "mp4", "0.7", None, ("-g", "25", "-bf", "2")),
+        ("libx264", "mov", "2.1", "1.3", ("-g", "12")),
+        ("libx265", "mov", "1.3", None, ("-x265-params", "log-level=error:keyint=25", "-tag:v", "hvc1")),
+        ("mpeg4", "mp4", "1.1", None, ("-g", "30", "-bf", "1", "-q:v", "4")),
+    ],
+)
 def test_edit_list_variants_match_ffprobe(tmp_path, codec, container, start, length, extra):
     base = source(tmp_path / f"base.{container}", rate="25", codec=codec, extra=extra)
     cut = tmp_path / f"cut.{container}"
@@ -93,7 +108,9 @@ RAW = [  # (file name, ffmpeg codec args, rate given to the encoder)
 @pytest.mark.parametrize("name, args, rate", RAW, ids=[r[0] for r in RAW])
 def test_raw_streams_use_the_streams_own_rate(tmp_path, name, args, rate):
     path = tmp_path / name
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=64x48:rate={rate}", "-t", "2", *args, "-pix_fmt", "yuv420p", path)
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=size=64x48:rate={rate}", "-t", "2", *args, "-pix_fmt", "yuv420p", path
+    )
     want = ffprobe(path)
     info = probe_video(path)
     fps = float(Fraction(rate))
@@ -106,14 +123,19 @@ def test_raw_streams_use_the_streams_own_rate(tmp_path, name, args, rate):
     assert clip.decoded_frames == info.n_frames and clip.keyframe_times[1] == pytest.approx(1.0, abs=1 / fps)
 
 
-@pytest.mark.parametrize("name, args", [
-    ("notiming.hevc", ("-c:v", "libx265", "-x265-params", "log-level=error:vui-timing-info=0")),
-    ("clip.obu", ("-c:v", "libaom-av1", "-cpu-used", "8", "-f", "obu")),
-])
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("notiming.hevc", ("-c:v", "libx265", "-x265-params", "log-level=error:vui-timing-info=0")),
+        ("clip.obu", ("-c:v", "libaom-av1", "-cpu-used", "8", "-f", "obu")),
+    ],
+)
 def test_raw_stream_without_a_rate_warns_that_it_is_assumed(tmp_path, name, args):
     path = tmp_path / name
     try:
-        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-t", "1", *args, "-pix_fmt", "yuv420p", path)
+        ffmpeg(
+            "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-t", "1", *args, "-pix_fmt", "yuv420p", path
+        )
     except subprocess.CalledProcessError:
         pytest.skip(f"this ffmpeg cannot write {name}")
     info = probe_video(path)
@@ -172,7 +194,9 @@ def test_probe_json_reports_changes_and_discarded_frames(tmp_path):
     base = source(tmp_path / "base.mp4", size="64x48", seconds=3, extra=("-g", "30"))
     cut = tmp_path / "cut.mp4"
     ffmpeg("-ss", "1.5", "-i", base, "-c", "copy", cut)
-    result = CliRunner().invoke(app, ["probe", str(joined), str(cut), "--format", "json"], env={"NO_COLOR": "1"})
+    result = CliRunner().invoke(
+        app, ["probe", str(joined), str(cut), "--format", "json"], env={"NO_COLOR": "1"}
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert rows[0]["resolution_changes"] == [{"frame": 30, "width": 80, "height": 60}]

@@ -9,9 +9,9 @@ import io
 from fractions import Fraction
 
 import pytest
-
 from cli_run import run
 from clips import make_clip, truncate_copy
+
 from vqa2cli.output.console import Console, group_repeats, warning_kind
 from vqa2cli.records.results import SCORE_COLUMNS, ScoreRecord
 from vqa2cli.video.segments import plan_windows, span_text
@@ -44,9 +44,13 @@ def test_span_text():
 
 
 def test_a_repeated_warning_kind_is_said_once_with_a_count():
-    notes = [f"window {i}: only {i % 3 + 1} frame(s): motion frames padded to 4 by repeating the last frame"
-             for i in range(98)] + ["the clip changes size at frame 4", "window 3: only 1 frame(s): motion frames "
-                                    "padded to 4 by repeating the last frame"]
+    notes = [
+        f"window {i}: only {i % 3 + 1} frame(s): motion frames padded to 4 by repeating the last frame"
+        for i in range(98)
+    ] + [
+        "the clip changes size at frame 4",
+        "window 3: only 1 frame(s): motion frames padded to 4 by repeating the last frame",
+    ]
     grouped = group_repeats(notes)
     assert grouped == [notes[0] + " (and 98 more like it)", "the clip changes size at frame 4"]
     assert warning_kind("a 1.5 b 20") == warning_kind("a 3 b 7") != warning_kind("a b")
@@ -57,12 +61,21 @@ def test_a_repeated_warning_kind_is_said_once_with_a_count():
 
 def test_records_round_time_fields_not_scores():
     score = 0.1 + 0.2  # 0.30000000000000004: the score's own 6-decimal rounding, unchanged
-    rec = ScoreRecord(path="a.mp4", score=score, probs={"high": score}, level="high",
-                      input={"duration_s": 7.8999999999999995, "avg_fps": 29.970029970029973, "n_frames": 237},
-                      sampling={"window_s": 2.0000000000000004, "keyframes": 3,
-                                "keyframe_times": [0.0, 1.0000000000000002], "keyframe_indices": [0, 8]},
-                      segments=[{"start_s": 0.30000000000000004, "end_s": 7.8999999999999995, "score": score}],
-                      warnings=["w1", "w2"])
+    rec = ScoreRecord(
+        path="a.mp4",
+        score=score,
+        probs={"high": score},
+        level="high",
+        input={"duration_s": 7.8999999999999995, "avg_fps": 29.970029970029973, "n_frames": 237},
+        sampling={
+            "window_s": 2.0000000000000004,
+            "keyframes": 3,
+            "keyframe_times": [0.0, 1.0000000000000002],
+            "keyframe_indices": [0, 8],
+        },
+        segments=[{"start_s": 0.30000000000000004, "end_s": 7.8999999999999995, "score": score}],
+        warnings=["w1", "w2"],
+    )
     d = rec.to_dict()
     assert d["input"]["duration_s"] == 7.9 and d["input"]["avg_fps"] == 29.97003
     assert d["sampling"]["window_s"] == 2.0 and d["segments"][0]["start_s"] == 0.3
@@ -98,14 +111,20 @@ def _sparse_clip(path, times=BURSTS):
 
 def test_sparse_clip_scored_in_windows_says_their_real_span(tiny_model_dir, tmp_path, capsys):
     clip = _sparse_clip(tmp_path / "sparse.mkv")
-    code, out, err = run(["score", str(clip), "-m", str(tiny_model_dir), "--segments", "10s", "-f", "json"], capsys)
+    code, out, err = run(
+        ["score", str(clip), "-m", str(tiny_model_dir), "--segments", "10s", "-f", "json"], capsys
+    )
     assert code == 0, err
     import json
 
     (rec,) = json.loads(out)
     spans = [(s["start_s"], s["end_s"]) for s in rec["segments"]]
     assert all(e > s for s, e in spans) and spans[0][0] == 0.0
-    assert [s for s, _ in spans] == [BURSTS[s["start_frame"]] for s in rec["segments"]] == [0.0, 12.0, 30.0, 45.0]
+    assert (
+        [s for s, _ in spans]
+        == [BURSTS[s["start_frame"]] for s in rec["segments"]]
+        == [0.0, 12.0, 30.0, 45.0]
+    )
     assert any("windows span" in w and "not the 10 s asked" in w for w in rec["warnings"])
     lines = [line for line in err.splitlines() if line.startswith("Warning:")]
     assert len(lines) == len({line.split(":", 3)[-1] for line in lines})  # no line said twice
@@ -115,12 +134,18 @@ def test_batch_says_damage_in_csv_and_on_stderr(tiny_model_dir, tmp_path, capsys
     good = make_clip(tmp_path / "good.mp4", seconds=4, fps=10, width=64, height=48, faststart=True, gop=10)
     cut = truncate_copy(good, tmp_path / "cut.mp4", 0.6)
     out_csv = tmp_path / "s.csv"
-    code, _, err = run(["batch", str(good), str(cut), "--csv", str(out_csv), "-m", str(tiny_model_dir),
-                        "--workers", "1"], capsys)
+    code, _, err = run(
+        ["batch", str(good), str(cut), "--csv", str(out_csv), "-m", str(tiny_model_dir), "--workers", "1"],
+        capsys,
+    )
     assert code == 0, err
-    rows = {r["path"].rsplit("/", 1)[-1]: r for r in csv.DictReader(out_csv.open(newline="", encoding="utf-8"))}
+    rows = {
+        r["path"].rsplit("/", 1)[-1]: r for r in csv.DictReader(out_csv.open(newline="", encoding="utf-8"))
+    }
     header = list(next(iter(rows.values())))
-    assert header[header.index("n_frames") + 1] == "warnings" and header.index("n_frames") > header.index("decoded_frames")
+    assert header[header.index("n_frames") + 1] == "warnings" and header.index("n_frames") > header.index(
+        "decoded_frames"
+    )
     assert rows["cut.mp4"]["n_frames"] and int(rows["cut.mp4"]["decoded_frames"]) < 40
     assert "decodable" in rows["cut.mp4"]["warnings"] and rows["good.mp4"]["warnings"] == ""
     assert f"{cut}: " in err and "decodable" in err and f"{good}: " not in err

@@ -67,15 +67,21 @@ def test_the_loaded_model_ends_the_start(collector, tiny_model_dir):
     from vqa2cli.modeling.loading import load_model
 
     startup.pause()
-    load_model(tiny_model_dir, Settings().replace(runtime={"device": "cpu", "dtype": "fp32", "quant": "none"}))
+    load_model(
+        tiny_model_dir, Settings().replace(runtime={"device": "cpu", "dtype": "fp32", "quant": "none"})
+    )
     assert gc.isenabled()
 
 
 @pytest.mark.e2e
 def test_the_console_entry_point_pauses_and_the_api_does_not():
-    code = ("import gc, sys; from vqa2cli.cli import app; import vqa2cli; "
-            "before = gc.isenabled(); sys.argv = ['vqa2', '--version']\n"
-            "try:\n    app.main()\nexcept SystemExit:\n    pass\n"
-            "print(before, gc.isenabled())")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-2:]
+    code = (
+        "import gc, sys; from vqa2cli.cli import app; import vqa2cli; "
+        "before = gc.isenabled(); sys.argv = ['vqa2', '--version']\n"
+        "try:\n    app.main()\nexcept SystemExit:\n    pass\n"
+        "print(before, gc.isenabled())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()[-2:]
     assert out == ["True", "False"]  # --version writes no record and loads no model: still the start

@@ -8,14 +8,21 @@ import io
 import json
 
 import pytest
-
 from cli_run import run
+
 from vqa2cli.errors import CorruptContainerError, InputError
 from vqa2cli.output.console import VERBOSE, Console
 from vqa2cli.records.cells import table_text
 
-NAMES = ["bad\x1b[31mred\rX.mp4", "sh\nort.mp4", "tab\tname.mp4", "c1\x85next.mp4", "sep\u2028line.mp4",
-         "nul\x01del\x7f.mp4", "bell\x07\x9b2J.mp4"]
+NAMES = [
+    "bad\x1b[31mred\rX.mp4",
+    "sh\nort.mp4",
+    "tab\tname.mp4",
+    "c1\x85next.mp4",
+    "sep\u2028line.mp4",
+    "nul\x01del\x7f.mp4",
+    "bell\x07\x9b2J.mp4",
+]
 
 
 def one_visible_line(text: str) -> bool:
@@ -73,10 +80,15 @@ def test_multi_line_notes_are_separate_console_lines():
 
     from vqa2cli.pipeline.run import ModelSession
 
-    loaded = SimpleNamespace(memory=SimpleNamespace(note="quant 8bit, dtype bf16: estimated 1 GB"),
-                             notes=("quantized weights cached in /c", "Warning: cache x"))
+    loaded = SimpleNamespace(
+        memory=SimpleNamespace(note="quant 8bit, dtype bf16: estimated 1 GB"),
+        notes=("quantized weights cached in /c", "Warning: cache x"),
+    )
     session = ModelSession.__new__(ModelSession)
     session.loaded = loaded
-    assert session.memory_lines == ["quant 8bit, dtype bf16: estimated 1 GB", "quantized weights cached in /c",
-                                    "Warning: cache x"]
+    assert session.memory_lines == [
+        "quant 8bit, dtype bf16: estimated 1 GB",
+        "quantized weights cached in /c",
+        "Warning: cache x",
+    ]
     assert session.memory_note == "\n".join(session.memory_lines)

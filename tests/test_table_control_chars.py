@@ -9,22 +9,35 @@ import json
 import shutil
 
 import pytest
-
 from cli_run import run
 from ffmpeg_cli import needs_ffmpeg_for
+
+from vqa2cli.output.render import make_writer
 from vqa2cli.records.cells import table_text
 from vqa2cli.records.results import ModelInfo, ScoreRecord, error_score_record
-from vqa2cli.output.render import make_writer
 
-NAMES = ["two\nlines.mp4", "cr\rname.mp4", "tab\tname.mp4", "esc\x1b[31mred.mp4", "c1\x85next.mp4",
-         "sep\u2028line.mp4", "nul\x01del\x7f.mp4"]
+NAMES = [
+    "two\nlines.mp4",
+    "cr\rname.mp4",
+    "tab\tname.mp4",
+    "esc\x1b[31mred.mp4",
+    "c1\x85next.mp4",
+    "sep\u2028line.mp4",
+    "nul\x01del\x7f.mp4",
+]
 
 
 def ok_record(path: str) -> ScoreRecord:
-    return ScoreRecord(path=path, score=0.5, probs={"high": .1, "good": .4, "fair": .3, "poor": .15, "low": .05},
-                       level="good", model=ModelInfo("ugc-scorer", "q/x", "main", "fp32", "none", "cpu"),
-                       input={"duration_s": 1.0}, sampling={"keyframes": 1, "motion_frames": 4},
-                       timing={"infer_s": 0.1})
+    return ScoreRecord(
+        path=path,
+        score=0.5,
+        probs={"high": 0.1, "good": 0.4, "fair": 0.3, "poor": 0.15, "low": 0.05},
+        level="good",
+        model=ModelInfo("ugc-scorer", "q/x", "main", "fp32", "none", "cpu"),
+        input={"duration_s": 1.0},
+        sampling={"keyframes": 1, "motion_frames": 4},
+        timing={"infer_s": 0.1},
+    )
 
 
 def render(fmt: str, records, kind: str = "score") -> str:
@@ -50,8 +63,9 @@ def test_table_text_is_one_visible_line(name):
 
 
 def test_score_table_keeps_one_line_per_file():
-    records = [ok_record(n) for n in NAMES] + [error_score_record(NAMES[0], "corrupt_container",
-                                                                   f"{NAMES[0]}: not a video container")]
+    records = [ok_record(n) for n in NAMES] + [
+        error_score_record(NAMES[0], "corrupt_container", f"{NAMES[0]}: not a video container")
+    ]
     lines = render("table", records).split("\n")[:-1]
     assert len(lines) == 1 + len(records)
     for line, name in zip(lines[1:], NAMES):
@@ -62,7 +76,9 @@ def test_score_table_keeps_one_line_per_file():
 def test_answer_table_names_the_file_on_one_line():
     from vqa2cli.records.results import AnswerRecord
 
-    record = AnswerRecord(path="a\nb.mp4", question="q?", status="error", error_code="x", error="a\nb.mp4: bad")
+    record = AnswerRecord(
+        path="a\nb.mp4", question="q?", status="error", error_code="x", error="a\nb.mp4: bad"
+    )
     assert render("table", [record], "answer") == "a\\nb.mp4: ERROR a\\nb.mp4: bad\n"
 
 

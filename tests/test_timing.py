@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_run import run  # noqa: E402
 
 from vqa2cli.pipeline.stages import STAGE_KEYS, format_timing
-from cli_run import run  # noqa: E402
 
 
 def test_score_records_stage_timings_and_verbose_prints_them(tiny_model_dir, make_clip, capsys):
     clips = [make_clip("timing_a.mp4", seconds=2.0, fps=8), make_clip("timing_b.mp4", seconds=1.5, fps=8)]
-    code, out, err = run(["score", *map(str, clips), "-m", str(tiny_model_dir), "-f", "json", "-v",
-                          "--device", "cpu"], capsys)
+    code, out, err = run(
+        ["score", *map(str, clips), "-m", str(tiny_model_dir), "-f", "json", "-v", "--device", "cpu"], capsys
+    )
     assert code == 0, err
     first, second = (r["timing"] for r in json.loads(out))
     # per-process costs on the first record only
@@ -38,8 +39,22 @@ def test_format_timing_lists_nonzero_stages_in_pipeline_order():
 def test_windowed_score_records_carry_the_same_stage_timings(tiny_model_dir, make_clip, capsys):
     """``--segments``: the record's timing has the single-forward path's fields, stages summed over windows."""
     clips = [make_clip("timing_w1.mp4", seconds=2.0, fps=8), make_clip("timing_w2.mp4", seconds=1.5, fps=8)]
-    code, out, err = run(["score", *map(str, clips), "-m", str(tiny_model_dir), "-f", "json", "-v",
-                          "--device", "cpu", "--segments", "1s"], capsys)
+    code, out, err = run(
+        [
+            "score",
+            *map(str, clips),
+            "-m",
+            str(tiny_model_dir),
+            "-f",
+            "json",
+            "-v",
+            "--device",
+            "cpu",
+            "--segments",
+            "1s",
+        ],
+        capsys,
+    )
     assert code == 0, err
     records = json.loads(out)
     assert len(records[0]["segments"]) == 2  # stages summed over two windows

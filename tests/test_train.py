@@ -12,13 +12,18 @@ from vqa2cli.config import Settings
 from vqa2cli.errors import ConfigError, DataError, Vqa2Error
 from vqa2cli.training.stages import resolve_train_config
 
-UGC_USER = ("The key frames of this video are:\n<image>. And the motion feature of the video is\n<image>. "
-            "How would you rate the quality of this video?")
+UGC_USER = (
+    "The key frames of this video are:\n<image>. And the motion feature of the video is\n<image>. "
+    "How would you rate the quality of this video?"
+)
 
 
 def _instruction(path, user, answer):
-    return {"image": str(path), "frames per sec": 8, "conversations": [
-        {"from": "human", "value": user}, {"from": "gpt", "value": answer}]}
+    return {
+        "image": str(path),
+        "frames per sec": 8,
+        "conversations": [{"from": "human", "value": user}, {"from": "gpt", "value": answer}],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +32,41 @@ def data(make_clip, tmp_path_factory) -> dict[str, Path]:
     from PIL import Image
 
     root = tmp_path_factory.mktemp("train-data")
-    clips = [make_clip("tr-a", seconds=1, fps=8), make_clip("tr-b", seconds=1, fps=8, pattern="static"),
-             make_clip("tr-c", seconds=1.5, fps=8, width=48, height=64)]
+    clips = [
+        make_clip("tr-a", seconds=1, fps=8),
+        make_clip("tr-b", seconds=1, fps=8, pattern="static"),
+        make_clip("tr-c", seconds=1.5, fps=8, width=48, height=64),
+    ]
     image = root / "pic.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(image)
-    (root / "mos.csv").write_text("path,mos\n" + "".join(f"{c},{m}\n" for c, m in zip(clips, (1.5, 3.2, 4.6))))
+    (root / "mos.csv").write_text(
+        "path,mos\n" + "".join(f"{c},{m}\n" for c, m in zip(clips, (1.5, 3.2, 4.6)))
+    )
     files = {
         "stage1-spatial": [  # the second record carries a motion block: frozen BatchNorm must not drift
-            {k: v for k, v in _instruction(image, prompt, "The image is noisy.").items() if k != "frames per sec"}
-            for prompt in ("<image>\nWhat distortions does this image have?", UGC_USER)],
+            {
+                k: v
+                for k, v in _instruction(image, prompt, "The image is noisy.").items()
+                if k != "frames per sec"
+            }
+            for prompt in ("<image>\nWhat distortions does this image have?", UGC_USER)
+        ],
         "stage1-motion": [_instruction(c, UGC_USER, "The camera shakes.") for c in clips[:2]],
-        "stage2-streaming": [_instruction(c, "A stream:\n<image>and its motion\n <image> How is it?",
-                                          "The quality of this video is fair.") for c in clips[:2]],
-        "stage3-assistant": [_instruction(clips[0], "Frames:\n <image>. Motion:\n <image>. Is it blurry? ",
-                                          "Yes, the video is slightly blurry.")],
+        "stage2-streaming": [
+            _instruction(
+                c,
+                "A stream:\n<image>and its motion\n <image> How is it?",
+                "The quality of this video is fair.",
+            )
+            for c in clips[:2]
+        ],
+        "stage3-assistant": [
+            _instruction(
+                clips[0],
+                "Frames:\n <image>. Motion:\n <image>. Is it blurry? ",
+                "Yes, the video is slightly blurry.",
+            )
+        ],
     }
     out = {"stage2-ugc": root / "mos.csv", "clips": clips}
     for stage, records in files.items():
@@ -50,8 +76,17 @@ def data(make_clip, tmp_path_factory) -> dict[str, Path]:
 
 
 def _config(stage, data_file, output, **over):
-    base = dict(data=str(data_file), output_dir=str(output), engine="none", precision="fp32",
-                dataloader_workers=0, warmup_ratio=0.0, logging_steps=1, max_steps=2, save_steps=100)
+    base = dict(
+        data=str(data_file),
+        output_dir=str(output),
+        engine="none",
+        precision="fp32",
+        dataloader_workers=0,
+        warmup_ratio=0.0,
+        logging_steps=1,
+        max_steps=2,
+        save_steps=100,
+    )
     return resolve_train_config(stage, **{**base, **over})
 
 
@@ -71,8 +106,15 @@ def _load(folder):
 TRAINABLE = {
     "stage1-spatial": {"vision_tower", "projector"},
     "stage1-motion": {"motion_encoder", "motion_projector"},
-    "stage2-ugc": {"vision_tower", "projector", "image_newline", "motion_encoder", "motion_projector",
-                   "language_model", "lm_head"},
+    "stage2-ugc": {
+        "vision_tower",
+        "projector",
+        "image_newline",
+        "motion_encoder",
+        "motion_projector",
+        "language_model",
+        "lm_head",
+    },
 }
 TRAINABLE["stage2-streaming"] = TRAINABLE["stage3-assistant"] = TRAINABLE["stage2-ugc"]
 
@@ -86,8 +128,11 @@ def test_stage_trains_only_its_modules(stage, data, tiny_model_dir, tmp_path):
     changed: dict[str, int] = {}
     after_state = after.state_dict()
     for name, tensor in before.state_dict().items():
-        group = group_of(name) if not name.endswith(("running_mean", "running_var", "num_batches_tracked")) \
+        group = (
+            group_of(name)
+            if not name.endswith(("running_mean", "running_var", "num_batches_tracked"))
             else group_of(name.rsplit(".", 1)[0] + ".weight")
+        )
         same = bool((tensor == after_state[name]).all())
         if group not in TRAINABLE[stage]:
             assert same, f"{stage}: frozen {name} changed"
@@ -98,8 +143,16 @@ def test_stage_trains_only_its_modules(stage, data, tiny_model_dir, tmp_path):
 
 @pytest.mark.e2e  # a long training run
 def test_loss_falls_when_overfitting_one_batch(data, tiny_model_dir, tmp_path):
-    out = _train("stage3-assistant", data["stage3-assistant"], tmp_path / "out", tiny_model_dir,
-                 max_steps=12, learning_rate=5e-3, vision_tower_lr=5e-3, lr_scheduler="constant")
+    out = _train(
+        "stage3-assistant",
+        data["stage3-assistant"],
+        tmp_path / "out",
+        tiny_model_dir,
+        max_steps=12,
+        learning_rate=5e-3,
+        vision_tower_lr=5e-3,
+        lr_scheduler="constant",
+    )
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     losses = [h["loss"] for h in history if "loss" in h]
     assert len(losses) == 12
@@ -120,14 +173,19 @@ def test_run_resumes_from_the_last_checkpoint(data, tiny_model_dir, tmp_path):
     second: list[str] = []
     from vqa2cli.training.run import run_training
 
-    run_training(_config("stage2-ugc", data["stage2-ugc"], out, max_steps=4, save_steps=1), str(tiny_model_dir),
-                 resume=True, log=second.append)
+    run_training(
+        _config("stage2-ugc", data["stage2-ugc"], out, max_steps=4, save_steps=1),
+        str(tiny_model_dir),
+        resume=True,
+        log=second.append,
+    )
     steps = [line.split("/")[0] for line in second if line.startswith("step ") and "loss" in line]
     assert steps[:2] == ["step 3", "step 4"], second  # steps 1-2 were not run again
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 4
     with pytest.raises(ConfigError, match="no checkpoint-N folder"):
-        run_training(_config("stage2-ugc", data["stage2-ugc"], tmp_path / "empty"), str(tiny_model_dir),
-                     resume=True)
+        run_training(
+            _config("stage2-ugc", data["stage2-ugc"], tmp_path / "empty"), str(tiny_model_dir), resume=True
+        )
 
 
 def test_output_folder_loads_for_score_and_ask(data, tiny_model_dir, tmp_path):
@@ -140,14 +198,19 @@ def test_output_folder_loads_for_score_and_ask(data, tiny_model_dir, tmp_path):
     record = Scorer.load(settings, ref).score(str(data["clips"][0]))
     assert record.ok and 0.0 <= record.score <= 1.0 and record.model.name == "ugc"
 
-    assistant_dir = _train("stage3-assistant", data["stage3-assistant"], tmp_path / "asst", scorer_dir, max_steps=1)
-    settings, ref = resolve_settings("ask", str(assistant_dir), None, runtime__device="cpu",
-                                     generation__max_new_tokens=3)
+    assistant_dir = _train(
+        "stage3-assistant", data["stage3-assistant"], tmp_path / "asst", scorer_dir, max_steps=1
+    )
+    settings, ref = resolve_settings(
+        "ask", str(assistant_dir), None, runtime__device="cpu", generation__max_new_tokens=3
+    )
     assert ref.card.task == "ask" and settings.model.prompt == "assistant"
     from vqa2cli.video.decode import decode_clip
 
     asker = Asker.load(settings, ref)
-    answer = asker.answer(decode_clip(str(data["clips"][0]), settings.video), data["clips"][0], "Is it sharp?")
+    answer = asker.answer(
+        decode_clip(str(data["clips"][0]), settings.video), data["clips"][0], "Is it sharp?"
+    )
     assert answer.ok and isinstance(answer.answer, str)
 
 
@@ -181,8 +244,18 @@ def _invoke(args):
 
 
 def test_cli_validate_data_and_train(data, tiny_model_dir, tmp_path):
-    code, out, _ = _invoke(["train", "--stage", "stage2-ugc", "--data", str(data["stage2-ugc"]),
-                            "--validate-data", "--format", "json"])
+    code, out, _ = _invoke(
+        [
+            "train",
+            "--stage",
+            "stage2-ugc",
+            "--data",
+            str(data["stage2-ugc"]),
+            "--validate-data",
+            "--format",
+            "json",
+        ]
+    )
     report = json.loads(out)
     assert code == 0 and report["records"] == 3 and report["answers"] == {"low": 1, "fair": 1, "high": 1}
 
@@ -196,10 +269,31 @@ def test_cli_validate_data_and_train(data, tiny_model_dir, tmp_path):
     code, _, err = _invoke(["train", "--stage", "stage2-ugc", "--data", str(bad), "--validate-data"])
     assert code == 2 and "record 1: media file not found" in err
 
-    code, out, err = _invoke(["train", "--stage", "stage2-ugc", "--data", str(data["stage2-ugc"]),
-                              "--model", str(tiny_model_dir), "--output", str(tmp_path / "run"),
-                              "--engine", "none", "--precision", "fp32", "--max-steps", "1", "--workers", "0",
-                              "--mos-range", "1", "5", "--quiet"])
+    code, out, err = _invoke(
+        [
+            "train",
+            "--stage",
+            "stage2-ugc",
+            "--data",
+            str(data["stage2-ugc"]),
+            "--model",
+            str(tiny_model_dir),
+            "--output",
+            str(tmp_path / "run"),
+            "--engine",
+            "none",
+            "--precision",
+            "fp32",
+            "--max-steps",
+            "1",
+            "--workers",
+            "0",
+            "--mos-range",
+            "1",
+            "5",
+            "--quiet",
+        ]
+    )
     assert code == 0, err
     assert out.strip() == str(tmp_path / "run")
     saved = resolve_train_config("stage2-ugc", tmp_path / "run" / "vqa2-train.yaml")
@@ -213,16 +307,45 @@ def test_two_process_ddp_launch_with_torchrun(data, tiny_model_dir, tmp_path):
     import sys
 
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "vqa2cli", "train", "--stage", "stage2-ugc", "--data", str(data["stage2-ugc"]),
-           "--model", str(tiny_model_dir), "--output", str(out), "--engine", "ddp", "--precision", "fp32",
-           "--max-steps", "2", "--workers", "0", "--save-steps", "1", "--logging-steps", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "vqa2cli",
+        "train",
+        "--stage",
+        "stage2-ugc",
+        "--data",
+        str(data["stage2-ugc"]),
+        "--model",
+        str(tiny_model_dir),
+        "--output",
+        str(out),
+        "--engine",
+        "ddp",
+        "--precision",
+        "fp32",
+        "--max-steps",
+        "2",
+        "--workers",
+        "0",
+        "--save-steps",
+        "1",
+        "--logging-steps",
+        "1",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines() == [str(out)]
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 2 and sorted(p.name for p in out.glob("checkpoint-*")) == [
-        "checkpoint-1", "checkpoint-2"]
+        "checkpoint-1",
+        "checkpoint-2",
+    ]
     assert _load(out).model is not None
 
 
@@ -240,7 +363,7 @@ def test_labels_supervise_the_assistant_turn_only(data, tiny_model_dir):
     ids, labels = plain["input_ids"][0].tolist(), plain["labels"][0].tolist()
     supervised = [t for t, lab in zip(ids, labels) if lab != -100]
     assert tok.decode(supervised) == "<|im_start|>assistant\nThe quality of the video is fair.<|im_end|>\n"
-    assert supervised == ids[len(ids) - len(supervised):]  # one block at the end: the assistant turn
+    assert supervised == ids[len(ids) - len(supervised) :]  # one block at the end: the assistant turn
 
     quirk = TrainCollator(tok, loaded.model.config, settings, "mos.csv", unmask_newlines=True)([sample])
     extra = [t for t, a, b in zip(ids, labels, quirk["labels"][0].tolist()) if a == -100 and b != -100]

@@ -10,7 +10,9 @@ import pytest
 from vqa2cli.errors import ConfigError, DataError
 from vqa2cli.training import datasets, labels, stages
 
-UGC_USER = "The key frames of this video are:\n<image>. And the motion feature of the video is\n<image>. Rate it."
+UGC_USER = (
+    "The key frames of this video are:\n<image>. And the motion feature of the video is\n<image>. Rate it."
+)
 
 
 @pytest.fixture
@@ -21,8 +23,12 @@ def media(tmp_path) -> Path:
 
 
 def _record(path, answer="The quality of this video is poor.", user=UGC_USER, **extra):
-    return {"image": path, "frames per sec": 30, "conversations": [
-        {"from": "human", "value": user}, {"from": "gpt", "value": answer}], **extra}
+    return {
+        "image": path,
+        "frames per sec": 30,
+        "conversations": [{"from": "human", "value": user}, {"from": "gpt", "value": answer}],
+        **extra,
+    }
 
 
 def _write_json(folder: Path, name: str, data) -> Path:
@@ -32,8 +38,10 @@ def _write_json(folder: Path, name: str, data) -> Path:
 
 
 def test_official_instruction_json(media):
-    data = [_record("a.mp4", gt_score="3.25", id="x1"), {k: v for k, v in _record("pic.png").items()
-                                                         if k != "frames per sec"}]
+    data = [
+        _record("a.mp4", gt_score="3.25", id="x1"),
+        {k: v for k, v in _record("pic.png").items() if k != "frames per sec"},
+    ]
     samples = datasets.read_instruction_json(_write_json(media, "train.json", data))
     assert [s.kind for s in samples] == ["video", "image"]
     assert samples[0].media == media / "a.mp4"
@@ -50,16 +58,24 @@ def test_media_root_overrides_the_data_folder(media, tmp_path_factory):
     assert datasets.read_instruction_json(path, media_root=media)[0].media == media / "b.mp4"
 
 
-@pytest.mark.parametrize("bad, words", [
-    ({"frames per sec": 1, "conversations": []}, "missing key 'image'"),
-    (_record("nope.mp4"), "media file not found"),
-    (_record("a.mp4", user="no markers here"), "found 0"),
-    (_record("a.mp4", answer=""), "non-empty text"),
-    ({**_record("a.mp4"), "conversations": [{"from": "gpt", "value": "x"}, {"from": "human", "value": "y"}]},
-     "turns must come from"),
-    (_record("a.mp4", gt_score="high"), "'gt_score' must be a number"),
-    ("just a string", "must be an object"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"frames per sec": 1, "conversations": []}, "missing key 'image'"),
+        (_record("nope.mp4"), "media file not found"),
+        (_record("a.mp4", user="no markers here"), "found 0"),
+        (_record("a.mp4", answer=""), "non-empty text"),
+        (
+            {
+                **_record("a.mp4"),
+                "conversations": [{"from": "gpt", "value": "x"}, {"from": "human", "value": "y"}],
+            },
+            "turns must come from",
+        ),
+        (_record("a.mp4", gt_score="high"), "'gt_score' must be a number"),
+        ("just a string", "must be an object"),
+    ],
+)
 def test_malformed_instruction_records_name_their_index(media, bad, words):
     path = _write_json(media, "train.json", [_record("a.mp4"), bad])
     with pytest.raises(DataError, match=rf"train.json: record 1: .*{words}"):
@@ -75,8 +91,11 @@ def test_not_json_and_empty_list(media):
 
 
 def test_label_json_both_official_spellings(media):
-    data = [{"img_path": "a.mp4", "mos": 3.1}, {"video_path": "b.mp4", "gt_score": "2.5"},
-            {"img_path": "d", "mos": 1.0}]  # the old YT-UGC file omits extensions
+    data = [
+        {"img_path": "a.mp4", "mos": 3.1},
+        {"video_path": "b.mp4", "gt_score": "2.5"},
+        {"img_path": "d", "mos": 1.0},
+    ]  # the old YT-UGC file omits extensions
     recs = datasets.read_labels(_write_json(media, "labels.json", data))
     assert [(r.path.name, r.mos) for r in recs] == [("a.mp4", 3.1), ("b.mp4", 2.5), ("d.mkv", 1.0)]
     with pytest.raises(DataError, match="record 0: needs a path"):
@@ -85,7 +104,10 @@ def test_label_json_both_official_spellings(media):
 
 def test_csv_labels_and_errors(media):
     (media / "l.csv").write_text("path,mos,extra\na.mp4,10,x\nb.mp4, 20 ,y\n", encoding="utf-8")
-    assert [(r.path.name, r.mos) for r in datasets.read_labels(media / "l.csv")] == [("a.mp4", 10), ("b.mp4", 20)]
+    assert [(r.path.name, r.mos) for r in datasets.read_labels(media / "l.csv")] == [
+        ("a.mp4", 10),
+        ("b.mp4", 20),
+    ]
     (media / "h.csv").write_text("file,score\na.mp4,1\n", encoding="utf-8")
     with pytest.raises(DataError, match="must name 'path' and 'mos'"):
         datasets.read_labels(media / "h.csv")
@@ -97,7 +119,9 @@ def test_csv_labels_and_errors(media):
 
 
 def test_stalling_labels_csv_and_json(media):
-    (media / "s.csv").write_text("path,mos,stalling\na.mp4,1,none\nb.mp4,2,00110\nc.mp4,3,\n", encoding="utf-8")
+    (media / "s.csv").write_text(
+        "path,mos,stalling\na.mp4,1,none\nb.mp4,2,00110\nc.mp4,3,\n", encoding="utf-8"
+    )
     assert [r.stalling for r in datasets.read_labels(media / "s.csv")] == ["none", "00110", None]
     data = [{"img_path": "a.mp4", "mos": 1, "stalling": "0001"}, {"img_path": "b.mp4", "mos": 2}]
     assert [r.stalling for r in datasets.read_labels(_write_json(media, "s.json", data))] == ["0001", None]
@@ -105,13 +129,25 @@ def test_stalling_labels_csv_and_json(media):
     with pytest.raises(DataError, match=r"record 1: 'stalling' must be 'none' or a string of 0/1"):
         datasets.read_labels(media / "bad.csv")
     with pytest.raises(DataError, match="record 0: 'stalling'"):
-        datasets.read_labels(_write_json(media, "bad.json", [{"img_path": "a.mp4", "mos": 1, "stalling": 101}]))
+        datasets.read_labels(
+            _write_json(media, "bad.json", [{"img_path": "a.mp4", "mos": 1, "stalling": 101}])
+        )
 
 
 def test_mos_to_levels_by_twenty_point_bins():
     # scale 0..100 given: 0-19.99 low, 20-39.99 poor, 40-59.99 fair, 60-79.99 good, 80-100 high
-    cases = {0: "low", 19.9: "low", 20: "poor", 39.9: "poor", 40: "fair", 59.9: "fair", 60: "good",
-             79.9: "good", 80: "high", 100: "high"}
+    cases = {
+        0: "low",
+        19.9: "low",
+        20: "poor",
+        39.9: "poor",
+        40: "fair",
+        59.9: "fair",
+        60: "good",
+        79.9: "good",
+        80: "high",
+        100: "high",
+    }
     for mos, level in cases.items():
         assert labels.level_for(mos, 0, 100) == level, mos
     # 1..5 MOS: (mos - 1) / 4 * 100 -> 3.0 is 50 (fair), 4.2 is 80 (high), 1.7 is 17.5 (low)
@@ -141,13 +177,27 @@ def test_stage_kind_check_names_the_record(media):
 
 # --- stage configuration -------------------------------------------------------------------------
 def test_shipped_stages_carry_the_official_hyper_parameters():
-    assert stages.list_stages() == ["stage1-motion", "stage1-spatial", "stage2-streaming", "stage2-ugc",
-                                    "stage3-assistant"]
+    assert stages.list_stages() == [
+        "stage1-motion",
+        "stage1-spatial",
+        "stage2-streaming",
+        "stage2-ugc",
+        "stage3-assistant",
+    ]
     for name in stages.list_stages():
         cfg = stages.resolve_train_config(name)
         assert (cfg.learning_rate, cfg.vision_tower_lr, cfg.lr_scheduler, cfg.warmup_ratio) == (
-            1e-5, 2e-6, "cosine", 0.03)
-        assert (cfg.weight_decay, cfg.precision, cfg.epochs, cfg.per_device_batch_size) == (0.0, "bf16", 1.0, 1)
+            1e-5,
+            2e-6,
+            "cosine",
+            0.03,
+        )
+        assert (cfg.weight_decay, cfg.precision, cfg.epochs, cfg.per_device_batch_size) == (
+            0.0,
+            "bf16",
+            1.0,
+            1,
+        )
         assert cfg.gradient_checkpointing and cfg.engine == "zero3" and not cfg.unmask_newlines
     assert stages.resolve_train_config("stage1-spatial").trainable == ("vision_tower", "projector")
     assert stages.resolve_train_config("stage1-motion").trainable == ("motion_encoder", "motion_projector")

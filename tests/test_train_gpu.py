@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_train import data  # noqa: F401  (module-scoped fixture: clips + data files)
 
 pytestmark = pytest.mark.gpu
@@ -19,10 +18,37 @@ def test_sharded_engine_trains_and_the_output_scores(engine, data, tiny_model_di
     if engine == "zero3":
         pytest.importorskip("deepspeed")
     out = tmp_path / engine
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
-           "-m", "vqa2cli", "train", "--stage", "stage2-ugc", "--data", str(data["stage2-ugc"]),
-           "--model", str(tiny_model_dir), "--output", str(out), "--engine", engine, "--precision", "bf16",
-           "--max-steps", "2", "--workers", "0", "--save-steps", "1", "--logging-steps", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "1",
+        "-m",
+        "vqa2cli",
+        "train",
+        "--stage",
+        "stage2-ugc",
+        "--data",
+        str(data["stage2-ugc"]),
+        "--model",
+        str(tiny_model_dir),
+        "--output",
+        str(out),
+        "--engine",
+        engine,
+        "--precision",
+        "bf16",
+        "--max-steps",
+        "2",
+        "--workers",
+        "0",
+        "--save-steps",
+        "1",
+        "--logging-steps",
+        "1",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2

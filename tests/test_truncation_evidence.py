@@ -6,9 +6,9 @@ ffmpeg itself decodes every frame of the complete ones (framemd5) as we do."""
 from __future__ import annotations
 
 import pytest
-
 from clips import truncate_copy
 from ffmpeg_cli import decoded_frames, ffmpeg, needs_ffmpeg
+
 from vqa2cli.config import VideoSection
 from vqa2cli.video.decode import decode_clip
 from vqa2cli.video.probe import probe_video
@@ -16,8 +16,13 @@ from vqa2cli.video.probe import probe_video
 pytestmark = needs_ffmpeg
 X264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
 STRICT = VideoSection(keyframe_size=32, motion_size=32, strict=True)
-AUDIO = {"mp4": ("-c:a", "aac"), "mov": ("-c:a", "aac"), "mkv": ("-c:a", "libopus"), "ts": ("-c:a", "aac"),
-         "webm": ("-c:a", "libopus")}
+AUDIO = {
+    "mp4": ("-c:a", "aac"),
+    "mov": ("-c:a", "aac"),
+    "mkv": ("-c:a", "libopus"),
+    "ts": ("-c:a", "aac"),
+    "webm": ("-c:a", "libopus"),
+}
 
 
 def video(seconds: float, rate: float = 10) -> tuple[str, ...]:
@@ -51,8 +56,19 @@ def test_a_longer_subtitle_stream_is_not_truncation(tmp_path, ext):
     srt = tmp_path / "subs.srt"
     srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nhello\n\n2\n00:00:14,000 --> 00:00:15,000\nbye\n")
     path = tmp_path / f"subs.{ext}"
-    ffmpeg(*video(2), "-i", srt, "-map", "0", "-map", "1", *X264, "-c:s", "srt" if ext == "mkv" else "mov_text",
-           path)
+    ffmpeg(
+        *video(2),
+        "-i",
+        srt,
+        "-map",
+        "0",
+        "-map",
+        "1",
+        *X264,
+        "-c:s",
+        "srt" if ext == "mkv" else "mov_text",
+        path,
+    )
     assert_complete(path)
 
 
@@ -72,8 +88,18 @@ def test_very_sparse_frames_are_not_truncation(tmp_path, ext, recipe):
 def test_files_really_cut_short_are_still_flagged(tmp_path, ext, fraction):
     whole = tmp_path / f"whole.{ext}"
     codec = ("-c:v", "libvpx", "-deadline", "realtime") if ext == "webm" else X264
-    ffmpeg(*video(8), *audio(8), "-map", "0", "-map", "1", *codec, *AUDIO[ext],
-           *(("-movflags", "+faststart") if ext in ("mp4", "mov") else ()), whole)
+    ffmpeg(
+        *video(8),
+        *audio(8),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        *codec,
+        *AUDIO[ext],
+        *(("-movflags", "+faststart") if ext in ("mp4", "mov") else ()),
+        whole,
+    )
     assert probe_video(whole).container_damaged is None
     info = probe_video(truncate_copy(whole, tmp_path / f"cut.{ext}", fraction))
     assert info.container_damaged and "truncated" in info.container_damaged
@@ -94,8 +120,9 @@ def test_the_rule_on_the_scored_streams_own_timing():
     cut = [(i * 100, 100) for i in range(20)]  # 2 s of a stream that declares 8 s
     assert "2.00 s of the 8.00 s its stream header" in _short_stream(alone, stream(8_000), cut)
     video = stream(None)
-    with_audio = SimpleNamespace(streams=[video, SimpleNamespace(type="audio", disposition=0)],
-                                 duration=8_000_000)
+    with_audio = SimpleNamespace(
+        streams=[video, SimpleNamespace(type="audio", disposition=0)], duration=8_000_000
+    )
     assert _short_stream(with_audio, video, cut) is None  # the 8 s may be the audio's
     only = SimpleNamespace(streams=[video], duration=8_000_000)
     assert "the container header" in _short_stream(only, video, cut)

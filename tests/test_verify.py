@@ -1,6 +1,7 @@
 """vqa2 verify on the tiny model: a re-run on the same machine and precision gives Δ = 0, fp32 vs bf16 a
 stable non-zero Δ that fails a tolerance tightened below it; golden files refused when newer, corrupt or
 edited; an unreadable clip exits 3; --card's golden-file mechanism; the API answers the same."""
+
 import json
 import shutil
 
@@ -37,10 +38,19 @@ def test_same_machine_same_precision_is_delta_zero(golden, capsys):
     body = json.loads(out)
     assert code == 0, err
     (r,) = body["runs"]
-    assert r["max_abs_delta"] == 0 and r["tolerance"] == 1e-6 and r["srcc"] in (1.0, None) and not r["flipped_pairs"]
+    assert (
+        r["max_abs_delta"] == 0
+        and r["tolerance"] == 1e-6
+        and r["srcc"] in (1.0, None)
+        and not r["flipped_pairs"]
+    )
     assert r["differences"] == [] and all(c["delta"] == 0 for c in r["clips"])
     stored = json.loads(path.read_text())
-    assert stored["model"]["weights"] and stored["environment"]["torch"] and stored["precision"]["dtype"] == "fp32"
+    assert (
+        stored["model"]["weights"]
+        and stored["environment"]["torch"]
+        and stored["precision"]["dtype"] == "fp32"
+    )
 
 
 def test_bf16_delta_is_stable_and_a_tighter_tolerance_fails(golden, capsys):
@@ -53,12 +63,14 @@ def test_bf16_delta_is_stable_and_a_tighter_tolerance_fails(golden, capsys):
     assert any(d.startswith("precision.dtype") for d in first["runs"][0]["differences"])
     code, out, err = run(["verify", str(path), "--dtype", "bf16", "--tolerance", str(delta / 2)], capsys)
     assert code == 1 and "beyond the tolerance" in err and "BEYOND TOLERANCE" in out
-    code, out, _ = run(["verify", "--precisions", "fp32,bf16", *clips, "-m", str(path.parent / "x"), "-f", "json"],
-                       capsys)
+    code, out, _ = run(
+        ["verify", "--precisions", "fp32,bf16", *clips, "-m", str(path.parent / "x"), "-f", "json"], capsys
+    )
     assert code == 2  # not a model: refused in one line
     stored = json.loads(path.read_text())
-    precisions = vqa2cli.compare_precisions(clips, ["fp32", "bf16"], model=stored["reference"]["model"],
-                                            device="cpu")
+    precisions = vqa2cli.compare_precisions(
+        clips, ["fp32", "bf16"], model=stored["reference"]["model"], device="cpu"
+    )
     assert precisions["runs"][0]["max_abs_delta"] == pytest.approx(delta, abs=2e-6)
 
 

@@ -1,6 +1,7 @@
 """The video layer reads a pinned descriptor, never the name (vqa2cli/video/source.py): once pinned, the file's
 name is made to point at another clip, yet probe, stat, a whole-clip decode and a windowed decode all see the
 pinned file; nothing opens or stats the name again."""
+
 from __future__ import annotations
 
 import builtins
@@ -31,6 +32,7 @@ def test_pinned_reads_never_go_back_to_the_name(make_clip, tmp_path, monkeypatch
                 if str(path) in (str(name), os.path.realpath(name), str(other)):
                     touched.append((real.__name__, str(path)))
                 return real(path, *a, **k)
+
             return wrapped
 
         monkeypatch.setattr(builtins, "open", spy(real_open))

@@ -8,18 +8,30 @@ import inspect
 from types import SimpleNamespace
 
 import pytest
-
 from clips import make_lossless_frames
+
 from vqa2cli.config import Settings, VideoSection
-from vqa2cli.video.planning import (PIXEL_KEYS, SAMPLING_KEYS, choose_window, plan_clip_windows, plan_single,
-                                    sampling_args)
+from vqa2cli.video.planning import (
+    PIXEL_KEYS,
+    SAMPLING_KEYS,
+    choose_window,
+    plan_clip_windows,
+    plan_single,
+    sampling_args,
+)
 from vqa2cli.video.sampling import plan_sampling
 from vqa2cli.video.segments import exceeds_limits, offset_plan, plan_windows
 
 # one value off the default for every keyword of plan_sampling
-VARIANTS = {"keyframe_fps": [0.5, 2.0], "max_motion_frames": [16, 40], "token_budget": [1200, 3000],
-            "tokens_per_keyframe": [50, 300], "motion_copies": [2], "policy": ["stride", "segments"],
-            "motion_frame_step": [2, 8]}
+VARIANTS = {
+    "keyframe_fps": [0.5, 2.0],
+    "max_motion_frames": [16, 40],
+    "token_budget": [1200, 3000],
+    "tokens_per_keyframe": [50, 300],
+    "motion_copies": [2],
+    "policy": ["stride", "segments"],
+    "motion_frame_step": [2, 8],
+}
 
 
 def test_every_video_key_is_declared_sampling_or_pixels():
@@ -28,7 +40,9 @@ def test_every_video_key_is_declared_sampling_or_pixels():
 
 
 def test_every_planner_keyword_is_walked():
-    params = {p.name for p in inspect.signature(plan_sampling).parameters.values() if p.kind == p.KEYWORD_ONLY}
+    params = {
+        p.name for p in inspect.signature(plan_sampling).parameters.values() if p.kind == p.KEYWORD_ONLY
+    }
     assert params - {"source"} == set(VARIANTS)  # a new sampling keyword must be added to VARIANTS
 
 
@@ -51,8 +65,15 @@ def _video(**changes) -> VideoSection:
     return dataclasses.replace(VideoSection(), **changes)
 
 
-SETTINGS = {"keyframe_fps": 2.0, "max_motion_frames": 40, "motion_frame_step": 8, "keyframe_size": 896,
-            "max_tokens": 3000, "long_clip_policy": "stride", "segment_s": 4.0}
+SETTINGS = {
+    "keyframe_fps": 2.0,
+    "max_motion_frames": 40,
+    "motion_frame_step": 8,
+    "keyframe_size": 896,
+    "max_tokens": 3000,
+    "long_clip_policy": "stride",
+    "segment_s": 4.0,
+}
 
 
 @pytest.mark.parametrize("key", SAMPLING_KEYS)
@@ -63,12 +84,17 @@ def test_config_setting_reaches_windows_and_single_plans(key):
     budget = video.max_tokens
     windows = plan_clip_windows(info, video, video.segment_s, token_budget=budget)
     for w in windows:
-        alone = plan_single(SimpleNamespace(**{**vars(info), "n_frames": w.n_frames}), video, token_budget=budget)
+        alone = plan_single(
+            SimpleNamespace(**{**vars(info), "n_frames": w.n_frames}), video, token_budget=budget
+        )
         assert w.plan == offset_plan(alone, w.start), (key, w)
     args = sampling_args(video, token_budget=budget)
     assert exceeds_limits(info.n_frames, info.avg_fps, **args) == (
-        plan_single(info, _video(**{key: SETTINGS[key], "long_clip_policy": "stride"}), token_budget=budget).policy
-        not in ("official", "pad:4"))
+        plan_single(
+            info, _video(**{key: SETTINGS[key], "long_clip_policy": "stride"}), token_budget=budget
+        ).policy
+        not in ("official", "pad:4")
+    )
 
 
 def test_over_limits_check_follows_the_motion_rule():
@@ -80,6 +106,7 @@ def test_over_limits_check_follows_the_motion_rule():
 
 
 # ---- scored: a window equals a clip of its frames under every shipped card ---------------------------------
+
 
 def _card_flags(card) -> dict:
     layer = card.layer
@@ -105,12 +132,15 @@ def long_clip(tmp_path_factory):
 
 
 @pytest.mark.parametrize("card", _cards(), ids=lambda c: c.name)
-def test_scored_window_equals_its_frames_as_a_clip_under_every_card(card, tiny_model_dir, long_clip, tmp_path):
+def test_scored_window_equals_its_frames_as_a_clip_under_every_card(
+    card, tiny_model_dir, long_clip, tmp_path
+):
     from vqa2cli.cli.options import resolve_settings
     from vqa2cli.pipeline.segmented import SegmentingScorer
 
-    settings, ref = resolve_settings("score", str(tiny_model_dir), None, runtime__device="cpu",
-                                     video__motion_size=64, **_card_flags(card))
+    settings, ref = resolve_settings(
+        "score", str(tiny_model_dir), None, runtime__device="cpu", video__motion_size=64, **_card_flags(card)
+    )
     expected = Settings().video if "video" not in card.layer else None
     assert expected is None or settings.video.motion_frame_step == expected.motion_frame_step
     scorer = SegmentingScorer.load(settings, ref).configure(window_s=4.0)
@@ -122,14 +152,17 @@ def test_scored_window_equals_its_frames_as_a_clip_under_every_card(card, tiny_m
         cut = make_lossless_frames(tmp_path / f"w{seg['index']}.mkv", seg["start_frame"], seg["end_frame"])
         alone = plain.score(cut)
         assert alone.segments is None and alone.sampling["motion_frame_step"] == step
-        assert (seg["keyframes"], seg["motion_frames"]) == (alone.sampling["keyframes"],
-                                                            alone.sampling["motion_frames"])
+        assert (seg["keyframes"], seg["motion_frames"]) == (
+            alone.sampling["keyframes"],
+            alone.sampling["motion_frames"],
+        )
         assert seg["score"] == pytest.approx(alone.score, abs=1e-6), card.name
         for level, p in alone.probs.items():
             assert seg["probs"][level] == pytest.approx(p, abs=1e-6)
 
 
 # ---- probe prints the plan score runs (issue 25 item 5) ------------------------------------------------------
+
 
 @pytest.mark.parametrize("flags", [[], ["--long-clip", "stride"], ["--model", "ugc-scorer-paper"]])
 def test_probe_reports_the_plan_score_runs(tiny_model_dir, long_clip, capsys, flags):
@@ -143,13 +176,27 @@ def test_probe_reports_the_plan_score_runs(tiny_model_dir, long_clip, capsys, fl
     (row,) = json.loads(out)
     model = flags[1] if flags[:1] == ["--model"] else str(tiny_model_dir)
     score_flags = [f for f in flags if f not in ("--model", "ugc-scorer-paper")]
-    code, out, err = run(["score", str(long_clip), "-m", str(tiny_model_dir), "-f", "json", *limits, *score_flags,
-                          *(["--config", _paper_config(long_clip)] if model == "ugc-scorer-paper" else [])],
-                         capsys)
+    code, out, err = run(
+        [
+            "score",
+            str(long_clip),
+            "-m",
+            str(tiny_model_dir),
+            "-f",
+            "json",
+            *limits,
+            *score_flags,
+            *(["--config", _paper_config(long_clip)] if model == "ugc-scorer-paper" else []),
+        ],
+        capsys,
+    )
     assert code == 0, err
     (rec,) = json.loads(out)
     assert row["policy"] == rec["sampling"]["policy"]
-    assert (row["keyframes"], row["motion_frames"]) == (rec["sampling"]["keyframes"], rec["sampling"]["motion_frames"])
+    assert (row["keyframes"], row["motion_frames"]) == (
+        rec["sampling"]["keyframes"],
+        rec["sampling"]["motion_frames"],
+    )
     if rec["segments"]:
         assert any(f"score runs {len(rec['segments'])} windows" in w for w in row["warnings"])
 
@@ -163,11 +210,14 @@ def _paper_config(clip) -> str:
 def test_probe_long_clip_error_names_the_flag(long_clip, capsys):
     from cli_run import run
 
-    code, out, err = run(["probe", str(long_clip), "--max-motion-frames", "16", "--long-clip", "error"], capsys)
+    code, out, err = run(
+        ["probe", str(long_clip), "--max-motion-frames", "16", "--long-clip", "error"], capsys
+    )
     assert code == 3 and "--long-clip segments" in err and "--long-clip stride" in err
 
 
 # ---- the same through the server ------------------------------------------------------------------------------
+
 
 @pytest.mark.e2e  # a real uvicorn server in another process
 def test_server_windows_follow_the_paper_motion_rule(tiny_model_dir, long_clip, tmp_path, capsys):
@@ -184,17 +234,35 @@ def test_server_windows_follow_the_paper_motion_rule(tiny_model_dir, long_clip, 
 
     config = tmp_path / "paper.toml"
     config.write_text("[video]\nmotion_size = 64\nmotion_frame_step = 8\n", encoding="utf-8")
-    srv = Server(["--model", str(tiny_model_dir), "--config", str(config), "--allow-root", str(long_clip.parent)],
-                 tmp_path, "paper")
+    srv = Server(
+        ["--model", str(tiny_model_dir), "--config", str(config), "--allow-root", str(long_clip.parent)],
+        tmp_path,
+        "paper",
+    )
     try:
         url = srv.wait_ready()
-        code, theirs, err = run(["score", str(long_clip), "-f", "json", "-q", "--segments", "4s", "--server", url],
-                                capsys)
+        code, theirs, err = run(
+            ["score", str(long_clip), "-f", "json", "-q", "--segments", "4s", "--server", url], capsys
+        )
         assert code == 0, err
     finally:
         assert srv.stop() == 0
-    code, mine, err = run(["score", str(long_clip), "-f", "json", "-q", "--segments", "4s", "-m",
-                           str(tiny_model_dir), "--config", str(config)], capsys)
+    code, mine, err = run(
+        [
+            "score",
+            str(long_clip),
+            "-f",
+            "json",
+            "-q",
+            "--segments",
+            "4s",
+            "-m",
+            str(tiny_model_dir),
+            "--config",
+            str(config),
+        ],
+        capsys,
+    )
     assert code == 0, err
     (record,) = json.loads(theirs)
     assert untimed(json.loads(theirs)) == untimed(json.loads(mine))

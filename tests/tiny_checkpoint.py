@@ -42,15 +42,25 @@ PROMPT_TEXTS = (
 )
 
 TEXT = {
-    "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
     "num_key_value_heads": 2,
 }
 VISION = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
 MOTION = {"stem_dim": 2, "stage_depths": [1, 1, 1, 1]}  # pytorchvideo slowfast: slow stem 16, depth "18"
 
 
-def write_tiny_official_checkpoint(folder: Path, *, split_fair: bool = False, seed: int = 0,
-                                   n_shards: int = 2, text: dict | None = None, vision: dict | None = None) -> Path:
+def write_tiny_official_checkpoint(
+    folder: Path,
+    *,
+    split_fair: bool = False,
+    seed: int = 0,
+    n_shards: int = 2,
+    text: dict | None = None,
+    vision: dict | None = None,
+) -> Path:
     """Write the checkpoint into ``folder`` and return it. ``split_fair``: " fair" is several tokens.
     ``text``/``vision`` override entries of :data:`TEXT`/:data:`VISION` (a wider model for memory tests)."""
     import torch
@@ -59,13 +69,27 @@ def write_tiny_official_checkpoint(folder: Path, *, split_fair: bool = False, se
     folder.mkdir(parents=True, exist_ok=True)
     n_vocab = _write_tokenizer(folder, split_fair=split_fair)
     ids = {tok: n_vocab + i for i, tok in enumerate(SPECIALS)}
-    official = _official_config(vocab=-(-(n_vocab + len(SPECIALS) + 2) // 64) * 64, image_token=ids["<image>"],
-                                text={**TEXT, **(text or {})}, vision={**VISION, **(vision or {})})
+    official = _official_config(
+        vocab=-(-(n_vocab + len(SPECIALS) + 2) // 64) * 64,
+        image_token=ids["<image>"],
+        text={**TEXT, **(text or {})},
+        vision={**VISION, **(vision or {})},
+    )
     (folder / "config.json").write_text(json.dumps(official, indent=2))
-    (folder / "generation_config.json").write_text(json.dumps({
-        "do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20, "repetition_penalty": 1.05,
-        "eos_token_id": [ids["<|im_end|>"], ids["<|endoftext|>"]], "bos_token_id": ids["<|endoftext|>"],
-    }, indent=2))
+    (folder / "generation_config.json").write_text(
+        json.dumps(
+            {
+                "do_sample": True,
+                "temperature": 0.7,
+                "top_p": 0.8,
+                "top_k": 20,
+                "repetition_penalty": 1.05,
+                "eos_token_id": [ids["<|im_end|>"], ids["<|endoftext|>"]],
+                "bos_token_id": ids["<|endoftext|>"],
+            },
+            indent=2,
+        )
+    )
     torch.manual_seed(seed)
     state = official_state_dict(official)
     _write_shards(folder, state, n_shards)
@@ -74,15 +98,30 @@ def write_tiny_official_checkpoint(folder: Path, *, split_fair: bool = False, se
 
 def _official_config(vocab: int, image_token: int, text: dict = TEXT, vision: dict = VISION) -> dict:
     return {
-        "architectures": ["LlavaQwenForCausalLM"], "model_type": "llava_qwen", **text,
-        "vocab_size": vocab, "hidden_act": "silu", "max_position_embeddings": 32768, "rope_theta": 1000000.0,
-        "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "use_sliding_window": False,
-        "mm_vision_tower": "google/siglip-so400m-patch14-384", "mm_hidden_size": vision["hidden_size"],
-        "mm_vision_select_layer": -2, "mm_vision_select_feature": "patch", "mm_projector_type": "mlp2x_gelu",
-        "mm_patch_merge_type": "spatial_unpad", "image_aspect_ratio": "anyres_max_9",
-        "mm_newline_position": "one_token", "mm_spatial_pool_mode": "bilinear", "image_token_index": image_token,
-        "torch_dtype": "float16", "transformers_version": "4.44.0",
-        "vqa2_vision_config": vision, "vqa2_motion_config": MOTION,
+        "architectures": ["LlavaQwenForCausalLM"],
+        "model_type": "llava_qwen",
+        **text,
+        "vocab_size": vocab,
+        "hidden_act": "silu",
+        "max_position_embeddings": 32768,
+        "rope_theta": 1000000.0,
+        "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False,
+        "use_sliding_window": False,
+        "mm_vision_tower": "google/siglip-so400m-patch14-384",
+        "mm_hidden_size": vision["hidden_size"],
+        "mm_vision_select_layer": -2,
+        "mm_vision_select_feature": "patch",
+        "mm_projector_type": "mlp2x_gelu",
+        "mm_patch_merge_type": "spatial_unpad",
+        "image_aspect_ratio": "anyres_max_9",
+        "mm_newline_position": "one_token",
+        "mm_spatial_pool_mode": "bilinear",
+        "image_token_index": image_token,
+        "torch_dtype": "float16",
+        "transformers_version": "4.44.0",
+        "vqa2_vision_config": vision,
+        "vqa2_motion_config": MOTION,
     }
 
 
@@ -91,8 +130,12 @@ def official_slowfast(stem_dim: int = MOTION["stem_dim"], depth: int = 18):
     import torch
     from pytorchvideo.models.slowfast import create_slowfast
 
-    net = create_slowfast(model_depth=depth, stem_dim_outs=(stem_dim * 8, stem_dim), head=None,
-                          slowfast_fusion_conv_kernel_size=(7, 1, 1))
+    net = create_slowfast(
+        model_depth=depth,
+        stem_dim_outs=(stem_dim * 8, stem_dim),
+        head=None,
+        slowfast_fusion_conv_kernel_size=(7, 1, 1),
+    )
     for module in net.modules():
         if isinstance(module, torch.nn.BatchNorm3d):
             module.weight.data.uniform_(0.5, 1.5)
@@ -105,6 +148,7 @@ def official_slowfast(stem_dim: int = MOTION["stem_dim"], depth: int = 18):
 def official_state_dict(official: dict) -> dict:
     """Random weights under the official key names (spec §1), bf16 as in the published shards."""
     import torch
+
     from vqa2cli.modeling.configuration_vqa2 import config_from_official
     from vqa2cli.modeling.modeling_vqa2 import Vqa2ForConditionalGeneration
 
@@ -139,7 +183,7 @@ _OFFICIAL_PREFIXES = (
 def _to_official(key: str) -> str:
     for ours, theirs in _OFFICIAL_PREFIXES:
         if key.startswith(ours):
-            return theirs + key[len(ours):]
+            return theirs + key[len(ours) :]
     return key  # lm_head.weight, model.image_newline
 
 
@@ -151,7 +195,7 @@ def _write_shards(folder: Path, state: dict, n_shards: int) -> None:
     weight_map, total = {}, 0
     for i in range(n_shards):
         name = f"model-{i + 1:05d}-of-{n_shards:05d}.safetensors"
-        part = {k: state[k] for k in keys[i * per:(i + 1) * per]}
+        part = {k: state[k] for k in keys[i * per : (i + 1) * per]}
         save_file(part, str(folder / name), metadata={"format": "pt"})
         for k, v in part.items():
             weight_map[k] = name
@@ -167,30 +211,63 @@ def _write_tokenizer(folder: Path, *, split_fair: bool) -> int:
 
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     words = [w for w in LEVEL_WORDS if not (split_fair and w == " fair")]
     corpus = list(PROMPT_TEXTS) * 3 + ["The quality of this video is" + w + "." for w in words] * 40
-    trainer = trainers.BpeTrainer(vocab_size=480, min_frequency=2, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=480,
+        min_frequency=2,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(corpus, trainer)
     tok.model.save(str(folder))  # vocab.json + merges.txt, the files the official repos carry
     n_vocab = tok.get_vocab_size()
     added = {tok_: n_vocab + i for i, tok_ in enumerate(SPECIALS)}
     (folder / "added_tokens.json").write_text(json.dumps(added, indent=2))
-    (folder / "special_tokens_map.json").write_text(json.dumps({
-        "additional_special_tokens": ["<|im_start|>", "<|im_end|>"], "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>",
-    }, indent=2))
-    decoder = {str(i): {"content": t, "lstrip": False, "normalized": False, "rstrip": False,
-                        "single_word": False, "special": True} for t, i in added.items()}
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "Qwen2Tokenizer", "added_tokens_decoder": decoder, "bos_token": None,
-        "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "unk_token": None,
-        "additional_special_tokens": ["<|im_start|>", "<|im_end|>"], "model_max_length": 32768,
-        "clean_up_tokenization_spaces": False, "errors": "replace", "split_special_tokens": False,
-    }, indent=2))
+    (folder / "special_tokens_map.json").write_text(
+        json.dumps(
+            {
+                "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|endoftext|>",
+            },
+            indent=2,
+        )
+    )
+    decoder = {
+        str(i): {
+            "content": t,
+            "lstrip": False,
+            "normalized": False,
+            "rstrip": False,
+            "single_word": False,
+            "special": True,
+        }
+        for t, i in added.items()
+    }
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "Qwen2Tokenizer",
+                "added_tokens_decoder": decoder,
+                "bos_token": None,
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|endoftext|>",
+                "unk_token": None,
+                "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
+                "model_max_length": 32768,
+                "clean_up_tokenization_spaces": False,
+                "errors": "replace",
+                "split_special_tokens": False,
+            },
+            indent=2,
+        )
+    )
     return n_vocab

@@ -10,12 +10,26 @@ See :mod:`vqa2cli.api`.
 
 __version__ = "0.2.0"
 
-_API = {"load_scorer": "api", "load_assistant": "api", "resolve": "api",
-        "Scorer": "pipeline.run", "Asker": "pipeline.run",
-        "compare": "jobs.compare", "report": "jobs.report", "ScoreRecord": "records.results", "AnswerRecord": "records.results", "Settings": "config",
-        "calibrate": "calibration", "load_calibration": "calibration", "apply_calibration": "calibration",
-        "record_golden": "verify", "verify_golden": "verify", "compare_precisions": "verify",
-        "explain": "jobs.explain", "vmaf_document": "output.vmaf"}  # score --explain's API (docs/explain.md)
+_API = {
+    "load_scorer": "api",
+    "load_assistant": "api",
+    "resolve": "api",
+    "Scorer": "pipeline.run",
+    "Asker": "pipeline.run",
+    "compare": "jobs.compare",
+    "report": "jobs.report",
+    "ScoreRecord": "records.results",
+    "AnswerRecord": "records.results",
+    "Settings": "config",
+    "calibrate": "calibration",
+    "load_calibration": "calibration",
+    "apply_calibration": "calibration",
+    "record_golden": "verify",
+    "verify_golden": "verify",
+    "compare_precisions": "verify",
+    "explain": "jobs.explain",
+    "vmaf_document": "output.vmaf",
+}  # score --explain's API (docs/explain.md)
 __all__ = ["__version__", *_API]
 
 

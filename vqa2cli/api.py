@@ -32,9 +32,16 @@ if TYPE_CHECKING:
 __all__ = ["load_scorer", "load_assistant", "resolve"]
 
 
-def resolve(model: str | None = None, task: str = "score", *, config: str | Path | None = None,
-            settings: Mapping[str, Mapping[str, Any]] | None = None, device: str | None = None,
-            dtype: str | None = None, quant: str | None = None) -> tuple[Settings, ModelRef]:
+def resolve(
+    model: str | None = None,
+    task: str = "score",
+    *,
+    config: str | Path | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    quant: str | None = None,
+) -> tuple[Settings, ModelRef]:
     """The settings a model would load with, and where its weights are, without loading or downloading.
 
     ``model``: a card name (``vqa2 models list``), a Hub id ``org/name[@revision]`` or a local checkpoint
@@ -54,9 +61,16 @@ def resolve(model: str | None = None, task: str = "score", *, config: str | Path
     return resolve_model(model, task, file_layer, settings, flags)
 
 
-def load_scorer(model: str | None = None, *, device: str | None = None, dtype: str | None = None,
-                quant: str | None = None, config: str | Path | None = None,
-                settings: Mapping[str, Mapping[str, Any]] | None = None, offline: bool = False) -> Scorer:
+def load_scorer(
+    model: str | None = None,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    quant: str | None = None,
+    config: str | Path | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    offline: bool = False,
+) -> Scorer:
     """Load a scorer once (arguments as :func:`resolve`; ``offline=True`` never contacts the Hub).
 
     The returned :class:`~vqa2cli.pipeline.segmented.SegmentingScorer` (a ``Scorer``) has ``score(path, stalling=None) → ScoreRecord``
@@ -70,18 +84,29 @@ def load_scorer(model: str | None = None, *, device: str | None = None, dtype: s
     from .pipeline.run import check_scoring_prompt
     from .pipeline.segmented import SegmentingScorer
 
-    resolved, ref = resolve(model, "score", config=config, settings=settings, device=device, dtype=dtype,
-                            quant=quant)
-    check_scoring_prompt(resolved, "load a scorer card (ugc-scorer, streaming-scorer) or pass "
-                                   "settings={'model': {'prompt': 'ugc_init'}}")
+    resolved, ref = resolve(
+        model, "score", config=config, settings=settings, device=device, dtype=dtype, quant=quant
+    )
+    check_scoring_prompt(
+        resolved,
+        "load a scorer card (ugc-scorer, streaming-scorer) or pass "
+        "settings={'model': {'prompt': 'ugc_init'}}",
+    )
     # as `vqa2 score`: one forward within the model's limits, windows pooled past them
     # (video.long_clip_policy "segments"); scorer.configure(window_s=10.0) windows every clip
     return SegmentingScorer.load(resolved, ref, offline=offline).configure()
 
 
-def load_assistant(model: str | None = None, *, device: str | None = None, dtype: str | None = None,
-                   quant: str | None = None, config: str | Path | None = None,
-                   settings: Mapping[str, Mapping[str, Any]] | None = None, offline: bool = False) -> Asker:
+def load_assistant(
+    model: str | None = None,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    quant: str | None = None,
+    config: str | Path | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    offline: bool = False,
+) -> Asker:
     """Load the assistant once (arguments as :func:`resolve`, default card ``assistant``).
 
     The returned :class:`~vqa2cli.pipeline.run.Asker` has ``ask(path, question) → AnswerRecord`` and
@@ -92,6 +117,7 @@ def load_assistant(model: str | None = None, *, device: str | None = None, dtype
     """
     from .pipeline.run import Asker
 
-    resolved, ref = resolve(model, "ask", config=config, settings=settings, device=device, dtype=dtype,
-                            quant=quant)
+    resolved, ref = resolve(
+        model, "ask", config=config, settings=settings, device=device, dtype=dtype, quant=quant
+    )
     return Asker.load(resolved, ref, offline=offline)

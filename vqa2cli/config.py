@@ -79,15 +79,23 @@ class VideoSection:
     """How frames are sampled and sized (spec §3)."""
 
     keyframe_size: int = ranged(384, 14, 4096)  # SigLIP input side, PIL bicubic, aspect not kept
-    motion_size: int = ranged(384, 32, 4096)  # SlowFast input side; official weights were trained at 384 (spec §12)
+    motion_size: int = ranged(
+        384, 32, 4096
+    )  # SlowFast input side; official weights were trained at 384 (spec §12)
     motion_norm: str = "siglip"  # siglip (mean=std=0.5) | kinetics (0.45/0.225)
-    keyframe_fps: float = ranged(1.0, 0, 240, lo_open=True)  # official: 1 fps, r = round(avg_fps), indices range(0, n, r)
+    keyframe_fps: float = ranged(
+        1.0, 0, 240, lo_open=True
+    )  # official: 1 fps, r = round(avg_fps), indices range(0, n, r)
     max_motion_frames: int = ranged(2000, 4, 100_000)  # rows of the motion position table
     max_tokens: int = ranged(10000, 512, 131_072)  # official hard truncation of the spliced sequence
     strict: bool = False  # partially decoded or damaged inputs are errors (damaged_input, exit 3)
-    long_clip_policy: str = "segments"  # segments | stride | error: what to do over max_motion_frames/max_tokens
+    long_clip_policy: str = (
+        "segments"  # segments | stride | error: what to do over max_motion_frames/max_tokens
+    )
     decode_threads: int = ranged(0, 0, 256)  # 0 = let FFmpeg choose
-    resize: str = "torch"  # torch (PIL's bicubic as torch implements it, ≤0.1 level from PIL) | sws | pil (official)
+    resize: str = (
+        "torch"  # torch (PIL's bicubic as torch implements it, ≤0.1 level from PIL) | sws | pil (official)
+    )
     # Motion frames: every k-th frame. 1 = all frames cut to a multiple of 4 (later official scripts,
     # training); 8 = the paper's UGC evaluation script (spec §3).
     motion_frame_step: int = ranged(1, 1, 1000)
@@ -118,8 +126,10 @@ class GenerationSection:
     repetition_penalty: float = ranged(1.05, 0, 100, lo_open=True)
     # `score --explain` (docs/explain.md): the assistant's question about each selected window, and the most
     # windows explained per file (the cost bound: one assistant forward each, the lowest windows kept)
-    explain_question: str = ("Which distortions does this video show (blur, blocking, ringing, noise, banding, "
-                             "flicker, stutter, exposure, colour), and where in the video do they appear?")
+    explain_question: str = (
+        "Which distortions does this video show (blur, blocking, ringing, noise, banding, "
+        "flicker, stutter, exposure, colour), and where in the video do they appear?"
+    )
     explain_max_windows: int = ranged(8, 1, 10_000)
 
 
@@ -128,9 +138,15 @@ class RuntimeSection:
     """Device and precision."""
 
     device: str = "auto"  # auto | cuda | cpu | mps (cuda:N accepted)
-    dtype: str = "auto"  # auto | bf16 | fp16 | fp32 ; auto = fp16 on CUDA (official), CPU: modeling/precision.py
-    quant: str = "auto"  # auto | none | 8bit | 4bit (bitsandbytes; language model only); auto: what fits (preflight)
-    quant_cache: bool = True  # keep 8/4-bit weights once quantized and read them on later loads (modeling/quant_cache.py)
+    dtype: str = (
+        "auto"  # auto | bf16 | fp16 | fp32 ; auto = fp16 on CUDA (official), CPU: modeling/precision.py
+    )
+    quant: str = (
+        "auto"  # auto | none | 8bit | 4bit (bitsandbytes; language model only); auto: what fits (preflight)
+    )
+    quant_cache: bool = (
+        True  # keep 8/4-bit weights once quantized and read them on later loads (modeling/quant_cache.py)
+    )
 
 
 @dataclass(frozen=True)
@@ -158,9 +174,15 @@ class Settings:
 PROMPT_STYLES = ("ugc_init", "ugc_head", "streaming", "streaming_official_eval", "assistant", "qbench")
 SCORING_STYLES = PROMPT_STYLES[:4]  # the styles whose answer prefix is followed by a level word
 STALLING_STYLES = ("sequence", "stats")  # how the streaming prompt phrases stalling (spec §8)
-DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # --dtype name → torch attribute (the one map)
+DTYPES = {
+    "bf16": "bfloat16",
+    "fp16": "float16",
+    "fp32": "float32",
+}  # --dtype name → torch attribute (the one map)
 OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "vmaf-json")  # per-record output of score/ask
-ANSWER_FORMATS = OUTPUT_FORMATS[:4]  # ask: vmaf-json (libvmaf's log layout, output/vmaf.py) is for scores only
+ANSWER_FORMATS = OUTPUT_FORMATS[
+    :4
+]  # ask: vmaf-json (libvmaf's log layout, output/vmaf.py) is for scores only
 REPORT_FORMATS = ("table", "json")  # one-report output of eval/probe/models list/train --validate-data
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -189,8 +211,13 @@ def shown_default(section: str, key: str, label: str = "default") -> str:
     """``[default: V]`` for --help, rendered from the declaration (``label="card"``: a model card may set
     it). Booleans read on/off, floats as ``%g``. Help text quotes no default by hand (tests/test_declarations.py)."""
     value = declared_default(section, key)
-    text = ("on" if value else "off") if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) \
+    text = (
+        ("on" if value else "off")
+        if isinstance(value, bool)
+        else f"{value:g}"
+        if isinstance(value, float)
         else str(value)
+    )
     return f"[{label}: {text}]"
 
 
@@ -274,13 +301,17 @@ def _check_scoring(scoring: ScoringSection) -> None:
     seen: dict[str, str] = {}
     for word in scoring.levels:
         if not isinstance(word, str) or not word.strip() or len(word.split()) != 1:
-            raise ConfigError(f"config key 'scoring.levels' must hold single words, got {word!r}",
-                              "use one word per level, e.g. \" high\"")
+            raise ConfigError(
+                f"config key 'scoring.levels' must hold single words, got {word!r}",
+                'use one word per level, e.g. " high"',
+            )
         if word.strip() in seen:
-            raise ConfigError(f"config key 'scoring.levels' names the level word {word.strip()!r} twice "
-                              f"({seen[word.strip()]!r} and {word!r})", "give every level its own word")
+            raise ConfigError(
+                f"config key 'scoring.levels' names the level word {word.strip()!r} twice "
+                f"({seen[word.strip()]!r} and {word!r})",
+                "give every level its own word",
+            )
         seen[word.strip()] = word
-
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -291,10 +322,14 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: config file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-                          f"{exc.start})", "save it as UTF-8") from None
+        raise ConfigError(
+            f"{p}: config file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+            "save it as UTF-8",
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config file: {exc.strerror or exc}", "check the --config path") from None
+        raise ConfigError(
+            f"{p}: cannot read config file: {exc.strerror or exc}", "check the --config path"
+        ) from None
     try:
         if p.suffix.lower() == ".toml":
             from .registry import toml_module

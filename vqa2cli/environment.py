@@ -26,8 +26,11 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("HF_TOKEN", "Hub token for gated or private repos (vqa2 doctor reports whether one is set)."),
     EnvVar("NO_COLOR", "Disable colour on stderr (colour is only ever used on a terminal)."),
     EnvVar("VQA2_DEBUG", "Set to 1 to print tracebacks instead of one-line errors."),
-    EnvVar("VQA2_GOLDEN_DIR", "Folder of card golden files for `vqa2 verify --card NAME` (NAME.golden.json).",
-           "the model cards' folder"),
+    EnvVar(
+        "VQA2_GOLDEN_DIR",
+        "Folder of card golden files for `vqa2 verify --card NAME` (NAME.golden.json).",
+        "the model cards' folder",
+    ),
     EnvVar(
         "OMP_WAIT_POLICY",
         "The vqa2 command sets PASSIVE when unset: torch's idle CPU threads sleep instead "

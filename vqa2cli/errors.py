@@ -26,7 +26,9 @@ class ExitCode(enum.IntEnum):
     RUNTIME = 4  # the model could not be fetched, loaded or run (Hub offline, bad checkpoint, OOM)
     OUTPUT = 5  # an output could not be written (disk full, read-only folder, closed stdout/pipe); rows kept
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
-    BROKEN_PIPE = 141  # the reader of stdout/stderr stopped early (`vqa2 ... | head`): quiet, as SIGPIPE ends ffprobe
+    BROKEN_PIPE = (
+        141  # the reader of stdout/stderr stopped early (`vqa2 ... | head`): quiet, as SIGPIPE ends ffprobe
+    )
     TERMINATED = 143  # SIGTERM (kill, Slurm, Kubernetes): 128 + 15, as a shell reports it
 
 
@@ -208,8 +210,10 @@ class OutputError(Vqa2Error):
 
     def __init__(self, output: str, exc: OSError, fix: str | None = None):
         code = errno.errorcode.get(exc.errno, str(exc.errno)) if exc.errno is not None else "?"
-        super().__init__(f"cannot write {output}: {exc.strerror or exc} ({code})",
-                         fix or OUTPUT_FIXES.get(exc.errno or 0, "check the output path and the disk"))
+        super().__init__(
+            f"cannot write {output}: {exc.strerror or exc} ({code})",
+            fix or OUTPUT_FIXES.get(exc.errno or 0, "check the output path and the disk"),
+        )
         self.output = output
         self.errno = exc.errno
 
@@ -251,22 +255,38 @@ INPUT_STATUS = 422  # an input the model cannot use: its error record, the CLI's
 API_ERRORS: dict[str, ApiErrorCode] = {
     "bad_request": ApiErrorCode(400, ExitCode.USAGE, "malformed JSON or multipart body"),
     "unauthorized": ApiErrorCode(401, ExitCode.RUNTIME, "missing or wrong bearer token"),
-    "forbidden": ApiErrorCode(403, ExitCode.INPUT, "a path outside --allow-root, a pipe or URL, or path requests disabled"),
-    "no_assistant": ApiErrorCode(404, ExitCode.USAGE, "an ask request to a server started without --assistant"),
-    "json_too_large": ApiErrorCode(413, ExitCode.USAGE, "a JSON request body over 1 MiB (options and a path)"),
+    "forbidden": ApiErrorCode(
+        403, ExitCode.INPUT, "a path outside --allow-root, a pipe or URL, or path requests disabled"
+    ),
+    "no_assistant": ApiErrorCode(
+        404, ExitCode.USAGE, "an ask request to a server started without --assistant"
+    ),
+    "json_too_large": ApiErrorCode(
+        413, ExitCode.USAGE, "a JSON request body over 1 MiB (options and a path)"
+    ),
     "too_large": ApiErrorCode(413, ExitCode.INPUT, "an upload over --max-upload-mb: that file's error"),
-    "timeout": ApiErrorCode(408, ExitCode.RUNTIME, "no byte of the body for --body-timeout seconds (connection closed)"),
+    "timeout": ApiErrorCode(
+        408, ExitCode.RUNTIME, "no byte of the body for --body-timeout seconds (connection closed)"
+    ),
     "client_disconnected": ApiErrorCode(400, ExitCode.USAGE, "the client closed the connection mid-body"),
     "unsupported_media_type": ApiErrorCode(415, ExitCode.USAGE, "neither multipart/form-data nor JSON"),
     "usage": ApiErrorCode(422, ExitCode.USAGE, "bad options: the CLI's exit-2 message"),
-    **{code: ApiErrorCode(INPUT_STATUS, ExitCode.INPUT, "an input the model cannot use (its error record)")
-       for code in _input_codes()},
-    "runtime_error": ApiErrorCode(500, ExitCode.RUNTIME, "the model failed (out of memory...): its error record"),
+    **{
+        code: ApiErrorCode(INPUT_STATUS, ExitCode.INPUT, "an input the model cannot use (its error record)")
+        for code in _input_codes()
+    },
+    "runtime_error": ApiErrorCode(
+        500, ExitCode.RUNTIME, "the model failed (out of memory...): its error record"
+    ),
     "internal_error": ApiErrorCode(500, ExitCode.RUNTIME, "an unexpected failure: its error record"),
-    "http": ApiErrorCode(None, ExitCode.RUNTIME, "an HTTP error of the framework (unknown route, wrong method)"),
+    "http": ApiErrorCode(
+        None, ExitCode.RUNTIME, "an HTTP error of the framework (unknown route, wrong method)"
+    ),
     "not_ready": ApiErrorCode(503, ExitCode.RUNTIME, "the model is still loading, or failed to load"),
     "queue_full": ApiErrorCode(503, ExitCode.RUNTIME, "--max-queue requests are waiting (Retry-After)"),
-    "shutting_down": ApiErrorCode(503, ExitCode.RUNTIME, "the server is draining after SIGTERM (Retry-After)"),
+    "shutting_down": ApiErrorCode(
+        503, ExitCode.RUNTIME, "the server is draining after SIGTERM (Retry-After)"
+    ),
 }
 # Error codes of records whose failure is the model's, not the input's (the CLI's exit 4; HTTP 500).
 MODEL_ERROR_CODES: tuple[str, ...] = tuple(code for code, e in API_ERRORS.items() if e.status == 500)
@@ -280,8 +300,14 @@ class ApiError(Vqa2Error):
     arguments (``ApiError(422, "usage", msg, 2)``) must agree with it (tests/test_declarations.py) and are
     only used for a code whose status varies (``http``)."""
 
-    def __init__(self, status: int | None, code: str, message: str, exit_code: int | None = None,
-                 retry_after: int | None = None):
+    def __init__(
+        self,
+        status: int | None,
+        code: str,
+        message: str,
+        exit_code: int | None = None,
+        retry_after: int | None = None,
+    ):
         declared = API_ERRORS.get(code)
         super().__init__(" ".join(message.split()))
         self.code = code

@@ -16,8 +16,13 @@ from .errors import UsageError
 
 # top-level module → the extra that installs it (pyproject.toml [project.optional-dependencies])
 EXTRA_OF_MODULE = {
-    "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "python_multipart": "serve",
-    "prometheus_client": "serve", "httpx": "serve", "starlette": "serve",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "multipart": "serve",
+    "python_multipart": "serve",
+    "prometheus_client": "serve",
+    "httpx": "serve",
+    "starlette": "serve",
     "deepspeed": "train",
 }
 WHAT_NEEDS = {"serve": "vqa2 serve and the --server client", "train": "vqa2 train with DeepSpeed"}
@@ -27,8 +32,11 @@ class MissingExtraError(UsageError):
     """A command needs an optional dependency that is not installed (exit 2)."""
 
     def __init__(self, module: str, extra: str):
-        super().__init__(f"{WHAT_NEEDS.get(extra, 'this command')} need the '{extra}' extra: module '{module}' "
-                         "is not installed", f"pip install 'vqa2cli[{extra}]'")
+        super().__init__(
+            f"{WHAT_NEEDS.get(extra, 'this command')} need the '{extra}' extra: module '{module}' "
+            "is not installed",
+            f"pip install 'vqa2cli[{extra}]'",
+        )
         self.module, self.extra = module, extra
 
 

@@ -73,7 +73,9 @@ def read_card(path: Path) -> ModelCard:
         raise ConfigError(f"{path}: cannot read model card: {exc}") from exc
     name = layer.get("model", {}).get("name") or path.stem
     checkpoint = layer.pop("checkpoint", {})
-    return ModelCard(name=name, path=path, layer=layer, checkpoint=checkpoint if isinstance(checkpoint, dict) else {})
+    return ModelCard(
+        name=name, path=path, layer=layer, checkpoint=checkpoint if isinstance(checkpoint, dict) else {}
+    )
 
 
 def list_cards() -> list[ModelCard]:
@@ -141,8 +143,12 @@ def resolve_reference(ref: str | None, task: str) -> ModelRef:
     raise unknown_card(ref, [c.name for c in list_cards()])
 
 
-def resolve_model(reference: str | None, task: str, *layers: Mapping[str, Any] | None,
-                  model_keys: Mapping[str, Any] | None = None) -> tuple[Settings, ModelRef]:
+def resolve_model(
+    reference: str | None,
+    task: str,
+    *layers: Mapping[str, Any] | None,
+    model_keys: Mapping[str, Any] | None = None,
+) -> tuple[Settings, ModelRef]:
     """THE resolution of a model reference (card name, Hub id ``org/name[@rev]`` or local folder, None =
     the task's default card) into settings and where its weights are. Used by every command, the training
     run and the Python API; the weights themselves come from ``modeling.hub.fetch_weights(ref)`` (a local

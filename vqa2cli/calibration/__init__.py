@@ -13,14 +13,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .file import Calibration, load as load_calibration
+from .file import Calibration
+from .file import load as load_calibration
 
 __all__ = ["Calibration", "calibrate", "load_calibration", "apply_calibration"]
 
 
-def calibrate(scores: Sequence[float], labels: Sequence[float], *, config: dict[str, Any], scale: str = "mos",
-              kind: str = "auto", folds: int = 5, seed: int = 0, n_boot: int = 1000,
-              precision: dict[str, Any] | None = None) -> Calibration:
+def calibrate(
+    scores: Sequence[float],
+    labels: Sequence[float],
+    *,
+    config: dict[str, Any],
+    scale: str = "mos",
+    kind: str = "auto",
+    folds: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+    precision: dict[str, Any] | None = None,
+) -> Calibration:
     """Fit the map from ``scores`` (0–1) to ``labels`` (any scale, named ``scale``) for scores made with
     the resolved settings ``config`` (``Settings.to_dict()`` / a record's ``config``) and, when known, the
     loaded ``precision`` (``{"dtype", "quant"}``, a record's ``model``). Raises DataError

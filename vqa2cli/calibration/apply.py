@@ -24,15 +24,22 @@ from .file import Calibration, load
 
 
 class RecordGates:
-    def __init__(self, calibration: Calibration | str | None = None, *, fail_calibrated_under: float | None = None,
-                 fail_uncertain_over: float | None = None):
+    def __init__(
+        self,
+        calibration: Calibration | str | None = None,
+        *,
+        fail_calibrated_under: float | None = None,
+        fail_uncertain_over: float | None = None,
+    ):
         if isinstance(calibration, str):
             calibration = load(calibration)
         if fail_calibrated_under is not None and calibration is None:
             raise UsageError("--fail-calibrated-under needs --calibration FILE (the scale it compares on)")
         if fail_uncertain_over is not None and not 0.0 <= fail_uncertain_over <= 0.5:
-            raise UsageError(f"--fail-uncertain-over must be between 0 and 0.5, got {fail_uncertain_over}",
-                             "it compares spread.std, the standard deviation of the level weight (0-0.5)")
+            raise UsageError(
+                f"--fail-uncertain-over must be between 0 and 0.5, got {fail_uncertain_over}",
+                "it compares spread.std, the standard deviation of the level weight (0-0.5)",
+            )
         self.calibration, self.fail_calibrated_under = calibration, fail_calibrated_under
         self.fail_uncertain_over = fail_uncertain_over
         self.below: list[str] = []
@@ -68,14 +75,20 @@ class RecordGates:
             value = record.calibrated["value"]
             if self.fail_calibrated_under is not None and value < self.fail_calibrated_under:
                 self.below.append(record.path)
-                _say(console, f"{record.path}: {value:.4g} on {record.calibrated['scale']} is below "
-                              f"--fail-calibrated-under {self.fail_calibrated_under:g}")
+                _say(
+                    console,
+                    f"{record.path}: {value:.4g} on {record.calibrated['scale']} is below "
+                    f"--fail-calibrated-under {self.fail_calibrated_under:g}",
+                )
         if self.fail_uncertain_over is not None:
             spread = record.to_dict().get("spread") or {}
             if spread.get("std") is not None and spread["std"] > self.fail_uncertain_over:
                 self.uncertain.append(record.path)
-                _say(console, f"{record.path}: uncertain, spread {spread['std']:.3f} > --fail-uncertain-over "
-                              f"{self.fail_uncertain_over:g}: have a person look")
+                _say(
+                    console,
+                    f"{record.path}: uncertain, spread {spread['std']:.3f} > --fail-uncertain-over "
+                    f"{self.fail_uncertain_over:g}: have a person look",
+                )
 
     def exit_code(self, code: ExitCode | int, console=None) -> ExitCode:
         """``code`` unless it is 0 and a gate here failed (then 1, with a summary line on stderr)."""
@@ -83,10 +96,16 @@ class RecordGates:
         if code != ExitCode.OK or not (self.below or self.uncertain):
             return code
         if self.below:
-            _say(console, f"{len(self.below)} file(s) below --fail-calibrated-under {self.fail_calibrated_under:g} "
-                          f"on {self.calibration.scale['name']}")
+            _say(
+                console,
+                f"{len(self.below)} file(s) below --fail-calibrated-under {self.fail_calibrated_under:g} "
+                f"on {self.calibration.scale['name']}",
+            )
         if self.uncertain:
-            _say(console, f"{len(self.uncertain)} file(s) over --fail-uncertain-over {self.fail_uncertain_over:g}")
+            _say(
+                console,
+                f"{len(self.uncertain)} file(s) over --fail-uncertain-over {self.fail_uncertain_over:g}",
+            )
         return ExitCode.GATE_FAILED
 
 

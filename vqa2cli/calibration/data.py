@@ -23,15 +23,19 @@ def read_label_records(source: Path, media_root: Path | None = None) -> list:
     try:
         records = read_labels(source, media_root)
     except UnicodeDecodeError as exc:
-        line = source.read_bytes()[:exc.start].count(b"\n") + 1
-        raise DataError(f"{source}: line {line} is not UTF-8 (byte 0x{exc.object[exc.start]:02x})",
-                        "save the labels file as UTF-8") from None
+        line = source.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{source}: line {line} is not UTF-8 (byte 0x{exc.object[exc.start]:02x})",
+            "save the labels file as UTF-8",
+        ) from None
     seen: dict[str, int] = {}
     for r in records:
         key = os.path.realpath(r.path)
         if key in seen:
-            raise DataError(f"{source}: record {r.index}: {r.path} is labelled twice (also record {seen[key]})",
-                            "keep one label per video (average repeated ratings first)")
+            raise DataError(
+                f"{source}: record {r.index}: {r.path} is labelled twice (also record {seen[key]})",
+                "keep one label per video (average repeated ratings first)",
+            )
         seen[key] = r.index
     return records
 
@@ -43,18 +47,24 @@ def read_scores(source: Path) -> tuple[dict[str, float], dict[str, Any], dict[st
     source = Path(source)
     sidecar = Path(f"{source}.vqa2.json")
     if not source.is_file():
-        raise DataError(f"{source}: scores file not found", "give a vqa2 batch --csv or eval --scores-csv file")
+        raise DataError(
+            f"{source}: scores file not found", "give a vqa2 batch --csv or eval --scores-csv file"
+        )
     try:
         config = json.loads(sidecar.read_text(encoding="utf-8"))["config"]
     except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{sidecar}: no readable settings record beside the scores ({type(exc).__name__})",
-                        "calibrate from files vqa2 batch or vqa2 eval wrote (they record the settings)") from None
+        raise DataError(
+            f"{sidecar}: no readable settings record beside the scores ({type(exc).__name__})",
+            "calibrate from files vqa2 batch or vqa2 eval wrote (they record the settings)",
+        ) from None
     scores: dict[str, float] = {}
     precision: dict[str, Any] = {}
     with source.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
         reader = csv.DictReader(fh)
         if not {"path", "score", "status"} <= set(reader.fieldnames or ()):
-            raise DataError(f"{source}: no path, score and status columns", "give a batch --csv or eval --scores-csv")
+            raise DataError(
+                f"{source}: no path, score and status columns", "give a batch --csv or eval --scores-csv"
+            )
         for line, row in enumerate(reader, start=2):
             if row["status"] != "ok":
                 continue
@@ -83,8 +93,10 @@ def pair(records: list, scores: dict[str, float], source: str) -> tuple[list[flo
     for r in records:
         key = os.path.realpath(r.path)
         if key not in scores:
-            raise DataError(f"record {r.index}: {r.path} has no ok score in {source}",
-                            "score it (vqa2 batch --resume) or remove the label")
+            raise DataError(
+                f"record {r.index}: {r.path} has no ok score in {source}",
+                "score it (vqa2 batch --resume) or remove the label",
+            )
         x.append(scores[key])
         y.append(r.mos)
     return x, y

@@ -14,9 +14,6 @@ names the keys that differ (UsageError, exit 2), it is never silently applied.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -30,17 +27,28 @@ SCHEMA = "vqa2.calibration/1"
 SCHEMA_VERSION = 1
 REMAKE = "make it again with vqa2 calibrate"
 # keys that may differ without changing the scores' meaning: the device and where quantized weights live
-IGNORED = {("runtime", "device"), ("runtime", "quant_cache"), ("model", "description"),
-           ("generation", "max_new_tokens"), ("generation", "do_sample"), ("generation", "temperature"),
-           ("generation", "top_p"), ("generation", "repetition_penalty"), ("video", "decode_threads")}
+IGNORED = {
+    ("runtime", "device"),
+    ("runtime", "quant_cache"),
+    ("model", "description"),
+    ("generation", "max_new_tokens"),
+    ("generation", "do_sample"),
+    ("generation", "temperature"),
+    ("generation", "top_p"),
+    ("generation", "repetition_penalty"),
+    ("video", "decode_threads"),
+}
 
 
 def settings_key(config: dict[str, Any]) -> dict[str, Any]:
     """The settings a calibration is bound to: ``config`` (Settings.to_dict()) less :data:`IGNORED` and the
     ``run`` section a job's settings record adds (jobs/provenance.py: batch's window, eval's stalling style),
     which a score record's ``config`` does not carry."""
-    return {s: {k: v for k, v in values.items() if (s, k) not in IGNORED}
-            for s, values in config.items() if isinstance(values, dict) and s != "run"}
+    return {
+        s: {k: v for k, v in values.items() if (s, k) not in IGNORED}
+        for s, values in config.items()
+        if isinstance(values, dict) and s != "run"
+    }
 
 
 @dataclass(frozen=True)
@@ -72,18 +80,32 @@ class Calibration:
     def check_settings(self, config: dict[str, Any] | None) -> None:
         """UsageError naming the keys when ``config`` (a record's or run's resolved settings) differs."""
         if not config:
-            raise UsageError(f"{self.source}: the scores carry no settings record to check the calibration against",
-                             "score with vqa2 (records and row files carry their settings)")
+            raise UsageError(
+                f"{self.source}: the scores carry no settings record to check the calibration against",
+                "score with vqa2 (records and row files carry their settings)",
+            )
         if changed := differences(self.settings, config):
-            raise UsageError(f"{self.source}: calibrated for other settings than these scores ({', '.join(changed)})",
-                             f"score with the model and flags the calibration was made with "
-                             f"({self.model.get('name')}), or calibrate again")
+            raise UsageError(
+                f"{self.source}: calibrated for other settings than these scores ({', '.join(changed)})",
+                f"score with the model and flags the calibration was made with "
+                f"({self.model.get('name')}), or calibrate again",
+            )
 
     def to_json(self) -> dict[str, Any]:
-        body = {"schema": SCHEMA, "tool": {"name": "vqa2", "version": __version__}, "created": self.created,
-                "kind": self.kind, "params": self.params, "score_range": list(self.score_range),
-                "scale": self.scale, "model": self.model, "settings": self.settings, "metrics": self.metrics,
-                "n": self.n, "precision": self.precision}
+        body = {
+            "schema": SCHEMA,
+            "tool": {"name": "vqa2", "version": __version__},
+            "created": self.created,
+            "kind": self.kind,
+            "params": self.params,
+            "score_range": list(self.score_range),
+            "scale": self.scale,
+            "model": self.model,
+            "settings": self.settings,
+            "metrics": self.metrics,
+            "n": self.n,
+            "precision": self.precision,
+        }
         return sealed(body)
 
     def check_precision(self, model: Any) -> None:
@@ -94,8 +116,11 @@ class Calibration:
         got = model if isinstance(model, dict) else model.__dict__
         theirs = {k: got.get(k) for k in self.precision}
         if theirs != self.precision:
-            raise UsageError(f"{self.source}: calibrated on scores made at {_precision(self.precision)}, these are "
-                             f"{_precision(theirs)}", "pass --dtype/--quant to match, or calibrate again")
+            raise UsageError(
+                f"{self.source}: calibrated on scores made at {_precision(self.precision)}, these are "
+                f"{_precision(theirs)}",
+                "pass --dtype/--quant to match, or calibrate again",
+            )
 
 
 def _precision(p: dict[str, Any]) -> str:
@@ -105,23 +130,39 @@ def _precision(p: dict[str, Any]) -> str:
 def differences(bound: dict[str, Any], config: dict[str, Any]) -> list[str]:
     """``section.key`` names where ``config`` (resolved settings) differs from ``bound`` (:func:`settings_key`)."""
     ours, theirs = _flat(bound), _flat(settings_key(config))
-    return sorted(f"{s}.{k}" for s, k in ours.keys() | theirs.keys() if ours.get((s, k)) != theirs.get((s, k)))
+    return sorted(
+        f"{s}.{k}" for s, k in ours.keys() | theirs.keys() if ours.get((s, k)) != theirs.get((s, k))
+    )
 
 
 def _flat(config: dict[str, Any]) -> dict[tuple[str, str], Any]:
     return {(s, k): v for s, values in config.items() for k, v in values.items()}
 
 
-def make(fitted: Fit, scores, labels, *, scale: str, config: dict[str, Any], metrics: dict[str, Any],
-         precision: dict[str, Any] | None = None) -> Calibration:
+def make(
+    fitted: Fit,
+    scores,
+    labels,
+    *,
+    scale: str,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    precision: dict[str, Any] | None = None,
+) -> Calibration:
     """A new calibration from a fit, its pairs, the label scale's name and the scores' resolved settings."""
     model = config.get("model", {})
-    return Calibration(kind=fitted.kind, params=fitted.params, score_range=(float(min(scores)), float(max(scores))),
-                       scale={"name": scale, "min": float(min(labels)), "max": float(max(labels))},
-                       model={k: model.get(k) for k in ("name", "repo", "revision")},
-                       settings=settings_key(config), metrics=metrics, n=len(labels),
-                       created=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-                       precision={k: precision.get(k) for k in ("dtype", "quant")} if precision else None)
+    return Calibration(
+        kind=fitted.kind,
+        params=fitted.params,
+        score_range=(float(min(scores)), float(max(scores))),
+        scale={"name": scale, "min": float(min(labels)), "max": float(max(labels))},
+        model={k: model.get(k) for k in ("name", "repo", "revision")},
+        settings=settings_key(config),
+        metrics=metrics,
+        n=len(labels),
+        created=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        precision={k: precision.get(k) for k in ("dtype", "quant")} if precision else None,
+    )
 
 
 def write(calibration: Calibration, path: str) -> None:
@@ -138,15 +179,25 @@ def load(path: str) -> Calibration:
 def from_json(body: Any, path: str = "calibration") -> Calibration:
     """A calibration from its JSON object (a file's content, or a server request's ``calibration``); the
     same refusals as :func:`load`, naming ``path``."""
+
     def refuse(why: str, fix: str = REMAKE) -> UsageError:
         return UsageError(f"{path}: {why}", fix)
 
     check_document(body, "vqa2.calibration", SCHEMA_VERSION, path, "calibration file", REMAKE)
     try:
-        cal = Calibration(kind=body["kind"], params=body["params"], score_range=tuple(body["score_range"]),
-                          scale=dict(body["scale"]), model=dict(body["model"]), settings=dict(body["settings"]),
-                          metrics=dict(body.get("metrics") or {}), n=int(body["n"]), created=body.get("created", ""),
-                          source=str(path), precision=body.get("precision"))
+        cal = Calibration(
+            kind=body["kind"],
+            params=body["params"],
+            score_range=tuple(body["score_range"]),
+            scale=dict(body["scale"]),
+            model=dict(body["model"]),
+            settings=dict(body["settings"]),
+            metrics=dict(body.get("metrics") or {}),
+            n=int(body["n"]),
+            created=body.get("created", ""),
+            source=str(path),
+            precision=body.get("precision"),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise refuse(f"missing or ill-typed key ({exc})") from None
     if cal.kind not in KINDS:

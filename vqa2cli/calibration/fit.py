@@ -59,16 +59,22 @@ def check_labels(scores: Sequence[float], labels: Sequence[float]) -> None:
     if n != len(scores):
         raise DataError(f"{len(scores)} scores for {n} labels", "pass one score per labelled video")
     if n < MIN_TOTAL:
-        raise DataError(f"{n} labelled video(s): a calibration needs at least {MIN_TOTAL}",
-                        "label more videos (30 or more give useful intervals)")
+        raise DataError(
+            f"{n} labelled video(s): a calibration needs at least {MIN_TOTAL}",
+            "label more videos (30 or more give useful intervals)",
+        )
     if not all(math.isfinite(float(v)) for v in [*scores, *labels]):
         raise DataError("scores or labels contain NaN or infinity", "check the labels file")
     if max(labels) == min(labels):
-        raise DataError(f"all {n} labels are equal ({labels[0]:g}): nothing to calibrate to",
-                        "label videos of different quality")
+        raise DataError(
+            f"all {n} labels are equal ({labels[0]:g}): nothing to calibrate to",
+            "label videos of different quality",
+        )
     if max(scores) == min(scores):
-        raise DataError(f"all {n} scores are equal ({scores[0]:g}): nothing to calibrate from",
-                        "label videos of different quality")
+        raise DataError(
+            f"all {n} scores are equal ({scores[0]:g}): nothing to calibrate from",
+            "label videos of different quality",
+        )
 
 
 def fit(kind: str, x: Sequence[float], y: Sequence[float]) -> Fit:
@@ -110,8 +116,11 @@ def check_monotone(f: Fit, lo: float, hi: float) -> None:
     steps = np.diff(values)
     tol = 1e-9 * max(1.0, float(np.abs(values).max()))
     if not (np.all(steps >= -tol) or np.all(steps <= tol)):
-        raise DataError(f"the {f.kind} fit is not monotone over the scores seen ({lo:.3f}–{hi:.3f}): it would "
-                        "reorder videos", "try --kind isotonic, or label more videos")
+        raise DataError(
+            f"the {f.kind} fit is not monotone over the scores seen ({lo:.3f}–{hi:.3f}): it would "
+            "reorder videos",
+            "try --kind isotonic, or label more videos",
+        )
 
 
 def _isotonic(x, y) -> Fit:

@@ -27,8 +27,12 @@ def metrics(pred, y) -> dict[str, float]:
     if np.std(pred) == 0 or np.std(y) == 0:
         nan = float("nan")
         return {"plcc": nan, "srcc": nan, "krcc": nan, "rmse": float(np.sqrt(np.mean((pred - y) ** 2)))}
-    return {"plcc": float(stats.pearsonr(pred, y).statistic), "srcc": float(stats.spearmanr(pred, y).statistic),
-            "krcc": float(stats.kendalltau(pred, y).statistic), "rmse": float(np.sqrt(np.mean((pred - y) ** 2)))}
+    return {
+        "plcc": float(stats.pearsonr(pred, y).statistic),
+        "srcc": float(stats.spearmanr(pred, y).statistic),
+        "krcc": float(stats.kendalltau(pred, y).statistic),
+        "rmse": float(np.sqrt(np.mean((pred - y) ** 2))),
+    }
 
 
 def bootstrap(pred, y, n_boot: int = 1000, seed: int = 0) -> dict[str, list[float]]:
@@ -55,8 +59,15 @@ def _with_ci(pred, y, n_boot: int, seed: int) -> dict[str, Any]:
     return {name: {"value": values[name], "ci95": ci[name]} for name in METRICS}
 
 
-def choose(scores: Sequence[float], labels: Sequence[float], *, kind: str = "auto", k: int = 5, seed: int = 0,
-           n_boot: int = 1000) -> tuple[Fit, dict[str, Any]]:
+def choose(
+    scores: Sequence[float],
+    labels: Sequence[float],
+    *,
+    kind: str = "auto",
+    k: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> tuple[Fit, dict[str, Any]]:
     """The calibration of ``labels`` on ``scores`` and its report (``chosen``, ``folds``, ``cv_rmse`` per
     candidate, ``before``/``after`` held-out metrics with ``ci95``, ``refused``: candidates that failed and
     why). ``kind``: ``auto`` (every kind the fold size supports) or one of :data:`KINDS`.
@@ -70,8 +81,11 @@ def choose(scores: Sequence[float], labels: Sequence[float], *, kind: str = "aut
     n_train = len(y) - -(-len(y) // k)  # smallest training fold
     candidates = list(KINDS) if kind == "auto" else [kind]
     if kind != "auto" and n_train < MIN_LABELS[kind]:
-        raise DataError(f"{len(y)} labelled videos are too few for {kind} with {k} folds (each training fold "
-                        f"needs {MIN_LABELS[kind]})", "label more videos or use --kind isotonic")
+        raise DataError(
+            f"{len(y)} labelled videos are too few for {kind} with {k} folds (each training fold "
+            f"needs {MIN_LABELS[kind]})",
+            "label more videos or use --kind isotonic",
+        )
     candidates = [c for c in candidates if n_train >= MIN_LABELS[c]]
     preds, refused = {}, {}
     for c in candidates:
@@ -80,13 +94,23 @@ def choose(scores: Sequence[float], labels: Sequence[float], *, kind: str = "aut
         except DataError as exc:
             refused[c] = exc.message
     if not preds:
-        raise DataError("no calibration fits: " + "; ".join(f"{c}: {m}" for c, m in refused.items()),
-                        "label more videos across the whole quality range")
+        raise DataError(
+            "no calibration fits: " + "; ".join(f"{c}: {m}" for c, m in refused.items()),
+            "label more videos across the whole quality range",
+        )
     rmse = {c: float(np.sqrt(np.mean((p - y) ** 2))) for c, p in preds.items()}
     chosen = min(rmse, key=rmse.get)
     final = fit(chosen, x, y)  # DataError when the fit on all pairs is not monotone
     before = _with_ci(x, y, n_boot, seed)
     before["rmse"] = _with_ci(held_out("linear", x, y, k, seed), y, n_boot, seed)["rmse"]
-    report = {"chosen": chosen, "folds": k, "seed": seed, "n_boot": n_boot, "cv_rmse": rmse, "refused": refused,
-              "before": before, "after": _with_ci(preds[chosen], y, n_boot, seed)}
+    report = {
+        "chosen": chosen,
+        "folds": k,
+        "seed": seed,
+        "n_boot": n_boot,
+        "cv_rmse": rmse,
+        "refused": refused,
+        "before": before,
+        "after": _with_ci(preds[chosen], y, n_boot, seed),
+    }
     return final, report

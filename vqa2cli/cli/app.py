@@ -32,12 +32,30 @@ EXAMPLES = """Examples:
   vqa2 models list"""
 
 # Each module defines register(app). Order = order in `vqa2 --help`.
-COMMAND_MODULES = ("score", "ask", "batch", "compare", "report", "probe", "models_cmd", "eval", "train", "serve", "doctor",
-                   "calibrate", "verify")
+COMMAND_MODULES = (
+    "score",
+    "ask",
+    "batch",
+    "compare",
+    "report",
+    "probe",
+    "models_cmd",
+    "eval",
+    "train",
+    "serve",
+    "doctor",
+    "calibrate",
+    "verify",
+)
 
 app = typer.Typer(
-    name="vqa2", help=HELP, epilog=EXAMPLES, no_args_is_help=True, add_completion=False,
-    rich_markup_mode=None, pretty_exceptions_enable=False,
+    name="vqa2",
+    help=HELP,
+    epilog=EXAMPLES,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
@@ -49,8 +67,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """Score and question the perceptual quality of videos with the VQA² models."""
 
 
@@ -175,15 +196,20 @@ def _main(argv: list[str] | None) -> None:
     try:
         with interrupt.catching():
             code = app(args=argv, prog_name="vqa2", standalone_mode=False)
-        if interrupt.was_interrupted():  # typer turns Ctrl-C into a silent exit 130; batch stops cleanly on it
+        if (
+            interrupt.was_interrupted()
+        ):  # typer turns Ctrl-C into a silent exit 130; batch stops cleanly on it
             _interrupted()
     except Vqa2Error as exc:
         if debug:
             import traceback
 
             traceback.print_exc()
-        if isinstance(exc, OutputError) and exc.output in ("stdout", "stderr") \
-                and getattr(sys, exc.output).stream is getattr(sys, f"__{exc.output}__"):
+        if (
+            isinstance(exc, OutputError)
+            and exc.output in ("stdout", "stderr")
+            and getattr(sys, exc.output).stream is getattr(sys, f"__{exc.output}__")
+        ):
             _stream_failed(exc)
         sys.exit(report_error(exc))
     except KeyboardInterrupt:
@@ -213,8 +239,13 @@ def _handle_click(exc: Exception, debug: bool) -> None:
         sys.exit(report_error(extra))
     from ..output.console import visible_line
 
-    sys.stderr.write("Error: " + visible_line(f"internal error: {type(exc).__name__}: {exc} (set VQA2_DEBUG=1 for "
-                                              "the traceback and report it)") + "\n")
+    sys.stderr.write(
+        "Error: "
+        + visible_line(
+            f"internal error: {type(exc).__name__}: {exc} (set VQA2_DEBUG=1 for the traceback and report it)"
+        )
+        + "\n"
+    )
     sys.exit(int(ExitCode.RUNTIME))
 
 

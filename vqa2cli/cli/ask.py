@@ -6,15 +6,30 @@ to the run, :func:`vqa2cli.jobs.ask_run.run_ask`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..config import ANSWER_FORMATS, shown_default
-
-from .options import (AnswerFormatOpt, AskPolicyOpt, ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      QuantOpt, QuantCacheOpt, QuietOpt, refuse_with_server, ServerOpt, ServerPathsOpt, VerboseOpt, check_format,
-                      start_console)
+from .options import (
+    AnswerFormatOpt,
+    AskPolicyOpt,
+    ConfigOpt,
+    DeviceOpt,
+    DtypeOpt,
+    MaxMotionOpt,
+    ModelOpt,
+    OfflineOpt,
+    QuantCacheOpt,
+    QuantOpt,
+    QuietOpt,
+    ServerOpt,
+    ServerPathsOpt,
+    VerboseOpt,
+    check_format,
+    refuse_with_server,
+    start_console,
+)
 
 EXAMPLES = """Examples:
 
@@ -38,30 +53,56 @@ the video: its KV cache up to the end of the video blocks is computed once (answ
 
 def ask(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Video file.", show_default=False)],
-    question: Annotated[Optional[str], typer.Argument(metavar="QUESTION", help="The question.", show_default=False)] = None,
-    questions: Annotated[Optional[list[str]], typer.Option(
-        "--question", metavar="TEXT", help="A question; repeat for several.")] = None,
-    questions_file: Annotated[Optional[Path], typer.Option(
-        "--questions-file", metavar="FILE", help="A text file with one question per line (blank lines and # comment lines are skipped).")] = None,
+    question: Annotated[
+        str | None, typer.Argument(metavar="QUESTION", help="The question.", show_default=False)
+    ] = None,
+    questions: Annotated[
+        list[str] | None, typer.Option("--question", metavar="TEXT", help="A question; repeat for several.")
+    ] = None,
+    questions_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--questions-file",
+            metavar="FILE",
+            help="A text file with one question per line (blank lines and # comment lines are skipped).",
+        ),
+    ] = None,
     model: ModelOpt = None,
     config: ConfigOpt = None,
     fmt: AnswerFormatOpt = "table",
-    max_new_tokens: Annotated[Optional[int], typer.Option(
-        "--max-new-tokens", metavar="N", help=f"Longest answer in tokens. {shown_default('generation', 'max_new_tokens', 'card')}")] = None,
+    max_new_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-new-tokens",
+            metavar="N",
+            help=f"Longest answer in tokens. {shown_default('generation', 'max_new_tokens', 'card')}",
+        ),
+    ] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Sample instead of greedy decoding.")] = False,
-    temperature: Annotated[Optional[float], typer.Option(
-        "--temperature", metavar="T", help=f"Sampling temperature (with --sample). {shown_default('generation', 'temperature', 'card')}")] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            "--temperature",
+            metavar="T",
+            help=f"Sampling temperature (with --sample). {shown_default('generation', 'temperature', 'card')}",
+        ),
+    ] = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
     quant_cache: QuantCacheOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: AskPolicyOpt = None,
-    segments: Annotated[Optional[str], typer.Option(
-        "--segments", metavar="DURATION|auto",
-        help="Answer for each window of DURATION (10s, 5, 1m; auto = the card's window, video.segment_s) "
-             f"{shown_default('video', 'segment_s', 'card')}, each answer with its "
-             "time range.")] = None,
+    segments: Annotated[
+        str | None,
+        typer.Option(
+            "--segments",
+            metavar="DURATION|auto",
+            help="Answer for each window of DURATION (10s, 5, 1m; auto = the card's window, video.segment_s) "
+            f"{shown_default('video', 'segment_s', 'card')}, each answer with its "
+            "time range.",
+        ),
+    ] = None,
     offline: OfflineOpt = False,
     server: ServerOpt = None,
     server_paths: ServerPathsOpt = False,
@@ -79,19 +120,38 @@ def ask(
         from ..remote.scorers import RemoteAsking, collect_options, connect
 
         refuse_with_server(quant_cache)
-        options = collect_options(config=config, model=model, max_new_tokens=max_new_tokens, sample=sample or None,
-                                  temperature=temperature, device=device, dtype=dtype, quant=quant,
-                                  max_motion_frames=max_motion_frames, long_clip=long_clip, segments=segments)
+        options = collect_options(
+            config=config,
+            model=model,
+            max_new_tokens=max_new_tokens,
+            sample=sample or None,
+            temperature=temperature,
+            device=device,
+            dtype=dtype,
+            quant=quant,
+            max_motion_frames=max_motion_frames,
+            long_clip=long_clip,
+            segments=segments,
+        )
         clients, settings = connect(urls[:1], "ask", options)
         source = RemoteAsking(clients[0], options, send_path=server_paths)
     else:
         from ..jobs.settings import asking_settings
         from ..video.segments import window_seconds
 
-        settings, ref = asking_settings(model, config, max_new_tokens=max_new_tokens, sample=sample,
-                                        temperature=temperature, device=device, dtype=dtype, quant=quant,
-                                        quant_cache=quant_cache, max_motion_frames=max_motion_frames,
-                                        long_clip=long_clip)
+        settings, ref = asking_settings(
+            model,
+            config,
+            max_new_tokens=max_new_tokens,
+            sample=sample,
+            temperature=temperature,
+            device=device,
+            dtype=dtype,
+            quant=quant,
+            quant_cache=quant_cache,
+            max_motion_frames=max_motion_frames,
+            long_clip=long_clip,
+        )
         window_s = window_seconds(segments, settings.video) if segments is not None else None
         source = LocalAsking(settings, ref, console, window_s=window_s, offline=offline)
     raise typer.Exit(int(run_ask(str(file), asked, source, settings, fmt, console)))

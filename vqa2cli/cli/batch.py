@@ -6,20 +6,43 @@ The command parses the options, builds the :class:`~vqa2cli.jobs.engine.JobSpec`
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..errors import ExitCode
 from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, QuantCacheOpt, QuantOpt, QuietOpt, ScoringPromptOpt, ServerPathsOpt, StrictOpt,
-                      VerboseOpt, refuse_with_server,
-                      scoring_settings, start_console)
-from .segments import FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
-from .explain import (AssistantOpt, AssistantQuantOpt, ExplainBelowOpt, ExplainOpt, ExplainQuestionOpt,
-                      ExplainTokensOpt, ExplainTopOpt)
+from .explain import (
+    AssistantOpt,
+    AssistantQuantOpt,
+    ExplainBelowOpt,
+    ExplainOpt,
+    ExplainQuestionOpt,
+    ExplainTokensOpt,
+    ExplainTopOpt,
+)
+from .options import (
+    ConfigOpt,
+    DeviceOpt,
+    DtypeOpt,
+    FailUnderOpt,
+    MaxMotionOpt,
+    ModelOpt,
+    OfflineOpt,
+    PolicyOpt,
+    QuantCacheOpt,
+    QuantOpt,
+    QuietOpt,
+    ScoringPromptOpt,
+    ServerPathsOpt,
+    StrictOpt,
+    VerboseOpt,
+    refuse_with_server,
+    scoring_settings,
+    start_console,
+)
+from .segments import FailSegmentOpt, PlotDirOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 
 EXAMPLES = """Examples:
 
@@ -75,35 +98,98 @@ def exit_code(job, stats, console, windows) -> ExitCode:
         console.error(f"{stats.below} file(s) scored below --fail-under {job.fail_under}")
         return ExitCode.GATE_FAILED
     if stats.segment_failed:
-        console.error(f"{stats.segment_failed} file(s) have a window below --fail-segment-under "
-                      f"{windows.fail_segment_under}")
+        console.error(
+            f"{stats.segment_failed} file(s) have a window below --fail-segment-under "
+            f"{windows.fail_segment_under}"
+        )
         return ExitCode.GATE_FAILED
     return ExitCode.OK
 
 
-InputsArg = Annotated[Optional[list[str]], typer.Argument(
-    metavar="INPUT...", show_default=False,
-    help="Folders (recursive), globs ('dir/**/*.mp4'), video files, or @LIST (a file of such inputs).")]
+InputsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="INPUT...",
+        show_default=False,
+        help="Folders (recursive), globs ('dir/**/*.mp4'), video files, or @LIST (a file of such inputs).",
+    ),
+]
 
 
 def batch(
     inputs: InputsArg = None,
-    csv: Annotated[Optional[str], typer.Option("--csv", metavar="FILE", help="Write one CSV row per file (same columns as `score --format csv`).")] = None,
-    jsonl: Annotated[Optional[str], typer.Option("--jsonl", metavar="FILE", help="Write one JSON record per file per line.")] = None,
-    vmaf_json: Annotated[Optional[str], typer.Option("--vmaf-json", metavar="FILE", help="Write one libvmaf-layout JSON log per file per line (docs/vmaf-json.md).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Skip files the output(s) already hold (same path, size, mtime); append the rest.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start existing output file(s) again from empty.")] = False,
-    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="With --resume: score files again whose row is an error (the new row is appended; the last row per path is current).")] = False,
-    from_file: Annotated[Optional[list[str]], typer.Option("--from-file", metavar="LIST", help="A text file of inputs, one per line (like @LIST).")] = None,
-    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders of folder inputs.")] = True,
-    workers: Annotated[Optional[int], typer.Option("--workers", metavar="N", help=f"Decode workers running ahead of the model (0 = decode in the main thread). [default: {DEFAULT_WORKERS_SHOWN}]")] = None,
-    prefetch: Annotated[Optional[int], typer.Option("--prefetch", metavar="N", help="Most clips decoded ahead of the model (bounds memory). [default: 2 x workers]")] = None,
-    shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Score only shard K of N (1-based; files split by a stable hash of their path).")] = None,
+    csv: Annotated[
+        str | None,
+        typer.Option(
+            "--csv", metavar="FILE", help="Write one CSV row per file (same columns as `score --format csv`)."
+        ),
+    ] = None,
+    jsonl: Annotated[
+        str | None, typer.Option("--jsonl", metavar="FILE", help="Write one JSON record per file per line.")
+    ] = None,
+    vmaf_json: Annotated[
+        str | None,
+        typer.Option(
+            "--vmaf-json",
+            metavar="FILE",
+            help="Write one libvmaf-layout JSON log per file per line (docs/vmaf-json.md).",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Skip files the output(s) already hold (same path, size, mtime); append the rest.",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Start existing output file(s) again from empty.")
+    ] = False,
+    retry_errors: Annotated[
+        bool,
+        typer.Option(
+            "--retry-errors",
+            help="With --resume: score files again whose row is an error (the new row is appended; the last row per path is current).",
+        ),
+    ] = False,
+    from_file: Annotated[
+        list[str] | None,
+        typer.Option("--from-file", metavar="LIST", help="A text file of inputs, one per line (like @LIST)."),
+    ] = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders of folder inputs.")
+    ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            help=f"Decode workers running ahead of the model (0 = decode in the main thread). [default: {DEFAULT_WORKERS_SHOWN}]",
+        ),
+    ] = None,
+    prefetch: Annotated[
+        int | None,
+        typer.Option(
+            "--prefetch",
+            metavar="N",
+            help="Most clips decoded ahead of the model (bounds memory). [default: 2 x workers]",
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Score only shard K of N (1-based; files split by a stable hash of their path).",
+        ),
+    ] = None,
     fail_under: FailUnderOpt = None,
     calibration: CalibrationOpt = None,
     fail_calibrated_under: FailCalibratedOpt = None,
     fail_uncertain_over: FailUncertainOpt = None,
-    summary: Annotated[bool, typer.Option("--summary", help="Also print a JSON summary of the run on stdout.")] = False,
+    summary: Annotated[
+        bool, typer.Option("--summary", help="Also print a JSON summary of the run on stdout.")
+    ] = False,
     model: ModelOpt = None,
     config: ConfigOpt = None,
     prompt: ScoringPromptOpt = None,
@@ -127,8 +213,14 @@ def batch(
     max_new_tokens: ExplainTokensOpt = None,
     strict: StrictOpt = None,
     offline: OfflineOpt = False,
-    server: Annotated[Optional[list[str]], typer.Option(
-        "--server", metavar="URL", help="Send the files to `vqa2 serve` server(s) (or VQA2_SERVER; token from VQA2_TOKEN); repeat to spread files over several.")] = None,
+    server: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            help="Send the files to `vqa2 serve` server(s) (or VQA2_SERVER; token from VQA2_TOKEN); repeat to spread files over several.",
+        ),
+    ] = None,
     server_paths: ServerPathsOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -147,34 +239,77 @@ def batch(
 
     console = start_console(quiet, verbose)
     job = JobSpec(
-        inputs=list(inputs or []), from_files=list(from_file or []), csv=csv, jsonl=jsonl, vmaf_json=vmaf_json, resume=resume,
-        overwrite=overwrite, retry_errors=retry_errors, recursive=recursive,
-        workers=default_workers() if workers is None else workers, prefetch=prefetch, shard=shard,
-        fail_under=fail_under, summary=summary, offline=offline,
-        gates=record_gates(calibration, fail_calibrated_under, fail_uncertain_over))
+        inputs=list(inputs or []),
+        from_files=list(from_file or []),
+        csv=csv,
+        jsonl=jsonl,
+        vmaf_json=vmaf_json,
+        resume=resume,
+        overwrite=overwrite,
+        retry_errors=retry_errors,
+        recursive=recursive,
+        workers=default_workers() if workers is None else workers,
+        prefetch=prefetch,
+        shard=shard,
+        fail_under=fail_under,
+        summary=summary,
+        offline=offline,
+        gates=record_gates(calibration, fail_calibrated_under, fail_uncertain_over),
+    )
     job.validate()
-    from ..remote.client import server_urls
     from ..jobs.windows import segment_options
+    from ..remote.client import server_urls
 
     flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot_dir": plot_dir}
     from .explain import explain_request, run_explained_batch
 
-    explaining = explain_request(explain, assistant=assistant, top=explain_top, below=explain_below,
-                                 question=explain_question, assistant_quant=assistant_quant,
-                                 max_new_tokens=max_new_tokens, quant=quant, device=device, dtype=dtype,
-                                 config=config, offline=offline, server=server_urls(server))
+    explaining = explain_request(
+        explain,
+        assistant=assistant,
+        top=explain_top,
+        below=explain_below,
+        question=explain_question,
+        assistant_quant=assistant_quant,
+        max_new_tokens=max_new_tokens,
+        quant=quant,
+        device=device,
+        dtype=dtype,
+        config=config,
+        offline=offline,
+        server=server_urls(server),
+    )
     if urls := server_urls(server):
         refuse_with_server(quant_cache)
-        options = {"config": config, "model": model, "prompt": prompt, "device": device, "dtype": dtype,
-                   "quant": quant, "max_motion_frames": max_motion_frames, "long_clip": long_clip, "strict": strict}
+        options = {
+            "config": config,
+            "model": model,
+            "prompt": prompt,
+            "device": device,
+            "dtype": dtype,
+            "quant": quant,
+            "max_motion_frames": max_motion_frames,
+            "long_clip": long_clip,
+            "strict": strict,
+        }
         settings, windows = _remote(job, urls, server_paths, options, segments, pool, flags, console)
         raise typer.Exit(int(_run(job, settings, None, console, windows)))
-    settings, ref = scoring_settings("batch", model, config, prompt=prompt, device=rank_device(device), dtype=dtype,
-                                     quant=quant, max_motion_frames=max_motion_frames, long_clip=long_clip,
-                                     strict=strict, quant_cache=quant_cache)
+    settings, ref = scoring_settings(
+        "batch",
+        model,
+        config,
+        prompt=prompt,
+        device=rank_device(device),
+        dtype=dtype,
+        quant=quant,
+        max_motion_frames=max_motion_frames,
+        long_clip=long_clip,
+        strict=strict,
+        quant_cache=quant_cache,
+    )
     settings, windows = segment_options(settings, segments=segments, pool=pool, **flags)
     job.gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
     if explaining is not None:
+
         def finish(job, stats, console, windows) -> ExitCode:  # the batch's exit code, then the gates'
             return job.gates.exit_code(exit_code(job, stats, console, windows), console)
 
@@ -187,8 +322,9 @@ def _remote(job, urls, server_paths, options, segments, pool, flags, console):
     from ..remote.scorers import RemoteBatchScorer, collect_options, connect_scoring
 
     options = collect_options(**options)
-    clients, settings, windows = connect_scoring(urls, options, segments=segments, pool=pool,
-                                                 window_flags=flags, console=console)
+    clients, settings, windows = connect_scoring(
+        urls, options, segments=segments, pool=pool, window_flags=flags, console=console
+    )
     job.remote = RemoteBatchScorer(clients, options, server_paths)
     return settings, windows
 
@@ -196,9 +332,10 @@ def _remote(job, urls, server_paths, options, segments, pool, flags, console):
 def _run(job, settings, ref, console, windows) -> ExitCode:
     from ..jobs.engine import run_job
 
-    return job.gates.exit_code(exit_code(job, run_job(job, settings, ref, console, windows), console, windows), console)
+    return job.gates.exit_code(
+        exit_code(job, run_job(job, settings, ref, console, windows), console, windows), console
+    )
 
 
 def register(app: typer.Typer) -> None:
     app.command("batch", epilog=EXAMPLES)(batch)
-

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..config import REPORT_FORMATS
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, QuantOpt,
-                      QuietOpt, ReportFormatOpt, StrictOpt, VerboseOpt, check_format, scoring_settings,
-                      start_console)
+from .options import (
+    ConfigOpt,
+    DeviceOpt,
+    DtypeOpt,
+    MaxMotionOpt,
+    ModelOpt,
+    OfflineOpt,
+    PolicyOpt,
+    QuantOpt,
+    QuietOpt,
+    ReportFormatOpt,
+    StrictOpt,
+    VerboseOpt,
+    check_format,
+    scoring_settings,
+    start_console,
+)
 
 EXAMPLES = """Examples:
 
@@ -30,23 +44,59 @@ constant labels, bad rows, no monotone fit and other settings are usage errors. 
 
 
 def calibrate_command(
-    labels: Annotated[Path, typer.Argument(metavar="LABELS", help="path,mos CSV (or the official label JSON).",
-                                           show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The calibration file to write.")],
-    scale: Annotated[str, typer.Option("--scale", metavar="NAME", help="Your label scale's name (mos-1-5, vmaf, ...).")] = "mos",
-    scores: Annotated[Optional[Path], typer.Option(
-        "--scores", metavar="CSV", help="Use an existing batch --csv / eval --scores-csv instead of scoring.")] = None,
-    scores_csv: Annotated[Optional[Path], typer.Option(
-        "--scores-csv", metavar="FILE", help="Where the scores go when scoring. [default: the output's name + .scores.csv]")] = None,
+    labels: Annotated[
+        Path,
+        typer.Argument(
+            metavar="LABELS", help="path,mos CSV (or the official label JSON).", show_default=False
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FILE", help="The calibration file to write.")
+    ],
+    scale: Annotated[
+        str, typer.Option("--scale", metavar="NAME", help="Your label scale's name (mos-1-5, vmaf, ...).")
+    ] = "mos",
+    scores: Annotated[
+        Path | None,
+        typer.Option(
+            "--scores",
+            metavar="CSV",
+            help="Use an existing batch --csv / eval --scores-csv instead of scoring.",
+        ),
+    ] = None,
+    scores_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--scores-csv",
+            metavar="FILE",
+            help="Where the scores go when scoring. [default: the output's name + .scores.csv]",
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted --scores-csv.")] = False,
-    kind: Annotated[str, typer.Option("--kind", metavar="auto|logistic4|logistic5|isotonic",
-                                      help="The map; auto: lowest held-out RMSE.")] = "auto",
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind", metavar="auto|logistic4|logistic5|isotonic", help="The map; auto: lowest held-out RMSE."
+        ),
+    ] = "auto",
     folds: Annotated[int, typer.Option("--folds", metavar="K", help="Cross-validation folds.")] = 5,
-    n_boot: Annotated[int, typer.Option("--bootstrap", metavar="N", help="Bootstrap resamples for the 95 % intervals.")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the folds and the bootstrap.")] = 0,
-    plot: Annotated[Optional[Path], typer.Option("--plot", metavar="PNG", help="Scatter, curve and band picture.")] = None,
-    media_root: Annotated[Optional[Path], typer.Option(
-        "--media-root", metavar="DIR", help="Folder the label paths are relative to. [default: the labels file's folder]")] = None,
+    n_boot: Annotated[
+        int, typer.Option("--bootstrap", metavar="N", help="Bootstrap resamples for the 95 % intervals.")
+    ] = 1000,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="Seed of the folds and the bootstrap.")
+    ] = 0,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", metavar="PNG", help="Scatter, curve and band picture.")
+    ] = None,
+    media_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--media-root",
+            metavar="DIR",
+            help="Folder the label paths are relative to. [default: the labels file's folder]",
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUTPUT.")] = False,
     fmt: ReportFormatOpt = "table",
     model: ModelOpt = None,
@@ -57,7 +107,9 @@ def calibrate_command(
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
     strict: StrictOpt = None,
-    workers: Annotated[int, typer.Option("--workers", metavar="N", help="Decode threads ahead of the model.")] = 2,
+    workers: Annotated[
+        int, typer.Option("--workers", metavar="N", help="Decode threads ahead of the model.")
+    ] = 2,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -76,8 +128,16 @@ def calibrate_command(
     if output.exists() and not overwrite:
         raise UsageError(f"{output} already exists", "add --overwrite to replace it")
     records = read_label_records(labels, media_root)
-    flags = dict(model=model, config=config, device=device, dtype=dtype, quant=quant,
-                 max_motion_frames=max_motion_frames, long_clip=long_clip, strict=strict)
+    flags = dict(
+        model=model,
+        config=config,
+        device=device,
+        dtype=dtype,
+        quant=quant,
+        max_motion_frames=max_motion_frames,
+        long_clip=long_clip,
+        strict=strict,
+    )
     if scores is not None:
         table, recorded, precision = read_scores(scores)
         if any(v is not None for v in flags.values()):  # the scores must be what these flags would make
@@ -85,16 +145,35 @@ def calibrate_command(
 
             settings, _ = scoring_settings("calibrate", prompt=None, **flags)
             if changed := differences(settings_key(settings.to_dict()), recorded):
-                raise UsageError(f"{scores}: scored with other settings than the flags given ({', '.join(changed)})",
-                                 "give the flags the scores were made with, or leave them out")
+                raise UsageError(
+                    f"{scores}: scored with other settings than the flags given ({', '.join(changed)})",
+                    "give the flags the scores were made with, or leave them out",
+                )
         source = str(scores)
     else:
         precision = None  # eval's rows do not record the loaded precision
-        recorded, table, source = _score(records, labels, flags, scores_csv or Path(f"{output}.scores.csv"),
-                                         resume, workers, offline, console)
+        recorded, table, source = _score(
+            records,
+            labels,
+            flags,
+            scores_csv or Path(f"{output}.scores.csv"),
+            resume,
+            workers,
+            offline,
+            console,
+        )
     x, y = pair(records, table, source)
-    cal = calibrate(x, y, config=recorded, scale=scale, kind=kind, folds=folds, seed=seed, n_boot=n_boot,
-                    precision=precision)
+    cal = calibrate(
+        x,
+        y,
+        config=recorded,
+        scale=scale,
+        kind=kind,
+        folds=folds,
+        seed=seed,
+        n_boot=n_boot,
+        precision=precision,
+    )
     write(cal, str(output))
     console.info(f"calibration ({cal.kind}, n={cal.n}) written to {output}")
     if plot is not None:
@@ -112,8 +191,18 @@ def _score(records, labels, flags, scores_csv: Path, resume, workers, offline, c
 
     settings, ref = scoring_settings("calibrate", prompt=None, **flags)
     check_enough_videos(records)
-    run_eval(records, settings, ref, console, labels=str(labels), scores_csv=scores_csv, resume=resume,
-             workers=workers, stalling_style="sequence", offline=offline)
+    run_eval(
+        records,
+        settings,
+        ref,
+        console,
+        labels=str(labels),
+        scores_csv=scores_csv,
+        resume=resume,
+        workers=workers,
+        stalling_style="sequence",
+        offline=offline,
+    )
     table, _, _ = read_scores(scores_csv)
     return settings.to_dict(), table, str(scores_csv)
 

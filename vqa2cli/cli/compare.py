@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from ..config import shown_default
-
 from ..errors import ExitCode, UsageError
 from .options import (
     ConfigOpt,
@@ -28,10 +27,15 @@ from .options import (
     start_console,
 )
 
-SegmentsOpt = Annotated[str | None, typer.Option(
-    "--segments", metavar="DURATION|auto",
-    help="The windows every file is scored in (10s, 5s, 1m, 00:00:05); auto (the default) = the card's "
-         f"window (video.segment_s) {shown_default('video', 'segment_s', 'card')}.")]
+SegmentsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--segments",
+        metavar="DURATION|auto",
+        help="The windows every file is scored in (10s, 5s, 1m, 00:00:05); auto (the default) = the card's "
+        f"window (video.segment_s) {shown_default('video', 'segment_s', 'card')}.",
+    ),
+]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --plot file.")]
 
 EXAMPLES = """Examples:
@@ -56,29 +60,66 @@ errors; an unreadable file is an error row and the rest are compared."""
 
 
 def compare_cmd(
-    files: Annotated[list[Path] | None, typer.Argument(
-        metavar="FILE...", help="Encodes of one source; the first is the baseline (unless --baseline).",
-        show_default=False)] = None,
-    baseline: Annotated[Path | None, typer.Option(
-        "--baseline", metavar="FILE", help="The file the others are compared with [default: the first].")] = None,
-    ladder: Annotated[list[str] | None, typer.Option(
-        "--ladder", metavar="'GLOB'|DIR",
-        help="A bitrate ladder: a quoted pattern or a folder of renditions (repeat for a second ladder: BD-rate).")] = None,
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="FILE...",
+            help="Encodes of one source; the first is the baseline (unless --baseline).",
+            show_default=False,
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline", metavar="FILE", help="The file the others are compared with [default: the first]."
+        ),
+    ] = None,
+    ladder: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ladder",
+            metavar="'GLOB'|DIR",
+            help="A bitrate ladder: a quoted pattern or a folder of renditions (repeat for a second ladder: BD-rate).",
+        ),
+    ] = None,
     segments: SegmentsOpt = None,
-    tolerance: Annotated[float, typer.Option(
-        "--duration-tolerance", metavar="SECONDS", help="Largest duration difference of one content's encodes.")] = 0.5,
-    fail_if_worse_than: Annotated[Path | None, typer.Option(
-        "--fail-if-worse-than", metavar="BASELINE",
-        help="Exit 1 when a file is worse than BASELINE by more than --by and the 95 % interval excludes 0.")] = None,
-    by: Annotated[float, typer.Option("--by", metavar="MARGIN", help="The gate's margin on the 0-1 scale.")] = 0.02,
-    plot: Annotated[Path | None, typer.Option(
-        "--plot", metavar="FILE.png|FILE.svg",
-        help="Draw every file's window scores over time and the rate-quality chart.")] = None,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--duration-tolerance",
+            metavar="SECONDS",
+            help="Largest duration difference of one content's encodes.",
+        ),
+    ] = 0.5,
+    fail_if_worse_than: Annotated[
+        Path | None,
+        typer.Option(
+            "--fail-if-worse-than",
+            metavar="BASELINE",
+            help="Exit 1 when a file is worse than BASELINE by more than --by and the 95 % interval excludes 0.",
+        ),
+    ] = None,
+    by: Annotated[
+        float, typer.Option("--by", metavar="MARGIN", help="The gate's margin on the 0-1 scale.")
+    ] = 0.02,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            metavar="FILE.png|FILE.svg",
+            help="Draw every file's window scores over time and the rate-quality chart.",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
-    server: Annotated[str | None, typer.Option(
-        "--server", metavar="URL",
-        help="Run the comparison on a warm `vqa2 serve` (it opens the files itself: they must be under its "
-             "--allow-root). [env: VQA2_SERVER]")] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            help="Run the comparison on a warm `vqa2 serve` (it opens the files itself: they must be under its "
+            "--allow-root). [env: VQA2_SERVER]",
+        ),
+    ] = None,
     model: ModelOpt = None,
     config: ConfigOpt = None,
     fmt: FormatOpt = "table",
@@ -104,23 +145,42 @@ def compare_cmd(
         from ..remote.compare import refuse_config
 
         refuse_config(config)
-    plan = plan_compare([str(f) for f in files or ()], ladders=[_expand(p) for p in ladder or ()] or None,
-                        baseline=gate or (str(baseline) if baseline else None), tolerance_s=tolerance)
+    plan = plan_compare(
+        [str(f) for f in files or ()],
+        ladders=[_expand(p) for p in ladder or ()] or None,
+        baseline=gate or (str(baseline) if baseline else None),
+        tolerance_s=tolerance,
+    )
     if urls:
         from ..remote.compare import remote_compare
 
         for warning in plan.warnings:
             console.warning(warning)
-        report = remote_compare(urls[0], plan, segments=segments, tolerance_s=tolerance,
-                                options={"model": model, "device": device, "dtype": dtype, "quant": quant})
-        for warning in report.warnings[len(plan.warnings):]:
+        report = remote_compare(
+            urls[0],
+            plan,
+            segments=segments,
+            tolerance_s=tolerance,
+            options={"model": model, "device": device, "dtype": dtype, "quant": quant},
+        )
+        for warning in report.warnings[len(plan.warnings) :]:
             console.warning(warning)
         raise typer.Exit(int(emit_report(report, fmt, console, gate=gate, by=by, plot=plot)))
-    settings, ref = scoring_settings("compare", model, config, prompt=None, device=device, dtype=dtype,
-                                     quant=quant, max_motion_frames=None, long_clip=None)
+    settings, ref = scoring_settings(
+        "compare",
+        model,
+        config,
+        prompt=None,
+        device=device,
+        dtype=dtype,
+        quant=quant,
+        max_motion_frames=None,
+        long_clip=None,
+    )
     window_s = window_seconds(None if segments in (None, "auto") else segments, settings.video)
-    raise typer.Exit(int(run_compare(plan, settings, ref, fmt, window_s, offline, console, gate=gate, by=by,
-                                     plot=plot)))
+    raise typer.Exit(
+        int(run_compare(plan, settings, ref, fmt, window_s, offline, console, gate=gate, by=by, plot=plot))
+    )
 
 
 def _check_options(files, ladder, baseline, fail_if_worse_than, by: float, tolerance: float) -> str | None:
@@ -128,10 +188,14 @@ def _check_options(files, ladder, baseline, fail_if_worse_than, by: float, toler
     if not 0.0 <= by <= 1.0:
         raise UsageError(f"--by must be between 0 and 1, got {by}", "scores are on the 0-1 scale")
     if tolerance < 0:
-        raise UsageError(f"--duration-tolerance must be at least 0, got {tolerance}", "give seconds, e.g. 0.5")
+        raise UsageError(
+            f"--duration-tolerance must be at least 0, got {tolerance}", "give seconds, e.g. 0.5"
+        )
     if ladder and files:
-        raise UsageError("--ladder took one file and the rest were left over as FILE arguments",
-                         "quote the pattern (--ladder 'ladder_a/*.mp4') or name a folder")
+        raise UsageError(
+            "--ladder took one file and the rest were left over as FILE arguments",
+            "quote the pattern (--ladder 'ladder_a/*.mp4') or name a folder",
+        )
     gate = str(fail_if_worse_than) if fail_if_worse_than is not None else None
     if gate and baseline is not None and str(baseline) != gate:
         raise UsageError("--baseline and --fail-if-worse-than name different files", "give one of them")
@@ -156,12 +220,17 @@ def _expand(pattern: str) -> list[str]:
     import os
 
     if os.path.isdir(pattern):
-        return sorted(os.path.join(pattern, n) for n in os.listdir(pattern)
-                      if os.path.isfile(os.path.join(pattern, n)) and not n.startswith("."))
+        return sorted(
+            os.path.join(pattern, n)
+            for n in os.listdir(pattern)
+            if os.path.isfile(os.path.join(pattern, n)) and not n.startswith(".")
+        )
     return sorted(glob.glob(pattern)) or ([pattern] if os.path.exists(pattern) else [])
 
 
-def run_compare(plan, settings, ref, fmt, window_s, offline, console, *, gate=None, by=0.02, plot=None) -> ExitCode:
+def run_compare(
+    plan, settings, ref, fmt, window_s, offline, console, *, gate=None, by=0.02, plot=None
+) -> ExitCode:
     """Load the scorer (only when a file is readable), compare, print the report, draw, gate."""
     from ..jobs.compare import compare
     from ..pipeline import interrupts as interrupt
@@ -188,7 +257,7 @@ def run_compare(plan, settings, ref, fmt, window_s, offline, console, *, gate=No
             console.info(f"{record.path}: scored {record.score:.4f}")
 
     report = compare(scorer, plan, window_s=window_s, on_record=seen)
-    for warning in report.warnings[len(plan.warnings):]:
+    for warning in report.warnings[len(plan.warnings) :]:
         console.warning(warning)
     return emit_report(report, fmt, console, gate=gate, by=by, plot=plot)
 
@@ -225,11 +294,21 @@ def compare_exit_code(report, console, *, gate: str | None, by: float) -> ExitCo
     than ``by`` with the interval excluding 0 (each said on stderr); else 0."""
     if any(f["status"] != "ok" for f in report.files):
         return ExitCode.INPUT
-    failed = [p for p in report.pairs if gate and p["baseline"] == gate and p["delta"] is not None
-              and p["delta"] < -by and p["ci95"] is not None and p["ci95"][1] < 0]
+    failed = [
+        p
+        for p in report.pairs
+        if gate
+        and p["baseline"] == gate
+        and p["delta"] is not None
+        and p["delta"] < -by
+        and p["ci95"] is not None
+        and p["ci95"][1] < 0
+    ]
     for p in failed:
-        console.error(f"{p['candidate']} is worse than {gate} by {-p['delta']:.4f} (95 % interval "
-                      f"{p['ci95'][0]:+.4f} to {p['ci95'][1]:+.4f}) > --by {by:g}")
+        console.error(
+            f"{p['candidate']} is worse than {gate} by {-p['delta']:.4f} (95 % interval "
+            f"{p['ci95'][0]:+.4f} to {p['ci95'][1]:+.4f}) > --by {by:g}"
+        )
     return ExitCode.GATE_FAILED if failed else ExitCode.OK
 
 

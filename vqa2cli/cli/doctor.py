@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -21,8 +21,17 @@ from ..config import REPORT_FORMATS
 from .options import ReportFormatOpt, check_format
 
 DOCTOR_SCHEMA = "vqa2.doctor/1"
-PACKAGES = ("torch", "transformers", "av", "bitsandbytes", "accelerate", "safetensors", "huggingface_hub",
-            "tokenizers", "pytorchvideo")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "av",
+    "bitsandbytes",
+    "accelerate",
+    "safetensors",
+    "huggingface_hub",
+    "tokenizers",
+    "pytorchvideo",
+)
 
 EXAMPLES = """Examples:
 
@@ -70,9 +79,17 @@ def system() -> dict[str, Any]:
     from ..modeling.precision import cpu_has_bf16
 
     _real, total = system_ram()
-    avail = available_memory(torch.device("cpu"))[0]  # VQA2_FAKE_AVAILABLE_MEMORY_GB here too, as in the verdicts
-    return {"os": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
-            "cpu_bf16": cpu_has_bf16(), "ram_total_gb": _gb(total, GB), "ram_available_gb": _gb(avail, GB)}
+    avail = available_memory(torch.device("cpu"))[
+        0
+    ]  # VQA2_FAKE_AVAILABLE_MEMORY_GB here too, as in the verdicts
+    return {
+        "os": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpu_bf16": cpu_has_bf16(),
+        "ram_total_gb": _gb(total, GB),
+        "ram_available_gb": _gb(avail, GB),
+    }
 
 
 def _gb(value: int | None, unit: float) -> float | None:
@@ -90,8 +107,15 @@ def cuda() -> dict[str, Any]:
     for i in range(torch.cuda.device_count()):
         free, total = torch.cuda.mem_get_info(i)
         props = torch.cuda.get_device_properties(i)
-        devices.append({"index": i, "name": props.name, "capability": f"{props.major}.{props.minor}",
-                        "free_gb": _gb(free, GB), "total_gb": _gb(total, GB)})
+        devices.append(
+            {
+                "index": i,
+                "name": props.name,
+                "capability": f"{props.major}.{props.minor}",
+                "free_gb": _gb(free, GB),
+                "total_gb": _gb(total, GB),
+            }
+        )
     return {"available": True, "version": torch.version.cuda, "devices": devices}
 
 
@@ -115,9 +139,13 @@ def hub() -> dict[str, Any]:
 
     from ..modeling.hub import hub_offline
 
-    return {"cache": str(constants.HF_HUB_CACHE), "offline": hub_offline(),
-            "endpoint": constants.ENDPOINT, "token_set": bool(os.environ.get("HF_TOKEN")),
-            "quant_cache": quant_cache()}
+    return {
+        "cache": str(constants.HF_HUB_CACHE),
+        "offline": hub_offline(),
+        "endpoint": constants.ENDPOINT,
+        "token_set": bool(os.environ.get("HF_TOKEN")),
+        "quant_cache": quant_cache(),
+    }
 
 
 def quant_cache() -> dict[str, Any]:
@@ -126,9 +154,22 @@ def quant_cache() -> dict[str, Any]:
     from ..modeling.memory import GB
 
     entries = qc.list_entries()
-    return {"folder": str(qc.cache_root()), "total_gb": round(sum(e.size_bytes for e in entries) / GB, 2),
-            "entries": [{"key": e.key, "quant": e.quant, "source": e.source, "size_gb": round(e.size_bytes / GB, 2),
-                         "size_bytes": e.size_bytes, "current": e.current, "created": e.created} for e in entries]}
+    return {
+        "folder": str(qc.cache_root()),
+        "total_gb": round(sum(e.size_bytes for e in entries) / GB, 2),
+        "entries": [
+            {
+                "key": e.key,
+                "quant": e.quant,
+                "source": e.source,
+                "size_gb": round(e.size_bytes / GB, 2),
+                "size_bytes": e.size_bytes,
+                "current": e.current,
+                "created": e.created,
+            }
+            for e in entries
+        ],
+    }
 
 
 def models(device, reference: str | None = None) -> list[dict[str, Any]]:
@@ -139,7 +180,9 @@ def models(device, reference: str | None = None) -> list[dict[str, Any]]:
 
     if reference is not None:
         return [model_row(reference, resolve_reference(reference, "score"), device)]
-    return [model_row(card.name, ModelRef(card, card.repo, card.revision, None), device) for card in list_cards()]
+    return [
+        model_row(card.name, ModelRef(card, card.repo, card.revision, None), device) for card in list_cards()
+    ]
 
 
 def model_row(name: str, ref, device) -> dict[str, Any]:
@@ -156,16 +199,25 @@ def model_row(name: str, ref, device) -> dict[str, Any]:
     folder = cached_folder(ref)
     published = card is not None and ref.local_dir is None and ref.repo == card.repo  # the card's own weights
     checkpoint = card.checkpoint if published else {}
-    row: dict[str, Any] = {"name": name, "repo": ref.repo, "revision": ref.revision,
-                           "cached": folder is not None, "path": str(folder) if folder else None,
-                           "size_bytes": checkpoint.get("size_bytes"), "parameters": checkpoint.get("parameters"),
-                           "preflight": None, "error": None}
+    row: dict[str, Any] = {
+        "name": name,
+        "repo": ref.repo,
+        "revision": ref.revision,
+        "cached": folder is not None,
+        "path": str(folder) if folder else None,
+        "size_bytes": checkpoint.get("size_bytes"),
+        "parameters": checkpoint.get("parameters"),
+        "preflight": None,
+        "error": None,
+    }
     try:
         settings = merge_layers(dict(card.layer) if card is not None else None)
         if folder is not None:
             config = read_config(folder, settings.model.attn_implementation)
-            row["preflight"] = {**preflight_verdict(read_tensor_specs(folder), config, settings, device),
-                                "source": "shards"}
+            row["preflight"] = {
+                **preflight_verdict(read_tensor_specs(folder), config, settings, device),
+                "source": "shards",
+            }
         elif published and declared(card) is not None:
             row["preflight"] = declared_verdict(card, settings, device)
     except Vqa2Error as exc:
@@ -181,8 +233,16 @@ def build_report(device_name: str, reference: str | None = None) -> dict[str, An
     device = resolve_device(device_name)
     gpu = cuda()
     names = ["cpu"] + [f"cuda:{d['index']}" for d in gpu["devices"]]
-    return {"schema": DOCTOR_SCHEMA, "versions": versions(), "system": system(), "cuda": gpu,
-            "bitsandbytes": bitsandbytes(names), "hub": hub(), "device": str(device), **_models_and_explain(device, reference)}
+    return {
+        "schema": DOCTOR_SCHEMA,
+        "versions": versions(),
+        "system": system(),
+        "cuda": gpu,
+        "bitsandbytes": bitsandbytes(names),
+        "hub": hub(),
+        "device": str(device),
+        **_models_and_explain(device, reference),
+    }
 
 
 def _models_and_explain(device, reference) -> dict[str, Any]:
@@ -195,12 +255,19 @@ def _models_and_explain(device, reference) -> dict[str, Any]:
 
 def doctor(
     fmt: ReportFormatOpt = "table",
-    device: Annotated[str, typer.Option("--device", metavar="auto|cuda|cpu|mps",
-                                        help="Device the model verdicts are for.")] = "auto",
-    model: Annotated[Optional[str], typer.Option(
-        "--model", "-m", metavar="NAME",
-        help="Only this model (card name, Hub id or folder): does it fit, in which precision; weights not "
-             "downloaded are judged from the card's declared checkpoint, offline.")] = None,
+    device: Annotated[
+        str, typer.Option("--device", metavar="auto|cuda|cpu|mps", help="Device the model verdicts are for.")
+    ] = "auto",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="NAME",
+            help="Only this model (card name, Hub id or folder): does it fit, in which precision; weights not "
+            "downloaded are judged from the card's declared checkpoint, offline.",
+        ),
+    ] = None,
 ) -> None:
     """Check the installation: versions, devices, memory, bitsandbytes, the HF cache, what fits."""
     from ..output.console import get_console

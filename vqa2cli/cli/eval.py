@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..config import REPORT_FORMATS
 from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
 from .calibration_opts import CalibrationOpt, record_gates
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, MaxMotionOpt, ModelOpt, OfflineOpt, PolicyOpt, StrictOpt, QuantOpt, QuantCacheOpt,
-                      QuietOpt, ReportFormatOpt, ScoringPromptOpt, StallingStyleOpt, VerboseOpt, check_format,
-                      require_stalling_prompt, scoring_settings, start_console)
+from .options import (
+    ConfigOpt,
+    DeviceOpt,
+    DtypeOpt,
+    MaxMotionOpt,
+    ModelOpt,
+    OfflineOpt,
+    PolicyOpt,
+    QuantCacheOpt,
+    QuantOpt,
+    QuietOpt,
+    ReportFormatOpt,
+    ScoringPromptOpt,
+    StallingStyleOpt,
+    StrictOpt,
+    VerboseOpt,
+    check_format,
+    require_stalling_prompt,
+    scoring_settings,
+    start_console,
+)
 
 EXAMPLES = """Examples:
 
@@ -35,21 +53,47 @@ customary 4-parameter logistic fit; krcc is Kendall's tau-b. Videos that fail
 
 
 def eval_command(
-    labels: Annotated[Path, typer.Argument(metavar="LABELS", help="Label file: official .json or path,mos .csv.",
-                                           show_default=False)],
+    labels: Annotated[
+        Path,
+        typer.Argument(
+            metavar="LABELS", help="Label file: official .json or path,mos .csv.", show_default=False
+        ),
+    ],
     model: ModelOpt = None,
     config: ConfigOpt = None,
-    media_root: Annotated[Optional[Path], typer.Option(
-        "--media-root", metavar="DIR", help="Folder the label paths are relative to. [default: the label file's folder]")] = None,
-    scores_csv: Annotated[Optional[Path], typer.Option(
-        "--scores-csv", metavar="FILE",
-        help="Write per-video scores here (appended and fsync'd per video; needed for --resume).")] = None,
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="Reuse the ok rows of an existing --scores-csv whose video kept its path, size and mtime; "
-                         "score the rest, appending (earlier rows are never rewritten).")] = False,
-    workers: Annotated[Optional[int], typer.Option(
-        "--workers", metavar="N", help="Threads decoding the next videos while the model runs (0 = none). "
-        f"[default: {DEFAULT_WORKERS_SHOWN}]")] = None,
+    media_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--media-root",
+            metavar="DIR",
+            help="Folder the label paths are relative to. [default: the label file's folder]",
+        ),
+    ] = None,
+    scores_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--scores-csv",
+            metavar="FILE",
+            help="Write per-video scores here (appended and fsync'd per video; needed for --resume).",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Reuse the ok rows of an existing --scores-csv whose video kept its path, size and mtime; "
+            "score the rest, appending (earlier rows are never rewritten).",
+        ),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            help="Threads decoding the next videos while the model runs (0 = none). "
+            f"[default: {DEFAULT_WORKERS_SHOWN}]",
+        ),
+    ] = None,
     fmt: ReportFormatOpt = "table",
     prompt: ScoringPromptOpt = None,
     stalling_style: StallingStyleOpt = "sequence",
@@ -73,9 +117,19 @@ def eval_command(
     console = start_console(quiet, verbose)
     check_format(fmt, REPORT_FORMATS)
     records = read_labels(labels, media_root)  # data errors surface before any weights load
-    settings, ref = scoring_settings("eval", model, config, prompt=prompt, device=device, dtype=dtype, quant=quant,
-                                     max_motion_frames=max_motion_frames, long_clip=long_clip,
-                                     strict=strict, quant_cache=quant_cache)
+    settings, ref = scoring_settings(
+        "eval",
+        model,
+        config,
+        prompt=prompt,
+        device=device,
+        dtype=dtype,
+        quant=quant,
+        max_motion_frames=max_motion_frames,
+        long_clip=long_clip,
+        strict=strict,
+        quant_cache=quant_cache,
+    )
     check_enough_videos(records)
     cal = record_gates(calibration, None, None)
     cal.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
@@ -83,12 +137,25 @@ def eval_command(
         require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)
     from ..pipeline import interrupts
 
-    interrupts.expect(len(records), f"finished rows are in {scores_csv}; run the same command with --resume to "
-                      "continue" if scores_csv is not None else "no metrics printed (--scores-csv FILE keeps "
-                      "per-video scores for --resume)")
-    result = run_eval(records, settings, ref, console, labels=str(labels), scores_csv=scores_csv, resume=resume,
-                      workers=default_workers() if workers is None else workers,
-                      stalling_style=stalling_style, offline=offline, calibration=cal.calibration)
+    interrupts.expect(
+        len(records),
+        f"finished rows are in {scores_csv}; run the same command with --resume to continue"
+        if scores_csv is not None
+        else "no metrics printed (--scores-csv FILE keeps per-video scores for --resume)",
+    )
+    result = run_eval(
+        records,
+        settings,
+        ref,
+        console,
+        labels=str(labels),
+        scores_csv=scores_csv,
+        resume=resume,
+        workers=default_workers() if workers is None else workers,
+        stalling_style=stalling_style,
+        offline=offline,
+        calibration=cal.calibration,
+    )
     for note in result.metrics.notes:
         console.warning(note)
     from ..output.render import make_writer

@@ -4,63 +4,124 @@ the asking are :mod:`vqa2cli.pipeline.explain`, the phases :mod:`vqa2cli.jobs.ex
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..config import CHOICES, shown_default
-from ..registry import DEFAULT_CARD_FOR_TASK
 from ..errors import ExitCode, UsageError
+from ..registry import DEFAULT_CARD_FOR_TASK
 
-ExplainOpt = Annotated[bool, typer.Option(
-    "--explain", help="After scoring, ask the assistant what is wrong in the worst window of each file (every "
-                      "window under --fail-segment-under when given; the whole clip when scored in one forward, "
-                      "only under --fail-under when given). The scorer is released before the assistant loads. "
-                      "See docs/explain.md.")]
-AssistantOpt = Annotated[Optional[str], typer.Option(
-    "--assistant", metavar="NAME", help="The assistant of --explain: a card, Hub id or folder (as --model). "
-                                         f"[default: {DEFAULT_CARD_FOR_TASK['ask']}]")]
-ExplainTopOpt = Annotated[Optional[int], typer.Option(
-    "--explain-top", metavar="K", help="--explain the K lowest windows of each file.")]
-ExplainBelowOpt = Annotated[Optional[float], typer.Option(
-    "--explain-below", metavar="Y", help="--explain every window scoring below Y (0-1).")]
-ExplainQuestionOpt = Annotated[Optional[str], typer.Option(
-    "--explain-question", metavar="TEXT",
-    help="The question --explain asks; a card may set generation.explain_question. The default asks which "
-         "distortions (blur, blocking, ringing, noise, banding, flicker, stutter, exposure, colour) and where.")]
-AssistantQuantOpt = Annotated[Optional[str], typer.Option(
-    "--assistant-quant", metavar="|".join(CHOICES[("runtime", "quant")]),
-    help="The assistant's --quant when it differs from the scorer's. [default: the --quant value]")]
-ExplainTokensOpt = Annotated[Optional[int], typer.Option(
-    "--max-new-tokens", metavar="N", help="With --explain: longest explanation in tokens; one that reaches it "
-                                          f"is marked truncated. {shown_default('generation', 'max_new_tokens', 'card')}")]
+ExplainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--explain",
+        help="After scoring, ask the assistant what is wrong in the worst window of each file (every "
+        "window under --fail-segment-under when given; the whole clip when scored in one forward, "
+        "only under --fail-under when given). The scorer is released before the assistant loads. "
+        "See docs/explain.md.",
+    ),
+]
+AssistantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--assistant",
+        metavar="NAME",
+        help="The assistant of --explain: a card, Hub id or folder (as --model). "
+        f"[default: {DEFAULT_CARD_FOR_TASK['ask']}]",
+    ),
+]
+ExplainTopOpt = Annotated[
+    int | None,
+    typer.Option("--explain-top", metavar="K", help="--explain the K lowest windows of each file."),
+]
+ExplainBelowOpt = Annotated[
+    float | None,
+    typer.Option("--explain-below", metavar="Y", help="--explain every window scoring below Y (0-1)."),
+]
+ExplainQuestionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--explain-question",
+        metavar="TEXT",
+        help="The question --explain asks; a card may set generation.explain_question. The default asks which "
+        "distortions (blur, blocking, ringing, noise, banding, flicker, stutter, exposure, colour) and where.",
+    ),
+]
+AssistantQuantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--assistant-quant",
+        metavar="|".join(CHOICES[("runtime", "quant")]),
+        help="The assistant's --quant when it differs from the scorer's. [default: the --quant value]",
+    ),
+]
+ExplainTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-new-tokens",
+        metavar="N",
+        help="With --explain: longest explanation in tokens; one that reaches it "
+        f"is marked truncated. {shown_default('generation', 'max_new_tokens', 'card')}",
+    ),
+]
 
 
-def explain_request(explain: bool, *, assistant=None, top=None, below=None, question=None, assistant_quant=None,
-                    max_new_tokens=None, quant=None, device=None, dtype=None, config=None, offline=False,
-                    server=None):
+def explain_request(
+    explain: bool,
+    *,
+    assistant=None,
+    top=None,
+    below=None,
+    question=None,
+    assistant_quant=None,
+    max_new_tokens=None,
+    quant=None,
+    device=None,
+    dtype=None,
+    config=None,
+    offline=False,
+    server=None,
+):
     """The run's :class:`~vqa2cli.jobs.explain.ExplainOptions`, or None without ``--explain``; an explain
     option without ``--explain`` is a UsageError (never a silently ignored flag). ``server``: `batch`'s
     server URLs (batch --server --explain is refused: `score --server URL --explain` explains remotely)."""
     from ..jobs.explain import ExplainOptions
 
-    given = {"--assistant": assistant, "--explain-top": top, "--explain-below": below,
-             "--explain-question": question, "--assistant-quant": assistant_quant, "--max-new-tokens": max_new_tokens}
+    given = {
+        "--assistant": assistant,
+        "--explain-top": top,
+        "--explain-below": below,
+        "--explain-question": question,
+        "--assistant-quant": assistant_quant,
+        "--max-new-tokens": max_new_tokens,
+    }
     if not explain:
         extra = [name for name, value in given.items() if value is not None]
         if extra:
-            raise UsageError(f"{', '.join(extra)} only apply with --explain", "add --explain, or leave them out")
+            raise UsageError(
+                f"{', '.join(extra)} only apply with --explain", "add --explain, or leave them out"
+            )
         return None
     if server:
-        raise UsageError("batch --server cannot --explain yet", "run `vqa2 score --server URL --explain FILE...`, "
-                         "or the batch locally with --explain")
+        raise UsageError(
+            "batch --server cannot --explain yet",
+            "run `vqa2 score --server URL --explain FILE...`, or the batch locally with --explain",
+        )
     if top is not None and below is not None:
         raise UsageError("--explain-top and --explain-below both choose the windows", "pass one of them")
-    return ExplainOptions(assistant=assistant, question=question, top=top, below=below,
-                          quant=assistant_quant if assistant_quant is not None else quant, device=device,
-                          dtype=dtype, max_new_tokens=max_new_tokens, config=str(config) if config else None,
-                          offline=offline)
+    return ExplainOptions(
+        assistant=assistant,
+        question=question,
+        top=top,
+        below=below,
+        quant=assistant_quant if assistant_quant is not None else quant,
+        device=device,
+        dtype=dtype,
+        max_new_tokens=max_new_tokens,
+        config=str(config) if config else None,
+        offline=offline,
+    )
 
 
 def run_explained_batch(job, settings, ref, console, windows, options, finish) -> ExitCode:
@@ -74,8 +135,11 @@ def run_explained_batch(job, settings, ref, console, windows, options, finish) -
     from ..jobs.explain import explain_rows
 
     if not job.jsonl:
-        raise UsageError("batch --explain needs --jsonl FILE", "the explanations are appended to it as each "
-                         "file's updated row (it holds the windows; --csv may be given beside it)")
+        raise UsageError(
+            "batch --explain needs --jsonl FILE",
+            "the explanations are appended to it as each "
+            "file's updated row (it holds the windows; --csv may be given beside it)",
+        )
     asker_settings, asker_ref = options.resolve()  # an unknown card fails before anything is scored
     from ..jobs.explain import preflight_assistant
 
@@ -84,8 +148,9 @@ def run_explained_batch(job, settings, ref, console, windows, options, finish) -
     gc.collect()  # the scorer went out of scope with run_job: its memory goes before the assistant's
     error = None
     if not stats.interrupted and not stats.rank_part:
-        error = explain_rows(job, asker_settings, asker_ref, options, console, windows=windows,
-                             scorer_settings=settings)
+        error = explain_rows(
+            job, asker_settings, asker_ref, options, console, windows=windows, scorer_settings=settings
+        )
     code = finish(job, stats, console, windows)
     if error is not None:
         console.error(error.one_line())
@@ -93,10 +158,16 @@ def run_explained_batch(job, settings, ref, console, windows, options, finish) -
     return code
 
 
-def remote_explain(options: dict, explain: bool, *, fail_under=None, fail_segment_under=None, **flags) -> None:
+def remote_explain(
+    options: dict, explain: bool, *, fail_under=None, fail_segment_under=None, **flags
+) -> None:
     """`score --server URL --explain`: the request's ``options.explain`` (serve/explain.py); ``flags``: the
     explain options of :func:`explain_request`. The server explains with the assistant it was started with."""
     from ..serve.explain import client_options
 
-    client_options(options, explain_request(explain, **flags), fail_under=fail_under,
-                   fail_segment_under=fail_segment_under)
+    client_options(
+        options,
+        explain_request(explain, **flags),
+        fail_under=fail_under,
+        fail_segment_under=fail_segment_under,
+    )

@@ -39,9 +39,14 @@ PATH_EXAMPLES = """Examples:
 Never contacts the Hub: exits 4 with a hint when the model is not cached yet (run `vqa2 models pull NAME`)."""
 
 ListFormatOpt = ReportFormatOpt
-NameArg = Annotated[str, typer.Argument(
-    metavar="NAME", help="Model card name (see `vqa2 models list`) or Hub repo id org/name[@revision].",
-    show_default=False)]
+NameArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME",
+        help="Model card name (see `vqa2 models list`) or Hub repo id org/name[@revision].",
+        show_default=False,
+    ),
+]
 
 
 def list_models(fmt: ListFormatOpt = "table") -> None:
@@ -57,11 +62,19 @@ def list_models(fmt: ListFormatOpt = "table") -> None:
     writer = make_writer(fmt, sys.stdout, "models")
     for card in list_cards():
         folder = cached_folder(ModelRef(card, card.repo, card.revision, None))
-        writer.write(ModelCardRecord(name=card.name, task=card.task, repo=card.repo, revision=card.revision,
-                                     cached=folder is not None, path=str(folder) if folder else None,
-                                     description=card.description,
-                                     size_bytes=card.checkpoint.get("size_bytes"),
-                                     parameters=card.checkpoint.get("parameters")))
+        writer.write(
+            ModelCardRecord(
+                name=card.name,
+                task=card.task,
+                repo=card.repo,
+                revision=card.revision,
+                cached=folder is not None,
+                path=str(folder) if folder else None,
+                description=card.description,
+                size_bytes=card.checkpoint.get("size_bytes"),
+                parameters=card.checkpoint.get("parameters"),
+            )
+        )
     writer.close()
 
 
@@ -96,8 +109,13 @@ GROUP_EXAMPLES = """Examples:
 
 def register(app: typer.Typer) -> None:
     models = typer.Typer(
-        name="models", help="Model cards and their weights in the Hugging Face cache.", no_args_is_help=True,
-        add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False, epilog=GROUP_EXAMPLES,
+        name="models",
+        help="Model cards and their weights in the Hugging Face cache.",
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        epilog=GROUP_EXAMPLES,
     )
     models.command("list", epilog=LIST_EXAMPLES)(list_models)
     models.command("pull", epilog=PULL_EXAMPLES)(pull)

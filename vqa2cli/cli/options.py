@@ -4,75 +4,174 @@ defaults ← model card ← config file ← flags are merged into :class:`~vqa2c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from ..config import (ANSWER_FORMATS, CHOICES, OUTPUT_FORMATS, REPORT_FORMATS, SCORING_STYLES, STALLING_STYLES, Settings,
-                      shown_default)
+from ..config import (
+    ANSWER_FORMATS,
+    CHOICES,
+    OUTPUT_FORMATS,
+    REPORT_FORMATS,
+    SCORING_STYLES,
+    STALLING_STYLES,
+    Settings,
+    shown_default,
+)
 from ..errors import UsageError
-from ..jobs.settings import (require_scoring_prompt, require_stalling_prompt,  # noqa: F401 - the commands' names
-                             resolve_settings, scoring_settings)
+from ..jobs.settings import (  # noqa: F401 - the commands' names
+    require_scoring_prompt,
+    require_stalling_prompt,
+    resolve_settings,
+    scoring_settings,
+)
+
 
 def choices(values: tuple[str, ...], sep: str = "|") -> str:
     """A choice list as --help shows it (metavar ``a|b|c``, or ``a, b, c`` in a sentence)."""
     return sep.join(values)
 
 
-ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", metavar="MODEL",
-    help="Model card name (see `vqa2 models list`), Hub repo id (org/name[@revision]) or local folder.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option(
-    "--config", metavar="FILE", help="YAML/TOML file of settings (sections model, video, scoring, generation, runtime).")]
-DeviceOpt = Annotated[Optional[str], typer.Option(
-    "--device", metavar="auto|cuda|cpu|mps", help=f"Where the model runs. {shown_default('runtime', 'device')}")]
-DtypeOpt = Annotated[Optional[str], typer.Option(
-    "--dtype", metavar=choices(CHOICES[("runtime", "dtype")]),
-    help="Weights/compute precision. auto = fp16 on CUDA (official); CPU: bf16 where native, else fp32 if it fits, else bf16.")]
-QuantOpt = Annotated[Optional[str], typer.Option(
-    "--quant", metavar=choices(CHOICES[("runtime", "quant")]),
-    help="Quantize the language model with bitsandbytes (vision, motion and projectors stay unquantized). "
-         f"auto: none, else 8bit, else 4bit, whichever first fits the memory preflight. {shown_default('runtime', 'quant')}")]
-QuantCacheOpt = Annotated[Optional[bool], typer.Option(
-    "--quant-cache/--no-quant-cache",
-    help="Keep 8/4-bit weights once quantized (in $HF_HOME/vqa2/quantized) and read them on later loads "
-         "instead of quantizing again; --no-quant-cache quantizes at every load and writes nothing. "
-         f"Config: runtime.quant_cache. {shown_default('runtime', 'quant_cache')}")]
-FormatOpt = Annotated[str, typer.Option(
-    "--format", "-f", metavar=choices(OUTPUT_FORMATS), help="Output format on stdout.")]
-AnswerFormatOpt = Annotated[str, typer.Option(
-    "--format", "-f", metavar=choices(ANSWER_FORMATS), help="Output format on stdout.")]
-ReportFormatOpt = Annotated[str, typer.Option(
-    "--format", "-f", metavar=choices(REPORT_FORMATS), help="Output format on stdout.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="MODEL",
+        help="Model card name (see `vqa2 models list`), Hub repo id (org/name[@revision]) or local folder.",
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="YAML/TOML file of settings (sections model, video, scoring, generation, runtime).",
+    ),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        metavar="auto|cuda|cpu|mps",
+        help=f"Where the model runs. {shown_default('runtime', 'device')}",
+    ),
+]
+DtypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dtype",
+        metavar=choices(CHOICES[("runtime", "dtype")]),
+        help="Weights/compute precision. auto = fp16 on CUDA (official); CPU: bf16 where native, else fp32 if it fits, else bf16.",
+    ),
+]
+QuantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--quant",
+        metavar=choices(CHOICES[("runtime", "quant")]),
+        help="Quantize the language model with bitsandbytes (vision, motion and projectors stay unquantized). "
+        f"auto: none, else 8bit, else 4bit, whichever first fits the memory preflight. {shown_default('runtime', 'quant')}",
+    ),
+]
+QuantCacheOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--quant-cache/--no-quant-cache",
+        help="Keep 8/4-bit weights once quantized (in $HF_HOME/vqa2/quantized) and read them on later loads "
+        "instead of quantizing again; --no-quant-cache quantizes at every load and writes nothing. "
+        f"Config: runtime.quant_cache. {shown_default('runtime', 'quant_cache')}",
+    ),
+]
+FormatOpt = Annotated[
+    str, typer.Option("--format", "-f", metavar=choices(OUTPUT_FORMATS), help="Output format on stdout.")
+]
+AnswerFormatOpt = Annotated[
+    str, typer.Option("--format", "-f", metavar=choices(ANSWER_FORMATS), help="Output format on stdout.")
+]
+ReportFormatOpt = Annotated[
+    str, typer.Option("--format", "-f", metavar=choices(REPORT_FORMATS), help="Output format on stdout.")
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug messages on stderr.")]
-OfflineOpt = Annotated[bool, typer.Option(
-    "--offline", help="Never contact the Hub; use the local cache only (same as HF_HUB_OFFLINE=1).")]
-FailUnderOpt = Annotated[Optional[float], typer.Option(
-    "--fail-under", metavar="X", help="Exit 1 when any score is below X (0-1, paper scale): a CI gate.")]
-MaxMotionOpt = Annotated[Optional[int], typer.Option(
-    "--max-motion-frames", metavar="N", help="Cap on dense motion frames (over it the long-clip policy applies). "
-    f"{shown_default('video', 'max_motion_frames', 'card')}")]
-StallingStyleOpt = Annotated[str, typer.Option(
-    "--stalling-style", metavar=choices(STALLING_STYLES),
-    help="How stalling is phrased for the streaming scorer (the two training formats).")]
-ServerOpt = Annotated[Optional[str], typer.Option(
-    "--server", metavar="URL", help="Run on a `vqa2 serve` server instead of loading the model here "
-    "(or set VQA2_SERVER; the token comes from VQA2_TOKEN).")]
-ServerPathsOpt = Annotated[bool, typer.Option(
-    "--server-paths", help="With --server: send file paths instead of uploading (the server reads them under its --allow-root).")]
-ScoringPromptOpt = Annotated[Optional[str], typer.Option(
-    "--prompt", metavar="STYLE", help=f"Scoring prompt style: {choices(SCORING_STYLES, ', ')}. [card]")]
-StrictOpt = Annotated[Optional[bool], typer.Option(
-    "--strict/--no-strict", show_default=False,
-    help="Partially decoded or damaged inputs are errors (error_code damaged_input, exit 3), not warnings. "
-         f"Config: video.strict. {shown_default('video', 'strict')}")]
-PolicyOpt = Annotated[Optional[str], typer.Option(
-    "--long-clip", metavar=choices(CHOICES[("video", "long_clip_policy")]), help="Over the motion/token limits: score in windows and pool them (segments), subsample evenly into one "
-    f"forward (stride) or fail (error). {shown_default('video', 'long_clip_policy')}")]
+OfflineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--offline", help="Never contact the Hub; use the local cache only (same as HF_HUB_OFFLINE=1)."
+    ),
+]
+FailUnderOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--fail-under", metavar="X", help="Exit 1 when any score is below X (0-1, paper scale): a CI gate."
+    ),
+]
+MaxMotionOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-motion-frames",
+        metavar="N",
+        help="Cap on dense motion frames (over it the long-clip policy applies). "
+        f"{shown_default('video', 'max_motion_frames', 'card')}",
+    ),
+]
+StallingStyleOpt = Annotated[
+    str,
+    typer.Option(
+        "--stalling-style",
+        metavar=choices(STALLING_STYLES),
+        help="How stalling is phrased for the streaming scorer (the two training formats).",
+    ),
+]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        metavar="URL",
+        help="Run on a `vqa2 serve` server instead of loading the model here "
+        "(or set VQA2_SERVER; the token comes from VQA2_TOKEN).",
+    ),
+]
+ServerPathsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--server-paths",
+        help="With --server: send file paths instead of uploading (the server reads them under its --allow-root).",
+    ),
+]
+ScoringPromptOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--prompt", metavar="STYLE", help=f"Scoring prompt style: {choices(SCORING_STYLES, ', ')}. [card]"
+    ),
+]
+StrictOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--strict/--no-strict",
+        show_default=False,
+        help="Partially decoded or damaged inputs are errors (error_code damaged_input, exit 3), not warnings. "
+        f"Config: video.strict. {shown_default('video', 'strict')}",
+    ),
+]
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--long-clip",
+        metavar=choices(CHOICES[("video", "long_clip_policy")]),
+        help="Over the motion/token limits: score in windows and pool them (segments), subsample evenly into one "
+        f"forward (stride) or fail (error). {shown_default('video', 'long_clip_policy')}",
+    ),
+]
 
-AskPolicyOpt = Annotated[Optional[str], typer.Option(
-    "--long-clip", metavar=choices(CHOICES[("video", "long_clip_policy")]), help="Over the motion/token limits: subsample evenly into one forward (segments or stride: the question is about the whole clip; --segments asks window by window) or fail (error). [default: segments]")]
+AskPolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--long-clip",
+        metavar=choices(CHOICES[("video", "long_clip_policy")]),
+        help="Over the motion/token limits: subsample evenly into one forward (segments or stride: the question is about the whole clip; --segments asks window by window) or fail (error). [default: segments]",
+    ),
+]
 
 
 def check_format(fmt: str, allowed: tuple[str, ...] = OUTPUT_FORMATS) -> str:
@@ -88,7 +187,6 @@ def model_label(settings: Settings) -> str:
 def start_console(quiet: bool, verbose: bool):
     """The stderr console for this command (--quiet: errors only, --verbose: debug too)."""
     from ..output.console import NORMAL, QUIET, VERBOSE, Console, set_console
-
     from ..output.library_logs import route_library_messages
 
     console = Console(QUIET if quiet else VERBOSE if verbose else NORMAL)
@@ -100,5 +198,7 @@ def start_console(quiet: bool, verbose: bool):
 def refuse_with_server(quant_cache: bool | None) -> None:
     """``--[no-]quant-cache`` with ``--server``: the server loaded its model already (its own setting)."""
     if quant_cache is not None:
-        raise UsageError("--quant-cache/--no-quant-cache apply to a local load, not to --server",
-                         "leave it out, or start the server with `vqa2 serve --no-quant-cache`")
+        raise UsageError(
+            "--quant-cache/--no-quant-cache apply to a local load, not to --server",
+            "leave it out, or start the server with `vqa2 serve --no-quant-cache`",
+        )

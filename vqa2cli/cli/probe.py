@@ -54,8 +54,15 @@ import typer
 
 from ..config import REPORT_FORMATS
 from ..records.reports import PROBE_KEYS as KEYS
-from .options import (ConfigOpt, MaxMotionOpt, ModelOpt, PolicyOpt, ReportFormatOpt, check_format,
-                      resolve_settings)
+from .options import (
+    ConfigOpt,
+    MaxMotionOpt,
+    ModelOpt,
+    PolicyOpt,
+    ReportFormatOpt,
+    check_format,
+    resolve_settings,
+)
 
 EXAMPLES = """Examples:
 
@@ -65,9 +72,11 @@ EXAMPLES = """Examples:
 
   vqa2 probe long.mkv --model assistant --max-motion-frames 1000"""
 
+
 def probe(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to inspect.",
-                                                show_default=False)],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="Video files to inspect.", show_default=False)
+    ],
     fmt: ReportFormatOpt = "table",
     model: ModelOpt = None,
     config: ConfigOpt = None,
@@ -80,12 +89,12 @@ def probe(
     console = Console()  # bound to this invocation's stderr
     set_console(console)
     check_format(fmt, REPORT_FORMATS)
-    settings, _ = resolve_settings("score", model, config, video__max_motion_frames=max_motion_frames,
-                                   video__long_clip_policy=long_clip)
+    settings, _ = resolve_settings(
+        "score", model, config, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip
+    )
     from ..output.render import make_writer
-    from ..records.reports import ProbeRecord
-
     from ..pipeline import interrupts
+    from ..records.reports import ProbeRecord
 
     interrupts.expect(len(files), "nothing printed (the report comes once every file is read)")
     records = []
@@ -110,10 +119,9 @@ def probe_one(path: str, settings) -> dict[str, Any]:
     import dataclasses
 
     from ..errors import InputError
+    from ..records.cells import path_bytes
     from ..video.planning import plan_clip
     from ..video.probe import probe_video
-
-    from ..records.cells import path_bytes
 
     row: dict[str, Any] = dict.fromkeys(KEYS)
     row.update(path=path, path_bytes=path_bytes(path), status="ok", warnings=[])
@@ -121,10 +129,17 @@ def probe_one(path: str, settings) -> dict[str, Any]:
     try:
         info = probe_video(path, stream=video.stream)
         row.update({k: v for k, v in dataclasses.asdict(info).items() if k in KEYS and k != "path"})
-        planned = plan_clip(info, video, token_budget=video.max_tokens, motion_copies=settings.model.motion_copies)
+        planned = plan_clip(
+            info, video, token_budget=video.max_tokens, motion_copies=settings.model.motion_copies
+        )
     except InputError as exc:
-        row.update(dict.fromkeys(KEYS[KEYS.index("container"):]), status="error", error_code=exc.code,
-                   error=exc.one_line(), warnings=[])
+        row.update(
+            dict.fromkeys(KEYS[KEYS.index("container") :]),
+            status="error",
+            error_code=exc.code,
+            error=exc.one_line(),
+            warnings=[],
+        )
         return row
     row["resolution_changes"] = [{"frame": i, "width": w, "height": h} for i, w, h in info.resolution_changes]
     row.update(avg_fps=round(info.avg_fps, 4), duration_s=round(info.duration_s, 3), **_plan_fields(planned))
@@ -137,21 +152,33 @@ def _plan_fields(planned) -> dict[str, Any]:
     forward, or windows (``policy`` ``segments:N``, key and motion frames summed over the windows)."""
     if planned.windows is None:
         plan = planned.plan
-        return dict(keyframes=len(plan.keyframe_indices), motion_frames=len(plan.motion_indices),
-                    keyframe_step=plan.keyframe_step, motion_stride=plan.motion_stride, policy=plan.policy,
-                    warnings=list(plan.notes))
+        return dict(
+            keyframes=len(plan.keyframe_indices),
+            motion_frames=len(plan.motion_indices),
+            keyframe_step=plan.keyframe_step,
+            motion_stride=plan.motion_stride,
+            policy=plan.policy,
+            warnings=list(plan.notes),
+        )
     from ..output.console import group_repeats
     from ..video.segments import span_text
 
     windows = planned.windows
-    why = ("over the model's limits for one forward: long_clip_policy segments" if planned.reason == "over-limits"
-           else "--segments")
+    why = (
+        "over the model's limits for one forward: long_clip_policy segments"
+        if planned.reason == "over-limits"
+        else "--segments"
+    )
     notes = [f"score runs {len(windows)} windows of {span_text(windows)} ({why})"]
     notes += group_repeats([f"window {w.index}: {n}" for w in windows for n in w.plan.notes])  # once, counted
-    return dict(keyframes=sum(len(w.plan.keyframe_indices) for w in windows),
-                motion_frames=sum(len(w.plan.motion_indices) for w in windows),
-                keyframe_step=windows[0].plan.keyframe_step, motion_stride=max(w.plan.motion_stride for w in windows),
-                policy=f"segments:{len(windows)}", warnings=notes)
+    return dict(
+        keyframes=sum(len(w.plan.keyframe_indices) for w in windows),
+        motion_frames=sum(len(w.plan.motion_indices) for w in windows),
+        keyframe_step=windows[0].plan.keyframe_step,
+        motion_stride=max(w.plan.motion_stride for w in windows),
+        policy=f"segments:{len(windows)}",
+        warnings=notes,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -6,19 +6,46 @@ and hands them to the run, :func:`vqa2cli.jobs.score_run.run_score`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..errors import UsageError
-
-from .options import (ConfigOpt, DeviceOpt, DtypeOpt, FailUnderOpt, FormatOpt, MaxMotionOpt, ModelOpt, OfflineOpt,
-                      PolicyOpt, StrictOpt, QuantOpt, QuantCacheOpt, refuse_with_server, QuietOpt, ScoringPromptOpt, ServerOpt, ServerPathsOpt, StallingStyleOpt,
-                      VerboseOpt, check_format, scoring_settings, start_console)
-from .segments import FailSegmentOpt, OverwriteOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
-from .explain import (AssistantOpt, AssistantQuantOpt, ExplainBelowOpt, ExplainOpt, ExplainQuestionOpt,
-                      ExplainTokensOpt, ExplainTopOpt)
+from .explain import (
+    AssistantOpt,
+    AssistantQuantOpt,
+    ExplainBelowOpt,
+    ExplainOpt,
+    ExplainQuestionOpt,
+    ExplainTokensOpt,
+    ExplainTopOpt,
+)
+from .options import (
+    ConfigOpt,
+    DeviceOpt,
+    DtypeOpt,
+    FailUnderOpt,
+    FormatOpt,
+    MaxMotionOpt,
+    ModelOpt,
+    OfflineOpt,
+    PolicyOpt,
+    QuantCacheOpt,
+    QuantOpt,
+    QuietOpt,
+    ScoringPromptOpt,
+    ServerOpt,
+    ServerPathsOpt,
+    StallingStyleOpt,
+    StrictOpt,
+    VerboseOpt,
+    check_format,
+    refuse_with_server,
+    scoring_settings,
+    start_console,
+)
+from .segments import FailSegmentOpt, OverwriteOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
 
 EXAMPLES = """Examples:
 
@@ -61,7 +88,14 @@ each file's stage timings (import, load, decode, pixels, vision, motion, prefill
 
 
 def score(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Video files to score; - reads one from stdin (a pipe).", show_default=False)],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE...",
+            help="Video files to score; - reads one from stdin (a pipe).",
+            show_default=False,
+        ),
+    ],
     model: ModelOpt = None,
     config: ConfigOpt = None,
     fmt: FormatOpt = "table",
@@ -69,9 +103,14 @@ def score(
     calibration: CalibrationOpt = None,
     fail_calibrated_under: FailCalibratedOpt = None,
     fail_uncertain_over: FailUncertainOpt = None,
-    stalling: Annotated[Optional[str], typer.Option(
-        "--stalling", metavar="none|0101...|@FILE",
-        help="Streaming scorer: stalling per frame as a 0/1 string (or @FILE), or 'none' for smooth playback.")] = None,
+    stalling: Annotated[
+        str | None,
+        typer.Option(
+            "--stalling",
+            metavar="none|0101...|@FILE",
+            help="Streaming scorer: stalling per frame as a 0/1 string (or @FILE), or 'none' for smooth playback.",
+        ),
+    ] = None,
     stalling_style: StallingStyleOpt = "sequence",
     prompt: ScoringPromptOpt = None,
     device: DeviceOpt = None,
@@ -110,51 +149,102 @@ def score(
     check_format(fmt)
     check_fail_under(fail_under)
     gates = record_gates(calibration, fail_calibrated_under, fail_uncertain_over)
-    window_flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot": plot,
-                    "n_files": len(files), "overwrite": overwrite}
+    window_flags = {
+        "segments_csv": segments_csv,
+        "fail_segment_under": fail_segment_under,
+        "plot": plot,
+        "n_files": len(files),
+        "overwrite": overwrite,
+    }
     if urls := server_urls(server):
         from ..remote.scorers import RemoteScoring, collect_options, connect_scoring
 
         refuse_with_server(quant_cache)
-        if "-" in [str(f) for f in files]:  # issue 26: stdin is read by the local run only (cli/stdin_input.py)
-            raise UsageError("- (stdin) cannot be sent with --server yet",
-                             "write the pipe to a file and score the file, or score - without --server")
+        if "-" in [
+            str(f) for f in files
+        ]:  # issue 26: stdin is read by the local run only (cli/stdin_input.py)
+            raise UsageError(
+                "- (stdin) cannot be sent with --server yet",
+                "write the pipe to a file and score the file, or score - without --server",
+            )
 
-        options = collect_options(config=config, model=model, prompt=prompt, device=device, dtype=dtype, quant=quant,
-                                  max_motion_frames=max_motion_frames, long_clip=long_clip, strict=strict,
-                                  stalling=stalling,
-                                  stalling_style=stalling_style if stalling is not None else None)
+        options = collect_options(
+            config=config,
+            model=model,
+            prompt=prompt,
+            device=device,
+            dtype=dtype,
+            quant=quant,
+            max_motion_frames=max_motion_frames,
+            long_clip=long_clip,
+            strict=strict,
+            stalling=stalling,
+            stalling_style=stalling_style if stalling is not None else None,
+        )
         from .explain import remote_explain
 
-        remote_explain(options, explain, fail_under=fail_under, fail_segment_under=fail_segment_under,
-                       assistant=assistant, top=explain_top, below=explain_below, question=explain_question,
-                       assistant_quant=assistant_quant, max_new_tokens=max_new_tokens)
-        clients, settings, plan = connect_scoring(urls[:1], options, segments=segments, pool=pool,
-                                                  window_flags=window_flags, console=console)
+        remote_explain(
+            options,
+            explain,
+            fail_under=fail_under,
+            fail_segment_under=fail_segment_under,
+            assistant=assistant,
+            top=explain_top,
+            below=explain_below,
+            question=explain_question,
+            assistant_quant=assistant_quant,
+            max_new_tokens=max_new_tokens,
+        )
+        clients, settings, plan = connect_scoring(
+            urls[:1], options, segments=segments, pool=pool, window_flags=window_flags, console=console
+        )
         source = RemoteScoring(clients[0], options, settings, send_path=server_paths)
     else:
-        settings, ref = scoring_settings("score", model, config, prompt=prompt, device=device, dtype=dtype,
-                                         quant=quant, max_motion_frames=max_motion_frames, long_clip=long_clip,
-                                         strict=strict, quant_cache=quant_cache)
+        settings, ref = scoring_settings(
+            "score",
+            model,
+            config,
+            prompt=prompt,
+            device=device,
+            dtype=dtype,
+            quant=quant,
+            max_motion_frames=max_motion_frames,
+            long_clip=long_clip,
+            strict=strict,
+            quant_cache=quant_cache,
+        )
         settings, plan = segment_options(settings, segments=segments, pool=pool, **window_flags)
         gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
         stall = score_stalling(settings, stalling, stalling_style, plan.window_s)
         source = LocalScoring(settings, ref, plan, console, stalling=stall, offline=offline)
         from .explain import explain_request
 
-        explaining = explain_request(explain, assistant=assistant, top=explain_top, below=explain_below,
-                                     question=explain_question, assistant_quant=assistant_quant,
-                                     max_new_tokens=max_new_tokens, quant=quant, device=device, dtype=dtype,
-                                     config=config, offline=offline)
+        explaining = explain_request(
+            explain,
+            assistant=assistant,
+            top=explain_top,
+            below=explain_below,
+            question=explain_question,
+            assistant_quant=assistant_quant,
+            max_new_tokens=max_new_tokens,
+            quant=quant,
+            device=device,
+            dtype=dtype,
+            config=config,
+            offline=offline,
+        )
         if explaining is not None:  # two phases: score all, release the scorer, explain (jobs/explain_run.py)
             from ..jobs.explain_run import ExplainingScoring
 
-            source = ExplainingScoring(source, explaining, console, fail_under=fail_under,
-                                       fail_segment_under=fail_segment_under)
+            source = ExplainingScoring(
+                source, explaining, console, fail_under=fail_under, fail_segment_under=fail_segment_under
+            )
     from .stdin_input import GivenNames, stdin_as_file
 
     with stdin_as_file([str(f) for f in files]) as (paths, names):  # `-`: stdin copied to a temporary file
-        code = run_score(paths, GivenNames(source, names), settings, fmt, fail_under, console, plan, gates=gates)
+        code = run_score(
+            paths, GivenNames(source, names), settings, fmt, fail_under, console, plan, gates=gates
+        )
     raise typer.Exit(int(code))
 
 

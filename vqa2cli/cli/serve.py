@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..errors import UsageError
 from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
 from ..serve.limits import BODY_TIMEOUT_S, GRACE_S, HEADER_TIMEOUT_S
-from .options import ConfigOpt, DeviceOpt, DtypeOpt, ModelOpt, OfflineOpt, QuantOpt, QuantCacheOpt, QuietOpt, VerboseOpt, start_console
+from .options import (
+    ConfigOpt,
+    DeviceOpt,
+    DtypeOpt,
+    ModelOpt,
+    OfflineOpt,
+    QuantCacheOpt,
+    QuantOpt,
+    QuietOpt,
+    VerboseOpt,
+    start_console,
+)
 
 EXAMPLES = """Examples:
 
@@ -34,22 +45,84 @@ get --header-timeout seconds for their headers and may pause a body at most --bo
 
 def serve(
     model: ModelOpt = None,
-    assistant: Annotated[Optional[str], typer.Option(
-        "--assistant", metavar="MODEL", help="Also load an assistant model for POST /v1/ask (card, repo or folder).")] = None,
+    assistant: Annotated[
+        str | None,
+        typer.Option(
+            "--assistant",
+            metavar="MODEL",
+            help="Also load an assistant model for POST /v1/ask (card, repo or folder).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
-    host: Annotated[str, typer.Option("--host", metavar="ADDR", help="Address to bind; anything but loopback needs --token-file.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", metavar="N", help="TCP port (0 = any free port; the port is logged).")] = 8000,
-    token_file: Annotated[Optional[Path], typer.Option(
-        "--token-file", metavar="FILE", help="File holding the bearer token clients must send (Authorization: Bearer ...).")] = None,
-    allow_root: Annotated[Optional[list[Path]], typer.Option(
-        "--allow-root", metavar="DIR", help='Folder whose files may be scored by path ({"path": ...}); repeatable. Default: uploads only.')] = None,
-    max_queue: Annotated[int, typer.Option("--max-queue", metavar="N", help="Most requests accepted and not yet answered; more get 503 + Retry-After.")] = 16,
-    workers: Annotated[Optional[int], typer.Option(
-        "--workers", metavar="N", help=f"Decode threads running ahead of the model. [default: {DEFAULT_WORKERS_SHOWN}]")] = None,
-    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", metavar="MB", help="Largest upload accepted (MB = 10^6 bytes).")] = 2000.0,
-    header_timeout: Annotated[float, typer.Option("--header-timeout", metavar="S", help="Seconds a client has to send a request's line and headers; then the connection is closed.")] = HEADER_TIMEOUT_S,
-    body_timeout: Annotated[float, typer.Option("--body-timeout", metavar="S", help="Longest pause in seconds between two chunks of a request body; then 408.")] = BODY_TIMEOUT_S,
-    shutdown_grace: Annotated[float, typer.Option("--shutdown-grace", metavar="S", help="On SIGTERM, seconds the requests in flight get to finish; the rest are cut.")] = GRACE_S,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", metavar="ADDR", help="Address to bind; anything but loopback needs --token-file."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", metavar="N", help="TCP port (0 = any free port; the port is logged).")
+    ] = 8000,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            metavar="FILE",
+            help="File holding the bearer token clients must send (Authorization: Bearer ...).",
+        ),
+    ] = None,
+    allow_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--allow-root",
+            metavar="DIR",
+            help='Folder whose files may be scored by path ({"path": ...}); repeatable. Default: uploads only.',
+        ),
+    ] = None,
+    max_queue: Annotated[
+        int,
+        typer.Option(
+            "--max-queue",
+            metavar="N",
+            help="Most requests accepted and not yet answered; more get 503 + Retry-After.",
+        ),
+    ] = 16,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            help=f"Decode threads running ahead of the model. [default: {DEFAULT_WORKERS_SHOWN}]",
+        ),
+    ] = None,
+    max_upload_mb: Annotated[
+        float,
+        typer.Option("--max-upload-mb", metavar="MB", help="Largest upload accepted (MB = 10^6 bytes)."),
+    ] = 2000.0,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            "--header-timeout",
+            metavar="S",
+            help="Seconds a client has to send a request's line and headers; then the connection is closed.",
+        ),
+    ] = HEADER_TIMEOUT_S,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            "--body-timeout",
+            metavar="S",
+            help="Longest pause in seconds between two chunks of a request body; then 408.",
+        ),
+    ] = BODY_TIMEOUT_S,
+    shutdown_grace: Annotated[
+        float,
+        typer.Option(
+            "--shutdown-grace",
+            metavar="S",
+            help="On SIGTERM, seconds the requests in flight get to finish; the rest are cut.",
+        ),
+    ] = GRACE_S,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
@@ -68,14 +141,29 @@ def serve(
     if max_queue < 1 or (workers is not None and workers < 1) or max_upload_mb <= 0:
         raise UsageError("--max-queue and --workers must be >= 1 and --max-upload-mb > 0")
     if not all(0 < t <= 86400 for t in (header_timeout, body_timeout, shutdown_grace)):
-        raise UsageError("--header-timeout, --body-timeout and --shutdown-grace must be seconds in (0, 86400]")
+        raise UsageError(
+            "--header-timeout, --body-timeout and --shutdown-grace must be seconds in (0, 86400]"
+        )
     cfg = ServeConfig(
-        model=model, assistant=assistant, config=config, token=read_token(token_file, host),
-        runtime={"runtime__device": device, "runtime__dtype": dtype, "runtime__quant": quant,
-                 "runtime__quant_cache": quant_cache},
-        roots=resolve_roots(list(allow_root or [])), max_queue=max_queue,
-        workers=workers or default_workers(), max_upload_bytes=int(max_upload_mb * 1e6),
-        offline=offline, header_timeout_s=header_timeout, body_timeout_s=body_timeout, grace_s=shutdown_grace)
+        model=model,
+        assistant=assistant,
+        config=config,
+        token=read_token(token_file, host),
+        runtime={
+            "runtime__device": device,
+            "runtime__dtype": dtype,
+            "runtime__quant": quant,
+            "runtime__quant_cache": quant_cache,
+        },
+        roots=resolve_roots(list(allow_root or [])),
+        max_queue=max_queue,
+        workers=workers or default_workers(),
+        max_upload_bytes=int(max_upload_mb * 1e6),
+        offline=offline,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+        grace_s=shutdown_grace,
+    )
     from ..serve.run import run_server
 
     raise typer.Exit(run_server(cfg, host, port, console, access_log=verbose))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -42,50 +42,130 @@ folder loads directly: vqa2 score --model ./ugc. See docs/training.md."""
 
 
 def train(
-    stage: Annotated[str, typer.Option("--stage", metavar="NAME", help=f"Stage to run: {STAGE_NAMES}.",
-                                       show_default=False)],
-    data: Annotated[Optional[Path], typer.Option(
-        "--data", metavar="FILE", help="Official instruction .json, or a .csv with path,mos columns.")] = None,
+    stage: Annotated[
+        str, typer.Option("--stage", metavar="NAME", help=f"Stage to run: {STAGE_NAMES}.", show_default=False)
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", metavar="FILE", help="Official instruction .json, or a .csv with path,mos columns."
+        ),
+    ] = None,
     model: ModelOpt = None,
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", metavar="DIR", help="Output folder: checkpoints, final weights, card and resolved config.")] = None,
-    config: Annotated[Optional[Path], typer.Option(
-        "--config", metavar="FILE", help="YAML/TOML of train keys over the stage's (see a saved vqa2-train.yaml).")] = None,
-    media_root: Annotated[Optional[Path], typer.Option(
-        "--media-root", metavar="DIR", help="Folder the data's media paths are relative to (official --video_folder).")] = None,
-    mos_range: Annotated[Optional[tuple[float, float]], typer.Option(
-        "--mos-range", metavar="LOW HIGH", help="MOS scale for CSV data (default: the data's min and max).")] = None,
-    engine: Annotated[Optional[str], typer.Option(
-        "--engine", metavar=choices(TRAIN_CHOICES["engine"]), help="Distributed engine. [stage: zero3]")] = None,
-    precision: Annotated[Optional[str], typer.Option(
-        "--precision", metavar=choices(TRAIN_CHOICES["precision"]), help="Training precision. [stage: bf16]")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", metavar="X", help="Learning rate. [stage: 1e-5]")] = None,
-    vision_lr: Annotated[Optional[float], typer.Option(
-        "--vision-lr", metavar="X", help="Vision-tower learning rate. [stage: 2e-6]")] = None,
-    epochs: Annotated[Optional[float], typer.Option("--epochs", metavar="N", help="Epochs. [stage: 1]")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(
-        "--max-steps", metavar="N", help="Stop after N optimizer steps (overrides --epochs).")] = None,
-    grad_accum: Annotated[Optional[int], typer.Option(
-        "--grad-accum", metavar="N", help="Gradient accumulation steps. [stage: 1]")] = None,
-    save_steps: Annotated[Optional[int], typer.Option(
-        "--save-steps", metavar="N", help="Save a checkpoint every N steps.")] = None,
-    logging_steps: Annotated[Optional[int], typer.Option("--logging-steps", metavar="N", help="Log every N steps.")] = None,
-    workers: Annotated[Optional[int], typer.Option(
-        "--workers", metavar="N", help=f"DataLoader workers decoding clips. [default: {TrainConfig.dataloader_workers}]")] = None,
-    prompt: Annotated[Optional[str], typer.Option(
-        "--prompt", metavar="STYLE", help="Prompt style for CSV data and the output card. [stage]")] = None,
-    unmask_newlines: Annotated[Optional[bool], typer.Option(
-        "--unmask-newlines/--no-unmask-newlines",
-        help="Official quirk: also supervise every newline/<|im_start|>/<|im_end|> token. [off]")] = None,
-    gradient_checkpointing: Annotated[Optional[bool], typer.Option(
-        "--gradient-checkpointing/--no-gradient-checkpointing", help="Recompute activations to save memory. [on]")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint-N in --output.")] = False,
-    validate_data: Annotated[bool, typer.Option(
-        "--validate-data", help="Check the data (records, media files) and exit without training.")] = False,
-    print_config: Annotated[bool, typer.Option(
-        "--print-config", help="Print the resolved train config (YAML) and exit.")] = False,
-    fmt: Annotated[str, typer.Option(
-        "--format", "-f", metavar=choices(REPORT_FORMATS), help="Format of the --validate-data report.")] = "table",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="DIR",
+            help="Output folder: checkpoints, final weights, card and resolved config.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="YAML/TOML of train keys over the stage's (see a saved vqa2-train.yaml).",
+        ),
+    ] = None,
+    media_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--media-root",
+            metavar="DIR",
+            help="Folder the data's media paths are relative to (official --video_folder).",
+        ),
+    ] = None,
+    mos_range: Annotated[
+        tuple[float, float] | None,
+        typer.Option(
+            "--mos-range",
+            metavar="LOW HIGH",
+            help="MOS scale for CSV data (default: the data's min and max).",
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine", metavar=choices(TRAIN_CHOICES["engine"]), help="Distributed engine. [stage: zero3]"
+        ),
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision",
+            metavar=choices(TRAIN_CHOICES["precision"]),
+            help="Training precision. [stage: bf16]",
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", metavar="X", help="Learning rate. [stage: 1e-5]")
+    ] = None,
+    vision_lr: Annotated[
+        float | None,
+        typer.Option("--vision-lr", metavar="X", help="Vision-tower learning rate. [stage: 2e-6]"),
+    ] = None,
+    epochs: Annotated[float | None, typer.Option("--epochs", metavar="N", help="Epochs. [stage: 1]")] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option("--max-steps", metavar="N", help="Stop after N optimizer steps (overrides --epochs)."),
+    ] = None,
+    grad_accum: Annotated[
+        int | None, typer.Option("--grad-accum", metavar="N", help="Gradient accumulation steps. [stage: 1]")
+    ] = None,
+    save_steps: Annotated[
+        int | None, typer.Option("--save-steps", metavar="N", help="Save a checkpoint every N steps.")
+    ] = None,
+    logging_steps: Annotated[
+        int | None, typer.Option("--logging-steps", metavar="N", help="Log every N steps.")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            help=f"DataLoader workers decoding clips. [default: {TrainConfig.dataloader_workers}]",
+        ),
+    ] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(
+            "--prompt", metavar="STYLE", help="Prompt style for CSV data and the output card. [stage]"
+        ),
+    ] = None,
+    unmask_newlines: Annotated[
+        bool | None,
+        typer.Option(
+            "--unmask-newlines/--no-unmask-newlines",
+            help="Official quirk: also supervise every newline/<|im_start|>/<|im_end|> token. [off]",
+        ),
+    ] = None,
+    gradient_checkpointing: Annotated[
+        bool | None,
+        typer.Option(
+            "--gradient-checkpointing/--no-gradient-checkpointing",
+            help="Recompute activations to save memory. [on]",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the last checkpoint-N in --output.")
+    ] = False,
+    validate_data: Annotated[
+        bool,
+        typer.Option(
+            "--validate-data", help="Check the data (records, media files) and exit without training."
+        ),
+    ] = False,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved train config (YAML) and exit.")
+    ] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", metavar=choices(REPORT_FORMATS), help="Format of the --validate-data report."
+        ),
+    ] = "table",
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -96,11 +176,26 @@ def train(
     console = start_console(quiet, verbose)
     check_format(fmt, REPORT_FORMATS)
     cfg = resolve_train_config(
-        stage, config, data=_text(data), output_dir=_text(output), media_root=_text(media_root),
-        mos_range=list(mos_range) if mos_range else None, engine=engine, precision=precision,
-        learning_rate=lr, vision_tower_lr=vision_lr, epochs=epochs, max_steps=max_steps, grad_accum=grad_accum,
-        save_steps=save_steps, logging_steps=logging_steps, dataloader_workers=workers, prompt=prompt,
-        unmask_newlines=unmask_newlines, gradient_checkpointing=gradient_checkpointing)
+        stage,
+        config,
+        data=_text(data),
+        output_dir=_text(output),
+        media_root=_text(media_root),
+        mos_range=list(mos_range) if mos_range else None,
+        engine=engine,
+        precision=precision,
+        learning_rate=lr,
+        vision_tower_lr=vision_lr,
+        epochs=epochs,
+        max_steps=max_steps,
+        grad_accum=grad_accum,
+        save_steps=save_steps,
+        logging_steps=logging_steps,
+        dataloader_workers=workers,
+        prompt=prompt,
+        unmask_newlines=unmask_newlines,
+        gradient_checkpointing=gradient_checkpointing,
+    )
     if print_config:
         import yaml
 

@@ -5,13 +5,23 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..config import REPORT_FORMATS
-from .options import (DeviceOpt, DtypeOpt, ModelOpt, OfflineOpt, QuantOpt, QuietOpt, ReportFormatOpt, VerboseOpt,
-                      check_format, start_console)
+from .options import (
+    DeviceOpt,
+    DtypeOpt,
+    ModelOpt,
+    OfflineOpt,
+    QuantOpt,
+    QuietOpt,
+    ReportFormatOpt,
+    VerboseOpt,
+    check_format,
+    start_console,
+)
 
 EXAMPLES = """Examples:
 
@@ -39,22 +49,55 @@ def card_golden(name: str) -> Path:
     folder = Path(os.environ.get(GOLDEN_DIR_ENV) or cards_dir())
     path = folder / f"{name}.golden.json"
     if not path.is_file():
-        raise UsageError(f"card {name!r} has no golden file yet (looked for {path})",
-                         "record one with vqa2 verify --record, or set VQA2_GOLDEN_DIR to its folder")
+        raise UsageError(
+            f"card {name!r} has no golden file yet (looked for {path})",
+            "record one with vqa2 verify --record, or set VQA2_GOLDEN_DIR to its folder",
+        )
     return path
 
 
 def verify_command(
-    args: Annotated[Optional[list[str]], typer.Argument(
-        metavar="GOLDEN | CLIP...", help="A golden file to verify, or the clips of --record/--precisions.",
-        show_default=False)] = None,
-    record: Annotated[Optional[Path], typer.Option("--record", metavar="FILE", help="Score CLIPS and write this golden file.")] = None,
-    precisions: Annotated[Optional[str], typer.Option(
-        "--precisions", metavar="LIST", help="Score CLIPS in each precision (fp32,fp16,bf16,8bit,4bit); compare with the first.")] = None,
-    card: Annotated[Optional[str], typer.Option("--card", metavar="NAME", help="Verify against the card's golden file.")] = None,
-    tolerance: Annotated[Optional[float], typer.Option("--tolerance", metavar="X", help="Max |Δ| allowed (0-1 scale). [default: the one of the precisions, below]")] = None,
-    media_root: Annotated[Optional[Path], typer.Option("--media-root", metavar="DIR", help="Folder the golden file's relative clip paths start from. [default: the golden file's folder]")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --record file.")] = False,
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="GOLDEN | CLIP...",
+            help="A golden file to verify, or the clips of --record/--precisions.",
+            show_default=False,
+        ),
+    ] = None,
+    record: Annotated[
+        Path | None, typer.Option("--record", metavar="FILE", help="Score CLIPS and write this golden file.")
+    ] = None,
+    precisions: Annotated[
+        str | None,
+        typer.Option(
+            "--precisions",
+            metavar="LIST",
+            help="Score CLIPS in each precision (fp32,fp16,bf16,8bit,4bit); compare with the first.",
+        ),
+    ] = None,
+    card: Annotated[
+        str | None, typer.Option("--card", metavar="NAME", help="Verify against the card's golden file.")
+    ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            "--tolerance",
+            metavar="X",
+            help="Max |Δ| allowed (0-1 scale). [default: the one of the precisions, below]",
+        ),
+    ] = None,
+    media_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--media-root",
+            metavar="DIR",
+            help="Folder the golden file's relative clip paths start from. [default: the golden file's folder]",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --record file.")
+    ] = False,
     fmt: ReportFormatOpt = "table",
     model: ModelOpt = None,
     device: DeviceOpt = None,
@@ -78,32 +121,59 @@ def verify_command(
         raise UsageError(f"--tolerance must be >= 0, got {tolerance}")
     if record is not None:
         if not args:
-            raise UsageError("--record needs the clips to record", "vqa2 verify --record golden.json a.mp4 b.mp4")
+            raise UsageError(
+                "--record needs the clips to record", "vqa2 verify --record golden.json a.mp4 b.mp4"
+            )
         if record.exists() and not overwrite:
             raise UsageError(f"{record} already exists", "add --overwrite to record it again")
-        body = V.record_golden(args, str(record), model=model, dtype=dtype, quant=quant, device=device,
-                               card=model if model and "/" not in model and not Path(model).exists() else None,
-                               offline=offline)
+        body = V.record_golden(
+            args,
+            str(record),
+            model=model,
+            dtype=dtype,
+            quant=quant,
+            device=device,
+            card=model if model and "/" not in model and not Path(model).exists() else None,
+            offline=offline,
+        )
         console.info(f"golden file written to {record}")
     elif precisions is not None:
         if not args:
-            raise UsageError("--precisions needs the clips to score", "vqa2 verify --precisions fp32,bf16 a.mp4")
-        body = V.compare_precisions(args, [p.strip() for p in precisions.split(",") if p.strip()], model=model,
-                                    device=device, tolerance=tolerance, offline=offline)
+            raise UsageError(
+                "--precisions needs the clips to score", "vqa2 verify --precisions fp32,bf16 a.mp4"
+            )
+        body = V.compare_precisions(
+            args,
+            [p.strip() for p in precisions.split(",") if p.strip()],
+            model=model,
+            device=device,
+            tolerance=tolerance,
+            offline=offline,
+        )
     else:
         if card is not None and args or card is None and len(args) != 1:
             raise UsageError("give one golden file, or --card NAME alone", "vqa2 verify golden.json")
         path = card_golden(card) if card is not None else Path(args[0])
-        body = V.verify_golden(path, model=model, dtype=dtype, quant=quant, device=device, tolerance=tolerance,
-                               media_root=str(media_root) if media_root else None, offline=offline)
+        body = V.verify_golden(
+            path,
+            model=model,
+            dtype=dtype,
+            quant=quant,
+            device=device,
+            tolerance=tolerance,
+            media_root=str(media_root) if media_root else None,
+            offline=offline,
+        )
     _print(body, fmt)
     if body["unreadable"]:
         console.error(f"{body['unreadable']} clip(s) could not be read")
         raise typer.Exit(int(ExitCode.INPUT))
     if not body["passed"]:
         worst = max(body["runs"], key=lambda r: r["max_abs_delta"])
-        console.error(f"max |Δ| {worst['max_abs_delta']:.6g} is beyond the tolerance {worst['tolerance']:g} "
-                      f"({worst['precision']} vs {body['baseline']['precision']})")
+        console.error(
+            f"max |Δ| {worst['max_abs_delta']:.6g} is beyond the tolerance {worst['tolerance']:g} "
+            f"({worst['precision']} vs {body['baseline']['precision']})"
+        )
         raise typer.Exit(int(ExitCode.GATE_FAILED))
     raise typer.Exit(int(ExitCode.OK))
 

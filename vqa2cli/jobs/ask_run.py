@@ -44,7 +44,9 @@ class AskingSource(Protocol):
     def answers(self, path: str, questions: list[str]) -> Iterator[PendingAnswer]: ...
 
 
-def collect_questions(question: str | None, questions: list[str] | None, questions_file: Path | None) -> list[str]:
+def collect_questions(
+    question: str | None, questions: list[str] | None, questions_file: Path | None
+) -> list[str]:
     """QUESTION, every ``--question`` and the lines of ``--questions-file`` (blank lines and ``# comment``
     lines left out), in that order. UsageError when none is given, when the file is missing, or when a
     question names an existing file (``vqa2 ask a.mp4 b.mp4`` asks about one video: b.mp4 is no question)."""
@@ -52,15 +54,17 @@ def collect_questions(question: str | None, questions: list[str] | None, questio
     asked += list(questions or [])
     for q in asked:
         if os.path.isfile(q.strip()):
-            raise UsageError(f"'{q}' is a file, not a question: `vqa2 ask` takes one video and then questions",
-                             "ask about one file at a time, quote the question, or use --question TEXT")
+            raise UsageError(
+                f"'{q}' is a file, not a question: `vqa2 ask` takes one video and then questions",
+                "ask about one file at a time, quote the question, or use --question TEXT",
+            )
     if questions_file is not None:
         if not Path(questions_file).is_file():
             raise UsageError(f"{questions_file}: questions file not found", "check the --questions-file path")
         lines = Path(questions_file).read_text(encoding="utf-8").splitlines()
         asked += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not asked:
-        raise UsageError("no question given", 'pass QUESTION, --question TEXT or --questions-file FILE')
+        raise UsageError("no question given", "pass QUESTION, --question TEXT or --questions-file FILE")
     return asked
 
 
@@ -109,8 +113,16 @@ def _answer(asker, clip, path: str, question: str, span, on_text: OnText | None)
 class LocalAsking:
     """The assistant loaded in this process, after the input's preflight (an unreadable file loads nothing)."""
 
-    def __init__(self, settings: Settings, ref, console, *, window_s: float | None = None, offline: bool = False):
-        self.settings, self.ref, self.console, self.window_s, self.offline = settings, ref, console, window_s, offline
+    def __init__(
+        self, settings: Settings, ref, console, *, window_s: float | None = None, offline: bool = False
+    ):
+        self.settings, self.ref, self.console, self.window_s, self.offline = (
+            settings,
+            ref,
+            console,
+            window_s,
+            offline,
+        )
         self.warnings: list[str] = []
 
     def answers(self, path: str, questions: list[str]) -> Iterator[PendingAnswer]:
@@ -134,8 +146,9 @@ class LocalAsking:
         self.warnings = list(prepared.warnings) if self.window_s is not None else []
 
 
-def run_ask(path: str, questions: list[str], source: AskingSource, settings: Settings, fmt: str,
-            console) -> ExitCode:
+def run_ask(
+    path: str, questions: list[str], source: AskingSource, settings: Settings, fmt: str, console
+) -> ExitCode:
     """Answer ``questions`` about ``path`` from ``source``: the table streams ``Q:``/``A:`` (and a
     ``[start–end]`` line per window), other formats write records. An unusable video: one error line and,
     in json/jsonl/csv, one error record per question; exit 3. Else 0."""
@@ -154,8 +167,16 @@ def run_ask(path: str, questions: list[str], source: AskingSource, settings: Set
             console.error(exc.one_line())
             for q in questions if writer is not None else ():
                 assert writer is not None
-                writer.write(AnswerRecord(path=str(path), question=q, status="error", error_code=exc.code,
-                                          error=exc.one_line(), config=settings.to_dict()))
+                writer.write(
+                    AnswerRecord(
+                        path=str(path),
+                        question=q,
+                        status="error",
+                        error_code=exc.code,
+                        error=exc.one_line(),
+                        config=settings.to_dict(),
+                    )
+                )
             code = ExitCode.INPUT
     finally:
         if writer is not None:

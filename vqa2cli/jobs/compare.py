@@ -41,8 +41,13 @@ class ComparePlan:
         return self.paths[0]
 
 
-def plan_compare(paths: Sequence[str] = (), *, ladders: Sequence[Sequence[str]] | None = None,
-                 baseline: str | None = None, tolerance_s: float = DURATION_TOLERANCE_S) -> ComparePlan:
+def plan_compare(
+    paths: Sequence[str] = (),
+    *,
+    ladders: Sequence[Sequence[str]] | None = None,
+    baseline: str | None = None,
+    tolerance_s: float = DURATION_TOLERANCE_S,
+) -> ComparePlan:
     """Check the inputs (cheap: preflight and one demux probe each). Raises UsageError (exit 2) for fewer
     than two files, a ladder with no file, or readable files whose durations (seconds) differ by more than
     ``tolerance_s`` (the line names every duration)."""
@@ -50,33 +55,46 @@ def plan_compare(paths: Sequence[str] = (), *, ladders: Sequence[Sequence[str]] 
 
     ladders = tuple(tuple(dict.fromkeys(str(p) for p in lad)) for lad in ladders) if ladders else None
     if ladders and any(not lad for lad in ladders):
-        raise UsageError("--ladder matched no file", "check the pattern (quote it: --ladder 'ladder_a/*.mp4')")
+        raise UsageError(
+            "--ladder matched no file", "check the pattern (quote it: --ladder 'ladder_a/*.mp4')"
+        )
     names = [str(p) for p in paths] + [p for lad in ladders or () for p in lad]
     if baseline is not None:
         names.insert(0, str(baseline))
     unique = tuple(dict.fromkeys(names))
     if len(unique) < 2:
-        raise UsageError(f"compare needs at least two files, got {len(unique)}"
-                         + (f" ({unique[0]})" if unique else ""),
-                         "name two or more encodes of one source: vqa2 compare a.mp4 b.mp4")
+        raise UsageError(
+            f"compare needs at least two files, got {len(unique)}" + (f" ({unique[0]})" if unique else ""),
+            "name two or more encodes of one source: vqa2 compare a.mp4 b.mp4",
+        )
     checked = CheckedInputs.check(list(unique), limit=len(unique))
     probed = {p: checked.probed[p][0] for p in unique if p in checked.probed}
     durations = {p: info.duration_s for p, info in probed.items()}
     if durations and max(durations.values()) - min(durations.values()) > tolerance_s:
         listing = ", ".join(f"{p} {d:.2f} s" for p, d in durations.items())
-        raise UsageError(f"not encodes of one content: durations differ by more than {tolerance_s:g} s ({listing})",
-                         "compare encodes of the same source, or allow more with --duration-tolerance SECONDS")
+        raise UsageError(
+            f"not encodes of one content: durations differ by more than {tolerance_s:g} s ({listing})",
+            "compare encodes of the same source, or allow more with --duration-tolerance SECONDS",
+        )
     warnings = []
     modes = {info.vfr for info in probed.values()}
     if len(modes) > 1:
         vfr = [p for p, info in probed.items() if info.vfr]
-        warnings.append(f"variable frame rate ({', '.join(vfr)}) beside constant: windows are aligned by "
-                        "presentation time")
+        warnings.append(
+            f"variable frame rate ({', '.join(vfr)}) beside constant: windows are aligned by "
+            "presentation time"
+        )
     return ComparePlan(unique, ladders, checked, tuple(warnings))
 
 
-def compare(scorer, plan: ComparePlan | Sequence[str], *, window_s: float | None = None,
-            on_record: Callable[[Any], None] | None = None, rate_margin: float | None = None) -> CompareRecord:
+def compare(
+    scorer,
+    plan: ComparePlan | Sequence[str],
+    *,
+    window_s: float | None = None,
+    on_record: Callable[[Any], None] | None = None,
+    rate_margin: float | None = None,
+) -> CompareRecord:
     """Score every file of ``plan`` once in windows of ``window_s`` seconds (None: the card's
     ``video.segment_s``, ``--segments auto``) and compare them. ``scorer``: a SegmentingScorer (``vqa2cli.
     load_scorer``); ``plan``: a :class:`ComparePlan` or a list of paths (baseline first). ``on_record``
@@ -99,8 +117,13 @@ def compare(scorer, plan: ComparePlan | Sequence[str], *, window_s: float | None
     files = [_file_row(path, records[path]) for path in plan.paths]
     from .compare_report import build_report
 
-    return build_report(plan, files, window_s=window_s, model=scorer.model_info.to_dict(),
-                        rate_margin=RATE_MARGIN if rate_margin is None else rate_margin)
+    return build_report(
+        plan,
+        files,
+        window_s=window_s,
+        model=scorer.model_info.to_dict(),
+        rate_margin=RATE_MARGIN if rate_margin is None else rate_margin,
+    )
 
 
 def _content_key(path: str) -> str | None:
@@ -130,8 +153,11 @@ def _score_once(scorer, plan: ComparePlan, on_record) -> dict[str, Any]:
             first = records[by_content[key]]
             records[path] = first
             continue
-        record = next(iter(scorer.score_files([path], checked=plan.checked))) if error is None \
+        record = (
+            next(iter(scorer.score_files([path], checked=plan.checked)))
+            if error is None
             else error_record(path, error, scorer.settings)
+        )
         records[path] = record
         if key is not None and record.ok:
             by_content[key] = path
@@ -155,16 +181,34 @@ def _file_row(path: str, record) -> dict[str, Any]:
     except InputError as exc:  # changed since it was scored: no bitrate, the score stands
         track, warning = None, exc.one_line()
     duration = info.get("duration_s") or 0.0
-    rates = track.windows_kbps([(w["start_s"], w["end_s"]) for w in windows]) if track else [None] * len(windows)
+    rates = (
+        track.windows_kbps([(w["start_s"], w["end_s"]) for w in windows]) if track else [None] * len(windows)
+    )
     row = {
-        "path": path, "status": "ok", "score": _r(record.score, 6), "level": record.level,
+        "path": path,
+        "status": "ok",
+        "score": _r(record.score, 6),
+        "level": record.level,
         "bitrate_kbps": _r(track.bitrate_kbps(duration)) if track else None,
         "video_kbps": _r(track.video_kbps(duration)) if track else None,
-        "width": info.get("width"), "height": info.get("height"), "codec": info.get("codec"),
-        "avg_fps": info.get("avg_fps"), "vfr": info.get("vfr"), "duration_s": duration,
-        "windows": [{"index": w["index"], "start_s": w["start_s"], "end_s": w["end_s"], "score": w["score"],
-                     "bitrate_kbps": _r(rate)} for w, rate in zip(windows, rates)],
-        "error_code": None, "error": None,
+        "width": info.get("width"),
+        "height": info.get("height"),
+        "codec": info.get("codec"),
+        "avg_fps": info.get("avg_fps"),
+        "vfr": info.get("vfr"),
+        "duration_s": duration,
+        "windows": [
+            {
+                "index": w["index"],
+                "start_s": w["start_s"],
+                "end_s": w["end_s"],
+                "score": w["score"],
+                "bitrate_kbps": _r(rate),
+            }
+            for w, rate in zip(windows, rates)
+        ],
+        "error_code": None,
+        "error": None,
     }
     if warning:
         row["warnings"] = [warning]

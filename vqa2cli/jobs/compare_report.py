@@ -26,8 +26,11 @@ class WindowPairs:
             pairs = align_windows(a, b)
             result = None
             if pairs:
-                result = paired_delta([a[i]["score"] for i, _ in pairs], [b[j]["score"] for _, j in pairs],
-                                      [(a[i]["start_s"], a[i]["end_s"]) for i, _ in pairs])
+                result = paired_delta(
+                    [a[i]["score"] for i, _ in pairs],
+                    [b[j]["score"] for _, j in pairs],
+                    [(a[i]["start_s"], a[i]["end_s"]) for i, _ in pairs],
+                )
             self.cache[(base, other)] = (result, pairs)
         return self.cache[(base, other)]
 
@@ -35,13 +38,28 @@ class WindowPairs:
 def pair_entry(pairs: WindowPairs, base: str, other: str) -> dict[str, Any]:
     """The ``pairs`` item of ``other`` against ``base`` (docs/compare.md, JSON schema)."""
     result, aligned = pairs.delta(base, other)
-    entry = {"baseline": base, "candidate": other,
-             "score_delta": round(pairs.rows[other]["score"] - pairs.rows[base]["score"], 6)}
+    entry = {
+        "baseline": base,
+        "candidate": other,
+        "score_delta": round(pairs.rows[other]["score"] - pairs.rows[base]["score"], 6),
+    }
     if result is None:
-        return {**entry, "windows": 0, "delta": None, "ci95": None, "verdict": "no windows line up", "aligned": []}
+        return {
+            **entry,
+            "windows": 0,
+            "delta": None,
+            "ci95": None,
+            "verdict": "no windows line up",
+            "aligned": [],
+        }
     a, b = pairs.rows[base]["windows"], pairs.rows[other]["windows"]
-    return {**entry, **result.to_dict(),
-            "aligned": [[a[i]["index"], b[j]["index"], round(b[j]["score"] - a[i]["score"], 6)] for i, j in aligned]}
+    return {
+        **entry,
+        **result.to_dict(),
+        "aligned": [
+            [a[i]["index"], b[j]["index"], round(b[j]["score"] - a[i]["score"], 6)] for i, j in aligned
+        ],
+    }
 
 
 def _ladder(name: str, paths: tuple[str, ...], pairs: WindowPairs) -> dict[str, Any]:
@@ -50,9 +68,15 @@ def _ladder(name: str, paths: tuple[str, ...], pairs: WindowPairs) -> dict[str, 
     ok = [p for p in paths if p in pairs.rows and pairs.rows[p]["bitrate_kbps"]]
     points = [(pairs.rows[p]["bitrate_kbps"], pairs.rows[p]["score"]) for p in ok]
     hull = [ok[i] for i in upper_hull(points)]
-    return {"name": name, "files": list(paths),
-            "points": [{"path": p, "bitrate_kbps": r, "score": s, "on_hull": p in hull} for p, (r, s) in zip(ok, points)],
-            "hull": hull, "bd_rate": None}
+    return {
+        "name": name,
+        "files": list(paths),
+        "points": [
+            {"path": p, "bitrate_kbps": r, "score": s, "on_hull": p in hull} for p, (r, s) in zip(ok, points)
+        ],
+        "hull": hull,
+        "bd_rate": None,
+    }
 
 
 def _bd(anchor: dict[str, Any], test: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +95,7 @@ def _violations(groups, pairs: WindowPairs, rate_margin: float) -> list[dict[str
     found = []
     for group in groups:
         items = [pairs.rows[p] for p in group if p in pairs.rows]
+
         def delta(i: int, j: int, items: list = items) -> Any:
             return pairs.delta(items[i]["path"], items[j]["path"])[0]
 
@@ -78,8 +103,9 @@ def _violations(groups, pairs: WindowPairs, rate_margin: float) -> list[dict[str
     return found
 
 
-def build_report(plan, files: list[dict[str, Any]], *, window_s: float, model: dict[str, Any] | None,
-                 rate_margin: float) -> CompareRecord:
+def build_report(
+    plan, files: list[dict[str, Any]], *, window_s: float, model: dict[str, Any] | None, rate_margin: float
+) -> CompareRecord:
     """The CompareRecord of the scored ``files`` (jobs/compare.py rows) under ``plan`` (a ComparePlan)."""
     pairs = WindowPairs(files)
     warnings = list(plan.warnings)
@@ -90,9 +116,11 @@ def build_report(plan, files: list[dict[str, Any]], *, window_s: float, model: d
         for lad in ladders[1:]:
             lad["bd_rate"] = _bd(ladders[0], lad)
             if lad["bd_rate"]["percent"] is None:
-                warnings.append(f"BD-rate of {lad['name']} against {ladders[0]['name']}: {lad['bd_rate']['reason']}")
+                warnings.append(
+                    f"BD-rate of {lad['name']} against {ladders[0]['name']}: {lad['bd_rate']['reason']}"
+                )
         for file in files:
-            for k, lad in enumerate(ladders):
+            for lad in ladders:
                 if file["path"] in lad["files"]:
                     file.update(ladder=lad["name"], on_hull=file["path"] in lad["hull"])
                     break
@@ -105,14 +133,28 @@ def build_report(plan, files: list[dict[str, Any]], *, window_s: float, model: d
         groups = (plan.paths,)
         few = [p["candidate"] for p in pair_list if p["ci95"] is None]
         if few:
-            warnings.append(f"{len(few)} pair(s) with fewer than {MIN_WINDOWS} aligned windows ({', '.join(few[:3])}):"
-                            " no interval, no verdict and no gate; score in shorter windows (--segments 2s)")
+            warnings.append(
+                f"{len(few)} pair(s) with fewer than {MIN_WINDOWS} aligned windows ({', '.join(few[:3])}):"
+                " no interval, no verdict and no gate; score in shorter windows (--segments 2s)"
+            )
     violations = _violations(groups, pairs, rate_margin)
     if violations:
-        shown = "; ".join(f"{v['higher_rate']} ({v['bitrate_kbps'][1]:.0f} kbit/s) below {v['lower_rate']} "
-                          f"({v['bitrate_kbps'][0]:.0f} kbit/s)" for v in violations[:3])
-        warnings.append(f"order check: {len(violations)} rendition pair(s) score clearly lower at clearly more "
-                        f"bitrate ({shown}): the model's ordering is not trustworthy for this content")
-    return CompareRecord(baseline=None if plan.ladders else plan.baseline, window_s=window_s, files=files,
-                         pairs=pair_list, ladders=ladders, order_violations=violations, warnings=warnings,
-                         model=model)
+        shown = "; ".join(
+            f"{v['higher_rate']} ({v['bitrate_kbps'][1]:.0f} kbit/s) below {v['lower_rate']} "
+            f"({v['bitrate_kbps'][0]:.0f} kbit/s)"
+            for v in violations[:3]
+        )
+        warnings.append(
+            f"order check: {len(violations)} rendition pair(s) score clearly lower at clearly more "
+            f"bitrate ({shown}): the model's ordering is not trustworthy for this content"
+        )
+    return CompareRecord(
+        baseline=None if plan.ladders else plan.baseline,
+        window_s=window_s,
+        files=files,
+        pairs=pair_list,
+        ladders=ladders,
+        order_violations=violations,
+        warnings=warnings,
+        model=model,
+    )

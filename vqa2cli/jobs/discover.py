@@ -36,16 +36,20 @@ from dataclasses import dataclass, field
 from ..errors import UsageError
 
 # Containers the PyAV decoder reads (FFmpeg demuxers), by extension.
-VIDEO_EXTENSIONS = frozenset("""
+VIDEO_EXTENSIONS = frozenset(
+    """
 3g2 3gp amv asf avi bik dav divx dv f4v flv gif h264 h265 hevc ivf m1v m2t m2ts m2v m4v mj2 mjpeg mjpg
 mk3d mkv mov mp4 mpe mpeg mpg mts mxf nut nsv ogv qt rm rmvb roq swf ts vob webm wmv wtv y4m yuv4mpeg
 264 265 266 h26l 26l avc x264 x265 h266 vvc mpv m4v obu vc1 rcv cavs avs2 avs3 drc vc2 cmp
-""".split())  # last line: raw elementary streams (FFmpeg's raw demuxers' extensions)
+""".split()
+)  # last line: raw elementary streams (FFmpeg's raw demuxers' extensions)
 # Common companions of videos that are certainly not video: skipped without reading them.
-NOT_VIDEO_EXTENSIONS = frozenset("""
+NOT_VIDEO_EXTENSIONS = frozenset(
+    """
 aac ac3 aiff bmp csv db doc docx flac heic htm html ini jpeg jpg json jsonl log m4a md mp3 nfo ogg
 opus pdf png py sh srt ssa ass sub svg tif tiff toml tsv txt vtt wav webp xml yaml yml zip gz tar
-""".split())
+""".split()
+)
 GLOB_CHARS = frozenset("*?[")
 SNIFF_BYTES = 400
 # FFmpeg demuxers that open almost anything or one still image: never evidence of a video.
@@ -119,10 +123,14 @@ def _looks_like_video(head: bytes) -> bool:
         return True  # M2TS: 4-byte timecode + 188-byte packets
     magics = (
         b"\x1a\x45\xdf\xa3",  # Matroska / WebM
-        b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3",  # MPEG-PS / MPEG-1/2 video
+        b"\x00\x00\x01\xba",
+        b"\x00\x00\x01\xb3",  # MPEG-PS / MPEG-1/2 video
         b"FLV\x01",
         b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",  # ASF / WMV
-        b"GIF87a", b"GIF89a", b"YUV4MPEG2", b"DKIF",  # GIF, Y4M, IVF (VP8/VP9/AV1)
+        b"GIF87a",
+        b"GIF89a",
+        b"YUV4MPEG2",
+        b"DKIF",  # GIF, Y4M, IVF (VP8/VP9/AV1)
         b"\x06\x0e\x2b\x34\x02\x05\x01\x01",  # MXF header partition
         b"nut/multimedia container",
     )
@@ -223,8 +231,9 @@ def read_list_file(path: str) -> list[str]:
         with open(path, encoding="utf-8") as fh:
             lines = fh.read().splitlines()
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read the list of inputs: {exc.strerror}",
-                         "check the @LIST / --from-file path") from exc
+        raise UsageError(
+            f"{path}: cannot read the list of inputs: {exc.strerror}", "check the @LIST / --from-file path"
+        ) from exc
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -256,8 +265,10 @@ def discover(inputs: list[str], *, recursive: bool = True) -> Discovery:
 # --- sharding -----------------------------------------------------------------------------------
 def parse_shard(text: str) -> tuple[int, int]:
     """``K/N`` (1-based: ``1/4`` .. ``4/4``) → 0-based ``(index, count)``."""
-    fix = "write --shard K/N with 1 <= K <= N, e.g. --shard 1/4 ... --shard 4/4 (for a 0-based " \
-          "SLURM_ARRAY_TASK_ID use --shard $((SLURM_ARRAY_TASK_ID+1))/N)"
+    fix = (
+        "write --shard K/N with 1 <= K <= N, e.g. --shard 1/4 ... --shard 4/4 (for a 0-based "
+        "SLURM_ARRAY_TASK_ID use --shard $((SLURM_ARRAY_TASK_ID+1))/N)"
+    )
     try:
         k_text, n_text = text.split("/")
         k, n = int(k_text), int(n_text)
@@ -277,8 +288,9 @@ def path_hash(key: str) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def select_shard(videos: list[VideoFile], index: int, count: int, *, rank: int = 0,
-                 world: int = 1) -> list[VideoFile]:
+def select_shard(
+    videos: list[VideoFile], index: int, count: int, *, rank: int = 0, world: int = 1
+) -> list[VideoFile]:
     """Files of shard ``index`` of ``count`` (hash mod count), then of process ``rank`` of ``world``
     inside it ((hash // count) mod world): shards agree whatever process count each one runs with."""
     if count == 1 and world == 1:

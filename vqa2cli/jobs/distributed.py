@@ -73,8 +73,9 @@ def write_marker(first_output: str, dist: Distributed, stats: JobStats) -> None:
     os.replace(tmp, path)
 
 
-def wait_for_ranks(first_output: str, dist: Distributed, *, poll_s: float = 0.2,
-                   log: Callable[[str], None] = lambda m: None) -> JobStats:
+def wait_for_ranks(
+    first_output: str, dist: Distributed, *, poll_s: float = 0.2, log: Callable[[str], None] = lambda m: None
+) -> JobStats:
     """Rank 0: block until every rank's marker of this launch exists; return the summed stats."""
     total, pending, last_log = JobStats(), set(range(dist.world)), time.monotonic()
     while pending:
@@ -104,8 +105,15 @@ def part_targets(finals: list[str], dist: Distributed | None) -> list[str]:
     return list(finals) if dist is None else [part_path(p, dist.rank) for p in finals]
 
 
-def finish_distributed(specs, dist: Distributed, stats: JobStats, *, overwrite: bool,
-                       log: Callable[[str], None], debug: Callable[[str], None]) -> JobStats:
+def finish_distributed(
+    specs,
+    dist: Distributed,
+    stats: JobStats,
+    *,
+    overwrite: bool,
+    log: Callable[[str], None],
+    debug: Callable[[str], None],
+) -> JobStats:
     """Marker for this rank; rank 0 waits for all, merges the part files into ``specs`` (the outputs) and
     returns the summed stats; other ranks return their own, marked ``rank_part``. Raises OutputError (exit 5)
     when a merged output cannot be written."""

@@ -31,6 +31,7 @@ class JobScorer(BatchScorer, Protocol):
 
     last_thumbnails: Sequence[Any]  # the last record's worst-window key frames for --plot; () when none kept
 
+
 RESUME_HINT = "finished rows are saved; run the same command with --resume to continue"
 
 
@@ -62,15 +63,19 @@ class JobSpec:
         that cannot be created, before any work."""
         given: list[tuple[str, str]] = [(f, p) for f, p in self._flags() if p]
         if not given:
-            raise UsageError("no output file given", "add --csv FILE and/or --jsonl FILE (or --vmaf-json FILE)")
+            raise UsageError(
+                "no output file given", "add --csv FILE and/or --jsonl FILE (or --vmaf-json FILE)"
+            )
         for i, (flag, path) in enumerate(given):
-            for other, path2 in given[i + 1:]:
+            for other, path2 in given[i + 1 :]:
                 if os.path.abspath(path) == os.path.abspath(path2):
                     raise UsageError(f"{flag} and {other} both name {path}", "give them different files")
         for flag, path in given:
             if path == "-":  # stdout is not a batch output: rows are appended, locked and resumed in files
-                raise UsageError(f"{flag} - is not supported: batch outputs are files",
-                                 "give a file path; for results on stdout use `vqa2 score --format csv|jsonl`")
+                raise UsageError(
+                    f"{flag} - is not supported: batch outputs are files",
+                    "give a file path; for results on stdout use `vqa2 score --format csv|jsonl`",
+                )
         for flag, path in given:  # exit 5 (cannot be created) or 2 (a device/FIFO) before any work
             check_row_file(path, flag, overwrite=self.overwrite)
         if not self.inputs and not self.from_files:
@@ -80,14 +85,18 @@ class JobSpec:
         if self.workers < 0 or (self.prefetch is not None and self.prefetch < 1):
             raise UsageError("--workers must be >= 0 and --prefetch >= 1")
         if self.fail_under is not None and not 0.0 <= self.fail_under <= 1.0:
-            raise UsageError(f"--fail-under must be between 0 and 1, got {self.fail_under}",
-                             "scores are on the 0-1 scale")
+            raise UsageError(
+                f"--fail-under must be between 0 and 1, got {self.fail_under}", "scores are on the 0-1 scale"
+            )
 
     def outputs(self):
         from .resume import OutputSpec
 
-        return [OutputSpec(p, f) for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl"), (self.vmaf_json, "vmaf-json"))
-                if p]
+        return [
+            OutputSpec(p, f)
+            for p, f in ((self.csv, "csv"), (self.jsonl, "jsonl"), (self.vmaf_json, "vmaf-json"))
+            if p
+        ]
 
     def _flags(self) -> tuple[tuple[str, str | None], ...]:
         """(flag, path or None) of each row file: --csv, --jsonl, --vmaf-json."""
@@ -116,21 +125,34 @@ def _run_locked(job: JobSpec, settings, ref, console, dist, windows) -> JobStats
     from .windows import check_plot_dir, check_segments_csv
 
     _check_files(job, dist)
-    windows = check_segments_csv(windows, resume=job.resume, overwrite=job.overwrite, distributed=dist is not None)
+    windows = check_segments_csv(
+        windows, resume=job.resume, overwrite=job.overwrite, distributed=dist is not None
+    )
     for spec in job.outputs():  # the window actually used changes the numbers: recorded and compared too
-        record_settings(spec.path, settings, resume=job.resume, write=dist is None or dist.rank == 0,
-                        run=window_run(windows))
+        record_settings(
+            spec.path,
+            settings,
+            resume=job.resume,
+            write=dist is None or dist.rank == 0,
+            run=window_run(windows),
+        )
     paths, ignored = _discover(job, dist, console)
     check_plot_dir(windows, paths, resume=job.resume, overwrite=job.overwrite)
     stats = JobStats(ignored=ignored if dist is None or dist.rank == 0 else 0)
-    todo = plan_todo(paths, _done_indexes(job, dist, console), retry_errors=job.retry_errors, stats=stats,
-                     fail_under=job.fail_under)
+    todo = plan_todo(
+        paths,
+        _done_indexes(job, dist, console),
+        retry_errors=job.retry_errors,
+        stats=stats,
+        fail_under=job.fail_under,
+    )
     if not paths:
         console.warning("no video files found in the inputs")
     _score(job, settings, ref, todo, stats, dist, console, windows)
     if dist is not None and not stats.interrupted:
-        stats = finish_distributed(job.outputs(), dist, stats, overwrite=job.overwrite, log=console.info,
-                                   debug=console.debug)
+        stats = finish_distributed(
+            job.outputs(), dist, stats, overwrite=job.overwrite, log=console.info, debug=console.debug
+        )
     return stats
 
 
@@ -158,7 +180,9 @@ def _discover(job: JobSpec, dist, console) -> tuple[list[str], int]:
         console.info(f"skipped {len(found.ignored)} file(s) in the inputs: {why} (--verbose lists them)")
     videos = select_shard(found.videos, index, count, rank=rank, world=world)
     if count > 1 or world > 1:
-        where = (f"shard {index + 1}/{count}" if count > 1 else "") + (f" rank {rank}/{world}" if world > 1 else "")
+        where = (f"shard {index + 1}/{count}" if count > 1 else "") + (
+            f" rank {rank}/{world}" if world > 1 else ""
+        )
         console.info(f"{where.strip()}: {len(videos)} of {len(found.videos)} video files")
     return [v.path for v in videos], len(found.ignored)
 
@@ -175,7 +199,9 @@ def _check_files(job: JobSpec, dist) -> None:
     own = _targets(job, dist) if dist is not None else []
     check_existing(specs, resume=job.resume, overwrite=job.overwrite, extra=own)
     if dist is not None and dist.rank == 0:
-        stale = [p for o in specs for p in existing_parts(o.path) if int(p.rsplit(".rank", 1)[1]) >= dist.world]
+        stale = [
+            p for o in specs for p in existing_parts(o.path) if int(p.rsplit(".rank", 1)[1]) >= dist.world
+        ]
         if stale and job.overwrite:
             for path in stale:
                 os.remove(path)
@@ -218,17 +244,27 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
     interrupts.expect(len(todo), RESUME_HINT)
     segment_out = SegmentOutputs(windows, settings, console, append=job.resume, durable=True)
     scorer, make_error, workers = _scorer(job, settings, ref, todo, console, windows, segment_out)
-    rows = RowFiles(_targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume,
-                    make_writer=score_row_writer)
+    rows = RowFiles(
+        _targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume, make_writer=score_row_writer
+    )
     sink = _sink(rows, segment_out, scorer, console, job.gates)
     threads = _share_cpu(scorer, job.workers, console) if todo else None
     try:
         if todo:
             depth = job.prefetch or max(1, 2 * workers)
             with console.progress(len(todo), "scoring") as advance:
-                run_batch(todo, scorer, sink, make_error=make_error, workers=workers,
-                          depth=depth, stats=stats, advance=advance, fail_under=job.fail_under,
-                          preflight=preflight)
+                run_batch(
+                    todo,
+                    scorer,
+                    sink,
+                    make_error=make_error,
+                    workers=workers,
+                    depth=depth,
+                    stats=stats,
+                    advance=advance,
+                    fail_under=job.fail_under,
+                    preflight=preflight,
+                )
     finally:
         rows.close()
         segment_out.close()
@@ -255,14 +291,17 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
     from .windows import wired_scorer
 
     make_error = error_row_factory(settings)
-    if job.remote is not None:  # --server: requests run in the worker threads (RemoteBatchScorer.workers at least)
+    if (
+        job.remote is not None
+    ):  # --server: requests run in the worker threads (RemoteBatchScorer.workers at least)
         job.remote.on_window = segment_out.on_window  # --segments-csv rows from the returned windows
         return job.remote, job.remote.error_factory(make_error), max(job.workers, job.remote.workers)
     if not todo:
         return None, make_error, job.workers
     console.info(f"Loading {settings.model.label} ...")
-    scorer = wired_scorer(settings, ref, windows, segment_out, offline=job.offline,
-                         clips=clip_shapes([t.path for t in todo]))
+    scorer = wired_scorer(
+        settings, ref, windows, segment_out, offline=job.offline, clips=clip_shapes([t.path for t in todo])
+    )
     for line in scorer.memory_lines:
         console.info(line)
     return scorer, make_error, job.workers
@@ -300,6 +339,8 @@ def _share_cpu(scorer: JobScorer, workers: int, console) -> int | None:
     if before is not None:
         import torch
 
-        console.debug(f"model on CPU: torch threads {before} -> {torch.get_num_threads()} "
-                      f"(one core per decode worker; set OMP_NUM_THREADS to choose)")
+        console.debug(
+            f"model on CPU: torch threads {before} -> {torch.get_num_threads()} "
+            f"(one core per decode worker; set OMP_NUM_THREADS to choose)"
+        )
     return before

@@ -39,16 +39,22 @@ def check_enough_videos(records: list[LabelRecord]) -> None:
 
     n = len(records)
     if n < MIN_POINTS:
-        raise DataError(f"{n} labelled video(s): the correlations need at least {MIN_POINTS}",
-                        "add labelled videos to the label file")
+        raise DataError(
+            f"{n} labelled video(s): the correlations need at least {MIN_POINTS}",
+            "add labelled videos to the label file",
+        )
     problems = preflight([r.path for r in records])
     if n - len(problems) < MIN_POINTS:
-        raise DataError(f"only {n - len(problems)} of {n} labelled videos can be read, the correlations need at "
-                        f"least {MIN_POINTS} (first problem: {problems[0].one_line()})",
-                        "check --media-root and the label paths")
+        raise DataError(
+            f"only {n - len(problems)} of {n} labelled videos can be read, the correlations need at "
+            f"least {MIN_POINTS} (first problem: {problems[0].one_line()})",
+            "check --media-root and the label paths",
+        )
     if len({r.mos for r in records}) < 2:
-        raise DataError(f"all {n} MOS values are equal ({records[0].mos:g}): the correlations are undefined",
-                        "check the label file's mos column")
+        raise DataError(
+            f"all {n} MOS values are equal ({records[0].mos:g}): the correlations are undefined",
+            "check the label file's mos column",
+        )
 
 
 RESTART = "delete it to start again, or choose another --scores-csv"  # eval has no --overwrite
@@ -59,8 +65,9 @@ def _check_existing(scores_csv: Path | None, resume: bool) -> None:
     if scores_csv is None and resume:
         raise ConfigError("--resume needs --scores-csv (the file the earlier run wrote)")
     if scores_csv is not None and scores_csv.exists() and not resume:
-        raise ConfigError(f"{scores_csv}: already exists",
-                          "pass --resume to continue that run, or choose another path")
+        raise ConfigError(
+            f"{scores_csv}: already exists", "pass --resume to continue that run, or choose another path"
+        )
 
 
 def _reused(records: list[LabelRecord], scores_csv: Path | None, resume: bool) -> dict[int, float]:
@@ -111,8 +118,13 @@ class _LabelledScorer:
             d = self.scorer.run(clip).to_dict()
         except InputError as exc:
             return EvalRow.failed(label, exc)
-        return EvalRow.of(label, score=d["score"], official_score=d["official_score"], level=d["level"],
-                          input={"decoded_frames": (d.get("input") or {}).get("decoded_frames", "")})
+        return EvalRow.of(
+            label,
+            score=d["score"],
+            official_score=d["official_score"],
+            level=d["level"],
+            input={"decoded_frames": (d.get("input") or {}).get("decoded_frames", "")},
+        )
 
 
 def _raise(path: str, exc: BaseException):
@@ -120,10 +132,20 @@ def _raise(path: str, exc: BaseException):
     raise exc
 
 
-def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, scores_csv: Path | None = None,
-             resume: bool = False, workers: int | None = None, stalling_style: str = "sequence",
-             on_error: Callable[[str], None] = lambda _: None,
-             advance: Callable[..., None] = lambda n=1: None, calibration=None) -> EvalRecord:
+def evaluate(
+    records: list[LabelRecord],
+    scorer,
+    *,
+    labels: str,
+    model: str,
+    scores_csv: Path | None = None,
+    resume: bool = False,
+    workers: int | None = None,
+    stalling_style: str = "sequence",
+    on_error: Callable[[str], None] = lambda _: None,
+    advance: Callable[..., None] = lambda n=1: None,
+    calibration=None,
+) -> EvalRecord:
     """Score every record with ``scorer`` (``prepare(path, stalling=...)`` in worker threads, ``run`` here),
     append the CSV rows, compute the metrics. A record's ``stalling`` goes into its prompt, phrased as
     ``stalling_style``.
@@ -151,18 +173,34 @@ def evaluate(records: list[LabelRecord], scorer, *, labels: str, model: str, sco
             on_error(row.error)
 
     paths = [str(scores_csv)] if scores_csv is not None else []
-    rows = RowFiles(paths, ["csv"] * len(paths), append=True, make_writer=lambda fmt, stream, header: make_writer(
-        "csv", stream, "eval_row", header, columns=SCORE_CSV_COLUMNS))
+    rows = RowFiles(
+        paths,
+        ["csv"] * len(paths),
+        append=True,
+        make_writer=lambda fmt, stream, header: make_writer(
+            "csv", stream, "eval_row", header, columns=SCORE_CSV_COLUMNS
+        ),
+    )
     labelled = _LabelledScorer(scorer, stalling_style)
     try:
-        stats = run_batch(todo, labelled, sink, make_error=_raise, workers=workers, depth=2 * workers,
-                          stats=JobStats(), advance=advance, prepare=labelled.prepare)
+        stats = run_batch(
+            todo,
+            labelled,
+            sink,
+            make_error=_raise,
+            workers=workers,
+            depth=2 * workers,
+            stats=JobStats(),
+            advance=advance,
+            prepare=labelled.prepare,
+        )
     finally:
         rows.close()
     if stats.interrupted:
         raise KeyboardInterrupt
-    return _result(records, scored, failures, labels=labels, model=model, n_reused=len(reused),
-                   calibration=calibration)
+    return _result(
+        records, scored, failures, labels=labels, model=model, n_reused=len(reused), calibration=calibration
+    )
 
 
 def calibrated_metrics(calibration, pairs: list[tuple[float, float]]) -> dict[str, Any]:
@@ -173,11 +211,23 @@ def calibrated_metrics(calibration, pairs: list[tuple[float, float]]) -> dict[st
     applied = [calibration.apply(score) for score, _ in pairs]
     values = metrics([a["value"] for a in applied], [mos for _, mos in pairs])
     values = {k: (None if v != v else v) for k, v in values.items()}  # NaN (constant scores) → null
-    return {"scale": calibration.scale["name"], **values, "n_extrapolated": sum(a["extrapolated"] for a in applied)}
+    return {
+        "scale": calibration.scale["name"],
+        **values,
+        "n_extrapolated": sum(a["extrapolated"] for a in applied),
+    }
 
 
-def _result(records: list[LabelRecord], scored: dict[int, float], failures: list[str], *, labels: str,
-            model: str, n_reused: int, calibration=None) -> EvalRecord:
+def _result(
+    records: list[LabelRecord],
+    scored: dict[int, float],
+    failures: list[str],
+    *,
+    labels: str,
+    model: str,
+    n_reused: int,
+    calibration=None,
+) -> EvalRecord:
     """The metrics step: correlations of the scores with the MOS (label order; failed videos left out)."""
     pairs = [(scored[r.index], r.mos) for r in records if r.index in scored]
     try:
@@ -186,13 +236,32 @@ def _result(records: list[LabelRecord], scored: dict[int, float], failures: list
         if failures:
             raise DataError(f"{exc.message} after {len(failures)} video(s) failed", exc.fix) from exc
         raise
-    return EvalRecord(labels=labels, model=model, metrics=metrics, n_labels=len(records),
-                      n_failed=len(failures), n_reused=n_reused, failures=failures,
-                      calibrated=calibrated_metrics(calibration, pairs) if calibration is not None else None)
+    return EvalRecord(
+        labels=labels,
+        model=model,
+        metrics=metrics,
+        n_labels=len(records),
+        n_failed=len(failures),
+        n_reused=n_reused,
+        failures=failures,
+        calibrated=calibrated_metrics(calibration, pairs) if calibration is not None else None,
+    )
 
 
-def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str, scores_csv: Path | None,
-             resume: bool, workers: int, stalling_style: str, offline: bool, calibration=None) -> EvalRecord:
+def run_eval(
+    records: list[LabelRecord],
+    settings,
+    ref,
+    console,
+    *,
+    labels: str,
+    scores_csv: Path | None,
+    resume: bool,
+    workers: int,
+    stalling_style: str,
+    offline: bool,
+    calibration=None,
+) -> EvalRecord:
     """The whole `vqa2 eval` run: lock the scores CSV, record its settings (``--resume`` refuses others, the
     stalling style included), load the scorer, :func:`evaluate`. Errors as :func:`evaluate`, plus
     UsageError (the CSV is locked by another run) and ModelError (the weights do not load)."""
@@ -205,8 +274,9 @@ def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str,
     with locked_outputs(outputs, console.warning):
         _check_existing(scores_csv, resume)  # before the settings record beside it is touched
         for output in outputs:
-            record_settings(output, settings, resume=resume, run={"stalling_style": stalling_style},
-                            restart=RESTART)
+            record_settings(
+                output, settings, resume=resume, run={"stalling_style": stalling_style}, restart=RESTART
+            )
         if resume and len(_reused(records, scores_csv, resume)) == len(records):
             console.info(f"every video's score is reused from {scores_csv}: no model loaded")
             scorer = None  # nothing to score: the weights are not even read
@@ -216,8 +286,16 @@ def run_eval(records: list[LabelRecord], settings, ref, console, *, labels: str,
             for line in scorer.memory_lines:
                 console.info(line)
         with console.progress(len(records), "Scoring") as advance:
-            return evaluate(records, scorer, labels=labels, model=settings.model.name, scores_csv=scores_csv,
-                            resume=resume, workers=workers, stalling_style=stalling_style,
-                            on_error=console.error,
-                            advance=lambda n=1: (advance(n), interrupts.advance(n)),  # progress, Ctrl-C line
-                            calibration=calibration)
+            return evaluate(
+                records,
+                scorer,
+                labels=labels,
+                model=settings.model.name,
+                scores_csv=scores_csv,
+                resume=resume,
+                workers=workers,
+                stalling_style=stalling_style,
+                on_error=console.error,
+                advance=lambda n=1: (advance(n), interrupts.advance(n)),  # progress, Ctrl-C line
+                calibration=calibration,
+            )

@@ -61,11 +61,17 @@ class ExplainOptions:
         if self.below is not None and not 0.0 <= self.below <= 1.0:
             from ..errors import UsageError
 
-            raise UsageError(f"--explain-below must be between 0 and 1, got {self.below}", "scores are on the 0-1 scale")
+            raise UsageError(
+                f"--explain-below must be between 0 and 1, got {self.below}", "scores are on the 0-1 scale"
+            )
         file_layer = load_config_file(self.config) if self.config else None
-        flags = flags_layer(runtime__device=self.device, runtime__dtype=self.dtype, runtime__quant=self.quant,
-                            generation__max_new_tokens=self.max_new_tokens,
-                            generation__explain_question=self.question)
+        flags = flags_layer(
+            runtime__device=self.device,
+            runtime__dtype=self.dtype,
+            runtime__quant=self.quant,
+            generation__max_new_tokens=self.max_new_tokens,
+            generation__explain_question=self.question,
+        )
         return resolve_model(self.assistant, "ask", file_layer, self.settings, flags)
 
 
@@ -73,8 +79,13 @@ def selection(settings, options: ExplainOptions, *, fail_under=None, fail_segmen
     """The :class:`~vqa2cli.pipeline.explain.Selection` of a run; ``settings``: the assistant's."""
     from ..pipeline.explain import Selection
 
-    return Selection(top=options.top, below=options.below, fail_segment_under=fail_segment_under,
-                     fail_under=fail_under, max_windows=settings.generation.explain_max_windows)
+    return Selection(
+        top=options.top,
+        below=options.below,
+        fail_segment_under=fail_segment_under,
+        fail_under=fail_under,
+        max_windows=settings.generation.explain_max_windows,
+    )
 
 
 def release(session) -> None:
@@ -104,9 +115,11 @@ def load_assistant(settings, ref, console, *, offline: bool = False, clips=None)
     try:
         asker = Asker.load(settings, ref, offline=offline, clips=clips)
     except Vqa2Error as exc:
-        raise ExplainError(f"explain: the assistant '{settings.model.label}' cannot be loaded: {exc.message}",
-                           (exc.fix or "") + "; the scores are written, run again with the assistant "
-                           "available (`vqa2 models pull assistant`, or --assistant FOLDER)") from exc
+        raise ExplainError(
+            f"explain: the assistant '{settings.model.label}' cannot be loaded: {exc.message}",
+            (exc.fix or "") + "; the scores are written, run again with the assistant "
+            "available (`vqa2 models pull assistant`, or --assistant FOLDER)",
+        ) from exc
     for line in asker.memory_lines:
         console.info(line)
     return asker
@@ -130,9 +143,11 @@ def cost_line(todo, settings) -> str:
     n = sum(len(t) for _, t in todo)
     whole = sum(t == [None] for _, t in todo)
     parts = f"{n - whole} window(s)" + (f" and {whole} whole clip(s)" if whole else "")
-    return (f"explain: {parts} in {len(todo)} file(s): at most {n} assistant forward(s) of up to "
-            f"{settings.generation.max_new_tokens} new tokens ({settings.model.label}; at most "
-            f"{settings.generation.explain_max_windows} per file: generation.explain_max_windows)")
+    return (
+        f"explain: {parts} in {len(todo)} file(s): at most {n} assistant forward(s) of up to "
+        f"{settings.generation.max_new_tokens} new tokens ({settings.model.label}; at most "
+        f"{settings.generation.explain_max_windows} per file: generation.explain_max_windows)"
+    )
 
 
 def explain_all(todo, asker, console, *, on_done=None, question: str | None = None) -> int:
@@ -157,12 +172,16 @@ def explain_all(todo, asker, console, *, on_done=None, question: str | None = No
 
 
 def _warn_truncated(record, console) -> None:
-    parts = [record.explanation] if record.explanation else [s.get("explanation") for s in record.segments or ()]
+    parts = (
+        [record.explanation] if record.explanation else [s.get("explanation") for s in record.segments or ()]
+    )
     parts = [e for e in parts if e]
     cut = [e for e in parts if e.get("truncated")]
     if cut:
-        console.warning(f"{record.path}: {len(cut)} of {len(parts)} explanation(s) reached --max-new-tokens "
-                        f"({cut[0]['new_tokens']}) and are cut short (truncated: true)")
+        console.warning(
+            f"{record.path}: {len(cut)} of {len(parts)} explanation(s) reached --max-new-tokens "
+            f"({cut[0]['new_tokens']}) and are cut short (truncated: true)"
+        )
     for note in dict.fromkeys(e["note"] for e in parts if e.get("note")):
         console.info(f"{record.path}: {note}")
 
@@ -175,12 +194,24 @@ def record_from_dict(d: dict[str, Any]):
     error = d.get("error") or {}
     return ScoreRecord(
         path=path_from_fields(d["path"], d.get("path_bytes")),  # a non-UTF-8 name: its own bytes again
-        status=d.get("status", "ok"), score=d.get("score"), probs=d.get("probs"),
-        level=d.get("level"), model=ModelInfo(**d["model"]) if d.get("model") else None, input=d.get("input") or {},
-        sampling=d.get("sampling") or {}, timing=d.get("timing") or {}, peak_gpu_mem_gb=d.get("peak_gpu_mem_gb"),
-        segments=d.get("segments"), pooled=d.get("pooled"), worst=d.get("worst"),
-        explanation=d.get("explanation"), warnings=d.get("warnings") or [], error_code=error.get("code"),
-        error=error.get("message"), config=d.get("config"))
+        status=d.get("status", "ok"),
+        score=d.get("score"),
+        probs=d.get("probs"),
+        level=d.get("level"),
+        model=ModelInfo(**d["model"]) if d.get("model") else None,
+        input=d.get("input") or {},
+        sampling=d.get("sampling") or {},
+        timing=d.get("timing") or {},
+        peak_gpu_mem_gb=d.get("peak_gpu_mem_gb"),
+        segments=d.get("segments"),
+        pooled=d.get("pooled"),
+        worst=d.get("worst"),
+        explanation=d.get("explanation"),
+        warnings=d.get("warnings") or [],
+        error_code=error.get("code"),
+        error=error.get("message"),
+        config=d.get("config"),
+    )
 
 
 def read_rows(jsonl: str) -> list:
@@ -202,8 +233,9 @@ def read_rows(jsonl: str) -> list:
     return [record_from_dict(d) for d in current.values()]
 
 
-def explain_rows(job, settings, ref, options: ExplainOptions, console, *, windows=None, scorer_settings=None,
-                 clips=None) -> ExplainError | None:
+def explain_rows(
+    job, settings, ref, options: ExplainOptions, console, *, windows=None, scorer_settings=None, clips=None
+) -> ExplainError | None:
     """``batch --explain``, phase 2: the current rows of ``job.jsonl`` (a resumed run's included) with a
     selected window not yet explained are explained and appended as the file's new row to the job's outputs
     (``--jsonl`` and ``--csv``), and each explained window's row to ``--segments-csv``
@@ -213,8 +245,12 @@ def explain_rows(job, settings, ref, options: ExplainOptions, console, *, window
     from .windows import SegmentPlan
 
     windows = windows if windows is not None else SegmentPlan()
-    todo = plan(read_rows(job.jsonl), selection(settings, options, fail_under=job.fail_under,
-                                                   fail_segment_under=windows.fail_segment_under))
+    todo = plan(
+        read_rows(job.jsonl),
+        selection(
+            settings, options, fail_under=job.fail_under, fail_segment_under=windows.fail_segment_under
+        ),
+    )
     if not todo:
         console.info("explain: every selected window is explained")
         return None
@@ -233,6 +269,7 @@ def explain_rows(job, settings, ref, options: ExplainOptions, console, *, window
                 rows.write(record, ())
                 if window_rows is not None:
                     window_rows.explained(record)
+
             try:
                 forwards = explain_all(todo, asker, console, on_done=done)
             finally:
@@ -241,8 +278,10 @@ def explain_rows(job, settings, ref, options: ExplainOptions, console, *, window
                     window_rows.close()
     finally:
         release(asker)
-    console.info(f"explain: {forwards} assistant forward(s) run; explained rows appended to "
-                 f"{', '.join(s.path for s in specs)}")
+    console.info(
+        f"explain: {forwards} assistant forward(s) run; explained rows appended to "
+        f"{', '.join(s.path for s in specs)}"
+    )
     return None
 
 
@@ -261,7 +300,9 @@ def _appender(specs):
     from .engine import score_row_writer
     from .rowfiles import RowFiles
 
-    return RowFiles([s.path for s in specs], [s.fmt for s in specs], append=True, make_writer=score_row_writer)
+    return RowFiles(
+        [s.path for s in specs], [s.fmt for s in specs], append=True, make_writer=score_row_writer
+    )
 
 
 def preflight_assistant(settings, ref, console, *, offline: bool = False, clips=None) -> None:
@@ -278,17 +319,27 @@ def preflight_assistant(settings, ref, console, *, offline: bool = False, clips=
     folder = cached_folder(ref)
     if folder is None:
         if offline:
-            console.warning(f"explain: the assistant '{label}' is not cached and --offline is set: the scores will "
-                            "be written, then the explain step fails (exit 4); run `vqa2 models pull assistant`")
+            console.warning(
+                f"explain: the assistant '{label}' is not cached and --offline is set: the scores will "
+                "be written, then the explain step fails (exit 4); run `vqa2 models pull assistant`"
+            )
         else:
             console.info(f"explain: the assistant '{label}' is not cached: it is downloaded after scoring")
         return
     try:
         config = read_config(folder, settings.model.attn_implementation)
-        plan = plan_memory(read_tensor_specs(folder), config, settings, resolve_device(settings.runtime.device),
-                           clips=clips, source=str(folder))
+        plan = plan_memory(
+            read_tensor_specs(folder),
+            config,
+            settings,
+            resolve_device(settings.runtime.device),
+            clips=clips,
+            source=str(folder),
+        )
     except Vqa2Error as exc:
-        console.warning(f"explain: {exc.one_line()}; the scores will be written, then the explain step fails (exit 4)")
+        console.warning(
+            f"explain: {exc.one_line()}; the scores will be written, then the explain step fails (exit 4)"
+        )
         return
     console.info(f"explain: the assistant loads after the scorer is released (never both): {plan.note}")
 
@@ -306,15 +357,33 @@ def doctor_verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for name in names.values():
         pre = (by_name.get(name) or {}).get("preflight")
         verdicts.append(pre["verdict"] if pre else "not cached")
-    worst = "not cached" if "not cached" in verdicts else max(verdicts, key=lambda v: order.index(v) if v in order else 3)
+    worst = (
+        "not cached"
+        if "not cached" in verdicts
+        else max(verdicts, key=lambda v: order.index(v) if v in order else 3)
+    )
     return {**names, "sequential": True, "verdict": worst}
 
 
-def explain(records, assistant: str | None = None, *, scorer=None, top: int | None = None,
-            below: float | None = None, fail_under: float | None = None, fail_segment_under: float | None = None,
-            question: str | None = None, device: str | None = None, dtype: str | None = None,
-            quant: str | None = None, max_new_tokens: int | None = None, config: str | Path | None = None,
-            settings=None, offline: bool = False, asker=None) -> int:
+def explain(
+    records,
+    assistant: str | None = None,
+    *,
+    scorer=None,
+    top: int | None = None,
+    below: float | None = None,
+    fail_under: float | None = None,
+    fail_segment_under: float | None = None,
+    question: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    quant: str | None = None,
+    max_new_tokens: int | None = None,
+    config: str | Path | None = None,
+    settings=None,
+    offline: bool = False,
+    asker=None,
+) -> int:
     """The Python API of ``--explain``: ask the assistant about the selected windows of ``records`` (the
     ScoreRecords of a scorer; default the worst window of each, see :mod:`vqa2cli.pipeline.explain`) and
     attach each answer in place (``segments[i]["explanation"]``, or ``record.explanation`` for a clip scored
@@ -331,11 +400,23 @@ def explain(records, assistant: str | None = None, *, scorer=None, top: int | No
     records = list(records)
     if scorer is not None:
         release(scorer)
-    options = ExplainOptions(assistant=assistant, question=question, top=top, below=below, quant=quant,
-                             device=device, dtype=dtype, max_new_tokens=max_new_tokens,
-                             config=str(config) if config else None, offline=offline, settings=settings)
+    options = ExplainOptions(
+        assistant=assistant,
+        question=question,
+        top=top,
+        below=below,
+        quant=quant,
+        device=device,
+        dtype=dtype,
+        max_new_tokens=max_new_tokens,
+        config=str(config) if config else None,
+        offline=offline,
+        settings=settings,
+    )
     resolved, ref = options.resolve()
-    todo = plan(records, selection(resolved, options, fail_under=fail_under, fail_segment_under=fail_segment_under))
+    todo = plan(
+        records, selection(resolved, options, fail_under=fail_under, fail_segment_under=fail_segment_under)
+    )
     if not todo:
         return 0
     console = Console(QUIET)  # the API prints nothing but errors; the forwards run are returned

@@ -23,17 +23,27 @@ class ExplainingScoring:
     :class:`~vqa2cli.jobs.explain.ExplainOptions`) explain; ``fail_under``/``fail_segment_under`` (0-1 scale)
     steer the default selection. The assistant's card is resolved here, before anything is scored."""
 
-    def __init__(self, local: LocalScoring, options, console, *, fail_under: float | None = None,
-                 fail_segment_under: float | None = None):
+    def __init__(
+        self,
+        local: LocalScoring,
+        options,
+        console,
+        *,
+        fail_under: float | None = None,
+        fail_segment_under: float | None = None,
+    ):
         self.local, self.options, self.console = local, options, console
         self.asker_settings, self.asker_ref = options.resolve()  # an unknown card fails before any scoring
-        self.selection = job.selection(self.asker_settings, options, fail_under=fail_under,
-                                       fail_segment_under=fail_segment_under)
+        self.selection = job.selection(
+            self.asker_settings, options, fail_under=fail_under, fail_segment_under=fail_segment_under
+        )
         self._thumbs: dict[str, Any] = {}
         self._current: Any = ()
 
     def records(self, paths: list[str], on_window) -> Iterator[ScoreRecord]:
-        job.preflight_assistant(self.asker_settings, self.asker_ref, self.console, offline=self.options.offline)
+        job.preflight_assistant(
+            self.asker_settings, self.asker_ref, self.console, offline=self.options.offline
+        )
         held: list[tuple] = []  # (path, entry, stat): the window rows, written once explained
         records: list[ScoreRecord] = []
         try:
@@ -47,7 +57,9 @@ class ExplainingScoring:
         try:
             error = self._explain(job.plan(records, self.selection))
         except KeyboardInterrupt:  # the scores (and explanations made so far) are still printed
-            self.console.warning("explain: interrupted: printing the scores with the explanations made so far")
+            self.console.warning(
+                "explain: interrupted: printing the scores with the explanations made so far"
+            )
             interrupted = True
         for row in held:
             on_window(*row)
@@ -66,8 +78,9 @@ class ExplainingScoring:
             return None
         self.console.info(job.cost_line(todo, self.asker_settings))
         try:
-            asker = job.load_assistant(self.asker_settings, self.asker_ref, self.console,
-                                       offline=self.options.offline)
+            asker = job.load_assistant(
+                self.asker_settings, self.asker_ref, self.console, offline=self.options.offline
+            )
         except job.ExplainError as exc:
             return exc
         try:

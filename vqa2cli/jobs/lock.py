@@ -85,19 +85,25 @@ class OutputLock:
             except OSError as exc:
                 planted = exc.strerror
             if planted:  # not ours (another user made it first), or it cannot be made
-                self.warn(f"{self.output}: not locked by identity ({folder}: "
-                          f"{'belongs to another user' if planted is True else planted})")
+                self.warn(
+                    f"{self.output}: not locked by identity ({folder}: "
+                    f"{'belongs to another user' if planted is True else planted})"
+                )
                 return
         lock = FileLock(path, timeout=0, thread_local=False, on_acquired=_write_holder)
         try:
             lock.acquire(blocking=False)
         except Timeout:
-            raise UsageError(f"{self.output} is being written by another vqa2 run ({_read_holder(path)})",
-                             f"wait for it to end or write to another file; its lock is {path}") from None
+            raise UsageError(
+                f"{self.output} is being written by another vqa2 run ({_read_holder(path)})",
+                f"wait for it to end or write to another file; its lock is {path}",
+            ) from None
         except OSError as exc:
             if path == self.path:
                 raise OutputError(self.output, exc) from None
-            self.warn(f"{self.output}: not locked by identity ({exc.strerror}); other names of it are not checked")
+            self.warn(
+                f"{self.output}: not locked by identity ({exc.strerror}); other names of it are not checked"
+            )
             return
         self._held.append((lock, path))
 

@@ -97,8 +97,18 @@ class JobStats:
         return bool(self.failed or self.resumed_failed)
 
     def add(self, other: JobStats) -> None:
-        for name in ("ok", "failed", "resumed_ok", "resumed_failed", "ignored", "below", "prepare_s", "run_s",
-                     "wait_s", "segment_failed"):
+        for name in (
+            "ok",
+            "failed",
+            "resumed_ok",
+            "resumed_failed",
+            "ignored",
+            "below",
+            "prepare_s",
+            "run_s",
+            "wait_s",
+            "segment_failed",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failed_paths += other.failed_paths
         self.wall_s = max(self.wall_s, other.wall_s)
@@ -107,20 +117,30 @@ class JobStats:
     def summary(self) -> str:
         rate = self.scored / self.wall_s if self.wall_s > 0 else 0.0
         skipped = self.resumed_ok + self.resumed_failed + self.ignored
-        text = (f"{self.ok} ok, {self.failed} failed, {skipped} skipped ({self.ignored} not video, "
-                f"{self.resumed_ok + self.resumed_failed} already done"
-                + (f", {self.resumed_failed} of them errors" if self.resumed_failed else "")
-                + f"); {self.scored} files in {self.wall_s:.1f} s ({rate:.2f} files/s)")
-        return text  # an interrupted run also says so in its one ``interrupted:`` line (pipeline/interrupts.py)
+        text = (
+            f"{self.ok} ok, {self.failed} failed, {skipped} skipped ({self.ignored} not video, "
+            f"{self.resumed_ok + self.resumed_failed} already done"
+            + (f", {self.resumed_failed} of them errors" if self.resumed_failed else "")
+            + f"); {self.scored} files in {self.wall_s:.1f} s ({rate:.2f} files/s)"
+        )
+        return (
+            text  # an interrupted run also says so in its one ``interrupted:`` line (pipeline/interrupts.py)
+        )
 
     def summary_record(self, outputs: list[str]) -> BatchSummaryRecord:
         """``vqa2 batch --summary``'s record (seconds, files per second)."""
         return BatchSummaryRecord(
-            ok=self.ok, failed=self.failed, skipped_not_video=self.ignored,
-            skipped_done=self.resumed_ok + self.resumed_failed, done_with_errors=self.resumed_failed,
-            below_fail_under=self.below, wall_s=round(self.wall_s, 3),
+            ok=self.ok,
+            failed=self.failed,
+            skipped_not_video=self.ignored,
+            skipped_done=self.resumed_ok + self.resumed_failed,
+            done_with_errors=self.resumed_failed,
+            below_fail_under=self.below,
+            wall_s=round(self.wall_s, 3),
             files_per_s=round(self.scored / self.wall_s, 4) if self.wall_s else 0.0,
-            interrupted=self.interrupted, outputs=outputs)
+            interrupted=self.interrupted,
+            outputs=outputs,
+        )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -130,8 +150,14 @@ class JobStats:
         return cls(**json.loads(text))
 
 
-def plan_todo(paths: Sequence[str], indexes: Sequence[DoneIndex] | None, *, retry_errors: bool,
-              stats: JobStats, fail_under: float | None) -> list[Todo]:
+def plan_todo(
+    paths: Sequence[str],
+    indexes: Sequence[DoneIndex] | None,
+    *,
+    retry_errors: bool,
+    stats: JobStats,
+    fail_under: float | None,
+) -> list[Todo]:
     """Drop files every output already holds (``--resume``); count them (and their scores) in ``stats``."""
     if not indexes:
         return [Todo(p, ()) for p in paths]
@@ -157,8 +183,9 @@ def _count_resumed(state: RowState, stats: JobStats, fail_under: float | None) -
         stats.resumed_failed += 1
 
 
-def _prepare_one(scorer: BatchScorer, preflight: Callable | None,
-                 prepare: Callable[[Todo], Any] | None) -> Callable[[Todo], Any]:
+def _prepare_one(
+    scorer: BatchScorer, preflight: Callable | None, prepare: Callable[[Todo], Any] | None
+) -> Callable[[Todo], Any]:
     def prepare_todo(todo: Todo) -> Any:
         stat = file_stat(todo.path)  # before decoding: a file changed meanwhile does not match on --resume
         if preflight is not None:
@@ -202,11 +229,20 @@ def _no_progress(n: int = 1) -> None:
     """``advance`` of a job nobody watches."""
 
 
-def run_batch(todo: Sequence[Todo], scorer: BatchScorer, sink: Callable[[JobRecord, tuple[int, ...]], None], *,
-              make_error: Callable[[str, BaseException], JobRecord], workers: int, depth: int,
-              stats: JobStats, advance: Callable[[int], None] = _no_progress,
-              fail_under: float | None = None, preflight: Callable | None = None,
-              prepare: Callable[[Todo], Any] | None = None) -> JobStats:
+def run_batch(
+    todo: Sequence[Todo],
+    scorer: BatchScorer,
+    sink: Callable[[JobRecord, tuple[int, ...]], None],
+    *,
+    make_error: Callable[[str, BaseException], JobRecord],
+    workers: int,
+    depth: int,
+    stats: JobStats,
+    advance: Callable[[int], None] = _no_progress,
+    fail_under: float | None = None,
+    preflight: Callable | None = None,
+    prepare: Callable[[Todo], Any] | None = None,
+) -> JobStats:
     """Score ``todo`` in order; ``sink(record, targets)`` writes each row as soon as it exists.
 
     ``prepare(todo)`` replaces ``scorer.prepare(todo.path)`` (``vqa2 eval``: the label's stalling goes in).

@@ -32,8 +32,14 @@ class Correlations:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"srcc": self.srcc, "plcc": self.plcc, "plcc_logistic": self.plcc_logistic,
-                "krcc": self.krcc, "n": self.n, "notes": list(self.notes)}
+        return {
+            "srcc": self.srcc,
+            "plcc": self.plcc,
+            "plcc_logistic": self.plcc_logistic,
+            "krcc": self.krcc,
+            "n": self.n,
+            "notes": list(self.notes),
+        }
 
 
 def _check(pred: Sequence[float], mos: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -42,14 +48,18 @@ def _check(pred: Sequence[float], mos: Sequence[float]) -> tuple[list[float], li
     if len(p) != len(m):
         raise DataError(f"{len(p)} predictions but {len(m)} MOS values", "pass one score per labelled video")
     if len(p) < MIN_POINTS:
-        raise DataError(f"correlations need at least {MIN_POINTS} videos, got {len(p)}",
-                        "evaluate on a larger labelled set")
+        raise DataError(
+            f"correlations need at least {MIN_POINTS} videos, got {len(p)}",
+            "evaluate on a larger labelled set",
+        )
     if not all(math.isfinite(v) for v in p + m):
         raise DataError("predictions or MOS contain NaN or infinity", "check the label file and scores")
     for name, values in (("predicted scores", p), ("MOS values", m)):
         if max(values) == min(values):
-            raise DataError(f"all {name} are equal ({values[0]:g}): correlation is undefined",
-                            "evaluate on videos with different quality")
+            raise DataError(
+                f"all {name} are equal ({values[0]:g}): correlation is undefined",
+                "evaluate on videos with different quality",
+            )
     return p, m
 
 
@@ -89,8 +99,7 @@ def correlations(pred: Sequence[float], mos: Sequence[float]) -> Correlations:
     notes: list[str] = []
     if len(p) < MIN_POINTS_LOGISTIC:
         notes.append(f"plcc_logistic needs at least {MIN_POINTS_LOGISTIC} videos, got {len(p)}")
-        return Correlations(srcc=srcc, plcc=plcc, plcc_logistic=None, krcc=krcc, n=len(p),
-                            notes=tuple(notes))
+        return Correlations(srcc=srcc, plcc=plcc, plcc_logistic=None, krcc=krcc, n=len(p), notes=tuple(notes))
     try:
         fitted = fit_logistic(p, m)
         if float(np.std(fitted)) == 0.0:
@@ -99,5 +108,4 @@ def correlations(pred: Sequence[float], mos: Sequence[float]) -> Correlations:
     except (RuntimeError, ValueError) as exc:
         plcc_log = None
         notes.append(f"plcc_logistic unavailable: the 4-parameter logistic fit failed ({exc})")
-    return Correlations(srcc=srcc, plcc=plcc, plcc_logistic=plcc_log, krcc=krcc, n=len(p),
-                        notes=tuple(notes))
+    return Correlations(srcc=srcc, plcc=plcc, plcc_logistic=plcc_log, krcc=krcc, n=len(p), notes=tuple(notes))

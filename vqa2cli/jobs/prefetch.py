@@ -45,8 +45,9 @@ def _timed(prepare: Callable[[T], Any], item: T) -> Prepared[T]:
     return Prepared(item, value=value, seconds=time.perf_counter() - start)
 
 
-def prefetch(items: Iterable[T], prepare: Callable[[T], Any], *, workers: int,
-             depth: int) -> Generator[Prepared[T], None, None]:
+def prefetch(
+    items: Iterable[T], prepare: Callable[[T], Any], *, workers: int, depth: int
+) -> Generator[Prepared[T], None, None]:
     """Yield ``Prepared`` results in the order of ``items``, computed by ``workers`` threads.
 
     ``workers=0`` prepares inline (no threads). When the consumer stops early (break, exception,

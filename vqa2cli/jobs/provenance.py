@@ -30,8 +30,15 @@ def _flat(config: dict[str, Any]) -> dict[tuple[str, str], Any]:
 RESTART = "start again with --overwrite"  # `vqa2 batch`'s way; other commands pass their own ``restart``
 
 
-def check_or_write(output: str, settings: Settings, *, resume: bool, write: bool = True,
-                   run: dict[str, Any] | None = None, restart: str = RESTART) -> None:
+def check_or_write(
+    output: str,
+    settings: Settings,
+    *,
+    resume: bool,
+    write: bool = True,
+    run: dict[str, Any] | None = None,
+    restart: str = RESTART,
+) -> None:
     """On ``--resume`` compare with the recorded settings (UsageError naming the keys that differ); then
     (re)write them. ``run``: per-run choices outside :class:`Settings` that change the numbers (recorded as
     section ``run``; a key missing from an older record compares as None). ``restart``: the command's own
@@ -42,24 +49,45 @@ def check_or_write(output: str, settings: Settings, *, resume: bool, write: bool
         try:
             recorded = json.loads(open(path, encoding="utf-8").read())["config"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"{path}: unreadable settings record ({exc})", "delete it to resume anyway") from exc
+            raise UsageError(
+                f"{path}: unreadable settings record ({exc})", "delete it to resume anyway"
+            ) from exc
         old, new = _flat(recorded), _flat(config)
         added = _flat(Settings().to_dict())  # a key newer than the record ran with its default then
-        changed = sorted(f"{s}.{k}" for s, k in old.keys() | new.keys()
-                         if old.get((s, k), added.get((s, k))) != new.get((s, k)))
+        changed = sorted(
+            f"{s}.{k}"
+            for s, k in old.keys() | new.keys()
+            if old.get((s, k), added.get((s, k))) != new.get((s, k))
+        )
         if changed:
-            raise UsageError(f"{output} was written with other settings ({', '.join(changed)})",
-                             f"resume with the same model and flags, or {restart}")
+            raise UsageError(
+                f"{output} was written with other settings ({', '.join(changed)})",
+                f"resume with the same model and flags, or {restart}",
+            )
     if write:
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"tool": {"name": "vqa2", "version": __version__}, "output": os.path.basename(output),
-                       "config": config}, f, indent=2)
+            json.dump(
+                {
+                    "tool": {"name": "vqa2", "version": __version__},
+                    "output": os.path.basename(output),
+                    "config": config,
+                },
+                f,
+                indent=2,
+            )
         os.replace(tmp, path)
 
 
-def record_settings(output: str, settings: Settings, *, resume: bool, write: bool = True,
-                    run: dict[str, Any] | None = None, restart: str = RESTART) -> None:
+def record_settings(
+    output: str,
+    settings: Settings,
+    *,
+    resume: bool,
+    write: bool = True,
+    run: dict[str, Any] | None = None,
+    restart: str = RESTART,
+) -> None:
     """:func:`check_or_write` for a job's output; an OS error writing the record is an
     :class:`~vqa2cli.errors.OutputError` naming the ``.vqa2.json`` file (exit 5)."""
     from ..errors import OutputError

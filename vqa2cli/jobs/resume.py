@@ -15,14 +15,14 @@ appended after the old one: when a path has several rows, the last one is curren
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 from ..errors import UsageError
 from ..records.cells import csv_row_text, csv_uncell, path_from_fields
@@ -56,19 +56,24 @@ def path_key(path: str) -> str:
     return os.path.normcase(os.path.abspath(path))
 
 
-def check_existing(outputs: list[OutputSpec], *, resume: bool, overwrite: bool,
-                   extra: Sequence[str] = ()) -> None:
+def check_existing(
+    outputs: list[OutputSpec], *, resume: bool, overwrite: bool, extra: Sequence[str] = ()
+) -> None:
     """Usage error (exit 2) when an output (or a part file in ``extra``) exists without a mode flag."""
     if resume and overwrite:
-        raise UsageError("--resume and --overwrite exclude each other",
-                         "--resume appends to the existing output, --overwrite starts it again")
+        raise UsageError(
+            "--resume and --overwrite exclude each other",
+            "--resume appends to the existing output, --overwrite starts it again",
+        )
     if resume or overwrite:
         return
     for path in [o.path for o in outputs] + list(extra):
         if os.path.exists(path):
-            raise UsageError(f"{path} already exists",
-                             "add --resume to skip the files it already holds and append the rest, "
-                             "or --overwrite to start it again")
+            raise UsageError(
+                f"{path} already exists",
+                "add --resume to skip the files it already holds and append the rest, "
+                "or --overwrite to start it again",
+            )
 
 
 def refuse_existing(paths: list[str], *, overwrite: bool) -> None:
@@ -150,13 +155,16 @@ def read_rows(spec: OutputSpec) -> list[tuple[str, RowState]]:
 def _read_csv(spec: OutputSpec, text: str) -> list[tuple[str, RowState]]:
     path, columns = spec.path, spec.columns
     if not text.startswith(",".join(columns) + "\n"):
-        raise UsageError(f"{path}: not a vqa2 CSV to resume (its header is not this version's columns)",
-                         spec.restart)
+        raise UsageError(
+            f"{path}: not a vqa2 CSV to resume (its header is not this version's columns)", spec.restart
+        )
     rows = []
     for n, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         if None in row or any(v is None for v in row.values()):
-            raise UsageError(f"{path}: row {n} does not have {len(columns)} columns",
-                             f"fix or remove that row, or {spec.restart}")
+            raise UsageError(
+                f"{path}: row {n} does not have {len(columns)} columns",
+                f"fix or remove that row, or {spec.restart}",
+            )
         path = path_from_fields(csv_uncell(row["path"]), csv_uncell(row.get("path_bytes") or ""))
         state = _state(row.get("status", "ok"), row["size_bytes"], row["mtime"], row["score"])  # windows: ok
         if spec.key:
@@ -173,11 +181,16 @@ def _read_jsonl(path: str, text: str) -> list[tuple[str, RowState]]:
         try:
             obj = _score_fields(json.loads(line))
             inp = obj.get("input") or {}
-            rows.append((path_from_fields(obj["path"], obj.get("path_bytes")), _state(obj.get("status"), inp.get("size_bytes"), inp.get("mtime"),
-                                             obj.get("score"))))
+            rows.append(
+                (
+                    path_from_fields(obj["path"], obj.get("path_bytes")),
+                    _state(obj.get("status"), inp.get("size_bytes"), inp.get("mtime"), obj.get("score")),
+                )
+            )
         except (ValueError, KeyError, AttributeError, TypeError):
-            raise UsageError(f"{path}: line {n} is not a vqa2 score record",
-                             f"fix or remove that line, or {RESTART}") from None
+            raise UsageError(
+                f"{path}: line {n} is not a vqa2 score record", f"fix or remove that line, or {RESTART}"
+            ) from None
     return rows
 
 
@@ -201,8 +214,9 @@ class DoneIndex:
         for path, state in read_rows(spec):
             self.rows[_index_key(path, state.key)] = state
 
-    def match(self, path: str, stat: tuple[int, float] | None, *, retry_errors: bool,
-              key: str = "") -> RowState | None:
+    def match(
+        self, path: str, stat: tuple[int, float] | None, *, retry_errors: bool, key: str = ""
+    ) -> RowState | None:
         """The row that makes ``path`` (its row ``key``: a window's index) done, or None when it must be
         (re)scored. ``stat`` is ``(size_bytes, mtime)`` (a :class:`~vqa2cli.video.probe.FileStat`), None when
         unknown."""
@@ -231,8 +245,10 @@ def part_path(final: str, rank: int) -> str:
 def existing_parts(final: str) -> list[str]:
     folder, base = os.path.split(os.path.abspath(final))
     prefix = base + ".rank"
-    found = [n for n in os.listdir(folder or ".") if n.startswith(prefix) and n[len(prefix):].isdigit()]
-    return [os.path.join(os.path.dirname(final), n) for n in sorted(found, key=lambda n: int(n[len(prefix):]))]
+    found = [n for n in os.listdir(folder or ".") if n.startswith(prefix) and n[len(prefix) :].isdigit()]
+    return [
+        os.path.join(os.path.dirname(final), n) for n in sorted(found, key=lambda n: int(n[len(prefix) :]))
+    ]
 
 
 def merge_parts(spec: OutputSpec, parts: list[str], *, overwrite: bool) -> int:
@@ -273,7 +289,12 @@ def _records(data: bytes, fmt: str) -> list[tuple[str, bytes]]:
     if fmt != "csv":  # jsonl, vmaf-json
         for line in text.split("\n")[:-1]:
             if line.strip():
-                out.append((_score_fields(json.loads(line)).get("path", ""), (line + "\n").encode("utf-8", "surrogateescape")))
+                out.append(
+                    (
+                        _score_fields(json.loads(line)).get("path", ""),
+                        (line + "\n").encode("utf-8", "surrogateescape"),
+                    )
+                )
         return out
     for row in csv.reader(io.StringIO(text, newline="")):
         if not row or row == list(SCORE_COLUMNS):

@@ -16,8 +16,14 @@ class RowFiles:
     """The files rows go to: appended, flushed and fsync'd row by row. An OS error (disk full, read-only
     folder) is an :class:`~vqa2cli.errors.OutputError` naming the file; rows written before it stay."""
 
-    def __init__(self, paths: list[str], fmts: list[str], *, append: bool,
-                 make_writer: Callable[[str, TextIO, bool], Any] | None = None):
+    def __init__(
+        self,
+        paths: list[str],
+        fmts: list[str],
+        *,
+        append: bool,
+        make_writer: Callable[[str, TextIO, bool], Any] | None = None,
+    ):
         """``make_writer(fmt, stream, header)``: a file's row writer (``write(record)``, ``close()``; it
         writes the header when ``header``); default: ``output.render``'s score-record writers."""
         make_writer = make_writer or _score_writer
@@ -25,7 +31,9 @@ class RowFiles:
         for path, fmt in zip(paths, fmts):
             with self._guard(path):
                 # records are valid UTF-8 (records/cells.py); surrogateescape only guards against a stray byte
-                stream = open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
+                stream = open(
+                    path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline=""
+                )
                 self.streams.append(stream)
                 self.writers.append(make_writer(fmt, stream, stream.tell() == 0))
                 os.fsync(stream.fileno())
@@ -39,8 +47,10 @@ class RowFiles:
             yield
         except OSError as exc:
             self.failed = True
-            fix = f"{OUTPUT_FIXES.get(exc.errno or 0, 'check the output path and the disk')}; then run the same " \
-                  "command with --resume: the rows already written are kept"
+            fix = (
+                f"{OUTPUT_FIXES.get(exc.errno or 0, 'check the output path and the disk')}; then run the same "
+                "command with --resume: the rows already written are kept"
+            )
             raise OutputError(path, exc, fix) from None
 
     def write(self, record: Any, targets: tuple[int, ...]) -> None:
@@ -94,10 +104,15 @@ def check_output_path(path: str) -> None:
 
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise OutputError(str(path), OSError(errno.EISDIR, "it is a folder"), "give a file path, not a folder")
+        raise OutputError(
+            str(path), OSError(errno.EISDIR, "it is a folder"), "give a file path, not a folder"
+        )
     if not os.path.isdir(folder):
-        raise OutputError(str(path), OSError(errno.ENOENT, f"folder {folder} does not exist"),
-                          "create the folder first, or give a path in an existing folder")
+        raise OutputError(
+            str(path),
+            OSError(errno.ENOENT, f"folder {folder} does not exist"),
+            "create the folder first, or give a path in an existing folder",
+        )
 
 
 def check_row_file(path: str, flag: str, *, overwrite: bool = False) -> None:
@@ -120,13 +135,23 @@ def check_row_file(path: str, flag: str, *, overwrite: bool = False) -> None:
 
         raise OutputError(str(path), exc) from None
     if not stat.S_ISREG(mode) and not (overwrite and stat.S_ISCHR(mode)):
-        kind = ("a character device" if stat.S_ISCHR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
-                else "a socket" if stat.S_ISSOCK(mode) else "a block device" if stat.S_ISBLK(mode)
-                else "not a regular file")
-        raise UsageError(f"{flag} {path}: {kind}, not a regular file (batch rows are appended, fsync'd and "
-                         "read back by --resume)",
-                         "give a file path; for results on stdout or a pipe use `vqa2 score --format csv|jsonl`"
-                         + ("" if not stat.S_ISCHR(mode) else " (--overwrite writes to a device anyway)"))
+        kind = (
+            "a character device"
+            if stat.S_ISCHR(mode)
+            else "a FIFO (named pipe)"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a block device"
+            if stat.S_ISBLK(mode)
+            else "not a regular file"
+        )
+        raise UsageError(
+            f"{flag} {path}: {kind}, not a regular file (batch rows are appended, fsync'd and "
+            "read back by --resume)",
+            "give a file path; for results on stdout or a pipe use `vqa2 score --format csv|jsonl`"
+            + ("" if not stat.S_ISCHR(mode) else " (--overwrite writes to a device anyway)"),
+        )
 
 
 @contextlib.contextmanager

@@ -32,8 +32,9 @@ class LocalScoring:
     """The model loaded in this process (:class:`~vqa2cli.pipeline.segmented.SegmentingScorer`), after the
     inputs' preflight: when no input is readable no weights are loaded at all."""
 
-    def __init__(self, settings: Settings, ref, plan: SegmentPlan, console, *, stalling=None,
-                 offline: bool = False):
+    def __init__(
+        self, settings: Settings, ref, plan: SegmentPlan, console, *, stalling=None, offline: bool = False
+    ):
         self.settings, self.ref, self.plan, self.console = settings, ref, plan, console
         self.stalling, self.offline = stalling, offline
         self.scorer = None
@@ -59,8 +60,11 @@ class LocalScoring:
             on_window(path, entry, stat)
             progress(path, entry["index"], entry["start_s"], entry["end_s"])
 
-        self.scorer = scorer.configure(window_s=self.plan.window_s, on_window=each_window,
-                                       keep_thumbnails=bool(self.plan.plot or self.plan.plot_dir))
+        self.scorer = scorer.configure(
+            window_s=self.plan.window_s,
+            on_window=each_window,
+            keep_thumbnails=bool(self.plan.plot or self.plan.plot_dir),
+        )
         for line in scorer.memory_lines:
             self.console.info(line)
         yield from scorer.score_files(paths, stalling=self.stalling, checked=checked)
@@ -98,8 +102,16 @@ class WindowProgress:
         self.console.info(line)
 
 
-def run_score(paths: list[str], source: ScoringSource, settings: Settings, fmt: str, fail_under: float | None,
-              console, plan: SegmentPlan | None = None, gates=None) -> ExitCode:
+def run_score(
+    paths: list[str],
+    source: ScoringSource,
+    settings: Settings,
+    fmt: str,
+    fail_under: float | None,
+    console,
+    plan: SegmentPlan | None = None,
+    gates=None,
+) -> ExitCode:
     """Score ``paths`` from ``source`` and print each record as it comes (``fmt`` through the writer
     registry), the window outputs of ``plan`` (tidy rows, gate, plot) as they finish; → the exit code of
     :func:`score_exit_code`, then of ``gates`` (``calibration.apply.RecordGates``: ``--calibration`` applied
@@ -127,13 +139,20 @@ def run_score(paths: list[str], source: ScoringSource, settings: Settings, fmt: 
             with interrupt.deferred():  # printed and counted together: Ctrl-C waits for both
                 writer.write(record)
                 interrupt.advance()
-            if record.ok and fail_under is not None and record.score is not None and record.score < fail_under:
+            if (
+                record.ok
+                and fail_under is not None
+                and record.score is not None
+                and record.score < fail_under
+            ):
                 below.append(record)
             segment_out.after(record, source.thumbnails())
     finally:
         writer.close()
         segment_out.close()
-    code = score_exit_code(console, len(paths), failed, below, fail_under, segment_out, plan.fail_segment_under)
+    code = score_exit_code(
+        console, len(paths), failed, below, fail_under, segment_out, plan.fail_segment_under
+    )
     return gates.exit_code(code, console) if gates is not None else code
 
 
@@ -153,8 +172,15 @@ def gate_text(score: float, limit: float) -> str:
     return f"{score!r} < {shown_limit(limit)}"
 
 
-def score_exit_code(console, n_files: int, failed: int, below: list, fail_under: float | None,
-                    outputs: SegmentOutputs, fail_segment_under: float | None) -> ExitCode:
+def score_exit_code(
+    console,
+    n_files: int,
+    failed: int,
+    below: list,
+    fail_under: float | None,
+    outputs: SegmentOutputs,
+    fail_segment_under: float | None,
+) -> ExitCode:
     """The exit code of ``score`` (every front-end): 3 when an input failed (takes precedence), else 1 when
     a file scored below ``--fail-under`` or has a window below ``--fail-segment-under``, else 0. ``below``:
     the records under ``--fail-under``, each named on stderr with its score (windows are named by
@@ -166,11 +192,15 @@ def score_exit_code(console, n_files: int, failed: int, below: list, fail_under:
         return ExitCode.INPUT
     if below:
         assert fail_under is not None
-        console.error(f"{len(below)} of {n_files} file(s) scored below --fail-under {shown_limit(fail_under)}")
+        console.error(
+            f"{len(below)} of {n_files} file(s) scored below --fail-under {shown_limit(fail_under)}"
+        )
     if outputs.failed_files:
         assert fail_segment_under is not None  # a window fails only the gate that was given
-        console.error(f"{outputs.failed_files} of {n_files} file(s) have a window below "
-                      f"--fail-segment-under {shown_limit(fail_segment_under)}")
+        console.error(
+            f"{outputs.failed_files} of {n_files} file(s) have a window below "
+            f"--fail-segment-under {shown_limit(fail_segment_under)}"
+        )
     if below or outputs.failed_files:
         return ExitCode.GATE_FAILED
     return ExitCode.OK

@@ -18,42 +18,90 @@ def resolve_settings(task: str, model: str | None, config: Path | None, **flags)
     return resolve_model(model, task, file_layer, flags_layer(**flags))
 
 
-def scoring_settings(command: str, model, config, *, prompt, device, dtype, quant, max_motion_frames,
-                     long_clip, strict: bool | None = None, quant_cache: bool | None = None) -> tuple[Settings, ModelRef]:
+def scoring_settings(
+    command: str,
+    model,
+    config,
+    *,
+    prompt,
+    device,
+    dtype,
+    quant,
+    max_motion_frames,
+    long_clip,
+    strict: bool | None = None,
+    quant_cache: bool | None = None,
+) -> tuple[Settings, ModelRef]:
     """Settings for the scoring commands (score, batch, eval); refuses a model whose prompt does not score."""
     settings, ref = resolve_settings(
-        "score", model, config, model__prompt=prompt, runtime__device=device, runtime__dtype=dtype,
-        runtime__quant=quant, runtime__quant_cache=quant_cache, video__max_motion_frames=max_motion_frames,
-        video__long_clip_policy=long_clip, video__strict=strict)
+        "score",
+        model,
+        config,
+        model__prompt=prompt,
+        runtime__device=device,
+        runtime__dtype=dtype,
+        runtime__quant=quant,
+        runtime__quant_cache=quant_cache,
+        video__max_motion_frames=max_motion_frames,
+        video__long_clip_policy=long_clip,
+        video__strict=strict,
+    )
     require_scoring_prompt(settings, command)
     return settings, ref
 
 
-def asking_settings(model, config, *, max_new_tokens, sample, temperature, device, dtype, quant,
-                    quant_cache, max_motion_frames, long_clip) -> tuple[Settings, ModelRef]:
+def asking_settings(
+    model,
+    config,
+    *,
+    max_new_tokens,
+    sample,
+    temperature,
+    device,
+    dtype,
+    quant,
+    quant_cache,
+    max_motion_frames,
+    long_clip,
+) -> tuple[Settings, ModelRef]:
     """Settings for ``ask``; ``--temperature`` without sampling is refused (never a silently ignored flag)."""
     settings, ref = resolve_settings(
-        "ask", model, config, generation__max_new_tokens=max_new_tokens, generation__do_sample=sample or None,
-        generation__temperature=temperature, runtime__device=device, runtime__dtype=dtype, runtime__quant=quant,
-        runtime__quant_cache=quant_cache, video__max_motion_frames=max_motion_frames,
-        video__long_clip_policy=long_clip)
+        "ask",
+        model,
+        config,
+        generation__max_new_tokens=max_new_tokens,
+        generation__do_sample=sample or None,
+        generation__temperature=temperature,
+        runtime__device=device,
+        runtime__dtype=dtype,
+        runtime__quant=quant,
+        runtime__quant_cache=quant_cache,
+        video__max_motion_frames=max_motion_frames,
+        video__long_clip_policy=long_clip,
+    )
     if temperature is not None and not settings.generation.do_sample:
-        raise UsageError("--temperature only applies when sampling", "add --sample, or leave --temperature out "
-                         "(decoding is greedy)")
+        raise UsageError(
+            "--temperature only applies when sampling",
+            "add --sample, or leave --temperature out (decoding is greedy)",
+        )
     return settings, ref
 
 
 def check_fail_under(fail_under: float | None) -> None:
     """``--fail-under`` is on the 0-1 scale (UsageError otherwise)."""
     if fail_under is not None and not 0.0 <= fail_under <= 1.0:
-        raise UsageError(f"--fail-under must be between 0 and 1, got {fail_under}", "scores are on the 0-1 scale")
+        raise UsageError(
+            f"--fail-under must be between 0 and 1, got {fail_under}", "scores are on the 0-1 scale"
+        )
 
 
 def require_scoring_prompt(settings: Settings, command: str) -> None:
     """Refuse a model whose prompt does not score (score, batch, eval and the server's /v1/score)."""
     from ..pipeline.run import check_scoring_prompt
 
-    check_scoring_prompt(settings, f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init")
+    check_scoring_prompt(
+        settings, f"`vqa2 {command}` needs a scorer: pass a scorer --model or --prompt ugc_init"
+    )
 
 
 def require_stalling_prompt(settings: Settings, source: str, style: str) -> None:
@@ -61,9 +109,11 @@ def require_stalling_prompt(settings: Settings, source: str, style: str) -> None
     if style not in STALLING_STYLES:
         raise UsageError(f"unknown --stalling-style '{style}'", f"use {' or '.join(STALLING_STYLES)}")
     if settings.model.prompt != "streaming":
-        raise UsageError(f"{source} needs the 'streaming' prompt, but model '{settings.model.name}' uses "
-                         f"'{settings.model.prompt}', which has no stalling text",
-                         "use --model streaming-scorer (or --prompt streaming), or leave the stalling out")
+        raise UsageError(
+            f"{source} needs the 'streaming' prompt, but model '{settings.model.name}' uses "
+            f"'{settings.model.prompt}', which has no stalling text",
+            "use --model streaming-scorer (or --prompt streaming), or leave the stalling out",
+        )
 
 
 def score_stalling(settings: Settings, stalling: str | None, style: str, window_s: float | None):
@@ -75,6 +125,8 @@ def score_stalling(settings: Settings, stalling: str | None, style: str, window_
     if stall is not None:
         require_stalling_prompt(settings, "--stalling", style)
         if window_s is not None:
-            raise UsageError("--stalling describes the whole clip and cannot be split into windows",
-                             "leave out --segments (and the options that imply it)")
+            raise UsageError(
+                "--stalling describes the whole clip and cannot be split into windows",
+                "leave out --segments (and the options that imply it)",
+            )
     return stall

@@ -30,15 +30,18 @@ class SegmentPlan:
     pool: str | None = None  # --pool as given: a file scored without windows is then noted on stderr
 
 
-def check_segments_csv(plan: SegmentPlan | None, *, resume: bool, overwrite: bool,
-                       distributed: bool = False) -> SegmentPlan:
+def check_segments_csv(
+    plan: SegmentPlan | None, *, resume: bool, overwrite: bool, distributed: bool = False
+) -> SegmentPlan:
     """`batch`: the --segments-csv file follows the outputs' rules (--resume / --overwrite); one writer only."""
     from .resume import OutputSpec, check_existing
 
     plan = plan or SegmentPlan()
     if plan.csv and distributed:
-        raise UsageError("--segments-csv is not supported under torchrun (one file, several writers)",
-                         "use --shard K/N with one --segments-csv per shard")
+        raise UsageError(
+            "--segments-csv is not supported under torchrun (one file, several writers)",
+            "use --shard K/N with one --segments-csv per shard",
+        )
     if plan.csv:
         check_existing([OutputSpec(plan.csv, "csv")], resume=resume, overwrite=overwrite)
     return plan
@@ -82,8 +85,11 @@ def check_plot_dir(plan: SegmentPlan | None, paths: list[str], *, resume: bool, 
     for path in paths:
         name = plot_name(plan.plot_dir, path)
         if os.path.exists(name):
-            raise UsageError(f"{name} already exists", "add --resume to keep the pictures already drawn and draw "
-                             "the rest, or --overwrite to draw them all again")
+            raise UsageError(
+                f"{name} already exists",
+                "add --resume to keep the pictures already drawn and draw "
+                "the rest, or --overwrite to draw them all again",
+            )
 
 
 def segment_columns(levels: tuple[str, ...]) -> list[str]:
@@ -96,9 +102,18 @@ def segment_columns(levels: tuple[str, ...]) -> list[str]:
 PLOT_SUFFIXES = (".png", ".svg")
 
 
-def segment_options(settings: Settings, *, segments: str | None, pool: str | None, segments_csv=None,
-                    fail_segment_under: float | None = None, plot=None, plot_dir=None,
-                    n_files: int | None = None, overwrite: bool | None = None) -> tuple[Settings, SegmentPlan]:
+def segment_options(
+    settings: Settings,
+    *,
+    segments: str | None,
+    pool: str | None,
+    segments_csv=None,
+    fail_segment_under: float | None = None,
+    plot=None,
+    plot_dir=None,
+    n_files: int | None = None,
+    overwrite: bool | None = None,
+) -> tuple[Settings, SegmentPlan]:
     """Validate the options (UsageError, exit 2) and fold ``--pool`` into the settings (flags win).
 
     ``overwrite`` (``score``; None for ``batch``, which checks its outputs with its --resume): an existing
@@ -108,13 +123,17 @@ def segment_options(settings: Settings, *, segments: str | None, pool: str | Non
     if pool is not None:
         settings = settings.replace(scoring={"pool": pool})
     if fail_segment_under is not None and not 0.0 <= fail_segment_under <= 1.0:
-        raise UsageError(f"--fail-segment-under must be between 0 and 1, got {fail_segment_under}",
-                         "scores are on the 0-1 scale")
+        raise UsageError(
+            f"--fail-segment-under must be between 0 and 1, got {fail_segment_under}",
+            "scores are on the 0-1 scale",
+        )
     if plot is not None:
         if Path(plot).suffix.lower() not in PLOT_SUFFIXES:
             raise UsageError(f"--plot {plot}: unknown picture type", "name a .png or .svg file")
         if n_files is not None and n_files != 1:
-            raise UsageError("--plot draws one file's timeline", "score one file, or use `vqa2 batch --plot-dir DIR`")
+            raise UsageError(
+                "--plot draws one file's timeline", "score one file, or use `vqa2 batch --plot-dir DIR`"
+            )
     if plot_dir is not None and Path(plot_dir).exists() and not Path(plot_dir).is_dir():  # missing: created
         raise UsageError(f"--plot-dir {plot_dir}: not a folder", "name a folder (it is created when missing)")
     for output in (segments_csv, plot):  # exit 5 before the weights load, as every output
@@ -130,8 +149,14 @@ def segment_options(settings: Settings, *, segments: str | None, pool: str | Non
         window = window_seconds(None, settings.video)
     elif settings.video.long_clip_policy == "segments":  # the card's window, used past the limits
         window_seconds(None, settings.video)
-    return settings, SegmentPlan(window, str(segments_csv) if segments_csv else None, fail_segment_under,
-                                 str(plot) if plot else None, str(plot_dir) if plot_dir else None, pool)
+    return settings, SegmentPlan(
+        window,
+        str(segments_csv) if segments_csv else None,
+        fail_segment_under,
+        str(plot) if plot else None,
+        str(plot_dir) if plot_dir else None,
+        pool,
+    )
 
 
 class SegmentOutputs:
@@ -140,8 +165,9 @@ class SegmentOutputs:
     rows already in the CSV for the same file (path, size, mtime) and window are not written again (the
     resume index of jobs/resume.py), so a resumed run leaves exactly one row per window."""
 
-    def __init__(self, plan: SegmentPlan, settings: Settings, console, *, append: bool = False,
-                 durable: bool = False):
+    def __init__(
+        self, plan: SegmentPlan, settings: Settings, console, *, append: bool = False, durable: bool = False
+    ):
         self.plan, self.settings, self.console = plan, settings, console
         self.columns = segment_columns(settings.scoring.levels)
         self.index: DoneIndex | None = None  # the rows already in the CSV (append)
@@ -156,10 +182,13 @@ class SegmentOutputs:
         if append and os.path.exists(path):
             dropped = repair_tail(path, "csv")
             if dropped:
-                self.console.warning(f"{path}: dropped a torn last line ({dropped} bytes) left by an interrupted run")
+                self.console.warning(
+                    f"{path}: dropped a torn last line ({dropped} bytes) left by an interrupted run"
+                )
             self.index = DoneIndex()
-            self.index.add_file(OutputSpec(path, "csv", tuple(self.columns), "use --overwrite to start it again",
-                                           key="index"))
+            self.index.add_file(
+                OutputSpec(path, "csv", tuple(self.columns), "use --overwrite to start it again", key="index")
+            )
         columns = tuple(self.columns)
 
         def make_writer(fmt, stream, header):
@@ -176,8 +205,12 @@ class SegmentOutputs:
         from ..records.windows import WindowRow
 
         size, mtime = stat.get("size_bytes"), stat.get("mtime")
-        if self.index is not None and size is not None and mtime is not None and self.index.match(
-                path, (size, mtime), retry_errors=False, key=str(entry["index"])):
+        if (
+            self.index is not None
+            and size is not None
+            and mtime is not None
+            and self.index.match(path, (size, mtime), retry_errors=False, key=str(entry["index"]))
+        ):
             return
         self.rows.write(WindowRow.of(path, entry, stat, self.settings.scoring.levels), ())
 
@@ -199,8 +232,10 @@ class SegmentOutputs:
             return False
         if not record.segments:
             if self.plan.pool:  # never a silently ignored flag
-                self.console.warning(f"{record.path}: --pool {self.plan.pool} not applied: the clip was scored in "
-                                     "one forward (within the model's limits); add --segments 10s to pool windows")
+                self.console.warning(
+                    f"{record.path}: --pool {self.plan.pool} not applied: the clip was scored in "
+                    "one forward (within the model's limits); add --segments 10s to pool windows"
+                )
             return False
         if self.plan.plot or self.plan.plot_dir:
             self._plot(record, thumbnails)
@@ -216,8 +251,10 @@ class SegmentOutputs:
         from .score_run import gate_text
 
         for s in low:
-            self.console.error(f"{record.path} {format_time(s['start_s'])}–{format_time(s['end_s'])} "
-                               f"scored {gate_text(s['score'], limit)}")
+            self.console.error(
+                f"{record.path} {format_time(s['start_s'])}–{format_time(s['end_s'])} "
+                f"scored {gate_text(s['score'], limit)}"
+            )
         self.failed_files += bool(low)
         return bool(low)
 
@@ -231,8 +268,13 @@ class SegmentOutputs:
         else:
             return
         with writing(target):
-            plot_timeline(record, target, thumbnails=thumbnails, levels=self.settings.scoring.levels,
-                          weights=self.settings.scoring.weights)
+            plot_timeline(
+                record,
+                target,
+                thumbnails=thumbnails,
+                levels=self.settings.scoring.levels,
+                weights=self.settings.scoring.weights,
+            )
         self.console.info(f"{record.path}: timeline written to {target}")
 
     def close(self) -> None:
@@ -244,12 +286,20 @@ class SegmentOutputs:
                 pass
 
 
-def wired_scorer(settings: Settings, ref, plan: SegmentPlan, outputs: SegmentOutputs, *, offline: bool = False,
-                clips: list[tuple[int, float]] | None = None):
+def wired_scorer(
+    settings: Settings,
+    ref,
+    plan: SegmentPlan,
+    outputs: SegmentOutputs,
+    *,
+    offline: bool = False,
+    clips: list[tuple[int, float]] | None = None,
+):
     """A :class:`~vqa2cli.pipeline.segmented.SegmentingScorer` wired to ``outputs``; ``clips`` = the inputs'
     ``(n_frames, avg_fps)`` for the memory preflight."""
     from ..pipeline.segmented import SegmentingScorer
 
     scorer = SegmentingScorer.load(settings, ref, offline=offline, clips=clips)
-    return scorer.configure(window_s=plan.window_s, on_window=outputs.on_window,
-                            keep_thumbnails=bool(plan.plot or plan.plot_dir))
+    return scorer.configure(
+        window_s=plan.window_s, on_window=outputs.on_window, keep_thumbnails=bool(plan.plot or plan.plot_dir)
+    )

@@ -56,8 +56,9 @@ def _filter(keys: Iterable[str], allowed: tuple[str, ...]) -> list[str]:
     return sorted(k for k in keys if not any(re.search(p, k) for p in allowed))
 
 
-def check_load_report(folder: str, missing: Iterable[str], unexpected: Iterable[str],
-                      mismatched: Iterable = ()) -> None:
+def check_load_report(
+    folder: str, missing: Iterable[str], unexpected: Iterable[str], mismatched: Iterable = ()
+) -> None:
     """Raise :class:`CheckpointError` naming keys that are missing, unexpected, or of the wrong shape."""
     bad_missing = _filter(missing, IGNORABLE_MISSING)
     bad_unexpected = [k for k in _filter(unexpected, IGNORABLE_UNEXPECTED) if not is_dropped(k)]

@@ -42,9 +42,20 @@ EXTRA_MOTION_FIELD = "vqa2_motion_config"
 R50_FAST_MOTION = {"stem_dim": 8, "stage_depths": [3, 4, 6, 3]}
 
 _QWEN2_KEYS = (
-    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-    "num_key_value_heads", "hidden_act", "max_position_embeddings", "rms_norm_eps", "tie_word_embeddings",
-    "attention_dropout", "bos_token_id", "eos_token_id", "initializer_range",
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "hidden_act",
+    "max_position_embeddings",
+    "rms_norm_eps",
+    "tie_word_embeddings",
+    "attention_dropout",
+    "bos_token_id",
+    "eos_token_id",
+    "initializer_range",
 )
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from .. import startup
 from ..errors import CheckpointError, ModelRuntimeError, UsageError
-from .hf_logging import quiet_transformers as _quiet_transformers
 from .checkpoint_keys import KEY_MAPPING, check_load_report
+from .hf_logging import quiet_transformers as _quiet_transformers
 from .quantization import bnb_config, check_bitsandbytes
 
 PLACEHOLDER_TOKENS = ("<video>", "<motion>")  # spec §11: the ids right after <image>
@@ -103,10 +103,14 @@ def read_config(local_dir: Path, attn_implementation: str | None = None):
 def _check_weight_files(local_dir: Path) -> None:
     if any(local_dir.glob("*.safetensors")):
         return
-    pickled = sorted(p.name for p in local_dir.glob("*.bin")) + sorted(p.name for p in local_dir.glob("*.pt*"))
+    pickled = sorted(p.name for p in local_dir.glob("*.bin")) + sorted(
+        p.name for p in local_dir.glob("*.pt*")
+    )
     hint = f" (found {', '.join(pickled[:3])}: pickle files are never loaded)" if pickled else ""
-    raise CheckpointError(f"{local_dir}: no .safetensors weights{hint}",
-                          "download the safetensors checkpoint (vqa2 models pull NAME)")
+    raise CheckpointError(
+        f"{local_dir}: no .safetensors weights{hint}",
+        "download the safetensors checkpoint (vqa2 models pull NAME)",
+    )
 
 
 def _source_and_revision(local_dir: Path, settings) -> tuple[str, str]:
@@ -124,6 +128,7 @@ def check_tokenizer_files(local_dir: Path) -> None:
     """CheckpointError naming the missing (or empty) tokenizer files, unless the folder holds ``tokenizer.json``
     or both ``vocab.json`` and ``merges.txt``. Without this check transformers builds an empty tokenizer and
     the failure surfaces later as mismatched placeholder ids."""
+
     def present(name: str) -> bool:
         path = Path(local_dir) / name
         return path.is_file() and path.stat().st_size > 0
@@ -131,10 +136,11 @@ def check_tokenizer_files(local_dir: Path) -> None:
     if any(all(present(n) for n in names) for names in TOKENIZER_FILES):
         return
     missing = [n for names in TOKENIZER_FILES[1:] for n in names if not present(n)]
-    raise CheckpointError(f"{local_dir}: tokenizer files missing or empty: {', '.join(missing)} "
-                          "(a checkpoint needs vocab.json + merges.txt, or tokenizer.json)",
-                          "copy the checkpoint's tokenizer files into the folder or re-download it "
-                          "(vqa2 models pull NAME)")
+    raise CheckpointError(
+        f"{local_dir}: tokenizer files missing or empty: {', '.join(missing)} "
+        "(a checkpoint needs vocab.json + merges.txt, or tokenizer.json)",
+        "copy the checkpoint's tokenizer files into the folder or re-download it (vqa2 models pull NAME)",
+    )
 
 
 def load_tokenizer(local_dir: Path, config):
@@ -147,17 +153,27 @@ def load_tokenizer(local_dir: Path, config):
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(local_dir), trust_remote_code=False)
     except Exception as exc:  # missing/corrupt tokenizer files: name the folder
-        raise CheckpointError(f"{local_dir}: cannot load the tokenizer: {exc}".splitlines()[0],
-                              "the folder needs vocab.json + merges.txt or tokenizer.json") from exc
+        raise CheckpointError(
+            f"{local_dir}: cannot load the tokenizer: {exc}".splitlines()[0],
+            "the folder needs vocab.json + merges.txt or tokenizer.json",
+        ) from exc
     vocab = tokenizer.get_vocab()
     missing = [t for t in PLACEHOLDER_TOKENS if t not in vocab]
     if missing:
-        tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in missing], special_tokens=True)
-    want = {"<image>": config.image_token_id, "<video>": config.video_token_id, "<motion>": config.motion_token_id}
+        tokenizer.add_tokens(
+            [AddedToken(t, special=True, normalized=False) for t in missing], special_tokens=True
+        )
+    want = {
+        "<image>": config.image_token_id,
+        "<video>": config.video_token_id,
+        "<motion>": config.motion_token_id,
+    }
     got = {t: tokenizer.convert_tokens_to_ids(t) for t in want}
     if got != want:
-        raise CheckpointError(f"{local_dir}: tokenizer placeholder ids {got} do not match the config {want}",
-                              "the tokenizer files do not belong to this checkpoint")
+        raise CheckpointError(
+            f"{local_dir}: tokenizer placeholder ids {got} do not match the config {want}",
+            "the tokenizer files do not belong to this checkpoint",
+        )
     return tokenizer
 
 
@@ -191,8 +207,10 @@ def _from_pretrained(local_dir: Path, kwargs: dict[str, Any]):
         with _quiet_transformers():  # its load report is replaced by check_load_report
             return Vqa2ForConditionalGeneration.from_pretrained(str(local_dir), **kwargs)
     except torch.OutOfMemoryError as exc:
-        raise ModelRuntimeError(f"{local_dir}: out of memory while loading the model",
-                                "try --quant 4bit (or 8bit), a smaller --dtype, or --device cpu") from exc
+        raise ModelRuntimeError(
+            f"{local_dir}: out of memory while loading the model",
+            "try --quant 4bit (or 8bit), a smaller --dtype, or --device cpu",
+        ) from exc
     except SafetensorError as exc:
         raise CheckpointError(f"{local_dir}: corrupt or truncated .safetensors file: {exc}", fix) from exc
     except (OSError, ValueError, RuntimeError) as exc:
@@ -212,10 +230,14 @@ def load_model(local_dir: Path, settings, *, clips: list[tuple[int, float]] | No
 
     local_dir = Path(local_dir)
     if not local_dir.is_dir():
-        raise CheckpointError(f"{local_dir}: model folder not found", "check --model or run vqa2 models pull NAME")
+        raise CheckpointError(
+            f"{local_dir}: model folder not found", "check --model or run vqa2 models pull NAME"
+        )
     _register_auto_classes()
     runtime = settings.runtime
-    device = resolve_device(runtime.device)  # dtype and quant were validated with the settings (config.CHOICES)
+    device = resolve_device(
+        runtime.device
+    )  # dtype and quant were validated with the settings (config.CHOICES)
     config = read_config(local_dir, settings.model.attn_implementation)
     _check_weight_files(local_dir)
     check_tokenizer_files(local_dir)  # before the weights load: a missing file must not cost the load time
@@ -226,23 +248,33 @@ def load_model(local_dir: Path, settings, *, clips: list[tuple[int, float]] | No
     precision = plan.precision
     dtype, load_dtype = _torch_dtype(precision.dtype), _torch_dtype(precision.load_dtype)
     kwargs: dict[str, Any] = {
-        "config": config, "dtype": load_dtype, "key_mapping": KEY_MAPPING, "use_safetensors": True,
-        "trust_remote_code": False, "output_loading_info": True,
+        "config": config,
+        "dtype": load_dtype,
+        "key_mapping": KEY_MAPPING,
+        "use_safetensors": True,
+        "trust_remote_code": False,
+        "output_loading_info": True,
         "ignore_mismatched_sizes": True,  # reported back and turned into a CheckpointError naming the keys
     }
     cache_state, notes = None, []
     if precision.quant != "none":
         check_bitsandbytes(precision.quant, device.type)
         kwargs["device_map"] = {"": device}
-        model, info, cache_state = _load_quantized(local_dir, kwargs, plan, device, runtime.quant_cache, notes)
+        model, info, cache_state = _load_quantized(
+            local_dir, kwargs, plan, device, runtime.quant_cache, notes
+        )
         if cache_state == "hit":  # what stays memory-mapped differs from a fresh quantization
             plan = dataclasses.replace(plan, estimate=cached_split(specs, plan.estimate, device.type))
     else:
         if device.type == "cuda":
             kwargs["device_map"] = {"": device}
         model, info = _from_pretrained(local_dir, kwargs)
-    check_load_report(str(local_dir), info.get("missing_keys", ()), info.get("unexpected_keys", ()),
-                      info.get("mismatched_keys", ()))
+    check_load_report(
+        str(local_dir),
+        info.get("missing_keys", ()),
+        info.get("unexpected_keys", ()),
+        info.get("mismatched_keys", ()),
+    )
     if precision.quant == "none" and device.type != "cuda":
         model = model.to(device)
     elif precision.quant != "none" and dtype != load_dtype:
@@ -252,8 +284,18 @@ def load_model(local_dir: Path, settings, *, clips: list[tuple[int, float]] | No
     _suppress_padding_rows(model)
     source, revision = _source_and_revision(local_dir, settings)
     startup.resume()  # the loaded model ends the process start (vqa2cli/startup.py)
-    return LoadedModel(model=model, tokenizer=tokenizer, device=device, dtype=dtype, quant=precision.quant,
-                       source=source, revision=revision, memory=plan, quant_cache=cache_state, notes=tuple(notes))
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        device=device,
+        dtype=dtype,
+        quant=precision.quant,
+        source=source,
+        revision=revision,
+        memory=plan,
+        quant_cache=cache_state,
+        notes=tuple(notes),
+    )
 
 
 def _load_quantized(local_dir: Path, kwargs: dict[str, Any], plan, device, use_cache: bool, notes: list[str]):
@@ -278,8 +320,12 @@ def _load_quantized(local_dir: Path, kwargs: dict[str, Any], plan, device, use_c
         try:
             cached = {**kwargs, "config": read_config(entry, kwargs["config"]._attn_implementation)}
             model, info = _from_pretrained(entry, cached)
-            check_load_report(str(entry), info.get("missing_keys", ()), info.get("unexpected_keys", ()),
-                              info.get("mismatched_keys", ()))
+            check_load_report(
+                str(entry),
+                info.get("missing_keys", ()),
+                info.get("unexpected_keys", ()),
+                info.get("mismatched_keys", ()),
+            )
             return model, info, "hit"
         except CheckpointError as exc:
             problem = f"unreadable: {exc.message}"
@@ -288,13 +334,23 @@ def _load_quantized(local_dir: Path, kwargs: dict[str, Any], plan, device, use_c
         quant_cache.remove_entry(entry)
     model, info = _from_pretrained(local_dir, fresh)
     try:  # before any forward: see quant_cache's docstring
-        notes.append(quant_cache.write_entry(model, key, fields, source=str(local_dir), quant=precision.quant,
-                                             size_hint=plan.estimate.weights_anon + plan.estimate.weights_mapped))
+        notes.append(
+            quant_cache.write_entry(
+                model,
+                key,
+                fields,
+                source=str(local_dir),
+                quant=precision.quant,
+                size_hint=plan.estimate.weights_anon + plan.estimate.weights_mapped,
+            )
+        )
         return model, info, "written"
     except Exception as exc:  # OSError (read-only, disk full, lock timeout) or a save_pretrained refusal
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
-        notes.append(f"Warning: cannot write the quantized-weights cache ({why.splitlines()[0]}); "
-                     "this load stays uncached")
+        notes.append(
+            f"Warning: cannot write the quantized-weights cache ({why.splitlines()[0]}); "
+            "this load stays uncached"
+        )
         return model, info, "failed"
 
 

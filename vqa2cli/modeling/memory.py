@@ -37,8 +37,23 @@ GB = 1e9
 FAKE_AVAILABLE_ENV = "VQA2_FAKE_AVAILABLE_MEMORY_GB"
 OVERHEAD_BYTES = 300_000_000  # allocator slack, framework work buffers, logits: measured 0.1-0.25 GB here
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
-SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4,
-                     "I16": 2, "I8": 1, "U8": 1, "BOOL": 1, "U16": 2, "U32": 4, "U64": 8}
+SAFETENSORS_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "BF16": 2,
+    "F16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "U16": 2,
+    "U32": 4,
+    "U64": 8,
+}
 SAFETENSORS_DTYPE = {"BF16": "bf16", "F16": "fp16", "F32": "fp32"}
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 NF4_BLOCK, NF4_NESTED_BLOCK = 64, 256  # bitsandbytes' 4-bit blocksize and its double-quantization blocksize
@@ -93,8 +108,10 @@ def shard_files(folder: Path) -> list[Path]:
         try:
             names = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
         except (OSError, ValueError, KeyError, AttributeError) as exc:
-            raise CheckpointError(f"{index}: unreadable safetensors index: {exc}".splitlines()[0],
-                                  "re-download the checkpoint (vqa2 models pull NAME)") from exc
+            raise CheckpointError(
+                f"{index}: unreadable safetensors index: {exc}".splitlines()[0],
+                "re-download the checkpoint (vqa2 models pull NAME)",
+            ) from exc
         return [folder / n for n in names]
     return sorted(folder.glob("*.safetensors"))
 
@@ -114,7 +131,9 @@ def read_header(path: Path) -> dict:
     except FileNotFoundError as exc:
         raise CheckpointError(f"{path}: shard named in the index is missing", fix) from exc
     except (OSError, ValueError, struct.error) as exc:
-        raise CheckpointError(f"{path}: corrupt or truncated .safetensors file: {exc}".splitlines()[0], fix) from exc
+        raise CheckpointError(
+            f"{path}: corrupt or truncated .safetensors file: {exc}".splitlines()[0], fix
+        ) from exc
 
 
 def read_tensor_specs(folder: Path) -> list[TensorSpec]:
@@ -154,7 +173,9 @@ def quantized_bytes(shape: tuple[int, ...], quant: str) -> int:
     return numel + 4 * shape[0]  # 8bit: int8 weight + fp32 row scales (SCB)
 
 
-def weight_bytes(specs: list[TensorSpec], quant: str, dtype: str, load_dtype: str, device_type: str) -> tuple[int, int]:
+def weight_bytes(
+    specs: list[TensorSpec], quant: str, dtype: str, load_dtype: str, device_type: str
+) -> tuple[int, int]:
     """(anonymous, memory-mapped) bytes of the loaded weights. Dropped official keys are not loaded."""
     from .checkpoint_keys import is_dropped, to_ours
 
@@ -184,15 +205,19 @@ def clip_tokens(config, settings, clip: tuple[int, float], text_tokens: int = 16
 
     video = settings.video
     copies = 2 if settings.model.motion_layout == "duplicated" else 1
-    args = {**sampling_args(video, token_budget=video.max_tokens - text_tokens, motion_copies=copies),
-            "tokens_per_keyframe": config.tokens_per_keyframe, "policy": "stride"}  # every sampling setting
+    args = {
+        **sampling_args(video, token_budget=video.max_tokens - text_tokens, motion_copies=copies),
+        "tokens_per_keyframe": config.tokens_per_keyframe,
+        "policy": "stride",
+    }  # every sampling setting
     plan = plan_sampling(max(1, int(clip[0])), float(clip[1]) if clip[1] and clip[1] > 0 else 30.0, **args)
     k, t = len(plan.keyframe_indices), len(plan.motion_indices)
     return k, t, min(video.max_tokens, config.keyframe_block_length(k) + t * copies + text_tokens)
 
 
-def activation_bytes(config, keyframes: int, motion_frames: int, tokens: int, dtype: str,
-                     motion_size: int = 384) -> int:
+def activation_bytes(
+    config, keyframes: int, motion_frames: int, tokens: int, dtype: str, motion_size: int = 384
+) -> int:
     """Peak bytes of one scoring forward (batch 1, ``logits_to_keep=1``): the largest stage plus the KV cache."""
     b = DTYPE_BYTES[dtype]
     text, vision = config.text_config, config.vision_config
@@ -221,13 +246,28 @@ def cached_split(specs: list[TensorSpec], estimate: MemoryEstimate, device_type:
 
     if device_type != "cpu" or estimate.quant not in MAPPED_WHEN_CACHED:
         return estimate
-    q = sum(quantized_bytes(s.shape, estimate.quant) for s in specs
-            if not is_dropped(s.name) and is_quantized(to_ours(s.name), s.shape, estimate.quant))
-    return replace(estimate, weights_anon=estimate.weights_anon - q, weights_mapped=estimate.weights_mapped + q)
+    q = sum(
+        quantized_bytes(s.shape, estimate.quant)
+        for s in specs
+        if not is_dropped(s.name) and is_quantized(to_ours(s.name), s.shape, estimate.quant)
+    )
+    return replace(
+        estimate, weights_anon=estimate.weights_anon - q, weights_mapped=estimate.weights_mapped + q
+    )
 
 
-def estimate_memory(specs: list[TensorSpec], config, settings, *, device_type: str, device_name: str, quant: str,
-                    dtype: str, load_dtype: str, clip: tuple[int, float] = REFERENCE_CLIP) -> MemoryEstimate:
+def estimate_memory(
+    specs: list[TensorSpec],
+    config,
+    settings,
+    *,
+    device_type: str,
+    device_name: str,
+    quant: str,
+    dtype: str,
+    load_dtype: str,
+    clip: tuple[int, float] = REFERENCE_CLIP,
+) -> MemoryEstimate:
     """The :class:`MemoryEstimate` of loading ``specs`` with this quant/dtype and scoring ``clip``."""
     anon, mapped = weight_bytes(specs, quant, dtype, load_dtype, device_type)
     k, t, tokens = clip_tokens(config, settings, clip)
@@ -236,8 +276,10 @@ def estimate_memory(specs: list[TensorSpec], config, settings, *, device_type: s
     return MemoryEstimate(device_name, quant, dtype, anon, mapped, act)
 
 
-CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
-                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))  # v1
+CGROUP_FILES = (
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+)  # v1
 
 
 def _cgroup_available() -> int | None:

@@ -40,17 +40,28 @@ from transformers.utils.generic import can_return_tuple
 from .configuration_vqa2 import Vqa2Config
 from .motion_encoder import Vqa2MotionEncoder, Vqa2MotionProjector
 
-
 # Where the installed transformers keeps the projected key-frame features in its outputs.
-VIDEO_FIELD = ("video_outputs" if "video_outputs" in {f.name for f in fields(LlavaOnevisionModelOutputWithPast)}
-               else "video_hidden_states")
+VIDEO_FIELD = (
+    "video_outputs"
+    if "video_outputs" in {f.name for f in fields(LlavaOnevisionModelOutputWithPast)}
+    else "video_hidden_states"
+)
 
 # The name under which the installed transformers passes and returns the KV cache (kwarg and output field).
-CACHE_FIELD = ("cache" if "cache" in {f.name for f in fields(LlavaOnevisionCausalLMOutputWithPast)}
-               else "past_key_values")
+CACHE_FIELD = (
+    "cache"
+    if "cache" in {f.name for f in fields(LlavaOnevisionCausalLMOutputWithPast)}
+    else "past_key_values"
+)
 
 # LLaVA-OneVision's single-image (anyres) path is not part of VQA²'s video models.
-UNSUPPORTED_INPUTS = ("pixel_values", "image_sizes", "image_sizes_videos", "mm_encoder_outputs", "batch_num_images")
+UNSUPPORTED_INPUTS = (
+    "pixel_values",
+    "image_sizes",
+    "image_sizes_videos",
+    "mm_encoder_outputs",
+    "batch_num_images",
+)
 
 
 @dataclass
@@ -135,8 +146,9 @@ class Vqa2Model(LlavaOnevisionModel):
         if pixel_values_videos is not None:
             inputs_embeds, video = self._splice_video(input_ids, inputs_embeds, pixel_values_videos)
         if motion_pixel_values is not None:
-            inputs_embeds, motion = self._splice_motion(input_ids, inputs_embeds, motion_pixel_values,
-                                                        motion_pixel_norm)
+            inputs_embeds, motion = self._splice_motion(
+                input_ids, inputs_embeds, motion_pixel_values, motion_pixel_norm
+            )
         outputs = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
@@ -213,7 +225,9 @@ class Vqa2ForConditionalGeneration(LlavaOnevisionForConditionalGeneration):
     @functools.wraps(LlavaOnevisionForConditionalGeneration.prepare_inputs_for_generation, assigned=())
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
         """As the library's, and the motion frames, like ``pixel_values_videos``, are used at prefill only."""
-        model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
+        model_inputs = super().prepare_inputs_for_generation(
+            *args, is_first_iteration=is_first_iteration, **kwargs
+        )
         if not is_first_iteration and kwargs.get("use_cache", True):
             model_inputs.pop("motion_pixel_values", None)
             model_inputs.pop("motion_pixel_norm", None)

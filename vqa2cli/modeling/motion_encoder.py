@@ -19,7 +19,6 @@ from torch import nn
 
 from ..errors import ModelRuntimeError
 
-
 STEM_KERNEL_T = 5  # fast-pathway stem conv temporal kernel (pytorchvideo create_slowfast, SlowFast-R50)
 CONV_A_KERNEL_T = 3  # each fast-pathway bottleneck's conv_a temporal kernel
 CHUNK_FRAMES = 128  # motion tokens computed per chunk (Vqa2MotionEncoder); 300 frames → 3 chunks of 100
@@ -37,18 +36,26 @@ def build_fast_pathway(stem_dim: int = 8, stage_depths: tuple[int, ...] = (3, 4,
     """pytorchvideo stem + 4 res stages with the SlowFast-R50 fast-pathway settings (indices 0..4)."""
     import warnings
 
-    with warnings.catch_warnings():  # fvcore/pytorchvideo still call the deprecated torch.jit.script at import
+    with (
+        warnings.catch_warnings()
+    ):  # fvcore/pytorchvideo still call the deprecated torch.jit.script at import
         warnings.simplefilter("ignore", FutureWarning)
         from pytorchvideo.models.resnet import create_bottleneck_block, create_res_stage
         from pytorchvideo.models.stem import create_res_basic_stem
 
     blocks: list[nn.Module] = [
         create_res_basic_stem(
-            in_channels=3, out_channels=stem_dim,
-            conv_kernel_size=(STEM_KERNEL_T, 7, 7), conv_stride=(1, 2, 2),
+            in_channels=3,
+            out_channels=stem_dim,
+            conv_kernel_size=(STEM_KERNEL_T, 7, 7),
+            conv_stride=(1, 2, 2),
             conv_padding=((STEM_KERNEL_T - 1) // 2, 3, 3),
-            pool=nn.MaxPool3d, pool_kernel_size=(1, 3, 3), pool_stride=(1, 2, 2), pool_padding=(0, 1, 1),
-            norm=nn.BatchNorm3d, activation=nn.ReLU,
+            pool=nn.MaxPool3d,
+            pool_kernel_size=(1, 3, 3),
+            pool_stride=(1, 2, 2),
+            pool_padding=(0, 1, 1),
+            norm=nn.BatchNorm3d,
+            activation=nn.ReLU,
         )
     ]
     dim_in = stem_dim
@@ -58,13 +65,21 @@ def build_fast_pathway(stem_dim: int = 8, stage_depths: tuple[int, ...] = (3, 4,
         spatial = 1 if idx == 0 else 2
         blocks.append(
             create_res_stage(
-                depth=depth, dim_in=dim_in, dim_inner=dim_inner, dim_out=dim_out,
+                depth=depth,
+                dim_in=dim_in,
+                dim_inner=dim_inner,
+                dim_out=dim_out,
                 bottleneck=create_bottleneck_block,
-                conv_a_kernel_size=(CONV_A_KERNEL_T, 1, 1), conv_a_stride=(1, 1, 1),
+                conv_a_kernel_size=(CONV_A_KERNEL_T, 1, 1),
+                conv_a_stride=(1, 1, 1),
                 conv_a_padding=((CONV_A_KERNEL_T - 1) // 2, 0, 0),
-                conv_b_kernel_size=(1, 3, 3), conv_b_stride=(1, spatial, spatial), conv_b_padding=(0, 1, 1),
-                conv_b_num_groups=1, conv_b_dilation=(1, 1, 1),
-                norm=nn.BatchNorm3d, activation=nn.ReLU,
+                conv_b_kernel_size=(1, 3, 3),
+                conv_b_stride=(1, spatial, spatial),
+                conv_b_padding=(0, 1, 1),
+                conv_b_num_groups=1,
+                conv_b_dilation=(1, 1, 1),
+                norm=nn.BatchNorm3d,
+                activation=nn.ReLU,
             )
         )
         dim_in = dim_out
@@ -89,8 +104,10 @@ def temporal_receptive_radius(net: nn.Module) -> int:
         kernel, stride, padding = (_first(getattr(module, a)) for a in ("kernel_size", "stride", "padding"))
         dilation = _first(getattr(module, "dilation", 1))
         if stride != 1 or 2 * padding != dilation * (kernel - 1):
-            raise ValueError(f"{name}: temporal kernel {kernel}, stride {stride}, padding {padding}: "
-                             "only stride-1 'same'-padded layers keep frame t at t")
+            raise ValueError(
+                f"{name}: temporal kernel {kernel}, stride {stride}, padding {padding}: "
+                "only stride-1 'same'-padded layers keep frame t at t"
+            )
         radius += dilation * (kernel - 1) // 2
     return radius
 
@@ -151,8 +168,10 @@ class Vqa2MotionEncoder(nn.Module):
                 "subsample the dense frames (video.long_clip_policy = stride)",
             )
         step = n_frames if self.training else self.chunk_frames
-        tokens = [self._tokens(motion_pixel_values, pixel_norm, start, stop)
-                  for start, stop in chunk_spans(n_frames, step)]
+        tokens = [
+            self._tokens(motion_pixel_values, pixel_norm, start, stop)
+            for start, stop in chunk_spans(n_frames, step)
+        ]
         x = tokens[0] if len(tokens) == 1 else torch.cat(tokens, dim=1)  # [B, T, D]
         return x + self.pos_embed.weight[:n_frames].unsqueeze(0)
 
@@ -166,7 +185,7 @@ class Vqa2MotionEncoder(nn.Module):
             x = torch.cat([pixel_tensor(clip, pixel_norm, dtype, frames.device) for clip in frames[:, lo:hi]])
         else:
             x = frames[:, lo:hi].to(dtype)
-        x = self.fast(x.permute(0, 2, 1, 3, 4))[:, :, start - lo:stop - lo]  # [B, D, t, h, w]
+        x = self.fast(x.permute(0, 2, 1, 3, 4))[:, :, start - lo : stop - lo]  # [B, D, t, h, w]
         # Official: nn.AdaptiveAvgPool2d(1) on the 5-D tensor = mean over (h, w) → [B, D, t, 1, 1].
         return nn.functional.adaptive_avg_pool2d(x, 1).flatten(2).transpose(1, 2)
 

@@ -25,13 +25,13 @@ def pixel_tensor(frames, norm, dtype, device, chunk: int = 32):
     scale = (1.0 / (255.0 * std)).to(torch.float32).view(1, 3, 1, 1).to(device)
     shift = (-mean / std).to(torch.float32).view(1, 3, 1, 1).to(device)
     for start in range(0, n, chunk):
-        part = frames[start:start + chunk].to(device).permute(0, 3, 1, 2)
+        part = frames[start : start + chunk].to(device).permute(0, 3, 1, 2)
         if dtype == torch.float32:
-            dst = out[start:start + chunk]
+            dst = out[start : start + chunk]
             dst.copy_(part)
             torch.addcmul(shift, dst, scale, out=dst)
         else:
             buf = part.to(torch.float32)
             torch.addcmul(shift, buf, scale, out=buf)
-            out[start:start + chunk].copy_(buf)
+            out[start : start + chunk].copy_(buf)
     return out.unsqueeze(0)

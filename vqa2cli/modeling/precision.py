@@ -25,7 +25,15 @@ import os
 from dataclasses import dataclass
 
 from ..errors import ModelRuntimeError, QuantizationUnavailableError
-from .memory import GB, REFERENCE_CLIP, MemoryEstimate, available_memory, clip_tokens, estimate_memory, stored_dtype
+from .memory import (
+    GB,
+    REFERENCE_CLIP,
+    MemoryEstimate,
+    available_memory,
+    clip_tokens,
+    estimate_memory,
+    stored_dtype,
+)
 
 SKIP_CHECK_ENV = "VQA2_SKIP_MEMORY_CHECK"
 AUTO_ORDER = ("none", "8bit", "4bit")
@@ -87,8 +95,11 @@ def candidates(device_type: str, dtype: str, quant: str, stored: str) -> list[Pr
         if q == "none":
             out += [Precision("none", d, d, d) for d in plain]
             continue
-        half = dtype if dtype in ("bf16", "fp16") else (
-            "fp16" if device_type != "cpu" else (stored if stored in ("bf16", "fp16") else "bf16"))
+        half = (
+            dtype
+            if dtype in ("bf16", "fp16")
+            else ("fp16" if device_type != "cpu" else (stored if stored in ("bf16", "fp16") else "bf16"))
+        )
         compute = "fp32" if dtype == "fp32" or not native_half else half
         out.append(Precision(q, "fp32" if dtype == "fp32" else half, half, compute))
     return out
@@ -104,8 +115,9 @@ def _bnb_works(device_type: str) -> bool:
     return True
 
 
-def plan_memory(specs, config, settings, device, *, clips: list[tuple[int, float]] | None = None,
-                source: str = "") -> MemoryPlan:
+def plan_memory(
+    specs, config, settings, device, *, clips: list[tuple[int, float]] | None = None, source: str = ""
+) -> MemoryPlan:
     """Pick the precision for ``settings.runtime`` (``auto`` or explicit) that fits ``device``.
 
     ``clips``: ``(n_frames, avg_fps)`` of the inputs (the one with the most tokens sizes the activations);
@@ -119,8 +131,17 @@ def plan_memory(specs, config, settings, device, *, clips: list[tuple[int, float
     name = str(device)
 
     def estimate(p: Precision) -> MemoryEstimate:
-        return estimate_memory(specs, config, settings, device_type=device.type, device_name=name, quant=p.quant,
-                               dtype=p.dtype, load_dtype=p.load_dtype, clip=clip)
+        return estimate_memory(
+            specs,
+            config,
+            settings,
+            device_type=device.type,
+            device_name=name,
+            quant=p.quant,
+            dtype=p.dtype,
+            load_dtype=p.load_dtype,
+            clip=clip,
+        )
 
     tried = [(p, estimate(p)) for p in candidates(device.type, runtime.dtype, runtime.quant, stored)]
     bnb = functools.cache(lambda: _bnb_works(device.type))
@@ -131,38 +152,72 @@ def plan_memory(specs, config, settings, device, *, clips: list[tuple[int, float
             return MemoryPlan(p, est, available, what, tokens, _note(p, est, available, what, runtime))
     p, est = tried[0]
     if os.environ.get(SKIP_CHECK_ENV, "") not in ("", "0"):
-        return MemoryPlan(p, est, available, what, tokens,
-                          _note(p, est, available, what, runtime) + f" — does not fit, loading anyway ({SKIP_CHECK_ENV})")
-    raise _refusal(p, est, available, what, tokens, device.type, source,
-                   [(q, estimate(q)) for q in candidates(device.type, "auto", "auto", stored)
-                    + _fp32_options(device.type)], bnb())
+        return MemoryPlan(
+            p,
+            est,
+            available,
+            what,
+            tokens,
+            _note(p, est, available, what, runtime) + f" — does not fit, loading anyway ({SKIP_CHECK_ENV})",
+        )
+    raise _refusal(
+        p,
+        est,
+        available,
+        what,
+        tokens,
+        device.type,
+        source,
+        [
+            (q, estimate(q))
+            for q in candidates(device.type, "auto", "auto", stored) + _fp32_options(device.type)
+        ],
+        bnb(),
+    )
 
 
-def _refusal(p: Precision, est: MemoryEstimate, available: int, what: str, tokens: int, device_type: str,
-             source: str, others: list[tuple[Precision, MemoryEstimate]], bnb: bool) -> ModelRuntimeError:
+def _refusal(
+    p: Precision,
+    est: MemoryEstimate,
+    available: int,
+    what: str,
+    tokens: int,
+    device_type: str,
+    source: str,
+    others: list[tuple[Precision, MemoryEstimate]],
+    bnb: bool,
+) -> ModelRuntimeError:
     """The one-line refusal: the estimate and the memory available in the same number of decimals (enough to
     tell them apart), then the options that fit on this device, or what to do when none does (RAM on the
     CPU, GPU memory on an accelerator)."""
     need, have = gb_figures(est.total, available)
-    fits = [f"{q.flags} ({e.total_gb:g} GB)" for q, e in others
-            if e.total <= available and (q.quant == "none" or bnb)]
+    fits = [
+        f"{q.flags} ({e.total_gb:g} GB)"
+        for q, e in others
+        if e.total <= available and (q.quant == "none" or bnb)
+    ]
     if fits:
         fix = f"options that fit: {'; '.join(dict.fromkeys(fits))}"
     else:
         quantized = sorted({q.quant for q, e in others if q.quant != "none" and e.total <= available})
-        unusable = (f"--quant {'/'.join(quantized)} would fit but bitsandbytes does not work on {device_type}; "
-                    if quantized else "")
+        unusable = (
+            f"--quant {'/'.join(quantized)} would fit but bitsandbytes does not work on {device_type}; "
+            if quantized
+            else ""
+        )
         fix = f"nothing fits: {unusable}{NOTHING_FITS.get(device_type, NOTHING_FITS['cuda'])}"
     where = f"{source}: " if source else ""
     return ModelRuntimeError(
         f"{where}the model does not fit: {p.flags} needs about {need} GB of {what} for a {tokens}-token clip, "
-        f"{have} GB available", f"{fix}; {SKIP_CHECK_ENV}=1 loads anyway")
+        f"{have} GB available",
+        f"{fix}; {SKIP_CHECK_ENV}=1 loads anyway",
+    )
 
 
 NOTHING_FITS = {  # what frees or saves memory where nothing fits, per device type
     "cpu": "free RAM (close other programs), lower --max-motion-frames, or run on a GPU (--device cuda)",
     "cuda": "free GPU memory (other processes on the GPU), use a GPU with more memory, or lower "
-            "--max-motion-frames",
+    "--max-motion-frames",
     "mps": "free memory (close other programs), lower --max-motion-frames, or run on the CPU (--device cpu)",
 }
 
@@ -196,8 +251,10 @@ def compute_label(p: Precision) -> str:
 
 
 def _note(p: Precision, est: MemoryEstimate, available: int | None, what: str, runtime) -> str:
-    picked = [f"quant {p.quant}" + (" (auto)" if runtime.quant == "auto" else ""),
-              f"dtype {p.dtype}" + (" (auto)" if runtime.dtype == "auto" else "")]
+    picked = [
+        f"quant {p.quant}" + (" (auto)" if runtime.quant == "auto" else ""),
+        f"dtype {p.dtype}" + (" (auto)" if runtime.dtype == "auto" else ""),
+    ]
     if p.quant != "none":
         picked.append(compute_label(p))
     need, have = gb_figures(est.total, available) if available is not None else (f"{est.total_gb:g}", None)
@@ -219,12 +276,28 @@ def preflight_verdict(specs, config, settings, device) -> dict:
     estimates: dict[str, float] = {}
     verdict, precision = "does not fit", None
     for p in candidates(device.type, "auto", "auto", stored_dtype(specs)):
-        est = estimate_memory(specs, config, settings, device_type=device.type, device_name=str(device),
-                              quant=p.quant, dtype=p.dtype, load_dtype=p.load_dtype, clip=clip)
+        est = estimate_memory(
+            specs,
+            config,
+            settings,
+            device_type=device.type,
+            device_name=str(device),
+            quant=p.quant,
+            dtype=p.dtype,
+            load_dtype=p.load_dtype,
+            clip=clip,
+        )
         fits = available is None or est.total <= available
         estimates[p.quant] = min(estimates.get(p.quant, est.total_gb), est.total_gb)
         if fits and verdict == "does not fit" and (p.quant == "none" or bnb):
             verdict, precision = VERDICTS[p.quant], p.flags
-    return {"device": str(device), "memory": what, "available_gb": None if available is None else round(available / GB, 2),
-            "tokens": tokens, "estimates_gb": estimates, "bitsandbytes": bnb, "verdict": verdict,
-            "precision": precision}  # the flags `--quant auto --dtype auto` would pick; None: nothing fits
+    return {
+        "device": str(device),
+        "memory": what,
+        "available_gb": None if available is None else round(available / GB, 2),
+        "tokens": tokens,
+        "estimates_gb": estimates,
+        "bitsandbytes": bnb,
+        "verdict": verdict,
+        "precision": precision,
+    }  # the flags `--quant auto --dtype auto` would pick; None: nothing fits

@@ -56,8 +56,11 @@ def _versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__,
-            "bitsandbytes": bitsandbytes.__version__}
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "bitsandbytes": bitsandbytes.__version__,
+    }
 
 
 def source_identity(local_dir: Path) -> list[dict[str, Any]]:
@@ -72,10 +75,18 @@ def source_identity(local_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def cache_key(local_dir: Path, quantization: dict[str, Any], load_dtype: str, device_type: str) -> tuple[str, dict]:
+def cache_key(
+    local_dir: Path, quantization: dict[str, Any], load_dtype: str, device_type: str
+) -> tuple[str, dict]:
     """(key, the fields it hashes). ``quantization``: ``BitsAndBytesConfig.to_dict()``."""
-    fields = {"format": FORMAT, "files": source_identity(local_dir), "quantization": quantization,
-              "load_dtype": load_dtype, "device": device_type, "versions": _versions()}
+    fields = {
+        "format": FORMAT,
+        "files": source_identity(local_dir),
+        "quantization": quantization,
+        "load_dtype": load_dtype,
+        "device": device_type,
+        "versions": _versions(),
+    }
     blob = json.dumps(fields, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:32], fields
 
@@ -106,7 +117,11 @@ def check_entry(folder: Path, key: str) -> str | None:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return f"without a readable manifest ({type(exc).__name__})"
-    if not isinstance(manifest, dict) or manifest.get("key") != key or not isinstance(manifest.get("files"), dict):
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("key") != key
+        or not isinstance(manifest.get("files"), dict)
+    ):
         return "with a manifest for another key"
     for name, size in manifest["files"].items():
         path = folder / name
@@ -175,8 +190,14 @@ def _save(model, tmp: Path, key: str, fields: dict, *, source: str, quant: str) 
     with quiet_transformers():
         model.save_pretrained(str(tmp), safe_serialization=True)
     files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}
-    manifest = {"key": key, "source": source, "quant": quant, "files": files, "fields": fields,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    manifest = {
+        "key": key,
+        "source": source,
+        "quant": quant,
+        "files": files,
+        "fields": fields,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=1, default=str)
         fh.flush()
@@ -195,8 +216,17 @@ def list_entries() -> list[Entry]:
         except (OSError, ValueError):
             manifest = {}
         size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-        out.append(Entry(folder.name, folder, size, str(manifest.get("source", "?")), str(manifest.get("quant", "?")),
-                         str(manifest.get("created", "?")), _is_current(manifest)))
+        out.append(
+            Entry(
+                folder.name,
+                folder,
+                size,
+                str(manifest.get("source", "?")),
+                str(manifest.get("quant", "?")),
+                str(manifest.get("created", "?")),
+                _is_current(manifest),
+            )
+        )
     return out
 
 

@@ -33,12 +33,16 @@ def check_bitsandbytes(quant: str, device_type: str) -> None:
     """Import bitsandbytes and accelerate and run one tiny quantize op on ``device_type``; raise if broken."""
     fix = "install a working bitsandbytes (pip install 'bitsandbytes>=0.45' accelerate) or use --quant none"
     if device_type == "mps":
-        raise QuantizationUnavailableError(f"--quant {quant} is not supported on Apple MPS by bitsandbytes",
-                                           "use --device cpu or cuda, or --quant none")
+        raise QuantizationUnavailableError(
+            f"--quant {quant} is not supported on Apple MPS by bitsandbytes",
+            "use --device cpu or cuda, or --quant none",
+        )
     try:
         import accelerate  # noqa: F401
     except Exception as exc:  # missing or broken install: report, never fall back
-        raise QuantizationUnavailableError(f"--quant {quant} needs accelerate: {exc}".splitlines()[0], fix) from exc
+        raise QuantizationUnavailableError(
+            f"--quant {quant} needs accelerate: {exc}".splitlines()[0], fix
+        ) from exc
     try:
         import bitsandbytes as bnb
         import torch
@@ -47,7 +51,10 @@ def check_bitsandbytes(quant: str, device_type: str) -> None:
         bnb.functional.quantize_4bit(probe, quant_type="nf4")
     except Exception as exc:  # import error, missing native library, no backend for this device
         raise QuantizationUnavailableError(
-            f"--quant {quant} needs bitsandbytes on {device_type}: {type(exc).__name__}: {exc}".splitlines()[0], fix
+            f"--quant {quant} needs bitsandbytes on {device_type}: {type(exc).__name__}: {exc}".splitlines()[
+                0
+            ],
+            fix,
         ) from exc
 
 

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def plot_calibration(calibration, scores: Sequence[float], labels: Sequence[float], target: str | Path) -> Path:
+def plot_calibration(
+    calibration, scores: Sequence[float], labels: Sequence[float], target: str | Path
+) -> Path:
     """Write the picture (``.png``/``.svg`` by suffix, 900 x 600 px). OSError if it cannot be written."""
     import numpy as np
     from matplotlib.figure import Figure
@@ -22,7 +24,9 @@ def plot_calibration(calibration, scores: Sequence[float], labels: Sequence[floa
     half = 1.96 * float(calibration.metrics["after"]["rmse"]["value"])
     fig = Figure(figsize=(9, 6), dpi=100)
     ax = fig.add_subplot()
-    ax.fill_between(grid, curve - half, curve + half, color="#9ecae1", alpha=0.5, label="95 % band (±1.96 held-out RMSE)")
+    ax.fill_between(
+        grid, curve - half, curve + half, color="#9ecae1", alpha=0.5, label="95 % band (±1.96 held-out RMSE)"
+    )
     ax.plot(grid, curve, color="#08519c", label=f"{calibration.kind} fit")
     ax.scatter(scores, labels, s=14, color="#252525", label=f"labelled videos (n={calibration.n})")
     for edge in (lo, hi):
@@ -30,8 +34,10 @@ def plot_calibration(calibration, scores: Sequence[float], labels: Sequence[floa
     ax.set_xlabel("vqa2 score (paper scale, 0-1)")
     ax.set_ylabel(calibration.scale["name"])
     after = calibration.metrics["after"]
-    ax.set_title(f"{calibration.model.get('name')}: held-out PLCC {after['plcc']['value']:.3f}, "
-                 f"SRCC {after['srcc']['value']:.3f}, RMSE {after['rmse']['value']:.3g}")
+    ax.set_title(
+        f"{calibration.model.get('name')}: held-out PLCC {after['plcc']['value']:.3f}, "
+        f"SRCC {after['srcc']['value']:.3f}, RMSE {after['rmse']['value']:.3g}"
+    )
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(str(target))

@@ -32,7 +32,9 @@ def plot_compare(record, target: str | Path) -> Path:
         bottom.annotate(Path(f["path"]).name, (f["bitrate_kbps"], f["score"]), fontsize="x-small")
     for lad in record.ladders or ():
         hull = [p for p in lad["points"] if p["on_hull"]]
-        bottom.plot([p["bitrate_kbps"] for p in hull], [p["score"] for p in hull], label=f"{lad['name']} hull")
+        bottom.plot(
+            [p["bitrate_kbps"] for p in hull], [p["score"] for p in hull], label=f"{lad['name']} hull"
+        )
     if record.ladders:
         bottom.legend(loc="lower right", fontsize="small")
     if rated:

@@ -18,12 +18,16 @@ def _file_lines(files: list[dict[str, Any]]) -> list[str]:
     lines = [f"{'SCORE':<7}  {'KBIT/S':>9}  {'SIZE':>9}  {'CODEC':<6}  {'FPS':>6}  {'WIN':>3}  FILE"]
     for f in files:
         if f["status"] != "ok":
-            lines.append(f"{'ERROR':<7}  {'':>9}  {'':>9}  {'':<6}  {'':>6}  {'':>3}  {table_text(str(f['error']))}")
+            lines.append(
+                f"{'ERROR':<7}  {'':>9}  {'':>9}  {'':<6}  {'':>6}  {'':>3}  {table_text(str(f['error']))}"
+            )
             continue
         size = f"{f['width']}x{f['height']}"
         hull = "  (hull)" if f.get("on_hull") else ""
-        lines.append(f"{_num(f['score']):<7}  {_num(f['bitrate_kbps'], '.1f'):>9}  {size:>9}  {f['codec'] or '-':<6}  "
-                     f"{_num(f['avg_fps'], '.3g'):>6}  {len(f['windows']):>3}  {table_text(f['path'])}{hull}")
+        lines.append(
+            f"{_num(f['score']):<7}  {_num(f['bitrate_kbps'], '.1f'):>9}  {size:>9}  {f['codec'] or '-':<6}  "
+            f"{_num(f['avg_fps'], '.3g'):>6}  {len(f['windows']):>3}  {table_text(f['path'])}{hull}"
+        )
     return lines
 
 
@@ -33,8 +37,10 @@ def _pair_lines(pairs: list[dict[str, Any]]) -> list[str]:
     lines = []
     for p in pairs:
         ci = "no interval" if p["ci95"] is None else f"95% [{p['ci95'][0]:+.4f}, {p['ci95'][1]:+.4f}]"
-        line = (f"{table_text(p['candidate'])} vs {table_text(p['baseline'])}: Δ {_num(p['delta'], '+.4f')} {ci}, "
-                f"better in {p.get('better_share', 0):.0%} of {p['windows']} windows: {p['verdict']}")
+        line = (
+            f"{table_text(p['candidate'])} vs {table_text(p['baseline'])}: Δ {_num(p['delta'], '+.4f')} {ci}, "
+            f"better in {p.get('better_share', 0):.0%} of {p['windows']} windows: {p['verdict']}"
+        )
         worst = p.get("worst_windows") or []
         if worst:
             w = worst[0]

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 
@@ -40,8 +40,12 @@ class Console:
 
             color = color_enabled(self.stream)
             self._rich = RichConsole(
-                file=self.stream, no_color=not color, color_system="auto" if color else None,
-                highlight=False, soft_wrap=True, force_terminal=color,
+                file=self.stream,
+                no_color=not color,
+                color_system="auto" if color else None,
+                highlight=False,
+                soft_wrap=True,
+                force_terminal=color,
             )
         return self._rich
 
@@ -85,12 +89,24 @@ class Console:
         if not self.interactive:
             yield lambda n=1: None
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TimeRemainingColumn(), console=self.rich,
-                      transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.rich,
+            transient=True,
+        ) as bar:
             task = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task, n)
 
@@ -113,7 +129,9 @@ def group_repeats(messages) -> list[str]:
         kind = warning_kind(message)
         first.setdefault(kind, message)
         counts[kind] = counts.get(kind, 0) + 1
-    return [msg if counts[k] == 1 else f"{msg} (and {counts[k] - 1} more like it)" for k, msg in first.items()]
+    return [
+        msg if counts[k] == 1 else f"{msg} (and {counts[k] - 1} more like it)" for k, msg in first.items()
+    ]
 
 
 def visible_line(message: str) -> str:

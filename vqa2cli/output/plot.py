@@ -42,8 +42,9 @@ def band_label(word: str, levels: Sequence[str], weights: Sequence[float]) -> st
     return f"score ≈ {word.strip()} ({weight:g})"
 
 
-def plot_timeline(record, target: str | Path, *, thumbnails: Sequence = (), levels: Sequence[str],
-                  weights: Sequence[float]) -> Path:
+def plot_timeline(
+    record, target: str | Path, *, thumbnails: Sequence = (), levels: Sequence[str], weights: Sequence[float]
+) -> Path:
     """Write the picture of ``record`` (a ScoreRecord with ``segments``) to ``target`` (.png or .svg).
 
     ``thumbnails``: uint8 RGB arrays [h, w, 3] of the worst window's key frames (may be empty).
@@ -54,7 +55,9 @@ def plot_timeline(record, target: str | Path, *, thumbnails: Sequence = (), leve
     if not record.segments:
         raise ValueError(f"{record.path}: no windows to plot")
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN if thumbnails else HEIGHT_IN * 0.7), dpi=DPI)
-    grid = fig.add_gridspec(2 if thumbnails else 1, 1, height_ratios=(3, 1) if thumbnails else (1,), hspace=0.35)
+    grid = fig.add_gridspec(
+        2 if thumbnails else 1, 1, height_ratios=(3, 1) if thumbnails else (1,), hspace=0.35
+    )
     ax = fig.add_subplot(grid[0])
     _draw_scores(ax, record, levels, weights)
     if thumbnails:
@@ -72,22 +75,50 @@ def _draw_scores(ax, record, levels, weights) -> None:
     end = max(s["end_s"] for s in segs)
     for (word, low, high), colour in zip(level_bands(levels, weights), BAND_COLOURS):
         ax.axhspan(low, high, color=colour, alpha=0.18, lw=0)
-        ax.text(1.005, (low + high) / 2, band_label(word, levels, weights), transform=ax.get_yaxis_transform(),
-                va="center", fontsize=8)
+        ax.text(
+            1.005,
+            (low + high) / 2,
+            band_label(word, levels, weights),
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            fontsize=8,
+        )
     worst = record.worst
-    ax.axvspan(worst["start_s"], worst["end_s"], color="#b2182b", alpha=0.16, lw=1.5, ec="#b2182b",
-               label=f"worst window {format_time(worst['start_s'])}–{format_time(worst['end_s'])}: "
-                     f"score {worst['score']:.3f}, level {worst['level']}")
+    ax.axvspan(
+        worst["start_s"],
+        worst["end_s"],
+        color="#b2182b",
+        alpha=0.16,
+        lw=1.5,
+        ec="#b2182b",
+        label=f"worst window {format_time(worst['start_s'])}–{format_time(worst['end_s'])}: "
+        f"score {worst['score']:.3f}, level {worst['level']}",
+    )
     _draw_explanation(ax, record, worst)
     for s in segs:
         ax.hlines(s["score"], s["start_s"], s["end_s"], color="#08306b", lw=2.2)
     centres = [(s["start_s"] + s["end_s"]) / 2 for s in segs]
-    ax.plot(centres, [s["score"] for s in segs], "-o", color="#08306b",
-            ms=3.5, lw=0.6, alpha=0.8, label="window score (dot labels: the window's level, its most likely word)")
+    ax.plot(
+        centres,
+        [s["score"] for s in segs],
+        "-o",
+        color="#08306b",
+        ms=3.5,
+        lw=0.6,
+        alpha=0.8,
+        label="window score (dot labels: the window's level, its most likely word)",
+    )
     if len(segs) <= MAX_LEVEL_MARKS:
         for x, s in zip(centres, segs):
-            ax.annotate(s["level"], (x, s["score"]), textcoords="offset points", xytext=(0, 6), ha="center",
-                        fontsize=7, color="#08306b")
+            ax.annotate(
+                s["level"],
+                (x, s["score"]),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=7,
+                color="#08306b",
+            )
     pool = (record.config or {}).get("scoring", {}).get("pool", "weighted_mean")
     ax.axhline(record.score, color="black", ls="--", lw=1.2, label=f"pooled ({pool}): {record.score:.3f}")
     ax.set_xlim(0, end if end > 0 else 1)
@@ -118,9 +149,17 @@ def _draw_explanation(ax, record, worst) -> None:
     if not explained or not explained.get("text"):
         return
     y = worst["score"] + 0.06 if worst["score"] < 0.85 else worst["score"] - 0.1
-    ax.text((worst["start_s"] + worst["end_s"]) / 2, y, f"why: {short_explanation(explained['text'])}",
-            ha="center", va="bottom", fontsize=7, color="#67001f", clip_on=True,
-            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#b2182b", "alpha": 0.85})
+    ax.text(
+        (worst["start_s"] + worst["end_s"]) / 2,
+        y,
+        f"why: {short_explanation(explained['text'])}",
+        ha="center",
+        va="bottom",
+        fontsize=7,
+        color="#67001f",
+        clip_on=True,
+        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#b2182b", "alpha": 0.85},
+    )
 
 
 def _draw_strip(ax, record, thumbnails) -> None:
@@ -137,5 +176,8 @@ def _draw_strip(ax, record, thumbnails) -> None:
     ax.imshow(np.concatenate(tiles[:-1], axis=1))
     ax.set_axis_off()
     worst = record.worst
-    ax.set_title(f"key frames of the worst window ({format_time(worst['start_s'])}–{format_time(worst['end_s'])}, "
-                 f"{worst['level']})", fontsize=9)
+    ax.set_title(
+        f"key frames of the worst window ({format_time(worst['start_s'])}–{format_time(worst['end_s'])}, "
+        f"{worst['level']})",
+        fontsize=9,
+    )

@@ -34,8 +34,15 @@ class Writer:
 
     name: ClassVar[str]
 
-    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
-                 columns: tuple[str, ...] | None = None, *, fail_under: float | None = None):
+    def __init__(
+        self,
+        stream: TextIO,
+        record_type: type,
+        header: bool = True,
+        columns: tuple[str, ...] | None = None,
+        *,
+        fail_under: float | None = None,
+    ):
         self.stream, self.record_type = stream, record_type
         self.count = 0
 
@@ -57,8 +64,15 @@ class JsonWriter(Writer):
 
     name = "json"
 
-    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
-                 columns: tuple[str, ...] | None = None, *, fail_under: float | None = None):
+    def __init__(
+        self,
+        stream: TextIO,
+        record_type: type,
+        header: bool = True,
+        columns: tuple[str, ...] | None = None,
+        *,
+        fail_under: float | None = None,
+    ):
         super().__init__(stream, record_type)
         self.many = record_type.many
         if self.many:
@@ -94,8 +108,15 @@ class CsvWriter(Writer):
 
     name = "csv"
 
-    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
-                 columns: tuple[str, ...] | None = None, *, fail_under: float | None = None):
+    def __init__(
+        self,
+        stream: TextIO,
+        record_type: type,
+        header: bool = True,
+        columns: tuple[str, ...] | None = None,
+        *,
+        fail_under: float | None = None,
+    ):
         super().__init__(stream, record_type)
         self.columns = list(columns or record_type.columns)
         if header:
@@ -112,8 +133,15 @@ class TableWriter(Writer):
 
     name = "table"
 
-    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
-                 columns: tuple[str, ...] | None = None, *, fail_under: float | None = None):
+    def __init__(
+        self,
+        stream: TextIO,
+        record_type: type,
+        header: bool = True,
+        columns: tuple[str, ...] | None = None,
+        *,
+        fail_under: float | None = None,
+    ):
         from .tables import STREAMED, WHOLE
 
         super().__init__(stream, record_type)
@@ -143,13 +171,22 @@ class VmafJsonWriter(Writer):
 
     name = "vmaf-json"
 
-    def __init__(self, stream: TextIO, record_type: type, header: bool = True,
-                 columns: tuple[str, ...] | None = None, *, fail_under: float | None = None):
+    def __init__(
+        self,
+        stream: TextIO,
+        record_type: type,
+        header: bool = True,
+        columns: tuple[str, ...] | None = None,
+        *,
+        fail_under: float | None = None,
+    ):
         if record_type.kind != "score":
             from ..errors import UsageError
 
-            raise UsageError(f"--format vmaf-json writes score records, not {record_type.kind} records",
-                             "use it with `vqa2 score` or `vqa2 batch --vmaf-json FILE`")
+            raise UsageError(
+                f"--format vmaf-json writes score records, not {record_type.kind} records",
+                "use it with `vqa2 score` or `vqa2 batch --vmaf-json FILE`",
+            )
         super().__init__(stream, record_type)
 
     def _write(self, record: Record) -> None:
@@ -158,12 +195,20 @@ class VmafJsonWriter(Writer):
         self.stream.write(json.dumps(vmaf_document(record.to_dict()), ensure_ascii=False) + "\n")
 
 
-WRITERS: dict[str, type[Writer]] = {cls.name: cls for cls in (TableWriter, JsonWriter, JsonlWriter, CsvWriter,
-                                                              VmafJsonWriter)}
+WRITERS: dict[str, type[Writer]] = {
+    cls.name: cls for cls in (TableWriter, JsonWriter, JsonlWriter, CsvWriter, VmafJsonWriter)
+}
 
 
-def make_writer(fmt: str, stream: TextIO, kind: str = "score", header: bool = True,
-                columns: tuple[str, ...] | None = None, *, fail_under: float | None = None) -> Writer:
+def make_writer(
+    fmt: str,
+    stream: TextIO,
+    kind: str = "score",
+    header: bool = True,
+    columns: tuple[str, ...] | None = None,
+    *,
+    fail_under: float | None = None,
+) -> Writer:
     """The writer of format ``fmt`` (a key of :data:`WRITERS`) for records of ``kind`` (a key of
     ``records.RECORD_TYPES``: score, answer, probe, models, eval, eval_row, data_check, doctor, batch).
     ``header`` is false for CSV appends (``--resume``), ``columns`` the CSV columns when not the record's

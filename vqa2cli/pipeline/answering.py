@@ -50,13 +50,13 @@ def make_streamer(tokenizer, on_text: Callable[[str], None]):
             if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the next token
                 return
             if len(text) > self.sent:
-                on_text(text[self.sent:])
+                on_text(text[self.sent :])
                 self.sent = len(text)
 
         def end(self):
             text = tokenizer.decode(self.ids, skip_special_tokens=True)
             if len(text) > self.sent:
-                on_text(text[self.sent:])
+                on_text(text[self.sent :])
                 self.sent = len(text)
 
     return _Streamer()
@@ -83,8 +83,13 @@ def generation_options(tokenizer, gen: GenerationSection, prompt_len: int) -> di
         "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0],
     }
     if gen.repetition_penalty != 1.0:
-        options["logits_processor"] = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(
-            float(gen.repetition_penalty), prompt_ignore_length=int(prompt_len))])
+        options["logits_processor"] = LogitsProcessorList(
+            [
+                RepetitionPenaltyLogitsProcessor(
+                    float(gen.repetition_penalty), prompt_ignore_length=int(prompt_len)
+                )
+            ]
+        )
     if gen.do_sample:
         options.update(temperature=gen.temperature, top_p=gen.top_p)
     else:  # greedy: unset the checkpoint's sampling defaults so transformers does not warn about them
@@ -92,8 +97,13 @@ def generation_options(tokenizer, gen: GenerationSection, prompt_len: int) -> di
     return options
 
 
-def generate_answer(model, tokenizer, kwargs: dict[str, Any], gen: GenerationSection,
-                    on_text: Callable[[str], None] | None = None) -> tuple[str, int]:
+def generate_answer(
+    model,
+    tokenizer,
+    kwargs: dict[str, Any],
+    gen: GenerationSection,
+    on_text: Callable[[str], None] | None = None,
+) -> tuple[str, int]:
     """Generate an answer for one prompt; returns (answer text, number of new tokens).
 
     ``kwargs`` are the model inputs for ``generate`` (``input_ids`` [1, L] with the spliced placeholders,

@@ -45,13 +45,13 @@ def select_windows(record, selection: Selection) -> list[int | None]:
         return [None] if limit is None or record.score < limit else []
     ranked = sorted(record.segments, key=lambda s: (s["score"], s["index"]))
     if selection.top is not None:
-        chosen = ranked[:selection.top]
+        chosen = ranked[: selection.top]
     elif selection.below is not None or selection.fail_segment_under is not None:
         limit = selection.below if selection.below is not None else selection.fail_segment_under
         chosen = [s for s in ranked if s["score"] < limit]
     else:
         chosen = ranked[:1]
-    return sorted(s["index"] for s in chosen[:max(0, selection.max_windows)])
+    return sorted(s["index"] for s in chosen[: max(0, selection.max_windows)])
 
 
 def missing(record, targets: list[int | None]) -> list[int | None]:
@@ -88,9 +88,13 @@ def plan_spans(segments: list[dict[str, Any]], targets: list[int], min_frames: i
         if own["end_frame"] - own["start_frame"] < min_frames and len(entries) > 1:
             neighbour = entries[i - 1] if i > 0 else entries[i + 1]
             first, last = (neighbour, own) if i > 0 else (own, neighbour)
-            note = (f"window {index} has {own['end_frame'] - own['start_frame']} frames, under the assistant's "
-                    f"{min_frames}: explained together with its neighbour, window {neighbour['index']}")
-        spans.append(Span(first["start_frame"], last["end_frame"], first["start_s"], last["end_s"], [index], note))
+            note = (
+                f"window {index} has {own['end_frame'] - own['start_frame']} frames, under the assistant's "
+                f"{min_frames}: explained together with its neighbour, window {neighbour['index']}"
+            )
+        spans.append(
+            Span(first["start_frame"], last["end_frame"], first["start_s"], last["end_s"], [index], note)
+        )
     spans.sort(key=lambda s: s.start)
     merged: list[Span] = []
     for span in spans:
@@ -111,9 +115,13 @@ def explanation(asker, answer, question: str, span: Span | None = None) -> dict[
     info, gen = asker.model_info, asker.settings.generation
     new_tokens = int(answer.generation.get("new_tokens", 0))
     out: dict[str, Any] = {
-        "text": answer.answer, "question": question,
-        "model": info.name, "repo": info.repo, "revision": info.revision,
-        "truncated": new_tokens >= gen.max_new_tokens, "new_tokens": new_tokens,
+        "text": answer.answer,
+        "question": question,
+        "model": info.name,
+        "repo": info.repo,
+        "revision": info.revision,
+        "truncated": new_tokens >= gen.max_new_tokens,
+        "new_tokens": new_tokens,
     }
     if span is not None:
         out["asked_s"] = [span.start_s, span.end_s]
@@ -122,7 +130,9 @@ def explanation(asker, answer, question: str, span: Span | None = None) -> dict[
     return out
 
 
-def explain_record(asker, record, targets: list[int | None], *, question: str | None = None, info=None) -> int:
+def explain_record(
+    asker, record, targets: list[int | None], *, question: str | None = None, info=None
+) -> int:
     """Ask ``asker`` (an :class:`~vqa2cli.pipeline.run.Asker`) about ``targets`` of ``record`` (from
     :func:`select_windows`) and attach each answer: ``record.explanation`` for the whole clip, the
     ``explanation`` key of each window entry otherwise. ``question``: default the assistant's
@@ -171,11 +181,26 @@ def _windows(asker, info, spans: list[Span], question: str) -> list:
     video = asker.settings.video
     budget, copies = asker.visual_limits(question=question)
     windows = []
-    for i, span in enumerate(spans):
-        plan = plan_sampling(span.stop - span.start, info.avg_fps, keyframe_fps=video.keyframe_fps,
-                             max_motion_frames=video.max_motion_frames, token_budget=budget,
-                             tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size), motion_copies=copies,
-                             policy="stride", source=info.path)
-        windows.append(Window(span.targets[0], span.start, span.stop, span.start_s, span.end_s,
-                              offset_plan(plan, span.start)))
+    for span in spans:
+        plan = plan_sampling(
+            span.stop - span.start,
+            info.avg_fps,
+            keyframe_fps=video.keyframe_fps,
+            max_motion_frames=video.max_motion_frames,
+            token_budget=budget,
+            tokens_per_keyframe=tokens_per_keyframe(video.keyframe_size),
+            motion_copies=copies,
+            policy="stride",
+            source=info.path,
+        )
+        windows.append(
+            Window(
+                span.targets[0],
+                span.start,
+                span.stop,
+                span.start_s,
+                span.end_s,
+                offset_plan(plan, span.start),
+            )
+        )
     return windows

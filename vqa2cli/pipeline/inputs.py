@@ -18,7 +18,10 @@ from ..modeling.pixels import pixel_tensor  # noqa: F401  (re-exported: callers 
 from .prompts import IMAGE, SYSTEM, Prompt, Stalling, build_prompt, chat
 
 IGNORE_INDEX = -100
-MOTION_NORMS = {"siglip": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), "kinetics": ((0.45, 0.45, 0.45), (0.225, 0.225, 0.225))}
+MOTION_NORMS = {
+    "siglip": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "kinetics": ((0.45, 0.45, 0.45), (0.225, 0.225, 0.225)),
+}
 KEYFRAME_NORM = MOTION_NORMS["siglip"]  # SigLIP: x/255, mean = std = 0.5
 
 
@@ -46,7 +49,9 @@ class ModelInputs:
         return kwargs
 
 
-def placeholder_blocks(config, n_keyframes: int, n_motion: int, n_markers: int, motion_layout: str) -> list[list[int]]:
+def placeholder_blocks(
+    config, n_keyframes: int, n_motion: int, n_markers: int, motion_layout: str
+) -> list[list[int]]:
     """The id block spliced at each ``<image>`` marker, in order."""
     visual = [config.video_token_id] * config.keyframe_block_length(n_keyframes)
     motion = [config.motion_token_id] * n_motion
@@ -97,19 +102,35 @@ def count_text_tokens(tokenizer, prompt: Prompt) -> int:
     return len(encode_chat(tokenizer, chat(prompt), [[] for _ in range(prompt.n_images)]))
 
 
-def token_budget(tokenizer, settings: Settings, *, question: str | None = None,
-                 stalling: Stalling | None = None) -> int:
+def token_budget(
+    tokenizer, settings: Settings, *, question: str | None = None, stalling: Stalling | None = None
+) -> int:
     """Tokens left for the keyframe and motion blocks under ``video.max_tokens`` (official: 10000):
     max_tokens − the prompt's text tokens − ``BUDGET_MARGIN_TOKENS`` − the stalling string's length."""
-    probe = build_prompt(settings.model.prompt, duration_s=12345.6, n_keyframes=99999, n_motion=99999,
-                         question=question or "?", stalling=stalling)
+    probe = build_prompt(
+        settings.model.prompt,
+        duration_s=12345.6,
+        n_keyframes=99999,
+        n_motion=99999,
+        question=question or "?",
+        stalling=stalling,
+    )
     slack = len(stalling.flags) if stalling else 0  # a 0/1 stalling string tokenises to ≤ 1 token per char
     return settings.video.max_tokens - count_text_tokens(tokenizer, probe) - BUDGET_MARGIN_TOKENS - slack
 
 
-def build_inputs(tokenizer, config, settings: Settings, clip, *, question: str | None = None,
-                 stalling: Stalling | None = None, answer: str | None = None, user_text: str | None = None,
-                 unmask_special: bool = False) -> ModelInputs:
+def build_inputs(
+    tokenizer,
+    config,
+    settings: Settings,
+    clip,
+    *,
+    question: str | None = None,
+    stalling: Stalling | None = None,
+    answer: str | None = None,
+    user_text: str | None = None,
+    unmask_special: bool = False,
+) -> ModelInputs:
     """One clip → ids and uint8 frame tensors. For training pass ``answer`` (the whole assistant text,
     e.g. ``The quality of this video is poor.``; the card's prefix is then not used) and optionally
     ``user_text`` (a dataset's human turn with its ``<image>`` markers); ``labels`` are then built."""
@@ -119,8 +140,14 @@ def build_inputs(tokenizer, config, settings: Settings, clip, *, question: str |
     if user_text is not None:
         prompt = Prompt(user_text, "")
     else:
-        prompt = build_prompt(settings.model.prompt, duration_s=clip.info.duration_s, n_keyframes=k,
-                              n_motion=t, question=question, stalling=stalling)
+        prompt = build_prompt(
+            settings.model.prompt,
+            duration_s=clip.info.duration_s,
+            n_keyframes=k,
+            n_motion=t,
+            question=question,
+            stalling=stalling,
+        )
     blocks = placeholder_blocks(config, k, t, prompt.n_images, settings.model.motion_layout)
     labels = None
     if answer is not None:
@@ -132,10 +159,13 @@ def build_inputs(tokenizer, config, settings: Settings, clip, *, question: str |
         ids = encode_chat(tokenizer, chat(prompt), blocks)
     n_motion_tokens = sum(b.count(config.motion_token_id) for b in blocks)
     return ModelInputs(
-        input_ids=ids, labels=labels, prompt=prompt,
+        input_ids=ids,
+        labels=labels,
+        prompt=prompt,
         keyframes=torch.from_numpy(clip.keyframes),
         motion=torch.from_numpy(clip.motion_frames) if n_motion_tokens else None,
-        n_visual_tokens=config.keyframe_block_length(k), n_motion_tokens=n_motion_tokens,
+        n_visual_tokens=config.keyframe_block_length(k),
+        n_motion_tokens=n_motion_tokens,
     )
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 
 @dataclass
@@ -107,8 +107,11 @@ def catching() -> Iterator[None]:
     _tally = Tally()
     main = threading.current_thread() is threading.main_thread()
     defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
-    installed = {sig: signal.signal(sig, _on_sigint) for sig, default in defaults.items()
-                 if main and signal.getsignal(sig) is default}
+    installed = {
+        sig: signal.signal(sig, _on_sigint)
+        for sig, default in defaults.items()
+        if main and signal.getsignal(sig) is default
+    }
     try:
         yield
     finally:

@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-RESAMPLES = 2000  # bootstrap resamples of the windows (Efron & Tibshirani: 1000-2000 for a percentile interval)
+RESAMPLES = (
+    2000  # bootstrap resamples of the windows (Efron & Tibshirani: 1000-2000 for a percentile interval)
+)
 SEED = 0  # numpy.random.default_rng seed: the same windows give the same interval in every run
 LEVEL = 0.95  # two-sided interval
 WORST_N = 3  # windows listed as the worst for B
@@ -55,11 +57,15 @@ class PairedDelta:
 
     def to_dict(self) -> dict[str, Any]:
         r = _round6
-        return {"windows": self.n, "delta": r(self.delta),
-                "ci95": None if self.low is None else [r(self.low), r(self.high)],
-                "better_share": r(self.better_share),
-                "worst_windows": [{**w, "delta": r(w["delta"])} for w in self.worst], "verdict": self.verdict,
-                "bootstrap": {"resamples": self.resamples, "seed": SEED, "level": LEVEL}}
+        return {
+            "windows": self.n,
+            "delta": r(self.delta),
+            "ci95": None if self.low is None else [r(self.low), r(self.high)],
+            "better_share": r(self.better_share),
+            "worst_windows": [{**w, "delta": r(w["delta"])} for w in self.worst],
+            "verdict": self.verdict,
+            "bootstrap": {"resamples": self.resamples, "seed": SEED, "level": LEVEL},
+        }
 
 
 def _round6(value: float) -> float:
@@ -80,8 +86,9 @@ def expanded_rank(n: int, resamples: int, level: float = LEVEL) -> int:
     return min(int(tail * resamples), int((1.0 - level) / 2.0 * resamples))
 
 
-def bootstrap_interval(diffs: Sequence[float], *, resamples: int = RESAMPLES, seed: int = SEED,
-                       level: float = LEVEL) -> tuple[float, float] | None:
+def bootstrap_interval(
+    diffs: Sequence[float], *, resamples: int = RESAMPLES, seed: int = SEED, level: float = LEVEL
+) -> tuple[float, float] | None:
     """Expanded percentile bootstrap interval of the mean of ``diffs`` (resampling windows with replacement).
 
     Returns ``(low, high)``, or ``None`` for fewer than 2 values (no spread to resample). The ranks are
@@ -100,8 +107,14 @@ def bootstrap_interval(diffs: Sequence[float], *, resamples: int = RESAMPLES, se
     return float(means[k]), float(means[resamples - 1 - k])
 
 
-def paired_delta(base: Sequence[float], other: Sequence[float], spans: Sequence[tuple[float, float]] | None = None,
-                 *, resamples: int = RESAMPLES, worst_n: int = WORST_N) -> PairedDelta:
+def paired_delta(
+    base: Sequence[float],
+    other: Sequence[float],
+    spans: Sequence[tuple[float, float]] | None = None,
+    *,
+    resamples: int = RESAMPLES,
+    worst_n: int = WORST_N,
+) -> PairedDelta:
     """Summarise ``other − base`` over aligned windows (equal lengths; scores on the 0-1 scale).
 
     ``spans``: the windows' ``(start_s, end_s)`` for the worst-window list. Raises ValueError when the
@@ -117,8 +130,11 @@ def paired_delta(base: Sequence[float], other: Sequence[float], spans: Sequence[
     low, high = interval if interval is not None else (None, None)
     spans = spans or [(float(i), float(i + 1)) for i in range(n)]
     order = sorted(range(n), key=lambda i: (diffs[i], i))[:worst_n]
-    worst = [{"index": i, "start_s": spans[i][0], "end_s": spans[i][1], "delta": diffs[i]}
-             for i in order if diffs[i] < 0]
+    worst = [
+        {"index": i, "start_s": spans[i][0], "end_s": spans[i][1], "delta": diffs[i]}
+        for i in order
+        if diffs[i] < 0
+    ]
     if low is None:
         verdict = "too few windows"
     elif low > 0:

@@ -55,7 +55,9 @@ def prefill_prefix(model, kwargs: dict[str, Any], clip, n: int) -> VideoPrefix:
 
     from ..modeling.modeling_vqa2 import CACHE_FIELD
 
-    prefix = dict(kwargs, input_ids=kwargs["input_ids"][:, :n], attention_mask=kwargs["attention_mask"][:, :n])
+    prefix = dict(
+        kwargs, input_ids=kwargs["input_ids"][:, :n], attention_mask=kwargs["attention_mask"][:, :n]
+    )
     with torch.inference_mode():
         out = model(**prefix, use_cache=True, logits_to_keep=1)
     cache = out[CACHE_FIELD]

@@ -42,7 +42,7 @@ def upper_hull(points: Sequence[tuple[float, float]]) -> list[int]:
                 break
         hull.append(i)
     best = max(range(len(hull)), key=lambda k: (points[hull[k]][1], -k), default=-1)
-    return hull[:best + 1]
+    return hull[: best + 1]
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,22 @@ class BdRate:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"percent": self.percent, "overlap": list(self.overlap) if self.overlap else None,
-                "overlap_share": self.overlap_share, "reason": self.reason}
+        return {
+            "percent": self.percent,
+            "overlap": list(self.overlap) if self.overlap else None,
+            "overlap_share": self.overlap_share,
+            "reason": self.reason,
+        }
 
 
-def bd_rate(rate_anchor: Sequence[float], quality_anchor: Sequence[float], rate_test: Sequence[float],
-            quality_test: Sequence[float], *, min_overlap: float = MIN_OVERLAP) -> BdRate:
+def bd_rate(
+    rate_anchor: Sequence[float],
+    quality_anchor: Sequence[float],
+    rate_test: Sequence[float],
+    quality_test: Sequence[float],
+    *,
+    min_overlap: float = MIN_OVERLAP,
+) -> BdRate:
     """BD-rate in percent, PCHIP form (see the module docstring).
 
     Each curve needs at least 2 points with distinct qualities and positive rates, quality rising with
@@ -72,8 +82,12 @@ def bd_rate(rate_anchor: Sequence[float], quality_anchor: Sequence[float], rate_
     for name, rates, quals in (("anchor", rate_anchor, quality_anchor), ("test", rate_test, quality_test)):
         pts = sorted(zip(quals, rates))
         if len(pts) < 2 or len({q for q, _ in pts}) < len(pts):
-            return BdRate(None, None, 0.0, f"the {name} curve needs at least 2 renditions (on its hull) of "
-                                           "distinct scores")
+            return BdRate(
+                None,
+                None,
+                0.0,
+                f"the {name} curve needs at least 2 renditions (on its hull) of distinct scores",
+            )
         if any(r <= 0 for _, r in pts):
             return BdRate(None, None, 0.0, f"the {name} curve has a rendition without bitrate")
         curves.append(pts)
@@ -82,18 +96,25 @@ def bd_rate(rate_anchor: Sequence[float], quality_anchor: Sequence[float], rate_
     narrower = min(qa[-1] - qa[0], qt[-1] - qt[0])
     share = max(0.0, hi - lo) / narrower if narrower > 0 else 0.0
     if hi <= lo or share < min_overlap:
-        return BdRate(None, (lo, hi) if hi > lo else None, share,
-                      f"the ladders' score ranges overlap over {share:.0%} of the narrower one "
-                      f"(at least {min_overlap:.0%} needed)")
+        return BdRate(
+            None,
+            (lo, hi) if hi > lo else None,
+            share,
+            f"the ladders' score ranges overlap over {share:.0%} of the narrower one "
+            f"(at least {min_overlap:.0%} needed)",
+        )
     from scipy.interpolate import PchipInterpolator
 
-    areas = [PchipInterpolator([q for q, _ in c], [math.log10(r) for _, r in c]).integrate(lo, hi) for c in curves]
+    areas = [
+        PchipInterpolator([q for q, _ in c], [math.log10(r) for _, r in c]).integrate(lo, hi) for c in curves
+    ]
     mean_log = (float(areas[1]) - float(areas[0])) / (hi - lo)
-    return BdRate((10.0 ** mean_log - 1.0) * 100.0, (lo, hi), share)
+    return BdRate((10.0**mean_log - 1.0) * 100.0, (lo, hi), share)
 
 
-def order_violations(items: Sequence[dict[str, Any]],
-                     delta_of: Callable[[int, int], Any], *, rate_margin: float = RATE_MARGIN) -> list[dict[str, Any]]:
+def order_violations(
+    items: Sequence[dict[str, Any]], delta_of: Callable[[int, int], Any], *, rate_margin: float = RATE_MARGIN
+) -> list[dict[str, Any]]:
     """Pairs of renditions of one content where more bitrate scores clearly lower.
 
     ``items``: per rendition ``path``, ``width``, ``height``, ``bitrate_kbps``, ``score``. ``delta_of(i, j)``:
@@ -111,8 +132,15 @@ def order_violations(items: Sequence[dict[str, Any]],
                 continue
             pair = delta_of(i, j)
             if pair is not None and pair.high is not None and pair.high < 0:
-                found.append({"lower_rate": low["path"], "higher_rate": high["path"],
-                              "bitrate_kbps": [low["bitrate_kbps"], high["bitrate_kbps"]],
-                              "score": [low["score"], high["score"]], "delta": pair.delta,
-                              "ci95": [pair.low, pair.high], "resolution": f"{low['width']}x{low['height']}"})
+                found.append(
+                    {
+                        "lower_rate": low["path"],
+                        "higher_rate": high["path"],
+                        "bitrate_kbps": [low["bitrate_kbps"], high["bitrate_kbps"]],
+                        "score": [low["score"], high["score"]],
+                        "delta": pair.delta,
+                        "ci95": [pair.low, pair.high],
+                        "resolution": f"{low['width']}x{low['height']}",
+                    }
+                )
     return found

@@ -123,10 +123,25 @@ def _input_section(path: str | Path, clip) -> dict[str, Any]:
     """The record's ``input``: the probe's facts (frames as a player shows them), what the decoder
     returned (``decoded_frames``, ``damaged_frames``), every size change, and the file's stat."""
     info = clip.info
-    fields = ("container", "codec", "width", "height", "rotation", "avg_fps", "vfr", "duration_s",
-              "n_frames", "pix_fmt", "bit_depth", "interlaced", "transform", "stream_index")
+    fields = (
+        "container",
+        "codec",
+        "width",
+        "height",
+        "rotation",
+        "avg_fps",
+        "vfr",
+        "duration_s",
+        "n_frames",
+        "pix_fmt",
+        "bit_depth",
+        "interlaced",
+        "transform",
+        "stream_index",
+    )
     decoded = {
-        "decoded_frames": clip.decoded_frames, "damaged_frames": clip.damaged_frames,
+        "decoded_frames": clip.decoded_frames,
+        "damaged_frames": clip.damaged_frames,
         "discarded_frames": info.discarded_frames,
         "resolution_changes": [{"frame": i, "width": w, "height": h} for i, w, h in clip.resolution_changes],
     }
@@ -136,14 +151,20 @@ def _input_section(path: str | Path, clip) -> dict[str, Any]:
 def _sampling_section(clip, inputs: ModelInputs, settings: Settings) -> dict[str, Any]:
     plan = clip.plan
     return {
-        "keyframes": len(plan.keyframe_indices), "motion_frames": len(plan.motion_indices),
-        "keyframe_step": plan.keyframe_step, "motion_stride": plan.motion_stride, "policy": plan.policy,
+        "keyframes": len(plan.keyframe_indices),
+        "motion_frames": len(plan.motion_indices),
+        "keyframe_step": plan.keyframe_step,
+        "motion_stride": plan.motion_stride,
+        "policy": plan.policy,
         "motion_frame_step": plan.motion_frame_step,
-        "notes": list(plan.notes), "keyframe_indices": list(plan.keyframe_indices),
+        "notes": list(plan.notes),
+        "keyframe_indices": list(plan.keyframe_indices),
         "keyframe_times": [round(t, 4) for t in clip.keyframe_times],
-        "keyframe_size": settings.video.keyframe_size, "motion_size": settings.video.motion_size,
+        "keyframe_size": settings.video.keyframe_size,
+        "motion_size": settings.video.motion_size,
         "resize": getattr(clip, "resize", settings.video.resize),
-        "visual_tokens": inputs.n_visual_tokens, "motion_tokens": inputs.n_motion_tokens,
+        "visual_tokens": inputs.n_visual_tokens,
+        "motion_tokens": inputs.n_motion_tokens,
         "total_tokens": len(inputs.input_ids),
     }
 
@@ -163,8 +184,14 @@ class ModelSession:
         self.startup: dict[str, float] = {}  # import_s / load_s, put on the first record (see load)
 
     @classmethod
-    def load(cls, settings: Settings, ref: ModelRef, *, offline: bool = False,
-             clips: list[tuple[int, float]] | None = None):
+    def load(
+        cls,
+        settings: Settings,
+        ref: ModelRef,
+        *,
+        offline: bool = False,
+        clips: list[tuple[int, float]] | None = None,
+    ):
         """Fetch ``ref``'s weights (a local folder as is, a Hub id through the HF cache) and load them as
         ``settings.runtime`` says; ``clips`` = the inputs' ``(n_frames, avg_fps)`` for the memory preflight.
         The seconds spent importing torch, transformers and the model code (0 when already imported) and
@@ -208,12 +235,20 @@ class ModelSession:
     def model_info(self) -> ModelInfo:
         m, ld = self.settings.model, self.loaded
         estimate = ld.memory.estimate.total_gb if ld.memory is not None else None
-        return ModelInfo(name=m.name, repo=m.repo, revision=str(ld.revision), dtype=_dtype_name(ld.dtype),
-                         quant=ld.quant, device=str(ld.device), estimated_memory_gb=estimate,
-                         quant_cache=ld.quant_cache)
+        return ModelInfo(
+            name=m.name,
+            repo=m.repo,
+            revision=str(ld.revision),
+            dtype=_dtype_name(ld.dtype),
+            quant=ld.quant,
+            device=str(ld.device),
+            estimated_memory_gb=estimate,
+            quant_cache=ld.quant_cache,
+        )
 
-    def decode(self, path: str | Path, *, question: str | None = None, stalling: Stalling | None = None,
-               info=None):
+    def decode(
+        self, path: str | Path, *, question: str | None = None, stalling: Stalling | None = None, info=None
+    ):
         """Decode ``path`` for this model (its sizes, sampling and the tokens its prompt leaves) →
         ``DecodedClip``. ``question``: the longest question that will be asked about the clip (it takes
         tokens from the budget); ``info``: the clip's probe result when the caller has it. Raises
@@ -221,9 +256,13 @@ class ModelSession:
         from ..video.decode import decode_clip
 
         budget, copies = self.visual_limits(question=question, stalling=stalling)
-        return decode_clip(str(path), self.settings.video, token_budget=budget, motion_copies=copies, info=info)
+        return decode_clip(
+            str(path), self.settings.video, token_budget=budget, motion_copies=copies, info=info
+        )
 
-    def visual_limits(self, *, question: str | None = None, stalling: Stalling | None = None) -> tuple[int, int]:
+    def visual_limits(
+        self, *, question: str | None = None, stalling: Stalling | None = None
+    ) -> tuple[int, int]:
         """(token budget for the visual blocks, motion copies in the prompt) of this model and prompt."""
         budget = token_budget(self.tokenizer, self.settings, question=question, stalling=stalling)
         return budget, self.settings.model.motion_copies
@@ -274,8 +313,9 @@ class Scorer(ModelSession):
             with torch.inference_mode():
                 out = self.model(**kwargs, logits_to_keep=1)
         except torch.OutOfMemoryError as exc:
-            raise ModelRuntimeError("out of GPU memory while scoring",
-                                    "try --quant 8bit/4bit or a lower --max-motion-frames") from exc
+            raise ModelRuntimeError(
+                "out of GPU memory while scoring", "try --quant 8bit/4bit or a lower --max-motion-frames"
+            ) from exc
         return out.logits[0, -1, self.level_ids]
 
     def run(self, prepared: PreparedClip) -> ScoreRecord:
@@ -289,10 +329,19 @@ class Scorer(ModelSession):
         infer_s = time.perf_counter() - start
         clip = prepared.clip
         return ScoreRecord(
-            path=prepared.path, score=result.score, probs=result.probs, level=result.level,
-            model=self.model_info, input=_input_section(prepared.path, clip),
+            path=prepared.path,
+            score=result.score,
+            probs=result.probs,
+            level=result.level,
+            model=self.model_info,
+            input=_input_section(prepared.path, clip),
             sampling=_sampling_section(clip, prepared.inputs, self.settings),
-            timing={**self._take_startup(), "decode_s": prepared.prepare_s, **timer.seconds, "infer_s": infer_s},
+            timing={
+                **self._take_startup(),
+                "decode_s": prepared.prepare_s,
+                **timer.seconds,
+                "infer_s": infer_s,
+            },
             peak_gpu_mem_gb=self._peak_memory(),
             warnings=list(dict.fromkeys([*clip.info.warnings, *clip.warnings, *clip.plan.notes])),
             config=self.settings.to_dict(),
@@ -304,8 +353,13 @@ class Scorer(ModelSession):
         ModelRuntimeError (out of GPU memory)."""
         return self.run(self.prepare(path, stalling=stalling))
 
-    def score_files(self, paths: Iterable[str | Path], *, stalling: Stalling | None = None,
-                    checked: CheckedInputs | None = None) -> Iterator[ScoreRecord]:
+    def score_files(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        stalling: Stalling | None = None,
+        checked: CheckedInputs | None = None,
+    ) -> Iterator[ScoreRecord]:
         """Score each video in order; an unreadable one yields its ``status="error"`` record instead of
         raising (as ``vqa2 score`` prints it). Model errors still raise. ``checked``: the caller's preflight
         (:class:`CheckedInputs`), not repeated here: its errors become error records, its probes are reused.
@@ -331,8 +385,9 @@ class Asker(ModelSession):
         super().__init__(settings, loaded)
         self._prefix = None  # prefix_cache.VideoPrefix of the last clip asked about
 
-    def ask(self, path: str | Path, questions: str | list[str],
-            on_text: Callable[[str], None] | None = None) -> AnswerRecord | list[AnswerRecord]:
+    def ask(
+        self, path: str | Path, questions: str | list[str], on_text: Callable[[str], None] | None = None
+    ) -> AnswerRecord | list[AnswerRecord]:
         """Answer one question (→ a record) or several (→ a list, one decode for all). Raises InputError
         subclasses for an unreadable video, UsageError for an empty question."""
         asked = [questions] if isinstance(questions, str) else list(questions)
@@ -344,8 +399,15 @@ class Asker(ModelSession):
         records = [self.answer(clip, path, q, on_text) for q in asked]
         return records[0] if isinstance(questions, str) else records
 
-    def answer(self, clip, path: str | Path, question: str,
-               on_text: Callable[[str], None] | None = None, *, reuse_prefix: bool = True) -> AnswerRecord:
+    def answer(
+        self,
+        clip,
+        path: str | Path,
+        question: str,
+        on_text: Callable[[str], None] | None = None,
+        *,
+        reuse_prefix: bool = True,
+    ) -> AnswerRecord:
         """Answer one question about an already-decoded clip (several questions reuse one decode and, with
         ``reuse_prefix``, one prefill of the video; ``reuse_prefix=False`` runs the whole prompt afresh)."""
         from .answering import generate_answer
@@ -356,15 +418,29 @@ class Asker(ModelSession):
         start = time.perf_counter()
         with StageTimer(self.model) as timer:
             kwargs, cached = self._generation_kwargs(clip, inputs, timer, reuse_prefix)
-            text, n_new = generate_answer(self.model, self.tokenizer, kwargs, self.settings.generation, on_text)
+            text, n_new = generate_answer(
+                self.model, self.tokenizer, kwargs, self.settings.generation, on_text
+            )
         gen = self.settings.generation
         return AnswerRecord(
-            path=str(path), question=question, answer=text, model=self.model_info,
+            path=str(path),
+            question=question,
+            answer=text,
+            model=self.model_info,
             sampling=_sampling_section(clip, inputs, self.settings),
-            timing={**self._take_startup(), "decode_s": clip.decode_s, **timer.seconds,
-                    "infer_s": time.perf_counter() - start},
-            generation={"max_new_tokens": gen.max_new_tokens, "do_sample": gen.do_sample,
-                        "repetition_penalty": gen.repetition_penalty, "new_tokens": n_new, **cached},
+            timing={
+                **self._take_startup(),
+                "decode_s": clip.decode_s,
+                **timer.seconds,
+                "infer_s": time.perf_counter() - start,
+            },
+            generation={
+                "max_new_tokens": gen.max_new_tokens,
+                "do_sample": gen.do_sample,
+                "repetition_penalty": gen.repetition_penalty,
+                "new_tokens": n_new,
+                **cached,
+            },
             warnings=list(dict.fromkeys([*clip.info.warnings, *clip.warnings, *clip.plan.notes])),
             config=self.settings.to_dict(),
         )
@@ -387,8 +463,10 @@ class Asker(ModelSession):
                 return kwargs, {"cached_prefix_tokens": 0, "prefix_reused": False}
             self._prefix = prefill_prefix(self.model, kwargs, clip, n)
         n = len(self._prefix.ids)
-        return (continue_kwargs(self._prefix, ids, self.loaded.device),
-                {"cached_prefix_tokens": n, "prefix_reused": reused})
+        return (
+            continue_kwargs(self._prefix, ids, self.loaded.device),
+            {"cached_prefix_tokens": n, "prefix_reused": reused},
+        )
 
 
 def _dtype_name(dtype) -> str:

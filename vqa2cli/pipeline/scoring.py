@@ -31,7 +31,8 @@ def level_token_ids(tokenizer, levels: tuple[str, ...]) -> list[int]:
             raise ConfigError(
                 f"config key 'scoring.levels': level word {word!r} is {len(pieces)} tokens {pieces} in this "
                 "model's tokenizer, not one",
-                "set scoring.levels to words that are single tokens, or use the tokenizer shipped with the checkpoint")
+                "set scoring.levels to words that are single tokens, or use the tokenizer shipped with the checkpoint",
+            )
         ids.append(pieces[0])
     return ids
 

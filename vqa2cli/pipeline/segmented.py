@@ -18,10 +18,10 @@ to ``on_window(path, entry, file_stat)`` as soon as it is scored (tidy CSV rows,
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..records.results import ScoreRecord, official_scale
 from ..records.spread import window_spread
@@ -69,9 +69,12 @@ class SegmentingScorer(Scorer):
             inputs = build_inputs(self.tokenizer, self.model.config, self.settings, clip, stalling=stalling)
             return PreparedClip(str(path), clip, inputs, time.perf_counter() - start)
         budget, copies = self.visual_limits(stalling=stalling)
-        stream = decode_windows(path, self.settings.video, window_s, token_budget=budget, motion_copies=copies,
-                                info=info)
-        return PreparedClip(str(path), SegmentedPrep(stream, window_s, reason), None, time.perf_counter() - start)
+        stream = decode_windows(
+            path, self.settings.video, window_s, token_budget=budget, motion_copies=copies, info=info
+        )
+        return PreparedClip(
+            str(path), SegmentedPrep(stream, window_s, reason), None, time.perf_counter() - start
+        )
 
     def _window_for(self, info, stalling) -> tuple[float | None, str]:
         from ..video.planning import choose_window
@@ -79,8 +82,9 @@ class SegmentingScorer(Scorer):
         if self.window_s is None and stalling is not None:  # stalling flags are per clip
             return None, ""
         budget, copies = self.visual_limits(stalling=stalling)
-        return choose_window(info, self.settings.video, token_budget=budget, motion_copies=copies,
-                             requested=self.window_s)
+        return choose_window(
+            info, self.settings.video, token_budget=budget, motion_copies=copies, requested=self.window_s
+        )
 
     def run(self, prepared: PreparedClip) -> ScoreRecord:
         self.last_thumbnails = []
@@ -113,7 +117,9 @@ class SegmentingScorer(Scorer):
         if not entries:
             from ..errors import DecodeFailedError
 
-            raise DecodeFailedError(prepared.path, "no window could be decoded", "the file is truncated or damaged")
+            raise DecodeFailedError(
+                prepared.path, "no window could be decoded", "the file is truncated or damaged"
+            )
         record = self._record(prepared, prep, entries, notes, timer.seconds)
         record.peak_gpu_mem_gb = max(peaks) if peaks[0] is not None else None  # the largest window's peak
         return record
@@ -129,32 +135,50 @@ class SegmentingScorer(Scorer):
         sampling = {
             "keyframes": sum(e["keyframes"] for e in entries),
             "motion_frames": sum(e["motion_frames"] for e in entries),
-            "keyframe_step": windows[0].plan.keyframe_step, "motion_stride": max(w.plan.motion_stride for w in windows),
-            "policy": f"segments:{len(entries)}", "notes": list(dict.fromkeys(notes)),
-            "window_s": prep.window_s, "window_frames": windows[0].n_frames if len(windows) > 1 else info.n_frames,
-            "segments_reason": prep.reason, "long_clip_policy": settings.video.long_clip_policy,
+            "keyframe_step": windows[0].plan.keyframe_step,
+            "motion_stride": max(w.plan.motion_stride for w in windows),
+            "policy": f"segments:{len(entries)}",
+            "notes": list(dict.fromkeys(notes)),
+            "window_s": prep.window_s,
+            "window_frames": windows[0].n_frames if len(windows) > 1 else info.n_frames,
+            "segments_reason": prep.reason,
+            "long_clip_policy": settings.video.long_clip_policy,
             "pool": settings.scoring.pool,
-            "keyframe_size": settings.video.keyframe_size, "motion_size": settings.video.motion_size,
+            "keyframe_size": settings.video.keyframe_size,
+            "motion_size": settings.video.motion_size,
             "resize": settings.video.resize,
         }
         warnings = list(dict.fromkeys([*prep.stream.warnings, *notes]))
-        if (rounded := _rounded_window(info, prep.window_s, windows, settings.video.keyframe_fps)):
+        if rounded := _rounded_window(info, prep.window_s, windows, settings.video.keyframe_fps):
             sampling["notes"].append(rounded)
             warnings.append(rounded)
         if prep.reason == "over-limits":
             from ..video.segments import span_text
 
-            warnings.insert(0, f"over the model's limits for one forward ({info.n_frames} frames): scored in "
-                               f"{len(entries)} windows of {span_text(windows[:len(entries)])} "
-                               "(long_clip_policy segments)")
+            warnings.insert(
+                0,
+                f"over the model's limits for one forward ({info.n_frames} frames): scored in "
+                f"{len(entries)} windows of {span_text(windows[: len(entries)])} "
+                "(long_clip_policy segments)",
+            )
         return ScoreRecord(
-            path=prepared.path, score=pooled[settings.scoring.pool], probs=probs, level=max(probs, key=probs.get),
-            model=self.model_info, input=_input_section(prepared.path, prep.stream),
+            path=prepared.path,
+            score=pooled[settings.scoring.pool],
+            probs=probs,
+            level=max(probs, key=probs.get),
+            model=self.model_info,
+            input=_input_section(prepared.path, prep.stream),
             sampling=sampling,
-            timing={**self._take_startup(), "decode_s": prepared.prepare_s + sum(e["decode_s"] for e in entries),
-                    **stages, "infer_s": sum(e["infer_s"] for e in entries)},
-            warnings=warnings, config=settings.to_dict(),
-            segments=entries, pooled=pooled,
+            timing={
+                **self._take_startup(),
+                "decode_s": prepared.prepare_s + sum(e["decode_s"] for e in entries),
+                **stages,
+                "infer_s": sum(e["infer_s"] for e in entries),
+            },
+            warnings=warnings,
+            config=settings.to_dict(),
+            segments=entries,
+            pooled=pooled,
             worst={k: low[k] for k in ("index", "start_s", "end_s", "score", "level")},
         )
 
@@ -162,12 +186,20 @@ class SegmentingScorer(Scorer):
 def _entry(window, clip, result, infer_s: float) -> dict[str, Any]:
     """One window's record entry (the ``segments`` items of the JSON schema)."""
     return {
-        "index": window.index, "start_s": window.start_s, "end_s": window.end_s,
-        "start_frame": window.start, "end_frame": window.stop,
-        "score": round(result.score, 6), "official_score": round(official_scale(result.score), 6),
-        "level": result.level, "probs": {k: round(v, 6) for k, v in result.probs.items()},
-        "keyframes": len(clip.plan.keyframe_indices), "motion_frames": len(clip.plan.motion_indices),
-        "policy": clip.plan.policy, "decode_s": round(clip.decode_s, 4), "infer_s": round(infer_s, 4),
+        "index": window.index,
+        "start_s": window.start_s,
+        "end_s": window.end_s,
+        "start_frame": window.start,
+        "end_frame": window.stop,
+        "score": round(result.score, 6),
+        "official_score": round(official_scale(result.score), 6),
+        "level": result.level,
+        "probs": {k: round(v, 6) for k, v in result.probs.items()},
+        "keyframes": len(clip.plan.keyframe_indices),
+        "motion_frames": len(clip.plan.motion_indices),
+        "policy": clip.plan.policy,
+        "decode_s": round(clip.decode_s, 4),
+        "infer_s": round(infer_s, 4),
     }
 
 
@@ -186,8 +218,9 @@ def ask_windows(asker, path: str | Path, window_s: float, *, question: str | Non
     from ..video.decode import decode_windows
 
     budget, copies = asker.visual_limits(question=question)
-    return decode_windows(str(path), asker.settings.video, window_s, token_budget=budget, motion_copies=copies,
-                          info=info)
+    return decode_windows(
+        str(path), asker.settings.video, window_s, token_budget=budget, motion_copies=copies, info=info
+    )
 
 
 def segment_tag(window) -> dict[str, Any]:
@@ -203,9 +236,13 @@ def _rounded_window(info, window_s: float, windows, keyframe_fps: float) -> str 
         from ..video.segments import span_text
 
         spans = [w.duration_s for w in windows]
-        if max(abs(d - window_s) for d in spans[:-1]) > 0.5:  # sparse frames: boundaries far from w * window_s
-            return (f"windows span {span_text(windows)} (cut at the first frame shown after each multiple "
-                    f"of {window_s:g} s: sparse or variable-rate frames), not the {window_s:g} s asked")
+        if (
+            max(abs(d - window_s) for d in spans[:-1]) > 0.5
+        ):  # sparse frames: boundaries far from w * window_s
+            return (
+                f"windows span {span_text(windows)} (cut at the first frame shown after each multiple "
+                f"of {window_s:g} s: sparse or variable-rate frames), not the {window_s:g} s asked"
+            )
         return None
     if info.vfr or len(windows) < 2 or not info.avg_fps or info.avg_fps <= 0:
         return None
@@ -214,6 +251,7 @@ def _rounded_window(info, window_s: float, windows, keyframe_fps: float) -> str 
     if abs(actual - window_s) <= 0.5 / info.avg_fps:
         return None
     step = windows[0].plan.keyframe_step
-    return (f"windows of {actual:.3g} s ({frames} frames: whole key-frame steps of {step} frames at "
-            f"{info.avg_fps:g} fps, {keyframe_fps:g} key frame/s), not the {window_s:g} s asked")
-
+    return (
+        f"windows of {actual:.3g} s ({frames} frames: whole key-frame steps of {step} frames at "
+        f"{info.avg_fps:g} fps, {keyframe_fps:g} key frame/s), not the {window_s:g} s asked"
+    )

@@ -21,8 +21,13 @@ import time
 from typing import Any
 
 STAGE_KEYS = ("pixels_s", "vision_s", "motion_s", "prefill_s", "generate_s")
-_HOOKED = {"vision_tower": "vision_s", "multi_modal_projector": "vision_s", "motion_extractor": "motion_s",
-           "motion_projector": "motion_s", "language_model": "lm"}
+_HOOKED = {
+    "vision_tower": "vision_s",
+    "multi_modal_projector": "vision_s",
+    "motion_extractor": "motion_s",
+    "motion_projector": "motion_s",
+    "language_model": "lm",
+}
 
 
 class StageTimer:
@@ -43,7 +48,7 @@ class StageTimer:
     def add(self, key: str, seconds: float) -> None:
         self.seconds[key] = self.seconds.get(key, 0.0) + seconds
 
-    def __enter__(self) -> "StageTimer":
+    def __enter__(self) -> StageTimer:
         for name, key in _HOOKED.items():
             module = getattr(self.base, name, None)
             if module is None:

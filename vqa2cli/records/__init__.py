@@ -6,15 +6,38 @@ renders them. Records import nothing from ``pipeline``, ``modeling``, ``video``,
 ``output`` (tests/test_records_layers.py), so every layer may build them.
 """
 
-from .reports import (BatchSummaryRecord, DataCheckRecord, DoctorRecord, EvalRecord, EvalRow, ModelCardRecord,
-                      ProbeRecord)
-from .results import AnswerRecord, ScoreRecord
 from .calibration import CalibrationRecord
 from .compare import CompareRecord, CompareRow
+from .reports import (
+    BatchSummaryRecord,
+    DataCheckRecord,
+    DoctorRecord,
+    EvalRecord,
+    EvalRow,
+    ModelCardRecord,
+    ProbeRecord,
+)
+from .results import AnswerRecord, ScoreRecord
 from .verify import VerifyRecord
 from .windows import WindowRow
 
-RECORD_TYPES: dict[str, type] = {cls.kind: cls for cls in (
-    ScoreRecord, AnswerRecord, ProbeRecord, ModelCardRecord, EvalRecord, EvalRow, DataCheckRecord, DoctorRecord,
-    BatchSummaryRecord, CompareRecord, CompareRow, CalibrationRecord, VerifyRecord, WindowRow)}
+RECORD_TYPES: dict[str, type] = {
+    cls.kind: cls
+    for cls in (
+        ScoreRecord,
+        AnswerRecord,
+        ProbeRecord,
+        ModelCardRecord,
+        EvalRecord,
+        EvalRow,
+        DataCheckRecord,
+        DoctorRecord,
+        BatchSummaryRecord,
+        CompareRecord,
+        CompareRow,
+        CalibrationRecord,
+        VerifyRecord,
+        WindowRow,
+    )
+}
 """Record kind → class: the ``kind`` argument of ``output.render.make_writer``."""

@@ -52,7 +52,9 @@ def csv_row_text(cells: Sequence[Any]) -> str:
     ``\r`` in any text cell is written with every cell quoted instead (same values for any CSV reader)."""
     carriage = any(isinstance(c, str) and "\r" in c for c in cells)
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL if carriage else csv.QUOTE_MINIMAL).writerow(cells)
+    csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL if carriage else csv.QUOTE_MINIMAL).writerow(
+        cells
+    )
     return buf.getvalue()
 
 
@@ -68,7 +70,11 @@ def display_text(text: str) -> str:
     """``text`` as valid Unicode: undecodable file-name bytes (lone surrogates) become ``\\xNN``."""
     if is_utf8(text):
         return text
-    raw = text.encode("utf-8", "surrogateescape") if _only_escapes(text) else text.encode("utf-8", "surrogatepass")
+    raw = (
+        text.encode("utf-8", "surrogateescape")
+        if _only_escapes(text)
+        else text.encode("utf-8", "surrogatepass")
+    )
     return raw.decode("utf-8", "backslashreplace")
 
 

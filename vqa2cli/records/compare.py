@@ -12,11 +12,44 @@ from .cells import clean, path_bytes
 
 COMPARE_SCHEMA = "vqa2.compare/1"
 
-FILE_KEYS = ("path", "status", "score", "level", "bitrate_kbps", "video_kbps", "width", "height", "codec",
-             "avg_fps", "vfr", "duration_s", "windows", "error_code", "error")
-COMPARE_COLUMNS = ("row", "path", "status", "index", "start_s", "end_s", "score", "delta", "bitrate_kbps",
-                   "width", "height", "codec", "avg_fps", "duration_s", "ladder", "on_hull", "verdict", "error",
-                   "path_bytes")
+FILE_KEYS = (
+    "path",
+    "status",
+    "score",
+    "level",
+    "bitrate_kbps",
+    "video_kbps",
+    "width",
+    "height",
+    "codec",
+    "avg_fps",
+    "vfr",
+    "duration_s",
+    "windows",
+    "error_code",
+    "error",
+)
+COMPARE_COLUMNS = (
+    "row",
+    "path",
+    "status",
+    "index",
+    "start_s",
+    "end_s",
+    "score",
+    "delta",
+    "bitrate_kbps",
+    "width",
+    "height",
+    "codec",
+    "avg_fps",
+    "duration_s",
+    "ladder",
+    "on_hull",
+    "verdict",
+    "error",
+    "path_bytes",
+)
 
 
 @dataclass
@@ -38,20 +71,34 @@ class CompareRecord:
     model: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return clean({
-            "schema": COMPARE_SCHEMA, "baseline": self.baseline, "window_s": self.window_s,
-            "files": self.files, "pairs": self.pairs, "ladders": self.ladders,
-            "order_violations": self.order_violations, "warnings": list(self.warnings), "model": self.model,
-            "tool": {"name": "vqa2", "version": __version__},
-        })
+        return clean(
+            {
+                "schema": COMPARE_SCHEMA,
+                "baseline": self.baseline,
+                "window_s": self.window_s,
+                "files": self.files,
+                "pairs": self.pairs,
+                "ladders": self.ladders,
+                "order_violations": self.order_violations,
+                "warnings": list(self.warnings),
+                "model": self.model,
+                "tool": {"name": "vqa2", "version": __version__},
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompareRecord:
         """The record of a ``vqa2.compare/1`` object (``vqa2 compare --server``: the server's answer)."""
-        return cls(baseline=data.get("baseline"), window_s=data.get("window_s"), files=data.get("files") or [],
-                   pairs=data.get("pairs") or [], ladders=data.get("ladders"),
-                   order_violations=data.get("order_violations") or [], warnings=data.get("warnings") or [],
-                   model=data.get("model"))
+        return cls(
+            baseline=data.get("baseline"),
+            window_s=data.get("window_s"),
+            files=data.get("files") or [],
+            pairs=data.get("pairs") or [],
+            ladders=data.get("ladders"),
+            order_violations=data.get("order_violations") or [],
+            warnings=data.get("warnings") or [],
+            model=data.get("model"),
+        )
 
     def rows(self) -> list[CompareRow]:
         """The tidy CSV rows: every file, then every window of every file (``delta``: against the baseline's
@@ -85,12 +132,32 @@ class CompareRow:
 
     def to_row(self) -> dict[str, Any]:
         f, w = self.file, self.window or {}
-        row = {k: f.get(k) for k in ("path", "status", "width", "height", "codec", "avg_fps", "duration_s",
-                                    "ladder", "on_hull", "error")}
-        row.update(row=self.row, path_bytes=path_bytes(f["path"]), delta=self.delta, verdict=self.verdict,
-                   score=w.get("score") if self.window else f.get("score"),
-                   bitrate_kbps=w.get("bitrate_kbps") if self.window else f.get("bitrate_kbps"),
-                   index=w.get("index"), start_s=w.get("start_s"), end_s=w.get("end_s"))
+        row = {
+            k: f.get(k)
+            for k in (
+                "path",
+                "status",
+                "width",
+                "height",
+                "codec",
+                "avg_fps",
+                "duration_s",
+                "ladder",
+                "on_hull",
+                "error",
+            )
+        }
+        row.update(
+            row=self.row,
+            path_bytes=path_bytes(f["path"]),
+            delta=self.delta,
+            verdict=self.verdict,
+            score=w.get("score") if self.window else f.get("score"),
+            bitrate_kbps=w.get("bitrate_kbps") if self.window else f.get("bitrate_kbps"),
+            index=w.get("index"),
+            start_s=w.get("start_s"),
+            end_s=w.get("end_s"),
+        )
         return clean({c: "" if row.get(c) is None else row[c] for c in COMPARE_COLUMNS})
 
     def to_dict(self) -> dict[str, Any]:

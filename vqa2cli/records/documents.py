@@ -71,7 +71,9 @@ def check_document(body: Any, kind: str, version: int, path: str, what: str, rem
         raise UsageError(f"{path}: unknown schema {body['schema']!r}", remake) from None
     if found > version:
         made_by = (body.get("tool") or {}).get("version", "?")
-        raise UsageError(f"{path}: made by a newer vqa2 ({made_by}, schema {body['schema']})", "upgrade vqa2 to use it")
+        raise UsageError(
+            f"{path}: made by a newer vqa2 ({made_by}, schema {body['schema']})", "upgrade vqa2 to use it"
+        )
     if body.get("checksum") != checksum(body):
         raise UsageError(f"{path}: checksum mismatch: the file was edited by hand or is corrupt", remake)
     return body

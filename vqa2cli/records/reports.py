@@ -15,15 +15,51 @@ from typing import Any, ClassVar
 from .cells import clean
 
 PROBE_KEYS = (
-    "path", "path_bytes", "status", "error_code", "error", "container", "codec", "width", "height", "coded_width",
-    "coded_height", "rotation", "avg_fps", "vfr", "duration_s", "n_frames", "pix_fmt", "bit_depth",
-    "interlaced", "has_audio", "resolution_changes", "discarded_frames", "keyframes", "motion_frames",
-    "keyframe_step", "motion_stride", "policy", "warnings",
-    "transform", "stream_index")  # appended last: existing column positions never move
+    "path",
+    "path_bytes",
+    "status",
+    "error_code",
+    "error",
+    "container",
+    "codec",
+    "width",
+    "height",
+    "coded_width",
+    "coded_height",
+    "rotation",
+    "avg_fps",
+    "vfr",
+    "duration_s",
+    "n_frames",
+    "pix_fmt",
+    "bit_depth",
+    "interlaced",
+    "has_audio",
+    "resolution_changes",
+    "discarded_frames",
+    "keyframes",
+    "motion_frames",
+    "keyframe_step",
+    "motion_stride",
+    "policy",
+    "warnings",
+    "transform",
+    "stream_index",
+)  # appended last: existing column positions never move
 
-EVAL_COLUMNS = ("index", "path", "mos", "score", "official_score", "level", "status", "error",
-                "size_bytes", "mtime",
-                "decoded_frames")  # appended last; files without it are still resumed
+EVAL_COLUMNS = (
+    "index",
+    "path",
+    "mos",
+    "score",
+    "official_score",
+    "level",
+    "status",
+    "error",
+    "size_bytes",
+    "mtime",
+    "decoded_frames",
+)  # appended last; files without it are still resumed
 
 
 @dataclass
@@ -53,8 +89,17 @@ class ModelCardRecord:
 
     kind: ClassVar[str] = "models"
     many: ClassVar[bool] = True
-    keys: ClassVar[tuple[str, ...]] = ("name", "task", "repo", "revision", "cached", "path", "description",
-                                       "size_bytes", "parameters")
+    keys: ClassVar[tuple[str, ...]] = (
+        "name",
+        "task",
+        "repo",
+        "revision",
+        "cached",
+        "path",
+        "description",
+        "size_bytes",
+        "parameters",
+    )
     columns: ClassVar[tuple[str, ...]] = ("name", "task", "repo", "revision", "size", "cached")  # the table's
     name: str
     task: str
@@ -109,9 +154,17 @@ class EvalRow:
 
     def to_row(self) -> dict[str, Any]:
         ok = self.status == "ok"
-        row = {"index": self.index, "path": self.path, "mos": self.mos, "score": self.score if ok else "",
-               "official_score": self.official_score if ok else "", "level": self.level if ok else "",
-               "status": self.status, "error": self.error, **self.input}
+        row = {
+            "index": self.index,
+            "path": self.path,
+            "mos": self.mos,
+            "score": self.score if ok else "",
+            "official_score": self.official_score if ok else "",
+            "level": self.level if ok else "",
+            "status": self.status,
+            "error": self.error,
+            **self.input,
+        }
         return {c: row.get(c, "") for c in EVAL_COLUMNS}  # no stat: empty cells
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,9 +189,18 @@ class EvalRecord:
 
     def to_dict(self) -> dict[str, Any]:
         metrics = self.metrics.to_dict() if self.metrics else {}
-        return clean({"labels": self.labels, "model": self.model, **metrics,
-                      "n_labels": self.n_labels, "n_failed": self.n_failed, "n_reused": self.n_reused,
-                      "failures": self.failures, "calibrated": self.calibrated})
+        return clean(
+            {
+                "labels": self.labels,
+                "model": self.model,
+                **metrics,
+                "n_labels": self.n_labels,
+                "n_failed": self.n_failed,
+                "n_reused": self.n_reused,
+                "failures": self.failures,
+                "calibrated": self.calibrated,
+            }
+        )
 
 
 @dataclass
@@ -154,8 +216,16 @@ class DataCheckRecord:
     problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return clean({"data": self.source, "records": self.records, "kinds": self.kinds, "answers": self.answers,
-                      "problems": self.problems, "ok": not self.problems})
+        return clean(
+            {
+                "data": self.source,
+                "records": self.records,
+                "kinds": self.kinds,
+                "answers": self.answers,
+                "problems": self.problems,
+                "ok": not self.problems,
+            }
+        )
 
 
 @dataclass
@@ -177,8 +247,18 @@ class BatchSummaryRecord:
 
     kind: ClassVar[str] = "batch"
     many: ClassVar[bool] = True  # one JSON Lines record per run
-    keys: ClassVar[tuple[str, ...]] = ("ok", "failed", "skipped_not_video", "skipped_done", "done_with_errors",
-                                       "below_fail_under", "wall_s", "files_per_s", "interrupted", "outputs")
+    keys: ClassVar[tuple[str, ...]] = (
+        "ok",
+        "failed",
+        "skipped_not_video",
+        "skipped_done",
+        "done_with_errors",
+        "below_fail_under",
+        "wall_s",
+        "files_per_s",
+        "interrupted",
+        "outputs",
+    )
     ok: int
     failed: int
     skipped_not_video: int

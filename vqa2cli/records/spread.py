@@ -51,12 +51,17 @@ def pooled_spread(spreads: Sequence[Mapping[str, float]], durations: Sequence[fl
     """The windows' spreads pooled by duration (seconds): RMS of ``std``, mean of ``entropy``."""
     d = [x if x > 0 else 1e-9 for x in durations]
     total = sum(d)
-    return {"std": math.sqrt(sum(s["std"] ** 2 * w for s, w in zip(spreads, d)) / total),
-            "entropy": sum(s["entropy"] * w for s, w in zip(spreads, d)) / total}
+    return {
+        "std": math.sqrt(sum(s["std"] ** 2 * w for s, w in zip(spreads, d)) / total),
+        "entropy": sum(s["entropy"] * w for s, w in zip(spreads, d)) / total,
+    }
 
 
-def record_spread(probs: Mapping[str, float] | None, segments: Sequence[Mapping[str, Any]] | None,
-                  config: Mapping[str, Any] | None) -> dict[str, float] | None:
+def record_spread(
+    probs: Mapping[str, float] | None,
+    segments: Sequence[Mapping[str, Any]] | None,
+    config: Mapping[str, Any] | None,
+) -> dict[str, float] | None:
     """The ``spread`` of a score record: from its windows (pooled) when it has them, else from ``probs``;
     the level weights are the record's resolved ``scoring.weights`` (``config``), else the defaults.
     None when there is nothing to derive it from (an error record)."""

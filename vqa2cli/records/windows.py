@@ -19,10 +19,19 @@ DEFAULT_LEVELS = ("high", "good", "fair", "poor", "low")
 
 def window_columns(levels: tuple[str, ...] = DEFAULT_LEVELS) -> tuple[str, ...]:
     """The tidy per-window CSV columns; ``p_<level>`` follow the card's level words (in their order)."""
-    return (("path", "index", "start_s", "end_s", "score", "official_score", "level")
-            + tuple(f"p_{w.strip()}" for w in levels) + ("keyframes", "motion_frames", "size_bytes", "mtime",
-                                                          "score_std", "score_entropy",  # appended: records/spread.py
-                                                          "explanation"))  # score --explain (docs/explain.md)
+    return (
+        ("path", "index", "start_s", "end_s", "score", "official_score", "level")
+        + tuple(f"p_{w.strip()}" for w in levels)
+        + (
+            "keyframes",
+            "motion_frames",
+            "size_bytes",
+            "mtime",
+            "score_std",
+            "score_entropy",  # appended: records/spread.py
+            "explanation",
+        )
+    )  # score --explain (docs/explain.md)
 
 
 @dataclass
@@ -47,23 +56,48 @@ class WindowRow:
     size_bytes: Any = ""
     mtime: Any = ""
     levels: tuple[str, ...] = DEFAULT_LEVELS
-    spread: dict[str, float] = field(default_factory=dict)  # {"std", "entropy"} of the window (records/spread.py)
+    spread: dict[str, float] = field(
+        default_factory=dict
+    )  # {"std", "entropy"} of the window (records/spread.py)
     explanation: str = ""  # the assistant's words about the window (score --explain, pipeline/explain.py)
 
     @classmethod
     def of(cls, path: str, entry: dict[str, Any], stat: dict[str, Any], levels: tuple[str, ...]) -> WindowRow:
         """The row of ``entry`` (a ``segments`` entry of a windowed score record) of file ``path``."""
-        return cls(path, entry["index"], entry["start_s"], entry["end_s"], entry["score"], entry["official_score"],
-                   entry["level"], dict(entry["probs"]), entry.get("keyframes", ""), entry.get("motion_frames", ""),
-                   stat.get("size_bytes", ""), stat.get("mtime", ""), tuple(levels), dict(entry.get("spread") or {}),
-                   (entry.get("explanation") or {}).get("text", ""))
+        return cls(
+            path,
+            entry["index"],
+            entry["start_s"],
+            entry["end_s"],
+            entry["score"],
+            entry["official_score"],
+            entry["level"],
+            dict(entry["probs"]),
+            entry.get("keyframes", ""),
+            entry.get("motion_frames", ""),
+            stat.get("size_bytes", ""),
+            stat.get("mtime", ""),
+            tuple(levels),
+            dict(entry.get("spread") or {}),
+            (entry.get("explanation") or {}).get("text", ""),
+        )
 
     def to_row(self) -> dict[str, Any]:
-        row = {"path": self.path, "index": self.index, "start_s": self.start_s, "end_s": self.end_s,
-               "score": self.score, "official_score": self.official_score, "level": self.level,
-               "keyframes": self.keyframes, "motion_frames": self.motion_frames, "size_bytes": self.size_bytes,
-               "mtime": self.mtime, **{f"score_{k}": v for k, v in self.spread.items()},
-               "explanation": self.explanation}
+        row = {
+            "path": self.path,
+            "index": self.index,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "score": self.score,
+            "official_score": self.official_score,
+            "level": self.level,
+            "keyframes": self.keyframes,
+            "motion_frames": self.motion_frames,
+            "size_bytes": self.size_bytes,
+            "mtime": self.mtime,
+            **{f"score_{k}": v for k, v in self.spread.items()},
+            "explanation": self.explanation,
+        }
         names = [f"p_{w.strip()}" for w in self.levels]
         row.update(zip(names, self.probs.values()))  # by position: the model's level order
         return {c: row.get(c, "") for c in window_columns(self.levels)}

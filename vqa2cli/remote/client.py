@@ -23,7 +23,6 @@ import os
 import time
 from typing import Any
 
-from .. import errors
 from ..errors import ExitCode, InputError, UsageError, Vqa2Error
 
 MAX_BUSY_WAIT_S = 300.0  # 503 answers are waited out (Retry-After, at most MAX_WAIT_S each) this long
@@ -71,8 +70,12 @@ class ServerClient:
         token = token if token is not None else os.environ.get("VQA2_TOKEN") or None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         read = timeout_s if timeout_s is not None else float(os.environ.get("VQA2_SERVER_TIMEOUT", "900"))
-        self.http = httpx.Client(base_url=url, headers=headers, timeout=httpx.Timeout(read, connect=CONNECT_TIMEOUT_S),
-                                 transport=httpx.HTTPTransport(retries=CONNECT_RETRIES))
+        self.http = httpx.Client(
+            base_url=url,
+            headers=headers,
+            timeout=httpx.Timeout(read, connect=CONNECT_TIMEOUT_S),
+            transport=httpx.HTTPTransport(retries=CONNECT_RETRIES),
+        )
         self.in_flight = 0  # requests under way (batch spreads files to the least busy server)
         self.sent = 0  # files sent
 
@@ -90,8 +93,9 @@ class ServerClient:
         """The server's ``vqa2.score/1`` record for the local file ``path`` (relabelled to ``path``)."""
         return self._work("score", path, {"options": options}, send_path)
 
-    def ask(self, path: str, questions: list[str], options: dict[str, Any], *,
-            send_path: bool = False) -> list[dict[str, Any]]:
+    def ask(
+        self, path: str, questions: list[str], options: dict[str, Any], *, send_path: bool = False
+    ) -> list[dict[str, Any]]:
         """The server's ``vqa2.answer/1`` records, one per question."""
         return self._work("ask", path, {"options": options, "questions": questions}, send_path)
 
@@ -107,7 +111,9 @@ class ServerClient:
         meta = json.dumps({**body, "name": str(path), "mtime_ns": st.st_mtime_ns})
         with open(path, "rb") as fh:
             suffix = os.path.splitext(path)[1]
-            safe = "upload" + (suffix if suffix.isascii() and suffix[1:].isalnum() else "")  # the name is in meta
+            safe = "upload" + (
+                suffix if suffix.isascii() and suffix[1:].isalnum() else ""
+            )  # the name is in meta
             files = {"file": (safe, fh, "application/octet-stream")}
             response = self._send("POST", f"/v1/{task}", files=files, data={"request": meta}, rewind=fh)
         return self._json(response, path)
@@ -127,11 +133,15 @@ class ServerClient:
                     resets += 1
                     time.sleep(0.2 * resets)
                     continue
-                raise ServerError(f"the vqa2 server at {self.url} closed the connection {resets + 1} times: "
-                                  f"{_reason(exc)}", "check the server's log; it may have restarted") from exc
+                raise ServerError(
+                    f"the vqa2 server at {self.url} closed the connection {resets + 1} times: {_reason(exc)}",
+                    "check the server's log; it may have restarted",
+                ) from exc
             except httpx.TransportError as exc:
-                raise ServerError(f"cannot reach the vqa2 server at {self.url}: {_reason(exc)}",
-                                  "start it with `vqa2 serve`, or check --server / VQA2_SERVER") from exc
+                raise ServerError(
+                    f"cannot reach the vqa2 server at {self.url}: {_reason(exc)}",
+                    "start it with `vqa2 serve`, or check --server / VQA2_SERVER",
+                ) from exc
             pause = min(MAX_WAIT_S, _retry_after(response))
             if response.status_code != 503 or time.monotonic() + pause > deadline:
                 return response
@@ -152,28 +162,35 @@ class ServerClient:
         if not isinstance(error, dict):
             error = {"code": "http_error", "message": f"HTTP {status} without a vqa2 error body"}
             if not (path is not None and 400 <= status < 500 and status != 401):
-                raise ServerError(f"the vqa2 server at {self.url} answered HTTP {status} "
-                                  f"without a vqa2 body", "is --server pointing at `vqa2 serve`?")
+                raise ServerError(
+                    f"the vqa2 server at {self.url} answered HTTP {status} without a vqa2 body",
+                    "is --server pointing at `vqa2 serve`?",
+                )
         message = " ".join(str(error.get("message", "")).split()) or f"HTTP {status}"
         code = error.get("exit_code")
         if path is not None and 400 <= status < 500 and status != 401:  # the server refused this file
             if sent and sent != path:
                 message = message.replace(sent, path)
             message = message.removeprefix(f"{path}: ")  # the line names the file once, in front
-            raise RemoteInputError(path, f"refused by the vqa2 server (HTTP {status}): {message}",
-                                   str(error.get("code") or "input_error"), _REFUSAL_FIXES.get(status))
+            raise RemoteInputError(
+                path,
+                f"refused by the vqa2 server (HTTP {status}): {message}",
+                str(error.get("code") or "input_error"),
+                _REFUSAL_FIXES.get(status),
+            )
         if code == ExitCode.USAGE and status in (400, 413, 415, 422):
             raise UsageError(message)
         if code == ExitCode.USAGE:  # the server's own usage refusal (404 no_assistant...): exit 2, its line
             raise UsageError(f"the vqa2 server at {self.url}: {message}")
         fix = "set VQA2_TOKEN to the server's token" if status == 401 else None
-        raise ServerError(f"the vqa2 server at {self.url} refused the request (HTTP {status}): "
-                          f"{message}", fix)
+        raise ServerError(
+            f"the vqa2 server at {self.url} refused the request (HTTP {status}): {message}", fix
+        )
 
 
 _REFUSAL_FIXES = {
     403: "with --server-paths the file must be a regular file under the server's --allow-root; "
-         "leave --server-paths out to upload it",
+    "leave --server-paths out to upload it",
     413: "the file is over the server's --max-upload-mb; score it in-process or raise the server's limit",
 }
 

@@ -22,20 +22,26 @@ def remote_compare(url: str, plan, *, segments: str | None, tolerance_s: float, 
     from .client import ServerClient, ServerError
 
     names = {os.path.abspath(p): p for p in plan.paths}
-    body = {"paths": [os.path.abspath(p) for p in plan.paths] if not plan.ladders else [],
-            "ladders": [[os.path.abspath(p) for p in lad] for lad in plan.ladders] if plan.ladders else None,
-            "duration_tolerance": tolerance_s,
-            "options": {**{k: v for k, v in options.items() if v is not None}, "segments": segments or "auto"}}
+    body = {
+        "paths": [os.path.abspath(p) for p in plan.paths] if not plan.ladders else [],
+        "ladders": [[os.path.abspath(p) for p in lad] for lad in plan.ladders] if plan.ladders else None,
+        "duration_tolerance": tolerance_s,
+        "options": {**{k: v for k, v in options.items() if v is not None}, "segments": segments or "auto"},
+    }
     client = ServerClient(url)
     try:
         answer = client._json(client._send("POST", "/v1/compare", json=body))
     finally:
         client.close()
     if not isinstance(answer, dict) or answer.get("schema") != "vqa2.compare/1":
-        raise ServerError(f"the vqa2 server at {url} gave no vqa2.compare/1 answer", "is it a vqa2 with compare?")
+        raise ServerError(
+            f"the vqa2 server at {url} gave no vqa2.compare/1 answer", "is it a vqa2 with compare?"
+        )
     return CompareRecord.from_dict(relabel_paths(answer, names))
 
 
 def refuse_config(config) -> None:
     if config is not None:
-        raise UsageError("--config cannot be sent to a server", "start the server with `vqa2 serve --config FILE`")
+        raise UsageError(
+            "--config cannot be sent to a server", "start the server with `vqa2 serve --config FILE`"
+        )

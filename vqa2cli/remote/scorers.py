@@ -37,19 +37,32 @@ class RemoteAnswerRecord(AnswerRecord):
 
 
 def score_record(data: dict[str, Any]) -> RemoteScoreRecord:
-    record = RemoteScoreRecord(path=data["path"], score=data.get("score"), probs=data.get("probs"),
-                               level=data.get("level"), input=data.setdefault("input", {}),
-                               peak_gpu_mem_gb=data.get("peak_gpu_mem_gb"), segments=data.get("segments"),
-                               pooled=data.get("pooled"), worst=data.get("worst"),
-                               explanation=data.get("explanation"), **_common(data))
+    record = RemoteScoreRecord(
+        path=data["path"],
+        score=data.get("score"),
+        probs=data.get("probs"),
+        level=data.get("level"),
+        input=data.setdefault("input", {}),
+        peak_gpu_mem_gb=data.get("peak_gpu_mem_gb"),
+        segments=data.get("segments"),
+        pooled=data.get("pooled"),
+        worst=data.get("worst"),
+        explanation=data.get("explanation"),
+        **_common(data),
+    )
     record.data = data
     return record
 
 
 def answer_record(data: dict[str, Any]) -> RemoteAnswerRecord:
-    record = RemoteAnswerRecord(path=data["path"], question=data.get("question", ""), answer=data.get("answer"),
-                                generation=data.get("generation") or {}, segment=data.get("segment"),
-                                **_common(data))
+    record = RemoteAnswerRecord(
+        path=data["path"],
+        question=data.get("question", ""),
+        answer=data.get("answer"),
+        generation=data.get("generation") or {},
+        segment=data.get("segment"),
+        **_common(data),
+    )
     record.data = data
     return record
 
@@ -57,10 +70,16 @@ def answer_record(data: dict[str, Any]) -> RemoteAnswerRecord:
 def _common(data: dict[str, Any]) -> dict[str, Any]:
     error = data.get("error") or {}
     model = data.get("model")
-    return {"status": data.get("status", "ok"), "model": ModelInfo(**model) if model else None,
-            "sampling": data.get("sampling") or {}, "timing": data.get("timing") or {},
-            "warnings": list(data.get("warnings") or []), "error_code": error.get("code"),
-            "error": error.get("message"), "config": data.get("config")}
+    return {
+        "status": data.get("status", "ok"),
+        "model": ModelInfo(**model) if model else None,
+        "sampling": data.get("sampling") or {},
+        "timing": data.get("timing") or {},
+        "warnings": list(data.get("warnings") or []),
+        "error_code": error.get("code"),
+        "error": error.get("message"),
+        "config": data.get("config"),
+    }
 
 
 class RemoteBatchScorer:
@@ -121,8 +140,9 @@ def replay_windows(record: ScoreRecord, on_window) -> None:
         on_window(record.path, entry, record.input or {})
 
 
-def segment_request(options: dict[str, Any], *, segments: str | None, pool: str | None,
-                    implied: bool) -> None:
+def segment_request(
+    options: dict[str, Any], *, segments: str | None, pool: str | None, implied: bool
+) -> None:
     """Add ``segments``/``pool`` to a request's options; flags that imply windows send ``segments: auto``
     (the server resolves it to its card's window, as ``segment_options`` does in-process)."""
     if segments is None and implied:
@@ -138,23 +158,34 @@ def connect(urls: list[str], task: str, options: dict[str, Any]):
     configs = [c.settings(task, options) for c in clients]
     for client, config in zip(clients[1:], configs[1:]):
         if config != configs[0]:
-            raise UsageError(f"the servers disagree: {client.url} resolves the options differently from "
-                             f"{clients[0].url}", "run the same model and version on every --server")
+            raise UsageError(
+                f"the servers disagree: {client.url} resolves the options differently from {clients[0].url}",
+                "run the same model and version on every --server",
+            )
     return clients, merge_layers(configs[0])
 
 
-def connect_scoring(urls: list[str], options: dict[str, Any], *, segments: str | None, pool: str | None,
-                    window_flags: dict[str, Any], console):
+def connect_scoring(
+    urls: list[str],
+    options: dict[str, Any],
+    *,
+    segments: str | None,
+    pool: str | None,
+    window_flags: dict[str, Any],
+    console,
+):
     """``score``/``batch --server``: clients for ``urls``, the servers' settings and the window plan
     (``window_flags``: ``segment_options``'s output options; ``segments``/``pool`` join ``options``)."""
     from ..jobs.windows import segment_options
 
     outputs = ("segments_csv", "fail_segment_under", "plot", "plot_dir")
-    segment_request(options, segments=segments, pool=pool,
-                    implied=any(window_flags.get(k) is not None for k in outputs))
+    segment_request(
+        options, segments=segments, pool=pool, implied=any(window_flags.get(k) is not None for k in outputs)
+    )
     clients, settings = connect(urls, "score", options)
-    settings, plan = segment_options(settings, segments=options.get("segments"), pool=options.get("pool"),
-                                     **window_flags)
+    settings, plan = segment_options(
+        settings, segments=options.get("segments"), pool=options.get("pool"), **window_flags
+    )
     if plan.plot or plan.plot_dir:
         console.info("--server: the plots have no key-frame strip (the frames stay on the server)")
     return clients, settings, plan
@@ -164,7 +195,9 @@ def collect_options(**flags: Any) -> dict[str, Any]:
     """CLI flag values (None = not given) → a request's ``options``; ``@FILE`` stalling is read here."""
     options = {k: v for k, v in flags.items() if v is not None}
     if flags.get("config") is not None:
-        raise UsageError("--config cannot be sent to a server", "start the server with `vqa2 serve --config FILE`")
+        raise UsageError(
+            "--config cannot be sent to a server", "start the server with `vqa2 serve --config FILE`"
+        )
     options.pop("config", None)
     stalling = options.get("stalling")
     if isinstance(stalling, str) and stalling.strip().startswith("@"):
@@ -222,12 +255,16 @@ class RemoteAsking:
             for error in preflight([path]):
                 raise error
         try:
-            records = [answer_record(d) for d in self.client.ask(path, questions, self.options,
-                                                                  send_path=self.send_path)]
+            records = [
+                answer_record(d)
+                for d in self.client.ask(path, questions, self.options, send_path=self.send_path)
+            ]
         finally:
             self.client.close()
         for record in records:
-            yield PendingAnswer(record.question, record.segment, lambda on_text, r=record: _streamed(r, on_text))
+            yield PendingAnswer(
+                record.question, record.segment, lambda on_text, r=record: _streamed(r, on_text)
+            )
 
 
 def _streamed(record: RemoteAnswerRecord, on_text) -> RemoteAnswerRecord:

@@ -29,19 +29,22 @@ class DocsGuard:
                 check_bearer(headers.get(b"authorization", b"").decode("latin-1") or None, self.token)
             except Refused as exc:
                 from ..errors import ApiError
-
                 from .requests import _send_error
 
-                return await _send_error(send, ApiError(exc.status, exc.code, exc.message, 2),
-                                         extra=[(b"www-authenticate", b"Bearer")])
+                return await _send_error(
+                    send,
+                    ApiError(exc.status, exc.code, exc.message, 2),
+                    extra=[(b"www-authenticate", b"Bearer")],
+                )
         return await self.app(scope, receive, send)
 
 
 def protect_docs(app, token: str | None) -> None:
     """Put the API description of ``app`` behind ``token`` (nothing to do without one)."""
     if token is not None:
-        app.add_middleware(DocsGuard, token=token,
-                           paths={u for u in (app.docs_url, app.redoc_url, app.openapi_url) if u})
+        app.add_middleware(
+            DocsGuard, token=token, paths={u for u in (app.docs_url, app.redoc_url, app.openapi_url) if u}
+        )
 
 
 def public_model(info) -> dict[str, Any]:
@@ -49,7 +52,8 @@ def public_model(info) -> dict[str, Any]:
     shown = info.to_dict()
     for key in ("name", "repo"):
         value = shown.get(key)
-        if isinstance(value, str) and (os.path.isabs(value) or value.startswith(("~", ".")) or os.sep in value
-                                       and os.path.exists(value)):
+        if isinstance(value, str) and (
+            os.path.isabs(value) or value.startswith(("~", ".")) or os.sep in value and os.path.exists(value)
+        ):
             shown[key] = os.path.basename(value.rstrip("/" + os.sep)) or value
     return shown

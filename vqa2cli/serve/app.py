@@ -29,16 +29,20 @@ from typing import Any
 
 from starlette.requests import Request  # route signatures: FastAPI reads this annotation at import
 
-from ..errors import InputError, UsageError
+from ..errors import (  # every error code's HTTP status: errors.API_ERRORS
+    INPUT_STATUS,
+    MODEL_ERROR_CODES,
+    InputError,
+    UsageError,
+)
+from ..jobs.prefetch import default_workers
+from .access import protect_docs, public_model
+from .explain import explain_scored, take_explain  # /v1/score options.explain (score --explain)
+from .limits import BODY_TIMEOUT_S, GRACE_S, HEADER_TIMEOUT_S
 from .queue import QueueClosed, QueueFull
 from .requests import JSON_BODY_LIMIT, ApiError, BodyLimit, Input, json_body, read_input, remove
-from .access import protect_docs, public_model
-from .limits import BODY_TIMEOUT_S, GRACE_S, HEADER_TIMEOUT_S
 from .routes_calibration import calibration_router, request_gates
-from .explain import explain_scored, take_explain  # /v1/score options.explain (score --explain)
 from .security import Refused, check_bearer
-from ..jobs.prefetch import default_workers
-from ..errors import INPUT_STATUS, MODEL_ERROR_CODES  # every error code's HTTP status: errors.API_ERRORS
 
 
 @dataclass
@@ -91,18 +95,25 @@ class ServerState:
                 session = cls.load(settings, ref, offline=self.config.offline)
                 self.sessions[task] = session
                 self.resolvers[task].loaded = session.loaded
-        self.queue = WorkQueue(max_queue=self.config.max_queue, workers=self.config.workers,
-                               on_depth=self.metrics.queue_depth.set)
+        self.queue = WorkQueue(
+            max_queue=self.config.max_queue,
+            workers=self.config.workers,
+            on_depth=self.metrics.queue_depth.set,
+        )
         self.ready = True
         self.metrics.ready.set(1)
 
     def accepting(self) -> None:
         if self.draining:
-            raise ApiError(503, "shutting_down", "the server is shutting down", retry_after=self.config.retry_after_s)
+            raise ApiError(
+                503, "shutting_down", "the server is shutting down", retry_after=self.config.retry_after_s
+            )
         if not self.ready:
             if self.load_error is not None:
                 raise ApiError(503, "not_ready", f"the model failed to load: {self.load_error}")
-            raise ApiError(503, "not_ready", "the model is still loading", retry_after=self.config.retry_after_s)
+            raise ApiError(
+                503, "not_ready", "the model is still loading", retry_after=self.config.retry_after_s
+            )
 
 
 def create_app(state: ServerState):
@@ -114,8 +125,11 @@ def create_app(state: ServerState):
 
     from .. import __version__
 
-    app = FastAPI(title="vqa2 serve", version=__version__,
-                  description="Video quality scores and answers from a warm VQA² model (same records as the CLI).")
+    app = FastAPI(
+        title="vqa2 serve",
+        version=__version__,
+        description="Video quality scores and answers from a warm VQA² model (same records as the CLI).",
+    )
     app.state.vqa2 = state
     app.add_middleware(BodyLimit, limit=state.config.max_upload_bytes + JSON_BODY_LIMIT)
     app.include_router(calibration_router(state))
@@ -156,7 +170,10 @@ def create_app(state: ServerState):
     @app.get("/readyz", summary="Readiness: weights loaded and requests accepted")
     async def readyz():
         if state.ready and not state.draining:
-            return {"status": "ready", "models": {t: public_model(s.model_info) for t, s in state.sessions.items()}}
+            return {
+                "status": "ready",
+                "models": {t: public_model(s.model_info) for t, s in state.sessions.items()},
+            }
         status = "draining" if state.draining else "failed" if state.load_error else "loading"
         return JSONResponse({"status": status}, status_code=503)
 
@@ -200,9 +217,12 @@ def served_routes(app) -> list[str]:
             inner = getattr(route, "original_router", None)
             yield from walk(inner.routes) if inner is not None else (route,)
 
-    return [f"{method} {route.path}" for route in walk(app.routes)
-            if isinstance(route, APIRoute) and route.include_in_schema
-            for method in sorted(route.methods - {"HEAD", "OPTIONS"})]
+    return [
+        f"{method} {route.path}"
+        for route in walk(app.routes)
+        if isinstance(route, APIRoute) and route.include_in_schema
+        for method in sorted(route.methods - {"HEAD", "OPTIONS"})
+    ]
 
 
 def routes_banner(app) -> str:
@@ -248,7 +268,9 @@ def _resolver(state: ServerState, task: Any):
     if task not in ("score", "ask"):
         raise ApiError(422, "usage", f"unknown task '{task}'", 2)
     if task not in state.resolvers:
-        raise ApiError(404, "no_assistant", "this server has no assistant (start it with --assistant MODEL)", 2)
+        raise ApiError(
+            404, "no_assistant", "this server has no assistant (start it with --assistant MODEL)", 2
+        )
     return state.resolvers[task]
 
 
@@ -258,7 +280,9 @@ def submit(state: ServerState, job):
     try:
         return state.queue.submit(job)
     except QueueFull as exc:
-        raise ApiError(503, "queue_full", f"server busy: {exc}", retry_after=state.config.retry_after_s) from exc
+        raise ApiError(
+            503, "queue_full", f"server busy: {exc}", retry_after=state.config.retry_after_s
+        ) from exc
     except QueueClosed as exc:
         raise ApiError(503, "shutting_down", str(exc), retry_after=state.config.retry_after_s) from exc
 
@@ -267,9 +291,13 @@ async def _work(state: ServerState, request, task: str):
     _authorize(state, request)
     state.accepting()
     resolver = _resolver(state, task)
-    source = await read_input(request, task, roots=state.config.roots,
-                              max_upload_bytes=state.config.max_upload_bytes,
-                              body_timeout_s=state.config.body_timeout_s)
+    source = await read_input(
+        request,
+        task,
+        roots=state.config.roots,
+        max_upload_bytes=state.config.max_upload_bytes,
+        body_timeout_s=state.config.body_timeout_s,
+    )
     try:
         explain = take_explain(state, source.body, task)  # serve/explain.py: options.explain
         try:
@@ -298,7 +326,7 @@ def _questions(body: dict[str, Any]) -> list[str]:
         raise UsageError("'questions' must be a list of strings", 'e.g. {"questions": ["Is there stutter?"]}')
     questions = [q for q in questions if q.strip()]
     if not questions:
-        raise UsageError("no question given", 'pass QUESTION, --question TEXT or --questions-file FILE')
+        raise UsageError("no question given", "pass QUESTION, --question TEXT or --questions-file FILE")
     return questions
 
 
@@ -333,8 +361,10 @@ def _make_job(state: ServerState, task: str, source: Input, resolved, questions,
     def run(prepared):
         if task == "score":
             return _relabel(explain_scored(state, session.run(prepared), explain), source)
-        return [_relabel(item.produce(None), source)
-                for item in pending_answers(session, prepared, source.path, questions)]
+        return [
+            _relabel(item.produce(None), source)
+            for item in pending_answers(session, prepared, source.path, questions)
+        ]
 
     def fail(exc: BaseException):
         _free_cuda(exc)
@@ -372,11 +402,13 @@ def _answer(state: ServerState, task: str, result):
         if isinstance(result, list):
             return 200, [r.to_dict() for r in result]
         exit_code = 4 if result.error_code in MODEL_ERROR_CODES else 3
-        raise ApiError(500 if exit_code == 4 else INPUT_STATUS, result.error_code or "input_error",
-                       result.error or "failed", exit_code)
+        raise ApiError(
+            500 if exit_code == 4 else INPUT_STATUS,
+            result.error_code or "input_error",
+            result.error or "failed",
+            exit_code,
+        )
     state.metrics.note_peak_gpu(result.peak_gpu_mem_gb)
     if result.status == "ok":
         return 200, result.to_dict()
     return (500 if result.error_code in MODEL_ERROR_CODES else INPUT_STATUS), result.to_dict()
-
-

@@ -15,8 +15,14 @@ from typing import Any
 
 from .requests import ApiError
 
-KEYS = {"top": int, "below": float, "fail_under": float, "fail_segment_under": float, "question": str,
-        "max_new_tokens": int}
+KEYS = {
+    "top": int,
+    "below": float,
+    "fail_under": float,
+    "fail_segment_under": float,
+    "question": str,
+    "max_new_tokens": int,
+}
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,12 @@ def take_explain(state, body: dict[str, Any], task: str) -> ExplainRequest | Non
         if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
             raise ApiError(422, "usage", f"explain option '{key}' must be {kind.__name__}, got {value!r}", 2)
     if "ask" not in state.sessions:
-        raise ApiError(404, "no_assistant", "this server has no assistant to explain with (start it with "
-                                            "`vqa2 serve --assistant MODEL`)", 2)
+        raise ApiError(
+            404,
+            "no_assistant",
+            "this server has no assistant to explain with (start it with `vqa2 serve --assistant MODEL`)",
+            2,
+        )
     return _request(state.sessions["ask"].settings, raw)
 
 
@@ -55,8 +65,11 @@ def _request(settings, raw: dict[str, Any]) -> ExplainRequest:
     from ..errors import UsageError
     from ..pipeline.explain import Selection
 
-    changes = {k: v for k, v in (("explain_question", raw.get("question")),
-                                 ("max_new_tokens", raw.get("max_new_tokens"))) if v is not None}
+    changes = {
+        k: v
+        for k, v in (("explain_question", raw.get("question")), ("max_new_tokens", raw.get("max_new_tokens")))
+        if v is not None
+    }
     try:
         if changes:
             settings = settings.replace(generation=changes)
@@ -67,9 +80,13 @@ def _request(settings, raw: dict[str, Any]) -> ExplainRequest:
             raise UsageError(f"explain option 'top' must be at least 1, got {raw['top']}")
     except UsageError as exc:
         raise ApiError(422, "usage", exc.one_line(), 2) from exc
-    selection = Selection(top=raw.get("top"), below=raw.get("below"), fail_under=raw.get("fail_under"),
-                          fail_segment_under=raw.get("fail_segment_under"),
-                          max_windows=settings.generation.explain_max_windows)
+    selection = Selection(
+        top=raw.get("top"),
+        below=raw.get("below"),
+        fail_under=raw.get("fail_under"),
+        fail_segment_under=raw.get("fail_segment_under"),
+        max_windows=settings.generation.explain_max_windows,
+    )
     return ExplainRequest(settings, selection)
 
 
@@ -93,9 +110,16 @@ def client_options(options: dict[str, Any], explaining, *, fail_under=None, fail
     from ..errors import UsageError
 
     if explaining.assistant is not None or explaining.quant not in (None, options.get("quant")):
-        raise UsageError("--assistant/--assistant-quant choose a local assistant, not the server's",
-                         "leave them out: the server explains with the assistant it was started with")
-    raw = {"top": explaining.top, "below": explaining.below, "question": explaining.question,
-           "max_new_tokens": explaining.max_new_tokens, "fail_under": fail_under,
-           "fail_segment_under": fail_segment_under}
+        raise UsageError(
+            "--assistant/--assistant-quant choose a local assistant, not the server's",
+            "leave them out: the server explains with the assistant it was started with",
+        )
+    raw = {
+        "top": explaining.top,
+        "below": explaining.below,
+        "question": explaining.question,
+        "max_new_tokens": explaining.max_new_tokens,
+        "fail_under": fail_under,
+        "fail_segment_under": fail_segment_under,
+    }
     options["explain"] = {k: v for k, v in raw.items() if v is not None} or True

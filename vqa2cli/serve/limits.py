@@ -71,10 +71,13 @@ async def body_chunks(request, limit: int, idle_s: float, what: str, hint: str =
         except StopAsyncIteration:
             return
         except asyncio.TimeoutError:
-            raise _api_error(408, "timeout", f"no data of the request body for {idle_s:g} s "
-                             "(the server's --body-timeout)") from None
+            raise _api_error(
+                408, "timeout", f"no data of the request body for {idle_s:g} s (the server's --body-timeout)"
+            ) from None
         except ClientDisconnect:
-            raise _api_error(400, "client_disconnected", "the client closed the connection mid-body", 2) from None
+            raise _api_error(
+                400, "client_disconnected", "the client closed the connection mid-body", 2
+            ) from None
         seen += len(chunk)
         if seen > limit:
             raise too_large(limit, what, hint)
@@ -89,6 +92,7 @@ async def read_json_body(request, idle_s: float = BODY_TIMEOUT_S) -> dict[str, A
 
 def parse_json(raw: bytes | str, where: str) -> dict[str, Any]:
     """``raw`` as a JSON object held to the shape rules of the module doc; ApiError 400 naming ``where``."""
+
     def bad(reason: str):
         return _api_error(400, "bad_request", f"malformed {where}: {reason}", 2)
 

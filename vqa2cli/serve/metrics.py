@@ -17,15 +17,27 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
-        self.requests = Counter("vqa2_requests", "Requests answered", ("endpoint", "status"),
-                                registry=self.registry)
-        self.latency = Histogram("vqa2_request_seconds", "Request latency in seconds", ("endpoint",),
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.queue_depth = Gauge("vqa2_queue_depth", "Unfinished jobs in the work queue", registry=self.registry)
-        self.peak_gpu = Gauge("vqa2_peak_gpu_memory_bytes", "Highest per-request peak CUDA memory (bytes)",
-                              registry=self.registry)
-        self.ready = Gauge("vqa2_ready", "1 when the model is loaded and requests are accepted",
-                           registry=self.registry)
+        self.requests = Counter(
+            "vqa2_requests", "Requests answered", ("endpoint", "status"), registry=self.registry
+        )
+        self.latency = Histogram(
+            "vqa2_request_seconds",
+            "Request latency in seconds",
+            ("endpoint",),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "vqa2_queue_depth", "Unfinished jobs in the work queue", registry=self.registry
+        )
+        self.peak_gpu = Gauge(
+            "vqa2_peak_gpu_memory_bytes",
+            "Highest per-request peak CUDA memory (bytes)",
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "vqa2_ready", "1 when the model is loaded and requests are accepted", registry=self.registry
+        )
         self._peak = 0.0
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:

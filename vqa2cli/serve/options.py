@@ -82,8 +82,9 @@ class OptionResolver:
         if options is None:
             options = {}
         if not isinstance(options, dict):
-            raise UsageError("'options' must be a JSON object of CLI option names",
-                             'e.g. {"max_motion_frames": 500}')
+            raise UsageError(
+                "'options' must be a JSON object of CLI option names", 'e.g. {"max_motion_frames": 500}'
+            )
         key = json.dumps(options, sort_keys=True, default=str)
         with self._lock:
             hit = self._cache.get(key)
@@ -92,8 +93,10 @@ class OptionResolver:
         try:
             resolved = self._resolve(options)
         except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:  # a value of the wrong kind
-            raise UsageError(f"invalid options: {type(exc).__name__}: {exc}",
-                             "give each option the value its CLI flag takes") from None
+            raise UsageError(
+                f"invalid options: {type(exc).__name__}: {exc}",
+                "give each option the value its CLI flag takes",
+            ) from None
         with self._lock:
             if len(self._cache) > 256:
                 self._cache.clear()
@@ -125,18 +128,24 @@ class OptionResolver:
         if options.get("model") is not None:
             asked = resolve_reference(str(options["model"]), self.task)
             if _where(asked) != _where(ref):
-                raise UsageError(f"this server runs {settings.model.name} ({ref.repo}@{ref.revision}), not "
-                                 f"{options['model']}; a request cannot load other weights",
-                                 "drop --model, or send the request to a server started with that model")
+                raise UsageError(
+                    f"this server runs {settings.model.name} ({ref.repo}@{ref.revision}), not "
+                    f"{options['model']}; a request cannot load other weights",
+                    "drop --model, or send the request to a server started with that model",
+                )
         loaded = self.loaded
-        served = {"device": {"auto", settings.runtime.device} | _device_names(loaded),
-                  "dtype": {"auto", settings.runtime.dtype} | ({_dtype(loaded)} if loaded else set()),
-                  "quant": {settings.runtime.quant} | ({loaded.quant} if loaded else set())}
+        served = {
+            "device": {"auto", settings.runtime.device} | _device_names(loaded),
+            "dtype": {"auto", settings.runtime.dtype} | ({_dtype(loaded)} if loaded else set()),
+            "quant": {settings.runtime.quant} | ({loaded.quant} if loaded else set()),
+        }
         for name, allowed in served.items():
             value = options.get(name)
             if value is not None and value not in allowed:
-                raise UsageError(f"this server runs with {name} {sorted(allowed - {'auto'})[0]}, not {value}",
-                                 f"drop --{name}, or start a server with --{name} {value}")
+                raise UsageError(
+                    f"this server runs with {name} {sorted(allowed - {'auto'})[0]}, not {value}",
+                    f"drop --{name}, or start a server with --{name} {value}",
+                )
 
 
 def _score_windows(settings, options: dict[str, Any]) -> Resolved:
@@ -167,8 +176,9 @@ def _duration(value: Any) -> str | None:
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return repr(value)
-    raise UsageError(f"--segments must be a duration such as \"10s\" or \"auto\", got {value!r}",
-                     'e.g. {"segments": "10s"}')
+    raise UsageError(
+        f'--segments must be a duration such as "10s" or "auto", got {value!r}', 'e.g. {"segments": "10s"}'
+    )
 
 
 def _stalling(settings, value: Any, style: Any, window_s: float | None):
@@ -177,8 +187,9 @@ def _stalling(settings, value: Any, style: Any, window_s: float | None):
 
     style = "sequence" if style is None else style
     if value is not None and not isinstance(value, str):
-        raise UsageError("--stalling must be 'none', a string of 0/1 per frame, or @FILE",
-                         "e.g. --stalling 0000011110000")
+        raise UsageError(
+            "--stalling must be 'none', a string of 0/1 per frame, or @FILE", "e.g. --stalling 0000011110000"
+        )
     if not isinstance(style, str):
         raise UsageError(f"unknown --stalling-style '{style}'", "use sequence or stats")
     if isinstance(value, str) and value.strip().startswith("@"):

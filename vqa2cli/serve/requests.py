@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ApiError  # any refusal; its HTTP status and exit code are declared in errors.API_ERRORS
-from .security import Refused, open_confined
-
 from .limits import BODY_TIMEOUT_S, JSON_BODY_LIMIT, parse_json, read_json_body  # noqa: F401 - JSON_BODY_LIMIT re-exported
+from .security import Refused, open_confined
 
 
 async def json_body(request, body_timeout_s: float = BODY_TIMEOUT_S) -> dict[str, Any]:
@@ -36,8 +35,9 @@ class Input:
     cleanup: Any = None  # folder to delete / pinned file to close when the job is done
 
 
-async def read_input(request, task: str, *, roots: list[Path], max_upload_bytes: int,
-                     body_timeout_s: float = BODY_TIMEOUT_S) -> Input:
+async def read_input(
+    request, task: str, *, roots: list[Path], max_upload_bytes: int, body_timeout_s: float = BODY_TIMEOUT_S
+) -> Input:
     """Parse a /v1/score or /v1/ask body: JSON ``{"path"}`` (confined to ``roots``) or a multipart upload.
     Sizes and the time between two chunks are bounded while the body arrives (serve/limits.py)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -45,7 +45,9 @@ async def read_input(request, task: str, *, roots: list[Path], max_upload_bytes:
         body = await json_body(request, body_timeout_s)
         _check_keys(body, task, upload=False)
         if not isinstance(body.get("path"), str):
-            raise ApiError(422, "usage", "a JSON request needs 'path' (a file under an --allow-root folder)", 2)
+            raise ApiError(
+                422, "usage", "a JSON request needs 'path' (a file under an --allow-root folder)", 2
+            )
         try:
             pinned = open_confined(body["path"], roots)  # opened once; read through its descriptor
         except Refused as exc:
@@ -53,16 +55,27 @@ async def read_input(request, task: str, *, roots: list[Path], max_upload_bytes:
         return Input(pinned.key, pinned.name, body, cleanup=pinned)
     if kind == "multipart/form-data":
         return await _read_upload(request, task, max_upload_bytes, body_timeout_s)
-    raise ApiError(415, "unsupported_media_type", "send multipart/form-data with a 'file' part, or JSON "
-                   "{\"path\": ...} for a file under an --allow-root folder", 2)
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        "send multipart/form-data with a 'file' part, or JSON "
+        '{"path": ...} for a file under an --allow-root folder',
+        2,
+    )
 
 
 def _check_keys(body: dict[str, Any], task: str, *, upload: bool) -> None:
-    allowed = {"options", *(("name", "mtime_ns") if upload else ("path",)), *(("questions",) if task == "ask" else ()),
-               *(("calibration",) if task == "score" else ())}  # serve/routes_calibration.py
+    allowed = {
+        "options",
+        *(("name", "mtime_ns") if upload else ("path",)),
+        *(("questions",) if task == "ask" else ()),
+        *(("calibration",) if task == "score" else ()),
+    }  # serve/routes_calibration.py
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise ApiError(422, "usage", f"unknown request field '{unknown[0]}' (known: {', '.join(sorted(allowed))})", 2)
+        raise ApiError(
+            422, "usage", f"unknown request field '{unknown[0]}' (known: {', '.join(sorted(allowed))})", 2
+        )
 
 
 async def _read_upload(request, task: str, max_upload_bytes: int, body_timeout_s: float) -> Input:
@@ -91,8 +104,9 @@ def _request_part(raw: str | None, task: str) -> dict[str, Any]:
     body = parse_json(raw, "JSON in the 'request' part")
     _check_keys(body, task, upload=True)
     mtime_ns = body.get("mtime_ns")
-    if mtime_ns is not None and (not isinstance(mtime_ns, int) or isinstance(mtime_ns, bool)
-                                 or not 0 <= mtime_ns < 1 << 63):
+    if mtime_ns is not None and (
+        not isinstance(mtime_ns, int) or isinstance(mtime_ns, bool) or not 0 <= mtime_ns < 1 << 63
+    ):
         raise ApiError(422, "usage", "'mtime_ns' must be an integer of nanoseconds from 0 to 2^63-1", 2)
     if body.get("name") is not None and not isinstance(body["name"], str):
         raise ApiError(422, "usage", "'name' must be a string", 2)
@@ -114,8 +128,9 @@ def remove(cleanup) -> None:
 
 class BodyTooLarge(ApiError):
     def __init__(self, limit: int):
-        super().__init__(413, "too_large", f"request body over the server's limit of {limit} bytes "
-                         "(--max-upload-mb)", 3)
+        super().__init__(
+            413, "too_large", f"request body over the server's limit of {limit} bytes (--max-upload-mb)", 3
+        )
 
 
 class BodyLimit:
@@ -145,8 +160,19 @@ class BodyLimit:
 
 
 async def _send_error(send, exc: ApiError, extra: list[tuple[bytes, bytes]] = ()) -> None:
-    body = json.dumps({"error": {"code": exc.code, "message": exc.message, "exit_code": exc.exit_code}}).encode()
-    await send({"type": "http.response.start", "status": exc.status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"), *extra]})
+    body = json.dumps(
+        {"error": {"code": exc.code, "message": exc.message, "exit_code": exc.exit_code}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *extra,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -104,15 +104,23 @@ def _calibrate(body: dict[str, Any], resolver, precision=None) -> dict[str, Any]
         scores, labels = body.get("scores"), body.get("labels")
         if not isinstance(scores, list) or not isinstance(labels, list):
             raise UsageError("'scores' and 'labels' must be JSON arrays of numbers")
-        cal = calibrate([float(v) for v in scores], [float(v) for v in labels], config=resolved.settings.to_dict(),
-                        scale=str(body.get("scale", "mos")), kind=str(body.get("kind", "auto")),
-                        folds=int(body.get("folds", 5)), seed=int(body.get("seed", 0)),
-                        n_boot=min(int(body.get("bootstrap", 1000)), 5000), precision=precision)
+        cal = calibrate(
+            [float(v) for v in scores],
+            [float(v) for v in labels],
+            config=resolved.settings.to_dict(),
+            scale=str(body.get("scale", "mos")),
+            kind=str(body.get("kind", "auto")),
+            folds=int(body.get("folds", 5)),
+            seed=int(body.get("seed", 0)),
+            n_boot=min(int(body.get("bootstrap", 1000)), 5000),
+            precision=precision,
+        )
     except (UsageError, DataError) as exc:
         raise ApiError(422, "usage", exc.one_line(), 2) from exc
     except (TypeError, ValueError) as exc:
-        raise ApiError(422, "usage", f"'scores', 'labels', 'folds', 'seed', 'bootstrap' must be numbers ({exc})",
-                       2) from exc
+        raise ApiError(
+            422, "usage", f"'scores', 'labels', 'folds', 'seed', 'bootstrap' must be numbers ({exc})", 2
+        ) from exc
     return cal.to_json()
 
 

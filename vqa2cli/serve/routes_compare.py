@@ -27,8 +27,12 @@ def add_routes(app, state) -> None:
 
         return await _timed(state, "compare", lambda: _compare(state, request), JSONResponse)
 
-    app.add_api_route("/v1/compare", compare_route, methods=["POST"],
-                      summary="Compare encodes of one source (allowed paths): a vqa2.compare/1 object")
+    app.add_api_route(
+        "/v1/compare",
+        compare_route,
+        methods=["POST"],
+        summary="Compare encodes of one source (allowed paths): a vqa2.compare/1 object",
+    )
 
 
 def _paths(body: dict[str, Any], roots, pinned: list) -> tuple[list[str], list[list[str]] | None, str | None]:
@@ -53,12 +57,17 @@ def _paths(body: dict[str, Any], roots, pinned: list) -> tuple[list[str], list[l
         return keys[raw]
 
     paths, ladders = body.get("paths") or [], body.get("ladders")
-    if not isinstance(paths, list) or (ladders is not None and not (
-            isinstance(ladders, list) and all(isinstance(lad, list) for lad in ladders))):
+    if not isinstance(paths, list) or (
+        ladders is not None
+        and not (isinstance(ladders, list) and all(isinstance(lad, list) for lad in ladders))
+    ):
         raise ApiError(422, "usage", "'paths' must be a list of paths, 'ladders' a list of such lists", 2)
     baseline = body.get("baseline")
-    return ([checked(p) for p in paths], [[checked(p) for p in lad] for lad in ladders] if ladders else None,
-            checked(baseline) if baseline is not None else None)
+    return (
+        [checked(p) for p in paths],
+        [[checked(p) for p in lad] for lad in ladders] if ladders else None,
+        checked(baseline) if baseline is not None else None,
+    )
 
 
 async def _compare(state, request):
@@ -90,8 +99,12 @@ async def _compare_pinned(state, body, pinned: list):
     options.setdefault("segments", "auto")
     try:
         resolved = _resolver(state, "score").resolve(options)
-        plan = plan_compare(paths, ladders=ladders, baseline=baseline,
-                            tolerance_s=float(body.get("duration_tolerance", DURATION_TOLERANCE_S)))
+        plan = plan_compare(
+            paths,
+            ladders=ladders,
+            baseline=baseline,
+            tolerance_s=float(body.get("duration_tolerance", DURATION_TOLERANCE_S)),
+        )
     except (UsageError, ValueError, TypeError) as exc:
         message = exc.one_line() if isinstance(exc, UsageError) else str(exc)
         raise ApiError(422, "usage", message, 2) from exc

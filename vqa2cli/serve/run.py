@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
-import time
 import socket
+import sys
 import threading
+import time
 
 from ..errors import ModelRuntimeError, Vqa2Error
 
@@ -25,13 +25,17 @@ def bind(host: str, port: int) -> socket.socket:
     from ..errors import UsageError
 
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[
+            0
+        ]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                         "choose another --port, or stop the process using it") from exc
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            "choose another --port, or stop the process using it",
+        ) from exc
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
@@ -52,8 +56,10 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:  # SIGTERM / SIGINT: refuse new work at once
             if not state.draining:
-                console.info(f"shutting down: finishing the requests in flight (up to {cfg.grace_s:g} s), "
-                             "refusing new ones")
+                console.info(
+                    f"shutting down: finishing the requests in flight (up to {cfg.grace_s:g} s), "
+                    "refusing new ones"
+                )
                 state.stop_by = time.monotonic() + cfg.grace_s
             state.draining = True
             state.metrics.ready.set(0)
@@ -75,9 +81,14 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
     app = create_app(state)
     from .limits import header_deadline_protocol
 
-    config = uvicorn.Config(_cut_politely(app, state), lifespan="off", log_level="info" if access_log else "warning",
-                            access_log=access_log, http=header_deadline_protocol(cfg.header_timeout_s),
-                            timeout_graceful_shutdown=cfg.grace_s)
+    config = uvicorn.Config(
+        _cut_politely(app, state),
+        lifespan="off",
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
+        http=header_deadline_protocol(cfg.header_timeout_s),
+        timeout_graceful_shutdown=cfg.grace_s,
+    )
     server = Server(config)
 
     def load() -> None:
@@ -101,7 +112,9 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
     if isinstance(state.load_error, Vqa2Error):
         raise state.load_error  # exit 4 (or 2) with its one line
     if state.load_error is not None:
-        raise ModelRuntimeError(f"the model failed to load: {type(state.load_error).__name__}: {state.load_error}")
+        raise ModelRuntimeError(
+            f"the model failed to load: {type(state.load_error).__name__}: {state.load_error}"
+        )
     console.info("stopped")
     return 0
 
@@ -128,8 +141,15 @@ def _cut_politely(app, state):
                 raise
             if not started:
                 with contextlib.suppress(Exception):
-                    await _send_error(send, ApiError(503, "shutting_down", "cut: the server's shutdown grace "
-                                                     "period (--shutdown-grace) ended before this request did"))
+                    await _send_error(
+                        send,
+                        ApiError(
+                            503,
+                            "shutting_down",
+                            "cut: the server's shutdown grace "
+                            "period (--shutdown-grace) ended before this request did",
+                        ),
+                    )
 
     return wrapped
 

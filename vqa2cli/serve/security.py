@@ -55,17 +55,24 @@ def read_token(path: str | Path | None, host: str) -> str | None:
     Raises UsageError (exit 2) for a missing/empty/too-short token file or a public bind without one."""
     if path is None:
         if not is_loopback(host):
-            raise UsageError(f"--host {host} is not a loopback address and no --token-file was given",
-                             "pass --token-file FILE (a bearer token clients send), or bind 127.0.0.1")
+            raise UsageError(
+                f"--host {host} is not a loopback address and no --token-file was given",
+                "pass --token-file FILE (a bearer token clients send), or bind 127.0.0.1",
+            )
         return None
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"{p}: token file not found", "write a random token to it, e.g. "
-                         "`python -c 'import secrets; print(secrets.token_urlsafe(32))' > FILE`")
+        raise UsageError(
+            f"{p}: token file not found",
+            "write a random token to it, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))' > FILE`",
+        )
     token = p.read_text(encoding="utf-8").strip()
     if len(token) < 16 or any(c.isspace() for c in token):
-        raise UsageError(f"{p}: the token must be at least 16 characters without spaces",
-                         "use e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        raise UsageError(
+            f"{p}: the token must be at least 16 characters without spaces",
+            "use e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+        )
     return token
 
 
@@ -99,8 +106,13 @@ def open_confined(raw: str, roots: list[Path]):
 
     shown = confine(raw, roots)
     real = os.path.realpath(shown)
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) \
+    flags = (
+        os.O_RDONLY
+        | os.O_NONBLOCK
+        | getattr(os, "O_NOFOLLOW", 0)
+        | getattr(os, "O_CLOEXEC", 0)
         | getattr(os, "O_NOCTTY", 0)
+    )
     try:
         fd = os.open(real, flags)
     except FileNotFoundError:
@@ -131,7 +143,9 @@ def _verify_descriptor(fd: int, raw: str, roots: list[Path]) -> None:
         now = None
     inside = any(Path(opened) == r or r in Path(opened).parents for r in roots)
     if not inside or now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
-        raise Refused(403, "forbidden", f"{raw}: outside the allowed roots (the file changed while it was opened)")
+        raise Refused(
+            403, "forbidden", f"{raw}: outside the allowed roots (the file changed while it was opened)"
+        )
 
 
 # A request's path that names a pipe or a URL (``-``, ``http://...``, FFmpeg's ``pipe:``/``concat:``...): refused
@@ -146,13 +160,20 @@ def confine(raw: str, roots: list[Path]) -> str:
     (made absolute), exactly as ``vqa2 score`` would. A missing file passes (it becomes a
     ``file_missing`` error record, like the CLI's); everything else listed in the module doc raises Refused."""
     if not roots:
-        raise Refused(403, "forbidden", "path requests are disabled on this server (start it with "
-                      "--allow-root DIR, or upload the file)")
+        raise Refused(
+            403,
+            "forbidden",
+            "path requests are disabled on this server (start it with --allow-root DIR, or upload the file)",
+        )
     if not raw or "\x00" in raw:
         raise Refused(422, "usage", "'path' must be a non-empty file path")
     if NOT_A_FILE.match(raw):
-        raise Refused(403, "forbidden", f"{raw}: not a file path: the server reads only files under --allow-root, "
-                      "never a pipe or a URL (a file whose name starts with 'scheme:' or is '-' can be sent as ./NAME)")
+        raise Refused(
+            403,
+            "forbidden",
+            f"{raw}: not a file path: the server reads only files under --allow-root, "
+            "never a pipe or a URL (a file whose name starts with 'scheme:' or is '-' can be sent as ./NAME)",
+        )
     p = Path(raw)
     if ".." in p.parts:
         raise Refused(403, "forbidden", f"{raw}: '..' is not allowed in paths")

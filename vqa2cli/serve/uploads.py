@@ -50,10 +50,15 @@ class _Parts:
         self.request = bytearray()
 
     def callbacks(self) -> dict:
-        return {"on_part_begin": self.on_part_begin, "on_header_field": self.on_header_field,
-                "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
-                "on_headers_finished": self.on_headers_finished, "on_part_data": self.on_part_data,
-                "on_part_end": self.on_part_end}
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+        }
 
     def on_part_begin(self) -> None:
         self.header_bytes, self.name, self.disposition = 0, None, b""
@@ -82,8 +87,13 @@ class _Parts:
         _, options = parse_options_header(self.disposition)
         name = options.get(b"name", b"").decode("utf-8", "replace")
         if name not in PARTS:
-            raise _api_error(422, "usage", f"unknown multipart part '{name[:40]}': send the video as the 'file' "
-                             "part (and options as an optional 'request' part)", 2)
+            raise _api_error(
+                422,
+                "usage",
+                f"unknown multipart part '{name[:40]}': send the video as the 'file' "
+                "part (and options as an optional 'request' part)",
+                2,
+            )
         if name == "file":
             if self.upload.dest is not None:
                 raise _api_error(422, "usage", "one 'file' part per request", 2)
@@ -118,7 +128,9 @@ class _Parts:
             self.upload._out = None
 
 
-async def read_multipart(request, folder: str, max_upload_bytes: int, idle_s: float = BODY_TIMEOUT_S) -> Upload:
+async def read_multipart(
+    request, folder: str, max_upload_bytes: int, idle_s: float = BODY_TIMEOUT_S
+) -> Upload:
     """Parse ``request``'s multipart body into ``folder`` (see the module doc). Raises ApiError: 400
     malformed, 408 idle past ``idle_s`` seconds, 413 over a limit, 422 unexpected parts; the caller removes
     ``folder`` on error."""

@@ -33,7 +33,11 @@ def card_layer(config: TrainConfig, base: Settings, folder: Path) -> dict[str, d
     """The output's card: the base model's settings with the stage's task, prompt and motion layout."""
     layer = {name: dict(values) for name, values in base.to_dict().items() if name in CARD_SECTIONS}
     layer["model"].update(
-        name=folder.name, repo=str(folder), revision="local", task=config.task, prompt=config.prompt,
+        name=folder.name,
+        repo=str(folder),
+        revision="local",
+        task=config.task,
+        prompt=config.prompt,
         motion_layout=config.motion_layout,
         description=f"vqa2 train {config.stage} from {base.model.name}",
     )
@@ -70,11 +74,15 @@ def check_output_dir(output_dir: Path, resume: bool) -> Path | None:
     """With ``resume``: the checkpoint to continue from (must exist). Without: refuse to mix runs."""
     found = last_checkpoint(output_dir)
     if resume and found is None:
-        raise ConfigError(f"{output_dir}: --resume but no checkpoint-N folder to resume from",
-                          "drop --resume to start a new run")
+        raise ConfigError(
+            f"{output_dir}: --resume but no checkpoint-N folder to resume from",
+            "drop --resume to start a new run",
+        )
     if not resume and found is not None:
-        raise ConfigError(f"{output_dir}: already holds {found.name}",
-                          "pass --resume to continue that run, or choose a new --output folder")
+        raise ConfigError(
+            f"{output_dir}: already holds {found.name}",
+            "pass --resume to continue that run, or choose a new --output folder",
+        )
     return found
 
 

@@ -23,9 +23,11 @@ def scoring_answer(style: str, level: str) -> str:
     if style in SCORING_STYLES:
         prefix = build_prompt(style, duration_s=1.0, n_keyframes=1, n_motion=4).prefix
     if not prefix:
-        raise ConfigError(f"prompt style '{style}' is no scoring prompt with an answer prefix: "
-                          "CSV (path,mos) data cannot be turned into its answers",
-                          "use --prompt ugc_init or streaming, or give an instruction .json")
+        raise ConfigError(
+            f"prompt style '{style}' is no scoring prompt with an answer prefix: "
+            "CSV (path,mos) data cannot be turned into its answers",
+            "use --prompt ugc_init or streaming, or give an instruction .json",
+        )
     return f"{prefix} {level}."
 
 
@@ -63,14 +65,26 @@ class TrainCollator:
 
         answer = scoring_answer(self.settings.model.prompt, sample.level) if sample.level else sample.answer
         try:  # video.resize travels inside the video settings: training decodes as score and eval do
-            clip = decode_clip(str(sample.media), self.settings.video,
-                               token_budget=self._budget(sample, answer),
-                               motion_copies=self.settings.model.motion_copies)
+            clip = decode_clip(
+                str(sample.media),
+                self.settings.video,
+                token_budget=self._budget(sample, answer),
+                motion_copies=self.settings.model.motion_copies,
+            )
         except InputError as exc:
-            raise DataError(f"{self.source}: record {sample.index}: {exc.one_line()}",
-                            "fix or drop the record; `vqa2 train --validate-data` checks every file") from exc
-        inputs = build_inputs(self.tokenizer, self.model_config, self.settings, clip, answer=answer,
-                              user_text=sample.user, unmask_special=self.unmask_newlines)
+            raise DataError(
+                f"{self.source}: record {sample.index}: {exc.one_line()}",
+                "fix or drop the record; `vqa2 train --validate-data` checks every file",
+            ) from exc
+        inputs = build_inputs(
+            self.tokenizer,
+            self.model_config,
+            self.settings,
+            clip,
+            answer=answer,
+            user_text=sample.user,
+            unmask_special=self.unmask_newlines,
+        )
         batch = {
             "input_ids": torch.tensor([inputs.input_ids], dtype=torch.long),
             "attention_mask": torch.ones(1, len(inputs.input_ids), dtype=torch.long),
@@ -84,6 +98,8 @@ class TrainCollator:
 
     def __call__(self, samples: list[TrainSample]) -> dict[str, Any]:
         if len(samples) != 1:
-            raise ConfigError(f"per-device batch size must be 1 (clips differ in length), got {len(samples)}",
-                              "raise grad_accum instead of per_device_batch_size")
+            raise ConfigError(
+                f"per-device batch size must be 1 (clips differ in length), got {len(samples)}",
+                "raise grad_accum instead of per_device_batch_size",
+            )
         return self.encode(samples[0])

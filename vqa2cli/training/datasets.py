@@ -85,8 +85,12 @@ def resolve_media(source: Path, index: int, raw: Any, media_root: Path) -> Path:
         for suffix in GUESS_SUFFIXES:
             if path.with_suffix(suffix).is_file():
                 return path.with_suffix(suffix)
-    raise _fail(source, index, f"media file not found: {path}",
-                "fix the path or pass --media-root with the folder the paths are relative to")
+    raise _fail(
+        source,
+        index,
+        f"media file not found: {path}",
+        "fix the path or pass --media-root with the folder the paths are relative to",
+    )
 
 
 def _number(source: Path, index: int, key: str, value: Any) -> float:
@@ -104,16 +108,24 @@ def _stalling(source: Path, index: int, value: Any) -> str | None:
         return None
     text = value.strip() if isinstance(value, str) else None
     if text is None or not (text.lower() in ("none", "smooth") or set(text) <= {"0", "1"}):
-        raise _fail(source, index, f"'stalling' must be 'none' or a string of 0/1 per frame, got {value!r}",
-                    "e.g. 0000011110000 (1 = stalled frame), or none for smooth playback")
+        raise _fail(
+            source,
+            index,
+            f"'stalling' must be 'none' or a string of 0/1 per frame, got {value!r}",
+            "e.g. 0000011110000 (1 = stalled frame), or none for smooth playback",
+        )
     return text
 
 
 def _conversation(source: Path, index: int, record: dict) -> tuple[str, str]:
     turns = record.get("conversations")
     if not isinstance(turns, list) or len(turns) != 2:
-        raise _fail(source, index, "'conversations' must be a list of two turns (human, gpt)",
-                    "multi-turn conversations are not supported; split them into records")
+        raise _fail(
+            source,
+            index,
+            "'conversations' must be a list of two turns (human, gpt)",
+            "multi-turn conversations are not supported; split them into records",
+        )
     froms = [t.get("from") if isinstance(t, dict) else None for t in turns]
     if froms != ["human", "gpt"]:
         raise _fail(source, index, f"turns must come from ['human', 'gpt'], got {froms}")
@@ -122,8 +134,12 @@ def _conversation(source: Path, index: int, record: dict) -> tuple[str, str]:
         raise _fail(source, index, "both turns need a non-empty text 'value'")
     markers = user.count(IMAGE_MARKER)
     if markers not in (1, 2):
-        raise _fail(source, index, f"the human turn must hold one or two '{IMAGE_MARKER}' markers "
-                                   f"(key frames, motion), found {markers}")
+        raise _fail(
+            source,
+            index,
+            f"the human turn must hold one or two '{IMAGE_MARKER}' markers "
+            f"(key frames, motion), found {markers}",
+        )
     return user, answer
 
 
@@ -141,10 +157,17 @@ def read_instruction_json(source: Path, media_root: Path | None = None) -> list[
         is_image = "frames per sec" not in record and media.suffix.lower() in IMAGE_SUFFIXES
         user, answer = _conversation(source, index, record)
         gt = record.get("gt_score")
-        samples.append(TrainSample(
-            index=index, media=media, kind="image" if is_image else "video", user=user, answer=answer,
-            gt_score=None if gt in (None, "") else _number(source, index, "gt_score", gt),
-            id=None if record.get("id") is None else str(record["id"])))
+        samples.append(
+            TrainSample(
+                index=index,
+                media=media,
+                kind="image" if is_image else "video",
+                user=user,
+                answer=answer,
+                gt_score=None if gt in (None, "") else _number(source, index, "gt_score", gt),
+                id=None if record.get("id") is None else str(record["id"]),
+            )
+        )
     return samples
 
 
@@ -160,9 +183,14 @@ def read_label_json(source: Path, media_root: Path | None = None) -> list[LabelR
         mos_key = next((k for k in ("mos", "gt_score") if k in record), None)
         if path_key is None or mos_key is None:
             raise _fail(source, index, "needs a path ('img_path' or 'video_path') and a 'mos' or 'gt_score'")
-        out.append(LabelRecord(index, resolve_media(source, index, record[path_key], root),
-                               _number(source, index, mos_key, record[mos_key]),
-                               _stalling(source, index, record.get("stalling"))))
+        out.append(
+            LabelRecord(
+                index,
+                resolve_media(source, index, record[path_key], root),
+                _number(source, index, mos_key, record[mos_key]),
+                _stalling(source, index, record.get("stalling")),
+            )
+        )
     return out
 
 
@@ -180,9 +208,14 @@ def read_label_csv(source: Path, media_root: Path | None = None) -> list[LabelRe
         out = []
         for index, row in enumerate(reader):
             row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-            out.append(LabelRecord(index, resolve_media(source, index, row["path"], root),
-                                   _number(source, index, "mos", row["mos"]),
-                                   _stalling(source, index, row.get("stalling"))))
+            out.append(
+                LabelRecord(
+                    index,
+                    resolve_media(source, index, row["path"], root),
+                    _number(source, index, "mos", row["mos"]),
+                    _stalling(source, index, row.get("stalling")),
+                )
+            )
     if not out:
         raise DataError(f"{source}: no records")
     return out
@@ -201,21 +234,33 @@ def read_labels(source: Path, media_root: Path | None = None) -> list[LabelRecor
 def scoring_samples(records: list[LabelRecord], mos_range: tuple[float, float] | None) -> list[TrainSample]:
     """``path,mos`` labels → stage-2 scoring instructions (the card's scoring prompt, level answers)."""
     low, high = labels.resolve_mos_range([r.mos for r in records], mos_range)
-    return [TrainSample(index=r.index, media=r.path, kind="video", user=None,
-                        answer=labels.answer_for(r.mos, low, high), gt_score=r.mos,
-                        level=labels.level_for(r.mos, low, high)) for r in records]
+    return [
+        TrainSample(
+            index=r.index,
+            media=r.path,
+            kind="video",
+            user=None,
+            answer=labels.answer_for(r.mos, low, high),
+            gt_score=r.mos,
+            level=labels.level_for(r.mos, low, high),
+        )
+        for r in records
+    ]
 
 
-def read_training_data(source: Path, media_root: Path | None = None,
-                       mos_range: tuple[float, float] | None = None) -> list[TrainSample]:
+def read_training_data(
+    source: Path, media_root: Path | None = None, mos_range: tuple[float, float] | None = None
+) -> list[TrainSample]:
     """Any training data file: official instruction ``.json`` or ``path,mos`` ``.csv``."""
     source = Path(source)
     if source.suffix.lower() == ".csv":
         return scoring_samples(read_label_csv(source, media_root), mos_range)
     if source.suffix.lower() == ".json":
         return read_instruction_json(source, media_root)
-    raise DataError(f"{source}: unknown training data format",
-                    "use the official instruction .json or a .csv with path,mos columns")
+    raise DataError(
+        f"{source}: unknown training data format",
+        "use the official instruction .json or a .csv with path,mos columns",
+    )
 
 
 def check_kinds(samples: list[TrainSample], wanted: str, source: Path) -> None:
@@ -223,5 +268,6 @@ def check_kinds(samples: list[TrainSample], wanted: str, source: Path) -> None:
     for sample in samples:
         if wanted != "any" and sample.kind != wanted:
             what = "an image" if sample.kind == "image" else "a video"
-            raise _fail(source, sample.index,
-                        f"{sample.media.name} is {what}, but this stage trains on {wanted}s")
+            raise _fail(
+                source, sample.index, f"{sample.media.name} is {what}, but this stage trains on {wanted}s"
+            )

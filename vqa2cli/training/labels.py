@@ -23,15 +23,19 @@ def resolve_mos_range(mos: Sequence[float], given: tuple[float, float] | None) -
             raise DataError(f"--mos-range {low:g} {high:g}: the upper end must be above the lower end")
         outside = [v for v in mos if v < low or v > high]
         if outside:
-            raise DataError(f"{len(outside)} MOS values lie outside --mos-range {low:g}..{high:g} "
-                            f"(e.g. {outside[0]:g})", "widen --mos-range or leave it out to use min/max")
+            raise DataError(
+                f"{len(outside)} MOS values lie outside --mos-range {low:g}..{high:g} (e.g. {outside[0]:g})",
+                "widen --mos-range or leave it out to use min/max",
+            )
         return low, high
     if not mos:
         raise DataError("no MOS values to normalise")
     low, high = float(min(mos)), float(max(mos))
     if high == low:
-        raise DataError(f"every MOS equals {low:g}: levels need a spread of quality",
-                        "pass --mos-range LOW HIGH with the scale of your labels")
+        raise DataError(
+            f"every MOS equals {low:g}: levels need a spread of quality",
+            "pass --mos-range LOW HIGH with the scale of your labels",
+        )
     return low, high
 
 

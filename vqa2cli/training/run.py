@@ -59,10 +59,15 @@ def base_settings(model: str | None, config: TrainConfig) -> tuple[Settings, Mod
     """The init model's settings (its card) with the stage's prompt and motion layout."""
     reference = model or config.init_from
     if not reference:
-        raise ConfigError(f"stage '{config.stage}' has no default starting model",
-                          "pass --model with the previous stage's output folder (or a base checkpoint)")
-    return resolve_model(reference, config.task, model_keys={
-        "task": config.task, "prompt": config.prompt, "motion_layout": config.motion_layout})
+        raise ConfigError(
+            f"stage '{config.stage}' has no default starting model",
+            "pass --model with the previous stage's output folder (or a base checkpoint)",
+        )
+    return resolve_model(
+        reference,
+        config.task,
+        model_keys={"task": config.task, "prompt": config.prompt, "motion_layout": config.motion_layout},
+    )
 
 
 def _load_weights(settings: Settings, ref: ModelRef, config: TrainConfig, offline: bool):
@@ -86,8 +91,9 @@ def _silent(_: str) -> None:
     return None
 
 
-def run_training(config: TrainConfig, model: str | None, *, resume: bool = False, offline: bool = False,
-                 log=print) -> Path:
+def run_training(
+    config: TrainConfig, model: str | None, *, resume: bool = False, offline: bool = False, log=print
+) -> Path:
     """Train one stage; returns the output folder (weights, tokenizer, vqa2-card.toml, vqa2-train.yaml)."""
     from .collate import TrainCollator
     from .trainer import build_trainer, training_arguments
@@ -101,16 +107,26 @@ def run_training(config: TrainConfig, model: str | None, *, resume: bool = False
     settings, ref = base_settings(model, config)
     found = checkpoints.check_output_dir(output_dir, resume)
     args = training_arguments(config, str(output_dir))  # engine checks; ZeRO-3 context lives while args does
-    log(f"Loading {settings.model.name} for {config.stage} "
-        f"({len(samples)} samples, engine {config.engine}) ...")
+    log(
+        f"Loading {settings.model.name} for {config.stage} "
+        f"({len(samples)} samples, engine {config.engine}) ..."
+    )
     loaded = _load_weights(settings, ref, config, offline)
-    collator = TrainCollator(loaded.tokenizer, loaded.model.config, settings, config.data,
-                             unmask_newlines=config.unmask_newlines, max_tokens=config.token_budget)
+    collator = TrainCollator(
+        loaded.tokenizer,
+        loaded.model.config,
+        settings,
+        config.data,
+        unmask_newlines=config.unmask_newlines,
+        max_tokens=config.token_budget,
+    )
     callback = checkpoints.callback_class()(config, settings, output_dir)
     trainer, counts = build_trainer(config, loaded, samples, collator, args, [callback], log=log)
     trained = sum(c.trainable for c in counts.values())
-    log(f"Trainable: {trained:,} of {sum(c.total for c in counts.values()):,} parameters "
-        f"({', '.join(g for g, c in counts.items() if c.trainable) or 'none'})")
+    log(
+        f"Trainable: {trained:,} of {sum(c.total for c in counts.values()):,} parameters "
+        f"({', '.join(g for g, c in counts.items() if c.trainable) or 'none'})"
+    )
     trainer.train(resume_from_checkpoint=str(found) if found else None)
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():

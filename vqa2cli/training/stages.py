@@ -23,8 +23,15 @@ ENGINES_DIR = Path(__file__).with_name("engines")
 RESOLVED_CONFIG_FILE = "vqa2-train.yaml"
 
 # Parameter groups a stage may train (trainer.py maps them to module names of the model).
-MODULE_GROUPS = ("vision_tower", "projector", "image_newline", "motion_encoder", "motion_projector",
-                 "language_model", "lm_head")
+MODULE_GROUPS = (
+    "vision_tower",
+    "projector",
+    "image_newline",
+    "motion_encoder",
+    "motion_projector",
+    "language_model",
+    "lm_head",
+)
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,14 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data_kind": ("video", "image"),
     "task": SETTINGS_CHOICES[("model", "task")],
     "motion_layout": SETTINGS_CHOICES[("model", "motion_layout")],
-    "lr_scheduler": ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts",
-                     "polynomial"),
+    "lr_scheduler": (
+        "cosine",
+        "linear",
+        "constant",
+        "constant_with_warmup",
+        "cosine_with_restarts",
+        "polynomial",
+    ),
     "precision": ("bf16", "fp16", "fp32"),
     "engine": ("zero3", "zero3-offload", "fsdp", "ddp", "none"),
 }
@@ -91,7 +104,9 @@ def stage_layer(name: str) -> dict[str, Any]:
     """The shipped stage file as a layer; an unknown name fails with a close match."""
     path = STAGES_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigError(f"unknown stage '{name}'", suggest_key(name, list_stages()).replace("keys", "stages"))
+        raise ConfigError(
+            f"unknown stage '{name}'", suggest_key(name, list_stages()).replace("keys", "stages")
+        )
     layer = load_config_file(path)
     layer["stage"] = name
     return layer
@@ -135,8 +150,10 @@ def resolve_train_config(stage: str, config_file: Path | None = None, **flags: A
     """Stage file ← ``--config`` file ← flags (None = not given). A config file may not switch stage."""
     file_layer = load_config_file(config_file) if config_file else None
     if file_layer and "stage" in file_layer and file_layer["stage"] != stage:
-        raise ConfigError(f"{config_file}: says stage '{file_layer['stage']}' but --stage is '{stage}'",
-                          "drop 'stage' from the file or pass the matching --stage")
+        raise ConfigError(
+            f"{config_file}: says stage '{file_layer['stage']}' but --stage is '{stage}'",
+            "drop 'stage' from the file or pass the matching --stage",
+        )
     return merge_train_layers(stage_layer(stage), file_layer, flags)
 
 

@@ -23,9 +23,13 @@ GROUP_PREFIXES: dict[str, tuple[str, ...]] = {
     "language_model": ("model.language_model.",),
     "lm_head": ("lm_head.",),
 }
-GROUP_MODULES = {"vision_tower": "vision_tower", "projector": "multi_modal_projector",
-                 "motion_encoder": "motion_extractor", "motion_projector": "motion_projector",
-                 "language_model": "language_model"}
+GROUP_MODULES = {
+    "vision_tower": "vision_tower",
+    "projector": "multi_modal_projector",
+    "motion_encoder": "motion_extractor",
+    "motion_projector": "motion_projector",
+    "language_model": "language_model",
+}
 
 
 def group_of(name: str) -> str:
@@ -33,8 +37,10 @@ def group_of(name: str) -> str:
     for group, prefixes in GROUP_PREFIXES.items():
         if name.startswith(prefixes):
             return group
-    raise CheckpointError(f"parameter '{name}' belongs to no trainable group",
-                          "update training/trainer.py GROUP_PREFIXES for the model's layout")
+    raise CheckpointError(
+        f"parameter '{name}' belongs to no trainable group",
+        "update training/trainer.py GROUP_PREFIXES for the model's layout",
+    )
 
 
 class ParamCount(NamedTuple):
@@ -105,8 +111,9 @@ def _trainer_class():
             for key in ("pixel_values_videos", "motion_pixel_values"):
                 if key in inputs and torch.is_floating_point(inputs[key]):
                     inputs[key] = inputs[key].to(dtype)
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
 
     return Vqa2Trainer
 
@@ -118,14 +125,18 @@ def training_arguments(config: TrainConfig, output_dir: str):
 
     cuda = torch.cuda.is_available()
     if config.engine in ("zero3", "zero3-offload", "fsdp") and not cuda:
-        raise ConfigError(f"engine '{config.engine}' needs CUDA GPUs, none found",
-                          "use --engine none for a single-process (CPU) run")
+        raise ConfigError(
+            f"engine '{config.engine}' needs CUDA GPUs, none found",
+            "use --engine none for a single-process (CPU) run",
+        )
     if config.engine.startswith("zero3"):
         try:
             import deepspeed  # noqa: F401
         except ImportError as exc:
-            raise ConfigError("engine 'zero3' needs DeepSpeed, which is not installed",
-                              "pip install 'vqa2cli[train]' (deepspeed), or use --engine fsdp") from exc
+            raise ConfigError(
+                "engine 'zero3' needs DeepSpeed, which is not installed",
+                "pip install 'vqa2cli[train]' (deepspeed), or use --engine fsdp",
+            ) from exc
     if config.precision == "bf16" and not cuda:
         raise ConfigError("bf16 training needs a GPU here", "use --precision fp32 for a CPU run")
     engine = engine_file(config.engine)
@@ -136,21 +147,36 @@ def training_arguments(config: TrainConfig, output_dir: str):
         fsdp_config["activation_checkpointing"] = checkpointing
         checkpointing = False
     return TrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=config.per_device_batch_size,
-        gradient_accumulation_steps=config.grad_accum, learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay, lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio, num_train_epochs=config.epochs, max_steps=config.max_steps,
-        optim=config.optimizer, max_grad_norm=config.max_grad_norm,
-        bf16=config.precision == "bf16", fp16=config.precision == "fp16",
+        output_dir=output_dir,
+        per_device_train_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        optim=config.optimizer,
+        max_grad_norm=config.max_grad_norm,
+        bf16=config.precision == "bf16",
+        fp16=config.precision == "fp16",
         tf32=config.tf32 if cuda else None,
         activation_checkpointing=checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         deepspeed=str(engine) if config.engine.startswith("zero3") else None,
-        fsdp=config.engine == "fsdp", fsdp_config=fsdp_config,
-        save_strategy="steps", save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit or None, logging_steps=config.logging_steps,
-        seed=config.seed, dataloader_num_workers=config.dataloader_workers, remove_unused_columns=False,
-        report_to="none", use_cpu=not cuda, ddp_find_unused_parameters=True, disable_tqdm=True,
+        fsdp=config.engine == "fsdp",
+        fsdp_config=fsdp_config,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit or None,
+        logging_steps=config.logging_steps,
+        seed=config.seed,
+        dataloader_num_workers=config.dataloader_workers,
+        remove_unused_columns=False,
+        report_to="none",
+        use_cpu=not cuda,
+        ddp_find_unused_parameters=True,
+        disable_tqdm=True,
     )
 
 
@@ -175,9 +201,15 @@ def build_trainer(config: TrainConfig, loaded, dataset, collator, args, callback
     counts = apply_trainable(loaded.model, config.trainable)
     loaded.model.config.use_cache = False
     trainer = _trainer_class()(
-        model=loaded.model, args=args, train_dataset=dataset,
-        data_collator=collator, processing_class=loaded.tokenizer, callbacks=[*callbacks, _log_callback(log)],
-        vision_tower_lr=config.vision_tower_lr, frozen=frozen_modules(loaded.model, config.trainable))
+        model=loaded.model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=collator,
+        processing_class=loaded.tokenizer,
+        callbacks=[*callbacks, _log_callback(log)],
+        vision_tower_lr=config.vision_tower_lr,
+        frozen=frozen_modules(loaded.model, config.trainable),
+    )
     trainer.remove_callback(PrinterCallback)  # it prints to stdout
     trainer.remove_callback(ProgressCallback)
     return trainer, counts

@@ -32,8 +32,10 @@ def compare(names: Sequence[str], recorded: Sequence[float], current: Sequence[f
     ``mean_abs_delta``, ``srcc``, ``flipped_pairs``."""
     deltas = [c - r for r, c in zip(recorded, current)]
     return {
-        "clips": [{"path": n, "recorded": r, "current": c, "delta": round(d, 6)}
-                  for n, r, c, d in zip(names, recorded, current, deltas)],
+        "clips": [
+            {"path": n, "recorded": r, "current": c, "delta": round(d, 6)}
+            for n, r, c, d in zip(names, recorded, current, deltas)
+        ],
         "max_abs_delta": round(max(abs(d) for d in deltas), 6) if deltas else 0.0,
         "mean_abs_delta": round(sum(abs(d) for d in deltas) / len(deltas), 6) if deltas else 0.0,
         "srcc": srcc(recorded, current),

@@ -17,22 +17,27 @@ Default tolerances on ``max |Δ|`` (scores on the 0–1 scale; ``--tolerance`` o
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..records.documents import check_document, read_json, sealed, write_json
 from ..errors import UsageError
+from ..records.documents import check_document, read_json, sealed, write_json
 
 SCHEMA = "vqa2.golden/1"
 SCHEMA_VERSION = 1
 REMAKE = "record it again with vqa2 verify --record"
 SAME = 1e-6  # same precision, device and environment: bit-identical at the records' 6 digits
 SAME_PRECISION = 5e-3  # same precision, another device type or library version
-ACROSS_PRECISION = {"fp32": 0.02, "fp16": 0.03, "bf16": 0.03, "8bit": 0.05, "4bit": 0.08}  # by the current one
+ACROSS_PRECISION = {
+    "fp32": 0.02,
+    "fp16": 0.03,
+    "bf16": 0.03,
+    "8bit": 0.05,
+    "4bit": 0.08,
+}  # by the current one
 ENV_PACKAGES = ("torch", "transformers", "av", "bitsandbytes", "numpy")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".model", ".txt")
 
@@ -49,7 +54,9 @@ def tolerance(recorded: dict[str, Any], current: dict[str, Any], env_differs: bo
     (initial defaults: not yet measured on the published weights)."""
     if precision_name(recorded) != precision_name(current):
         return ACROSS_PRECISION.get(precision_name(current), 0.08)
-    same_device = str(recorded.get("device", "")).split(":")[0] == str(current.get("device", "")).split(":")[0]
+    same_device = (
+        str(recorded.get("device", "")).split(":")[0] == str(current.get("device", "")).split(":")[0]
+    )
     return SAME if same_device and not env_differs else SAME_PRECISION
 
 
@@ -84,8 +91,11 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 def weight_hashes(folder: str | Path) -> dict[str, str]:
     """``{file name: sha256}`` of a checkpoint folder's weights, config and tokenizer files."""
     folder = Path(folder)
-    return {p.name: sha256_file(p) for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix in WEIGHT_SUFFIXES}
+    return {
+        p.name: sha256_file(p)
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.suffix in WEIGHT_SUFFIXES
+    }
 
 
 def stored_path(clip: str, golden: str | Path) -> str:
@@ -98,20 +108,35 @@ def stored_path(clip: str, golden: str | Path) -> str:
         return str(clip_abs)
 
 
-def make(reference: dict[str, Any], records: list, weights: dict[str, str], card: str | None,
-         golden: str | Path = ".") -> dict[str, Any]:
+def make(
+    reference: dict[str, Any],
+    records: list,
+    weights: dict[str, str],
+    card: str | None,
+    golden: str | Path = ".",
+) -> dict[str, Any]:
     """The golden JSON of ok score ``records`` (all ok: the caller refuses others) for the file ``golden``."""
     first = records[0]
     model = first.model
     body = {
-        "schema": SCHEMA, "tool": {"name": "vqa2", "version": __version__},
+        "schema": SCHEMA,
+        "tool": {"name": "vqa2", "version": __version__},
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        "reference": reference, "card": card,
+        "reference": reference,
+        "card": card,
         "model": {"name": model.name, "repo": model.repo, "revision": model.revision, "weights": weights},
-        "settings": first.config, "precision": {"dtype": model.dtype, "quant": model.quant, "device": model.device},
+        "settings": first.config,
+        "precision": {"dtype": model.dtype, "quant": model.quant, "device": model.device},
         "environment": environment(),
-        "clips": [{"path": stored_path(r.path, golden), "sha256": sha256_file(r.path), "score": round(float(r.score), 6),
-                   "probs": r.probs} for r in records],
+        "clips": [
+            {
+                "path": stored_path(r.path, golden),
+                "sha256": sha256_file(r.path),
+                "score": round(float(r.score), 6),
+                "probs": r.probs,
+            }
+            for r in records
+        ],
     }
     return sealed(body)
 

@@ -52,14 +52,29 @@ from dataclasses import dataclass, replace
 
 from ..config import VideoSection
 from ..errors import DamagedInputError, DecodeFailedError
-from .frame_reader import _Collector, _Tally, _decode_planned, _decode_stream
-from .probe import STREAMS_ADDED, VideoInfo, changed_note, open_container, probe_video, resolution_note, video_stream
-from .resize import FrameResizer
+from .frame_reader import _Collector, _decode_planned, _decode_stream, _Tally
 from .planning import plan_single
+from .probe import (
+    STREAMS_ADDED,
+    VideoInfo,
+    changed_note,
+    open_container,
+    probe_video,
+    resolution_note,
+    video_stream,
+)
+from .resize import FrameResizer
 from .sampling import SamplingPlan, restrict_plan, tokens_per_keyframe
 
-__all__ = ["DecodedClip", "VideoInfo", "WindowStream", "decode_clip", "decode_windows", "probe_video",
-           "tokens_per_keyframe"]
+__all__ = [
+    "DecodedClip",
+    "VideoInfo",
+    "WindowStream",
+    "decode_clip",
+    "decode_windows",
+    "probe_video",
+    "tokens_per_keyframe",
+]
 
 
 @dataclass
@@ -77,8 +92,14 @@ class DecodedClip:
     resolution_changes: tuple[tuple[int, int, int], ...] = ()  # (frame index, display width, height)
 
 
-def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, motion_copies: int = 1,
-                info: VideoInfo | None = None) -> DecodedClip:
+def decode_clip(
+    path,
+    video: VideoSection,
+    *,
+    token_budget: int | None = None,
+    motion_copies: int = 1,
+    info: VideoInfo | None = None,
+) -> DecodedClip:
     """Decode ``path`` into key and motion frames sized, sampled and resized per ``video``.
 
     ``video.resize`` picks the resize method (recorded as ``DecodedClip.resize``); ``token_budget`` is the
@@ -94,8 +115,9 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
     info = _probed(path, video, info)  # the decode below sees every frame's size
 
     def plan_for(n_frames: int) -> SamplingPlan:  # the one planner (video/planning.py), over n_frames
-        return plan_single(replace(info, n_frames=n_frames), video, token_budget=token_budget,
-                           motion_copies=motion_copies)
+        return plan_single(
+            replace(info, n_frames=n_frames), video, token_budget=token_budget, motion_copies=motion_copies
+        )
 
     plan = plan_for(info.n_frames)
     resizer = FrameResizer({video.keyframe_size, video.motion_size}, info.rotation, resize, hflip=info.hflip)
@@ -110,10 +132,19 @@ def decode_clip(path, video: VideoSection, *, token_budget: int | None = None, m
         keys, motion, times, plan = _keep_partial(info, plan, keys, motion, times, decoded, error)
         warnings.append(plan.notes[-1])
     warnings.extend(_stream_notes(info, tally, strict=video.strict, short=decoded < needed))
-    return DecodedClip(info=info, plan=plan, keyframes=keys, motion_frames=motion,
-                       keyframe_times=tuple(times), warnings=tuple(warnings),
-                       decode_s=time.perf_counter() - started, resize=resize, decoded_frames=decoded,
-                       damaged_frames=tally.damaged, resolution_changes=tally.changes(info))
+    return DecodedClip(
+        info=info,
+        plan=plan,
+        keyframes=keys,
+        motion_frames=motion,
+        keyframe_times=tuple(times),
+        warnings=tuple(warnings),
+        decode_s=time.perf_counter() - started,
+        resize=resize,
+        decoded_frames=decoded,
+        damaged_frames=tally.damaged,
+        resolution_changes=tally.changes(info),
+    )
 
 
 def _replan(info: VideoInfo, plan: SamplingPlan, tally: _Tally, video: VideoSection) -> bool:
@@ -126,9 +157,11 @@ def _replan(info: VideoInfo, plan: SamplingPlan, tally: _Tally, video: VideoSect
 
 def lost_note(info: VideoInfo, tally: _Tally) -> str:
     """The warning for packets the decoder refused (skipped, as ffmpeg does)."""
-    return (f"{tally.lost} damaged packet(s) could not be decoded ({tally.lost_error}) and were skipped as "
-            f"ffmpeg does: {tally.decoded} of {info.n_frames} frames decoded, "
-            f"{info.n_frames - tally.decoded} missing; sampled from the frames that decoded")
+    return (
+        f"{tally.lost} damaged packet(s) could not be decoded ({tally.lost_error}) and were skipped as "
+        f"ffmpeg does: {tally.decoded} of {info.n_frames} frames decoded, "
+        f"{info.n_frames - tally.decoded} missing; sampled from the frames that decoded"
+    )
 
 
 def _stream_notes(info: VideoInfo, tally: _Tally, *, strict: bool, short: bool) -> list[str]:
@@ -147,10 +180,14 @@ def _stream_notes(info: VideoInfo, tally: _Tally, *, strict: bool, short: bool) 
     if changed:
         notes.append(changed)
     elif tally.decoded < info.n_frames and not short:
-        notes.append(f"only {tally.decoded} of {info.n_frames} frames decodable (after the last sampled frame"
-                     + (f"; decoding failed: {tally.error})" if tally.error else ")"))
+        notes.append(
+            f"only {tally.decoded} of {info.n_frames} frames decodable (after the last sampled frame"
+            + (f"; decoding failed: {tally.error})" if tally.error else ")")
+        )
     if tally.damaged:
-        notes.append(f"{tally.damaged} damaged frame(s) decoded with error concealment or a missing reference")
+        notes.append(
+            f"{tally.damaged} damaged frame(s) decoded with error concealment or a missing reference"
+        )
     return notes
 
 
@@ -159,7 +196,9 @@ def _display(size, info: VideoInfo) -> tuple[int, int]:
     return (h, w) if info.rotation in (90, 270) else (w, h)
 
 
-def _damaged(info: VideoInfo, decoded: int, damaged: int, error: str | None, lost: int = 0) -> DamagedInputError:
+def _damaged(
+    info: VideoInfo, decoded: int, damaged: int, error: str | None, lost: int = 0
+) -> DamagedInputError:
     """The ``--strict`` error: what was decoded, and why the rest was not."""
     parts = [f"damaged input: {decoded} of {info.n_frames} frames decodable"]
     if damaged:
@@ -170,10 +209,12 @@ def _damaged(info: VideoInfo, decoded: int, damaged: int, error: str | None, los
         parts.append(f"decoding failed: {error}")
     if info.container_damaged:
         parts.append(f"the container is damaged: {info.container_damaged}")
-    return DamagedInputError(info.path, "; ".join(parts),
-                             "re-download or re-export the file, or drop --strict to score what decodes",
-                             input={"n_frames": info.n_frames, "decoded_frames": decoded,
-                                    "damaged_frames": damaged})
+    return DamagedInputError(
+        info.path,
+        "; ".join(parts),
+        "re-download or re-export the file, or drop --strict to score what decodes",
+        input={"n_frames": info.n_frames, "decoded_frames": decoded, "damaged_frames": damaged},
+    )
 
 
 class WindowStream:
@@ -204,31 +245,40 @@ class WindowStream:
         self.resolution_changes: tuple[tuple[int, int, int], ...] = ()
 
     def __iter__(self):
-        resizer = FrameResizer({self.video.keyframe_size, self.video.motion_size}, self.info.rotation,
-                               self.resize, hflip=self.info.hflip)
+        resizer = FrameResizer(
+            {self.video.keyframe_size, self.video.motion_size},
+            self.info.rotation,
+            self.resize,
+            hflip=self.info.hflip,
+        )
         tally = _Tally(count_only=self.video.strict and bool(self.info.container_damaged))
         stream = _decode_stream(self.info, [w.plan for w in self.windows], self.video, resizer, tally)
         started, short, windows = time.perf_counter(), False, iter(self.windows)
         for out, decoded, error in stream:
             window = next(windows)
             short = decoded < max(max(window.plan.keyframe_indices), max(window.plan.motion_indices)) + 1
-            clip = self._window_clip(window, out, decoded, error, short, started)  # decode_failed as decode_clip
+            clip = self._window_clip(
+                window, out, decoded, error, short, started
+            )  # decode_failed as decode_clip
             if self.video.strict and (tally.damaged or short):
                 tally.count_only = True  # DamagedInputError at the end of the stream: score nothing more
                 continue
             if clip is not None:
                 yield window, clip
             if short and (clip is None or window.index + 1 < len(self.windows)):
-                self.warnings.append(f"decoding ended after {decoded} of {self.info.n_frames} frames: "
-                                     f"windows {window.index + (clip is not None)}-{len(self.windows) - 1} "
-                                     "not scored")
+                self.warnings.append(
+                    f"decoding ended after {decoded} of {self.info.n_frames} frames: "
+                    f"windows {window.index + (clip is not None)}-{len(self.windows) - 1} "
+                    "not scored"
+                )
             started = time.perf_counter()
         self.warnings.extend(_stream_notes(self.info, tally, strict=self.video.strict, short=short))
         self.decoded_frames, self.damaged_frames = tally.decoded, tally.damaged
         self.resolution_changes = tally.changes(self.info)
 
-    def _window_clip(self, window, out: _Collector, decoded: int, error: str | None, short: bool,
-                     started: float):
+    def _window_clip(
+        self, window, out: _Collector, decoded: int, error: str | None, short: bool, started: float
+    ):
         """The window as a :class:`DecodedClip`; None for a later window cut below a key-frame interval."""
         plan, keys, motion, times = window.plan, out.keys, out.motion, out.times
         notes = list(plan.notes)
@@ -239,13 +289,27 @@ class WindowStream:
             keys, motion, times, plan = _keep_partial(self.info, plan, keys, motion, times, decoded, error)
             notes.append(plan.notes[-1])
         info = replace(self.info, n_frames=window.n_frames, duration_s=window.duration_s)
-        return DecodedClip(info=info, plan=plan, keyframes=keys, motion_frames=motion,
-                           keyframe_times=tuple(times), warnings=tuple(notes),
-                           decode_s=time.perf_counter() - started, resize=self.resize)
+        return DecodedClip(
+            info=info,
+            plan=plan,
+            keyframes=keys,
+            motion_frames=motion,
+            keyframe_times=tuple(times),
+            warnings=tuple(notes),
+            decode_s=time.perf_counter() - started,
+            resize=self.resize,
+        )
 
 
-def decode_windows(path, video: VideoSection, window_s: float, *, token_budget: int | None = None,
-                   motion_copies: int = 1, info: VideoInfo | None = None) -> WindowStream:
+def decode_windows(
+    path,
+    video: VideoSection,
+    window_s: float,
+    *,
+    token_budget: int | None = None,
+    motion_copies: int = 1,
+    info: VideoInfo | None = None,
+) -> WindowStream:
     """Plan ``path``'s windows of about ``window_s`` seconds and return the stream that decodes them in one
     pass (nothing is decoded until it is iterated). Variable-frame-rate clips are cut by presentation time
     (one extra demux pass reads the timestamps). Raises ``InputError`` subclasses. ``info``: the clip's
@@ -254,8 +318,9 @@ def decode_windows(path, video: VideoSection, window_s: float, *, token_budget: 
 
     info = _probed(path, video, info)  # the stream sees every frame's size
     times = presentation_times(info) if info.vfr else None
-    windows = plan_clip_windows(info, video, window_s, token_budget=token_budget, motion_copies=motion_copies,
-                                frame_times=times)  # every sampling setting, as decode_clip's plan
+    windows = plan_clip_windows(
+        info, video, window_s, token_budget=token_budget, motion_copies=motion_copies, frame_times=times
+    )  # every sampling setting, as decode_clip's plan
     return WindowStream(info, windows, video, video.resize)
 
 
@@ -293,21 +358,32 @@ def _keep_partial(info, plan, keys, motion, times, decoded: int, error: str | No
     """Apply the mid-stream failure policy (module docstring): keep what was decoded, or raise."""
     import numpy as np
 
-    reason = (f"only {decoded} of {info.n_frames} frames decodable ("
-              + (f"decoding failed: {error})" if error else
-                 "damaged or truncated data, or a stream cut before its first key frame)"))
+    reason = f"only {decoded} of {info.n_frames} frames decodable (" + (
+        f"decoding failed: {error})"
+        if error
+        else "damaged or truncated data, or a stream cut before its first key frame)"
+    )
     if decoded < min(info.n_frames, max(4, plan.keyframe_step)):
-        raise DecodeFailedError(info.path, reason,
-                                "the file is truncated or damaged; re-download or re-export it")
+        raise DecodeFailedError(
+            info.path, reason, "the file is truncated or damaged; re-download or re-export it"
+        )
     kept = restrict_plan(plan, decoded)
     first_row = {}
     for row, idx in enumerate(plan.motion_indices):
         first_row.setdefault(idx, row)
     keys = keys[: len(kept.keyframe_indices)]
     motion = motion[np.array([first_row[i] for i in kept.motion_indices])]
-    note = (f"{reason}: kept {len(kept.keyframe_indices)} key frames and "
-            f"{len(kept.motion_indices)} motion frames")
+    note = (
+        f"{reason}: kept {len(kept.keyframe_indices)} key frames and {len(kept.motion_indices)} motion frames"
+    )
     notes = kept.notes[:-1] + (note,)
-    kept = SamplingPlan(kept.keyframe_indices, kept.motion_indices, kept.keyframe_step, kept.motion_stride,
-                        kept.policy, notes, kept.motion_frame_step)
+    kept = SamplingPlan(
+        kept.keyframe_indices,
+        kept.motion_indices,
+        kept.keyframe_step,
+        kept.motion_stride,
+        kept.policy,
+        notes,
+        kept.motion_frame_step,
+    )
     return keys, motion, times[: len(kept.keyframe_indices)], kept

@@ -183,8 +183,11 @@ def _finish(item, out: _Collector, path: str) -> None:
     try:
         resized = future.result()
     except av.error.FFmpegError as exc:  # a frame FFmpeg decoded but cannot convert: not a truncation
-        raise DecodeFailedError(path, f"cannot convert frame {index} to RGB ({exc.strerror})",
-                                "re-encode the file, e.g. ffmpeg -i IN -pix_fmt yuv420p OUT.mp4") from exc
+        raise DecodeFailedError(
+            path,
+            f"cannot convert frame {index} to RGB ({exc.strerror})",
+            "re-encode the file, e.g. ffmpeg -i IN -pix_fmt yuv420p OUT.mp4",
+        ) from exc
     out.store(index, seconds, resized)
 
 

@@ -67,4 +67,6 @@ def read_packets(path: str | Path) -> PacketTrack:
             sizes.append(packet.size)
     first = min(times) if times else 0.0
     order = sorted(range(len(times)), key=times.__getitem__)
-    return PacketTrack(tuple(times[i] - first for i in order), tuple(sizes[i] for i in order), stat(p).st_size)
+    return PacketTrack(
+        tuple(times[i] - first for i in order), tuple(sizes[i] for i in order), stat(p).st_size
+    )

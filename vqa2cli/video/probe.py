@@ -33,13 +33,18 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from ..errors import (CorruptContainerError, DecodeFailedError, EmptyFileError, FileMissingError,
-                      NotAFileError, UnreadableFileError)
+from ..errors import (
+    CorruptContainerError,
+    DecodeFailedError,
+    EmptyFileError,
+    FileMissingError,
+    NotAFileError,
+    UnreadableFileError,
+)
 from .frame_rate import is_variable
 from .orientation import frame_orientation
 from .streams import STREAMS_ADDED, best_video_stream, changed_note, video_stream  # noqa: F401 (re-exported)
@@ -79,7 +84,9 @@ class VideoInfo:
     size_bytes: int = 0  # the file's size when probed: every later read stops there (a consistent snapshot)
     mtime: float = 0.0  # its modification time then (seconds since the epoch)
     hflip: bool = False  # mirrored left-right after the turn (display matrix with a mirror)
-    transform: str = "none"  # what the display matrix applies: "none", "rotate 90", "hflip", "rotate 180+hflip"
+    transform: str = (
+        "none"  # what the display matrix applies: "none", "rotate 90", "hflip", "rotate 180+hflip"
+    )
 
 
 class FileStat(NamedTuple):
@@ -117,8 +124,11 @@ def check_path(path) -> Path:
         if not p.exists():
             raise FileMissingError(str(p), "no such file", "check the path; quote names that contain spaces")
         if not p.is_file():
-            raise NotAFileError(str(p), "is a directory or special file, not a video file",
-                                "pass video files, or the files inside the folder")
+            raise NotAFileError(
+                str(p),
+                "is a directory or special file, not a video file",
+                "pass video files, or the files inside the folder",
+            )
         if p.stat().st_size == 0:
             raise EmptyFileError(str(p), "the file is empty (0 bytes)", "re-download or re-export the video")
         with open(p, "rb") as fh:  # the open FFmpeg will do (os.access is always true for root)
@@ -131,8 +141,11 @@ def check_path(path) -> Path:
 def unreadable(path, exc: OSError) -> UnreadableFileError:
     """The OS error of opening/reading ``path`` as an input error naming the file."""
     reason = (exc.strerror or str(exc)).lower()
-    fix = ("make the file readable (chmod +r), or run as a user who may read it" if isinstance(exc, PermissionError)
-           else "check the path and the disk")
+    fix = (
+        "make the file readable (chmod +r), or run as a user who may read it"
+        if isinstance(exc, PermissionError)
+        else "check the path and the disk"
+    )
     return UnreadableFileError(str(path), f"cannot read the file: {reason} (errno {exc.errno})", fix)
 
 
@@ -265,8 +278,11 @@ def _scan_packets(container, stream, path: Path, warnings: list[str], key_sizes:
     if scan.count:
         _decode_sizes(stream, None, scan)
     if scan.count == 0 or scan.first is None:
-        raise DecodeFailedError(str(path), f"no decodable video frame ({scan.count} video packets)",
-                                "the file is truncated or damaged; re-download or re-export it")
+        raise DecodeFailedError(
+            str(path),
+            f"no decodable video frame ({scan.count} video packets)",
+            "the file is truncated or damaged; re-download or re-export it",
+        )
     scan.times.sort()
     return scan
 
@@ -296,8 +312,9 @@ def _change_indices(scan: _Scan, raw: bool) -> list[tuple[int, int, int]]:
     if raw or scan.restarts or not scan.times:
         return sorted((pos, w, h) for _, pos, w, h in scan.sizes)
     pts = [t for t, _ in scan.times]
-    return sorted((bisect.bisect_left(pts, key) if key is not None else pos, w, h)
-                  for key, pos, w, h in scan.sizes)
+    return sorted(
+        (bisect.bisect_left(pts, key) if key is not None else pos, w, h) for key, pos, w, h in scan.sizes
+    )
 
 
 def _is_raw(container, scan: _Scan) -> bool:
@@ -316,8 +333,10 @@ def _raw_rate(stream, warnings: list[str]) -> float:
         rate = guessed if guessed and float(guessed) > 0 else declared
         return float(rate)
     fps = float(guessed) if guessed and float(guessed) > 0 else 25.0
-    warnings.append(f"raw {codec_name(stream)} stream without a frame rate: assuming {fps:g} fps "
-                    "(FFmpeg's default); durations and key-frame times assume it too")
+    warnings.append(
+        f"raw {codec_name(stream)} stream without a frame rate: assuming {fps:g} fps "
+        "(FFmpeg's default); durations and key-frame times assume it too"
+    )
     return fps
 
 
@@ -331,8 +350,10 @@ def _timing(stream, container, scan: _Scan, raw: bool, warnings: list[str]) -> t
     duration = 0.0
     if scan.restarts and scan.durations and tb:
         duration = scan.durations * tb
-        warnings.append(f"timestamps restart {scan.restarts} time(s) mid-stream (concatenated streams?): "
-                        "the duration is the sum of the frame durations")
+        warnings.append(
+            f"timestamps restart {scan.restarts} time(s) mid-stream (concatenated streams?): "
+            "the duration is the sum of the frame durations"
+        )
     elif scan.discarded and stream.duration and tb:  # edit list: its duration, as ffprobe reports
         duration = stream.duration * tb
     elif len(times) >= 2 and tb:
@@ -353,24 +374,30 @@ def _timing(stream, container, scan: _Scan, raw: bool, warnings: list[str]) -> t
     if duration <= 0:
         duration = n / avg_fps
     if vfr:
-        warnings.append("variable frame rate: key frames follow the official frame-count rule "
-                        f"(every round({avg_fps:.3f})-th frame), not wall-clock seconds")
+        warnings.append(
+            "variable frame rate: key frames follow the official frame-count rule "
+            f"(every round({avg_fps:.3f})-th frame), not wall-clock seconds"
+        )
     return avg_fps, duration, vfr
 
 
 def edit_list_note(discarded: int, shown: int) -> str:
     """The warning for a stream whose edit list hides ``discarded`` packets (see the module docstring)."""
-    return (f"edit list: {discarded} leading frames are not shown (trimmed by stream copy); {shown} frames "
-            f"counted as a player and ffprobe do, while the official decoder (decord) counts "
-            f"{shown + discarded} and its frame i is our frame i-{discarded}")
+    return (
+        f"edit list: {discarded} leading frames are not shown (trimmed by stream copy); {shown} frames "
+        f"counted as a player and ffprobe do, while the official decoder (decord) counts "
+        f"{shown + discarded} and its frame i is our frame i-{discarded}"
+    )
 
 
 def resolution_note(first: tuple[int, int], changes) -> str:
     """The warning listing mid-stream size changes: ``(index, w, h)`` each."""
     listed = ", ".join(f"{w}x{h} at frame {i}" for i, w, h in changes[:5])
     more = f" and {len(changes) - 5} more" if len(changes) > 5 else ""
-    return (f"resolution changes mid-stream: {first[0]}x{first[1]}, then {listed}{more}; "
-            "every frame is resized to the model's input size")
+    return (
+        f"resolution changes mid-stream: {first[0]}x{first[1]}, then {listed}{more}; "
+        "every frame is resized to the model's input size"
+    )
 
 
 def probe_video(path, *, key_sizes: bool = True, stream: int | None = None) -> VideoInfo:
@@ -392,17 +419,22 @@ def probe_video(path, *, key_sizes: bool = True, stream: int | None = None) -> V
         orientation = frame_orientation(first)
         rotation = orientation.rotation
         if orientation.hflip:
-            warnings.append(f"display matrix mirrors the picture ({orientation.transform}): frames are shown "
-                            "as ffmpeg shows them; the official decoder (decord) does not mirror")
+            warnings.append(
+                f"display matrix mirrors the picture ({orientation.transform}): frames are shown "
+                "as ffmpeg shows them; the official decoder (decord) does not mirror"
+            )
         if orientation.off_axis is not None:
-            warnings.append(f"display matrix turns by {orientation.off_axis:g} degrees: rounded to "
-                            f"{rotation} (ffmpeg rotates by the exact angle)")
+            warnings.append(
+                f"display matrix turns by {orientation.off_axis:g} degrees: rounded to "
+                f"{rotation} (ffmpeg rotates by the exact angle)"
+            )
         fmt = av.VideoFormat(first.format.name)
         depth = max(c.bits for c in fmt.components) if fmt.components else 8
         sar = stream.sample_aspect_ratio
         if sar and sar != 1:
-            warnings.append(f"non-square pixels (SAR {sar}): resized from the stored size "
-                            "like the official decoder")
+            warnings.append(
+                f"non-square pixels (SAR {sar}): resized from the stored size like the official decoder"
+            )
         if first.interlaced_frame:
             warnings.append("interlaced: frames are not deinterlaced (as in the official decoder)")
         w, h = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
@@ -415,11 +447,31 @@ def probe_video(path, *, key_sizes: bool = True, stream: int | None = None) -> V
         if cut:
             warnings.append(f"container damaged: {cut}")
         return VideoInfo(
-            path=str(p), container=container_name(container, p), codec=codec_name(stream), width=w, height=h,
-            coded_width=first.width, coded_height=first.height, rotation=rotation, avg_fps=avg_fps, vfr=vfr,
-            duration_s=duration, n_frames=scan.count, pix_fmt=first.format.name, bit_depth=depth,
-            interlaced=bool(first.interlaced_frame), has_audio=bool(container.streams.audio),
-            warnings=tuple(warnings), resolution_changes=changes, discarded_frames=scan.discarded,
-            raw_stream=raw, container_damaged=scan.error or cut,
-            timestamp_restarts=scan.restarts, stream_index=stream.index, size_bytes=snap.size_bytes,
-            mtime=snap.mtime, hflip=orientation.hflip, transform=orientation.transform)
+            path=str(p),
+            container=container_name(container, p),
+            codec=codec_name(stream),
+            width=w,
+            height=h,
+            coded_width=first.width,
+            coded_height=first.height,
+            rotation=rotation,
+            avg_fps=avg_fps,
+            vfr=vfr,
+            duration_s=duration,
+            n_frames=scan.count,
+            pix_fmt=first.format.name,
+            bit_depth=depth,
+            interlaced=bool(first.interlaced_frame),
+            has_audio=bool(container.streams.audio),
+            warnings=tuple(warnings),
+            resolution_changes=changes,
+            discarded_frames=scan.discarded,
+            raw_stream=raw,
+            container_damaged=scan.error or cut,
+            timestamp_restarts=scan.restarts,
+            stream_index=stream.index,
+            size_bytes=snap.size_bytes,
+            mtime=snap.mtime,
+            hflip=orientation.hflip,
+            transform=orientation.transform,
+        )

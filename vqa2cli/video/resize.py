@@ -102,8 +102,11 @@ class FrameResizer:
 
         image = Image.fromarray(rgb.to_ndarray())
         if self.rotation:
-            turn = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
-                    270: Image.Transpose.ROTATE_90}[self.rotation]  # PIL's ROTATE_n is counter-clockwise
+            turn = {
+                90: Image.Transpose.ROTATE_270,
+                180: Image.Transpose.ROTATE_180,
+                270: Image.Transpose.ROTATE_90,
+            }[self.rotation]  # PIL's ROTATE_n is counter-clockwise
             image = image.transpose(turn)
         if self.hflip:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -140,8 +143,9 @@ def _scale_graph(width: int, height: int, pix_fmt: str, size: int):
 
     graph = av.filter.Graph()
     graph.threads = 1  # the decoder's threads and the resize thread already fill the cores
-    src = graph.add_buffer(width=width, height=height, format=av.VideoFormat(pix_fmt),
-                           time_base=Fraction(1, 1000))
+    src = graph.add_buffer(
+        width=width, height=height, format=av.VideoFormat(pix_fmt), time_base=Fraction(1, 1000)
+    )
     scale = graph.add("scale", f"{size}:{size}:{SWS_KEYS_BICUBIC}")
     packed = graph.add("format", "gbrp")  # planar out: swscale's packed-RGB writer is slower than numpy
     sink = graph.add("buffersink")

@@ -50,11 +50,15 @@ from dataclasses import dataclass
 from ..config import CHOICES
 from ..errors import InputError
 
-POLICIES = CHOICES[("video", "long_clip_policy")]  # declared once, with the settings; "segments": windows (video/segments.py); a single
+POLICIES = CHOICES[
+    ("video", "long_clip_policy")
+]  # declared once, with the settings; "segments": windows (video/segments.py); a single
 # plan under it is planned as "stride" (a window over the motion table, or `ask` on a long clip)
 
 
-LONG_CLIP_FIX = "use --long-clip segments or --long-clip stride (config video.long_clip_policy), or trim the clip"
+LONG_CLIP_FIX = (
+    "use --long-clip segments or --long-clip stride (config video.long_clip_policy), or trim the clip"
+)
 
 
 class ClipTooLongError(InputError):
@@ -121,10 +125,19 @@ def _uniform_subset(indices: tuple[int, ...], count: int) -> tuple[int, ...]:
     return tuple(indices[(2 * j * last + span) // (2 * span)] for j in range(count))
 
 
-def plan_sampling(n_frames: int, avg_fps: float, *, keyframe_fps: float = 1.0,
-                  max_motion_frames: int = 2000, token_budget: int | None = None,
-                  tokens_per_keyframe: int = 196, motion_copies: int = 1,
-                  policy: str = "stride", source: str = "video", motion_frame_step: int = 1) -> SamplingPlan:
+def plan_sampling(
+    n_frames: int,
+    avg_fps: float,
+    *,
+    keyframe_fps: float = 1.0,
+    max_motion_frames: int = 2000,
+    token_budget: int | None = None,
+    tokens_per_keyframe: int = 196,
+    motion_copies: int = 1,
+    policy: str = "stride",
+    source: str = "video",
+    motion_frame_step: int = 1,
+) -> SamplingPlan:
     """Plan the key and motion frame indices for a clip of ``n_frames`` decoded frames.
 
     ``motion_frame_step``: the motion rule (module docstring; 1 = all frames, 8 = the paper's UGC eval).
@@ -144,29 +157,48 @@ def plan_sampling(n_frames: int, avg_fps: float, *, keyframe_fps: float = 1.0,
     parts: list[str] = []
     notes: list[str] = []
     if n_frames < step:
-        notes.append(f"clip shorter than one key-frame interval ({n_frames} < {step} frames): "
-                     "frame 0 is the only key frame")
+        notes.append(
+            f"clip shorter than one key-frame interval ({n_frames} < {step} frames): "
+            "frame 0 is the only key frame"
+        )
     k = motion_frame_step
     rule = rule_frames(n_frames, k)
     if len(rule) < 4:
         picked = tuple(rule) or (0,)
         motion, stride = picked + (picked[-1],) * (4 - len(picked)), 1
         parts.append("pad:4")
-        notes.append(f"only {n_frames} frame(s): motion frames padded to 4 by repeating the last frame" if k == 1
-                     else f"only {n_frames} frame(s): one frame in {k} gives {len(rule)} motion frame(s), none "
-                          "after the official cut to a multiple of 4; padded to 4 by repeating the last one")
+        notes.append(
+            f"only {n_frames} frame(s): motion frames padded to 4 by repeating the last frame"
+            if k == 1
+            else f"only {n_frames} frame(s): one frame in {k} gives {len(rule)} motion frame(s), none "
+            "after the official cut to a multiple of 4; padded to 4 by repeating the last one"
+        )
     else:
         if len(rule) // 4 * 4 > max_motion_frames and policy == "error":
-            raise ClipTooLongError(source, f"{n_frames} frames exceed the {max_motion_frames}-row motion "
-                                           "table", LONG_CLIP_FIX)
+            raise ClipTooLongError(
+                source, f"{n_frames} frames exceed the {max_motion_frames}-row motion table", LONG_CLIP_FIX
+            )
         motion, stride = _strided_motion(n_frames, max_motion_frames, k)
     if token_budget is not None:
-        keyframes, motion, stride = _fit_budget(keyframes, motion, stride, n_frames, token_budget,
-                                                tokens_per_keyframe, motion_copies, policy, source, notes, k)
+        keyframes, motion, stride = _fit_budget(
+            keyframes,
+            motion,
+            stride,
+            n_frames,
+            token_budget,
+            tokens_per_keyframe,
+            motion_copies,
+            policy,
+            source,
+            notes,
+            k,
+        )
     if stride > 1:
         parts.append(f"stride:{stride}")
-        notes.append(f"{n_frames} frames: one motion frame in every {stride * k} used "
-                     f"({len(motion)} motion frames; the motion table has {max_motion_frames} rows)")
+        notes.append(
+            f"{n_frames} frames: one motion frame in every {stride * k} used "
+            f"({len(motion)} motion frames; the motion table has {max_motion_frames} rows)"
+        )
     if len(keyframes) < len(range(0, n_frames, step)):
         parts.append(f"keyframes:uniform-{len(keyframes)}")
     return SamplingPlan(keyframes, motion, step, stride, "+".join(parts) or "official", tuple(notes), k)
@@ -178,20 +210,27 @@ def _fit_budget(keyframes, motion, stride, n_frames, budget, per_key, copies, po
     if total <= budget:
         return keyframes, motion, stride
     if policy == "error":
-        raise ClipTooLongError(source, f"{len(keyframes)} key frames and {len(motion)} motion frames need "
-                                       f"{total} visual tokens, over the budget of {budget}",
-                               LONG_CLIP_FIX)
+        raise ClipTooLongError(
+            source,
+            f"{len(keyframes)} key frames and {len(motion)} motion frames need "
+            f"{total} visual tokens, over the budget of {budget}",
+            LONG_CLIP_FIX,
+        )
     fit = (budget - 1 - len(motion) * copies) // per_key
     if fit < 1:
         cap = (budget - 1 - per_key) // copies
         if cap < 4:
-            raise ClipTooLongError(source, f"a token budget of {budget} cannot hold one key frame and 4 "
-                                           "motion frames", "raise video.max_tokens or use a shorter prompt")
+            raise ClipTooLongError(
+                source,
+                f"a token budget of {budget} cannot hold one key frame and 4 motion frames",
+                "raise video.max_tokens or use a shorter prompt",
+            )
         motion, stride = _strided_motion(n_frames, cap, k)
         fit = 1
     subset = _uniform_subset(keyframes, fit)
-    notes.append(f"{len(keyframes)} key frames over the token budget of {budget}: {len(subset)} kept, "
-                 "spread uniformly")
+    notes.append(
+        f"{len(keyframes)} key frames over the token budget of {budget}: {len(subset)} kept, spread uniformly"
+    )
     return subset, motion, stride
 
 
@@ -213,7 +252,15 @@ def restrict_plan(plan: SamplingPlan, n_available: int) -> SamplingPlan:
     if keys == plan.keyframe_indices and motion == plan.motion_indices:
         return plan
     parts = [p for p in plan.policy.split("+") if p != "official"] + [f"truncated:{n_available}"]
-    note = (f"decoding ended after {n_available} frames: {len(keys)} key frames, "
-            f"{len(motion)} motion frames kept")
-    return SamplingPlan(keys, motion, plan.keyframe_step, plan.motion_stride, "+".join(parts),
-                        plan.notes + (note,), plan.motion_frame_step)
+    note = (
+        f"decoding ended after {n_available} frames: {len(keys)} key frames, {len(motion)} motion frames kept"
+    )
+    return SamplingPlan(
+        keys,
+        motion,
+        plan.keyframe_step,
+        plan.motion_stride,
+        "+".join(parts),
+        plan.notes + (note,),
+        plan.motion_frame_step,
+    )

@@ -63,8 +63,10 @@ class Window:
         return self.end_s - self.start_s
 
 
-DURATION_FORMS = ("seconds (90, 2.5), units s/ms/m/h alone or combined (10s, 1500ms, 1.5m, 2h, 1m30s, 1h2m3s), "
-                  "ffmpeg's [HH:]MM:SS[.ms] (01:30, 00:01:30.5) or auto")
+DURATION_FORMS = (
+    "seconds (90, 2.5), units s/ms/m/h alone or combined (10s, 1500ms, 1.5m, 2h, 1m30s, 1h2m3s), "
+    "ffmpeg's [HH:]MM:SS[.ms] (01:30, 00:01:30.5) or auto"
+)
 _NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"
 _UNITS = re.compile(rf"(?:{_NUMBER}h)?(?:{_NUMBER}m(?!s))?(?:{_NUMBER}s)?(?:{_NUMBER}ms)?")
 _CLOCK = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)")  # ffmpeg's time duration syntax
@@ -112,9 +114,11 @@ def window_seconds(text: str | None, video) -> float:
         seconds, where = video.segment_s, f"video.segment_s = {video.segment_s:g}"
     step_s = 1.0 / video.keyframe_fps
     if seconds < step_s * (1 - 1e-9):
-        raise UsageError(f"{where}: a window of {seconds:g} s is shorter than one key-frame step "
-                         f"({step_s:g} s at {video.keyframe_fps:g} key frame/s)",
-                         f"use a window of {step_s:g}s or longer")
+        raise UsageError(
+            f"{where}: a window of {seconds:g} s is shorter than one key-frame step "
+            f"({step_s:g} s at {video.keyframe_fps:g} key frame/s)",
+            f"use a window of {step_s:g}s or longer",
+        )
     return seconds
 
 
@@ -126,8 +130,9 @@ def window_frames(avg_fps: float, window_s: float, keyframe_fps: float = 1.0) ->
     return step * max(1, round(window_s * avg_fps / step))
 
 
-def _boundaries(n_frames: int, avg_fps: float, window_s: float, keyframe_fps: float,
-                frame_times: Sequence[float] | None) -> list[int]:
+def _boundaries(
+    n_frames: int, avg_fps: float, window_s: float, keyframe_fps: float, frame_times: Sequence[float] | None
+) -> list[int]:
     """Window start indices (the first is 0), before the short-tail rule."""
     step = keyframe_step(avg_fps, keyframe_fps)
     if frame_times is None:
@@ -145,9 +150,15 @@ def _boundaries(n_frames: int, avg_fps: float, window_s: float, keyframe_fps: fl
         w += 1
 
 
-def plan_windows(n_frames: int, avg_fps: float, window_s: float, *,
-                 frame_times: Sequence[float] | None = None, duration_s: float | None = None,
-                 **sampling) -> tuple[Window, ...]:
+def plan_windows(
+    n_frames: int,
+    avg_fps: float,
+    window_s: float,
+    *,
+    frame_times: Sequence[float] | None = None,
+    duration_s: float | None = None,
+    **sampling,
+) -> tuple[Window, ...]:
     """Tile ``n_frames`` frames into windows of about ``window_s`` seconds (module docstring).
 
     ``frame_times``: presentation time in seconds of every frame (sorted, first = 0) for variable-frame-rate
@@ -181,7 +192,9 @@ def plan_windows(n_frames: int, avg_fps: float, window_s: float, *,
     windows = []
     for i, (start, stop) in enumerate(zip(starts, stops)):
         local = plan_sampling(stop - start, avg_fps, **sampling)
-        windows.append(Window(i, start, stop, round(times[i], 6), round(ends[i], 6), offset_plan(local, start)))
+        windows.append(
+            Window(i, start, stop, round(times[i], 6), round(ends[i], 6), offset_plan(local, start))
+        )
     return tuple(windows)
 
 
@@ -212,8 +225,11 @@ def span_text(windows: Sequence[Window]) -> str:
 
 def offset_plan(plan: SamplingPlan, offset: int) -> SamplingPlan:
     """The same plan with every index moved by ``offset`` frames (window → clip indices)."""
-    return replace(plan, keyframe_indices=tuple(i + offset for i in plan.keyframe_indices),
-                   motion_indices=tuple(i + offset for i in plan.motion_indices))
+    return replace(
+        plan,
+        keyframe_indices=tuple(i + offset for i in plan.keyframe_indices),
+        motion_indices=tuple(i + offset for i in plan.motion_indices),
+    )
 
 
 def exceeds_limits(n_frames: int, avg_fps: float, **sampling) -> bool:

@@ -114,14 +114,19 @@ def check_pinned(path, p):
     try:
         st = stat(path)
         if not st_mode.S_ISREG(st.st_mode):
-            raise NotAFileError(str(p), "is a directory or special file, not a video file",
-                                "pass video files, or the files inside the folder")
+            raise NotAFileError(
+                str(p),
+                "is a directory or special file, not a video file",
+                "pass video files, or the files inside the folder",
+            )
         if st.st_size == 0:
             raise EmptyFileError(str(p), "the file is empty (0 bytes)", "re-download or re-export the video")
         with open_binary(path) as fh:
             fh.read(1)
     except FileNotFoundError:
-        raise FileMissingError(str(p), "no such file", "check the path; quote names that contain spaces") from None
+        raise FileMissingError(
+            str(p), "no such file", "check the path; quote names that contain spaces"
+        ) from None
     except OSError as exc:
         raise unreadable(p, exc) from None
     return p

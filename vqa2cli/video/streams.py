@@ -28,14 +28,20 @@ def video_stream(container, path, index: int | None = None):
             if stream.index == index:
                 return stream
         listed = ", ".join(str(s.index) for s in videos) or "none"
-        raise NoVideoStreamError(str(path), f"stream {index} is not a video stream of this file (video streams: "
-                                 f"{listed})", "set video.stream to one of them, or -1 for ffmpeg's default choice")
+        raise NoVideoStreamError(
+            str(path),
+            f"stream {index} is not a video stream of this file (video streams: {listed})",
+            "set video.stream to one of them, or -1 for ffmpeg's default choice",
+        )
     if videos:
         return best_video_stream(videos)
     kinds = sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
     kinds = kinds or ["no streams"]
-    raise NoVideoStreamError(str(path), f"no video stream (found: {', '.join(kinds)})",
-                             "pass a video file; audio-only files and cover art cannot be scored")
+    raise NoVideoStreamError(
+        str(path),
+        f"no video stream (found: {', '.join(kinds)})",
+        "pass a video file; audio-only files and cover art cannot be scored",
+    )
 
 
 def best_video_stream(streams):
@@ -68,7 +74,12 @@ def changed_note(info) -> str | None:
     now = file_stat(info.path)
     if not info.size_bytes or now is None or (now.size_bytes, now.mtime) == (info.size_bytes, info.mtime):
         return None
-    grew = (f"grew from {info.size_bytes} to {now.size_bytes} bytes" if now.size_bytes > info.size_bytes
-            else f"changed ({info.size_bytes} → {now.size_bytes} bytes)")
-    return (f"the file {grew} while it was read: scored as it was when first read (its first "
-            f"{info.size_bytes} bytes); score it again once it is complete")
+    grew = (
+        f"grew from {info.size_bytes} to {now.size_bytes} bytes"
+        if now.size_bytes > info.size_bytes
+        else f"changed ({info.size_bytes} → {now.size_bytes} bytes)"
+    )
+    return (
+        f"the file {grew} while it was read: scored as it was when first read (its first "
+        f"{info.size_bytes} bytes); score it again once it is complete"
+    )

@@ -46,8 +46,12 @@ def _short_stream(container, stream, times) -> str | None:
     if stream.duration and stream.duration > 0:
         declared, whose = stream.duration * tb, "its stream header"
     else:
-        others = [s for s in container.streams if s is not stream
-                  and not (s.type == "video" and s.disposition & av.stream.Disposition.attached_pic)]
+        others = [
+            s
+            for s in container.streams
+            if s is not stream
+            and not (s.type == "video" and s.disposition & av.stream.Disposition.attached_pic)
+        ]
         if others or not container.duration:
             return None  # the container's duration may be another stream's
         declared, whose = container.duration / 1_000_000, "the container header"
@@ -56,8 +60,7 @@ def _short_stream(container, stream, times) -> str | None:
     last_pts, last_duration = times[-1]
     seen = (last_pts + (last_duration or 0) - times[0][0]) * tb
     if declared - seen > max(1.0, 0.05 * declared, 2 * gap):
-        return (f"the video packets end at {seen:.2f} s of the {declared:.2f} s {whose} declares "
-                "(truncated)")
+        return f"the video packets end at {seen:.2f} s of the {declared:.2f} s {whose} declares (truncated)"
     return None
 
 
@@ -68,7 +71,7 @@ def _ebml_vint(data: bytes, pos: int, strip_marker: bool) -> tuple[int, int] | N
     length = 8 - data[pos].bit_length() + 1
     if pos + length > len(data):
         return None
-    value = int.from_bytes(data[pos:pos + length], "big")
+    value = int.from_bytes(data[pos : pos + length], "big")
     if strip_marker:
         value &= (1 << (7 * length)) - 1
     return value, pos + length
