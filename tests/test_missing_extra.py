@@ -24,7 +24,12 @@ def no_serve_extra(monkeypatch):
         "prometheus_client",
     ):
         monkeypatch.setitem(sys.modules, name, None)
+    import vqa2cli.serve as package
+
     for name in [m for m in sys.modules if m.startswith("vqa2cli.serve.")]:
+        short = name.rsplit(".", 1)[1]
+        if getattr(package, short, None) is sys.modules[name]:  # a re-import would rebind it: restored after
+            monkeypatch.setattr(package, short, sys.modules[name])
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.delenv("VQA2_DEBUG", raising=False)
 

@@ -49,14 +49,17 @@ def app(tiny_model_dir, tmp_path_factory):
     )
     state.sessions["score"] = SimpleNamespace(loaded=None, model_info=None)
     state.queue, state.ready = _Full(), True
-    import vqa2cli.serve.app as app_module
-
-    make_job = app_module._make_job
-    app_module._make_job = lambda *a, **k: None  # a well-formed request reaches the (full) queue, no model
+    # the globals of the module create_app really comes from (not sys.modules' entry, which another test may
+    # have replaced by a re-import)
+    app_globals = create_app.__globals__
+    make_job = app_globals["_make_job"]
+    app_globals["_make_job"] = lambda *a, **k: (
+        None
+    )  # a well-formed request reaches the (full) queue, no model
     try:
         yield create_app(state)
     finally:
-        app_module._make_job = make_job
+        app_globals["_make_job"] = make_job
 
 
 def call(app, method, route, **kwargs):

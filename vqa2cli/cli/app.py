@@ -128,7 +128,10 @@ class GuardedStdout:
             self._fail(exc)
 
     def isatty(self) -> bool:
-        return self.stream is not None and self.stream.isatty()
+        try:
+            return self.stream is not None and self.stream.isatty()
+        except ValueError:  # a closed stream (kept by a console made while a command ran) is not a terminal
+            return False
 
     def __getattr__(self, name: str):
         return getattr(self.stream, name)
