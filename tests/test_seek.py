@@ -1,0 +1,79 @@
+"""``score --explain`` decodes the selected windows by seeking (vqa2cli/video/seek.py): the frames given to
+the model equal the full-pass decode of each window bit for bit, for CFR and VFR, MP4 and Matroska, B-frames
+and a GOP longer than the window; unusable seeks fall back to the full pass and say why."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vqa2cli.config import VideoSection
+from vqa2cli.video.decode import decode_windows
+from vqa2cli.video.seek import SeekStream
+
+SMALL = VideoSection(keyframe_size=32, motion_size=32)
+
+CASES = {
+    "cfr-mp4": dict(seconds=6, fps=8, gop=8),
+    "cfr-mkv-bframes": dict(seconds=6, fps=8, container="mkv", preset="medium", gop=12),
+    "vfr-mp4": dict(seconds=6, fps=8, vfr=True, gop=10),
+    "vfr-mkv": dict(seconds=6, fps=8, vfr=True, container="mkv", gop=10),
+    "long-gop-mp4-bframes": dict(seconds=6, fps=8, preset="medium", gop=40),
+}
+
+
+def _full(path):
+    """Every window of ``path`` (1 s windows) with its full-pass arrays."""
+    stream = decode_windows(path, SMALL, 1.0)
+    pairs = [(w, c.keyframes.copy(), c.motion_frames.copy(), c.keyframe_times) for w, c in stream]
+    return stream.info, pairs
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_seeked_windows_equal_the_full_pass(make_clip, name):
+    ext = CASES[name].get("container", "mp4")
+    path = make_clip(f"seek-{name}.{ext}", **CASES[name])
+    info, pairs = _full(path)
+    assert len(pairs) >= 5
+    chosen = [pairs[1], pairs[2], pairs[4]]  # a run of adjacent windows and a later one
+    seeker = SeekStream(info, [p[0] for p in chosen], SMALL, SMALL.resize)
+    got = list(seeker)
+    assert seeker.fallback is None
+    assert [w for w, _ in got] == [p[0] for p in chosen]
+    for (_, clip), (window, keys, motion, times) in zip(got, chosen, strict=True):
+        assert np.array_equal(clip.keyframes, keys), window.index
+        assert np.array_equal(clip.motion_frames, motion), window.index
+        assert clip.keyframe_times == pytest.approx(times, abs=1e-6)
+    assert seeker.frames_decoded < info.n_frames or "long-gop" in name
+
+
+def test_a_late_window_decodes_fewer_frames_than_the_full_pass(make_clip):
+    path = make_clip("seek-late.mp4", seconds=6, fps=8, gop=8)
+    info, pairs = _full(path)
+    last = pairs[-1][0]
+    seeker = SeekStream(info, [last], SMALL, SMALL.resize)
+    ((_, clip),) = list(seeker)
+    assert np.array_equal(clip.keyframes, pairs[-1][1])
+    assert seeker.frames_decoded <= last.n_frames + 8  # the window and at most one GOP before it
+    assert seeker.frames_decoded < last.stop  # what the full pass would decode
+
+
+def test_a_damaged_file_falls_back_to_the_full_pass(make_clip):
+    path = make_clip("seek-clean.mp4", seconds=4, fps=8, gop=8)
+    info, pairs = _full(path)
+    seeker = SeekStream(info, [pairs[2][0]], SMALL, SMALL.resize, clean=False)
+    ((_, clip),) = list(seeker)
+    assert "damaged" in seeker.fallback
+    assert np.array_equal(clip.motion_frames, pairs[2][2])
+    assert seeker.frames_decoded == pairs[2][0].stop
+
+
+def test_the_cost_line_counts_the_frames_decoded_again():
+    from types import SimpleNamespace
+
+    from vqa2cli.jobs.explain import _decode_cost
+
+    segments = [{"index": i, "start_frame": 8 * i, "end_frame": 8 * i + 8} for i in range(4)]
+    record = SimpleNamespace(segments=segments)
+    assert "16 frame(s) decoded again" in _decode_cost([(record, [1, 3])])
+    assert _decode_cost([(SimpleNamespace(segments=None), [None])]) == ""
