@@ -77,3 +77,30 @@ def test_the_cost_line_counts_the_frames_decoded_again():
     record = SimpleNamespace(segments=segments)
     assert "16 frame(s) decoded again" in _decode_cost([(record, [1, 3])])
     assert _decode_cost([(SimpleNamespace(segments=None), [None])]) == ""
+
+
+FFMPEG_CASES = {  # name: (extension, x264 params, fallback expected)
+    "open-gop-mkv": ("mkv", "open-gop=1:keyint=15", False),
+    "transport-stream": ("ts", "keyint=15", None),  # MPEG-TS seeks by bytes: either way the same frames
+    "raw-h264": ("h264", "keyint=15", True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FFMPEG_CASES))
+def test_seek_or_fall_back_gives_the_full_pass_frames(tmp_path, name):
+    from ffmpeg_cli import ffmpeg
+
+    ext, params, fallback = FFMPEG_CASES[name]
+    path = tmp_path / f"seek.{ext}"
+    source = ("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=6")
+    ffmpeg(
+        *source, "-c:v", "libx264", "-preset", "medium", "-x264-params", params, "-pix_fmt", "yuv420p", path
+    )
+    info, pairs = _full(path)
+    chosen = [pairs[1], pairs[2], pairs[4]]
+    seeker = SeekStream(info, [p[0] for p in chosen], SMALL, SMALL.resize)
+    got = list(seeker)
+    if fallback is not None:
+        assert (seeker.fallback is not None) == fallback, seeker.fallback
+    for (_, clip), (_, keys, motion, _) in zip(got, chosen, strict=True):
+        assert np.array_equal(clip.keyframes, keys) and np.array_equal(clip.motion_frames, motion)
