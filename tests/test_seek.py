@@ -104,3 +104,15 @@ def test_seek_or_fall_back_gives_the_full_pass_frames(tmp_path, name):
         assert (seeker.fallback is not None) == fallback, seeker.fallback
     for (_, clip), (_, keys, motion, _) in zip(got, chosen, strict=True):
         assert np.array_equal(clip.keyframes, keys) and np.array_equal(clip.motion_frames, motion)
+
+
+def test_a_run_of_adjacent_windows_is_decoded_once(make_clip):
+    path = make_clip("seek-run.mp4", seconds=6, fps=8, gop=8)
+    info, pairs = _full(path)
+    run_ = [p[0] for p in pairs[1:4]]
+    seeker = SeekStream(info, run_, SMALL, SMALL.resize)
+    got = list(seeker)
+    assert seeker.fallback is None and len(got) == 3
+    assert seeker.frames_decoded <= run_[-1].stop - run_[0].start + 8  # one seek, no frame decoded twice
+    for (_, clip), (_, keys, motion, _) in zip(got, pairs[1:4], strict=True):
+        assert np.array_equal(clip.keyframes, keys) and np.array_equal(clip.motion_frames, motion)

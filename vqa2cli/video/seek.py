@@ -12,7 +12,8 @@ full-pass decode of that window (tests/test_seek.py), because decoding from a ke
 frames that follow it.
 
 Cost: per window, the frames from the key frame before it to its last planned frame (at most one GOP more
-than the window); ``frames_decoded`` counts them. When the demuxer lands after the window's first frame
+than the window); a window that starts within a key-frame step of the last frame decoded (a run of adjacent
+windows) is decoded on from there without a seek. ``frames_decoded`` counts them. When the demuxer lands after the window's first frame
 (a key-frame index keyed by decoding time), the seek is retried from earlier timestamps.
 
 Falls back to the full pass from the start (:class:`~vqa2cli.video.decode.WindowStream`, ``fallback`` says
@@ -41,6 +42,38 @@ class _Unseekable(Exception):
     """Seeking cannot give the full pass's frames (the message says why)."""
 
 
+class _Reader:
+    """The frames decoded after one seek, each with its frame index (``last``: the latest; ``first``: the
+    first after the seek). Raises :class:`_Unseekable` for a frame whose timestamp is no packet's or that
+    does not follow the one before."""
+
+    def __init__(self, frames, tally: _Tally):
+        self.iterator, self.tally = frames, tally
+        self.first: int | None = None
+        self.last = -1
+
+    @classmethod
+    def after_seek(cls, container, stream, pts: int) -> _Reader:
+        import av
+
+        try:
+            container.seek(pts, stream=stream, backward=True, any_frame=False)
+        except av.error.FFmpegError as exc:
+            raise _Unseekable(f"the demuxer cannot seek ({exc.strerror})") from exc
+        tally = _Tally()
+        return cls(_frames(container, stream, tally), tally)
+
+    def frames(self, index_of: dict[int, int]):
+        for frame in self.iterator:
+            index = index_of.get(frame.pts)
+            if index is None or (self.first is not None and index != self.last + 1):
+                raise _Unseekable(f"decoded frame (pts {frame.pts}) out of sequence after seeking")
+            if self.first is None:
+                self.first = index
+            self.last = index
+            yield index, frame
+
+
 class SeekStream:
     """``iter`` yields ``(Window, DecodedClip)`` for each of ``windows`` (ascending, non-overlapping), decoded
     by seeking (module docstring). ``clean``: the file decoded without lost or damaged frames when scored.
@@ -54,6 +87,9 @@ class SeekStream:
         self.frames_decoded = 0
         self.fallback: str | None = None
         self.warnings: list[str] = []
+        self._reader: _Reader | None = None
+        self.index_of: dict[int, int] = {}
+        self.start = 0.0  # the first frame's time (seconds), as the full pass's
 
     def __iter__(self):
         done = 0
@@ -64,6 +100,9 @@ class SeekStream:
                 stream.thread_type = "AUTO"
                 stream.thread_count = self.video.decode_threads
                 resizer = self._resizer()
+                self.index_of = {pts: i for i, pts in enumerate(stamps)}
+                base = stream.time_base
+                self.start = float(stamps[0]) * base.numerator / base.denominator
                 for window in self.windows:
                     started = time.perf_counter()
                     out = self._window(container, stream, window, stamps, resizer)
@@ -71,6 +110,10 @@ class SeekStream:
                     done += 1
         except _Unseekable as exc:
             self.fallback = str(exc)
+        finally:
+            if self._reader is not None:
+                self._reader.iterator.close()
+            self._reader = None
         if done < len(self.windows):
             yield from self._full_pass(self.windows[done:])
 
@@ -110,47 +153,44 @@ class SeekStream:
         return sorted(stamps)
 
     def _window(self, container, stream, window, stamps: list[int], resizer) -> _Collector:
-        """Seek to ``window``'s first frame (earlier and earlier while the demuxer lands after it)."""
-        step, target = max(16, window.plan.keyframe_step), window.start
+        """Decode ``window``: on from the previous window when it starts within one key-frame step of the
+        last frame decoded (a run of adjacent windows: no seek), else seek to its first frame (earlier and
+        earlier while the demuxer lands after it)."""
+        step = max(16, window.plan.keyframe_step)
+        if self._reader is not None and self._reader.last < window.start <= self._reader.last + step:
+            out = self._collect(self._reader, window, resizer)
+            if out is not None:
+                return out
+        target = window.start
         while True:
-            out = self._decode_from(container, stream, target, window, stamps, resizer)
+            if self._reader is not None:
+                self._reader.iterator.close()
+            self._reader = _Reader.after_seek(container, stream, stamps[target])
+            out = self._collect(self._reader, window, resizer)
             if out is not None:
                 return out
             if target == 0:
                 raise _Unseekable("the first frame after seeking to the start is not frame 0")
             target, step = max(0, target - step), step * 2
 
-    def _decode_from(self, container, stream, target: int, window, stamps: list[int], resizer):
-        """Decode ``window`` after seeking to frame ``target``'s pts; None when decoding starts after the
-        window's first frame. Raises :class:`_Unseekable`."""
-        import av
-
-        try:
-            container.seek(stamps[target], stream=stream, backward=True, any_frame=False)
-        except av.error.FFmpegError as exc:
-            raise _Unseekable(f"the demuxer cannot seek ({exc.strerror})") from exc
-        index_of = {pts: i for i, pts in enumerate(stamps)}
-        start = float(stamps[0]) * stream.time_base.numerator / stream.time_base.denominator
-        out, tally, previous = _Collector(window.plan, self.video), _Tally(), None
+    def _collect(self, reader: _Reader, window, resizer) -> _Collector | None:
+        """``window``'s planned frames from ``reader``; None when the reader starts after the window's first
+        frame (seek earlier). Raises :class:`_Unseekable`."""
+        out = _Collector(window.plan, self.video)
         pending: deque = deque()
-        frames = _frames(container, stream, tally)
         with ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize") as pool:
             try:
-                for frame in frames:
+                for index, frame in reader.frames(self.index_of):
                     self.frames_decoded += 1
-                    index = index_of.get(frame.pts)
-                    if index is None or (previous is not None and index != previous + 1):
-                        raise _Unseekable(f"decoded frame {frame.pts} out of sequence after seeking")
-                    if previous is None and index > window.start:
-                        return None  # landed after the window: seek earlier
-                    previous = index
                     if index < window.start:
                         continue
-                    if frame.is_corrupt or tally.lost:
+                    if index > window.start and reader.first == index:
+                        return None  # landed after the window: seek earlier
+                    if frame.is_corrupt or reader.tally.lost:
                         raise _Unseekable(f"frame {index} is damaged after seeking")
                     sizes = out.sizes(index)
                     if sizes:
-                        seconds = _seconds(frame, start, index, self.info)
+                        seconds = _seconds(frame, self.start, index, self.info)
                         pending.append((index, seconds, pool.submit(resizer, frame, sizes)))
                     while len(pending) > IN_FLIGHT:
                         _finish(pending.popleft(), out, self.info.path)
@@ -159,7 +199,6 @@ class SeekStream:
                             _finish(pending.popleft(), out, self.info.path)
                         return out
             finally:
-                frames.close()
                 for _, _, future in pending:
                     future.cancel()
         raise _Unseekable(f"decoding ended before frame {out.last} after seeking")
