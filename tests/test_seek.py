@@ -113,6 +113,7 @@ def test_a_run_of_adjacent_windows_is_decoded_once(make_clip):
     seeker = SeekStream(info, run_, SMALL, SMALL.resize)
     got = list(seeker)
     assert seeker.fallback is None and len(got) == 3
-    assert seeker.frames_decoded <= run_[-1].stop - run_[0].start + 24  # one seek, no frame decoded twice
+    # one seek, to the key frame at 0 before window 1, then on: no frame decoded twice
+    assert seeker.frames_decoded == run_[-1].stop
     for (_, clip), (_, keys, motion, _) in zip(got, pairs[1:4], strict=True):
         assert np.array_equal(clip.keyframes, keys) and np.array_equal(clip.motion_frames, motion)
