@@ -117,3 +117,57 @@ def test_a_run_of_adjacent_windows_is_decoded_once(make_clip):
     assert seeker.frames_decoded == run_[-1].stop
     for (_, clip), (_, keys, motion, _) in zip(got, pairs[1:4], strict=True):
         assert np.array_equal(clip.keyframes, keys) and np.array_equal(clip.motion_frames, motion)
+
+
+class _FakeAsker:
+    """What :func:`~vqa2cli.pipeline.explain.explain_record` uses of an Asker; ``clips``: what was asked."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+
+        from vqa2cli.config import Settings
+
+        self.settings = Settings(video=SMALL)
+        self.model_info = SimpleNamespace(name="fake", repo=None, revision=None)
+        self.clips: list = []
+
+    def visual_limits(self, question=None):
+        return None, 1
+
+    def answer(self, clip, path, question, reuse_prefix=False):
+        from types import SimpleNamespace
+
+        self.clips.append(clip)
+        return SimpleNamespace(answer="blur", generation={"new_tokens": 1})
+
+
+@pytest.mark.parametrize(("ext", "falls_back"), [("mkv", False), ("h264", True)])
+def test_explain_says_when_it_decoded_from_the_start(tmp_path, ext, falls_back):
+    from ffmpeg_cli import ffmpeg
+
+    from vqa2cli.pipeline.explain import explain_record
+    from vqa2cli.records.results import ScoreRecord
+
+    path = tmp_path / f"clip.{ext}"
+    source = ("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=8:duration=4")
+    ffmpeg(*source, "-c:v", "libx264", "-preset", "ultrafast", "-g", "8", "-pix_fmt", "yuv420p", path)
+    info, pairs = _full(path)
+    segments = [
+        {
+            "index": w.index,
+            "score": 0.5,
+            "start_frame": w.start,
+            "end_frame": w.stop,
+            "start_s": w.start_s,
+            "end_s": w.end_s,
+            "level": "fair",
+        }
+        for w, *_ in pairs
+    ]
+    record = ScoreRecord(path=str(path), score=0.5, segments=segments)
+    asker = _FakeAsker()
+    assert explain_record(asker, record, [2], question="what?", info=info) == 1
+    note = segments[2]["explanation"].get("note") or ""
+    assert ("decoded from the start of the file" in note) == falls_back
+    assert falls_back is False or "raw stream" in note
+    assert np.array_equal(asker.clips[0].motion_frames, pairs[2][2])
