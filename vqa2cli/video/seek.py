@@ -117,9 +117,6 @@ class SeekStream:
         if done < len(self.windows):
             yield from self._full_pass(self.windows[done:])
 
-    def close(self) -> None:
-        """Nothing to release between windows (the container is closed when iteration ends)."""
-
     def _resizer(self) -> FrameResizer:
         sizes = {self.video.keyframe_size, self.video.motion_size}
         return FrameResizer(sizes, self.info.rotation, self.resize, hflip=self.info.hflip)
