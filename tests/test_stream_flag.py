@@ -77,3 +77,19 @@ def test_the_server_maps_the_stream_option(tiny_model_dir):
     for task in ("score", "ask"):
         resolver = OptionResolver(task, str(tiny_model_dir), None, {})
         assert resolver.resolve({"stream": 1}).settings.video.stream == 1
+
+
+def test_batch_stream_flag_is_recorded(two_streams, tiny_model_dir, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(two_streams, folder / "two.mkv")
+    indices = []
+    for stream in ("0", "1"):
+        jsonl = tmp_path / f"s{stream}.jsonl"
+        args = ["batch", str(folder), "--jsonl", str(jsonl), "-m", str(tiny_model_dir), "--workers", "0"]
+        code, _, err = run(args + ["--stream", stream], capsys)
+        assert code == 0, err
+        indices.append(json.loads(jsonl.read_text().splitlines()[0])["input"]["stream_index"])
+    assert indices == [0, 1]
