@@ -93,3 +93,19 @@ def test_batch_stream_flag_is_recorded(two_streams, tiny_model_dir, tmp_path, ca
         assert code == 0, err
         indices.append(json.loads(jsonl.read_text().splitlines()[0])["input"]["stream_index"])
     assert indices == [0, 1]
+
+
+def test_ask_stream_flag_reaches_the_settings(two_streams, tiny_model_dir, capsys, monkeypatch):
+    from vqa2cli.jobs import ask_run
+
+    seen = []
+    original = ask_run.run_ask
+
+    def spy(file, asked, source, settings, *args, **kwargs):
+        seen.append(settings.video.stream)
+        return original(file, asked, source, settings, *args, **kwargs)
+
+    monkeypatch.setattr(ask_run, "run_ask", spy)
+    args = ["ask", str(two_streams), "What is wrong?", "-m", str(tiny_model_dir), "--max-new-tokens", "2"]
+    code, _, err = run(args + ["--stream", "0", "--format", "json"], capsys)
+    assert code == 0 and seen == [0], err
