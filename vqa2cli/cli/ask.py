@@ -25,6 +25,7 @@ from .options import (
     QuietOpt,
     ServerOpt,
     ServerPathsOpt,
+    StreamOpt,
     VerboseOpt,
     check_format,
     refuse_with_server,
@@ -93,6 +94,7 @@ def ask(
     quant_cache: QuantCacheOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: AskPolicyOpt = None,
+    stream: StreamOpt = None,
     segments: Annotated[
         str | None,
         typer.Option(
@@ -131,6 +133,7 @@ def ask(
             quant=quant,
             max_motion_frames=max_motion_frames,
             long_clip=long_clip,
+            stream=stream,
             segments=segments,
         )
         clients, settings = connect(urls[:1], "ask", options)
@@ -151,6 +154,7 @@ def ask(
             quant_cache=quant_cache,
             max_motion_frames=max_motion_frames,
             long_clip=long_clip,
+            stream=stream,
         )
         window_s = window_seconds(segments, settings.video) if segments is not None else None
         source = LocalAsking(settings, ref, console, window_s=window_s, offline=offline)

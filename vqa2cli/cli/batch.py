@@ -36,6 +36,7 @@ from .options import (
     QuietOpt,
     ScoringPromptOpt,
     ServerPathsOpt,
+    StreamOpt,
     StrictOpt,
     VerboseOpt,
     refuse_with_server,
@@ -212,6 +213,7 @@ def batch(
     assistant_quant: AssistantQuantOpt = None,
     max_new_tokens: ExplainTokensOpt = None,
     strict: StrictOpt = None,
+    stream: StreamOpt = None,
     offline: OfflineOpt = False,
     server: Annotated[
         list[str] | None,
@@ -290,6 +292,7 @@ def batch(
             "max_motion_frames": max_motion_frames,
             "long_clip": long_clip,
             "strict": strict,
+            "stream": stream,
         }
         settings, windows = _remote(job, urls, server_paths, options, segments, pool, flags, console)
         raise typer.Exit(int(_run(job, settings, None, console, windows)))
@@ -305,6 +308,7 @@ def batch(
         long_clip=long_clip,
         strict=strict,
         quant_cache=quant_cache,
+        stream=stream,
     )
     settings, windows = segment_options(settings, segments=segments, pool=pool, **flags)
     job.gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading

@@ -20,6 +20,7 @@ from .options import (
     OfflineOpt,
     QuantOpt,
     QuietOpt,
+    StreamOpt,
     VerboseOpt,
     check_format,
     model_label,
@@ -126,6 +127,7 @@ def compare_cmd(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     quant: QuantOpt = None,
+    stream: StreamOpt = None,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -161,7 +163,7 @@ def compare_cmd(
             plan,
             segments=segments,
             tolerance_s=tolerance,
-            options={"model": model, "device": device, "dtype": dtype, "quant": quant},
+            options={"model": model, "device": device, "dtype": dtype, "quant": quant, "stream": stream},
         )
         for warning in report.warnings[len(plan.warnings) :]:
             console.warning(warning)
@@ -176,6 +178,7 @@ def compare_cmd(
         quant=quant,
         max_motion_frames=None,
         long_clip=None,
+        stream=stream,
     )
     window_s = window_seconds(None if segments in (None, "auto") else segments, settings.video)
     raise typer.Exit(

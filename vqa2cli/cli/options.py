@@ -154,6 +154,17 @@ StrictOpt = Annotated[
         f"Config: video.strict. {shown_default('video', 'strict')}",
     ),
 ]
+StreamOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--stream",
+        metavar="N",
+        show_default=False,
+        help="The container's index of the video stream to read (as ffprobe numbers streams; the record's "
+        "input.stream_index says which was read); -1: ffmpeg's default choice. "
+        f"Config: video.stream. {shown_default('video', 'stream')}",
+    ),
+]
 PolicyOpt = Annotated[
     str | None,
     typer.Option(

@@ -60,6 +60,7 @@ from .options import (
     ModelOpt,
     PolicyOpt,
     ReportFormatOpt,
+    StreamOpt,
     check_format,
     resolve_settings,
 )
@@ -70,7 +71,9 @@ EXAMPLES = """Examples:
 
   vqa2 probe "phone video.mov" broken.mp4 --format json
 
-  vqa2 probe long.mkv --model assistant --max-motion-frames 1000"""
+  vqa2 probe long.mkv --model assistant --max-motion-frames 1000
+
+  vqa2 probe two-angles.mkv --stream 1   # the container's stream 1, not ffmpeg's default choice"""
 
 
 def probe(
@@ -82,6 +85,7 @@ def probe(
     config: ConfigOpt = None,
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
+    stream: StreamOpt = None,
 ) -> None:
     """Show what vqa2 sees in each video: container, codec, size, fps, frames it would sample, warnings."""
     from ..output.console import Console, set_console
@@ -90,7 +94,12 @@ def probe(
     set_console(console)
     check_format(fmt, REPORT_FORMATS)
     settings, _ = resolve_settings(
-        "score", model, config, video__max_motion_frames=max_motion_frames, video__long_clip_policy=long_clip
+        "score",
+        model,
+        config,
+        video__max_motion_frames=max_motion_frames,
+        video__long_clip_policy=long_clip,
+        video__stream=stream,
     )
     from ..output.render import make_writer
     from ..pipeline import interrupts

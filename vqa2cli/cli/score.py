@@ -38,6 +38,7 @@ from .options import (
     ServerOpt,
     ServerPathsOpt,
     StallingStyleOpt,
+    StreamOpt,
     StrictOpt,
     VerboseOpt,
     check_format,
@@ -133,6 +134,7 @@ def score(
     assistant_quant: AssistantQuantOpt = None,
     max_new_tokens: ExplainTokensOpt = None,
     strict: StrictOpt = None,
+    stream: StreamOpt = None,
     offline: OfflineOpt = False,
     server: ServerOpt = None,
     server_paths: ServerPathsOpt = False,
@@ -178,6 +180,7 @@ def score(
             max_motion_frames=max_motion_frames,
             long_clip=long_clip,
             strict=strict,
+            stream=stream,
             stalling=stalling,
             stalling_style=stalling_style if stalling is not None else None,
         )
@@ -211,6 +214,7 @@ def score(
             max_motion_frames=max_motion_frames,
             long_clip=long_clip,
             strict=strict,
+            stream=stream,
             quant_cache=quant_cache,
         )
         settings, plan = segment_options(settings, segments=segments, pool=pool, **window_flags)

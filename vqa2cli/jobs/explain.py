@@ -147,7 +147,21 @@ def cost_line(todo, settings) -> str:
         f"explain: {parts} in {len(todo)} file(s): at most {n} assistant forward(s) of up to "
         f"{settings.generation.max_new_tokens} new tokens ({settings.model.label}; at most "
         f"{settings.generation.explain_max_windows} per file: generation.explain_max_windows)"
+        + _decode_cost(todo)
     )
+
+
+def _decode_cost(todo) -> str:
+    """The decode cost of the windows: their frames, each decoded from the key frame before it (seeking)."""
+    frames = 0
+    for record, targets in todo:
+        entries = {s["index"]: s for s in record.segments or ()}
+        for t in targets:
+            if t in entries:
+                frames += int(entries[t]["end_frame"]) - int(entries[t]["start_frame"])
+    if not frames:
+        return ""
+    return f"; {frames} frame(s) decoded again, each window from the key frame before it (seeking)"
 
 
 def explain_all(todo, asker, console, *, on_done=None, question: str | None = None) -> int:

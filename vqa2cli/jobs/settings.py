@@ -31,6 +31,7 @@ def scoring_settings(
     long_clip,
     strict: bool | None = None,
     quant_cache: bool | None = None,
+    stream: int | None = None,
 ) -> tuple[Settings, ModelRef]:
     """Settings for the scoring commands (score, batch, eval); refuses a model whose prompt does not score."""
     settings, ref = resolve_settings(
@@ -45,6 +46,7 @@ def scoring_settings(
         video__max_motion_frames=max_motion_frames,
         video__long_clip_policy=long_clip,
         video__strict=strict,
+        video__stream=stream,
     )
     require_scoring_prompt(settings, command)
     return settings, ref
@@ -63,6 +65,7 @@ def asking_settings(
     quant_cache,
     max_motion_frames,
     long_clip,
+    stream: int | None = None,
 ) -> tuple[Settings, ModelRef]:
     """Settings for ``ask``; ``--temperature`` without sampling is refused (never a silently ignored flag)."""
     settings, ref = resolve_settings(
@@ -78,6 +81,7 @@ def asking_settings(
         runtime__quant_cache=quant_cache,
         video__max_motion_frames=max_motion_frames,
         video__long_clip_policy=long_clip,
+        video__stream=stream,
     )
     if temperature is not None and not settings.generation.do_sample:
         raise UsageError(

@@ -7,10 +7,11 @@ default, or only when its score is under ``below`` / ``fail_under`` when one is 
 ``max_windows`` parts per file (the lowest kept): the cost is one assistant forward (one ``generate``) per
 part, stated before any is run.
 
-Asking (:func:`explain_record`): only the selected windows are decoded again, through the same
-:class:`~vqa2cli.video.decode.WindowStream` that scored them, planned with the assistant's own token budget
-(its prompt and question are longer than the scorer's); frames outside the selected windows are not
-resized, and decoding stops after the last selected window. Each window is asked through
+Asking (:func:`explain_record`): only the selected windows are decoded again, by seeking to the key frame
+before each (:class:`~vqa2cli.video.seek.SeekStream`: the same frames as the
+:class:`~vqa2cli.video.decode.WindowStream` that scored them; the full pass from the start when seeking
+cannot be trusted, said in the explanation's ``note``), planned with the assistant's own token budget
+(its prompt and question are longer than the scorer's). Each window is asked through
 :meth:`~vqa2cli.pipeline.run.Asker.answer` (greedy unless the assistant's ``generation.do_sample``). A window
 shorter than the assistant's frame rule (fewer than ``max(4, key-frame step)`` frames) is asked together
 with its neighbour (the previous window, else the next), and its explanation says so in ``note``.
@@ -146,8 +147,9 @@ def explain_record(
         answer = asker.answer(clip, record.path, question, reuse_prefix=False)
         record.explanation = explanation(asker, answer, question)
         return 1
-    from ..video.decode import WindowStream, probe_video
+    from ..video.decode import probe_video
     from ..video.sampling import keyframe_step
+    from ..video.seek import SeekStream
 
     info = info or probe_video(record.path, key_sizes=False)
     video = asker.settings.video
@@ -156,20 +158,26 @@ def explain_record(
     windows = _windows(asker, info, spans, question)
     entries = {s["index"]: s for s in record.segments}
     asked = 0
-    stream = iter(WindowStream(info, windows, video, video.resize))
-    try:
-        for window, clip in stream:
-            span = spans[windows.index(window)]
-            answer = asker.answer(clip, record.path, question, reuse_prefix=False)
-            asked += 1
-            for index in span.targets:
-                entries[index]["explanation"] = explanation(asker, answer, question, span)
-            del clip
-            if window is windows[-1]:
-                break  # nothing after the last selected window is decoded
-    finally:
-        stream.close()
+    seeker = SeekStream(info, windows, video, video.resize, clean=_clean(record, info))
+    for window, clip in seeker:
+        span = spans[windows.index(window)]
+        answer = asker.answer(clip, record.path, question, reuse_prefix=False)
+        asked += 1
+        for index in span.targets:
+            entries[index]["explanation"] = explanation(asker, answer, question, span)
+            if seeker.fallback:  # say why the window was decoded from the start of the file
+                note = f"decoded from the start of the file, not by seeking: {seeker.fallback}"
+                old = entries[index]["explanation"].get("note")
+                entries[index]["explanation"]["note"] = f"{old}; {note}" if old else note
+        del clip
     return asked
+
+
+def _clean(record, info) -> bool:
+    """Whether the file decoded whole and undamaged when it was scored (seeking then finds the same frames)."""
+    got = getattr(record, "input", None) or {}
+    decoded = got.get("decoded_frames")
+    return not got.get("damaged_frames") and (decoded is None or decoded == info.n_frames)
 
 
 def _windows(asker, info, spans: list[Span], question: str) -> list:

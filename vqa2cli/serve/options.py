@@ -26,6 +26,7 @@ SCORE_OPTIONS: dict[str, str | None] = {
     "max_motion_frames": "video__max_motion_frames",
     "long_clip": "video__long_clip_policy",
     "strict": "video__strict",
+    "stream": "video__stream",
     "stalling": None,
     "stalling_style": None,
     "segments": None,  # --segments DURATION|auto (jobs/windows.py segment_options)
@@ -37,6 +38,7 @@ ASK_OPTIONS: dict[str, str | None] = {
     "temperature": "generation__temperature",
     "max_motion_frames": "video__max_motion_frames",
     "long_clip": "video__long_clip_policy",
+    "stream": "video__stream",
     "segments": None,  # ask --segments DURATION|auto: one answer per window
 }
 FIXED_OPTIONS = ("model", "device", "dtype", "quant")  # fixed at start; accepted when they match

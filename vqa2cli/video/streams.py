@@ -31,7 +31,7 @@ def video_stream(container, path, index: int | None = None):
         raise NoVideoStreamError(
             str(path),
             f"stream {index} is not a video stream of this file (video streams: {listed})",
-            "set video.stream to one of them, or -1 for ffmpeg's default choice",
+            "pass --stream N (config video.stream) with one of them, or -1 for ffmpeg's default choice",
         )
     if videos:
         return best_video_stream(videos)
