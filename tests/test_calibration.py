@@ -26,7 +26,7 @@ def truth(x):
 def synthetic(n=80, noise=0.1, seed=1):
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.15, 0.85, n)
-    return x, truth(x) + rng.normal(0, noise, n)
+    return x, np.clip(truth(x) + rng.normal(0, noise, n), 1.0, 5.0)  # a 1-5 MOS stays on its scale
 
 
 def test_known_nonlinear_map_recovered_within_tolerance():
@@ -223,3 +223,31 @@ def test_before_and_after_rank_metrics_agree_on_the_same_held_out_points():
     x, y = synthetic(n=60)  # noisy: the folds' maps differ a little, the ranks hardly
     _, report = choose(x, y, n_boot=20)
     assert report["after"]["srcc"]["value"] == pytest.approx(report["before"]["srcc"]["value"], abs=0.01)
+
+
+def test_a_threshold_the_calibration_cannot_reach_is_refused(tmp_path):
+    from vqa2cli.calibration.apply import RecordGates
+
+    cal, _ = _calibration(tmp_path)
+    for threshold, words in ((50.0, "every file would fail"), (0.5, "no file could fail")):
+        with pytest.raises(UsageError, match=words) as exc:
+            RecordGates(cal, fail_calibrated_under=threshold)
+        assert "mos-1-5" in exc.value.one_line() and "\n" not in exc.value.one_line()
+    assert RecordGates(cal, fail_calibrated_under=3.5).fail_calibrated_under == 3.5
+
+
+@pytest.mark.parametrize("scale", ["mos-1-5", "mos_1_5", "1-5"])
+def test_a_scale_name_stating_a_range_the_labels_leave_is_refused(scale):
+    x, y = synthetic()
+    with pytest.raises(UsageError, match=f"--scale {scale} states 1–5 but the labels run"):
+        calibrate(x, 2 * y, config=CONFIG, scale=scale, n_boot=20)  # labels up to ~10
+    with pytest.raises(UsageError, match="states 0–100"):
+        calibrate(x, 30 * y, config=CONFIG, scale="vmaf", n_boot=20)
+
+
+def test_the_plot_band_stays_inside_the_labels_range(tmp_path):
+    from vqa2cli.output.calibration_plot import band
+
+    cal, _ = _calibration(tmp_path)
+    lower, upper = band(cal, cal.fit(np.linspace(0, 1, 50)))
+    assert lower.min() >= cal.scale["min"] and upper.max() <= cal.scale["max"]
