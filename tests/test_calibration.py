@@ -150,6 +150,9 @@ def test_labels_with_a_byte_order_mark_are_read(tmp_path):
     labels.write_bytes("\ufeffpath,mos\r\na.mp4,3\r\n".encode())
     (record,) = read_label_records(labels)
     assert record.mos == 3.0 and record.line == 2
+    official = tmp_path / "labels.json"
+    official.write_bytes('\ufeff[{"img_path": "a.mp4", "mos": 3}]'.encode())
+    assert read_label_records(official)[0].mos == 3.0
 
 
 def test_labels_in_another_encoding_named_by_line(tmp_path):

@@ -74,7 +74,7 @@ def _load_json_list(source: Path) -> list[Any]:
     if not source.is_file():
         raise DataError(f"{source}: data file not found", "check the path")
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
+        data = json.loads(source.read_text(encoding="utf-8-sig"))  # a byte-order mark is not an error
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{source}: not valid JSON ({exc})") from exc
     if not isinstance(data, list) or not data:
@@ -205,6 +205,15 @@ def read_label_json(source: Path, media_root: Path | None = None) -> list[LabelR
 
 
 def read_label_csv(source: Path, media_root: Path | None = None) -> list[LabelRecord]:
+    """:func:`_read_label_csv`, with a row the csv module cannot parse refused naming its line."""
+    source = Path(source)
+    try:
+        return _read_label_csv(source, media_root)
+    except csv.Error as exc:
+        raise DataError(f"{source}: not a readable CSV ({exc})", "save it as comma-separated UTF-8") from None
+
+
+def _read_label_csv(source: Path, media_root: Path | None = None) -> list[LabelRecord]:
     """A CSV with a header holding ``path`` and ``mos`` columns, optionally ``stalling`` (others are ignored).
 
     UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8"); blank lines are skipped. Every problem is
