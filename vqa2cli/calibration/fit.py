@@ -158,9 +158,8 @@ def _isotonic(x, y) -> Fit:
     xs, ys = x[order], y[order]
     ux, inverse = np.unique(xs, return_inverse=True)
     sums, counts = np.bincount(inverse, ys), np.bincount(inverse)
-    sign = 1.0  # non-decreasing only (module docstring)
     blocks: list[list[float]] = []  # [sum, count, first index]
-    for i, (s, c) in enumerate(zip(sums * sign, counts)):
+    for i, (s, c) in enumerate(zip(sums, counts)):
         blocks.append([float(s), float(c), i])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
             s2, c2, _ = blocks.pop()
@@ -169,7 +168,7 @@ def _isotonic(x, y) -> Fit:
     fitted = np.empty(len(ux))
     starts = [b[2] for b in blocks] + [len(ux)]
     for b, start, stop in zip(blocks, starts, starts[1:]):
-        fitted[start:stop] = sign * b[0] / b[1]
+        fitted[start:stop] = b[0] / b[1]
     result = Fit("isotonic", {"x": [float(v) for v in ux], "y": [float(v) for v in fitted]})
     check_monotone(result, float(x.min()), float(x.max()), float(y.max() - y.min()))
     return result
