@@ -332,3 +332,19 @@ def test_calibration_made_at_another_loaded_precision_refused(tmp_path, scored, 
         ["score", str(clip), "-m", str(tiny_model_dir), "-f", "jsonl", "--calibration", str(cal)], capsys
     )
     assert code == 2 and f"made at {other}/" in err and out == ""
+
+
+def test_cli_refuses_a_decreasing_fit_and_a_malformed_labels_row(tmp_path, scored, capsys):
+    """Labels that fall as the score rises: no usable map, exit 2 with the fix, nothing written. A labels
+    row with an unquoted decimal comma: exit 2 naming the line (a BOM in the header is fine)."""
+    clip, record = scored
+    labels, batch = _batch_csv(tmp_path, record["config"], model=record["model"])
+    lines = labels.read_text().splitlines()
+    flipped = [lines[0]] + [f"{p},{6 - float(m):.4f}" for p, m in (row.split(",") for row in lines[1:])]
+    labels.write_text("\n".join(flipped) + "\n")
+    cal = tmp_path / "team.json"
+    code, out, err = run(["calibrate", str(labels), "--scores", str(batch), "-o", str(cal)], capsys)
+    assert code == 2 and "no calibration fits" in err and "same videos" in err and not cal.exists(), err
+    labels.write_bytes(("\ufeff" + "\n".join(lines[:6] + ["v6.mp4, 4,26"] + lines[7:]) + "\n").encode())
+    code, out, err = run(["calibrate", str(labels), "--scores", str(batch), "-o", str(cal)], capsys)
+    assert code == 2 and "labels.csv: line 7 has 3 fields" in err and "internal error" not in err, err

@@ -54,6 +54,13 @@ def test_calibrate_route_and_score_with_calibration(client):
     assert record["spread"]["std"] >= 0
 
 
+def test_calibrate_route_refuses_a_decreasing_map_422(client):
+    c, _, _ = client
+    scores, labels = _pairs()
+    r = c.post("/v1/calibrate", json={"scores": scores, "labels": [6 - v for v in labels], "bootstrap": 10})
+    assert r.status_code == 422 and "no calibration fits" in r.text
+
+
 def test_mismatched_or_edited_calibration_refused_422(client):
     c, clip, _ = client
     scores, labels = _pairs()

@@ -205,7 +205,7 @@ def test_eval_data_errors_before_loading(labelled, tmp_path):
     labels = tmp_path / "l.csv"
     labels.write_text("path,mos\nnowhere.mp4,3\n")
     code, _, err = _invoke(["eval", str(labels), "--model", str(tmp_path / "no-model")])
-    assert code == 2 and "record 0: media file not found" in err
+    assert code == 2 and "line 2: media file not found" in err
     code, _, err = _invoke(["eval", str(labelled / "labels.csv"), "--format", "csv"])
     assert code == 2 and "--format" in err
 

@@ -117,3 +117,17 @@ def test_logistic_column_is_absent_below_five_points_with_a_note():
     c = correlations([1, 2, 3, 4], [1, 3, 2, 4])
     assert c.plcc_logistic is None
     assert any("at least 5" in n for n in c.notes)
+
+
+def test_logistic4_far_from_its_centre_warns_nothing():
+    """exp overflows far from b3: the curve's flat end, not a numpy RuntimeWarning on stderr."""
+    import warnings
+
+    import numpy as np
+
+    from vqa2cli.jobs.metrics import logistic4
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        values = logistic4(np.array([-1.0, 0.5, 2.0]), 5.0, 1.0, 0.5, 1e-6)
+    assert list(values) == [1.0, 3.0, 5.0]

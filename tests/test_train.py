@@ -267,7 +267,7 @@ def test_cli_validate_data_and_train(data, tiny_model_dir, tmp_path):
     assert code == 2 and "record 1" in err and "garbage.mp4" in err and "problems  1" in out
     bad.write_text(f"path,mos\n{data['clips'][0]},1\n{tmp_path / 'gone.mp4'},2\n")
     code, _, err = _invoke(["train", "--stage", "stage2-ugc", "--data", str(bad), "--validate-data"])
-    assert code == 2 and "record 1: media file not found" in err
+    assert code == 2 and "line 3: media file not found" in err
 
     code, out, err = _invoke(
         [

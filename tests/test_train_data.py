@@ -112,7 +112,7 @@ def test_csv_labels_and_errors(media):
     with pytest.raises(DataError, match="must name 'path' and 'mos'"):
         datasets.read_labels(media / "h.csv")
     (media / "n.csv").write_text("path,mos\na.mp4,1\nb.mp4,abc\n", encoding="utf-8")
-    with pytest.raises(DataError, match="record 1: 'mos' must be a number"):
+    with pytest.raises(DataError, match="line 3: 'mos' must be a number"):
         datasets.read_labels(media / "n.csv")
     with pytest.raises(DataError, match="unknown label format"):
         datasets.read_labels(media / "a.mp4")
@@ -126,7 +126,7 @@ def test_stalling_labels_csv_and_json(media):
     data = [{"img_path": "a.mp4", "mos": 1, "stalling": "0001"}, {"img_path": "b.mp4", "mos": 2}]
     assert [r.stalling for r in datasets.read_labels(_write_json(media, "s.json", data))] == ["0001", None]
     (media / "bad.csv").write_text("path,mos,stalling\na.mp4,1,0\nb.mp4,2,0x10\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"record 1: 'stalling' must be 'none' or a string of 0/1"):
+    with pytest.raises(DataError, match=r"line 3: 'stalling' must be 'none' or a string of 0/1"):
         datasets.read_labels(media / "bad.csv")
     with pytest.raises(DataError, match="record 0: 'stalling'"):
         datasets.read_labels(

@@ -97,6 +97,49 @@ def test_unreadable_clip_exits_3_and_a_moved_folder_still_verifies(golden, tmp_p
     (moved / "g2.mp4").unlink()
     code, out, err = run(["verify", str(moved / "golden.json")], capsys)
     assert code == 3 and "could not be read" in err and "ERROR" in out and "g2.mp4" in out
+    assert "g2.mp4: no such file" in err  # each unreadable clip named with its reason
+    code, out, err = run(["verify", str(moved / "golden.json"), "-f", "json"], capsys)
+    (row,) = [c for c in json.loads(out)["runs"][0]["clips"] if c["current"] is None]
+    assert row["path"] == "g2.mp4" and "no such file" in row["error"]
+
+
+def test_a_local_model_folder_is_stored_absolute(tiny_model_dir, golden, tmp_path, monkeypatch, capsys):
+    """``-m tiny`` typed in the model's parent folder must still load when verify runs from elsewhere."""
+    path, clips = golden
+    monkeypatch.chdir(tiny_model_dir.parent)
+    target = tmp_path / "rel.json"
+    vqa2cli.record_golden(clips[:2], str(target), model=tiny_model_dir.name, dtype="fp32", device="cpu")
+    assert json.loads(target.read_text())["reference"]["model"] == str(tiny_model_dir.resolve())
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["verify", "rel.json"], capsys)
+    assert code == 0, err
+
+
+def test_record_names_a_bad_clip_once(golden, tmp_path, capsys):
+    path, clips = golden
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 50)
+    stored = json.loads(path.read_text())["reference"]["model"]
+    code, _, err = run(["verify", "--record", str(tmp_path / "b.json"), str(bad), "-m", stored], capsys)
+    assert code == 3 and err.count("bad.mp4") == 1, err
+
+
+def test_precisions_table_names_its_columns_and_has_no_infinite_tolerance(golden, capsys):
+    path, clips = golden
+    stored = json.loads(path.read_text())["reference"]["model"]
+    code, out, err = run(["verify", "--precisions", "fp32,bf16", *clips, "-m", stored], capsys)
+    assert code == 0, err
+    assert "FP32" in out and "BF16" in out and "RECORDED" not in out and "inf" not in out
+    body = vqa2cli.compare_precisions(clips, ["fp32", "bf16"], model=stored, device="cpu")
+    assert body["runs"][0]["tolerance"] is None and body["passed"]
+    json.dumps(body, allow_nan=False)  # valid JSON: no Infinity
+
+
+def test_verify_numbers_are_rounded_to_6_decimals():
+    from vqa2cli.verify.compare import compare
+
+    out = compare(["a", "b", "c"], [0.1, 0.2, 0.3], [0.1000000001, 0.2, 0.31])
+    assert out["srcc"] == 1.0 and out["clips"][0]["current"] == 0.1
 
 
 def test_card_golden_file_mechanism(golden, tmp_path, monkeypatch, capsys):

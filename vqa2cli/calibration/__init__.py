@@ -34,10 +34,12 @@ def calibrate(
     """Fit the map from ``scores`` (0–1) to ``labels`` (any scale, named ``scale``) for scores made with
     the resolved settings ``config`` (``Settings.to_dict()`` / a record's ``config``) and, when known, the
     loaded ``precision`` (``{"dtype", "quant"}``, a record's ``model``). Raises DataError
-    (too few or constant labels, no monotone fit)."""
-    from .file import make
+    (too few or constant labels, no usable fit: decreasing, flat, a step, worse than no fit); UsageError
+    when ``scale`` states a range (``mos-1-5``) that the labels leave."""
+    from .file import check_scale, make
     from .select import choose
 
+    check_scale(scale, labels)
     fitted, report = choose(scores, labels, kind=kind, k=folds, seed=seed, n_boot=n_boot)
     return make(fitted, scores, labels, scale=scale, config=config, metrics=report, precision=precision)
 

@@ -35,6 +35,8 @@ class RecordGates:
             calibration = load(calibration)
         if fail_calibrated_under is not None and calibration is None:
             raise UsageError("--fail-calibrated-under needs --calibration FILE (the scale it compares on)")
+        if fail_calibrated_under is not None and calibration is not None:
+            check_threshold(calibration, fail_calibrated_under)
         if fail_uncertain_over is not None and not 0.0 <= fail_uncertain_over <= 0.5:
             raise UsageError(
                 f"--fail-uncertain-over must be between 0 and 0.5, got {fail_uncertain_over}",
@@ -107,6 +109,22 @@ class RecordGates:
                 f"{len(self.uncertain)} file(s) over --fail-uncertain-over {self.fail_uncertain_over:g}",
             )
         return ExitCode.GATE_FAILED
+
+
+def check_threshold(calibration: Calibration, threshold: float) -> None:
+    """UsageError (one line) when ``--fail-calibrated-under`` ``threshold`` cannot separate anything: at or
+    below the lowest value the map gives for a 0–1 score (no file can fail) or above the highest (every file
+    fails) — e.g. 50 on a calibration to a 1–5 MOS."""
+    low, high = (float(v) for v in calibration.fit([0.0, 1.0]))  # the map is non-decreasing (fit.py)
+    if low < threshold <= high:
+        return
+    scale = calibration.scale
+    outcome = "every file would fail" if threshold > high else "no file could fail"
+    raise UsageError(
+        f"--fail-calibrated-under {threshold:g} is outside what the calibration gives on {scale['name']} "
+        f"({low:.4g}–{high:.4g}; its labels ran {scale['min']:g}–{scale['max']:g}): {outcome}",
+        f"give a threshold on the calibration's scale, between {low:.4g} and {high:.4g}",
+    )
 
 
 def _say(console, line: str) -> None:

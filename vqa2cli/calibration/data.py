@@ -28,15 +28,15 @@ def read_label_records(source: Path, media_root: Path | None = None) -> list:
             f"{source}: line {line} is not UTF-8 (byte 0x{exc.object[exc.start]:02x})",
             "save the labels file as UTF-8",
         ) from None
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     for r in records:
         key = os.path.realpath(r.path)
         if key in seen:
             raise DataError(
-                f"{source}: record {r.index}: {r.path} is labelled twice (also record {seen[key]})",
+                f"{source}: {r.where}: {r.path} is labelled twice (also {seen[key]})",
                 "keep one label per video (average repeated ratings first)",
             )
-        seen[key] = r.index
+        seen[key] = r.where
     return records
 
 
@@ -94,7 +94,7 @@ def pair(records: list, scores: dict[str, float], source: str) -> tuple[list[flo
         key = os.path.realpath(r.path)
         if key not in scores:
             raise DataError(
-                f"record {r.index}: {r.path} has no ok score in {source}",
+                f"{r.where}: {r.path} has no ok score in {source}",
                 "score it (vqa2 batch --resume) or remove the label",
             )
         x.append(scores[key])

@@ -139,6 +139,37 @@ def _flat(config: dict[str, Any]) -> dict[tuple[str, str], Any]:
     return {(s, k): v for s, values in config.items() for k, v in values.items()}
 
 
+KNOWN_SCALES = {"vmaf": (0.0, 100.0)}  # scale names whose range is a fact of the metric
+
+
+def stated_range(name: str) -> tuple[float, float] | None:
+    """The range a scale's name states: ``mos-1-5`` / ``mos_1_5`` / ``1-10`` → (1, 5) / (1, 10); ``vmaf`` →
+    (0, 100); None when the name states none."""
+    import re
+
+    if name.lower() in KNOWN_SCALES:
+        return KNOWN_SCALES[name.lower()]
+    match = re.search(r"(?:^|[^\d.])(\d+(?:\.\d+)?)[-_–](\d+(?:\.\d+)?)$", name)
+    if not match:
+        return None
+    low, high = float(match.group(1)), float(match.group(2))
+    return (low, high) if low < high else None
+
+
+def check_scale(name: str, labels) -> None:
+    """UsageError (one line) when the labels run outside the range the scale's name states (``--scale
+    mos-1-5`` with labels up to 10): the file would carry a wrong scale."""
+    stated = stated_range(name)
+    if stated is None:
+        return
+    low, high = float(min(labels)), float(max(labels))
+    if low < stated[0] or high > stated[1]:
+        raise UsageError(
+            f"--scale {name} states {stated[0]:g}–{stated[1]:g} but the labels run {low:g}–{high:g}",
+            "name the scale after the labels' range (e.g. mos-1-10), or check the labels file",
+        )
+
+
 def make(
     fitted: Fit,
     scores,

@@ -7,13 +7,22 @@ logistic4    ``f(x) = (b1 − b2) / (1 + exp(−(x − b3) / |b4|)) + b2`` — t
              (jobs/metrics.py, as ITU-T P.1401 applies before PLCC); ``params = [b1, b2, b3, b4]``
 logistic5    ``f(x) = b1 (1/2 − 1 / (1 + exp(b2 (x − b3)))) + b4 x + b5`` — the VQEG FR-TV Phase II
              5-parameter form; ``params = [b1, b2, b3, b4, b5]``
-isotonic     pool-adjacent-violators (least squares, non-decreasing or non-increasing by the sign of SRCC),
-             applied by linear interpolation between its knots and held flat past the end knots;
+isotonic     pool-adjacent-violators (least squares, non-decreasing), applied by linear interpolation
+             between its knots and held flat past the end knots;
              ``params = {"x": [...], "y": [...]}``
 ============ ===============================================================================================
 
-A fitted logistic must be monotone over the score range it saw (checked on a 512-point grid), else the fit
-is refused (:class:`~vqa2cli.errors.DataError`). Raises DataError for too few or constant labels.
+Every map must be usable as a calibration over the score range it saw (checked on a 512-point grid), else
+the fit is refused (:class:`~vqa2cli.errors.DataError`) with the reason:
+
+- monotone NON-DECREASING: a higher score never maps lower (a decreasing map would turn the model's "better"
+  into the team's "worse"; data where the score falls as the label rises is refused, not inverted);
+- not flat: the map's rise over the scores seen is at least :data:`MIN_SPAN` of the labels' range;
+- not a step (logistics): no single grid step (1/511 of the score range) carries more than
+  :data:`MAX_JUMP` of the rise — a logistic whose slope scale ``|b4|`` collapses to ~0 is a step function
+  that fits the training points and nothing else.
+
+Raises DataError for too few or constant labels.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ KINDS = ("logistic4", "logistic5", "isotonic")
 MIN_LABELS = {"logistic4": 8, "logistic5": 12, "isotonic": 6}  # in each training fold; fewer: not a candidate
 MIN_TOTAL = 10  # below this no held-out estimate means anything: refused
 GRID = 512
+MIN_SPAN = 0.1  # the map's rise over the scores seen, as a fraction of the labels' range: less is flat
+MAX_JUMP = 0.5  # the largest grid step of a logistic, as a fraction of its rise: more is a step function
 
 
 @dataclass(frozen=True)
@@ -86,8 +97,7 @@ def fit(kind: str, x: Sequence[float], y: Sequence[float]) -> Fit:
         return _isotonic(x, y)
     from scipy.optimize import curve_fit
 
-    ascending = np.corrcoef(x, y)[0, 1] >= 0
-    hi, lo = (float(y.max()), float(y.min())) if ascending else (float(y.min()), float(y.max()))
+    hi, lo = float(y.max()), float(y.min())  # non-decreasing start: the only direction accepted
     spread = float(np.std(x)) or 0.1
     if kind == "logistic4":
         p0 = [hi, lo, float(np.mean(x)), spread]
@@ -102,12 +112,13 @@ def fit(kind: str, x: Sequence[float], y: Sequence[float]) -> Fit:
     except (RuntimeError, ValueError) as exc:
         raise DataError(f"the {kind} fit did not converge ({exc})", "try --kind isotonic") from None
     result = Fit(kind, [float(p) for p in params])
-    check_monotone(result, float(x.min()), float(x.max()))
+    check_monotone(result, float(x.min()), float(x.max()), float(y.max() - y.min()))
     return result
 
 
-def check_monotone(f: Fit, lo: float, hi: float) -> None:
-    """DataError when ``f`` is not monotone (or not finite) on [lo, hi]."""
+def check_monotone(f: Fit, lo: float, hi: float, label_range: float | None = None) -> None:
+    """DataError when ``f`` is not finite or not non-decreasing on [lo, hi] (scores, 0–1) or, given the
+    labels' range ``label_range`` (label units), when it is flat or (a logistic) a step: module docstring."""
     import numpy as np
 
     values = f(np.linspace(lo, hi, GRID))
@@ -115,25 +126,40 @@ def check_monotone(f: Fit, lo: float, hi: float) -> None:
         raise DataError(f"the {f.kind} fit is not finite over the scores seen", "try --kind isotonic")
     steps = np.diff(values)
     tol = 1e-9 * max(1.0, float(np.abs(values).max()))
-    if not (np.all(steps >= -tol) or np.all(steps <= tol)):
+    seen = f"over the scores seen ({lo:.4f}–{hi:.4f})"
+    if not np.all(steps >= -tol):
         raise DataError(
-            f"the {f.kind} fit is not monotone over the scores seen ({lo:.3f}–{hi:.3f}): it would "
-            "reorder videos",
-            "try --kind isotonic, or label more videos",
+            f"the {f.kind} fit decreases {seen}: a higher score would map lower",
+            _NO_FIT,
         )
+    if label_range is None or label_range <= 0:
+        return
+    rise = float(values[-1] - values[0])
+    if rise < MIN_SPAN * label_range:
+        raise DataError(
+            f"the {f.kind} fit is flat {seen}: it spans {rise:.3g} of the labels' {label_range:.3g}",
+            _NO_FIT,
+        )
+    if f.kind != "isotonic" and float(steps.max()) > MAX_JUMP * rise:
+        raise DataError(f"the {f.kind} fit is a step function {seen}", _NO_FIT)
+
+
+_NO_FIT = (
+    "label more videos, check that the scores and labels belong to the same videos, or use --kind isotonic"
+)
 
 
 def _isotonic(x, y) -> Fit:
-    """Pool-adjacent-violators on the points sorted by score (ties averaged first)."""
+    """Pool-adjacent-violators (non-decreasing) on the points sorted by score (ties averaged first); DataError
+    when the result is flat (module docstring)."""
     import numpy as np
 
     order = np.argsort(x, kind="stable")
     xs, ys = x[order], y[order]
     ux, inverse = np.unique(xs, return_inverse=True)
     sums, counts = np.bincount(inverse, ys), np.bincount(inverse)
-    sign = 1.0 if np.corrcoef(x, y)[0, 1] >= 0 else -1.0
     blocks: list[list[float]] = []  # [sum, count, first index]
-    for i, (s, c) in enumerate(zip(sums * sign, counts)):
+    for i, (s, c) in enumerate(zip(sums, counts)):
         blocks.append([float(s), float(c), i])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
             s2, c2, _ = blocks.pop()
@@ -142,8 +168,10 @@ def _isotonic(x, y) -> Fit:
     fitted = np.empty(len(ux))
     starts = [b[2] for b in blocks] + [len(ux)]
     for b, start, stop in zip(blocks, starts, starts[1:]):
-        fitted[start:stop] = sign * b[0] / b[1]
-    return Fit("isotonic", {"x": [float(v) for v in ux], "y": [float(v) for v in fitted]})
+        fitted[start:stop] = b[0] / b[1]
+    result = Fit("isotonic", {"x": [float(v) for v in ux], "y": [float(v) for v in fitted]})
+    check_monotone(result, float(x.min()), float(x.max()), float(y.max() - y.min()))
+    return result
 
 
 def folds(n: int, k: int, seed: int = 0) -> list[Any]:

@@ -1,10 +1,19 @@
 """Choose the calibration by k-fold cross-validation and report held-out metrics with bootstrap intervals.
 
-``before``: the raw score (PLCC, SRCC, KRCC as ``vqa2 eval`` computes them, jobs/metrics.py) and, for RMSE,
-the least-squares line from score to label fitted on the training folds (the raw score is on another scale,
-so its own RMSE means nothing). ``after``: the chosen map's held-out predictions. Each metric carries a 95 %
-percentile bootstrap interval over the held-out pairs (``n_boot`` resamples, seeded). The chosen kind is
-the candidate with the lowest held-out RMSE; the final map is then fitted on all pairs.
+Before and after are computed the same way, on the same held-out points of the same ``k`` folds (every
+labelled pair is held out exactly once): ``before`` is the raw score at each held-out point (PLCC, SRCC,
+KRCC) and, for RMSE, the least-squares line fitted on the training folds and applied to the held-out points
+(the raw score is on another scale, so its own RMSE means nothing); ``after`` is the chosen map fitted on the
+training folds and applied to the same held-out points. Each metric carries a 95 % percentile bootstrap
+interval over the held-out pairs (``n_boot`` resamples, seeded: the same resamples for before and after).
+Since every map is non-decreasing (fit.py), SRCC/KRCC after equal before up to ties a flat stretch creates
+and the small differences between the folds' maps.
+
+The chosen kind is the surviving candidate with the lowest held-out RMSE; the final map is then fitted on
+all pairs. ``refused`` records every kind that is not a candidate, with why: too few labels per training
+fold, or a fit that is decreasing, flat or a step in some fold. The calibration is refused (DataError,
+exit 2) when no candidate survives, or when the chosen map is worse held out than before (higher RMSE than
+the training folds' straight line): such a map would mislead a gate.
 """
 
 from __future__ import annotations
@@ -86,9 +95,13 @@ def choose(
             f"needs {MIN_LABELS[kind]})",
             "label more videos or use --kind isotonic",
         )
-    candidates = [c for c in candidates if n_train >= MIN_LABELS[c]]
     preds, refused = {}, {}
     for c in candidates:
+        if n_train < MIN_LABELS[c]:
+            refused[c] = (
+                f"needs {MIN_LABELS[c]} labels per training fold, {k} folds of {len(y)} leave {n_train}"
+            )
+            continue
         try:
             preds[c] = held_out(c, x, y, k, seed)
         except DataError as exc:
@@ -96,13 +109,17 @@ def choose(
     if not preds:
         raise DataError(
             "no calibration fits: " + "; ".join(f"{c}: {m}" for c, m in refused.items()),
-            "label more videos across the whole quality range",
+            "label more videos across the whole quality range, check that the scores and labels belong to "
+            "the same videos" + ("" if "isotonic" in refused else ", or use --kind isotonic"),
         )
     rmse = {c: float(np.sqrt(np.mean((p - y) ** 2))) for c, p in preds.items()}
     chosen = min(rmse, key=rmse.get)
-    final = fit(chosen, x, y)  # DataError when the fit on all pairs is not monotone
-    before = _with_ci(x, y, n_boot, seed)
-    before["rmse"] = _with_ci(held_out("linear", x, y, k, seed), y, n_boot, seed)["rmse"]
+    final = fit(chosen, x, y)  # DataError when the fit on all pairs is decreasing, flat or a step
+    line = held_out("linear", x, y, k, seed)
+    before = _with_ci(x, y, n_boot, seed)  # raw score at the held-out points: all of them, each once
+    before["rmse"] = _with_ci(line, y, n_boot, seed)["rmse"]
+    after = _with_ci(preds[chosen], y, n_boot, seed)
+    check_better(chosen, before, after)
     report = {
         "chosen": chosen,
         "folds": k,
@@ -111,6 +128,19 @@ def choose(
         "cv_rmse": rmse,
         "refused": refused,
         "before": before,
-        "after": _with_ci(preds[chosen], y, n_boot, seed),
+        "after": after,
     }
     return final, report
+
+
+def check_better(chosen: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """DataError when the chosen map's held-out RMSE is above the straight line's (``before``)."""
+    b, a = before["rmse"]["value"], after["rmse"]["value"]
+    if a > b:
+        raise DataError(
+            f"the best calibration ({chosen}) is worse held out than no fit: RMSE {a:.3g} against "
+            f"{b:.3g} for a straight line (PLCC {after['plcc']['value']:.3f} against "
+            f"{before['plcc']['value']:.3f})",
+            "label more videos, check that the scores and labels belong to the same videos, or use "
+            "--kind isotonic",
+        )

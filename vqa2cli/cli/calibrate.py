@@ -40,7 +40,9 @@ scale. Without --scores the videos are scored by eval's job into --scores-csv (d
 --resume continues it). The map (4- or 5-parameter logistic, VQEG / ITU-T P.1401, or isotonic) is chosen
 by k-fold cross-validation; PLCC, SRCC, KRCC and RMSE are reported on held-out folds before and after, with
 bootstrap 95 % intervals. The file is refused for scores made with another model or settings. Too few or
-constant labels, bad rows, no monotone fit and other settings are usage errors. See docs/calibration.md."""
+constant labels, bad rows, a --scale whose stated range (mos-1-5) the labels leave, no usable fit (every
+map must be non-decreasing, not flat, not a step) or a map worse held out than a straight line, and other
+settings are usage errors. See docs/calibration.md."""
 
 
 def calibrate_command(
@@ -117,7 +119,7 @@ def calibrate_command(
     """Fit the score to your own scale from labelled videos; write a calibration file."""
     from ..calibration import calibrate
     from ..calibration.data import pair, read_label_records, read_scores
-    from ..calibration.file import write
+    from ..calibration.file import check_scale, write
     from ..calibration.fit import KINDS
     from ..errors import UsageError
 
@@ -128,6 +130,7 @@ def calibrate_command(
     if output.exists() and not overwrite:
         raise UsageError(f"{output} already exists", "add --overwrite to replace it")
     records = read_label_records(labels, media_root)
+    check_scale(scale, [r.mos for r in records])  # before any video is scored
     flags = dict(
         model=model,
         config=config,

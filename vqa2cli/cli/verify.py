@@ -166,10 +166,13 @@ def verify_command(
         )
     _print(body, fmt)
     if body["unreadable"]:
+        unread = {c["path"]: c.get("error") for r in body["runs"] for c in r["clips"] if c["current"] is None}
+        for name, why in unread.items():
+            console.error(f"{name}: {why or 'could not be read'}")
         console.error(f"{body['unreadable']} clip(s) could not be read")
         raise typer.Exit(int(ExitCode.INPUT))
     if not body["passed"]:
-        worst = max(body["runs"], key=lambda r: r["max_abs_delta"])
+        worst = max(body["runs"], key=lambda r: r["max_abs_delta"] if r["tolerance"] is not None else -1)
         console.error(
             f"max |Δ| {worst['max_abs_delta']:.6g} is beyond the tolerance {worst['tolerance']:g} "
             f"({worst['precision']} vs {body['baseline']['precision']})"

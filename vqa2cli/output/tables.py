@@ -281,15 +281,22 @@ def verify_table(body: dict[str, Any]) -> str:
     if body["mode"] == "record":
         return f"recorded {body['n_clips']} clip(s) at {body['baseline']['precision']} in {table_text(str(body['golden']))}\n"
     lines = []
+    base = body["baseline"]["precision"]
     for run in body["runs"]:
-        lines.append(
-            f"{run['precision']} vs {body['baseline']['precision']} (tolerance {run['tolerance']:g})"
-        )
-        lines.append(f"  {'RECORDED':<9} {'CURRENT':<9} {'DELTA':<10} FILE")
+        tol = run["tolerance"]
+        gate = "no tolerance: a report (--tolerance X gates)" if tol is None else f"tolerance {tol:g}"
+        lines.append(f"{run['precision']} vs {base} ({gate})")
+        if body["mode"] == "precisions":  # both columns are runs made now: name them by precision
+            heads = (base.upper(), run["precision"].upper())
+        else:
+            heads = ("RECORDED", "CURRENT")
+        lines.append(f"  {heads[0]:<9} {heads[1]:<9} {'DELTA':<10} FILE")
         for c in run["clips"]:
             cur = "ERROR" if c["current"] is None else f"{c['current']:.6f}"
             delta = "" if c["delta"] is None else f"{c['delta']:+.6f}"
-            lines.append(f"  {c['recorded']:<9.6f} {cur:<9} {delta:<10} {table_text(c['path'])}")
+            rec = "ERROR" if c["recorded"] is None else f"{c['recorded']:.6f}"
+            why = f"  {table_text(c['error'])}" if c.get("error") else ""
+            lines.append(f"  {rec:<9} {cur:<9} {delta:<10} {table_text(c['path'])}{why}")
         lines += [f"  differs: {table_text(d)}" for d in run["differences"]]
         srcc = "n/a" if run["srcc"] is None else f"{run['srcc']:.4f}"
         flips = "; ".join(f"{table_text(a)} > {table_text(b)}" for a, b in run["flipped_pairs"]) or "none"

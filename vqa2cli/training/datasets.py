@@ -53,10 +53,20 @@ class LabelRecord:
     path: Path
     mos: float
     stalling: str | None = None  # "none" or a 0/1 string per frame; None = not given
+    line: int | None = None  # 1-based line of the file it came from (CSV labels); None for JSON
+
+    @property
+    def where(self) -> str:
+        """How messages name it: ``line N`` (CSV: the file's line number) or ``record N`` (JSON index)."""
+        return f"line {self.line}" if self.line is not None else f"record {self.index}"
 
 
-def _fail(source: Path, index: int | None, message: str, fix: str | None = None) -> DataError:
-    where = f"{source}" if index is None else f"{source}: record {index}"
+def _fail(source: Path, index: int | str | None, message: str, fix: str | None = None) -> DataError:
+    """``index``: a record's 0-based index (JSON), or a ready label such as ``"line 7"`` (CSV)."""
+    if index is None:
+        where = f"{source}"
+    else:
+        where = f"{source}: {index}" if isinstance(index, str) else f"{source}: record {index}"
     return DataError(f"{where}: {message}", fix)
 
 
@@ -64,7 +74,7 @@ def _load_json_list(source: Path) -> list[Any]:
     if not source.is_file():
         raise DataError(f"{source}: data file not found", "check the path")
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
+        data = json.loads(source.read_text(encoding="utf-8-sig"))  # a byte-order mark is not an error
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{source}: not valid JSON ({exc})") from exc
     if not isinstance(data, list) or not data:
@@ -72,7 +82,7 @@ def _load_json_list(source: Path) -> list[Any]:
     return data
 
 
-def resolve_media(source: Path, index: int, raw: Any, media_root: Path) -> Path:
+def resolve_media(source: Path, index: int | str, raw: Any, media_root: Path) -> Path:
     """The media file of one record; a missing file is a DataError naming the record."""
     if not isinstance(raw, str) or not raw.strip():
         raise _fail(source, index, f"media path must be a non-empty string, got {raw!r}")
@@ -93,7 +103,7 @@ def resolve_media(source: Path, index: int, raw: Any, media_root: Path) -> Path:
     )
 
 
-def _number(source: Path, index: int, key: str, value: Any) -> float:
+def _number(source: Path, index: int | str, key: str, value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -103,7 +113,7 @@ def _number(source: Path, index: int, key: str, value: Any) -> float:
     return number
 
 
-def _stalling(source: Path, index: int, value: Any) -> str | None:
+def _stalling(source: Path, index: int | str, value: Any) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     text = value.strip() if isinstance(value, str) else None
@@ -195,25 +205,50 @@ def read_label_json(source: Path, media_root: Path | None = None) -> list[LabelR
 
 
 def read_label_csv(source: Path, media_root: Path | None = None) -> list[LabelRecord]:
-    """A CSV with a header holding ``path`` and ``mos`` columns, optionally ``stalling`` (others are ignored)."""
+    """:func:`_read_label_csv`, with a row the csv module cannot parse refused naming its line."""
+    source = Path(source)
+    try:
+        return _read_label_csv(source, media_root)
+    except csv.Error as exc:
+        raise DataError(f"{source}: not a readable CSV ({exc})", "save it as comma-separated UTF-8") from None
+
+
+def _read_label_csv(source: Path, media_root: Path | None = None) -> list[LabelRecord]:
+    """A CSV with a header holding ``path`` and ``mos`` columns, optionally ``stalling`` (others are ignored).
+
+    UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8"); blank lines are skipped. Every problem is
+    one DataError naming the file and its 1-based line: a row with more or fewer fields than the header (an
+    unquoted decimal comma, ``4,26``), a missing file, a non-numeric or non-finite ``mos``."""
     source = Path(source)
     if not source.is_file():
         raise DataError(f"{source}: data file not found", "check the path")
     root = media_root or source.parent
-    with source.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        fields = [f.strip().lower() for f in reader.fieldnames or []]
+    with source.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None) or []
+        fields = [f.strip().lower() for f in header]
         if "path" not in fields or "mos" not in fields:
             raise DataError(f"{source}: the CSV header must name 'path' and 'mos' columns, got {fields}")
         out = []
-        for index, row in enumerate(reader):
-            row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        start = reader.line_num + 1
+        for cells in reader:
+            line, start = start, reader.line_num + 1  # a quoted field may span lines: its first one
+            if not cells or not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(fields):
+                raise DataError(
+                    f"{source}: line {line} has {len(cells)} fields, the header {len(fields)}",
+                    'quote a field holding a comma ("4,26") or use a dot as the decimal mark (4.26)',
+                )
+            row = dict(zip(fields, (c.strip() for c in cells)))
+            where = f"line {line}"
             out.append(
                 LabelRecord(
-                    index,
-                    resolve_media(source, index, row["path"], root),
-                    _number(source, index, "mos", row["mos"]),
-                    _stalling(source, index, row.get("stalling")),
+                    len(out),
+                    resolve_media(source, where, row["path"], root),
+                    _number(source, where, "mos", row["mos"]),
+                    _stalling(source, where, row.get("stalling")),
+                    line=line,
                 )
             )
     if not out:

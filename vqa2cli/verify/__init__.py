@@ -7,7 +7,11 @@ API (the CLI runs the same functions)::
     report = vqa2cli.compare_precisions(["a.mp4"], ["fp32", "bf16"], model="ugc-scorer")
 
 Each returns the body of a :class:`~vqa2cli.records.verify.VerifyRecord`. A clip that cannot be read is a
-row with ``current`` None and counted in ``unreadable`` (the CLI's exit 3).
+row with ``current`` None and ``error`` its one-line reason, counted in ``unreadable`` (the CLI's exit 3).
+
+The golden file's ``reference.model`` is what loads the model again from anywhere: a local checkpoint
+folder is stored as its absolute path (``-m tiny`` typed in one folder must still load from another), a card
+name or Hub repo id as given.
 """
 
 from __future__ import annotations
@@ -65,14 +69,17 @@ def record_golden(
 ) -> dict[str, Any]:
     """Score ``clips`` and write the golden file ``path`` (atomically). Raises InputError (the first clip
     that cannot be read: nothing is written), UsageError, ModelError, OutputError."""
+    import os
+
     from ..errors import InputError
 
-    reference = {"model": model, "dtype": dtype, "quant": quant, "device": device}
+    stored = os.path.abspath(model) if model and os.path.isdir(model) else model  # a folder: from anywhere
+    reference = {"model": stored, "dtype": dtype, "quant": quant, "device": device}
     scorer, weights = _load(reference, offline)
     records = _score(scorer, [str(c) for c in clips])
     for r in records:
         if not r.ok:
-            raise InputError(r.path, r.error or "cannot be read", "record only clips that can be scored")
+            raise InputError(r.path, reason(r), "record only clips that can be scored")
     body = G.make(reference, records, weights, card, path)
     G.write(body, path)
     return {
@@ -177,7 +184,8 @@ def compare_precisions(
     offline: bool = False,
 ) -> dict[str, Any]:
     """Score ``clips`` in each of ``precisions`` (names of :data:`PRECISIONS`) and compare each with the
-    first. Without ``tolerance`` every run passes (a report to decide on). UsageError for an unknown name."""
+    first. Without ``tolerance`` every run passes (a report to decide on: each run's ``tolerance`` is None).
+    UsageError for an unknown name."""
     from ..errors import UsageError
 
     unknown = [p for p in precisions if p not in PRECISIONS]
@@ -199,7 +207,7 @@ def compare_precisions(
             names,
             [r.score if r.ok else None for r in base],
             recs,
-            tolerance if tolerance is not None else float("inf"),
+            tolerance,
             [],
         )
         for name, recs in zip(precisions[1:], results[1:])
@@ -216,24 +224,39 @@ def compare_precisions(
     }
 
 
+def reason(record) -> str:
+    """Why a score record is an error, in one line without the file name its message starts with."""
+    text = record.error or "cannot be read"
+    prefix = f"{record.path}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
 def _run(
-    precision: str, names: list[str], recorded: list, records: list, tol: float, diffs: list[str]
+    precision: str, names: list[str], recorded: list, records: list, tol: float | None, diffs: list[str]
 ) -> dict:
-    """One compared run: clips both runs scored go into the numbers; unreadable ones are rows with None."""
+    """One compared run: clips both runs scored go into the numbers; unreadable ones are rows with None and
+    their ``error``. ``tol`` None: no gate (the run passes)."""
     ok = [i for i, r in enumerate(records) if r.ok and recorded[i] is not None]
     result = compare(
         [names[i] for i in ok], [recorded[i] for i in ok], [round(records[i].score, 6) for i in ok]
     )
     rows = {row["path"]: row for row in result["clips"]}
     result["clips"] = [
-        rows.get(n) or {"path": n, "recorded": recorded[i], "current": None, "delta": None}
+        rows.get(n)
+        or {
+            "path": n,
+            "recorded": recorded[i],
+            "current": None,
+            "delta": None,
+            "error": reason(records[i]) if not records[i].ok else "not scored in the baseline run",
+        }
         for i, n in enumerate(names)
     ]
     unreadable = len(names) - len(ok)
     return {
         "precision": precision,
         "tolerance": tol,
-        "passed": result["max_abs_delta"] <= tol,
+        "passed": tol is None or result["max_abs_delta"] <= tol,
         "differences": diffs,
         **result,
         "unreadable": unreadable,

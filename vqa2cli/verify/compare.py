@@ -19,12 +19,13 @@ def flipped_pairs(names: Sequence[str], before: Sequence[float], after: Sequence
 
 
 def srcc(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Spearman's rank correlation, None when undefined (fewer than 2 clips or constant scores)."""
+    """Spearman's rank correlation rounded to 6 decimals (as every number of a verify record: 1 - 1e-16 is
+    1.0), None when undefined (fewer than 2 clips or constant scores)."""
     if len(a) < 2 or len(set(a)) < 2 or len(set(b)) < 2:
         return None
     from scipy import stats
 
-    return float(stats.spearmanr(a, b).statistic)
+    return round(float(stats.spearmanr(a, b).statistic), 6)
 
 
 def compare(names: Sequence[str], recorded: Sequence[float], current: Sequence[float]) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def compare(names: Sequence[str], recorded: Sequence[float], current: Sequence[f
     deltas = [c - r for r, c in zip(recorded, current)]
     return {
         "clips": [
-            {"path": n, "recorded": r, "current": c, "delta": round(d, 6)}
+            {"path": n, "recorded": round(r, 6), "current": round(c, 6), "delta": round(d, 6)}
             for n, r, c, d in zip(names, recorded, current, deltas)
         ],
         "max_abs_delta": round(max(abs(d) for d in deltas), 6) if deltas else 0.0,
