@@ -184,6 +184,7 @@ DECLARED = {
     "--temperature": _setting("generation", "temperature"),
     "--pool": _setting("scoring", "pool"),
     "--segments": _setting("video", "segment_s"),
+    "--stream": _setting("video", "stream"),
     "--workers": _decode_workers,
     "--prefetch": lambda: "2 x workers",
     "--assistant": lambda: DEFAULT_CARD_FOR_TASK["ask"],
