@@ -123,6 +123,7 @@ def compare(
         window_s=window_s,
         model=scorer.model_info.to_dict(),
         rate_margin=RATE_MARGIN if rate_margin is None else rate_margin,
+        step_s=1.0 / scorer.settings.video.keyframe_fps,
     )
 
 
