@@ -66,12 +66,13 @@ def plan_compare(
         names.insert(0, str(baseline))
     unique = tuple(dict.fromkeys(names))
     if len(unique) < 2:
-        repeated = f"{unique[0]} given {len(names)} times: a path is compared once" if len(names) > 1 else ""
+        got = f"{len(unique)}" + (f" ({unique[0]})" if unique else "")
+        if len(names) > 1:
+            got = f"1: {unique[0]} given {len(names)} times, and a path is compared once"
         raise UsageError(
-            "compare needs at least two different files, got "
-            + (repeated or f"{len(unique)}" + (f" ({unique[0]})" if unique else "")),
-            "name two or more encodes of one source: vqa2 compare a.mp4 b.mp4 (a copy at another path "
-            "compares as identical: Δ = 0)",
+            f"compare needs at least two files, got {got}",
+            "name two or more encodes of one source: vqa2 compare a.mp4 b.mp4; a copy at another path "
+            "compares as identical, Δ = 0",
         )
     refused = {p: e for p, e in (refused or {}).items() if p in unique}
     checked = CheckedInputs.check([p for p in unique if p not in refused], limit=len(unique))
