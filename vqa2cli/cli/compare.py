@@ -149,6 +149,7 @@ def compare_cmd(
     plan = plan_compare(
         [str(f) for f in files or ()],
         ladders=[_expand(p) for p in ladder or ()] or None,
+        ladder_names=list(ladder or ()) or None,
         baseline=gate or (str(baseline) if baseline else None),
         tolerance_s=tolerance,
     )

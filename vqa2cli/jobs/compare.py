@@ -35,6 +35,7 @@ class ComparePlan:
     ladders: tuple[tuple[str, ...], ...] | None
     checked: Any
     warnings: tuple[str, ...]
+    ladder_names: tuple[str, ...] | None = None  # each ladder as the user named it (its glob or folder)
 
     @property
     def baseline(self) -> str:
@@ -48,11 +49,13 @@ def plan_compare(
     baseline: str | None = None,
     tolerance_s: float = DURATION_TOLERANCE_S,
     refused: dict[str, Any] | None = None,
+    ladder_names: Sequence[str] | None = None,
 ) -> ComparePlan:
     """Check the inputs (cheap: preflight and one demux probe each). Raises UsageError (exit 2) for fewer
     than two different files (a path given twice counts once: the line names it), a ladder with no file,
     or readable files whose durations (seconds) differ by more than ``tolerance_s`` (the line names every
-    duration). ``refused``: path → InputError of inputs a front-end refused to open (``vqa2 serve``: outside
+    duration). ``ladder_names``: each ladder's name in the report (its glob or folder; default "ladder
+    K"). ``refused``: path → InputError of inputs a front-end refused to open (``vqa2 serve``: outside
     ``--allow-root``): error rows, never opened here."""
     from ..pipeline.run import CheckedInputs
 
@@ -93,7 +96,8 @@ def plan_compare(
             f"variable frame rate ({', '.join(vfr)}) beside constant: windows are aligned by "
             "presentation time"
         )
-    return ComparePlan(unique, ladders, checked, tuple(warnings))
+    names_given = tuple(str(n) for n in ladder_names) if ladders and ladder_names else None
+    return ComparePlan(unique, ladders, checked, tuple(warnings), names_given)
 
 
 def compare(

@@ -65,7 +65,10 @@ def pair_entry(pairs: WindowPairs, base: str, other: str) -> dict[str, Any]:
 def _ladder(name: str, paths: tuple[str, ...], pairs: WindowPairs) -> dict[str, Any]:
     from ..pipeline.rate_quality import upper_hull
 
-    ok = [p for p in paths if p in pairs.rows and pairs.rows[p]["bitrate_kbps"]]
+    ok = sorted(
+        (p for p in paths if p in pairs.rows and pairs.rows[p]["bitrate_kbps"]),
+        key=lambda p: pairs.rows[p]["bitrate_kbps"],
+    )  # rate-quality points in bitrate order
     points = [(pairs.rows[p]["bitrate_kbps"], pairs.rows[p]["score"]) for p in ok]
     hull = [ok[i] for i in upper_hull(points)]
     return {
@@ -149,7 +152,11 @@ def build_report(
     pair_list: list[dict[str, Any]] = []
     ladders = None
     if plan.ladders:
-        ladders = [_ladder(f"ladder {k + 1}", lad, pairs) for k, lad in enumerate(plan.ladders)]
+        names = list(getattr(plan, "ladder_names", None) or ())
+        ladders = [
+            _ladder(names[k] if k < len(names) and names[k] else f"ladder {k + 1}", lad, pairs)
+            for k, lad in enumerate(plan.ladders)
+        ]
         for lad in ladders[1:]:
             lad["bd_rate"] = _bd(ladders[0], lad)
             if lad["bd_rate"]["percent"] is None:

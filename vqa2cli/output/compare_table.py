@@ -14,9 +14,26 @@ def _num(value: Any, fmt: str = ".4f") -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _ladder_order(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ladder mode: each ladder's renditions together, in bitrate order (error rows last); else as given."""
+    if not any(f.get("ladder") for f in files):
+        return files
+    rank = {
+        name: k for k, name in enumerate(dict.fromkeys(f.get("ladder") for f in files if f.get("ladder")))
+    }
+    return sorted(
+        files,
+        key=lambda f: (
+            f["status"] != "ok",
+            rank.get(f.get("ladder"), len(rank)),
+            f.get("bitrate_kbps") or 0.0,
+        ),
+    )
+
+
 def _file_lines(files: list[dict[str, Any]]) -> list[str]:
     lines = [f"{'SCORE':<7}  {'KBIT/S':>9}  {'SIZE':>9}  {'CODEC':<6}  {'FPS':>6}  {'WIN':>3}  FILE"]
-    for f in files:
+    for f in _ladder_order(files):
         if f["status"] != "ok":
             lines.append(
                 f"{'ERROR':<7}  {'':>9}  {'':>9}  {'':<6}  {'':>6}  {'':>3}  {table_text(str(f['error']))}"

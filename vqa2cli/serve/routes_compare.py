@@ -1,7 +1,8 @@
 """``POST /v1/compare`` on ``vqa2 serve``: the same comparison as ``vqa2 compare`` (jobs/compare.py), on
 files the server may read (paths confined to ``--allow-root`` exactly as ``/v1/score``'s path requests).
 
-Body: ``{"paths": [...]}`` (baseline first) or ``{"ladders": [[...], [...]]}``, optional ``"baseline"``,
+Body: ``{"paths": [...]}`` (baseline first) or ``{"ladders": [[...], [...]]}`` (optional ``"ladder_names"``:
+their names in the answer), optional ``"baseline"``,
 ``"duration_tolerance"`` (seconds) and ``"options"`` (the CLI's option names, as ``/v1/score``;
 ``segments`` default ``auto``). Answer: the ``vqa2.compare/1`` object; a path the server refuses to open
 (outside the roots, not a regular file) is that file's error row (``status: error``, the rest compared), as
@@ -103,6 +104,15 @@ def _paths(
     )
 
 
+def _ladder_names(value: Any) -> list[str] | None:
+    """The optional ``ladder_names`` (the client's globs or folders, shown as the ladders' names)."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise TypeError("'ladder_names' must be a list of strings")
+    return value
+
+
 async def _compare(state, request):
     from .app import _authorize
     from .requests import json_body
@@ -140,6 +150,7 @@ async def _compare_pinned(state, body, pinned: list):
             baseline=baseline,
             tolerance_s=float(body.get("duration_tolerance", DURATION_TOLERANCE_S)),
             refused=refused,
+            ladder_names=_ladder_names(body.get("ladder_names")),
         )
     except (UsageError, ValueError, TypeError) as exc:
         message = exc.one_line() if isinstance(exc, UsageError) else str(exc)
