@@ -245,3 +245,37 @@ def test_score_route_names_the_clients_path_in_messages():
     out = _relabel(record, Input("/proc/self/fd/7", "/srv/v/a.mp4", {}))
     assert out.path == "/srv/v/a.mp4" and out.error == "/srv/v/a.mp4: cannot decode"
     assert out.warnings == ["/srv/v/a.mp4 changed", "/proc/self/fd/70 is another"]
+
+
+# 6. cosmetics -----------------------------------------------------------------------------------------------
+
+
+def test_ladders_are_named_by_their_pattern_and_listed_in_bitrate_order(
+    tmp_path, stub, tiny_model_dir, capsys
+):
+    lad = tmp_path / "lad"
+    lad.mkdir()
+    rates = {}
+    for crf in (40, 20, 30):  # names sort 20, 30, 40; bitrates run the other way
+        rates[crf] = _encode(lad / f"r{crf}.mp4", crf=crf)
+        stub[rates[crf]] = [0.5, 0.6, 0.7, 0.6, 0.5]
+    code, out, err = run(["compare", "--ladder", str(lad), "-m", str(tiny_model_dir)], capsys)
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line[:1].isdigit()]  # the file rows (SCORE first)
+    assert [r.split("/")[-1].split()[0] for r in rows] == ["r40.mp4", "r30.mp4", "r20.mp4"]
+    assert f"{lad}: 3 renditions" in out
+    code, out, err = run(["compare", "--ladder", str(lad), "-m", str(tiny_model_dir), "-f", "json"], capsys)
+    ladder = json.loads(out)["ladders"][0]
+    assert ladder["name"] == str(lad)
+    kbps = [p["bitrate_kbps"] for p in ladder["points"]]
+    assert kbps == sorted(kbps)
+
+
+def test_rate_quality_axis_does_not_magnify_a_tiny_difference():
+    from vqa2cli.output.compare_plot import MIN_SCORE_SPAN, score_axis
+
+    low, high = score_axis([0.5196, 0.5198])
+    assert high - low >= MIN_SCORE_SPAN and low < 0.5196 and high > 0.5198
+    assert score_axis([0.99, 1.0])[1] <= 1.0 and score_axis([0.0, 0.01])[0] >= 0.0
+    low, high = score_axis([0.2, 0.8])
+    assert low < 0.2 and high > 0.8
