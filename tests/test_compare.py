@@ -311,7 +311,8 @@ def test_ladders_hull_bd_rate_and_tidy_csv(clips, stub, tiny_model_dir, capsys, 
     assert code == 0, err
     report = json.loads(out)
     first, second = report["ladders"]
-    assert len(first["points"]) == 4 and first["hull"] and second["bd_rate"]["anchor"] == "ladder 1"
+    assert len(first["points"]) == 4 and first["hull"] and second["bd_rate"]["anchor"] == str(a / "*.mp4")
+    assert first["name"] == str(a / "*.mp4") and second["name"] == str(b)  # named as given
     assert second["hull"] == [str(b / "small35.mp4"), str(b / "small20.mp4")]
     assert second["bd_rate"]["percent"] < 0 and second["bd_rate"]["reason"] is None  # same scores, fewer bits
     assert (tmp_path / "rq.png").stat().st_size > 10_000
@@ -553,7 +554,7 @@ def test_ffmpeg_ladder_rates_and_hull(ffmpeg_ladder, stub, tiny_model_dir, capsy
     ordered = [rates[ffmpeg_ladder[("96x64", k)]] for k in (40, 80, 160, 320)]
     assert ordered == sorted(ordered) and len(small["points"]) == 2  # the container's bitrate follows -b:v
     assert big["hull"] and set(big["hull"]) <= set(rates)
-    assert small["bd_rate"]["anchor"] == "ladder 1"
+    assert small["bd_rate"]["anchor"] == str(root / "96x64" / "*.mp4")
     assert report["order_violations"] == []
 
 
@@ -606,4 +607,8 @@ def test_vfr_beside_cfr_is_compared_with_a_warning_and_a_one_rendition_ladder_ha
     )
     assert code == 0
     bd = json.loads(out)["ladders"][1]["bd_rate"]
-    assert bd["percent"] is None and "at least 2 renditions" in bd["reason"] and "BD-rate of ladder 2" in err
+    assert (
+        bd["percent"] is None
+        and "at least 2 renditions" in bd["reason"]
+        and f"BD-rate of {vfr} against {cfr}" in err
+    )
