@@ -107,8 +107,8 @@ def test_gate_that_cannot_be_evaluated_exits_2_with_a_window_that_works(five, st
     assert code == 2 and "cannot be evaluated" in err and "--segments 1s" in err and out == ""
     # windows asked short enough by the plan, but the scores came back in 2 windows: judged after scoring
     code, out, err = run(["compare", five["crf20"], five["crf30"], *gate, "--segments", "1s"], capsys)
-    assert code == 2 and "could not be evaluated" in err and "--segments 1s" in err
-    assert "gate: not evaluated" in out
+    assert code == 2 and "could not be evaluated" in err and "already the shortest" in err
+    assert "gate: not evaluated" in out and "--segments 2s" not in err  # never a longer window than asked
     # the hint fits the real duration and is never longer than asked
     from vqa2cli.pipeline.paired import MIN_WINDOWS, window_hint
 
@@ -279,3 +279,12 @@ def test_rate_quality_axis_does_not_magnify_a_tiny_difference():
     assert score_axis([0.99, 1.0])[1] <= 1.0 and score_axis([0.0, 0.01])[0] >= 0.0
     low, high = score_axis([0.2, 0.8])
     assert low < 0.2 and high > 0.8
+
+
+def test_the_hint_is_never_a_longer_window_than_asked():
+    from vqa2cli.pipeline.paired import segments_fix
+
+    assert "--segments 1s" in segments_fix(6.0, asked_s=10.0)
+    assert "--segments 2s" in segments_fix(60.0, asked_s=3.0)  # windows misaligned, not too long: shorter
+    assert "--segments" not in segments_fix(60.0, asked_s=1.0)  # already the shortest: no window suggested
+    assert "too short" in segments_fix(4.0, asked_s=10.0)

@@ -234,7 +234,7 @@ def _check_gate_windows(plan, window_s: float, keyframe_fps: float, segments: st
         raise UsageError(
             f"--fail-if-worse-than cannot be evaluated: {asked} cuts these files into "
             f"{min(counts.values())} window(s), a verdict needs at least {MIN_WINDOWS}",
-            segments_fix(shortest, 1.0 / keyframe_fps),
+            segments_fix(shortest, 1.0 / keyframe_fps, window_s),
         )
 
 
@@ -373,7 +373,7 @@ def compare_exit_code(report, console, *, gate: str | None, by: float) -> ExitCo
         console.error(
             f"--fail-if-worse-than {table_text(gate)} could not be evaluated: {names} "
             f"{'has' if len(unjudged) == 1 else 'have'} fewer than {MIN_WINDOWS} aligned windows "
-            f"with it (no interval); fix: {segments_fix(min(durations) if durations else None)}"
+            f"with it (no interval); fix: {segments_fix(min(durations) if durations else None, asked_s=report.window_s)}"
         )
         return ExitCode.USAGE
     return ExitCode.OK

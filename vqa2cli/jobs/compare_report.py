@@ -179,7 +179,7 @@ def build_report(
         if few:
             warnings.append(
                 f"{len(few)} pair(s) with fewer than {MIN_WINDOWS} aligned windows ({', '.join(few[:3])}):"
-                f" no interval, no verdict and no gate; {segments_fix(_shortest(pairs), step_s)}"
+                f" no interval, no verdict and no gate; {segments_fix(_shortest(pairs), step_s, window_s)}"
             )
     violations, order_check = _violations(groups, pairs, rate_margin)
     if order_check["status"] == "partly checked" or (
@@ -187,7 +187,7 @@ def build_report(
     ):
         warnings.append(
             f"order check {order_check['status']}: {order_check['reason']}; "
-            f"{segments_fix(_shortest(pairs), step_s)}"
+            f"{segments_fix(_shortest(pairs), step_s, window_s)}"
         )
     if violations:
         shown = "; ".join(

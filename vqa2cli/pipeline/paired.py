@@ -158,9 +158,18 @@ def window_hint(duration_s: float | None, step_s: float = 1.0) -> float | None:
     return steps * step_s if steps >= 1 else None
 
 
-def segments_fix(duration_s: float | None, step_s: float = 1.0) -> str:
-    """The fix for "too few windows" on clips of ``duration_s`` seconds (:func:`window_hint`), one phrase."""
+def segments_fix(duration_s: float | None, step_s: float = 1.0, asked_s: float | None = None) -> str:
+    """The fix for "too few windows" on clips of ``duration_s`` seconds (:func:`window_hint`), one phrase;
+    never a window as long as or longer than ``asked_s`` (the windows already used)."""
     hint = window_hint(duration_s, step_s)
+    if hint is not None and asked_s is not None and hint >= asked_s - 1e-9:
+        shorter = math.floor(asked_s / step_s - 1e-9) * step_s
+        if shorter < step_s:
+            return (
+                f"windows of {asked_s:g} s are already the shortest ({step_s:g} s, one key-frame step): the "
+                "windows of these files do not line up; compare encodes of one source"
+            )
+        return f"score in shorter windows: --segments {shorter:g}s"
     if hint is None:
         return (
             f"clips of {duration_s or 0:.3g} s are too short for an interval: it needs {MIN_WINDOWS} windows "
