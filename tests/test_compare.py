@@ -259,6 +259,8 @@ def test_gate_fails_only_beyond_the_margin_with_the_interval_off_zero(clips, stu
         clips["crf10"],
         "-m",
         str(tiny_model_dir),
+        "--segments",
+        "1s",  # the stub's 5 windows (the default 10 s would be refused before scoring: too few windows)
         "--fail-if-worse-than",
         clips["crf20"],
         "--by",
@@ -309,7 +311,8 @@ def test_ladders_hull_bd_rate_and_tidy_csv(clips, stub, tiny_model_dir, capsys, 
     assert code == 0, err
     report = json.loads(out)
     first, second = report["ladders"]
-    assert len(first["points"]) == 4 and first["hull"] and second["bd_rate"]["anchor"] == "ladder 1"
+    assert len(first["points"]) == 4 and first["hull"] and second["bd_rate"]["anchor"] == str(a / "*.mp4")
+    assert first["name"] == str(a / "*.mp4") and second["name"] == str(b)  # named as given
     assert second["hull"] == [str(b / "small35.mp4"), str(b / "small20.mp4")]
     assert second["bd_rate"]["percent"] < 0 and second["bd_rate"]["reason"] is None  # same scores, fewer bits
     assert (tmp_path / "rq.png").stat().st_size > 10_000
@@ -359,7 +362,8 @@ def test_server_compare_route_and_the_server_client(
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["schema"] == "vqa2.compare/1" and body["pairs"][0]["delta"] == 0.0
-        assert client.post("/v1/compare", json={"paths": ["/etc/hostname", "crf20.mp4"]}).status_code == 403
+        outside = client.post("/v1/compare", json={"paths": ["/etc/hostname", "crf20.mp4"]})  # per file
+        assert outside.status_code == 200 and outside.json()["files"][0]["error_code"] == "forbidden"
         assert client.post("/v1/compare", json={"ladders": ["crf20.mp4"]}).status_code == 422
         short = client.post("/v1/compare", json={"paths": ["crf20.mp4", "short.mp4"]})
         assert short.status_code == 422 and "durations differ" in short.text
@@ -550,7 +554,7 @@ def test_ffmpeg_ladder_rates_and_hull(ffmpeg_ladder, stub, tiny_model_dir, capsy
     ordered = [rates[ffmpeg_ladder[("96x64", k)]] for k in (40, 80, 160, 320)]
     assert ordered == sorted(ordered) and len(small["points"]) == 2  # the container's bitrate follows -b:v
     assert big["hull"] and set(big["hull"]) <= set(rates)
-    assert small["bd_rate"]["anchor"] == "ladder 1"
+    assert small["bd_rate"]["anchor"] == str(root / "96x64" / "*.mp4")
     assert report["order_violations"] == []
 
 
@@ -593,14 +597,18 @@ def test_vfr_beside_cfr_is_compared_with_a_warning_and_a_one_rendition_ladder_ha
     stub[cfr], stub[vfr] = (
         [0.9],
         [0.1],
-    )  # one window each: no interval, so the gate cannot fire, and it says so
+    )  # one window each: no interval, so the gate cannot be evaluated: exit 2, never a silent pass
     code, out, err = run(
         ["compare", cfr, vfr, "-m", str(tiny_model_dir), "--fail-if-worse-than", cfr], capsys
     )
-    assert code == 0 and "fewer than 5 aligned windows" in err and "too few windows" in out
+    assert code == 2 and "cannot be evaluated" in err
     code, out, err = run(
         ["compare", "--ladder", cfr, "--ladder", vfr, "-m", str(tiny_model_dir), "-f", "json"], capsys
     )
     assert code == 0
     bd = json.loads(out)["ladders"][1]["bd_rate"]
-    assert bd["percent"] is None and "at least 2 renditions" in bd["reason"] and "BD-rate of ladder 2" in err
+    assert (
+        bd["percent"] is None
+        and "at least 2 renditions" in bd["reason"]
+        and f"BD-rate of {vfr} against {cfr}" in err
+    )

@@ -53,7 +53,8 @@ EXAMPLES = """Examples:
 
 Every file is scored once, window by window on one time grid (--segments, default the card's 10 s), and
 windows are aligned by presentation time (other frame rates and resolutions line up). A verdict (and
-the gate) needs at least 5 aligned windows: use a shorter --segments for short clips. Bitrate: file
+the gate) needs at least 5 aligned windows: use a shorter --segments for short clips (a gate that cannot
+be evaluated exits 2 with a --segments that works, never 0). Bitrate: file
 bytes x 8 / duration; per window from the video packets. The order check warns when, at one resolution, a
 rendition with at least 10 % more bitrate scores lower beyond the windows' interval: no-reference scores
 are least reliable on compression-only differences. Fewer than two files or different durations are usage
@@ -150,6 +151,7 @@ def compare_cmd(
     plan = plan_compare(
         [str(f) for f in files or ()],
         ladders=[_expand(p) for p in ladder or ()] or None,
+        ladder_names=list(ladder or ()) or None,
         baseline=gate or (str(baseline) if baseline else None),
         tolerance_s=tolerance,
     )
@@ -181,6 +183,8 @@ def compare_cmd(
         stream=stream,
     )
     window_s = window_seconds(None if segments in (None, "auto") else segments, settings.video)
+    if gate:
+        _check_gate_windows(plan, window_s, settings.video.keyframe_fps, segments)
     raise typer.Exit(
         int(run_compare(plan, settings, ref, fmt, window_s, offline, console, gate=gate, by=by, plot=plot))
     )
@@ -200,9 +204,41 @@ def _check_options(files, ladder, baseline, fail_if_worse_than, by: float, toler
             "quote the pattern (--ladder 'ladder_a/*.mp4') or name a folder",
         )
     gate = str(fail_if_worse_than) if fail_if_worse_than is not None else None
+    if gate and ladder:
+        raise UsageError(
+            "--fail-if-worse-than gates files against a baseline, not --ladder renditions",
+            "name the files: vqa2 compare main.mp4 pr.mp4 --fail-if-worse-than main.mp4",
+        )
     if gate and baseline is not None and str(baseline) != gate:
         raise UsageError("--baseline and --fail-if-worse-than name different files", "give one of them")
     return gate
+
+
+def _check_gate_windows(plan, window_s: float, keyframe_fps: float, segments: str | None) -> None:
+    """Before any weights load: a gate whose files would be cut into fewer than MIN_WINDOWS windows cannot
+    be evaluated (no interval), so refuse it now (UsageError, exit 2) with a window length that works for
+    the shortest file. Constant-rate files only (a VFR file's windows need its timestamps: judged after
+    scoring by :func:`compare_exit_code`)."""
+    from ..pipeline.paired import MIN_WINDOWS, segments_fix
+    from ..video.segments import plan_windows
+
+    probed = [plan.checked.probed[p][0] for p in plan.paths if p in plan.checked.probed]
+    cfr = [i for i in probed if not i.vfr and i.n_frames and i.avg_fps]
+    counts = {
+        i.path: len(plan_windows(i.n_frames, i.avg_fps, window_s, keyframe_fps=keyframe_fps)) for i in cfr
+    }
+    if counts and min(counts.values()) < MIN_WINDOWS:
+        shortest = min(i.duration_s for i in cfr)
+        asked = (
+            f"--segments {segments}"
+            if segments not in (None, "auto")
+            else f"--segments auto ({window_s:g} s)"
+        )
+        raise UsageError(
+            f"--fail-if-worse-than cannot be evaluated: {asked} cuts these files into "
+            f"{min(counts.values())} window(s), a verdict needs at least {MIN_WINDOWS}",
+            segments_fix(shortest, 1.0 / keyframe_fps, window_s),
+        )
 
 
 def _check_plot(plot: Path | None, overwrite: bool) -> None:
@@ -269,6 +305,7 @@ def emit_report(report, fmt, console, *, gate=None, by=0.02, plot=None) -> ExitC
     """Print ``report`` through the writer registry, draw ``--plot``, return the exit code."""
     from ..output.render import make_writer
 
+    judge_gate(report, gate, by)
     if fmt == "csv":
         writer = make_writer("csv", sys.stdout, "compare_row")
         try:
@@ -292,27 +329,57 @@ def emit_report(report, fmt, console, *, gate=None, by=0.02, plot=None) -> ExitC
     return compare_exit_code(report, console, gate=gate, by=by)
 
 
+def judge_gate(report, gate: str | None, by: float) -> None:
+    """Mark every pair against ``gate`` with ``gate``: ``{"margin": by, "result": …}``, ``result`` one of
+    ``failed`` (worse by more than ``by`` and the 95 % interval below 0), ``within margin`` (the interval
+    below 0 but the mean Δ within ``by``: a verdict "worse" the gate lets pass), ``passed``, ``not
+    evaluated`` (fewer than MIN_WINDOWS aligned windows: no interval). The table and JSON show it."""
+    if not gate:
+        return
+    for p in report.pairs:
+        if p["baseline"] != gate:
+            continue
+        if p["ci95"] is None or p["delta"] is None:
+            result = "not evaluated"
+        elif p["ci95"][1] < 0:
+            result = "failed" if p["delta"] < -by else "within margin"
+        else:
+            result = "passed"
+        p["gate"] = {"margin": by, "result": result}
+
+
 def compare_exit_code(report, console, *, gate: str | None, by: float) -> ExitCode:
-    """3 when a file could not be read; else 1 when ``gate`` is set and a candidate is worse than it by more
-    than ``by`` with the interval excluding 0 (each said on stderr); else 0."""
+    """3 when a file could not be read; else, with ``gate`` (pairs marked by :func:`judge_gate`), 1 when a
+    candidate is worse than it by more than ``by`` with the interval excluding 0, 2 when the gate could not
+    be evaluated for some candidate (too few windows for an interval: the line gives a ``--segments`` that
+    works; a gate never passes unjudged); each said on stderr; else 0."""
+    from ..pipeline.paired import MIN_WINDOWS, segments_fix
+    from ..records.cells import table_text
+
     if any(f["status"] != "ok" for f in report.files):
         return ExitCode.INPUT
-    failed = [
-        p
-        for p in report.pairs
-        if gate
-        and p["baseline"] == gate
-        and p["delta"] is not None
-        and p["delta"] < -by
-        and p["ci95"] is not None
-        and p["ci95"][1] < 0
-    ]
+    if not gate:
+        return ExitCode.OK
+    gated = [p for p in report.pairs if p.get("gate")]
+    failed = [p for p in gated if p["gate"]["result"] == "failed"]
     for p in failed:
         console.error(
-            f"{p['candidate']} is worse than {gate} by {-p['delta']:.4f} (95 % interval "
-            f"{p['ci95'][0]:+.4f} to {p['ci95'][1]:+.4f}) > --by {by:g}"
+            f"{table_text(p['candidate'])} is worse than {table_text(gate)} by {-p['delta']:.4f} (95 % "
+            f"interval {p['ci95'][0]:+.4f} to {p['ci95'][1]:+.4f}) > --by {by:g}"
         )
-    return ExitCode.GATE_FAILED if failed else ExitCode.OK
+    if failed:
+        return ExitCode.GATE_FAILED
+    unjudged = [p for p in gated if p["gate"]["result"] == "not evaluated"]
+    if unjudged or not gated:
+        durations = [f["duration_s"] for f in report.files if f.get("duration_s")]
+        names = ", ".join(table_text(p["candidate"]) for p in unjudged[:3]) or "no candidate"
+        console.error(
+            f"--fail-if-worse-than {table_text(gate)} could not be evaluated: {names} "
+            f"{'has' if len(unjudged) == 1 else 'have'} fewer than {MIN_WINDOWS} aligned windows "
+            f"with it (no interval); fix: {segments_fix(min(durations) if durations else None, asked_s=report.window_s)}"
+        )
+        return ExitCode.USAGE
+    return ExitCode.OK
 
 
 def register(app: typer.Typer) -> None:

@@ -35,6 +35,7 @@ class ComparePlan:
     ladders: tuple[tuple[str, ...], ...] | None
     checked: Any
     warnings: tuple[str, ...]
+    ladder_names: tuple[str, ...] | None = None  # each ladder as the user named it (its glob or folder)
 
     @property
     def baseline(self) -> str:
@@ -47,10 +48,15 @@ def plan_compare(
     ladders: Sequence[Sequence[str]] | None = None,
     baseline: str | None = None,
     tolerance_s: float = DURATION_TOLERANCE_S,
+    refused: dict[str, Any] | None = None,
+    ladder_names: Sequence[str] | None = None,
 ) -> ComparePlan:
     """Check the inputs (cheap: preflight and one demux probe each). Raises UsageError (exit 2) for fewer
-    than two files, a ladder with no file, or readable files whose durations (seconds) differ by more than
-    ``tolerance_s`` (the line names every duration)."""
+    than two different files (a path given twice counts once: the line names it), a ladder with no file,
+    or readable files whose durations (seconds) differ by more than ``tolerance_s`` (the line names every
+    duration). ``ladder_names``: each ladder's name in the report (its glob or folder; default "ladder
+    K"). ``refused``: path → InputError of inputs a front-end refused to open (``vqa2 serve``: outside
+    ``--allow-root``): error rows, never opened here."""
     from ..pipeline.run import CheckedInputs
 
     ladders = tuple(tuple(dict.fromkeys(str(p) for p in lad)) for lad in ladders) if ladders else None
@@ -63,11 +69,17 @@ def plan_compare(
         names.insert(0, str(baseline))
     unique = tuple(dict.fromkeys(names))
     if len(unique) < 2:
+        got = f"{len(unique)}" + (f" ({unique[0]})" if unique else "")
+        if len(names) > 1:
+            got = f"1: {unique[0]} given {len(names)} times, and a path is compared once"
         raise UsageError(
-            f"compare needs at least two files, got {len(unique)}" + (f" ({unique[0]})" if unique else ""),
-            "name two or more encodes of one source: vqa2 compare a.mp4 b.mp4",
+            f"compare needs at least two files, got {got}",
+            "name two or more encodes of one source: vqa2 compare a.mp4 b.mp4; a copy at another path "
+            "compares as identical, Δ = 0",
         )
-    checked = CheckedInputs.check(list(unique), limit=len(unique))
+    refused = {p: e for p, e in (refused or {}).items() if p in unique}
+    checked = CheckedInputs.check([p for p in unique if p not in refused], limit=len(unique))
+    checked.errors.update(refused)
     probed = {p: checked.probed[p][0] for p in unique if p in checked.probed}
     durations = {p: info.duration_s for p, info in probed.items()}
     if durations and max(durations.values()) - min(durations.values()) > tolerance_s:
@@ -84,7 +96,8 @@ def plan_compare(
             f"variable frame rate ({', '.join(vfr)}) beside constant: windows are aligned by "
             "presentation time"
         )
-    return ComparePlan(unique, ladders, checked, tuple(warnings))
+    names_given = tuple(str(n) for n in ladder_names) if ladders and ladder_names else None
+    return ComparePlan(unique, ladders, checked, tuple(warnings), names_given)
 
 
 def compare(
@@ -123,6 +136,7 @@ def compare(
         window_s=window_s,
         model=scorer.model_info.to_dict(),
         rate_margin=RATE_MARGIN if rate_margin is None else rate_margin,
+        step_s=1.0 / scorer.settings.video.keyframe_fps,
     )
 
 
@@ -143,6 +157,7 @@ def _content_key(path: str) -> str | None:
 def _score_once(scorer, plan: ComparePlan, on_record) -> dict[str, Any]:
     """path → ScoreRecord, each distinct content scored once (the first path holding it)."""
     from ..pipeline.run import error_record
+    from ..records.results import error_score_record
 
     records: dict[str, Any] = {}
     by_content: dict[str, str] = {}
@@ -153,11 +168,12 @@ def _score_once(scorer, plan: ComparePlan, on_record) -> dict[str, Any]:
             first = records[by_content[key]]
             records[path] = first
             continue
-        record = (
-            next(iter(scorer.score_files([path], checked=plan.checked)))
-            if error is None
-            else error_record(path, error, scorer.settings)
-        )
+        if error is None:
+            record = next(iter(scorer.score_files([path], checked=plan.checked)))
+        elif getattr(error, "unopened", False):  # refused by the front-end: never stat'ed or opened
+            record = error_score_record(path, error.code, error.one_line(), config=scorer.settings.to_dict())
+        else:
+            record = error_record(path, error, scorer.settings)
         records[path] = record
         if key is not None and record.ok:
             by_content[key] = path

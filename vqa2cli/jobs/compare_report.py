@@ -65,7 +65,10 @@ def pair_entry(pairs: WindowPairs, base: str, other: str) -> dict[str, Any]:
 def _ladder(name: str, paths: tuple[str, ...], pairs: WindowPairs) -> dict[str, Any]:
     from ..pipeline.rate_quality import upper_hull
 
-    ok = [p for p in paths if p in pairs.rows and pairs.rows[p]["bitrate_kbps"]]
+    ok = sorted(
+        (p for p in paths if p in pairs.rows and pairs.rows[p]["bitrate_kbps"]),
+        key=lambda p: pairs.rows[p]["bitrate_kbps"],
+    )  # rate-quality points in bitrate order
     points = [(pairs.rows[p]["bitrate_kbps"], pairs.rows[p]["score"]) for p in ok]
     hull = [ok[i] for i in upper_hull(points)]
     return {
@@ -89,30 +92,71 @@ def _bd(anchor: dict[str, Any], test: dict[str, Any]) -> dict[str, Any]:
     return {"anchor": anchor["name"], **bd_rate(*curve(anchor), *curve(test)).to_dict()}
 
 
-def _violations(groups, pairs: WindowPairs, rate_margin: float) -> list[dict[str, Any]]:
+def _violations(
+    groups, pairs: WindowPairs, rate_margin: float
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The order violations and the ``order_check`` summary: ``status`` ``kept`` (every rendition pair with
+    clearly more bitrate at one resolution was judged: none scores clearly lower), ``violated``, ``partly
+    checked`` (some such pairs had no interval) or ``not checked`` (none could be judged: too few windows, or
+    no two renditions at one resolution differ by the bitrate margin); ``judged``/``not_judged`` pairs;
+    ``reason`` when not every pair was judged."""
     from ..pipeline.rate_quality import order_violations
 
-    found = []
+    found: list[dict[str, Any]] = []
+    tally = {"judged": 0, "not_judged": 0}
     for group in groups:
         items = [pairs.rows[p] for p in group if p in pairs.rows]
 
         def delta(i: int, j: int, items: list = items) -> Any:
-            return pairs.delta(items[i]["path"], items[j]["path"])[0]
+            result = pairs.delta(items[i]["path"], items[j]["path"])[0]
+            tally["judged" if result is not None and result.high is not None else "not_judged"] += 1
+            return result
 
         found += order_violations(items, delta, rate_margin=rate_margin)
-    return found
+    judged, unjudged = tally["judged"], tally["not_judged"]
+    reason = None
+    if unjudged:
+        reason = f"{unjudged} rendition pair(s) with fewer than {MIN_WINDOWS} aligned windows"
+    elif not judged:
+        reason = f"no two renditions at one resolution differ by {rate_margin:.0%} or more in bitrate"
+    if found:
+        status = "violated"
+    elif not judged:
+        status = "not checked"
+    else:
+        status = "partly checked" if unjudged else "kept"
+    return found, {"status": status, "judged": judged, "not_judged": unjudged, "reason": reason}
+
+
+def _shortest(pairs: WindowPairs) -> float | None:
+    """The shortest duration (seconds) of the scored files (the window hint must fit every one)."""
+    durations = [f["duration_s"] for f in pairs.rows.values() if f.get("duration_s")]
+    return min(durations) if durations else None
 
 
 def build_report(
-    plan, files: list[dict[str, Any]], *, window_s: float, model: dict[str, Any] | None, rate_margin: float
+    plan,
+    files: list[dict[str, Any]],
+    *,
+    window_s: float,
+    model: dict[str, Any] | None,
+    rate_margin: float,
+    step_s: float = 1.0,
 ) -> CompareRecord:
-    """The CompareRecord of the scored ``files`` (jobs/compare.py rows) under ``plan`` (a ComparePlan)."""
+    """The CompareRecord of the scored ``files`` (jobs/compare.py rows) under ``plan`` (a ComparePlan);
+    ``step_s``: the key-frame step in seconds (``1 / video.keyframe_fps``) for the ``--segments`` hint."""
+    from ..pipeline.paired import segments_fix
+
     pairs = WindowPairs(files)
     warnings = list(plan.warnings)
     pair_list: list[dict[str, Any]] = []
     ladders = None
     if plan.ladders:
-        ladders = [_ladder(f"ladder {k + 1}", lad, pairs) for k, lad in enumerate(plan.ladders)]
+        names = list(getattr(plan, "ladder_names", None) or ())
+        ladders = [
+            _ladder(names[k] if k < len(names) and names[k] else f"ladder {k + 1}", lad, pairs)
+            for k, lad in enumerate(plan.ladders)
+        ]
         for lad in ladders[1:]:
             lad["bd_rate"] = _bd(ladders[0], lad)
             if lad["bd_rate"]["percent"] is None:
@@ -135,9 +179,16 @@ def build_report(
         if few:
             warnings.append(
                 f"{len(few)} pair(s) with fewer than {MIN_WINDOWS} aligned windows ({', '.join(few[:3])}):"
-                " no interval, no verdict and no gate; score in shorter windows (--segments 2s)"
+                f" no interval, no verdict and no gate; {segments_fix(_shortest(pairs), step_s, window_s)}"
             )
-    violations = _violations(groups, pairs, rate_margin)
+    violations, order_check = _violations(groups, pairs, rate_margin)
+    if order_check["status"] == "partly checked" or (
+        order_check["status"] == "not checked" and order_check["not_judged"]
+    ):
+        warnings.append(
+            f"order check {order_check['status']}: {order_check['reason']}; "
+            f"{segments_fix(_shortest(pairs), step_s, window_s)}"
+        )
     if violations:
         shown = "; ".join(
             f"{v['higher_rate']} ({v['bitrate_kbps'][1]:.0f} kbit/s) below {v['lower_rate']} "
@@ -155,6 +206,7 @@ def build_report(
         pairs=pair_list,
         ladders=ladders,
         order_violations=violations,
+        order_check=order_check,
         warnings=warnings,
         model=model,
     )

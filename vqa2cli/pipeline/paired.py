@@ -146,6 +146,38 @@ def paired_delta(
     return PairedDelta(n, delta, low, high, sum(d > 0 for d in diffs) / n, worst, verdict, resamples)
 
 
+def window_hint(duration_s: float | None, step_s: float = 1.0) -> float | None:
+    """The longest ``--segments`` (seconds, a whole number of key-frame steps of ``step_s`` seconds) that
+    cuts a clip of ``duration_s`` seconds into at least :data:`MIN_WINDOWS` windows, or None when even one
+    step per window gives fewer (a clip under ``MIN_WINDOWS · step_s`` seconds: no interval possible).
+    Whole steps rounded down, because constant-rate windows are rounded to whole key-frame steps
+    (video/segments.py) and a tail under one step joins the previous window."""
+    if not duration_s or duration_s <= 0 or step_s <= 0:
+        return None
+    steps = math.floor(duration_s / (MIN_WINDOWS * step_s) + 1e-9)
+    return steps * step_s if steps >= 1 else None
+
+
+def segments_fix(duration_s: float | None, step_s: float = 1.0, asked_s: float | None = None) -> str:
+    """The fix for "too few windows" on clips of ``duration_s`` seconds (:func:`window_hint`), one phrase;
+    never a window as long as or longer than ``asked_s`` (the windows already used)."""
+    hint = window_hint(duration_s, step_s)
+    if hint is not None and asked_s is not None and hint >= asked_s - 1e-9:
+        shorter = math.floor(asked_s / step_s - 1e-9) * step_s
+        if shorter < step_s:
+            return (
+                f"windows of {asked_s:g} s are already the shortest ({step_s:g} s, one key-frame step): the "
+                "windows of these files do not line up; compare encodes of one source"
+            )
+        return f"score in shorter windows: --segments {shorter:g}s"
+    if hint is None:
+        return (
+            f"clips of {duration_s or 0:.3g} s are too short for an interval: it needs {MIN_WINDOWS} windows "
+            f"of at least {step_s:g} s (compare longer clips)"
+        )
+    return f"score in shorter windows: --segments {hint:g}s gives these clips at least {MIN_WINDOWS}"
+
+
 def align_windows(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
     """Pairs ``(i, j)`` of windows of two files that cover the same presentation time.
 

@@ -228,6 +228,9 @@ def segment_tag(window) -> dict[str, Any]:
     return {"index": window.index, "start_s": window.start_s, "end_s": window.end_s}
 
 
+VFR_SPAN_TOLERANCE = 0.1  # a VFR window within 10 % of the length asked is "as asked" (cut within a frame)
+
+
 def _rounded_window(info, window_s: float, windows, keyframe_fps: float) -> str | None:
     """The note when whole key-frame steps made the windows differ from the length asked by more than half a
     frame (``--segments 1.5s`` at 25 fps: 2 s windows of 50 frames), else None. Constant frame rate only: a
@@ -237,7 +240,7 @@ def _rounded_window(info, window_s: float, windows, keyframe_fps: float) -> str 
 
         spans = [w.duration_s for w in windows]
         if (
-            max(abs(d - window_s) for d in spans[:-1]) > 0.5
+            max(abs(d - window_s) for d in spans[:-1]) > VFR_SPAN_TOLERANCE * window_s
         ):  # sparse frames: boundaries far from w * window_s
             return (
                 f"windows span {span_text(windows)} (cut at the first frame shown after each multiple "

@@ -122,12 +122,27 @@ def clean(value: Any) -> Any:
     return value
 
 
+def relabel_text(text: str, names: dict[str, str]) -> str:
+    """``text`` with every occurrence of a key of ``names`` replaced by its value, inside messages too
+    (``"/proc/self/fd/7: cannot decode"`` → ``"clip.mp4: cannot decode"``). Longer keys first, and a key
+    followed by a letter, digit or ``_`` is not a match (``/proc/self/fd/1`` is not replaced inside
+    ``/proc/self/fd/12``); a name that is itself another key is not replaced again (one pass)."""
+    keys = [k for k in names if k and k != names[k]]
+    if not keys or not isinstance(text, str):
+        return text
+    if text in names:
+        return names[text]
+    alternatives = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
+    return re.sub(f"(?:{alternatives})(?!\\w)", lambda m: names[m.group()], text)
+
+
 def relabel_paths(value: Any, names: dict[str, str]) -> Any:
-    """``value`` (a record's JSON: dicts, lists, strings) with every string equal to a key of ``names``
-    replaced by its value: the path a front-end sent or read (an absolute path, a server's pinned
-    descriptor key) shown as the name the user gave."""
+    """``value`` (a record's JSON: dicts, lists, strings) with every key of ``names`` in every string
+    (:func:`relabel_text`: whole strings and inside messages: errors, warnings) replaced by its value: the
+    path a front-end sent or read (an absolute path, a server's pinned descriptor key) shown as the name
+    the user gave. Dict keys are left alone."""
     if isinstance(value, str):
-        return names.get(value, value)
+        return relabel_text(value, names)
     if isinstance(value, dict):
         return {k: relabel_paths(v, names) for k, v in value.items()}
     if isinstance(value, list):

@@ -57,7 +57,9 @@ class CompareRecord:
     """The whole comparison. ``files``: per file the :data:`FILE_KEYS` (``windows``: index, start_s, end_s,
     score, bitrate_kbps) plus ``ladder``/``on_hull`` in ladder mode; ``pairs``: per candidate against
     ``baseline`` the paired window statistics (``pipeline/paired.py``); ``ladders``: per ladder its points
-    and hull, ``bd_rate`` against the first ladder; ``order_violations``: see ``pipeline/rate_quality.py``."""
+    and hull, ``bd_rate`` against the first ladder; ``order_violations``: see ``pipeline/rate_quality.py``; ``order_check``: whether the order could be checked
+    (``status`` kept / violated / partly checked / not checked, ``judged``, ``not_judged``, ``reason``:
+    jobs/compare_report.py)."""
 
     kind: ClassVar[str] = "compare"
     many: ClassVar[bool] = False
@@ -67,6 +69,7 @@ class CompareRecord:
     pairs: list[dict[str, Any]] = field(default_factory=list)
     ladders: list[dict[str, Any]] | None = None
     order_violations: list[dict[str, Any]] = field(default_factory=list)
+    order_check: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     model: dict[str, Any] | None = None
 
@@ -80,6 +83,7 @@ class CompareRecord:
                 "pairs": self.pairs,
                 "ladders": self.ladders,
                 "order_violations": self.order_violations,
+                "order_check": self.order_check,
                 "warnings": list(self.warnings),
                 "model": self.model,
                 "tool": {"name": "vqa2", "version": __version__},
@@ -96,6 +100,7 @@ class CompareRecord:
             pairs=data.get("pairs") or [],
             ladders=data.get("ladders"),
             order_violations=data.get("order_violations") or [],
+            order_check=data.get("order_check"),
             warnings=data.get("warnings") or [],
             model=data.get("model"),
         )

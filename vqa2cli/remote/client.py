@@ -209,11 +209,16 @@ def _reason(exc: Exception) -> str:
 
 def _relabel(result: Any, sent: str, shown: str) -> Any:
     """Name the file as the user wrote it (the server saw the absolute path) in path/error/warnings."""
+    from ..records.cells import relabel_text  # the one rule of every route and client
+
     if sent == shown:
         return result
+    names = {sent: shown}
     for record in result if isinstance(result, list) else [result]:
         record["path"] = shown
         if isinstance(record.get("error"), dict) and record["error"].get("message"):
-            record["error"]["message"] = record["error"]["message"].replace(sent, shown)
-        record["warnings"] = [w.replace(sent, shown) for w in record.get("warnings") or []]
+            record["error"]["message"] = relabel_text(record["error"]["message"], names)
+        elif isinstance(record.get("error"), str):
+            record["error"] = relabel_text(record["error"], names)
+        record["warnings"] = [relabel_text(w, names) for w in record.get("warnings") or []]
     return result

@@ -25,6 +25,7 @@ def remote_compare(url: str, plan, *, segments: str | None, tolerance_s: float, 
     body = {
         "paths": [os.path.abspath(p) for p in plan.paths] if not plan.ladders else [],
         "ladders": [[os.path.abspath(p) for p in lad] for lad in plan.ladders] if plan.ladders else None,
+        "ladder_names": list(plan.ladder_names) if plan.ladders and plan.ladder_names else None,
         "duration_tolerance": tolerance_s,
         "options": {**{k: v for k, v in options.items() if v is not None}, "segments": segments or "auto"},
     }

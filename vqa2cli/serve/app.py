@@ -388,12 +388,15 @@ def _free_cuda(exc: BaseException) -> None:
 
 def _relabel(record, source: Input):
     """Show the client's name instead of the private upload path (path, error message, warnings)."""
+    from ..records.cells import relabel_text  # one rule for every route (routes_compare too)
+
     if source.path == source.name:
         return record
+    names = {source.path: source.name}
     record.path = source.name
     if record.error:
-        record.error = record.error.replace(source.path, source.name)
-    record.warnings = [w.replace(source.path, source.name) for w in record.warnings]
+        record.error = relabel_text(record.error, names)
+    record.warnings = [relabel_text(w, names) for w in record.warnings]
     return record
 
 

@@ -1,10 +1,14 @@
 """``POST /v1/compare`` on ``vqa2 serve``: the same comparison as ``vqa2 compare`` (jobs/compare.py), on
 files the server may read (paths confined to ``--allow-root`` exactly as ``/v1/score``'s path requests).
 
-Body: ``{"paths": [...]}`` (baseline first) or ``{"ladders": [[...], [...]]}``, optional ``"baseline"``,
+Body: ``{"paths": [...]}`` (baseline first) or ``{"ladders": [[...], [...]]}`` (optional ``"ladder_names"``:
+their names in the answer), optional ``"baseline"``,
 ``"duration_tolerance"`` (seconds) and ``"options"`` (the CLI's option names, as ``/v1/score``;
-``segments`` default ``auto``). Answer: the ``vqa2.compare/1`` object. Refusals: 422 ``usage`` (fewer than two
-files, different durations, bad options: the CLI's exit 2), 403 (outside the roots), 503 (busy/loading).
+``segments`` default ``auto``). Answer: the ``vqa2.compare/1`` object; a path the server refuses to open
+(outside the roots, not a regular file) is that file's error row (``status: error``, the rest compared), as
+``/v1/score`` refuses per file. Refusals of the request: 422 ``usage`` (fewer than two different files,
+different durations, bad options: the CLI's exit 2), 401, 503 (busy/loading). Every path in the answer,
+messages included, is the path as the client sent it (never the server's ``/proc/self/fd/N``).
 """
 
 # no `from __future__ import annotations`: FastAPI reads the route's `Request` annotation at run time
@@ -35,10 +39,35 @@ def add_routes(app, state) -> None:
     )
 
 
-def _paths(body: dict[str, Any], roots, pinned: list) -> tuple[list[str], list[list[str]] | None, str | None]:
+def _refused_error(raw: str, exc):
+    """The InputError row of a path the server refused to open (``exc``: security.Refused): exit 3 for the
+    client, the rest compared, as ``vqa2 score --server`` refusals are per file. ``unopened``: the compare
+    job makes its row without touching the name (jobs/compare.py)."""
+    from ..errors import InputError
+
+    error = InputError(
+        raw,
+        f"refused by the vqa2 server (HTTP {exc.status}): {exc.message.removeprefix(f'{raw}: ')}",
+        _REFUSAL_FIXES.get(exc.status),
+    )
+    error.code = exc.code
+    error.unopened = True  # type: ignore[attr-defined]
+    return error
+
+
+_REFUSAL_FIXES = {
+    403: "the server reads only regular files under its --allow-root; move the file there",
+}
+
+
+def _paths(
+    body: dict[str, Any], roots, pinned: list, names: dict[str, str], refused: dict[str, Any]
+) -> tuple[list[str], list[list[str]] | None, str | None]:
     """The request's paths, each opened once inside the roots and pinned (``security.open_confined``: every
     later read, probe, packets, hash and decode, goes through its descriptor, never the name again); the
-    pinned files are appended to ``pinned`` (closed by the caller)."""
+    pinned files are appended to ``pinned`` (closed by the caller). A path refused (outside the roots, not
+    a regular file, empty) is not a refusal of the request: it gets a key of its own in ``refused`` (its
+    error row). ``names``: every key → the path as the client sent it."""
     from .requests import ApiError
     from .security import Refused, open_confined
 
@@ -51,9 +80,14 @@ def _paths(body: dict[str, Any], roots, pinned: list) -> tuple[list[str], list[l
             try:
                 file = open_confined(raw, roots)
             except Refused as exc:
-                raise ApiError(exc.status, exc.code, exc.message) from exc
+                key = f"<refused path {len(refused) + 1}>"  # never a file name: nothing opens or stats it
+                refused[key] = _refused_error(raw, exc)
+                keys[raw] = names[key] = key
+                names[key] = raw
+                return key
             pinned.append(file)
             keys[raw] = file.key
+            names[file.key] = file.name
         return keys[raw]
 
     paths, ladders = body.get("paths") or [], body.get("ladders")
@@ -68,6 +102,15 @@ def _paths(body: dict[str, Any], roots, pinned: list) -> tuple[list[str], list[l
         [[checked(p) for p in lad] for lad in ladders] if ladders else None,
         checked(baseline) if baseline is not None else None,
     )
+
+
+def _ladder_names(value: Any) -> list[str] | None:
+    """The optional ``ladder_names`` (the client's globs or folders, shown as the ladders' names)."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise TypeError("'ladder_names' must be a list of strings")
+    return value
 
 
 async def _compare(state, request):
@@ -87,14 +130,16 @@ async def _compare(state, request):
 
 async def _compare_pinned(state, body, pinned: list):
     """The comparison of the request ``body``'s files, pinned into ``pinned``; paths shown as the client's."""
-    from ..errors import UsageError
+    from ..errors import UsageError, Vqa2Error
     from ..jobs.compare import DURATION_TOLERANCE_S, compare, plan_compare
-    from ..records.cells import relabel_paths
+    from ..records.cells import relabel_paths, relabel_text
     from .app import _resolver, submit
     from .queue import Job
     from .requests import ApiError
 
-    paths, ladders, baseline = _paths(body, state.config.roots, pinned)
+    names: dict[str, str] = {}
+    refused: dict[str, Any] = {}
+    paths, ladders, baseline = _paths(body, state.config.roots, pinned, names, refused)
     options = dict(body.get("options") or {})
     options.setdefault("segments", "auto")
     try:
@@ -104,10 +149,12 @@ async def _compare_pinned(state, body, pinned: list):
             ladders=ladders,
             baseline=baseline,
             tolerance_s=float(body.get("duration_tolerance", DURATION_TOLERANCE_S)),
+            refused=refused,
+            ladder_names=_ladder_names(body.get("ladder_names")),
         )
     except (UsageError, ValueError, TypeError) as exc:
         message = exc.one_line() if isinstance(exc, UsageError) else str(exc)
-        raise ApiError(422, "usage", message, 2) from exc
+        raise ApiError(422, "usage", relabel_text(message, names), 2) from exc
     base = state.sessions["score"]
     session = type(base)(resolved.settings, base.loaded)
     window_s = resolved.window_s or resolved.settings.video.segment_s
@@ -116,5 +163,9 @@ async def _compare_pinned(state, body, pinned: list):
         raise exc
 
     job = Job(prepare=lambda: plan, run=lambda p: compare(session, p, window_s=window_s), fail=fail)
-    report = await asyncio.wrap_future(submit(state, job))
-    return 200, relabel_paths(report.to_dict(), {file.key: file.name for file in pinned})
+    try:
+        report = await asyncio.wrap_future(submit(state, job))
+    except Vqa2Error as exc:  # every string the server returns names the client's path
+        exc.message = relabel_text(exc.message, names)
+        raise
+    return 200, relabel_paths(report.to_dict(), names)

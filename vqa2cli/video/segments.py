@@ -11,9 +11,14 @@ Window length. ``L = k · r`` frames, ``r`` the key-frame step (``round(avg_fps)
 key frames of every window sit on the clip's official 1 fps indices ``range(0, n, r)``. At 29.97 fps
 ``--segments 10s`` gives ``L = 300`` frames (10.01 s).
 
-Presentation time. A constant-frame-rate clip is cut at ``w · L``. A variable-frame-rate clip is cut by
-presentation time: boundary ``w`` is the first frame shown at or after ``w · window_s`` seconds, moved to the
-nearest multiple of ``r`` (key frames stay on the official indices); boundaries that collide are dropped.
+Presentation time. A constant-frame-rate clip is cut at ``w · L`` (by index: windows start on the official
+1 fps key-frame indices). A variable-frame-rate clip is cut by presentation time: boundary ``w`` is the
+first frame shown at or after ``w · window_s`` seconds, not moved (snapping it to a multiple of ``r``, a
+frame-count step at the *average* rate, moved cuts by up to half a second or more where the rate differs
+from the average: ``--segments 1s`` on 25-then-8 fps gave 0.68 s and 1.36 s windows); boundaries that
+collide are dropped. Inside each window the key frames follow the official rule on the window's frames.
+A VFR tail shown for less than one key-frame interval (``1 / keyframe_fps`` s), or half the window when
+that is shorter, joins the previous window.
 A window's ``start_s``/``end_s`` are its first frame's presentation time and the next window's (the clip's
 duration for the last): on a sparse clip a window can span far more than ``window_s``, and the records and
 messages give that real span (:func:`span_text`). A window shown for no time (a last frame without a
@@ -40,6 +45,7 @@ from dataclasses import dataclass, replace
 from ..errors import UsageError
 from .sampling import SamplingPlan, keyframe_step, plan_sampling
 
+TIME_EPSILON_S = 1e-6  # presentation times rounded from a timebase: 2.9999999 s is at 3 s
 AUTO_WINDOW_S = 10.0  # the model card's window when it names none: LSVQ training clips are mostly 5-12 s
 
 
@@ -134,20 +140,16 @@ def _boundaries(
     n_frames: int, avg_fps: float, window_s: float, keyframe_fps: float, frame_times: Sequence[float] | None
 ) -> list[int]:
     """Window start indices (the first is 0), before the short-tail rule."""
-    step = keyframe_step(avg_fps, keyframe_fps)
     if frame_times is None:
         return list(range(0, n_frames, window_frames(avg_fps, window_s, keyframe_fps)))
     if len(frame_times) != n_frames:
         raise ValueError(f"frame_times has {len(frame_times)} entries for {n_frames} frames")
-    starts, w = [0], 1
-    while True:
-        first = bisect.bisect_left(frame_times, w * window_s)
-        if first >= n_frames:
-            return starts
-        snapped = step * round(first / step)
-        if starts[-1] < snapped < n_frames:
-            starts.append(snapped)
-        w += 1
+    starts = [0]
+    for w in range(1, math.ceil(frame_times[-1] / window_s) + 1):
+        first = bisect.bisect_left(frame_times, w * window_s - TIME_EPSILON_S)
+        if starts[-1] < first < n_frames:
+            starts.append(first)
+    return starts
 
 
 def plan_windows(
@@ -178,7 +180,9 @@ def plan_windows(
         sampling = {**sampling, "policy": "stride"}
     step = keyframe_step(avg_fps, keyframe_fps)
     starts = _boundaries(n_frames, avg_fps, window_s, keyframe_fps, frame_times)
-    if len(starts) > 1 and n_frames - starts[-1] < step:
+    if len(starts) > 1 and _short_tail(
+        starts[-1], n_frames, step, frame_times, duration_s, min(1.0 / keyframe_fps, window_s / 2)
+    ):
         starts.pop()  # the short tail joins the previous window
     stops = starts[1:] + [n_frames]
     if frame_times is None:
@@ -196,6 +200,25 @@ def plan_windows(
             Window(i, start, stop, round(times[i], 6), round(ends[i], 6), offset_plan(local, start))
         )
     return tuple(windows)
+
+
+def _short_tail(
+    start: int,
+    n_frames: int,
+    step: int,
+    frame_times: Sequence[float] | None,
+    duration_s: float | None,
+    shortest_s: float,
+) -> bool:
+    """True when the frames from ``start`` on are too short to be a window of their own: fewer than ``step``
+    frames (constant rate: under one key-frame interval), or shown for less than ``shortest_s`` seconds
+    (variable rate, by time: one key-frame interval, or half the window when that is shorter, so that a
+    clip a few frames short of whole windows keeps its last window as a constant-rate clip of the same
+    duration does)."""
+    if frame_times is None:
+        return n_frames - start < step
+    end = duration_s if duration_s is not None else float(frame_times[-1])
+    return end - float(frame_times[start]) < shortest_s * (1 - 1e-9)
 
 
 def _drop_empty(starts, stops, times, ends):
