@@ -223,7 +223,19 @@ def test_missing_assistant_keeps_the_scores_exit_4(tiny_model_dir, files, capsys
 
 def test_explain_options_need_explain(tiny_model_dir, files, capsys):
     code, _, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--explain-top", "2"], capsys)
-    assert code == 2 and "only apply with --explain" in err
+    assert code == 2 and "--explain-top only applies with --explain" in err
+    args = [
+        "score",
+        str(files["long"]),
+        "-m",
+        str(tiny_model_dir),
+        "--explain-top",
+        "2",
+        "--explain-below",
+        "0.5",
+    ]
+    code, _, err = run(args, capsys)
+    assert code == 2 and "--explain-top, --explain-below only apply with --explain" in err
 
 
 def _sharpness_scorer(monkeypatch):
