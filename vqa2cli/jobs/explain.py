@@ -117,7 +117,7 @@ def load_assistant(settings, ref, console, *, offline: bool = False, clips=None)
     except Vqa2Error as exc:
         raise ExplainError(
             f"explain: the assistant '{settings.model.label}' cannot be loaded: {exc.message}",
-            (exc.fix or "") + "; the scores are written, run again with the assistant "
+            for_assistant(exc.fix or "") + "; the scores are written, run again with the assistant "
             "available (`vqa2 models pull assistant`, or --assistant FOLDER)",
         ) from exc
     for line in asker.memory_lines:
@@ -305,11 +305,39 @@ def _appender(specs):
     )
 
 
+def for_assistant(fix: str) -> str:
+    """A fix written for the scorer's ``--model`` (modeling/hub.py, modeling/loading.py) said of the assistant:
+    every message about the assistant names ``--assistant``."""
+    return fix.replace("--model", "--assistant")
+
+
+def unavailable_assistant(ref, label: str, *, offline: bool) -> None:
+    """Raise :class:`ExplainError` when the assistant's weights cannot be had without scoring first being
+    wasted: a local folder that is not there, or no cached copy while the Hub is off by flag (``--offline``,
+    ``HF_HUB_OFFLINE``). Returns when they are here, or may still be downloaded."""
+    from ..modeling.hub import hub_offline
+
+    if ref.local_dir is not None:
+        raise ExplainError(
+            f"explain: the assistant folder {ref.local_dir} is not a folder",
+            "check the path given to --assistant; nothing was scored",
+        )
+    if offline or hub_offline():
+        why = "--offline is set" if offline else "HF_HUB_OFFLINE is set"
+        raise ExplainError(
+            f"explain: the assistant '{label}' is not cached and {why}",
+            "run `vqa2 models pull assistant` on a connected machine (or copy its Hugging Face cache here), "
+            "or pass a local folder with --assistant /path/to/checkpoint; nothing was scored",
+        )
+
+
 def preflight_assistant(settings, ref, console, *, offline: bool = False, clips=None) -> None:
     """Before anything is scored: the assistant's memory preflight (shard headers only, modeling/precision.py)
     when its weights are here, its line on stderr. The two models are never held together, so each must fit
     alone (the larger of the two is the run's peak). One that cannot fit or is missing offline is said at
-    once: the scores still come, then the explain step fails (exit 4)."""
+    once: one that cannot fit is a warning (the scores still come, then the explain step fails, exit 4); one
+    that cannot come at all (a missing ``--assistant`` folder, or not cached while ``--offline`` or
+    ``HF_HUB_OFFLINE`` is set) raises :class:`ExplainError` (exit 4) here, before anything is scored."""
     from ..modeling.hub import cached_folder
     from ..modeling.loading import read_config, resolve_device
     from ..modeling.memory import read_tensor_specs
@@ -318,13 +346,8 @@ def preflight_assistant(settings, ref, console, *, offline: bool = False, clips=
     label = settings.model.label
     folder = cached_folder(ref)
     if folder is None:
-        if offline:
-            console.warning(
-                f"explain: the assistant '{label}' is not cached and --offline is set: the scores will "
-                "be written, then the explain step fails (exit 4); run `vqa2 models pull assistant`"
-            )
-        else:
-            console.info(f"explain: the assistant '{label}' is not cached: it is downloaded after scoring")
+        unavailable_assistant(ref, label, offline=offline)  # raises when it cannot come: nothing scored
+        console.info(f"explain: the assistant '{label}' is not cached: it is downloaded after scoring")
         return
     try:
         config = read_config(folder, settings.model.attn_implementation)
