@@ -223,6 +223,12 @@ def test_uncached_assistant_offline_is_refused_before_scoring(
     assert f"not cached and {flag} is set" in line and "--assistant" in line and "--model" not in line
 
 
+def test_a_missing_assistant_folder_names_assistant(tiny_model_dir, files, tmp_path, capsys):
+    args = ["score", str(files["long"]), "-m", str(tiny_model_dir), "--explain"]
+    code, out, err = run([*args, "--assistant", str(tmp_path / "nofolder")], capsys)
+    assert code == 2 and "--assistant" in err and "--model" not in err, err
+
+
 def test_assistant_failing_after_scoring_keeps_the_scores_exit_4(tiny_model_dir, files, capsys, monkeypatch):
     from vqa2cli.errors import HubError
     from vqa2cli.modeling.hub import OFFLINE_FIX

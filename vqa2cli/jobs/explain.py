@@ -72,7 +72,11 @@ class ExplainOptions:
             generation__max_new_tokens=self.max_new_tokens,
             generation__explain_question=self.question,
         )
-        return resolve_model(self.assistant, "ask", file_layer, self.settings, flags)
+        try:
+            return resolve_model(self.assistant, "ask", file_layer, self.settings, flags)
+        except Vqa2Error as exc:  # the registry's fix speaks of --model: here it is --assistant
+            exc.fix = for_assistant(exc.fix) if exc.fix else exc.fix
+            raise
 
 
 def selection(settings, options: ExplainOptions, *, fail_under=None, fail_segment_under=None):
@@ -317,6 +321,9 @@ def unavailable_assistant(ref, label: str, *, offline: bool) -> None:
     ``HF_HUB_OFFLINE``). Returns when they are here, or may still be downloaded."""
     from ..modeling.hub import hub_offline
 
+    name = (
+        ref.card.name if ref.card is not None and ref.card.repo == ref.repo else f"{ref.repo}@{ref.revision}"
+    )
     if ref.local_dir is not None:
         raise ExplainError(
             f"explain: the assistant folder {ref.local_dir} is not a folder",
@@ -326,8 +333,8 @@ def unavailable_assistant(ref, label: str, *, offline: bool) -> None:
         why = "--offline is set" if offline else "HF_HUB_OFFLINE is set"
         raise ExplainError(
             f"explain: the assistant '{label}' is not cached and {why}",
-            "run `vqa2 models pull assistant` on a connected machine (or copy its Hugging Face cache here), "
-            "or pass a local folder with --assistant /path/to/checkpoint; nothing was scored",
+            f"nothing was scored; run `vqa2 models pull {name}` on a connected machine and copy its Hugging Face "
+            "cache here, or pass a local folder with --assistant /path/to/checkpoint",
         )
 
 
