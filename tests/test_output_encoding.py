@@ -36,6 +36,20 @@ def _vqa2(args, encoding=None, **kwargs):
     return subprocess.run([sys.executable, "-m", "vqa2cli", *args], cwd=REPO, env=env, timeout=300, **kwargs)
 
 
+def _narrow(args, encoding, monkeypatch) -> tuple[int, bytes, bytes]:
+    """(exit code, stdout bytes, stderr bytes) of ``vqa2 ARGS`` run in this process with stdout and stderr
+    in ``encoding``, strict as ``PYTHONIOENCODING=ascii`` makes them (a Windows redirect is cp1252)."""
+    from vqa2cli.cli.app import main
+
+    raw_out, raw_err = io.BytesIO(), io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw_out, encoding=encoding, write_through=True))
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(raw_err, encoding=encoding, write_through=True))
+    monkeypatch.setenv("NO_COLOR", "1")
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return exc.value.code, raw_out.getvalue(), raw_err.getvalue()
+
+
 def test_degrade_spells_symbols_and_escapes_the_rest():
     assert degrade("0.5 ± 0.1 Δ café 中", "ascii") == "0.5 +- 0.1 d caf\\xe9 \\u4e2d"
     assert degrade("0.5 ± 0.1 Δ café", "cp1252") == "0.5 ± 0.1 d café"  # cp1252 has ± and é
@@ -59,43 +73,57 @@ def test_csv_goes_to_the_byte_buffer_as_utf8():
     assert raw.getvalue() == "café中\n".encode()
 
 
-@pytest.mark.e2e  # vqa2 in another process
-@pytest.mark.parametrize("encoding", ["ascii"])
-def test_score_table_on_a_narrow_stdout(clips, tiny_model_dir, encoding):
-    proc = _vqa2(
-        ["score", str(clips / "café中.mp4"), "-m", str(tiny_model_dir), "--segments", "1s"],
-        encoding,
-        capture_output=True,
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+def test_score_table_on_a_narrow_stdout(clips, tiny_model_dir, encoding, monkeypatch):
+    name = str(clips / "café中.mp4")
+    code, out, err = _narrow(
+        ["score", name, "-m", str(tiny_model_dir), "--segments", "1s"], encoding, monkeypatch
     )
-    assert proc.returncode == 0, proc.stderr
-    text = proc.stdout.decode(encoding)
-    assert "+-" in text or "±" in text  # the spread column
-    assert "\\u4e2d" in text and b"Traceback" not in proc.stderr  # the name, degraded, not a crash
+    assert code == 0, err
+    text = out.decode(encoding)
+    assert ("+-" if encoding == "ascii" else "±") in text  # the spread column
+    assert "\\u4e2d" in text  # the name, degraded in the table
 
 
-@pytest.mark.e2e  # vqa2 in another process
-@pytest.mark.parametrize("encoding", ["cp1252"])
-def test_compare_table_on_a_narrow_stdout(clips, tiny_model_dir, encoding):
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+def test_stderr_lines_degrade(tmp_path, encoding, monkeypatch):
+    code, _, err = _narrow(["probe", str(tmp_path / "gone中Δ±.mp4")], encoding, monkeypatch)
+    assert code == 3 and b"gone\\u4e2dd" in err and b"no such file" in err, err
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+def test_compare_table_on_a_narrow_stdout(clips, tiny_model_dir, encoding, monkeypatch):
     args = ["compare", str(clips / "a.mp4"), str(clips / "café中.mp4"), "-m", str(tiny_model_dir)]
-    proc = _vqa2([*args, "--segments", "1s"], encoding, capture_output=True)
-    assert proc.returncode == 0, proc.stderr
-    text = proc.stdout.decode(encoding)
-    assert " vs " in text and ": d " in text  # Δ spelled d
+    code, out, err = _narrow([*args, "--segments", "1s"], encoding, monkeypatch)
+    assert code == 0, err
+    assert ": d " in out.decode(encoding)  # Δ spelled d
 
 
-@pytest.mark.e2e  # vqa2 in another process
 @pytest.mark.parametrize(("encoding", "fmt"), [("cp1252", "json"), ("ascii", "jsonl"), ("cp1252", "csv")])
-def test_machine_formats_stay_lossless(clips, tiny_model_dir, encoding, fmt):
+def test_machine_formats_stay_lossless(clips, tiny_model_dir, encoding, fmt, monkeypatch):
     clip = str(clips / "café中.mp4")
-    proc = _vqa2(["score", clip, "-m", str(tiny_model_dir), "-f", fmt], encoding, capture_output=True)
-    assert proc.returncode == 0, proc.stderr
-    text = proc.stdout.decode("utf-8")  # JSON is ASCII there, CSV UTF-8: both read as UTF-8
+    code, out, err = _narrow(["score", clip, "-m", str(tiny_model_dir), "-f", fmt], encoding, monkeypatch)
+    assert code == 0, err
+    text = out.decode("utf-8")  # JSON is ASCII there, CSV UTF-8: both read as UTF-8
     if fmt == "json":
-        assert json.loads(text)[0]["path"] == clip
+        assert json.loads(text)[0]["path"] == clip and text.isascii()
     elif fmt == "jsonl":
-        assert json.loads(text.splitlines()[0])["path"] == clip
+        assert json.loads(text.splitlines()[0])["path"] == clip and text.isascii()
     else:
         assert list(csv.DictReader(io.StringIO(text)))[0]["path"] == clip
+
+
+@pytest.mark.e2e  # vqa2 in another process
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_cp1252_stdout_in_another_process(clips, tiny_model_dir, fmt):
+    """The real interpreter's streams (PYTHONIOENCODING), as a Windows redirect has them."""
+    args = ["compare", str(clips / "a.mp4"), str(clips / "café中.mp4"), "-m", str(tiny_model_dir), "-f", fmt]
+    proc = _vqa2([*args, "--segments", "1s"], "cp1252", capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    if fmt == "json":
+        assert json.loads(proc.stdout.decode("utf-8"))["files"]
+    else:
+        assert ": d " in proc.stdout.decode("cp1252")
 
 
 @pytest.mark.e2e  # vqa2 in another process
