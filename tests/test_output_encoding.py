@@ -162,3 +162,27 @@ def test_a_closed_stderr_keeps_the_results(clips, tiny_model_dir, tmp_path):
         ["bash", "-c", script.replace("-f' 'jsonl'", "-f' 'jsonl' '-q'")], cwd=REPO, env=env
     )
     assert quiet.returncode == 0 and json.loads(out.read_text())["status"] == "ok"  # nothing was lost
+
+
+class _FullStream(io.TextIOBase):
+    """A stderr on a full disk: every write fails with ENOSPC."""
+
+    encoding = "utf-8"
+
+    def write(self, text):
+        raise OSError(28, "No space left on device")
+
+
+def test_batch_rows_are_written_when_stderr_fails(clips, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    from vqa2cli.cli import app
+
+    monkeypatch.setattr(app, "_silence_stdout", lambda fd=1: None)  # keep pytest's own fd 2
+    monkeypatch.setattr(sys, "stderr", _FullStream())
+    out = tmp_path / "rows.csv"
+    with pytest.raises(SystemExit) as exc:
+        app.main(["batch", str(clips), "--csv", str(out), "-m", str(tiny_model_dir)])
+    assert exc.value.code == 5  # a diagnostic was lost, said by the exit code
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(Path(r["path"]).name for r in rows) == ["a.mp4", "café中.mp4"]
+    assert all(r["status"] == "ok" for r in rows)
