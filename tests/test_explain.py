@@ -196,34 +196,74 @@ def test_scorer_released_before_assistant_loads(tiny_model_dir, files, monkeypat
     assert seen == [[True]]  # the scorer's model was gone when the assistant loaded
 
 
-def test_missing_assistant_keeps_the_scores_exit_4(tiny_model_dir, files, capsys, monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+@pytest.mark.parametrize("flag", ["--offline", "HF_HUB_OFFLINE"])
+def test_uncached_assistant_offline_is_refused_before_scoring(
+    tiny_model_dir, files, capsys, monkeypatch, tmp_path, flag
+):
+    """Offline (by flag or by HF_HUB_OFFLINE) and not cached: one line up front, exit 4, nothing scored; the
+    fix names --assistant (the scorer's --model is not what is missing)."""
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    if flag == "HF_HUB_OFFLINE":
+        from huggingface_hub import constants
+
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read once, at import
+    from vqa2cli.jobs import score_run
+
+    scored = []
+    real = score_run.LocalScoring.records
+    monkeypatch.setattr(score_run.LocalScoring, "records", lambda *a, **k: scored.append(1) or real(*a, **k))
+    args = ["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"])]
     code, out, err = run(
-        [
-            "score",
-            str(files["long"]),
-            "-m",
-            str(tiny_model_dir),
-            "--config",
-            str(files["config"]),
-            "--explain",
-            "--offline",
-            "-f",
-            "json",
-        ],
-        capsys,
+        [*args, "--explain", *(["--offline"] if flag == "--offline" else []), "-f", "json"], capsys
     )
+    assert code == 4, err
+    assert scored == [] and out.strip() in ("", "[]")
+    (line,) = [e for e in err.splitlines() if e.startswith("Error")]
+    assert f"not cached and {flag} is set" in line and "--assistant" in line and "--model" not in line
+
+
+def test_a_missing_assistant_folder_names_assistant(tiny_model_dir, files, tmp_path, capsys):
+    args = ["score", str(files["long"]), "-m", str(tiny_model_dir), "--explain"]
+    code, out, err = run([*args, "--assistant", str(tmp_path / "nofolder")], capsys)
+    assert code == 2 and "--assistant" in err and "--model" not in err, err
+
+
+def test_assistant_failing_after_scoring_keeps_the_scores_exit_4(tiny_model_dir, files, capsys, monkeypatch):
+    from vqa2cli.errors import HubError
+    from vqa2cli.modeling.hub import OFFLINE_FIX
+    from vqa2cli.pipeline.run import Asker
+
+    def refuse(*args, **kwargs):
+        raise HubError("org/assistant@main: download failed: reset", OFFLINE_FIX.format(name="assistant"))
+
+    monkeypatch.setattr(Asker, "load", refuse)
+    args = ["score", str(files["long"]), "-m", str(tiny_model_dir), "--config", str(files["config"])]
+    code, out, err = run([*args, "--explain", "--assistant", str(tiny_model_dir), "-f", "json"], capsys)
     assert code == 4, err
     (record,) = json.loads(out)
     assert record["score"] is not None and record.get("explanation") is None
     (line,) = [e for e in err.splitlines() if "explain:" in e and "cannot be loaded" in e]
-    assert "scores are written" in line
+    assert (
+        "scores are written" in line and "--assistant /path/to/checkpoint" in line and "--model" not in line
+    )
 
 
 def test_explain_options_need_explain(tiny_model_dir, files, capsys):
     code, _, err = run(["score", str(files["long"]), "-m", str(tiny_model_dir), "--explain-top", "2"], capsys)
-    assert code == 2 and "only apply with --explain" in err
+    assert code == 2 and "--explain-top only applies with --explain" in err
+    args = [
+        "score",
+        str(files["long"]),
+        "-m",
+        str(tiny_model_dir),
+        "--explain-top",
+        "2",
+        "--explain-below",
+        "0.5",
+    ]
+    code, _, err = run(args, capsys)
+    assert code == 2 and "--explain-top, --explain-below only apply with --explain" in err
 
 
 def _sharpness_scorer(monkeypatch):

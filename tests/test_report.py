@@ -184,7 +184,66 @@ def test_urls_link_to_themselves_and_standard_input_has_no_link(tmp_path):
     write_jsonl(tmp_path / "s.jsonl", records)
     vqa2cli.report([str(tmp_path / "s.jsonl")], str(tmp_path / "r.html"))
     seen = PageText((tmp_path / "r.html").read_text(encoding="utf-8"))
-    assert seen.hrefs == ["HTTPS://cdn.example/a b.mp4", Path(os.path.abspath("javascript:x()")).as_uri()]
+    assert seen.hrefs == ["HTTPS://cdn.example/a%20b.mp4", Path(os.path.abspath("javascript:x()")).as_uri()]
+
+
+@pytest.mark.parametrize(
+    "url, href",
+    [
+        ("HTTPS://e.com/a b.mp4", "HTTPS://e.com/a%20b.mp4"),
+        ('http://e.com/"q"<x>.mp4?a=1 2#t', "http://e.com/%22q%22%3Cx%3E.mp4?a=1%202#t"),
+        ("https://e.com/café.mp4", "https://e.com/caf%C3%A9.mp4"),
+        ("https://e.com/a%20b.mp4", "https://e.com/a%20b.mp4"),  # an escape kept, not doubled
+        ("rtsp://cam.local/live stream", "rtsp://cam.local/live%20stream"),  # any URL input
+    ],
+)
+def test_url_links_are_percent_encoded(url, href):
+    from vqa2cli.output.report_html import file_url
+
+    assert file_url(url) == href
+
+
+def test_calibrated_values_and_explanations_are_shown_escaped(tmp_path):
+    records = sample_records()
+    explained = {"text": "<b>blocky</b> sky & banding", "question": "why?"}
+    extra = {
+        "clip a.mp4": {
+            "calibrated": {"value": 3.75, "scale": "mos-1-5", "extrapolated": False},
+            "explanation": explained,
+        },
+        HOSTILE: {"calibrated": {"value": 2.5, "scale": "mos-1-5", "extrapolated": True}},
+    }
+    write_jsonl(tmp_path / "s.jsonl", records, extra)
+    vqa2cli.report([str(tmp_path / "s.jsonl")], str(tmp_path / "r.html"))
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert 'data-key="calibrated"' in page and "calibrated (mos-1-5)" in page  # a sortable column, its scale
+    assert 'data-v="3.75">3.75 mos-1-5<' in page and 'data-v="2.5">2.50 mos-1-5<' in page
+    assert "&lt;b&gt;blocky&lt;/b&gt; sky &amp; banding" in page and "<b>blocky" not in page
+    windowed = scored("w.mp4", [0.7, 0.2, 0.9])
+    windowed.segments[1]["explanation"] = {"text": "the worst window's text"}
+    write_jsonl(tmp_path / "w.jsonl", [windowed, scored("plain.mp4", [0.5])])
+    vqa2cli.report([str(tmp_path / "w.jsonl")], str(tmp_path / "w.html"))
+    page = (tmp_path / "w.html").read_text(encoding="utf-8")
+    assert "the worst window&#39;s text" in page
+    assert 'data-key="calibrated"' not in page  # no record calibrated: no column
+
+
+def test_an_empty_jsonl_is_said_on_stderr_and_on_the_page(tmp_path, capsys):
+    (tmp_path / "empty.jsonl").write_text("")
+    write_jsonl(tmp_path / "s.jsonl", [scored("a.mp4", [0.5])])
+    args = ["report", str(tmp_path / "empty.jsonl"), "--html", str(tmp_path / "r.html")]
+    code, out, err = run(args, capsys)
+    assert code == 0 and f"no records in {tmp_path / 'empty.jsonl'}" in err  # a batch that found nothing
+    assert "no records in" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    args = [
+        "report",
+        str(tmp_path / "s.jsonl"),
+        str(tmp_path / "empty.jsonl"),
+        "--html",
+        str(tmp_path / "2.html"),
+    ]
+    code, out, err = run(args, capsys)
+    assert code == 0 and err.count("no records in") == 1 and "empty.jsonl" in err
 
 
 def test_score_records_round_trip_through_from_dict():

@@ -515,6 +515,9 @@ def test_oversize_upload_413(url):
         ({"json": {"path": "http://127.0.0.1:9/a.mp4"}}, 403, "never a pipe or a URL"),
         ({"json": {"path": "https://example.com/a.m3u8"}}, 403, "never a pipe or a URL"),
         ({"json": {"path": "pipe:0"}}, 403, "never a pipe or a URL"),
+        ({"json": {"path": 123}}, 422, "'path' must be a string, not a number"),
+        ({"json": {"path": ["a.mp4"]}}, 422, "'path' must be a string, not an array"),
+        ({"json": {"options": {}}}, 422, "needs 'path'"),
     ],
 )
 def test_bad_requests_refused_with_one_line(url, kwargs, status, words):

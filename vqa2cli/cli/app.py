@@ -103,24 +103,41 @@ def report_error(exc: Vqa2Error) -> int:
 class GuardedStdout:
     """``sys.stdout`` (or ``sys.stderr``, ``name``) while a command runs: an OS error writing it (``/dev/full``,
     a closed pipe) or a closed stream (``None``) becomes an :class:`OutputError` naming it instead of a
-    traceback: exit 5, or 141 quietly when its reader stopped early (EPIPE, ``vqa2 ... | head``)."""
+    traceback: exit 5, or 141 quietly when its reader stopped early (EPIPE, ``vqa2 ... | head``).
 
-    def __init__(self, stream, name: str = "stdout"):
-        self.stream, self.name = stream, name
+    ``best_effort`` (stderr: diagnostics): a failure is kept in ``failed`` and every later write dropped, so
+    the run goes on and its results still reach stdout and the row files; :func:`main` then exits 5 (141 on
+    EPIPE). Text the stream's encoding cannot hold (a cp1252 redirect, ``PYTHONIOENCODING=ascii``) is written
+    degraded (``±`` as ``+-``, others as ``\\xNN``: output/encoding.py), never a ``UnicodeEncodeError``."""
 
-    def _fail(self, exc: OSError):
-        raise OutputError(self.name, exc) from None
+    def __init__(self, stream, name: str = "stdout", best_effort: bool = False):
+        self.stream, self.name, self.best_effort = stream, name, best_effort
+        self.failed: OSError | None = None
+
+    def _fail(self, exc: OSError) -> None:
+        if not self.best_effort:
+            raise OutputError(self.name, exc) from None
+        self.failed = self.failed or exc
 
     def write(self, text: str) -> int:
+        if self.failed is not None:
+            return len(text)
         if self.stream is None:
             self._fail(OSError(errno.EBADF, f"{self.name} is closed"))
+            return len(text)
         try:
-            return self.stream.write(text)
+            try:
+                return self.stream.write(text)
+            except UnicodeEncodeError:
+                from ..output.encoding import degrade, stream_encoding
+
+                return self.stream.write(degrade(text, stream_encoding(self.stream) or "ascii"))
         except OSError as exc:
             self._fail(exc)
+            return len(text)
 
     def flush(self) -> None:
-        if self.stream is None:
+        if self.stream is None or self.failed is not None:
             return
         try:
             self.stream.flush()
@@ -181,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     passive_openmp_threads()
     startup.pause()  # the imports and the model load without the cyclic GC (vqa2cli/startup.py)
     real_stdout, real_stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = GuardedStdout(real_stdout), GuardedStdout(real_stderr, "stderr")
+    diagnostics = GuardedStdout(real_stderr, "stderr", best_effort=True)
+    sys.stdout, sys.stderr = GuardedStdout(real_stdout), diagnostics
     try:
         _main(argv)
     except OutputError as exc:  # stderr failed while an error was being reported
@@ -190,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
         _stream_failed(exc)
     finally:
         sys.stdout, sys.stderr = real_stdout, real_stderr
+        if diagnostics.failed is not None:  # results were written; a diagnostic was lost: exit 5 (141 EPIPE)
+            _stream_failed(diagnostics.failed)
 
 
 def _main(argv: list[str] | None) -> None:

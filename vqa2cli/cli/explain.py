@@ -100,7 +100,8 @@ def explain_request(
         extra = [name for name, value in given.items() if value is not None]
         if extra:
             raise UsageError(
-                f"{', '.join(extra)} only apply with --explain", "add --explain, or leave them out"
+                f"{', '.join(extra)} only {'apply' if len(extra) > 1 else 'applies'} with --explain",
+                "add --explain, or leave them out",
             )
         return None
     if server:

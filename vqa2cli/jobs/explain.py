@@ -72,7 +72,11 @@ class ExplainOptions:
             generation__max_new_tokens=self.max_new_tokens,
             generation__explain_question=self.question,
         )
-        return resolve_model(self.assistant, "ask", file_layer, self.settings, flags)
+        try:
+            return resolve_model(self.assistant, "ask", file_layer, self.settings, flags)
+        except Vqa2Error as exc:  # the registry's fix speaks of --model: here it is --assistant
+            exc.fix = for_assistant(exc.fix) if exc.fix else exc.fix
+            raise
 
 
 def selection(settings, options: ExplainOptions, *, fail_under=None, fail_segment_under=None):
@@ -117,7 +121,7 @@ def load_assistant(settings, ref, console, *, offline: bool = False, clips=None)
     except Vqa2Error as exc:
         raise ExplainError(
             f"explain: the assistant '{settings.model.label}' cannot be loaded: {exc.message}",
-            (exc.fix or "") + "; the scores are written, run again with the assistant "
+            for_assistant(exc.fix or "") + "; the scores are written, run again with the assistant "
             "available (`vqa2 models pull assistant`, or --assistant FOLDER)",
         ) from exc
     for line in asker.memory_lines:
@@ -319,11 +323,42 @@ def _appender(specs):
     )
 
 
+def for_assistant(fix: str) -> str:
+    """A fix written for the scorer's ``--model`` (modeling/hub.py, modeling/loading.py) said of the assistant:
+    every message about the assistant names ``--assistant``."""
+    return fix.replace("--model", "--assistant")
+
+
+def unavailable_assistant(ref, label: str, *, offline: bool) -> None:
+    """Raise :class:`ExplainError` when the assistant's weights cannot be had without scoring first being
+    wasted: a local folder that is not there, or no cached copy while the Hub is off by flag (``--offline``,
+    ``HF_HUB_OFFLINE``). Returns when they are here, or may still be downloaded."""
+    from ..modeling.hub import hub_offline
+
+    name = (
+        ref.card.name if ref.card is not None and ref.card.repo == ref.repo else f"{ref.repo}@{ref.revision}"
+    )
+    if ref.local_dir is not None:
+        raise ExplainError(
+            f"explain: the assistant folder {ref.local_dir} is not a folder",
+            "check the path given to --assistant; nothing was scored",
+        )
+    if offline or hub_offline():
+        why = "--offline is set" if offline else "HF_HUB_OFFLINE is set"
+        raise ExplainError(
+            f"explain: the assistant '{label}' is not cached and {why}",
+            f"nothing was scored; run `vqa2 models pull {name}` on a connected machine and copy its Hugging Face "
+            "cache here, or pass a local folder with --assistant /path/to/checkpoint",
+        )
+
+
 def preflight_assistant(settings, ref, console, *, offline: bool = False, clips=None) -> None:
     """Before anything is scored: the assistant's memory preflight (shard headers only, modeling/precision.py)
     when its weights are here, its line on stderr. The two models are never held together, so each must fit
     alone (the larger of the two is the run's peak). One that cannot fit or is missing offline is said at
-    once: the scores still come, then the explain step fails (exit 4)."""
+    once: one that cannot fit is a warning (the scores still come, then the explain step fails, exit 4); one
+    that cannot come at all (a missing ``--assistant`` folder, or not cached while ``--offline`` or
+    ``HF_HUB_OFFLINE`` is set) raises :class:`ExplainError` (exit 4) here, before anything is scored."""
     from ..modeling.hub import cached_folder
     from ..modeling.loading import read_config, resolve_device
     from ..modeling.memory import read_tensor_specs
@@ -332,13 +367,8 @@ def preflight_assistant(settings, ref, console, *, offline: bool = False, clips=
     label = settings.model.label
     folder = cached_folder(ref)
     if folder is None:
-        if offline:
-            console.warning(
-                f"explain: the assistant '{label}' is not cached and --offline is set: the scores will "
-                "be written, then the explain step fails (exit 4); run `vqa2 models pull assistant`"
-            )
-        else:
-            console.info(f"explain: the assistant '{label}' is not cached: it is downloaded after scoring")
+        unavailable_assistant(ref, label, offline=offline)  # raises when it cannot come: nothing scored
+        console.info(f"explain: the assistant '{label}' is not cached: it is downloaded after scoring")
         return
     try:
         config = read_config(folder, settings.model.attn_implementation)

@@ -118,13 +118,16 @@ def plot_uri(plot_dir: str | None, record: ScoreRecord) -> str | None:
 
 def collect(jsonl: Sequence[str], plot_dir: str | None = None, notes: list[str] | None = None) -> list:
     """The page's entries (``output.report_html.ReportEntry``) of the JSONL files, in file then line order;
-    ``notes``: see :func:`read_scores`."""
+    ``notes``: see :func:`read_scores`; a file without any record adds ``no records in FILE`` to them."""
     from ..output.report_html import ReportEntry
 
     entries = []
     for path in jsonl:
         last: dict[str, tuple[int, ScoreRecord, dict[str, Any]]] = {}
-        for n, record, raw in read_scores(path, notes):
+        scores = read_scores(path, notes)
+        if not scores and notes is not None:
+            notes.append(f"no records in {display_text(path)}")
+        for n, record, raw in scores:
             last.pop(record.path, None)
             last[record.path] = (n, record, raw)
         for n, record, raw in last.values():

@@ -8,7 +8,8 @@ open, one element per record and ``]`` on close (``close`` runs in a ``finally``
 prints ``[]``); a report kind (``record.many`` false: eval, ``train --validate-data``, doctor) is one JSON
 object; JSONL/CSV write whole lines; the table streams per-file records and lays reports out on close
 (output/tables.py). CSV text cells that a spreadsheet would run as formulas are neutralised, reversibly
-(records/cells.py). All JSON is UTF-8 (``ensure_ascii=False``; records' text is valid UTF-8).
+(records/cells.py). All JSON is UTF-8 (``ensure_ascii=False``; records' text is valid UTF-8), or ``\\uXXXX``
+escaped on a stream that is not UTF-8; CSV is always UTF-8 (output/encoding.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from typing import Any, ClassVar, Protocol, TextIO
 
 from .. import startup
 from ..records.cells import csv_cell, csv_row_text
+from .encoding import unicode_stream, utf8_stream
+
+
+def json_text(value: Any, stream: Any, **kwargs: Any) -> str:
+    """``value`` as JSON for ``stream``: non-ASCII text as is on a UTF-8 stream, as ``\\uXXXX`` escapes on any
+    other (a cp1252 or ASCII stdout: output/encoding.py): valid and lossless either way."""
+    return json.dumps(value, ensure_ascii=not unicode_stream(stream), **kwargs)
 
 
 class Record(Protocol):
@@ -79,7 +87,7 @@ class JsonWriter(Writer):
             stream.write("[")
 
     def _write(self, record: Record) -> None:
-        text = json.dumps(record.to_dict(), ensure_ascii=False, indent=2)
+        text = json_text(record.to_dict(), self.stream, indent=2)
         if not self.many:
             if self.count:
                 raise ValueError(f"a {self.record_type.kind} report is one JSON object: write it once")
@@ -99,7 +107,7 @@ class JsonlWriter(Writer):
     name = "jsonl"
 
     def _write(self, record: Record) -> None:
-        self.stream.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        self.stream.write(json_text(record.to_dict(), self.stream) + "\n")
 
 
 class CsvWriter(Writer):
@@ -117,7 +125,8 @@ class CsvWriter(Writer):
         *,
         fail_under: float | None = None,
     ):
-        super().__init__(stream, record_type)
+        super().__init__(utf8_stream(stream), record_type)  # CSV is UTF-8 on any stream (output/encoding.py)
+        stream = self.stream
         self.columns = list(columns or record_type.columns)
         if header:
             stream.write(csv_row_text(self.columns))
@@ -192,7 +201,7 @@ class VmafJsonWriter(Writer):
     def _write(self, record: Record) -> None:
         from .vmaf import vmaf_document
 
-        self.stream.write(json.dumps(vmaf_document(record.to_dict()), ensure_ascii=False) + "\n")
+        self.stream.write(json_text(vmaf_document(record.to_dict()), self.stream) + "\n")
 
 
 WRITERS: dict[str, type[Writer]] = {

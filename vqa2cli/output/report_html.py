@@ -28,7 +28,19 @@ COLUMNS = (
     ("spread", "spread"),
     ("bitrate", "bitrate (kbit/s)"),
 )
+CALIBRATED = ("calibrated", "calibrated")  # a column only when a record carries a calibrated value
 SVG_W, SVG_H, SVG_PAD = 240, 48, 2  # pixels
+URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+URL_SAFE = "/:@!$&'()*+,;=~-._%"  # RFC 3986 reserved and unreserved characters, and existing %XX escapes
+
+
+def calibrated_of(record) -> tuple[float | None, str]:
+    """(value, scale) of the record's ``calibrated`` object (``--calibration``: the score on the team's scale,
+    docs/calibration.md); ``(None, "")`` without one. The scale is shown as text whatever its JSON type."""
+    cal = record.calibrated if isinstance(record.calibrated, dict) else {}
+    value, scale = cal.get("value"), cal.get("scale")
+    text = scale if isinstance(scale, str) else ("" if scale is None else str(scale))
+    return (float(value) if _finite(value) else None), text
 
 
 @dataclass
@@ -107,14 +119,24 @@ def timeline_svg(record) -> str:
 
 
 def file_url(path: str) -> str | None:
-    """The link of an input: an ``http(s)://`` input as given (records hold it without credentials), none for
+    """The link of an input: a URL input (``https://``, ``rtsp://`` ...) with unsafe characters percent-encoded
+    (:func:`url_href`; records hold it without credentials), none for
     ``-`` (standard input), else the ``file://`` URL of ``path`` (relative names from the current folder),
     every unsafe byte percent-encoded (bytes of a non-UTF-8 name included)."""
     if path == "-":
         return None
-    if re.match(r"https?://", path, re.IGNORECASE):
-        return path
+    if URL_SCHEME.match(path):
+        return url_href(path)
     return Path(os.path.abspath(path)).as_uri()
+
+
+def url_href(url: str) -> str:
+    """A URL input as a valid link: every character a URL may not hold (a space, a quote, non-ASCII, a control
+    character) percent-encoded as UTF-8, the URL's own delimiters and ``%XX`` escapes kept (RFC 3986)."""
+    from urllib.parse import quote
+
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{quote(rest, safe=URL_SAFE + '?#[]')}"
 
 
 def _finite(value: Any) -> bool:
@@ -136,12 +158,16 @@ def _row(entry: ReportEntry) -> dict[str, Any]:
         "worst": (worst, ".3f"),
         "spread": (entry.spread, ".3f"),
         "bitrate": (bitrate_kbps(record.input or {}), ".0f"),
+        "calibrated": (calibrated_of(record)[0], ".2f"),
     }
     sort, shown = {}, {}
     for key, (value, fmt) in values.items():
         sort[key], shown[key] = _number(value, fmt)
     rank = level_rank(record)
     sort["level"], shown["level"] = ("" if rank is None else repr(rank)), table_text(record.level or "")
+    scale = calibrated_of(record)[1]
+    if shown["calibrated"] and scale:
+        shown["calibrated"] += f" {table_text(scale)}"
     start, end = (record.worst or {}).get("start_s"), (record.worst or {}).get("end_s")
     if shown["worst"] and _finite(start) and _finite(end):
         shown["worst"] += f" @ {start:.1f}–{end:.1f} s"
@@ -156,12 +182,15 @@ def _row(entry: ReportEntry) -> dict[str, Any]:
         "shown": shown,
         "svg": Markup(timeline_svg(record)),
         "plot": entry.plot,
+        "explanation": table_text(str((record.shown_explanation() or {}).get("text") or "")),
     }
 
 
 def render_report(entries: list[ReportEntry], sources: list[str], notes: Sequence[str] = ()) -> str:
     """The page (``str``) listing ``entries`` in the order given; ``sources``: the JSONL files read; ``notes``:
-    lines shown above the table (what was left out)."""
+    lines shown above the table (what was left out). A ``calibrated`` column (value and scale, sortable) is
+    added when any record carries a calibrated value; each file's explanation (``--explain``: the clip's, else
+    its worst explained window's text) is shown under its name."""
     import jinja2
 
     env = jinja2.Environment(
@@ -171,9 +200,11 @@ def render_report(entries: list[ReportEntry], sources: list[str], notes: Sequenc
     )
     rows = [_row(e) for e in entries]
     n_ok = sum(r["status"] == "ok" for r in rows)
+    scales = sorted({calibrated_of(e.record)[1] for e in entries if calibrated_of(e.record)[0] is not None})
+    heading = f"calibrated ({table_text(', '.join(scales))})" if any(scales) else "calibrated"
     return env.get_template("report.html.j2").render(
         rows=rows,
-        columns=COLUMNS,
+        columns=COLUMNS + (((CALIBRATED[0], heading),) if scales else ()),
         sources=[table_text(s) for s in sources],
         n_ok=n_ok,
         n_error=len(rows) - n_ok,

@@ -44,9 +44,17 @@ async def read_input(
     if kind == "application/json":
         body = await json_body(request, body_timeout_s)
         _check_keys(body, task, upload=False)
-        if not isinstance(body.get("path"), str):
+        if body.get("path") is None:
             raise ApiError(
                 422, "usage", "a JSON request needs 'path' (a file under an --allow-root folder)", 2
+            )
+        if not isinstance(body["path"], str):
+            raise ApiError(
+                422,
+                "usage",
+                f"'path' must be a string, not {_json_type(body['path'])}"
+                " (a file under an --allow-root folder)",
+                2,
             )
         try:
             pinned = open_confined(body["path"], roots)  # opened once; read through its descriptor
@@ -176,3 +184,12 @@ async def _send_error(send, exc: ApiError, extra: list[tuple[bytes, bytes]] = ()
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _json_type(value) -> str:
+    """The JSON name of a parsed value's type (``123`` → ``number``), for a message about a wrong field."""
+    if isinstance(value, bool):
+        return "a boolean"
+    return {int: "a number", float: "a number", list: "an array", dict: "an object"}.get(
+        type(value), "a string"
+    )
