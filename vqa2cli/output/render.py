@@ -52,7 +52,12 @@ class Writer:
         fail_under: float | None = None,
     ):
         self.stream, self.record_type = stream, record_type
+        self.header, self.columns, self.fail_under = header, columns, fail_under
         self.count = 0
+        self._start()
+
+    def _start(self) -> None:
+        """What a format writes or checks before the first record (the JSON list's ``[``, the CSV header)."""
 
     def write(self, record: Record) -> None:
         startup.resume()  # the first result ends the process start (vqa2cli/startup.py)
@@ -72,19 +77,10 @@ class JsonWriter(Writer):
 
     name = "json"
 
-    def __init__(
-        self,
-        stream: TextIO,
-        record_type: type,
-        header: bool = True,
-        columns: tuple[str, ...] | None = None,
-        *,
-        fail_under: float | None = None,
-    ):
-        super().__init__(stream, record_type)
-        self.many = record_type.many
+    def _start(self) -> None:
+        self.many = self.record_type.many
         if self.many:
-            stream.write("[")
+            self.stream.write("[")
 
     def _write(self, record: Record) -> None:
         text = json_text(record.to_dict(), self.stream, indent=2)
@@ -116,21 +112,12 @@ class CsvWriter(Writer):
 
     name = "csv"
 
-    def __init__(
-        self,
-        stream: TextIO,
-        record_type: type,
-        header: bool = True,
-        columns: tuple[str, ...] | None = None,
-        *,
-        fail_under: float | None = None,
-    ):
-        super().__init__(utf8_stream(stream), record_type)  # CSV is UTF-8 on any stream (output/encoding.py)
-        stream = self.stream
-        self.columns = list(columns or record_type.columns)
-        if header:
-            stream.write(csv_row_text(self.columns))
-            stream.flush()
+    def _start(self) -> None:
+        self.stream = utf8_stream(self.stream)  # CSV is UTF-8 on any stream (output/encoding.py)
+        self.columns = list(self.columns or self.record_type.columns)
+        if self.header:
+            self.stream.write(csv_row_text(self.columns))
+            self.stream.flush()
 
     def _write(self, record: Record) -> None:
         row = record.to_row()
@@ -142,22 +129,15 @@ class TableWriter(Writer):
 
     name = "table"
 
-    def __init__(
+    def _start(
         self,
-        stream: TextIO,
-        record_type: type,
-        header: bool = True,
-        columns: tuple[str, ...] | None = None,
-        *,
-        fail_under: float | None = None,
-    ):
+    ) -> None:  # fail_under: score files below it are marked FAIL (output/tables.py score_line)
         from .tables import STREAMED, WHOLE
 
-        super().__init__(stream, record_type)
-        self.fail_under = fail_under  # score files below it are marked FAIL (output/tables.py score_line)
-        self.line, self.whole = STREAMED.get(record_type.kind), WHOLE.get(record_type.kind)
+        kind = self.record_type.kind
+        self.line, self.whole = STREAMED.get(kind), WHOLE.get(kind)
         if self.line is None and self.whole is None:
-            raise ValueError(f"no table layout for {record_type.kind!r} records")
+            raise ValueError(f"no table layout for {kind!r} records")
         self.held: list[Record] = []
 
     def _write(self, record: Record) -> None:
@@ -180,23 +160,14 @@ class VmafJsonWriter(Writer):
 
     name = "vmaf-json"
 
-    def __init__(
-        self,
-        stream: TextIO,
-        record_type: type,
-        header: bool = True,
-        columns: tuple[str, ...] | None = None,
-        *,
-        fail_under: float | None = None,
-    ):
-        if record_type.kind != "score":
+    def _start(self) -> None:
+        if self.record_type.kind != "score":
             from ..errors import UsageError
 
             raise UsageError(
-                f"--format vmaf-json writes score records, not {record_type.kind} records",
+                f"--format vmaf-json writes score records, not {self.record_type.kind} records",
                 "use it with `vqa2 score` or `vqa2 batch --vmaf-json FILE`",
             )
-        super().__init__(stream, record_type)
 
     def _write(self, record: Record) -> None:
         from .vmaf import vmaf_document
