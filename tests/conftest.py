@@ -76,12 +76,19 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_scorer(tiny_model_dir):
+def tiny_scorer_loaded(tiny_model_dir):
     """The tiny checkpoint loaded once as a scorer with the settings `vqa2 score -m DIR` resolves (device
     auto), through the users' path (``vqa2cli.load_scorer``)."""
     import vqa2cli
 
     return vqa2cli.load_scorer(str(tiny_model_dir))
+
+
+@pytest.fixture
+def tiny_scorer(tiny_scorer_loaded):
+    """The shared tiny scorer, configured as ``load_scorer`` returns it (windows only past the limits, no
+    callback) whatever an earlier test configured: tests do not depend on their order."""
+    return tiny_scorer_loaded.configure()
 
 
 @pytest.fixture

@@ -144,6 +144,16 @@ class InputError(Vqa2Error):
         return f"{self.path}: " + " ".join(text.split())
 
 
+class UnopenedInputError(InputError):
+    """An input a front-end refused before opening it (the server's ``--allow-root`` confinement): its error
+    row is made from the refusal alone, the name is never stat'ed or opened again. ``code``: the refusal's
+    (``forbidden``, ...); no class-level code, so it adds none to :data:`API_ERRORS`."""
+
+    def __init__(self, path: str, message: str, fix: str | None = None, *, code: str = "input_error"):
+        super().__init__(path, message, fix)
+        self.code = code
+
+
 class FileMissingError(InputError):
     code = "file_missing"
 

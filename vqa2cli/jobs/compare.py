@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UnopenedInputError, UsageError
 from ..records.compare import CompareRecord
 
 DURATION_TOLERANCE_S = 0.5  # encodes of one source: container durations differ by a frame or an audio tail
@@ -170,7 +170,7 @@ def _score_once(scorer, plan: ComparePlan, on_record) -> dict[str, Any]:
             continue
         if error is None:
             record = next(iter(scorer.score_files([path], checked=plan.checked)))
-        elif getattr(error, "unopened", False):  # refused by the front-end: never stat'ed or opened
+        elif isinstance(error, UnopenedInputError):  # refused by the front-end: never stat'ed or opened
             record = error_score_record(path, error.code, error.one_line(), config=scorer.settings.to_dict())
         else:
             record = error_record(path, error, scorer.settings)

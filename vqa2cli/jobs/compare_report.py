@@ -152,7 +152,7 @@ def build_report(
     pair_list: list[dict[str, Any]] = []
     ladders = None
     if plan.ladders:
-        names = list(getattr(plan, "ladder_names", None) or ())
+        names = list(plan.ladder_names or ())
         ladders = [
             _ladder(names[k] if k < len(names) and names[k] else f"ladder {k + 1}", lad, pairs)
             for k, lad in enumerate(plan.ladders)

@@ -41,18 +41,16 @@ def add_routes(app, state) -> None:
 
 def _refused_error(raw: str, exc):
     """The InputError row of a path the server refused to open (``exc``: security.Refused): exit 3 for the
-    client, the rest compared, as ``vqa2 score --server`` refusals are per file. ``unopened``: the compare
-    job makes its row without touching the name (jobs/compare.py)."""
-    from ..errors import InputError
+    client, the rest compared, as ``vqa2 score --server`` refusals are per file. An
+    :class:`~vqa2cli.errors.UnopenedInputError`: the compare job makes its row without touching the name."""
+    from ..errors import UnopenedInputError
 
-    error = InputError(
+    return UnopenedInputError(
         raw,
         f"refused by the vqa2 server (HTTP {exc.status}): {exc.message.removeprefix(f'{raw}: ')}",
         _REFUSAL_FIXES.get(exc.status),
+        code=exc.code,
     )
-    error.code = exc.code
-    error.unopened = True  # type: ignore[attr-defined]
-    return error
 
 
 _REFUSAL_FIXES = {
