@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from cli_run import run
 
-from vqa2cli.cli.stdin_input import STDIN_MAX_GB_ENV, as_given, spool, stdin_as_file
 from vqa2cli.errors import InputError, UsageError
+from vqa2cli.inputs.stdin import STDIN_MAX_GB_ENV, as_given, spool, stdin_as_file
 
 ROOT = Path(__file__).resolve().parent.parent
 

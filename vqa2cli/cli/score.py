@@ -164,7 +164,7 @@ def score(
         refuse_with_server(quant_cache)
         if "-" in [
             str(f) for f in files
-        ]:  # issue 26: stdin is read by the local run only (cli/stdin_input.py)
+        ]:  # issue 26: stdin is read by the local run only (inputs/stdin.py)
             raise UsageError(
                 "- (stdin) cannot be sent with --server yet",
                 "write the pipe to a file and score the file, or score - without --server",
@@ -243,7 +243,7 @@ def score(
             source = ExplainingScoring(
                 source, explaining, console, fail_under=fail_under, fail_segment_under=fail_segment_under
             )
-    from .stdin_input import GivenNames, stdin_as_file
+    from ..inputs.stdin import GivenNames, stdin_as_file
 
     with stdin_as_file([str(f) for f in files]) as (paths, names):  # `-`: stdin copied to a temporary file
         code = run_score(
