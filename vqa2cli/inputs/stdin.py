@@ -19,7 +19,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
-STDIN = "-"
+from .given import STDIN
+
 STDIN_MAX_GB_ENV = "VQA2_STDIN_MAX_GB"
 DEFAULT_MAX_GB = 8.0
 CHUNK = 1 << 20
