@@ -287,3 +287,26 @@ def test_the_hint_is_never_a_longer_window_than_asked():
     assert "--segments 2s" in segments_fix(60.0, asked_s=3.0)  # windows misaligned, not too long: shorter
     assert "--segments" not in segments_fix(60.0, asked_s=1.0)  # already the shortest: no window suggested
     assert "too short" in segments_fix(4.0, asked_s=10.0)
+
+
+def test_the_table_shows_ntsc_rates_as_they_are():
+    """29.97 and 23.976 fps are not 30 and 24 in the FPS column (a newcomer read 30000/1001 as 30)."""
+    from vqa2cli.output.compare_table import _file_lines
+
+    def row(fps: float) -> dict:
+        return {
+            "status": "ok",
+            "score": 0.5,
+            "bitrate_kbps": 900.0,
+            "width": 64,
+            "height": 64,
+            "codec": "h264",
+            "avg_fps": fps,
+            "windows": [],
+            "path": "a.mp4",
+        }
+
+    cells = [
+        _file_lines([row(fps)])[1].split()[4] for fps in (30000 / 1001, 24000 / 1001, 25.0, 60000 / 1001)
+    ]
+    assert cells == ["29.97", "23.976", "25", "59.94"]

@@ -43,7 +43,7 @@ def _file_lines(files: list[dict[str, Any]]) -> list[str]:
         hull = "  (hull)" if f.get("on_hull") else ""
         lines.append(
             f"{_num(f['score']):<7}  {_num(f['bitrate_kbps'], '.1f'):>9}  {size:>9}  {f['codec'] or '-':<6}  "
-            f"{_num(f['avg_fps'], '.3g'):>6}  {len(f['windows']):>3}  {table_text(f['path'])}{hull}"
+            f"{_num(f['avg_fps'], '.5g'):>6}  {len(f['windows']):>3}  {table_text(f['path'])}{hull}"
         )
     return lines
 
