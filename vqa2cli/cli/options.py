@@ -139,6 +139,16 @@ ServerPathsOpt = Annotated[
         help="With --server: send file paths instead of uploading (the server reads them under its --allow-root).",
     ),
 ]
+VariantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--variant",
+        metavar="highest|lowest|all|N|HEIGHTp",
+        help="HLS/DASH manifests: the video variant read: highest (default: the highest bandwidth), lowest, "
+        "all (each its own record), N (the Nth video variant listed, from 0) or HEIGHTp, e.g. 720p.",
+        show_default=False,
+    ),
+]
 ScoringPromptOpt = Annotated[
     str | None,
     typer.Option(

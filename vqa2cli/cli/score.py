@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from ..errors import UsageError
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
 from .explain import (
     AssistantOpt,
@@ -40,6 +39,7 @@ from .options import (
     StallingStyleOpt,
     StreamOpt,
     StrictOpt,
+    VariantOpt,
     VerboseOpt,
     check_format,
     refuse_with_server,
@@ -90,10 +90,11 @@ each file's stage timings (import, load, decode, pixels, vision, motion, prefill
 
 def score(
     files: Annotated[
-        list[Path],
+        list[str],  # not Path: it would fold the // of a URL
         typer.Argument(
             metavar="FILE...",
-            help="Video files to score; - reads one from stdin (a pipe).",
+            help="Video files to score; - reads one from stdin (a pipe); http(s):// URLs and HLS/DASH "
+            "manifests (.m3u8, .mpd) are read by this process (docs/inputs.md).",
             show_default=False,
         ),
     ],
@@ -138,6 +139,7 @@ def score(
     offline: OfflineOpt = False,
     server: ServerOpt = None,
     server_paths: ServerPathsOpt = False,
+    variant: VariantOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -162,14 +164,6 @@ def score(
         from ..remote.scorers import RemoteScoring, collect_options, connect_scoring
 
         refuse_with_server(quant_cache)
-        if "-" in [
-            str(f) for f in files
-        ]:  # issue 26: stdin is read by the local run only (inputs/stdin.py)
-            raise UsageError(
-                "- (stdin) cannot be sent with --server yet",
-                "write the pipe to a file and score the file, or score - without --server",
-            )
-
         options = collect_options(
             config=config,
             model=model,
@@ -243,11 +237,11 @@ def score(
             source = ExplainingScoring(
                 source, explaining, console, fail_under=fail_under, fail_segment_under=fail_segment_under
             )
-    from ..inputs.stdin import GivenNames, stdin_as_file
+    from ..inputs.materialize import Source, materialized
 
-    with stdin_as_file([str(f) for f in files]) as (paths, names):  # `-`: stdin copied to a temporary file
+    with materialized([str(f) for f in files], variant=variant) as inputs:  # -, URLs, manifests: local files
         code = run_score(
-            paths, GivenNames(source, names), settings, fmt, fail_under, console, plan, gates=gates
+            inputs.paths, Source(source, inputs), settings, fmt, fail_under, console, plan, gates=gates
         )
     raise typer.Exit(int(code))
 

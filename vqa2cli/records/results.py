@@ -111,6 +111,7 @@ class _Result:
     error_code: str | None = None
     error: str | None = None
     config: dict[str, Any] | None = None  # the resolved Settings.to_dict()
+    origin: dict[str, Any] | None = None  # not a local file: given, kind, variant... (inputs/materialize.py)
 
     @property
     def ok(self) -> bool:
@@ -129,6 +130,7 @@ class _Result:
             "error": {"code": self.error_code, "message": self.error} if self.error else None,
             "tool": {"name": "vqa2", "version": __version__},
             "config": self.config,
+            "origin": self.origin,
         }
 
 
@@ -225,6 +227,7 @@ class ScoreRecord(_Result):
             config=data.get("config"),
             calibrated=data.get("calibrated"),
             explanation=data.get("explanation"),
+            origin=data.get("origin"),
         )
 
     def to_row(self) -> dict[str, Any]:
@@ -346,6 +349,7 @@ _SCORE_SHAPE: dict[str, type | tuple[type, ...]] = {
     "timing": dict,
     "warnings": list,
     "error": dict,
+    "origin": dict,
 }
 
 

@@ -1,0 +1,167 @@
+"""Network inputs (issue 26): a file over HTTP, an HLS ladder and a DASH manifest score exactly as the same
+renditions read locally; bad network inputs fail in one line naming the input (without credentials) with
+exit 3 and the run goes on; credentials never appear in stdout, stderr or written files. Loopback only."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import pytest
+from cli_run import run
+from loopback_http import SECRET, Loopback, make_ladder
+
+from vqa2cli.inputs.given import shown
+from vqa2cli.inputs.http import MAX_GB_ENV
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory, make_clip):
+    """A loopback server over a folder holding clip.mkv (and the ladder when ffmpeg is present)."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("served")
+    shutil.copy(make_clip("net.mkv", container="mkv"), folder / "clip.mkv")
+    try:
+        ladder = make_ladder(folder)
+    except (FileNotFoundError, OSError):
+        ladder = {}
+    with Loopback(folder) as server:
+        server.folder, server.ladder = folder, ladder
+        yield server
+
+
+@pytest.fixture
+def ladder(served):
+    if not served.ladder:
+        pytest.skip("the ffmpeg CLI is needed to package the HLS/DASH ladder")
+    return served.ladder
+
+
+ARGS = ["-f", "json", "-q"]
+
+
+def _same_numbers(a: dict, b: dict) -> None:
+    assert a["status"] == b["status"] == "ok", (a.get("error"), b.get("error"))
+    assert a["score"] == b["score"] and a["probs"] == b["probs"]
+    assert a["sampling"]["keyframe_indices"] == b["sampling"]["keyframe_indices"]
+
+
+def _score(args, capsys, model):
+    code, out, err = run(["score", *args, "-m", str(model), *ARGS], capsys)
+    return code, (json.loads(out) if out.strip() else []), err
+
+
+def _copies() -> set[str]:
+    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("vqa2-")}
+
+
+def test_file_over_http_scores_as_the_local_file(served, tiny_model_dir, reuse_tiny_scorer, capsys):
+    before = _copies()
+    code, recs, err = _score(
+        [str(served.folder / "clip.mkv"), served.url("/clip.mkv")], capsys, tiny_model_dir
+    )
+    assert code == 0, err
+    local, remote = recs
+    _same_numbers(local, remote)
+    assert remote["path"] == served.url("/clip.mkv") and "mtime" not in remote["input"]
+    origin = remote["origin"]
+    assert origin["kind"] == "url" and origin["given"] == remote["path"]
+    size = (served.folder / "clip.mkv").stat().st_size
+    assert origin["identity"]["etag"] == '"v1"' and origin["identity"]["content_length"] == size
+    assert local["origin"] is None and _copies() == before
+
+
+def test_hls_ladder_default_variant_and_all(ladder, served, tiny_model_dir, reuse_tiny_scorer, capsys):
+    url = served.url("/master.m3u8")
+    code, recs, err = _score([str(ladder[f"r{h}"]) for h in (64, 96, 128)] + [url], capsys, tiny_model_dir)
+    assert code == 0, err
+    locals_, best = recs[:3], recs[3]
+    _same_numbers(best, locals_[2])  # the highest bandwidth by default
+    assert best["origin"]["variant"] == 2 and best["origin"]["height"] == 128 and best["path"] == url
+    code, recs, err = _score([url, "--variant", "96p"], capsys, tiny_model_dir)
+    assert code == 0, err
+    _same_numbers(recs[0], locals_[1])
+    code, recs, err = _score([url, "--variant", "all"], capsys, tiny_model_dir)
+    assert code == 0 and [r["origin"]["variant"] for r in recs] == [0, 1, 2], err
+    for rec, loc in zip(recs, locals_):
+        _same_numbers(rec, loc)
+        assert rec["origin"]["bandwidth"] > 0
+
+
+def test_dash_manifest_local_and_remote(ladder, served, tiny_model_dir, reuse_tiny_scorer, capsys):
+    code, recs, err = _score(
+        [str(ladder["r128"]), str(ladder["dash"]), served.url("/dash/manifest.mpd"), "--variant", "highest"],
+        capsys,
+        tiny_model_dir,
+    )
+    assert code == 0, err
+    local, from_file, from_url = recs
+    _same_numbers(from_file, local)
+    _same_numbers(from_url, local)
+    assert from_url["origin"] == {**from_url["origin"], "kind": "dash", "bandwidth": 128000, "variant": 2}
+    code, recs, err = _score([served.url("/dash/manifest.mpd"), "--variant", "0"], capsys, tiny_model_dir)
+    _same_numbers(recs[0], _score([str(ladder["r64"])], capsys, tiny_model_dir)[1][0])
+
+
+BAD = {
+    "/missing.mp4": "HTTP 404",
+    "/broken.mp4": "HTTP 500",
+    "/loop": "redirect loop",
+    "/short.mkv": "closed after",
+    "/long.mkv": "more bytes than",
+}
+
+
+@pytest.mark.parametrize("route", sorted(BAD))
+def test_bad_http_inputs_fail_in_one_line(route, served, tiny_model_dir, reuse_tiny_scorer, capsys):
+    good = served.url("/clip.mkv")
+    code, recs, err = _score([served.url(route), good], capsys, tiny_model_dir)
+    assert code == 3
+    bad, ok = recs
+    assert ok["status"] == "ok" and bad["status"] == "error" and bad["path"] == served.url(route)
+    assert BAD[route] in bad["error"]["message"] and bad["error"]["code"] == "network_error"
+    lines = [line for line in err.splitlines() if served.url(route) in line]
+    assert len(lines) == 1 and BAD[route] in lines[0]
+
+
+def test_unreachable_tls_and_manifest_failures(ladder, served, tiny_model_dir, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    cases = {
+        f"http://127.0.0.1:{closed}/a.mp4": "connection refused",
+        f"https://127.0.0.1:{served.port}/clip.mkv": "TLS failure",  # https to a plain-HTTP port
+        served.url("/audio.m3u8"): "no video variant",
+        served.url("/missing.mpd"): "HTTP 404",
+    }
+    for given, cause in cases.items():
+        code, recs, err = _score([given], capsys, tiny_model_dir)
+        assert code == 3 and recs[0]["path"] == given and cause in recs[0]["error"]["message"], err
+        assert len(err.strip().splitlines()) == 1 and given in err
+
+
+def test_size_cap(served, tiny_model_dir, capsys, monkeypatch):
+    monkeypatch.setenv(MAX_GB_ENV, "0.000001")
+    code, recs, err = _score([served.url("/clip.mkv")], capsys, tiny_model_dir)
+    assert code == 3 and MAX_GB_ENV in recs[0]["error"]["message"]
+
+
+def test_credentials_never_shown(served, tiny_model_dir, reuse_tiny_scorer, capsys, tmp_path):
+    given = served.url(f"/private/clip.mkv?token={SECRET}", auth=f"user:{SECRET}@")
+    jsonl = tmp_path / "rows.jsonl"
+    code, out, err = run(
+        ["batch", given, served.url(f"/missing.mp4?token={SECRET}", auth=f"user:{SECRET}@"),
+         "-m", str(tiny_model_dir), "--jsonl", str(jsonl), "-v"],
+        capsys,
+    )  # fmt: skip
+    assert code == 3, err
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    assert [r["status"] for r in rows] == ["ok", "error"] and rows[0]["path"] == shown(given)
+    code2, out2, err2 = run(["report", str(jsonl), "--html", str(tmp_path / "r.html")], capsys)
+    written = "".join(p.read_text(errors="replace") for p in tmp_path.iterdir() if p.is_file())
+    assert SECRET not in out + err + out2 + err2 + written
+    assert "REDACTED" in rows[0]["path"]
