@@ -5,7 +5,6 @@ and hands them to the run, :func:`vqa2cli.jobs.score_run.run_score`."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
