@@ -38,6 +38,7 @@ from .options import (
     ServerPathsOpt,
     StreamOpt,
     StrictOpt,
+    VariantOpt,
     VerboseOpt,
     refuse_with_server,
     scoring_settings,
@@ -224,6 +225,7 @@ def batch(
         ),
     ] = None,
     server_paths: ServerPathsOpt = False,
+    variant: VariantOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -257,6 +259,7 @@ def batch(
         summary=summary,
         offline=offline,
         gates=record_gates(calibration, fail_calibrated_under, fail_uncertain_over),
+        variant=batch_variant(variant),
     )
     job.validate()
     from ..jobs.windows import segment_options
@@ -319,6 +322,18 @@ def batch(
 
         raise typer.Exit(int(run_explained_batch(job, settings, ref, console, windows, explaining, finish)))
     raise typer.Exit(int(_run(job, settings, ref, console, windows)))
+
+
+def batch_variant(variant: str | None) -> str | None:
+    """``--variant`` of a batch: one variant per manifest (a row per input), so not ``all``."""
+    from ..errors import UsageError
+    from ..inputs.manifest import check_variant
+
+    if variant is not None and check_variant(variant) == "all":
+        raise UsageError(
+            "batch scores one variant per manifest", "give --variant N, HEIGHTp, highest or lowest"
+        )
+    return variant
 
 
 def _remote(job, urls, server_paths, options, segments, pool, flags, console):

@@ -290,3 +290,22 @@ def fetch_text(given: str, limits: Limits, max_bytes: int = 16 << 20) -> tuple[s
     except UnicodeDecodeError:
         raise NetworkInputError(shown(given), "the manifest is not UTF-8 text", "check the URL") from None
     return text, base, ident
+
+
+def head_identity(given: str, limits: Limits | None = None) -> Identity | None:
+    """The server's :class:`Identity` for ``given`` from a ``HEAD`` request (no body read; ``batch
+    --resume`` compares it with the row's); None when the server cannot be asked (unreachable, an error
+    status, HEAD not allowed): the input is then scored again."""
+    limits = limits or Limits.from_env()
+    req = _request(given)
+    req.method = "HEAD"
+    import urllib.request
+
+    opener = urllib.request.build_opener(
+        _Redirects(given).handler, urllib.request.HTTPSHandler(context=ssl.create_default_context())
+    )
+    try:
+        with opener.open(req, timeout=limits.timeout_s) as response:
+            return identity_of(response)
+    except Exception:  # noqa: BLE001 - any failure: not known, so not resumed
+        return None

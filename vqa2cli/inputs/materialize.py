@@ -11,6 +11,7 @@ never an exception for the whole run, unless the caller asks for ``strict`` (one
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
@@ -233,3 +234,47 @@ def _suffix(url: str) -> str:
 
     ext = os.path.splitext(urlsplit(url).path)[1]
     return ext if 1 < len(ext) <= 6 and ext[1:].isalnum() else ".video"
+
+
+class LocalCopy:
+    """One batch input made local in a decode worker (:func:`local_copy`): ``path`` to read, ``origin``;
+    :meth:`rename` names the record as given, :meth:`close` deletes the copy (after the row is written)."""
+
+    def __init__(self, given: str, variant: str | None):
+        self.given, self.stack = given, contextlib.ExitStack()
+        inputs = self.stack.enter_context(materialized([given], variant=variant))
+        self.inputs = inputs
+        try:
+            (item,) = inputs.items
+        except ValueError:
+            self.close()
+            from ..errors import UsageError
+
+            raise UsageError(
+                "batch reads one variant per manifest", "give --variant N, HEIGHTp, highest or lowest"
+            ) from None
+        if item.error is not None:
+            self.close()
+            raise item.error
+        self.path: str = item.path or given
+
+    def rename(self, record: Any) -> Any:
+        (out,) = self.inputs.renamed([record])
+        return out
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+def local_copy(given: str, variant: str | None = None) -> LocalCopy | None:
+    """None for a local file (read in place); else the input made local (raises its InputError)."""
+    return None if input_kind(given) is InputKind.FILE else LocalCopy(given, variant)
+
+
+def _remove_leftovers() -> None:  # copies whose run was interrupted before their block ended
+    for path in list(_COPIES):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+atexit.register(_remove_leftovers)

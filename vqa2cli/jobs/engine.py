@@ -57,6 +57,7 @@ class JobSpec:
     offline: bool = False
     remote: Any = None  # remote.scorers.RemoteBatchScorer with --server: files go to the server(s)
     gates: Any = None  # calibration.apply.RecordGates: --calibration and its gates, applied before each row
+    variant: str | None = None  # HLS/DASH: the variant read (inputs/manifest.py check_variant); not "all"
 
     def validate(self) -> None:
         """UsageError (exit 2) for options that contradict each other; OutputError (exit 5) for an output
@@ -166,11 +167,11 @@ def window_run(windows: SegmentPlan) -> dict[str, Any]:
 
 def _discover(job: JobSpec, dist, console) -> tuple[list[str], int]:
     """This process's video files (shard, then rank) and how many files the inputs held that are not video."""
-    from .discover import discover, expand_inputs, parse_shard, select_shard
+    from .discover import expand_inputs, parse_shard, select_shard
 
     index, count = parse_shard(job.shard) if job.shard else (0, 1)
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)  # each rank: its part of the shard
-    found = discover(expand_inputs(job.inputs, job.from_files), recursive=job.recursive)
+    found = discover_given(expand_inputs(job.inputs, job.from_files), recursive=job.recursive)
     for pattern in found.empty_globs:
         console.warning(f"'{pattern}' matched no file")
     for path in found.ignored:
@@ -185,6 +186,20 @@ def _discover(job: JobSpec, dist, console) -> tuple[list[str], int]:
         )
         console.info(f"{where.strip()}: {len(videos)} of {len(found.videos)} video files")
     return [v.path for v in videos], len(found.ignored)
+
+
+def discover_given(items: list[str], *, recursive: bool):
+    """:func:`~vqa2cli.jobs.discover.discover` for local items; ``-``, URLs and manifests are kept as given
+    (made local when scored, inputs/materialize.py), sorted with the files."""
+    from ..inputs.given import InputKind, input_kind
+    from .discover import VideoFile, discover
+
+    special = [i for i in items if input_kind(i) is not InputKind.FILE]
+    found = discover([i for i in items if input_kind(i) is InputKind.FILE], recursive=recursive)
+    if special:
+        found.videos += [VideoFile(i, i) for i in dict.fromkeys(special)]
+        found.videos.sort(key=lambda v: v.path)
+    return found
 
 
 def _targets(job: JobSpec, dist) -> list[str]:
@@ -264,6 +279,7 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
                     advance=advance,
                     fail_under=job.fail_under,
                     preflight=preflight,
+                    variant=job.variant,
                 )
     finally:
         rows.close()
