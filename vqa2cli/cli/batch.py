@@ -238,6 +238,7 @@ def batch(
     by reason. Files are scored in sorted path order; a broken file gets an error row and the batch goes on.
     With --strict a partially decoded or damaged file gets an error row (damaged_input) too.
     """
+    from ..inputs.manifest import single_variant
     from ..jobs.distributed import rank_device
     from ..jobs.engine import JobSpec
 
@@ -259,7 +260,7 @@ def batch(
         summary=summary,
         offline=offline,
         gates=record_gates(calibration, fail_calibrated_under, fail_uncertain_over),
-        variant=batch_variant(variant),
+        variant=single_variant(variant, "batch"),
     )
     job.validate()
     from ..jobs.windows import segment_options
@@ -322,18 +323,6 @@ def batch(
 
         raise typer.Exit(int(run_explained_batch(job, settings, ref, console, windows, explaining, finish)))
     raise typer.Exit(int(_run(job, settings, ref, console, windows)))
-
-
-def batch_variant(variant: str | None) -> str | None:
-    """``--variant`` of a batch: one variant per manifest (a row per input), so not ``all``."""
-    from ..errors import UsageError
-    from ..inputs.manifest import check_variant
-
-    if variant is not None and check_variant(variant) == "all":
-        raise UsageError(
-            "batch scores one variant per manifest", "give --variant N, HEIGHTp, highest or lowest"
-        )
-    return variant
 
 
 def _remote(job, urls, server_paths, options, segments, pool, flags, console):

@@ -77,6 +77,16 @@ def check_variant(value: str | None) -> str:
     raise UsageError(f"--variant {value!r} is not a variant", VARIANT_HELP)
 
 
+def single_variant(value: str | None, command: str) -> str | None:
+    """``--variant`` of a command that reads one variant per manifest (``ask``, ``batch``, ``compare``: one
+    record or row per input): checked, and ``all`` refused (UsageError, exit 2)."""
+    if value is not None and check_variant(value) == "all":
+        raise UsageError(
+            f"{command} reads one variant per manifest", "give --variant N, HEIGHTp, highest or lowest"
+        )
+    return value
+
+
 def choose(variants: list[Variant], selector: str, name: str) -> list[Variant]:
     """The variants ``selector`` (:func:`check_variant`) picks; ManifestError naming ``name`` when none."""
     if not variants:

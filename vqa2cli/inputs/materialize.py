@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from ..errors import InputError
 from .given import InputKind, input_kind, shown
 
-_COPIES: set[str] = set()  # the temporary copies alive now (the --server client uploads these)
+_COPIES: dict[str, str] = {}  # the temporary copies alive now → the input as shown (--server uploads these)
 
 
 def is_local_copy(path: str) -> bool:
@@ -166,10 +166,13 @@ def materialized(
                 items.extend(_make_local(name, kind, selector, limits, stdin, temps))
             except InputError as exc:
                 items.append(Item(name, None, error=exc))
+        for item in items:
+            if item.path is not None and item.origin is not None:
+                _COPIES[item.path] = item.origin.given
         yield Materialized(items)
     finally:
         for path in temps:
-            _COPIES.discard(path)
+            _COPIES.pop(path, None)
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
@@ -177,7 +180,7 @@ def materialized(
 def _temp(temps: list[str], kind: str, suffix: str) -> tuple[int, str]:
     fd, path = tempfile.mkstemp(prefix=f"vqa2-{kind}-", suffix=suffix)
     temps.append(path)
-    _COPIES.add(path)
+    _COPIES[path] = ""
     return fd, path
 
 
@@ -271,6 +274,44 @@ def local_copy(given: str, variant: str | None = None) -> LocalCopy | None:
     return None if input_kind(given) is InputKind.FILE else LocalCopy(given, variant)
 
 
+def as_given(value: Any) -> Any:
+    """``value`` (a string, or dicts/lists/dataclasses of them: a compare report) with every live copy's
+    path replaced by the input as shown; anything else unchanged."""
+    import dataclasses
+
+    if isinstance(value, str):
+        for tmp, given in _COPIES.items():
+            if given and tmp in value:
+                value = value.replace(tmp, given)
+        return value
+    if isinstance(value, dict):
+        return {as_given(k): as_given(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(as_given(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            object.__setattr__(value, f.name, as_given(getattr(value, f.name)))
+    return value
+
+
+def command_inputs(given: list[str], variant: str | None = None) -> list[str]:
+    """For a command that needs every input (``compare``): the local paths of ``given``, the copies removed
+    when the command's click context closes. Raises the first input's InputError (exit 3: a comparison
+    needs every file), UsageError as :func:`materialized`."""
+    import click
+
+    stack = contextlib.ExitStack()
+    inputs = stack.enter_context(materialized(given, variant=variant))
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(stack.close)
+    failures = inputs.failures()
+    if failures:
+        stack.close()
+        raise failures[0]
+    return inputs.paths
+
+
 def _remove_leftovers() -> None:  # copies whose run was interrupted before their block ended
     for path in list(_COPIES):
         with contextlib.suppress(OSError):
@@ -278,3 +319,37 @@ def _remove_leftovers() -> None:  # copies whose run was interrupted before thei
 
 
 atexit.register(_remove_leftovers)
+
+
+class Answers:
+    """An asking source (``jobs/ask_run.AskingSource``) over one materialized input: asked about its local
+    copy, answers and errors name it as given. ``path`` passed to :meth:`answers` is ignored for the
+    input's own (the command asks about one input)."""
+
+    def __init__(self, source, inputs: Materialized):
+        self.source, self.inputs = source, inputs
+
+    @property
+    def warnings(self) -> list[str]:
+        return [as_given(w) for w in self.source.warnings]
+
+    def answers(self, path: str, questions: list[str]) -> Iterator[Any]:
+        import dataclasses
+
+        (item,) = self.inputs.items
+        if item.error is not None:
+            raise item.error
+        assert item.path is not None
+        try:
+            for pending in self.source.answers(item.path, questions):
+                yield dataclasses.replace(pending, produce=self._renaming(pending.produce))
+        except InputError as exc:
+            exc.path, exc.detail = as_given(exc.path), as_given(exc.detail)
+            raise
+
+    def _renaming(self, produce):
+        def renamed(on_text):
+            (record,) = self.inputs.renamed([produce(on_text)])
+            return record
+
+        return renamed
