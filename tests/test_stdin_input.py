@@ -26,7 +26,7 @@ def _stdin(monkeypatch, data: bytes) -> None:
 
 
 def _untimed(record: dict) -> dict:
-    out = {k: v for k, v in record.items() if k not in ("timing", "path", "input")}
+    out = {k: v for k, v in record.items() if k not in ("timing", "path", "input", "origin")}
     out["model"] = {k: v for k, v in record["model"].items() if k != "estimated_memory_gb"}
     return out
 
@@ -96,7 +96,7 @@ def test_score_stdin_cap_and_empty_pipe(tiny_model_dir, make_clip, capsys, monke
     monkeypatch.setenv(STDIN_MAX_GB_ENV, "0.000001")  # 1000 bytes
     _stdin(monkeypatch, clip.read_bytes())
     code, out, err = run(["score", "-", "-m", str(tiny_model_dir)], capsys)
-    assert code == 3 and out == "" and "-: stdin is larger than the 1e-06 GB cap" in err
+    assert code == 3 and "-: stdin is larger than the 1e-06 GB cap" in err  # its error row, as any input
     assert len(err.strip().splitlines()) == 1
     monkeypatch.delenv(STDIN_MAX_GB_ENV)
     _stdin(monkeypatch, b"")
@@ -127,8 +127,10 @@ def test_a_real_pipe_from_another_process(tiny_model_dir, make_clip, capsys):
     assert a["path"] == "-" and a["score"] == b["score"] and a["sampling"] == b["sampling"]
 
 
-def test_stdin_with_server_is_refused_before_reading(capsys, monkeypatch):
+def test_stdin_with_an_unreachable_server_is_not_read(capsys, monkeypatch):
+    """`-` with --server is read and uploaded by the client (tests/test_net_commands.py); a server that
+    cannot be reached stops the run (exit 4) before the pipe is read."""
     _stdin(monkeypatch, b"not read")
     code, out, err = run(["score", "-", "--server", "http://127.0.0.1:9"], capsys)
-    assert code == 2 and out == "" and "- (stdin) cannot be sent with --server" in err
+    assert code == 4 and out == "" and "127.0.0.1:9" in err
     assert sys.stdin.buffer.read() == b"not read"

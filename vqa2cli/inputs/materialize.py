@@ -94,6 +94,11 @@ class Materialized:
                 if isinstance(getattr(record, "input", None), dict):
                     record.input.pop("mtime", None)
                 record.origin = origin.to_dict()
+                data = getattr(record, "data", None)  # a --server record prints the server's JSON as is
+                if isinstance(data, dict):
+                    data.update(_replaced(data, tmp, origin.given), origin=record.origin)
+                    if isinstance(data.get("input"), dict):
+                        data["input"].pop("mtime", None)
             yield record
 
     def with_failures(self, records: Iterable[Any], make_error) -> Iterator[Any]:
@@ -106,6 +111,16 @@ class Materialized:
             else:
                 yield next(it)
         yield from it
+
+
+def _replaced(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {k: _replaced(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replaced(v, old, new) for v in value]
+    return value
 
 
 class Source:
