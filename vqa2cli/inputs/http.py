@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, NetworkInputError, UsageError
 from .given import NETWORK_SCHEMES, shown
 
 MAX_GB_ENV = "VQA2_NET_MAX_GB"
@@ -39,12 +39,6 @@ DEFAULT_TIMEOUT_S = 30.0
 MAX_REDIRECTS = 5
 CHUNK = 1 << 20
 USER_AGENT = "vqa2"
-
-
-class NetworkInputError(InputError):
-    """A network input that could not be read (unreachable, TLS, HTTP status, redirects, wrong length)."""
-
-    code = "network_error"
 
 
 def _env_number(name: str, default: float, unit: str) -> float:

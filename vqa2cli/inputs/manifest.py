@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
-from ..errors import InputError, UsageError
-from .given import InputKind, input_kind, is_network, shown
+from ..errors import ManifestError, UsageError
+from .given import DEFAULT_VARIANT, InputKind, input_kind, is_network, shown
 from .http import Identity, Limits, download, fetch_text
 
 VARIANT_HELP = (
@@ -34,12 +34,6 @@ VARIANT_HELP = (
     "record), N (the Nth video variant as listed, from 0) or HEIGHTp (e.g. 720p)"
 )
 _AUDIO_CODECS = ("mp4a", "ac-3", "ec-3", "opus", "flac", "mp3", "vorbis", "alac", "dtsc")
-
-
-class ManifestError(InputError):
-    """A manifest that cannot be scored (no video variant, unsupported feature, malformed)."""
-
-    code = "manifest_error"
 
 
 @dataclass
@@ -71,7 +65,7 @@ class Variant:
 
 def check_variant(value: str | None) -> str:
     """``--variant`` checked (UsageError, exit 2, for anything but the documented spellings)."""
-    text = (value or "highest").strip().lower()
+    text = (value or DEFAULT_VARIANT).strip().lower()
     if text in ("highest", "lowest", "all") or text.isdigit() or re.fullmatch(r"\d+p", text):
         return text
     raise UsageError(f"--variant {value!r} is not a variant", VARIANT_HELP)
@@ -195,7 +189,8 @@ def parse_master(text: str, base: str, reader: Reader) -> list[Variant]:
         raise ManifestError(reader.name, "not an HLS playlist (no #EXTM3U)", "check the URL or file")
     if any(line.startswith("#EXTINF") for line in lines):
         return [Variant(0, None, None, None, uri=base)]
-    variants, pending = [], None
+    variants: list[Variant] = []
+    pending: dict[str, str] | None = None
     for line in lines:
         if line.startswith("#EXT-X-STREAM-INF"):
             pending = _attributes(line)
@@ -334,7 +329,7 @@ def _segments(variant: Variant, rep, aset, period, base: str, total_s, reader: R
         if timeline is not None:
             t = 0
             for s in timeline.findall(q("S"), ns):
-                t = _int(s.get("t")) if s.get("t") is not None else t
+                t = _int(s.get("t")) or 0 if s.get("t") is not None else t
                 d, r = _int(s.get("d")) or 0, _int(s.get("r")) or 0
                 for _ in range(r + 1):
                     refs.append(_fill(media, rep_id, bw, number=number, time=t))
