@@ -310,7 +310,12 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
     if (
         job.remote is not None
     ):  # --server: requests run in the worker threads (RemoteBatchScorer.workers at least)
-        job.remote.on_window = segment_out.on_window  # --segments-csv rows from the returned windows
+        from ..inputs.materialize import as_given
+
+        def on_window(path, entry, stat):  # --segments-csv rows from the returned windows, named as given
+            segment_out.on_window(as_given(path), entry, stat)
+
+        job.remote.on_window = on_window
         return job.remote, job.remote.error_factory(make_error), max(job.workers, job.remote.workers)
     if not todo:
         return None, make_error, job.workers
