@@ -166,3 +166,24 @@ def test_credentials_never_shown(served, tiny_model_dir, reuse_tiny_scorer, caps
     written = "".join(p.read_text(errors="replace") for p in tmp_path.iterdir() if p.is_file())
     assert SECRET not in out + err + out2 + err2 + written
     assert "REDACTED" in rows[0]["path"]
+
+
+def test_variant_spellings_and_one_variant_commands(served, tiny_model_dir, capsys):
+    from vqa2cli.errors import UsageError
+    from vqa2cli.inputs.manifest import check_variant, single_variant
+
+    assert [check_variant(v) for v in (None, "ALL", "2", "720p")] == ["highest", "all", "2", "720p"]
+    with pytest.raises(UsageError):
+        check_variant("best")
+    with pytest.raises(UsageError, match="batch reads one variant"):
+        single_variant("all", "batch")
+    code, out, err = run(["score", served.url("/clip.mkv"), "--variant", "tallest"], capsys)
+    assert code == 2 and "--variant 'tallest'" in err
+
+
+def test_credentials_go_to_that_host_only():
+    from vqa2cli.inputs.http import _request
+
+    req = _request(f"https://user:{SECRET}@cdn.example.com/a.mp4?token={SECRET}")
+    assert "Authorization" in req.unredirected_hdrs and "Authorization" not in req.headers
+    assert "user" not in req.full_url and req.host == "cdn.example.com"

@@ -77,6 +77,8 @@ EXAMPLES = """Examples:
 
   ffmpeg -i in.mp4 -c:v libx264 -f matroska - | vqa2 score - --format json   # a pipe (VQA2_STDIN_MAX_GB cap)
 
+  vqa2 score https://cdn.example.com/enc/master.m3u8 --variant all   # each HLS/DASH rendition (docs/inputs.md)
+
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. --fail-under and --fail-segment-under
 compare on the 0-1 scale, --fail-calibrated-under on the calibration's scale; --fail-uncertain-over on the
