@@ -15,7 +15,8 @@ import pytest
 from cli_run import run
 
 from vqa2cli.errors import InputError, UsageError
-from vqa2cli.inputs.stdin import STDIN_MAX_GB_ENV, as_given, spool, stdin_as_file
+from vqa2cli.inputs.materialize import materialized
+from vqa2cli.inputs.stdin import STDIN_MAX_GB_ENV, spool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,19 +45,19 @@ def test_spool_stops_at_the_cap():
 
 def test_dash_twice_is_a_usage_error_and_no_dash_reads_nothing():
     with pytest.raises(UsageError, match="more than once"):
-        with stdin_as_file(["-", "a.mp4", "-"], source=io.BytesIO(b"")):
+        with materialized(["-", "a.mp4", "-"], stdin=io.BytesIO(b"")):
             pass
     source = io.BytesIO(b"untouched")
-    with stdin_as_file(["a.mp4"], source=source) as (paths, names):
-        assert paths == ["a.mp4"] and names == {} and source.tell() == 0
+    with materialized(["a.mp4"], stdin=source) as inputs:
+        assert inputs.paths == ["a.mp4"] and inputs.origins == {} and source.tell() == 0
 
 
 def test_temporary_copy_is_removed_and_records_renamed():
     from vqa2cli.records.results import ScoreRecord
 
-    with stdin_as_file(["a.mp4", "-"], source=io.BytesIO(b"video bytes")) as (paths, names):
-        tmp = paths[1]
-        assert Path(tmp).read_bytes() == b"video bytes" and names == {tmp: "-"}
+    with materialized(["a.mp4", "-"], stdin=io.BytesIO(b"video bytes")) as inputs:
+        tmp = inputs.paths[1]
+        assert Path(tmp).read_bytes() == b"video bytes" and inputs.origins[tmp].given == "-"
         rec = ScoreRecord(
             path=tmp,
             status="error",
@@ -64,7 +65,7 @@ def test_temporary_copy_is_removed_and_records_renamed():
             warnings=[f"{tmp}: vfr"],
             input={"size_bytes": 11, "mtime": 1.0},
         )
-        (renamed,) = as_given([rec], names)
+        (renamed,) = inputs.renamed([rec])
     assert not Path(tmp).exists()
     assert (renamed.path, renamed.error, renamed.warnings, renamed.input) == (
         "-",

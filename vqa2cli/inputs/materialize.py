@@ -108,8 +108,11 @@ class Materialized:
         for item in self.items:
             if item.error is not None:
                 yield make_error(item.error)
-            else:
-                yield next(it)
+                continue
+            record = next(it, None)
+            if record is None:  # the source stopped early (interrupted): nothing more to name
+                return
+            yield record
         yield from it
 
 
