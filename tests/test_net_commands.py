@@ -163,3 +163,21 @@ def test_server_client_uploads_what_it_materialized(
     assert piped["path"] == "-" and fetched["path"] == site.url("/clip.mkv")
     assert piped["score"] == fetched["score"] == want["score"]
     assert fetched["origin"]["kind"] == "url" and "vqa2-" not in out + err
+
+
+def test_batch_csv_resume_keys_a_url_by_its_etag(site, tiny_model_dir, reuse_tiny_scorer, capsys, tmp_path):
+    import csv
+
+    out = tmp_path / "rows.csv"
+    args = ["batch", site.url("/clip.mkv"), "-m", str(tiny_model_dir), "--csv", str(out), "-q"]
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    (row,) = csv.DictReader(out.open())
+    assert row["path"] == site.url("/clip.mkv") and row["etag"] == '"v1"' and row["variant"] == ""
+    gets = site.hits["/clip.mkv"]
+    code, _, err = run([*args, "--resume"], capsys)
+    assert code == 0 and site.hits["/clip.mkv"] == gets, err
+    text = out.read_text().replace('"""v1"""', '"""v0"""')  # the row of an older version of the content
+    out.write_text(text)
+    code, _, err = run([*args, "--resume"], capsys)
+    assert code == 0 and site.hits["/clip.mkv"] == gets + 1, err  # ETag changed: fetched and scored again

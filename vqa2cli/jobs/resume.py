@@ -171,6 +171,9 @@ def _read_csv(spec: OutputSpec, text: str) -> list[tuple[str, RowState]]:
             )
         path = path_from_fields(csv_uncell(row["path"]), csv_uncell(row.get("path_bytes") or ""))
         state = _state(row.get("status", "ok"), row["size_bytes"], row["mtime"], row["score"])  # windows: ok
+        if row.get("etag") or row.get("last_modified"):  # a URL's row (records/results.py _origin_cells)
+            ident = {"etag": csv_uncell(row.get("etag") or ""), "last_modified": row.get("last_modified")}
+            state = dataclasses.replace(state, identity=_identity(ident))
         if spec.key:
             state = dataclasses.replace(state, key=csv_uncell(row[spec.key]))
         rows.append((path, state))

@@ -58,6 +58,10 @@ SCORE_COLUMNS = (
     "n_frames",
     "warnings",  # frames a player shows; the record's warnings joined by " | " (docs/real-files.md)
     "explanation",  # score --explain: the worst explained window's (or the clip's) text (docs/explain.md)
+    "variant",
+    "bandwidth",
+    "etag",
+    "last_modified",  # an HLS/DASH variant read, a URL's identity: the record's origin (docs/inputs.md)
 )
 ANSWER_COLUMNS = (
     "path",
@@ -264,6 +268,7 @@ class ScoreRecord(_Result):
             "n_frames": self.input.get("n_frames"),
             "warnings": " | ".join(self.warnings) or None,
             "explanation": (self.shown_explanation() or {}).get("text"),
+            **_origin_cells(self.origin),
         }
         # p_<level> columns follow the card's level order; the default card's words fill SCORE_COLUMNS.
         for i, column in enumerate(("p_high", "p_good", "p_fair", "p_poor", "p_low")):
@@ -318,6 +323,18 @@ class AnswerRecord(_Result):
                 },
             }
         )
+
+
+def _origin_cells(origin: dict[str, Any] | None) -> dict[str, Any]:
+    """The appended CSV cells of a record's ``origin``: the manifest variant read and a URL's identity."""
+    origin = origin or {}
+    ident = origin.get("identity") or {}
+    return {
+        "variant": origin.get("variant"),
+        "bandwidth": origin.get("bandwidth"),
+        "etag": ident.get("etag"),
+        "last_modified": ident.get("last_modified"),
+    }
 
 
 def _extra_cells(d: dict[str, Any]) -> dict[str, Any]:
