@@ -181,3 +181,12 @@ def test_batch_csv_resume_keys_a_url_by_its_etag(site, tiny_model_dir, reuse_tin
     out.write_text(text)
     code, _, err = run([*args, "--resume"], capsys)
     assert code == 0 and site.hits["/clip.mkv"] == gets + 1, err  # ETag changed: fetched and scored again
+
+
+def test_batch_explain_refuses_inputs_it_cannot_read_again(site, tiny_model_dir, capsys, tmp_path):
+    code, out, err = run(
+        ["batch", site.url("/clip.mkv"), "-m", str(tiny_model_dir), "--jsonl", str(tmp_path / "r.jsonl"),
+         "--explain", "--assistant", str(tiny_model_dir)],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and "batch --explain reads each file again" in err and site.url("/clip.mkv") in err

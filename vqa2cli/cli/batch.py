@@ -317,6 +317,11 @@ def batch(
     settings, windows = segment_options(settings, segments=segments, pool=pool, **flags)
     job.gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
     if explaining is not None:
+        from ..jobs.engine import refuse_network_inputs
+
+        refuse_network_inputs(
+            job, "batch --explain reads each file again after scoring: not -, URLs, manifests"
+        )
 
         def finish(job, stats, console, windows) -> ExitCode:  # the batch's exit code, then the gates'
             return job.gates.exit_code(exit_code(job, stats, console, windows), console)

@@ -11,6 +11,7 @@ rowfiles.py), window rows, gate and plots per file (windows.py) → under torchr
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -195,11 +196,29 @@ def discover_given(items: list[str], *, recursive: bool):
     from .discover import VideoFile, discover
 
     special = [i for i in items if input_kind(i) is not InputKind.FILE]
+    if "-" in special and sys.stdin.isatty():
+        raise UsageError(
+            "- reads a video from stdin, but stdin is a terminal",
+            "pipe a video in: ffmpeg -i in.mp4 -c copy -f matroska - | vqa2 batch - --jsonl rows.jsonl",
+        )
     found = discover([i for i in items if input_kind(i) is InputKind.FILE], recursive=recursive)
     if special:
         found.videos += [VideoFile(i, i) for i in dict.fromkeys(special)]
         found.videos.sort(key=lambda v: v.path)
     return found
+
+
+def refuse_network_inputs(job: JobSpec, why: str) -> None:
+    """UsageError (exit 2, before any work) when the job's inputs (``@LIST`` lines included) hold ``-``, a
+    URL or a manifest, which a later phase could not read again (``why``: the phase)."""
+    from ..inputs.given import InputKind, input_kind, shown
+    from .discover import expand_inputs
+
+    for item in expand_inputs(job.inputs, job.from_files):
+        if input_kind(item) is not InputKind.FILE:
+            raise UsageError(
+                f"{shown(item)}: {why}", "score it with `vqa2 score --explain`, or save it as a file"
+            )
 
 
 def _targets(job: JobSpec, dist) -> list[str]:
