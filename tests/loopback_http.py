@@ -89,7 +89,7 @@ class Loopback:
 
 
 def make_ladder(folder: Path) -> dict[str, Path]:
-    """Three tiny renditions (64/96/128 px high, 2 s, 25 fps, H.264) and their HLS (MPEG-TS segments) and
+    """Three tiny renditions (64/96/128 px high, 1 s, 24 fps, H.264, a key frame every 12) and their HLS (MPEG-TS segments) and
     DASH (fMP4) packagings made by the ffmpeg CLI with ``-c copy``: → {"r64": mp4, ..., "hls": master,
     "dash": mpd, "audio": an audio-only HLS master}. Raises FileNotFoundError without ffmpeg."""
     ffmpeg = shutil.which("ffmpeg")
@@ -100,15 +100,15 @@ def make_ladder(folder: Path) -> dict[str, Path]:
     for h in (64, 96, 128):
         w = h * 4 // 3 // 2 * 2
         name = f"r{h}.mp4"
-        run([ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate=25:duration=2",
-             "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p", "-b:v", f"{h}k", name])  # fmt: skip
+        run([ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate=24:duration=1",
+             "-c:v", "libx264", "-g", "12", "-pix_fmt", "yuv420p", "-b:v", f"{h}k", name])  # fmt: skip
         out[f"r{h}"] = folder / name
     maps = ["-i", "r64.mp4", "-i", "r96.mp4", "-i", "r128.mp4", "-map", "0:v", "-map", "1:v", "-map", "2:v"]
-    run([ffmpeg, "-v", "error", "-y", *maps, "-c", "copy", "-f", "hls", "-hls_time", "1",
+    run([ffmpeg, "-v", "error", "-y", *maps, "-c", "copy", "-f", "hls", "-hls_time", "0.5",
          "-hls_playlist_type", "vod", "-master_pl_name", "master.m3u8", "-var_stream_map", "v:0 v:1 v:2",
          "-hls_segment_filename", "v%v_%03d.ts", "v%v.m3u8"])  # fmt: skip
     (folder / "dash").mkdir(exist_ok=True)
-    run([ffmpeg, "-v", "error", "-y", *maps, "-c", "copy", "-f", "dash", "-seg_duration", "1",
+    run([ffmpeg, "-v", "error", "-y", *maps, "-c", "copy", "-f", "dash", "-seg_duration", "0.5",
          "-b:v:0", "64k", "-b:v:1", "96k", "-b:v:2", "128k", "dash/manifest.mpd"])  # fmt: skip
     (folder / "audio.m3u8").write_text(
         '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS="mp4a.40.2"\naudio/a.m3u8\n'
