@@ -196,3 +196,12 @@ def test_credentials_go_to_that_host_only():
     req = _request(f"https://user:{SECRET}@cdn.example.com/a.mp4?token={SECRET}")
     assert "Authorization" in req.unredirected_hdrs and "Authorization" not in req.headers
     assert "user" not in req.full_url and req.host == "cdn.example.com"
+
+
+def test_a_redirect_is_followed(served):
+    from vqa2cli.inputs.materialize import materialized
+
+    with materialized([served.url("/hop")]) as inputs:
+        (item,) = inputs.items
+        assert item.error is None and item.origin.given == served.url("/hop")
+        assert open(item.path, "rb").read() == (served.folder / "clip.mkv").read_bytes()
