@@ -32,6 +32,7 @@ class Handler(SimpleHTTPRequestHandler):
             "/broken.mp4": lambda: self._status(500),
             "/short.mkv": lambda: self._lie(+1000),
             "/long.mkv": lambda: self._lie(-1000),
+            "/slow.mkv": self._stall,
         }
         if route in special:
             return special[route]()
@@ -46,6 +47,15 @@ class Handler(SimpleHTTPRequestHandler):
         if getattr(self, "_etag", True):
             self.send_header("ETag", '"v1"')
         super().end_headers()
+
+    def _stall(self):  # headers, then silence: a read time-out
+        import time
+
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.flush()
+        time.sleep(3)
 
     def _redirect(self, to: str):
         self.send_response(302)

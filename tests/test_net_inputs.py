@@ -153,6 +153,20 @@ def test_unreachable_tls_and_manifest_failures(ladder, served, tiny_model_dir, c
         assert len(err.strip().splitlines()) == 1 and given in err
 
 
+def test_read_time_out_and_a_missing_segment(ladder, served, tmp_path, monkeypatch):
+    from vqa2cli.inputs.http import TIMEOUT_ENV
+    from vqa2cli.inputs.materialize import materialized
+
+    monkeypatch.setenv(TIMEOUT_ENV, "0.5")
+    broken = served.folder / "broken.m3u8"  # a media playlist whose second segment is missing
+    broken.write_text("#EXTM3U\n#EXTINF:0.5,\nv0_000.ts\n#EXTINF:0.5,\nv0_404.ts\n#EXT-X-ENDLIST\n")
+    with materialized([served.url("/slow.mkv"), served.url("/broken.m3u8")]) as inputs:
+        slow, seg = (i.error for i in inputs.items)
+    assert slow.one_line().startswith(served.url("/slow.mkv") + ": no answer within 0.5 s")
+    assert seg.path == served.url("/broken.m3u8") and seg.code == "network_error"
+    assert served.url("/v0_404.ts") + ": HTTP 404" in seg.one_line()
+
+
 def test_size_cap(served, tiny_model_dir, capsys, monkeypatch):
     monkeypatch.setenv(MAX_GB_ENV, "0.000001")
     code, recs, err = _score([served.url("/clip.mkv")], capsys, tiny_model_dir)

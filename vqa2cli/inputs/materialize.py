@@ -182,8 +182,8 @@ def materialized(
                 continue
             try:
                 items.extend(_make_local(name, kind, selector, limits, stdin, temps))
-            except InputError as exc:
-                items.append(Item(name, None, error=exc))
+            except InputError as exc:  # named as given: a manifest's failing segment is named in the cause
+                items.append(Item(name, None, error=_as_input(exc, shown(name))))
         for item in items:
             if item.path is not None and item.origin is not None:
                 _COPIES[item.path] = item.origin.given
@@ -193,6 +193,15 @@ def materialized(
             _COPIES.pop(path, None)
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+
+def _as_input(exc: InputError, name: str) -> InputError:
+    """``exc`` naming ``name`` (the input as shown) when it named something the input referenced."""
+    if exc.path == name:
+        return exc
+    renamed = InputError(name, f"{exc.path}: {exc.detail}", exc.fix)
+    renamed.__class__ = type(exc)  # the same kind and code (network_error, manifest_error, ...)
+    return renamed
 
 
 def _temp(temps: list[str], kind: str, suffix: str) -> tuple[int, str]:
