@@ -219,3 +219,15 @@ def test_a_redirect_is_followed(served):
         (item,) = inputs.items
         assert item.error is None and item.origin.given == served.url("/hop")
         assert open(item.path, "rb").read() == (served.folder / "clip.mkv").read_bytes()
+
+
+def test_batch_manifest_row_resumes(ladder, served, tiny_model_dir, reuse_tiny_scorer, capsys, tmp_path):
+    args = ["batch", served.url("/master.m3u8"), "--variant", "lowest", "-m", str(tiny_model_dir), "-q"]
+    args += ["--jsonl", str(tmp_path / "rows.jsonl")]
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    (row,) = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert row["origin"]["variant"] == 0 and row["origin"]["kind"] == "hls"
+    segments = served.hits["/v0_000.ts"]
+    code, _, err = run([*args, "--resume"], capsys)
+    assert code == 0 and served.hits["/v0_000.ts"] == segments, err  # the manifest unchanged: not read again
