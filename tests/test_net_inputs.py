@@ -231,3 +231,14 @@ def test_batch_manifest_row_resumes(ladder, served, tiny_model_dir, reuse_tiny_s
     segments = served.hits["/v0_000.ts"]
     code, _, err = run([*args, "--resume"], capsys)
     assert code == 0 and served.hits["/v0_000.ts"] == segments, err  # the manifest unchanged: not read again
+
+
+def test_compare_a_manifest_as_a_ladder(ladder, served, tiny_model_dir, capsys):
+    url = served.url("/master.m3u8")
+    code, out, err = run(["compare", "--ladder", url, "-m", str(tiny_model_dir), "-f", "json", "-q"], capsys)
+    assert code in (0, 1), err  # 1: the order check may flag the tiny random model's scores
+    report = json.loads(out)
+    assert [f["path"] for f in report["files"]] == [
+        f"{url} [variant {i}: {h}p]" for i, h in enumerate((64, 96, 128))
+    ]
+    assert "vqa2-" not in out + err

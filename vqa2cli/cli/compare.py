@@ -82,7 +82,8 @@ def compare_cmd(
         typer.Option(
             "--ladder",
             metavar="'GLOB'|DIR",
-            help="A bitrate ladder: a quoted pattern or a folder of renditions (repeat for a second ladder: BD-rate).",
+            help="A bitrate ladder: a quoted pattern, a folder of renditions, or an HLS/DASH manifest (its video "
+            "variants) (repeat for a second ladder: BD-rate).",
         ),
     ] = None,
     segments: SegmentsOpt = None,
@@ -136,13 +137,14 @@ def compare_cmd(
     verbose: VerboseOpt = False,
 ) -> None:
     """Compare encodes of the same source without a reference: A/B, ladders, BD-rate, order check."""
+    from ..inputs.given import shown
     from ..jobs.compare import plan_compare
     from ..video.segments import window_seconds
 
     console = start_console(quiet, verbose)
     check_format(fmt)
     gate = _check_options(files, ladder, baseline, fail_if_worse_than, by, tolerance)
-    files, gate = _local(files, gate, variant, server)
+    files, gate = _local(files, gate, variant, server, ladder)
     _check_plot(plot, overwrite)
     from ..remote.client import server_urls
 
@@ -154,7 +156,7 @@ def compare_cmd(
     plan = plan_compare(
         [str(f) for f in files or ()],
         ladders=[_expand(p) for p in ladder or ()] or None,
-        ladder_names=list(ladder or ()) or None,
+        ladder_names=[shown(p) for p in ladder or ()] or None,
         baseline=gate or (str(baseline) if baseline else None),
         tolerance_s=tolerance,
     )
@@ -193,7 +195,7 @@ def compare_cmd(
     )
 
 
-def _local(files, gate, variant, server):
+def _local(files, gate, variant, server, ladder=None):
     """-, URLs and manifests made local for the run (inputs/materialize.py; reports name them as given).
     With --server the server opens paths under its roots: such inputs are refused before any is read."""
     from ..inputs.given import InputKind, input_kind
@@ -203,7 +205,7 @@ def _local(files, gate, variant, server):
 
     given = [str(f) for f in files or ()]
     single_variant(variant, "compare")
-    if server_urls(server) and any(input_kind(g) is not InputKind.FILE for g in given):
+    if server_urls(server) and any(input_kind(g) is not InputKind.FILE for g in given + list(ladder or ())):
         raise UsageError(
             "compare --server sends file paths the server opens under its --allow-root: "
             "not -, URLs or manifests",
@@ -279,9 +281,17 @@ def _check_plot(plot: Path | None, overwrite: bool) -> None:
 
 
 def _expand(pattern: str) -> list[str]:
-    """A --ladder value: a folder (its files, sorted) or a glob pattern (sorted matches)."""
+    """A --ladder value: a folder (its files, sorted), a glob pattern (sorted matches), or an HLS/DASH
+    manifest (each video variant, made local: docs/inputs.md)."""
     import glob
     import os
+
+    from ..inputs.given import InputKind, input_kind
+
+    if input_kind(pattern) in (InputKind.HLS, InputKind.DASH):
+        from ..inputs.materialize import command_inputs
+
+        return command_inputs([pattern], "all", label_variants=True)
 
     if os.path.isdir(pattern):
         return sorted(

@@ -321,10 +321,14 @@ def as_given(value: Any) -> Any:
     return value
 
 
-def command_inputs(given: list[str], variant: str | None = None) -> list[str]:
+def command_inputs(
+    given: list[str], variant: str | None = None, *, label_variants: bool = False
+) -> list[str]:
     """For a command that needs every input (``compare``): the local paths of ``given``, the copies removed
-    when the command's click context closes. Raises the first input's InputError (exit 3: a comparison
-    needs every file), UsageError as :func:`materialized`."""
+    when the command's click context closes. ``label_variants``: each variant's copy is shown as
+    ``GIVEN [variant N: HEIGHTp]`` (the renditions of one manifest as a ladder), not as the manifest.
+    Raises the first input's InputError (exit 3: a comparison needs every file), UsageError as
+    :func:`materialized`."""
     import click
 
     stack = contextlib.ExitStack()
@@ -336,6 +340,10 @@ def command_inputs(given: list[str], variant: str | None = None) -> list[str]:
     if failures:
         stack.close()
         raise failures[0]
+    for item in inputs.items if label_variants else ():
+        if item.path is not None and item.origin is not None and "variant" in item.origin.variant:
+            v = item.origin.variant
+            _COPIES[item.path] = f"{item.origin.given} [variant {v['variant']}: {v.get('height', '?')}p]"
     return inputs.paths
 
 
