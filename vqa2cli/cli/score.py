@@ -242,7 +242,7 @@ def score(
 
     with materialized([str(f) for f in files], variant=variant) as inputs:  # -, URLs, manifests: local files
         code = run_score(
-            inputs.paths, Source(source, inputs), settings, fmt, fail_under, console, plan, gates=gates
+            inputs.listed, Source(source, inputs), settings, fmt, fail_under, console, plan, gates=gates
         )
     raise typer.Exit(int(code))
 

@@ -74,6 +74,12 @@ class Materialized:
         return [i.path for i in self.items if i.path is not None]
 
     @property
+    def listed(self) -> list[str]:
+        """One name per record to come, in order: the local path, or the input as given when it failed
+        (what a run counts; :class:`Source` reads only :attr:`paths`)."""
+        return [i.path if i.path is not None else i.given for i in self.items]
+
+    @property
     def origins(self) -> dict[str, Origin]:
         return {i.path: i.origin for i in self.items if i.path is not None and i.origin is not None}
 
@@ -147,7 +153,8 @@ class Source:
             record.origin = {"given": exc.path, "kind": input_kind(exc.path).value}
             return record
 
-        inner = self.source.records(paths, each_window) if paths else iter(())
+        local = self.inputs.paths  # ``paths`` (:attr:`Materialized.listed`) also names the failed inputs
+        inner = self.source.records(local, each_window) if local else iter(())
         yield from self.inputs.with_failures(inner, make_error)
 
     def thumbnails(self):
