@@ -144,6 +144,10 @@ def test_server_refuses_url_paths_and_never_connects(live, site):
         timeout=60,
     )
     assert response.status_code != 200 or response.json()["status"] == "error"
+    inside = site.folder / "inside.m3u8"  # a playlist file under the server's root, naming the site
+    inside.write_bytes(playlist)
+    response = httpx.post(f"{url}/v1/score", json={"path": str(inside)}, timeout=60)
+    assert response.status_code != 200 or response.json()["status"] == "error"
     assert sum(site.hits.values()) == before  # no request reached the loopback site
 
 
