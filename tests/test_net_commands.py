@@ -113,7 +113,9 @@ def live(tiny_model_dir, site):
     uvicorn = pytest.importorskip("uvicorn")
     from vqa2cli.serve.app import ServeConfig, ServerState, create_app
 
-    state = ServerState(ServeConfig(model=str(tiny_model_dir), roots=[site.folder], max_queue=4, workers=1))
+    model = str(tiny_model_dir)
+    config = ServeConfig(model=model, assistant=model, roots=[site.folder], max_queue=4, workers=1)
+    state = ServerState(config)
     state.load()
     server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=0, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -194,3 +196,16 @@ def test_batch_explain_refuses_inputs_it_cannot_read_again(site, tiny_model_dir,
         capsys,
     )  # fmt: skip
     assert code == 2 and "batch --explain reads each file again" in err and site.url("/clip.mkv") in err
+
+
+def test_ask_server_client_uploads_a_url(live, site, tiny_model_dir, capsys):
+    url, _ = live
+    args = ["Is it sharp?", "-f", "json", "-q", "--max-new-tokens", "4"]
+    code, out, err = run(["ask", str(site.folder / "clip.mkv"), *args, "--server", url], capsys)
+    assert code == 0, err
+    (want,) = json.loads(out)
+    code, out, err = run(["ask", site.url("/clip.mkv"), *args, "--server", url], capsys)
+    assert code == 0, err
+    (got,) = json.loads(out)
+    assert got["answer"] == want["answer"] and got["path"] == site.url("/clip.mkv")
+    assert got["origin"]["kind"] == "url" and "vqa2-" not in out + err
