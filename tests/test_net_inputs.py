@@ -242,3 +242,13 @@ def test_compare_a_manifest_as_a_ladder(ladder, served, tiny_model_dir, capsys):
         f"{url} [variant {i}: {h}p]" for i, h in enumerate((64, 96, 128))
     ]
     assert "vqa2-" not in out + err
+
+
+def test_table_names_the_variant_read():
+    from vqa2cli.output.tables import score_line
+    from vqa2cli.records.results import ScoreRecord
+
+    origin = {"given": "https://cdn/m.m3u8", "kind": "hls", "variant": 2, "bandwidth": 117299}
+    line = score_line(ScoreRecord(path="https://cdn/m.m3u8", score=0.5, origin=origin), False)
+    assert line.rstrip().endswith("https://cdn/m.m3u8 [variant 2, 117 kb/s]")
+    assert score_line(ScoreRecord(path="a.mp4", score=0.5), False).rstrip().endswith("a.mp4")
