@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 
 import pytest
@@ -25,7 +26,7 @@ def served(tmp_path_factory, make_clip):
     shutil.copy(make_clip("net.mkv", container="mkv"), folder / "clip.mkv")
     try:
         ladder = make_ladder(folder)
-    except (FileNotFoundError, OSError):
+    except (OSError, subprocess.CalledProcessError):  # no ffmpeg CLI, or one without libx264
         ladder = {}
     with Loopback(folder) as server:
         server.folder, server.ladder = folder, ladder
