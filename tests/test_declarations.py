@@ -188,6 +188,7 @@ DECLARED = {
     "--workers": _decode_workers,
     "--prefetch": lambda: "2 x workers",
     "--assistant": lambda: DEFAULT_CARD_FOR_TASK["ask"],
+    "--variant": lambda: __import__("vqa2cli.inputs.given", fromlist=["x"]).DEFAULT_VARIANT,
 }
 _QUOTED = re.compile(r"\[(?:default|card): ([^\]]+)\]")
 

@@ -15,7 +15,8 @@ import pytest
 from cli_run import run
 
 from vqa2cli.errors import InputError, UsageError
-from vqa2cli.inputs.stdin import STDIN_MAX_GB_ENV, as_given, spool, stdin_as_file
+from vqa2cli.inputs.materialize import materialized
+from vqa2cli.inputs.stdin import STDIN_MAX_GB_ENV, spool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +27,7 @@ def _stdin(monkeypatch, data: bytes) -> None:
 
 
 def _untimed(record: dict) -> dict:
-    out = {k: v for k, v in record.items() if k not in ("timing", "path", "input")}
+    out = {k: v for k, v in record.items() if k not in ("timing", "path", "input", "origin")}
     out["model"] = {k: v for k, v in record["model"].items() if k != "estimated_memory_gb"}
     return out
 
@@ -44,19 +45,19 @@ def test_spool_stops_at_the_cap():
 
 def test_dash_twice_is_a_usage_error_and_no_dash_reads_nothing():
     with pytest.raises(UsageError, match="more than once"):
-        with stdin_as_file(["-", "a.mp4", "-"], source=io.BytesIO(b"")):
+        with materialized(["-", "a.mp4", "-"], stdin=io.BytesIO(b"")):
             pass
     source = io.BytesIO(b"untouched")
-    with stdin_as_file(["a.mp4"], source=source) as (paths, names):
-        assert paths == ["a.mp4"] and names == {} and source.tell() == 0
+    with materialized(["a.mp4"], stdin=source) as inputs:
+        assert inputs.paths == ["a.mp4"] and inputs.origins == {} and source.tell() == 0
 
 
 def test_temporary_copy_is_removed_and_records_renamed():
     from vqa2cli.records.results import ScoreRecord
 
-    with stdin_as_file(["a.mp4", "-"], source=io.BytesIO(b"video bytes")) as (paths, names):
-        tmp = paths[1]
-        assert Path(tmp).read_bytes() == b"video bytes" and names == {tmp: "-"}
+    with materialized(["a.mp4", "-"], stdin=io.BytesIO(b"video bytes")) as inputs:
+        tmp = inputs.paths[1]
+        assert Path(tmp).read_bytes() == b"video bytes" and inputs.origins[tmp].given == "-"
         rec = ScoreRecord(
             path=tmp,
             status="error",
@@ -64,7 +65,7 @@ def test_temporary_copy_is_removed_and_records_renamed():
             warnings=[f"{tmp}: vfr"],
             input={"size_bytes": 11, "mtime": 1.0},
         )
-        (renamed,) = as_given([rec], names)
+        (renamed,) = inputs.renamed([rec])
     assert not Path(tmp).exists()
     assert (renamed.path, renamed.error, renamed.warnings, renamed.input) == (
         "-",
@@ -96,7 +97,7 @@ def test_score_stdin_cap_and_empty_pipe(tiny_model_dir, make_clip, capsys, monke
     monkeypatch.setenv(STDIN_MAX_GB_ENV, "0.000001")  # 1000 bytes
     _stdin(monkeypatch, clip.read_bytes())
     code, out, err = run(["score", "-", "-m", str(tiny_model_dir)], capsys)
-    assert code == 3 and out == "" and "-: stdin is larger than the 1e-06 GB cap" in err
+    assert code == 3 and "-: stdin is larger than the 1e-06 GB cap" in err  # its error row, as any input
     assert len(err.strip().splitlines()) == 1
     monkeypatch.delenv(STDIN_MAX_GB_ENV)
     _stdin(monkeypatch, b"")
@@ -127,8 +128,10 @@ def test_a_real_pipe_from_another_process(tiny_model_dir, make_clip, capsys):
     assert a["path"] == "-" and a["score"] == b["score"] and a["sampling"] == b["sampling"]
 
 
-def test_stdin_with_server_is_refused_before_reading(capsys, monkeypatch):
+def test_stdin_with_an_unreachable_server_is_not_read(capsys, monkeypatch):
+    """`-` with --server is read and uploaded by the client (tests/test_net_commands.py); a server that
+    cannot be reached stops the run (exit 4) before the pipe is read."""
     _stdin(monkeypatch, b"not read")
     code, out, err = run(["score", "-", "--server", "http://127.0.0.1:9"], capsys)
-    assert code == 2 and out == "" and "- (stdin) cannot be sent with --server" in err
+    assert code == 4 and out == "" and "127.0.0.1:9" in err
     assert sys.stdin.buffer.read() == b"not read"

@@ -74,6 +74,8 @@ def load_scorer(
     """Load a scorer once (arguments as :func:`resolve`; ``offline=True`` never contacts the Hub).
 
     The returned :class:`~vqa2cli.pipeline.segmented.SegmentingScorer` (a ``Scorer``) has ``score(path, stalling=None) → ScoreRecord``
+    (``path``: a file, ``-``, an ``http(s)://`` URL or an HLS/DASH manifest, docs/inputs.md; set
+    ``scorer.variant = "720p"`` or ``"all"`` to choose a manifest's variant)
     (raises InputError subclasses for unreadable videos) and ``score_files(paths)`` (yields error records
     instead, as ``vqa2 score``). Scores are on the 0-1 scale (weights 1, .75, .5, .25, 0 over
     high/good/fair/poor/low, spec §5); ``official_score`` = 0.2 + 0.8 × score is what the official
@@ -81,8 +83,8 @@ def load_scorer(
     when the weights are neither cached nor reachable, QuantizationUnavailableError when ``quant`` cannot
     be honoured (never a silent fallback).
     """
+    from .inputs.sessions import InputsScorer
     from .pipeline.run import check_scoring_prompt
-    from .pipeline.segmented import SegmentingScorer
 
     resolved, ref = resolve(
         model, "score", config=config, settings=settings, device=device, dtype=dtype, quant=quant
@@ -94,7 +96,7 @@ def load_scorer(
     )
     # as `vqa2 score`: one forward within the model's limits, windows pooled past them
     # (video.long_clip_policy "segments"); scorer.configure(window_s=10.0) windows every clip
-    return SegmentingScorer.load(resolved, ref, offline=offline).configure()
+    return InputsScorer.load(resolved, ref, offline=offline).configure()  # URLs, manifests, - too
 
 
 def load_assistant(
@@ -115,9 +117,9 @@ def load_assistant(
     receiving the answer as it streams. Decoding is greedy unless ``settings={"generation":
     {"do_sample": True}}``. Raises as :func:`load_scorer` (but takes any prompt style).
     """
-    from .pipeline.run import Asker
+    from .inputs.sessions import InputsAsker
 
     resolved, ref = resolve(
         model, "ask", config=config, settings=settings, device=device, dtype=dtype, quant=quant
     )
-    return Asker.load(resolved, ref, offline=offline)
+    return InputsAsker.load(resolved, ref, offline=offline)  # URLs, manifests, - too

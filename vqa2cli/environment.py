@@ -63,6 +63,18 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "8",
     ),
     EnvVar(
+        "VQA2_NET_MAX_GB",
+        "http(s) URLs and HLS/DASH manifests: the most GB one input may download (a manifest's segments "
+        "together); more is refused (exit 3).",
+        "8",
+    ),
+    EnvVar(
+        "VQA2_NET_TIMEOUT_S",
+        "http(s) URLs and manifests: seconds to wait for a connection and for each read before the input "
+        "fails (exit 3).",
+        "30",
+    ),
+    EnvVar(
         "VQA2_FAKE_AVAILABLE_MEMORY_GB",
         "Test/debug hook: the preflight and vqa2 doctor take this many GB as the available memory.",
     ),

@@ -166,6 +166,20 @@ class EmptyFileError(InputError):
     code = "empty_file"
 
 
+class NetworkInputError(InputError):
+    """A URL (or a manifest's segment) that could not be downloaded: unreachable, TLS, an HTTP error status,
+    too many redirects, a length other than announced, past VQA2_NET_MAX_GB (inputs/http.py)."""
+
+    code = "network_error"
+
+
+class ManifestError(InputError):
+    """An HLS/DASH manifest without a video variant, malformed, or using what is not supported (live,
+    encryption, byte ranges; inputs/manifest.py)."""
+
+    code = "manifest_error"
+
+
 class UnreadableFileError(InputError):
     """The operating system refused to open or read the file (permission denied, name too long, I/O error)."""
 

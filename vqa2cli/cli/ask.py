@@ -26,6 +26,7 @@ from .options import (
     ServerOpt,
     ServerPathsOpt,
     StreamOpt,
+    VariantOpt,
     VerboseOpt,
     check_format,
     refuse_with_server,
@@ -53,7 +54,15 @@ the video: its KV cache up to the end of the video blocks is computed once (answ
 
 
 def ask(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="Video file.", show_default=False)],
+    file: Annotated[
+        str,  # not Path: it would fold the // of a URL
+        typer.Argument(
+            metavar="FILE",
+            help="Video file; - reads it from stdin, http(s):// URLs and HLS/DASH manifests are read by this "
+            "process (docs/inputs.md).",
+            show_default=False,
+        ),
+    ],
     question: Annotated[
         str | None, typer.Argument(metavar="QUESTION", help="The question.", show_default=False)
     ] = None,
@@ -108,6 +117,7 @@ def ask(
     offline: OfflineOpt = False,
     server: ServerOpt = None,
     server_paths: ServerPathsOpt = False,
+    variant: VariantOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -158,7 +168,15 @@ def ask(
         )
         window_s = window_seconds(segments, settings.video) if segments is not None else None
         source = LocalAsking(settings, ref, console, window_s=window_s, offline=offline)
-    raise typer.Exit(int(run_ask(str(file), asked, source, settings, fmt, console)))
+    from ..inputs.given import shown
+    from ..inputs.manifest import single_variant
+    from ..inputs.materialize import Answers, materialized
+
+    with materialized(
+        [file], variant=single_variant(variant, "ask")
+    ) as inputs:  # -, URLs, manifests: local files
+        code = run_ask(shown(file), asked, Answers(source, inputs), settings, fmt, console)
+    raise typer.Exit(int(code))
 
 
 def register(app: typer.Typer) -> None:

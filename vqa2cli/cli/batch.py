@@ -38,6 +38,7 @@ from .options import (
     ServerPathsOpt,
     StreamOpt,
     StrictOpt,
+    VariantOpt,
     VerboseOpt,
     refuse_with_server,
     scoring_settings,
@@ -224,6 +225,7 @@ def batch(
         ),
     ] = None,
     server_paths: ServerPathsOpt = False,
+    variant: VariantOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -236,6 +238,7 @@ def batch(
     by reason. Files are scored in sorted path order; a broken file gets an error row and the batch goes on.
     With --strict a partially decoded or damaged file gets an error row (damaged_input) too.
     """
+    from ..inputs.manifest import single_variant
     from ..jobs.distributed import rank_device
     from ..jobs.engine import JobSpec
 
@@ -257,6 +260,7 @@ def batch(
         summary=summary,
         offline=offline,
         gates=record_gates(calibration, fail_calibrated_under, fail_uncertain_over),
+        variant=single_variant(variant, "batch"),
     )
     job.validate()
     from ..jobs.windows import segment_options
@@ -313,6 +317,11 @@ def batch(
     settings, windows = segment_options(settings, segments=segments, pool=pool, **flags)
     job.gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
     if explaining is not None:
+        from ..jobs.engine import refuse_network_inputs
+
+        refuse_network_inputs(
+            job, "batch --explain reads each file again after scoring: not -, URLs, manifests"
+        )
 
         def finish(job, stats, console, windows) -> ExitCode:  # the batch's exit code, then the gates'
             return job.gates.exit_code(exit_code(job, stats, console, windows), console)

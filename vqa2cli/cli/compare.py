@@ -21,6 +21,7 @@ from .options import (
     QuantOpt,
     QuietOpt,
     StreamOpt,
+    VariantOpt,
     VerboseOpt,
     check_format,
     model_label,
@@ -63,7 +64,7 @@ errors; an unreadable file is an error row and the rest are compared."""
 
 def compare_cmd(
     files: Annotated[
-        list[Path] | None,
+        list[str] | None,  # not Path: it would fold the // of a URL
         typer.Argument(
             metavar="FILE...",
             help="Encodes of one source; the first is the baseline (unless --baseline).",
@@ -81,7 +82,8 @@ def compare_cmd(
         typer.Option(
             "--ladder",
             metavar="'GLOB'|DIR",
-            help="A bitrate ladder: a quoted pattern or a folder of renditions (repeat for a second ladder: BD-rate).",
+            help="A bitrate ladder: a quoted pattern, a folder of renditions, or an HLS/DASH manifest (its video "
+            "variants) (repeat for a second ladder: BD-rate).",
         ),
     ] = None,
     segments: SegmentsOpt = None,
@@ -130,16 +132,19 @@ def compare_cmd(
     quant: QuantOpt = None,
     stream: StreamOpt = None,
     offline: OfflineOpt = False,
+    variant: VariantOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Compare encodes of the same source without a reference: A/B, ladders, BD-rate, order check."""
+    from ..inputs.given import shown
     from ..jobs.compare import plan_compare
     from ..video.segments import window_seconds
 
     console = start_console(quiet, verbose)
     check_format(fmt)
     gate = _check_options(files, ladder, baseline, fail_if_worse_than, by, tolerance)
+    files, gate = _local(files, gate, variant, server, ladder)
     _check_plot(plot, overwrite)
     from ..remote.client import server_urls
 
@@ -151,7 +156,7 @@ def compare_cmd(
     plan = plan_compare(
         [str(f) for f in files or ()],
         ladders=[_expand(p) for p in ladder or ()] or None,
-        ladder_names=list(ladder or ()) or None,
+        ladder_names=[shown(p) for p in ladder or ()] or None,
         baseline=gate or (str(baseline) if baseline else None),
         tolerance_s=tolerance,
     )
@@ -188,6 +193,28 @@ def compare_cmd(
     raise typer.Exit(
         int(run_compare(plan, settings, ref, fmt, window_s, offline, console, gate=gate, by=by, plot=plot))
     )
+
+
+def _local(files, gate, variant, server, ladder=None):
+    """-, URLs and manifests made local for the run (inputs/materialize.py; reports name them as given).
+    With --server the server opens paths under its roots: such inputs are refused before any is read."""
+    from ..inputs.given import InputKind, input_kind
+    from ..inputs.manifest import single_variant
+    from ..inputs.materialize import command_inputs
+    from ..remote.client import server_urls
+
+    given = [str(f) for f in files or ()]
+    single_variant(variant, "compare")
+    if server_urls(server) and any(input_kind(g) is not InputKind.FILE for g in given + list(ladder or ())):
+        raise UsageError(
+            "compare --server sends file paths the server opens under its --allow-root: "
+            "not -, URLs or manifests",
+            "compare them without --server, or save them as files under the server's root",
+        )
+    local = command_inputs(given, variant)
+    if gate in given and len(local) == len(given):
+        gate = local[given.index(gate)]
+    return local, gate
 
 
 def _check_options(files, ladder, baseline, fail_if_worse_than, by: float, tolerance: float) -> str | None:
@@ -254,9 +281,17 @@ def _check_plot(plot: Path | None, overwrite: bool) -> None:
 
 
 def _expand(pattern: str) -> list[str]:
-    """A --ladder value: a folder (its files, sorted) or a glob pattern (sorted matches)."""
+    """A --ladder value: a folder (its files, sorted), a glob pattern (sorted matches), or an HLS/DASH
+    manifest (each video variant, made local: docs/inputs.md)."""
     import glob
     import os
+
+    from ..inputs.given import InputKind, input_kind
+
+    if input_kind(pattern) in (InputKind.HLS, InputKind.DASH):
+        from ..inputs.materialize import command_inputs
+
+        return command_inputs([pattern], "all", label_variants=True)
 
     if os.path.isdir(pattern):
         return sorted(
@@ -290,10 +325,12 @@ def run_compare(
 
     def seen(record):
         interrupt.advance()
+        from ..inputs.materialize import as_given
+
         if not record.ok:
-            console.error(record.error)
+            console.error(as_given(record.error))
         else:
-            console.info(f"{record.path}: scored {record.score:.4f}")
+            console.info(f"{as_given(record.path)}: scored {record.score:.4f}")
 
     report = compare(scorer, plan, window_s=window_s, on_record=seen)
     for warning in report.warnings[len(plan.warnings) :]:
@@ -303,7 +340,10 @@ def run_compare(
 
 def emit_report(report, fmt, console, *, gate=None, by=0.02, plot=None) -> ExitCode:
     """Print ``report`` through the writer registry, draw ``--plot``, return the exit code."""
+    from ..inputs.materialize import as_given
     from ..output.render import make_writer
+
+    report = as_given(report)  # local copies of -, URLs, manifests named as given
 
     judge_gate(report, gate, by)
     if fmt == "csv":

@@ -19,6 +19,7 @@ from ..config import (
     shown_default,
 )
 from ..errors import UsageError
+from ..inputs.given import DEFAULT_VARIANT
 from ..jobs.settings import (  # noqa: F401 - the commands' names
     require_scoring_prompt,
     require_stalling_prompt,
@@ -137,6 +138,17 @@ ServerPathsOpt = Annotated[
     typer.Option(
         "--server-paths",
         help="With --server: send file paths instead of uploading (the server reads them under its --allow-root).",
+    ),
+]
+VariantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--variant",
+        metavar="highest|lowest|all|N|HEIGHTp",
+        help="HLS/DASH manifests: the video variant read: highest (the highest bandwidth), lowest, all "
+        "(each its own record), N (the Nth video variant listed, from 0) or HEIGHTp, e.g. 720p "
+        f"(docs/inputs.md). [default: {DEFAULT_VARIANT}]",
+        show_default=False,
     ),
 ]
 ScoringPromptOpt = Annotated[

@@ -5,12 +5,10 @@ and hands them to the run, :func:`vqa2cli.jobs.score_run.run_score`."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..errors import UsageError
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
 from .explain import (
     AssistantOpt,
@@ -40,6 +38,7 @@ from .options import (
     StallingStyleOpt,
     StreamOpt,
     StrictOpt,
+    VariantOpt,
     VerboseOpt,
     check_format,
     refuse_with_server,
@@ -78,6 +77,8 @@ EXAMPLES = """Examples:
 
   ffmpeg -i in.mp4 -c:v libx264 -f matroska - | vqa2 score - --format json   # a pipe (VQA2_STDIN_MAX_GB cap)
 
+  vqa2 score https://cdn.example.com/enc/master.m3u8 --variant all   # each HLS/DASH rendition (docs/inputs.md)
+
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. --fail-under and --fail-segment-under
 compare on the 0-1 scale, --fail-calibrated-under on the calibration's scale; --fail-uncertain-over on the
@@ -90,10 +91,11 @@ each file's stage timings (import, load, decode, pixels, vision, motion, prefill
 
 def score(
     files: Annotated[
-        list[Path],
+        list[str],  # not Path: it would fold the // of a URL
         typer.Argument(
             metavar="FILE...",
-            help="Video files to score; - reads one from stdin (a pipe).",
+            help="Video files to score; - reads one from stdin (a pipe); http(s):// URLs and HLS/DASH "
+            "manifests (.m3u8, .mpd) are read by this process (docs/inputs.md).",
             show_default=False,
         ),
     ],
@@ -138,6 +140,7 @@ def score(
     offline: OfflineOpt = False,
     server: ServerOpt = None,
     server_paths: ServerPathsOpt = False,
+    variant: VariantOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -162,14 +165,6 @@ def score(
         from ..remote.scorers import RemoteScoring, collect_options, connect_scoring
 
         refuse_with_server(quant_cache)
-        if "-" in [
-            str(f) for f in files
-        ]:  # issue 26: stdin is read by the local run only (inputs/stdin.py)
-            raise UsageError(
-                "- (stdin) cannot be sent with --server yet",
-                "write the pipe to a file and score the file, or score - without --server",
-            )
-
         options = collect_options(
             config=config,
             model=model,
@@ -243,11 +238,11 @@ def score(
             source = ExplainingScoring(
                 source, explaining, console, fail_under=fail_under, fail_segment_under=fail_segment_under
             )
-    from ..inputs.stdin import GivenNames, stdin_as_file
+    from ..inputs.materialize import Source, materialized
 
-    with stdin_as_file([str(f) for f in files]) as (paths, names):  # `-`: stdin copied to a temporary file
+    with materialized([str(f) for f in files], variant=variant) as inputs:  # -, URLs, manifests: local files
         code = run_score(
-            paths, GivenNames(source, names), settings, fmt, fail_under, console, plan, gates=gates
+            inputs.listed, Source(source, inputs), settings, fmt, fail_under, console, plan, gates=gates
         )
     raise typer.Exit(int(code))
 

@@ -17,6 +17,8 @@ MANIFEST_SUFFIXES = {".m3u8": "hls", ".mpd": "dash"}  # a URL (or file) naming a
 
 REDACTED = "REDACTED"
 
+DEFAULT_VARIANT = "highest"  # the HLS/DASH variant read without --variant: the highest bandwidth
+
 # Query parameters that carry a secret in signed or token URLs (AWS/GCS/Azure signatures, CDN tokens).
 _SECRET_QUERY = re.compile(
     r"^(x-amz-(signature|credential|security-token)|x-goog-(signature|credential)|sig|signature|token|"

@@ -11,6 +11,7 @@ rowfiles.py), window rows, gate and plots per file (windows.py) → under torchr
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -57,6 +58,7 @@ class JobSpec:
     offline: bool = False
     remote: Any = None  # remote.scorers.RemoteBatchScorer with --server: files go to the server(s)
     gates: Any = None  # calibration.apply.RecordGates: --calibration and its gates, applied before each row
+    variant: str | None = None  # HLS/DASH: the variant read (inputs/manifest.py check_variant); not "all"
 
     def validate(self) -> None:
         """UsageError (exit 2) for options that contradict each other; OutputError (exit 5) for an output
@@ -166,11 +168,11 @@ def window_run(windows: SegmentPlan) -> dict[str, Any]:
 
 def _discover(job: JobSpec, dist, console) -> tuple[list[str], int]:
     """This process's video files (shard, then rank) and how many files the inputs held that are not video."""
-    from .discover import discover, expand_inputs, parse_shard, select_shard
+    from .discover import expand_inputs, parse_shard, select_shard
 
     index, count = parse_shard(job.shard) if job.shard else (0, 1)
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)  # each rank: its part of the shard
-    found = discover(expand_inputs(job.inputs, job.from_files), recursive=job.recursive)
+    found = discover_given(expand_inputs(job.inputs, job.from_files), recursive=job.recursive)
     for pattern in found.empty_globs:
         console.warning(f"'{pattern}' matched no file")
     for path in found.ignored:
@@ -185,6 +187,38 @@ def _discover(job: JobSpec, dist, console) -> tuple[list[str], int]:
         )
         console.info(f"{where.strip()}: {len(videos)} of {len(found.videos)} video files")
     return [v.path for v in videos], len(found.ignored)
+
+
+def discover_given(items: list[str], *, recursive: bool):
+    """:func:`~vqa2cli.jobs.discover.discover` for local items; ``-``, URLs and manifests are kept as given
+    (made local when scored, inputs/materialize.py), sorted with the files."""
+    from ..inputs.given import InputKind, input_kind
+    from .discover import VideoFile, discover
+
+    special = [i for i in items if input_kind(i) is not InputKind.FILE]
+    if "-" in special and sys.stdin.isatty():
+        raise UsageError(
+            "- reads a video from stdin, but stdin is a terminal",
+            "pipe a video in: ffmpeg -i in.mp4 -c copy -f matroska - | vqa2 batch - --jsonl rows.jsonl",
+        )
+    found = discover([i for i in items if input_kind(i) is InputKind.FILE], recursive=recursive)
+    if special:
+        found.videos += [VideoFile(i, i) for i in dict.fromkeys(special)]
+        found.videos.sort(key=lambda v: v.path)
+    return found
+
+
+def refuse_network_inputs(job: JobSpec, why: str) -> None:
+    """UsageError (exit 2, before any work) when the job's inputs (``@LIST`` lines included) hold ``-``, a
+    URL or a manifest, which a later phase could not read again (``why``: the phase)."""
+    from ..inputs.given import InputKind, input_kind, shown
+    from .discover import expand_inputs
+
+    for item in expand_inputs(job.inputs, job.from_files):
+        if input_kind(item) is not InputKind.FILE:
+            raise UsageError(
+                f"{shown(item)}: {why}", "score it with `vqa2 score --explain`, or save it as a file"
+            )
 
 
 def _targets(job: JobSpec, dist) -> list[str]:
@@ -264,6 +298,7 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
                     advance=advance,
                     fail_under=job.fail_under,
                     preflight=preflight,
+                    variant=job.variant,
                 )
     finally:
         rows.close()
@@ -294,7 +329,12 @@ def _scorer(job: JobSpec, settings, ref, todo, console, windows, segment_out):
     if (
         job.remote is not None
     ):  # --server: requests run in the worker threads (RemoteBatchScorer.workers at least)
-        job.remote.on_window = segment_out.on_window  # --segments-csv rows from the returned windows
+        from ..inputs.materialize import as_given
+
+        def on_window(path, entry, stat):  # --segments-csv rows from the returned windows, named as given
+            segment_out.on_window(as_given(path), entry, stat)
+
+        job.remote.on_window = on_window
         return job.remote, job.remote.error_factory(make_error), max(job.workers, job.remote.workers)
     if not todo:
         return None, make_error, job.workers

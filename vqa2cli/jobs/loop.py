@@ -162,9 +162,17 @@ def plan_todo(
     if not indexes:
         return [Todo(p, ()) for p in paths]
     todo = []
+    from ..inputs.given import is_network
+
     for path in paths:
-        stat = file_stat(path)
-        states = [ix.match(path, stat, retry_errors=retry_errors) for ix in indexes]
+        if is_network(path):  # a URL: its URL and what the server says identifies it (jobs/resume.py)
+            from ..inputs.http import head_identity
+
+            ident = head_identity(path)
+            states = [ix.match_url(path, ident, retry_errors=retry_errors) for ix in indexes]
+        else:
+            stat = file_stat(path)
+            states = [ix.match(path, stat, retry_errors=retry_errors) for ix in indexes]
         missing = tuple(i for i, s in enumerate(states) if s is None)
         first = states[0]
         if missing or first is None:
@@ -184,15 +192,30 @@ def _count_resumed(state: RowState, stats: JobStats, fail_under: float | None) -
 
 
 def _prepare_one(
-    scorer: BatchScorer, preflight: Callable | None, prepare: Callable[[Todo], Any] | None
+    scorer: BatchScorer,
+    preflight: Callable | None,
+    prepare: Callable[[Todo], Any] | None,
+    variant: str | None = None,
 ) -> Callable[[Todo], Any]:
+    from ..inputs.materialize import local_copy
+
     def prepare_todo(todo: Todo) -> Any:
-        stat = file_stat(todo.path)  # before decoding: a file changed meanwhile does not match on --resume
-        if preflight is not None:
-            problems = preflight([todo.path])
-            if problems:
-                raise problems[0]
-        return stat, (prepare(todo) if prepare is not None else scorer.prepare(todo.path))
+        copy = local_copy(todo.path, variant)  # -, a URL, a manifest: made local here (inputs/materialize.py)
+        if copy is not None:
+            todo = Todo(copy.path, todo.targets, todo.label)
+        try:
+            stat = file_stat(
+                todo.path
+            )  # before decoding: a file changed meanwhile does not match on --resume
+            if preflight is not None:
+                problems = preflight([todo.path])
+                if problems:
+                    raise problems[0]
+            return stat, (prepare(todo) if prepare is not None else scorer.prepare(todo.path)), copy
+        except BaseException:
+            if copy is not None:
+                copy.close()
+            raise
 
     return prepare_todo
 
@@ -242,6 +265,7 @@ def run_batch(
     fail_under: float | None = None,
     preflight: Callable | None = None,
     prepare: Callable[[Todo], Any] | None = None,
+    variant: str | None = None,
 ) -> JobStats:
     """Score ``todo`` in order; ``sink(record, targets)`` writes each row as soon as it exists.
 
@@ -249,23 +273,30 @@ def run_batch(
     Ctrl-C stops after the rows already written (``stats.interrupted``); the caller reports it."""
     start = time.perf_counter()
     guard = _ModelGuard()
-    results = prefetch(todo, _prepare_one(scorer, preflight, prepare), workers=workers, depth=depth)
+    results = prefetch(todo, _prepare_one(scorer, preflight, prepare, variant), workers=workers, depth=depth)
     try:
         waited = time.perf_counter()
         for done in results:
             stats.wait_s += time.perf_counter() - waited
             item, stats.prepare_s = done.item, stats.prepare_s + done.seconds
+            copy = None
             if done.error is not None:
-                stat, record = file_stat(item.path), make_error(item.path, done.error)
+                stat, record = file_stat(item.path), given_error(item.path, done.error, make_error)
             else:
                 t0 = time.perf_counter()
-                stat, record = done.value[0], guard.run(scorer, done.value[1], item.path, make_error)
+                stat, copy = done.value[0], done.value[2]
+                record = guard.run(scorer, done.value[1], item.path, make_error)
+                record = copy.rename(record) if copy is not None else record
                 stats.run_s += time.perf_counter() - t0
             del done  # free the prepared clip before the next one is taken
-            with deferred():  # row, counts and progress go together (a Ctrl-C waits for all three)
-                sink(_stamp(record, stat), item.targets)
-                _count(record, stats, fail_under)
-                advance(1)
+            try:
+                with deferred():  # row, counts and progress go together (a Ctrl-C waits for all three)
+                    sink(_stamp(record, stat), item.targets)
+                    _count(record, stats, fail_under)
+                    advance(1)
+            finally:
+                if copy is not None:
+                    copy.close()
             waited = time.perf_counter()
     except KeyboardInterrupt:
         stats.interrupted = True
@@ -273,6 +304,17 @@ def run_batch(
         results.close()
         stats.wall_s += time.perf_counter() - start
     return stats
+
+
+def given_error(path: str, exc: BaseException, make_error) -> JobRecord:
+    """The error row of an input that failed before it was read: named as given, without credentials."""
+    from ..inputs.given import input_kind, shown
+
+    record = make_error(shown(path), exc)
+    kind = input_kind(path).value
+    if kind != "file" and hasattr(record, "origin"):
+        record.origin = {"given": shown(path), "kind": kind}
+    return record
 
 
 def _count(record: JobRecord, stats: JobStats, fail_under: float | None) -> None:

@@ -50,10 +50,14 @@ class RowState:
     mtime: float | None
     score: float | None
     key: str = ""  # the row's ``OutputSpec.key`` cell (a window's index), "" for one row per file
+    identity: tuple[str, str, int | None] | None = None  # a URL's row: ETag, Last-Modified, length as sent
 
 
 def path_key(path: str) -> str:
-    return os.path.normcase(os.path.abspath(path))
+    """Rows of one input share a key: a file's absolute path; a URL as records show it (no credentials)."""
+    from ..inputs.given import is_network, shown
+
+    return shown(path) if is_network(path) else os.path.normcase(os.path.abspath(path))
 
 
 def check_existing(
@@ -167,6 +171,14 @@ def _read_csv(spec: OutputSpec, text: str) -> list[tuple[str, RowState]]:
             )
         path = path_from_fields(csv_uncell(row["path"]), csv_uncell(row.get("path_bytes") or ""))
         state = _state(row.get("status", "ok"), row["size_bytes"], row["mtime"], row["score"])  # windows: ok
+        if row.get("etag") or row.get("last_modified"):  # a URL's row (records/results.py _origin_cells)
+            ident = {
+                "etag": csv_uncell(row.get("etag") or ""),
+                "last_modified": row.get("last_modified"),
+                # a plain URL's length is the bytes read; a manifest's (a variant is named) is not in CSV
+                "content_length": None if row.get("variant") else _number(row["size_bytes"], int),
+            }
+            state = dataclasses.replace(state, identity=_identity(ident))
         if spec.key:
             state = dataclasses.replace(state, key=csv_uncell(row[spec.key]))
         rows.append((path, state))
@@ -181,17 +193,25 @@ def _read_jsonl(path: str, text: str) -> list[tuple[str, RowState]]:
         try:
             obj = _score_fields(json.loads(line))
             inp = obj.get("input") or {}
-            rows.append(
-                (
-                    path_from_fields(obj["path"], obj.get("path_bytes")),
-                    _state(obj.get("status"), inp.get("size_bytes"), inp.get("mtime"), obj.get("score")),
-                )
-            )
+            state = _state(obj.get("status"), inp.get("size_bytes"), inp.get("mtime"), obj.get("score"))
+            ident = (obj.get("origin") or {}).get("identity")
+            if isinstance(ident, dict):
+                state = dataclasses.replace(state, identity=_identity(ident))
+            rows.append((path_from_fields(obj["path"], obj.get("path_bytes")), state))
         except (ValueError, KeyError, AttributeError, TypeError):
             raise UsageError(
                 f"{path}: line {n} is not a vqa2 score record", f"fix or remove that line, or {RESTART}"
             ) from None
     return rows
+
+
+def _identity(ident: dict) -> tuple[str, str, int | None]:
+    length = ident.get("content_length")
+    return (
+        str(ident.get("etag") or ""),
+        str(ident.get("last_modified") or ""),
+        length if isinstance(length, int) else None,
+    )
 
 
 def _score_fields(obj):
@@ -230,6 +250,22 @@ class DoneIndex:
             return None
         if retry_errors and state.status != "ok":
             return None
+        return state
+
+    def match_url(self, path: str, ident, *, retry_errors: bool) -> RowState | None:
+        """:meth:`match` for a URL: the row with the same URL (as shown) whose ETag / Last-Modified /
+        Content-Length agree with ``ident`` (the server's :class:`~vqa2cli.inputs.http.Identity` now) where both
+        sides have them; None when it must be (re)scored (``ident`` None: the server was not reachable)."""
+        state = self.rows.get(_index_key(path, ""))
+        if state is None or ident is None or (retry_errors and state.status != "ok"):
+            return None
+        etag, modified, length = state.identity or ("", "", None)
+        if etag and ident.etag and etag != ident.etag:
+            return None
+        if modified and ident.last_modified and modified != ident.last_modified:
+            return None
+        if length is not None and ident.content_length is not None and length != ident.content_length:
+            return None  # the length of what the URL names (a manifest's own, not its segments')
         return state
 
 

@@ -297,9 +297,13 @@ def wired_scorer(
 ):
     """A :class:`~vqa2cli.pipeline.segmented.SegmentingScorer` wired to ``outputs``; ``clips`` = the inputs'
     ``(n_frames, avg_fps)`` for the memory preflight."""
+    from ..inputs.materialize import as_given
     from ..pipeline.segmented import SegmentingScorer
+
+    def on_window(path, entry, stat):  # a local copy of -, a URL, a manifest: its rows name it as given
+        outputs.on_window(as_given(path), entry, stat)
 
     scorer = SegmentingScorer.load(settings, ref, offline=offline, clips=clips)
     return scorer.configure(
-        window_s=plan.window_s, on_window=outputs.on_window, keep_thumbnails=bool(plan.plot or plan.plot_dir)
+        window_s=plan.window_s, on_window=on_window, keep_thumbnails=bool(plan.plot or plan.plot_dir)
     )

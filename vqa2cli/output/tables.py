@@ -16,6 +16,14 @@ from ..records.cells import table_text
 SCORE_TABLE = (("score", 13), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))
 
 
+def _variant(row) -> str:
+    """`` [variant 2, 117 kb/s]`` after an HLS/DASH input's name: which rendition was read (docs/inputs.md)."""
+    if row.get("variant") in (None, ""):
+        return ""
+    rate = f", {int(row['bandwidth']) / 1000:.0f} kb/s" if row.get("bandwidth") not in (None, "") else ""
+    return f" [variant {row['variant']}{rate}]"
+
+
 def score_line(record, first: bool, fail_under: float | None = None) -> str:
     """One aligned line per score record (a header before the first); a windowed clip adds its worst window.
     With ``fail_under`` (``score --fail-under``, 0-1 scale) a ``GATE`` column before ``FILE`` says ``FAIL`` for
@@ -37,7 +45,7 @@ def score_line(record, first: bool, fail_under: float | None = None) -> str:
         cells[0] = f"{_fmt(row['score'])} ± {float(row['score_std']):.2f}".ljust(SCORE_TABLE[0][1])
     if fail_under is not None:
         cells.append("FAIL" if record.score < fail_under else "pass")
-    text = head + "  ".join(cells) + "  " + table_text(row["path"]) + "\n"  # one line whatever the name
+    text = head + "  ".join(cells) + "  " + table_text(row["path"]) + _variant(row) + "\n"  # one line
     if row.get("calibrated") not in (None, ""):  # --calibration: the team's scale
         flag = " (extrapolated: outside the scores the fit saw)" if row["extrapolated"] == "true" else ""
         text += f"{'':<13}  = {_fmt(row['calibrated'])} on {table_text(str(row['calibrated_scale']))}{flag}\n"

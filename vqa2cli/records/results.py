@@ -58,6 +58,10 @@ SCORE_COLUMNS = (
     "n_frames",
     "warnings",  # frames a player shows; the record's warnings joined by " | " (docs/real-files.md)
     "explanation",  # score --explain: the worst explained window's (or the clip's) text (docs/explain.md)
+    "variant",
+    "bandwidth",
+    "etag",
+    "last_modified",  # an HLS/DASH variant read, a URL's identity: the record's origin (docs/inputs.md)
 )
 ANSWER_COLUMNS = (
     "path",
@@ -111,6 +115,7 @@ class _Result:
     error_code: str | None = None
     error: str | None = None
     config: dict[str, Any] | None = None  # the resolved Settings.to_dict()
+    origin: dict[str, Any] | None = None  # not a local file: given, kind, variant... (inputs/materialize.py)
 
     @property
     def ok(self) -> bool:
@@ -129,6 +134,7 @@ class _Result:
             "error": {"code": self.error_code, "message": self.error} if self.error else None,
             "tool": {"name": "vqa2", "version": __version__},
             "config": self.config,
+            "origin": self.origin,
         }
 
 
@@ -225,6 +231,7 @@ class ScoreRecord(_Result):
             config=data.get("config"),
             calibrated=data.get("calibrated"),
             explanation=data.get("explanation"),
+            origin=data.get("origin"),
         )
 
     def to_row(self) -> dict[str, Any]:
@@ -261,6 +268,7 @@ class ScoreRecord(_Result):
             "n_frames": self.input.get("n_frames"),
             "warnings": " | ".join(self.warnings) or None,
             "explanation": (self.shown_explanation() or {}).get("text"),
+            **_origin_cells(self.origin),
         }
         # p_<level> columns follow the card's level order; the default card's words fill SCORE_COLUMNS.
         for i, column in enumerate(("p_high", "p_good", "p_fair", "p_poor", "p_low")):
@@ -317,6 +325,18 @@ class AnswerRecord(_Result):
         )
 
 
+def _origin_cells(origin: dict[str, Any] | None) -> dict[str, Any]:
+    """The appended CSV cells of a record's ``origin``: the manifest variant read and a URL's identity."""
+    origin = origin or {}
+    ident = origin.get("identity") or {}
+    return {
+        "variant": origin.get("variant"),
+        "bandwidth": origin.get("bandwidth"),
+        "etag": ident.get("etag"),
+        "last_modified": ident.get("last_modified"),
+    }
+
+
 def _extra_cells(d: dict[str, Any]) -> dict[str, Any]:
     """The appended CSV cells of a record's JSON ``d``: spread and calibration."""
     spread, cal = d.get("spread") or {}, d.get("calibrated") or {}
@@ -346,6 +366,7 @@ _SCORE_SHAPE: dict[str, type | tuple[type, ...]] = {
     "timing": dict,
     "warnings": list,
     "error": dict,
+    "origin": dict,
 }
 
 

@@ -101,7 +101,9 @@ class ServerClient:
 
     def _work(self, task: str, path: str, body: dict[str, Any], send_path: bool):
         self.sent += 1
-        if send_path:
+        from ..inputs.materialize import is_local_copy
+
+        if send_path and not is_local_copy(path):  # -, a URL, a manifest: this process's copy is uploaded
             sent = os.path.abspath(path)
             result = self._json(self._send("POST", f"/v1/{task}", json={**body, "path": sent}), path, sent)
             return _relabel(result, sent, path)
