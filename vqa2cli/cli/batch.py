@@ -12,7 +12,9 @@ import typer
 
 from ..errors import ExitCode
 from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
+from .decode_opts import DecodeProcessesOpt
 from .explain import (
     AssistantOpt,
     AssistantQuantOpt,
@@ -168,6 +170,7 @@ def batch(
             help=f"Decode workers running ahead of the model (0 = decode in the main thread). [default: {DEFAULT_WORKERS_SHOWN}]",
         ),
     ] = None,
+    decode_processes: DecodeProcessesOpt = DEFAULT_DECODE_PROCESSES,
     prefetch: Annotated[
         int | None,
         typer.Option(
@@ -251,6 +254,7 @@ def batch(
         retry_errors=retry_errors,
         recursive=recursive,
         workers=default_workers() if workers is None else workers,
+        decode_processes=decode_processes,
         prefetch=prefetch,
         shard=shard,
         fail_under=fail_under,

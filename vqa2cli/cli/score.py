@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
+from .decode_opts import DecodeProcessesOpt, ScoreWorkersOpt
 from .explain import (
     AssistantOpt,
     AssistantQuantOpt,
@@ -136,6 +138,8 @@ def score(
     strict: StrictOpt = None,
     stream: StreamOpt = None,
     offline: OfflineOpt = False,
+    workers: ScoreWorkersOpt = None,
+    decode_processes: DecodeProcessesOpt = DEFAULT_DECODE_PROCESSES,
     server: ServerOpt = None,
     server_paths: ServerPathsOpt = False,
     quiet: QuietOpt = False,
@@ -162,9 +166,7 @@ def score(
         from ..remote.scorers import RemoteScoring, collect_options, connect_scoring
 
         refuse_with_server(quant_cache)
-        if "-" in [
-            str(f) for f in files
-        ]:  # issue 26: stdin is read by the local run only (inputs/stdin.py)
+        if "-" in [str(f) for f in files]:  # issue 26: stdin is read by the local run only (inputs/stdin.py)
             raise UsageError(
                 "- (stdin) cannot be sent with --server yet",
                 "write the pipe to a file and score the file, or score - without --server",
@@ -221,6 +223,7 @@ def score(
         gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
         stall = score_stalling(settings, stalling, stalling_style, plan.window_s)
         source = LocalScoring(settings, ref, plan, console, stalling=stall, offline=offline)
+        source.feed(workers, decode_processes)
         from .explain import explain_request
 
         explaining = explain_request(

@@ -1,6 +1,6 @@
 """Decode and resize clips in worker processes; the frames come back over shared memory.
 
-:class:`DecodePool` has the signature of :func:`~vqa2cli.video.decode.decode_clip` (``pool.decode_clip``), so
+:class:`DecodePool` is called as :func:`~vqa2cli.video.decode.decode_clip` is (``pool(path, video, ...)``), so
 a scorer's ``decoder`` can be either (``pipeline.run.ModelSession.decoder``). The threads that call it
 (``jobs/prefetch.py``'s read-ahead, ``serve/queue.py``'s decode threads) each borrow one idle worker for one
 clip and wait on it with the GIL released: the decode, YUV→RGB conversion and resize — parts of which hold
@@ -130,9 +130,7 @@ class DecodePool:
         with self._lock:
             return [w.process.pid for w in self._all if w.process.pid is not None]
 
-    def decode_clip(
-        self, path, video, *, token_budget: int | None = None, motion_copies: int = 1, info=None
-    ):
+    def decode_clip(self, path, video, *, token_budget: int | None = None, motion_copies: int = 1, info=None):
         """:func:`~vqa2cli.video.decode.decode_clip` run in a worker → ``DecodedClip`` whose ``keyframes`` and
         ``motion_frames`` are numpy ``uint8`` arrays over shared memory (freed with the clip). Raises what
         ``decode_clip`` raises, and :class:`~vqa2cli.errors.DecodeFailedError` when the worker dies."""
@@ -162,6 +160,8 @@ class DecodePool:
         if status == "error":
             raise _rebuilt(payload)
         return _numpy_clip(payload, os.fspath(path))
+
+    __call__ = decode_clip  # a pool is a session's ``decoder`` as it is
 
     def _take(self) -> _Worker:
         while True:

@@ -1,0 +1,31 @@
+"""The typer declarations of ``--decode-processes`` (score, batch, serve) and ``score --workers``; what they do
+is ``jobs/feeding.py`` and ``video/decode_pool.py``, their defaults are declared there."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
+
+DecodeProcessesOpt = Annotated[
+    int,
+    typer.Option(
+        "--decode-processes",
+        metavar="N",
+        help="Decode and resize in N worker processes, frames handed back over shared memory "
+        f"(0 = in the decode threads). [default: {DEFAULT_DECODE_PROCESSES}]",
+    ),
+]
+
+ScoreWorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        metavar="N",
+        help="Decode threads running ahead of the model when several files are given (0 = one by one). "
+        f"[default: {DEFAULT_WORKERS_SHOWN}]",
+    ),
+]
