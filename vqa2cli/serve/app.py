@@ -351,7 +351,8 @@ def _make_job(state: ServerState, task: str, source: Input, resolved, questions,
 
     base = state.sessions[task]
     session = type(base)(resolved.settings, base.loaded)  # same weights, this request's settings
-    session.decoder = base.decoder  # --decode-processes: the server's worker processes
+    if state.decode_pool is not None:  # --decode-processes: the server's worker processes decode
+        session.decoder = state.decode_pool
     if task == "score":
         session.configure(window_s=resolved.window_s)
     make_error = error_row_factory(resolved.settings)
