@@ -55,6 +55,17 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a live process in MB (``VmRSS``); 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def run_once(clips: list[str], threads: int, pool) -> dict:
     from vqa2cli.config import VideoSection
     from vqa2cli.jobs.prefetch import prefetch
@@ -110,7 +121,11 @@ def main() -> None:
         started = time.perf_counter()
         pools[n] = DecodePool(n)
         run_once(clips[:n], n, pools[n])  # every worker started and warm (one clip each)
-        print(f"  pool of {n}: started and warmed in {time.perf_counter() - started:.1f} s (one clip each)")
+        rss = [rss_mb(pid) for pid in pools[n].pids()]
+        print(
+            f"  pool of {n}: started and warmed in {time.perf_counter() - started:.1f} s (one clip each); "
+            f"worker RSS {', '.join(f'{r:.0f}' for r in rss)} MB"
+        )
     contenders = [(mode, n) for n in args.workers for mode in ("threads", "processes")]
     results: dict[tuple[str, int], list[dict]] = {c: [] for c in contenders}
     try:
