@@ -19,6 +19,7 @@ each mode). Nothing is asserted.
 
     python benchmarks/decode_workers.py                      # 4 × 10 s 1080p, 3 repetitions, N = 1 and 2
     python benchmarks/decode_workers.py --clips 8 --workers 1 2 4 8 --reps 5   # on a bigger machine
+    python benchmarks/decode_workers.py --decode-threads 1   # FFmpeg single-threaded in every decode
 """
 
 from __future__ import annotations
@@ -66,12 +67,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run_once(clips: list[str], threads: int, pool) -> dict:
+def run_once(clips: list[str], threads: int, pool, decode_threads: int = 0) -> dict:
     from vqa2cli.config import VideoSection
     from vqa2cli.jobs.prefetch import prefetch
     from vqa2cli.video.decode import decode_clip
 
-    video = VideoSection()
+    video = VideoSection(decode_threads=decode_threads)
     decode = pool if pool is not None else decode_clip
     pids = pool.pids() if pool is not None else []
     load = os.getloadavg()[0]
@@ -95,6 +96,9 @@ def main() -> None:
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument(
+        "--decode-threads", type=int, default=0, help="video.decode_threads for every contender (0 = auto)"
+    )
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vqa2-decode-workers")
     args = ap.parse_args()
     if shutil.which("ffmpeg") is None:
@@ -114,7 +118,8 @@ def main() -> None:
         f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, start {start_method()}"
     )
     print(
-        f"{args.clips} × {args.seconds} s {args.size} H.264 per run, {args.reps} repetitions, N = {args.workers}"
+        f"{args.clips} × {args.seconds} s {args.size} H.264 per run, {args.reps} repetitions, "
+        f"N = {args.workers}, video.decode_threads {args.decode_threads or 'auto'}"
     )
     pools = {}
     for n in args.workers:
@@ -132,7 +137,7 @@ def main() -> None:
         for rep in range(args.reps):
             order = contenders if rep % 2 == 0 else contenders[::-1]
             for mode, n in order:
-                r = run_once(clips, n, pools[n] if mode == "processes" else None)
+                r = run_once(clips, n, pools[n] if mode == "processes" else None, args.decode_threads)
                 results[(mode, n)].append(r)
                 print(
                     f"  rep {rep + 1} {mode:9} N={n}: wall {r['wall']:6.2f} s  CPU {r['cpu']:6.2f} s  "

@@ -148,6 +148,29 @@ def test_the_workers_end_with_the_pool_and_leave_no_shared_memory(make_clip):
         pool(str(clip), Settings().video)
 
 
+def test_ctrl_c_while_clips_are_in_flight_stops_the_workers_and_leaves_no_shared_memory(make_clip):
+    from types import SimpleNamespace
+
+    from vqa2cli.jobs.feeding import feeding
+
+    clip = str(make_clip("pool-interrupt.mp4", seconds=3.0, width=160, height=120))
+    session = SimpleNamespace(decoder=None, read_ahead=None)
+    video = Settings().video
+    with pytest.raises(KeyboardInterrupt), feeding(session, workers=2, processes=2) as pool:
+        ahead = session.read_ahead([clip] * 6, lambda p: session.decoder(p, video))
+        first = next(iter(ahead))
+        assert first.error is None and first.value.keyframes.shape[0] > 0
+        pids = pool.pids()
+        raise KeyboardInterrupt  # the others are being decoded or waiting
+    assert session.decoder is None and session.read_ahead is None  # as before the run
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            for _ in range(50):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+    assert _shm_names(pids) == []
+
+
 def _count_requests(monkeypatch) -> list:
     sent: list = []
     call = decode_pool._Worker.call
