@@ -17,6 +17,7 @@ DecodeProcessesOpt = Annotated[
         metavar="N",
         help="Decode and resize in N worker processes, frames handed back over shared memory "
         f"(0 = in the decode threads). [default: {DEFAULT_DECODE_PROCESSES}]",
+        show_default=False,
     ),
 ]
 
