@@ -53,6 +53,8 @@ EXAMPLES = """Examples:
 
   vqa2 batch 'night/**/*.mkv' @extra.txt --jsonl scores.jsonl --csv scores.csv --workers 8
 
+  vqa2 batch encodes/ --csv scores.csv --workers 12 --decode-processes 12   # a 16-core GPU box
+
   vqa2 batch encodes/ --csv scores.csv --resume          # after a crash: skip finished files
 
   vqa2 batch encodes/ --csv part3.csv --shard 3/8        # Slurm array / Kubernetes job 3 of 8
