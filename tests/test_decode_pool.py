@@ -206,6 +206,22 @@ def test_score_files_through_the_cli_decode_in_processes_with_the_same_records(
     assert reuse_tiny_scorer.decoder is None  # the shared scorer is as it was
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--decode-processes", "-1"],
+        ["--workers", "-2"],
+        ["--server", "http://127.0.0.1:9", "--decode-processes", "2"],
+    ],
+)
+def test_score_refuses_negative_counts_and_processes_with_a_server(make_clip, tiny_model_dir, capsys, args):
+    from cli_run import run
+
+    clip = str(make_clip("pool-cli-a.mp4", seconds=2.0))
+    code, _, err = run(["score", clip, "-m", str(tiny_model_dir), *args], capsys)
+    assert code == 2 and ("--decode-processes" in err or "--workers" in err), err
+
+
 def _record_json(line: str) -> dict:
     data = json.loads(line)
     data.pop("timing", None)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import UsageError
 from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN
 from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 
@@ -30,3 +31,12 @@ ScoreWorkersOpt = Annotated[
         f"[default: {DEFAULT_WORKERS_SHOWN}]",
     ),
 ]
+
+
+def refuse_processes_with_server(decode_processes: int) -> None:
+    """``--decode-processes`` with ``--server``: the server decodes (its own ``vqa2 serve --decode-processes``)."""
+    if decode_processes:
+        raise UsageError(
+            "--decode-processes applies to a model in this process, not to --server",
+            "leave it out, or start the server with `vqa2 serve --decode-processes N`",
+        )

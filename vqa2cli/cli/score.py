@@ -13,7 +13,7 @@ import typer
 from ..errors import UsageError
 from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
-from .decode_opts import DecodeProcessesOpt, ScoreWorkersOpt
+from .decode_opts import DecodeProcessesOpt, ScoreWorkersOpt, refuse_processes_with_server
 from .explain import (
     AssistantOpt,
     AssistantQuantOpt,
@@ -166,6 +166,7 @@ def score(
         from ..remote.scorers import RemoteScoring, collect_options, connect_scoring
 
         refuse_with_server(quant_cache)
+        refuse_processes_with_server(decode_processes)
         if "-" in [str(f) for f in files]:  # issue 26: stdin is read by the local run only (inputs/stdin.py)
             raise UsageError(
                 "- (stdin) cannot be sent with --server yet",
