@@ -222,6 +222,29 @@ def test_score_refuses_negative_counts_and_processes_with_a_server(make_clip, ti
     assert code == 2 and ("--decode-processes" in err or "--workers" in err), err
 
 
+def test_batch_decodes_in_processes_with_the_same_rows(
+    reuse_tiny_scorer, tiny_model_dir, make_clip, tmp_path, capsys, monkeypatch
+):
+    from cli_run import run
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name, seconds in (("a.mp4", 2.0), ("b.mp4", 3.0)):
+        (folder / name).write_bytes(make_clip(f"pool-batch-{name}", seconds=seconds).read_bytes())
+    (folder / "c.mp4").write_bytes(b"not a video at all" * 100)
+    rows = {}
+    for processes in ("0", "2"):
+        out = tmp_path / f"rows-{processes}.jsonl"
+        sent = _count_requests(monkeypatch)
+        args = ["batch", str(folder), "-m", str(tiny_model_dir), "--jsonl", str(out)]
+        code, _, _ = run([*args, "--decode-processes", processes], capsys)
+        assert code == 3  # c.mp4 is an error row; the others are scored
+        assert len(sent) == (0 if processes == "0" else 2)
+        rows[processes] = sorted((_record_json(line) for line in out.read_text().splitlines()), key=str)
+    assert rows["0"] == rows["2"] and len(rows["0"]) == 3
+    assert reuse_tiny_scorer.decoder is None
+
+
 def _record_json(line: str) -> dict:
     data = json.loads(line)
     data.pop("timing", None)
