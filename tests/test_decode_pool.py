@@ -156,13 +156,22 @@ def test_ctrl_c_while_clips_are_in_flight_stops_the_workers_and_leaves_no_shared
     clip = str(make_clip("pool-interrupt.mp4", seconds=3.0, width=160, height=120))
     session = SimpleNamespace(decoder=None, read_ahead=None)
     video = Settings().video
-    with pytest.raises(KeyboardInterrupt), feeding(session, workers=2, processes=2) as pool:
-        ahead = session.read_ahead([clip] * 6, lambda p: session.decoder(p, video))
-        first = next(iter(ahead))
-        assert first.error is None and first.value.keyframes.shape[0] > 0
-        pids = pool.pids()
-        raise KeyboardInterrupt  # the others are being decoded or waiting
+    pids: list = []
+
+    def consume(pool):  # as run_score's loop: the read-ahead is dropped with the interrupted frame
+        for done in session.read_ahead([clip] * 8, lambda p: session.decoder(p, video)):
+            assert done.error is None and done.value.keyframes.shape[0] > 0
+            pids.extend(pool.pids())
+            raise KeyboardInterrupt  # two clips being decoded, two threads waiting for a worker
+
+    with pytest.raises(KeyboardInterrupt), feeding(session, workers=4, processes=2) as pool:
+        consume(pool)
     assert session.decoder is None and session.read_ahead is None  # as before the run
+    for _ in range(100):  # no thread is left waiting (the interpreter could not exit)
+        if not any(t.name.startswith("vqa2-prepare") for t in threading.enumerate()):
+            break
+        time.sleep(0.1)
+    assert not any(t.name.startswith("vqa2-prepare") for t in threading.enumerate())
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             for _ in range(50):

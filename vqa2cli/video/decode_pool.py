@@ -40,6 +40,7 @@ from dataclasses import replace
 from typing import Any
 
 DEFAULT_DECODE_PROCESSES = 0  # the one declaration: decode in the calling threads unless asked (2-core safe)
+WAIT_S = 0.2  # how often a thread waiting for a busy worker looks whether the pool was closed
 WORKER_TORCH_THREADS = 1  # intra-op threads of a worker's resize (one core per worker: they scale by count)
 
 
@@ -174,7 +175,10 @@ class DecodePool:
                     worker = _Worker(self._ctx)
                     self._all.add(worker)
                     return worker
-            worker = self._idle.get()
+            try:  # every worker is busy: wait for one, seeing a close() within WAIT_S
+                worker = self._idle.get(timeout=WAIT_S)
+            except queue.Empty:
+                continue
             if worker.process.is_alive():
                 return worker
             self._discard(worker)  # died while idle (OOM killer, a signal): replaced, no clip blamed
@@ -195,13 +199,24 @@ class DecodePool:
         worker.conn.close()
 
     def close(self) -> None:
-        """Stop every worker (idle ones at once; busy ones are killed), free their pipes."""
+        """Stop every worker: idle ones at once (their pipes closed), busy ones killed (the thread waiting on
+        one sees it end and frees it); threads waiting for a worker get RuntimeError. Never blocks on a
+        clip being decoded."""
         with self._lock:
             self._closed = True
             workers = list(self._all)
             self._all.clear()
+        idle = set()
+        while True:
+            try:
+                idle.add(self._idle.get_nowait())
+            except queue.Empty:
+                break
         for worker in workers:
-            worker.stop()
+            if worker in idle:
+                worker.stop()
+            else:
+                worker.process.kill()
 
 
 def _died_error(path: str, exitcode: int | None):
