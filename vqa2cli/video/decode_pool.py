@@ -40,6 +40,8 @@ from dataclasses import replace
 from typing import Any
 
 DEFAULT_DECODE_PROCESSES = 0  # the one declaration: decode in the calling threads unless asked (2-core safe)
+# what the forkserver imports once, so a worker forked from it starts in milliseconds (never transformers)
+PRELOAD = ["__main__", "numpy", "av", "torch", "torch.multiprocessing", "vqa2cli.video.decode"]
 WAIT_S = 0.2  # how often a thread waiting for a busy worker looks whether the pool was closed
 WORKER_TORCH_THREADS = 1  # intra-op threads of a worker's resize (one core per worker: they scale by count)
 
@@ -56,8 +58,8 @@ def _context():
 
     method = start_method()
     ctx = multiprocessing.get_context(method)
-    if method == "forkserver":  # the server imports the decoder once; a running server keeps its own list
-        ctx.set_forkserver_preload(["__main__", "vqa2cli.video.decode_pool", "vqa2cli.video.decode"])
+    if method == "forkserver":  # the server imports the decoder once (single-threaded: safe to fork from)
+        ctx.set_forkserver_preload(PRELOAD)  # a server already running keeps its own list
     return ctx
 
 
