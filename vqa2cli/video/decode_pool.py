@@ -145,7 +145,7 @@ class DecodePool:
 
             return decode_clip(path, video, token_budget=token_budget, motion_copies=motion_copies, info=info)
         handle = None
-        if pinned is not None:
+        if pinned is not None and pinned.fd is not None:  # read through its descriptor there too
             from multiprocessing.reduction import DupFd
 
             handle = (DupFd(pinned.fd), pinned.name)
