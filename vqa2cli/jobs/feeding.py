@@ -2,7 +2,8 @@
 
 One helper for every front-end (``vqa2 score FILE...``, ``batch``, ``serve``, the Python API): :func:`feeding`
 sets a loaded session's ``read_ahead`` (``jobs/prefetch.py``: ``threads`` threads run ``prepare`` ahead of
-the model, in order, at most ``2 × threads`` clips ahead) and, with ``processes > 0``, its ``decoder`` (a
+the model, in order, at most ``threads`` clips ahead: a clip just under the model's limits holds ≈ 0.3 GB of
+frames; ``batch`` has its own ``--prefetch``) and, with ``processes > 0``, its ``decoder`` (a
 :class:`~vqa2cli.video.decode_pool.DecodePool`: each thread hands its clip's decode and resize to a worker
 process and gets the frames back over shared memory). The records are the same whichever path decoded the
 frames (tests/test_decode_pool.py: frames equal bit for bit, records equal).
@@ -64,7 +65,7 @@ def attach(session: Any, *, workers: int, processes: int, read_ahead: bool = Tru
 
 
 def _ahead(prefetch, threads: int, items: list, prepare):
-    return prefetch(items, prepare, workers=threads, depth=2 * threads)
+    return prefetch(items, prepare, workers=threads, depth=threads)  # one clip per thread ahead, no more
 
 
 @contextmanager
