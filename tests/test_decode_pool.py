@@ -254,6 +254,15 @@ def test_batch_decodes_in_processes_with_the_same_rows(
     assert reuse_tiny_scorer.decoder is None
 
 
+def test_batch_refuses_decode_processes_with_a_server(make_clip, tmp_path, capsys):
+    from cli_run import run
+
+    clip = str(make_clip("pool-cli-a.mp4", seconds=2.0))
+    args = ["batch", clip, "--jsonl", str(tmp_path / "r.jsonl"), "--server", "http://127.0.0.1:9"]
+    code, _, err = run([*args, "--decode-processes", "2"], capsys)
+    assert code == 2 and "--decode-processes" in err, err
+
+
 def _record_json(line: str) -> dict:
     data = json.loads(line)
     data.pop("timing", None)

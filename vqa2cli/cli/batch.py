@@ -14,7 +14,7 @@ from ..errors import ExitCode
 from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
 from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
-from .decode_opts import DecodeProcessesOpt
+from .decode_opts import DecodeProcessesOpt, refuse_processes_with_server
 from .explain import (
     AssistantOpt,
     AssistantQuantOpt,
@@ -288,6 +288,7 @@ def batch(
     )
     if urls := server_urls(server):
         refuse_with_server(quant_cache)
+        refuse_processes_with_server(decode_processes)
         options = {
             "config": config,
             "model": model,
