@@ -254,6 +254,31 @@ def test_batch_decodes_in_processes_with_the_same_rows(
     assert reuse_tiny_scorer.decoder is None
 
 
+def test_eval_decodes_in_processes_with_the_same_scores(
+    tiny_model_dir, make_clip, tmp_path, capsys, monkeypatch
+):
+    from cli_run import run
+
+    names = []
+    for i, seconds in enumerate((1.0, 1.5, 2.0, 2.5, 3.0)):
+        clip = make_clip(f"pool-eval-{i}.mp4", seconds=seconds)
+        (tmp_path / clip.name).write_bytes(clip.read_bytes())
+        names.append(clip.name)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,mos\n" + "".join(f"{n},{1 + i * 0.7}\n" for i, n in enumerate(names)))
+    scores = {}
+    for processes in ("0", "2"):
+        out = tmp_path / f"scores-{processes}.csv"
+        sent = _count_requests(monkeypatch)
+        args = ["eval", str(labels), "-m", str(tiny_model_dir), "--scores-csv", str(out), "--format", "json"]
+        code, stdout, err = run([*args, "--decode-processes", processes], capsys)
+        assert code == 0, err
+        assert len(sent) == (0 if processes == "0" else 5)
+        rows = [line.split(",")[:3] for line in out.read_text().splitlines()]
+        scores[processes] = (rows, {k: v for k, v in json.loads(stdout).items() if k != "timing"})
+    assert scores["0"] == scores["2"]
+
+
 def test_batch_refuses_decode_processes_with_a_server(make_clip, tmp_path, capsys):
     from cli_run import run
 

@@ -1,4 +1,4 @@
-"""The typer declarations of ``--decode-processes`` (score, batch, serve) and ``score --workers``; what they do
+"""The typer declarations of ``--decode-processes`` (score, batch, eval, serve) and ``score --workers``; what they do
 is ``jobs/feeding.py`` and ``video/decode_pool.py``, their defaults are declared there."""
 
 from __future__ import annotations
