@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from ..config import Settings
 from ..errors import ExitCode
 from ..records.results import ScoreRecord
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .windows import SegmentOutputs, SegmentPlan
 
 
@@ -39,7 +40,7 @@ class LocalScoring:
         self.stalling, self.offline = stalling, offline
         self.scorer = None
         self.workers: int | None = None  # read-ahead threads (None: jobs.prefetch.default_workers())
-        self.decode_processes = 0  # decode worker processes (jobs/feeding.py)
+        self.decode_processes = DEFAULT_DECODE_PROCESSES  # decode worker processes (jobs/feeding.py)
 
     def feed(self, workers: int | None, decode_processes: int) -> None:
         """``--workers`` / ``--decode-processes``: clips n+1… decoded while the model runs clip n."""
