@@ -162,6 +162,12 @@ def _decode_workers():
     return DEFAULT_WORKERS_SHOWN
 
 
+def _decode_processes():
+    from vqa2cli.video.decode_pool import DEFAULT_DECODE_PROCESSES
+
+    return str(DEFAULT_DECODE_PROCESSES)
+
+
 def _train_workers():
     from vqa2cli.training.stages import TrainConfig
 
@@ -187,6 +193,7 @@ DECLARED = {
     "--stream": _setting("video", "stream"),
     "--workers": _decode_workers,
     "--prefetch": lambda: "2 x workers",
+    "--decode-processes": _decode_processes,
     "--assistant": lambda: DEFAULT_CARD_FOR_TASK["ask"],
     "--variant": lambda: __import__("vqa2cli.inputs.given", fromlist=["x"]).DEFAULT_VARIANT,
 }

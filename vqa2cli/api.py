@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import flags_layer, load_config_file
+from .video.decode_pool import DEFAULT_DECODE_PROCESSES
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -70,6 +71,8 @@ def load_scorer(
     config: str | Path | None = None,
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     offline: bool = False,
+    workers: int | None = None,
+    decode_processes: int = DEFAULT_DECODE_PROCESSES,
 ) -> Scorer:
     """Load a scorer once (arguments as :func:`resolve`; ``offline=True`` never contacts the Hub).
 
@@ -82,8 +85,16 @@ def load_scorer(
     scripts print. Raises UsageError for a model whose prompt reads no score (an assistant), HubError
     when the weights are neither cached nor reachable, QuantizationUnavailableError when ``quant`` cannot
     be honoured (never a silent fallback).
+
+    ``score_files`` decodes clips n+1… while the model runs clip n, as ``vqa2 score FILE...``: ``workers``
+    threads ahead (None = ``min(4, CPUs)``, 0 = one by one) and, with ``decode_processes=N`` (default 0),
+    N worker processes that decode and resize, the frames coming back over shared memory (same records;
+    ``scorer.decoder.close()`` stops them, else they end with the interpreter; a script needs the
+    ``if __name__ == "__main__":`` guard, docs/performance.md).
     """
     from .inputs.sessions import InputsScorer
+    from .jobs.feeding import attach, check_counts
+    from .jobs.prefetch import default_workers
     from .pipeline.run import check_scoring_prompt
 
     resolved, ref = resolve(
@@ -96,7 +107,11 @@ def load_scorer(
     )
     # as `vqa2 score`: one forward within the model's limits, windows pooled past them
     # (video.long_clip_policy "segments"); scorer.configure(window_s=10.0) windows every clip
-    return InputsScorer.load(resolved, ref, offline=offline).configure()  # URLs, manifests, - too
+    check_counts(workers, decode_processes)
+    scorer = InputsScorer.load(resolved, ref, offline=offline).configure()  # URLs, manifests, - too
+    threads = default_workers() if workers is None else workers
+    attach(scorer, workers=threads, processes=decode_processes)
+    return scorer
 
 
 def load_assistant(

@@ -12,7 +12,9 @@ import typer
 
 from ..errors import ExitCode
 from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
+from .decode_opts import DecodeProcessesOpt, refuse_processes_with_server
 from .explain import (
     AssistantOpt,
     AssistantQuantOpt,
@@ -51,6 +53,8 @@ EXAMPLES = """Examples:
   vqa2 batch encodes/ --csv scores.csv
 
   vqa2 batch 'night/**/*.mkv' @extra.txt --jsonl scores.jsonl --csv scores.csv --workers 8
+
+  vqa2 batch encodes/ --csv scores.csv --workers 12 --decode-processes 12   # a 16-core GPU box
 
   vqa2 batch encodes/ --csv scores.csv --resume          # after a crash: skip finished files
 
@@ -169,6 +173,7 @@ def batch(
             help=f"Decode workers running ahead of the model (0 = decode in the main thread). [default: {DEFAULT_WORKERS_SHOWN}]",
         ),
     ] = None,
+    decode_processes: DecodeProcessesOpt = DEFAULT_DECODE_PROCESSES,
     prefetch: Annotated[
         int | None,
         typer.Option(
@@ -254,6 +259,7 @@ def batch(
         retry_errors=retry_errors,
         recursive=recursive,
         workers=default_workers() if workers is None else workers,
+        decode_processes=decode_processes,
         prefetch=prefetch,
         shard=shard,
         fail_under=fail_under,
@@ -286,6 +292,7 @@ def batch(
     )
     if urls := server_urls(server):
         refuse_with_server(quant_cache)
+        refuse_processes_with_server(decode_processes)
         options = {
             "config": config,
             "model": model,

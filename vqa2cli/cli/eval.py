@@ -10,7 +10,9 @@ import typer
 
 from ..config import REPORT_FORMATS
 from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .calibration_opts import CalibrationOpt, record_gates
+from .decode_opts import DecodeProcessesOpt
 from .options import (
     ConfigOpt,
     DeviceOpt,
@@ -94,6 +96,7 @@ def eval_command(
             f"[default: {DEFAULT_WORKERS_SHOWN}]",
         ),
     ] = None,
+    decode_processes: DecodeProcessesOpt = DEFAULT_DECODE_PROCESSES,
     fmt: ReportFormatOpt = "table",
     prompt: ScoringPromptOpt = None,
     stalling_style: StallingStyleOpt = "sequence",
@@ -112,6 +115,7 @@ def eval_command(
     """Evaluate a scorer on labelled videos: SRCC, PLCC, PLCC after a logistic fit, KRCC."""
     from ..errors import ExitCode
     from ..jobs.evaluate import check_enough_videos, run_eval
+    from ..jobs.feeding import check_counts
     from ..training.datasets import read_labels
 
     console = start_console(quiet, verbose)
@@ -137,6 +141,7 @@ def eval_command(
         require_stalling_prompt(settings, f"{labels}: the stalling labels", stalling_style)
     from ..pipeline import interrupts
 
+    check_counts(workers, decode_processes)  # jobs/feeding.py: exit 2 for a negative count
     interrupts.expect(
         len(records),
         f"finished rows are in {scores_csv}; run the same command with --resume to continue"
@@ -155,6 +160,7 @@ def eval_command(
         stalling_style=stalling_style,
         offline=offline,
         calibration=cal.calibration,
+        decode_processes=decode_processes,
     )
     for note in result.metrics.notes:
         console.warning(note)

@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .calibration_opts import CalibrationOpt, FailCalibratedOpt, FailUncertainOpt, record_gates
+from .decode_opts import DecodeProcessesOpt, ScoreWorkersOpt, refuse_processes_with_server
 from .explain import (
     AssistantOpt,
     AssistantQuantOpt,
@@ -138,6 +140,8 @@ def score(
     strict: StrictOpt = None,
     stream: StreamOpt = None,
     offline: OfflineOpt = False,
+    workers: ScoreWorkersOpt = None,
+    decode_processes: DecodeProcessesOpt = DEFAULT_DECODE_PROCESSES,
     server: ServerOpt = None,
     server_paths: ServerPathsOpt = False,
     variant: VariantOpt = None,
@@ -165,6 +169,7 @@ def score(
         from ..remote.scorers import RemoteScoring, collect_options, connect_scoring
 
         refuse_with_server(quant_cache)
+        refuse_processes_with_server(decode_processes)
         options = collect_options(
             config=config,
             model=model,
@@ -216,6 +221,7 @@ def score(
         gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
         stall = score_stalling(settings, stalling, stalling_style, plan.window_s)
         source = LocalScoring(settings, ref, plan, console, stalling=stall, offline=offline)
+        source.feed(workers, decode_processes)
         from .explain import explain_request
 
         explaining = explain_request(

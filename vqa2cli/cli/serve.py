@@ -10,6 +10,8 @@ import typer
 from ..errors import UsageError
 from ..jobs.prefetch import DEFAULT_WORKERS_SHOWN, default_workers
 from ..serve.limits import BODY_TIMEOUT_S, GRACE_S, HEADER_TIMEOUT_S
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
+from .decode_opts import DecodeProcessesOpt
 from .options import (
     ConfigOpt,
     DeviceOpt,
@@ -95,6 +97,7 @@ def serve(
             help=f"Decode threads running ahead of the model. [default: {DEFAULT_WORKERS_SHOWN}]",
         ),
     ] = None,
+    decode_processes: DecodeProcessesOpt = DEFAULT_DECODE_PROCESSES,
     max_upload_mb: Annotated[
         float,
         typer.Option("--max-upload-mb", metavar="MB", help="Largest upload accepted (MB = 10^6 bytes)."),
@@ -138,6 +141,8 @@ def serve(
     console = start_console(quiet, verbose)
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, got {port}")
+    if decode_processes < 0:
+        raise UsageError("--decode-processes must be >= 0", "pass 0 (decode in the threads) or more")
     if max_queue < 1 or (workers is not None and workers < 1) or max_upload_mb <= 0:
         raise UsageError("--max-queue and --workers must be >= 1 and --max-upload-mb > 0")
     if not all(0 < t <= 86400 for t in (header_timeout, body_timeout, shutdown_grace)):
@@ -158,6 +163,7 @@ def serve(
         roots=resolve_roots(list(allow_root or [])),
         max_queue=max_queue,
         workers=workers or default_workers(),
+        decode_processes=decode_processes,
         max_upload_bytes=int(max_upload_mb * 1e6),
         offline=offline,
         header_timeout_s=header_timeout,

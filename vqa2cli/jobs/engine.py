@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import UsageError
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .distributed import detect_distributed, finish_distributed, part_targets
+from .feeding import threads_for
 from .loop import BatchScorer, JobStats
 from .prefetch import default_workers
 from .rowfiles import check_row_file
@@ -51,6 +53,7 @@ class JobSpec:
     retry_errors: bool = False
     recursive: bool = True
     workers: int = field(default_factory=default_workers)  # decode threads (jobs/prefetch.py)
+    decode_processes: int = DEFAULT_DECODE_PROCESSES  # decode worker processes (jobs/feeding.py)
     prefetch: int | None = None
     shard: str | None = None
     fail_under: float | None = None
@@ -86,6 +89,8 @@ class JobSpec:
             raise UsageError("--retry-errors only applies with --resume", "add --resume")
         if self.workers < 0 or (self.prefetch is not None and self.prefetch < 1):
             raise UsageError("--workers must be >= 0 and --prefetch >= 1")
+        if self.decode_processes < 0:
+            raise UsageError("--decode-processes must be >= 0", "pass 0 (decode in the threads) or more")
         if self.fail_under is not None and not 0.0 <= self.fail_under <= 1.0:
             raise UsageError(
                 f"--fail-under must be between 0 and 1, got {self.fail_under}", "scores are on the 0-1 scale"
@@ -282,7 +287,9 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
         _targets(job, dist), [o.fmt for o in job.outputs()], append=job.resume, make_writer=score_row_writer
     )
     sink = _sink(rows, segment_out, scorer, console, job.gates)
-    threads = _share_cpu(scorer, job.workers, console) if todo else None
+    pool = _decode_pool(scorer, job.decode_processes)  # None: decode in the threads
+    workers = threads_for(workers, job.decode_processes if pool is not None else 0)
+    threads = _share_cpu(scorer, threads_for(job.workers, job.decode_processes), console) if todo else None
     try:
         if todo:
             depth = job.prefetch or max(1, 2 * workers)
@@ -303,11 +310,29 @@ def _score(job: JobSpec, settings, ref, todo, stats: JobStats, dist, console, wi
     finally:
         rows.close()
         segment_out.close()
+        if pool is not None:
+            pool.close()  # the worker processes stop, the model's own decoder is back
         if threads is not None:  # callers running several commands in one process get theirs back
             import torch
 
             torch.set_num_threads(threads)
     stats.segment_failed = segment_out.failed_files
+
+
+def _decode_pool(scorer, processes: int):
+    """``--decode-processes``: the model's ``decoder`` set to a pool of worker processes (jobs/feeding.py)
+    → its ``ExitStack`` (closing it stops them and restores the decoder); None without a model here
+    (``--server``, nothing to score) or with 0 processes."""
+    from contextlib import ExitStack
+
+    from ..pipeline.run import ModelSession
+    from .feeding import feeding
+
+    if not isinstance(scorer, ModelSession) or processes <= 0:
+        return None
+    stack = ExitStack()
+    stack.enter_context(feeding(scorer, workers=0, processes=processes, read_ahead=False))
+    return stack
 
 
 def score_row_writer(fmt, stream, header):

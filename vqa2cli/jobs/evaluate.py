@@ -26,6 +26,7 @@ from ..errors import ConfigError, DataError, InputError, UsageError
 from ..records.reports import EVAL_COLUMNS as SCORE_CSV_COLUMNS
 from ..records.reports import EvalRecord, EvalRow
 from ..training.datasets import LabelRecord
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .loop import Todo
 from .metrics import correlations
 
@@ -261,12 +262,17 @@ def run_eval(
     stalling_style: str,
     offline: bool,
     calibration=None,
+    decode_processes: int = DEFAULT_DECODE_PROCESSES,
 ) -> EvalRecord:
     """The whole `vqa2 eval` run: lock the scores CSV, record its settings (``--resume`` refuses others, the
-    stalling style included), load the scorer, :func:`evaluate`. Errors as :func:`evaluate`, plus
+    stalling style included), load the scorer, :func:`evaluate` (``decode_processes``: the decode worker
+    processes behind the ``workers`` threads, jobs/feeding.py). Errors as :func:`evaluate`, plus
     UsageError (the CSV is locked by another run) and ModelError (the weights do not load)."""
+    from contextlib import nullcontext
+
     from ..pipeline import interrupts
     from ..pipeline.run import Scorer
+    from .feeding import feeding, threads_for
     from .lock import locked_outputs
     from .provenance import record_settings
 
@@ -285,7 +291,12 @@ def run_eval(
             scorer = Scorer.load(settings, ref, offline=offline)
             for line in scorer.memory_lines:
                 console.info(line)
-        with console.progress(len(records), "Scoring") as advance:
+        fed = (
+            feeding(scorer, workers=0, processes=decode_processes, read_ahead=False)
+            if scorer is not None and decode_processes > 0
+            else nullcontext()
+        )
+        with fed, console.progress(len(records), "Scoring") as advance:
             return evaluate(
                 records,
                 scorer,
@@ -293,7 +304,7 @@ def run_eval(
                 model=settings.model.name,
                 scores_csv=scores_csv,
                 resume=resume,
-                workers=workers,
+                workers=threads_for(workers, decode_processes),
                 stalling_style=stalling_style,
                 on_error=console.error,
                 advance=lambda n=1: (advance(n), interrupts.advance(n)),  # progress, Ctrl-C line

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from ..config import Settings
 from ..errors import ExitCode
 from ..records.results import ScoreRecord
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .windows import SegmentOutputs, SegmentPlan
 
 
@@ -38,6 +39,15 @@ class LocalScoring:
         self.settings, self.ref, self.plan, self.console = settings, ref, plan, console
         self.stalling, self.offline = stalling, offline
         self.scorer = None
+        self.workers: int | None = None  # read-ahead threads (None: jobs.prefetch.default_workers())
+        self.decode_processes = DEFAULT_DECODE_PROCESSES  # decode worker processes (jobs/feeding.py)
+
+    def feed(self, workers: int | None, decode_processes: int) -> None:
+        """``--workers`` / ``--decode-processes``: clips n+1… decoded while the model runs clip n."""
+        from .feeding import check_counts
+
+        check_counts(workers, decode_processes)
+        self.workers, self.decode_processes = workers, decode_processes
 
     def records(self, paths: list[str], on_window) -> Iterator[ScoreRecord]:
         from ..pipeline.run import CheckedInputs, error_record
@@ -67,7 +77,12 @@ class LocalScoring:
         )
         for line in scorer.memory_lines:
             self.console.info(line)
-        yield from scorer.score_files(paths, stalling=self.stalling, checked=checked)
+        from .feeding import feeding
+        from .prefetch import default_workers
+
+        workers = default_workers() if self.workers is None else self.workers
+        with feeding(scorer, workers=workers, processes=self.decode_processes, read_ahead=len(paths) > 1):
+            yield from scorer.score_files(paths, stalling=self.stalling, checked=checked)
 
     def thumbnails(self):
         return self.scorer.last_thumbnails if self.scorer is not None else ()

@@ -112,6 +112,11 @@ class ModelSession:
     :class:`~vqa2cli.modeling.loading.LoadedModel` (model, tokenizer, device, dtype, quant).
     """
 
+    # decode_clip's signature: video.decode.decode_clip here (None), or a video.decode_pool.DecodePool's
+    decoder: Callable[..., Any] | None = None
+    # (items, prepare) → results in order with .item/.value/.error (jobs.prefetch.prefetch); None: one by one
+    read_ahead: Callable[[list, Callable], Iterable[Any]] | None = None
+
     def __init__(self, settings: Settings, loaded):
         self.settings = settings
         self.loaded = loaded
@@ -187,12 +192,12 @@ class ModelSession:
     ):
         """Decode ``path`` for this model (its sizes, sampling and the tokens its prompt leaves) →
         ``DecodedClip``. ``question``: the longest question that will be asked about the clip (it takes
-        tokens from the budget); ``info``: the clip's probe result when the caller has it. Raises
-        InputError subclasses."""
+        tokens from the budget); ``info``: the clip's probe result when the caller has it. Decoded by
+        ``decoder`` (worker processes) when one is set. Raises InputError subclasses."""
         from ..video.decode import decode_clip
 
         budget, copies = self.visual_limits(question=question, stalling=stalling)
-        return decode_clip(
+        return (self.decoder or decode_clip)(
             str(path), self.settings.video, token_budget=budget, motion_copies=copies, info=info
         )
 
@@ -299,17 +304,44 @@ class Scorer(ModelSession):
         """Score each video in order; an unreadable one yields its ``status="error"`` record instead of
         raising (as ``vqa2 score`` prints it). Model errors still raise. ``checked``: the caller's preflight
         (:class:`CheckedInputs`), not repeated here: its errors become error records, its probes are reused.
-        Without it each file is checked once, by its probe when decoding."""
-        for path in paths:
+        Without it each file is checked once, by its probe when decoding. With ``read_ahead`` set (the
+        API's ``load_scorer(workers=...)``, ``vqa2 score``), clips n+1… are prepared while the model runs
+        clip n; the records are the same, in the same order."""
+
+        def prepare(path):
             error = checked.errors.get(str(path)) if checked is not None else None
             if error is not None:
-                yield error_record(path, error, self.settings)
-                continue
+                raise error
+            info = checked.info(path) if checked is not None else None
+            return self.prepare(path, stalling=stalling, info=info)
+
+        for done in (self.read_ahead or _one_by_one)(list(paths), prepare):
+            path, prepared, error = done.item, done.value, done.error
+            del done  # the loop holds no clip once it is scored
             try:
-                info = checked.info(path) if checked is not None else None
-                yield self.run(self.prepare(path, stalling=stalling, info=info))
+                if error is not None:
+                    raise error
+                record = self.run(prepared)
             except InputError as exc:
-                yield error_record(path, exc, self.settings)
+                record = error_record(path, exc, self.settings)
+            del prepared, error
+            yield record
+
+
+@dataclass
+class _Done:
+    item: Any
+    value: Any = None
+    error: BaseException | None = None
+
+
+def _one_by_one(items: list, prepare: Callable[[Any], Any]) -> Iterator[_Done]:
+    """``read_ahead`` without threads: each item prepared when the consumer asks for it."""
+    for item in items:
+        try:
+            yield _Done(item, prepare(item))
+        except InputError as exc:
+            yield _Done(item, error=exc)
 
 
 class Asker(ModelSession):

@@ -36,6 +36,7 @@ from ..errors import (  # every error code's HTTP status: errors.API_ERRORS
     UsageError,
 )
 from ..jobs.prefetch import default_workers
+from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .access import protect_docs, public_model
 from .explain import explain_scored, take_explain  # /v1/score options.explain (score --explain)
 from .limits import BODY_TIMEOUT_S, GRACE_S, HEADER_TIMEOUT_S
@@ -57,6 +58,7 @@ class ServeConfig:
     roots: list[Path] = field(default_factory=list)
     max_queue: int = 16
     workers: int = field(default_factory=default_workers)  # decode threads (jobs/prefetch.py)
+    decode_processes: int = DEFAULT_DECODE_PROCESSES  # behind those threads (jobs/feeding.py)
     max_upload_bytes: int = 2 << 30
     retry_after_s: int = 2
     offline: bool = False
@@ -79,12 +81,14 @@ class ServerState:
             self.resolvers["ask"] = OptionResolver("ask", config.assistant, config.config, config.runtime)
         self.sessions: dict[str, Any] = {}  # task -> Scorer | Asker
         self.queue = None
+        self.decode_pool = None  # video.decode_pool.DecodePool with --decode-processes
         self.ready = False
         self.draining = False
         self.load_error: BaseException | None = None
 
     def load(self) -> None:
         """Load the weights (blocking) and start the work queue; sets ``ready``. Raises Vqa2Error."""
+        from ..jobs.feeding import share_pool, threads_for
         from ..pipeline.run import Asker
         from ..pipeline.segmented import SegmentingScorer
         from .queue import WorkQueue
@@ -95,9 +99,10 @@ class ServerState:
                 session = cls.load(settings, ref, offline=self.config.offline)
                 self.sessions[task] = session
                 self.resolvers[task].loaded = session.loaded
+        self.decode_pool = share_pool(self.sessions.values(), self.config.decode_processes)
         self.queue = WorkQueue(
             max_queue=self.config.max_queue,
-            workers=self.config.workers,
+            workers=threads_for(self.config.workers, self.config.decode_processes),
             on_depth=self.metrics.queue_depth.set,
         )
         self.ready = True
@@ -346,6 +351,8 @@ def _make_job(state: ServerState, task: str, source: Input, resolved, questions,
 
     base = state.sessions[task]
     session = type(base)(resolved.settings, base.loaded)  # same weights, this request's settings
+    if state.decode_pool is not None:  # --decode-processes: the server's worker processes decode
+        session.decoder = state.decode_pool
     if task == "score":
         session.configure(window_s=resolved.window_s)
     make_error = error_row_factory(resolved.settings)

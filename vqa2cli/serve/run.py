@@ -109,6 +109,8 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
     finally:
         if state.queue is not None and not state.queue.close(timeout=_left(state)):
             _cut(console, state)
+        if state.decode_pool is not None:
+            state.decode_pool.close()
     if isinstance(state.load_error, Vqa2Error):
         raise state.load_error  # exit 4 (or 2) with its one line
     if state.load_error is not None:
