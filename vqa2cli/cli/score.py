@@ -46,7 +46,15 @@ from .options import (
     scoring_settings,
     start_console,
 )
-from .segments import FailSegmentOpt, OverwriteOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
+from .segments import (
+    DurationOpt,
+    FailSegmentOpt,
+    OverwriteOpt,
+    PlotOpt,
+    PoolOpt,
+    SegmentsCsvOpt,
+    SegmentsOpt,
+)
 
 EXAMPLES = """Examples:
 
@@ -77,6 +85,10 @@ EXAMPLES = """Examples:
   vqa2 score enc.mp4 --segments 10s --fail-segment-under 0.5 --explain   # and say why
 
   ffmpeg -i in.mp4 -c:v libx264 -f matroska - | vqa2 score - --format json   # a pipe (VQA2_STDIN_MAX_GB cap)
+
+  ffmpeg -re -i live.ts -c copy -f matroska - | vqa2 score - --segments 10s -f jsonl   # rows as they come
+
+  vqa2 score long.mp4 --duration 1m   # the first minute only, in windows (docs/live.md)
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. --fail-under and --fail-segment-under
@@ -121,6 +133,7 @@ def score(
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
     segments: SegmentsOpt = None,
+    duration: DurationOpt = None,
     pool: PoolOpt = None,
     segments_csv: SegmentsCsvOpt = None,
     fail_segment_under: FailSegmentOpt = None,
@@ -142,6 +155,7 @@ def score(
     verbose: VerboseOpt = False,
 ) -> None:
     """Score the perceptual quality of videos (0 = worst, 1 = best)."""
+    from ..jobs.live_run import LiveScoring, is_live, parse_limit, refuse_live_with_server
     from ..jobs.score_run import LocalScoring, run_score
     from ..jobs.settings import check_fail_under, score_stalling
     from ..jobs.windows import segment_options
@@ -149,6 +163,7 @@ def score(
 
     console = start_console(quiet, verbose)
     check_format(fmt)
+    limit_s = parse_limit(duration)  # issue 26 §1: --duration (exit 2 before anything)
     check_fail_under(fail_under)
     gates = record_gates(calibration, fail_calibrated_under, fail_uncertain_over)
     window_flags = {
@@ -162,9 +177,8 @@ def score(
         from ..remote.scorers import RemoteScoring, collect_options, connect_scoring
 
         refuse_with_server(quant_cache)
-        if "-" in [
-            str(f) for f in files
-        ]:  # issue 26: stdin is read by the local run only (inputs/stdin.py)
+        refuse_live_with_server([str(f) for f in files], duration)
+        if "-" in [str(f) for f in files]:  # issue 26: stdin is read by the local run only (inputs/stdin.py)
             raise UsageError(
                 "- (stdin) cannot be sent with --server yet",
                 "write the pipe to a file and score the file, or score - without --server",
@@ -221,6 +235,9 @@ def score(
         gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
         stall = score_stalling(settings, stalling, stalling_style, plan.window_s)
         source = LocalScoring(settings, ref, plan, console, stalling=stall, offline=offline)
+        if is_live([str(f) for f in files], plan, limit_s, explain=explain, stalling=stalling):
+            settings, plan = segment_options(settings, segments=segments or "auto", pool=pool, **window_flags)
+            source = LiveScoring(settings, ref, plan, console, limit_s=limit_s, fmt=fmt, offline=offline)
         from .explain import explain_request
 
         explaining = explain_request(
@@ -243,6 +260,9 @@ def score(
             source = ExplainingScoring(
                 source, explaining, console, fail_under=fail_under, fail_segment_under=fail_segment_under
             )
+    if isinstance(source, LiveScoring):  # read as it arrives, never copied whole first (jobs/live_run.py)
+        paths = [str(f) for f in files]
+        raise typer.Exit(int(run_score(paths, source, settings, fmt, fail_under, console, plan, gates=gates)))
     from ..inputs.stdin import GivenNames, stdin_as_file
 
     with stdin_as_file([str(f) for f in files]) as (paths, names):  # `-`: stdin copied to a temporary file
