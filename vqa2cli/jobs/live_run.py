@@ -183,6 +183,8 @@ class LiveScoring:
             return _renamed(error_record(spool.path, fault, self.settings), names)
         if self.limit_s is not None:
             record.sampling["duration_limit_s"] = self.limit_s
+            n = record.input.get("n_frames") or 0  # frames decoded past --duration are not the clip's
+            record.input["decoded_frames"] = min(record.input.get("decoded_frames") or 0, n)
         return next(as_given([record], names))
 
     def _scorer(self, clips):
@@ -227,7 +229,9 @@ def _open_source(given: Any) -> tuple[Any, bool]:
                 "- reads a video from stdin, but stdin is a terminal",
                 "pipe a video in: ffmpeg -re -i in.mp4 -c copy -f matroska - | vqa2 score - --segments 10s",
             )
-        return sys.stdin.buffer, True
+        # the unbuffered file: a capture thread still blocked in a read when the run ends holds no lock
+        # that the interpreter's shutdown would wait for (a BufferedReader's would abort it)
+        return getattr(sys.stdin.buffer, "raw", sys.stdin.buffer), True
     if is_network(given):
         return given, False
     from ..video.probe import check_path, unreadable
