@@ -75,7 +75,9 @@ def test_live_windows_stop_at_the_limit_and_never_plan_past_it():
 # -- the CLI on stdin -------------------------------------------------------------------------------------
 
 
-def test_live_stdin_equals_score_segments_of_the_file(tiny_model_dir, make_clip, capsys, monkeypatch):
+def test_live_stdin_equals_score_segments_of_the_file(
+    reuse_tiny_scorer, tiny_model_dir, make_clip, capsys, monkeypatch
+):
     clip = make_clip("live.mkv", container="mkv", seconds=5)
     args = ["-m", str(tiny_model_dir), "--segments", "1s", "-q"]
     code, out, err = run(["score", str(clip), *args, "-f", "json"], capsys)
@@ -120,7 +122,9 @@ def test_nothing_decodable_is_one_line_exit_3(tiny_model_dir, capsys, monkeypatc
     assert "vqa2-live-" not in out + err
 
 
-def test_a_pipe_closed_mid_window_keeps_the_tail_rule(tiny_model_dir, make_clip, capsys, monkeypatch):
+def test_a_pipe_closed_mid_window_keeps_the_tail_rule(
+    reuse_tiny_scorer, tiny_model_dir, make_clip, capsys, monkeypatch
+):
     clip = make_clip("live.mkv", container="mkv", seconds=5)
     data = clip.read_bytes()
     _stdin(monkeypatch, data[: len(data) // 2])
@@ -208,23 +212,10 @@ def _vqa2(args, tiny_model_dir, **kwargs):
 
 
 @pytest.mark.e2e
-def test_first_row_is_read_before_the_writer_has_finished(tiny_model_dir, make_clip):
-    clip = make_clip("live.mkv", container="mkv", seconds=5)
-    data = clip.read_bytes()
-    proc = _vqa2(["-", "--segments", "1s", "-f", "jsonl"], tiny_model_dir, stdin=subprocess.PIPE)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
-    proc.stdin.write(data[: len(data) * 3 // 4])
-    proc.stdin.flush()
-    first = json.loads(lines.get(timeout=GATE_S))  # read while the writer still holds back the rest
-    proc.stdin.write(data[len(data) * 3 // 4 :])
-    proc.stdin.close()
-    assert proc.wait(GATE_S) == 0, proc.stderr.read().decode()[-2000:]
-    assert first["path"] == "-" and first["index"] == 0 and first["start_s"] == 0.0
-
-
-@pytest.mark.e2e
-def test_duration_ends_a_run_on_an_endless_source(tiny_model_dir):
+def test_rows_come_as_an_endless_source_plays_and_duration_ends_it(tiny_model_dir):
+    """`ffmpeg -re -f lavfi -i testsrc ... -f matroska - | vqa2 score - --duration 2 --segments 1s`: the first
+    window's row is read while ffmpeg is still writing (it never ends by itself); the run ends at 2 s with
+    exit 0 and only the windows before 2 s."""
     from ffmpeg_cli import require_ffmpeg
 
     ffmpeg = require_ffmpeg("to make an endless stream")
@@ -234,15 +225,20 @@ def test_duration_ends_a_run_on_an_endless_source(tiny_model_dir):
         stdout=subprocess.PIPE,
     )
     try:
-        proc = _vqa2(
-            ["-", "--duration", "2", "--segments", "1s", "-f", "json"], tiny_model_dir, stdin=source.stdout
-        )
+        args = ["-", "--duration", "2", "--segments", "1s", "-f", "jsonl"]
+        proc = _vqa2(args, tiny_model_dir, stdin=source.stdout)
         source.stdout.close()
-        out, err = proc.communicate(timeout=GATE_S)
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+        first = json.loads(lines.get(timeout=GATE_S))
+        writer_running = source.poll() is None  # the writer has not finished: it never does by itself
+        code = proc.wait(GATE_S)
     finally:
         source.kill()
         source.wait()
-    assert proc.returncode == 0, err.decode()[-2000:]
-    (record,) = json.loads(out)
+    assert code == 0, proc.stderr.read().decode()[-2000:]
+    assert writer_running and first["path"] == "-" and first["index"] == 0 and first["start_s"] == 0.0
+    second, record = (json.loads(lines.get(timeout=GATE_S)) for _ in range(2))
+    assert (second["start_s"], second["end_s"]) == (1.0, 2.0) and lines.empty()
     assert [(s["start_s"], s["end_s"]) for s in record["segments"]] == [(0.0, 1.0), (1.0, 2.0)]
     assert record["input"]["n_frames"] == 16

@@ -173,10 +173,9 @@ class LiveScoring:
         windows = LiveWindows(info.avg_fps, window_s, sampling, limit_frames=limit, on_exhausted=spool.stop)
         counter.plan(windows)
         stream = LiveWindowStream(counter, windows, video, _opener(spool, name), limit_s=self.limit_s)
-        try:
-            record = scorer.run(
-                PreparedClip(spool.path, SegmentedPrep(stream, window_s, "requested"), None, 0.0)
-            )
+        prep = SegmentedPrep(stream, window_s, "requested")
+        try:  # a windowed clip has no inputs of its own: each window's are built as it is decoded
+            record = scorer.run(PreparedClip(spool.path, prep, None, 0.0))  # type: ignore[arg-type]
         except InputError as exc:
             return _renamed(error_record(spool.path, spool_fault(spool) or exc, self.settings), names)
         if fault := spool_fault(spool):
