@@ -202,6 +202,34 @@ def test_api_a_stall_keeps_the_windows_and_fails_in_one_line(tiny_scorer, make_c
     assert scored and scored == sorted(scored)  # the windows before the stall were scored and handed over
 
 
+def test_api_a_url_is_remuxed_as_it_arrives_with_the_same_windows(tiny_scorer, make_clip):
+    """A URL (loopback HTTP): PyAV demuxes it, packets are copied into the live copy; same windows and
+    numbers as the file; the record names the URL without its credentials."""
+    import functools
+    import http.server
+
+    from vqa2cli.jobs.live_run import score_stream
+
+    clip = make_clip("live.mkv", container="mkv", seconds=5)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(clip.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://user:secret@127.0.0.1:{server.server_address[1]}/{clip.name}"
+        record = score_stream(tiny_scorer, url, segments="1s")
+    finally:
+        server.shutdown()
+    whole = tiny_scorer.configure(window_s=1.0).score(str(clip))
+    assert record.ok, record.error
+    assert "secret" not in record.path and record.path.startswith("http://127.0.0.1:")
+    assert [s["score"] for s in record.segments] == [s["score"] for s in whole.segments]
+
+
 # -- real processes: a slow pipe's first row, an endless source ended by --duration -------------------------
 
 
