@@ -230,6 +230,50 @@ def test_api_a_url_is_remuxed_as_it_arrives_with_the_same_windows(tiny_scorer, m
     assert [s["score"] for s in record.segments] == [s["score"] for s in whole.segments]
 
 
+@pytest.mark.e2e
+def test_api_an_hls_playlist_without_endlist_is_scored_until_duration(tiny_scorer, tmp_path):
+    """A live HLS playlist (no #EXT-X-ENDLIST, ffmpeg -re still writing it) served on loopback: scored as it
+    arrives, ended by ``duration``; the windows are those before 2 s."""
+    import functools
+    import http.server
+    import time
+
+    from ffmpeg_cli import require_ffmpeg
+
+    from vqa2cli.jobs.live_run import score_stream
+
+    ffmpeg = require_ffmpeg("to make a live HLS stream")
+    source = subprocess.Popen(
+        [ffmpeg, "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=8", "-c:v"]
+        + ["libx264", "-g", "8", "-f", "hls", "-hls_time", "1", "-hls_list_size", "0"]
+        + ["-hls_playlist_type", "event", str(tmp_path / "live.m3u8")]
+    )
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for _ in range(GATE_S * 10):  # the playlist names its first segment
+            if (tmp_path / "live.m3u8").exists() and "live0.ts" in (tmp_path / "live.m3u8").read_text():
+                break
+            time.sleep(0.1)
+        url = f"http://127.0.0.1:{server.server_address[1]}/live.m3u8"
+        record = score_stream(tiny_scorer, url, segments="1s", duration="2")
+        still_writing = source.poll() is None
+    finally:
+        server.shutdown()
+        source.kill()
+        source.wait()
+    assert record.ok, record.error
+    assert still_writing and "#EXT-X-ENDLIST" not in (tmp_path / "live.m3u8").read_text()
+    assert [(s["start_s"], s["end_s"]) for s in record.segments] == [(0.0, 1.0), (1.0, 2.0)]
+
+
 # -- real processes: a slow pipe's first row, an endless source ended by --duration -------------------------
 
 

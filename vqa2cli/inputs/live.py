@@ -7,8 +7,9 @@ growing file (:meth:`Spool.reader`: a file object PyAV opens like a pipe, withou
 current end until more bytes arrive or the capture has ended; the video layer (video/live.py) demuxes and
 decodes through them while the copy goes on. The source is anything ``av.open`` reads as a stream: a binary
 file object (stdin's ``sys.stdin.buffer``, a socket's ``makefile("rb")``) whose bytes are copied as they are,
-or a URL string, whose packets PyAV demuxes and remuxes into a Matroska copy (an HLS playlist without
-``#EXT-X-ENDLIST``, HTTP without a length).
+or a URL string, whose packets PyAV demuxes and remuxes (stream copy) into a Matroska copy, or MPEG-TS when
+the stream's frame size is not known before its first frames (an HLS playlist without ``#EXT-X-ENDLIST``,
+HTTP without a length).
 
 **Stall time-out.** When no byte arrives for :data:`TIMEOUT_ENV` seconds (default :data:`DEFAULT_TIMEOUT_S`)
 while a reader waits, the stream is *stalled*: readers see its end, no further window is scored, and the run
@@ -108,13 +109,15 @@ class Spool:
             self._cond.notify_all()
 
     def _remux(self, url: str) -> None:
-        """A URL: its packets demuxed by FFmpeg and remuxed (stream copy) into a Matroska copy, flushed per
-        packet; only the streams Matroska can hold are kept."""
+        """A URL: its video packets demuxed by FFmpeg and remuxed (stream copy) into the copy as they come."""
         import av
 
         with av.open(url, mode="r", metadata_errors="replace", timeout=self.timeout) as src:
             sink = _SpoolSink(self)
-            with av.open(sink, mode="w", format="matroska") as out:
+            # Matroska needs each stream's size in its header; a live HLS stream may not say it before its
+            # first frames are decoded: then MPEG-TS, which carries the codec's own headers
+            sized = all(s.codec_context.width for s in src.streams.video)
+            with av.open(sink, mode="w", format="matroska" if sized else "mpegts") as out:
                 mapped = {}
                 for stream in src.streams.video:
                     mapped[stream.index] = out.add_stream_from_template(stream)
