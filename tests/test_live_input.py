@@ -109,6 +109,30 @@ def test_duration_on_a_file_scores_its_first_seconds(reuse_tiny_scorer, tiny_mod
     assert first["sampling"]["duration_limit_s"] == 2.0
 
 
+def test_duration_alone_implies_the_cards_window(reuse_tiny_scorer, tiny_model_dir, make_clip, capsys):
+    clip = make_clip("live.mkv", container="mkv", seconds=5)
+    code, out, err = run(
+        ["score", str(clip), "-m", str(tiny_model_dir), "-q", "-f", "json", "--duration", "2"], capsys
+    )
+    (record,) = json.loads(out)
+    assert code == 0 and record["sampling"]["window_s"] == 10.0  # --segments auto: video.segment_s
+    assert [(s["start_frame"], s["end_frame"]) for s in record["segments"]] == [(0, 16)]
+
+
+def test_past_the_size_cap_is_one_line_exit_3(
+    reuse_tiny_scorer, tiny_model_dir, make_clip, capsys, monkeypatch
+):
+    from vqa2cli.inputs.stdin import STDIN_MAX_GB_ENV
+
+    clip = make_clip("live.mkv", container="mkv", seconds=5)
+    monkeypatch.setenv(STDIN_MAX_GB_ENV, "0.000001")  # 1000 bytes
+    _stdin(monkeypatch, clip.read_bytes())
+    code, out, err = run(["score", "-", "--segments", "1s", "-m", str(tiny_model_dir), "-f", "json"], capsys)
+    (record,) = json.loads(out)
+    assert code == 3 and record["path"] == "-" and "1e-06 GB cap" in record["error"]["message"]
+    assert err.count("Error:") == 1
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "auto", "0s"])
 def test_bad_duration_is_one_line_exit_2(value, capsys):
     code, out, err = run(["score", "x.mkv", "--duration", value], capsys)
