@@ -62,14 +62,10 @@ def test_live_windows_stop_at_the_limit_and_never_plan_past_it():
     from vqa2cli.video.live import LiveWindows, limit_frames
 
     sampling = sampling_args(Settings().video, token_budget=None)
-    exhausted = []
-    windows = LiveWindows(
-        8.0, 1.0, sampling, limit_frames=limit_frames(2.0, 8.0), on_exhausted=lambda: exhausted.append(1)
-    )
+    windows = LiveWindows(8.0, 1.0, sampling, limit_frames=limit_frames(2.0, 8.0))
     for seen in range(1, 100):
         windows.seen(seen)
     assert windows.full and [(w.start, w.stop, w.end_s) for w in windows] == [(0, 8, 1.0), (8, 16, 2.0)]
-    assert exhausted == [1]
 
 
 # -- the CLI on stdin -------------------------------------------------------------------------------------
@@ -105,6 +101,7 @@ def test_duration_on_a_file_scores_its_first_seconds(reuse_tiny_scorer, tiny_mod
     assert code == 0, err
     (first,) = json.loads(out)
     assert first["path"] == str(clip) and first["input"]["n_frames"] == 16
+    assert first["input"]["decoded_frames"] == 16 and first["input"]["mtime"] == whole["input"]["mtime"]
     assert [s["score"] for s in first["segments"]] == [s["score"] for s in whole["segments"][:2]]
     assert first["sampling"]["duration_limit_s"] == 2.0
 
@@ -337,4 +334,4 @@ def test_rows_come_as_an_endless_source_plays_and_duration_ends_it(tiny_model_di
     second, record = (json.loads(lines.get(timeout=GATE_S)) for _ in range(2))
     assert (second["start_s"], second["end_s"]) == (1.0, 2.0) and lines.empty()
     assert [(s["start_s"], s["end_s"]) for s in record["segments"]] == [(0.0, 1.0), (1.0, 2.0)]
-    assert record["input"]["n_frames"] == 16
+    assert record["input"]["n_frames"] == record["input"]["decoded_frames"] == 16

@@ -46,8 +46,9 @@ def timeout_s() -> float:
 
 
 class Spool:
-    """The growing private copy of a live source. ``size``: bytes copied so far; ``ended``: the capture is
-    over (the source's end, the cap, an error or :meth:`stop`); ``stalled``: ended by the time-out;
+    """The growing private copy of a live source (or, :meth:`of_file`, a local file read in place). ``size``:
+    bytes copied so far; ``ended``: the capture is over (the source's end, the cap, an error);
+    ``end_size``: where :meth:`end_at` ended it early; ``stalled``: ended by the time-out;
     ``error``: the InputError that ended it (the cap, a read error), else None. ``name`` is the input as
     given (``-``, a URL without credentials), used in every message."""
 
@@ -55,13 +56,23 @@ class Spool:
         self.source, self.name = source, name
         self.cap = max_bytes() if cap is None else cap
         self.timeout = timeout_s() if timeout is None else timeout
-        fd, self.path = tempfile.mkstemp(prefix="vqa2-live-", suffix=".video")
-        self._out = os.fdopen(fd, "wb")
         self.size, self.ended, self.stalled, self.stopped = 0, False, False, False
+        self.end_size: int | None = None  # readers see the end here (--duration reached: end_at)
         self.error: Exception | None = None
         self._last = time.monotonic()
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._capture, name="vqa2-live-capture", daemon=True)
+        self.owned = source is not None  # a copy this run made (deleted on close), not the user's file
+        if self.owned:  # else of_file: a complete local file read in place
+            fd, self.path = tempfile.mkstemp(prefix="vqa2-live-", suffix=".video")
+            self._out = os.fdopen(fd, "wb")
+
+    @classmethod
+    def of_file(cls, path: str, name: str) -> Spool:
+        """A complete local file read in place (``--duration`` on a file): nothing is copied."""
+        spool = cls(None, name, cap=0, timeout=DEFAULT_TIMEOUT_S)
+        spool.path, spool.size, spool.ended = path, os.path.getsize(path), True
+        return spool
 
     def start(self) -> Spool:
         self._thread.start()
@@ -131,29 +142,35 @@ class Spool:
 
     def wait(self, offset: int) -> int:
         """Bytes available past ``offset``, waiting while there are none and the capture goes on; 0 at the
-        end of the stream (or once stopped or stalled). A wait longer than the time-out since the last byte
-        arrived marks the stream stalled."""
+        end of the stream (or past :meth:`end_at`, or once stalled). A wait longer than the time-out since the
+        last byte arrived marks the stream stalled."""
         with self._cond:
-            while self.size <= offset and not (self.ended or self.stopped or self.stalled):
+            while self.size <= offset and not (self.ended or self.end_size is not None or self.stalled):
                 left = self.timeout - (time.monotonic() - self._last)
                 if left <= 0:
                     self.stalled = True
                     self._cond.notify_all()
                     break
                 self._cond.wait(left)
-            if self.stopped or (self.stalled and self.size <= offset):
-                return 0
-            return max(0, self.size - offset)
+            end = self.size if self.end_size is None else min(self.size, self.end_size)
+            return max(0, end - offset)
 
-    def reader(self) -> SpoolReader:
-        """A new reader from the first byte (each demux pass has its own)."""
-        return SpoolReader(self)
+    def reader(self):
+        """A new reader from the first byte (each demux pass has its own): a :class:`SpoolReader` of the copy,
+        or the local file itself (seekable: an MP4 index at its end is read as for any file)."""
+        return SpoolReader(self) if self.owned else open(self.path, "rb")  # noqa: SIM115 - PyAV closes it
 
-    def stop(self) -> None:
-        """Stop the copy (``--duration`` reached): readers see the end at once."""
+    def end_at(self, size: int) -> None:
+        """End the stream at byte ``size`` (``--duration`` reached: every frame before it is in the first
+        ``size`` bytes): the copy stops, readers read up to there and see the end."""
         with self._cond:
             self.stopped = True
+            self.end_size = size if self.end_size is None else min(size, self.end_size)
             self._cond.notify_all()
+
+    def stop(self) -> None:
+        """Stop the copy: readers see the end at once."""
+        self.end_at(0)
 
     def stall_error(self):
         from ..errors import InputError
@@ -166,10 +183,11 @@ class Spool:
         )
 
     def close(self) -> None:
-        """Stop and delete the copy."""
+        """Stop and delete the copy (a file read in place is left alone)."""
         self.stop()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+        if self.owned:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
 
 def _is_input_error(exc: Exception) -> bool:

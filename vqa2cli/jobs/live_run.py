@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from ..config import Settings
@@ -135,12 +136,12 @@ class LiveScoring:
             source, owned = _open_source(given)
         except InputError as exc:
             return error_record(name, exc, self.settings)
-        spool = Spool(source, name).start()
+        spool = Spool.of_file(str(source), name) if isinstance(source, Path) else Spool(source, name).start()
         try:
             return self._score(spool, name, on_window)
         finally:
             spool.close()
-            if owned and given != STDIN:
+            if owned and given != STDIN and not isinstance(source, Path):
                 source.close()
 
     def _score(self, spool, name: str, on_window) -> ScoreRecord:
@@ -152,8 +153,10 @@ class LiveScoring:
         from ..video.segments import window_frames, window_seconds
 
         video = self.settings.video
-        counter = FrameCounter(spool.reader, spool.path, name, video.stream, lambda: spool.stalled).start()
-        names = {spool.path: name}
+        stalled = lambda: spool.stalled  # noqa: E731
+        end_at = spool.end_at if spool.owned else None  # a local file is read in place: nothing to stop
+        counter = FrameCounter(spool.reader, spool.path, name, video.stream, stalled, end_at).start()
+        names = {spool.path: name} if spool.owned else {}
         try:
             info = counter.wait_info()
         except InputError as exc:
@@ -170,9 +173,9 @@ class LiveScoring:
         budget, copies = scorer.visual_limits()
         sampling = sampling_args(video, token_budget=budget, motion_copies=copies, source=spool.path)
         limit = limit_frames(self.limit_s, info.avg_fps)
-        windows = LiveWindows(info.avg_fps, window_s, sampling, limit_frames=limit, on_exhausted=spool.stop)
+        windows = LiveWindows(info.avg_fps, window_s, sampling, limit_frames=limit)
         counter.plan(windows)
-        stream = LiveWindowStream(counter, windows, video, _opener(spool, name), limit_s=self.limit_s)
+        stream = LiveWindowStream(counter, windows, video, _opener(spool, name, limit), limit_s=self.limit_s)
         prep = SegmentedPrep(stream, window_s, "requested")
         try:  # a windowed clip has no inputs of its own: each window's are built as it is decoded
             record = scorer.run(PreparedClip(spool.path, prep, None, 0.0))  # type: ignore[arg-type]
@@ -182,8 +185,6 @@ class LiveScoring:
             return _renamed(error_record(spool.path, fault, self.settings), names)
         if self.limit_s is not None:
             record.sampling["duration_limit_s"] = self.limit_s
-            n = record.input.get("n_frames") or 0  # frames decoded past --duration are not the clip's
-            record.input["decoded_frames"] = min(record.input.get("decoded_frames") or 0, n)
         return next(as_given([record], names))
 
     def _scorer(self, clips):
@@ -215,8 +216,8 @@ def _renamed(record: ScoreRecord, names: dict[str, str]) -> ScoreRecord:
 
 
 def _open_source(given: Any) -> tuple[Any, bool]:
-    """(what the capture reads, whether this run opened it): stdin's bytes, a file opened here, a URL
-    string (PyAV reads it), or the caller's binary file object. Raises InputError for a path that cannot
+    """(what the capture reads, whether this run opened it): stdin's bytes, a local file's ``Path`` (read in
+    place, not copied), a URL string (PyAV reads it), or the caller's binary file object. Raises InputError for a path that cannot
     be read, UsageError for stdin on a terminal."""
     from ..inputs.given import STDIN, is_network
 
@@ -233,30 +234,28 @@ def _open_source(given: Any) -> tuple[Any, bool]:
         return getattr(sys.stdin.buffer, "raw", sys.stdin.buffer), True
     if is_network(given):
         return given, False
-    from ..video.probe import check_path, unreadable
+    from ..video.probe import check_path
 
-    path = check_path(given)
-    try:
-        return open(path, "rb"), True  # noqa: SIM115 - closed by score_one
-    except OSError as exc:
-        raise unreadable(path, exc) from None
+    return Path(str(check_path(given))), False  # read in place (Spool.of_file)
 
 
-def _opener(spool, name: str):
-    """The decode pass's container: a new reader of the live copy."""
+def _opener(spool, name: str, limit: int | None):
+    """The decode pass's container: a new reader of the live copy (``limit``: its first frames only)."""
 
     def open_copy():
         import av
 
         from ..errors import CorruptContainerError
+        from ..video.live import FirstFrames
 
         try:
-            return av.open(spool.reader(), mode="r", metadata_errors="replace")
+            container = av.open(spool.reader(), mode="r", metadata_errors="replace")
         except (av.error.FFmpegError, OSError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise CorruptContainerError(
                 name, f"not a readable video stream ({reason})", "check the source"
             ) from exc
+        return container if limit is None else FirstFrames(container, limit)
 
     return open_copy
 

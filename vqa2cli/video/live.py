@@ -35,7 +35,7 @@ class LiveWindows:
 
     Iterating waits for the next window (thread-safe; several iterators each see every window); it ends at
     the stream's end, or raises the error the counter met. ``limit_frames``: ``--duration`` as a frame count
-    (the stream ends there). ``on_exhausted`` runs when an iterator has taken the last window."""
+    (the stream ends there)."""
 
     def __init__(
         self,
@@ -44,10 +44,9 @@ class LiveWindows:
         sampling: dict[str, Any],
         *,
         limit_frames: int | None = None,
-        on_exhausted: Callable[[], None] | None = None,
     ):
         self.avg_fps, self.window_s, self.sampling = avg_fps, window_s, sampling
-        self.limit, self.on_exhausted = limit_frames, on_exhausted
+        self.limit = limit_frames
         keyframe_fps = sampling.get("keyframe_fps", 1.0)
         self.length = window_frames(avg_fps, window_s, keyframe_fps)
         self.step = keyframe_step(avg_fps, keyframe_fps)
@@ -118,8 +117,6 @@ class LiveWindows:
                     break
             yield window
             i += 1
-        if self.on_exhausted is not None:
-            self.on_exhausted()
 
 
 class FrameCounter:
@@ -131,9 +128,18 @@ class FrameCounter:
 
     PROBE_AFTER = 2  # packets in before the first probe (doubled after each probe that finds no frame)
 
-    def __init__(self, open_reader, path: str, name: str, stream: int, stalled: Callable[[], bool]):
+    def __init__(
+        self,
+        open_reader,
+        path: str,
+        name: str,
+        stream: int,
+        stalled: Callable[[], bool],
+        end_at: Callable[[int], None] | None = None,
+    ):
         self.open_reader, self.path, self.name, self.stream = open_reader, path, name, stream
-        self.stalled = stalled
+        self.stalled, self.end_at = stalled, end_at
+        self.reader: Any = None
         self.count, self.ended = 0, False
         self.info: VideoInfo | None = None
         self.error: BaseException | None = None
@@ -161,8 +167,16 @@ class FrameCounter:
             self.windows = windows
             ended, count = self.ended, self.count
         windows.seen(count)
+        if windows.full:
+            self._limit_reached()
         if ended:
             self._end_windows()
+
+    def _limit_reached(self) -> None:
+        """``--duration`` reached: the stream ends where this pass has read (every frame before the limit is
+        in those bytes; the decode pass reads up to there, a few frames more at most)."""
+        if self.end_at is not None and self.reader is not None:
+            self.end_at(self.reader.offset)
 
     def _run(self) -> None:
         try:
@@ -179,8 +193,9 @@ class FrameCounter:
     def _count(self) -> None:
         import av
 
+        self.reader = self.open_reader()
         try:
-            container = av.open(self.open_reader(), mode="r", metadata_errors="replace")
+            container = av.open(self.reader, mode="r", metadata_errors="replace")
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
             if self.stalled():
                 return
@@ -204,6 +219,7 @@ class FrameCounter:
                     if windows is not None:
                         windows.seen(self.count)
                         if windows.full:
+                            self._limit_reached()
                             return
             except STREAMS_ADDED:
                 pass
@@ -282,6 +298,39 @@ class LiveWindowStream(WindowStream):
                 "variable frame rate: the live windows were cut by frame count (constant-rate rule); "
                 "`score --segments` on the file cuts by presentation time"
             )
+
+
+class FirstFrames:
+    """A container whose ``demux`` ends after the first ``limit`` shown packets (size > 0, not discarded: the
+    frames the probe counts) of the stream it is asked for: the decode pass of ``--duration`` decodes exactly
+    the clip's frames, whatever follows. Everything else is the wrapped container's."""
+
+    def __init__(self, container, limit: int):
+        self.container, self.limit = container, limit
+
+    def __getattr__(self, name: str):
+        return getattr(self.container, name)
+
+    def __enter__(self) -> FirstFrames:
+        self.container.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.container.__exit__(*exc)
+
+    def demux(self, *streams):
+        import av
+
+        shown = 0
+        for packet in self.container.demux(*streams):
+            yield packet
+            if packet.size and not packet.is_discard:
+                shown += 1
+                if shown >= self.limit:
+                    flush = av.Packet()  # an empty packet: the decoder gives the frames it holds (as at EOF)
+                    flush.stream = packet.stream
+                    yield flush
+                    return
 
 
 def limit_frames(limit_s: float | None, avg_fps: float) -> int | None:
