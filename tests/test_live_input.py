@@ -106,6 +106,21 @@ def test_duration_on_a_file_scores_its_first_seconds(reuse_tiny_scorer, tiny_mod
     assert first["sampling"]["duration_limit_s"] == 2.0
 
 
+def test_a_file_beside_stdin_is_scored_as_any_file(
+    reuse_tiny_scorer, tiny_model_dir, make_clip, capsys, monkeypatch
+):
+    clip = make_clip("live.mkv", container="mkv", seconds=5)
+    args = ["-m", str(tiny_model_dir), "--segments", "1s", "-q", "-f", "json"]
+    code, out, err = run(["score", str(clip), *args], capsys)
+    (alone,) = json.loads(out)
+    _stdin(monkeypatch, clip.read_bytes())
+    code, out, err = run(["score", str(clip), "-", *args], capsys)
+    assert code == 0, err
+    beside, piped = json.loads(out)
+    assert _untimed(beside) == _untimed(alone) and beside["input"] == alone["input"]
+    assert piped["path"] == "-" and _untimed(piped) == _untimed(alone)
+
+
 def test_duration_alone_implies_the_cards_window(reuse_tiny_scorer, tiny_model_dir, make_clip, capsys):
     clip = make_clip("live.mkv", container="mkv", seconds=5)
     code, out, err = run(

@@ -136,6 +136,8 @@ class LiveScoring:
             source, owned = _open_source(given)
         except InputError as exc:
             return error_record(name, exc, self.settings)
+        if isinstance(source, Path) and self.limit_s is None:  # a file beside `-`: scored as any file
+            return self._whole_file(str(source), on_window)
         spool = Spool.of_file(str(source), name) if isinstance(source, Path) else Spool(source, name).start()
         try:
             return self._score(spool, name, on_window)
@@ -143,6 +145,18 @@ class LiveScoring:
             spool.close()
             if owned and given != STDIN and not isinstance(source, Path):
                 source.close()
+
+    def _whole_file(self, path: str, on_window) -> ScoreRecord:
+        """A local file in a live run without ``--duration`` (``score a.mp4 - --segments 10s``): the usual
+        path (``SegmentingScorer.score_files``), its numbers those of ``score a.mp4 --segments 10s``."""
+        scorer = self._scorer(None)
+
+        def each_window(where, entry, stat):
+            if on_window is not None:
+                on_window(path, entry)
+
+        scorer.on_window = each_window
+        return next(iter(scorer.score_files([path])))
 
     def _score(self, spool, name: str, on_window) -> ScoreRecord:
         from ..inputs.stdin import as_given
