@@ -175,6 +175,8 @@ class LiveScoring:
             info = counter.wait_info()
         except InputError as exc:
             return _renamed(error_record(spool.path, spool_fault(spool) or exc, self.settings), names)
+        if spool.stalled:  # before a single window: no weights loaded for it
+            return _renamed(error_record(spool.path, spool.stall_error(), self.settings), names)
         window_s = self.plan.window_s or window_seconds(None, video)
         frames = window_frames(info.avg_fps, window_s, video.keyframe_fps)
         scorer = self._scorer([(frames, info.avg_fps)])

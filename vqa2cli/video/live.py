@@ -76,8 +76,10 @@ class LiveWindows:
         with self._cond:
             if self.ended:
                 return
-            n = n if self.limit is None else min(n, self.limit)
-            if keep_tail and n > 0:
+            if self.limit is not None and n >= self.limit:  # --duration reached as the stream ended
+                self.limited = True
+                self._finish(self.limit, self.limit / self.avg_fps)
+            elif keep_tail and n > 0:
                 self._finish(n, duration_s)
             self.ended = True
             self._cond.notify_all()
