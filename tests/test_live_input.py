@@ -92,6 +92,30 @@ def test_live_stdin_equals_score_segments_of_the_file(
     ]  # each window's row on stdout, before the pooled record
 
 
+def test_live_table_rows_and_segments_csv(
+    reuse_tiny_scorer, tiny_model_dir, make_clip, capsys, monkeypatch, tmp_path
+):
+    import csv
+
+    clip = make_clip("live.mkv", container="mkv", seconds=5)
+    _stdin(monkeypatch, clip.read_bytes())
+    rows_csv = tmp_path / "w.csv"
+    code, out, err = run(
+        ["score", "-", "--segments", "1s", "--segments-csv", str(rows_csv), "-m", str(tiny_model_dir), "-q"],
+        capsys,
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    windows = [i for i, line in enumerate(lines) if " window " in line]
+    header = next(i for i, line in enumerate(lines) if line.startswith("SCORE"))
+    assert len(windows) == 5 and max(windows) < header  # each window's line before the pooled record
+    with open(rows_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    from vqa2cli.records.cells import csv_uncell
+
+    assert [csv_uncell(r["path"]) for r in rows] == ["-"] * 5 and [r["index"] for r in rows] == list("01234")
+
+
 def test_duration_on_a_file_scores_its_first_seconds(reuse_tiny_scorer, tiny_model_dir, make_clip, capsys):
     clip = make_clip("live.mkv", container="mkv", seconds=5)
     args = ["-m", str(tiny_model_dir), "--segments", "1s", "-q", "-f", "json"]

@@ -59,6 +59,8 @@ def is_live(
         return False
     if paths.count(STDIN) > 1:
         raise UsageError("- (stdin) is given more than once", "a pipe can be read once: give - once")
+    if STDIN in paths:
+        _stdin_source()  # a terminal on stdin: refused before anything loads
     for flag, given in (("--explain", explain), ("--stalling", stalling is not None)):
         if given:
             raise UsageError(
@@ -240,19 +242,24 @@ def _open_source(given: Any) -> tuple[Any, bool]:
     if not isinstance(given, str):
         return given, False
     if given == STDIN:
-        if sys.stdin is None or sys.stdin.isatty():
-            raise UsageError(
-                "- reads a video from stdin, but stdin is a terminal",
-                "pipe a video in: ffmpeg -re -i in.mp4 -c copy -f matroska - | vqa2 score - --segments 10s",
-            )
-        # the unbuffered file: a capture thread still blocked in a read when the run ends holds no lock
-        # that the interpreter's shutdown would wait for (a BufferedReader's would abort it)
-        return getattr(sys.stdin.buffer, "raw", sys.stdin.buffer), True
+        return _stdin_source(), True
     if is_network(given):
         return given, False
     from ..video.probe import check_path
 
     return Path(str(check_path(given))), False  # read in place (Spool.of_file)
+
+
+def _stdin_source():
+    """stdin's bytes, unbuffered: a capture thread still blocked in a read when the run ends then holds no
+    lock that the interpreter's shutdown would wait for (a BufferedReader's would abort it). Raises
+    UsageError (exit 2) for a terminal."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError(
+            "- reads a video from stdin, but stdin is a terminal",
+            "pipe a video in: ffmpeg -re -i in.mp4 -c copy -f matroska - | vqa2 score - --segments 10s",
+        )
+    return getattr(sys.stdin.buffer, "raw", sys.stdin.buffer)
 
 
 def _opener(spool, name: str, limit: int | None):
