@@ -164,6 +164,7 @@ def score(
     console = start_console(quiet, verbose)
     check_format(fmt)
     limit_s = parse_limit(duration)  # issue 26 §1: --duration (exit 2 before anything)
+    refuse_live_with_server(server_urls(server), duration)
     check_fail_under(fail_under)
     gates = record_gates(calibration, fail_calibrated_under, fail_uncertain_over)
     window_flags = {
@@ -177,8 +178,9 @@ def score(
         from ..remote.scorers import RemoteScoring, collect_options, connect_scoring
 
         refuse_with_server(quant_cache)
-        refuse_live_with_server([str(f) for f in files], duration)
-        if "-" in [str(f) for f in files]:  # issue 26: stdin is read by the local run only (inputs/stdin.py)
+        if "-" in [
+            str(f) for f in files
+        ]:  # issue 26: stdin is read by the local run only (inputs/stdin.py)
             raise UsageError(
                 "- (stdin) cannot be sent with --server yet",
                 "write the pipe to a file and score the file, or score - without --server",
@@ -235,9 +237,12 @@ def score(
         gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
         stall = score_stalling(settings, stalling, stalling_style, plan.window_s)
         source = LocalScoring(settings, ref, plan, console, stalling=stall, offline=offline)
-        if is_live([str(f) for f in files], plan, limit_s, explain=explain, stalling=stalling):
+        given = [str(f) for f in files]
+        if is_live(given, plan, limit_s, explain=explain, stalling=stalling):  # as it arrives: docs/live.md
             settings, plan = segment_options(settings, segments=segments or "auto", pool=pool, **window_flags)
-            source = LiveScoring(settings, ref, plan, console, limit_s=limit_s, fmt=fmt, offline=offline)
+            live = LiveScoring(settings, ref, plan, console, limit_s=limit_s, fmt=fmt, offline=offline)
+            code = run_score(given, live, settings, fmt, fail_under, console, plan, gates=gates)
+            raise typer.Exit(int(code))
         from .explain import explain_request
 
         explaining = explain_request(
@@ -260,9 +265,6 @@ def score(
             source = ExplainingScoring(
                 source, explaining, console, fail_under=fail_under, fail_segment_under=fail_segment_under
             )
-    if isinstance(source, LiveScoring):  # read as it arrives, never copied whole first (jobs/live_run.py)
-        paths = [str(f) for f in files]
-        raise typer.Exit(int(run_score(paths, source, settings, fmt, fail_under, console, plan, gates=gates)))
     from ..inputs.stdin import GivenNames, stdin_as_file
 
     with stdin_as_file([str(f) for f in files]) as (paths, names):  # `-`: stdin copied to a temporary file

@@ -70,10 +70,11 @@ def is_live(
     return True
 
 
-def refuse_live_with_server(paths: list[str], duration: str | None) -> None:
-    """``--server`` with a live input: UsageError (exit 2) before anything is sent. The server never reads a
-    pipe or a URL for a request, and a stream that may never end cannot be uploaded first."""
-    if duration is not None:
+def refuse_live_with_server(urls: list[str], duration: str | None) -> None:
+    """``--server`` (``urls``) with ``--duration``: UsageError (exit 2) before anything is sent. The server
+    never reads a pipe or a URL for a request, and a stream that may never end cannot be uploaded first
+    (``-`` with ``--server`` is refused by the command the same way)."""
+    if urls and duration is not None:
         raise UsageError(
             "--duration cannot be used with --server (a live run reads its input in this process)",
             "score without --server, or cut the input first (ffmpeg -t D)",
