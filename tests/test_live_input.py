@@ -175,10 +175,20 @@ def test_bad_duration_is_one_line_exit_2(value, capsys):
     assert code == 2 and out == "" and "--duration" in err and len(err.strip().splitlines()) == 1
 
 
-def test_nothing_decodable_is_one_line_exit_3(tiny_model_dir, capsys, monkeypatch):
-    _stdin(monkeypatch, b"not a video at all" * 300)
-    code, out, err = run(["score", "-", "--segments", "1s", "-m", str(tiny_model_dir)], capsys)
-    assert code == 3 and err.count("Error:") == 1 and "-: " in err and "Loading" not in err
+@pytest.mark.parametrize(
+    "data, code", [(b"not a video at all" * 300, "corrupt_container"), (b"", "empty_file")]
+)
+def test_nothing_decodable_is_one_line_exit_3(data, code, tiny_model_dir, capsys, monkeypatch):
+    _stdin(monkeypatch, data)
+    args = ["score", "-", "--segments", "1s", "-m", str(tiny_model_dir), "-f", "json"]
+    exit_code, out, err = run(args, capsys)
+    (record,) = json.loads(out)
+    assert exit_code == 3 and err.count("Error:") == 1 and "Loading" not in err
+    assert (
+        record["path"] == "-"
+        and record["error"]["code"] == code
+        and record["error"]["message"].startswith("-: ")
+    )
     assert "vqa2-live-" not in out + err
 
 

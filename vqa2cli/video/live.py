@@ -18,12 +18,13 @@ variable-rate is noted (``score --segments`` on the file cuts it by presentation
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from ..errors import CorruptContainerError, InputError
+from ..errors import CorruptContainerError, EmptyFileError, InputError
 from .decode import WindowStream
 from .probe import STREAMS_ADDED, VideoInfo, probe_video, video_stream
 from .sampling import keyframe_step
@@ -201,6 +202,10 @@ class FrameCounter:
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
             if self.stalled():
                 return
+            if os.path.getsize(self.path) == 0:
+                raise EmptyFileError(
+                    self.name, "the stream ended before its first byte (0 bytes)", "check what feeds it"
+                ) from exc
             reason = getattr(exc, "strerror", None) or str(exc)
             raise CorruptContainerError(
                 self.name, f"not a readable video stream ({reason})", "check the source and its format"
