@@ -71,10 +71,11 @@ def test_live_windows_stop_at_the_limit_and_never_plan_past_it():
 # -- the CLI on stdin -------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("container", ["mkv", "ts"])  # Matroska, and MPEG-TS: no frame rate in a header
 def test_live_stdin_equals_score_segments_of_the_file(
-    reuse_tiny_scorer, tiny_model_dir, make_clip, capsys, monkeypatch
+    container, reuse_tiny_scorer, tiny_model_dir, make_clip, capsys, monkeypatch
 ):
-    clip = make_clip("live.mkv", container="mkv", seconds=5)
+    clip = make_clip(f"live.{container}", container=container, seconds=5)
     args = ["-m", str(tiny_model_dir), "--segments", "1s", "-q"]
     code, out, err = run(["score", str(clip), *args, "-f", "json"], capsys)
     assert code == 0, err

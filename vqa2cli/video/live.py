@@ -143,6 +143,7 @@ class FrameCounter:
         self.open_reader, self.path, self.name, self.stream = open_reader, path, name, stream
         self.stalled, self.end_at = stalled, end_at
         self.reader: Any = None
+        self.header_fps: float | None = None  # the stream header's average rate (as the probe reads it)
         self.count, self.ended = 0, False
         self.info: VideoInfo | None = None
         self.error: BaseException | None = None
@@ -213,6 +214,8 @@ class FrameCounter:
         next_probe = self.PROBE_AFTER
         with container:
             stream = video_stream(container, self.name, self.stream)
+            rate = stream.average_rate  # read from the stream's start as far as for the complete file
+            self.header_fps = float(rate) if rate and float(rate) > 0 else None
             try:
                 for packet in container.demux(stream):
                     if packet.size == 0 or packet.is_discard:
@@ -241,8 +244,9 @@ class FrameCounter:
             if final:
                 self._fail(exc)
             return
-        if not final:
-            info = replace(info, warnings=(), container_damaged=None, size_bytes=0)
+        if not final:  # what a cut-off copy makes the probe say is dropped; the rate is the header's
+            fps = self.header_fps if self.header_fps and not info.raw_stream else info.avg_fps
+            info = replace(info, warnings=(), container_damaged=None, size_bytes=0, avg_fps=fps)
         with self._cond:
             self.info = info
             self._cond.notify_all()
@@ -300,6 +304,11 @@ class LiveWindowStream(WindowStream):
         final = self.counter.info
         if final is not None and final.warnings:
             self.warnings[:0] = [w for w in final.warnings if w not in self.warnings]
+        if final is not None and not self.windows.limited and final.avg_fps != self.windows.avg_fps:
+            self.warnings.append(
+                f"the frame rate read at the stream's start ({self.windows.avg_fps:g} fps) differs from the "
+                f"complete stream's ({final.avg_fps:g} fps): its windows were cut at {self.windows.avg_fps:g} fps"
+            )
         if final is not None and final.vfr and not self.windows.limited:
             self.warnings.append(
                 "variable frame rate: the live windows were cut by frame count (constant-rate rule); "
