@@ -29,6 +29,7 @@ _API = {
     "compare_precisions": "verify",
     "explain": "jobs.explain",
     "vmaf_document": "output.vmaf",
+    "score_stream": "jobs.live_run",  # a pipe / stream scored as it arrives (docs/live.md)
 }  # score --explain's API (docs/explain.md)
 __all__ = ["__version__", *_API]
 

@@ -10,6 +10,10 @@
     for answer in assistant.ask("a.mp4", ["Is there stutter?", "How sharp is it?"]):   # one decode
         print(answer.answer)
 
+A pipe or a stream without a known duration, window by window as it arrives (docs/live.md)::
+
+    record = vqa2cli.score_stream(scorer, "-", segments="10s", duration="5m", on_window=print)
+
 The records are the ones the commands print (``ScoreRecord`` / ``AnswerRecord``, ``.to_dict()`` is the
 ``--format json`` object). Settings resolve exactly as on the command line: defaults ← model card ←
 ``config`` file ← ``settings`` mapping ← the keyword arguments (``device``, ``dtype``, ``quant``...).

@@ -75,6 +75,12 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "30",
     ),
     EnvVar(
+        "VQA2_LIVE_TIMEOUT_S",
+        "A live run (- with --segments, --duration): seconds without a byte from the stream before it "
+        "counts as stalled (one line, exit 3; windows scored before are kept).",
+        "30",
+    ),
+    EnvVar(
         "VQA2_FAKE_AVAILABLE_MEMORY_GB",
         "Test/debug hook: the preflight and vqa2 doctor take this many GB as the available memory.",
     ),

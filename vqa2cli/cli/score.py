@@ -47,7 +47,15 @@ from .options import (
     scoring_settings,
     start_console,
 )
-from .segments import FailSegmentOpt, OverwriteOpt, PlotOpt, PoolOpt, SegmentsCsvOpt, SegmentsOpt
+from .segments import (
+    DurationOpt,
+    FailSegmentOpt,
+    OverwriteOpt,
+    PlotOpt,
+    PoolOpt,
+    SegmentsCsvOpt,
+    SegmentsOpt,
+)
 
 EXAMPLES = """Examples:
 
@@ -80,6 +88,10 @@ EXAMPLES = """Examples:
   ffmpeg -i in.mp4 -c:v libx264 -f matroska - | vqa2 score - --format json   # a pipe (VQA2_STDIN_MAX_GB cap)
 
   vqa2 score https://cdn.example.com/enc/master.m3u8 --variant all   # each HLS/DASH rendition (docs/inputs.md)
+
+  ffmpeg -re -i live.ts -c copy -f matroska - | vqa2 score - --segments 10s -f jsonl   # rows as they come
+
+  vqa2 score long.mp4 --duration 1m   # the first minute only, in windows (docs/live.md)
 
 Scores are the paper's 0-1 scale (weights 1, .75, .5, .25, 0 over high/good/fair/poor/low); the official
 scripts print 0.2 + 0.8 x score, reported as official_score. --fail-under and --fail-segment-under
@@ -125,6 +137,7 @@ def score(
     max_motion_frames: MaxMotionOpt = None,
     long_clip: PolicyOpt = None,
     segments: SegmentsOpt = None,
+    duration: DurationOpt = None,
     pool: PoolOpt = None,
     segments_csv: SegmentsCsvOpt = None,
     fail_segment_under: FailSegmentOpt = None,
@@ -149,6 +162,7 @@ def score(
     verbose: VerboseOpt = False,
 ) -> None:
     """Score the perceptual quality of videos (0 = worst, 1 = best)."""
+    from ..jobs.live_run import LiveScoring, is_live, parse_limit, refuse_live_with_server
     from ..jobs.score_run import LocalScoring, run_score
     from ..jobs.settings import check_fail_under, score_stalling
     from ..jobs.windows import segment_options
@@ -156,6 +170,8 @@ def score(
 
     console = start_console(quiet, verbose)
     check_format(fmt)
+    limit_s = parse_limit(duration)  # issue 26 §1: --duration (exit 2 before anything)
+    refuse_live_with_server(server_urls(server), duration)
     check_fail_under(fail_under)
     gates = record_gates(calibration, fail_calibrated_under, fail_uncertain_over)
     window_flags = {
@@ -221,6 +237,12 @@ def score(
         gates.check_config(settings.to_dict())  # a calibration for other settings: refused before loading
         stall = score_stalling(settings, stalling, stalling_style, plan.window_s)
         source = LocalScoring(settings, ref, plan, console, stalling=stall, offline=offline)
+        given = [str(f) for f in files]
+        if is_live(given, plan, limit_s, explain=explain, stalling=stalling):  # as it arrives: docs/live.md
+            settings, plan = segment_options(settings, segments=segments or "auto", pool=pool, **window_flags)
+            live = LiveScoring(settings, ref, plan, console, limit_s=limit_s, fmt=fmt, offline=offline)
+            code = run_score(given, live, settings, fmt, fail_under, console, plan, gates=gates)
+            raise typer.Exit(int(code))
         source.feed(workers, decode_processes)
         from .explain import explain_request
 

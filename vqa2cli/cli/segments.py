@@ -75,3 +75,13 @@ PlotDirOpt = Annotated[
         "refused without --resume or --overwrite.",
     ),
 ]
+DurationOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--duration",
+        metavar="DURATION",
+        help="Score only the first DURATION of the input (90, 2.5, 10s, 1m30s, 00:01:30), window by window as it "
+        "arrives; ends a live run (- with --segments, docs/live.md) on a stream that never ends. Implies "
+        "--segments auto.",
+    ),
+]

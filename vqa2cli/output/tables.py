@@ -336,3 +336,8 @@ def calibration_table(cal: dict[str, Any]) -> str:
 from .compare_table import compare_table  # noqa: E402  (vqa2 compare's report)
 
 WHOLE["compare"] = compare_table
+
+
+from .live_rows import window_line  # noqa: E402  (a live run's windows as they are scored, docs/live.md)
+
+STREAMED["window_row"] = window_line

@@ -238,6 +238,8 @@ class WindowStream:
     (windows yielded before stay scored: their sampled frames decoded cleanly).
     """
 
+    opener = None  # a callable → an open container instead of the file (a live copy: video/live.py)
+
     def __init__(self, info: VideoInfo, windows, video: VideoSection, resize: str):
         self.info, self.windows, self.video, self.resize = info, windows, video, resize
         self.warnings: list[str] = list(info.warnings)
@@ -252,7 +254,8 @@ class WindowStream:
             hflip=self.info.hflip,
         )
         tally = _Tally(count_only=self.video.strict and bool(self.info.container_damaged))
-        stream = _decode_stream(self.info, [w.plan for w in self.windows], self.video, resizer, tally)
+        plans = (w.plan for w in self.windows)  # taken one by one (a live stream's wait: video/live.py)
+        stream = _decode_stream(self.info, plans, self.video, resizer, tally, opener=self.opener)
         started, short, windows = time.perf_counter(), False, iter(self.windows)
         for out, decoded, error in stream:
             window = next(windows)

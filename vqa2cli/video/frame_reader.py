@@ -94,7 +94,9 @@ def _decode_planned(info: VideoInfo, plan: SamplingPlan, video: VideoSection, re
     return out, tally
 
 
-def _decode_stream(info: VideoInfo, plans, video: VideoSection, resizer: FrameResizer, tally: _Tally):
+def _decode_stream(
+    info: VideoInfo, plans, video: VideoSection, resizer: FrameResizer, tally: _Tally, opener=None
+):
     """One decode pass over the whole stream, yielding ``(collector, frames decoded so far, error or None)``
     for each plan of ``plans`` (ascending, non-overlapping frame ranges) as soon as its last planned frame is
     resized; ``tally`` counts every frame to the end of the stream (it is final once the generator ends).
@@ -104,13 +106,15 @@ def _decode_stream(info: VideoInfo, plans, video: VideoSection, resizer: FrameRe
     resized. Frames after the last planned one are only counted (size, corrupt flag), not converted. When
     decoding ends early (end of data or an error) the plan in progress is yielded with the frames it got and
     the rest are not; after an error the decoder is drained, so the count does not depend on thread timing.
+    ``opener``: a callable returning the open container (a live copy, video/live.py); default the file.
     """
     plans = iter(plans)
     out = None if tally.count_only else _Collector(next(plans), video)
     index, start = -1, None
     pending: deque = deque()
     pool = ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize")
-    with open_container(info.path, info.size_bytes) as container, pool:
+    opened = opener() if opener is not None else open_container(info.path, info.size_bytes)
+    with opened as container, pool:
         stream = video_stream(container, info.path, info.stream_index)
         stream.thread_type = "AUTO"
         stream.thread_count = video.decode_threads
