@@ -171,7 +171,8 @@ def score(
     console = start_console(quiet, verbose)
     check_format(fmt)
     limit_s = parse_limit(duration)  # issue 26 §1: --duration (exit 2 before anything)
-    refuse_live_with_server(server_urls(server), duration)
+    windows = segments is not None or bool(segments_csv) or fail_segment_under is not None or bool(plot)
+    refuse_live_with_server(server_urls(server), duration, [str(f) for f in files], windows)
     check_fail_under(fail_under)
     gates = record_gates(calibration, fail_calibrated_under, fail_uncertain_over)
     window_flags = {

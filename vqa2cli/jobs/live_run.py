@@ -70,14 +70,25 @@ def is_live(
     return True
 
 
-def refuse_live_with_server(urls: list[str], duration: str | None) -> None:
-    """``--server`` (``urls``) with ``--duration``: UsageError (exit 2) before anything is sent. The server
-    never reads a pipe or a URL for a request, and a stream that may never end cannot be uploaded first
-    (``-`` with ``--server`` is refused by the command the same way)."""
-    if urls and duration is not None:
+def refuse_live_with_server(urls: list[str], duration: str | None, paths: list[str], windows: bool) -> None:
+    """``--server`` (``urls``) with a live run (``--duration``, or ``-`` with windows asked: ``windows``):
+    UsageError (exit 2) before anything is sent. The server never reads a pipe or a URL for a request, and
+    a stream that may never end cannot be uploaded first (a plain ``-`` is read to its end by the client
+    and uploaded: inputs/materialize.py)."""
+    from ..inputs.given import STDIN
+
+    if not urls:
+        return
+    if duration is not None:
         raise UsageError(
             "--duration cannot be used with --server (a live run reads its input in this process)",
             "score without --server, or cut the input first (ffmpeg -t D)",
+        )
+    if windows and STDIN in paths:
+        raise UsageError(
+            "- with windows (--segments and the flags that imply it) cannot be used with --server: "
+            "a live run reads the pipe in this process",
+            "score without --server, or leave the window flags out to upload the whole pipe",
         )
 
 
@@ -162,7 +173,6 @@ class LiveScoring:
         return next(iter(scorer.score_files([path])))
 
     def _score(self, spool, name: str, on_window) -> ScoreRecord:
-        from ..inputs.stdin import as_given
         from ..pipeline.run import PreparedClip, error_record
         from ..pipeline.segmented import SegmentedPrep
         from ..video.live import FrameCounter, LiveWindows, LiveWindowStream, limit_frames
@@ -204,7 +214,7 @@ class LiveScoring:
             return _renamed(error_record(spool.path, fault, self.settings), names)
         if self.limit_s is not None:
             record.sampling["duration_limit_s"] = self.limit_s
-        return next(as_given([record], names))
+        return _renamed(record, names)
 
     def _scorer(self, clips):
         """The scorer, loaded once (after the first input showed a frame: an unreadable one loads nothing)."""
@@ -229,9 +239,18 @@ def spool_fault(spool) -> InputError | None:
 
 
 def _renamed(record: ScoreRecord, names: dict[str, str]) -> ScoreRecord:
-    from ..inputs.stdin import as_given
-
-    return next(as_given([record], names))
+    """``record`` naming the input as given (``-``, a URL as shown) instead of its live copy, in ``path``,
+    ``error`` and ``warnings``; the copy's ``input.mtime`` dropped."""
+    given = names.get(record.path)
+    if given is None:
+        return record
+    copy, record.path = record.path, given
+    if record.error:
+        record.error = record.error.replace(copy, given)
+    record.warnings = [w.replace(copy, given) for w in record.warnings]
+    if isinstance(record.input, dict):
+        record.input.pop("mtime", None)
+    return record
 
 
 def _open_source(given: Any) -> tuple[Any, bool]:
