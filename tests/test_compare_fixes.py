@@ -234,7 +234,7 @@ def test_server_names_the_clients_paths_and_refuses_per_file(five, server, tmp_p
 
 
 def test_score_route_names_the_clients_path_in_messages():
-    """/v1/score's pinned-path records: the same rule (serve/app._relabel → relabel_text)."""
+    """/v1/score's pinned-path records: the same rule (serve/jobs.relabel → relabel_text)."""
     from vqa2cli.records.results import error_score_record
     from vqa2cli.serve.app import _relabel
     from vqa2cli.serve.requests import Input

@@ -13,7 +13,8 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from vqa2cli.output.console import Console  # noqa: E402
-from vqa2cli.serve.app import ServeConfig, ServerState, create_app, routes_banner, served_routes  # noqa: E402
+from vqa2cli.serve.app import ServeConfig, ServerState, create_app  # noqa: E402
+from vqa2cli.serve.banner import routes_banner, served_routes  # noqa: E402
 
 
 def openapi_routes(app) -> set[str]:

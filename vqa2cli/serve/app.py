@@ -32,16 +32,16 @@ from starlette.requests import Request  # route signatures: FastAPI reads this a
 from ..errors import (  # every error code's HTTP status: errors.API_ERRORS
     INPUT_STATUS,
     MODEL_ERROR_CODES,
-    InputError,
     UsageError,
 )
 from ..jobs.prefetch import default_workers
 from ..video.decode_pool import DEFAULT_DECODE_PROCESSES
 from .access import protect_docs, public_model
-from .explain import explain_scored, take_explain  # /v1/score options.explain (score --explain)
+from .explain import take_explain  # /v1/score options.explain (score --explain)
+from .jobs import make_job, request_questions
 from .limits import BODY_TIMEOUT_S, GRACE_S, HEADER_TIMEOUT_S
 from .queue import QueueClosed, QueueFull
-from .requests import JSON_BODY_LIMIT, ApiError, BodyLimit, Input, json_body, read_input, remove
+from .requests import JSON_BODY_LIMIT, ApiError, BodyLimit, json_body, read_input, remove
 from .routes_calibration import calibration_router, request_gates
 from .security import Refused, check_bearer
 
@@ -212,30 +212,6 @@ def create_app(state: ServerState):
     return app
 
 
-def served_routes(app) -> list[str]:
-    """``"METHOD /path"`` of every route of ``app``'s API, in declaration order (read from the app, so the
-    start banner never drifts from the routes)."""
-    from fastapi.routing import APIRoute
-
-    def walk(routes):  # FastAPI >= 0.16x keeps an included APIRouter as one wrapper route (original_router)
-        for route in routes:
-            inner = getattr(route, "original_router", None)
-            yield from walk(inner.routes) if inner is not None else (route,)
-
-    return [
-        f"{method} {route.path}"
-        for route in walk(app.routes)
-        if isinstance(route, APIRoute) and route.include_in_schema
-        for method in sorted(route.methods - {"HEAD", "OPTIONS"})
-    ]
-
-
-def routes_banner(app) -> str:
-    """The routes part of the start banner: every API route, then the documentation pages FastAPI adds."""
-    docs = [url for url in (app.docs_url, app.redoc_url, app.openapi_url) if url]
-    return ", ".join(served_routes(app)) + (f"; docs at {', '.join(docs)}" if docs else "")
-
-
 async def _timed(state: ServerState, endpoint: str, handler, JSONResponse):
     """Run a /v1 handler (→ ``(status, body)``); count and time the request, refusals included."""
     start, status = time.perf_counter(), 500
@@ -307,11 +283,11 @@ async def _work(state: ServerState, request, task: str):
         explain = take_explain(state, source.body, task)  # serve/explain.py: options.explain
         try:
             resolved = resolver.resolve(source.body.get("options"))
-            questions = _questions(source.body) if task == "ask" else None
+            questions = request_questions(source.body) if task == "ask" else None
             gates = request_gates(source.body, resolved.settings) if task == "score" else None  # calibration
         except UsageError as exc:
             raise ApiError(422, "usage", exc.one_line(), 2) from exc
-        job = _make_job(state, task, source, resolved, questions, explain)
+        job = make_job(state, task, source, resolved, questions, explain)
         future = submit(state, job)
     except BaseException:
         remove(source.cleanup)
@@ -321,90 +297,6 @@ async def _work(state: ServerState, request, task: str):
     if gates is not None:
         gates.apply(result)
     return _answer(state, task, result)
-
-
-def _questions(body: dict[str, Any]) -> list[str]:
-    questions = body.get("questions")
-    if isinstance(questions, str):
-        questions = [questions]
-    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
-        raise UsageError("'questions' must be a list of strings", 'e.g. {"questions": ["Is there stutter?"]}')
-    questions = [q for q in questions if q.strip()]
-    if not questions:
-        raise UsageError("no question given", "pass QUESTION, --question TEXT or --questions-file FILE")
-    return questions
-
-
-def _make_job(state: ServerState, task: str, source: Input, resolved, questions, explain=None):
-    """The queue job of one request: ``prepare`` in a decode thread, ``run`` in the model thread.
-
-    Scores go through the CLI's :class:`~vqa2cli.pipeline.segmented.SegmentingScorer`, so a clip past the
-    model's limits, or any clip with ``segments``, gets the same windowed record (``segments``, ``pooled``,
-    ``worst``) as ``vqa2 score``; its windows are decoded in one streaming pass inside ``run``. ``ask`` runs
-    the asking loop of ``vqa2 ask`` (:mod:`vqa2cli.jobs.ask_run`): with ``segments`` every question for each
-    window (records tagged with ``segment``).
-    """
-    from ..jobs.ask_run import pending_answers, prepare_clip
-    from ..jobs.loop import error_row_factory
-    from ..pipeline.run import preflight
-    from .queue import Job
-
-    base = state.sessions[task]
-    session = type(base)(resolved.settings, base.loaded)  # same weights, this request's settings
-    if state.decode_pool is not None:  # --decode-processes: the server's worker processes decode
-        session.decoder = state.decode_pool
-    if task == "score":
-        session.configure(window_s=resolved.window_s)
-    make_error = error_row_factory(resolved.settings)
-
-    def prepare():
-        problems = preflight([source.path])
-        if problems:
-            raise problems[0]
-        if task == "score":
-            return session.prepare(source.path, stalling=resolved.stalling)
-        return prepare_clip(session, source.path, questions, resolved.window_s)
-
-    def run(prepared):
-        if task == "score":
-            return _relabel(explain_scored(state, session.run(prepared), explain), source)
-        return [
-            _relabel(item.produce(None), source)
-            for item in pending_answers(session, prepared, source.path, questions)
-        ]
-
-    def fail(exc: BaseException):
-        _free_cuda(exc)
-        return _relabel(make_error(source.path, exc), source)
-
-    return Job(prepare=prepare, run=run, fail=fail)
-
-
-def _free_cuda(exc: BaseException) -> None:
-    """After a model failure (out of memory) give cached CUDA memory back so the next request can run."""
-    if isinstance(exc, InputError):
-        return
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except Exception:  # noqa: BLE001 - best effort
-        pass
-
-
-def _relabel(record, source: Input):
-    """Show the client's name instead of the private upload path (path, error message, warnings)."""
-    from ..records.cells import relabel_text  # one rule for every route (routes_compare too)
-
-    if source.path == source.name:
-        return record
-    names = {source.path: source.name}
-    record.path = source.name
-    if record.error:
-        record.error = relabel_text(record.error, names)
-    record.warnings = [relabel_text(w, names) for w in record.warnings]
-    return record
 
 
 def _answer(state: ServerState, task: str, result):

@@ -21,7 +21,7 @@ def add_routes(app, state) -> None:
     """Add ``POST /v1/compare`` for ``state`` (a serve.app.ServerState) to ``app``.
 
     Added with ``app.add_api_route`` rather than ``include_router``: FastAPI 0.165 keeps an included router
-    as one lazy ``_IncludedRouter`` entry, which ``serve.app.served_routes`` (the start banner, read from
+    as one lazy ``_IncludedRouter`` entry, which ``serve.banner.served_routes`` (the start banner, read from
     ``app.routes``) would not list."""
     from fastapi import Request
     from fastapi.responses import JSONResponse

@@ -45,7 +45,8 @@ def run_server(cfg, host: str, port: int, console, *, access_log: bool = False) 
     """Serve until SIGTERM/SIGINT; 0 after a clean drain. Raises the Vqa2Error of a failed model load."""
     import uvicorn
 
-    from .app import ServerState, create_app, routes_banner
+    from .app import ServerState, create_app
+    from .banner import routes_banner
 
     state = ServerState(cfg)
     for resolver in state.resolvers.values():
