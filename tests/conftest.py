@@ -76,6 +76,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def wide_model_dir(tmp_path_factory) -> Path:
+    """The tiny checkpoint with a wider language model (``tiny_checkpoint.WIDE_TEXT``, 31 MB; about 3 s to
+    write, so once per session): memory estimates and quantized sizes well above the noise."""
+    from tiny_checkpoint import WIDE_TEXT, write_tiny_official_checkpoint
+
+    return write_tiny_official_checkpoint(tmp_path_factory.mktemp("wide-vqa2"), text=WIDE_TEXT)
+
+
+@pytest.fixture(scope="session")
 def tiny_scorer_loaded(tiny_model_dir):
     """The tiny checkpoint loaded once as a scorer with the settings `vqa2 score -m DIR` resolves (device
     auto), through the users' path (``vqa2cli.load_scorer``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -95,19 +96,28 @@ def test_cached_model_gets_a_verdict_from_its_shards_the_others_from_their_cards
     )
 
 
-def test_table_verdict_follows_the_available_memory(report):
+@pytest.fixture(scope="module")
+def short_of_memory(report) -> tuple[float, str]:
+    """(figure, table): the table form of the report with VQA2_FAKE_AVAILABLE_MEMORY_GB at half the cached
+    model's smallest estimate (one process for the two tests below)."""
     data, hf_home = report
     est = {m["name"]: m for m in data["models"]}["ugc-scorer"]["preflight"]["estimates_gb"]
-    table = doctor(hf_home, VQA2_FAKE_AVAILABLE_MEMORY_GB=str(min(est.values()) / 2))
+    figure = round(min(est.values()) / 2, 2)
+    table = doctor(hf_home, VQA2_FAKE_AVAILABLE_MEMORY_GB=str(figure))
     assert table.returncode == 0, table.stderr
-    assert "ugc-scorer: does not fit (none " in table.stdout and "bitsandbytes on cpu: works" in table.stdout
-    assert "streaming-scorer: does not fit (" in table.stdout and table.stdout.startswith("versions: vqa2 ")
-    assert "not cached (16.2 GB to download), judged from its card" in table.stdout
+    return figure, table.stdout
 
 
-def test_fake_available_memory_shows_in_the_system_line_too(report):
+def test_table_verdict_follows_the_available_memory(short_of_memory):
+    _figure, table = short_of_memory
+    assert "ugc-scorer: does not fit (none " in table and "bitsandbytes on cpu: works" in table
+    assert "streaming-scorer: does not fit (" in table and table.startswith("versions: vqa2 ")
+    assert "not cached (16.2 GB to download), judged from its card" in table
+
+
+def test_fake_available_memory_shows_in_the_system_line_too(short_of_memory):
     """README: with VQA2_FAKE_AVAILABLE_MEMORY_GB the whole report (not only the verdicts) uses that figure."""
-    _data, hf_home = report
-    run = doctor(hf_home, "--format", "json", VQA2_FAKE_AVAILABLE_MEMORY_GB="1.25")
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["system"]["ram_available_gb"] == 1.25
+    figure, table = short_of_memory
+    system = next(line for line in table.splitlines() if line.startswith("system: "))
+    shown = re.search(r"RAM ([0-9.]+) GB available of ", system)
+    assert shown and float(shown.group(1)) == figure, system
