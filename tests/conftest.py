@@ -137,3 +137,34 @@ def make_clip(clip_dir):
         return cache[key]
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def windowed_server(tiny_model_dir, tmp_path_factory):
+    """One real `vqa2 serve` process for the tests of windows and explanations through the server (started on
+    first use, stopped at the end of the session; its process must exit 0): the tiny checkpoint as scorer
+    and assistant, ``--config`` = ``small.toml`` (``video.motion_size = 64``: a small SlowFast input keeps the
+    CPU tests fast; ``generation.max_new_tokens = 4``), ``--allow-root`` = a folder holding ``long.mkv`` (52
+    lossless frames, tests/clips.py). A dict: ``url``, ``long``, ``config``, ``root``. Tests compare its
+    answers with in-process runs given the same ``config``; they add no files to ``root``."""
+    pytest.importorskip("httpx")
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("prometheus_client")
+    from clips import make_lossless_frames
+    from test_serve import Server
+
+    root = tmp_path_factory.mktemp("serve-windows")
+    config = root / "small.toml"
+    config.write_text("[video]\nmotion_size = 64\n[generation]\nmax_new_tokens = 4\n")
+    files = {"long": make_lossless_frames(root / "long.mkv", 0, 52), "config": config, "root": root}
+    srv = Server(
+        ["--model", str(tiny_model_dir), "--assistant", str(tiny_model_dir), "--config", str(config)]
+        + ["--allow-root", str(root)],
+        tmp_path_factory.mktemp("srv"),
+        "windows",
+    )
+    try:
+        yield {"url": srv.wait_ready(), **files}
+    finally:
+        assert srv.stop() == 0
