@@ -39,12 +39,14 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_collection_modifyitems(config, items):
-    try:
-        import torch
+    has_cuda = False
+    if any("gpu" in item.keywords for item in items):  # torch imported only when a GPU test is collected:
+        try:  # a child pytest of a few tests (tests/test_ffmpeg_ci.py) starts without it
+            import torch
 
-        has_cuda = torch.cuda.is_available()
-    except Exception:  # torch missing or broken: no GPU tests
-        has_cuda = False
+            has_cuda = torch.cuda.is_available()
+        except Exception:  # torch missing or broken: no GPU tests
+            has_cuda = False
     real = os.environ.get("VQA2_REAL_MODEL")
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
