@@ -73,7 +73,7 @@ def _check_existing(scores_csv: Path | None, resume: bool) -> None:
 def _reused(records: list[LabelRecord], scores_csv: Path | None, resume: bool) -> dict[int, float]:
     """``resume``: the scores of the earlier run's ``ok`` rows whose video kept its path, size and mtime, by
     label index (after cutting a torn last line). ConfigError when the file is no eval scores CSV."""
-    from ..video.probe import file_stat
+    from ..video.opening import file_stat
     from .resume import DoneIndex, OutputSpec, repair_tail
 
     _check_existing(scores_csv, resume)

@@ -32,7 +32,7 @@ from typing import Any, Generic, Protocol, TypeVar, overload
 from ..errors import InputError
 from ..pipeline.interrupts import deferred
 from ..records.reports import BatchSummaryRecord
-from ..video.probe import FileStat, file_stat
+from ..video.opening import FileStat, file_stat
 from .prefetch import prefetch
 from .resume import DoneIndex, RowState
 
