@@ -85,12 +85,16 @@ def test_a_stalled_upload_does_not_hold_sigterm(server):
         try:
             code = server.proc.wait(timeout=HANG_GUARD_S)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"hung after SIGTERM (the stalled upload held it): {server.err_path.read_text()[-2000:]}")
+            pytest.fail(
+                f"hung after SIGTERM (the stalled upload held it): {server.err_path.read_text()[-2000:]}"
+            )
         err = server.err_path.read_text()
         assert code == 0, err[-2000:]
         assert "Traceback" not in err, err[-2000:]  # the cut request is one line, not a stack
         lines = err.splitlines()
-        said = [i for i, line in enumerate(lines) if "shutting down: finishing the requests in flight" in line]
+        said = [
+            i for i, line in enumerate(lines) if "shutting down: finishing the requests in flight" in line
+        ]
         stopped = [i for i, line in enumerate(lines) if line.rstrip().endswith("stopped")]
         assert said and stopped and said[0] < stopped[-1], err[-2000:]  # drain announced, then the end
         answer = sock.recv(4096)  # the cut request was answered before its connection closed
