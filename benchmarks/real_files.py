@@ -43,7 +43,7 @@ def main() -> None:
     from test_damaged_packets import damage_packets
 
     from vqa2cli.config import VideoSection
-    from vqa2cli.video import probe as probe_module
+    from vqa2cli.video import opening as opening_module
     from vqa2cli.video.decode import decode_clip
 
     video = VideoSection()
@@ -66,14 +66,14 @@ def main() -> None:
         )
         n = int(args.seconds * 30)
         bad = damage_packets(clip, Path(tmp) / "bad.mp4", [n // 7 * k for k in range(1, 7)], "size")
-        plain_url = probe_module.snapshot_url
+        plain_url = opening_module.snapshot_url
 
         def by_name():
-            probe_module.snapshot_url = lambda path, size: str(path)
+            opening_module.snapshot_url = lambda path, size: str(path)
             try:
                 return decode_clip(clip, video)
             finally:
-                probe_module.snapshot_url = plain_url
+                opening_module.snapshot_url = plain_url
 
         sides = {
             "snapshot (subfile)": lambda: decode_clip(clip, video),

@@ -39,12 +39,14 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_collection_modifyitems(config, items):
-    try:
-        import torch
+    has_cuda = False
+    if any("gpu" in item.keywords for item in items):  # torch imported only when a GPU test is collected:
+        try:  # a child pytest of a few tests (tests/test_ffmpeg_ci.py) starts without it
+            import torch
 
-        has_cuda = torch.cuda.is_available()
-    except Exception:  # torch missing or broken: no GPU tests
-        has_cuda = False
+            has_cuda = torch.cuda.is_available()
+        except Exception:  # torch missing or broken: no GPU tests
+            has_cuda = False
     real = os.environ.get("VQA2_REAL_MODEL")
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
@@ -73,6 +75,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from tiny_checkpoint import write_tiny_official_checkpoint
 
     return write_tiny_official_checkpoint(tmp_path_factory.mktemp("tiny-vqa2"))
+
+
+@pytest.fixture(scope="session")
+def wide_model_dir(tmp_path_factory) -> Path:
+    """The tiny checkpoint with a wider language model (``tiny_checkpoint.WIDE_TEXT``, 31 MB; about 3 s to
+    write, so once per session): memory estimates and quantized sizes well above the noise."""
+    from tiny_checkpoint import WIDE_TEXT, write_tiny_official_checkpoint
+
+    return write_tiny_official_checkpoint(tmp_path_factory.mktemp("wide-vqa2"), text=WIDE_TEXT)
 
 
 @pytest.fixture(scope="session")
@@ -128,3 +139,34 @@ def make_clip(clip_dir):
         return cache[key]
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def windowed_server(tiny_model_dir, tmp_path_factory):
+    """One real `vqa2 serve` process for the tests of windows and explanations through the server (started on
+    first use, stopped at the end of the session; its process must exit 0): the tiny checkpoint as scorer
+    and assistant, ``--config`` = ``small.toml`` (``video.motion_size = 64``: a small SlowFast input keeps the
+    CPU tests fast; ``generation.max_new_tokens = 4``), ``--allow-root`` = a folder holding ``long.mkv`` (52
+    lossless frames, tests/clips.py). A dict: ``url``, ``long``, ``config``, ``root``. Tests compare its
+    answers with in-process runs given the same ``config``; they add no files to ``root``."""
+    pytest.importorskip("httpx")
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("prometheus_client")
+    from clips import make_lossless_frames
+    from test_serve import Server
+
+    root = tmp_path_factory.mktemp("serve-windows")
+    config = root / "small.toml"
+    config.write_text("[video]\nmotion_size = 64\n[generation]\nmax_new_tokens = 4\n")
+    files = {"long": make_lossless_frames(root / "long.mkv", 0, 52), "config": config, "root": root}
+    srv = Server(
+        ["--model", str(tiny_model_dir), "--assistant", str(tiny_model_dir), "--config", str(config)]
+        + ["--allow-root", str(root)],
+        tmp_path_factory.mktemp("srv"),
+        "windows",
+    )
+    try:
+        yield {"url": srv.wait_ready(), **files}
+    finally:
+        assert srv.stop() == 0

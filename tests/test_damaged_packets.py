@@ -18,7 +18,8 @@ from vqa2cli.config import VideoSection
 from vqa2cli.errors import DamagedInputError
 from vqa2cli.video.decode import decode_clip, decode_windows
 from vqa2cli.video.frame_reader import _frames, _Tally
-from vqa2cli.video.probe import open_container, video_stream
+from vqa2cli.video.opening import open_container
+from vqa2cli.video.streams import video_stream
 
 SMALL = VideoSection(keyframe_size=32, motion_size=32)
 pytestmark = needs_ffmpeg

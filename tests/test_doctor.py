@@ -1,19 +1,17 @@
-"""`vqa2 doctor`: the JSON schema (docs/commands.md "vqa2 doctor"), a cached model's verdict, the table form."""
+"""`vqa2 doctor` (in this process, against a Hugging Face cache of its own, offline): the JSON schema (docs/commands.md
+"vqa2 doctor"), a cached model's verdict, the table form."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from vqa2cli.registry import list_cards
-
-pytestmark = pytest.mark.e2e  # `vqa2 doctor` in another process
 
 REPO = "q-future/VQA-UGC-Scorer-llava_qwen"
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -31,16 +29,39 @@ SCHEMA = {  # key → type of every field README documents
 }
 
 
-def doctor(hf_home: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", NO_COLOR="1", PYTHONPATH=str(ROOT), **env_extra)
-    return subprocess.run(
-        [sys.executable, "-m", "vqa2cli", "doctor", "--device", "cpu", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def doctor(hf_home: Path, *args: str, **env_extra: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `vqa2 doctor --device cpu ARGS` run in this process (tests/cli_run.py's
+    way, the command's own exit mapping) against the Hugging Face cache ``hf_home``, offline: the library's
+    cache folder and offline flag (read at import from HF_HOME / HF_HUB_OFFLINE) are set for the call, then
+    restored, as are ``env_extra``."""
+    import contextlib
+    import io
+
+    from huggingface_hub import constants
+
+    from vqa2cli.cli.app import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith(("HF_", "TRANSFORMERS_"))]:
+            mp.delenv(key)
+        for key, value in {
+            "HF_HOME": str(hf_home),
+            "HF_HUB_OFFLINE": "1",
+            "NO_COLOR": "1",
+            **env_extra,
+        }.items():
+            mp.setenv(key, value)
+        mp.setattr(constants, "HF_HOME", str(hf_home))
+        mp.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+        mp.setattr(constants, "HF_HUB_OFFLINE", True)
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            pytest.raises(SystemExit) as exc,
+        ):
+            main(["doctor", "--device", "cpu", *args])
+    return exc.value.code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +71,9 @@ def report(tmp_path_factory, tiny_model_dir):
     shutil.copytree(tiny_model_dir, root / "snapshots" / SHA)
     (root / "refs").mkdir()
     (root / "refs" / "main").write_text(SHA)
-    run = doctor(hf_home, "--format", "json")
-    assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout), hf_home
+    code, out, err = doctor(hf_home, "--format", "json")
+    assert code == 0, err
+    return json.loads(out), hf_home
 
 
 def test_json_schema(report):
@@ -95,19 +116,28 @@ def test_cached_model_gets_a_verdict_from_its_shards_the_others_from_their_cards
     )
 
 
-def test_table_verdict_follows_the_available_memory(report):
+@pytest.fixture(scope="module")
+def short_of_memory(report) -> tuple[float, str]:
+    """(figure, table): the table form of the report with VQA2_FAKE_AVAILABLE_MEMORY_GB at half the cached
+    model's smallest estimate (one process for the two tests below)."""
     data, hf_home = report
     est = {m["name"]: m for m in data["models"]}["ugc-scorer"]["preflight"]["estimates_gb"]
-    table = doctor(hf_home, VQA2_FAKE_AVAILABLE_MEMORY_GB=str(min(est.values()) / 2))
-    assert table.returncode == 0, table.stderr
-    assert "ugc-scorer: does not fit (none " in table.stdout and "bitsandbytes on cpu: works" in table.stdout
-    assert "streaming-scorer: does not fit (" in table.stdout and table.stdout.startswith("versions: vqa2 ")
-    assert "not cached (16.2 GB to download), judged from its card" in table.stdout
+    figure = round(min(est.values()) / 2, 2)
+    code, table, err = doctor(hf_home, VQA2_FAKE_AVAILABLE_MEMORY_GB=str(figure))
+    assert code == 0, err
+    return figure, table
 
 
-def test_fake_available_memory_shows_in_the_system_line_too(report):
+def test_table_verdict_follows_the_available_memory(short_of_memory):
+    _figure, table = short_of_memory
+    assert "ugc-scorer: does not fit (none " in table and "bitsandbytes on cpu: works" in table
+    assert "streaming-scorer: does not fit (" in table and table.startswith("versions: vqa2 ")
+    assert "not cached (16.2 GB to download), judged from its card" in table
+
+
+def test_fake_available_memory_shows_in_the_system_line_too(short_of_memory):
     """README: with VQA2_FAKE_AVAILABLE_MEMORY_GB the whole report (not only the verdicts) uses that figure."""
-    _data, hf_home = report
-    run = doctor(hf_home, "--format", "json", VQA2_FAKE_AVAILABLE_MEMORY_GB="1.25")
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["system"]["ram_available_gb"] == 1.25
+    figure, table = short_of_memory
+    system = next(line for line in table.splitlines() if line.startswith("system: "))
+    shown = re.search(r"RAM ([0-9.]+) GB available of ", system)
+    assert shown and float(shown.group(1)) == figure, system

@@ -4,12 +4,9 @@ refusal before any weight is read, --quant auto's choices, and the estimate agai
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,13 +28,6 @@ from vqa2cli.modeling.memory import (
 from vqa2cli.modeling.precision import candidates, plan_memory
 
 ROOT = Path(__file__).resolve().parent.parent
-WIDE = {
-    "hidden_size": 512,
-    "intermediate_size": 1536,
-    "num_hidden_layers": 4,
-    "num_attention_heads": 8,
-    "num_key_value_heads": 2,
-}
 
 
 def _header_only_copy(src: Path, dest: Path) -> Path:
@@ -115,23 +105,20 @@ def test_refusal_names_estimate_available_and_options_before_any_weight_read(
     assert "options that fit: --quant none --dtype bf16" in line and "--quant 4bit" in line
 
 
-@pytest.mark.e2e  # in another process
-def test_cli_refuses_with_exit_4_and_one_line(tiny_model_dir, tmp_path, make_clip):
+def test_cli_refuses_with_exit_4_and_one_line(tiny_model_dir, tmp_path, make_clip, monkeypatch, capsys):
+    """`vqa2 score` (in this process, tests/cli_run.py: the command's own exit-code mapping) refuses a model
+    that does not fit with exit 4 and one line, before any weight is read (a header-only copy)."""
+    from cli_run import run
+
     folder = _header_only_copy(tiny_model_dir, tmp_path / "headers-only")
     clip = make_clip("mem.mp4", seconds=1.0, fps=8, width=64, height=48)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), FAKE_AVAILABLE_ENV: "0.05"}
-    run = subprocess.run(
-        [sys.executable, "-m", "vqa2cli", "score", str(clip), "--model", str(folder), "--quant", "none"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert run.returncode == 4, run.stderr
-    errors = [ln for ln in run.stderr.splitlines() if ln.startswith("Error:")]
+    monkeypatch.setenv(FAKE_AVAILABLE_ENV, "0.05")
+    code, out, err = run(["score", str(clip), "--model", str(folder), "--quant", "none"], capsys)
+    assert code == 4, err
+    errors = [ln for ln in err.splitlines() if ln.startswith("Error:")]
     assert len(errors) == 1 and "does not fit" in errors[0] and "0.05 GB available" in errors[0]
-    assert "nothing fits" in errors[0] and "corrupt" not in run.stderr
-    assert run.stdout == ""
+    assert "nothing fits" in errors[0] and "corrupt" not in err
+    assert out == ""
 
 
 def test_mismatched_tokenizer_is_reported_before_weights_or_preflight(
@@ -220,13 +207,6 @@ def test_candidates_per_device(monkeypatch):
         ("4bit", "fp16", "fp16"),
     ]
     assert [p.quant for p in candidates("mps", "auto", "auto", "bf16")] == ["none"]
-
-
-@pytest.fixture(scope="module")
-def wide_model_dir(tmp_path_factory) -> Path:
-    from tiny_checkpoint import write_tiny_official_checkpoint
-
-    return write_tiny_official_checkpoint(tmp_path_factory.mktemp("wide-vqa2"), text=WIDE)
 
 
 def test_estimates_of_the_wide_model_by_quantization(wide_model_dir, monkeypatch):

@@ -30,7 +30,7 @@ def _deny(monkeypatch, denied: str):
             raise PermissionError(13, "Permission denied", denied)
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr("vqa2cli.video.probe.open", fake_open, raising=False)
+    monkeypatch.setattr("vqa2cli.video.opening.open", fake_open, raising=False)
 
 
 def _bad_file(kind: str, tmp_path, good, monkeypatch) -> tuple[str, str]:
@@ -61,7 +61,7 @@ KINDS = ["permission", "name_too_long", "symlink_loop", "fifo", "folder", "empty
 
 
 def test_permission_denied_is_an_input_error_naming_the_file(tmp_path, good, monkeypatch):
-    from vqa2cli.video.probe import check_path
+    from vqa2cli.video.opening import check_path
 
     path, _ = _bad_file("permission", tmp_path, good, monkeypatch)
     with pytest.raises(

@@ -14,7 +14,7 @@ import pytest
 from cli_run import run
 
 from vqa2cli.pipeline.run import CheckedInputs
-from vqa2cli.video import decode, probe
+from vqa2cli.video import decode, opening, probe
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def counted(monkeypatch):
     """Counters of ``check_path`` (the cheap preflight check, also the first step of a probe) and
     ``probe_video`` calls, per path."""
     checks, probes = Counter(), Counter()
-    real_check, real_probe = probe.check_path, probe.probe_video
+    real_check, real_probe = opening.check_path, probe.probe_video
 
     def check_path(path):
         checks[str(path)] += 1
@@ -32,7 +32,7 @@ def counted(monkeypatch):
         probes[str(path)] += 1
         return real_probe(path, **kwargs)
 
-    monkeypatch.setattr(probe, "check_path", check_path)
+    monkeypatch.setattr(opening, "check_path", check_path)
     monkeypatch.setattr(probe, "probe_video", probe_video)
     monkeypatch.setattr(decode, "probe_video", probe_video)
     return checks, probes

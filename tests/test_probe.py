@@ -125,14 +125,14 @@ def test_missing_frame_rate_falls_back_to_frames_over_duration(rate):
     from fractions import Fraction
     from types import SimpleNamespace
 
-    from vqa2cli.video.probe import _Scan, _timing
+    from vqa2cli.video.packet_scan import PacketScan, stream_timing
 
     average = None if rate is None else Fraction(rate)
     stream = SimpleNamespace(time_base=Fraction(1, 1000), average_rate=average, guessed_rate=None)
     warnings: list[str] = []
     packets = [(i * 40, 40) for i in range(50)]
-    scan = _Scan(count=50, times=packets, sizes=[], fed=[], durations=40 * 50)
-    fps, duration, vfr = _timing(stream, SimpleNamespace(duration=None), scan, False, warnings)
+    scan = PacketScan(count=50, times=packets, sizes=[], fed=[], durations=40 * 50)
+    fps, duration, vfr = stream_timing(stream, SimpleNamespace(duration=None), scan, False, warnings)
     assert (fps, duration, vfr) == (pytest.approx(25.0), pytest.approx(2.0), False)
     assert "frames/duration" in warnings[0]
 

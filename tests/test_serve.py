@@ -414,18 +414,14 @@ def test_token_required_on_non_loopback_bind(url, clips, capsys, monkeypatch):
     assert result.returncode == 2 and "--token-file" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
-def test_weights_that_fail_to_load_exit_4(tmp_path):
+def test_weights_that_fail_to_load_exit_4(tmp_path, capsys):
+    """`vqa2 serve` (in this process: binding, uvicorn, the load in its thread, the command's exit mapping)
+    with a folder that holds no checkpoint: the server stops, one ``Error:`` line naming it, exit 4."""
     empty = tmp_path / "not-a-checkpoint"
     empty.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "vqa2cli", "serve", "--model", str(empty), "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert result.returncode == 4, result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("Error: ") and str(empty) in result.stderr
+    code, _, err = run(["serve", "--model", str(empty), "--port", "0"], capsys)
+    assert code == 4, err
+    assert err.strip().splitlines()[-1].startswith("Error: ") and str(empty) in err
 
 
 def test_loopback_rule():

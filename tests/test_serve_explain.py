@@ -12,40 +12,20 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
 
-from clips import make_lossless_frames
-from test_serve import Server, run
+from test_serve import run
 
 pytestmark = pytest.mark.e2e  # a real uvicorn server in another process
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve-explain")
-    config = root / "small.toml"
-    config.write_text("[video]\nmotion_size = 64\n[generation]\nmax_new_tokens = 4\n")
-    return {"long": make_lossless_frames(root / "long.mkv", 0, 52), "config": config, "root": root}
+def files(windowed_server):
+    """``long`` (52 lossless frames), ``config`` (small.toml), ``root``: the shared server's (tests/conftest.py)."""
+    return windowed_server
 
 
 @pytest.fixture(scope="module")
-def url(tiny_model_dir, files, tmp_path_factory):
-    srv = Server(
-        [
-            "--model",
-            str(tiny_model_dir),
-            "--assistant",
-            str(tiny_model_dir),
-            "--config",
-            str(files["config"]),
-            "--allow-root",
-            str(files["root"]),
-        ],
-        tmp_path_factory.mktemp("srv"),
-        "e",
-    )
-    try:
-        yield srv.wait_ready()
-    finally:
-        assert srv.stop() == 0
+def url(windowed_server) -> str:
+    return windowed_server["url"]
 
 
 def _explained(record):

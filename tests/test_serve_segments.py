@@ -17,8 +17,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
 
-from clips import make_lossless_frames  # noqa: E402
-from test_serve import Server, run  # noqa: E402
+from test_serve import run  # noqa: E402
 
 pytestmark = pytest.mark.e2e  # a real uvicorn server in another process
 
@@ -35,33 +34,14 @@ def untimed(value):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve-seg")
-    config = root / "small.toml"
-    config.write_text("[video]\nmotion_size = 64\n")  # a small SlowFast input keeps the CPU tests fast
-    return {"long": make_lossless_frames(root / "long.mkv", 0, 52), "config": config, "root": root}
+def files(windowed_server):
+    """``long`` (52 lossless frames), ``config`` (small.toml), ``root``: the shared server's (tests/conftest.py)."""
+    return windowed_server
 
 
 @pytest.fixture(scope="module")
-def url(tiny_model_dir, files, tmp_path_factory):
-    srv = Server(
-        [
-            "--model",
-            str(tiny_model_dir),
-            "--assistant",
-            str(tiny_model_dir),
-            "--config",
-            str(files["config"]),
-            "--allow-root",
-            str(files["root"]),
-        ],
-        tmp_path_factory.mktemp("srv"),
-        "s",
-    )
-    try:
-        yield srv.wait_ready()
-    finally:
-        assert srv.stop() == 0
+def url(windowed_server) -> str:
+    return windowed_server["url"]
 
 
 def local(tiny_model_dir, files):

@@ -14,7 +14,8 @@ def test_pinned_reads_never_go_back_to_the_name(make_clip, tmp_path, monkeypatch
     from vqa2cli.config import Settings
     from vqa2cli.video import source
     from vqa2cli.video.decode import decode_clip, decode_windows
-    from vqa2cli.video.probe import check_path, file_stat, probe_video
+    from vqa2cli.video.opening import check_path, file_stat
+    from vqa2cli.video.probe import probe_video
 
     name = tmp_path / "clip.mp4"
     name.write_bytes(make_clip("src-a.mp4", seconds=2.0, fps=4, width=48, height=32).read_bytes())
@@ -56,7 +57,7 @@ def test_pinned_reads_never_go_back_to_the_name(make_clip, tmp_path, monkeypatch
 def test_a_missing_pin_stays_missing(tmp_path):
     from vqa2cli.errors import FileMissingError
     from vqa2cli.video import source
-    from vqa2cli.video.probe import check_path, file_stat
+    from vqa2cli.video.opening import check_path, file_stat
 
     missing = source.pin_missing(str(tmp_path / "later.mp4"))
     try:

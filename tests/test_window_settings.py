@@ -219,34 +219,54 @@ def test_probe_long_clip_error_names_the_flag(long_clip, capsys):
 # ---- the same through the server ------------------------------------------------------------------------------
 
 
-@pytest.mark.e2e  # a real uvicorn server in another process
-def test_server_windows_follow_the_paper_motion_rule(tiny_model_dir, long_clip, tmp_path, capsys):
-    """`vqa2 serve` with `video.motion_frame_step = 8`: the windowed record (every 8th frame in every window)
-    equals the in-process one, and a window's motion frames are those of its frames cut out as a clip."""
+def test_server_windows_follow_the_paper_motion_rule(
+    tiny_model_dir, long_clip, tmp_path, capsys, monkeypatch
+):
+    """The server's app (`vqa2 serve`'s state, routes and option resolution, in this process; the real
+    process is tests/test_serve*.py's) started with `video.motion_frame_step = 8`, asked by the `--server`
+    client: the windowed record (every 8th frame in every window) equals the in-process one, and a window's
+    motion frames are those of its frames cut out as a clip."""
     pytest.importorskip("fastapi")
-    pytest.importorskip("uvicorn")
     pytest.importorskip("httpx")
     import json
 
+    import httpx
     from cli_run import run
-    from test_serve import Server
+    from fastapi.testclient import TestClient
     from test_serve_segments import untimed
+
+    from vqa2cli.serve.app import ServeConfig, ServerState, create_app
+    from vqa2cli.serve.security import resolve_roots
 
     config = tmp_path / "paper.toml"
     config.write_text("[video]\nmotion_size = 64\nmotion_frame_step = 8\n", encoding="utf-8")
-    srv = Server(
-        ["--model", str(tiny_model_dir), "--config", str(config), "--allow-root", str(long_clip.parent)],
-        tmp_path,
-        "paper",
+    roots = resolve_roots([long_clip.parent])
+    state = ServerState(ServeConfig(model=str(tiny_model_dir), config=config, roots=roots, workers=1))
+    state.load()  # what `vqa2 serve` does in its loading thread
+    app = create_app(state)
+    monkeypatch.setattr(  # the client's HTTP connection goes to the app in this process
+        httpx,
+        "Client",
+        lambda base_url, headers, timeout, **_: TestClient(app, base_url=base_url, headers=headers),
     )
     try:
-        url = srv.wait_ready()
         code, theirs, err = run(
-            ["score", str(long_clip), "-f", "json", "-q", "--segments", "4s", "--server", url], capsys
+            [
+                "score",
+                str(long_clip),
+                "-f",
+                "json",
+                "-q",
+                "--segments",
+                "4s",
+                "--server",
+                "http://testserver",
+            ],
+            capsys,
         )
         assert code == 0, err
     finally:
-        assert srv.stop() == 0
+        state.queue.close(timeout=10)
     code, mine, err = run(
         [
             "score",

@@ -49,6 +49,13 @@ TEXT = {
     "num_key_value_heads": 2,
 }
 VISION = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+WIDE_TEXT = {  # a wider language model (31 MB): memory estimates and quantized sizes well above the noise
+    "hidden_size": 512,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 2,
+}
 MOTION = {"stem_dim": 2, "stage_depths": [1, 1, 1, 1]}  # pytorchvideo slowfast: slow stem 16, depth "18"
 
 

@@ -273,7 +273,8 @@ def batch(
     from ..remote.client import server_urls
 
     flags = {"segments_csv": segments_csv, "fail_segment_under": fail_segment_under, "plot_dir": plot_dir}
-    from .explain import explain_request, run_explained_batch
+    from ..jobs.explain_batch import run_explained_batch
+    from .explain import explain_request
 
     explaining = explain_request(
         explain,

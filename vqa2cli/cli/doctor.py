@@ -247,7 +247,7 @@ def build_report(device_name: str, reference: str | None = None) -> dict[str, An
 
 def _models_and_explain(device, reference) -> dict[str, Any]:
     """``models`` and ``explain`` (score --explain: the scorer, then the assistant, never both at once)."""
-    from ..jobs.explain import doctor_verdict
+    from ..jobs.explain_assistant import doctor_verdict
 
     rows = models(device, reference)
     return {"models": rows, "explain": doctor_verdict(rows)}

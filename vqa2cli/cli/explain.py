@@ -1,6 +1,7 @@
-"""The ``--explain`` options of `score` and `batch` (docs/explain.md) and the two-phase run of `batch`.
-`score --explain` is a scoring source of the one run (:mod:`vqa2cli.jobs.explain_run`); the selection and
-the asking are :mod:`vqa2cli.pipeline.explain`, the phases :mod:`vqa2cli.jobs.explain`."""
+"""The ``--explain`` options of `score` and `batch` (docs/explain.md), mapped to
+:class:`~vqa2cli.jobs.explain.ExplainOptions`. The runs live below the CLI: `score --explain` is a scoring
+source of the one run (:mod:`vqa2cli.jobs.explain_run`), `batch --explain` the job then the explain phase
+(:mod:`vqa2cli.jobs.explain_batch`); the selection and the asking are :mod:`vqa2cli.pipeline.explain`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ..config import CHOICES, shown_default
-from ..errors import ExitCode, UsageError
+from ..errors import UsageError
 from ..registry import DEFAULT_CARD_FOR_TASK
 
 ExplainOpt = Annotated[
@@ -123,40 +124,6 @@ def explain_request(
         config=str(config) if config else None,
         offline=offline,
     )
-
-
-def run_explained_batch(job, settings, ref, console, windows, options, finish) -> ExitCode:
-    """`batch --explain`: the batch (phase 1, the scorer freed when it ends), then the explain phase on the
-    ``--jsonl`` rows (:func:`~vqa2cli.jobs.explain.explain_rows`), then ``finish(job, stats, console,
-    windows)`` (the summary and exit code). The assistant failing to load: the rows stay, exit 4. An
-    interrupted batch explains nothing (``--resume`` goes on with both phases)."""
-    import gc
-
-    from ..jobs.engine import run_job
-    from ..jobs.explain import explain_rows
-
-    if not job.jsonl:
-        raise UsageError(
-            "batch --explain needs --jsonl FILE",
-            "the explanations are appended to it as each "
-            "file's updated row (it holds the windows; --csv may be given beside it)",
-        )
-    asker_settings, asker_ref = options.resolve()  # an unknown card fails before anything is scored
-    from ..jobs.explain import preflight_assistant
-
-    preflight_assistant(asker_settings, asker_ref, console, offline=options.offline)
-    stats = run_job(job, settings, ref, console, windows)
-    gc.collect()  # the scorer went out of scope with run_job: its memory goes before the assistant's
-    error = None
-    if not stats.interrupted and not stats.rank_part:
-        error = explain_rows(
-            job, asker_settings, asker_ref, options, console, windows=windows, scorer_settings=settings
-        )
-    code = finish(job, stats, console, windows)
-    if error is not None:
-        console.error(error.one_line())
-        return ExitCode.RUNTIME if code != ExitCode.INTERRUPTED else code
-    return code
 
 
 def remote_explain(

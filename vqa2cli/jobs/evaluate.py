@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import ConfigError, DataError, InputError, UsageError
 from ..records.reports import EVAL_COLUMNS as SCORE_CSV_COLUMNS
@@ -74,7 +74,7 @@ def _check_existing(scores_csv: Path | None, resume: bool) -> None:
 def _reused(records: list[LabelRecord], scores_csv: Path | None, resume: bool) -> dict[int, float]:
     """``resume``: the scores of the earlier run's ``ok`` rows whose video kept its path, size and mtime, by
     label index (after cutting a torn last line). ConfigError when the file is no eval scores CSV."""
-    from ..video.probe import file_stat
+    from ..video.opening import file_stat
     from .resume import DoneIndex, OutputSpec, repair_tail
 
     _check_existing(scores_csv, resume)
@@ -128,7 +128,7 @@ class _LabelledScorer:
         )
 
 
-def _raise(path: str, exc: BaseException):
+def _raise(path: str, exc: BaseException) -> NoReturn:
     """``make_error`` of the eval job: only unreadable videos are rows (made by :class:`_LabelledScorer`)."""
     raise exc
 
@@ -163,11 +163,13 @@ def evaluate(
     reused = _reused(records, scores_csv, resume)
     todo = [Todo(str(r.path), (), label=r) for r in records if r.index not in reused]
     advance(len(records) - len(todo))
-    scored, failures = dict(reused), []
+    scored: dict[int, float] = dict(reused)
+    failures: list[str] = []
 
-    def sink(row: EvalRow, targets) -> None:
+    def sink(row: EvalRow, targets: tuple[int, ...]) -> None:
         rows.write(row, targets)
         if row.status == "ok":
+            assert row.score is not None  # an ok row has its score (EvalRow.of)
             scored[row.index] = float(row.score)
         else:
             failures.append(row.error)
@@ -211,10 +213,10 @@ def calibrated_metrics(calibration, pairs: list[tuple[float, float]]) -> dict[st
 
     applied = [calibration.apply(score) for score, _ in pairs]
     values = metrics([a["value"] for a in applied], [mos for _, mos in pairs])
-    values = {k: (None if v != v else v) for k, v in values.items()}  # NaN (constant scores) → null
+    shown = {k: (None if v != v else v) for k, v in values.items()}  # NaN (constant scores) → null
     return {
         "scale": calibration.scale["name"],
-        **values,
+        **shown,
         "n_extrapolated": sum(a["extrapolated"] for a in applied),
     }
 
@@ -297,6 +299,11 @@ def run_eval(
             else nullcontext()
         )
         with fed, console.progress(len(records), "Scoring") as advance:
+
+            def step(n: int = 1) -> None:  # the progress bar, and the count of Ctrl-C's line
+                advance(n)
+                interrupts.advance(n)
+
             return evaluate(
                 records,
                 scorer,
@@ -307,6 +314,6 @@ def run_eval(
                 workers=threads_for(workers, decode_processes),
                 stalling_style=stalling_style,
                 on_error=console.error,
-                advance=lambda n=1: (advance(n), interrupts.advance(n)),  # progress, Ctrl-C line
+                advance=step,
                 calibration=calibration,
             )

@@ -1,7 +1,7 @@
 """``vqa2 score --explain`` as a scoring source of the one run (:func:`vqa2cli.jobs.score_run.run_score`).
 
 Two phases on one machine, never both models held: phase 1 scores every file with the local source (its
-window rows held back), then the scorer is released (``jobs/explain.release``); phase 2 loads the assistant
+window rows held back), then the scorer is released (``jobs/explain_assistant.release``); phase 2 loads the assistant
 and asks it about the selected windows only (``pipeline/explain.py``). Then the records, with their
 explanations, go to the run like any other source's: printed, gated, plotted, their window rows written.
 When the assistant cannot be loaded, every record is still handed to the run, then :class:`ExplainError`
@@ -15,6 +15,7 @@ from typing import Any
 
 from ..records.results import ScoreRecord
 from . import explain as job
+from . import explain_assistant as assistant
 from .score_run import LocalScoring
 
 
@@ -41,7 +42,7 @@ class ExplainingScoring:
         self._current: Any = ()
 
     def records(self, paths: list[str], on_window) -> Iterator[ScoreRecord]:
-        job.preflight_assistant(
+        assistant.preflight_assistant(
             self.asker_settings, self.asker_ref, self.console, offline=self.options.offline
         )
         held: list[tuple] = []  # (path, entry, stat): the window rows, written once explained
@@ -51,7 +52,7 @@ class ExplainingScoring:
                 records.append(record)
                 self._thumbs[record.path] = self.local.thumbnails()
         finally:
-            job.release(self.local.scorer)  # the scorer's weights go before the assistant's come
+            assistant.release(self.local.scorer)  # the scorer's weights go before the assistant's come
             self.local.scorer = None
         error, interrupted = None, False
         try:
@@ -71,22 +72,22 @@ class ExplainingScoring:
         if error is not None:
             raise error
 
-    def _explain(self, todo) -> job.ExplainError | None:
+    def _explain(self, todo) -> assistant.ExplainError | None:
         """Phase 2; the ExplainError when the assistant cannot be loaded, else None."""
         if not todo:
             self.console.info("explain: nothing selected to explain")
             return None
         self.console.info(job.cost_line(todo, self.asker_settings))
         try:
-            asker = job.load_assistant(
+            asker = assistant.load_assistant(
                 self.asker_settings, self.asker_ref, self.console, offline=self.options.offline
             )
-        except job.ExplainError as exc:
+        except assistant.ExplainError as exc:
             return exc
         try:
             forwards = job.explain_all(todo, asker, self.console)
         finally:
-            job.release(asker)
+            assistant.release(asker)
         self.console.info(f"explain: {forwards} assistant forward(s) run")
         return None
 

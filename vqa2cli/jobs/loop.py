@@ -27,12 +27,12 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 from ..errors import InputError
 from ..pipeline.interrupts import deferred
 from ..records.reports import BatchSummaryRecord
-from ..video.probe import FileStat, file_stat
+from ..video.opening import FileStat, file_stat
 from .prefetch import prefetch
 from .resume import DoneIndex, RowState
 
@@ -50,12 +50,25 @@ class JobRecord(Protocol):
     input: dict[str, Any]  # gets ``size_bytes`` / ``mtime`` (the --resume key) from the stat taken at decode
 
 
-class BatchScorer(Protocol):
+P = TypeVar("P")  # what a scorer prepares for the model (a decoded clip, a request's answer, ...)
+P_contra = TypeVar("P_contra", contravariant=True)
+R = TypeVar("R", bound=JobRecord)  # the job's row type
+R_co = TypeVar("R_co", bound=JobRecord, covariant=True)
+
+
+class BatchScorer(Protocol[P, R_co]):
     """What :func:`run_batch` calls: ``prepare`` (decode, in a worker thread), then ``run`` (the model, in
     the main thread) which returns the file's row."""
 
-    def prepare(self, path: str) -> Any: ...
-    def run(self, prepared: Any) -> JobRecord: ...
+    def prepare(self, path: str) -> P: ...
+    def run(self, prepared: P) -> R_co: ...
+
+
+class ModelStep(Protocol[P_contra, R_co]):
+    """A scorer whose files :func:`run_batch` prepares with its own ``prepare=`` (``vqa2 eval``: the label
+    goes in): only ``run`` is called on it."""
+
+    def run(self, prepared: P_contra) -> R_co: ...
 
 
 @dataclass
@@ -192,14 +205,11 @@ def _count_resumed(state: RowState, stats: JobStats, fail_under: float | None) -
 
 
 def _prepare_one(
-    scorer: BatchScorer,
-    preflight: Callable | None,
-    prepare: Callable[[Todo], Any] | None,
-    variant: str | None = None,
-) -> Callable[[Todo], Any]:
+    prepare: Callable[[Todo], P], preflight: Callable | None, variant: str | None = None
+) -> Callable[[Todo], tuple[FileStat | None, P, Any]]:
     from ..inputs.materialize import local_copy
 
-    def prepare_todo(todo: Todo) -> Any:
+    def prepare_todo(todo: Todo) -> tuple[FileStat | None, P, Any]:
         copy = local_copy(todo.path, variant)  # -, a URL, a manifest: made local here (inputs/materialize.py)
         if copy is not None:
             todo = Todo(copy.path, todo.targets, todo.label)
@@ -211,7 +221,7 @@ def _prepare_one(
                 problems = preflight([todo.path])
                 if problems:
                     raise problems[0]
-            return stat, (prepare(todo) if prepare is not None else scorer.prepare(todo.path)), copy
+            return stat, prepare(todo), copy
         except BaseException:
             if copy is not None:
                 copy.close()
@@ -220,7 +230,7 @@ def _prepare_one(
     return prepare_todo
 
 
-def _stamp(record: JobRecord, stat: FileStat | None) -> JobRecord:
+def _stamp(record: R, stat: FileStat | None) -> R:
     """Make sure every row carries size_bytes/mtime (the --resume key), from the stat taken at decode."""
     if stat is not None:
         for key, value in stat.as_dict().items():
@@ -228,13 +238,14 @@ def _stamp(record: JobRecord, stat: FileStat | None) -> JobRecord:
     return record
 
 
-class _ModelGuard:
+class _ModelGuard(Generic[P, R]):
     """Turns model failures into error rows, but re-raises the third one in a row."""
 
-    def __init__(self) -> None:
-        self.failures = 0
+    def __init__(self, scorer: ModelStep[P, R], make_error: Callable[[str, BaseException], R]) -> None:
+        self.scorer, self.make_error, self.failures = scorer, make_error, 0
 
-    def run(self, scorer: BatchScorer, prepared: Any, path: str, make_error) -> Any:
+    def run(self, prepared: P, path: str) -> R:
+        scorer, make_error = self.scorer, self.make_error
         try:
             record = scorer.run(prepared)
         except InputError as exc:
@@ -252,12 +263,44 @@ def _no_progress(n: int = 1) -> None:
     """``advance`` of a job nobody watches."""
 
 
+@overload
 def run_batch(
     todo: Sequence[Todo],
-    scorer: BatchScorer,
-    sink: Callable[[JobRecord, tuple[int, ...]], None],
+    scorer: BatchScorer[P, R],
+    sink: Callable[[R, tuple[int, ...]], None],
     *,
-    make_error: Callable[[str, BaseException], JobRecord],
+    make_error: Callable[[str, BaseException], R],
+    workers: int,
+    depth: int,
+    stats: JobStats,
+    advance: Callable[[int], None] = ...,
+    fail_under: float | None = ...,
+    preflight: Callable | None = ...,
+    prepare: None = ...,
+    variant: str | None = ...,
+) -> JobStats: ...
+@overload
+def run_batch(
+    todo: Sequence[Todo],
+    scorer: ModelStep[P, R],
+    sink: Callable[[R, tuple[int, ...]], None],
+    *,
+    make_error: Callable[[str, BaseException], R],
+    workers: int,
+    depth: int,
+    stats: JobStats,
+    advance: Callable[[int], None] = ...,
+    fail_under: float | None = ...,
+    preflight: Callable | None = ...,
+    prepare: Callable[[Todo], P],
+    variant: str | None = ...,
+) -> JobStats: ...
+def run_batch(
+    todo: Sequence[Todo],
+    scorer: Any,
+    sink: Callable[[R, tuple[int, ...]], None],
+    *,
+    make_error: Callable[[str, BaseException], R],
     workers: int,
     depth: int,
     stats: JobStats,
@@ -267,13 +310,16 @@ def run_batch(
     prepare: Callable[[Todo], Any] | None = None,
     variant: str | None = None,
 ) -> JobStats:
-    """Score ``todo`` in order; ``sink(record, targets)`` writes each row as soon as it exists.
+    """Score ``todo`` in order; ``sink(record, targets)`` writes each row (of the job's record type ``R``) as
+    soon as it exists.
 
-    ``prepare(todo)`` replaces ``scorer.prepare(todo.path)`` (``vqa2 eval``: the label's stalling goes in).
-    Ctrl-C stops after the rows already written (``stats.interrupted``); the caller reports it."""
+    ``scorer``: a :class:`BatchScorer` (``scorer.prepare(todo.path)`` in worker threads), or with
+    ``prepare(todo)`` a :class:`ModelStep` (``vqa2 eval``: the label's stalling goes in); its ``run`` takes what
+    was prepared. Ctrl-C stops after the rows already written (``stats.interrupted``); the caller reports it."""
     start = time.perf_counter()
-    guard = _ModelGuard()
-    results = prefetch(todo, _prepare_one(scorer, preflight, prepare, variant), workers=workers, depth=depth)
+    guard = _ModelGuard(scorer, make_error)
+    by_path = prepare if prepare is not None else lambda item: scorer.prepare(item.path)
+    results = prefetch(todo, _prepare_one(by_path, preflight, variant), workers=workers, depth=depth)
     try:
         waited = time.perf_counter()
         for done in results:
@@ -285,7 +331,7 @@ def run_batch(
             else:
                 t0 = time.perf_counter()
                 stat, copy = done.value[0], done.value[2]
-                record = guard.run(scorer, done.value[1], item.path, make_error)
+                record = guard.run(done.value[1], item.path)
                 record = copy.rename(record) if copy is not None else record
                 stats.run_s += time.perf_counter() - t0
             del done  # free the prepared clip before the next one is taken
@@ -306,7 +352,7 @@ def run_batch(
     return stats
 
 
-def given_error(path: str, exc: BaseException, make_error) -> JobRecord:
+def given_error(path: str, exc: BaseException, make_error: Callable[[str, BaseException], R]) -> R:
     """The error row of an input that failed before it was read: named as given, without credentials."""
     from ..inputs.given import input_kind, shown
 

@@ -238,7 +238,7 @@ class DoneIndex:
         self, path: str, stat: tuple[int, float] | None, *, retry_errors: bool, key: str = ""
     ) -> RowState | None:
         """The row that makes ``path`` (its row ``key``: a window's index) done, or None when it must be
-        (re)scored. ``stat`` is ``(size_bytes, mtime)`` (a :class:`~vqa2cli.video.probe.FileStat`), None when
+        (re)scored. ``stat`` is ``(size_bytes, mtime)`` (a :class:`~vqa2cli.video.opening.FileStat`), None when
         unknown."""
         state = self.rows.get(_index_key(path, key))
         if state is None or stat is None:

@@ -13,7 +13,7 @@ from ..errors import InputError
 
 def preflight(paths: list[str | Path]) -> list[InputError]:
     """Cheap checks before any weights load: the file exists, is a file and is not empty."""
-    from ..video.probe import check_path
+    from ..video.opening import check_path
 
     errors: list[InputError] = []
     for raw in paths:
@@ -53,7 +53,8 @@ class CheckedInputs:
 
     @classmethod
     def probe(cls, errors: dict[str, InputError], paths, limit: int) -> CheckedInputs:
-        from ..video.probe import file_stat, probe_video
+        from ..video.opening import file_stat
+        from ..video.probe import probe_video
 
         probed = {}
         for raw in paths[:limit]:
@@ -70,7 +71,7 @@ class CheckedInputs:
 
     def info(self, path: str | Path):
         """The probe of ``path`` when it was probed and the file has not changed since (else None)."""
-        from ..video.probe import file_stat
+        from ..video.opening import file_stat
 
         info, stat = self.probed.get(str(path), (None, None))
         return info if info is not None and stat is not None and file_stat(path) == stat else None

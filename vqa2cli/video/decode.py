@@ -53,18 +53,12 @@ from dataclasses import dataclass, replace
 from ..config import VideoSection
 from ..errors import DamagedInputError, DecodeFailedError
 from .frame_reader import _Collector, _decode_planned, _decode_stream, _Tally
+from .opening import open_container
 from .planning import plan_single
-from .probe import (
-    STREAMS_ADDED,
-    VideoInfo,
-    changed_note,
-    open_container,
-    probe_video,
-    resolution_note,
-    video_stream,
-)
+from .probe import VideoInfo, probe_video, resolution_note
 from .resize import FrameResizer
 from .sampling import SamplingPlan, restrict_plan, tokens_per_keyframe
+from .streams import STREAMS_ADDED, changed_note, video_stream
 
 __all__ = [
     "DecodedClip",

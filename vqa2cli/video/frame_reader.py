@@ -18,9 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..config import VideoSection
 from ..errors import DecodeFailedError
-from .probe import STREAMS_ADDED, VideoInfo, open_container, size_changes, video_stream
+from .opening import open_container
+from .packet_scan import size_changes
+from .probe import VideoInfo
 from .resize import FrameResizer
 from .sampling import SamplingPlan
+from .streams import STREAMS_ADDED, video_stream
 
 IN_FLIGHT = 2  # decoded full-size frames that may wait for the resize thread
 

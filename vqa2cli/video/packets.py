@@ -52,8 +52,9 @@ class PacketTrack:
 def read_packets(path: str | Path) -> PacketTrack:
     """One demux pass over the first video stream (cover art skipped). Raises the probe's InputError
     subclasses (missing, unreadable, no video stream, not a container)."""
-    from .probe import check_path, open_container, video_stream
+    from .opening import check_path, open_container
     from .source import stat  # through the descriptor of a pinned file (video/source.py)
+    from .streams import video_stream
 
     p = check_path(path)
     times, sizes = [], []

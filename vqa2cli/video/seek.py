@@ -32,8 +32,10 @@ from dataclasses import replace
 
 from ..config import VideoSection
 from .frame_reader import IN_FLIGHT, _Collector, _finish, _frames, _seconds, _Tally
-from .probe import STREAMS_ADDED, VideoInfo, open_container, video_stream
+from .opening import open_container
+from .probe import VideoInfo
 from .resize import FrameResizer
+from .streams import STREAMS_ADDED, video_stream
 
 __all__ = ["SeekStream"]
 

@@ -104,12 +104,12 @@ def shown_name(path) -> str:
 
 
 def check_pinned(path, p):
-    """``probe.check_path`` for a pinned file: the same checks and typed errors (naming ``p``) on its
+    """``opening.check_path`` for a pinned file: the same checks and typed errors (naming ``p``) on its
     descriptor, no lookup by name."""
     import stat as st_mode
 
     from ..errors import EmptyFileError, FileMissingError, NotAFileError
-    from .probe import unreadable
+    from .opening import unreadable
 
     try:
         st = stat(path)

@@ -2,7 +2,7 @@
 
 :func:`video_stream` picks the stream (``video.stream``, else the ffmpeg CLI's default choice,
 :func:`best_video_stream`); :func:`changed_note` is the warning for a file that changed while it was read
-(probe reads a snapshot: :func:`~vqa2cli.video.probe.snapshot_url`). Re-exported by :mod:`.probe`.
+(probe reads a snapshot: :func:`~vqa2cli.video.opening.snapshot_url`). Re-exported by :mod:`.probe`.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def best_video_stream(streams):
 def changed_note(info) -> str | None:
     """The warning when ``info.path`` is no longer the file that was probed (size or mtime differ: it grew
     or was rewritten while it was read); None when it is unchanged (or was not probed from a file)."""
-    from .probe import file_stat
+    from .opening import file_stat
 
     now = file_stat(info.path)
     if not info.size_bytes or now is None or (now.size_bytes, now.mtime) == (info.size_bytes, info.mtime):
