@@ -236,12 +236,12 @@ def test_server_names_the_clients_paths_and_refuses_per_file(five, server, tmp_p
 def test_score_route_names_the_clients_path_in_messages():
     """/v1/score's pinned-path records: the same rule (serve/jobs.relabel → relabel_text)."""
     from vqa2cli.records.results import error_score_record
-    from vqa2cli.serve.app import _relabel
+    from vqa2cli.serve.jobs import relabel
     from vqa2cli.serve.requests import Input
 
     record = error_score_record("/proc/self/fd/7", "decode_failed", "/proc/self/fd/7: cannot decode")
     record.warnings = ["/proc/self/fd/7 changed", "/proc/self/fd/70 is another"]
-    out = _relabel(record, Input("/proc/self/fd/7", "/srv/v/a.mp4", {}))
+    out = relabel(record, Input("/proc/self/fd/7", "/srv/v/a.mp4", {}))
     assert out.path == "/srv/v/a.mp4" and out.error == "/srv/v/a.mp4: cannot decode"
     assert out.warnings == ["/srv/v/a.mp4 changed", "/proc/self/fd/70 is another"]
 
