@@ -30,7 +30,7 @@ def files(tmp_path_factory):
 @pytest.fixture
 def spy(monkeypatch):
     """Every assistant ``answer`` call (one forward each): the (start, stop) frames of the clip asked about."""
-    from vqa2cli.pipeline.run import Asker
+    from vqa2cli.pipeline.asking import Asker
 
     calls: list = []
     answer = Asker.answer
@@ -159,7 +159,8 @@ def test_table_prints_the_explanation_under_the_worst_window(tiny_model_dir, fil
 
 
 def test_scorer_released_before_assistant_loads(tiny_model_dir, files, monkeypatch, capsys):
-    from vqa2cli.pipeline.run import Asker, Scorer
+    from vqa2cli.pipeline.asking import Asker
+    from vqa2cli.pipeline.run import Scorer
 
     refs, seen = [], []
     load_scorer, load_asker = Scorer.load.__func__, Asker.load.__func__
@@ -232,7 +233,7 @@ def test_a_missing_assistant_folder_names_assistant(tiny_model_dir, files, tmp_p
 def test_assistant_failing_after_scoring_keeps_the_scores_exit_4(tiny_model_dir, files, capsys, monkeypatch):
     from vqa2cli.errors import HubError
     from vqa2cli.modeling.hub import OFFLINE_FIX
-    from vqa2cli.pipeline.run import Asker
+    from vqa2cli.pipeline.asking import Asker
 
     def refuse(*args, **kwargs):
         raise HubError("org/assistant@main: download failed: reset", OFFLINE_FIX.format(name="assistant"))
@@ -469,7 +470,7 @@ def test_api_explains_in_place_after_releasing_the_scorer(tiny_model_dir, files,
 
 
 def test_csv_carries_the_clip_explanation_last(tiny_model_dir, files, monkeypatch, capsys):
-    from vqa2cli.pipeline.run import Asker
+    from vqa2cli.pipeline.asking import Asker
 
     answers = []
     answer = Asker.answer

@@ -12,7 +12,7 @@ QUESTIONS = ("Is it sharp?", "Is there stutter?", "Describe the quality issues."
 @pytest.fixture(scope="module", params=["plain", "duplicated"])
 def asker(request, tiny_model_dir):
     from vqa2cli.cli.options import resolve_settings
-    from vqa2cli.pipeline.run import Asker
+    from vqa2cli.pipeline.asking import Asker
 
     settings, ref = resolve_settings(
         "ask",

@@ -212,7 +212,7 @@ def test_segmented_batch_sigkill_then_resume_one_row_per_window(tiny_model_dir, 
 
 def test_ask_per_window_with_time_ranges(tiny_model_dir, files, capsys):
     from vqa2cli.cli.options import resolve_settings
-    from vqa2cli.pipeline.run import Asker
+    from vqa2cli.pipeline.asking import Asker
 
     args = [
         "ask",

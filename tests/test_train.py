@@ -190,7 +190,8 @@ def test_run_resumes_from_the_last_checkpoint(data, tiny_model_dir, tmp_path):
 
 def test_output_folder_loads_for_score_and_ask(data, tiny_model_dir, tmp_path):
     from vqa2cli.cli.options import resolve_settings
-    from vqa2cli.pipeline.run import Asker, Scorer
+    from vqa2cli.pipeline.asking import Asker
+    from vqa2cli.pipeline.run import Scorer
 
     scorer_dir = _train("stage2-ugc", data["stage2-ugc"], tmp_path / "ugc", tiny_model_dir, max_steps=1)
     settings, ref = resolve_settings("score", str(scorer_dir), None, runtime__device="cpu")

@@ -31,7 +31,8 @@ from .video.decode_pool import DEFAULT_DECODE_PROCESSES
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .pipeline.run import Asker, Scorer
+    from .pipeline.asking import Asker
+    from .pipeline.run import Scorer
     from .registry import ModelRef
 
 __all__ = ["load_scorer", "load_assistant", "resolve"]
@@ -130,7 +131,7 @@ def load_assistant(
 ) -> Asker:
     """Load the assistant once (arguments as :func:`resolve`, default card ``assistant``).
 
-    The returned :class:`~vqa2cli.pipeline.run.Asker` has ``ask(path, question) → AnswerRecord`` and
+    The returned :class:`~vqa2cli.pipeline.asking.Asker` has ``ask(path, question) → AnswerRecord`` and
     ``ask(path, [questions]) → list[AnswerRecord]`` (one decode for all questions); or ``decode(path,
     question=longest)`` once and ``answer(clip, path, question, on_text=None)`` per question, ``on_text``
     receiving the answer as it streams. Decoding is greedy unless ``settings={"generation":

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..pipeline.run import Asker
+from ..pipeline.asking import Asker
 from ..pipeline.segmented import SegmentingScorer
 from .given import input_kind
 from .materialize import Answers, materialized
@@ -50,7 +50,7 @@ class InputsScorer(SegmentingScorer):
 
 
 class InputsAsker(Asker):
-    """An :class:`~vqa2cli.pipeline.run.Asker` whose ``ask`` accepts URLs and manifests too (``decode``
+    """An :class:`~vqa2cli.pipeline.asking.Asker` whose ``ask`` accepts URLs and manifests too (``decode``
     and ``answer`` take local files)."""
 
     variant: str | None = None

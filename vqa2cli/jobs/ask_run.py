@@ -126,7 +126,8 @@ class LocalAsking:
         self.warnings: list[str] = []
 
     def answers(self, path: str, questions: list[str]) -> Iterator[PendingAnswer]:
-        from ..pipeline.run import Asker, CheckedInputs
+        from ..pipeline.asking import Asker
+        from ..pipeline.run import CheckedInputs
         from .score_run import WindowProgress
 
         checked = CheckedInputs.check([path])  # before the weights load, once: the decode reuses its probe

@@ -42,7 +42,7 @@ def release(session) -> None:
 
 def load_assistant(settings, ref, console, *, offline: bool = False, clips=None):
     """Load the assistant (phase 2). Raises :class:`ExplainError` (one line with the fix, exit 4)."""
-    from ..pipeline.run import Asker
+    from ..pipeline.asking import Asker
 
     console.info(f"Loading {settings.model.label} to explain ...")
     try:

@@ -12,7 +12,7 @@ before each (:class:`~vqa2cli.video.seek.SeekStream`: the same frames as the
 :class:`~vqa2cli.video.decode.WindowStream` that scored them; the full pass from the start when seeking
 cannot be trusted, said in the explanation's ``note``), planned with the assistant's own token budget
 (its prompt and question are longer than the scorer's). Each window is asked through
-:meth:`~vqa2cli.pipeline.run.Asker.answer` (greedy unless the assistant's ``generation.do_sample``). A window
+:meth:`~vqa2cli.pipeline.asking.Asker.answer` (greedy unless the assistant's ``generation.do_sample``). A window
 shorter than the assistant's frame rule (fewer than ``max(4, key-frame step)`` frames) is asked together
 with its neighbour (the previous window, else the next), and its explanation says so in ``note``.
 """
@@ -134,7 +134,7 @@ def explanation(asker, answer, question: str, span: Span | None = None) -> dict[
 def explain_record(
     asker, record, targets: list[int | None], *, question: str | None = None, info=None
 ) -> int:
-    """Ask ``asker`` (an :class:`~vqa2cli.pipeline.run.Asker`) about ``targets`` of ``record`` (from
+    """Ask ``asker`` (an :class:`~vqa2cli.pipeline.asking.Asker`) about ``targets`` of ``record`` (from
     :func:`select_windows`) and attach each answer: ``record.explanation`` for the whole clip, the
     ``explanation`` key of each window entry otherwise. ``question``: default the assistant's
     ``generation.explain_question``; ``info``: the file's probe when the caller has it. Returns the number

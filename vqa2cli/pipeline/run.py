@@ -1,4 +1,5 @@
-"""Per video: decode → inputs → model → record. ``Scorer`` for scores, ``Asker`` for answers.
+"""Per video: decode → inputs → model → record. ``Scorer`` for scores (``Asker``, for answers, is in
+pipeline/asking.py).
 
 Both are a :class:`ModelSession`: a model loaded once (``load``), then used for any number of videos.
 They are what the Python API (:mod:`vqa2cli.api`) returns and what the commands run. ``prepare`` does all
@@ -16,7 +17,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import InputError, ModelRuntimeError
-from ..records.results import AnswerRecord, ModelInfo, ScoreRecord, error_score_record
+from ..records.results import ModelInfo, ScoreRecord, error_score_record
 from ..registry import ModelRef
 from .inputs import ModelInputs, build_inputs, token_budget
 from .preflight import CheckedInputs, clip_shapes, preflight  # noqa: F401 - re-exported (pipeline.run's API)
@@ -84,7 +85,9 @@ def _input_section(path: str | Path, clip) -> dict[str, Any]:
     return {**{f: getattr(info, f, None) for f in fields}, **decoded, **_file_stat(path)}
 
 
-def _sampling_section(clip, inputs: ModelInputs, settings: Settings) -> dict[str, Any]:
+def sampling_section(clip, inputs: ModelInputs, settings: Settings) -> dict[str, Any]:
+    """A record's ``sampling`` section: key frames and motion frames used, visual tokens, the rules that
+    chose them (documented in docs/output.md); shared by score and answer records."""
     plan = clip.plan
     return {
         "keyframes": len(plan.keyframe_indices),
@@ -180,7 +183,7 @@ class ModelSession:
             name=m.name,
             repo=m.repo,
             revision=str(ld.revision),
-            dtype=_dtype_name(ld.dtype),
+            dtype=dtype_name(ld.dtype),
             quant=ld.quant,
             device=str(ld.device),
             estimated_memory_gb=estimate,
@@ -276,7 +279,7 @@ class Scorer(ModelSession):
             level=result.level,
             model=self.model_info,
             input=_input_section(prepared.path, clip),
-            sampling=_sampling_section(clip, prepared.inputs, self.settings),
+            sampling=sampling_section(clip, prepared.inputs, self.settings),
             timing={
                 **self._take_startup(),
                 "decode_s": prepared.prepare_s,
@@ -344,100 +347,8 @@ def _one_by_one(items: list, prepare: Callable[[Any], Any]) -> Iterator[_Done]:
             yield _Done(item, error=exc)
 
 
-class Asker(ModelSession):
-    """Answers about a video's quality: ``ask(path, questions)``, or ``decode`` once and ``answer`` many.
-    Several questions about the same clip object reuse one prefill of the video prefix
-    (pipeline/prefix_cache.py): pixels, SigLIP, SlowFast and the prefix's KV cache are computed once."""
-
-    def __init__(self, settings: Settings, loaded):
-        super().__init__(settings, loaded)
-        self._prefix = None  # prefix_cache.VideoPrefix of the last clip asked about
-
-    def ask(
-        self, path: str | Path, questions: str | list[str], on_text: Callable[[str], None] | None = None
-    ) -> AnswerRecord | list[AnswerRecord]:
-        """Answer one question (→ a record) or several (→ a list, one decode for all). Raises InputError
-        subclasses for an unreadable video, UsageError for an empty question."""
-        asked = [questions] if isinstance(questions, str) else list(questions)
-        if not asked or not all(q.strip() for q in asked):
-            from ..errors import UsageError
-
-            raise UsageError("no question given", "pass a non-empty question")
-        clip = self.decode(path, question=max(asked, key=len))
-        records = [self.answer(clip, path, q, on_text) for q in asked]
-        return records[0] if isinstance(questions, str) else records
-
-    def answer(
-        self,
-        clip,
-        path: str | Path,
-        question: str,
-        on_text: Callable[[str], None] | None = None,
-        *,
-        reuse_prefix: bool = True,
-    ) -> AnswerRecord:
-        """Answer one question about an already-decoded clip (several questions reuse one decode and, with
-        ``reuse_prefix``, one prefill of the video; ``reuse_prefix=False`` runs the whole prompt afresh)."""
-        from .answering import generate_answer
-        from .stages import StageTimer
-
-        inputs = build_inputs(self.tokenizer, self.model.config, self.settings, clip, question=question)
-        self._reset_peak()
-        start = time.perf_counter()
-        with StageTimer(self.model) as timer:
-            kwargs, cached = self._generation_kwargs(clip, inputs, timer, reuse_prefix)
-            text, n_new = generate_answer(
-                self.model, self.tokenizer, kwargs, self.settings.generation, on_text
-            )
-        gen = self.settings.generation
-        return AnswerRecord(
-            path=str(path),
-            question=question,
-            answer=text,
-            model=self.model_info,
-            sampling=_sampling_section(clip, inputs, self.settings),
-            timing={
-                **self._take_startup(),
-                "decode_s": clip.decode_s,
-                **timer.seconds,
-                "infer_s": time.perf_counter() - start,
-            },
-            generation={
-                "max_new_tokens": gen.max_new_tokens,
-                "do_sample": gen.do_sample,
-                "repetition_penalty": gen.repetition_penalty,
-                "new_tokens": n_new,
-                **cached,
-            },
-            warnings=list(dict.fromkeys([*clip.info.warnings, *clip.warnings, *clip.plan.notes])),
-            config=self.settings.to_dict(),
-        )
-
-    def _generation_kwargs(self, clip, inputs: ModelInputs, timer, reuse: bool):
-        """(generate kwargs, {"cached_prefix_tokens": n, "prefix_reused": bool}); builds the clip's prefix
-        cache when it is missing or stale."""
-        from .prefix_cache import continue_kwargs, prefill_prefix, prefix_length
-
-        ids = inputs.input_ids
-        n = prefix_length(ids, self.model.config) if reuse else 0
-        reused = n > 0 and self._prefix is not None and self._prefix.matches(clip, ids)
-        if n > 0 and not reused:
-            self._prefix = None  # free the previous clip's cache before building this one
-        if not reused:
-            started = time.perf_counter()
-            kwargs = self._forward_kwargs(inputs)
-            timer.add("pixels_s", time.perf_counter() - started)
-            if n == 0:
-                return kwargs, {"cached_prefix_tokens": 0, "prefix_reused": False}
-            self._prefix = prefill_prefix(self.model, kwargs, clip, n)
-        n = len(self._prefix.ids)
-        return (
-            continue_kwargs(self._prefix, ids, self.loaded.device),
-            {"cached_prefix_tokens": n, "prefix_reused": reused},
-        )
-
-
-def _dtype_name(dtype) -> str:
+def dtype_name(dtype) -> str:
+    """A torch dtype as the config spells it (``torch.bfloat16`` → ``bf16``); unknown ones as ``str``."""
     from ..config import DTYPES
 
     return {f"torch.{attr}": name for name, attr in DTYPES.items()}.get(str(dtype), str(dtype))

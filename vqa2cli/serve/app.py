@@ -89,7 +89,7 @@ class ServerState:
     def load(self) -> None:
         """Load the weights (blocking) and start the work queue; sets ``ready``. Raises Vqa2Error."""
         from ..jobs.feeding import share_pool, threads_for
-        from ..pipeline.run import Asker
+        from ..pipeline.asking import Asker
         from ..pipeline.segmented import SegmentingScorer
         from .queue import WorkQueue
 

@@ -215,6 +215,6 @@ def _device_names(loaded) -> set[str]:
 
 
 def _dtype(loaded) -> str:
-    from ..pipeline.run import _dtype_name
+    from ..pipeline.run import dtype_name
 
-    return _dtype_name(loaded.dtype)
+    return dtype_name(loaded.dtype)
