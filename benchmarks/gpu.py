@@ -125,7 +125,9 @@ def concat_remux(src: Path, dst: Path, copies: int) -> None:
     tmp.rename(dst)
 
 
-def child(folder: Path, mode: str, clips: list[Path], long_clip: Path, device: str, ask_tokens: int) -> dict:
+def child(
+    folder: Path, mode: str, clips: list[Path], long_clip: Path, device: str, ask_tokens: int, processes: int
+) -> dict:
     """One precision in this (fresh) process; returns the row. Raises on any failure (the parent reports it)."""
     import torch
 
@@ -137,7 +139,15 @@ def child(folder: Path, mode: str, clips: list[Path], long_clip: Path, device: s
         torch.cuda.reset_peak_memory_stats()
     row: dict = {"mode": mode}
     wall, cpu = time.perf_counter(), cpu_s()
-    scorer = vqa2cli.load_scorer(str(folder), device=device, dtype=dtype, quant=quant, offline=True)
+    scorer = vqa2cli.load_scorer(
+        str(folder),
+        device=device,
+        dtype=dtype,
+        quant=quant,
+        offline=True,
+        workers=max(4, processes),
+        decode_processes=processes,  # decode in worker processes beside the model (issue 27 §3)
+    )
     row.update(load_s=time.perf_counter() - wall, load_cpu_s=cpu_s() - cpu)
     list(scorer.score_files([str(clips[0])]))  # warm-up: kernels, allocator, the decode threads
     wall, cpu = time.perf_counter(), cpu_s()
@@ -191,7 +201,7 @@ def _release(cuda: bool) -> None:
 
 
 def run_mode(
-    folder: Path, mode: str, clips: list[Path], long_clip: Path, device: str, ask_tokens: int
+    folder: Path, mode: str, clips: list[Path], long_clip: Path, device: str, ask_tokens: int, processes: int
 ) -> dict:
     """The mode in a fresh process (its own peak VRAM, no allocator left-overs); an error becomes the row."""
     args = [
@@ -203,6 +213,7 @@ def run_mode(
         device,
         str(long_clip),
         str(ask_tokens),
+        str(processes),
         *map(str, clips),
     ]
     done = subprocess.run(args, capture_output=True, text=True)
@@ -212,14 +223,20 @@ def run_mode(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_serve(folder: Path, mode: str, clips: list[Path], device: str, workdir: Path) -> dict:
+def run_serve(folder: Path, mode: str, clips: list[Path], device: str, workdir: Path, processes: int) -> dict:
     """``vqa2 serve`` with this precision, then one client process scoring the clips by path."""
     from serve import start_server
 
     quant, dtype = MODES[mode]
     log = workdir / f"serve-{mode}.log"
     wall = time.perf_counter()
-    proc, url = start_server(folder, workdir, log, device, extra=["--quant", quant, "--dtype", dtype])
+    proc, url = start_server(
+        folder,
+        workdir,
+        log,
+        device,
+        extra=["--quant", quant, "--dtype", dtype, "--decode-processes", str(processes)],
+    )
     row = {"mode": f"{mode} (serve)", "load_s": time.perf_counter() - wall}
     try:
         client = [
@@ -289,8 +306,16 @@ def table(rows: list[dict], header: str) -> str:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
-        _, _, folder, mode, device, long_clip, ask_tokens, *clips = sys.argv
-        row = child(Path(folder), mode, [Path(c) for c in clips], Path(long_clip), device, int(ask_tokens))
+        _, _, folder, mode, device, long_clip, ask_tokens, processes, *clips = sys.argv
+        row = child(
+            Path(folder),
+            mode,
+            [Path(c) for c in clips],
+            Path(long_clip),
+            device,
+            int(ask_tokens),
+            int(processes),
+        )
         print(json.dumps(row))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -303,6 +328,12 @@ def main() -> int:
         "--clips", type=int, default=16, help="10 s clips scored in one process (first = warm-up)"
     )
     parser.add_argument("--ask-tokens", type=int, default=32)
+    parser.add_argument(
+        "--decode-processes",
+        type=int,
+        default=max(0, min(8, (os.cpu_count() or 1) - 4)),
+        help="decode worker processes beside the model (default: CPUs - 4, at most 8; 0 = threads only)",
+    )
     parser.add_argument("--device", default="cuda")
     parser.add_argument(
         "--smoke", action="store_true", help="shrunk model and clips: checks the flow, not figures"
@@ -355,12 +386,14 @@ def main() -> int:
             rows.append({"mode": mode, "error": f"not run: {elapsed:.0f} s + ~{per_mode:.0f} s > --budget-s"})
             continue
         t0 = time.perf_counter()
-        rows.append(run_mode(folder, mode, clips, long_clip, args.device, args.ask_tokens))
+        rows.append(
+            run_mode(folder, mode, clips, long_clip, args.device, args.ask_tokens, args.decode_processes)
+        )
         per_mode = time.perf_counter() - t0
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     for mode in [m for m in args.serve_modes.split(",") if m]:
         try:
-            rows.append(run_serve(folder, mode, clips, args.device, workdir))
+            rows.append(run_serve(folder, mode, clips, args.device, workdir, args.decode_processes))
         except (subprocess.SubprocessError, SystemExit, OSError) as exc:
             rows.append({"mode": f"{mode} (serve)", "error": str(exc)[:300]})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
@@ -369,7 +402,7 @@ def main() -> int:
         f"### {device_name(args.device)}: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
         f"{' (SMOKE: shrunk model, not figures)' if args.smoke else ''}\n\n`python benchmarks/gpu.py "
         f"{' '.join(sys.argv[1:])}`; {size['layers']} decoder layers, clips {size['width']}x{size['height']} "
-        f"{size['fps']} fps {size['clip_s']:g} s, load average {load[0]:.1f}/{load[1]:.1f}, whole run "
+        f"{size['fps']} fps {size['clip_s']:g} s, {os.cpu_count()} CPUs, {args.decode_processes} decode processes, load average {load[0]:.1f}/{load[1]:.1f}, whole run "
         f"{time.perf_counter() - start:.0f} s wall, {cpu_s():.0f} s CPU; torch {torch.__version__}."
     )
     text = table(rows, header)

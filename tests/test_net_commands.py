@@ -138,7 +138,8 @@ def test_server_refuses_url_paths_and_never_connects(live, site):
     for given in (site.url("/clip.mkv"), site.url("/master.m3u8"), "-"):
         response = httpx.post(f"{url}/v1/score", json={"path": given}, timeout=30)
         assert response.status_code in (400, 403, 422), response.text
-    playlist = f"#EXTM3U\n#EXTINF:1.0,\n{site.url('/clip.mkv')}\n#EXT-X-ENDLIST\n".encode()
+    head = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+    playlist = f"{head}#EXTINF:1.0,\n{site.url('/clip.mkv')}\n#EXT-X-ENDLIST\n".encode()  # a valid playlist
     response = httpx.post(
         f"{url}/v1/score",
         files={"file": ("upload.m3u8", playlist, "application/octet-stream")},
@@ -151,6 +152,15 @@ def test_server_refuses_url_paths_and_never_connects(live, site):
     response = httpx.post(f"{url}/v1/score", json={"path": str(inside)}, timeout=60)
     assert response.status_code != 200 or response.json()["status"] == "error"
     assert sum(site.hits.values()) == before  # no request reached the loopback site
+    outside = site.folder.parent / "outside.mkv"  # a playlist under the root naming a file outside it
+    outside.write_bytes((site.folder / "clip.mkv").read_bytes())
+    for ref in (str(outside), "../outside.mkv"):
+        escape = site.folder / "escape.m3u8"
+        escape.write_text(f"{head}#EXTINF:1.0,\n{ref}\n#EXT-X-ENDLIST\n")
+        response = httpx.post(f"{url}/v1/score", json={"path": str(escape)}, timeout=60)
+        body = response.json()
+        assert response.status_code == 422 and body["status"] == "error", body
+        assert "never opens what a file refers to" in body["error"]["message"], body
 
 
 def test_server_client_uploads_what_it_materialized(

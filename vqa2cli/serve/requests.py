@@ -100,10 +100,28 @@ async def _read_upload(request, task: str, max_upload_bytes: int, body_timeout_s
         mtime_ns = body.get("mtime_ns")
         if mtime_ns is not None:
             os.utime(dest, ns=(mtime_ns, mtime_ns))
+        pinned = _pin(dest)  # read through its descriptor like a path request (video/opening.NO_REFERENCES)
     except BaseException:
         remove(folder)
         raise
-    return Input(dest, str(name), body, cleanup=folder)
+    return Input(pinned.key, str(name), body, cleanup=PinnedUpload(folder, pinned))
+
+
+class PinnedUpload:
+    """An upload's private folder and its pinned descriptor, freed together by :func:`remove`."""
+
+    def __init__(self, folder: str, pinned):
+        self.folder, self.pinned = folder, pinned
+
+    def close(self) -> None:
+        self.pinned.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _pin(dest: str):
+    from ..video import source
+
+    return source.pin(os.open(dest, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)), dest)
 
 
 def _request_part(raw: str | None, task: str) -> dict[str, Any]:
@@ -127,7 +145,7 @@ def _safe_suffix(name: str) -> str:
 
 
 def remove(cleanup) -> None:
-    """Free what a request held: its private upload folder, or the pinned descriptor of a path request."""
+    """Free what a request held: its pinned descriptor (and an upload's private folder), or a folder."""
     if hasattr(cleanup, "close"):
         cleanup.close()
     elif cleanup:

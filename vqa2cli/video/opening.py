@@ -99,15 +99,40 @@ def open_container(path, size: int | None = None):
 
     from .source import lookup, open_binary
 
+    pinned = lookup(path) is not None
     try:
-        target = open_binary(path, size) if lookup(path) is not None else snapshot_url(path, size)
-        return av.open(target, mode="r", metadata_errors="replace")
+        target = open_binary(path, size) if pinned else snapshot_url(path, size)
+        return av.open(target, mode="r", metadata_errors="replace", options=NO_REFERENCES if pinned else {})
     except av.error.PermissionError as exc:
         raise unreadable(path, exc) from exc
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         fix = "check that the file is a complete video; re-download or re-export it"
+        if pinned and _is_text(path):
+            reason, fix = "a text file: a playlist or manifest refers to other files or URLs", REFERENCES_FIX
         raise CorruptContainerError(str(path), f"not a readable video container ({reason})", fix) from exc
+
+
+# A pinned file (serve's confinement) is opened with FFmpeg allowed no protocol but inline ``data:``: a
+# container that refers to other files or URLs (an HLS playlist, an ffconcat list, an SDP description) cannot
+# make the server read outside its --allow-root folders or reach the network (issue 26).
+NO_REFERENCES = {"protocol_whitelist": "data"}
+REFERENCES_FIX = (
+    "the server never opens what a file refers to: send the media itself, or score the playlist with the "
+    "vqa2 command (it reads playlists and manifests in its own process)"
+)
+
+
+def _is_text(path) -> bool:
+    """Whether a pinned file starts with text (a playlist, a manifest, a list), not a media container."""
+    from .source import open_binary
+
+    try:
+        with open_binary(path, 512) as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return bool(head) and head.isascii() and b"\x00" not in head
 
 
 def container_name(container, path: Path) -> str:
