@@ -274,6 +274,27 @@ def test_api_a_stall_keeps_the_windows_and_fails_in_one_line(tiny_scorer, make_c
     assert scored and scored == sorted(scored)  # the windows before the stall were scored and handed over
 
 
+@pytest.mark.parametrize("fraction", [0.25, 0.6])
+def test_a_stall_before_the_first_window_is_the_stall_line_not_an_internal_error(
+    tiny_scorer, make_clip, monkeypatch, fraction
+):
+    """A stream that stalls inside its first window (no window planned yet): the stall's one line, no
+    internal error (a plan iterator that ends before its first plan; newcomer finding)."""
+    from vqa2cli.inputs.live import TIMEOUT_ENV
+    from vqa2cli.jobs.live_run import score_stream
+
+    monkeypatch.setenv(TIMEOUT_ENV, "1")
+    data, gate, events = make_clip("live.mkv", container="mkv", seconds=3).read_bytes(), threading.Event(), []
+    pipe, thread = _slow_pipe(data, int(len(data) * fraction), gate, events)
+    scored = []
+    record = score_stream(tiny_scorer, pipe, segments="1s", on_window=lambda n, e: scored.append(e["index"]))
+    gate.set()
+    thread.join()
+    assert record.status == "error" and "stalled" in record.error and TIMEOUT_ENV in record.error, (
+        record.error
+    )
+
+
 def test_api_a_url_is_remuxed_as_it_arrives_with_the_same_windows(tiny_scorer, make_clip):
     """A URL (loopback HTTP): PyAV demuxes it, packets are copied into the live copy; same windows and
     numbers as the file; the record names the URL without its credentials."""

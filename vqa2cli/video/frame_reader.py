@@ -112,7 +112,10 @@ def _decode_stream(
     ``opener``: a callable returning the open container (a live copy, video/live.py); default the file.
     """
     plans = iter(plans)
-    out = None if tally.count_only else _Collector(next(plans), video)
+    first = None if tally.count_only else next(plans, None)
+    if first is None and not tally.count_only:
+        return  # no window planned (a live stream that stalled or ended before its first): nothing to read
+    out = None if first is None else _Collector(first, video)
     index, start = -1, None
     pending: deque = deque()
     pool = ThreadPoolExecutor(1, thread_name_prefix="vqa2-resize")
