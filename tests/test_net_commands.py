@@ -190,6 +190,7 @@ def test_batch_csv_resume_keys_a_url_by_its_etag(site, tiny_model_dir, reuse_tin
     assert code == 0, err
     (row,) = csv.DictReader(out.open())
     assert row["path"] == site.url("/clip.mkv") and row["etag"] == '"v1"' and row["variant"] == ""
+    assert row["mtime"] == "" and row["size_bytes"]  # the temporary copy's mtime is not the input's
     gets = site.hits["/clip.mkv"]
     code, _, err = run([*args, "--resume"], capsys)
     assert code == 0 and site.hits["/clip.mkv"] == gets, err
@@ -219,3 +220,14 @@ def test_ask_server_client_uploads_a_url(live, site, tiny_model_dir, capsys):
     (got,) = json.loads(out)
     assert got["answer"] == want["answer"] and got["path"] == site.url("/clip.mkv")
     assert got["origin"]["kind"] == "url" and "vqa2-" not in out + err
+
+
+def test_segments_csv_rows_of_a_url_name_it_without_the_copys_mtime(site, tiny_model_dir, capsys, tmp_path):
+    import csv
+
+    out = tmp_path / "windows.csv"
+    args = ["score", site.url("/clip.mkv"), "-m", str(tiny_model_dir), "--segments", "1s", "-q"]
+    code, _, err = run([*args, "--segments-csv", str(out), "-f", "json"], capsys)
+    rows = list(csv.DictReader(out.open()))
+    assert code == 0 and rows, err
+    assert {r["path"] for r in rows} == {site.url("/clip.mkv")} and {r["mtime"] for r in rows} == {""}

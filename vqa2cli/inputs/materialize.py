@@ -146,7 +146,10 @@ class Source:
 
         def each_window(path, entry, stat):
             origin = origins.get(path)
-            on_window(origin.given if origin else path, entry, stat)
+            if origin is None:
+                return on_window(path, entry, stat)
+            stat = {k: v for k, v in stat.items() if k != "mtime"}  # the copy's mtime is not the input's
+            on_window(origin.given, entry, stat)
 
         def make_error(exc: InputError):
             record = error_score_record(exc.path, exc.code, exc.one_line())

@@ -337,7 +337,7 @@ def run_batch(
             del done  # free the prepared clip before the next one is taken
             try:
                 with deferred():  # row, counts and progress go together (a Ctrl-C waits for all three)
-                    sink(_stamp(record, stat), item.targets)
+                    sink(_stamp(record, stat if copy is None else None), item.targets)  # a copy's mtime: none
                     _count(record, stats, fail_under)
                     advance(1)
             finally:

@@ -297,10 +297,12 @@ def wired_scorer(
 ):
     """A :class:`~vqa2cli.pipeline.segmented.SegmentingScorer` wired to ``outputs``; ``clips`` = the inputs'
     ``(n_frames, avg_fps)`` for the memory preflight."""
-    from ..inputs.materialize import as_given
+    from ..inputs.materialize import as_given, is_local_copy
     from ..pipeline.segmented import SegmentingScorer
 
     def on_window(path, entry, stat):  # a local copy of -, a URL, a manifest: its rows name it as given
+        if is_local_copy(path):  # the copy's mtime says nothing about the input (as in its JSON record)
+            stat = {k: v for k, v in stat.items() if k != "mtime"}
         outputs.on_window(as_given(path), entry, stat)
 
     scorer = SegmentingScorer.load(settings, ref, offline=offline, clips=clips)

@@ -4,7 +4,7 @@ CSV formula injection (OWASP "CSV Injection"): a cell that starts with ``=``, ``
 CR is run as a formula by spreadsheet programs. Such text cells are written with a leading single quote
 (``'=HYPERLINK(...)``), which spreadsheets show as text. To keep the encoding reversible a cell that already
 starts with ``'`` gets one more; :func:`csv_uncell` removes exactly one leading quote. Numbers are never
-quoted (a negative number is data, not a formula).
+quoted (a negative number is data, not a formula), nor is a lone ``-`` (the name of stdin).
 
 File names that are not valid UTF-8 (POSIX names are bytes; Python decodes them with ``surrogateescape``)
 cannot be written into UTF-8 JSON or CSV as they are. Every text field shows each undecodable byte as the
@@ -36,8 +36,8 @@ NAMED_CONTROL = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 def csv_cell(value: Any) -> Any:
     """The CSV cell for ``value``: text that a spreadsheet would run as a formula gets a leading ``'``."""
-    if isinstance(value, str) and value.startswith(FORMULA_START + (CSV_ESCAPE,)):
-        return CSV_ESCAPE + value
+    if isinstance(value, str) and value != "-" and value.startswith(FORMULA_START + (CSV_ESCAPE,)):
+        return CSV_ESCAPE + value  # a lone "-" (stdin's name) is no formula and stays as JSON shows it
     return value
 
 
