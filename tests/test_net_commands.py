@@ -95,6 +95,10 @@ def test_compare_url_and_pipe(site, tiny_model_dir, capsys, monkeypatch):
     assert [f["path"] for f in got["files"]] == ["-", site.url("/other.mkv")]
     assert [f["score"] for f in got["files"]] == [f["score"] for f in want["files"]]
     assert "vqa2-" not in out + err
+    _stdin(monkeypatch, _pipe_bytes(a))  # not quiet: every warning names the inputs as given, never a copy
+    code, out, err = run(["compare", "-", site.url("/other.mkv"), *[x for x in args if x != "-q"]], capsys)
+    assert code == 0 and "aligned windows" in err and site.url("/other.mkv") in err, err
+    assert "vqa2-" not in err
 
 
 def test_api_scorer_and_assistant_take_urls(site, tiny_scorer):

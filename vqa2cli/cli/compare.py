@@ -18,10 +18,10 @@ from .options import (
     FormatOpt,
     ModelOpt,
     OfflineOpt,
+    OneVariantOpt,
     QuantOpt,
     QuietOpt,
     StreamOpt,
-    VariantOpt,
     VerboseOpt,
     check_format,
     model_label,
@@ -51,6 +51,10 @@ EXAMPLES = """Examples:
   vqa2 compare --ladder 'x264/*.mp4' --ladder 'svtav1/*.mp4' --plot ladders.png   # hull, BD-rate
 
   vqa2 compare a.mp4 b.mp4 --segments 5s --format csv > rows.csv   # a row per file and window
+
+  vqa2 compare --ladder https://cdn.example.com/enc/master.m3u8   # an HLS/DASH ladder (docs/inputs.md)
+
+  vqa2 compare https://cdn.example.com/a.mp4 - < b.mkv   # URLs and a pipe (downloaded/read first)
 
 Every file is scored once, window by window on one time grid (--segments, default the card's 10 s), and
 windows are aligned by presentation time (other frame rates and resolutions line up). A verdict (and
@@ -132,7 +136,7 @@ def compare_cmd(
     quant: QuantOpt = None,
     stream: StreamOpt = None,
     offline: OfflineOpt = False,
-    variant: VariantOpt = None,
+    variant: OneVariantOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -160,11 +164,13 @@ def compare_cmd(
         baseline=gate or (str(baseline) if baseline else None),
         tolerance_s=tolerance,
     )
+    from ..inputs.materialize import as_given  # local copies of -, URLs, manifests named as given
+
     if urls:
         from ..remote.compare import remote_compare
 
         for warning in plan.warnings:
-            console.warning(warning)
+            console.warning(as_given(warning))
         report = remote_compare(
             urls[0],
             plan,
@@ -173,7 +179,7 @@ def compare_cmd(
             options={"model": model, "device": device, "dtype": dtype, "quant": quant, "stream": stream},
         )
         for warning in report.warnings[len(plan.warnings) :]:
-            console.warning(warning)
+            console.warning(as_given(warning))
         raise typer.Exit(int(emit_report(report, fmt, console, gate=gate, by=by, plot=plot)))
     settings, ref = scoring_settings(
         "compare",
@@ -312,12 +318,14 @@ def run_compare(
 
     interrupt.expect(len(plan.paths), "nothing printed: a comparison needs every file scored; run it again")
 
+    from ..inputs.materialize import as_given
+
     readable = [p for p in plan.paths if p not in plan.checked.errors]
     for warning in plan.warnings:
-        console.warning(warning)
+        console.warning(as_given(warning))
     if not readable:
         for error in plan.checked.errors.values():
-            console.error(error.one_line())
+            console.error(as_given(error.one_line()))
         return ExitCode.INPUT
     console.info(f"Loading {model_label(settings)} ...")
     scorer = SegmentingScorer.load(settings, ref, offline=offline, clips=plan.checked.shapes())
@@ -325,8 +333,6 @@ def run_compare(
 
     def seen(record):
         interrupt.advance()
-        from ..inputs.materialize import as_given
-
         if not record.ok:
             console.error(as_given(record.error))
         else:
@@ -334,7 +340,7 @@ def run_compare(
 
     report = compare(scorer, plan, window_s=window_s, on_record=seen)
     for warning in report.warnings[len(plan.warnings) :]:
-        console.warning(warning)
+        console.warning(as_given(warning))
     return emit_report(report, fmt, console, gate=gate, by=by, plot=plot)
 
 

@@ -151,6 +151,17 @@ VariantOpt = Annotated[
         show_default=False,
     ),
 ]
+OneVariantOpt = Annotated[  # ask, batch, compare FILE...: one variant per manifest (score --variant all for each)
+    str | None,
+    typer.Option(
+        "--variant",
+        metavar="highest|lowest|N|HEIGHTp",
+        help="HLS/DASH manifests: the one video variant read: highest (the highest bandwidth), lowest, N (the "
+        "Nth video variant listed, from 0) or HEIGHTp, e.g. 720p; every variant: vqa2 score --variant all "
+        f"(docs/inputs.md). [default: {DEFAULT_VARIANT}]",
+        show_default=False,
+    ),
+]
 ScoringPromptOpt = Annotated[
     str | None,
     typer.Option(
