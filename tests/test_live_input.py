@@ -92,6 +92,7 @@ def test_live_stdin_equals_score_segments_of_the_file(
     assert [(r["index"], r["start_s"], r["end_s"], r["score"]) for r in rows] == [
         (s["index"], s["start_s"], s["end_s"], s["score"]) for s in local["segments"]
     ]  # each window's row on stdout, before the pooled record
+    assert all(r["mtime"] is None and r["size_bytes"] is None for r in rows)  # JSON null, not CSV's ""
 
 
 def test_live_table_rows_and_segments_csv(

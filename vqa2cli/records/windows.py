@@ -103,4 +103,7 @@ class WindowRow:
         return {c: row.get(c, "") for c in window_columns(self.levels)}
 
     def to_dict(self) -> dict[str, Any]:
-        return clean(self.to_row())
+        """The JSON form (a live run's JSONL window rows): the CSV row with ``null`` where a number is absent
+        (CSV writes an empty cell there)."""
+        text = ("path", "level", "explanation")
+        return clean({k: (None if v == "" and k not in text else v) for k, v in self.to_row().items()})
