@@ -175,6 +175,25 @@ def test_a_failed_write_keeps_the_old_page_and_leaves_no_temporary_file(tmp_path
     assert html.stat().st_mode & 0o777 == 0o600 and "<table" in html.read_text(encoding="utf-8")
 
 
+def test_each_hls_variant_of_one_manifest_is_its_own_row_named_by_its_variant(tmp_path):
+    """score --variant all writes one record per rendition, all with the manifest's URL as path: the page
+    keeps each (the last line wins per URL and variant) and says which variant a row is (newcomer finding)."""
+    url = "https://cdn.example/master.m3u8"
+    records = [scored(url, [0.3]), scored(url, [0.6]), scored(url, [0.9])]
+    for record, variant in zip(records, (0, 1, 1)):
+        record.origin = {
+            "given": url,
+            "kind": "hls",
+            "variant": variant,
+            "bandwidth": 100_000 * (variant + 1),
+        }
+    write_jsonl(tmp_path / "s.jsonl", records)
+    assert vqa2cli.report([str(tmp_path / "s.jsonl")], str(tmp_path / "r.html")) == 2
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert sorted(PageText(page).links) == [f"{url} [variant 0, 100 kb/s]", f"{url} [variant 1, 200 kb/s]"]
+    assert "s.jsonl:1" in page and "s.jsonl:3" in page and "s.jsonl:2" not in page
+
+
 def test_urls_link_to_themselves_and_standard_input_has_no_link(tmp_path):
     records = [
         scored("HTTPS://cdn.example/a b.mp4", [0.5]),

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import __version__
 from ..records.cells import table_text
+from .tables import variant_suffix
 
 # (sort key, heading). Every column sorts numerically; a missing value sorts last either way.
 COLUMNS = (
@@ -172,7 +173,7 @@ def _row(entry: ReportEntry) -> dict[str, Any]:
     if shown["worst"] and _finite(start) and _finite(end):
         shown["worst"] += f" @ {start:.1f}–{end:.1f} s"
     return {
-        "name": table_text(record.path),
+        "name": table_text(record.path) + variant_suffix(getattr(record, "origin", None) or {}),
         "url": file_url(record.path),
         "source": table_text(entry.source),
         "status": "ok" if record.ok else "error",

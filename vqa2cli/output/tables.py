@@ -16,7 +16,7 @@ from ..records.cells import table_text
 SCORE_TABLE = (("score", 13), ("level", 6), ("keyframes", 9), ("motion_frames", 13), ("infer_s", 8))
 
 
-def _variant(row) -> str:
+def variant_suffix(row) -> str:
     """`` [variant 2, 117 kb/s]`` after an HLS/DASH input's name: which rendition was read (docs/inputs.md)."""
     if row.get("variant") in (None, ""):
         return ""
@@ -45,7 +45,7 @@ def score_line(record, first: bool, fail_under: float | None = None) -> str:
         cells[0] = f"{_fmt(row['score'])} ± {float(row['score_std']):.2f}".ljust(SCORE_TABLE[0][1])
     if fail_under is not None:
         cells.append("FAIL" if record.score < fail_under else "pass")
-    text = head + "  ".join(cells) + "  " + table_text(row["path"]) + _variant(row) + "\n"  # one line
+    text = head + "  ".join(cells) + "  " + table_text(row["path"]) + variant_suffix(row) + "\n"  # one line
     if row.get("calibrated") not in (None, ""):  # --calibration: the team's scale
         flag = " (extrapolated: outside the scores the fit saw)" if row["extrapolated"] == "true" else ""
         text += f"{'':<13}  = {_fmt(row['calibrated'])} on {table_text(str(row['calibrated_scale']))}{flag}\n"
