@@ -153,7 +153,7 @@ def tokenizer_and_config(tiny_model_dir):
 @pytest.mark.parametrize(("seconds", "fps"), list(COUNTS))
 def test_motion_tokens_of_1_3_10_second_clips(make_clip, tokenizer_and_config, seconds, fps):
     from vqa2cli.pipeline.inputs import build_inputs
-    from vqa2cli.pipeline.run import _sampling_section
+    from vqa2cli.pipeline.run import sampling_section
     from vqa2cli.video.decode import decode_clip
 
     tokenizer, config = tokenizer_and_config
@@ -166,7 +166,7 @@ def test_motion_tokens_of_1_3_10_second_clips(make_clip, tokenizer_and_config, s
         inputs = build_inputs(tokenizer, config, s, clip)
         assert inputs.n_motion_tokens == want == inputs.input_ids.count(config.motion_token_id)
         assert clip.motion_frames.shape[0] == want
-        section = _sampling_section(clip, inputs, s)  # what every record carries
+        section = sampling_section(clip, inputs, s)  # what every record carries
         assert (section["motion_frame_step"], section["motion_frames"]) == (step, want)
         json.dumps(section)
     assert every_8th == (max(4, len(paper_rule(frames))))

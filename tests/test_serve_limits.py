@@ -52,14 +52,14 @@ def app(tiny_model_dir, tmp_path_factory):
     # the globals of the module create_app really comes from (not sys.modules' entry, which another test may
     # have replaced by a re-import)
     app_globals = create_app.__globals__
-    make_job = app_globals["_make_job"]
-    app_globals["_make_job"] = lambda *a, **k: (
+    make_job = app_globals["make_job"]
+    app_globals["make_job"] = lambda *a, **k: (
         None
     )  # a well-formed request reaches the (full) queue, no model
     try:
         yield create_app(state)
     finally:
-        app_globals["_make_job"] = make_job
+        app_globals["make_job"] = make_job
 
 
 def call(app, method, route, **kwargs):

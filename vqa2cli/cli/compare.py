@@ -3,14 +3,13 @@ source compared without a reference (the run: jobs/compare.py; docs/compare.md).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..config import shown_default
-from ..errors import ExitCode, UsageError
+from ..errors import UsageError
 from .options import (
     ConfigOpt,
     DeviceOpt,
@@ -24,7 +23,6 @@ from .options import (
     StreamOpt,
     VerboseOpt,
     check_format,
-    model_label,
     scoring_settings,
     start_console,
 )
@@ -180,6 +178,8 @@ def compare_cmd(
         )
         for warning in report.warnings[len(plan.warnings) :]:
             console.warning(as_given(warning))
+        from ..jobs.compare_run import emit_report
+
         raise typer.Exit(int(emit_report(report, fmt, console, gate=gate, by=by, plot=plot)))
     settings, ref = scoring_settings(
         "compare",
@@ -196,6 +196,8 @@ def compare_cmd(
     window_s = window_seconds(None if segments in (None, "auto") else segments, settings.video)
     if gate:
         _check_gate_windows(plan, window_s, settings.video.keyframe_fps, segments)
+    from ..jobs.compare_run import run_compare
+
     raise typer.Exit(
         int(run_compare(plan, settings, ref, fmt, window_s, offline, console, gate=gate, by=by, plot=plot))
     )
@@ -306,126 +308,6 @@ def _expand(pattern: str) -> list[str]:
             if os.path.isfile(os.path.join(pattern, n)) and not n.startswith(".")
         )
     return sorted(glob.glob(pattern)) or ([pattern] if os.path.exists(pattern) else [])
-
-
-def run_compare(
-    plan, settings, ref, fmt, window_s, offline, console, *, gate=None, by=0.02, plot=None
-) -> ExitCode:
-    """Load the scorer (only when a file is readable), compare, print the report, draw, gate."""
-    from ..jobs.compare import compare
-    from ..pipeline import interrupts as interrupt
-    from ..pipeline.segmented import SegmentingScorer
-
-    interrupt.expect(len(plan.paths), "nothing printed: a comparison needs every file scored; run it again")
-
-    from ..inputs.materialize import as_given
-
-    readable = [p for p in plan.paths if p not in plan.checked.errors]
-    for warning in plan.warnings:
-        console.warning(as_given(warning))
-    if not readable:
-        for error in plan.checked.errors.values():
-            console.error(as_given(error.one_line()))
-        return ExitCode.INPUT
-    console.info(f"Loading {model_label(settings)} ...")
-    scorer = SegmentingScorer.load(settings, ref, offline=offline, clips=plan.checked.shapes())
-    scorer.configure(window_s=window_s)
-
-    def seen(record):
-        interrupt.advance()
-        if not record.ok:
-            console.error(as_given(record.error))
-        else:
-            console.info(f"{as_given(record.path)}: scored {record.score:.4f}")
-
-    report = compare(scorer, plan, window_s=window_s, on_record=seen)
-    for warning in report.warnings[len(plan.warnings) :]:
-        console.warning(as_given(warning))
-    return emit_report(report, fmt, console, gate=gate, by=by, plot=plot)
-
-
-def emit_report(report, fmt, console, *, gate=None, by=0.02, plot=None) -> ExitCode:
-    """Print ``report`` through the writer registry, draw ``--plot``, return the exit code."""
-    from ..inputs.materialize import as_given
-    from ..output.render import make_writer
-
-    report = as_given(report)  # local copies of -, URLs, manifests named as given
-
-    judge_gate(report, gate, by)
-    if fmt == "csv":
-        writer = make_writer("csv", sys.stdout, "compare_row")
-        try:
-            for row in report.rows():
-                writer.write(row)
-        finally:
-            writer.close()
-    else:
-        writer = make_writer(fmt, sys.stdout, "compare")
-        try:
-            writer.write(report)
-        finally:
-            writer.close()
-    if plot is not None:
-        from ..jobs.rowfiles import writing
-        from ..output.compare_plot import plot_compare
-
-        with writing(str(plot)):
-            plot_compare(report, str(plot))
-        console.info(f"charts written to {plot}")
-    return compare_exit_code(report, console, gate=gate, by=by)
-
-
-def judge_gate(report, gate: str | None, by: float) -> None:
-    """Mark every pair against ``gate`` with ``gate``: ``{"margin": by, "result": …}``, ``result`` one of
-    ``failed`` (worse by more than ``by`` and the 95 % interval below 0), ``within margin`` (the interval
-    below 0 but the mean Δ within ``by``: a verdict "worse" the gate lets pass), ``passed``, ``not
-    evaluated`` (fewer than MIN_WINDOWS aligned windows: no interval). The table and JSON show it."""
-    if not gate:
-        return
-    for p in report.pairs:
-        if p["baseline"] != gate:
-            continue
-        if p["ci95"] is None or p["delta"] is None:
-            result = "not evaluated"
-        elif p["ci95"][1] < 0:
-            result = "failed" if p["delta"] < -by else "within margin"
-        else:
-            result = "passed"
-        p["gate"] = {"margin": by, "result": result}
-
-
-def compare_exit_code(report, console, *, gate: str | None, by: float) -> ExitCode:
-    """3 when a file could not be read; else, with ``gate`` (pairs marked by :func:`judge_gate`), 1 when a
-    candidate is worse than it by more than ``by`` with the interval excluding 0, 2 when the gate could not
-    be evaluated for some candidate (too few windows for an interval: the line gives a ``--segments`` that
-    works; a gate never passes unjudged); each said on stderr; else 0."""
-    from ..pipeline.paired import MIN_WINDOWS, segments_fix
-    from ..records.cells import table_text
-
-    if any(f["status"] != "ok" for f in report.files):
-        return ExitCode.INPUT
-    if not gate:
-        return ExitCode.OK
-    gated = [p for p in report.pairs if p.get("gate")]
-    failed = [p for p in gated if p["gate"]["result"] == "failed"]
-    for p in failed:
-        console.error(
-            f"{table_text(p['candidate'])} is worse than {table_text(gate)} by {-p['delta']:.4f} (95 % "
-            f"interval {p['ci95'][0]:+.4f} to {p['ci95'][1]:+.4f}) > --by {by:g}"
-        )
-    if failed:
-        return ExitCode.GATE_FAILED
-    unjudged = [p for p in gated if p["gate"]["result"] == "not evaluated"]
-    if unjudged or not gated:
-        durations = [f["duration_s"] for f in report.files if f.get("duration_s")]
-        names = ", ".join(table_text(p["candidate"]) for p in unjudged[:3]) or "no candidate"
-        console.error(
-            f"--fail-if-worse-than {table_text(gate)} could not be evaluated: {names} "
-            f"{'has' if len(unjudged) == 1 else 'have'} fewer than {MIN_WINDOWS} aligned windows "
-            f"with it (no interval); fix: {segments_fix(min(durations) if durations else None, asked_s=report.window_s)}"
-        )
-        return ExitCode.USAGE
-    return ExitCode.OK
 
 
 def register(app: typer.Typer) -> None:
