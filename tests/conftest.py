@@ -56,6 +56,19 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_tmpdir(tmp_path_factory) -> Path:
+    """This test process's own TMPDIR (and that of the vqa2 processes its tests start): temporary copies
+    (``vqa2-stdin-*``, ``vqa2-url-*``, uploads) of one pytest-xdist worker never meet another's, so the
+    tests that check nothing is left behind look at their own files only."""
+    import tempfile
+
+    folder = tmp_path_factory.mktemp("tmpdir")
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+    return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
 def quant_cache_dir(tmp_path_factory) -> Path:
     """The quantized-weights cache (modeling/quant_cache.py) of every test, and of the CLI processes tests
     start, in a temporary folder: never the user's ``$HF_HOME/vqa2/quantized``."""

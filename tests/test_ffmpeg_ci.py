@@ -19,7 +19,7 @@ def run_pytest(**env) -> subprocess.CompletedProcess:
     if "CI" not in env:
         full.pop("CI", None)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", str(TESTS / "test_probe.py"), "-k", "interlaced"],
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", str(TESTS / "test_probe.py"), "-k", "interlaced"],
         capture_output=True,
         text=True,
         env=full,

@@ -18,6 +18,7 @@ from vqa2cli import startup
 def collector():
     """Restore the collector's state whatever a test does (frozen objects back into the generations)."""
     was = gc.isenabled()
+    gc.enable()  # as a fresh process starts, whatever ran before in this worker
     yield
     startup._paused = False
     gc.unfreeze()
@@ -76,12 +77,23 @@ def test_the_loaded_model_ends_the_start(collector, tiny_model_dir):
 @pytest.mark.e2e
 def test_the_console_entry_point_pauses_and_the_api_does_not():
     code = (
-        "import gc, sys; from vqa2cli.cli import app; import vqa2cli; "
+        "import gc, sys; from vqa2cli.cli import app; from vqa2cli import startup; import vqa2cli; "
+        "seen = []; end = startup.restore; startup.restore = lambda: (seen.append(gc.isenabled()), end())\n"
         "before = gc.isenabled(); sys.argv = ['vqa2', '--version']\n"
         "try:\n    app.main()\nexcept SystemExit:\n    pass\n"
-        "print(before, gc.isenabled())"
+        "print(before, seen[0], gc.isenabled())"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.split()[-2:]
-    assert out == ["True", "False"]  # --version writes no record and loads no model: still the start
+    ).stdout.split()[-3:]
+    # --version writes no record and loads no model: paused to its end, then main leaves the collector on
+    assert out == ["True", "False", "True"]
+
+
+def test_main_leaves_the_collector_as_it_found_it(collector, capsys):
+    """A command that ends before its first result (here a usage error) switches the collector back on when
+    ``main`` returns: in-process callers (the tests' runner) are not left without a cyclic GC."""
+    from cli_run import run
+
+    code, _, _ = run(["score", "--no-such-flag"], capsys)
+    assert code == 2 and gc.isenabled()

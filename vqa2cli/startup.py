@@ -41,3 +41,13 @@ def resume() -> None:
     gc.collect()
     gc.freeze()
     gc.enable()
+
+
+def restore() -> None:
+    """Switch the collector back on when the start is still paused at the end of ``main`` (a command that
+    ended before its first result or model: a usage error, ``--help``), without a collection: ``main`` called
+    in a process that goes on (tests, an embedding program) leaves the collector as it found it."""
+    global _paused
+    if _paused:
+        _paused = False
+        gc.enable()

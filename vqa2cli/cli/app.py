@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # click wrote to the real stderr (a usage error) and failed
         _stream_failed(exc)
     finally:
+        startup.restore()  # a command that ended before its first result: the collector back on
         sys.stdout, sys.stderr = real_stdout, real_stderr
         if diagnostics.failed is not None:  # results were written; a diagnostic was lost: exit 5 (141 EPIPE)
             _stream_failed(diagnostics.failed)

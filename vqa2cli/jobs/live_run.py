@@ -14,6 +14,7 @@ record when the stream ends or ``--duration`` is reached.
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -144,7 +145,9 @@ class LiveScoring:
         from ..inputs.live import Spool
         from ..pipeline.run import error_record
 
-        name = shown(given) if isinstance(given, str) else getattr(given, "name", None) or "stream"
+        name = (
+            shown(given) if isinstance(given, str) else (given.name if hasattr(given, "name") else "stream")
+        )
         name = name if isinstance(name, str) else "stream"
         try:
             source, owned = _open_source(given)
@@ -279,7 +282,10 @@ def _stdin_source():
             "- reads a video from stdin, but stdin is a terminal",
             "pipe a video in: ffmpeg -re -i in.mp4 -c copy -f matroska - | vqa2 score - --segments 10s",
         )
-    return getattr(sys.stdin.buffer, "raw", sys.stdin.buffer)
+    buffer = (
+        sys.stdin.buffer
+    )  # its raw file: reads return what the pipe has, without waiting to fill a buffer
+    return buffer.raw if isinstance(buffer, io.BufferedReader) else buffer
 
 
 def _opener(spool, name: str, limit: int | None):
@@ -294,7 +300,7 @@ def _opener(spool, name: str, limit: int | None):
         try:
             container = av.open(spool.reader(), mode="r", metadata_errors="replace")
         except (av.error.FFmpegError, OSError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
+            reason = exc.strerror or str(exc)  # FFmpegError and OSError both carry strerror
             raise CorruptContainerError(
                 name, f"not a readable video stream ({reason})", "check the source"
             ) from exc

@@ -128,7 +128,7 @@ def collect(jsonl: Sequence[str], plot_dir: str | None = None, notes: list[str] 
         if not scores and notes is not None:
             notes.append(f"no records in {display_text(path)}")
         for n, record, raw in scores:  # the last line of each input (each HLS/DASH variant its own input)
-            key = record.path + "\0" + str((getattr(record, "origin", None) or {}).get("variant", ""))
+            key = record.path + "\0" + str((record.origin or {}).get("variant", ""))
             last.pop(key, None)
             last[key] = (n, record, raw)
         for n, record, raw in last.values():
