@@ -53,9 +53,7 @@ def app(tiny_model_dir, tmp_path_factory):
     # have replaced by a re-import)
     app_globals = create_app.__globals__
     make_job = app_globals["make_job"]
-    app_globals["make_job"] = lambda *a, **k: (
-        None
-    )  # a well-formed request reaches the (full) queue, no model
+    app_globals["make_job"] = lambda *a, **k: None  # a well-formed request reaches the (full) queue, no model
     try:
         yield create_app(state)
     finally:
