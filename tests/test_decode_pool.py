@@ -28,6 +28,16 @@ pytestmark = pytest.mark.e2e
 SHM = Path("/dev/shm")
 
 
+def _assert_gone(pids) -> None:
+    """Every worker in ``pids`` has exited (within about 5 s) and left no shared-memory name behind."""
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            for _ in range(50):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+    assert _shm_names(pids) == []
+
+
 def _shm_names(pids) -> list[str]:
     """torch's shared-memory names of these processes (``torch_<pid>_...``) still in /dev/shm."""
     if not SHM.is_dir():
@@ -138,12 +148,7 @@ def test_the_workers_end_with_the_pool_and_leave_no_shared_memory(make_clip):
     pids = pool.pids()
     pool.close()
     assert frames.sum() >= 0  # the arrays outlive the workers (the memory is the consumer's now)
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            for _ in range(50):
-                os.kill(pid, 0)
-                time.sleep(0.1)
-    assert _shm_names(pids) == []
+    _assert_gone(pids)
     with pytest.raises(RuntimeError):
         pool(str(clip), Settings().video)
 
@@ -172,12 +177,7 @@ def test_ctrl_c_while_clips_are_in_flight_stops_the_workers_and_leaves_no_shared
             break
         time.sleep(0.1)
     assert not any(t.name.startswith("vqa2-prepare") for t in threading.enumerate())
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            for _ in range(50):
-                os.kill(pid, 0)
-                time.sleep(0.1)
-    assert _shm_names(pids) == []
+    _assert_gone(pids)
 
 
 def _count_requests(monkeypatch) -> list:

@@ -7,6 +7,7 @@ declared here is read nowhere). Defaults are the values used when the variable i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -90,3 +91,19 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
 def describe(var: EnvVar) -> str:
     """``meaning`` plus ``(default: X)`` when the variable has one."""
     return f"{var.meaning} (default: {var.default})" if var.default else var.meaning
+
+
+def positive_number(name: str, unit: str) -> float:
+    """The declared variable ``name`` as a positive number of ``unit`` (seconds, GB): its declared default
+    when unset or empty. Raises UsageError (exit 2) naming the variable for anything else."""
+    from .errors import UsageError
+
+    default = next(var.default for var in ENVIRONMENT if var.name == name)
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw.strip() else float(default)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise UsageError(f"{name}={raw!r}: not a positive number of {unit}", f"e.g. {default}")
+    return value

@@ -5,9 +5,9 @@ Standard library only (:mod:`urllib.request`): what is needed here (time-outs, a
 TLS, Basic credentials that never follow a redirect, byte counting) is all in it, and it keeps the
 transfer byte-exact (no content decoding: ``Accept-Encoding: identity``). Rules:
 
-* time-outs: :data:`TIMEOUT_ENV` seconds (default :data:`DEFAULT_TIMEOUT_S`) for the connection and for
+* time-outs: :data:`TIMEOUT_ENV` seconds (default 30) for the connection and for
   each read; a server that stops sending for that long is an error, not a hang;
-* a size cap: :data:`MAX_GB_ENV` GB (default :data:`DEFAULT_MAX_GB`) over everything one input reads (a
+* a size cap: :data:`MAX_GB_ENV` GB (default 8) over everything one input reads (a
   manifest's segments together); a ``Content-Length`` above it is refused before the body is read;
 * at most :data:`MAX_REDIRECTS` redirects, to ``http(s)`` only; a loop is one line;
 * TLS certificates and host names are verified (the system's trust store; ``SSL_CERT_FILE`` honoured);
@@ -22,34 +22,20 @@ Every failure is an :class:`~vqa2cli.errors.InputError` (exit 3) naming the inpu
 from __future__ import annotations
 
 import base64
-import os
 import socket
 import ssl
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from ..errors import InputError, NetworkInputError, UsageError
+from ..errors import InputError, NetworkInputError
 from .given import NETWORK_SCHEMES, shown
 
 MAX_GB_ENV = "VQA2_NET_MAX_GB"
 TIMEOUT_ENV = "VQA2_NET_TIMEOUT_S"
-DEFAULT_MAX_GB = 8.0
-DEFAULT_TIMEOUT_S = 30.0
 MAX_REDIRECTS = 5
 CHUNK = 1 << 20
 USER_AGENT = "vqa2"
-
-
-def _env_number(name: str, default: float, unit: str) -> float:
-    raw = os.environ.get(name, "")
-    try:
-        value = float(raw) if raw.strip() else default
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise UsageError(f"{name}={raw!r}: not a positive number of {unit}", f"e.g. {default:g}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -63,8 +49,10 @@ class Limits:
     def from_env(cls) -> Limits:
         """From :data:`MAX_GB_ENV` (GB = 1e9 bytes) and :data:`TIMEOUT_ENV` (seconds); UsageError for a
         value that is not a positive number."""
-        gb = _env_number(MAX_GB_ENV, DEFAULT_MAX_GB, "GB")
-        return cls(int(gb * 1e9), _env_number(TIMEOUT_ENV, DEFAULT_TIMEOUT_S, "seconds"))
+        from ..environment import positive_number
+
+        gb = positive_number(MAX_GB_ENV, "GB")
+        return cls(int(gb * 1e9), positive_number(TIMEOUT_ENV, "seconds"))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ or a URL string, whose packets PyAV demuxes and remuxes (stream copy) into a Mat
 the stream's frame size is not known before its first frames (an HLS playlist without ``#EXT-X-ENDLIST``,
 HTTP without a length).
 
-**Stall time-out.** When no byte arrives for :data:`TIMEOUT_ENV` seconds (default :data:`DEFAULT_TIMEOUT_S`)
+**Stall time-out.** When no byte arrives for :data:`TIMEOUT_ENV` seconds (default 30)
 while a reader waits, the stream is *stalled*: readers see its end, no further window is scored, and the run
 reports one line naming the input (exit 3); the windows scored before stay written.
 """
@@ -28,21 +28,14 @@ from typing import Any, BinaryIO
 from .stdin import CHUNK, STDIN_MAX_GB_ENV, max_bytes
 
 TIMEOUT_ENV = "VQA2_LIVE_TIMEOUT_S"
-DEFAULT_TIMEOUT_S = 30.0
 
 
 def timeout_s() -> float:
-    """The stall time-out in seconds from :data:`TIMEOUT_ENV`. Raises UsageError (exit 2) for a bad value."""
-    from ..errors import UsageError
+    """The stall time-out in seconds from :data:`TIMEOUT_ENV` (its default in vqa2cli/environment.py). Raises
+    UsageError (exit 2) for a bad value."""
+    from ..environment import positive_number
 
-    raw = os.environ.get(TIMEOUT_ENV, "")
-    try:
-        value = float(raw) if raw.strip() else DEFAULT_TIMEOUT_S
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise UsageError(f"{TIMEOUT_ENV}={raw!r}: not a positive number of seconds", "e.g. 60")
-    return value
+    return positive_number(TIMEOUT_ENV, "seconds")
 
 
 class Spool:
@@ -70,7 +63,7 @@ class Spool:
     @classmethod
     def of_file(cls, path: str, name: str) -> Spool:
         """A complete local file read in place (``--duration`` on a file): nothing is copied."""
-        spool = cls(None, name, cap=0, timeout=DEFAULT_TIMEOUT_S)
+        spool = cls(None, name, cap=0, timeout=float("inf"))  # read in place: it cannot stall
         spool.path, spool.size, spool.ended = path, os.path.getsize(path), True
         return spool
 

@@ -3,7 +3,7 @@
 The pipe is copied, 1 MiB at a time, into a private temporary file (``tempfile``: mode 0600 in ``$TMPDIR``),
 because scoring needs what a pipe cannot give: a probe pass before the decode pass, and seeking for
 MP4-style indexes. The copy stops at a size cap (:data:`STDIN_MAX_GB_ENV`, default
-:data:`DEFAULT_MAX_GB` GB): past it the run is refused (exit 3, naming ``-`` and the cap) before anything is
+default 8 GB): past it the run is refused (exit 3, naming ``-`` and the cap) before anything is
 scored. The file is deleted when the command ends (also on an error or Ctrl-C). Records name the input as
 given, ``-``: the temporary name is replaced in ``path`` and in the error and warning texts, and ``input.mtime``
 (the copy's) is left out; ``input.size_bytes`` is the bytes read. The spool is one case of the commands'
@@ -13,28 +13,20 @@ one entry point for inputs that are not a local file, :mod:`vqa2cli.inputs.mater
 
 from __future__ import annotations
 
-import os
 from typing import BinaryIO
 
 from .given import STDIN
 
 STDIN_MAX_GB_ENV = "VQA2_STDIN_MAX_GB"
-DEFAULT_MAX_GB = 8.0
 CHUNK = 1 << 20
 
 
 def max_bytes() -> int:
-    """The cap in bytes from :data:`STDIN_MAX_GB_ENV` (GB = 1e9 bytes). Raises UsageError for a bad value."""
-    from ..errors import UsageError
+    """The cap in bytes from :data:`STDIN_MAX_GB_ENV` (GB = 1e9 bytes; its default in vqa2cli/environment.py).
+    Raises UsageError for a bad value."""
+    from ..environment import positive_number
 
-    raw = os.environ.get(STDIN_MAX_GB_ENV, "")
-    try:
-        gb = float(raw) if raw.strip() else DEFAULT_MAX_GB
-    except ValueError:
-        gb = -1.0
-    if not gb > 0:
-        raise UsageError(f"{STDIN_MAX_GB_ENV}={raw!r}: not a positive number of GB", "e.g. 20 for 20 GB")
-    return int(gb * 1e9)
+    return int(positive_number(STDIN_MAX_GB_ENV, "GB") * 1e9)
 
 
 def spool(source: BinaryIO, dest: BinaryIO, cap: int) -> int:
