@@ -158,9 +158,16 @@ def test_server_refuses_url_paths_and_never_connects(live, site):
     assert sum(site.hits.values()) == before  # no request reached the loopback site
     outside = site.folder.parent / "outside.mkv"  # a playlist under the root naming a file outside it
     outside.write_bytes((site.folder / "clip.mkv").read_bytes())
-    for ref in (str(outside), "../outside.mkv"):
-        escape = site.folder / "escape.m3u8"
-        escape.write_text(f"{head}#EXTINF:1.0,\n{ref}\n#EXT-X-ENDLIST\n")
+    cases = [
+        ("escape.m3u8", f"{head}#EXTINF:1.0,\n{ref}\n#EXT-X-ENDLIST\n") for ref in (outside, "../outside.mkv")
+    ]
+    cases += [
+        (f"list{n}.ffconcat", f"ffconcat version 1.0\nfile {ref}\n")
+        for n, ref in enumerate((outside, "x.mkv"))
+    ]
+    for name, text in cases:  # a playlist or an ffconcat list naming a file outside the root, or any file
+        escape = site.folder / name
+        escape.write_text(text)
         response = httpx.post(f"{url}/v1/score", json={"path": str(escape)}, timeout=60)
         body = response.json()
         assert response.status_code == 422 and body["status"] == "error", body

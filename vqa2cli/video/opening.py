@@ -103,13 +103,18 @@ def open_container(path, size: int | None = None):
     try:
         target = open_binary(path, size) if pinned else snapshot_url(path, size)
         return av.open(target, mode="r", metadata_errors="replace", options=NO_REFERENCES if pinned else {})
-    except av.error.PermissionError as exc:
-        raise unreadable(path, exc) from exc
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        if pinned and _is_text(
+            path
+        ):  # refused by NO_REFERENCES (FFmpeg says EPERM for some, EINVAL for others)
+            reason = "a text file: a playlist or list refers to other files or URLs"
+            raise CorruptContainerError(
+                str(path), f"not a readable video container ({reason})", REFERENCES_FIX
+            ) from exc
+        if isinstance(exc, av.error.PermissionError):
+            raise unreadable(path, exc) from exc
         reason = getattr(exc, "strerror", None) or str(exc)
         fix = "check that the file is a complete video; re-download or re-export it"
-        if pinned and _is_text(path):
-            reason, fix = "a text file: a playlist or manifest refers to other files or URLs", REFERENCES_FIX
         raise CorruptContainerError(str(path), f"not a readable video container ({reason})", fix) from exc
 
 
