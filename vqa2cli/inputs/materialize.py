@@ -93,12 +93,8 @@ class Materialized:
         for record in records:
             origin = origins.get(record.path)
             if origin is not None:
-                tmp, record.path = record.path, origin.given
-                if record.error:
-                    record.error = record.error.replace(tmp, origin.given)
-                record.warnings = [w.replace(tmp, origin.given) for w in record.warnings]
-                if isinstance(getattr(record, "input", None), dict):
-                    record.input.pop("mtime", None)
+                tmp = record.path
+                named_as_given(record, origin.given)
                 record.origin = origin.to_dict()
                 data = getattr(record, "data", None)  # a --server record prints the server's JSON as is
                 if isinstance(data, dict):
@@ -120,6 +116,18 @@ class Materialized:
                 return
             yield record
         yield from it
+
+
+def named_as_given(record: Any, given: str) -> Any:
+    """``record`` (a score or answer record of a local copy) naming ``given`` instead of the copy in ``path``,
+    ``error`` and ``warnings``, without the copy's ``input.mtime`` (it says nothing about the input)."""
+    copy, record.path = record.path, given
+    if record.error:
+        record.error = record.error.replace(copy, given)
+    record.warnings = [w.replace(copy, given) for w in record.warnings]
+    if isinstance(getattr(record, "input", None), dict):
+        record.input.pop("mtime", None)
+    return record
 
 
 def _replaced(value: Any, old: str, new: str) -> Any:

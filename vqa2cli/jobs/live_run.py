@@ -242,18 +242,11 @@ def spool_fault(spool) -> InputError | None:
 
 
 def _renamed(record: ScoreRecord, names: dict[str, str]) -> ScoreRecord:
-    """``record`` naming the input as given (``-``, a URL as shown) instead of its live copy, in ``path``,
-    ``error`` and ``warnings``; the copy's ``input.mtime`` dropped."""
+    """``record`` naming the input as given (``-``, a URL as shown) instead of its live copy."""
+    from ..inputs.materialize import named_as_given
+
     given = names.get(record.path)
-    if given is None:
-        return record
-    copy, record.path = record.path, given
-    if record.error:
-        record.error = record.error.replace(copy, given)
-    record.warnings = [w.replace(copy, given) for w in record.warnings]
-    if isinstance(record.input, dict):
-        record.input.pop("mtime", None)
-    return record
+    return record if given is None else named_as_given(record, given)
 
 
 def _open_source(given: Any) -> tuple[Any, bool]:
